@@ -1,0 +1,1 @@
+"""The container runtime, the worker-side job runner and the reference algorithms: no Django."""

@@ -1,0 +1,19 @@
+"""One mapping from domain errors to API responses, each with a stable ``code``."""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Turn Django's ``ValidationError`` into a 400 with its messages; leave the rest to DRF."""
+    if isinstance(exc, ValidationError):
+        return Response(
+            {"code": "invalid", "detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST
+        )
+    if isinstance(exc, PermissionDenied):
+        return Response({"code": "permission_denied", "detail": str(exc) or "You may not do this."}, status=403)
+    return drf_exception_handler(exc, context)

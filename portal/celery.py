@@ -1,0 +1,62 @@
+"""The Celery app and the two task decorators every task uses.
+
+There are two queues: ``cpu`` (checks, imports, evaluation) and ``gpu`` (algorithm containers; each GPU
+worker consumes it with concurrency 1 and prefetch 1, pinned to one device). Tasks ack late and are
+rejected when their worker is lost, so a message is delivered again after a crash: every task must be
+safe to run twice. Tasks take ids as keywords, never model instances.
+"""
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+app = Celery("portal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = (Queue("cpu"), Queue("gpu"))
+app.conf.task_default_queue = "cpu"
+app.conf.task_acks_late = True
+app.conf.task_reject_on_worker_lost = True
+app.conf.worker_prefetch_multiplier = 1
+app.conf.task_ignore_result = True
+app.conf.broker_connection_retry_on_startup = True
+app.autodiscover_tasks()
+
+TaskFunction = TypeVar("TaskFunction", bound=Callable[..., Any])
+
+
+class RowLocked(Exception):
+    """The row a task needs is locked by another transaction; the task retries later."""
+
+
+def _task(*, queue: str, retry_on: tuple[type[Exception], ...], max_retries: int) -> Callable[[TaskFunction], Any]:
+    def decorate(function: TaskFunction) -> Any:
+        return app.task(
+            queue=queue,
+            acks_late=True,
+            reject_on_worker_lost=True,
+            autoretry_for=(RowLocked, *retry_on),
+            retry_backoff=True,
+            retry_backoff_max=120,
+            max_retries=max_retries,
+        )(function)
+
+    return decorate
+
+
+def cpu_task(
+    *, retry_on: tuple[type[Exception], ...] = (), max_retries: int = 5
+) -> Callable[[TaskFunction], Any]:
+    """Declare a task on the ``cpu`` queue that acks late and retries on ``RowLocked`` and ``retry_on``."""
+    return _task(queue="cpu", retry_on=retry_on, max_retries=max_retries)
+
+
+def gpu_task(
+    *, retry_on: tuple[type[Exception], ...] = (), max_retries: int = 3
+) -> Callable[[TaskFunction], Any]:
+    """Declare a task on the ``gpu`` queue that acks late and retries on ``RowLocked`` and ``retry_on``."""
+    return _task(queue="gpu", retry_on=retry_on, max_retries=max_retries)

@@ -1,0 +1,77 @@
+"""Challenges and their phases."""
+
+from django.db import models
+from django.utils import timezone
+
+from portal.datasets.models import Split
+
+
+class Challenge(models.Model):
+    """A segmentation challenge such as ISLES 2024: its phases, datasets, teams and people."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    title = models.CharField(max_length=200)
+    summary = models.CharField(max_length=300, blank=True, help_text="One line shown in the challenge list.")
+    description = models.TextField(blank=True, help_text="Plain text; blank lines start paragraphs.")
+    is_public = models.BooleanField(
+        default=True, help_text="Listed for everyone. A hidden challenge is seen only by the people in it."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Phase(models.Model):
+    """A period of a challenge in which participants submit one kind of thing, scored on one case split."""
+
+    class SubmissionKind(models.TextChoices):
+        PREDICTIONS = "PREDICTIONS", "Predicted masks (archive)"
+        ALGORITHM = "ALGORITHM", "Algorithm container"
+
+    class MetricProfile(models.TextChoices):
+        ISLES24 = "isles24", "ISLES'24 (lesion F1: one-to-one, IoU >= 0.2)"
+        ISLES22 = "isles22", "ISLES'22 (lesion F1: any overlap)"
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="phases")
+    slug = models.SlugField(
+        max_length=64, unique=True, help_text="Unique across the portal: the participant CLI names a phase by it."
+    )
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    order = models.PositiveSmallIntegerField(default=0, help_text="Position among the challenge's phases.")
+    submission_kind = models.CharField(max_length=16, choices=SubmissionKind.choices)
+    opens_at = models.DateTimeField()
+    closes_at = models.DateTimeField(null=True, blank=True, help_text="Empty: open until an organizer closes it.")
+    dataset = models.ForeignKey("datasets.Dataset", on_delete=models.PROTECT, related_name="phases")
+    split = models.CharField(
+        max_length=8, choices=Split.choices, help_text="The cases of the dataset this phase is scored on."
+    )
+    metric_profile = models.CharField(max_length=16, choices=MetricProfile.choices, default=MetricProfile.ISLES24)
+    daily_submission_limit = models.PositiveSmallIntegerField(
+        default=2, help_text="Submissions per team (or participant without a team) per UTC day."
+    )
+    total_submission_limit = models.PositiveSmallIntegerField(
+        default=10, help_text="Submissions per team (or participant without a team) over the whole phase."
+    )
+
+    class Meta:
+        ordering = ["challenge", "order", "opens_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(closes_at__isnull=True) | models.Q(closes_at__gt=models.F("opens_at")),
+                name="phase_closes_after_it_opens",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.challenge.title}: {self.title}"
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the phase takes submissions now."""
+        now = timezone.now()
+        return self.opens_at <= now and (self.closes_at is None or now < self.closes_at)

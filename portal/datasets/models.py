@@ -1,0 +1,146 @@
+"""Datasets, their cases, the images of each case, ground truth and clinical data.
+
+Every file lives in private storage (``portal.storage.private_storage``) under a content-addressed name,
+so a file name says nothing about what it is and a re-import of the same bytes writes nothing.
+"""
+
+from django.db import models
+
+from portal.storage import private_storage
+
+
+class Split(models.TextChoices):
+    """Which part of a dataset a case belongs to. Test cases and all ground truth of them stay hidden."""
+
+    TRAIN = "TRAIN", "Training"
+    TEST = "TEST", "Hidden test"
+
+
+class Dataset(models.Model):
+    """A collection of cases of one challenge, in one interface layout (ISLES'24 by default)."""
+
+    challenge = models.ForeignKey("challenges.Challenge", on_delete=models.CASCADE, related_name="datasets")
+    slug = models.SlugField(max_length=64)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["challenge", "slug"], name="dataset_slug_unique_in_challenge"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.challenge.slug}/{self.slug}"
+
+
+class Case(models.Model):
+    """One subject of a dataset, e.g. ``sub-stroke0001``: its images, ground truth and clinical data."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="cases")
+    name = models.CharField(max_length=64, help_text="The case id, e.g. sub-stroke0001.")
+    split = models.CharField(max_length=8, choices=Split.choices)
+    clinical_data = models.JSONField(
+        default=dict, blank=True, help_text="Clinical tables of the case by name, e.g. demographic_baseline."
+    )
+    missing_files = models.JSONField(
+        default=list, blank=True, help_text="Files of the release layout the import did not find."
+    )
+    imported_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["dataset", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "name"], name="case_name_unique_in_dataset"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _case_file_path(instance: "Image | GroundTruth", filename: str) -> str:
+    return f"datasets/{instance.case.dataset_id}/{instance.sha256[:2]}/{instance.sha256}.nii.gz"
+
+
+class Image(models.Model):
+    """One image of a case under an interface slug (``non-contrast-ct``, ``preprocessed-tmax-map``...)."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="images")
+    interface = models.SlugField(max_length=64, help_text="Interface slug of the container contract.")
+    file = models.FileField(storage=private_storage, upload_to=_case_file_path, max_length=255)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.PositiveBigIntegerField()
+    shape = models.JSONField(help_text="Voxels along x, y, z (and t for 4D perfusion CT).")
+    spacing_mm = models.JSONField(help_text="Voxel spacing in mm along x, y, z (and seconds along t).")
+    pixel_type = models.CharField(max_length=32, help_text="Stored voxel type, e.g. int16.")
+
+    class Meta:
+        ordering = ["case", "interface"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "interface"], name="one_image_per_interface"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case.name} {self.interface}"
+
+
+class GroundTruth(models.Model):
+    """The reference lesion mask of a case, binarised (> 0) and stored as uint8. Never served by URL."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="ground_truths")
+    version = models.PositiveSmallIntegerField(default=1)
+    file = models.FileField(storage=private_storage, upload_to=_case_file_path, max_length=255)
+    sha256 = models.CharField(max_length=64, help_text="Of the stored, binarised file.")
+    shape = models.JSONField(help_text="Voxels along x, y, z.")
+    spacing_mm = models.JSONField(help_text="Voxel spacing in mm along x, y, z.")
+    lesion_volume_ml = models.FloatField(help_text="Lesion voxels times the voxel volume, in ml.")
+    source_encoding = models.CharField(
+        max_length=64, help_text="How the release stored it, e.g. 'uint16 {0, 65535}'."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["case", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "version"], name="one_ground_truth_per_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case.name} ground truth v{self.version}"
+
+
+class DatasetImport(models.Model):
+    """One run of the ISLES'24 importer over a release folder on the server, and how it ended.
+
+    Runs synchronously from ``manage.py import_isles24`` or on the ``cpu`` queue when an organizer asks for
+    it in the admin or the API. All of a run's rows and files are kept, or none.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "QUEUED", "Queued"
+        RUNNING = "RUNNING", "Running"
+        SUCCEEDED = "SUCCEEDED", "Succeeded"
+        FAILED = "FAILED", "Failed"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="imports")
+    source_path = models.CharField(max_length=500, help_text="Release folder on the server.")
+    split = models.CharField(max_length=8, choices=Split.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    requested_by = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempt = models.PositiveSmallIntegerField(default=0, help_text="How many times a worker claimed it.")
+    cases_imported = models.PositiveIntegerField(default=0)
+    report = models.JSONField(
+        default=dict, blank=True, help_text="Per case: files imported and files missing from the layout."
+    )
+    error = models.TextField(blank=True, help_text="Why it failed, in a sentence naming the file.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import of {self.source_path} ({self.get_status_display()})"

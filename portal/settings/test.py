@@ -1,0 +1,19 @@
+"""Settings for the test suite: the base settings in a throwaway ``VAR_DIR``, with fast hashing and eager Celery.
+
+Integration tests that start a real worker process pass this process's ``VAR_DIR`` to it, so both see
+the same storage.
+"""
+
+import os
+import tempfile
+
+os.environ["DJANGO_DEBUG"] = "1"
+os.environ["VAR_DIR"] = os.environ.get("ISLES_TEST_VAR_DIR") or tempfile.mkdtemp(prefix="isles-portal-test-")
+for _name in ("MEDIA_ROOT", "PRIVATE_STORAGE_ROOT", "STATIC_ROOT"):
+    os.environ.pop(_name, None)
+
+from portal.settings import *  # noqa: E402,F403 (test settings are the base settings, overridden)
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_TASK_ALWAYS_EAGER = True
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -1,0 +1,66 @@
+"""Fixtures shared by the whole suite: access to the real services, skipped locally when absent.
+
+With ``REQUIRE_SERVICES=1`` (CI sets it), a test whose service is missing fails instead of skipping, so a
+green CI run means PostgreSQL, Redis, a Celery worker, Docker and Chromium were really exercised.
+"""
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from django.db import connection
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+REDIS_URL = os.environ.get("ISLES_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def service_unavailable(reason: str) -> None:
+    """Fail under REQUIRE_SERVICES=1, skip otherwise."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (REQUIRE_SERVICES=1, so this is a failure, not a skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgresql(db: None) -> None:
+    """Require that the test database is PostgreSQL (set DATABASE_URL=postgres://...)."""
+    if connection.vendor != "postgresql":
+        service_unavailable(f"needs PostgreSQL; the test database is {connection.vendor} (set DATABASE_URL)")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A Redis URL that answers PING (database 15, flushed before use)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as error:
+        service_unavailable(f"needs Redis at {REDIS_URL}: {error}")
+    client.flushdb()
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[object]:
+    """A client of the local Docker engine."""
+    import docker
+
+    try:
+        client = docker.from_env(timeout=10)
+        client.ping()
+    except docker.errors.DockerException as error:
+        service_unavailable(f"needs a Docker engine: {error}")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """The path of Debian's Chromium, which Playwright drives (no browser download here)."""
+    if shutil.which(CHROMIUM_PATH) is None:
+        service_unavailable(f"needs Chromium at {CHROMIUM_PATH} (apt-get install chromium)")
+    return CHROMIUM_PATH
