@@ -33,7 +33,9 @@ class RowLocked(Exception):
     """The row a task needs is locked by another transaction; the task retries later."""
 
 
-def _task(*, queue: str, retry_on: tuple[type[Exception], ...], max_retries: int) -> Callable[[TaskFunction], Any]:
+def _task(
+    *, queue: str, retry_on: tuple[type[Exception], ...], max_retries: int
+) -> Callable[[TaskFunction], Any]:
     def decorate(function: TaskFunction) -> Any:
         return app.task(
             queue=queue,

@@ -22,7 +22,9 @@ class ChallengeRole(models.Model):
         PARTICIPANT = "PARTICIPANT", "Participant"
         READER = "READER", "Expert reader"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="challenge_roles")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="challenge_roles"
+    )
     challenge = models.ForeignKey("challenges.Challenge", on_delete=models.CASCADE, related_name="roles")
     role = models.CharField(max_length=16, choices=Role.choices)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -42,9 +44,7 @@ class Team(models.Model):
     challenge = models.ForeignKey("challenges.Challenge", on_delete=models.CASCADE, related_name="teams")
     name = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True)
-    members = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, through="TeamMembership", related_name="teams"
-    )
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="TeamMembership", related_name="teams")
 
     class Meta:
         constraints = [
@@ -60,7 +60,9 @@ class TeamMembership(models.Model):
     second team for the same person in the same challenge."""
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_memberships"
+    )
     challenge = models.ForeignKey("challenges.Challenge", on_delete=models.CASCADE, related_name="+")
     joined_at = models.DateTimeField(auto_now_add=True)
 

@@ -15,5 +15,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             {"code": "invalid", "detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST
         )
     if isinstance(exc, PermissionDenied):
-        return Response({"code": "permission_denied", "detail": str(exc) or "You may not do this."}, status=403)
+        return Response(
+            {"code": "permission_denied", "detail": str(exc) or "You may not do this."}, status=403
+        )
     return drf_exception_handler(exc, context)

@@ -38,19 +38,25 @@ class Phase(models.Model):
 
     challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="phases")
     slug = models.SlugField(
-        max_length=64, unique=True, help_text="Unique across the portal: the participant CLI names a phase by it."
+        max_length=64,
+        unique=True,
+        help_text="Unique across the portal: the participant CLI names a phase by it.",
     )
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     order = models.PositiveSmallIntegerField(default=0, help_text="Position among the challenge's phases.")
     submission_kind = models.CharField(max_length=16, choices=SubmissionKind.choices)
     opens_at = models.DateTimeField()
-    closes_at = models.DateTimeField(null=True, blank=True, help_text="Empty: open until an organizer closes it.")
+    closes_at = models.DateTimeField(
+        null=True, blank=True, help_text="Empty: open until an organizer closes it."
+    )
     dataset = models.ForeignKey("datasets.Dataset", on_delete=models.PROTECT, related_name="phases")
     split = models.CharField(
         max_length=8, choices=Split.choices, help_text="The cases of the dataset this phase is scored on."
     )
-    metric_profile = models.CharField(max_length=16, choices=MetricProfile.choices, default=MetricProfile.ISLES24)
+    metric_profile = models.CharField(
+        max_length=16, choices=MetricProfile.choices, default=MetricProfile.ISLES24
+    )
     daily_submission_limit = models.PositiveSmallIntegerField(
         default=2, help_text="Submissions per team (or participant without a team) per UTC day."
     )

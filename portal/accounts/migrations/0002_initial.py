@@ -6,60 +6,79 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('challenges', '0001_initial'),
+        ("accounts", "0001_initial"),
+        ("challenges", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='challengerole',
-            name='challenge',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='roles', to='challenges.challenge'),
+            model_name="challengerole",
+            name="challenge",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="roles", to="challenges.challenge"
+            ),
         ),
         migrations.AddField(
-            model_name='challengerole',
-            name='user',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='challenge_roles', to=settings.AUTH_USER_MODEL),
+            model_name="challengerole",
+            name="user",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="challenge_roles",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='team',
-            name='challenge',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='teams', to='challenges.challenge'),
+            model_name="team",
+            name="challenge",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="teams", to="challenges.challenge"
+            ),
         ),
         migrations.AddField(
-            model_name='teammembership',
-            name='challenge',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='challenges.challenge'),
+            model_name="teammembership",
+            name="challenge",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="+", to="challenges.challenge"
+            ),
         ),
         migrations.AddField(
-            model_name='teammembership',
-            name='team',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='accounts.team'),
+            model_name="teammembership",
+            name="team",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="memberships", to="accounts.team"
+            ),
         ),
         migrations.AddField(
-            model_name='teammembership',
-            name='user',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='team_memberships', to=settings.AUTH_USER_MODEL),
+            model_name="teammembership",
+            name="user",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="team_memberships",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='team',
-            name='members',
-            field=models.ManyToManyField(related_name='teams', through='accounts.TeamMembership', to=settings.AUTH_USER_MODEL),
+            model_name="team",
+            name="members",
+            field=models.ManyToManyField(
+                related_name="teams", through="accounts.TeamMembership", to=settings.AUTH_USER_MODEL
+            ),
         ),
         migrations.AddConstraint(
-            model_name='challengerole',
-            constraint=models.UniqueConstraint(fields=('user', 'challenge', 'role'), name='one_row_per_role'),
+            model_name="challengerole",
+            constraint=models.UniqueConstraint(fields=("user", "challenge", "role"), name="one_row_per_role"),
         ),
         migrations.AddConstraint(
-            model_name='teammembership',
-            constraint=models.UniqueConstraint(fields=('challenge', 'user'), name='one_team_per_challenge'),
+            model_name="teammembership",
+            constraint=models.UniqueConstraint(fields=("challenge", "user"), name="one_team_per_challenge"),
         ),
         migrations.AddConstraint(
-            model_name='team',
-            constraint=models.UniqueConstraint(fields=('challenge', 'name'), name='team_name_unique_in_challenge'),
+            model_name="team",
+            constraint=models.UniqueConstraint(
+                fields=("challenge", "name"), name="team_name_unique_in_challenge"
+            ),
         ),
     ]

@@ -5,47 +5,131 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Challenge',
+            name="Challenge",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=64, unique=True)),
-                ('title', models.CharField(max_length=200)),
-                ('summary', models.CharField(blank=True, help_text='One line shown in the challenge list.', max_length=300)),
-                ('description', models.TextField(blank=True, help_text='Plain text; blank lines start paragraphs.')),
-                ('is_public', models.BooleanField(default=True, help_text='Listed for everyone. A hidden challenge is seen only by the people in it.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=64, unique=True)),
+                ("title", models.CharField(max_length=200)),
+                (
+                    "summary",
+                    models.CharField(
+                        blank=True, help_text="One line shown in the challenge list.", max_length=300
+                    ),
+                ),
+                (
+                    "description",
+                    models.TextField(blank=True, help_text="Plain text; blank lines start paragraphs."),
+                ),
+                (
+                    "is_public",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Listed for everyone. A hidden challenge is seen only by the people in it.",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Phase',
+            name="Phase",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(help_text='Unique across the portal: the participant CLI names a phase by it.', max_length=64, unique=True)),
-                ('title', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('order', models.PositiveSmallIntegerField(default=0, help_text="Position among the challenge's phases.")),
-                ('submission_kind', models.CharField(choices=[('PREDICTIONS', 'Predicted masks (archive)'), ('ALGORITHM', 'Algorithm container')], max_length=16)),
-                ('opens_at', models.DateTimeField()),
-                ('closes_at', models.DateTimeField(blank=True, help_text='Empty: open until an organizer closes it.', null=True)),
-                ('split', models.CharField(choices=[('TRAIN', 'Training'), ('TEST', 'Hidden test')], help_text='The cases of the dataset this phase is scored on.', max_length=8)),
-                ('metric_profile', models.CharField(choices=[('isles24', "ISLES'24 (lesion F1: one-to-one, IoU >= 0.2)"), ('isles22', "ISLES'22 (lesion F1: any overlap)")], default='isles24', max_length=16)),
-                ('daily_submission_limit', models.PositiveSmallIntegerField(default=2, help_text='Submissions per team (or participant without a team) per UTC day.')),
-                ('total_submission_limit', models.PositiveSmallIntegerField(default=10, help_text='Submissions per team (or participant without a team) over the whole phase.')),
-                ('challenge', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='phases', to='challenges.challenge')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "slug",
+                    models.SlugField(
+                        help_text="Unique across the portal: the participant CLI names a phase by it.",
+                        max_length=64,
+                        unique=True,
+                    ),
+                ),
+                ("title", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "order",
+                    models.PositiveSmallIntegerField(
+                        default=0, help_text="Position among the challenge's phases."
+                    ),
+                ),
+                (
+                    "submission_kind",
+                    models.CharField(
+                        choices=[
+                            ("PREDICTIONS", "Predicted masks (archive)"),
+                            ("ALGORITHM", "Algorithm container"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("opens_at", models.DateTimeField()),
+                (
+                    "closes_at",
+                    models.DateTimeField(
+                        blank=True, help_text="Empty: open until an organizer closes it.", null=True
+                    ),
+                ),
+                (
+                    "split",
+                    models.CharField(
+                        choices=[("TRAIN", "Training"), ("TEST", "Hidden test")],
+                        help_text="The cases of the dataset this phase is scored on.",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "metric_profile",
+                    models.CharField(
+                        choices=[
+                            ("isles24", "ISLES'24 (lesion F1: one-to-one, IoU >= 0.2)"),
+                            ("isles22", "ISLES'22 (lesion F1: any overlap)"),
+                        ],
+                        default="isles24",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "daily_submission_limit",
+                    models.PositiveSmallIntegerField(
+                        default=2,
+                        help_text="Submissions per team (or participant without a team) per UTC day.",
+                    ),
+                ),
+                (
+                    "total_submission_limit",
+                    models.PositiveSmallIntegerField(
+                        default=10,
+                        help_text="Submissions per team (or participant without a team) over the whole phase.",
+                    ),
+                ),
+                (
+                    "challenge",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="phases",
+                        to="challenges.challenge",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['challenge', 'order', 'opens_at'],
+                "ordering": ["challenge", "order", "opens_at"],
             },
         ),
     ]

@@ -5,22 +5,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('challenges', '0001_initial'),
-        ('datasets', '0001_initial'),
+        ("challenges", "0001_initial"),
+        ("datasets", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='phase',
-            name='dataset',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='phases', to='datasets.dataset'),
+            model_name="phase",
+            name="dataset",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="phases", to="datasets.dataset"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='phase',
-            constraint=models.CheckConstraint(condition=models.Q(('closes_at__isnull', True), ('closes_at__gt', models.F('opens_at')), _connector='OR'), name='phase_closes_after_it_opens'),
+            model_name="phase",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("closes_at__isnull", True), ("closes_at__gt", models.F("opens_at")), _connector="OR"
+                ),
+                name="phase_closes_after_it_opens",
+            ),
         ),
     ]

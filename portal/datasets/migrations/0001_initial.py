@@ -8,111 +8,258 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('challenges', '0001_initial'),
+        ("challenges", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Dataset',
+            name="Dataset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=64)),
-                ('title', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('challenge', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='datasets', to='challenges.challenge')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=64)),
+                ("title", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "challenge",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="datasets",
+                        to="challenges.challenge",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Case',
+            name="Case",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text='The case id, e.g. sub-stroke0001.', max_length=64)),
-                ('split', models.CharField(choices=[('TRAIN', 'Training'), ('TEST', 'Hidden test')], max_length=8)),
-                ('clinical_data', models.JSONField(blank=True, default=dict, help_text='Clinical tables of the case by name, e.g. demographic_baseline.')),
-                ('missing_files', models.JSONField(blank=True, default=list, help_text='Files of the release layout the import did not find.')),
-                ('imported_at', models.DateTimeField(auto_now=True)),
-                ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='cases', to='datasets.dataset')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(help_text="The case id, e.g. sub-stroke0001.", max_length=64)),
+                (
+                    "split",
+                    models.CharField(choices=[("TRAIN", "Training"), ("TEST", "Hidden test")], max_length=8),
+                ),
+                (
+                    "clinical_data",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="Clinical tables of the case by name, e.g. demographic_baseline.",
+                    ),
+                ),
+                (
+                    "missing_files",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Files of the release layout the import did not find.",
+                    ),
+                ),
+                ("imported_at", models.DateTimeField(auto_now=True)),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="cases",
+                        to="datasets.dataset",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['dataset', 'name'],
+                "ordering": ["dataset", "name"],
             },
         ),
         migrations.CreateModel(
-            name='DatasetImport',
+            name="DatasetImport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source_path', models.CharField(help_text='Release folder on the server.', max_length=500)),
-                ('split', models.CharField(choices=[('TRAIN', 'Training'), ('TEST', 'Hidden test')], max_length=8)),
-                ('status', models.CharField(choices=[('QUEUED', 'Queued'), ('RUNNING', 'Running'), ('SUCCEEDED', 'Succeeded'), ('FAILED', 'Failed')], default='QUEUED', max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('attempt', models.PositiveSmallIntegerField(default=0, help_text='How many times a worker claimed it.')),
-                ('cases_imported', models.PositiveIntegerField(default=0)),
-                ('report', models.JSONField(blank=True, default=dict, help_text='Per case: files imported and files missing from the layout.')),
-                ('error', models.TextField(blank=True, help_text='Why it failed, in a sentence naming the file.')),
-                ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='imports', to='datasets.dataset')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("source_path", models.CharField(help_text="Release folder on the server.", max_length=500)),
+                (
+                    "split",
+                    models.CharField(choices=[("TRAIN", "Training"), ("TEST", "Hidden test")], max_length=8),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("QUEUED", "Queued"),
+                            ("RUNNING", "Running"),
+                            ("SUCCEEDED", "Succeeded"),
+                            ("FAILED", "Failed"),
+                        ],
+                        default="QUEUED",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "attempt",
+                    models.PositiveSmallIntegerField(
+                        default=0, help_text="How many times a worker claimed it."
+                    ),
+                ),
+                ("cases_imported", models.PositiveIntegerField(default=0)),
+                (
+                    "report",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="Per case: files imported and files missing from the layout.",
+                    ),
+                ),
+                (
+                    "error",
+                    models.TextField(blank=True, help_text="Why it failed, in a sentence naming the file."),
+                ),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="imports",
+                        to="datasets.dataset",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='GroundTruth',
+            name="GroundTruth",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveSmallIntegerField(default=1)),
-                ('file', models.FileField(max_length=255, storage=portal.storage.private_storage, upload_to=portal.datasets.models._case_file_path)),
-                ('sha256', models.CharField(help_text='Of the stored, binarised file.', max_length=64)),
-                ('shape', models.JSONField(help_text='Voxels along x, y, z.')),
-                ('spacing_mm', models.JSONField(help_text='Voxel spacing in mm along x, y, z.')),
-                ('lesion_volume_ml', models.FloatField(help_text='Lesion voxels times the voxel volume, in ml.')),
-                ('source_encoding', models.CharField(help_text="How the release stored it, e.g. 'uint16 {0, 65535}'.", max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='ground_truths', to='datasets.case')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("version", models.PositiveSmallIntegerField(default=1)),
+                (
+                    "file",
+                    models.FileField(
+                        max_length=255,
+                        storage=portal.storage.private_storage,
+                        upload_to=portal.datasets.models._case_file_path,
+                    ),
+                ),
+                ("sha256", models.CharField(help_text="Of the stored, binarised file.", max_length=64)),
+                ("shape", models.JSONField(help_text="Voxels along x, y, z.")),
+                ("spacing_mm", models.JSONField(help_text="Voxel spacing in mm along x, y, z.")),
+                (
+                    "lesion_volume_ml",
+                    models.FloatField(help_text="Lesion voxels times the voxel volume, in ml."),
+                ),
+                (
+                    "source_encoding",
+                    models.CharField(
+                        help_text="How the release stored it, e.g. 'uint16 {0, 65535}'.", max_length=64
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="ground_truths",
+                        to="datasets.case",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['case', 'version'],
+                "ordering": ["case", "version"],
             },
         ),
         migrations.CreateModel(
-            name='Image',
+            name="Image",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('interface', models.SlugField(help_text='Interface slug of the container contract.', max_length=64)),
-                ('file', models.FileField(max_length=255, storage=portal.storage.private_storage, upload_to=portal.datasets.models._case_file_path)),
-                ('sha256', models.CharField(max_length=64)),
-                ('size_bytes', models.PositiveBigIntegerField()),
-                ('shape', models.JSONField(help_text='Voxels along x, y, z (and t for 4D perfusion CT).')),
-                ('spacing_mm', models.JSONField(help_text='Voxel spacing in mm along x, y, z (and seconds along t).')),
-                ('pixel_type', models.CharField(help_text='Stored voxel type, e.g. int16.', max_length=32)),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='images', to='datasets.case')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "interface",
+                    models.SlugField(help_text="Interface slug of the container contract.", max_length=64),
+                ),
+                (
+                    "file",
+                    models.FileField(
+                        max_length=255,
+                        storage=portal.storage.private_storage,
+                        upload_to=portal.datasets.models._case_file_path,
+                    ),
+                ),
+                ("sha256", models.CharField(max_length=64)),
+                ("size_bytes", models.PositiveBigIntegerField()),
+                ("shape", models.JSONField(help_text="Voxels along x, y, z (and t for 4D perfusion CT).")),
+                (
+                    "spacing_mm",
+                    models.JSONField(help_text="Voxel spacing in mm along x, y, z (and seconds along t)."),
+                ),
+                ("pixel_type", models.CharField(help_text="Stored voxel type, e.g. int16.", max_length=32)),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="images", to="datasets.case"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['case', 'interface'],
+                "ordering": ["case", "interface"],
             },
         ),
         migrations.AddConstraint(
-            model_name='dataset',
-            constraint=models.UniqueConstraint(fields=('challenge', 'slug'), name='dataset_slug_unique_in_challenge'),
+            model_name="dataset",
+            constraint=models.UniqueConstraint(
+                fields=("challenge", "slug"), name="dataset_slug_unique_in_challenge"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='case',
-            constraint=models.UniqueConstraint(fields=('dataset', 'name'), name='case_name_unique_in_dataset'),
+            model_name="case",
+            constraint=models.UniqueConstraint(
+                fields=("dataset", "name"), name="case_name_unique_in_dataset"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='groundtruth',
-            constraint=models.UniqueConstraint(fields=('case', 'version'), name='one_ground_truth_per_version'),
+            model_name="groundtruth",
+            constraint=models.UniqueConstraint(
+                fields=("case", "version"), name="one_ground_truth_per_version"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='image',
-            constraint=models.UniqueConstraint(fields=('case', 'interface'), name='one_image_per_interface'),
+            model_name="image",
+            constraint=models.UniqueConstraint(fields=("case", "interface"), name="one_image_per_interface"),
         ),
     ]
