@@ -180,7 +180,7 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "isles-portal API",
-    "DESCRIPTION": "Challenges, phases, datasets and cases of an ischemic stroke lesion segmentation challenge.",
+    "DESCRIPTION": "Challenges, phases, datasets and cases of a stroke lesion segmentation challenge.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

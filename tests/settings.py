@@ -1,4 +1,4 @@
-"""Settings for the test suite: the base settings in a throwaway ``VAR_DIR``, with fast hashing and eager Celery.
+"""Test settings: the base settings in a throwaway ``VAR_DIR``, with fast hashing and eager Celery.
 
 Integration tests that start a real worker process pass this process's ``VAR_DIR`` to it, so both see
 the same storage.
