@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "portal.challenges",
     "portal.datasets",
     "portal.api",
+    "portal.health",
 ]
 
 MIDDLEWARE = [
