@@ -1,0 +1,327 @@
+"""Rules of the datasets app: importing an ISLES'24 release folder into a dataset.
+
+An import is a ``DatasetImport`` row that moves QUEUED -> RUNNING -> SUCCEEDED or FAILED. It runs on the
+``cpu`` queue (``dataset_import_task``) or synchronously from ``manage.py import_isles24``; both call
+``dataset_import_run``, which claims the row under a lock, imports outside that lock and records the end.
+The import itself (``isles24_import``) keeps all of a run's rows, or none.
+"""
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile, File
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from portal.accounts.models import User
+from portal.celery import RowLocked
+from portal.datasets import isles24, tasks
+from portal.datasets.exceptions import DatasetImportError
+from portal.datasets.models import Case, Dataset, DatasetImport, GroundTruth, Image, Split
+
+logger = logging.getLogger(__name__)
+
+MAX_IMPORT_ATTEMPTS = 3
+GROUND_TRUTH_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What one import found: cases, images and masks stored, and per case the expected files it lacked."""
+
+    cases: int
+    images: int
+    masks: int
+    missing_files: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "cases": self.cases,
+            "images": self.images,
+            "masks": self.masks,
+            "missing_files": {case: list(paths) for case, paths in self.missing_files.items()},
+        }
+
+
+def _release_problem(root: Path) -> str | None:
+    """Say in a sentence why ``root`` is not a release folder, or None when it looks like one."""
+    if not root.is_dir():
+        return f"{root} is not a folder on the server."
+    if not any((root / folder).is_dir() for folder in ("raw_data", "derivatives")):
+        return f"{root} holds neither raw_data/ nor derivatives/, so it is not an ISLES'24 release."
+    return None
+
+
+def _dataset_import_queue(*, dataset_import_id: int) -> None:
+    transaction.on_commit(partial(tasks.dataset_import_task.delay, dataset_import_id=dataset_import_id))
+
+
+def dataset_import_create(
+    *,
+    dataset: Dataset,
+    source_path: str | Path,
+    split: Split | str,
+    requested_by: User | None = None,
+    queue: bool = True,
+) -> DatasetImport:
+    """Record an import of the release folder ``source_path`` into ``dataset`` and queue it on commit.
+
+    Raises ``ValidationError`` when the path is not a release folder. With ``queue=False`` nothing is
+    queued: the caller runs ``dataset_import_run`` itself (the management command does).
+    """
+    root = Path(source_path).resolve()
+    problem = _release_problem(root)
+    if problem is not None:
+        raise ValidationError(problem, code="not_a_release")
+    dataset_import = DatasetImport.objects.create(
+        dataset=dataset, source_path=str(root), split=split, requested_by=requested_by
+    )
+    if queue:
+        _dataset_import_queue(dataset_import_id=dataset_import.pk)
+    return dataset_import
+
+
+def _dataset_import_lock(*, dataset_import_id: int) -> DatasetImport | None:
+    """The import row, locked for this transaction; None if it was deleted; ``RowLocked`` if busy."""
+    try:
+        return (
+            DatasetImport.objects.select_for_update(nowait=True, of=("self",))
+            .select_related("dataset")
+            .get(pk=dataset_import_id)
+        )
+    except DatasetImport.DoesNotExist:
+        logger.info("Dataset import %s no longer exists; nothing to do.", dataset_import_id)
+        return None
+    except DatabaseError as error:
+        raise RowLocked(f"Dataset import {dataset_import_id} is locked by another transaction.") from error
+
+
+def dataset_import_claim(*, dataset_import_id: int) -> DatasetImport | None:
+    """Lock the import and move it to RUNNING with one more attempt; call inside ``transaction.atomic``.
+
+    A QUEUED row is claimed. A RUNNING row is claimed again: late acks redeliver a task only when its
+    worker died, so the earlier attempt is over. Past ``MAX_IMPORT_ATTEMPTS`` the row is FAILED. Any other
+    status returns None and changes nothing, so a repeated message is harmless.
+    """
+    dataset_import = _dataset_import_lock(dataset_import_id=dataset_import_id)
+    if dataset_import is None:
+        return None
+    if dataset_import.status not in (DatasetImport.Status.QUEUED, DatasetImport.Status.RUNNING):
+        logger.info("Dataset import %s is %s; not claimed.", dataset_import_id, dataset_import.status)
+        return None
+    if dataset_import.attempt >= MAX_IMPORT_ATTEMPTS:
+        dataset_import.status = DatasetImport.Status.FAILED
+        dataset_import.error = f"The import was given up after {dataset_import.attempt} attempts."
+        dataset_import.finished_at = timezone.now()
+        dataset_import.save(update_fields=["status", "error", "finished_at"])
+        return None
+    dataset_import.status = DatasetImport.Status.RUNNING
+    dataset_import.attempt += 1
+    dataset_import.started_at = timezone.now()
+    dataset_import.save(update_fields=["status", "attempt", "started_at"])
+    return dataset_import
+
+
+def dataset_import_run(*, dataset_import_id: int) -> None:
+    """Claim the import, run it and record SUCCEEDED (with its report) or FAILED (with a sentence).
+
+    Safe to call twice: a second call finds the row finished and does nothing.
+    """
+    with transaction.atomic():
+        dataset_import = dataset_import_claim(dataset_import_id=dataset_import_id)
+    if dataset_import is None:
+        return
+    try:
+        report = isles24_import(
+            dataset=dataset_import.dataset,
+            root=Path(dataset_import.source_path),
+            split=Split(dataset_import.split),
+        )
+    except DatasetImportError as error:
+        dataset_import_fail(dataset_import_id=dataset_import_id, reason=str(error))
+        return
+    except Exception:
+        dataset_import_fail(
+            dataset_import_id=dataset_import_id,
+            reason="An unexpected error occurred; the server's log has the details.",
+        )
+        raise
+    dataset_import_record(dataset_import_id=dataset_import_id, report=report)
+
+
+def _dataset_import_finish(
+    *, dataset_import_id: int, status: DatasetImport.Status, changes: Mapping[str, object]
+) -> None:
+    with transaction.atomic():
+        dataset_import = _dataset_import_lock(dataset_import_id=dataset_import_id)
+        if dataset_import is None or dataset_import.status != DatasetImport.Status.RUNNING:
+            logger.info("Dataset import %s is not running; its outcome is not recorded.", dataset_import_id)
+            return
+        dataset_import.status = status
+        dataset_import.finished_at = timezone.now()
+        for name, value in changes.items():
+            setattr(dataset_import, name, value)
+        dataset_import.save(update_fields=["status", "finished_at", *changes])
+
+
+def dataset_import_record(*, dataset_import_id: int, report: ImportReport) -> None:
+    """Mark a RUNNING import SUCCEEDED with its report; any other status is left as it is."""
+    _dataset_import_finish(
+        dataset_import_id=dataset_import_id,
+        status=DatasetImport.Status.SUCCEEDED,
+        changes={"cases_imported": report.cases, "report": report.as_json(), "error": ""},
+    )
+
+
+def dataset_import_fail(*, dataset_import_id: int, reason: str) -> None:
+    """Mark a RUNNING import FAILED with ``reason``; any other status is left as it is."""
+    _dataset_import_finish(
+        dataset_import_id=dataset_import_id, status=DatasetImport.Status.FAILED, changes={"error": reason}
+    )
+
+
+def dataset_import_requeue(*, dataset_import_id: int) -> DatasetImport:
+    """Queue a FAILED import again, with its attempts reset; ``ValidationError`` in any other status."""
+    with transaction.atomic():
+        dataset_import = _dataset_import_lock(dataset_import_id=dataset_import_id)
+        if dataset_import is None:
+            raise ValidationError("This import no longer exists.", code="not_found")
+        if dataset_import.status != DatasetImport.Status.FAILED:
+            status = dataset_import.get_status_display()
+            raise ValidationError(
+                f"Only a failed import can be queued again; this one is {status}.",
+                code="not_failed",
+            )
+        dataset_import.status = DatasetImport.Status.QUEUED
+        dataset_import.attempt = 0
+        dataset_import.error = ""
+        dataset_import.started_at = None
+        dataset_import.finished_at = None
+        dataset_import.save(update_fields=["status", "attempt", "error", "started_at", "finished_at"])
+        _dataset_import_queue(dataset_import_id=dataset_import.pk)
+    return dataset_import
+
+
+def _file_store(*, row: Image | GroundTruth, content: File, written: list[str]) -> None:
+    """Point ``row.file`` at its content-addressed name, writing the bytes only if no file has it yet."""
+    storage = row.file.storage
+    name = row.file.field.generate_filename(row, "file.nii.gz")
+    if not storage.exists(name):
+        name = storage.save(name, content)
+        written.append(name)
+    row.file.name = name
+
+
+def _image_store(*, case: Case, file: isles24.ReleaseFile, written: list[str]) -> Image:
+    header = isles24.image_header_read(file)
+    image = Image.objects.filter(case=case, interface=file.slot.name).first()
+    if image is not None and image.sha256 == header.sha256:
+        return image
+    image = image or Image(case=case, interface=file.slot.name)
+    image.sha256 = header.sha256
+    image.size_bytes = header.size_bytes
+    image.shape = list(header.shape)
+    image.spacing_mm = list(header.spacing_mm)
+    image.pixel_type = header.pixel_type
+    with file.path.open("rb") as handle:
+        _file_store(row=image, content=File(handle), written=written)
+    image.save()
+    return image
+
+
+def _ground_truth_store(*, case: Case, file: isles24.ReleaseFile, written: list[str]) -> GroundTruth:
+    mask = isles24.mask_binarise(file)
+    content = ContentFile(mask.nifti_bytes)
+    sha256 = _sha256(mask.nifti_bytes)
+    ground_truth = case.ground_truths.filter(version=GROUND_TRUTH_VERSION).first()
+    if ground_truth is not None and ground_truth.sha256 == sha256:
+        return ground_truth
+    ground_truth = ground_truth or GroundTruth(case=case, version=GROUND_TRUTH_VERSION)
+    ground_truth.sha256 = sha256
+    ground_truth.shape = list(mask.shape)
+    ground_truth.spacing_mm = list(mask.spacing_mm)
+    ground_truth.lesion_volume_ml = mask.lesion_volume_ml
+    ground_truth.source_encoding = mask.source_encoding
+    _file_store(row=ground_truth, content=content, written=written)
+    ground_truth.save()
+    return ground_truth
+
+
+def _sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def _case_import(*, dataset: Dataset, case_files: isles24.CaseFiles, split: Split, written: list[str]) -> int:
+    """Store one case, its images (dropping those no longer in the release) and its mask; return images."""
+    clinical_data = {
+        file.slot.name: isles24.clinical_table_read(file)
+        for file in case_files.of_kind(isles24.SlotKind.TABLE)
+    }
+    case, _ = Case.objects.update_or_create(
+        dataset=dataset,
+        name=case_files.name,
+        defaults={"split": split, "clinical_data": clinical_data, "missing_files": list(case_files.missing)},
+    )
+    images = case_files.of_kind(isles24.SlotKind.IMAGE)
+    for file in images:
+        _image_store(case=case, file=file, written=written)
+    case.images.exclude(interface__in=[file.slot.name for file in images]).delete()
+    for file in case_files.of_kind(isles24.SlotKind.MASK):
+        _ground_truth_store(case=case, file=file, written=written)
+    return len(images)
+
+
+def _files_delete(names: list[str]) -> None:
+    storage = Image.file.field.storage
+    for name in names:
+        storage.delete(name)
+
+
+def isles24_import(*, dataset: Dataset, root: Path, split: Split) -> ImportReport:
+    """Import every case of the ISLES'24 release folder ``root`` into ``dataset`` as ``split``, atomically.
+
+    Re-importing a release is idempotent: cases are matched by name, images by interface and the ground
+    truth by version, so the same files leave the same rows and a changed file replaces its row's file.
+    Cases of the dataset that the release lacks are kept (a release may come in parts).
+
+    One transaction holds the whole run, with the dataset row locked so imports of one dataset follow
+    each other. An unreadable file raises ``DatasetImportError`` naming it, and nothing of the run
+    stays: the transaction rolls back and the files this run wrote (content-addressed names that no row
+    referred to before) are deleted. Files a re-import replaced stay on disk, unreferenced.
+    """
+    problem = _release_problem(root)
+    if problem is not None:
+        raise DatasetImportError(problem)
+    written: list[str] = []
+    try:
+        report = _release_import(
+            dataset=dataset, cases=isles24.release_scan(root), split=split, written=written
+        )
+    except BaseException:
+        _files_delete(written)
+        raise
+    return report
+
+
+def _release_import(
+    *, dataset: Dataset, cases: list[isles24.CaseFiles], split: Split, written: list[str]
+) -> ImportReport:
+    images = 0
+    with transaction.atomic():
+        Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+        for case_files in cases:
+            try:
+                images += _case_import(dataset=dataset, case_files=case_files, split=split, written=written)
+            except isles24.ReleaseFileError as error:
+                raise DatasetImportError(f"The import stopped, nothing was kept: {error}") from error
+    return ImportReport(
+        cases=len(cases),
+        images=images,
+        masks=sum(len(case_files.of_kind(isles24.SlotKind.MASK)) for case_files in cases),
+        missing_files={case_files.name: case_files.missing for case_files in cases if case_files.missing},
+    )
