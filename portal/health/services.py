@@ -44,8 +44,8 @@ def _database_status() -> ServiceStatus:
 
 
 def _broker_status() -> ServiceStatus:
-    # Built from the settings on every call (not from the Celery app, which reads them once) with no
-    # retries, so a broker that is down is reported within the timeout instead of blocking the request.
+    # Built from the settings on every call (not from the Celery app, which reads them once), with one
+    # immediate retry and a timeout, so a broker that is down is reported at once instead of blocking.
     broker_url: str = settings.CELERY_BROKER_URL
     transport = broker_url.split("://", 1)[0]
     try:
