@@ -1,9 +1,13 @@
-"""URL map of the portal."""
+"""URL map of the portal: one include per app."""
 
 from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/", include("portal.accounts.urls")),
+    path("datasets/", include("portal.datasets.urls")),
+    path("api/", include("portal.api.urls")),
     path("health/", include("portal.health.urls")),
+    path("", include("portal.challenges.urls")),
 ]

@@ -3,13 +3,15 @@
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
 from rest_framework import status
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Turn Django's ``ValidationError`` into a 400 with its messages; leave the rest to DRF."""
+    """Turn Django's ``ValidationError`` into a 400 with its messages; give DRF's errors their ``code``."""
     if isinstance(exc, ValidationError):
         return Response(
             {"code": "invalid", "detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST
@@ -18,4 +20,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(
             {"code": "permission_denied", "detail": str(exc) or "You may not do this."}, status=403
         )
-    return drf_exception_handler(exc, context)
+    if isinstance(exc, Http404):
+        exc = NotFound()
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, APIException) and isinstance(response.data, dict):
+        codes = exc.get_codes()
+        response.data.setdefault("code", codes if isinstance(codes, str) else "invalid")
+    return response

@@ -1,0 +1,47 @@
+"""Pages to register and to see one's account and API token (login and logout are Django's)."""
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from portal.accounts.forms import RegistrationForm
+from portal.accounts.services import token_get_or_create, token_regenerate, user_create
+
+
+def register(request: HttpRequest) -> HttpResponse:
+    """Create an account and log it in."""
+    form = RegistrationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = user_create(
+                username=form.cleaned_data["username"],
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password"],
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome, {user.username}: your account is ready.")
+            return redirect("challenge-list")
+    return render(request, "accounts/register.html", {"form": form})
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    """The user's details and API token."""
+    token = token_get_or_create(user=request.user)
+    return render(request, "accounts/account.html", {"token": token})
+
+
+@login_required
+@require_POST
+def token_regenerate_view(request: HttpRequest) -> HttpResponse:
+    """Replace the API token; scripts using the old one must be updated."""
+    token_regenerate(user=request.user)
+    messages.success(request, "Your API token was replaced; the old one no longer works.")
+    return redirect("account")

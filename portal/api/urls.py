@@ -1,0 +1,27 @@
+"""URLs of the API, its OpenAPI schema and its documentation pages (served without any CDN)."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.routers import DefaultRouter
+
+from portal.api import views
+
+app_name = "api"
+
+router = DefaultRouter()
+router.register("challenges", views.ChallengeViewSet, basename="challenge")
+
+urlpatterns = [
+    *router.urls,
+    path("me/", views.MeView.as_view(), name="me"),
+    path("images/<int:pk>/file/", views.ImageFileView.as_view(), name="image-file"),
+    path("auth/token/", obtain_auth_token, name="token"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path(
+        "redoc/",
+        SpectacularRedocView.as_view(url_name="api:schema", template_name="api/redoc.html"),
+        name="redoc",
+    ),
+]

@@ -1,0 +1,24 @@
+"""Reads about challenges that encode who may see what."""
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from portal.accounts.models import ChallengeRole, User
+from portal.challenges.models import Challenge, Phase
+
+
+def challenge_list_visible_to(*, user: User) -> QuerySet[Challenge]:
+    """Public challenges, and the hidden ones the user holds a role in."""
+    if not user.is_authenticated:
+        return Challenge.objects.filter(is_public=True)
+    has_role = ChallengeRole.objects.filter(user=user, challenge=OuterRef("pk"))
+    return Challenge.objects.filter(Q(is_public=True) | Exists(has_role))
+
+
+def challenge_get_visible_to(*, user: User, slug: str) -> Challenge:
+    """The challenge with this slug if the user may see it; ``Challenge.DoesNotExist`` otherwise."""
+    return challenge_list_visible_to(user=user).get(slug=slug)
+
+
+def phase_list(*, challenge: Challenge) -> QuerySet[Phase]:
+    """The challenge's phases in their order, with their datasets."""
+    return challenge.phases.select_related("dataset").order_by("order", "opens_at")

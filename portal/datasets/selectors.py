@@ -1,0 +1,66 @@
+"""Who may see which cases and download which images: the one file-visibility rule of the portal.
+
+- Organizers of a challenge see every case and image of its datasets.
+- Participants see training cases, and hidden test cases only once the challenge has a phase that takes
+  predicted masks on that dataset split and has opened (participants need the images to predict on).
+- Expert readers see nothing here by default, and neither do outsiders or anonymous visitors.
+- Ground truth is never served by a view: organizers reach it through the admin and the command line.
+"""
+
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
+from django.utils import timezone
+
+from portal.accounts.models import ChallengeRole, User
+from portal.challenges.models import Phase
+from portal.datasets.models import Case, Dataset, Image, Split
+
+
+def _visible_to(user: User, *, challenge: str, dataset: str, split: str) -> Q:
+    """The rule as a filter on any model that reaches a challenge, a dataset and a split by these paths."""
+    roles = ChallengeRole.objects.filter(user=user, challenge=OuterRef(challenge))
+    released = Phase.objects.filter(
+        dataset=OuterRef(dataset),
+        split=OuterRef(split),
+        submission_kind=Phase.SubmissionKind.PREDICTIONS,
+        opens_at__lte=timezone.now(),
+    )
+    is_participant = Exists(roles.filter(role=ChallengeRole.Role.PARTICIPANT))
+    return Exists(roles.filter(role=ChallengeRole.Role.ORGANIZER)) | (
+        is_participant & (Q(**{split: Split.TRAIN}) | Exists(released))
+    )
+
+
+def cases_visible_to(*, user: User) -> QuerySet[Case]:
+    """Every case whose images the user may download."""
+    if not user.is_authenticated:
+        return Case.objects.none()
+    return Case.objects.filter(
+        _visible_to(user, challenge="dataset__challenge", dataset="dataset", split="split")
+    )
+
+
+def images_visible_to(*, user: User) -> QuerySet[Image]:
+    """Every image the user may download."""
+    return Image.objects.filter(case__in=cases_visible_to(user=user))
+
+
+def image_can_download(*, user: User, image: Image) -> bool:
+    """Whether the user may download this image file."""
+    return images_visible_to(user=user).filter(pk=image.pk).exists()
+
+
+def dataset_split_visible(*, user: User, dataset: Dataset, split: str) -> bool:
+    """Whether the user may see the cases of one split of a dataset."""
+    if not user.is_authenticated:
+        return False
+    return (
+        Dataset.objects.filter(pk=dataset.pk)
+        .annotate(asked_split=Value(split, output_field=CharField()))
+        .filter(_visible_to(user, challenge="challenge", dataset="pk", split="asked_split"))
+        .exists()
+    )
+
+
+def case_list_with_images(*, cases: QuerySet[Case]) -> QuerySet[Case]:
+    """The cases with their images loaded in one more query, ordered by name."""
+    return cases.prefetch_related("images").order_by("name")

@@ -1,0 +1,10 @@
+"""URLs of the dataset pages."""
+
+from django.urls import path
+
+from portal.datasets import views
+
+urlpatterns = [
+    path("images/<int:pk>/download/", views.image_download, name="image-download"),
+    path("<slug:challenge_slug>/<slug:dataset_slug>/<slug:split>/", views.case_list, name="case-list"),
+]

@@ -1,0 +1,179 @@
+"""Who sees which cases and downloads which images on the dataset pages; ground truth is never served."""
+
+import hashlib
+
+import pytest
+from django.core.files.base import ContentFile
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from portal.datasets.models import GroundTruth
+from tests.portal.conftest import ChallengeWithPeople
+from tests.portal.datasets.factories import nifti_bytes
+
+ROLES = ["anonymous", "outsider", "reader", "participant", "organizer"]
+
+
+def client_for(world: ChallengeWithPeople, person: str) -> Client:
+    client = Client()
+    user = world.people[person]
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def download(world: ChallengeWithPeople, person: str, *, split: str, **headers: str) -> int:
+    image = world.train_image if split == "train" else world.test_image
+    url = reverse("image-download", kwargs={"pk": image.pk})
+    return client_for(world, person).get(url, headers=headers).status_code
+
+
+@pytest.mark.parametrize(
+    ("person", "train", "test"),
+    [
+        ("anonymous", 302, 302),
+        ("outsider", 404, 404),
+        ("reader", 404, 404),
+        ("participant", 200, 404),
+        ("organizer", 200, 200),
+    ],
+)
+def test_image_download_follows_the_visibility_rule_while_no_predictions_phase_exists(
+    world: ChallengeWithPeople, person: str, train: int, test: int
+) -> None:
+    assert (download(world, person, split="train"), download(world, person, split="test")) == (train, test)
+
+
+@pytest.mark.parametrize(
+    ("person", "test"),
+    [("anonymous", 302), ("outsider", 404), ("reader", 404), ("participant", 200), ("organizer", 200)],
+)
+def test_a_predictions_phase_on_the_test_split_lets_participants_download_test_images(
+    world: ChallengeWithPeople, person: str, test: int
+) -> None:
+    world.release_test_images()
+
+    assert download(world, person, split="test") == test
+
+
+def test_a_predictions_phase_that_has_not_opened_keeps_test_images_hidden(world: ChallengeWithPeople) -> None:
+    phase = world.release_test_images()
+    phase.opens_at = phase.closes_at
+    phase.closes_at = None
+    phase.save()
+
+    assert download(world, "participant", split="test") == 404
+
+
+def test_a_predictions_phase_of_another_dataset_keeps_test_images_hidden(world: ChallengeWithPeople) -> None:
+    from tests.portal.challenges.factories import PhaseFactory
+
+    PhaseFactory(challenge=world.challenge, split="TEST")
+
+    assert download(world, "participant", split="test") == 404
+
+
+def test_download_sends_the_real_file_as_a_private_attachment_with_its_sha256_as_etag(
+    world: ChallengeWithPeople,
+) -> None:
+    response = client_for(world, "participant").get(
+        reverse("image-download", kwargs={"pk": world.train_image.pk})
+    )
+
+    body = b"".join(response.streaming_content)
+    assert hashlib.sha256(body).hexdigest() == world.train_image.sha256
+    assert response["ETag"] == f'"{world.train_image.sha256}"'
+    assert "private" in response["Cache-Control"]
+    assert response["Content-Disposition"] == 'attachment; filename="sub-stroke0001_non-contrast-ct.nii.gz"'
+
+
+def test_download_answers_304_when_the_client_already_holds_the_file(world: ChallengeWithPeople) -> None:
+    etag = f'"{world.train_image.sha256}"'
+
+    assert download(world, "participant", split="train", if_none_match=etag) == 304
+    assert download(world, "participant", split="train", if_none_match='"stale"') == 200
+
+
+def test_304_is_given_only_to_people_who_may_download(world: ChallengeWithPeople) -> None:
+    etag = f'"{world.test_image.sha256}"'
+
+    assert download(world, "participant", split="test", if_none_match=etag) == 404
+
+
+@pytest.mark.parametrize(
+    ("person", "train", "test"),
+    [
+        ("anonymous", 302, 302),
+        ("outsider", 403, 403),
+        ("reader", 403, 403),
+        ("participant", 200, 403),
+        ("organizer", 200, 200),
+    ],
+)
+def test_case_list_pages_follow_the_visibility_rule(
+    world: ChallengeWithPeople, person: str, train: int, test: int
+) -> None:
+    client = client_for(world, person)
+    statuses = [
+        client.get(reverse("case-list", args=["isles24", "release", split])).status_code
+        for split in ("train", "test")
+    ]
+
+    assert statuses == [train, test]
+
+
+def test_case_list_shows_each_image_geometry_and_the_clinical_data(world: ChallengeWithPeople) -> None:
+    url = reverse("case-list", args=["isles24", "release", "train"])
+    response = client_for(world, "participant").get(url)
+
+    page = response.content.decode()
+    assert "sub-stroke0001" in page
+    assert "sub-stroke0100" not in page
+    times = " \N{MULTIPLICATION SIGN} "
+    assert times.join(["6", "5", "4"]) in page
+    assert times.join(["0.5", "0.5", "2.0"]) in page
+    assert "nihss" in page
+    assert reverse("image-download", kwargs={"pk": world.train_image.pk}) in page
+
+
+def test_case_list_of_an_unknown_split_is_not_found(world: ChallengeWithPeople) -> None:
+    response = client_for(world, "organizer").get(reverse("case-list", args=["isles24", "release", "valid"]))
+
+    assert response.status_code == 404
+
+
+def _patterns(resolver: URLResolver, prefix: str = "") -> list[str]:
+    routes = []
+    for pattern in resolver.url_patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLPattern):
+            routes.append(route)
+        else:
+            routes.extend(_patterns(pattern, route))
+    return routes
+
+
+def test_no_url_serves_ground_truth_and_no_download_returns_its_bytes(world: ChallengeWithPeople) -> None:
+    case = world.train_image.case
+    content = nifti_bytes(shape=[6, 5, 4], spacing_mm=[0.5, 0.5, 2.0], fill=1)
+    sha256 = hashlib.sha256(content).hexdigest()
+    GroundTruth.objects.create(
+        case=case,
+        file=ContentFile(content, name="mask.nii.gz"),
+        sha256=sha256,
+        shape=[6, 5, 4],
+        spacing_mm=[0.5, 0.5, 2.0],
+        lesion_volume_ml=0.06,
+        source_encoding="uint8 {0, 1}",
+    )
+    organizer = client_for(world, "organizer")
+
+    routes = [route for route in _patterns(get_resolver()) if not route.startswith("admin/")]
+    assert not [route for route in routes if "ground" in route or "truth" in route or "mask" in route]
+    for image_url in (
+        reverse("image-download", kwargs={"pk": world.train_image.pk}),
+        reverse("api:image-file", kwargs={"pk": world.train_image.pk}),
+    ):
+        assert b"".join(organizer.get(image_url).streaming_content) != content
+    listing = organizer.get(reverse("api:challenge-cases", args=["isles24"])).content.decode()
+    assert sha256 not in listing
