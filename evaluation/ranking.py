@@ -314,8 +314,8 @@ def bootstrap_rank_stability(
         raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}.")
     submission_ids, case_ids, values = _value_cube(scores, metrics, cases)
     rng = np.random.default_rng(seed)
-    weights = rng.multinomial(len(case_ids), np.full(len(case_ids), 1.0 / len(case_ids)), size=samples)
-    weights = weights.astype(np.float64) / len(case_ids)
+    draws = rng.multinomial(len(case_ids), np.full(len(case_ids), 1.0 / len(case_ids)), size=samples)
+    weights = draws.astype(np.float64) / len(case_ids)
     if method == "rank_then_aggregate":
         per_case = _case_metric_ranks(values, metrics).mean(axis=2)
         full_score = per_case.mean(axis=0)
