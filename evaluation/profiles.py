@@ -1,0 +1,106 @@
+"""Metric profiles: which metrics a challenge reports per case, in order, and how each ranks.
+
+A profile is data, not code: the leaderboard reads its columns, labels and directions from here, and
+``evaluation.scoring`` computes its values. ``isles24`` and ``isles22`` report the same four columns and
+differ only in the lesion-wise F1 rule (one-to-one IoU matching against any overlap).
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Literal
+
+from evaluation.metrics.lesion import LesionMatching
+
+__all__ = ["PROFILES", "Direction", "MetricColumn", "Profile", "WorstValue", "profile_get"]
+
+
+class Direction(StrEnum):
+    HIGHER_IS_BETTER = "higher"
+    LOWER_IS_BETTER = "lower"
+
+
+class WorstValue(StrEnum):
+    """What a case scores when its prediction is missing or unusable."""
+
+    ZERO = "zero"
+    GROUND_TRUTH_VOLUME = "ground_truth_volume"
+    GROUND_TRUTH_LESION_COUNT = "ground_truth_lesion_count"
+
+
+@dataclass(frozen=True)
+class MetricColumn:
+    """One per-case metric of a profile: its key in results, its label, units, direction and worst value."""
+
+    key: str
+    label: str
+    units: str
+    direction: Direction
+    worst: WorstValue
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A challenge's per-case metrics, in column order, and the lesion definition they rest on."""
+
+    name: str
+    title: str
+    metrics: tuple[MetricColumn, ...]
+    lesion_matching: LesionMatching
+    iou_threshold: float
+    connectivity: Literal[6, 18, 26]
+
+    @property
+    def metric_keys(self) -> tuple[str, ...]:
+        return tuple(column.key for column in self.metrics)
+
+
+_ISLES_COLUMNS = (
+    MetricColumn("dice", "Dice", "", Direction.HIGHER_IS_BETTER, WorstValue.ZERO),
+    MetricColumn(
+        "absolute_volume_difference_ml",
+        "Absolute volume difference",
+        "ml",
+        Direction.LOWER_IS_BETTER,
+        WorstValue.GROUND_TRUTH_VOLUME,
+    ),
+    MetricColumn(
+        "absolute_lesion_count_difference",
+        "Absolute lesion count difference",
+        "lesions",
+        Direction.LOWER_IS_BETTER,
+        WorstValue.GROUND_TRUTH_LESION_COUNT,
+    ),
+    MetricColumn("lesion_f1", "Lesion-wise F1", "", Direction.HIGHER_IS_BETTER, WorstValue.ZERO),
+)
+
+PROFILES: Mapping[str, Profile] = MappingProxyType(
+    {
+        "isles24": Profile(
+            name="isles24",
+            title="ISLES'24: lesion F1 with one-to-one matching at IoU >= 0.2",
+            metrics=_ISLES_COLUMNS,
+            lesion_matching="one_to_one_iou",
+            iou_threshold=0.2,
+            connectivity=26,
+        ),
+        "isles22": Profile(
+            name="isles22",
+            title="ISLES'22: lesion F1 with any-overlap detection",
+            metrics=_ISLES_COLUMNS,
+            lesion_matching="any_overlap",
+            iou_threshold=0.0,
+            connectivity=26,
+        ),
+    }
+)
+
+
+def profile_get(*, name: str) -> Profile:
+    """The profile called ``name``; ``ValueError`` naming the known profiles otherwise."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        known = ", ".join(sorted(PROFILES))
+        raise ValueError(f"There is no metric profile called {name!r}; the profiles are {known}.") from None

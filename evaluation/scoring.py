@@ -1,0 +1,345 @@
+"""Scoring cases with a metric profile: one pair of files, or two folders of them, in parallel.
+
+This is what the portal and the command line call. A case whose prediction is missing, unreadable or of
+another shape than its ground truth gets the profile's worst values and a message; one with the right shape
+but another spacing or origin (containers often write none) is scored on the ground truth's grid with a
+warning. Metrics are computed inside the bounding box of the two masks, which changes none of them and
+saves labelling and counting the empty rest of a 512x512x80 volume.
+"""
+
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from evaluation.io import MASK_SUFFIXES, Mask, read_mask
+from evaluation.metrics import BoolArray
+from evaluation.metrics.lesion import LesionDetection, label_lesions, lesion_detection
+from evaluation.metrics.overlap import dice, voxel_precision, voxel_recall
+from evaluation.metrics.volume import absolute_volume_difference_ml, lesion_volume_ml
+from evaluation.profiles import Profile, WorstValue
+
+__all__ = [
+    "Aggregate",
+    "CaseScore",
+    "CaseStatus",
+    "FolderScore",
+    "case_files",
+    "case_id_from_path",
+    "score_case",
+    "score_folders",
+    "score_masks",
+]
+
+_SPACING_TOLERANCE_MM = 1e-4
+_ORIGIN_TOLERANCE_MM = 1e-3
+
+
+class CaseStatus(StrEnum):
+    SCORED = "SCORED"
+    MISSING = "MISSING"
+    ERROR = "ERROR"
+
+
+@dataclass(frozen=True)
+class CaseScore:
+    """The profile's metric values for one case, why they are worst values if they are, and any warning."""
+
+    case_id: str
+    metrics: Mapping[str, float]
+    status: CaseStatus
+    message: str | None = None
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """Summary of one metric over cases; ``std`` is the population standard deviation (ddof 0)."""
+
+    mean: float
+    std: float
+    median: float
+    minimum: float
+    maximum: float
+    count: int
+
+
+@dataclass(frozen=True)
+class FolderScore:
+    """Every case of a folder scored with one profile, in case id order, and the summary per metric."""
+
+    profile: str
+    cases: tuple[CaseScore, ...]
+    aggregates: Mapping[str, Aggregate]
+    unmatched_predictions: tuple[str, ...] = field(default=())
+
+    @property
+    def missing(self) -> list[str]:
+        return [case.case_id for case in self.cases if case.status == CaseStatus.MISSING]
+
+    @property
+    def errors(self) -> dict[str, str]:
+        return {case.case_id: case.message or "" for case in self.cases if case.status == CaseStatus.ERROR}
+
+    @property
+    def warnings(self) -> dict[str, str]:
+        found = {case.case_id: case.warning for case in self.cases if case.warning is not None}
+        for case_id in self.unmatched_predictions:
+            found[case_id] = "There is no ground truth for this prediction, so it was not scored."
+        return found
+
+    def as_json(self) -> dict[str, object]:
+        """The command line's output document."""
+        return {
+            "profile": self.profile,
+            "cases": {case.case_id: dict(case.metrics) for case in self.cases},
+            "aggregates": {
+                key: {
+                    "mean": value.mean,
+                    "std": value.std,
+                    "median": value.median,
+                    "min": value.minimum,
+                    "max": value.maximum,
+                    "count": value.count,
+                }
+                for key, value in self.aggregates.items()
+            },
+            "missing": self.missing,
+            "errors": self.errors,
+            "warnings": self.warnings,
+        }
+
+
+@dataclass(frozen=True)
+class _CroppedPair:
+    """A case's two masks cut to the bounding box of their union, and the ground truth's spacing."""
+
+    ground_truth: BoolArray
+    prediction: BoolArray
+    spacing_mm: tuple[float, float, float]
+    profile: Profile
+
+    @cached_property
+    def detection(self) -> LesionDetection:
+        return lesion_detection(
+            self.ground_truth,
+            self.prediction,
+            matching=self.profile.lesion_matching,
+            iou_threshold=self.profile.iou_threshold,
+            connectivity=self.profile.connectivity,
+        )
+
+
+_METRICS: Mapping[str, Callable[[_CroppedPair], float]] = {
+    "dice": lambda pair: dice(pair.ground_truth, pair.prediction),
+    "absolute_volume_difference_ml": lambda pair: absolute_volume_difference_ml(
+        pair.ground_truth, pair.prediction, spacing_mm=pair.spacing_mm
+    ),
+    "absolute_lesion_count_difference": lambda pair: abs(
+        pair.detection.ground_truth_lesions - pair.detection.predicted_lesions
+    ),
+    "lesion_f1": lambda pair: pair.detection.f1(),
+    "voxel_precision": lambda pair: voxel_precision(pair.ground_truth, pair.prediction),
+    "voxel_recall": lambda pair: voxel_recall(pair.ground_truth, pair.prediction),
+    "predicted_volume_ml": lambda pair: lesion_volume_ml(pair.prediction, spacing_mm=pair.spacing_mm),
+    "reference_volume_ml": lambda pair: lesion_volume_ml(pair.ground_truth, spacing_mm=pair.spacing_mm),
+}
+
+
+def case_id_from_path(path: Path) -> str:
+    """The case a file belongs to: its name up to the first ``_``, or its name without the suffix."""
+    name = path.name
+    for suffix in MASK_SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.split("_", 1)[0]
+
+
+def case_files(*, directory: Path, role: str) -> dict[str, Path]:
+    """The mask files of a folder by case id; ``ValueError`` if the folder is missing or names a case twice.
+
+    ``role`` names the folder in messages ("ground truth", "predictions"). Other files are ignored.
+    """
+    if not directory.is_dir():
+        raise ValueError(f"The {role} folder {directory} does not exist.")
+    found: dict[str, Path] = {}
+    for path in sorted(directory.iterdir()):
+        if path.name.startswith(".") or not path.name.lower().endswith(MASK_SUFFIXES) or not path.is_file():
+            continue
+        case_id = case_id_from_path(path)
+        if case_id in found:
+            raise ValueError(
+                f"The {role} folder has two files for case {case_id}: {found[case_id].name} and {path.name}."
+            )
+        found[case_id] = path
+    return found
+
+
+def score_masks(*, profile: Profile, ground_truth: Mask, prediction: Mask) -> dict[str, float]:
+    """The profile's metrics of a pair of masks of one shape, on the ground truth's spacing.
+
+    Raises ``ValueError`` naming both sizes when the shapes differ.
+    """
+    if ground_truth.array.shape != prediction.array.shape:
+        raise ValueError(
+            f"The prediction is {prediction.shape_text} voxels but the ground truth is "
+            f"{ground_truth.shape_text}."
+        )
+    box = _union_bounding_box(ground_truth.array, prediction.array)
+    pair = _CroppedPair(
+        ground_truth=ground_truth.array[box],
+        prediction=prediction.array[box],
+        spacing_mm=ground_truth.spacing_mm,
+        profile=profile,
+    )
+    return {key: _metric(key)(pair) for key in profile.metric_keys}
+
+
+def score_case(
+    *, profile: Profile, case_id: str, ground_truth_path: Path, prediction_path: Path | None
+) -> CaseScore:
+    """Read and score one case; a missing or unusable prediction gets the profile's worst values.
+
+    A ground truth that cannot be read raises ``ValueError``: that is the organiser's problem, not a score.
+    """
+    ground_truth = read_mask(ground_truth_path)
+    if prediction_path is None:
+        return CaseScore(case_id, _worst_values(profile, ground_truth), CaseStatus.MISSING)
+    try:
+        prediction = read_mask(prediction_path)
+        metrics = score_masks(profile=profile, ground_truth=ground_truth, prediction=prediction)
+    except ValueError as error:
+        return CaseScore(case_id, _worst_values(profile, ground_truth), CaseStatus.ERROR, message=str(error))
+    return CaseScore(case_id, metrics, CaseStatus.SCORED, warning=_geometry_warning(ground_truth, prediction))
+
+
+def score_folders(
+    *,
+    profile: Profile,
+    ground_truth_dir: Path,
+    predictions_dir: Path,
+    workers: int | None = None,
+    on_case: Callable[[int, int, CaseScore], None] | None = None,
+) -> FolderScore:
+    """Score every ground-truth case of a folder against the prediction of the same case id.
+
+    ``workers`` processes (default: one per CPU) each read and score one case at a time, so memory stays
+    at a few volumes per worker whatever the number of cases. ``on_case(done, total, score)`` is called as
+    each case finishes. Raises ``ValueError`` for a missing or empty folder or a case named twice.
+    """
+    ground_truths = case_files(directory=ground_truth_dir, role="ground truth")
+    predictions = case_files(directory=predictions_dir, role="predictions")
+    if not ground_truths:
+        raise ValueError(f"The ground truth folder {ground_truth_dir} holds no .nii.gz, .nii or .mha file.")
+    for key in profile.metric_keys:
+        _metric(key)
+    jobs = [(profile, case_id, path, predictions.get(case_id)) for case_id, path in ground_truths.items()]
+    scores = list(_run_jobs(jobs, workers=workers or os.cpu_count() or 1, on_case=on_case))
+    scores.sort(key=lambda score: score.case_id)
+    return FolderScore(
+        profile=profile.name,
+        cases=tuple(scores),
+        aggregates=_aggregates(profile, scores),
+        unmatched_predictions=tuple(sorted(set(predictions) - set(ground_truths))),
+    )
+
+
+_Job = tuple[Profile, str, Path, Path | None]
+
+
+def _score_job(job: _Job) -> CaseScore:
+    profile, case_id, ground_truth_path, prediction_path = job
+    return score_case(
+        profile=profile, case_id=case_id, ground_truth_path=ground_truth_path, prediction_path=prediction_path
+    )
+
+
+def _run_jobs(
+    jobs: list[_Job], *, workers: int, on_case: Callable[[int, int, CaseScore], None] | None
+) -> list[CaseScore]:
+    scores: list[CaseScore] = []
+
+    def finished(score: CaseScore) -> None:
+        scores.append(score)
+        if on_case is not None:
+            on_case(len(scores), len(jobs), score)
+
+    if workers == 1 or len(jobs) == 1:
+        for job in jobs:
+            finished(_score_job(job))
+        return scores
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        for future in as_completed([pool.submit(_score_job, job) for job in jobs]):
+            finished(future.result())
+    return scores
+
+
+def _metric(key: str) -> Callable[[_CroppedPair], float]:
+    try:
+        return _METRICS[key]
+    except KeyError:
+        raise ValueError(f"The metric {key!r} is not one evaluation.scoring can compute.") from None
+
+
+def _union_bounding_box(ground_truth: BoolArray, prediction: BoolArray) -> tuple[slice, ...]:
+    """The smallest box holding every voxel of either mask; an empty slice on each axis if both are empty."""
+    box = []
+    for axis in range(ground_truth.ndim):
+        others = tuple(other for other in range(ground_truth.ndim) if other != axis)
+        present = np.flatnonzero(ground_truth.any(axis=others) | prediction.any(axis=others))
+        box.append(slice(int(present[0]), int(present[-1]) + 1) if present.size else slice(0, 0))
+    return tuple(box)
+
+
+def _worst_values(profile: Profile, ground_truth: Mask) -> dict[str, float]:
+    worst: dict[str, float] = {}
+    for column in profile.metrics:
+        if column.worst == WorstValue.GROUND_TRUTH_VOLUME:
+            worst[column.key] = int(np.count_nonzero(ground_truth.array)) * ground_truth.voxel_volume_ml
+        elif column.worst == WorstValue.GROUND_TRUTH_LESION_COUNT:
+            box = _union_bounding_box(ground_truth.array, ground_truth.array)
+            lesions = label_lesions(ground_truth.array[box], connectivity=profile.connectivity)
+            worst[column.key] = lesions.count
+        else:
+            worst[column.key] = 0.0
+    return worst
+
+
+def _geometry_warning(ground_truth: Mask, prediction: Mask) -> str | None:
+    same_spacing = np.allclose(
+        prediction.spacing_mm, ground_truth.spacing_mm, rtol=0, atol=_SPACING_TOLERANCE_MM
+    )
+    same_origin = np.allclose(prediction.origin_mm, ground_truth.origin_mm, rtol=0, atol=_ORIGIN_TOLERANCE_MM)
+    if same_spacing and same_origin:
+        return None
+    return (
+        f"The prediction's spacing {_millimetres(prediction.spacing_mm)} and origin "
+        f"{_millimetres(prediction.origin_mm)} differ from the ground truth's "
+        f"{_millimetres(ground_truth.spacing_mm)} and {_millimetres(ground_truth.origin_mm)}; "
+        "it was scored on the ground truth's grid."
+    )
+
+
+def _millimetres(values: tuple[float, float, float]) -> str:
+    return "(" + ", ".join(f"{value:g}" for value in values) + ") mm"
+
+
+def _aggregates(profile: Profile, scores: list[CaseScore]) -> dict[str, Aggregate]:
+    summary = {}
+    for key in profile.metric_keys:
+        values = np.array([score.metrics[key] for score in scores], dtype=float)
+        summary[key] = Aggregate(
+            mean=float(values.mean()),
+            std=float(values.std()),
+            median=float(np.median(values)),
+            minimum=float(values.min()),
+            maximum=float(values.max()),
+            count=int(values.size),
+        )
+    return summary

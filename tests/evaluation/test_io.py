@@ -1,0 +1,74 @@
+"""Reading mask files: every format and encoding the challenge meets reads as the same binary mask."""
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evaluation.io import read_mask
+from tests.evaluation.masks import ANISOTROPIC_MM, ORIGIN_MM, two_lesions, write_mask
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".mha"])
+@pytest.mark.parametrize(
+    ("dtype", "foreground"),
+    [
+        pytest.param(np.uint16, 1, id="uint16-0-1"),
+        pytest.param(np.uint16, 65535, id="uint16-0-65535"),
+        pytest.param(np.float64, 1.0, id="float64-0-1"),
+        pytest.param(np.float32, 0.25, id="float32-soft"),
+        pytest.param(np.uint8, 1, id="uint8-0-1"),
+    ],
+)
+def test_read_mask_binarises_every_encoding_and_format_with_above_zero(
+    tmp_path: Path, suffix: str, dtype: type, foreground: float
+) -> None:
+    lesions = two_lesions()
+    path = write_mask(tmp_path / f"case{suffix}", lesions.astype(dtype) * dtype(foreground))
+
+    mask = read_mask(path)
+
+    assert mask.array.dtype == np.bool_
+    np.testing.assert_array_equal(mask.array, lesions)
+    assert mask.spacing_mm == pytest.approx(ANISOTROPIC_MM)
+    assert mask.origin_mm == pytest.approx(ORIGIN_MM)
+    assert mask.shape_text == "12x10x6"
+
+
+def test_read_mask_reads_a_nifti_whose_voxels_span_several_chunks(tmp_path: Path) -> None:
+    lesions = np.zeros((20, 256, 256), dtype=bool)  # 1.3 M float64 voxels: 10.5 MB, two 8 MB chunks
+    lesions[19, 255, 250:] = True
+    lesions[0, 0, 0] = True
+    mask = read_mask(write_mask(tmp_path / "big.nii.gz", lesions.astype(np.float64)))
+    np.testing.assert_array_equal(mask.array, lesions)
+
+
+def test_read_mask_applies_the_nifti_scaling_before_binarising(tmp_path: Path) -> None:
+    path = write_mask(tmp_path / "scaled.nii", two_lesions().astype(np.int16))
+    raw = bytearray(path.read_bytes())
+    # scl_slope 1, scl_inter -1 (header bytes 112-119): stored 1 -> 0 and 0 -> -1, nothing above zero.
+    raw[112:120] = np.array([1.0, -1.0], dtype="<f4").tobytes()
+    path.write_bytes(bytes(raw))
+    assert not read_mask(path).array.any()
+
+
+def test_read_mask_names_the_file_when_it_is_not_an_image(tmp_path: Path) -> None:
+    path = tmp_path / "notes.nii.gz"
+    path.write_bytes(gzip.compress(b"not an image at all" * 30))
+    with pytest.raises(ValueError, match=r"notes\.nii\.gz is not a NIfTI-1 file"):
+        read_mask(path)
+
+
+def test_read_mask_names_a_truncated_file(tmp_path: Path) -> None:
+    path = write_mask(tmp_path / "cut.nii", two_lesions().astype(np.uint16))
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(ValueError, match=r"cut\.nii ends before its"):
+        read_mask(path)
+
+
+def test_read_mask_names_an_unreadable_mha(tmp_path: Path) -> None:
+    path = tmp_path / "broken.mha"
+    path.write_text("ObjectType = Image\n")
+    with pytest.raises(ValueError, match=r"broken\.mha is not a readable image"):
+        read_mask(path)

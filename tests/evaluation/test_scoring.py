@@ -1,0 +1,186 @@
+"""Scoring cases and folders with the ISLES profiles: geometry rules, worst values, aggregates."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evaluation.profiles import PROFILES, Direction, profile_get
+from evaluation.scoring import CaseStatus, case_files, case_id_from_path, score_case, score_folders
+from tests.evaluation.masks import two_lesions, write_mask
+
+ISLES24 = PROFILES["isles24"]
+VOXEL_ML = 0.4 * 0.4 * 2.0 / 1000
+
+
+@pytest.fixture
+def ground_truth_path(tmp_path: Path) -> Path:
+    return write_mask(
+        tmp_path / "gt" / "sub-stroke0001_ses-02_lesion-msk.nii.gz", two_lesions().astype(np.uint16)
+    )
+
+
+def test_both_isles_profiles_report_the_four_challenge_metrics_in_order() -> None:
+    for name in ("isles24", "isles22"):
+        profile = profile_get(name=name)
+        assert profile.metric_keys == (
+            "dice",
+            "absolute_volume_difference_ml",
+            "absolute_lesion_count_difference",
+            "lesion_f1",
+        )
+        assert [column.direction for column in profile.metrics] == [
+            Direction.HIGHER_IS_BETTER,
+            Direction.LOWER_IS_BETTER,
+            Direction.LOWER_IS_BETTER,
+            Direction.HIGHER_IS_BETTER,
+        ]
+    assert PROFILES["isles24"].lesion_matching == "one_to_one_iou"
+    assert PROFILES["isles22"].lesion_matching == "any_overlap"
+
+
+def test_profile_get_names_the_known_profiles_for_an_unknown_one() -> None:
+    with pytest.raises(ValueError, match="the profiles are isles22, isles24"):
+        profile_get(name="brats")
+
+
+def test_a_perfect_prediction_scores_best_values(tmp_path: Path, ground_truth_path: Path) -> None:
+    prediction_path = write_mask(tmp_path / "pred" / "sub-stroke0001.mha", two_lesions().astype(np.uint8))
+    score = score_case(
+        profile=ISLES24,
+        case_id="sub-stroke0001",
+        ground_truth_path=ground_truth_path,
+        prediction_path=prediction_path,
+    )
+    assert score.status == CaseStatus.SCORED
+    assert score.warning is None
+    assert score.metrics == {
+        "dice": 1.0,
+        "absolute_volume_difference_ml": 0.0,
+        "absolute_lesion_count_difference": 0,
+        "lesion_f1": 1.0,
+    }
+
+
+def test_a_prediction_without_spacing_is_scored_on_the_ground_truth_grid_with_a_warning(
+    tmp_path: Path, ground_truth_path: Path
+) -> None:
+    prediction = two_lesions()
+    prediction[4, 6:8, 8:10] = False  # drop the 4-voxel lesion
+    prediction_path = write_mask(
+        tmp_path / "pred" / "sub-stroke0001.mha", prediction.astype(np.uint8), spacing_mm=None, origin_mm=None
+    )
+    score = score_case(
+        profile=ISLES24,
+        case_id="sub-stroke0001",
+        ground_truth_path=ground_truth_path,
+        prediction_path=prediction_path,
+    )
+    assert score.status == CaseStatus.SCORED
+    assert score.warning is not None
+    assert "spacing (1, 1, 1) mm" in score.warning
+    assert "scored on the ground truth's grid" in score.warning
+    # 4 voxels missing at the ground truth's 0.32 mm3, not the prediction's 1 mm3.
+    assert score.metrics["absolute_volume_difference_ml"] == pytest.approx(4 * VOXEL_ML)
+    assert score.metrics["dice"] == pytest.approx(2 * 18 / (22 + 18))
+    assert score.metrics["absolute_lesion_count_difference"] == 1
+    assert score.metrics["lesion_f1"] == pytest.approx(1 / (1 + 1 / 2))
+
+
+def test_a_prediction_of_another_shape_is_an_error_with_worst_values_naming_both_shapes(
+    tmp_path: Path, ground_truth_path: Path
+) -> None:
+    prediction_path = write_mask(tmp_path / "pred" / "sub-stroke0001.nii.gz", np.ones((6, 10, 11), np.uint8))
+    score = score_case(
+        profile=ISLES24,
+        case_id="sub-stroke0001",
+        ground_truth_path=ground_truth_path,
+        prediction_path=prediction_path,
+    )
+    assert score.status == CaseStatus.ERROR
+    assert score.message == "The prediction is 11x10x6 voxels but the ground truth is 12x10x6."
+    assert score.metrics == {
+        "dice": 0.0,
+        "absolute_volume_difference_ml": pytest.approx(22 * VOXEL_ML),
+        "absolute_lesion_count_difference": 2,
+        "lesion_f1": 0.0,
+    }
+
+
+def test_a_missing_prediction_scores_the_worst_values(ground_truth_path: Path) -> None:
+    score = score_case(
+        profile=ISLES24, case_id="sub-stroke0001", ground_truth_path=ground_truth_path, prediction_path=None
+    )
+    assert score.status == CaseStatus.MISSING
+    assert score.metrics == {
+        "dice": 0.0,
+        "absolute_volume_difference_ml": pytest.approx(22 * VOXEL_ML),
+        "absolute_lesion_count_difference": 2,
+        "lesion_f1": 0.0,
+    }
+
+
+def test_an_empty_ground_truth_and_empty_prediction_score_perfectly(tmp_path: Path) -> None:
+    ground_truth_path = write_mask(tmp_path / "gt.nii.gz", np.zeros((4, 5, 6), np.float64))
+    prediction_path = write_mask(tmp_path / "pred.nii", np.zeros((4, 5, 6), np.uint8))
+    score = score_case(
+        profile=PROFILES["isles22"],
+        case_id="c",
+        ground_truth_path=ground_truth_path,
+        prediction_path=prediction_path,
+    )
+    assert score.metrics == {
+        "dice": 1.0,
+        "absolute_volume_difference_ml": 0.0,
+        "absolute_lesion_count_difference": 0,
+        "lesion_f1": 1.0,
+    }
+
+
+def test_case_ids_are_the_name_up_to_the_first_underscore_or_the_stem() -> None:
+    assert case_id_from_path(Path("sub-stroke0014_ses-02_lesion-msk.nii.gz")) == "sub-stroke0014"
+    assert case_id_from_path(Path("sub-stroke0014.nii.gz")) == "sub-stroke0014"
+    assert case_id_from_path(Path("case7.mha")) == "case7"
+
+
+def test_case_files_refuses_a_folder_naming_a_case_twice(tmp_path: Path) -> None:
+    write_mask(tmp_path / "sub-stroke0001.nii.gz", np.zeros((2, 2, 2), np.uint8))
+    write_mask(tmp_path / "sub-stroke0001_other.mha", np.zeros((2, 2, 2), np.uint8))
+    with pytest.raises(ValueError, match="two files for case sub-stroke0001"):
+        case_files(directory=tmp_path, role="predictions")
+
+
+def test_score_folders_scores_every_case_in_two_workers_and_summarises(tmp_path: Path) -> None:
+    lesions = two_lesions()
+    for number in (1, 2, 3):
+        write_mask(
+            tmp_path / "gt" / f"sub-stroke000{number}_ses-02_lesion-msk.nii.gz", lesions.astype(np.uint16)
+        )
+    write_mask(tmp_path / "pred" / "sub-stroke0001.nii.gz", lesions.astype(np.uint8))
+    write_mask(tmp_path / "pred" / "sub-stroke0002.nii.gz", np.zeros_like(lesions, np.uint8))
+    write_mask(tmp_path / "pred" / "sub-stroke0009.nii.gz", np.zeros_like(lesions, np.uint8))
+    seen: list[str] = []
+
+    result = score_folders(
+        profile=ISLES24,
+        ground_truth_dir=tmp_path / "gt",
+        predictions_dir=tmp_path / "pred",
+        workers=2,
+        on_case=lambda done, total, score: seen.append(f"{done}/{total}"),
+    )
+
+    assert [case.case_id for case in result.cases] == ["sub-stroke0001", "sub-stroke0002", "sub-stroke0003"]
+    assert seen == ["1/3", "2/3", "3/3"]
+    assert result.missing == ["sub-stroke0003"]
+    assert result.errors == {}
+    assert list(result.warnings) == ["sub-stroke0009"]
+    dice = result.aggregates["dice"]
+    assert (dice.mean, dice.median, dice.minimum, dice.maximum, dice.count) == (
+        pytest.approx(1 / 3),
+        0.0,
+        0.0,
+        1.0,
+        3,
+    )
+    assert dice.std == pytest.approx(np.std([1.0, 0.0, 0.0]))
+    assert result.as_json()["cases"]["sub-stroke0002"]["absolute_lesion_count_difference"] == 2
