@@ -1,4 +1,5 @@
-"""Test settings: the base settings in a throwaway ``VAR_DIR``, with fast hashing and eager Celery.
+"""Test settings: the base settings in a throwaway ``VAR_DIR``, with fast hashing and eager Celery
+(unless ``ISLES_TEST_EAGER=0``).
 
 Integration tests that start a real worker process pass this process's ``VAR_DIR`` to it, so both see
 the same storage.
@@ -15,5 +16,6 @@ for _name in ("MEDIA_ROOT", "PRIVATE_STORAGE_ROOT", "STATIC_ROOT"):
 from portal.settings import *  # noqa: E402,F403 (test settings are the base settings, overridden)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-CELERY_TASK_ALWAYS_EAGER = True
+# A real worker started by an integration test runs with ISLES_TEST_EAGER=0 and consumes from a broker.
+CELERY_TASK_ALWAYS_EAGER = os.environ.get("ISLES_TEST_EAGER", "1") == "1"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
