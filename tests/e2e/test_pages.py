@@ -1,0 +1,61 @@
+"""A new person registers, logs in, finds a challenge and joins it, in a real Chromium."""
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, expect, sync_playwright
+
+from tests.portal.challenges.factories import ChallengeFactory
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the test itself
+# (factories) would otherwise be refused as unsafe in an async context.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+PASSWORD = "perfusion-tmax-6s"
+
+
+@pytest.fixture
+def browser(chromium_path: str) -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.mark.e2e
+def test_a_new_user_registers_logs_in_and_joins_a_challenge(
+    browser: Browser, live_server: object, transactional_db: None
+) -> None:
+    ChallengeFactory(slug="isles24", title="ISLES 2024")
+    page = browser.new_page()
+    page.set_default_timeout(10_000)
+
+    page.goto(f"{live_server.url}/accounts/register/")
+    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Email").fill("ada@example.org")
+    page.get_by_label("Password:", exact=True).fill(PASSWORD)
+    page.get_by_label("Password (again):").fill(PASSWORD)
+    page.get_by_role("button", name="Create my account").click()
+    expect(page.get_by_text("Welcome, ada")).to_be_visible()
+
+    page.get_by_role("button", name="Log out").click()
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    expect(page.get_by_role("heading", name="Challenges")).to_be_visible()
+    page.get_by_role("link", name="ISLES 2024").click()
+    page.get_by_role("button", name="Join this challenge").click()
+
+    expect(page.locator("#my-role")).to_contain_text("Your role: Participant")
+    assert page.get_by_role("button", name="Join this challenge").count() == 0
