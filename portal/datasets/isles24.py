@@ -31,7 +31,9 @@ __all__ = [
     "BinaryMask",
     "CaseFiles",
     "ImageHeader",
+    "ReleaseFile",
     "ReleaseFileError",
+    "Slot",
     "SlotKind",
     "clinical_table_read",
     "image_header_read",
@@ -326,12 +328,16 @@ def _number(text: str) -> ClinicalValue:
     text = text.strip()
     if text == "":
         return None
-    for parse in (int, float):
-        try:
-            return parse(text)
-        except ValueError:
-            continue
-    return text
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    # "nan" and "inf" parse as floats but JSON (and so PostgreSQL's jsonb) cannot hold them.
+    return number if math.isfinite(number) else text
 
 
 def _csv_rows(path: Path) -> list[dict[str, ClinicalValue]]:
@@ -359,6 +365,8 @@ def _xlsx_rows(path: Path) -> list[dict[str, ClinicalValue]]:
 
 
 def _cell(value: object) -> ClinicalValue:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):

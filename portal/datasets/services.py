@@ -74,6 +74,8 @@ def dataset_import_create(
     Raises ``ValidationError`` when the path is not a release folder. With ``queue=False`` nothing is
     queued: the caller runs ``dataset_import_run`` itself (the management command does).
     """
+    if split not in Split.values:
+        raise ValidationError(f"{split!r} is not a split: use TRAIN or TEST.", code="not_a_split")
     root = Path(source_path).resolve()
     problem = _release_problem(root)
     if problem is not None:
@@ -313,7 +315,8 @@ def _release_import(
 ) -> ImportReport:
     images = 0
     with transaction.atomic():
-        Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+        # Imports of one dataset wait for each other, so two runs never write the same case at once.
+        Dataset.objects.select_for_update().get(pk=dataset.pk)
         for case_files in cases:
             try:
                 images += _case_import(dataset=dataset, case_files=case_files, split=split, written=written)

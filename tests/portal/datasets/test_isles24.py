@@ -121,6 +121,17 @@ def test_clinical_tables_read_numbers_as_numbers_from_csv(release: Path, case_na
     assert row["sex"] in {"F", "M"}
 
 
+def test_clinical_csv_cells_that_json_cannot_hold_as_numbers_stay_text(
+    release: Path, case_names: list[str]
+) -> None:
+    file = _file(release, case_names[0], "outcome")
+    file.path.write_text("subject,mrs_90d,nihss_24h,weight_kg,note\nsub-x,nan,,72.5,inf\n")
+
+    row = clinical_table_read(file)
+
+    assert row == {"subject": "sub-x", "mrs_90d": "nan", "nihss_24h": None, "weight_kg": 72.5, "note": "inf"}
+
+
 def test_clinical_tables_read_from_xlsx_like_from_csv(release: Path, case_names: list[str]) -> None:
     csv_file = _file(release, case_names[0], "outcome")
     workbook = openpyxl.Workbook()

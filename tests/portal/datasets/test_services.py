@@ -175,6 +175,8 @@ def test_dataset_import_create_refuses_a_folder_that_is_not_a_release(tmp_path: 
         dataset_import_create(dataset=DatasetFactory(), source_path=tmp_path, split=Split.TRAIN)
     with pytest.raises(ValidationError, match="is not a folder on the server"):
         dataset_import_create(dataset=DatasetFactory(), source_path=tmp_path / "nope", split=Split.TRAIN)
+    with pytest.raises(ValidationError, match="'VALIDATION' is not a split"):
+        dataset_import_create(dataset=DatasetFactory(), source_path=tmp_path, split="VALIDATION")
     assert DatasetImport.objects.count() == 0
 
 
