@@ -26,7 +26,8 @@ def image_file_response(*, request: HttpRequest, image: Image) -> HttpResponse:
     The ETag is the file's sha256, so a client that already holds the bytes downloads nothing.
     """
     etag = f'"{image.sha256}"'
-    if etag in {tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")}:
+    held = {tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")}
+    if etag in held or "*" in held:
         response: HttpResponse = HttpResponseNotModified()
     else:
         filename = f"{image.case.name}_{image.interface}.nii.gz"

@@ -1,6 +1,7 @@
 """Registering users, API tokens, joining challenges and creating teams."""
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 
 from portal.accounts.models import ChallengeRole, TeamMembership
@@ -109,6 +110,4 @@ def test_team_create_refuses_outsiders_second_teams_and_taken_names(db: None) ->
 
 
 def test_user_roles_of_an_anonymous_visitor_are_empty(db: None) -> None:
-    from django.contrib.auth.models import AnonymousUser
-
     assert user_roles(user=AnonymousUser(), challenge=ChallengeFactory()) == frozenset()

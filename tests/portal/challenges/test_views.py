@@ -5,7 +5,7 @@ from django.test import Client
 from django.urls import reverse
 
 from portal.accounts.models import ChallengeRole
-from tests.portal.accounts.factories import ChallengeRoleFactory
+from tests.portal.accounts.factories import ChallengeRoleFactory, UserFactory
 from tests.portal.challenges.factories import ChallengeFactory
 from tests.portal.conftest import ChallengeWithPeople
 
@@ -109,3 +109,35 @@ def test_joining_needs_a_login_and_a_post(world: ChallengeWithPeople) -> None:
 
     assert Client().post(url)["Location"].startswith(reverse("login"))
     assert client_for(world, "outsider").get(url).status_code == 405
+
+
+def test_the_challenge_list_takes_a_fixed_number_of_queries(
+    world: ChallengeWithPeople, django_assert_num_queries
+) -> None:
+    ChallengeFactory.create_batch(5)
+    client = client_for(world, "participant")
+
+    # session, user, challenges
+    with django_assert_num_queries(3):
+        response = client.get(reverse("challenge-list"))
+
+    assert response.content.decode().count("<article") == 6
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "admin:challenges_challenge_change",
+        "admin:accounts_challengerole_changelist",
+        "admin:accounts_team_add",
+        "admin:accounts_user_changelist",
+    ],
+)
+def test_the_admin_pages_of_challenges_roles_and_teams_load(world: ChallengeWithPeople, url: str) -> None:
+    client = Client()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    args = [world.challenge.pk] if url.endswith("_change") else []
+
+    response = client.get(reverse(url, args=args))
+
+    assert response.status_code == 200

@@ -8,8 +8,9 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from portal.datasets.models import GroundTruth
+from tests.portal.challenges.factories import PhaseFactory
 from tests.portal.conftest import ChallengeWithPeople
-from tests.portal.datasets.factories import nifti_bytes
+from tests.portal.datasets.factories import CaseFactory, ImageFactory, nifti_bytes
 
 ROLES = ["anonymous", "outsider", "reader", "participant", "organizer"]
 
@@ -66,8 +67,6 @@ def test_a_predictions_phase_that_has_not_opened_keeps_test_images_hidden(world:
 
 
 def test_a_predictions_phase_of_another_dataset_keeps_test_images_hidden(world: ChallengeWithPeople) -> None:
-    from tests.portal.challenges.factories import PhaseFactory
-
     PhaseFactory(challenge=world.challenge, split="TEST")
 
     assert download(world, "participant", split="test") == 404
@@ -177,3 +176,26 @@ def test_no_url_serves_ground_truth_and_no_download_returns_its_bytes(world: Cha
         assert b"".join(organizer.get(image_url).streaming_content) != content
     listing = organizer.get(reverse("api:challenge-cases", args=["isles24"])).content.decode()
     assert sha256 not in listing
+
+
+def test_case_list_page_takes_a_fixed_number_of_queries_however_many_cases(
+    world: ChallengeWithPeople, django_assert_num_queries
+) -> None:
+    for case in CaseFactory.create_batch(4, dataset=world.dataset):
+        ImageFactory(case=case)
+        ImageFactory(case=case, interface="ct-angiography")
+    client = client_for(world, "participant")
+    url = reverse("case-list", args=["isles24", "release", "train"])
+
+    # session, user, dataset, visibility, cases, images
+    with django_assert_num_queries(6):
+        response = client.get(url)
+
+    assert response.content.decode().count("Download</a>") == 9
+
+
+def test_download_answers_304_to_a_weak_or_wildcard_etag(world: ChallengeWithPeople) -> None:
+    weak = f'W/"{world.train_image.sha256}"'
+
+    assert download(world, "participant", split="train", if_none_match=weak) == 304
+    assert download(world, "participant", split="train", if_none_match="*") == 304
