@@ -32,6 +32,5 @@ class Command(BaseCommand):
             )
         except ValueError as error:
             raise CommandError(str(error)) from error
-        self.stdout.write(
-            self.style.SUCCESS(f"Wrote {len(names)} cases to {options['out']}: {names[0]} ... {names[-1]}")
-        )
+        span = names[0] if len(names) == 1 else f"{names[0]} ... {names[-1]}"
+        self.stdout.write(self.style.SUCCESS(f"Wrote {len(names)} cases to {options['out']}: {span}"))
