@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "portal.accounts",
     "portal.challenges",
     "portal.datasets",
+    "portal.submissions",
     "portal.api",
     "portal.health",
 ]

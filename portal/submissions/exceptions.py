@@ -1,0 +1,19 @@
+"""Errors of the submissions app, each with a sentence a participant can act on."""
+
+from django.core.exceptions import ValidationError
+
+
+class SubmissionRefused(ValidationError):
+    """A submission was not accepted: the phase is closed, a limit is reached, or the user may not submit.
+
+    A ``ValidationError`` so every entry point (API, web form, admin) shows its sentence; ``code`` says which
+    rule refused it (``phase_closed``, ``not_participant``, ``wrong_kind``, ``daily_limit``, ``total_limit``).
+    """
+
+
+class InvalidTransition(Exception):
+    """A status change the submission state machine does not allow; a bug, never the participant's doing."""
+
+
+class ParticipantError(Exception):
+    """A failure the participant caused and may read: the message is shown to them as it is."""

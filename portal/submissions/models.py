@@ -1,0 +1,107 @@
+"""Submissions to a phase, every change of their status, and their per-case scores.
+
+A submission moves ``PENDING -> CHECKING -> EVALUATING -> SUCCEEDED``, or to ``FAILED`` or ``CANCELLED``
+on the way; ``services.submission_transition`` is the only writer of ``status`` and records each change
+as a ``SubmissionStateChange``. Uploaded files live in private storage under a content-addressed name.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from portal.challenges.models import Phase
+from portal.storage import private_storage
+
+
+def _submission_file_path(instance: "Submission", filename: str) -> str:
+    suffix = next((ending for ending in (".tar.gz", ".tgz", ".tar", ".zip") if filename.endswith(ending)), "")
+    return f"submissions/{instance.phase_id}/{instance.sha256[:2]}/{instance.sha256}{suffix}"
+
+
+class Submission(models.Model):
+    """One upload of a participant (for their team, if they have one) to a phase, and how it ended."""
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        CHECKING = "CHECKING", "Checking"
+        EVALUATING = "EVALUATING", "Evaluating"
+        SUCCEEDED = "SUCCEEDED", "Succeeded"
+        FAILED = "FAILED", "Failed"
+        CANCELLED = "CANCELLED", "Cancelled"
+
+    phase = models.ForeignKey(Phase, on_delete=models.PROTECT, related_name="submissions")
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submissions"
+    )
+    team = models.ForeignKey(
+        "accounts.Team",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="submissions",
+        help_text="The creator's team when they submitted; empty for a participant without a team.",
+    )
+    kind = models.CharField(max_length=16, choices=Phase.SubmissionKind.choices)
+    file = models.FileField(storage=private_storage, upload_to=_submission_file_path, max_length=255)
+    sha256 = models.CharField(max_length=64, help_text="Of the uploaded file.")
+    size_bytes = models.PositiveBigIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True, help_text="Why it failed, in a sentence shown to the participant.")
+    problems = models.JSONField(
+        default=list, blank=True, help_text="Every problem the checks found, one sentence each."
+    )
+    attempt = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times a worker claimed the current step; reset when the step changes."
+    )
+    evaluation_started_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker first claimed the evaluation."
+    )
+    metrics_mean = models.JSONField(
+        default=dict, blank=True, help_text="Mean of each metric over the phase's cases, by metric key."
+    )
+    is_final_selection = models.BooleanField(
+        default=False, help_text="The team chose this submission to count on the leaderboard."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["phase", "team", "created_at"], name="submission_limits")]
+
+    def __str__(self) -> str:
+        return f"submission {self.pk} to {self.phase.slug} ({self.get_status_display()})"
+
+
+class SubmissionStateChange(models.Model):
+    """A change of a submission's status, when it happened and why."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="state_changes")
+    from_status = models.CharField(
+        max_length=16, choices=Submission.Status.choices, blank=True, help_text="Empty when it was created."
+    )
+    to_status = models.CharField(max_length=16, choices=Submission.Status.choices)
+    at = models.DateTimeField(auto_now_add=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["submission", "at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.submission_id}: {self.from_status or 'new'} -> {self.to_status}"
+
+
+class CaseResult(models.Model):
+    """The metric values of one case of a submission; a missing or unusable mask gets the worst values."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="case_results")
+    case = models.ForeignKey("datasets.Case", on_delete=models.PROTECT, related_name="results")
+    metrics = models.JSONField(help_text="Metric values by metric key, e.g. {'dice': 0.71}.")
+    error = models.TextField(blank=True, help_text="Why the case got the worst values, if it did.")
+
+    class Meta:
+        ordering = ["submission", "case"]
+        constraints = [
+            models.UniqueConstraint(fields=["submission", "case"], name="one_result_per_case"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case} of submission {self.submission_id}"

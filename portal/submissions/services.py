@@ -1,0 +1,410 @@
+"""Everything that can happen to a submission: creation under the phase's limits, the state machine, the
+archive checks and the evaluation.
+
+A predictions submission moves ``PENDING -> CHECKING -> EVALUATING -> SUCCEEDED`` (or ``FAILED``, or
+``CANCELLED``). ``submission_create`` stores the upload first, then the row, and queues
+``submission_check_task`` after the commit. Each step claims its row under a lock
+(``select_for_update(nowait=True)``; a locked row raises ``RowLocked`` and the task retries), works
+outside any transaction, then records its outcome under the lock again and queues the next step on
+commit. A step that finds its row in another status does nothing, so a repeated message is harmless.
+
+One submission of a team (or of a participant without a team) is evaluated at a time: the evaluation
+step claims a submission only when no other submission of the same submitter in the phase has started
+evaluating; otherwise it leaves it EVALUATING and queues itself again ``EVALUATION_WAIT_SECONDS`` later.
+"""
+
+import datetime
+import hashlib
+import logging
+import shutil
+import tempfile
+from functools import partial
+from pathlib import Path
+
+from django.core.files import File
+from django.core.mail import send_mail
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from evaluation.profiles import profile_get
+from evaluation.scoring import score_case
+from portal.accounts.models import ChallengeRole, Team, User
+from portal.celery import RowLocked
+from portal.challenges.models import Phase
+from portal.datasets.models import Case
+from portal.submissions import selectors, tasks
+from portal.submissions.archives import (
+    ArchiveLimits,
+    ArchiveRejected,
+    archive_extract_masks,
+    masks_check,
+)
+from portal.submissions.exceptions import InvalidTransition, SubmissionRefused
+from portal.submissions.models import CaseResult, Submission, SubmissionStateChange
+
+logger = logging.getLogger(__name__)
+
+Status = Submission.Status
+
+ARCHIVE_LIMITS = ArchiveLimits(max_members=2000, max_total_bytes=8 * 1024**3, max_ratio=500)
+MAX_STEP_ATTEMPTS = 3
+EVALUATION_WAIT_SECONDS = 30
+UNEXPECTED_ERROR = "An unexpected error occurred; the organizers have been told. Your quota was not spent."
+
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.PENDING: frozenset({Status.CHECKING, Status.FAILED, Status.CANCELLED}),
+    Status.CHECKING: frozenset({Status.EVALUATING, Status.FAILED, Status.CANCELLED}),
+    Status.EVALUATING: frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED}),
+}
+
+
+def submission_create(*, phase: Phase, user: User, upload: File) -> Submission:
+    """Store the uploaded predictions archive, then create a PENDING submission and queue its checks.
+
+    The file is written to private storage first, under its content's hash, so nothing is lost if the
+    rest fails. Raises ``SubmissionRefused`` (a ``ValidationError``) when the phase is not open, takes
+    algorithm containers, the user is not a participant, or the team (or the participant without a
+    team) has used the phase's daily or total limit. The limits hold under concurrency: the team's (or
+    user's) row is locked before the submissions are counted.
+    """
+    submission = Submission(
+        phase=phase,
+        creator=user,
+        kind=phase.submission_kind,
+        size_bytes=upload.size or 0,
+        status=Status.PENDING,
+    )
+    submission.sha256 = _sha256(upload)
+    _file_store(submission=submission, upload=upload)
+    with transaction.atomic():
+        submission.team = selectors.submission_team_for(challenge=phase.challenge, user=user)
+        _submitter_lock(team=submission.team, user=user)
+        _submission_check_allowed(phase=phase, user=user, team=submission.team)
+        submission.save()
+        SubmissionStateChange.objects.create(
+            submission=submission, from_status="", to_status=Status.PENDING, note="Uploaded."
+        )
+        transaction.on_commit(partial(tasks.submission_check_task.delay, submission_id=submission.pk))
+    return submission
+
+
+def submission_transition(*, submission: Submission, to_status: Status, note: str = "") -> None:
+    """Move a locked submission to ``to_status``, save it and record the change with its time.
+
+    The caller holds the row's lock inside ``transaction.atomic``. Other fields the caller changed are
+    saved too; the step's attempt counter starts again. Raises ``InvalidTransition`` for a change the
+    state machine does not allow. On SUCCEEDED or FAILED the creator is emailed after the commit.
+    """
+    from_status = submission.status
+    if to_status not in ALLOWED_TRANSITIONS.get(from_status, frozenset()):
+        raise InvalidTransition(f"Submission {submission.pk} cannot go from {from_status} to {to_status}.")
+    submission.status = to_status
+    submission.attempt = 0
+    submission.save()
+    SubmissionStateChange.objects.create(
+        submission=submission, from_status=from_status, to_status=to_status, note=note
+    )
+    if to_status in (Status.SUCCEEDED, Status.FAILED):
+        transaction.on_commit(partial(_submission_notify, submission_id=submission.pk))
+
+
+def submission_check(*, submission_id: int) -> None:
+    """Check a PENDING submission's archive: FAILED with every problem listed, or EVALUATING.
+
+    A submission in any other status (or deleted) is left alone. Failed checks spend no quota, since
+    FAILED submissions do not count toward the limits.
+    """
+    with transaction.atomic():
+        submission = _check_claim(submission_id=submission_id)
+    if submission is None:
+        return
+    try:
+        problems = _archive_problems(submission=submission)
+    except Exception:
+        _submission_fail(submission_id=submission_id, expected=Status.CHECKING, reason=UNEXPECTED_ERROR)
+        raise
+    _check_record(submission_id=submission_id, problems=problems)
+
+
+def submission_evaluate(*, submission_id: int) -> None:
+    """Score an EVALUATING submission case by case, record the means and move it to SUCCEEDED.
+
+    Idempotent: cases that already have a result are not scored again, and a submission in another
+    status is left alone. Waits (queues itself again) while another submission of the same team is
+    being evaluated. A failure leaves it FAILED with a sentence and emails the creator.
+    """
+    with transaction.atomic():
+        submission = _evaluation_claim(submission_id=submission_id)
+    if submission is None:
+        return
+    try:
+        _cases_score(submission=submission)
+    except Exception:
+        _submission_fail(submission_id=submission_id, expected=Status.EVALUATING, reason=UNEXPECTED_ERROR)
+        raise
+    _evaluation_record(submission_id=submission_id)
+
+
+def _sha256(upload: File) -> str:
+    digest = hashlib.sha256()
+    upload.seek(0)
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return digest.hexdigest()
+
+
+def _file_store(*, submission: Submission, upload: File) -> None:
+    """Write the upload under its content-addressed name, unless those bytes are already stored."""
+    storage = submission.file.storage
+    name = submission.file.field.generate_filename(submission, upload.name or "")
+    if not storage.exists(name):
+        name = storage.save(name, upload)
+    submission.file.name = name
+
+
+def _submitter_lock(*, team: Team | None, user: User) -> None:
+    """Lock the row the limits are counted for, so concurrent submissions of one submitter take turns."""
+    if team is not None:
+        Team.objects.select_for_update().filter(pk=team.pk).first()
+    else:
+        User.objects.select_for_update().filter(pk=user.pk).first()
+
+
+def _submission_check_allowed(*, phase: Phase, user: User, team: Team | None) -> None:
+    if not phase.is_open:
+        raise SubmissionRefused("This phase does not take submissions now.", code="phase_closed")
+    if phase.submission_kind != Phase.SubmissionKind.PREDICTIONS:
+        raise SubmissionRefused(
+            "This phase takes algorithm containers, not archives of predicted masks.", code="wrong_kind"
+        )
+    if not ChallengeRole.objects.filter(
+        user=user, challenge_id=phase.challenge_id, role=ChallengeRole.Role.PARTICIPANT
+    ).exists():
+        raise SubmissionRefused("Join the challenge before you submit to it.", code="not_participant")
+    whose, has = ("Your team", "its") if team is not None else ("You", "your")
+    counted = selectors.submission_list_counted(phase=phase, team=team, user=user)
+    if counted.count() >= phase.total_submission_limit:
+        raise SubmissionRefused(
+            f"{whose} {'has' if team else 'have'} used all {_submissions(phase.total_submission_limit)} "
+            "of this phase.",
+            code="total_limit",
+        )
+    day_start = timezone.now().astimezone(datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if counted.filter(created_at__gte=day_start).count() >= phase.daily_submission_limit:
+        raise SubmissionRefused(
+            f"{whose} {'has' if team else 'have'} used {has} {_submissions(phase.daily_submission_limit)} "
+            "for today; the next one is possible after 00:00 UTC.",
+            code="daily_limit",
+        )
+
+
+def _submissions(count: int) -> str:
+    return f"{count} submission" if count == 1 else f"{count} submissions"
+
+
+def _submission_lock(*, submission_id: int) -> Submission | None:
+    """The submission row, locked for this transaction; None if it was deleted; ``RowLocked`` if busy."""
+    try:
+        return (
+            Submission.objects.select_for_update(nowait=True, of=("self",))
+            .select_related("phase")
+            .get(pk=submission_id)
+        )
+    except Submission.DoesNotExist:
+        logger.info("Submission %s no longer exists; nothing to do.", submission_id)
+        return None
+    except DatabaseError as error:
+        raise RowLocked(f"Submission {submission_id} is locked by another transaction.") from error
+
+
+def _step_claim(*, submission_id: int, expected: tuple[Status, ...]) -> Submission | None:
+    submission = _submission_lock(submission_id=submission_id)
+    if submission is None:
+        return None
+    if submission.status not in expected:
+        logger.info("Submission %s is %s; this step has nothing to do.", submission_id, submission.status)
+        return None
+    return submission
+
+
+def _attempt_count(*, submission: Submission) -> None:
+    """Count one more claim of the current step; past ``MAX_STEP_ATTEMPTS`` the submission FAILS.
+
+    A step is claimed again only when late acks redeliver the message of a worker that died, so an
+    archive that kills workers cannot loop for ever.
+    """
+    if submission.attempt >= MAX_STEP_ATTEMPTS:
+        submission.error = (
+            f"The submission was given up after {submission.attempt} attempts. {UNEXPECTED_ERROR}"
+        )
+        submission_transition(submission=submission, to_status=Status.FAILED, note="Too many attempts.")
+        return
+    submission.attempt += 1
+    submission.save(update_fields=["attempt"])
+
+
+def _stored_copy(*, submission: Submission, folder: Path) -> Path:
+    """A local copy of the uploaded archive (storage may be remote)."""
+    path = folder / "upload"
+    with submission.file.open("rb") as source, path.open("wb") as target:
+        shutil.copyfileobj(source, target)
+    return path
+
+
+def _check_claim(*, submission_id: int) -> Submission | None:
+    """Lock the submission and move it PENDING -> CHECKING; a CHECKING one (its worker died) is claimed
+    again, up to ``MAX_STEP_ATTEMPTS``."""
+    submission = _step_claim(submission_id=submission_id, expected=(Status.PENDING, Status.CHECKING))
+    if submission is None:
+        return None
+    if submission.status == Status.PENDING:
+        submission_transition(submission=submission, to_status=Status.CHECKING)
+    _attempt_count(submission=submission)
+    return submission if submission.status == Status.CHECKING else None
+
+
+def _archive_problems(*, submission: Submission) -> list[str]:
+    with tempfile.TemporaryDirectory(prefix="submission-check-") as folder:
+        archive = _stored_copy(submission=submission, folder=Path(folder))
+        try:
+            extracted = archive_extract_masks(archive, Path(folder) / "masks", limits=ARCHIVE_LIMITS)
+        except ArchiveRejected as rejection:
+            return rejection.problems
+        shapes = selectors.phase_reference_shapes(phase=submission.phase)
+        return extracted.problems + masks_check(masks=extracted.files, expected_shapes=shapes)
+
+
+def _check_record(*, submission_id: int, problems: list[str]) -> None:
+    with transaction.atomic():
+        submission = _step_claim(submission_id=submission_id, expected=(Status.CHECKING,))
+        if submission is None:
+            return
+        if problems:
+            submission.problems = problems
+            submission.error = (
+                f"The archive has {len(problems)} problem{'s' if len(problems) > 1 else ''}; "
+                "fix them and submit again (this one did not count toward your limits)."
+            )
+            submission_transition(submission=submission, to_status=Status.FAILED, note="Checks failed.")
+            return
+        submission_transition(submission=submission, to_status=Status.EVALUATING, note="Checks passed.")
+        transaction.on_commit(partial(tasks.submission_evaluate_task.delay, submission_id=submission_id))
+
+
+def _submission_fail(*, submission_id: int, expected: Status, reason: str) -> None:
+    logger.exception("Submission %s failed while %s.", submission_id, expected.lower())
+    with transaction.atomic():
+        submission = _step_claim(submission_id=submission_id, expected=(expected,))
+        if submission is None:
+            return
+        submission.error = reason
+        submission_transition(submission=submission, to_status=Status.FAILED, note="Unexpected error.")
+
+
+def _evaluation_claim(*, submission_id: int) -> Submission | None:
+    """Lock the submitter, then the submission; claim it unless another of the submitter's is running."""
+    row = Submission.objects.filter(pk=submission_id).values("team_id", "creator_id").first()
+    if row is None:
+        return None
+    if row["team_id"] is not None:
+        Team.objects.select_for_update().filter(pk=row["team_id"]).first()
+    else:
+        User.objects.select_for_update().filter(pk=row["creator_id"]).first()
+    submission = _step_claim(submission_id=submission_id, expected=(Status.EVALUATING,))
+    if submission is None:
+        return None
+    running = (
+        selectors.submission_list_of_submitter(
+            phase=submission.phase, team=submission.team, user=submission.creator
+        )
+        .filter(status=Status.EVALUATING, evaluation_started_at__isnull=False)
+        .exclude(pk=submission_id)
+        .first()
+    )
+    if running is not None:
+        logger.info("Submission %s waits for submission %s to be evaluated.", submission_id, running.pk)
+        transaction.on_commit(
+            partial(
+                tasks.submission_evaluate_task.apply_async,
+                kwargs={"submission_id": submission_id},
+                countdown=EVALUATION_WAIT_SECONDS,
+            )
+        )
+        return None
+    if submission.evaluation_started_at is None:
+        submission.evaluation_started_at = timezone.now()
+        submission.save(update_fields=["evaluation_started_at"])
+    _attempt_count(submission=submission)
+    return submission if submission.status == Status.EVALUATING else None
+
+
+def _cases_score(*, submission: Submission) -> None:
+    """Score every case of the phase that has no result yet, recording each result as soon as it is known."""
+    profile = profile_get(name=submission.phase.metric_profile)
+    scored = set(CaseResult.objects.filter(submission=submission).values_list("case_id", flat=True))
+    cases = [case for case in selectors.phase_case_list(phase=submission.phase) if case.pk not in scored]
+    if not cases:
+        return
+    with tempfile.TemporaryDirectory(prefix="submission-evaluate-") as name:
+        folder = Path(name)
+        archive = _stored_copy(submission=submission, folder=folder)
+        masks = archive_extract_masks(archive, folder / "masks", limits=ARCHIVE_LIMITS).files
+        for case in cases:
+            score = score_case(
+                profile=profile,
+                case_id=case.name,
+                ground_truth_path=_ground_truth_copy(case=case, folder=folder),
+                prediction_path=masks.get(case.name),
+            )
+            CaseResult.objects.update_or_create(
+                submission=submission,
+                case=case,
+                defaults={"metrics": dict(score.metrics), "error": score.message or ""},
+            )
+
+
+def _ground_truth_copy(*, case: Case, folder: Path) -> Path:
+    ground_truth = case.ground_truths.order_by("-version").first()
+    if ground_truth is None:
+        raise LookupError(f"Case {case.name} has no ground truth to score against.")
+    path = folder / f"{case.name}_ground_truth.nii.gz"
+    with ground_truth.file.open("rb") as source, path.open("wb") as target:
+        shutil.copyfileobj(source, target)
+    return path
+
+
+def _evaluation_record(*, submission_id: int) -> None:
+    with transaction.atomic():
+        submission = _step_claim(submission_id=submission_id, expected=(Status.EVALUATING,))
+        if submission is None:
+            return
+        results = list(CaseResult.objects.filter(submission=submission))
+        profile = profile_get(name=submission.phase.metric_profile)
+        submission.metrics_mean = (
+            {
+                key: sum(float(result.metrics[key]) for result in results) / len(results)
+                for key in profile.metric_keys
+            }
+            if results
+            else {}
+        )
+        submission_transition(
+            submission=submission, to_status=Status.SUCCEEDED, note=f"Scored on {len(results)} cases."
+        )
+
+
+def _submission_notify(*, submission_id: int) -> None:
+    """Email the creator how their submission ended."""
+    submission = Submission.objects.select_related("creator", "phase").get(pk=submission_id)
+    phase = submission.phase
+    if submission.status == Status.SUCCEEDED:
+        subject = f"Your submission {submission.pk} to {phase.title} was scored"
+        means = ", ".join(f"{key} {value:.4g}" for key, value in submission.metrics_mean.items())
+        body = f"Submission {submission.pk} to {phase} was scored. Mean over the cases: {means}."
+    else:
+        subject = f"Your submission {submission.pk} to {phase.title} failed"
+        body = "\n".join(
+            [f"Submission {submission.pk} to {phase} failed.", submission.error, *submission.problems]
+        )
+    send_mail(subject, body, None, [submission.creator.email])

@@ -1,0 +1,16 @@
+"""Celery entry points of the submissions app: thin wrappers that call the services."""
+
+from portal.celery import cpu_task
+from portal.submissions import services
+
+
+@cpu_task()
+def submission_check_task(*, submission_id: int) -> None:
+    """Check a PENDING submission's archive (see ``services.submission_check``); repeats do nothing."""
+    services.submission_check(submission_id=submission_id)
+
+
+@cpu_task()
+def submission_evaluate_task(*, submission_id: int) -> None:
+    """Score an EVALUATING submission (see ``services.submission_evaluate``); repeats do nothing."""
+    services.submission_evaluate(submission_id=submission_id)
