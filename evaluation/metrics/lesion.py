@@ -22,6 +22,7 @@ __all__ = [
     "LesionMatching",
     "absolute_lesion_count_difference",
     "label_lesions",
+    "lesion_count",
     "lesion_detection",
     "lesion_f1",
 ]
@@ -30,6 +31,8 @@ Connectivity = Literal[6, 18, 26]
 LesionMatching = Literal["one_to_one_iou", "any_overlap"]
 
 _CONNECTIVITY_RANK = {6: 1, 18: 2, 26: 3}
+# Cutting stops here, so scattered noise (thousands of one-voxel specks) cannot make thousands of boxes.
+_MAX_BOXES = 256
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,15 @@ def label_lesions(mask: BoolArray, *, connectivity: Connectivity = 26) -> Labell
     return LabelledLesions(labels=labels, count=int(count))
 
 
+def lesion_count(mask: BoolArray, *, connectivity: Connectivity = 26) -> int:
+    """The number of lesions (connected components) of a mask.
+
+    >>> lesion_count(np.eye(3, dtype=bool)[None], connectivity=6)  # three voxels touching at corners
+    3
+    """
+    return sum(label_lesions(mask[box], connectivity=connectivity).count for box in _separated_boxes(mask))
+
+
 def absolute_lesion_count_difference(
     ground_truth: BoolArray, prediction: BoolArray, *, connectivity: Connectivity = 26
 ) -> int:
@@ -83,8 +95,8 @@ def absolute_lesion_count_difference(
     """
     check_mask_pair(ground_truth, prediction)
     return abs(
-        label_lesions(ground_truth, connectivity=connectivity).count
-        - label_lesions(prediction, connectivity=connectivity).count
+        lesion_count(ground_truth, connectivity=connectivity)
+        - lesion_count(prediction, connectivity=connectivity)
     )
 
 
@@ -104,25 +116,24 @@ def lesion_detection(
     voxel is found; a predicted lesion touching no ground-truth voxel is a false positive.
     """
     check_mask_pair(ground_truth, prediction)
-    reference = label_lesions(ground_truth, connectivity=connectivity)
-    predicted = label_lesions(prediction, connectivity=connectivity)
-    overlap = ground_truth & prediction
-    pairs, intersections = _overlapping_pairs(reference, predicted, overlap=overlap)
-    if matching == "any_overlap":
-        found = int(np.unique(pairs[:, 0]).size)
-        touching = int(np.unique(pairs[:, 1]).size)
-        false_positives = predicted.count - touching
-    elif matching == "one_to_one_iou":
-        found = _greedy_matches(reference, predicted, pairs, intersections, iou_threshold=iou_threshold)
-        false_positives = predicted.count - found
-    else:
+    if matching not in ("one_to_one_iou", "any_overlap"):
         raise ValueError(f"Lesion matching must be 'one_to_one_iou' or 'any_overlap', not {matching!r}.")
+    totals = np.zeros(5, dtype=np.int64)
+    for box in _separated_boxes(ground_truth | prediction):
+        totals += _box_detection(
+            ground_truth[box],
+            prediction[box],
+            matching=matching,
+            iou_threshold=iou_threshold,
+            connectivity=connectivity,
+        )
+    found, false_positives, false_negatives, reference_count, predicted_count = (int(v) for v in totals)
     return LesionDetection(
         true_positives=found,
         false_positives=false_positives,
-        false_negatives=reference.count - found,
-        ground_truth_lesions=reference.count,
-        predicted_lesions=predicted.count,
+        false_negatives=false_negatives,
+        ground_truth_lesions=reference_count,
+        predicted_lesions=predicted_count,
     )
 
 
@@ -155,6 +166,67 @@ def lesion_f1(
         ground_truth, prediction, matching=matching, iou_threshold=iou_threshold, connectivity=connectivity
     )
     return detection.f1(empty_value=empty_value)
+
+
+def _box_detection(
+    ground_truth: BoolArray,
+    prediction: BoolArray,
+    *,
+    matching: LesionMatching,
+    iou_threshold: float,
+    connectivity: Connectivity,
+) -> tuple[int, int, int, int, int]:
+    """TP, FP, FN and both lesion counts inside one box that no lesion crosses."""
+    reference = label_lesions(ground_truth, connectivity=connectivity)
+    predicted = label_lesions(prediction, connectivity=connectivity)
+    pairs, intersections = _overlapping_pairs(reference, predicted, overlap=ground_truth & prediction)
+    if matching == "any_overlap":
+        found = int(np.unique(pairs[:, 0]).size)
+        false_positives = predicted.count - int(np.unique(pairs[:, 1]).size)
+    else:
+        found = _greedy_matches(reference, predicted, pairs, intersections, iou_threshold=iou_threshold)
+        false_positives = predicted.count - found
+    return found, false_positives, reference.count - found, reference.count, predicted.count
+
+
+def _separated_boxes(occupied: BoolArray) -> list[tuple[slice, ...]]:
+    """Boxes holding every occupied voxel, cut wherever a whole plane across a box is empty.
+
+    No connected component, at any connectivity, crosses an empty plane, so lesions can be labelled box by
+    box. Lesions are sparse in a 512x512x80 volume: labelling the boxes costs a fraction of labelling it all.
+    """
+    boxes: list[tuple[slice, ...]] = []
+    pending = [tuple(slice(0, n) for n in occupied.shape)]
+    while pending:
+        box = pending.pop()
+        pieces = _cut_at_empty_planes(occupied, box)
+        if pieces is None:
+            continue
+        if pieces == [box] or len(boxes) + len(pending) >= _MAX_BOXES:
+            boxes.extend(pieces)
+        else:
+            pending.extend(pieces)
+    return boxes
+
+
+def _cut_at_empty_planes(occupied: BoolArray, box: tuple[slice, ...]) -> list[tuple[slice, ...]] | None:
+    """The box tightened to its occupied voxels and cut along the first axis with an empty plane inside;
+    None if the box is empty."""
+    region = occupied[box]
+    for axis in range(region.ndim):
+        others = tuple(other for other in range(region.ndim) if other != axis)
+        present = region.any(axis=others)
+        edges = np.flatnonzero(np.diff(np.concatenate([[False], present, [False]]).astype(np.int8)))
+        if edges.size == 0:
+            return None
+        runs = edges.reshape(-1, 2)
+        if runs.shape[0] > 1 or runs[0, 0] > 0 or runs[0, 1] < present.size:
+            start = box[axis].start
+            return [
+                (*box[:axis], slice(start + int(first), start + int(last)), *box[axis + 1 :])
+                for first, last in runs
+            ]
+    return [box]
 
 
 def _overlapping_pairs(

@@ -210,3 +210,20 @@ def test_surface_dice_counts_surface_voxels_within_the_tolerance() -> None:
     assert surface_dice(ground_truth, prediction, spacing_mm=(1.0, 1.0, 1.0), tolerance_mm=2.0) == 0.0
     assert surface_dice(ground_truth, prediction, spacing_mm=(1.0, 1.0, 1.0), tolerance_mm=3.0) == 1.0
     assert surface_dice(empty(), empty(), spacing_mm=(1.0, 1.0, 1.0), tolerance_mm=1.0) == 1.0
+
+
+def test_lesion_counts_and_f1_agree_with_labelling_the_whole_volume_on_scattered_lesions() -> None:
+    rng = np.random.default_rng(7)
+    ground_truth = rng.random((12, 40, 40)) > 0.97
+    prediction = ground_truth.copy()
+    prediction[:, :, ::5] = False  # split some lesions; many specks stay matched, some are lost
+    prediction |= rng.random((12, 40, 40)) > 0.99
+    whole = lesion.label_lesions(ground_truth)
+    detection = lesion_detection(ground_truth, prediction)
+    assert detection.ground_truth_lesions == whole.count
+    assert detection.predicted_lesions == lesion.label_lesions(prediction).count
+    assert (
+        lesion.lesion_count(ground_truth, connectivity=6)
+        == lesion.label_lesions(ground_truth, connectivity=6).count
+    )
+    assert 0 < detection.true_positives < whole.count
