@@ -381,17 +381,17 @@ def _evaluation_record(*, submission_id: int) -> None:
             return
         results = list(CaseResult.objects.filter(submission=submission))
         profile = profile_get(name=submission.phase.metric_profile)
-        submission.metrics_mean = (
-            {
-                key: sum(float(result.metrics[key]) for result in results) / len(results)
-                for key in profile.metric_keys
-            }
-            if results
-            else {}
-        )
+        submission.metrics_mean = _metric_means(results=results, keys=profile.metric_keys)
         submission_transition(
             submission=submission, to_status=Status.SUCCEEDED, note=f"Scored on {len(results)} cases."
         )
+
+
+def _metric_means(*, results: list[CaseResult], keys: tuple[str, ...]) -> dict[str, float]:
+    """The mean of each metric over the case results; empty when there are none."""
+    if not results:
+        return {}
+    return {key: sum(float(result.metrics[key]) for result in results) / len(results) for key in keys}
 
 
 def _submission_notify(*, submission_id: int) -> None:

@@ -18,6 +18,7 @@ from portal.submissions.archives import (
 from tests.portal.submissions.conftest import CASE_NAMES, SHAPE, mask_bytes, tar_gz_bytes, zip_bytes
 
 LIMITS = ArchiveLimits(max_members=10, max_total_bytes=10 * 1024 * 1024, max_ratio=100)
+BOMB_LIMITS = ArchiveLimits(max_members=10, max_total_bytes=100 * 1024 * 1024, max_ratio=100)
 WriteArchive = Callable[..., Path]
 
 
@@ -84,9 +85,7 @@ def test_archive_inspect_refuses_a_symlink_stored_in_a_zip(archive_file: WriteAr
 def test_archive_inspect_refuses_a_compression_bomb(archive_file: WriteArchive) -> None:
     path = archive_file(zip_bytes({"sub-stroke0100.nii": bytes(50 * 1024 * 1024)}))
 
-    problems = _rejection(
-        path, ArchiveLimits(max_members=10, max_total_bytes=100 * 1024 * 1024, max_ratio=100)
-    )
+    problems = _rejection(path, BOMB_LIMITS)
 
     assert len(problems) == 2
     assert problems[0].startswith("sub-stroke0100.nii expands ")
@@ -171,3 +170,12 @@ def test_masks_check_finds_nothing_wrong_with_one_good_mask_per_case(tmp_path: P
         files[name].write_bytes(mask_bytes())
 
     assert masks_check(masks=files, expected_shapes={name: SHAPE for name in CASE_NAMES}) == []
+
+
+def test_archive_inspect_refuses_a_tar_gz_that_expands_too_much(archive_file: WriteArchive) -> None:
+    path = archive_file(tar_gz_bytes({"sub-stroke0100.nii": bytes(20 * 1024 * 1024)}), "predictions.tar.gz")
+
+    [problem] = _rejection(path, BOMB_LIMITS)
+
+    assert problem.startswith("The archive expands ")
+    assert problem.endswith("times its size; at most 100 times is allowed.")
