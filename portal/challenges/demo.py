@@ -1,0 +1,183 @@
+"""The demo challenge: synthetic ISLES'24 data, a predictions phase, an algorithm phase and three users.
+
+``demo_setup`` is what ``manage.py demo`` (and so ``make demo``) builds before it starts the servers. It
+is safe to run again: releases already written are reused, the import is idempotent, rows are fetched
+before they are created, and the demo users keep the passwords first given to them (kept, readable only
+by the owner, in ``VAR_DIR/demo-credentials.json``, so every run prints the same ones).
+"""
+
+import json
+import secrets
+import shutil
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from portal.accounts.models import ChallengeRole, Team, TeamMembership
+from portal.challenges.models import Challenge, Phase
+from portal.datasets.models import Dataset, Split
+from portal.datasets.services import isles24_import
+from portal.datasets.synthetic import write_release
+
+DEMO_CHALLENGE_SLUG = "isles24-demo"
+DEMO_TEAM_NAME = "Demo team"
+
+# (split, cases, seed, first subject number): the hidden test subjects follow the training ones, as in
+# the real release, where test subjects were numbered after the public ones.
+DEMO_RELEASES = (
+    (Split.TRAIN, 8, 2024, 1),
+    (Split.TEST, 4, 2025, 201),
+)
+
+DEMO_USERS = (
+    ("organizer", ChallengeRole.Role.ORGANIZER),
+    ("participant", ChallengeRole.Role.PARTICIPANT),
+    ("reader", ChallengeRole.Role.READER),
+)
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    """A demo account as printed to the person who started the demo."""
+
+    username: str
+    role: str
+    password: str
+    api_token: str
+
+
+@dataclass(frozen=True)
+class Demo:
+    """What ``demo_setup`` built."""
+
+    challenge: Challenge
+    users: tuple[DemoUser, ...]
+    data_dir: Path
+    cases_per_split: dict[str, int]
+
+
+def demo_release_write(*, data_dir: Path, split: str, cases: int, seed: int, first_subject: int) -> Path:
+    """Write one synthetic release under ``data_dir/<split>`` unless a complete one is already there.
+
+    The release is written into a temporary folder and renamed when complete, so an interrupted run
+    leaves no half-written release behind to be imported.
+    """
+    release = data_dir / split.lower()
+    if release.is_dir():
+        return release
+    partial = data_dir / f".{split.lower()}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    write_release(partial, cases=cases, seed=seed, size="small", first_subject=first_subject)
+    partial.rename(release)
+    return release
+
+
+def _demo_passwords(*, credentials_file: Path) -> dict[str, str]:
+    """Return the demo users' passwords, generating and saving any that are not saved yet."""
+    saved = json.loads(credentials_file.read_text()) if credentials_file.exists() else {}
+    passwords = {username: saved.get(username) or secrets.token_urlsafe(12) for username, _ in DEMO_USERS}
+    if passwords != saved:
+        credentials_file.parent.mkdir(parents=True, exist_ok=True)
+        credentials_file.write_text(json.dumps(passwords, indent=2))
+        credentials_file.chmod(0o600)
+    return passwords
+
+
+def _demo_user(*, challenge: Challenge, username: str, role: str, password: str) -> DemoUser:
+    user, _ = get_user_model().objects.get_or_create(
+        username=username, defaults={"email": f"{username}@demo.isles-portal.invalid"}
+    )
+    if not user.check_password(password):
+        user.set_password(password)
+    # The demo organizer also administers the portal, so the Django admin shows every model to them.
+    user.is_staff = user.is_superuser = role == ChallengeRole.Role.ORGANIZER
+    user.save()
+    ChallengeRole.objects.get_or_create(user=user, challenge=challenge, role=role)
+    if role == ChallengeRole.Role.PARTICIPANT:
+        team, _ = Team.objects.get_or_create(challenge=challenge, name=DEMO_TEAM_NAME)
+        TeamMembership.objects.get_or_create(challenge=challenge, user=user, defaults={"team": team})
+    token, _ = Token.objects.get_or_create(user=user)
+    return DemoUser(username=username, role=role, password=password, api_token=token.key)
+
+
+def _demo_phases(*, challenge: Challenge, dataset: Dataset) -> None:
+    opens_at = timezone.now() - timedelta(days=1)
+    phases = (
+        (
+            "isles24-demo-preliminary",
+            "Preliminary: predicted masks",
+            Phase.SubmissionKind.PREDICTIONS,
+            "Upload a zip of predicted lesion masks, one per hidden test case, named by case id.",
+        ),
+        (
+            "isles24-demo-final",
+            "Final: algorithm container",
+            Phase.SubmissionKind.ALGORITHM,
+            "Upload your algorithm as a container image; it runs on the hidden test cases.",
+        ),
+    )
+    for order, (slug, title, kind, description) in enumerate(phases):
+        Phase.objects.get_or_create(
+            slug=slug,
+            defaults={
+                "challenge": challenge,
+                "title": title,
+                "description": description,
+                "order": order,
+                "submission_kind": kind,
+                "opens_at": opens_at,
+                "closes_at": opens_at + timedelta(days=90),
+                "dataset": dataset,
+                "split": Split.TEST,
+                "metric_profile": Phase.MetricProfile.ISLES24,
+            },
+        )
+
+
+def demo_setup(*, var_dir: Path) -> Demo:
+    """Build (or find) the demo challenge with its data, phases and users; return what it holds.
+
+    Needs a migrated database. Leaves synthetic releases under ``var_dir/demo-data/{train,test}``, the
+    cases imported into the challenge's dataset, two open phases scored on the hidden test split, and
+    an organizer, a participant (in a team) and an expert reader, each with an API token.
+    """
+    data_dir = var_dir / "demo-data"
+    releases = {
+        split: demo_release_write(
+            data_dir=data_dir, split=split, cases=cases, seed=seed, first_subject=first_subject
+        )
+        for split, cases, seed, first_subject in DEMO_RELEASES
+    }
+    passwords = _demo_passwords(credentials_file=var_dir / "demo-credentials.json")
+    with transaction.atomic():
+        challenge, _ = Challenge.objects.get_or_create(
+            slug=DEMO_CHALLENGE_SLUG,
+            defaults={
+                "title": "ISLES'24 demo: final infarct from acute CT",
+                "summary": "Predict the follow-up infarct from acute NCCT, CTA and CT perfusion (synthetic).",
+                "description": (
+                    "A demo of the ISLES 2024 task on synthetic head phantoms in the real release layout.\n\n"
+                    "Training cases are public; test cases are hidden. Submissions are scored with the "
+                    "ISLES'24 metrics: Dice, absolute volume difference, lesion count difference and "
+                    "lesion-wise F1."
+                ),
+                "is_public": True,
+            },
+        )
+        dataset, _ = Dataset.objects.get_or_create(
+            challenge=challenge, slug="isles24", defaults={"title": "ISLES'24 (synthetic)"}
+        )
+        for split, release in releases.items():
+            isles24_import(dataset=dataset, root=release, split=split)
+        _demo_phases(challenge=challenge, dataset=dataset)
+        users = tuple(
+            _demo_user(challenge=challenge, username=username, role=role, password=passwords[username])
+            for username, role in DEMO_USERS
+        )
+    cases_per_split = {split: dataset.cases.filter(split=split).count() for split in releases}
+    return Demo(challenge=challenge, users=users, data_dir=data_dir, cases_per_split=cases_per_split)

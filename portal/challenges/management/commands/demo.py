@@ -1,0 +1,115 @@
+"""``manage.py demo``: migrate, build the demo challenge, start a Celery worker and the web server.
+
+This is what ``make demo`` runs. Everything lives under ``VAR_DIR``; the two processes write their logs
+to ``VAR_DIR/logs/`` and stop together on Ctrl-C (or when either of them dies).
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from portal.challenges.demo import Demo, demo_setup
+
+READY_TIMEOUT_S = 60
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_until_serving(url: str, web: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if web.poll() is not None:
+            raise CommandError(f"The web server stopped while starting; see {settings.VAR_DIR}/logs/web.log.")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.3)
+    raise CommandError(f"The web server did not answer at {url} within {READY_TIMEOUT_S} s.")
+
+
+class Command(BaseCommand):
+    help = "Run the portal locally with a demo challenge: migrate, build it, start a worker and gunicorn."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=8000, help="Port of the web server (default 8000).")
+        parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1).")
+        parser.add_argument(
+            "--setup-only", action="store_true", help="Build the demo and print its accounts; start nothing."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        host, port = options["host"], options["port"]
+        if not options["setup_only"] and not _port_free(host, port):
+            raise CommandError(f"Port {port} is in use; choose another, e.g. `make demo PORT={port + 1}`.")
+        self.stdout.write(f"Using {settings.VAR_DIR} for the database, the broker and the files.")
+        call_command("migrate", interactive=False, verbosity=0)
+        demo = demo_setup(var_dir=Path(settings.VAR_DIR))
+        self._print_demo(demo)
+        if not options["setup_only"]:
+            self._serve(host=host, port=port)
+
+    def _print_demo(self, demo: Demo) -> None:
+        counts = ", ".join(f"{count} {split.lower()}" for split, count in demo.cases_per_split.items())
+        self.stdout.write(f"Demo challenge '{demo.challenge.slug}': {counts} cases (data: {demo.data_dir}).")
+        self.stdout.write("Accounts (password, API token):")
+        for user in demo.users:
+            role = user.role.lower()
+            self.stdout.write(f"  {role:<12} {user.username:<12} {user.password}  {user.api_token}")
+
+    def _serve(self, *, host: str, port: int) -> None:
+        logs = Path(settings.VAR_DIR) / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE}
+        worker_command = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "cpu,gpu"]
+        worker_command += ["--concurrency", "1", "--loglevel", "INFO"]
+        web_command = [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", f"{host}:{port}"]
+        web_command += ["--workers", "2", "--access-logfile", "-"]
+        with open(logs / "worker.log", "ab") as worker_log, open(logs / "web.log", "ab") as web_log:
+            worker = subprocess.Popen(worker_command, env=env, stdout=worker_log, stderr=subprocess.STDOUT)
+            web = subprocess.Popen(web_command, env=env, stdout=web_log, stderr=subprocess.STDOUT)
+            try:
+                url = f"http://{host}:{port}/"
+                _wait_until_serving(url, web)
+                self.stdout.write(self.style.SUCCESS(f"The portal is running at {url}"))
+                self.stdout.write(f"Logs: {logs}/web.log and {logs}/worker.log. Stop with Ctrl-C.")
+                self._wait_for_either(worker=worker, web=web)
+            except KeyboardInterrupt:
+                self.stdout.write("Stopping the web server and the worker.")
+            finally:
+                for process in (web, worker):
+                    if process.poll() is None:
+                        process.send_signal(signal.SIGTERM)
+                for process in (web, worker):
+                    try:
+                        process.wait(timeout=20)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+
+    def _wait_for_either(self, *, worker: subprocess.Popen[bytes], web: subprocess.Popen[bytes]) -> None:
+        while True:
+            for name, process in (("worker", worker), ("web server", web)):
+                if process.poll() is not None:
+                    raise CommandError(
+                        f"The {name} stopped (exit code {process.returncode}); see {settings.VAR_DIR}/logs/."
+                    )
+            time.sleep(1)

@@ -1,0 +1,78 @@
+"""The demo challenge that ``make demo`` builds: data, phases, users, and safe to build twice."""
+
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from portal.accounts.models import ChallengeRole, TeamMembership
+from portal.challenges.demo import DEMO_CHALLENGE_SLUG, demo_setup
+from portal.challenges.models import Phase
+from portal.datasets.models import Case, GroundTruth, Image, Split
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One VAR_DIR for the module: the synthetic releases are written once and reused, as on a re-run."""
+    return tmp_path_factory.mktemp("demo-var")
+
+
+def test_demo_setup_builds_a_challenge_with_hidden_test_cases_two_phases_and_three_accounts(
+    var_dir: Path,
+) -> None:
+    demo = demo_setup(var_dir=var_dir)
+
+    assert demo.challenge.slug == DEMO_CHALLENGE_SLUG
+    assert demo.cases_per_split == {Split.TRAIN: 8, Split.TEST: 4}
+    assert GroundTruth.objects.filter(case__split=Split.TEST).count() == 4
+    phases = {phase.submission_kind: phase for phase in demo.challenge.phases.all()}
+    assert set(phases) == {Phase.SubmissionKind.PREDICTIONS, Phase.SubmissionKind.ALGORITHM}
+    assert all(phase.is_open and phase.split == Split.TEST for phase in phases.values())
+    roles = {user.username: user.role for user in demo.users}
+    assert roles == {
+        "organizer": ChallengeRole.Role.ORGANIZER,
+        "participant": ChallengeRole.Role.PARTICIPANT,
+        "reader": ChallengeRole.Role.READER,
+    }
+    assert TeamMembership.objects.filter(user__username="participant", challenge=demo.challenge).exists()
+
+
+def test_demo_accounts_log_in_with_the_printed_password_and_api_token(var_dir: Path) -> None:
+    demo = demo_setup(var_dir=var_dir)
+
+    for user in demo.users:
+        assert Client().login(username=user.username, password=user.password), user.username
+        assert len(user.api_token) == 40
+
+
+def _row_counts() -> tuple[int, ...]:
+    return tuple(model.objects.count() for model in (Case, Image, GroundTruth, Phase))
+
+
+def test_demo_setup_run_twice_keeps_the_same_rows_and_passwords(var_dir: Path) -> None:
+    first = demo_setup(var_dir=var_dir)
+    counts = _row_counts()
+
+    second = demo_setup(var_dir=var_dir)
+
+    assert _row_counts() == counts
+    assert second.users == first.users
+    saved = json.loads((var_dir / "demo-credentials.json").read_text())
+    assert saved == {user.username: user.password for user in first.users}
+    assert (var_dir / "demo-credentials.json").stat().st_mode & 0o077 == 0
+
+
+def test_demo_command_setup_only_prints_each_account_with_its_token(var_dir: Path, settings, capsys) -> None:
+    settings.VAR_DIR = var_dir
+
+    call_command("demo", "--setup-only")
+
+    printed = capsys.readouterr().out
+    demo = demo_setup(var_dir=var_dir)
+    for user in demo.users:
+        assert f"{user.password}  {user.api_token}" in printed
+    assert "8 train, 4 test cases" in printed
