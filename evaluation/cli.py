@@ -26,6 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         profile = profile_get(name=arguments.profile)
         if arguments.workers is not None and arguments.workers < 1:
             raise ValueError(f"--workers must be 1 or more, not {arguments.workers}.")
+        if not arguments.output.parent.is_dir():
+            raise ValueError(f"The folder of the output file, {arguments.output.parent}, does not exist.")
         result = score_folders(
             profile=profile,
             ground_truth_dir=arguments.ground_truth,

@@ -88,6 +88,8 @@ def test_score_writes_cases_aggregates_and_missing_as_json(
         pytest.param(
             {"--ground-truth": "empty"}, "holds no .nii.gz, .nii or .mha file", id="empty-ground-truth"
         ),
+        pytest.param({"--output": "nowhere/metrics.json"}, "does not exist", id="output-folder-missing"),
+        pytest.param({"--workers": "0"}, "--workers must be 1 or more", id="no-workers"),
     ],
 )
 def test_score_refuses_unusable_arguments_with_exit_status_2_and_one_sentence(
@@ -101,8 +103,9 @@ def test_score_refuses_unusable_arguments_with_exit_status_2_and_one_sentence(
         "--predictions": str(predictions),
         "--output": str(tmp_path / "metrics.json"),
     }
+    folders = ("--ground-truth", "--predictions", "--output")
     arguments.update(
-        {key: str(tmp_path / value) if key != "--profile" else value for key, value in change.items()}
+        {key: str(tmp_path / value) if key in folders else value for key, value in change.items()}
     )
 
     finished = run_cli("score", *[part for pair in arguments.items() for part in pair])
