@@ -1,16 +1,12 @@
 """A new person registers, logs in, finds a challenge and joins it, in a real Chromium."""
 
-import os
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
+from portal.challenges.models import Challenge
 from tests.portal.challenges.factories import ChallengeFactory
-
-# Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the test itself
-# (factories) would otherwise be refused as unsafe in an async context.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -24,7 +20,17 @@ PASSWORD = "perfusion-tmax-6s"
 
 
 @pytest.fixture
-def browser(chromium_path: str) -> Iterator[Browser]:
+def challenge(transactional_db: None) -> Challenge:
+    # Made before Playwright starts: its sync API runs the test in a greenlet, where the ORM would open
+    # a database connection of its own that nothing closes (PostgreSQL then keeps the test database).
+    return ChallengeFactory(slug="isles24", title="ISLES 2024")
+
+
+@pytest.fixture
+def browser(chromium_path: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
+    # Playwright's sync API runs an event loop in this thread; without this, Django refuses any ORM call
+    # made in the thread meanwhile (pytest-django's database teardown included) as async-unsafe.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
         yield browser
@@ -33,9 +39,8 @@ def browser(chromium_path: str) -> Iterator[Browser]:
 
 @pytest.mark.e2e
 def test_a_new_user_registers_logs_in_and_joins_a_challenge(
-    browser: Browser, live_server: object, transactional_db: None
+    challenge: Challenge, live_server: object, browser: Browser
 ) -> None:
-    ChallengeFactory(slug="isles24", title="ISLES 2024")
     page = browser.new_page()
     page.set_default_timeout(10_000)
 
@@ -54,7 +59,7 @@ def test_a_new_user_registers_logs_in_and_joins_a_challenge(
     page.get_by_role("button", name="Log in").click()
 
     expect(page.get_by_role("heading", name="Challenges")).to_be_visible()
-    page.get_by_role("link", name="ISLES 2024").click()
+    page.get_by_role("link", name=challenge.title).click()
     page.get_by_role("button", name="Join this challenge").click()
 
     expect(page.locator("#my-role")).to_contain_text("Your role: Participant")
