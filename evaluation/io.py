@@ -10,11 +10,12 @@ millimetres in ``(x, y, z)`` order, origin in ITK's LPS convention, so files rea
 """
 
 import gzip
+import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO, Final
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -114,7 +115,7 @@ class _NiftiHeader:
     is_above_zero: Callable[[np.ndarray, BoolArray], None]
 
 
-def _read_nifti(stream: IO[bytes] | BinaryIO, *, path: Path) -> Mask:
+def _read_nifti(stream: io.BufferedIOBase, *, path: Path) -> Mask:
     try:
         raw_header = stream.read(_NIFTI_HEADER_BYTES)
     except (OSError, EOFError) as error:
@@ -128,7 +129,7 @@ def _read_nifti(stream: IO[bytes] | BinaryIO, *, path: Path) -> Mask:
     return Mask(array=array, spacing_mm=header.spacing_mm, origin_mm=header.origin_mm)
 
 
-def _read_binarised(stream: IO[bytes] | BinaryIO, *, header: _NiftiHeader, path: Path) -> BoolArray:
+def _read_binarised(stream: io.BufferedIOBase, *, header: _NiftiHeader, path: Path) -> BoolArray:
     """Stream the voxels in chunks into a preallocated boolean array, binarising each chunk."""
     voxels = math.prod(header.shape_zyx)
     itemsize = header.dtype.itemsize
@@ -142,7 +143,7 @@ def _read_binarised(stream: IO[bytes] | BinaryIO, *, header: _NiftiHeader, path:
         wanted = count * itemsize
         got = 0
         while got < wanted:
-            read = stream.readinto(view[got:wanted])  # type: ignore[union-attr]  # both stream kinds have it
+            read = stream.readinto(view[got:wanted])
             if not read:
                 raise ValueError(f"{path.name} ends before its {header.shape_zyx[::-1]} voxels do.")
             got += read
