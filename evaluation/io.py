@@ -10,20 +10,17 @@ millimetres in ``(x, y, z)`` order, origin in ITK's LPS convention, so files rea
 """
 
 import gzip
+import importlib
 import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from types import ModuleType
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-
-try:
-    from isal import igzip as _fastest_gzip
-except ImportError:  # isal ships wheels for common platforms only; the standard library always works.
-    _fastest_gzip = gzip  # type: ignore[assignment]  # igzip mirrors gzip's open() and decompress()
 
 __all__ = ["MASK_SUFFIXES", "Mask", "gzip_decompress", "read_mask"]
 
@@ -65,9 +62,22 @@ class Mask:
         return math.prod(self.spacing_mm) / 1000.0
 
 
+def _fastest_gzip() -> ModuleType:
+    """ISA-L's ``isal.igzip`` (several times faster) if installed, else ``gzip``: the same open() and
+    decompress(). isal ships wheels for common platforms only; the standard library always works."""
+    try:
+        return importlib.import_module("isal.igzip")
+    except ImportError:
+        return gzip
+
+
+_GZIP: Final = _fastest_gzip()
+
+
 def gzip_decompress(data: bytes) -> bytes:
     """Decompress gzip bytes with the same decompressor ``read_mask`` uses (for the benchmark)."""
-    return _fastest_gzip.decompress(data)
+    decompressed: bytes = _GZIP.decompress(data)
+    return decompressed
 
 
 def read_mask(path: Path) -> Mask:
@@ -77,7 +87,7 @@ def read_mask(path: Path) -> Mask:
     """
     name = path.name.lower()
     if name.endswith(".nii.gz"):
-        with _fastest_gzip.open(path, "rb") as stream:
+        with _GZIP.open(path, "rb") as stream:
             return _read_nifti(stream, path=path)
     if name.endswith(".nii"):
         with path.open("rb") as stream:
@@ -89,7 +99,7 @@ def _read_with_simpleitk(path: Path) -> Mask:
     import SimpleITK as sitk  # imported here: it is slow to import, and NIfTI, the common case, skips it
 
     try:
-        image = sitk.ReadImage(str(path))
+        image: Any = sitk.ReadImage(str(path))  # Any: SimpleITK's Image methods carry no annotations
     except RuntimeError as error:
         raise ValueError(
             f"{path.name} is not a readable image: {str(error).strip().splitlines()[-1]}"

@@ -8,7 +8,7 @@ grows with the lesions, not with the product of their numbers.
 """
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -39,7 +39,7 @@ _MAX_BOXES = 256
 class LabelledLesions:
     """A mask's connected components: ``labels`` holds 0 for background and 1..``count`` for lesions."""
 
-    labels: npt.NDArray[np.int32]
+    labels: npt.NDArray[np.signedinteger[Any]]
     count: int
 
 
