@@ -11,14 +11,27 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = (Queue("cpu"), Queue("gpu"))
+# Each queue has its own exchange: bound to one shared exchange and key, a task sent to ``cpu`` would be
+# copied into ``gpu`` as well and run twice.
+app.conf.task_queues = tuple(Queue(name, Exchange(name), routing_key=name) for name in ("cpu", "gpu"))
 app.conf.task_default_queue = "cpu"
+
+
+def _route_to_declared_queue(
+    name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **extra: Any
+) -> dict[str, str] | None:
+    """Send a task to the queue its decorator declared (Celery 6 drops the ``queue`` task attribute)."""
+    queue = getattr(task, "portal_queue", None)
+    return None if queue is None else {"queue": queue}
+
+
+app.conf.task_routes = (_route_to_declared_queue,)
 app.conf.task_acks_late = True
 app.conf.task_reject_on_worker_lost = True
 app.conf.worker_prefetch_multiplier = 1
@@ -38,7 +51,7 @@ def _task(
 ) -> Callable[[TaskFunction], Any]:
     def decorate(function: TaskFunction) -> Any:
         return app.task(
-            queue=queue,
+            portal_queue=queue,
             acks_late=True,
             reject_on_worker_lost=True,
             autoretry_for=(RowLocked, *retry_on),

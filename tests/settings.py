@@ -14,8 +14,11 @@ for _name in ("MEDIA_ROOT", "PRIVATE_STORAGE_ROOT", "STATIC_ROOT"):
     os.environ.pop(_name, None)
 
 from portal.settings import *  # noqa: E402,F403 (test settings are the base settings, overridden)
+from portal.settings import STATIC_ROOT  # noqa: E402 (named, as it is used below)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # A real worker started by an integration test runs with ISLES_TEST_EAGER=0 and consumes from a broker.
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("ISLES_TEST_EAGER", "1") == "1"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# WhiteNoise looks for STATIC_ROOT at start-up; the throwaway VAR_DIR has none until collectstatic runs.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
