@@ -1,0 +1,74 @@
+"""``make demo`` as a new user runs it: a fresh VAR_DIR, no services, a web server and a worker."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _read_until(process: subprocess.Popen[str], pattern: str, *, timeout_s: float) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        lines.append(line)
+        if re.search(pattern, line):
+            return lines
+    raise AssertionError(f"'{pattern}' was never printed; the command printed:\n{''.join(lines)}")
+
+
+@pytest.mark.integration
+def test_demo_command_serves_the_demo_challenge_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DATABASE_URL", "CELERY_"))}
+    env.update({"VAR_DIR": str(tmp_path), "DJANGO_DEBUG": "1", "DJANGO_SETTINGS_MODULE": "portal.settings"})
+    demo = subprocess.Popen(
+        [sys.executable, "manage.py", "demo", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        printed = "".join(_read_until(demo, r"running at http://", timeout_s=120))
+        assert re.search(r"participant\s+participant\s+\S+\s+[0-9a-f]{40}", printed)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/challenges/isles24-demo/", timeout=10) as page:
+            assert "final infarct from acute CT" in page.read().decode()
+        assert (tmp_path / "portal.sqlite3").exists()
+        assert _worker_ready(tmp_path / "logs" / "worker.log"), "the Celery worker never said it was ready"
+    finally:
+        demo.send_signal(signal.SIGINT)
+        demo.wait(timeout=60)
+    assert not _port_in_use(port)
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _worker_ready(log: Path, *, timeout_s: float = 30) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if log.exists() and " ready." in log.read_text():
+            return True
+        time.sleep(0.5)
+    return False
