@@ -44,6 +44,16 @@ def redis_url() -> str:
     return REDIS_URL
 
 
+@pytest.fixture
+def celery_broker(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Send tasks to the test Redis broker (database 15) instead of running them in this process."""
+    from portal.celery import app
+
+    assert app.conf.broker_url == redis_url, "tests/settings.py sends tasks to ISLES_TEST_REDIS_URL"
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    return redis_url
+
+
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[object]:
     """A client of the local Docker engine."""

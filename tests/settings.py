@@ -17,8 +17,11 @@ from portal.settings import *  # noqa: E402,F403 (test settings are the base set
 from portal.settings import STATIC_ROOT  # noqa: E402 (named, as it is used below)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-# A real worker started by an integration test runs with ISLES_TEST_EAGER=0 and consumes from a broker.
+# Tasks run eagerly in the test process, unless a test takes the ``celery_broker`` fixture: then they go
+# to the test Redis database, where a real worker started by the test (with ISLES_TEST_EAGER=0) takes them.
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("ISLES_TEST_EAGER", "1") == "1"
+CELERY_BROKER_URL = os.environ.get("ISLES_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # WhiteNoise looks for STATIC_ROOT at start-up; the throwaway VAR_DIR has none until collectstatic runs.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,6 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from portal.celery import app as celery_app
 from portal.datasets.models import DatasetImport, Split
 from portal.datasets.services import dataset_import_create
 from portal.datasets.synthetic import write_release
@@ -39,27 +38,8 @@ def _database_url() -> str:
     return f"postgres://{credentials}@{host}{port}/{quote(database['NAME'])}"
 
 
-def _broker_use(url: str, *, eager: bool) -> None:
-    """Point this process's Celery app at ``url``; its cached connection pools would keep the old broker."""
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-    celery_app.conf.update(broker_url=url, broker_transport_options={}, task_always_eager=eager)
-
-
 @pytest.fixture
-def redis_broker(redis_url: str) -> Iterator[str]:
-    """This process sends tasks to the Redis broker instead of running them eagerly."""
-    previous = (celery_app.conf.broker_url, dict(celery_app.conf.broker_transport_options or {}))
-    _broker_use(redis_url, eager=False)
-    yield redis_url
-    _broker_use(previous[0], eager=True)
-    celery_app.conf.broker_transport_options = previous[1]
-
-
-@pytest.fixture
-def celery_worker(postgresql: None, redis_broker: str, tmp_path: Path) -> Iterator[Path]:
+def celery_worker(postgresql: None, celery_broker: str, tmp_path: Path) -> Iterator[Path]:
     """A worker process on the ``cpu`` queue; yields its log file and always stops it."""
     log_path = tmp_path / "worker.log"
     environment = {
@@ -68,7 +48,7 @@ def celery_worker(postgresql: None, redis_broker: str, tmp_path: Path) -> Iterat
         "ISLES_TEST_VAR_DIR": str(settings.VAR_DIR),
         "ISLES_TEST_EAGER": "0",
         "DATABASE_URL": _database_url(),
-        "CELERY_BROKER_URL": redis_broker,
+        "ISLES_TEST_REDIS_URL": celery_broker,
     }
     command = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "cpu", "-c", "1"]
     command += ["--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info"]

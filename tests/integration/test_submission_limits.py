@@ -14,7 +14,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
 from portal.accounts.models import ChallengeRole
-from portal.celery import app as celery_app
 from portal.challenges.models import Phase
 from portal.submissions.exceptions import SubmissionRefused
 from portal.submissions.models import Submission
@@ -29,25 +28,12 @@ THREADS = 20
 LIMIT = 3
 
 
-def _broker_use(url: str, *, eager: bool) -> None:
-    """Point this process's Celery app at ``url``, dropping pooled connections to the old broker."""
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-    celery_app.conf.update(broker_url=url, broker_transport_options={}, task_always_eager=eager)
-
-
 @pytest.fixture
-def queued_checks(redis_url: str) -> Iterator[redis.Redis]:
+def queued_checks(celery_broker: str) -> Iterator[redis.Redis]:
     """Tasks go to Redis instead of running eagerly; yields a client of that Redis database."""
-    previous = (celery_app.conf.broker_url, dict(celery_app.conf.broker_transport_options or {}))
-    client = redis.Redis.from_url(redis_url)
+    client = redis.Redis.from_url(celery_broker)
     client.flushdb()
-    _broker_use(redis_url, eager=False)
     yield client
-    _broker_use(previous[0], eager=True)
-    celery_app.conf.broker_transport_options = previous[1]
     client.flushdb()
     client.close()
 

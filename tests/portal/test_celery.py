@@ -1,6 +1,5 @@
 """The two queues: a task reaches exactly the queue its decorator names, and only that one."""
 
-import kombu
 import pytest
 import redis
 
@@ -25,14 +24,10 @@ def test_a_task_is_routed_to_the_queue_its_decorator_declares(task: object, queu
     assert route["queue"].routing_key == queue
 
 
-def test_a_message_sent_to_the_gpu_queue_lands_in_the_gpu_queue_only(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(app.conf, "task_always_eager", False)
-    client = redis.Redis.from_url(redis_url)
+def test_a_message_sent_to_the_gpu_queue_lands_in_the_gpu_queue_only(celery_broker: str) -> None:
+    client = redis.Redis.from_url(celery_broker)
     client.delete("cpu", "gpu")
 
-    with kombu.Connection(redis_url) as connection:
-        _gpu_probe_task.apply_async(kwargs={"value": 1}, connection=connection)
+    _gpu_probe_task.delay(value=1)
 
     assert (client.llen("gpu"), client.llen("cpu")) == (1, 0)
