@@ -22,14 +22,15 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MASK_SUFFIXES", "Mask", "gzip_decompress", "read_mask"]
+__all__ = ["GZIP_DECOMPRESSOR", "MASK_SUFFIXES", "Mask", "gzip_decompress", "gzip_open", "read_mask"]
 
 MASK_SUFFIXES: Final = (".nii.gz", ".nii", ".mha")
 
 BoolArray = npt.NDArray[np.bool_]
 
 _NIFTI_HEADER_BYTES: Final = 348
-_CHUNK_BYTES: Final = 8 * 1024 * 1024
+# Chunks that stay in the CPU cache between decompressing and binarising: 1 MiB measured fastest here.
+_CHUNK_BYTES: Final = 1024 * 1024
 _NIFTI_DTYPES: Final[dict[int, str]] = {
     2: "u1",
     4: "i2",
@@ -72,12 +73,19 @@ def _fastest_gzip() -> ModuleType:
 
 
 _GZIP: Final = _fastest_gzip()
+GZIP_DECOMPRESSOR: Final = _GZIP.__name__
 
 
 def gzip_decompress(data: bytes) -> bytes:
     """Decompress gzip bytes with the same decompressor ``read_mask`` uses (for the benchmark)."""
     decompressed: bytes = _GZIP.decompress(data)
     return decompressed
+
+
+def gzip_open(path: Path) -> io.BufferedIOBase:
+    """Open a gzip file for streamed reading with the decompressor ``read_mask`` uses."""
+    stream: io.BufferedIOBase = _GZIP.open(path, "rb")
+    return stream
 
 
 def read_mask(path: Path) -> Mask:
@@ -87,7 +95,7 @@ def read_mask(path: Path) -> Mask:
     """
     name = path.name.lower()
     if name.endswith(".nii.gz"):
-        with _GZIP.open(path, "rb") as stream:
+        with gzip_open(path) as stream:
             return _read_nifti(stream, path=path)
     if name.endswith(".nii"):
         with path.open("rb") as stream:
