@@ -27,6 +27,7 @@ class WorstValue(StrEnum):
     ZERO = "zero"
     GROUND_TRUTH_VOLUME = "ground_truth_volume"
     GROUND_TRUTH_LESION_COUNT = "ground_truth_lesion_count"
+    INFINITY = "infinity"
 
 
 @dataclass(frozen=True)

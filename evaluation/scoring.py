@@ -7,7 +7,9 @@ warning. Metrics are computed inside the bounding box of the two masks, which ch
 saves labelling and counting the empty rest of a 512x512x80 volume.
 """
 
+import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ import numpy as np
 
 from evaluation.io import MASK_SUFFIXES, Mask, read_mask
 from evaluation.metrics import BoolArray
+from evaluation.metrics.distance import hausdorff_distance_95_mm, surface_dice
 from evaluation.metrics.lesion import LesionDetection, label_lesions, lesion_detection
 from evaluation.metrics.overlap import dice, voxel_precision, voxel_recall
 from evaluation.metrics.volume import absolute_volume_difference_ml, lesion_volume_ml
@@ -37,6 +40,7 @@ __all__ = [
 ]
 
 _SPACING_TOLERANCE_MM = 1e-4
+_SURFACE_DICE_KEY = re.compile(r"surface_dice_(\d+(?:\.\d+)?)mm")
 _ORIGIN_TOLERANCE_MM = 1e-3
 
 
@@ -59,7 +63,8 @@ class CaseScore:
 
 @dataclass(frozen=True)
 class Aggregate:
-    """Summary of one metric over cases; ``std`` is the population standard deviation (ddof 0)."""
+    """Summary of one metric over the cases where it is finite (``count`` of them); ``std`` is the population
+    standard deviation (ddof 0). An HD95 is infinite when one mask is empty: read ``count`` beside it."""
 
     mean: float
     std: float
@@ -94,17 +99,20 @@ class FolderScore:
         return found
 
     def as_json(self) -> dict[str, object]:
-        """The command line's output document."""
+        """The command line's output document; infinite values (an HD95 with one mask empty) are null."""
         return {
             "profile": self.profile,
-            "cases": {case.case_id: dict(case.metrics) for case in self.cases},
+            "cases": {
+                case.case_id: {key: _json_number(value) for key, value in case.metrics.items()}
+                for case in self.cases
+            },
             "aggregates": {
                 key: {
-                    "mean": value.mean,
-                    "std": value.std,
-                    "median": value.median,
-                    "min": value.minimum,
-                    "max": value.maximum,
+                    "mean": _json_number(value.mean),
+                    "std": _json_number(value.std),
+                    "median": _json_number(value.median),
+                    "min": _json_number(value.minimum),
+                    "max": _json_number(value.maximum),
                     "count": value.count,
                 }
                 for key, value in self.aggregates.items()
@@ -146,6 +154,9 @@ _METRICS: Mapping[str, Callable[[_CroppedPair], float]] = {
     "lesion_f1": lambda pair: pair.detection.f1(),
     "voxel_precision": lambda pair: voxel_precision(pair.ground_truth, pair.prediction),
     "voxel_recall": lambda pair: voxel_recall(pair.ground_truth, pair.prediction),
+    "hausdorff_distance_95_mm": lambda pair: hausdorff_distance_95_mm(
+        pair.ground_truth, pair.prediction, spacing_mm=pair.spacing_mm
+    ),
     "predicted_volume_ml": lambda pair: lesion_volume_ml(pair.prediction, spacing_mm=pair.spacing_mm),
     "reference_volume_ml": lambda pair: lesion_volume_ml(pair.ground_truth, spacing_mm=pair.spacing_mm),
 }
@@ -281,10 +292,17 @@ def _run_jobs(
 
 
 def _metric(key: str) -> Callable[[_CroppedPair], float]:
-    try:
+    """The function computing a column; ``surface_dice_<t>mm`` is surface Dice at a tolerance of t mm."""
+    if key in _METRICS:
         return _METRICS[key]
-    except KeyError:
-        raise ValueError(f"The metric {key!r} is not one evaluation.scoring can compute.") from None
+    surface = _SURFACE_DICE_KEY.fullmatch(key)
+    if surface is None:
+        known = ", ".join([*_METRICS, "surface_dice_<tolerance>mm"])
+        raise ValueError(f"The metric {key!r} is not one evaluation.scoring can compute ({known}).")
+    tolerance_mm = float(surface.group(1))
+    return lambda pair: surface_dice(
+        pair.ground_truth, pair.prediction, spacing_mm=pair.spacing_mm, tolerance_mm=tolerance_mm
+    )
 
 
 def _union_bounding_box(ground_truth: BoolArray, prediction: BoolArray) -> tuple[slice, ...]:
@@ -302,6 +320,8 @@ def _worst_values(profile: Profile, ground_truth: Mask) -> dict[str, float]:
     for column in profile.metrics:
         if column.worst == WorstValue.GROUND_TRUTH_VOLUME:
             worst[column.key] = int(np.count_nonzero(ground_truth.array)) * ground_truth.voxel_volume_ml
+        elif column.worst == WorstValue.INFINITY:
+            worst[column.key] = math.inf
         elif column.worst == WorstValue.GROUND_TRUTH_LESION_COUNT:
             box = _union_bounding_box(ground_truth.array, ground_truth.array)
             lesions = label_lesions(ground_truth.array[box], connectivity=profile.connectivity)
@@ -334,12 +354,20 @@ def _aggregates(profile: Profile, scores: list[CaseScore]) -> dict[str, Aggregat
     summary = {}
     for key in profile.metric_keys:
         values = np.array([score.metrics[key] for score in scores], dtype=float)
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            summary[key] = Aggregate(math.nan, math.nan, math.nan, math.nan, math.nan, 0)
+            continue
         summary[key] = Aggregate(
-            mean=float(values.mean()),
-            std=float(values.std()),
-            median=float(np.median(values)),
-            minimum=float(values.min()),
-            maximum=float(values.max()),
-            count=int(values.size),
+            mean=float(finite.mean()),
+            std=float(finite.std()),
+            median=float(np.median(finite)),
+            minimum=float(finite.min()),
+            maximum=float(finite.max()),
+            count=int(finite.size),
         )
     return summary
+
+
+def _json_number(value: float) -> float | None:
+    return value if math.isfinite(value) else None

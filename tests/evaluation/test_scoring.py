@@ -1,11 +1,12 @@
 """Scoring cases and folders with the ISLES profiles: geometry rules, worst values, aggregates."""
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from evaluation.profiles import PROFILES, Direction, profile_get
+from evaluation.profiles import PROFILES, Direction, MetricColumn, Profile, WorstValue, profile_get
 from evaluation.scoring import CaseStatus, case_files, case_id_from_path, score_case, score_folders
 from tests.evaluation.masks import two_lesions, write_mask
 
@@ -184,3 +185,67 @@ def test_score_folders_scores_every_case_in_two_workers_and_summarises(tmp_path:
     )
     assert dice.std == pytest.approx(np.std([1.0, 0.0, 0.0]))
     assert result.as_json()["cases"]["sub-stroke0002"]["absolute_lesion_count_difference"] == 2
+
+
+HIGHER, LOWER = Direction.HIGHER_IS_BETTER, Direction.LOWER_IS_BETTER
+EXTRA_COLUMNS = Profile(
+    name="isles24-extra",
+    title="ISLES'24 with the columns a phase may add",
+    metrics=(
+        *ISLES24.metrics,
+        MetricColumn("hausdorff_distance_95_mm", "HD95", "mm", LOWER, WorstValue.INFINITY),
+        MetricColumn("surface_dice_1mm", "Surface Dice at 1 mm", "", HIGHER, WorstValue.ZERO),
+        MetricColumn("voxel_precision", "Precision", "", HIGHER, WorstValue.ZERO),
+        MetricColumn("voxel_recall", "Recall", "", HIGHER, WorstValue.ZERO),
+        MetricColumn("predicted_volume_ml", "Predicted volume", "ml", LOWER, WorstValue.ZERO),
+        MetricColumn(
+            "reference_volume_ml",
+            "Reference volume",
+            "ml",
+            Direction.LOWER_IS_BETTER,
+            WorstValue.GROUND_TRUTH_VOLUME,
+        ),
+    ),
+    lesion_matching="one_to_one_iou",
+    iou_threshold=0.2,
+    connectivity=26,
+)
+
+
+def test_a_phase_may_add_distance_precision_recall_and_volume_columns(tmp_path: Path) -> None:
+    write_mask(tmp_path / "gt" / "sub-stroke0001_ses-02_lesion-msk.nii.gz", two_lesions().astype(np.uint16))
+    write_mask(tmp_path / "gt" / "sub-stroke0002_ses-02_lesion-msk.nii.gz", two_lesions().astype(np.uint16))
+    # One slice (2.0 mm) deeper: the 2x3x3 lesion keeps 9 of its 18 voxels, the 1x2x2 one none.
+    write_mask(
+        tmp_path / "pred" / "sub-stroke0001.nii.gz", np.roll(two_lesions(), 1, axis=0).astype(np.uint8)
+    )
+
+    result = score_folders(
+        profile=EXTRA_COLUMNS, ground_truth_dir=tmp_path / "gt", predictions_dir=tmp_path / "pred", workers=1
+    )
+
+    shifted = result.cases[0].metrics
+    # Every voxel of these thin lesions is surface. GT to prediction: 9 voxels at 0 mm, 13 at 2 mm, and
+    # back the same: both 95th percentiles are 2 mm. Within 1 mm: 9 + 9 of 22 + 22 surface voxels.
+    assert shifted["hausdorff_distance_95_mm"] == pytest.approx(2.0)
+    assert shifted["surface_dice_1mm"] == pytest.approx(18 / 44)
+    assert shifted["voxel_precision"] == pytest.approx(9 / 22)
+    assert shifted["voxel_recall"] == pytest.approx(9 / 22)
+    assert shifted["predicted_volume_ml"] == pytest.approx(22 * VOXEL_ML)
+    assert shifted["reference_volume_ml"] == pytest.approx(22 * VOXEL_ML)
+    missing = result.cases[1].metrics
+    assert math.isinf(missing["hausdorff_distance_95_mm"])
+    assert missing["reference_volume_ml"] == pytest.approx(22 * VOXEL_ML)
+    document = result.as_json()
+    assert document["cases"]["sub-stroke0002"]["hausdorff_distance_95_mm"] is None
+    assert document["aggregates"]["hausdorff_distance_95_mm"]["count"] == 1
+    assert document["aggregates"]["hausdorff_distance_95_mm"]["mean"] == pytest.approx(2.0)
+
+
+def test_score_folders_refuses_a_profile_column_it_cannot_compute(
+    tmp_path: Path, ground_truth_path: Path
+) -> None:
+    column = MetricColumn("brier_score", "Brier", "", LOWER, WorstValue.ZERO)
+    profile = Profile("odd", "odd", (column,), "one_to_one_iou", 0.2, 26)
+    with pytest.raises(ValueError, match=r"'brier_score' is not one evaluation\.scoring can compute"):
+        score_folders(profile=profile, ground_truth_dir=ground_truth_path.parent, predictions_dir=tmp_path)
