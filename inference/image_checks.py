@@ -1,0 +1,189 @@
+"""Checks of an uploaded algorithm image, read from its ``docker save`` archive without Docker.
+
+A participant uploads ``docker save IMAGE | gzip``: a tar (optionally gzip-compressed) holding
+``manifest.json``, the image configuration as JSON and one tar per layer. The archive is read once, as a
+stream, never extracted to disk: small JSON members are kept in memory, the size of everything else is
+added up. Every problem found is a sentence the participant can act on; all of them are raised together
+in one ``ImageRejected``, so a second upload can fix them all.
+"""
+
+import hashlib
+import json
+import tarfile
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+__all__ = ["ImageRejected", "ImageSummary", "image_tar_inspect", "image_user_is_root"]
+
+# JSON members (manifest, configuration) are small; a bigger member is a layer, whose size alone matters.
+_JSON_MEMBER_MAX_BYTES: Final = 1024 * 1024
+_JSON_KEPT_MAX_BYTES: Final = 32 * 1024 * 1024
+_ROOT_USERS: Final = frozenset({"", "root", "0"})
+_EXPECTED_ARCHITECTURE: Final = "amd64"
+_EXPECTED_OS: Final = "linux"
+_HOW_TO_SAVE: Final = "save it with `docker save IMAGE | gzip > image.tar.gz` and upload that file"
+
+
+class ImageRejected(Exception):
+    """The archive is not an image we will run; ``problems`` holds one sentence per problem."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(" ".join(self.problems))
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    """What the checks read from an accepted image archive."""
+
+    image_id: str  # "sha256:<hex>" of the configuration, as `docker images --digests` names the image
+    repo_tags: tuple[str, ...]
+    architecture: str
+    os: str
+    user: str
+    entrypoint: tuple[str, ...]
+    cmd: tuple[str, ...]
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class _ArchiveContents:
+    json_members: Mapping[str, bytes]
+    member_names: frozenset[str]
+    size_bytes: int
+
+
+def image_user_is_root(user: str) -> bool:
+    """Whether an image's ``User`` runs as root: empty (the default), ``root`` or ``0``, any group."""
+    return user.strip().split(":", 1)[0] in _ROOT_USERS
+
+
+def image_tar_inspect(path: Path, *, max_size_bytes: int) -> ImageSummary:
+    """Check the ``docker save`` archive at ``path`` and return what the runtime needs to know of it.
+
+    Raises ``ImageRejected`` with every problem found: not exactly one image, unreadable configuration,
+    not linux/amd64, a root user, neither entrypoint nor command, bigger than ``max_size_bytes`` once
+    unpacked, a missing layer; or a single sentence when the file is not a readable tar at all.
+    """
+    contents = _archive_read(path)
+    manifest = _manifest_single_image(contents)
+    config_name = str(manifest.get("Config", ""))
+    config_bytes = contents.json_members.get(config_name)
+    if config_bytes is None:
+        raise ImageRejected(
+            [f"The image configuration {config_name!r} is missing from the archive; {_HOW_TO_SAVE}."]
+        )
+    try:
+        config = json.loads(config_bytes)
+    except ValueError:
+        raise ImageRejected(
+            [f"The image configuration {config_name!r} is not valid JSON; {_HOW_TO_SAVE}."]
+        ) from None
+    summary = _summary(config, manifest, config_bytes=config_bytes, size_bytes=contents.size_bytes)
+    problems = _problems(summary, max_size_bytes=max_size_bytes)
+    problems += [
+        f"Layer {layer} is listed in manifest.json but missing from the archive; the upload may be cut short."
+        for layer in manifest.get("Layers", [])
+        if layer not in contents.member_names
+    ]
+    if problems:
+        raise ImageRejected(problems)
+    return summary
+
+
+def _archive_read(path: Path) -> _ArchiveContents:
+    """Stream the archive once (gzip or plain), keeping small JSON members and adding up the sizes."""
+    json_members: dict[str, bytes] = {}
+    names: set[str] = set()
+    kept_bytes = 0
+    size_bytes = 0
+    try:
+        with tarfile.open(path, mode="r|*") as archive:
+            for member in archive:
+                names.add(member.name)
+                size_bytes += member.size
+                if not member.isfile() or member.size > _JSON_MEMBER_MAX_BYTES:
+                    continue
+                handle = archive.extractfile(member)
+                data = handle.read() if handle is not None else b""
+                if data.lstrip()[:1] in (b"{", b"[") and kept_bytes + len(data) <= _JSON_KEPT_MAX_BYTES:
+                    json_members[member.name] = data
+                    kept_bytes += len(data)
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+        raise ImageRejected(
+            [
+                f"The file is not a complete image archive ({error}); the upload may be cut short,"
+                f" or {_HOW_TO_SAVE}."
+            ]
+        ) from None
+    return _ArchiveContents(json_members=json_members, member_names=frozenset(names), size_bytes=size_bytes)
+
+
+def _manifest_single_image(contents: _ArchiveContents) -> Mapping[str, object]:
+    manifest_bytes = contents.json_members.get("manifest.json")
+    if manifest_bytes is None:
+        raise ImageRejected(
+            [f"The archive has no manifest.json, so it is not a saved image; {_HOW_TO_SAVE}."]
+        )
+    try:
+        manifest = json.loads(manifest_bytes)
+    except ValueError:
+        raise ImageRejected([f"The archive's manifest.json is not valid JSON; {_HOW_TO_SAVE}."]) from None
+    if not isinstance(manifest, list) or len(manifest) != 1 or not isinstance(manifest[0], dict):
+        count = len(manifest) if isinstance(manifest, list) else 0
+        raise ImageRejected(
+            [f"The archive holds {count} images; it must hold exactly one: save a single image (one tag)."]
+        )
+    return manifest[0]
+
+
+def _summary(
+    config: Mapping[str, object], manifest: Mapping[str, object], *, config_bytes: bytes, size_bytes: int
+) -> ImageSummary:
+    container_config = config.get("config")
+    settings = container_config if isinstance(container_config, dict) else {}
+    return ImageSummary(
+        image_id=f"sha256:{hashlib.sha256(config_bytes).hexdigest()}",
+        repo_tags=tuple(str(tag) for tag in manifest.get("RepoTags") or ()),
+        architecture=str(config.get("architecture", "")),
+        os=str(config.get("os", "")),
+        user=str(settings.get("User") or ""),
+        entrypoint=tuple(str(part) for part in settings.get("Entrypoint") or ()),
+        cmd=tuple(str(part) for part in settings.get("Cmd") or ()),
+        size_bytes=size_bytes,
+    )
+
+
+def _problems(summary: ImageSummary, *, max_size_bytes: int) -> list[str]:
+    problems = []
+    if summary.architecture != _EXPECTED_ARCHITECTURE or summary.os != _EXPECTED_OS:
+        problems.append(
+            f"The image is built for {summary.os or 'an unknown OS'}/"
+            f"{summary.architecture or 'an unknown CPU'};"
+            f" the workers run {_EXPECTED_OS}/{_EXPECTED_ARCHITECTURE}: build with"
+            f" `docker build --platform {_EXPECTED_OS}/{_EXPECTED_ARCHITECTURE}`."
+        )
+    if image_user_is_root(summary.user):
+        shown = summary.user or "not set, so root"
+        problems.append(
+            f"The image runs as root (USER is {shown}); add a non-root user, e.g. `USER 1000:1000`,"
+            " to its Dockerfile."
+        )
+    if not summary.entrypoint and not summary.cmd:
+        problems.append(
+            "The image has neither ENTRYPOINT nor CMD, so it would not know what to run;"
+            " add one to its Dockerfile."
+        )
+    if summary.size_bytes > max_size_bytes:
+        problems.append(
+            f"The image is {_gigabytes(summary.size_bytes)} unpacked, over this phase's limit of"
+            f" {_gigabytes(max_size_bytes)}; leave build tools and caches out of the final image."
+        )
+    return problems
+
+
+def _gigabytes(size_bytes: int) -> str:
+    return f"{size_bytes / 1e9:.2f} GB"
