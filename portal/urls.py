@@ -7,6 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("portal.accounts.urls")),
     path("datasets/", include("portal.datasets.urls")),
+    path("submissions/", include("portal.submissions.urls")),
     path("api/", include("portal.api.urls")),
     path("health/", include("portal.health.urls")),
     path("", include("portal.challenges.urls")),

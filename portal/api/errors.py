@@ -11,11 +11,11 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Turn Django's ``ValidationError`` into a 400 with its messages; give DRF's errors their ``code``."""
+    """Turn Django's ``ValidationError`` into a 400 with its messages and its code (``invalid`` when it has
+    none); give DRF's errors their ``code``."""
     if isinstance(exc, ValidationError):
-        return Response(
-            {"code": "invalid", "detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST
-        )
+        code = next((error.code for error in getattr(exc, "error_list", ()) if error.code), "invalid")
+        return Response({"code": code, "detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, PermissionDenied):
         return Response(
             {"code": "permission_denied", "detail": str(exc) or "You may not do this."}, status=403

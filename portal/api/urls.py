@@ -1,6 +1,6 @@
 """URLs of the API, its OpenAPI schema and its documentation pages (served without any CDN)."""
 
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
@@ -17,6 +17,7 @@ urlpatterns = [
     path("me/", views.MeView.as_view(), name="me"),
     path("images/<int:pk>/file/", views.ImageFileView.as_view(), name="image-file"),
     path("auth/token/", obtain_auth_token, name="token"),
+    path("", include("portal.submissions.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path(

@@ -1,14 +1,15 @@
-"""Reads of the submissions app that encode a rule: who a submission counts for, and what it is checked
-against."""
+"""Reads of the submissions app that encode a rule: who a submission counts for, what it is checked
+against, and who may see it and its per-case scores."""
 
 import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from portal.accounts.models import Team, TeamMembership, User
+from portal.accounts.models import ChallengeRole, Team, TeamMembership, User
 from portal.challenges.models import Challenge, Phase
-from portal.datasets.models import Case
-from portal.submissions.models import Submission
+from portal.challenges.selectors import challenge_list_visible_to
+from portal.datasets.models import Case, Split
+from portal.submissions.models import CaseResult, Submission, SubmissionStateChange
 
 REFERENCE_INTERFACE = "non-contrast-ct"
 
@@ -58,3 +59,65 @@ def phase_reference_shapes(*, phase: Phase) -> dict[str, list[int] | None]:
         )
         shapes[case.name] = list(images[0].shape[:3]) if images else None
     return shapes
+
+
+def submission_list_visible_to(*, user: User, phase: Phase | None = None) -> QuerySet[Submission]:
+    """The submissions the user may see: every one in the challenges they organize, and their team's own.
+
+    A participant without a team sees the submissions they made without one. Anonymous users and expert
+    readers see none (unless they also take part). Filtered to ``phase`` when one is given.
+    """
+    if not user.is_authenticated:
+        return Submission.objects.none()
+    organized = ChallengeRole.objects.filter(
+        user=user, challenge=OuterRef("phase__challenge_id"), role=ChallengeRole.Role.ORGANIZER
+    )
+    in_team = TeamMembership.objects.filter(user=user, team=OuterRef("team_id"))
+    submissions = Submission.objects.filter(
+        Exists(organized) | Exists(in_team) | Q(team__isnull=True, creator=user)
+    )
+    if phase is not None:
+        submissions = submissions.filter(phase=phase)
+    return submissions.select_related("phase__challenge", "team", "creator")
+
+
+def submission_get_visible_to(*, user: User, submission_id: int) -> Submission:
+    """The submission if the user may see it; ``Submission.DoesNotExist`` otherwise (shown as a 404)."""
+    return submission_list_visible_to(user=user).get(pk=submission_id)
+
+
+def submission_is_submitter(*, submission: Submission, user: User) -> bool:
+    """Whether the user submitted it: a member of its team, or its creator when it has no team."""
+    if submission.team_id is None:
+        return submission.creator_id == user.pk
+    return TeamMembership.objects.filter(team_id=submission.team_id, user=user).exists()
+
+
+def submission_case_results_visible_to(*, user: User, submission: Submission) -> bool:
+    """Whether the user may read the submission's per-case scores.
+
+    Organizers of the challenge always may. Participants may not while the phase is scored on hidden
+    test cases: per-case scores there would leak the hidden ground truth case by case.
+    """
+    if ChallengeRole.objects.filter(
+        user=user, challenge_id=submission.phase.challenge_id, role=ChallengeRole.Role.ORGANIZER
+    ).exists():
+        return True
+    return submission.phase.split != Split.TEST
+
+
+def submission_state_change_list(*, submission: Submission) -> QuerySet[SubmissionStateChange]:
+    """The submission's status changes, oldest first."""
+    return submission.state_changes.order_by("at", "pk")
+
+
+def submission_case_result_list(*, submission: Submission) -> QuerySet[CaseResult]:
+    """The submission's per-case scores with their cases, by case name."""
+    return submission.case_results.select_related("case").order_by("case__name")
+
+
+def phase_get_for_submissions(*, user: User, slug: str) -> Phase:
+    """The phase with this slug if the user may see its challenge; ``Phase.DoesNotExist`` otherwise."""
+    return Phase.objects.select_related("challenge", "dataset").get(
+        slug=slug, challenge__in=challenge_list_visible_to(user=user)
+    )

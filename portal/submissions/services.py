@@ -21,6 +21,7 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.core.mail import send_mail
 from django.db import DatabaseError, transaction
@@ -143,6 +144,54 @@ def submission_evaluate(*, submission_id: int) -> None:
         _submission_fail(submission_id=submission_id, expected=Status.EVALUATING, reason=UNEXPECTED_ERROR)
         raise
     _evaluation_record(submission_id=submission_id)
+
+
+def submission_cancel(*, submission_id: int, user: User) -> Submission:
+    """Cancel a PENDING or CHECKING submission for its team (or its creator without a team), or as an
+    organizer of the challenge; the change is recorded like any other.
+
+    A cancelled submission does not count toward the limits; a check already running finds it CANCELLED
+    when it records and leaves it so. Raises ``Submission.DoesNotExist`` when the user may not see it and
+    ``ValidationError`` (code ``not_cancellable``) once it is being evaluated or has ended.
+    """
+    with transaction.atomic():
+        selectors.submission_get_visible_to(user=user, submission_id=submission_id)
+        submission = Submission.objects.select_for_update(of=("self",)).get(pk=submission_id)
+        if submission.status not in (Status.PENDING, Status.CHECKING):
+            raise ValidationError(
+                f"Submission {submission.pk} is {submission.get_status_display().lower()}; only a pending "
+                "or checking submission can be cancelled.",
+                code="not_cancellable",
+            )
+        submission_transition(submission=submission, to_status=Status.CANCELLED, note=f"Cancelled by {user}.")
+    return submission
+
+
+def submission_select_final(*, submission_id: int, user: User) -> Submission:
+    """Make a SUCCEEDED submission the one its team (or creator without a team) counts as final in its
+    phase; the submitter's other submissions to the phase stop being final.
+
+    Only the submitter (a member of the team) chooses. The submitter's row is locked so two choices made
+    at once leave exactly one final submission. Raises ``Submission.DoesNotExist`` when the user may not
+    see it, ``PermissionDenied`` for an organizer of another team's submission and ``ValidationError``
+    (code ``not_succeeded``) for a submission that was not scored.
+    """
+    with transaction.atomic():
+        submission = selectors.submission_get_visible_to(user=user, submission_id=submission_id)
+        if not selectors.submission_is_submitter(submission=submission, user=user):
+            raise PermissionDenied("Only the team that made a submission chooses its final one.")
+        _submitter_lock(team=submission.team, user=submission.creator)
+        submission.refresh_from_db()
+        if submission.status != Status.SUCCEEDED:
+            raise ValidationError(
+                "Only a submission that was scored can be your final one.", code="not_succeeded"
+            )
+        selectors.submission_list_of_submitter(
+            phase=submission.phase, team=submission.team, user=submission.creator
+        ).filter(is_final_selection=True).exclude(pk=submission.pk).update(is_final_selection=False)
+        submission.is_final_selection = True
+        submission.save(update_fields=["is_final_selection"])
+    return submission
 
 
 def _sha256(upload: File) -> str:

@@ -1,0 +1,162 @@
+"""The submissions API: upload predictions to a phase, follow a submission, cancel it, choose the final one.
+
+Thin adapters over ``services`` and ``selectors``: a submission the user may not see is a 404, whoever
+made it; a refusal is a 400 with the service's sentence and its stable ``code``.
+"""
+
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from portal.challenges.models import Phase
+from portal.submissions import selectors, services
+from portal.submissions.models import CaseResult, Submission, SubmissionStateChange
+
+
+class StateChangeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SubmissionStateChange
+        fields = ["from_status", "to_status", "at", "note"]
+
+
+class CaseResultSerializer(serializers.ModelSerializer):
+    case = serializers.CharField(source="case.name")
+
+    class Meta:
+        model = CaseResult
+        fields = ["case", "metrics", "error"]
+
+
+class SubmissionSerializer(serializers.ModelSerializer):
+    phase = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    team = serializers.StringRelatedField()
+    creator = serializers.StringRelatedField()
+    state_changes = StateChangeSerializer(many=True, read_only=True)
+    metrics_mean = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Submission
+        fields = [
+            "id",
+            "phase",
+            "team",
+            "creator",
+            "status",
+            "created_at",
+            "state_changes",
+            "problems",
+            "error",
+            "metrics_mean",
+            "is_final_selection",
+        ]
+
+    def get_metrics_mean(self, submission: Submission) -> dict[str, float] | None:
+        return submission.metrics_mean if submission.status == Submission.Status.SUCCEEDED else None
+
+
+class SubmissionDetailSerializer(SubmissionSerializer):
+    case_results = serializers.SerializerMethodField()
+
+    class Meta(SubmissionSerializer.Meta):
+        fields = [*SubmissionSerializer.Meta.fields, "case_results"]
+
+    def get_case_results(self, submission: Submission) -> list[dict[str, object]] | None:
+        """Per-case scores, or null where the phase keeps them from participants."""
+        if not self.context["case_results_visible"]:
+            return None
+        results = selectors.submission_case_result_list(submission=submission)
+        return CaseResultSerializer(results, many=True).data
+
+
+class SubmissionUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A .zip or .tar.gz of masks, one per case, named by case id.")
+
+
+def _phase_or_404(request: Request, slug: str) -> Phase:
+    try:
+        return selectors.phase_get_for_submissions(user=request.user, slug=slug)
+    except Phase.DoesNotExist as error:
+        raise Http404("No such phase.") from error
+
+
+def _submission_or_404(request: Request, pk: int) -> Submission:
+    try:
+        return selectors.submission_get_visible_to(user=request.user, submission_id=pk)
+    except Submission.DoesNotExist as error:
+        raise Http404("No such submission.") from error
+
+
+def _with_state_changes(submissions: QuerySet[Submission]) -> QuerySet[Submission]:
+    return submissions.prefetch_related(
+        Prefetch("state_changes", queryset=SubmissionStateChange.objects.order_by("at", "pk"))
+    )
+
+
+class PhaseSubmissionsView(APIView):
+    """The user's team's submissions to a phase (every team's for its organizers), and new uploads."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(responses=SubmissionSerializer(many=True))
+    def get(self, request: Request, slug: str) -> Response:
+        phase = _phase_or_404(request, slug)
+        submissions = selectors.submission_list_visible_to(user=request.user, phase=phase)
+        return Response(SubmissionSerializer(_with_state_changes(submissions), many=True).data)
+
+    @extend_schema(
+        request={"multipart/form-data": SubmissionUploadSerializer},
+        responses={201: SubmissionSerializer, 400: OpenApiResponse(description="Refused, with a code")},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        phase = _phase_or_404(request, slug)
+        upload = SubmissionUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        submission = services.submission_create(
+            phase=phase, user=request.user, upload=upload.validated_data["file"]
+        )
+        submission.refresh_from_db()
+        return Response(SubmissionSerializer(submission).data, status=status.HTTP_201_CREATED)
+
+
+class SubmissionDetailView(APIView):
+    """One submission: its status, every change of it, the problems found, its scores."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=SubmissionDetailSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        submission = _submission_or_404(request, pk)
+        visible = selectors.submission_case_results_visible_to(user=request.user, submission=submission)
+        serializer = SubmissionDetailSerializer(submission, context={"case_results_visible": visible})
+        return Response(serializer.data)
+
+
+class SubmissionCancelView(APIView):
+    """Cancel a pending or checking submission; it no longer counts toward the limits."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: SubmissionSerializer, 400: OpenApiResponse()})
+    def post(self, request: Request, pk: int) -> Response:
+        _submission_or_404(request, pk)
+        submission = services.submission_cancel(submission_id=pk, user=request.user)
+        return Response(SubmissionSerializer(submission).data)
+
+
+class SubmissionSelectFinalView(APIView):
+    """Choose a scored submission as the team's final one in its phase."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: SubmissionSerializer, 400: OpenApiResponse()})
+    def post(self, request: Request, pk: int) -> Response:
+        _submission_or_404(request, pk)
+        submission = services.submission_select_final(submission_id=pk, user=request.user)
+        return Response(SubmissionSerializer(submission).data)

@@ -1,0 +1,16 @@
+"""API URLs of the submissions app, included under ``/api/``."""
+
+from django.urls import path
+
+from portal.submissions import api
+
+urlpatterns = [
+    path("phases/<slug:slug>/submissions/", api.PhaseSubmissionsView.as_view(), name="phase-submissions"),
+    path("submissions/<int:pk>/", api.SubmissionDetailView.as_view(), name="submission-detail"),
+    path("submissions/<int:pk>/cancel/", api.SubmissionCancelView.as_view(), name="submission-cancel"),
+    path(
+        "submissions/<int:pk>/select-final/",
+        api.SubmissionSelectFinalView.as_view(),
+        name="submission-select-final",
+    ),
+]

@@ -1,0 +1,12 @@
+"""URLs of the submission pages, included under ``/submissions/``."""
+
+from django.urls import path
+
+from portal.submissions import views
+
+urlpatterns = [
+    path("phases/<slug:slug>/", views.phase_submissions, name="phase-submissions"),
+    path("<int:pk>/", views.submission_detail, name="submission-detail"),
+    path("<int:pk>/cancel/", views.submission_cancel_view, name="submission-cancel"),
+    path("<int:pk>/select-final/", views.submission_select_final_view, name="submission-select-final"),
+]
