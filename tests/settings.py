@@ -10,7 +10,9 @@ import tempfile
 
 os.environ["DJANGO_DEBUG"] = "1"
 os.environ["VAR_DIR"] = os.environ.get("ISLES_TEST_VAR_DIR") or tempfile.mkdtemp(prefix="isles-portal-test-")
-for _name in ("MEDIA_ROOT", "PRIVATE_STORAGE_ROOT", "STATIC_ROOT"):
+# Celery reads CELERY_BROKER_URL from the environment before any setting, so the variable CI exports for
+# the portal would override the test broker below.
+for _name in ("MEDIA_ROOT", "PRIVATE_STORAGE_ROOT", "STATIC_ROOT", "CELERY_BROKER_URL"):
     os.environ.pop(_name, None)
 
 from portal.settings import *  # noqa: E402,F403 (test settings are the base settings, overridden)
