@@ -1,0 +1,308 @@
+"""The algorithm container contract: which files a container finds in ``/input`` and leaves in ``/output``.
+
+The contract is grand-challenge's, so containers written for ISLES'24 run here unchanged. Interfaces are
+data: an ``InterfaceSet`` lists the input slugs of a phase, their kinds and file formats, and the output.
+``inputs_stage`` writes a case into a folder the runtime mounts at ``/input``:
+
+- an image input at ``images/<slug>/<name>.mha`` (converted from .nii.gz with SimpleITK when the
+  interface says mha; ``conversion_cache`` keeps converted files, so the same hidden case staged for the
+  next submission is linked, not converted again),
+- a JSON input at ``<slug>.json``,
+- ``inputs.json`` listing every input as grand-challenge does.
+
+``output_collect`` reads the one segmentation the container wrote, checks it and stores it as a uint8
+NIfTI with the geometry of the case's reference image: containers often write no spacing or origin.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Final, Literal
+
+import numpy as np
+import SimpleITK as sitk
+
+__all__ = [
+    "INTERFACE_SETS",
+    "ISLES22",
+    "ISLES24",
+    "Interface",
+    "InterfaceKind",
+    "InterfaceSet",
+    "OutputRejected",
+    "inputs_stage",
+    "output_collect",
+]
+
+JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
+ImageFormat = Literal["mha", "nii.gz"]
+IMAGE_SUFFIXES: Final = (".mha", ".nii.gz", ".nii")
+
+
+class InterfaceKind(StrEnum):
+    IMAGE = "Image"
+    JSON = "Anything"
+
+
+class OutputRejected(Exception):
+    """The container's output is not a segmentation we can score; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Interface:
+    """One input or output of an algorithm: its slug, its kind and, for images, the file format it gets."""
+
+    slug: str
+    kind: InterfaceKind
+    image_format: ImageFormat = "mha"
+
+    @property
+    def relative_path(self) -> str:
+        """Where it lives under ``/input`` or ``/output``: a folder for an image, a file for JSON."""
+        return f"images/{self.slug}" if self.kind is InterfaceKind.IMAGE else f"{self.slug}.json"
+
+
+@dataclass(frozen=True)
+class InterfaceSet:
+    """The inputs a phase's containers read and the segmentation they write."""
+
+    name: str
+    inputs: tuple[Interface, ...]
+    output: Interface
+
+    def input_named(self, slug: str) -> Interface:
+        for interface in self.inputs:
+            if interface.slug == slug:
+                return interface
+        known = ", ".join(interface.slug for interface in self.inputs)
+        raise ValueError(f"{self.name} has no input {slug!r}; its inputs are {known}.")
+
+
+def _images(*slugs: str) -> tuple[Interface, ...]:
+    return tuple(Interface(slug=slug, kind=InterfaceKind.IMAGE) for slug in slugs)
+
+
+SEGMENTATION: Final = Interface(slug="stroke-lesion-segmentation", kind=InterfaceKind.IMAGE)
+ISLES24: Final = InterfaceSet(
+    name="isles24",
+    inputs=(
+        *_images(
+            "non-contrast-ct",
+            "ct-angiography",
+            "perfusion-ct",
+            "preprocessed-CT-angiography",
+            "preprocessed-perfusion-ct",
+            "preprocessed-tmax-map",
+            "preprocessed-cbf-map",
+            "preprocessed-cbv-map",
+            "preprocessed-mtt-map",
+        ),
+        Interface(slug="acute-stroke-clinical-information", kind=InterfaceKind.JSON),
+    ),
+    output=SEGMENTATION,
+)
+ISLES22: Final = InterfaceSet(
+    name="isles22",
+    inputs=_images("dwi-brain-mri", "adc-brain-mri", "flair-brain-mri"),
+    output=SEGMENTATION,
+)
+INTERFACE_SETS: Final[Mapping[str, InterfaceSet]] = {ISLES24.name: ISLES24, ISLES22.name: ISLES22}
+
+
+def inputs_stage(
+    case_inputs: Mapping[str, Path | JsonValue],
+    folder: Path,
+    *,
+    interface_set: InterfaceSet,
+    conversion_cache: Path | None = None,
+) -> Path:
+    """Write one case's inputs into ``folder`` (the future ``/input``) and return ``folder``.
+
+    ``case_inputs`` maps every input slug of ``interface_set`` to a file (images) or a value (JSON).
+    A slug missing or unknown raises ``ValueError``: staging a case the phase does not describe is our
+    bug, not the participant's.
+    """
+    missing = [interface.slug for interface in interface_set.inputs if interface.slug not in case_inputs]
+    if missing:
+        raise ValueError(f"The case lacks the inputs {', '.join(missing)} that {interface_set.name} needs.")
+    listing = []
+    for slug, value in case_inputs.items():
+        interface = interface_set.input_named(slug)
+        if interface.kind is InterfaceKind.IMAGE:
+            if not isinstance(value, Path):
+                raise ValueError(f"Input {slug!r} is an image; it needs a file, not {type(value).__name__}.")
+            name = _image_stage(value, folder / interface.relative_path, interface, conversion_cache)
+            listing.append(_listing_entry(interface, image_name=name, value=None))
+        else:
+            (folder / interface.relative_path).write_text(json.dumps(value))
+            listing.append(_listing_entry(interface, image_name=None, value=value))
+    (folder / "inputs.json").write_text(json.dumps(listing, indent=2))
+    for directory, _, files in os.walk(folder):
+        os.chmod(directory, 0o755)
+        for file_name in files:
+            os.chmod(os.path.join(directory, file_name), 0o644)
+    return folder
+
+
+def output_collect(
+    output_folder: Path,
+    *,
+    reference_image_path: Path,
+    max_bytes: int,
+    destination: Path,
+    interface: Interface = SEGMENTATION,
+) -> Path:
+    """Check the one segmentation under ``output_folder`` and store it at ``destination`` (a .nii.gz).
+
+    The segmentation must be one regular file (links are refused, never followed) of at most ``max_bytes``,
+    readable as an image with the reference's size, every value finite. Values are binarised with ``> 0``,
+    as ground truth is, so {0, 255} or probabilities above zero count as lesion; NaN or infinity is refused
+    because it means the algorithm broke, not that it chose. The stored mask is uint8 {0, 1} with the
+    reference's spacing, origin and direction. Raises ``OutputRejected`` with a sentence naming the path.
+    """
+    path = _output_file_find(output_folder, interface)
+    shown = f"/output/{interface.relative_path}/{path.name}"
+    size = path.lstat().st_size
+    if size > max_bytes:
+        raise OutputRejected(f"{shown} is {size / 1e6:.1f} MB, over the limit of {max_bytes / 1e6:g} MB.")
+    if path.name.endswith(".mha"):
+        _mha_check_data_is_local(path, shown)
+    try:
+        segmentation = sitk.ReadImage(str(path))
+    except RuntimeError:
+        raise OutputRejected(f"{shown} could not be read as an image (.mha or .nii.gz).") from None
+    reference = sitk.ImageFileReader()
+    reference.SetFileName(str(reference_image_path))
+    reference.ReadImageInformation()
+    if segmentation.GetSize() != reference.GetSize() or segmentation.GetNumberOfComponentsPerPixel() != 1:
+        raise OutputRejected(
+            f"{shown} is {_size_text(segmentation.GetSize())} voxels; the case's images are"
+            f" {_size_text(reference.GetSize())}: write the segmentation on the input grid."
+        )
+    values = sitk.GetArrayViewFromImage(segmentation)
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        raise OutputRejected(
+            f"{shown} holds NaN or infinite values; write 0 for background and 1 for lesion."
+        )
+    mask = sitk.GetImageFromArray((values > 0).astype(np.uint8))
+    mask.SetSpacing(reference.GetSpacing())
+    mask.SetOrigin(reference.GetOrigin())
+    mask.SetDirection(reference.GetDirection())
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(mask, str(destination), useCompression=True, compressionLevel=1)
+    return destination
+
+
+def _image_stage(source: Path, directory: Path, interface: Interface, conversion_cache: Path | None) -> str:
+    """Put ``source`` into ``directory`` in the interface's format; return the file name it got there."""
+    stem = _image_stem(source.name)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{stem}.{interface.image_format}"
+    if source.name.endswith(f".{interface.image_format}"):
+        _link_or_copy(source, target)
+    elif conversion_cache is None:
+        _mha_convert(source, target)
+    else:
+        cached = conversion_cache / f"{_file_key(source)}.{interface.image_format}"
+        if not cached.exists():
+            conversion_cache.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_name(f"{os.getpid()}.partial.{cached.name}")
+            _mha_convert(source, partial)
+            partial.replace(cached)  # atomic: a concurrent worker sees the whole file or none
+        _link_or_copy(cached, target)
+    return target.name
+
+
+def _mha_convert(source: Path, target: Path) -> None:
+    """Rewrite an image as an uncompressed MetaImage (fastest for the container to read)."""
+    image = sitk.ReadImage(str(source))
+    for key in image.GetMetaDataKeys():
+        image.EraseMetaData(key)  # NIfTI header notes have no MetaImage field; ITK would warn for each
+    sitk.WriteImage(image, str(target), useCompression=False, imageIO="MetaImageIO")
+
+
+def _image_stem(name: str) -> str:
+    for suffix in IMAGE_SUFFIXES:
+        if name.endswith(suffix):
+            return name.removesuffix(suffix)
+    return Path(name).stem
+
+
+def _file_key(path: Path) -> str:
+    """Identify a source file by where it is, its size and its modification time, without reading it."""
+    status = path.stat()
+    identity = f"{path.resolve()}:{status.st_size}:{status.st_mtime_ns}"
+    return hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link when both are on one file system (instant), copy otherwise."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _listing_entry(interface: Interface, *, image_name: str | None, value: JsonValue) -> dict[str, JsonValue]:
+    return {
+        "interface": {
+            "slug": interface.slug,
+            "kind": interface.kind.value,
+            "relative_path": interface.relative_path,
+        },
+        "value": value,
+        "file": None,
+        "image": None if image_name is None else {"name": image_name},
+    }
+
+
+def _output_file_find(output_folder: Path, interface: Interface) -> Path:
+    """The one image file in the output interface's folder; links anywhere on the way are refused."""
+    expected = f"/output/{interface.relative_path}/"
+    folder = output_folder
+    for part in Path(interface.relative_path).parts:
+        folder = folder / part
+        try:
+            mode = folder.lstat().st_mode
+        except FileNotFoundError:
+            raise OutputRejected(
+                f"The algorithm wrote no segmentation: expected one .mha or .nii.gz file in {expected}."
+            ) from None
+        if not stat.S_ISDIR(mode):
+            raise OutputRejected(
+                f"/output/{folder.relative_to(output_folder)} must be a folder, not a link or file."
+            )
+    images = sorted(entry for entry in folder.iterdir() if entry.name.endswith(IMAGE_SUFFIXES))
+    if not images:
+        raise OutputRejected(
+            f"The algorithm wrote no segmentation: expected one .mha or .nii.gz file in {expected}."
+        )
+    if len(images) > 1:
+        names = ", ".join(image.name for image in images)
+        raise OutputRejected(f"{expected} holds {len(images)} images ({names}); write exactly one.")
+    if not stat.S_ISREG(images[0].lstat().st_mode):
+        raise OutputRejected(f"{expected}{images[0].name} is a link or special file; write the image itself.")
+    return images[0]
+
+
+def _mha_check_data_is_local(path: Path, shown: str) -> None:
+    """Refuse a MetaImage header whose voxels live in another file: it could point at the worker's files."""
+    with path.open("rb") as handle:
+        header = handle.read(64 * 1024)
+    for line in header.splitlines():
+        key, _, value = line.partition(b"=")
+        if key.strip() == b"ElementDataFile":
+            if value.strip() != b"LOCAL":
+                raise OutputRejected(f"{shown} must hold its voxels itself (ElementDataFile = LOCAL).")
+            return
+    raise OutputRejected(f"{shown} could not be read as an image (.mha or .nii.gz).")
+
+
+def _size_text(size: tuple[int, ...]) -> str:
+    return "x".join(str(n) for n in size)

@@ -1,0 +1,1 @@
+"""Reference algorithms that honour the container contract, each runnable as ``python -m``."""
