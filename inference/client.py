@@ -1,0 +1,334 @@
+"""``isles``: the participant command line, talking to the portal's REST API with a token.
+
+    isles --url URL --token TOKEN submit PHASE_SLUG predictions.zip   # progress on stderr; prints the id
+    isles --url URL --token TOKEN status SUBMISSION_ID [--wait]       # --wait follows it to the end
+    isles --url URL --token TOKEN leaderboard PHASE_SLUG [--json]
+
+``ISLES_URL`` and ``ISLES_TOKEN`` may replace the flags. Only the standard library is used, so it runs
+anywhere Python does. The upload is a multipart body written by hand and streamed from the file, so an
+archive of any size takes little memory. Every error is one sentence on stderr and a non-zero exit.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote, urlsplit
+
+__all__ = ["ClientError", "PortalClient", "main"]
+
+CHUNK_BYTES = 256 * 1024
+TIMEOUT_S = 60.0
+ENDED = ("SUCCEEDED", "FAILED", "CANCELLED")
+TOKEN_REFUSED = "The token was refused: copy it again from your account page."
+
+
+class ClientError(Exception):
+    """A failure told to the participant as one sentence."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: Any
+
+
+def _size(count: int) -> str:
+    return f"{count / 1e6:.1f} MB" if count >= 1e6 else f"{count / 1e3:.0f} kB"
+
+
+def _progress_bar(out: IO[str]) -> Callable[[int, int], None]:
+    """A function that redraws ``[#####     ]  42% of 2.9 MB`` on ``out`` each time a percent is sent."""
+    shown = [-1]
+
+    def show(sent: int, total: int) -> None:
+        percent = 100 * sent // total if total else 100
+        if percent == shown[0]:
+            return
+        shown[0] = percent
+        filled = percent * 30 // 100
+        out.write(f"\r[{'#' * filled}{' ' * (30 - filled)}] {percent:3d}% of {_size(total)}")
+        if sent >= total:
+            out.write("\n")
+        out.flush()
+
+    return show
+
+
+class PortalClient:
+    """The few API calls the command line makes, each returning parsed JSON or raising ``ClientError``."""
+
+    def __init__(self, *, url: str, token: str, timeout_s: float = TIMEOUT_S) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ClientError(f"{url!r} is not a portal address; give one like https://portal.example.org.")
+        self.url = url.rstrip("/")
+        self._parts = parts
+        self._token = token
+        self._timeout_s = timeout_s
+
+    def submit(
+        self, *, phase_slug: str, archive: Path, progress: Callable[[int, int], None] | None = None
+    ) -> dict[str, Any]:
+        """Upload an archive of masks to the phase; the new submission (its ``id`` and ``status``)."""
+        boundary = uuid.uuid4().hex
+        filename = archive.name.replace('"', "")
+        head = (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        try:
+            size = archive.stat().st_size
+            with archive.open("rb") as stream:
+                response = self._request(
+                    "POST",
+                    f"/api/phases/{quote(phase_slug)}/submissions/",
+                    body=(head, stream, tail),
+                    length=len(head) + size + len(tail),
+                    content_type=f"multipart/form-data; boundary={boundary}",
+                    progress=progress,
+                )
+        except OSError as error:
+            raise ClientError(f"Cannot read {archive}: {error.strerror or error}.") from error
+        return self._expect(response, ok=201, not_found=f"There is no phase {phase_slug!r} you can see.")
+
+    def submission(self, *, submission_id: int) -> dict[str, Any]:
+        """A submission's status, changes, problems and scores."""
+        response = self._request("GET", f"/api/submissions/{submission_id}/")
+        return self._expect(
+            response, ok=200, not_found=f"There is no submission {submission_id} you can see."
+        )
+
+    def leaderboard(self, *, phase_slug: str) -> dict[str, Any]:
+        """A phase's leaderboard as the API gives it."""
+        response = self._request("GET", f"/api/phases/{quote(phase_slug)}/leaderboard/")
+        return self._expect(
+            response, ok=200, not_found=f"There is no leaderboard for a phase {phase_slug!r}."
+        )
+
+    def _connection(self) -> http.client.HTTPConnection:
+        kind = http.client.HTTPSConnection if self._parts.scheme == "https" else http.client.HTTPConnection
+        return kind(self._parts.hostname or "", self._parts.port, timeout=self._timeout_s)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Sequence[bytes | IO[bytes]] = (),
+        length: int = 0,
+        content_type: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Response:
+        connection = self._connection()
+        try:
+            connection.putrequest(method, self._parts.path.rstrip("/") + path)
+            connection.putheader("Authorization", f"Token {self._token}")
+            connection.putheader("Accept", "application/json")
+            if content_type is not None:
+                connection.putheader("Content-Type", content_type)
+            connection.putheader("Content-Length", str(length))
+            connection.endheaders()
+            self._send(connection, body=body, length=length, progress=progress)
+            reply = connection.getresponse()
+            raw = reply.read()
+        except (ConnectionError, TimeoutError, OSError, http.client.HTTPException) as error:
+            raise ClientError(f"Cannot reach the portal at {self.url}: {error}.") from error
+        finally:
+            connection.close()
+        try:
+            parsed = json.loads(raw) if raw else {}
+        except ValueError:
+            parsed = {"detail": raw.decode(errors="replace")[:200]}
+        return Response(status=reply.status, body=parsed)
+
+    @staticmethod
+    def _send(
+        connection: http.client.HTTPConnection,
+        *,
+        body: Sequence[bytes | IO[bytes]],
+        length: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        sent = 0
+        for part in body:
+            chunks = (
+                [part] if isinstance(part, bytes) else iter(lambda stream=part: stream.read(CHUNK_BYTES), b"")
+            )
+            for chunk in chunks:
+                connection.send(chunk)
+                sent += len(chunk)
+                if progress is not None:
+                    progress(sent, length)
+
+    @staticmethod
+    def _expect(response: Response, *, ok: int, not_found: str) -> dict[str, Any]:
+        if response.status == ok and isinstance(response.body, dict):
+            return response.body
+        detail = response.body.get("detail") if isinstance(response.body, dict) else None
+        code = response.body.get("code") if isinstance(response.body, dict) else None
+        if response.status == 401 or code in ("authentication_failed", "not_authenticated"):
+            raise ClientError(TOKEN_REFUSED)
+        if response.status == 404:
+            raise ClientError(not_found)
+        if isinstance(detail, str) and detail:
+            raise ClientError(detail)
+        if response.status == 400 and isinstance(response.body, dict):
+            raise ClientError(" ".join(_messages(response.body)))
+        raise ClientError(f"The portal answered with HTTP {response.status}; try again later.")
+
+
+def _messages(body: Mapping[str, Any]) -> list[str]:
+    """The sentences of a DRF field error body such as ``{"file": ["No file was submitted."]}``."""
+    return [
+        f"{field}: {message}"
+        for field, messages in body.items()
+        for message in (messages if isinstance(messages, list) else [messages])
+    ]
+
+
+def _print_submission(submission: Mapping[str, Any], out: IO[str]) -> None:
+    out.write(f"Submission {submission['id']} to {submission['phase']}: {submission['status']}\n")
+    for change in submission.get("state_changes", []):
+        note = f" ({change['note']})" if change.get("note") else ""
+        out.write(f"  {change['at']}  {change['to_status']}{note}\n")
+    for problem in submission.get("problems", []):
+        out.write(f"  - {problem}\n")
+    if submission.get("error"):
+        out.write(f"{submission['error']}\n")
+    for key, value in (submission.get("metrics_mean") or {}).items():
+        out.write(f"  mean {key}: {value:.4f}\n")
+
+
+def _status(client: PortalClient, arguments: argparse.Namespace, out: IO[str]) -> int:
+    submission = client.submission(submission_id=arguments.submission_id)
+    seen = submission["status"]
+    if arguments.wait:
+        out.write(f"Submission {submission['id']}: {seen}\n")
+        out.flush()
+        while submission["status"] not in ENDED:
+            time.sleep(arguments.interval)
+            submission = client.submission(submission_id=arguments.submission_id)
+            if submission["status"] != seen:
+                seen = submission["status"]
+                out.write(f"Submission {submission['id']}: {seen}\n")
+                out.flush()
+    _print_submission(submission, out)
+    return 1 if arguments.wait and submission["status"] != "SUCCEEDED" else 0
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, Mapping) and "mean" in value:
+        spread = f" ± {value['sd']:.3f}" if isinstance(value.get("sd"), int | float) else ""
+        return f"{value['mean']:.3f}{spread}" if isinstance(value["mean"], int | float) else "-"
+    if isinstance(value, int | float):
+        return f"{value:.3f}"
+    return "-" if value is None else str(value)
+
+
+def _leaderboard_table(board: Mapping[str, Any]) -> list[list[str]]:
+    entries = board.get("results", [])
+    keys: list[str] = []
+    for column in board.get("columns", []):
+        key = column.get("metric") or column.get("key") if isinstance(column, Mapping) else column
+        if isinstance(key, str):
+            keys.append(key)
+    if not keys:
+        keys = sorted({key for entry in entries for key in entry.get("metrics", {})})
+    rows = [["rank", "team", *keys]]
+    for entry in entries:
+        metrics = entry.get("metrics", {})
+        rows.append(
+            [str(entry.get("rank", "")), str(entry.get("team", "")), *(_cell(metrics.get(k)) for k in keys)]
+        )
+    return rows
+
+
+def _leaderboard(client: PortalClient, arguments: argparse.Namespace, out: IO[str]) -> int:
+    board = client.leaderboard(phase_slug=arguments.phase_slug)
+    if arguments.json:
+        json.dump(board, out, indent=2)
+        out.write("\n")
+        return 0
+    rows = _leaderboard_table(board)
+    if len(rows) == 1:
+        out.write(f"No team is on the leaderboard of {arguments.phase_slug} yet.\n")
+        return 0
+    widths = [max(len(row[index]) for row in rows) for index in range(len(rows[0]))]
+    for row in rows:
+        out.write(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n"
+        )
+    return 0
+
+
+def _submit(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    archive = Path(arguments.archive)
+    if not archive.is_file():
+        raise ClientError(f"There is no file {archive}.")
+    submission = client.submit(phase_slug=arguments.phase_slug, archive=archive, progress=_progress_bar(err))
+    err.write(
+        f"Submission {submission['id']} is {submission['status'].lower()}; follow it with "
+        f"`isles status {submission['id']} --wait`.\n"
+    )
+    out.write(f"{submission['id']}\n")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="isles", description="Submit to an isles-portal challenge.")
+    parser.add_argument(
+        "--url", default=os.environ.get("ISLES_URL"), help="The portal's address (ISLES_URL)."
+    )
+    parser.add_argument(
+        "--token", default=os.environ.get("ISLES_TOKEN"), help="Your API token (ISLES_TOKEN)."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    submit = commands.add_parser("submit", help="Upload an archive of predicted masks to a phase.")
+    submit.add_argument("phase_slug")
+    submit.add_argument("archive", help="A .zip or .tar.gz with one mask per case, named by case id.")
+    status = commands.add_parser("status", help="Show a submission; --wait follows it to the end.")
+    status.add_argument("submission_id", type=int)
+    status.add_argument("--wait", action="store_true", help="Poll until it succeeds, fails or is cancelled.")
+    status.add_argument("--interval", type=float, default=3.0, help="Seconds between polls (default 3).")
+    leaderboard = commands.add_parser("leaderboard", help="Show a phase's leaderboard.")
+    leaderboard.add_argument("phase_slug")
+    leaderboard.add_argument("--json", action="store_true", help="Print the API's JSON as it is.")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 done, 1 failed submission or error, 2 usage)."""
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    arguments = _parser().parse_args(argv)
+    try:
+        if not arguments.url:
+            raise ClientError("Give the portal's address with --url or ISLES_URL.")
+        if not arguments.token:
+            raise ClientError("Give your API token with --token or ISLES_TOKEN (see your account page).")
+        client = PortalClient(url=arguments.url, token=arguments.token)
+        if arguments.command == "submit":
+            return _submit(client, arguments, out, err)
+        if arguments.command == "status":
+            return _status(client, arguments, out)
+        return _leaderboard(client, arguments, out)
+    except ClientError as error:
+        err.write(f"isles: {error}\n")
+        return 1
+    except KeyboardInterrupt:
+        err.write("isles: interrupted.\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
