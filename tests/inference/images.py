@@ -2,7 +2,7 @@
 
 Nothing is pulled from a registry. ``algorithm_image`` is a session fixture: it returns a builder that makes
 an image running a shell script as a given user, builds each distinct (script, user) once per session and
-removes every image it built at the end.
+removes every image it built at the end. ``sandbox_run`` runs one on a tiny staged input with small limits.
 """
 
 import json
@@ -14,6 +14,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from inference.sandbox import RunOutcome, SandboxLimits, container_run
 from tests.conftest import service_unavailable
 
 BUSYBOX = Path("/bin/busybox")
@@ -66,3 +67,30 @@ def image_save(docker_client: docker.DockerClient, tag: str, path: Path) -> Path
         for chunk in docker_client.images.get(tag).save(named=True):
             archive.write(chunk)
     return path
+
+
+TEST_LIMITS = SandboxLimits(
+    memory_bytes=64 * 2**20,
+    cpus=1.0,
+    pids=32,
+    time_limit_s=10.0,
+    tmpfs_bytes=16 * 2**20,
+    output_max_bytes=2**20,
+)
+
+
+def sandbox_run(
+    docker_client: docker.DockerClient, image: str, folder: Path, *, limits: SandboxLimits = TEST_LIMITS
+) -> RunOutcome:
+    """Run ``image`` on a tiny staged input (``folder/input``) with its output in ``folder/output``."""
+    (folder / "input" / "images" / "tiny").mkdir(parents=True, exist_ok=True)
+    (folder / "input" / "inputs.json").write_text("[]")
+    (folder / "output").mkdir(exist_ok=True)
+    return container_run(
+        client=docker_client,
+        image=image,
+        input_folder=folder / "input",
+        output_folder=folder / "output",
+        limits=limits,
+        gpu_device=None,
+    )
