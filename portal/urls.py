@@ -10,5 +10,6 @@ urlpatterns = [
     path("submissions/", include("portal.submissions.urls")),
     path("api/", include("portal.api.urls")),
     path("health/", include("portal.health.urls")),
+    path("leaderboards/", include("portal.leaderboards.urls")),
     path("", include("portal.challenges.urls")),
 ]

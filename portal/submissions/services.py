@@ -33,6 +33,7 @@ from portal.accounts.models import ChallengeRole, Team, User
 from portal.celery import RowLocked
 from portal.challenges.models import Phase
 from portal.datasets.models import Case
+from portal.leaderboards.services import leaderboard_rebuild_schedule, leaderboard_scoring_profile
 from portal.submissions import selectors, tasks
 from portal.submissions.archives import (
     ArchiveLimits,
@@ -390,7 +391,7 @@ def _evaluation_claim(*, submission_id: int) -> Submission | None:
 
 def _cases_score(*, submission: Submission) -> None:
     """Score every case of the phase that has no result yet, recording each result as soon as it is known."""
-    profile = profile_get(name=submission.phase.metric_profile)
+    profile = leaderboard_scoring_profile(name=submission.phase.metric_profile)
     scored = set(CaseResult.objects.filter(submission=submission).values_list("case_id", flat=True))
     cases = [case for case in selectors.phase_case_list(phase=submission.phase) if case.pk not in scored]
     if not cases:
@@ -434,6 +435,7 @@ def _evaluation_record(*, submission_id: int) -> None:
         submission_transition(
             submission=submission, to_status=Status.SUCCEEDED, note=f"Scored on {len(results)} cases."
         )
+        leaderboard_rebuild_schedule(phase_id=submission.phase_id)
 
 
 def _metric_means(*, results: list[CaseResult], keys: tuple[str, ...]) -> dict[str, float]:

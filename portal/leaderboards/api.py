@@ -1,0 +1,142 @@
+"""API of the leaderboards: the stored ranking with its stability, per-case scores and exports.
+
+The leaderboard answers from two queries whatever its size: the phase with its settings, stored
+stability and the user's roles, then one page of entries with their teams and submissions.
+"""
+
+from django.http import Http404, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from portal.challenges.models import Phase
+from portal.leaderboards import selectors, services
+from portal.leaderboards.models import LeaderboardEntry
+from portal.leaderboards.selectors import LeaderboardAccess, entry_submitter_name
+from portal.leaderboards.views import export_response
+
+MAX_PAGE = 1000
+
+
+class PageSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=100)
+    offset = serializers.IntegerField(min_value=0, default=0)
+
+
+class EntrySerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    team = serializers.SerializerMethodField()
+    submission = serializers.IntegerField(source="submission_id")
+    submitted_at = serializers.DateTimeField(source="submission.created_at")
+    ranking_score = serializers.FloatField(source="score")
+    metrics = serializers.JSONField()
+    median_rank = serializers.FloatField()
+    rank_interval = serializers.JSONField()
+    rank_counts = serializers.JSONField()
+    clinical_correlations = serializers.JSONField()
+
+    def get_team(self, entry: LeaderboardEntry) -> str:
+        return entry_submitter_name(entry)
+
+
+class LeaderboardSerializer(serializers.Serializer):
+    phase = serializers.CharField()
+    ranking_method = serializers.CharField()
+    computed_at = serializers.DateTimeField(allow_null=True)
+    columns = serializers.JSONField()
+    stability = serializers.JSONField()
+    count = serializers.IntegerField()
+    results = EntrySerializer(many=True)
+
+
+class CaseScoreSerializer(serializers.Serializer):
+    rank = serializers.IntegerField(source="entry.rank")
+    team = serializers.SerializerMethodField()
+    submission = serializers.IntegerField(source="entry.submission_id")
+    case = serializers.CharField(source="case_name")
+    metrics = serializers.JSONField()
+    error = serializers.CharField()
+
+    def get_team(self, row: selectors.CaseScoreRow) -> str:
+        return entry_submitter_name(row.entry)
+
+
+def _access(request: Request, phase_slug: str) -> LeaderboardAccess:
+    try:
+        access = selectors.leaderboard_access_get(user=request.user, phase_slug=phase_slug)
+    except Phase.DoesNotExist as error:
+        raise Http404("No such phase.") from error
+    if not access.leaderboard_visible:
+        raise PermissionDenied("The leaderboard of this phase is not published yet.", code="not_published")
+    return access
+
+
+class LeaderboardView(APIView):
+    """A phase's leaderboard, best first: columns, entries (means +- sd, bootstrap ranks) and stability."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(parameters=[PageSerializer], responses=LeaderboardSerializer)
+    def get(self, request: Request, phase_slug: str) -> Response:
+        page = PageSerializer(data=request.query_params)
+        page.is_valid(raise_exception=True)
+        access = _access(request, phase_slug)
+        stability = access.stability
+        offset, limit = page.validated_data["offset"], page.validated_data["limit"]
+        entries = (
+            list(selectors.leaderboard_rows(phase=access.phase)[offset : offset + limit])
+            if stability is not None
+            else []
+        )
+        data = {
+            "phase": access.phase.slug,
+            "ranking_method": access.settings.ranking_method,
+            "computed_at": stability.computed_at if stability is not None else None,
+            "columns": stability.columns if stability is not None else [],
+            "stability": stability.summary if stability is not None else {},
+            "count": stability.summary.get("entries", 0) if stability is not None else 0,
+            "results": entries,
+        }
+        return Response(LeaderboardSerializer(data).data)
+
+
+class LeaderboardCasesView(APIView):
+    """Per-case scores: every entry's for organizers; the user's own team's for a participant when the
+    phase shows per-case scores to participants; refused otherwise."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=CaseScoreSerializer(many=True))
+    def get(self, request: Request, phase_slug: str) -> Response:
+        access = _access(request, phase_slug)
+        if not access.case_scores_visible:
+            raise PermissionDenied("Per-case scores of this phase are not shown to you.", code="hidden_cases")
+        entries = selectors.leaderboard_case_entries(access=access, user=request.user)
+        rows = selectors.leaderboard_case_rows(entries=entries)
+        return Response({"count": len(rows), "results": CaseScoreSerializer(rows, many=True).data})
+
+
+class LeaderboardExportView(APIView):
+    """The leaderboard (``leaderboard``) or its per-case scores (``cases``) as ``csv`` or ``json``;
+    organizers only."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.BINARY})
+    def get(self, request: Request, phase_slug: str, table: str, file_format: str) -> HttpResponse:
+        try:
+            access = selectors.leaderboard_access_get(user=request.user, phase_slug=phase_slug)
+        except Phase.DoesNotExist as error:
+            raise Http404("No such phase.") from error
+        if not access.is_organizer:
+            raise PermissionDenied("Only the challenge's organizers may export its results.")
+        if table not in ("leaderboard", "cases") or file_format not in ("csv", "json"):
+            raise Http404("No such export.")
+        return export_response(
+            services.leaderboard_export(phase=access.phase, table=table, file_format=file_format)  # type: ignore[arg-type]  # checked above
+        )

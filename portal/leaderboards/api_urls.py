@@ -1,0 +1,19 @@
+"""API routes of the leaderboards, included by ``portal.api.urls``."""
+
+from django.urls import path
+
+from portal.leaderboards import api
+
+urlpatterns = [
+    path("phases/<slug:phase_slug>/leaderboard/", api.LeaderboardView.as_view(), name="leaderboard"),
+    path(
+        "phases/<slug:phase_slug>/leaderboard/cases/",
+        api.LeaderboardCasesView.as_view(),
+        name="leaderboard-cases",
+    ),
+    path(
+        "phases/<slug:phase_slug>/leaderboard/export/<str:table>.<str:file_format>",
+        api.LeaderboardExportView.as_view(),
+        name="leaderboard-export",
+    ),
+]

@@ -1,0 +1,233 @@
+"""Reads of the leaderboards app that encode who sees what.
+
+- A leaderboard is seen by the phase's organizers always, and by everyone who may see the challenge once
+  it is published: at once (AUTOMATIC), when an organizer publishes it (MANUAL), or once the phase has
+  closed (AFTER_CLOSE).
+- Per-case scores are seen by organizers always; a participant sees those of their own team's (or their
+  own, without a team) submissions, and only when the phase shows per-case scores to participants. A team
+  never sees another team's per-case scores.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef, Q, QuerySet, Value
+from django.utils import timezone
+
+from portal.accounts.models import ChallengeRole, TeamMembership, User
+from portal.challenges.models import Phase
+from portal.datasets.models import Case
+from portal.leaderboards.models import LeaderboardEntry, LeaderboardSettings, RankStability
+from portal.submissions.models import CaseResult, Submission
+
+Publication = LeaderboardSettings.Publication
+Role = ChallengeRole.Role
+
+CLINICAL_SCORES: Mapping[str, tuple[str, str]] = {
+    "NIHSS at admission": ("demographic_baseline", "nihss_admission"),
+    "mRS at 90 days": ("outcome", "mrs_90d"),
+}
+"""Clinical scores correlated with the predicted lesion volume: label -> (clinical table, column)."""
+
+
+@dataclass(frozen=True)
+class LeaderboardAccess:
+    """A phase, its leaderboard settings and stored stability, and what the user may see of them."""
+
+    phase: Phase
+    settings: LeaderboardSettings
+    stability: RankStability | None
+    is_organizer: bool
+    is_participant: bool
+
+    @property
+    def leaderboard_visible(self) -> bool:
+        return self.is_organizer or leaderboard_is_published(phase=self.phase, settings=self.settings)
+
+    @property
+    def case_scores_visible(self) -> bool:
+        """Whether the user may see per-case scores of at least some submissions (their own team's)."""
+        return self.is_organizer or (self.is_participant and self.settings.show_case_scores_to_participants)
+
+
+@dataclass(frozen=True)
+class CaseScoreRow:
+    """The per-case metric values of one counted submission."""
+
+    entry: LeaderboardEntry
+    case_name: str
+    metrics: Mapping[str, float]
+    error: str
+
+
+def leaderboard_is_published(*, phase: Phase, settings: LeaderboardSettings) -> bool:
+    """Whether the phase's publication rule lets people other than organizers see the leaderboard."""
+    if settings.publication == Publication.AUTOMATIC:
+        return True
+    if settings.publication == Publication.MANUAL:
+        return settings.is_published
+    return phase.closes_at is not None and phase.closes_at <= timezone.now()
+
+
+def leaderboard_access_get(*, user: User, phase_slug: str) -> LeaderboardAccess:
+    """The phase with this slug and the user's access to its leaderboard, in one query.
+
+    Raises ``Phase.DoesNotExist`` when there is no such phase or the user may not see its challenge.
+    """
+    phases = Phase.objects.select_related("challenge", "leaderboard_settings", "rank_stability")
+    if user.is_authenticated:
+        roles = ChallengeRole.objects.filter(user=user, challenge_id=OuterRef("challenge_id"))
+        phases = phases.annotate(
+            has_role=Exists(roles),
+            is_organizer=Exists(roles.filter(role=Role.ORGANIZER)),
+            is_participant=Exists(roles.filter(role=Role.PARTICIPANT)),
+        ).filter(Q(challenge__is_public=True) | Q(has_role=True))
+    else:
+        phases = phases.annotate(is_organizer=Value(False), is_participant=Value(False)).filter(
+            challenge__is_public=True
+        )
+    phase = phases.get(slug=phase_slug)
+    settings = getattr(phase, "leaderboard_settings", None) or LeaderboardSettings(phase=phase)
+    return LeaderboardAccess(
+        phase=phase,
+        settings=settings,
+        stability=getattr(phase, "rank_stability", None),
+        is_organizer=bool(phase.is_organizer),  # type: ignore[attr-defined]  # annotated above
+        is_participant=bool(phase.is_participant),  # type: ignore[attr-defined]  # annotated above
+    )
+
+
+def leaderboard_rows(*, phase: Phase) -> QuerySet[LeaderboardEntry]:
+    """The phase's stored entries, best first, with their team, participant and submission date."""
+    return (
+        LeaderboardEntry.objects.filter(phase=phase)
+        .select_related("team", "user", "submission")
+        .only(
+            "rank",
+            "score",
+            "metrics",
+            "median_rank",
+            "rank_interval",
+            "rank_counts",
+            "clinical_correlations",
+            "computed_at",
+            "submission_id",
+            "submission__created_at",
+            "team__name",
+            "user__username",
+        )
+        .order_by("rank", "submission_id")
+    )
+
+
+def entry_submitter_name(entry: LeaderboardEntry) -> str:
+    """The team's name, or the participant's user name when they take part alone."""
+    if entry.team is not None:
+        return entry.team.name
+    return entry.user.username if entry.user is not None else ""
+
+
+def leaderboard_case_entries(*, access: LeaderboardAccess, user: User) -> list[LeaderboardEntry]:
+    """The entries whose per-case scores the user may see: all for organizers, their own team's for a
+    participant when the phase allows it, none otherwise."""
+    if not access.case_scores_visible:
+        return []
+    rows = leaderboard_rows(phase=access.phase)
+    if access.is_organizer:
+        return list(rows)
+    own = submission_list_own(phase=access.phase, user=user)
+    return list(rows.filter(submission__in=own))
+
+
+def submission_list_own(*, phase: Phase, user: User) -> QuerySet[Submission]:
+    """The submissions of the user's team in the phase, or the user's own when they have no team."""
+    membership = TeamMembership.objects.filter(challenge_id=phase.challenge_id, user=user).first()
+    if membership is not None:
+        return Submission.objects.filter(phase=phase, team_id=membership.team_id)
+    return Submission.objects.filter(phase=phase, team__isnull=True, creator=user)
+
+
+def submission_case_scores_visible(*, access: LeaderboardAccess, user: User, submission: Submission) -> bool:
+    """Whether the user may see this submission's per-case scores and plots."""
+    if access.is_organizer:
+        return True
+    if not access.case_scores_visible:
+        return False
+    return submission_list_own(phase=access.phase, user=user).filter(pk=submission.pk).exists()
+
+
+def leaderboard_case_rows(*, entries: list[LeaderboardEntry]) -> list[CaseScoreRow]:
+    """The per-case results of the given entries' submissions, by entry rank then case name."""
+    by_submission = {entry.submission_id: entry for entry in entries}
+    results = (
+        CaseResult.objects.filter(submission_id__in=by_submission)
+        .select_related("case")
+        .only("submission_id", "metrics", "error", "case__name")
+        .order_by("case__name")
+    )
+    rows = [
+        CaseScoreRow(
+            entry=by_submission[result.submission_id],
+            case_name=result.case.name,
+            metrics=result.metrics,
+            error=result.error,
+        )
+        for result in results
+    ]
+    rows.sort(key=lambda row: (row.entry.rank, row.entry.submission_id, row.case_name))
+    return rows
+
+
+def phase_case_ids(*, phase: Phase) -> list[int]:
+    """The ids of the cases the phase is scored on, by case name."""
+    cases = Case.objects.filter(dataset_id=phase.dataset_id, split=phase.split).order_by("name")
+    return list(cases.values_list("pk", flat=True))
+
+
+def phase_clinical_scores(*, phase: Phase) -> dict[str, dict[str, float]]:
+    """Each clinical score the phase's cases carry, by label, as case id -> value (numbers only)."""
+    cases = Case.objects.filter(dataset_id=phase.dataset_id, split=phase.split).values_list(
+        "pk", "clinical_data"
+    )
+    scores: dict[str, dict[str, float]] = {label: {} for label in CLINICAL_SCORES}
+    for case_id, clinical_data in cases:
+        for label, (table, column) in CLINICAL_SCORES.items():
+            value = (clinical_data or {}).get(table, {}).get(column)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                scores[label][str(case_id)] = float(value)
+    return {label: by_case for label, by_case in scores.items() if by_case}
+
+
+def leaderboard_export_rows(*, phase: Phase) -> list[dict[str, object]]:
+    """The stored leaderboard as flat rows: rank, submitter, submission, score, each column's mean and sd."""
+    rows = []
+    for entry in leaderboard_rows(phase=phase):
+        row: dict[str, object] = {
+            "rank": entry.rank,
+            "team": entry_submitter_name(entry),
+            "submission": entry.submission_id,
+            "submitted_at": entry.submission.created_at.isoformat(),
+            "ranking_score": entry.score,
+        }
+        for key, summary in entry.metrics.items():
+            row[f"{key}_mean"] = summary["mean"]
+            row[f"{key}_sd"] = summary["sd"]
+        rows.append(row)
+    return rows
+
+
+def leaderboard_case_export_rows(*, phase: Phase) -> list[dict[str, object]]:
+    """The per-case scores of every entry as flat rows: rank, submitter, submission, case, metrics."""
+    rows = []
+    for case_row in leaderboard_case_rows(entries=list(leaderboard_rows(phase=phase))):
+        rows.append(
+            {
+                "rank": case_row.entry.rank,
+                "team": entry_submitter_name(case_row.entry),
+                "submission": case_row.entry.submission_id,
+                "case": case_row.case_name,
+                **case_row.metrics,
+                "error": case_row.error,
+            }
+        )
+    return rows

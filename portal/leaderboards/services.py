@@ -1,0 +1,444 @@
+"""Every write of the leaderboards app: settings and columns on demand, the rebuild, publication, exports.
+
+``leaderboard_rebuild`` is the one place ranks are computed. It runs when a submission's result is
+recorded (``leaderboard_rebuild_schedule`` queues it after the commit), never on a page view: it takes
+the submission that counts for each team (or participant without a team) among the SUCCEEDED ones,
+turns their per-case results into an ``evaluation.ranking`` score table, ranks it, bootstraps the rank
+stability, tests the top entries pairwise, and replaces the phase's stored entries in one transaction.
+"""
+
+import csv
+import dataclasses
+import io
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Literal
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from evaluation.profiles import Direction, MetricColumn, Profile, WorstValue, profile_get
+from evaluation.ranking import (
+    RankedMetric,
+    Ranking,
+    ScoreTable,
+    aggregate_then_rank,
+    bootstrap_rank_stability,
+    pairwise_wilcoxon,
+    rank_then_aggregate,
+)
+from evaluation.ranking import (
+    RankStability as BootstrapStability,
+)
+from evaluation.stats import spearman_with_ci
+from portal.challenges.models import Phase
+from portal.leaderboards import selectors, tasks
+from portal.leaderboards.models import LeaderboardColumn, LeaderboardEntry, LeaderboardSettings, RankStability
+from portal.submissions.models import CaseResult, Submission
+
+BOOTSTRAP_SAMPLES = 1000
+BOOTSTRAP_SEED = 0
+PAIRWISE_ENTRIES = 12
+"""Pairwise tests cover the best entries only: n entries need n(n-1)/2 tests per metric."""
+
+PREDICTED_VOLUME = "predicted_volume_ml"
+REFERENCE_VOLUME = "reference_volume_ml"
+
+_VOLUME_COLUMNS = (
+    MetricColumn(PREDICTED_VOLUME, "Predicted volume", "ml", Direction.LOWER_IS_BETTER, WorstValue.ZERO),
+    MetricColumn(
+        REFERENCE_VOLUME,
+        "Reference volume",
+        "ml",
+        Direction.LOWER_IS_BETTER,
+        WorstValue.GROUND_TRUTH_VOLUME,
+    ),
+)
+
+Counted = LeaderboardSettings.CountedSubmission
+Table = Literal["leaderboard", "cases"]
+FileFormat = Literal["csv", "json"]
+
+
+@dataclass(frozen=True)
+class Export:
+    """A file to download: its bytes, content type and name."""
+
+    content: bytes
+    content_type: str
+    filename: str
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    submission_id: int
+    team_id: int | None
+    user_id: int
+    is_final_selection: bool
+
+
+def leaderboard_scoring_profile(*, name: str) -> Profile:
+    """The metric profile ``name`` plus the predicted and reference lesion volumes the plots need.
+
+    A missing prediction scores a predicted volume of 0 ml and keeps the reference volume. The volumes
+    are shown, never ranked: ``leaderboard_columns_ensure`` makes columns of the profile's own metrics.
+    """
+    profile = profile_get(name=name)
+    return dataclasses.replace(profile, metrics=(*profile.metrics, *_VOLUME_COLUMNS))
+
+
+def leaderboard_settings_get(*, phase: Phase) -> LeaderboardSettings:
+    """The phase's leaderboard settings, created with the defaults when it has none."""
+    settings, _ = LeaderboardSettings.objects.get_or_create(phase=phase)
+    return settings
+
+
+def leaderboard_columns_ensure(*, phase: Phase) -> list[LeaderboardColumn]:
+    """The phase's columns in order; one per metric of its profile, all ranked, when it has none yet."""
+    columns = list(LeaderboardColumn.objects.filter(phase=phase).order_by("order", "pk"))
+    if columns:
+        return columns
+    profile = profile_get(name=phase.metric_profile)
+    LeaderboardColumn.objects.bulk_create(
+        [
+            LeaderboardColumn(
+                phase=phase,
+                metric_key=metric.key,
+                label=f"{metric.label} ({metric.units})" if metric.units else metric.label,
+                higher_is_better=metric.direction == Direction.HIGHER_IS_BETTER,
+                order=position,
+            )
+            for position, metric in enumerate(profile.metrics)
+        ],
+        ignore_conflicts=True,
+    )
+    return list(LeaderboardColumn.objects.filter(phase=phase).order_by("order", "pk"))
+
+
+def leaderboard_rebuild_schedule(*, phase_id: int) -> None:
+    """Queue a rebuild of the phase's leaderboard once the current transaction commits."""
+    transaction.on_commit(partial(tasks.leaderboard_rebuild_task.delay, phase_id=phase_id))
+
+
+def leaderboard_rebuild(*, phase: Phase) -> None:
+    """Recompute and store the phase's ranks, rank stability and pairwise tests from its scored submissions.
+
+    Safe to run twice: the same results give the same entries (the bootstrap is seeded). The entries are
+    replaced in one transaction, under the lock of the phase's settings row, so readers see the old
+    ranking or the new one, never a mixture; a phase without scored submissions gets an empty board.
+    """
+    settings = leaderboard_settings_get(phase=phase)
+    columns = leaderboard_columns_ensure(phase=phase)
+    case_ids = [str(pk) for pk in selectors.phase_case_ids(phase=phase)]
+    counted = _counted_submissions(phase=phase, settings=settings, columns=columns, case_ids=case_ids)
+    table = _score_table(submission_ids=[candidate.submission_id for candidate in counted])
+    entries: list[LeaderboardEntry] = []
+    stability: dict[str, object] = {}
+    if counted and case_ids:
+        entries, stability = _ranked_entries(
+            phase=phase, settings=settings, columns=columns, case_ids=case_ids, counted=counted, table=table
+        )
+        _clinical_correlations_fill(phase=phase, entries=entries, table=table)
+    with transaction.atomic():
+        LeaderboardSettings.objects.select_for_update().get(pk=settings.pk)
+        LeaderboardEntry.objects.filter(phase=phase).delete()
+        LeaderboardEntry.objects.bulk_create(entries)
+        if entries:
+            RankStability.objects.update_or_create(phase=phase, defaults=stability)
+        else:
+            RankStability.objects.filter(phase=phase).delete()
+
+
+def leaderboard_publish(*, phase: Phase) -> LeaderboardSettings:
+    """Publish a phase whose leaderboard is published manually; other rules are left as they are."""
+    settings = leaderboard_settings_get(phase=phase)
+    if not settings.is_published:
+        settings.is_published = True
+        settings.save(update_fields=["is_published"])
+    return settings
+
+
+def leaderboard_export(*, phase: Phase, table: Table, file_format: FileFormat) -> Export:
+    """The stored leaderboard, or the per-case scores of its entries, as a CSV or JSON file."""
+    rows = (
+        selectors.leaderboard_export_rows(phase=phase)
+        if table == "leaderboard"
+        else selectors.leaderboard_case_export_rows(phase=phase)
+    )
+    filename = f"{phase.slug}-{table}.{file_format}"
+    if file_format == "json":
+        content = json.dumps(rows, indent=2, default=str).encode()
+        return Export(content=content, content_type="application/json", filename=filename)
+    return Export(content=_csv_bytes(rows), content_type="text/csv; charset=utf-8", filename=filename)
+
+
+def _candidates(*, phase: Phase) -> list[_Candidate]:
+    """The phase's SUCCEEDED submissions, newest first."""
+    rows = (
+        Submission.objects.filter(phase=phase, status=Submission.Status.SUCCEEDED)
+        .order_by("-created_at", "-pk")
+        .values_list("pk", "team_id", "creator_id", "is_final_selection")
+    )
+    return [_Candidate(pk, team_id, creator_id, selected) for pk, team_id, creator_id, selected in rows]
+
+
+def _submitter(candidate: _Candidate) -> tuple[str, int]:
+    return ("team", candidate.team_id) if candidate.team_id is not None else ("user", candidate.user_id)
+
+
+def _counted_submissions(
+    *, phase: Phase, settings: LeaderboardSettings, columns: Sequence[LeaderboardColumn], case_ids: list[str]
+) -> list[_Candidate]:
+    """One submission per submitter, as the phase's counted-submission rule says."""
+    by_submitter: dict[tuple[str, int], list[_Candidate]] = {}
+    for candidate in _candidates(phase=phase):
+        by_submitter.setdefault(_submitter(candidate), []).append(candidate)
+    if settings.counted_submission == Counted.BEST and case_ids:
+        return _best_of_each(by_submitter=by_submitter, settings=settings, columns=columns, case_ids=case_ids)
+    counted = []
+    for newest_first in by_submitter.values():
+        selected = [candidate for candidate in newest_first if candidate.is_final_selection]
+        use_selected = settings.counted_submission == Counted.SELECTED and selected
+        counted.append(selected[0] if use_selected else newest_first[0])
+    return counted
+
+
+def _best_of_each(
+    *,
+    by_submitter: Mapping[tuple[str, int], list[_Candidate]],
+    settings: LeaderboardSettings,
+    columns: Sequence[LeaderboardColumn],
+    case_ids: list[str],
+) -> list[_Candidate]:
+    """Rank every scored submission together; each submitter's best-ranked one counts."""
+    candidates = {str(c.submission_id): c for group in by_submitter.values() for c in group}
+    table = _score_table(submission_ids=[c.submission_id for c in candidates.values()])
+    ranking = _rank(
+        table=table, settings=settings, metrics=_ranked_metrics(columns, table), case_ids=case_ids
+    )
+    best: dict[tuple[str, int], _Candidate] = {}
+    for entry in ranking.entries:
+        candidate = candidates[entry.submission_id]
+        best.setdefault(_submitter(candidate), candidate)
+    return list(best.values())
+
+
+def _score_table(*, submission_ids: Iterable[int]) -> dict[str, dict[str, dict[str, float]]]:
+    """Submission id -> case id -> metric -> value, from the stored per-case results."""
+    table: dict[str, dict[str, dict[str, float]]] = {str(pk): {} for pk in submission_ids}
+    rows = CaseResult.objects.filter(submission_id__in=[int(pk) for pk in table]).values_list(
+        "submission_id", "case_id", "metrics"
+    )
+    for submission_id, case_id, metrics in rows.iterator(chunk_size=5000):
+        table[str(submission_id)][str(case_id)] = metrics
+    return table
+
+
+def _ranked_metrics(columns: Sequence[LeaderboardColumn], table: ScoreTable) -> list[RankedMetric]:
+    """The ranked columns as ``RankedMetric``; a missing value counts as the worst value seen."""
+    ranked = [column for column in columns if column.in_ranking] or list(columns)
+    metrics = []
+    for column in ranked:
+        seen = [
+            float(per_metric[column.metric_key])
+            for per_case in table.values()
+            for per_metric in per_case.values()
+            if column.metric_key in per_metric
+        ]
+        worst = min(seen, default=0.0) if column.higher_is_better else max(seen, default=0.0)
+        metrics.append(RankedMetric(column.metric_key, column.higher_is_better, worst=worst))
+    return metrics
+
+
+def _rank(
+    *, table: ScoreTable, settings: LeaderboardSettings, metrics: Sequence[RankedMetric], case_ids: list[str]
+) -> Ranking:
+    method = rank_then_aggregate
+    if settings.ranking_method == LeaderboardSettings.RankingMethod.AGGREGATE_THEN_RANK:
+        method = aggregate_then_rank
+    return method(table, metrics, cases=case_ids)
+
+
+def _ranked_entries(
+    *,
+    phase: Phase,
+    settings: LeaderboardSettings,
+    columns: Sequence[LeaderboardColumn],
+    case_ids: list[str],
+    counted: Sequence[_Candidate],
+    table: ScoreTable,
+) -> tuple[list[LeaderboardEntry], dict[str, object]]:
+    metrics = _ranked_metrics(columns, table)
+    ranking = _rank(table=table, settings=settings, metrics=metrics, case_ids=case_ids)
+    stability = bootstrap_rank_stability(
+        table,
+        metrics,
+        method=settings.ranking_method,
+        cases=case_ids,
+        samples=BOOTSTRAP_SAMPLES,
+        seed=BOOTSTRAP_SEED,
+    )
+    by_id = {str(candidate.submission_id): candidate for candidate in counted}
+    spread = {row.submission_id: row for row in stability.submissions}
+    now = timezone.now()
+    entries = []
+    for ranked in ranking.entries:
+        candidate = by_id[ranked.submission_id]
+        bootstrap = spread[ranked.submission_id]
+        entries.append(
+            LeaderboardEntry(
+                phase=phase,
+                team_id=candidate.team_id,
+                user_id=candidate.user_id if candidate.team_id is None else None,
+                submission_id=candidate.submission_id,
+                rank=ranked.rank,
+                score=ranked.score,
+                metrics=_column_summaries(columns, table[ranked.submission_id], case_ids),
+                median_rank=bootstrap.median_rank,
+                rank_interval=list(bootstrap.rank_interval),
+                rank_counts={
+                    str(rank): count for rank, count in enumerate(bootstrap.rank_counts, 1) if count
+                },
+                computed_at=now,
+            )
+        )
+    top = [entry.submission_id for entry in ranking.entries[:PAIRWISE_ENTRIES]]
+    summary = _stability_summary(stability, pairwise=_pairwise(table=table, metrics=metrics, top=top))
+    column_snapshot = [
+        {
+            "key": c.metric_key,
+            "label": c.label,
+            "higher_is_better": c.higher_is_better,
+            "in_ranking": c.in_ranking,
+        }
+        for c in columns
+    ]
+    return entries, {
+        "method": settings.ranking_method,
+        "columns": column_snapshot,
+        "summary": summary,
+        "computed_at": now,
+    }
+
+
+def _column_summaries(
+    columns: Sequence[LeaderboardColumn], per_case: Mapping[str, Mapping[str, float]], case_ids: list[str]
+) -> dict[str, dict[str, float | None]]:
+    """Mean and standard deviation (as numpy's ``std``, over n) of each column over the scored cases."""
+    summaries: dict[str, dict[str, float | None]] = {}
+    for column in columns:
+        values = np.array(
+            [
+                float(per_case[c][column.metric_key])
+                for c in case_ids
+                if column.metric_key in per_case.get(c, {})
+            ]
+        )
+        values = values[np.isfinite(values)]
+        summaries[column.metric_key] = (
+            {"mean": float(values.mean()), "sd": float(values.std())}
+            if values.size
+            else {"mean": None, "sd": None}
+        )
+    return summaries
+
+
+def _pairwise(
+    *, table: ScoreTable, metrics: Sequence[RankedMetric], top: list[str]
+) -> list[dict[str, object]]:
+    """Holm-corrected pairwise Wilcoxon tests among the best entries, per ranked metric, in rank order."""
+    if len(top) < 2:
+        return []
+    subset = {submission_id: table[submission_id] for submission_id in top}
+    results = []
+    for metric in metrics:
+        tests = pairwise_wilcoxon(subset, metric.name, higher_is_better=metric.higher_is_better)
+        position = {submission_id: i for i, submission_id in enumerate(tests.submission_ids)}
+        better = tests.significantly_better()
+        results.append(
+            {
+                "metric": metric.name,
+                "submission_ids": [int(pk) for pk in top],
+                "p_adjusted": [[tests.adjusted_p_values[position[a]][position[b]] for b in top] for a in top],
+                "better": [[better[position[a]][position[b]] for b in top] for a in top],
+            }
+        )
+    return results
+
+
+def _stability_summary(
+    stability: BootstrapStability, *, pairwise: list[dict[str, object]]
+) -> dict[str, object]:
+    return {
+        "entries": len(stability.submissions),
+        "samples": stability.samples,
+        "seed": stability.seed,
+        "confidence": stability.confidence,
+        "kendall_tau_median": _finite_or_none(stability.kendall_tau_median),
+        "kendall_tau_quartiles": [_finite_or_none(value) for value in stability.kendall_tau_quartiles],
+        "pairwise": pairwise,
+    }
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _clinical_correlations_fill(
+    *, phase: Phase, entries: Sequence[LeaderboardEntry], table: ScoreTable
+) -> None:
+    """Give each entry its clinical correlations, kept from the last rebuild when its submission had one.
+
+    A submission's correlations depend on its own results only, so they are computed once per submission.
+    """
+    known = dict(
+        LeaderboardEntry.objects.filter(phase=phase).values_list("submission_id", "clinical_correlations")
+    )
+    missing = [entry for entry in entries if entry.submission_id not in known]
+    clinical = selectors.phase_clinical_scores(phase=phase) if missing else {}
+    for entry in entries:
+        if entry.submission_id in known:
+            entry.clinical_correlations = known[entry.submission_id]
+        else:
+            entry.clinical_correlations = _clinical_correlations(
+                clinical=clinical, per_case=table[str(entry.submission_id)]
+            )
+
+
+def _clinical_correlations(
+    *, clinical: Mapping[str, Mapping[str, float]], per_case: Mapping[str, Mapping[str, float]]
+) -> dict[str, dict[str, float | int | None]]:
+    """Spearman's rho (and its bootstrap interval) of the predicted volume with each clinical score."""
+    correlations: dict[str, dict[str, float | int | None]] = {}
+    for label, by_case in clinical.items():
+        pairs = [
+            (float(per_case[case_id][PREDICTED_VOLUME]), score)
+            for case_id, score in by_case.items()
+            if PREDICTED_VOLUME in per_case.get(case_id, {})
+        ]
+        if len(pairs) < 3:
+            continue
+        volumes, scores = zip(*pairs, strict=True)
+        result = spearman_with_ci(volumes, scores, seed=BOOTSTRAP_SEED)
+        correlations[label] = {
+            "rho": _finite_or_none(result.coefficient),
+            "low": _finite_or_none(result.interval[0]),
+            "high": _finite_or_none(result.interval[1]),
+            "p_value": _finite_or_none(result.p_value),
+            "pairs": result.pairs,
+        }
+    return correlations
+
+
+def _csv_bytes(rows: Sequence[Mapping[str, object]]) -> bytes:
+    if not rows:
+        return b""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode()

@@ -1,0 +1,20 @@
+"""Leaderboard pages of a phase, by the phase's slug."""
+
+from django.urls import path
+
+from portal.leaderboards import views
+
+urlpatterns = [
+    path("<slug:phase_slug>/", views.leaderboard_detail, name="leaderboard-detail"),
+    path("<slug:phase_slug>/cases/", views.leaderboard_cases, name="leaderboard-cases"),
+    path(
+        "<slug:phase_slug>/submissions/<int:submission_id>/",
+        views.leaderboard_submission,
+        name="leaderboard-submission",
+    ),
+    path(
+        "<slug:phase_slug>/export/<str:table>.<str:file_format>",
+        views.leaderboard_export,
+        name="leaderboard-export",
+    ),
+]

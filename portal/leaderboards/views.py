@@ -1,0 +1,194 @@
+"""Leaderboard pages: the ranking with its stability plots, per-case scores, a submission's volume plots,
+and the organizers' exports. Every page reads stored ranks; none computes them."""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.safestring import SafeString, mark_safe
+
+from portal.challenges.models import Phase
+from portal.leaderboards import plots, selectors, services
+from portal.leaderboards.models import LeaderboardEntry
+from portal.leaderboards.selectors import LeaderboardAccess, entry_submitter_name
+from portal.submissions.models import Submission
+
+PLOTTED_ENTRIES = 30
+"""The rank-stability plot shows the best entries only, so that it stays readable."""
+
+
+@dataclass(frozen=True)
+class _Row:
+    entry: LeaderboardEntry
+    name: str
+    cells: list[Mapping[str, float | None]]
+    correlations: list[Mapping[str, float | int | None] | None]
+
+
+def _access_or_404(request: HttpRequest, phase_slug: str) -> LeaderboardAccess:
+    try:
+        return selectors.leaderboard_access_get(user=request.user, phase_slug=phase_slug)
+    except Phase.DoesNotExist as error:
+        raise Http404("No such phase.") from error
+
+
+def _columns(access: LeaderboardAccess) -> list[Mapping[str, object]]:
+    return list(access.stability.columns) if access.stability is not None else []
+
+
+def _svg(document: str) -> SafeString:
+    # The plot functions escape every piece of text they are given, so the document is safe markup.
+    return mark_safe(document)
+
+
+def leaderboard_detail(request: HttpRequest, phase_slug: str) -> HttpResponse:
+    """A phase's leaderboard: ranks, column means +- sd, rank stability and pairwise significance."""
+    access = _access_or_404(request, phase_slug)
+    context: dict[str, object] = {"access": access, "phase": access.phase}
+    if not access.leaderboard_visible:
+        return render(request, "leaderboards/leaderboard_detail.html", context, status=403)
+    columns = _columns(access)
+    entries = list(selectors.leaderboard_rows(phase=access.phase))
+    labels = sorted({label for entry in entries for label in entry.clinical_correlations})
+    rows = [
+        _Row(
+            entry=entry,
+            name=entry_submitter_name(entry),
+            cells=[entry.metrics.get(str(column["key"]), {}) for column in columns],
+            correlations=[entry.clinical_correlations.get(label) for label in labels],
+        )
+        for entry in entries
+    ]
+    context.update(
+        columns=columns,
+        rows=rows,
+        clinical_labels=labels,
+        stability_plot=_stability_plot(rows[:PLOTTED_ENTRIES], access),
+        significance_plots=_significance_plots(rows, access),
+    )
+    return render(request, "leaderboards/leaderboard_detail.html", context)
+
+
+def _stability_plot(rows: Sequence[_Row], access: LeaderboardAccess) -> SafeString | None:
+    if not rows or access.stability is None:
+        return None
+    return _svg(
+        plots.rank_distribution_svg(
+            names=[row.name for row in rows],
+            rank_counts=[{int(rank): count for rank, count in row.entry.rank_counts.items()} for row in rows],
+            samples=int(access.stability.summary["samples"]),
+        )
+    )
+
+
+def _significance_plots(rows: Sequence[_Row], access: LeaderboardAccess) -> list[SafeString]:
+    if access.stability is None:
+        return []
+    names = {row.entry.submission_id: row.name for row in rows}
+    labels = {str(column["key"]): str(column["label"]) for column in access.stability.columns}
+    return [
+        _svg(
+            plots.significance_matrix_svg(
+                names=[names.get(pk, str(pk)) for pk in tests["submission_ids"]],
+                better=tests["better"],
+                p_adjusted=tests["p_adjusted"],
+                metric=labels.get(tests["metric"], tests["metric"]),
+            )
+        )
+        for tests in access.stability.summary.get("pairwise", [])
+    ]
+
+
+def leaderboard_cases(request: HttpRequest, phase_slug: str) -> HttpResponse:
+    """Per-case scores and a box plot per column: every entry for organizers, the user's own team's
+    for a participant when the phase shows per-case scores."""
+    access = _access_or_404(request, phase_slug)
+    if not (access.leaderboard_visible and access.case_scores_visible):
+        raise PermissionDenied("Per-case scores of this phase are not shown to you.")
+    entries = selectors.leaderboard_case_entries(access=access, user=request.user)
+    case_rows = selectors.leaderboard_case_rows(entries=entries)
+    columns = _columns(access)
+    box_plots = [
+        _svg(
+            plots.box_plot_svg(
+                title=str(column["label"]),
+                groups=[
+                    (
+                        entry_submitter_name(entry),
+                        [
+                            float(row.metrics[str(column["key"])])
+                            for row in case_rows
+                            if row.entry is entry and str(column["key"]) in row.metrics
+                        ],
+                    )
+                    for entry in entries[:PLOTTED_ENTRIES]
+                ],
+                value_label=str(column["label"]),
+            )
+        )
+        for column in columns
+    ]
+    table = [
+        (row, entry_submitter_name(row.entry), [row.metrics.get(str(column["key"])) for column in columns])
+        for row in case_rows
+    ]
+    context = {
+        "access": access,
+        "phase": access.phase,
+        "columns": columns,
+        "table": table,
+        "box_plots": box_plots,
+    }
+    return render(request, "leaderboards/leaderboard_cases.html", context)
+
+
+def leaderboard_submission(request: HttpRequest, phase_slug: str, submission_id: int) -> HttpResponse:
+    """One submission's volumes: predicted vs reference scatter, Bland-Altman plot, clinical correlation."""
+    access = _access_or_404(request, phase_slug)
+    submission = Submission.objects.filter(
+        pk=submission_id, phase=access.phase, status=Submission.Status.SUCCEEDED
+    ).first()
+    if submission is None or not selectors.submission_case_scores_visible(
+        access=access, user=request.user, submission=submission
+    ):
+        raise Http404("No such submission.")
+    points = [
+        (
+            result.case.name,
+            float(result.metrics[services.REFERENCE_VOLUME]),
+            float(result.metrics[services.PREDICTED_VOLUME]),
+        )
+        for result in submission.case_results.select_related("case").order_by("case__name")
+        if services.REFERENCE_VOLUME in result.metrics and services.PREDICTED_VOLUME in result.metrics
+    ]
+    entry = LeaderboardEntry.objects.filter(phase=access.phase, submission=submission).first()
+    context = {
+        "access": access,
+        "phase": access.phase,
+        "submission": submission,
+        "entry": entry,
+        "points": points,
+        "scatter": _svg(plots.volume_scatter_svg(points=points)) if points else None,
+        "bland_altman": _svg(plots.bland_altman_svg(points=points)) if points else None,
+    }
+    return render(request, "leaderboards/leaderboard_submission.html", context)
+
+
+def leaderboard_export(request: HttpRequest, phase_slug: str, table: str, file_format: str) -> HttpResponse:
+    """Download the leaderboard or its per-case scores as CSV or JSON (organizers only)."""
+    access = _access_or_404(request, phase_slug)
+    if not access.is_organizer:
+        raise PermissionDenied("Only the challenge's organizers may export its results.")
+    if table not in ("leaderboard", "cases") or file_format not in ("csv", "json"):
+        raise Http404("No such export.")
+    export = services.leaderboard_export(phase=access.phase, table=table, file_format=file_format)  # type: ignore[arg-type]  # checked above
+    return export_response(export)
+
+
+def export_response(export: services.Export) -> HttpResponse:
+    """An export as a file download."""
+    response = HttpResponse(export.content, content_type=export.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+    return response
