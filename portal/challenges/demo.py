@@ -19,6 +19,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from portal.accounts.models import ChallengeRole, Team, TeamMembership
+from portal.challenges.demo_predictions import demo_predictions_write
 from portal.challenges.models import Challenge, Phase
 from portal.datasets.models import Dataset, Split
 from portal.datasets.services import isles24_import
@@ -59,6 +60,7 @@ class Demo:
     users: tuple[DemoUser, ...]
     data_dir: Path
     cases_per_split: dict[str, int]
+    predictions_archive: Path
 
 
 def demo_release_write(*, data_dir: Path, split: str, cases: int, seed: int, first_subject: int) -> Path:
@@ -144,7 +146,8 @@ def demo_setup(*, var_dir: Path) -> Demo:
 
     Needs a migrated database. Leaves synthetic releases under ``var_dir/demo-data/{train,test}``, the
     cases imported into the challenge's dataset, two open phases scored on the hidden test split, and
-    an organizer, a participant (in a team) and an expert reader, each with an API token.
+    an organizer, a participant (in a team) and an expert reader, each with an API token, and an example
+    predictions archive for the preliminary phase (``var_dir/demo-data/demo-predictions.zip``).
     """
     data_dir = var_dir / "demo-data"
     releases = {
@@ -180,4 +183,11 @@ def demo_setup(*, var_dir: Path) -> Demo:
             for username, role in DEMO_USERS
         )
     cases_per_split = {split: dataset.cases.filter(split=split).count() for split in releases}
-    return Demo(challenge=challenge, users=users, data_dir=data_dir, cases_per_split=cases_per_split)
+    predictions_archive = demo_predictions_write(dataset=dataset, data_dir=data_dir)
+    return Demo(
+        challenge=challenge,
+        users=users,
+        data_dir=data_dir,
+        cases_per_split=cases_per_split,
+        predictions_archive=predictions_archive,
+    )

@@ -71,6 +71,7 @@ class Command(BaseCommand):
     def _print_demo(self, demo: Demo) -> None:
         counts = ", ".join(f"{count} {split.lower()}" for split, count in demo.cases_per_split.items())
         self.stdout.write(f"Demo challenge '{demo.challenge.slug}': {counts} cases (data: {demo.data_dir}).")
+        self.stdout.write(f"Example predictions for the preliminary phase: {demo.predictions_archive}")
         self.stdout.write("Accounts (password, API token):")
         for user in demo.users:
             role = user.role.lower()
