@@ -1,18 +1,18 @@
 """Tiny algorithm images for the runtime's tests, built FROM scratch around Debian's static busybox.
 
-Nothing is pulled from a registry. ``algorithm_image`` is a session fixture: it returns a builder that makes
-an image running a shell script as a given user, builds each distinct (script, user) once per session and
-removes every image it built at the end. ``sandbox_run`` runs one on a tiny staged input with small limits.
+Nothing is pulled from a registry. ``algorithm_images`` yields a builder that makes an image running a shell
+script as a given user, builds each distinct (script, user) once and removes every image it built at the end;
+the ``algorithm_image`` fixtures wrap it. ``sandbox_run`` runs one on a tiny staged input with small limits.
 """
 
 import json
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import docker
-import pytest
 
 from inference.sandbox import RunOutcome, SandboxLimits, container_run
 from tests.conftest import service_unavailable
@@ -36,11 +36,12 @@ def dockerfile_text(*, script: str, user: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture(scope="session")
-def algorithm_image(
-    docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[AlgorithmImage]:
-    """Return a builder of busybox images running a script: ``algorithm_image(script, user=...)``."""
+@contextmanager
+def algorithm_images(docker_client: docker.DockerClient, workdir: Path) -> Iterator[AlgorithmImage]:
+    """Yield a builder of busybox images running a script, ``build(script, user=...)`` -> tag.
+
+    Each distinct (script, user) is built once; every image built is removed on leaving.
+    """
     if not BUSYBOX.exists():
         service_unavailable(f"needs a static busybox at {BUSYBOX} (apt-get install busybox-static)")
     built: dict[tuple[str, str], str] = {}
@@ -48,7 +49,8 @@ def algorithm_image(
     def build(script: str, *, user: str = "1000:1000") -> str:
         key = (script, user)
         if key not in built:
-            context = tmp_path_factory.mktemp("algorithm-image")
+            context = workdir / f"image-{len(built)}"
+            context.mkdir(parents=True)
             shutil.copy2(BUSYBOX, context / "busybox")
             (context / "Dockerfile").write_text(dockerfile_text(script=script, user=user))
             tag = f"isles-portal-test/algorithm:{uuid.uuid4().hex[:12]}"
@@ -56,9 +58,11 @@ def algorithm_image(
             built[key] = tag
         return built[key]
 
-    yield build
-    for tag in built.values():
-        docker_client.images.remove(tag, force=True)
+    try:
+        yield build
+    finally:
+        for tag in built.values():
+            docker_client.images.remove(tag, force=True)
 
 
 def image_save(docker_client: docker.DockerClient, tag: str, path: Path) -> Path:
