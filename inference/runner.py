@@ -1,0 +1,95 @@
+"""One job on a worker: stage a case, run the algorithm in the sandbox, check and store its segmentation.
+
+This is what a ``gpu`` queue task calls between claiming a job and recording it; it holds no database row and
+no transaction. An algorithm's own failure (crash, time-out, out of memory, bad output) is returned as a
+sentence in ``JobResult.failure``; only the infrastructure's failures (engine gone, disk full) raise.
+"""
+
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+
+from inference.contract import InterfaceSet, JsonValue, OutputRejected, inputs_stage, output_collect
+from inference.sandbox import ContainerRefused, RunOutcome, SandboxLimits, container_run, run_failure_sentence
+
+__all__ = ["JobResult", "job_run"]
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """How one (algorithm, case) job ended: the stored segmentation, or why there is none."""
+
+    outcome: RunOutcome | None  # None when the container was refused before it ran
+    segmentation_path: Path | None
+    failure: str | None
+    stage_s: float
+    collect_s: float
+
+
+def job_run(
+    *,
+    client: docker.DockerClient,
+    image: str,
+    case_inputs: Mapping[str, Path | JsonValue],
+    interface_set: InterfaceSet,
+    reference_image_path: Path,
+    destination: Path,
+    limits: SandboxLimits,
+    gpu_device: str | None = None,
+    conversion_cache: Path | None = None,
+    scratch_folder: Path | None = None,
+) -> JobResult:
+    """Run ``image`` on one case and store its checked segmentation at ``destination`` (a .nii.gz).
+
+    The staged inputs and the raw output live in a temporary folder under ``scratch_folder`` (the system's
+    temporary folder by default), removed afterwards; the worker must be able to delete what the container
+    wrote there, so it runs as root or as the containers' user.
+    """
+    with tempfile.TemporaryDirectory(prefix="isles-job-", dir=scratch_folder) as scratch:
+        started = time.monotonic()
+        input_folder = Path(scratch) / "input"
+        output_folder = Path(scratch) / "output"
+        input_folder.mkdir()
+        output_folder.mkdir()
+        inputs_stage(
+            case_inputs, input_folder, interface_set=interface_set, conversion_cache=conversion_cache
+        )
+        stage_s = time.monotonic() - started
+        try:
+            outcome = container_run(
+                client=client,
+                image=image,
+                input_folder=input_folder,
+                output_folder=output_folder,
+                limits=limits,
+                gpu_device=gpu_device,
+            )
+        except ContainerRefused as refused:
+            return JobResult(
+                outcome=None, segmentation_path=None, failure=str(refused), stage_s=stage_s, collect_s=0.0
+            )
+        failure = run_failure_sentence(outcome, limits=limits)
+        collect_started = time.monotonic()
+        segmentation_path = None
+        if failure is None:
+            try:
+                segmentation_path = output_collect(
+                    output_folder,
+                    reference_image_path=reference_image_path,
+                    max_bytes=limits.output_max_bytes,
+                    destination=destination,
+                    interface=interface_set.output,
+                )
+            except OutputRejected as rejected:
+                failure = str(rejected)
+        return JobResult(
+            outcome=outcome,
+            segmentation_path=segmentation_path,
+            failure=failure,
+            stage_s=stage_s,
+            collect_s=time.monotonic() - collect_started,
+        )

@@ -1,0 +1,63 @@
+"""A whole job on a worker: staged case in, checked segmentation out, or a sentence saying why not."""
+
+from pathlib import Path
+
+import docker
+import pytest
+import SimpleITK as sitk
+
+from inference.contract import ISLES24
+from inference.runner import JobResult, job_run
+from tests.inference.cases import isles24_case_inputs, isles24_reference_image
+from tests.inference.conftest import SMALL_CASE
+from tests.inference.images import TEST_LIMITS, AlgorithmImage
+
+pytestmark = pytest.mark.integration
+
+COPY_TMAX = (
+    "mkdir -p /output/images/stroke-lesion-segmentation"
+    " && cp /input/images/preprocessed-tmax-map/*.mha /output/images/stroke-lesion-segmentation/output.mha"
+)
+
+
+def run(docker_client: docker.DockerClient, image: str, release: Path, tmp_path: Path) -> JobResult:
+    return job_run(
+        client=docker_client,
+        image=image,
+        case_inputs=isles24_case_inputs(release, SMALL_CASE),
+        interface_set=ISLES24,
+        reference_image_path=isles24_reference_image(release, SMALL_CASE),
+        destination=tmp_path / "stored" / f"{SMALL_CASE}.nii.gz",
+        limits=TEST_LIMITS,
+        scratch_folder=tmp_path,
+    )
+
+
+def test_job_run_stores_the_segmentation_on_the_reference_grid(
+    docker_client: docker.DockerClient, algorithm_image: AlgorithmImage, small_release: Path, tmp_path: Path
+) -> None:
+    result = run(docker_client, algorithm_image(COPY_TMAX), small_release, tmp_path)
+
+    assert result.failure is None
+    stored = sitk.ReadImage(str(result.segmentation_path))
+    assert stored.GetSize() == (64, 64, 24)
+    assert stored.GetPixelID() == sitk.sitkUInt8
+    assert [path.name for path in tmp_path.iterdir()] == ["stored"]
+
+
+def test_job_run_says_why_an_algorithm_failed(
+    docker_client: docker.DockerClient, algorithm_image: AlgorithmImage, small_release: Path, tmp_path: Path
+) -> None:
+    crashed = run(docker_client, algorithm_image("echo starting; exit 2"), small_release, tmp_path)
+    silent = run(docker_client, algorithm_image("echo done"), small_release, tmp_path)
+    root = run(docker_client, algorithm_image(COPY_TMAX, user="root"), small_release, tmp_path)
+
+    assert crashed.failure == "The algorithm exited with code 2; its log shows what went wrong."
+    assert crashed.outcome is not None
+    assert crashed.outcome.stdout_tail == "starting\n"
+    assert silent.failure is not None
+    assert "expected one .mha or .nii.gz file in /output/images/stroke-lesion-segmentation/" in silent.failure
+    assert root.outcome is None
+    assert root.failure is not None
+    assert root.failure.startswith("The image runs as root")
+    assert None is crashed.segmentation_path is silent.segmentation_path is root.segmentation_path
