@@ -1,0 +1,286 @@
+"""Who sees what: every leaderboard page and endpoint for anonymous visitors, participants, members of
+another team, organizers and expert readers, under each publication rule."""
+
+import datetime
+from collections.abc import Callable
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from portal.leaderboards.models import LeaderboardSettings
+from portal.leaderboards.services import leaderboard_rebuild
+from tests.portal.leaderboards.conftest import Board
+
+Publication = LeaderboardSettings.Publication
+EVERYONE = ("anonymous", "outsider", "participant", "other_team", "organizer", "reader")
+ORGANIZER_ONLY = {"organizer"}
+
+
+@pytest.fixture
+def ranked(board: Board) -> Board:
+    leaderboard_rebuild(phase=board.phase)
+    return board
+
+
+def detail_url(board: Board) -> str:
+    return reverse("leaderboard-detail", args=[board.phase.slug])
+
+
+def api_url(board: Board) -> str:
+    return reverse("api:leaderboard", args=[board.phase.slug])
+
+
+def set_publication(board: Board, rule: str) -> None:
+    if rule == "manual_unpublished":
+        board.settings(publication=Publication.MANUAL, is_published=False)
+    elif rule == "manual_published":
+        board.settings(publication=Publication.MANUAL, is_published=True)
+    elif rule == "after_close_open":
+        board.settings(publication=Publication.AFTER_CLOSE)
+    elif rule == "after_close_closed":
+        board.settings(publication=Publication.AFTER_CLOSE)
+        board.phase.closes_at = timezone.now() - datetime.timedelta(minutes=1)
+        board.phase.opens_at = timezone.now() - datetime.timedelta(days=2)
+        board.phase.save()
+    else:
+        board.settings(publication=Publication.AUTOMATIC)
+
+
+PUBLICATION_CASES = [
+    ("automatic", set(EVERYONE)),
+    ("manual_unpublished", ORGANIZER_ONLY),
+    ("manual_published", set(EVERYONE)),
+    ("after_close_open", ORGANIZER_ONLY),
+    ("after_close_closed", set(EVERYONE)),
+]
+
+
+@pytest.mark.parametrize(("rule", "allowed"), PUBLICATION_CASES)
+def test_leaderboard_page_and_api_follow_the_publication_rule(
+    ranked: Board, rule: str, allowed: set[str]
+) -> None:
+    set_publication(ranked, rule)
+
+    for who in EVERYONE:
+        client = ranked.client_for(who)
+        page, api = client.get(detail_url(ranked)), client.get(api_url(ranked))
+        if who in allowed:
+            assert (page.status_code, api.status_code) == (200, 200), who
+            assert page.content.decode().count('class="entry"') == 3
+            assert [entry["team"] for entry in api.json()["results"]] == ["Alpha", "Beta", "carol"]
+        else:
+            assert (page.status_code, api.status_code) == (403, 403), who
+            assert "not published yet" in page.content.decode()
+            assert "Alpha" not in page.content.decode()
+            assert api.json()["code"] == "not_published"
+
+
+def test_leaderboard_page_shows_ranks_means_and_plots(ranked: Board) -> None:
+    page = ranked.client_for("anonymous").get(detail_url(ranked)).content.decode()
+
+    assert '0.733 <span class="sd">± 0.170</span>' in page
+    assert 'id="rank-stability"' in page
+    assert page.count('class="plot significance"') == 4
+    assert "NIHSS at admission" in page
+    assert "leaderboards.css" in page
+    assert "export" not in page.lower().split("<main>")[1].split("<table")[0]
+
+
+def test_organizer_sees_the_export_links(ranked: Board) -> None:
+    page = ranked.client_for("organizer").get(detail_url(ranked)).content.decode()
+
+    assert reverse("leaderboard-export", args=[ranked.phase.slug, "cases", "csv"]) in page
+
+
+def test_a_hidden_challenges_leaderboard_is_not_found_for_strangers(ranked: Board) -> None:
+    ranked.phase.challenge.is_public = False
+    ranked.phase.challenge.save()
+
+    assert ranked.client_for("anonymous").get(detail_url(ranked)).status_code == 404
+    assert ranked.client_for("outsider").get(api_url(ranked)).status_code == 404
+    assert ranked.client_for("participant").get(api_url(ranked)).status_code == 200
+
+
+def test_leaderboard_api_has_columns_entries_and_stability(ranked: Board) -> None:
+    data = ranked.client_for("anonymous").get(api_url(ranked)).json()
+
+    assert data["ranking_method"] == "rank_then_aggregate"
+    assert [column["key"] for column in data["columns"]] == [
+        "dice",
+        "absolute_volume_difference_ml",
+        "absolute_lesion_count_difference",
+        "lesion_f1",
+    ]
+    first = data["results"][0]
+    assert first["rank"] == 1
+    assert first["ranking_score"] == pytest.approx(5 / 3)
+    assert first["metrics"]["dice"]["mean"] == pytest.approx(0.7333, abs=1e-4)
+    assert sum(first["rank_counts"].values()) == 1000
+    assert data["count"] == 3
+    assert data["stability"]["samples"] == 1000
+    assert len(data["stability"]["pairwise"]) == 4
+
+
+def test_leaderboard_api_pages_with_limit_and_offset(ranked: Board) -> None:
+    data = ranked.client_for("anonymous").get(api_url(ranked), {"limit": 1, "offset": 1}).json()
+
+    assert [entry["team"] for entry in data["results"]] == ["Beta"]
+    assert data["count"] == 3
+
+
+def test_leaderboard_api_answers_in_two_queries_whatever_the_size(
+    ranked: Board, django_assert_num_queries: Callable[..., object]
+) -> None:
+    client = ranked.client_for("anonymous")
+
+    with django_assert_num_queries(2):
+        response = client.get(api_url(ranked))
+
+    assert response.status_code == 200
+
+
+def test_leaderboard_api_for_a_logged_in_user_adds_only_the_session_queries(
+    ranked: Board, django_assert_num_queries: Callable[..., object]
+) -> None:
+    client = ranked.client_for("organizer")
+
+    with django_assert_num_queries(4):  # session and user, then the phase with roles, then the entries
+        response = client.get(api_url(ranked))
+
+    assert response.status_code == 200
+
+
+def test_a_phase_not_ranked_yet_has_an_empty_leaderboard(board: Board) -> None:
+    data = board.client_for("anonymous").get(api_url(board)).json()
+
+    assert data["results"] == []
+    assert data["count"] == 0
+
+
+# Per-case scores, by default hidden from everyone but organizers.
+CASE_PAGES: dict[str, Callable[[Board], str]] = {
+    "cases page": lambda board: reverse("leaderboard-cases", args=[board.phase.slug]),
+    "cases api": lambda board: reverse("api:leaderboard-cases", args=[board.phase.slug]),
+}
+
+
+def test_per_case_scores_are_hidden_from_all_but_organizers_by_default(ranked: Board) -> None:
+    for who in EVERYONE:
+        for page, url in CASE_PAGES.items():
+            response = ranked.client_for(who).get(url(ranked))
+            assert response.status_code == (200 if who == "organizer" else 403), (who, page)
+
+
+def test_organizer_sees_every_entrys_case_scores_and_box_plots(ranked: Board) -> None:
+    page = ranked.client_for("organizer").get(CASE_PAGES["cases page"](ranked)).content.decode()
+
+    assert page.count('class="case-row"') == 9
+    assert page.count('class="plot box-plot"') == 4
+
+
+def test_participants_see_only_their_own_teams_case_scores_when_the_phase_allows(ranked: Board) -> None:
+    ranked.settings(show_case_scores_to_participants=True)
+
+    data = ranked.client_for("participant").get(CASE_PAGES["cases api"](ranked)).json()
+    page = ranked.client_for("teammate").get(CASE_PAGES["cases page"](ranked)).content.decode()
+
+    assert {row["team"] for row in data["results"]} == {"Alpha"}
+    assert data["count"] == 3
+    assert page.count('class="case-row"') == 3
+    assert "Beta" not in page
+    assert ranked.client_for("reader").get(CASE_PAGES["cases api"](ranked)).status_code == 403
+    assert ranked.client_for("anonymous").get(CASE_PAGES["cases page"](ranked)).status_code == 403
+
+
+def test_case_scores_of_an_unpublished_leaderboard_stay_hidden_from_participants(ranked: Board) -> None:
+    ranked.settings(show_case_scores_to_participants=True, publication=Publication.MANUAL)
+
+    assert ranked.client_for("participant").get(CASE_PAGES["cases api"](ranked)).status_code == 403
+
+
+def submission_url(board: Board, team: str) -> str:
+    return reverse("leaderboard-submission", args=[board.phase.slug, board.submissions[team].pk])
+
+
+def test_a_submissions_volume_plots_are_for_organizers_by_default(ranked: Board) -> None:
+    for who in EVERYONE:
+        response = ranked.client_for(who).get(submission_url(ranked, "Alpha"))
+        assert response.status_code == (200 if who == "organizer" else 404), who
+
+
+def test_a_team_sees_its_own_submissions_plots_but_never_another_teams(ranked: Board) -> None:
+    ranked.settings(show_case_scores_to_participants=True)
+    client = ranked.client_for("participant")
+
+    own = client.get(submission_url(ranked, "Alpha"))
+    other = client.get(submission_url(ranked, "Beta"))
+
+    assert own.status_code == 200
+    assert 'id="volume-scatter"' in own.content.decode()
+    assert 'id="bland-altman"' in own.content.decode()
+    assert other.status_code == 404
+
+
+def test_a_participant_without_a_team_sees_only_their_own_submission(ranked: Board) -> None:
+    ranked.settings(show_case_scores_to_participants=True)
+    client = ranked.client_for("carol")
+
+    assert client.get(submission_url(ranked, "carol")).status_code == 200
+    assert client.get(submission_url(ranked, "Alpha")).status_code == 404
+
+
+EXPORTS = [
+    ("leaderboard", "csv", "text/csv"),
+    ("leaderboard", "json", "application/json"),
+    ("cases", "csv", "text/csv"),
+    ("cases", "json", "application/json"),
+]
+
+
+def test_exports_are_for_organizers_only(ranked: Board) -> None:
+    for who in EVERYONE:
+        client = ranked.client_for(who)
+        for table, file_format, content_type in EXPORTS:
+            page = client.get(reverse("leaderboard-export", args=[ranked.phase.slug, table, file_format]))
+            api = client.get(reverse("api:leaderboard-export", args=[ranked.phase.slug, table, file_format]))
+            if who == "organizer":
+                assert page.status_code == api.status_code == 200
+                assert page["Content-Type"].startswith(content_type)
+                assert f'filename="final-{table}.{file_format}"' in api["Content-Disposition"]
+                assert b"Alpha" in page.content
+            else:
+                assert page.status_code == api.status_code == 403, (who, table, file_format)
+
+
+def test_an_unknown_export_is_not_found(ranked: Board) -> None:
+    client = ranked.client_for("organizer")
+
+    assert (
+        client.get(reverse("leaderboard-export", args=[ranked.phase.slug, "teams", "csv"])).status_code == 404
+    )
+    assert (
+        client.get(reverse("api:leaderboard-export", args=[ranked.phase.slug, "cases", "xml"])).status_code
+        == 404
+    )
+
+
+def test_admin_publish_action_publishes_a_manual_leaderboard(ranked: Board, admin_client: object) -> None:
+    settings = ranked.settings(publication=Publication.MANUAL)
+
+    response = admin_client.post(  # type: ignore[attr-defined]  # pytest-django's logged-in client
+        reverse("admin:leaderboards_leaderboardsettings_changelist"),
+        {"action": "publish", "_selected_action": [settings.pk]},
+    )
+
+    assert response.status_code == 302
+    settings.refresh_from_db()
+    assert settings.is_published
+    assert ranked.client_for("anonymous").get(api_url(ranked)).status_code == 200
+
+
+def test_admin_lists_leaderboard_settings_and_columns(ranked: Board, admin_client: object) -> None:
+    ranked.settings()
+    for name in ("leaderboardsettings", "leaderboardcolumn"):
+        response = admin_client.get(reverse(f"admin:leaderboards_{name}_changelist"))  # type: ignore[attr-defined]  # as above
+        assert response.status_code == 200
