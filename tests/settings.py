@@ -23,7 +23,14 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # to the test Redis database, where a real worker started by the test (with ISLES_TEST_EAGER=0) takes them.
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("ISLES_TEST_EAGER", "1") == "1"
 CELERY_BROKER_URL = os.environ.get("ISLES_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A message a worker took but never acknowledged (it was killed) goes back to the queue once it is older
+# than the visibility timeout. Workers sweep for such messages every second; the test that kills a worker
+# gives the next one a timeout of seconds (ISLES_TEST_VISIBILITY_TIMEOUT) so the redelivery comes soon.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("ISLES_TEST_VISIBILITY_TIMEOUT", "3600")),
+    "unacked_restore_interval": 1,
+    "unacked_restore_throttle": 1,
+}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # WhiteNoise looks for STATIC_ROOT at start-up; the throwaway VAR_DIR has none until collectstatic runs.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -1,22 +1,10 @@
-"""A real Celery worker process takes a queued dataset import from Redis and runs it on PostgreSQL.
+"""A real Celery worker process (``celery_worker`` of ``conftest.py``) takes a queued dataset import from
+Redis and runs it on PostgreSQL."""
 
-The worker runs the test settings with this process's ``VAR_DIR`` (so both see the same private storage),
-the test database (the test commits its rows, so the worker sees them) and the Redis broker of the
-``redis_url`` fixture, with eager execution off.
-"""
-
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from portal.datasets.models import DatasetImport, Split
 from portal.datasets.services import dataset_import_create
@@ -26,45 +14,6 @@ from tests.portal.datasets.factories import DatasetFactory
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 WAIT_SECONDS = 60.0
-
-
-def _database_url() -> str:
-    database = connection.settings_dict
-    credentials = quote(database["USER"] or "")
-    if database["PASSWORD"]:
-        credentials += f":{quote(database['PASSWORD'])}"
-    host = database["HOST"] or "localhost"
-    port = f":{database['PORT']}" if database["PORT"] else ""
-    return f"postgres://{credentials}@{host}{port}/{quote(database['NAME'])}"
-
-
-@pytest.fixture
-def celery_worker(postgresql: None, celery_broker: str, tmp_path: Path) -> Iterator[Path]:
-    """A worker process on the ``cpu`` queue; yields its log file and always stops it."""
-    log_path = tmp_path / "worker.log"
-    environment = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "ISLES_TEST_VAR_DIR": str(settings.VAR_DIR),
-        "ISLES_TEST_EAGER": "0",
-        "DATABASE_URL": _database_url(),
-        "ISLES_TEST_REDIS_URL": celery_broker,
-    }
-    command = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "cpu", "-c", "1"]
-    command += ["--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info"]
-    with log_path.open("wb") as log:
-        worker = subprocess.Popen(
-            command, cwd=settings.BASE_DIR, env=environment, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        yield log_path
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=5)
 
 
 def _wait_for_end(dataset_import: DatasetImport, *, log_path: Path) -> DatasetImport:

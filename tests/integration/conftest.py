@@ -1,0 +1,85 @@
+"""Real Celery worker processes for the integration tests, on the test database and Redis broker.
+
+A worker runs the test settings with this process's ``VAR_DIR`` (so both see the same private storage),
+the test database (the test commits its rows, so the worker sees them) and the Redis broker of the
+``celery_broker`` fixture, with eager execution off.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+WorkerStart = Callable[..., subprocess.Popen[bytes]]
+
+
+def _database_url() -> str:
+    database = connection.settings_dict
+    credentials = quote(database["USER"] or "")
+    if database["PASSWORD"]:
+        credentials += f":{quote(database['PASSWORD'])}"
+    host = database["HOST"] or "localhost"
+    port = f":{database['PORT']}" if database["PORT"] else ""
+    return f"postgres://{credentials}@{host}{port}/{quote(database['NAME'])}"
+
+
+def _stop(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is not None:
+        return
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait(timeout=5)
+
+
+@pytest.fixture
+def celery_worker_start(postgresql: None, celery_broker: str) -> Iterator[WorkerStart]:
+    """A function that starts a worker process on the ``cpu`` queue, logging to ``log_path``; every
+    worker it started is stopped when the test ends.
+
+    ``visibility_timeout_s`` shortens the time after which the worker takes back messages that a dead
+    worker left unacknowledged (the test settings' default is an hour).
+    """
+    workers: list[subprocess.Popen[bytes]] = []
+
+    def start(*, log_path: Path, visibility_timeout_s: int | None = None) -> subprocess.Popen[bytes]:
+        environment = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "ISLES_TEST_VAR_DIR": str(settings.VAR_DIR),
+            "ISLES_TEST_EAGER": "0",
+            "DATABASE_URL": _database_url(),
+            "ISLES_TEST_REDIS_URL": celery_broker,
+        }
+        if visibility_timeout_s is not None:
+            environment["ISLES_TEST_VISIBILITY_TIMEOUT"] = str(visibility_timeout_s)
+        command = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "cpu", "-c", "1"]
+        command += ["--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        command += ["-l", "info"]
+        with log_path.open("ab") as log:
+            worker = subprocess.Popen(
+                command, cwd=settings.BASE_DIR, env=environment, stdout=log, stderr=subprocess.STDOUT
+            )
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        _stop(worker)
+
+
+@pytest.fixture
+def celery_worker(celery_worker_start: WorkerStart, tmp_path: Path) -> Path:
+    """One worker process on the ``cpu`` queue; returns its log file."""
+    log_path = tmp_path / "worker.log"
+    celery_worker_start(log_path=log_path)
+    return log_path

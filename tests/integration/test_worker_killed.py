@@ -1,0 +1,129 @@
+"""A worker killed with SIGKILL in the middle of an evaluation loses nothing and duplicates nothing.
+
+A real worker takes a submission of many small cases from Redis and starts scoring it; when the first
+case results are in the database it is killed with SIGKILL, as a machine would die. Its message was
+never acknowledged (tasks ack late), so Redis gives it back once it is older than the broker's visibility
+timeout: the test settings keep an hour, and the worker started after the kill is given a few seconds.
+That worker claims the evaluation again, scores only the cases that have no result yet, and records
+the submission SUCCEEDED once.
+"""
+
+import hashlib
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from portal.accounts.models import ChallengeRole
+from portal.challenges.models import Phase
+from portal.datasets.models import GroundTruth, Split
+from portal.submissions.models import CaseResult, Submission
+from portal.submissions.services import submission_create
+from tests.integration.conftest import WorkerStart
+from tests.portal.accounts.factories import ChallengeRoleFactory
+from tests.portal.challenges.factories import PhaseFactory
+from tests.portal.datasets.factories import CaseFactory, ImageFactory
+from tests.portal.submissions.conftest import mask_bytes, zip_bytes
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+CASES = 60
+SHAPE = (32, 32, 16)
+SPACING_MM = (0.5, 0.5, 2.0)
+VISIBILITY_TIMEOUT_S = 2
+WAIT_SECONDS = 45.0
+
+Status = Submission.Status
+
+
+@pytest.fixture
+def empty_broker(celery_broker: str) -> Iterator[str]:
+    """The test Redis database, emptied before and after, so no other test's message is redelivered."""
+    client = redis.Redis.from_url(celery_broker)
+    client.flushdb()
+    yield celery_broker
+    client.flushdb()
+    client.close()
+
+
+def _phase_with_cases() -> Phase:
+    phase = PhaseFactory(
+        submission_kind=Phase.SubmissionKind.PREDICTIONS, split=Split.TEST, daily_submission_limit=5
+    )
+    ground_truth = mask_bytes(shape=SHAPE)
+    for index in range(CASES):
+        case = CaseFactory(dataset=phase.dataset, name=f"sub-stroke{index + 100:04d}", split=Split.TEST)
+        ImageFactory(case=case, shape=list(SHAPE), spacing_mm=list(SPACING_MM))
+        GroundTruth.objects.create(
+            case=case,
+            file=ContentFile(ground_truth, name="mask.nii.gz"),
+            sha256=hashlib.sha256(ground_truth).hexdigest(),
+            shape=list(SHAPE),
+            spacing_mm=list(SPACING_MM),
+            lesion_volume_ml=8 * 0.5 * 0.5 * 2.0 / 1000,
+            source_encoding="uint8 {0, 1}",
+        )
+    return phase
+
+
+def _wait_for(condition: str, check: Callable[[], bool], *, log_path: Path, interval_s: float = 0.01) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval_s)
+    log_tail = log_path.read_text(errors="replace")[-4000:]
+    pytest.fail(f"Waited {WAIT_SECONDS} s for {condition}. Worker logs:\n{log_tail}")
+
+
+def test_a_worker_killed_mid_evaluation_is_replaced_and_the_submission_ends_with_one_result_per_case(
+    celery_worker_start: WorkerStart, empty_broker: str, tmp_path: Path
+) -> None:
+    phase = _phase_with_cases()
+    participant = ChallengeRoleFactory(challenge=phase.challenge, role=ChallengeRole.Role.PARTICIPANT).user
+    prediction = mask_bytes(shape=SHAPE)
+    archive = zip_bytes({f"sub-stroke{index + 100:04d}.nii.gz": prediction for index in range(CASES)})
+    log_path = tmp_path / "workers.log"
+    first = celery_worker_start(log_path=log_path)
+
+    submission = submission_create(
+        phase=phase, user=participant, upload=SimpleUploadedFile("predictions.zip", archive)
+    )
+    results = CaseResult.objects.filter(submission=submission)
+    _wait_for("the first case results", lambda: results.exists(), log_path=log_path)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    scored_before_the_kill = results.count()
+    submission.refresh_from_db()
+    assert submission.status == Status.EVALUATING
+    assert 0 < scored_before_the_kill < CASES, "the worker was not killed in the middle of the evaluation"
+
+    second = celery_worker_start(log_path=log_path, visibility_timeout_s=VISIBILITY_TIMEOUT_S)
+    _wait_for(
+        "the submission to end",
+        lambda: Submission.objects.get(pk=submission.pk).status != Status.EVALUATING,
+        log_path=log_path,
+        interval_s=0.2,
+    )
+
+    submission.refresh_from_db()
+    assert second.poll() is None
+    assert submission.status == Status.SUCCEEDED, submission.error
+    assert results.count() == CASES
+    assert sorted(results.values_list("case__name", flat=True)) == sorted(
+        phase.dataset.cases.values_list("name", flat=True)
+    )
+    assert submission.state_changes.filter(to_status=Status.SUCCEEDED).count() == 1
+    assert list(submission.state_changes.values_list("to_status", flat=True)) == [
+        Status.PENDING,
+        Status.CHECKING,
+        Status.EVALUATING,
+        Status.SUCCEEDED,
+    ]
+    assert submission.metrics_mean["dice"] == pytest.approx(1.0)
+    assert first.returncode == -signal.SIGKILL
