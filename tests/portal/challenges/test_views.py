@@ -65,6 +65,9 @@ def test_the_challenge_page_shows_the_role_or_how_to_take_part(
 def test_the_challenge_page_lists_phases_with_kind_state_and_case_links(world: ChallengeWithPeople) -> None:
     page = challenge_page(world, "participant")
 
+    title = page[page.index("<title>") : page.index("</title>")]
+    assert title == f"<title>{world.challenge.title} · isles-portal"
+
     assert "Final" in page
     assert "Algorithm container" in page
     assert "Open" in page
