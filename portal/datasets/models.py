@@ -83,6 +83,11 @@ class Image(models.Model):
     def __str__(self) -> str:
         return f"{self.case.name} {self.interface}"
 
+    @property
+    def spacing_label(self) -> str:
+        """The spacing as people read it, three significant digits: ``0.4 \N{MULTIPLICATION SIGN} 0.4 ...``."""
+        return " \N{MULTIPLICATION SIGN} ".join(f"{value:.3g}" for value in self.spacing_mm)
+
 
 class GroundTruth(models.Model):
     """The reference lesion mask of a case, binarised (> 0) and stored as uint8. Never served by URL."""
