@@ -85,7 +85,7 @@ class Image(models.Model):
 
     @property
     def spacing_label(self) -> str:
-        """The spacing as people read it, three significant digits: ``0.4 \N{MULTIPLICATION SIGN} 0.4 ...``."""
+        """The spacing as people read it, to three significant digits (0.4 rather than 0.4000000059604645)."""
         return " \N{MULTIPLICATION SIGN} ".join(f"{value:.3g}" for value in self.spacing_mm)
 
 
