@@ -1,6 +1,7 @@
 """The ``isles`` command line against a live portal (tasks run eagerly, so a submission ends at once)."""
 
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +139,26 @@ def test_a_leaderboard_that_does_not_exist_is_a_sentence(live_server: object, to
 
     assert code == 1
     assert err == "isles: There is no leaderboard for a phase 'no-such-phase'.\n"
+
+
+def test_the_leaderboard_prints_each_team_with_its_rank_and_columns(
+    live_server: object, open_phase: OpenPhase, token: str, archive: Path
+) -> None:
+    flags = ("--url", live_server.url, "--token", token)
+    _run(*flags, "submit", open_phase.phase.slug, str(archive))
+
+    code, table, err = _run(*flags, "leaderboard", open_phase.phase.slug)
+    as_json = _run(*flags, "leaderboard", open_phase.phase.slug, "--json")[1]
+
+    header, first = table.splitlines()
+    assert code == 0, err
+    assert header.split() == [
+        "rank",
+        "team",
+        "dice",
+        "absolute_volume_difference_ml",
+        "absolute_lesion_count_difference",
+        "lesion_f1",
+    ]
+    assert first.split()[:5] == ["1", "Penumbra", "1.000", "±", "0.000"]
+    assert json.loads(as_json)["results"][0]["team"] == "Penumbra"
