@@ -208,3 +208,13 @@ def test_select_as_final_marks_the_submission_final(
     assert scored.is_final_selection
     assert "is now your final submission" in page
     assert ">Select as final</button>" not in page
+
+
+def test_the_challenge_page_links_each_phase_to_its_submissions(
+    open_phase: OpenPhase, users: dict[str, User | None]
+) -> None:
+    page = _client(users, "participant").get(
+        reverse("challenge-detail", kwargs={"slug": open_phase.phase.challenge.slug})
+    )
+
+    assert reverse("phase-submissions", kwargs={"slug": open_phase.phase.slug}) in page.content.decode()
