@@ -6,7 +6,7 @@ PORT ?= 8000
 VAR_DIR ?= $(CURDIR)/var
 export VAR_DIR
 
-.PHONY: demo test lint format bench-evaluation clean
+.PHONY: demo test lint format bench-evaluation bench-jobs clean bench-leaderboard
 
 # The virtual environment is rebuilt when pyproject.toml changes; the stamp file records the last install.
 $(VENV): $(VENV)/.installed
@@ -32,6 +32,12 @@ test: $(VENV) lint
 
 bench-evaluation: $(VENV)
 	$(BIN)/python -m tests.bench.evaluation
+
+bench-leaderboard: $(VENV)
+	$(BIN)/python -m tests.bench.leaderboard
+
+bench-jobs: $(VENV)
+	$(BIN)/python -m tests.bench.jobs
 
 clean:
 	rm -rf $(VENV) var
