@@ -8,7 +8,8 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from portal.accounts.models import ChallengeRole, Team, TeamMembership, User
 from portal.challenges.models import Challenge, Phase
 from portal.challenges.selectors import challenge_list_visible_to
-from portal.datasets.models import Case, Split
+from portal.datasets.models import Case
+from portal.leaderboards.selectors import leaderboard_access_get, submission_case_scores_visible
 from portal.submissions.models import CaseResult, Submission, SubmissionStateChange
 
 REFERENCE_INTERFACE = "non-contrast-ct"
@@ -94,16 +95,14 @@ def submission_is_submitter(*, submission: Submission, user: User) -> bool:
 
 
 def submission_case_results_visible_to(*, user: User, submission: Submission) -> bool:
-    """Whether the user may read the submission's per-case scores.
+    """Whether the user may read the submission's per-case scores: the leaderboards' rule, kept there.
 
-    Organizers of the challenge always may. Participants may not while the phase is scored on hidden
-    test cases: per-case scores there would leak the hidden ground truth case by case.
+    Organizers of the challenge always may; the submitting team only when the phase's leaderboard shows
+    per-case scores to participants, which is off unless an organizer turns it on (and stays off for
+    hidden test phases, whose per-case scores would leak the hidden ground truth case by case).
     """
-    if ChallengeRole.objects.filter(
-        user=user, challenge_id=submission.phase.challenge_id, role=ChallengeRole.Role.ORGANIZER
-    ).exists():
-        return True
-    return submission.phase.split != Split.TEST
+    access = leaderboard_access_get(user=user, phase_slug=submission.phase.slug)
+    return submission_case_scores_visible(access=access, user=user, submission=submission)
 
 
 def submission_state_change_list(*, submission: Submission) -> QuerySet[SubmissionStateChange]:

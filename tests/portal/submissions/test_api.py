@@ -9,6 +9,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from portal.accounts.models import ChallengeRole, User
+from portal.leaderboards.models import LeaderboardSettings
 from portal.submissions.models import Submission
 from portal.submissions.services import submission_create
 from tests.portal.accounts.factories import ChallengeRoleFactory, TeamFactory, TeamMembershipFactory
@@ -207,6 +208,21 @@ def test_per_case_scores_of_a_hidden_test_phase_are_for_organizers_only(
     assert [result["case"] for result in as_organizer["case_results"]] == ["sub-stroke0100", "sub-stroke0101"]
     assert as_organizer["case_results"][0]["metrics"]["dice"] == pytest.approx(1.0)
     assert as_participant["case_results"] is None
+
+
+def test_a_phase_that_shows_per_case_scores_shows_them_to_the_team_only(
+    people: People, scored: Submission
+) -> None:
+    LeaderboardSettings.objects.update_or_create(
+        phase=people.open_phase.phase, defaults={"show_case_scores_to_participants": True}
+    )
+    url = reverse("api:submission-detail", kwargs={"pk": scored.pk})
+
+    as_teammate = people.client("teammate").get(url).json()
+    as_other_team = people.client("other_team").get(url)
+
+    assert [result["case"] for result in as_teammate["case_results"]] == ["sub-stroke0100", "sub-stroke0101"]
+    assert as_other_team.status_code == 404
 
 
 def test_an_unknown_phase_is_a_404(people: People) -> None:
