@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import SimpleITK as sitk
@@ -140,6 +140,8 @@ def inputs_stage(
             name = _image_stage(value, folder / interface.relative_path, interface, conversion_cache)
             listing.append(_listing_entry(interface, image_name=name, value=None))
         else:
+            if isinstance(value, Path):
+                raise ValueError(f"Input {slug!r} is JSON; it needs a value, not the file {value}.")
             (folder / interface.relative_path).write_text(json.dumps(value))
             listing.append(_listing_entry(interface, image_name=None, value=value))
     (folder / "inputs.json").write_text(json.dumps(listing, indent=2))
@@ -174,10 +176,10 @@ def output_collect(
     if path.name.endswith(".mha"):
         _mha_check_data_is_local(path, shown)
     try:
-        segmentation = sitk.ReadImage(str(path))
+        segmentation: Any = sitk.ReadImage(str(path))  # Any: SimpleITK's methods carry no annotations
     except RuntimeError:
         raise OutputRejected(f"{shown} could not be read as an image (.mha or .nii.gz).") from None
-    reference = sitk.ImageFileReader()
+    reference: Any = sitk.ImageFileReader()  # type: ignore[no-untyped-call]  # SimpleITK has no annotations
     reference.SetFileName(str(reference_image_path))
     reference.ReadImageInformation()
     if segmentation.GetSize() != reference.GetSize() or segmentation.GetNumberOfComponentsPerPixel() != 1:
@@ -190,7 +192,7 @@ def output_collect(
         raise OutputRejected(
             f"{shown} holds NaN or infinite values; write 0 for background and 1 for lesion."
         )
-    mask = sitk.GetImageFromArray((values > 0).astype(np.uint8))
+    mask: Any = sitk.GetImageFromArray((values > 0).astype(np.uint8))
     mask.SetSpacing(reference.GetSpacing())
     mask.SetOrigin(reference.GetOrigin())
     mask.SetDirection(reference.GetDirection())
@@ -221,7 +223,7 @@ def _image_stage(source: Path, directory: Path, interface: Interface, conversion
 
 def _mha_convert(source: Path, target: Path) -> None:
     """Rewrite an image as an uncompressed MetaImage (fastest for the container to read)."""
-    image = sitk.ReadImage(str(source))
+    image: Any = sitk.ReadImage(str(source))
     for key in image.GetMetaDataKeys():
         image.EraseMetaData(key)  # NIfTI header notes have no MetaImage field; ITK would warn for each
     sitk.WriteImage(image, str(target), useCompression=False, imageIO="MetaImageIO")

@@ -86,7 +86,7 @@ def image_tar_inspect(path: Path, *, max_size_bytes: int) -> ImageSummary:
     problems = _problems(summary, max_size_bytes=max_size_bytes)
     problems += [
         f"Layer {layer} is listed in manifest.json but missing from the archive; the upload may be cut short."
-        for layer in manifest.get("Layers", [])
+        for layer in _strings(manifest.get("Layers"))
         if layer not in contents.member_names
     ]
     if problems:
@@ -147,12 +147,12 @@ def _summary(
     settings = container_config if isinstance(container_config, dict) else {}
     return ImageSummary(
         image_id=f"sha256:{hashlib.sha256(config_bytes).hexdigest()}",
-        repo_tags=tuple(str(tag) for tag in manifest.get("RepoTags") or ()),
+        repo_tags=_strings(manifest.get("RepoTags")),
         architecture=str(config.get("architecture", "")),
         os=str(config.get("os", "")),
         user=str(settings.get("User") or ""),
-        entrypoint=tuple(str(part) for part in settings.get("Entrypoint") or ()),
-        cmd=tuple(str(part) for part in settings.get("Cmd") or ()),
+        entrypoint=_strings(settings.get("Entrypoint")),
+        cmd=_strings(settings.get("Cmd")),
         size_bytes=size_bytes,
     )
 
@@ -183,6 +183,11 @@ def _problems(summary: ImageSummary, *, max_size_bytes: int) -> list[str]:
             f" {_gigabytes(max_size_bytes)}; leave build tools and caches out of the final image."
         )
     return problems
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    """A JSON list of strings as a tuple; anything else (null, missing) as an empty one."""
+    return tuple(str(item) for item in value) if isinstance(value, list) else ()
 
 
 def _gigabytes(size_bytes: int) -> str:

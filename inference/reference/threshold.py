@@ -17,7 +17,7 @@ import gzip
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -134,7 +134,7 @@ def _mha_read(path: Path) -> tuple[FloatArray, tuple[float, ...], tuple[float, .
 
 def _nifti_read(path: Path) -> tuple[FloatArray, tuple[float, ...], tuple[float, ...]]:
     data = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
-    endian = "<" if int.from_bytes(data[:4], "little") == 348 else ">"
+    endian: Literal["<", ">"] = "<" if int.from_bytes(data[:4], "little") == 348 else ">"
     dims = np.frombuffer(data, dtype=f"{endian}i2", count=8, offset=40)
     datatype = int(np.frombuffer(data, dtype=f"{endian}i2", count=1, offset=70)[0])
     pixdim = np.frombuffer(data, dtype=f"{endian}f4", count=8, offset=76)
