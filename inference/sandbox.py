@@ -38,6 +38,7 @@ LOG_MAX_SIZE: Final = "10m"
 # How often a running container's output folder is measured against the cap; a flood overshoots the cap by
 # at most what it writes in this time before it is killed, and the check after the run still catches it.
 _OUTPUT_POLL_S: Final = 0.2
+_BLOCK_BYTES: Final = 4096
 _KILLED_EXIT_CODE: Final = 137
 _WAIT_ERRORS: Final = (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError)
 
@@ -141,12 +142,14 @@ def container_run(
 
 
 def output_size_bytes(folder: Path) -> int:
-    """Bytes under ``folder``, counting links as themselves (never followed)."""
+    """Bytes under ``folder``: links count as themselves (never followed), and every file or folder as at
+    least one block, so a flood of empty files reaches the cap as surely as one big file."""
     total = 0
-    for directory, _, files in os.walk(folder):
+    for directory, folders, files in os.walk(folder):
+        total += _BLOCK_BYTES * len(folders)
         for name in files:
             try:
-                total += os.lstat(os.path.join(directory, name)).st_size
+                total += max(os.lstat(os.path.join(directory, name)).st_size, _BLOCK_BYTES)
             except FileNotFoundError:
                 continue  # removed by the still-running container between listing and measuring
     return total

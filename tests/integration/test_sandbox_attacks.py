@@ -126,6 +126,17 @@ def test_an_output_flood_is_stopped_at_the_cap(
     assert failure(outcome).startswith("The algorithm wrote more than the output limit of 1.05 MB to /output")
 
 
+def test_a_flood_of_empty_files_is_stopped_at_the_cap(
+    docker_client: docker.DockerClient, algorithm_image: AlgorithmImage, tmp_path: Path
+) -> None:
+    outcome = sandbox_run(
+        docker_client, algorithm_image("i=0; while true; do i=$((i+1)); : > /output/$i; done"), tmp_path
+    )
+
+    assert outcome.output_over_cap
+    assert outcome.duration_s < TEST_LIMITS.time_limit_s / 2
+
+
 def test_an_output_that_links_out_of_the_sandbox_is_refused(
     docker_client: docker.DockerClient, algorithm_image: AlgorithmImage, tmp_path: Path, reference: Path
 ) -> None:
