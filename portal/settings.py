@@ -189,6 +189,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A submission's status and the two ends of each of its state changes share one enum in the schema.
+    "ENUM_NAME_OVERRIDES": {"SubmissionStatusEnum": "portal.submissions.models.Submission.Status"},
 }
 
 # Celery. The default broker is a folder, so the demo needs no server; production sets a Redis or

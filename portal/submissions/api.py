@@ -6,7 +6,7 @@ made it; a refusal is a 400 with the service's sentence and its stable ``code``.
 
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
@@ -56,6 +56,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "is_final_selection",
         ]
 
+    @extend_schema_field(serializers.DictField(child=serializers.FloatField(), allow_null=True))
     def get_metrics_mean(self, submission: Submission) -> dict[str, float] | None:
         return submission.metrics_mean if submission.status == Submission.Status.SUCCEEDED else None
 
@@ -66,6 +67,7 @@ class SubmissionDetailSerializer(SubmissionSerializer):
     class Meta(SubmissionSerializer.Meta):
         fields = [*SubmissionSerializer.Meta.fields, "case_results"]
 
+    @extend_schema_field(CaseResultSerializer(many=True, allow_null=True))
     def get_case_results(self, submission: Submission) -> list[dict[str, object]] | None:
         """Per-case scores, or null where the phase keeps them from participants."""
         if not self.context["case_results_visible"]:

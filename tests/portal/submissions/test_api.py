@@ -310,3 +310,14 @@ def test_a_submission_that_was_not_scored_cannot_be_final(people: People) -> Non
 
     assert response.status_code == 400
     assert response.json()["code"] == "not_succeeded"
+
+
+def test_the_openapi_schema_describes_the_submission_endpoints(db: None) -> None:
+    schema = Client().get(reverse("api:schema"), {"format": "json"}).json()
+
+    assert {
+        "/api/phases/{slug}/submissions/",
+        "/api/submissions/{id}/",
+        "/api/submissions/{id}/cancel/",
+        "/api/submissions/{id}/select-final/",
+    } <= set(schema["paths"])

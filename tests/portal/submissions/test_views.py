@@ -218,3 +218,21 @@ def test_the_challenge_page_links_each_phase_to_its_submissions(
     )
 
     assert reverse("phase-submissions", kwargs={"slug": open_phase.phase.slug}) in page.content.decode()
+
+
+def test_the_phase_page_takes_a_fixed_number_of_queries(
+    open_phase: OpenPhase,
+    users: dict[str, User | None],
+    scored: Submission,
+    django_assert_num_queries: Callable[..., object],
+) -> None:
+    client = _client(users, "organizer")
+    url = reverse("phase-submissions", kwargs={"slug": open_phase.phase.slug})
+    client.get(url)
+    other = submission_create(phase=open_phase.phase, user=open_phase.loner, upload=open_phase.upload_good())
+
+    with django_assert_num_queries(6):
+        page = client.get(url).content.decode()
+
+    for submission in (scored, other):
+        assert reverse("submission-detail", kwargs={"pk": submission.pk}) in page
