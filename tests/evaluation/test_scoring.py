@@ -187,6 +187,39 @@ def test_score_folders_scores_every_case_in_two_workers_and_summarises(tmp_path:
     assert result.as_json()["cases"]["sub-stroke0002"]["absolute_lesion_count_difference"] == 2
 
 
+def test_one_worker_reading_ahead_scores_every_kind_of_case_as_several_workers_do(tmp_path: Path) -> None:
+    lesions = two_lesions()
+    for number in (1, 2, 3, 4, 5):
+        write_mask(
+            tmp_path / "gt" / f"sub-stroke000{number}_ses-02_lesion-msk.nii.gz", lesions.astype(np.float64)
+        )
+    write_mask(tmp_path / "pred" / "sub-stroke0001.nii.gz", lesions.astype(np.uint8))
+    write_mask(tmp_path / "pred" / "sub-stroke0002.nii.gz", np.roll(lesions, 1, axis=2).astype(np.uint8))
+    write_mask(tmp_path / "pred" / "sub-stroke0003.nii.gz", np.ones((6, 10, 11), np.uint8))
+    (tmp_path / "pred" / "sub-stroke0004.nii.gz").write_bytes(b"not a gzip file")
+    results = {
+        workers: score_folders(
+            profile=ISLES24,
+            ground_truth_dir=tmp_path / "gt",
+            predictions_dir=tmp_path / "pred",
+            workers=workers,
+        )
+        for workers in (1, 2)
+    }
+
+    assert results[1].as_json() == results[2].as_json()
+    statuses = [case.status for case in results[1].cases]
+    assert statuses == [
+        CaseStatus.SCORED,
+        CaseStatus.SCORED,
+        CaseStatus.ERROR,
+        CaseStatus.ERROR,
+        CaseStatus.MISSING,
+    ]
+    # shifted one voxel along x: 12 of the 18 voxels and 2 of the 4 still overlap
+    assert results[1].cases[1].metrics["dice"] == pytest.approx(2 * 14 / 44)
+
+
 HIGHER, LOWER = Direction.HIGHER_IS_BETTER, Direction.LOWER_IS_BETTER
 EXTRA_COLUMNS = Profile(
     name="isles24-extra",
