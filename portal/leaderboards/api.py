@@ -16,7 +16,6 @@ from rest_framework.views import APIView
 
 from portal.challenges.models import Phase
 from portal.leaderboards import selectors, services
-from portal.leaderboards.models import LeaderboardEntry
 from portal.leaderboards.selectors import LeaderboardAccess, entry_submitter_name
 from portal.leaderboards.views import export_response
 
@@ -26,22 +25,26 @@ MAX_PAGE = 1000
 class PageSerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=100)
     offset = serializers.IntegerField(min_value=0, default=0)
+    rank_counts = serializers.BooleanField(
+        default=False, help_text="Also give each entry's full bootstrap rank distribution."
+    )
 
 
 class EntrySerializer(serializers.Serializer):
+    """The shape of an entry in the API's answer (``selectors.leaderboard_page`` builds it)."""
+
     rank = serializers.IntegerField()
-    team = serializers.SerializerMethodField()
-    submission = serializers.IntegerField(source="submission_id")
-    submitted_at = serializers.DateTimeField(source="submission.created_at")
-    ranking_score = serializers.FloatField(source="score")
-    metrics = serializers.JSONField()
+    team = serializers.CharField()
+    submission = serializers.IntegerField()
+    submitted_at = serializers.DateTimeField()
+    ranking_score = serializers.FloatField()
+    metrics = serializers.JSONField(help_text="Per column key: {mean, sd} over the phase's cases.")
     median_rank = serializers.FloatField()
     rank_interval = serializers.JSONField()
-    rank_counts = serializers.JSONField()
     clinical_correlations = serializers.JSONField()
-
-    def get_team(self, entry: LeaderboardEntry) -> str:
-        return entry_submitter_name(entry)
+    rank_counts = serializers.JSONField(
+        required=False, help_text="Bootstrap samples per rank, nonzero ranks only (with ?rank_counts=true)."
+    )
 
 
 class LeaderboardSerializer(serializers.Serializer):
@@ -89,7 +92,12 @@ class LeaderboardView(APIView):
         stability = access.stability
         offset, limit = page.validated_data["offset"], page.validated_data["limit"]
         entries = (
-            list(selectors.leaderboard_rows(phase=access.phase)[offset : offset + limit])
+            selectors.leaderboard_page(
+                phase=access.phase,
+                offset=offset,
+                limit=limit,
+                with_rank_counts=page.validated_data["rank_counts"],
+            )
             if stability is not None
             else []
         )
@@ -102,7 +110,7 @@ class LeaderboardView(APIView):
             "count": stability.summary.get("entries", 0) if stability is not None else 0,
             "results": entries,
         }
-        return Response(LeaderboardSerializer(data).data)
+        return Response(data)
 
 
 class LeaderboardCasesView(APIView):

@@ -120,6 +120,52 @@ def leaderboard_rows(*, phase: Phase) -> QuerySet[LeaderboardEntry]:
     )
 
 
+def leaderboard_page(
+    *, phase: Phase, offset: int, limit: int, with_rank_counts: bool
+) -> list[dict[str, object]]:
+    """One page of the stored entries as the API gives them, read as plain values in one query.
+
+    Building model instances of the entry, its team, participant and submission costs more than the
+    query at a few hundred rows, so the rows are read as values.
+    """
+    fields = [
+        "rank",
+        "submission_id",
+        "score",
+        "metrics",
+        "median_rank",
+        "rank_interval",
+        "clinical_correlations",
+        "team__name",
+        "user__username",
+        "submission__created_at",
+    ]
+    if with_rank_counts:
+        fields.append("rank_counts")
+    rows = (
+        LeaderboardEntry.objects.filter(phase=phase)
+        .order_by("rank", "submission_id")
+        .values(*fields)[offset : offset + limit]
+    )
+    page = []
+    for row in rows:
+        entry: dict[str, object] = {
+            "rank": row["rank"],
+            "team": row["team__name"] or row["user__username"] or "",
+            "submission": row["submission_id"],
+            "submitted_at": row["submission__created_at"],
+            "ranking_score": row["score"],
+            "metrics": row["metrics"],
+            "median_rank": row["median_rank"],
+            "rank_interval": row["rank_interval"],
+            "clinical_correlations": row["clinical_correlations"],
+        }
+        if with_rank_counts:
+            entry["rank_counts"] = row["rank_counts"]
+        page.append(entry)
+    return page
+
+
 def entry_submitter_name(entry: LeaderboardEntry) -> str:
     """The team's name, or the participant's user name when they take part alone."""
     if entry.team is not None:

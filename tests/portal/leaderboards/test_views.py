@@ -116,10 +116,17 @@ def test_leaderboard_api_has_columns_entries_and_stability(ranked: Board) -> Non
     assert first["rank"] == 1
     assert first["ranking_score"] == pytest.approx(5 / 3)
     assert first["metrics"]["dice"]["mean"] == pytest.approx(0.7333, abs=1e-4)
-    assert sum(first["rank_counts"].values()) == 1000
+    assert first["rank_interval"][0] <= first["median_rank"] <= first["rank_interval"][1]
+    assert "rank_counts" not in first
     assert data["count"] == 3
     assert data["stability"]["samples"] == 1000
     assert len(data["stability"]["pairwise"]) == 4
+
+
+def test_leaderboard_api_gives_the_bootstrap_rank_distributions_on_request(ranked: Board) -> None:
+    data = ranked.client_for("anonymous").get(api_url(ranked), {"rank_counts": "true"}).json()
+
+    assert all(sum(entry["rank_counts"].values()) == 1000 for entry in data["results"])
 
 
 def test_leaderboard_api_pages_with_limit_and_offset(ranked: Board) -> None:

@@ -1,0 +1,324 @@
+"""Benchmark of the leaderboard on PostgreSQL (make bench-leaderboard).
+
+It creates its own database (``--database-url``, default ``postgres://postgres@127.0.0.1:5432/isles_bench``,
+dropped and created afresh), migrates it, and bulk-creates one phase with ``--cases`` hidden test cases
+(with NIHSS and 90-day mRS) and ``--submissions`` scored submissions of as many teams, each with every
+case's four metrics and volumes. It then prints:
+- the time of ``leaderboard_rebuild`` from scratch, and after one new result (median of ``--repeats``
+  new submissions; goal: under 1 s);
+- the leaderboard API (``/api/phases/<slug>/leaderboard/``, first page of 100 entries) served by gunicorn
+  with 2 workers, loaded for ``--seconds`` by ``--clients`` concurrent clients from a second process:
+  p50 and p95 latency (goal: p95 under 100 ms) and requests per second.
+"""
+
+import argparse
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/isles_bench"
+PHASE_SLUG = "bench-final"
+
+
+def _environment(database_url: str, var_dir: str) -> dict[str, str]:
+    """The settings of the portal as a deployment would have them: DEBUG off, PostgreSQL."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DATABASE_URL": database_url,
+        "DJANGO_DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(40),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "VAR_DIR": var_dir,
+        "CELERY_TASK_ALWAYS_EAGER": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def _database_recreate(database_url: str) -> None:
+    import psycopg
+
+    server, name = database_url.rsplit("/", 1)
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def _populate(*, cases: int, submissions: int) -> None:
+    """One public challenge and phase, its cases, and one scored submission per team, in bulk."""
+    import datetime
+
+    from django.utils import timezone
+
+    from portal.accounts.models import ChallengeRole, Team, User
+    from portal.challenges.models import Challenge, Phase
+    from portal.datasets.models import Case, Dataset, Split
+    from portal.submissions.models import Submission
+
+    rng = np.random.default_rng(0)
+    challenge = Challenge.objects.create(slug="bench", title="Benchmark challenge")
+    dataset = Dataset.objects.create(challenge=challenge, slug="bench-release", title="Benchmark release")
+    phase = Phase.objects.create(
+        challenge=challenge,
+        slug=PHASE_SLUG,
+        title="Final",
+        submission_kind=Phase.SubmissionKind.PREDICTIONS,
+        opens_at=timezone.now() - datetime.timedelta(days=1),
+        dataset=dataset,
+        split=Split.TEST,
+    )
+    reference_ml = rng.gamma(2.0, 30.0, size=cases)
+    Case.objects.bulk_create(
+        Case(
+            dataset=dataset,
+            name=f"sub-stroke{index:04d}",
+            split=Split.TEST,
+            clinical_data={
+                "demographic_baseline": {"nihss_admission": int(min(42, 2 + volume / 8))},
+                "outcome": {"mrs_90d": int(min(6, volume / 30))},
+            },
+        )
+        for index, volume in enumerate(reference_ml)
+    )
+    case_ids = list(Case.objects.filter(dataset=dataset).order_by("name").values_list("pk", flat=True))
+    users = User.objects.bulk_create(
+        User(username=f"bench{index}", email=f"bench{index}@example.org", password="!")
+        for index in range(submissions)
+    )
+    ChallengeRole.objects.bulk_create(
+        ChallengeRole(user=user, challenge=challenge, role=ChallengeRole.Role.PARTICIPANT) for user in users
+    )
+    teams = Team.objects.bulk_create(
+        Team(challenge=challenge, name=f"Team {index}") for index in range(submissions)
+    )
+    rows = Submission.objects.bulk_create(
+        Submission(
+            phase=phase,
+            creator=user,
+            team=team,
+            kind=phase.submission_kind,
+            file="submissions/bench.zip",
+            sha256="0" * 64,
+            size_bytes=1,
+            status=Submission.Status.SUCCEEDED,
+        )
+        for user, team in zip(users, teams, strict=True)
+    )
+    for submission in rows:
+        _results_create(submission=submission, case_ids=case_ids, reference_ml=reference_ml, rng=rng)
+
+
+def _results_create(
+    *, submission: object, case_ids: list[int], reference_ml: NDArray[np.float64], rng: np.random.Generator
+) -> None:
+    """Every case's result for a submission of a random skill, with its predicted and reference volumes."""
+    from portal.submissions.models import CaseResult
+
+    skill = float(rng.uniform(0.1, 0.8))
+    dice = np.clip(rng.normal(skill, 0.2, size=len(case_ids)), 0.0, 1.0)
+    predicted = np.maximum(0.0, reference_ml * rng.normal(1.0, 0.3, size=len(case_ids)))
+    CaseResult.objects.bulk_create(
+        CaseResult(
+            submission=submission,
+            case_id=case_id,
+            metrics={
+                "dice": float(dice[index]),
+                "absolute_volume_difference_ml": float(abs(predicted[index] - reference_ml[index])),
+                "absolute_lesion_count_difference": int(rng.integers(0, 6)),
+                "lesion_f1": float(np.clip(dice[index] + rng.normal(0, 0.1), 0.0, 1.0)),
+                "predicted_volume_ml": float(predicted[index]),
+                "reference_volume_ml": float(reference_ml[index]),
+            },
+        )
+        for index, case_id in enumerate(case_ids)
+    )
+
+
+def _rebuild_times(*, repeats: int) -> tuple[float, list[float]]:
+    """The rebuild from scratch, then after each of ``repeats`` new scored submissions."""
+    from portal.accounts.models import ChallengeRole, Team, User
+    from portal.challenges.models import Phase
+    from portal.leaderboards.services import leaderboard_rebuild
+    from portal.submissions.models import CaseResult, Submission
+
+    phase = Phase.objects.get(slug=PHASE_SLUG)
+    started = time.perf_counter()
+    leaderboard_rebuild(phase=phase)
+    first = time.perf_counter() - started
+    case_ids = list(phase.dataset.cases.order_by("name").values_list("pk", flat=True))
+    some_results = CaseResult.objects.filter(submission=Submission.objects.filter(phase=phase).first())
+    reference_ml = np.array(
+        [result.metrics["reference_volume_ml"] for result in some_results.order_by("case__name")], dtype=float
+    )
+    rng = np.random.default_rng(1)
+    after_one = []
+    for index in range(repeats):
+        user = User.objects.create(username=f"late{index}", email=f"late{index}@example.org", password="!")
+        ChallengeRole.objects.create(
+            user=user, challenge=phase.challenge, role=ChallengeRole.Role.PARTICIPANT
+        )
+        team = Team.objects.create(challenge=phase.challenge, name=f"Late team {index}")
+        submission = Submission.objects.create(
+            phase=phase,
+            creator=user,
+            team=team,
+            kind=phase.submission_kind,
+            file="submissions/bench.zip",
+            sha256="0" * 64,
+            size_bytes=1,
+            status=Submission.Status.SUCCEEDED,
+        )
+        _results_create(submission=submission, case_ids=case_ids, reference_ml=reference_ml, rng=rng)
+        started = time.perf_counter()
+        leaderboard_rebuild(phase=phase)
+        after_one.append(time.perf_counter() - started)
+    return first, after_one
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_until_up(url: str, *, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"gunicorn did not answer {url} within {seconds:.0f} s.")
+
+
+def load(url: str, *, clients: int, seconds: float) -> None:
+    """Request ``url`` from ``clients`` threads for ``seconds``; print latencies and throughput."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            try:
+                with urllib.request.urlopen(url, timeout=30) as response:
+                    response.read()
+                    ok = response.status == 200
+            except OSError as error:
+                ok = False
+                with lock:
+                    errors.append(str(error))
+            elapsed = time.perf_counter() - started
+            if ok:
+                with lock:
+                    latencies.append(elapsed)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.monotonic() - started
+    cut = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [float("nan")] * 99
+    print(
+        f"API {clients} clients, {wall:.1f} s: {len(latencies)} answers, {len(errors)} errors, "
+        f"{len(latencies) / wall:.0f} requests/s, p50 {cut[49] * 1000:.1f} ms, p95 {cut[94] * 1000:.1f} ms "
+        f"(goal: p95 < 100 ms)"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url", default=os.environ.get("ISLES_BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    )
+    parser.add_argument("--submissions", type=int, default=500)
+    parser.add_argument("--cases", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--load", metavar="URL", help=argparse.SUPPRESS)  # the load process itself
+    arguments = parser.parse_args(argv)
+    if arguments.load:
+        load(arguments.load, clients=arguments.clients, seconds=arguments.seconds)
+        return
+
+    var_dir = tempfile.mkdtemp(prefix="isles-bench-")
+    environment = _environment(arguments.database_url, var_dir)
+    os.environ.update(environment)
+    _database_recreate(arguments.database_url)
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    started = time.perf_counter()
+    _populate(cases=arguments.cases, submissions=arguments.submissions)
+    print(
+        f"Created {arguments.submissions} submissions x {arguments.cases} cases x 4 metrics "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    first, after_one = _rebuild_times(repeats=arguments.repeats)
+    print(f"leaderboard_rebuild from scratch: {first:.2f} s (clinical correlations of every entry)")
+    print(
+        f"leaderboard_rebuild after one new result: median {statistics.median(after_one):.2f} s "
+        f"(runs: {', '.join(f'{value:.2f}' for value in after_one)}; goal: < 1 s)"
+    )
+    from django.db import connections
+
+    connections.close_all()
+    _serve_and_load(arguments=arguments, environment=environment)
+
+
+def _serve_and_load(*, arguments: argparse.Namespace, environment: dict[str, str]) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/api/phases/{PHASE_SLUG}/leaderboard/"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "portal.wsgi", "--workers", "2", "--bind", f"127.0.0.1:{port}"],
+        cwd=REPOSITORY,
+        env=environment,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_until_up(url)
+        with urllib.request.urlopen(url, timeout=30) as response:
+            size = len(response.read())
+        print(f"API answer: {size / 1024:.0f} KiB for the first 100 entries")
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tests.bench.leaderboard",
+                "--load",
+                url,
+                "--clients",
+                str(arguments.clients),
+                "--seconds",
+                str(arguments.seconds),
+            ],
+            cwd=REPOSITORY,
+            check=True,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
