@@ -175,18 +175,21 @@ def output_collect(
         raise OutputRejected(f"{shown} is {size / 1e6:.1f} MB, over the limit of {max_bytes / 1e6:g} MB.")
     if path.name.endswith(".mha"):
         _mha_check_data_is_local(path, shown)
+    reference = _image_information(reference_image_path)
+    # Header first: a header claiming a huge grid must not make the worker allocate it.
     try:
-        segmentation: Any = sitk.ReadImage(str(path))  # Any: SimpleITK's methods carry no annotations
+        reader = _image_information(path)
     except RuntimeError:
         raise OutputRejected(f"{shown} could not be read as an image (.mha or .nii.gz).") from None
-    reference: Any = sitk.ImageFileReader()  # type: ignore[no-untyped-call]  # SimpleITK has no annotations
-    reference.SetFileName(str(reference_image_path))
-    reference.ReadImageInformation()
-    if segmentation.GetSize() != reference.GetSize() or segmentation.GetNumberOfComponentsPerPixel() != 1:
+    if reader.GetSize() != reference.GetSize() or reader.GetNumberOfComponents() != 1:
         raise OutputRejected(
-            f"{shown} is {_size_text(segmentation.GetSize())} voxels; the case's images are"
+            f"{shown} is {_size_text(reader.GetSize())} voxels; the case's images are"
             f" {_size_text(reference.GetSize())}: write the segmentation on the input grid."
         )
+    try:
+        segmentation: Any = reader.Execute()
+    except RuntimeError:
+        raise OutputRejected(f"{shown} could not be read as an image (.mha or .nii.gz).") from None
     values = sitk.GetArrayViewFromImage(segmentation)
     if values.dtype.kind == "f" and not np.isfinite(values).all():
         raise OutputRejected(
@@ -199,6 +202,14 @@ def output_collect(
     destination.parent.mkdir(parents=True, exist_ok=True)
     sitk.WriteImage(mask, str(destination), useCompression=True, compressionLevel=1)
     return destination
+
+
+def _image_information(path: Path) -> Any:  # Any: SimpleITK's classes carry no annotations
+    """A reader of ``path`` that has read the header only (size, spacing, origin, direction)."""
+    reader: Any = sitk.ImageFileReader()  # type: ignore[no-untyped-call]  # SimpleITK has no annotations
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    return reader
 
 
 def _image_stage(source: Path, directory: Path, interface: Interface, conversion_cache: Path | None) -> str:

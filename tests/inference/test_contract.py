@@ -144,6 +144,19 @@ def test_output_collect_refuses_a_mask_of_another_shape_naming_both(reference: P
         collect(tmp_path / "output", reference, tmp_path)
 
 
+def test_output_collect_refuses_a_header_claiming_a_huge_grid_without_reading_it(
+    reference: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "output" / SEGMENTATION_FOLDER / "output.mha"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(
+        b"NDims = 3\nDimSize = 100000 100000 100000\nElementType = MET_UCHAR\nElementDataFile = LOCAL\n"
+    )
+
+    with pytest.raises(OutputRejected, match=r"output\.mha is 100000x100000x100000 voxels"):
+        collect(tmp_path / "output", reference, tmp_path)
+
+
 def test_output_collect_names_the_expected_path_when_nothing_was_written(
     reference: Path, tmp_path: Path
 ) -> None:
