@@ -218,7 +218,9 @@ def _image_stage(source: Path, directory: Path, interface: Interface, conversion
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{stem}.{interface.image_format}"
     if source.name.endswith(f".{interface.image_format}"):
-        _link_or_copy(source, target)
+        shutil.copyfile(
+            source, target
+        )  # a copy, not a link: staging makes it readable, not the dataset's file
     elif conversion_cache is None:
         _mha_convert(source, target)
     else:

@@ -98,6 +98,19 @@ def test_inputs_stage_serves_isles22_as_a_second_configuration(tmp_path: Path) -
     ]
 
 
+def test_inputs_stage_copies_a_private_mha_source_without_opening_it_up(tmp_path: Path) -> None:
+    sources = {}
+    for slug in ("dwi-brain-mri", "adc-brain-mri", "flair-brain-mri"):
+        sources[slug] = tmp_path / f"{slug}.mha"
+        sitk.WriteImage(sitk.GetImageFromArray(np.ones((4, 5, 6), np.float32)), str(sources[slug]))
+        sources[slug].chmod(0o600)
+
+    folder = inputs_stage(sources, tmp_path / "input", interface_set=ISLES22)
+
+    assert (folder / "images/dwi-brain-mri/dwi-brain-mri.mha").stat().st_mode & 0o777 == 0o644
+    assert sources["dwi-brain-mri"].stat().st_mode & 0o777 == 0o600
+
+
 def test_inputs_stage_refuses_a_case_that_lacks_an_input(small_release: Path, tmp_path: Path) -> None:
     case_inputs = isles24_case_inputs(small_release, SMALL_CASE)
     del case_inputs["preprocessed-cbf-map"]
