@@ -226,7 +226,7 @@ def _image_stage(source: Path, directory: Path, interface: Interface, conversion
     else:
         cached = conversion_cache / f"{_file_key(source)}.{interface.image_format}"
         if not cached.exists():
-            conversion_cache.mkdir(parents=True, exist_ok=True)
+            conversion_cache.mkdir(mode=0o700, parents=True, exist_ok=True)  # hidden cases: the worker only
             partial = cached.with_name(f"{os.getpid()}.partial.{cached.name}")
             _mha_convert(source, partial)
             partial.replace(cached)  # atomic: a concurrent worker sees the whole file or none
