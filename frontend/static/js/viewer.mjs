@@ -1,0 +1,175 @@
+// The only module of ours that touches NiiVue (pinned @niivue/niivue 0.69.0, loaded as the UMD global
+// `niivue` by a <script> tag of /static/vendor/niivue/niivue.umd.js). Pages build on createViewer().
+
+const WINDOW_PRESETS = Object.freeze({
+  brain: { width: 80, level: 40 },
+  stroke: { width: 8, level: 32 },
+  bone: { width: 2000, level: 500 },
+});
+
+const LAYOUTS = Object.freeze(["multiplanar", "axial", "coronal", "sagittal", "3d"]);
+
+// The voxel axis that moveSlice steps along in each layout (i, j, k).
+const SLICE_AXIS = Object.freeze({ multiplanar: 2, axial: 2, coronal: 1, sagittal: 0, "3d": 2 });
+
+export function webgl2Available() {
+  if (typeof globalThis.niivue === "undefined") {
+    return false;
+  }
+  const probe = document.createElement("canvas");
+  return probe.getContext("webgl2") !== null;
+}
+
+function sliceTypeOf(nv, layout) {
+  const types = {
+    multiplanar: nv.sliceTypeMultiplanar,
+    axial: nv.sliceTypeAxial,
+    coronal: nv.sliceTypeCoronal,
+    sagittal: nv.sliceTypeSagittal,
+    "3d": nv.sliceTypeRender,
+  };
+  return types[layout];
+}
+
+function volumeOptions(volume) {
+  const options = {
+    url: volume.url,
+    name: volume.name,
+    colormap: volume.colormap ?? "gray",
+    opacity: volume.visible === false ? 0 : (volume.opacity ?? 1),
+  };
+  if (volume.calMin !== undefined) {
+    options.cal_min = volume.calMin;
+  }
+  if (volume.calMax !== undefined) {
+    options.cal_max = volume.calMax;
+  }
+  return options;
+}
+
+function nextAnimationFrame() {
+  return new Promise((resolve) => {
+    requestAnimationFrame(() => resolve());
+  });
+}
+
+class Viewer {
+  #nv;
+  #layout;
+  #blinded;
+  #opacities;
+  #visible;
+  #listeners = [];
+
+  constructor(nv, { volumes, layout, blinded }) {
+    this.#nv = nv;
+    this.#layout = layout;
+    this.#blinded = blinded;
+    this.#opacities = volumes.map((volume) => volume.opacity ?? 1);
+    this.#visible = volumes.map((volume) => volume.visible !== false);
+    nv.onLocationChange = (location) => this.#emitLocation(location);
+    this.ready = null;
+  }
+
+  get layout() {
+    return this.#layout;
+  }
+
+  setWindowPreset(name) {
+    const preset = WINDOW_PRESETS[name];
+    if (preset === undefined) {
+      throw new Error(`Unknown window preset: ${name}`);
+    }
+    const base = this.#nv.volumes[0];
+    base.cal_min = preset.level - preset.width / 2;
+    base.cal_max = preset.level + preset.width / 2;
+    this.#nv.updateGLVolume();
+  }
+
+  setLayout(name) {
+    if (!LAYOUTS.includes(name)) {
+      throw new Error(`Unknown layout: ${name}`);
+    }
+    this.#layout = name;
+    this.#nv.setSliceType(sliceTypeOf(this.#nv, name));
+  }
+
+  setColormap(index, name) {
+    this.#nv.volumes[index].colormap = name;
+    this.#nv.updateGLVolume();
+  }
+
+  setOverlayOpacity(index, value) {
+    this.#opacities[index] = value;
+    if (this.#visible[index]) {
+      this.#nv.setOpacity(index, value);
+    }
+  }
+
+  setOverlayVisible(index, visible) {
+    this.#visible[index] = visible;
+    this.#nv.setOpacity(index, visible ? this.#opacities[index] : 0);
+  }
+
+  setFrame(index, frame) {
+    this.#nv.setFrame4D(this.#nv.volumes[index].id, frame);
+  }
+
+  syncWith(other) {
+    const options = { "2d": true, "3d": true };
+    this.#nv.broadcastTo(other.#nv, options);
+    other.#nv.broadcastTo(this.#nv, options);
+  }
+
+  moveSlice(delta) {
+    const step = [0, 0, 0];
+    step[SLICE_AXIS[this.#layout]] = delta;
+    this.#nv.moveCrosshairInVox(step[0], step[1], step[2]);
+  }
+
+  onLocation(callback) {
+    this.#listeners.push(callback);
+  }
+
+  #emitLocation(location) {
+    const report = {
+      mm: Array.from(location.mm).slice(0, 3),
+      voxel: Array.from(location.vox),
+    };
+    if (!this.#blinded) {
+      report.values = location.values.map((entry) => entry.value);
+    }
+    for (const listener of this.#listeners) {
+      listener(report);
+    }
+  }
+}
+
+export async function createViewer(canvas, { volumes, layout = "multiplanar", blinded = false, onLocation = null }) {
+  if (!LAYOUTS.includes(layout)) {
+    throw new Error(`Unknown layout: ${layout}`);
+  }
+  const nv = new globalThis.niivue.Niivue({
+    backColor: [0, 0, 0, 1],
+    show3Dcrosshair: true,
+    dragAndDropEnabled: false,
+    isResizeCanvas: true,
+    logLevel: "error",
+    loadingText: "",
+  });
+  const viewer = new Viewer(nv, { volumes, layout, blinded });
+  if (onLocation !== null) {
+    viewer.onLocation(onLocation);
+  }
+  await nv.attachToCanvas(canvas);
+  nv.setSliceType(sliceTypeOf(nv, layout));
+  viewer.ready = (async () => {
+    await nv.loadVolumes(volumes.map(volumeOptions));
+    nv.drawScene();
+    await nextAnimationFrame();
+    // A hook for browser tests and benchmarks: the first frame with every volume is on screen.
+    canvas.dataset.viewerReady = "true";
+    return viewer;
+  })();
+  return viewer;
+}
