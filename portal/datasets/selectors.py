@@ -39,6 +39,16 @@ def cases_visible_to(*, user: User) -> QuerySet[Case]:
     )
 
 
+def case_get_visible_to(*, user: User, case_id: int) -> Case:
+    """The case with its dataset and images if the user may see it; ``Case.DoesNotExist`` otherwise."""
+    return (
+        cases_visible_to(user=user)
+        .select_related("dataset__challenge")
+        .prefetch_related("images")
+        .get(pk=case_id)
+    )
+
+
 def images_visible_to(*, user: User) -> QuerySet[Image]:
     """Every image the user may download."""
     return Image.objects.filter(case__in=cases_visible_to(user=user))

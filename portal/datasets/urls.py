@@ -6,5 +6,6 @@ from portal.datasets import views
 
 urlpatterns = [
     path("images/<int:pk>/download/", views.image_download, name="image-download"),
+    path("cases/<int:pk>/view/", views.case_viewer, name="case-viewer"),
     path("<slug:challenge_slug>/<slug:dataset_slug>/<slug:split>/", views.case_list, name="case-list"),
 ]

@@ -1,23 +1,81 @@
-"""Read-only pages over datasets: the cases of a dataset split and the download of one image file.
+"""Read-only pages over datasets: the cases of a dataset split, one case in the viewer, and the download of
+one image file.
 
 Who may see what is decided in ``portal.datasets.selectors``; ground truth has no view at all.
 """
+
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_safe
 
 from portal.challenges.selectors import challenge_list_visible_to
-from portal.datasets.models import Dataset, Image, Split
+from portal.datasets.models import Case, Dataset, Image, Split
 from portal.datasets.selectors import (
+    case_get_visible_to,
     case_list_with_images,
     cases_visible_to,
     dataset_split_visible,
     image_can_download,
 )
+
+# The viewer pages load no script or style from elsewhere and run no inline script; NiiVue draws its
+# font from a data: image.
+VIEWER_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; object-src 'none'; "
+    "base-uri 'self'; frame-ancestors 'none'"
+)
+
+# How each kind of image is first shown: a label, a colormap, and whether CT window presets apply.
+# Keys are interface slugs without their "preprocessed-" prefix.
+_IMAGE_DISPLAY: dict[str, tuple[str, str, bool]] = {
+    "non-contrast-ct": ("NCCT", "gray", True),
+    "ct-angiography": ("CTA", "gray", True),
+    "perfusion-ct": ("CTP", "gray", True),
+    "tmax-map": ("Tmax", "warm", False),
+    "cbf-map": ("CBF", "plasma", False),
+    "cbv-map": ("CBV", "viridis", False),
+    "mtt-map": ("MTT", "inferno", False),
+    "follow-up-dwi": ("DWI (follow-up)", "gray", False),
+    "follow-up-adc": ("ADC (follow-up)", "gray", False),
+}
+_DISPLAY_ORDER = list(_IMAGE_DISPLAY)
+
+
+@dataclass(frozen=True)
+class ViewerImage:
+    """One image as the viewer page receives it (as JSON): where to fetch it and how to show it first."""
+
+    url: str
+    name: str
+    label: str
+    colormap: str
+    is_ct: bool
+
+
+def viewer_image(*, image: Image) -> ViewerImage:
+    """The viewer's description of an image, fetched through the permission-checked download URL."""
+    kind = image.interface.lower().removeprefix("preprocessed-")
+    label, colormap, is_ct = _IMAGE_DISPLAY.get(kind, (image.interface, "gray", False))
+    if image.interface.startswith("preprocessed-"):
+        label = f"{label} (in NCCT space)"
+    url = reverse("image-download", args=[image.pk])
+    return ViewerImage(url=url, name=f"{image.interface}.nii.gz", label=label, colormap=colormap, is_ct=is_ct)
+
+
+def viewer_render(
+    request: HttpRequest, template_name: str, context: dict[str, Any], *, viewer_data: object
+) -> HttpResponse:
+    """Render a viewer page with its data for the scripts as JSON and its Content-Security-Policy."""
+    response = render(request, template_name, {**context, "viewer_data": viewer_data})
+    response["Content-Security-Policy"] = VIEWER_CONTENT_SECURITY_POLICY
+    return response
 
 
 def image_file_response(*, request: HttpRequest, image: Image) -> HttpResponse:
@@ -67,3 +125,24 @@ def image_download(request: HttpRequest, pk: int) -> HttpResponse:
     if not image_can_download(user=request.user, image=image):
         raise Http404("No such image.")
     return image_file_response(request=request, image=image)
+
+
+def _display_rank(image: Image) -> tuple[int, str]:
+    kind = image.interface.lower().removeprefix("preprocessed-")
+    rank = _DISPLAY_ORDER.index(kind) if kind in _IMAGE_DISPLAY else len(_DISPLAY_ORDER)
+    return rank, image.interface
+
+
+@login_required
+@require_safe
+def case_viewer(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every image of one case in the browser viewer; a case the user may not see is not found."""
+    try:
+        case = case_get_visible_to(user=request.user, case_id=pk)
+    except Case.DoesNotExist as error:
+        raise Http404("No such case.") from error
+    images = [viewer_image(image=image) for image in sorted(case.images.all(), key=_display_rank)]
+    context = {"case": case, "dataset": case.dataset, "split_label": Split(case.split).label}
+    return viewer_render(
+        request, "viewer/case_viewer.html", context, viewer_data={"images": [asdict(i) for i in images]}
+    )

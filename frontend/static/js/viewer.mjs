@@ -75,6 +75,15 @@ class Viewer {
     return this.#layout;
   }
 
+  // Replace every volume (a new base and its overlays); resolves once they are drawn.
+  async load(volumes) {
+    this.#opacities = volumes.map((volume) => volume.opacity ?? 1);
+    this.#visible = volumes.map((volume) => volume.visible !== false);
+    await this.#nv.loadVolumes(volumes.map(volumeOptions));
+    this.#nv.setSliceType(sliceTypeOf(this.#nv, this.#layout));
+    await nextAnimationFrame();
+  }
+
   setWindowPreset(name) {
     const preset = WINDOW_PRESETS[name];
     if (preset === undefined) {

@@ -1,0 +1,76 @@
+// The controls the viewer pages share: window preset and layout buttons, the W and arrow keys, and the
+// line that shows the position and value under the cursor. Viewers come from viewer.mjs.
+
+const PRESET_ORDER = Object.freeze(["brain", "stroke", "bone"]);
+
+export function readPageData(id) {
+  return JSON.parse(document.getElementById(id).textContent);
+}
+
+export function locationText({ mm, voxel, values }) {
+  const position = `${mm.map((value) => value.toFixed(1)).join(", ")} mm`;
+  const indices = `voxel ${voxel.join(", ")}`;
+  if (values === undefined) {
+    return `${position} · ${indices}`;
+  }
+  const shown = values.map((value) => (Number.isInteger(value) ? String(value) : value.toFixed(2)));
+  return `${position} · ${indices} · value ${shown.join(" / ")}`;
+}
+
+function markPressed(buttons, pressed) {
+  for (const button of buttons) {
+    button.setAttribute("aria-pressed", String(button === pressed));
+  }
+}
+
+function isTyping(target) {
+  return target instanceof HTMLInputElement || target instanceof HTMLSelectElement || target instanceof HTMLTextAreaElement;
+}
+
+// presetViewers(): the viewers whose base image takes CT presets now; layoutViewers(): every viewer shown.
+export function bindViewerControls({ presetViewers, layoutViewers }) {
+  const presetButtons = Array.from(document.querySelectorAll("[data-preset]"));
+  const layoutButtons = Array.from(document.querySelectorAll("[data-layout]"));
+  let presetIndex = -1;
+
+  const applyPreset = (name) => {
+    presetIndex = PRESET_ORDER.indexOf(name);
+    for (const viewer of presetViewers()) {
+      viewer.setWindowPreset(name);
+    }
+    markPressed(presetButtons, presetButtons.find((button) => button.dataset.preset === name));
+  };
+
+  for (const button of presetButtons) {
+    button.addEventListener("click", () => applyPreset(button.dataset.preset));
+  }
+  for (const button of layoutButtons) {
+    button.addEventListener("click", () => {
+      for (const viewer of layoutViewers()) {
+        viewer.setLayout(button.dataset.layout);
+      }
+      markPressed(layoutButtons, button);
+    });
+  }
+  markPressed(layoutButtons, layoutButtons.find((button) => button.dataset.layout === "multiplanar"));
+
+  document.addEventListener("keydown", (event) => {
+    if (isTyping(event.target) || event.ctrlKey || event.metaKey || event.altKey) {
+      return;
+    }
+    if (event.key === "w" || event.key === "W") {
+      applyPreset(PRESET_ORDER[(presetIndex + 1) % PRESET_ORDER.length]);
+      return;
+    }
+    // NiiVue moves the slice itself while its canvas has focus.
+    const step = { ArrowUp: 1, ArrowRight: 1, ArrowDown: -1, ArrowLeft: -1 }[event.key];
+    if (step === undefined || event.target instanceof HTMLCanvasElement) {
+      return;
+    }
+    event.preventDefault();
+    for (const viewer of layoutViewers()) {
+      viewer.moveSlice(step);
+    }
+  });
+  return { applyPreset };
+}

@@ -1,0 +1,99 @@
+"""The case viewer and the submission review in a real Chromium: NiiVue draws, presets change the picture,
+and the review shows true positives, false positives and false negatives in three colours."""
+
+import hashlib
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from django.core.files.base import ContentFile
+from playwright.sync_api import Browser, sync_playwright
+
+from portal.accounts.models import ChallengeRole
+from portal.datasets.models import Case, Split
+from tests.e2e.viewer_pages import (
+    CHROMIUM_ARGS,
+    canvas_pixels,
+    head_ct,
+    logged_in_page,
+    nifti_bytes,
+    save_failure,
+    session_cookie,
+    wait_for_viewer,
+)
+from tests.portal.accounts.factories import ChallengeRoleFactory
+from tests.portal.datasets.factories import CaseFactory, DatasetFactory, ImageFactory
+
+SHAPE = (64, 64, 24)
+SPACING_MM = (3.0, 3.0, 6.0)
+
+
+@pytest.fixture
+def case(transactional_db: None) -> Case:
+    # Made before Playwright starts (see tests/e2e/test_pages.py for why).
+    dataset = DatasetFactory(slug="release")
+    case = CaseFactory(dataset=dataset, name="sub-stroke0001", split=Split.TRAIN)
+    content = nifti_bytes(head_ct(shape=SHAPE, spacing_mm=SPACING_MM), spacing_mm=SPACING_MM)
+    ImageFactory(
+        case=case,
+        interface="non-contrast-ct",
+        shape=list(SHAPE),
+        spacing_mm=list(SPACING_MM),
+        sha256=hashlib.sha256(content).hexdigest(),
+        size_bytes=len(content),
+        file=ContentFile(content, name="ncct.nii.gz"),
+    )
+    ChallengeRoleFactory(
+        challenge=dataset.challenge, role=ChallengeRole.Role.PARTICIPANT, user__username="ada"
+    )
+    return case
+
+
+@pytest.fixture
+def browser(chromium_path: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.mark.e2e
+def test_the_case_viewer_draws_the_ct_and_a_window_preset_changes_the_picture(
+    case: Case, live_server: object, browser: Browser
+) -> None:
+    cookie = session_cookie(username="ada", live_server_url=live_server.url)
+    page = logged_in_page(browser, cookie)
+    try:
+        page.goto(f"{live_server.url}/datasets/cases/{case.pk}/view/")
+        wait_for_viewer(page)
+        brain = canvas_pixels(page)
+        page.get_by_role("button", name="Bone 500/2000").click()
+        page.wait_for_timeout(300)
+        bone = canvas_pixels(page)
+
+        assert brain.std() > 10, "the canvas is blank"
+        assert np.abs(brain - bone).mean() > 1, "the bone window looks like the brain window"
+    except Exception:
+        save_failure(page, "case-viewer")
+        raise
+
+
+@pytest.mark.e2e
+def test_the_case_viewer_shows_the_position_and_value_under_a_click(
+    case: Case, live_server: object, browser: Browser
+) -> None:
+    cookie = session_cookie(username="ada", live_server_url=live_server.url)
+    page = logged_in_page(browser, cookie)
+    try:
+        page.goto(f"{live_server.url}/datasets/cases/{case.pk}/view/")
+        wait_for_viewer(page)
+        page.locator("#pane-1").click(position={"x": 150, "y": 150})
+
+        text = page.locator("#location").inner_text()
+        assert "mm" in text
+        assert "voxel" in text
+        assert "value" in text
+    except Exception:
+        save_failure(page, "case-viewer-location")
+        raise
