@@ -98,6 +98,10 @@ class LeaderboardEntry(models.Model):
         blank=True,
         help_text="Spearman of predicted volume with each clinical score: {score: {rho, low, high, pairs}}.",
     )
+    api_document = models.TextField(
+        blank=True,
+        help_text="The entry as the API gives it (JSON without the team's name), written by the rebuild.",
+    )
     computed_at = models.DateTimeField()
 
     class Meta:

@@ -9,6 +9,7 @@ stability, tests the top entries pairwise, and replaces the phase's stored entri
 
 import csv
 import dataclasses
+import datetime
 import io
 import json
 import math
@@ -18,6 +19,7 @@ from functools import partial
 from typing import Literal
 
 import numpy as np
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -79,6 +81,7 @@ class _Candidate:
     team_id: int | None
     user_id: int
     is_final_selection: bool
+    submitted_at: datetime.datetime
 
 
 def leaderboard_scoring_profile(*, name: str) -> Profile:
@@ -143,6 +146,9 @@ def leaderboard_rebuild(*, phase: Phase) -> None:
             phase=phase, settings=settings, columns=columns, case_ids=case_ids, counted=counted, table=table
         )
         _clinical_correlations_fill(phase=phase, entries=entries, table=table)
+        submitted_at = {candidate.submission_id: candidate.submitted_at for candidate in counted}
+        for entry in entries:
+            entry.api_document = _api_document(entry, submitted_at=submitted_at[entry.submission_id])
     with transaction.atomic():
         LeaderboardSettings.objects.select_for_update().get(pk=settings.pk)
         LeaderboardEntry.objects.filter(phase=phase).delete()
@@ -181,9 +187,9 @@ def _candidates(*, phase: Phase) -> list[_Candidate]:
     rows = (
         Submission.objects.filter(phase=phase, status=Submission.Status.SUCCEEDED)
         .order_by("-created_at", "-pk")
-        .values_list("pk", "team_id", "creator_id", "is_final_selection")
+        .values_list("pk", "team_id", "creator_id", "is_final_selection", "created_at")
     )
-    return [_Candidate(pk, team_id, creator_id, selected) for pk, team_id, creator_id, selected in rows]
+    return [_Candidate(*row) for row in rows]
 
 
 def _submitter(candidate: _Candidate) -> tuple[str, int]:
@@ -444,6 +450,21 @@ def _clinical_correlations(
             "pairs": result.pairs,
         }
     return correlations
+
+
+def _api_document(entry: LeaderboardEntry, *, submitted_at: datetime.datetime) -> str:
+    """The entry as the API gives it, without its team's name (read at request time, as teams rename)."""
+    document = {
+        "rank": entry.rank,
+        "submission": entry.submission_id,
+        "submitted_at": submitted_at,
+        "ranking_score": entry.score,
+        "metrics": entry.metrics,
+        "median_rank": entry.median_rank,
+        "rank_interval": entry.rank_interval,
+        "clinical_correlations": entry.clinical_correlations,
+    }
+    return json.dumps(document, cls=DjangoJSONEncoder, separators=(",", ":"))
 
 
 def _csv_bytes(rows: Sequence[Mapping[str, object]]) -> bytes:

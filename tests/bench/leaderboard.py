@@ -5,7 +5,8 @@ dropped and created afresh), migrates it, and bulk-creates one phase with ``--ca
 (with NIHSS and 90-day mRS) and ``--submissions`` scored submissions of as many teams, each with every
 case's four metrics and volumes. It then prints:
 - the time of ``leaderboard_rebuild`` from scratch, and after one new result (median of ``--repeats``
-  new submissions; goal: under 1 s);
+  new submissions; goal: under 1 s), and, for comparison, the time of ``evaluation.ranking``'s bootstrap
+  alone on a table of the same size (no database);
 - the leaderboard API (``/api/phases/<slug>/leaderboard/``, first page of 100 entries) served by gunicorn
   with 2 workers, loaded for ``--seconds`` by ``--clients`` concurrent clients from a second process:
   p50 and p95 latency (goal: p95 under 100 ms) and requests per second.
@@ -187,6 +188,24 @@ def _rebuild_times(*, repeats: int) -> tuple[float, list[float]]:
     return first, after_one
 
 
+def _bootstrap_time(arguments: argparse.Namespace) -> float:
+    """The pure ranking package's share: 1000 bootstrap samples of a random table of the bench's size."""
+    from evaluation.ranking import RankedMetric, bootstrap_rank_stability
+
+    rng = np.random.default_rng(2)
+    table = {
+        f"s{submission}": {
+            f"c{case}": {"dice": float(rng.uniform()), "volume": float(rng.uniform(0, 50))}
+            for case in range(arguments.cases)
+        }
+        for submission in range(arguments.submissions + arguments.repeats)
+    }
+    metrics = [RankedMetric("dice", True), RankedMetric("volume", False)]
+    started = time.perf_counter()
+    bootstrap_rank_stability(table, metrics, samples=1000, seed=0)
+    return time.perf_counter() - started
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -280,6 +299,7 @@ def main(argv: list[str] | None = None) -> None:
         f"leaderboard_rebuild after one new result: median {statistics.median(after_one):.2f} s "
         f"(runs: {', '.join(f'{value:.2f}' for value in after_one)}; goal: < 1 s)"
     )
+    print(f"evaluation.ranking.bootstrap_rank_stability alone, same size: {_bootstrap_time(arguments):.2f} s")
     from django.db import connections
 
     connections.close_all()
