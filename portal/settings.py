@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "portal.datasets",
     "portal.submissions",
     "portal.leaderboards",
+    "portal.readerstudies",
     "portal.api",
     "portal.health",
 ]

@@ -11,5 +11,6 @@ urlpatterns = [
     path("api/", include("portal.api.urls")),
     path("health/", include("portal.health.urls")),
     path("leaderboards/", include("portal.leaderboards.urls")),
+    path("studies/", include("portal.readerstudies.urls")),
     path("", include("portal.challenges.urls")),
 ]

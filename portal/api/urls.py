@@ -19,6 +19,7 @@ urlpatterns = [
     path("auth/token/", obtain_auth_token, name="token"),
     path("", include("portal.submissions.api_urls")),
     path("", include("portal.leaderboards.api_urls")),
+    path("", include("portal.readerstudies.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path(

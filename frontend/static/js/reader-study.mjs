@@ -1,0 +1,229 @@
+// The blinded reading page: fetch the reader's next item, show its two masks side by side (A left, B
+// right) on the same background, take one answer per item from the keyboard or the form, and go on.
+// It knows items and masks only by the opaque URLs the API gives, and never shows the viewer's
+// location values (which would tell the layers apart).
+
+const root = document.getElementById("reader-study");
+const form = document.getElementById("answer-form");
+const panes = document.getElementById("panes");
+const progress = document.getElementById("progress");
+const status = document.getElementById("viewer-status");
+const answerError = document.getElementById("answer-error");
+const WINDOW_PRESETS = ["brain", "stroke", "bone"];
+const MASK_OPACITY = 0.5;
+
+let current = null;
+let viewers = [];
+let presetIndex = 0;
+let toggled = false;
+let showingB = false;
+let sending = false;
+let leftMaskIndex = 0;
+
+async function loadViewerModule() {
+  try {
+    const module = await import("./viewer.mjs");
+    if (!module.webgl2Available()) {
+      status.textContent = "This browser has no WebGL2, so the images cannot be shown; please use another browser.";
+      return null;
+    }
+    return module;
+  } catch (error) {
+    status.textContent = `The image viewer could not start (${error.message}).`;
+    return null;
+  }
+}
+
+const viewerModule = loadViewerModule();
+
+function backgroundVolumes(item) {
+  return item.images.map((image, index) => ({
+    url: image.url,
+    name: image.name,
+    colormap: image.interface.includes("tmax") ? "warm" : "gray",
+    opacity: 1,
+    visible: index === 0,
+  }));
+}
+
+function maskVolume(mask, visible) {
+  return { url: mask.url, name: mask.name, colormap: "red", opacity: MASK_OPACITY, visible };
+}
+
+function freshCanvas(id) {
+  // A new canvas per item: each viewer owns its WebGL context, and the old one is dropped with it.
+  const old = document.getElementById(id);
+  const canvas = document.createElement("canvas");
+  canvas.id = id;
+  old.replaceWith(canvas);
+  return canvas;
+}
+
+async function showImages(item) {
+  const module = await viewerModule;
+  if (module === null) {
+    return;
+  }
+  const background = backgroundVolumes(item);
+  // Pane A holds both masks (B hidden) so that the toggle can swap them in one pane.
+  const left = await module.createViewer(freshCanvas("canvas-a"), {
+    volumes: [...background, maskVolume(item.masks.A, true), maskVolume(item.masks.B, false)],
+    blinded: true,
+  });
+  const right = await module.createViewer(freshCanvas("canvas-b"), {
+    volumes: [...background, maskVolume(item.masks.B, true)],
+    blinded: true,
+  });
+  await Promise.all([left.ready, right.ready]);
+  left.syncWith(right);
+  right.syncWith(left);
+  viewers = [left, right];
+  leftMaskIndex = background.length;
+  applyPreset();
+  applyToggle();
+}
+
+function applyPreset() {
+  for (const viewer of viewers) {
+    viewer.setWindowPreset(WINDOW_PRESETS[presetIndex]);
+  }
+}
+
+function applyToggle() {
+  panes.classList.toggle("toggle", toggled);
+  const caption = document.querySelector("#pane-a figcaption");
+  const showB = toggled && showingB;
+  caption.textContent = showB ? "B" : "A";
+  const left = viewers[0];
+  if (left !== undefined) {
+    left.setOverlayVisible(leftMaskIndex, !showB);
+    left.setOverlayVisible(leftMaskIndex + 1, showB);
+  }
+}
+
+function resetForm(item) {
+  form.reset();
+  answerError.textContent = "";
+  document.getElementById("ratings").hidden = !item.asks_quality_rating;
+  document.getElementById("comment-field").hidden = !item.asks_comment;
+}
+
+function finish(data) {
+  progress.textContent = `${data.answered} / ${data.total} answered`;
+  panes.hidden = true;
+  form.hidden = true;
+  document.getElementById("finished").hidden = false;
+  current = null;
+}
+
+async function loadNext() {
+  const response = await fetch(root.dataset.nextUrl, { headers: { Accept: "application/json" } });
+  if (!response.ok) {
+    status.textContent = "The next item could not be loaded; reload the page to try again.";
+    return;
+  }
+  const data = await response.json();
+  if (data.done) {
+    finish(data);
+    return;
+  }
+  current = data;
+  progress.textContent = `${data.position} / ${data.total}`;
+  resetForm(data);
+  showingB = false;
+  root.dataset.item = String(data.position);
+  await showImages(data);
+}
+
+function checkedValue(name) {
+  const input = form.querySelector(`input[name="${name}"]:checked`);
+  return input === null ? null : input.value;
+}
+
+async function submitAnswer() {
+  if (current === null || sending) {
+    return;
+  }
+  const preference = checkedValue("preference");
+  if (preference === null) {
+    answerError.textContent = "Choose A, B or no preference first (1, 2 or 0).";
+    return;
+  }
+  const ratingA = checkedValue("rating_a");
+  const ratingB = checkedValue("rating_b");
+  const body = {
+    preference,
+    rating_a: ratingA === null ? null : Number(ratingA),
+    rating_b: ratingB === null ? null : Number(ratingB),
+    comment: current.asks_comment ? document.getElementById("comment").value : "",
+  };
+  sending = true;
+  try {
+    const response = await fetch(current.answer_url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": root.dataset.csrfToken },
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) {
+      const problem = await response.json().catch(() => ({}));
+      answerError.textContent = problem.detail || "The answer was not recorded; try again.";
+      return;
+    }
+    await loadNext();
+  } finally {
+    sending = false;
+  }
+}
+
+function choose(preference) {
+  const input = form.querySelector(`input[name="preference"][value="${preference}"]`);
+  input.checked = true;
+  answerError.textContent = "";
+}
+
+const KEY_ACTIONS = {
+  1: () => choose("A"),
+  2: () => choose("B"),
+  0: () => choose("NONE"),
+  Enter: () => submitAnswer(),
+  " ": () => {
+    if (toggled) {
+      showingB = !showingB;
+    } else {
+      toggled = true;
+    }
+    applyToggle();
+  },
+  Escape: () => {
+    toggled = false;
+    showingB = false;
+    applyToggle();
+  },
+  w: () => {
+    presetIndex = (presetIndex + 1) % WINDOW_PRESETS.length;
+    applyPreset();
+  },
+  ArrowUp: () => viewers[0]?.moveSlice(1),
+  ArrowDown: () => viewers[0]?.moveSlice(-1),
+};
+
+function onKey(event) {
+  if (event.target instanceof HTMLTextAreaElement) {
+    return;
+  }
+  const action = KEY_ACTIONS[event.key.length === 1 ? event.key.toLowerCase() : event.key];
+  if (action === undefined) {
+    return;
+  }
+  // Taken before the viewer's canvas sees it, so NiiVue does not act on the same key.
+  event.preventDefault();
+  event.stopPropagation();
+  action();
+}
+
+document.addEventListener("keydown", onKey, { capture: true });
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  submitAnswer();
+});
+loadNext();

@@ -1,0 +1,12 @@
+"""API routes of reader studies, included by ``portal.api.urls``."""
+
+from django.urls import path
+
+from portal.readerstudies import api
+
+urlpatterns = [
+    path("studies/<int:pk>/next/", api.NextItemView.as_view(), name="readerstudy-next"),
+    path("studies/<int:pk>/items/<str:token>/answer/", api.AnswerView.as_view(), name="readerstudy-answer"),
+    path("studies/<int:pk>/results/", api.ResultsView.as_view(), name="readerstudy-results"),
+    path("studies/<int:pk>/answers.csv", api.AnswersCsvView.as_view(), name="readerstudy-answers-csv"),
+]

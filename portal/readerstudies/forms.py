@@ -1,0 +1,63 @@
+"""Forms of the organizer pages: they parse choices; ``services`` decides whether a study can be made."""
+
+from django import forms
+from django.db.models import QuerySet
+
+from portal.accounts.models import User
+from portal.challenges.models import Challenge
+from portal.datasets.models import Dataset, Split
+from portal.readerstudies.services import BACKGROUND_CHOICES, DEFAULT_BACKGROUND
+from portal.submissions.models import Submission
+
+
+class _SubmissionChoice(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Submission) -> str:
+        submitter = obj.team.name if obj.team is not None else obj.creator.username
+        return f"{submitter}, submission {obj.pk} to {obj.phase.title} ({obj.created_at:%Y-%m-%d})"
+
+
+class ReaderStudyForm(forms.Form):
+    """A new study: its cases, the mask sources compared, what is shown and what is asked."""
+
+    title = forms.CharField(max_length=200)
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.none())
+    split = forms.ChoiceField(choices=Split.choices, initial=Split.TEST)
+    include_reference = forms.BooleanField(
+        required=False, initial=True, label="Compare the reference annotation"
+    )
+    submissions = _SubmissionChoice(
+        queryset=Submission.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Succeeded submissions of predicted masks on the same cases.",
+    )
+    background_interfaces = forms.MultipleChoiceField(
+        choices=[(slug, slug) for slug in BACKGROUND_CHOICES],
+        initial=list(DEFAULT_BACKGROUND),
+        widget=forms.CheckboxSelectMultiple,
+        label="Images under the masks",
+    )
+    asks_quality_rating = forms.BooleanField(required=False, label="Ask a 1-5 quality rating per mask")
+    asks_comment = forms.BooleanField(required=False, label="Offer a comment box")
+
+    def __init__(self, *args: object, challenge: Challenge, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type] (Form's own positional arguments)
+        datasets: QuerySet[Dataset] = Dataset.objects.filter(challenge=challenge)
+        self.fields["dataset"].queryset = datasets  # type: ignore[attr-defined] (a ModelChoiceField)
+        self.fields["submissions"].queryset = (  # type: ignore[attr-defined] (a ModelChoiceField)
+            Submission.objects.filter(phase__challenge=challenge, status=Submission.Status.SUCCEEDED)
+            .select_related("team", "creator", "phase")
+            .order_by("-created_at")
+        )
+
+
+class ReaderInviteForm(forms.Form):
+    """A user to invite by name; they get the challenge's reader role if they lack it."""
+
+    username = forms.CharField(max_length=150)
+
+    def clean_username(self) -> User:
+        try:
+            return User.objects.get(username=self.cleaned_data["username"])
+        except User.DoesNotExist as error:
+            raise forms.ValidationError("No user has this name.") from error

@@ -1,0 +1,349 @@
+"""Reads of reader studies: who may see which study, a reader's items and files, and the results.
+
+Results use the statistics of ``evaluation.stats``. A source's preference rate counts, over the
+comparisons it took part in, the ones where a reader preferred it; "no preference" answers are ties and
+are left out of the rate, its Wilson interval and the sign test (which tests the rate against 50 %), and
+are reported beside them. Fleiss' kappa is computed over the items every reader with an answer has
+answered, with three categories per compared pair (first source, second source, no preference).
+"""
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from django.db.models import Count, Q, QuerySet
+from scipy.stats import t as student_t
+
+from evaluation.stats import bradley_terry, fleiss_kappa, sign_test, wilson_interval
+from portal.accounts.models import ChallengeRole, User
+from portal.challenges.models import Challenge
+from portal.datasets.models import Image
+from portal.readerstudies.models import BlindedMask, MaskSource, ReaderStudy, ReadingItem, StudyReader
+
+PSEUDO_WINS = 0.5
+"""Added to every pair's wins when the Bradley-Terry maximum does not exist (a source never won or lost)."""
+
+
+@dataclass(frozen=True)
+class PreferenceRate:
+    """How often readers preferred a source over the other source of its comparisons (ties left out)."""
+
+    source: str
+    wins: int
+    losses: int
+    ties: int
+    rate: float | None
+    interval: tuple[float, float] | None
+    sign_test_p: float
+
+
+@dataclass(frozen=True)
+class ReaderRates:
+    reader: str
+    answered: int
+    rates: tuple[PreferenceRate, ...]
+
+
+@dataclass(frozen=True)
+class RatingSummary:
+    """Mean 1-5 quality rating of a source's masks with a 95 % t interval (none under two ratings)."""
+
+    source: str
+    ratings: int
+    mean: float | None
+    interval: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
+class Strength:
+    source: str
+    strength: float
+
+
+@dataclass(frozen=True)
+class ReadingTimes:
+    """Seconds from an item first shown to its answer, measured by the server."""
+
+    reader: str
+    answered: int
+    median_seconds: float | None
+    mean_seconds: float | None
+
+
+@dataclass(frozen=True)
+class StudyResults:
+    study: str
+    answered: int
+    items: int
+    sources: tuple[str, ...]
+    preference: tuple[PreferenceRate, ...]
+    per_reader: tuple[ReaderRates, ...]
+    fleiss_kappa: float | None
+    kappa_items: int
+    ratings: tuple[RatingSummary, ...]
+    bradley_terry: tuple[Strength, ...] | None
+    bradley_terry_pseudo_wins: float
+    times: tuple[ReadingTimes, ...]
+
+
+@dataclass(frozen=True)
+class ReaderProgress:
+    reader: StudyReader
+    answered: int
+    total: int
+
+
+def reader_study_can_manage(*, user: User, challenge: Challenge | int) -> bool:
+    """Whether the user may create, manage and read the results of the challenge's studies."""
+    if not user.is_authenticated:
+        return False
+    return (
+        user.is_staff
+        or ChallengeRole.objects.filter(
+            user=user, challenge=challenge, role=ChallengeRole.Role.ORGANIZER
+        ).exists()
+    )
+
+
+def reader_study_list_organized_by(*, user: User) -> QuerySet[ReaderStudy]:
+    """The studies of the challenges the user organizes, newest first."""
+    studies = ReaderStudy.objects.select_related("challenge")
+    if user.is_staff:
+        return studies
+    return studies.filter(
+        challenge__roles__user=user, challenge__roles__role=ChallengeRole.Role.ORGANIZER
+    ).distinct()
+
+
+def study_reader_list_for(*, user: User) -> QuerySet[StudyReader]:
+    """The user's invitations to read, with their studies' challenges."""
+    return StudyReader.objects.filter(user=user).select_related("study__challenge").order_by("-invited_at")
+
+
+def reader_study_get_for_organizer(*, user: User, study_id: int) -> ReaderStudy:
+    """The study if the user organizes its challenge; raises ``ReaderStudy.DoesNotExist`` otherwise."""
+    study = ReaderStudy.objects.select_related("challenge", "dataset").get(pk=study_id)
+    if not reader_study_can_manage(user=user, challenge=study.challenge_id):
+        raise ReaderStudy.DoesNotExist
+    return study
+
+
+def study_reader_get(*, user: User, study_id: int) -> StudyReader:
+    """The user's place in a READY study; raises ``StudyReader.DoesNotExist`` unless they were invited."""
+    if not user.is_authenticated:
+        raise StudyReader.DoesNotExist
+    return StudyReader.objects.select_related("study").get(
+        study=study_id, user=user, study__status=ReaderStudy.Status.READY
+    )
+
+
+def study_reader_progress(*, reader: StudyReader) -> tuple[int, int]:
+    """(answered, total) items of the reader."""
+    counts = reader.items.aggregate(
+        total=Count("pk"), answered=Count("pk", filter=Q(answered_at__isnull=False))
+    )
+    return counts["answered"], counts["total"]
+
+
+def study_reader_list(*, study: ReaderStudy) -> list[ReaderProgress]:
+    """The study's readers with their progress."""
+    readers = study.readers.select_related("user").annotate(
+        total=Count("items"), answered=Count("items", filter=Q(items__answered_at__isnull=False))
+    )
+    return [ReaderProgress(reader, reader.answered, reader.total) for reader in readers]
+
+
+def reading_mask_get(*, user: User, token: str) -> BlindedMask:
+    """The blinded mask behind one side's token of one of the user's items; ``DoesNotExist`` otherwise.
+
+    Both sides go through this one lookup, so neither answers faster or differently.
+    """
+    item = ReadingItem.objects.get(
+        Q(token_a=token) | Q(token_b=token), reader__user=user, reader__study__status=ReaderStudy.Status.READY
+    )
+    source_id = item.source_a_id if item.token_a == token else item.source_b_id
+    return BlindedMask.objects.get(study_case=item.study_case_id, source=source_id)
+
+
+def reading_background_get(*, user: User, item_token: str, index: int) -> Image:
+    """The ``index``-th background image of one of the user's items; ``DoesNotExist`` otherwise."""
+    item = ReadingItem.objects.select_related("reader__study", "study_case").get(
+        token=item_token, reader__user=user, reader__study__status=ReaderStudy.Status.READY
+    )
+    interfaces = item.reader.study.background_interfaces
+    if not 0 <= index < len(interfaces):
+        raise Image.DoesNotExist
+    return Image.objects.get(case=item.study_case.case_id, interface=interfaces[index])
+
+
+def reader_study_answers(*, study: ReaderStudy) -> QuerySet[ReadingItem]:
+    """Every answered item of the study with its reader, case and both sources, in reader and item order."""
+    return (
+        ReadingItem.objects.filter(reader__study=study, answered_at__isnull=False)
+        .select_related("reader__user", "study_case__case", "source_a", "source_b")
+        .order_by("reader__invited_at", "reader__pk", "position")
+    )
+
+
+def _preferred(item: ReadingItem) -> MaskSource | None:
+    if item.preference == ReadingItem.Preference.A:
+        return item.source_a
+    if item.preference == ReadingItem.Preference.B:
+        return item.source_b
+    return None
+
+
+def answer_preferred_label(item: ReadingItem) -> str:
+    """The label of the source the reader preferred, or "none"."""
+    preferred = _preferred(item)
+    return "none" if preferred is None else preferred.label
+
+
+def _rates(items: Sequence[ReadingItem], sources: Sequence[MaskSource]) -> tuple[PreferenceRate, ...]:
+    wins: dict[int, int] = defaultdict(int)
+    losses: dict[int, int] = defaultdict(int)
+    ties: dict[int, int] = defaultdict(int)
+    for item in items:
+        preferred = _preferred(item)
+        for source, other in ((item.source_a, item.source_b), (item.source_b, item.source_a)):
+            if preferred is None:
+                ties[source.pk] += 1
+            elif preferred.pk == source.pk:
+                wins[source.pk] += 1
+            elif preferred.pk == other.pk:
+                losses[source.pk] += 1
+    rates = []
+    for source in sources:
+        decided = wins[source.pk] + losses[source.pk]
+        rates.append(
+            PreferenceRate(
+                source=source.label,
+                wins=wins[source.pk],
+                losses=losses[source.pk],
+                ties=ties[source.pk],
+                rate=wins[source.pk] / decided if decided else None,
+                interval=wilson_interval(wins[source.pk], decided) if decided else None,
+                sign_test_p=sign_test(wins[source.pk], decided),
+            )
+        )
+    return tuple(rates)
+
+
+def _kappa(items: Sequence[ReadingItem]) -> tuple[float | None, int]:
+    by_subject: dict[tuple[int, int, int], list[int]] = defaultdict(list)
+    readers = {item.reader_id for item in items}
+    for item in items:
+        first, second = sorted((item.source_a_id, item.source_b_id))
+        preferred = _preferred(item)
+        category = 2 if preferred is None else (0 if preferred.pk == first else 1)
+        by_subject[(item.study_case_id, first, second)].append(category)
+    rows = [
+        [categories.count(0), categories.count(1), categories.count(2)]
+        for categories in by_subject.values()
+        if len(categories) == len(readers)
+    ]
+    if len(readers) < 2 or not rows:
+        return None, len(rows)
+    kappa = fleiss_kappa(rows)
+    return (None if math.isnan(kappa) else kappa), len(rows)
+
+
+def _mean_interval(values: Sequence[int]) -> tuple[float | None, tuple[float, float] | None]:
+    if not values:
+        return None, None
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, None
+    half_width = (
+        float(student_t.ppf(0.975, len(values) - 1)) * statistics.stdev(values) / math.sqrt(len(values))
+    )
+    return mean, (mean - half_width, mean + half_width)
+
+
+def _ratings(items: Sequence[ReadingItem], sources: Sequence[MaskSource]) -> tuple[RatingSummary, ...]:
+    by_source: dict[int, list[int]] = defaultdict(list)
+    for item in items:
+        for source_id, rating in ((item.source_a_id, item.rating_a), (item.source_b_id, item.rating_b)):
+            if rating is not None:
+                by_source[source_id].append(rating)
+    summaries = []
+    for source in sources:
+        mean, interval = _mean_interval(by_source[source.pk])
+        summaries.append(RatingSummary(source.label, len(by_source[source.pk]), mean, interval))
+    return tuple(summaries)
+
+
+def _strengths(
+    items: Sequence[ReadingItem], sources: Sequence[MaskSource]
+) -> tuple[tuple[Strength, ...] | None, float]:
+    if len(sources) < 3 or not items:
+        return None, 0.0
+    index = {source.pk: position for position, source in enumerate(sources)}
+    wins = np.zeros((len(sources), len(sources)))
+    for item in items:
+        preferred = _preferred(item)
+        if preferred is not None:
+            loser = item.source_b_id if preferred.pk == item.source_a_id else item.source_a_id
+            wins[index[preferred.pk], index[loser]] += 1
+    pseudo_wins = 0.0
+    try:
+        strengths = bradley_terry(wins)
+    except ValueError:
+        pseudo_wins = PSEUDO_WINS
+        strengths = bradley_terry(wins + PSEUDO_WINS * (1 - np.eye(len(sources))))
+    return tuple(
+        Strength(source.label, strength) for source, strength in zip(sources, strengths, strict=True)
+    ), pseudo_wins
+
+
+def _times(by_reader: Iterable[tuple[str, Sequence[ReadingItem]]]) -> tuple[ReadingTimes, ...]:
+    times = []
+    for reader, items in by_reader:
+        seconds = [item.seconds for item in items if item.seconds is not None]
+        times.append(
+            ReadingTimes(
+                reader=reader,
+                answered=len(seconds),
+                median_seconds=statistics.median(seconds) if seconds else None,
+                mean_seconds=statistics.fmean(seconds) if seconds else None,
+            )
+        )
+    return tuple(times)
+
+
+def reader_study_results(*, study: ReaderStudy) -> StudyResults:
+    """The study's statistics over every answer so far (see the module docstring for the rules)."""
+    sources = list(study.sources.all())
+    items = list(reader_study_answers(study=study))
+    by_reader: dict[str, list[ReadingItem]] = defaultdict(list)
+    for item in items:
+        by_reader[item.reader.user.username].append(item)
+    kappa, kappa_items = _kappa(items)
+    strengths, pseudo_wins = _strengths(items, sources)
+    return StudyResults(
+        study=study.title,
+        answered=len(items),
+        items=ReadingItem.objects.filter(reader__study=study).count(),
+        sources=tuple(source.label for source in sources),
+        preference=_rates(items, sources),
+        per_reader=tuple(
+            ReaderRates(reader, len(reader_items), _rates(reader_items, sources))
+            for reader, reader_items in by_reader.items()
+        ),
+        fleiss_kappa=kappa,
+        kappa_items=kappa_items,
+        ratings=_ratings(items, sources),
+        bradley_terry=strengths,
+        bradley_terry_pseudo_wins=pseudo_wins,
+        times=_times([("all readers", items), *by_reader.items()]),
+    )
+
+
+def reader_candidate_list(*, study: ReaderStudy) -> QuerySet[User]:
+    """Users holding the reader role in the study's challenge, by name."""
+    return User.objects.filter(
+        challenge_roles__challenge=study.challenge_id, challenge_roles__role=ChallengeRole.Role.READER
+    ).order_by("username")

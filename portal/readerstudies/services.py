@@ -1,0 +1,399 @@
+"""Everything that can happen to a reader study: creation, preparing its blinded masks, inviting readers
+(with their one draw of order and sides), showing an item and recording an answer.
+
+A study is created ``PREPARING``; ``reader_study_prepare`` (queued after the commit) renders one blinded
+mask per (case, source) into private storage and moves it to ``READY``, or to ``FAILED`` with a
+sentence. Inviting a reader draws, once and for good, the order of the reader's items and which source
+of each is A (left): the seed comes from the ``secrets`` module and is stored, so the draw can be
+checked later. Every answer is final: an item takes one answer, and once a reader has answered the last
+item the study is finished for them and their answers are locked.
+"""
+
+import hashlib
+import logging
+import random
+import secrets
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from itertools import combinations
+from pathlib import Path
+from typing import Literal
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from portal.accounts.models import ChallengeRole, User
+from portal.challenges.models import Challenge, Phase
+from portal.datasets.models import Case, Dataset, GroundTruth, Image
+from portal.readerstudies import selectors, tasks
+from portal.readerstudies.blinding import MaskMismatch, mask_blind
+from portal.readerstudies.models import (
+    BlindedMask,
+    MaskSource,
+    ReaderStudy,
+    ReadingItem,
+    StudyCase,
+    StudyReader,
+)
+from portal.submissions.archives import ArchiveRejected, archive_extract_masks
+from portal.submissions.models import Submission
+from portal.submissions.services import ARCHIVE_LIMITS
+
+logger = logging.getLogger(__name__)
+
+REFERENCE = "reference"
+"""Names the cases' reference annotation among a study's sources."""
+
+DEFAULT_BACKGROUND = ("non-contrast-ct",)
+BACKGROUND_CHOICES = ("non-contrast-ct", "preprocessed-tmax-map")
+
+SourceChoice = Submission | Literal["reference"]
+Preference = ReadingItem.Preference
+
+
+@dataclass(frozen=True)
+class DrawnItem:
+    """One item of a reader's draw: the case and the sources shown as A (left) and B (right)."""
+
+    case_id: int
+    source_a_id: int
+    source_b_id: int
+
+
+def _organizer_check(*, user: User, challenge: Challenge) -> None:
+    if not selectors.reader_study_can_manage(user=user, challenge=challenge):
+        raise PermissionDenied("Only the challenge's organizers may manage its reader studies.")
+
+
+def _submission_problem(*, submission: Submission, dataset: Dataset, split: str) -> str | None:
+    if submission.phase.dataset_id != dataset.pk or submission.phase.split != split:
+        return f"Submission {submission.pk} was made to a phase on other cases than this study's."
+    if submission.status != Submission.Status.SUCCEEDED:
+        return f"Submission {submission.pk} has not succeeded; only scored submissions can be compared."
+    if submission.kind != Phase.SubmissionKind.PREDICTIONS:
+        return f"Submission {submission.pk} is an algorithm; only predicted masks can be compared yet."
+    return None
+
+
+def _sources_check(*, sources: Sequence[SourceChoice], dataset: Dataset, split: str) -> list[str]:
+    problems = []
+    keys = [source if source == REFERENCE else source.pk for source in sources]
+    if len(set(keys)) < 2:
+        problems.append("A study compares at least two different mask sources.")
+    if len(set(keys)) != len(keys):
+        problems.append("Each mask source can be chosen once.")
+    for source in sources:
+        if isinstance(source, Submission):
+            problem = _submission_problem(submission=source, dataset=dataset, split=split)
+            if problem is not None:
+                problems.append(problem)
+    return problems
+
+
+def _cases_check(
+    *, cases: Sequence[Case], sources: Sequence[SourceChoice], interfaces: Sequence[str]
+) -> list[str]:
+    if not cases:
+        return ["The dataset has no cases in this split."]
+    problems = []
+    for interface in interfaces:
+        if interface not in BACKGROUND_CHOICES:
+            problems.append(f"{interface} is not an image a study can show.")
+    without_image = [case.name for case in cases if not case.images.filter(interface=interfaces[0]).exists()]
+    if without_image:
+        problems.append(f"These cases have no {interfaces[0]} image: {', '.join(without_image)}.")
+    if REFERENCE in sources:
+        without_truth = [case.name for case in cases if not case.ground_truths.exists()]
+        if without_truth:
+            problems.append(f"These cases have no reference annotation: {', '.join(without_truth)}.")
+    return problems
+
+
+def _source_label(source: SourceChoice) -> str:
+    if source == REFERENCE:
+        return REFERENCE
+    submitter = source.team.name if source.team is not None else source.creator.username
+    return f"{submitter} (submission {source.pk})"
+
+
+def reader_study_create(
+    *,
+    created_by: User,
+    challenge: Challenge,
+    dataset: Dataset,
+    split: str,
+    title: str,
+    sources: Sequence[SourceChoice],
+    background_interfaces: Sequence[str] = DEFAULT_BACKGROUND,
+    asks_quality_rating: bool = False,
+    asks_comment: bool = False,
+) -> ReaderStudy:
+    """Create a PREPARING study of ``sources`` on every case of the dataset split and queue its preparation.
+
+    ``sources`` are ``REFERENCE`` or succeeded predictions submissions to a phase on the same cases. Raises
+    ``PermissionDenied`` for anyone but an organizer, ``ValidationError`` listing every problem.
+    """
+    _organizer_check(user=created_by, challenge=challenge)
+    if dataset.challenge_id != challenge.pk:
+        raise ValidationError("The dataset belongs to another challenge.", code="invalid")
+    interfaces = list(background_interfaces) or list(DEFAULT_BACKGROUND)
+    cases = list(Case.objects.filter(dataset=dataset, split=split).order_by("name"))
+    problems = _sources_check(sources=sources, dataset=dataset, split=split)
+    problems += _cases_check(cases=cases, sources=sources, interfaces=interfaces)
+    if problems:
+        raise ValidationError(problems, code="invalid")
+    with transaction.atomic():
+        study = ReaderStudy.objects.create(
+            challenge=challenge,
+            dataset=dataset,
+            split=split,
+            title=title,
+            background_interfaces=interfaces,
+            asks_quality_rating=asks_quality_rating,
+            asks_comment=asks_comment,
+            created_by=created_by,
+        )
+        for position, source in enumerate(sources):
+            MaskSource.objects.create(
+                study=study,
+                kind=MaskSource.Kind.REFERENCE if source == REFERENCE else MaskSource.Kind.SUBMISSION,
+                submission=None if source == REFERENCE else source,
+                label=_source_label(source),
+                position=position,
+            )
+        StudyCase.objects.bulk_create([StudyCase(study=study, case=case) for case in cases])
+        transaction.on_commit(partial(tasks.reader_study_prepare_task.delay, study_id=study.pk))
+    return study
+
+
+def _file_copy(*, field_file: object, path: Path) -> Path:
+    with field_file.open("rb") as source, path.open("wb") as target:  # type: ignore[attr-defined] (a FieldFile)
+        shutil.copyfileobj(source, target)
+    return path
+
+
+def _source_masks(
+    *, source: MaskSource, cases: Sequence[StudyCase], folder: Path
+) -> Mapping[int, Path | None]:
+    """Local files of the source's masks by study case id; None where a submission has no mask of a case."""
+    if source.submission is None:
+        masks: dict[int, Path | None] = {}
+        for study_case in cases:
+            ground_truth = GroundTruth.objects.filter(case=study_case.case_id).order_by("-version").first()
+            if ground_truth is None:
+                raise MaskMismatch(f"Case {study_case.case.name} has no reference annotation.")
+            masks[study_case.pk] = _file_copy(
+                field_file=ground_truth.file, path=folder / f"{study_case.pk}.nii.gz"
+            )
+        return masks
+    archive = _file_copy(field_file=source.submission.file, path=folder / "archive")
+    files = archive_extract_masks(archive, folder / "masks", limits=ARCHIVE_LIMITS).files
+    return {study_case.pk: files.get(study_case.case.name) for study_case in cases}
+
+
+def _blinded_masks_render(*, study: ReaderStudy) -> None:
+    cases = list(study.study_cases.select_related("case"))
+    done = set(BlindedMask.objects.filter(study_case__study=study).values_list("study_case_id", "source_id"))
+    for source in study.sources.select_related("submission"):
+        todo = [study_case for study_case in cases if (study_case.pk, source.pk) not in done]
+        if not todo:
+            continue
+        with tempfile.TemporaryDirectory(prefix="reader-study-") as name:
+            folder = Path(name)
+            masks = _source_masks(source=source, cases=todo, folder=folder)
+            for study_case in todo:
+                image = Image.objects.get(case=study_case.case_id, interface=study.background_interfaces[0])
+                reference = _file_copy(field_file=image.file, path=folder / "reference.nii.gz")
+                try:
+                    content = mask_blind(mask=masks[study_case.pk], reference_image=reference)
+                except MaskMismatch as error:
+                    raise MaskMismatch(f"Case {study_case.case.name}: {error}") from error
+                sha256 = hashlib.sha256(content).hexdigest()
+                BlindedMask.objects.create(
+                    study_case=study_case,
+                    source=source,
+                    sha256=sha256,
+                    size_bytes=len(content),
+                    file=ContentFile(content, name="mask.nii.gz"),
+                )
+
+
+def reader_study_prepare(*, study_id: int) -> None:
+    """Render the blinded mask of every (case, source) of a PREPARING study, then make it READY.
+
+    A study in another status is left alone, and masks already rendered are kept, so a repeat is
+    harmless. A mask that cannot be shown (wrong grid, bad archive) leaves the study FAILED with a sentence.
+    """
+    study = ReaderStudy.objects.filter(pk=study_id, status=ReaderStudy.Status.PREPARING).first()
+    if study is None:
+        logger.info("Reader study %s is not being prepared; nothing to do.", study_id)
+        return
+    try:
+        _blinded_masks_render(study=study)
+    except (MaskMismatch, ArchiveRejected) as error:
+        ReaderStudy.objects.filter(pk=study_id, status=ReaderStudy.Status.PREPARING).update(
+            status=ReaderStudy.Status.FAILED, error=str(error)
+        )
+        return
+    ReaderStudy.objects.filter(pk=study_id, status=ReaderStudy.Status.PREPARING).update(
+        status=ReaderStudy.Status.READY
+    )
+
+
+def reading_order_draw(*, seed: str, case_ids: Sequence[int], source_ids: Sequence[int]) -> list[DrawnItem]:
+    """The items of one reader, drawn from ``seed`` (hex): every case against every pair of sources, in a
+    shuffled order, each pair's sides swapped or not at random. The same seed gives the same draw."""
+    generator = random.Random(int(seed, 16))
+    pairs = [(case_id, pair) for case_id in sorted(case_ids) for pair in combinations(sorted(source_ids), 2)]
+    generator.shuffle(pairs)
+    drawn = []
+    for case_id, (first, second) in pairs:
+        swapped = generator.random() < 0.5
+        drawn.append(DrawnItem(case_id, second if swapped else first, first if swapped else second))
+    return drawn
+
+
+def study_reader_invite(*, study: ReaderStudy, user: User, invited_by: User) -> StudyReader:
+    """Invite ``user`` to read ``study``, giving them the challenge's reader role if they lack it.
+
+    The first invitation draws the reader's order and sides and stores them; inviting again returns the
+    same reader with the same draw.
+    """
+    _organizer_check(user=invited_by, challenge=study.challenge)
+    with transaction.atomic():
+        ChallengeRole.objects.get_or_create(
+            user=user, challenge=study.challenge, role=ChallengeRole.Role.READER
+        )
+        reader, created = StudyReader.objects.get_or_create(
+            study=study, user=user, defaults={"seed": secrets.token_hex(16)}
+        )
+        if not created:
+            return reader
+        study_cases = {study_case.case_id: study_case for study_case in study.study_cases.all()}
+        drawn = reading_order_draw(
+            seed=reader.seed,
+            case_ids=list(study_cases),
+            source_ids=list(study.sources.values_list("pk", flat=True)),
+        )
+        ReadingItem.objects.bulk_create(
+            ReadingItem(
+                reader=reader,
+                study_case=study_cases[item.case_id],
+                position=position,
+                source_a_id=item.source_a_id,
+                source_b_id=item.source_b_id,
+                token=secrets.token_urlsafe(24),
+                token_a=secrets.token_urlsafe(24),
+                token_b=secrets.token_urlsafe(24),
+            )
+            for position, item in enumerate(drawn, start=1)
+        )
+    return reader
+
+
+def reading_item_next(*, reader: StudyReader) -> ReadingItem | None:
+    """The reader's first unanswered item (None when finished), recording when it was first shown."""
+    item = reader.items.filter(answered_at__isnull=True).order_by("position").first()
+    if item is not None and item.shown_at is None:
+        ReadingItem.objects.filter(pk=item.pk, shown_at__isnull=True).update(shown_at=timezone.now())
+        item.refresh_from_db(fields=["shown_at"])
+    return item
+
+
+def _rating_check(rating: int | None, *, asked: bool) -> int | None:
+    if rating is None:
+        return None
+    if not asked:
+        raise ValidationError("This study asks for no quality ratings.", code="invalid")
+    if not 1 <= rating <= 5:
+        raise ValidationError("A quality rating is a whole number from 1 to 5.", code="invalid")
+    return rating
+
+
+def reading_item_answer(
+    *,
+    user: User,
+    item_token: str,
+    preference: str,
+    rating_a: int | None = None,
+    rating_b: int | None = None,
+    comment: str = "",
+) -> ReadingItem:
+    """Record the reader's answer to one of their items, once; the last answer finishes the study for them.
+
+    Raises ``ReadingItem.DoesNotExist`` for an item that is not the user's, and ``ValidationError`` (code
+    ``already_answered`` or ``study_finished``) for a second answer or any answer after finishing.
+    """
+    with transaction.atomic():
+        reader = (
+            StudyReader.objects.select_for_update()
+            .select_related("study")
+            .get(user=user, items__token=item_token, study__status=ReaderStudy.Status.READY)
+        )
+        item = reader.items.get(token=item_token)
+        if reader.finished_at is not None:
+            raise ValidationError(
+                "You have finished this study; its answers are locked.", code="study_finished"
+            )
+        if item.answered_at is not None:
+            raise ValidationError(
+                "This item has been answered; an answer cannot be changed.", code="already_answered"
+            )
+        if preference not in Preference.values:
+            raise ValidationError("Choose A, B or no preference.", code="invalid")
+        if comment and not reader.study.asks_comment:
+            raise ValidationError("This study takes no comments.", code="invalid")
+        now = timezone.now()
+        item.preference = preference
+        item.rating_a = _rating_check(rating_a, asked=reader.study.asks_quality_rating)
+        item.rating_b = _rating_check(rating_b, asked=reader.study.asks_quality_rating)
+        item.comment = comment.strip()
+        item.shown_at = item.shown_at or now
+        item.answered_at = now
+        item.seconds = (now - item.shown_at).total_seconds()
+        item.save()
+        if not reader.items.filter(answered_at__isnull=True).exists():
+            reader.finished_at = now
+            reader.save(update_fields=["finished_at"])
+    return item
+
+
+def readerstudy_demo_create(*, challenge: Challenge, organizer: User, reader: User) -> ReaderStudy | None:
+    """The demo's study: its first succeeded predictions submission against the reference masks, on that
+    submission's cases, with ``reader`` invited. None when no submission has succeeded yet; a study
+    already made for the demo is returned as it is."""
+    submission = (
+        Submission.objects.filter(
+            phase__challenge=challenge,
+            status=Submission.Status.SUCCEEDED,
+            kind=Phase.SubmissionKind.PREDICTIONS,
+        )
+        .select_related("phase", "team", "creator")
+        .order_by("created_at", "pk")
+        .first()
+    )
+    if submission is None:
+        return None
+    existing = (
+        ReaderStudy.objects.filter(challenge=challenge, sources__submission=submission)
+        .filter(~Q(status=ReaderStudy.Status.FAILED))
+        .first()
+    )
+    study = existing or reader_study_create(
+        created_by=organizer,
+        challenge=challenge,
+        dataset=submission.phase.dataset,
+        split=submission.phase.split,
+        title="Demo: baseline against reference",
+        sources=[REFERENCE, submission],
+        asks_quality_rating=True,
+        asks_comment=True,
+    )
+    study_reader_invite(study=study, user=reader, invited_by=organizer)
+    return study

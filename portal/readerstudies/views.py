@@ -1,0 +1,220 @@
+"""Reader study pages: organizers create a study, invite readers, read the results and export answers;
+a reader reads in a page that knows only opaque tokens.
+
+Whatever a user may not see is a 404, so nobody learns that a study or an item exists. The reading page
+never shows the study's title (organizers write it, and it may name a source): it says which challenge
+the study belongs to and nothing else about it. Both masks of an item are served by one view from files
+rendered when the study was prepared, under one neutral name.
+"""
+
+import csv
+import io
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from portal.challenges.models import Challenge
+from portal.challenges.selectors import challenge_get_visible_to
+from portal.readerstudies import selectors, services
+from portal.readerstudies.forms import ReaderInviteForm, ReaderStudyForm
+from portal.readerstudies.models import ReaderStudy, StudyReader
+
+CSV_COLUMNS = (
+    "reader",
+    "position",
+    "case",
+    "source_a",
+    "source_b",
+    "preference",
+    "preferred_source",
+    "rating_a",
+    "rating_b",
+    "comment",
+    "shown_at",
+    "answered_at",
+    "seconds",
+    "reader_seed",
+)
+# Both sides and every background are sent the same way: same headers, same caching, one neutral name.
+FILE_CACHE_CONTROL = "private, max-age=3600"
+
+
+def _study_or_404(request: HttpRequest, pk: int) -> ReaderStudy:
+    try:
+        return selectors.reader_study_get_for_organizer(user=request.user, study_id=pk)
+    except ReaderStudy.DoesNotExist as error:
+        raise Http404("No such study.") from error
+
+
+@login_required
+def study_list(request: HttpRequest) -> HttpResponse:
+    """The studies the user organizes and the ones they were invited to read."""
+    context = {
+        "organized": selectors.reader_study_list_organized_by(user=request.user),
+        "reading": selectors.study_reader_list_for(user=request.user),
+    }
+    return render(request, "readerstudies/study_list.html", context)
+
+
+@login_required
+def study_create(request: HttpRequest, challenge_slug: str) -> HttpResponse:
+    """The organizer's form for a new study."""
+    try:
+        challenge = challenge_get_visible_to(user=request.user, slug=challenge_slug)
+    except Challenge.DoesNotExist as error:
+        raise Http404("No such challenge.") from error
+    form = ReaderStudyForm(request.POST or None, challenge=challenge)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        sources = ([services.REFERENCE] if data["include_reference"] else []) + list(data["submissions"])
+        try:
+            study = services.reader_study_create(
+                created_by=request.user,
+                challenge=challenge,
+                dataset=data["dataset"],
+                split=data["split"],
+                title=data["title"],
+                sources=sources,
+                background_interfaces=data["background_interfaces"],
+                asks_quality_rating=data["asks_quality_rating"],
+                asks_comment=data["asks_comment"],
+            )
+        except PermissionDenied as error:
+            raise Http404("No such challenge.") from error
+        except ValidationError as error:
+            for message in error.messages:
+                form.add_error(None, message)
+        else:
+            messages.success(request, "The study is being prepared; invite its readers below.")
+            return redirect("readerstudy-detail", pk=study.pk)
+    elif request.method == "GET" and not selectors.reader_study_can_manage(
+        user=request.user, challenge=challenge
+    ):
+        raise Http404("No such challenge.")
+    return render(request, "readerstudies/study_create.html", {"challenge": challenge, "form": form})
+
+
+@login_required
+def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The organizer's page of a study: status, sources, readers and their progress."""
+    study = _study_or_404(request, pk)
+    context = {
+        "study": study,
+        "sources": study.sources.all(),
+        "readers": selectors.study_reader_list(study=study),
+        "candidates": selectors.reader_candidate_list(study=study),
+        "invite_form": ReaderInviteForm(),
+    }
+    return render(request, "readerstudies/study_detail.html", context)
+
+
+@login_required
+@require_POST
+def study_reader_invite_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Invite a reader by name."""
+    study = _study_or_404(request, pk)
+    form = ReaderInviteForm(request.POST)
+    if form.is_valid():
+        services.study_reader_invite(study=study, user=form.cleaned_data["username"], invited_by=request.user)
+        messages.success(request, f"{form.cleaned_data['username']} is invited.")
+    else:
+        messages.error(request, " ".join(form.errors["username"]))
+    return redirect("readerstudy-detail", pk=study.pk)
+
+
+@login_required
+def study_results(request: HttpRequest, pk: int) -> HttpResponse:
+    """The study's statistics, for organizers."""
+    study = _study_or_404(request, pk)
+    context = {"study": study, "results": selectors.reader_study_results(study=study)}
+    return render(request, "readerstudies/study_results.html", context)
+
+
+def answers_csv_response(study: ReaderStudy) -> HttpResponse:
+    """Every answer of the study with its unblinded sources, as CSV."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for item in selectors.reader_study_answers(study=study):
+        writer.writerow(
+            (
+                item.reader.user.username,
+                item.position,
+                item.study_case.case.name,
+                item.source_a.label,
+                item.source_b.label,
+                item.preference,
+                selectors.answer_preferred_label(item),
+                "" if item.rating_a is None else item.rating_a,
+                "" if item.rating_b is None else item.rating_b,
+                item.comment,
+                item.shown_at.isoformat() if item.shown_at is not None else "",
+                item.answered_at.isoformat() if item.answered_at is not None else "",
+                "" if item.seconds is None else f"{item.seconds:.3f}",
+                item.reader.seed,
+            )
+        )
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="reader-study-{study.pk}-answers.csv"'
+    return response
+
+
+@login_required
+def study_answers_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    """The CSV export of every answer, for organizers."""
+    return answers_csv_response(_study_or_404(request, pk))
+
+
+@login_required
+def study_read(request: HttpRequest, pk: int) -> HttpResponse:
+    """The reading page of an invited reader; it fetches its items from the API."""
+    try:
+        reader = selectors.study_reader_get(user=request.user, study_id=pk)
+    except StudyReader.DoesNotExist as error:
+        raise Http404("No such study.") from error
+    answered, total = selectors.study_reader_progress(reader=reader)
+    context = {
+        "reader": reader,
+        "challenge": reader.study.challenge,
+        "answered": answered,
+        "total": total,
+        "next_url": reverse("api:readerstudy-next", kwargs={"pk": pk}),
+    }
+    return render(request, "readerstudies/study_read.html", context)
+
+
+def _file_response(field_file: object, *, name: str) -> FileResponse:
+    response = FileResponse(
+        field_file.open("rb"),  # type: ignore[attr-defined] (a FieldFile)
+        filename=name,
+        content_type="application/octet-stream",
+    )
+    response["Cache-Control"] = FILE_CACHE_CONTROL
+    return response
+
+
+def reading_mask(request: HttpRequest, token: str) -> FileResponse:
+    """One side's blinded mask of one of the reader's items, always named mask.nii.gz."""
+    if not request.user.is_authenticated:
+        raise Http404("No such file.")
+    try:
+        mask = selectors.reading_mask_get(user=request.user, token=token)
+    except ObjectDoesNotExist as error:
+        raise Http404("No such file.") from error
+    return _file_response(mask.file, name="mask.nii.gz")
+
+
+def reading_background(request: HttpRequest, token: str, index: int) -> FileResponse:
+    """A background image of one of the reader's items, always named image.nii.gz."""
+    if not request.user.is_authenticated:
+        raise Http404("No such file.")
+    try:
+        image = selectors.reading_background_get(user=request.user, item_token=token, index=index)
+    except ObjectDoesNotExist as error:
+        raise Http404("No such file.") from error
+    return _file_response(image.file, name="image.nii.gz")
