@@ -78,14 +78,19 @@ def viewer_render(
     return response
 
 
+def client_holds(*, request: HttpRequest, etag: str) -> bool:
+    """Whether the request's If-None-Match names this ETag (weak or strong) or any (``*``)."""
+    held = {tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")}
+    return etag in held or "*" in held
+
+
 def image_file_response(*, request: HttpRequest, image: Image) -> HttpResponse:
     """Send an image file (the caller has checked the permission), or 304 when the client has it.
 
     The ETag is the file's sha256, so a client that already holds the bytes downloads nothing.
     """
     etag = f'"{image.sha256}"'
-    held = {tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")}
-    if etag in held or "*" in held:
+    if client_holds(request=request, etag=etag):
         response: HttpResponse = HttpResponseNotModified()
     else:
         filename = f"{image.case.name}_{image.interface}.nii.gz"

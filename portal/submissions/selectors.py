@@ -2,19 +2,27 @@
 against, and who may see it and its per-case scores."""
 
 import datetime
+import hashlib
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from portal.accounts.models import ChallengeRole, Team, TeamMembership, User
+from portal.accounts.selectors import user_roles
 from portal.challenges.models import Challenge, Phase
 from portal.challenges.selectors import challenge_list_visible_to
-from portal.datasets.models import Case
+from portal.datasets.models import Case, GroundTruth, Split
+from portal.datasets.selectors import cases_visible_to
 from portal.leaderboards.selectors import leaderboard_access_get, submission_case_scores_visible
 from portal.submissions.models import CaseResult, Submission, SubmissionStateChange
 
 REFERENCE_INTERFACE = "non-contrast-ct"
 
 NOT_COUNTED = (Submission.Status.FAILED, Submission.Status.CANCELLED)
+
+# Statuses whose archive passed the checks, so its masks can be shown against the ground truth.
+REVIEWABLE = (Submission.Status.EVALUATING, Submission.Status.SUCCEEDED)
+# Bump when the overlap label volume is computed differently, so cached files are not reused.
+OVERLAP_LABEL_VERSION = 1
 
 
 def submission_team_for(*, challenge: Challenge, user: User) -> Team | None:
@@ -120,3 +128,38 @@ def phase_get_for_submissions(*, user: User, slug: str) -> Phase:
     return Phase.objects.select_related("challenge", "dataset").get(
         slug=slug, challenge__in=challenge_list_visible_to(user=user)
     )
+
+
+def submission_review_case_list(*, user: User, submission: Submission) -> QuerySet[Case]:
+    """The cases of the submission's phase whose ground truth the user may see against its masks, by name.
+
+    Organizers of the challenge may review every case with ground truth. The submitting team may review
+    only training cases they may see (whose ground truth is published with the release): showing a
+    hidden test case's overlap would reveal its ground truth. Nobody reviews a submission whose archive
+    has not passed the checks.
+    """
+    if submission.status not in REVIEWABLE:
+        return Case.objects.none()
+    cases = phase_case_list(phase=submission.phase).filter(
+        Exists(GroundTruth.objects.filter(case=OuterRef("pk")))
+    )
+    if ChallengeRole.Role.ORGANIZER in user_roles(user=user, challenge=submission.phase.challenge):
+        return cases
+    if not submission_is_submitter(submission=submission, user=user):
+        return Case.objects.none()
+    return cases.filter(split=Split.TRAIN, pk__in=cases_visible_to(user=user).values("pk"))
+
+
+def case_ground_truth_latest(*, case: Case) -> GroundTruth | None:
+    """The newest version of the case's ground truth, or None when it has none."""
+    return case.ground_truths.order_by("-version").first()
+
+
+def submission_case_overlap_key(*, submission: Submission, ground_truth: GroundTruth) -> str:
+    """The content hash that names the overlap label volume of a submission's mask and a ground truth.
+
+    It changes whenever either file or the way the volume is computed changes, so it serves as the
+    file's ETag and as its name in the cache.
+    """
+    source = f"{OVERLAP_LABEL_VERSION}:{submission.sha256}:{ground_truth.sha256}:{ground_truth.case.name}"
+    return hashlib.sha256(source.encode()).hexdigest()

@@ -18,15 +18,21 @@ import hashlib
 import logging
 import shutil
 import tempfile
+from enum import IntEnum
 from functools import partial
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import SimpleITK as sitk
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.mail import send_mail
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from evaluation.io import read_mask
 from evaluation.profiles import profile_get
 from evaluation.scoring import score_case
 from portal.accounts.models import ChallengeRole, Team, User
@@ -34,6 +40,7 @@ from portal.celery import RowLocked
 from portal.challenges.models import Phase
 from portal.datasets.models import Case
 from portal.leaderboards.services import leaderboard_rebuild_schedule, leaderboard_scoring_profile
+from portal.storage import private_storage
 from portal.submissions import selectors, tasks
 from portal.submissions.archives import (
     ArchiveLimits,
@@ -193,6 +200,69 @@ def submission_select_final(*, submission_id: int, user: User) -> Submission:
         submission.is_final_selection = True
         submission.save(update_fields=["is_final_selection"])
     return submission
+
+
+class OverlapLabel(IntEnum):
+    """The voxel values of the overlap label volume of a submission's mask against the ground truth."""
+
+    BACKGROUND = 0
+    TRUE_POSITIVE = 1
+    FALSE_POSITIVE = 2
+    FALSE_NEGATIVE = 3
+
+
+def submission_case_overlap_label(*, submission: Submission, case: Case) -> bytes:
+    """The ground truth against the submission's mask of one case, as one uint8 ``.nii.gz`` label volume.
+
+    Voxels are ``OverlapLabel`` values (1 true positive, 2 false positive, 3 false negative, 0 elsewhere),
+    on the ground truth's grid (the case's NCCT geometry); a case without a mask counts as an empty mask.
+    Both masks are binarised as the evaluation does (``> 0``). The volume is kept in private storage under
+    ``selectors.submission_case_overlap_key``, so it is computed once per mask and ground truth.
+    The caller checks who may see it. Raises ``LookupError`` when the case has no ground truth and
+    ``ValueError`` (a sentence naming both sizes) when the mask is not on the case's grid.
+    """
+    ground_truth = selectors.case_ground_truth_latest(case=case)
+    if ground_truth is None:
+        raise LookupError(f"Case {case.name} has no ground truth to compare with.")
+    key = selectors.submission_case_overlap_key(submission=submission, ground_truth=ground_truth)
+    name = f"reviews/{key[:2]}/{key}.nii.gz"
+    storage = private_storage()
+    if storage.exists(name):
+        with storage.open(name, "rb") as cached:
+            return cached.read()
+    with tempfile.TemporaryDirectory(prefix="submission-review-") as folder_name:
+        folder = Path(folder_name)
+        ground_truth_path = _ground_truth_copy(case=case, folder=folder)
+        archive = _stored_copy(submission=submission, folder=folder)
+        prediction_path = archive_extract_masks(archive, folder / "masks", limits=ARCHIVE_LIMITS).files.get(
+            case.name
+        )
+        content = _overlap_label_bytes(ground_truth_path=ground_truth_path, prediction_path=prediction_path)
+    # Two first views at once both compute; the second save gets another name and the key's file stays.
+    storage.save(name, ContentFile(content))
+    return content
+
+
+def _overlap_label_bytes(*, ground_truth_path: Path, prediction_path: Path | None) -> bytes:
+    ground_truth = read_mask(ground_truth_path).array
+    prediction = np.zeros_like(ground_truth) if prediction_path is None else read_mask(prediction_path).array
+    if prediction.shape != ground_truth.shape:
+        sizes = ["x".join(str(n) for n in reversed(array.shape)) for array in (prediction, ground_truth)]
+        raise ValueError(f"The mask is {sizes[0]} voxels but the ground truth is {sizes[1]}.")
+    label = np.zeros(ground_truth.shape, dtype=np.uint8)
+    label[ground_truth & prediction] = OverlapLabel.TRUE_POSITIVE
+    label[~ground_truth & prediction] = OverlapLabel.FALSE_POSITIVE
+    label[ground_truth & ~prediction] = OverlapLabel.FALSE_NEGATIVE
+    reader: Any = sitk.ImageFileReader()  # Any: SimpleITK's methods carry no annotations
+    reader.SetFileName(str(ground_truth_path))
+    reader.ReadImageInformation()
+    image: Any = sitk.GetImageFromArray(label)
+    image.SetSpacing(reader.GetSpacing())
+    image.SetOrigin(reader.GetOrigin())
+    image.SetDirection(reader.GetDirection())
+    output = ground_truth_path.with_name("overlap.nii.gz")
+    sitk.WriteImage(image, str(output), useCompression=True)
+    return output.read_bytes()
 
 
 def _sha256(upload: File) -> str:

@@ -1,18 +1,25 @@
-"""Submission pages: a phase's upload form and its submissions, one submission, cancel and final choice.
+"""Submission pages: a phase's upload form and its submissions, one submission, cancel and final choice,
+and the review of a submission's masks against the ground truth in the viewer.
 
 A submission the user may not see is a 404, so nobody learns that another team's submission exists.
 """
 
+from dataclasses import asdict
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.urls import reverse
+from django.utils.cache import patch_cache_control
+from django.views.decorators.http import require_POST, require_safe
 
 from portal.accounts.models import ChallengeRole
 from portal.accounts.selectors import user_roles
 from portal.challenges.models import Phase
+from portal.datasets.models import Case
+from portal.datasets.views import client_holds, viewer_image, viewer_render
 from portal.submissions import selectors, services
 from portal.submissions.forms import SubmissionUploadForm
 from portal.submissions.models import Submission
@@ -107,3 +114,60 @@ def submission_select_final_view(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, f"Submission {submission.pk} is now your final submission.")
     return redirect("submission-detail", pk=submission.pk)
+
+
+def _review_case_or_404(request: HttpRequest, submission: Submission, case_pk: int) -> Case:
+    cases = selectors.submission_review_case_list(user=request.user, submission=submission)
+    case = cases.prefetch_related("images").filter(pk=case_pk).first()
+    if case is None:
+        raise Http404("No such case to review.")
+    return case
+
+
+@login_required
+@require_safe
+def submission_review(request: HttpRequest, pk: int, case_pk: int | None = None) -> HttpResponse:
+    """One case of a submission in the viewer: its mask against the ground truth over the case's NCCT."""
+    submission = _submission_or_404(request, pk)
+    cases = list(selectors.submission_review_case_list(user=request.user, submission=submission))
+    if case_pk is None and cases:
+        case_pk = cases[0].pk
+    case = None if case_pk is None else _review_case_or_404(request, submission, case_pk)
+    viewer_data: dict[str, object] = {}
+    if case is not None:
+        images = sorted(
+            case.images.all(),
+            key=lambda image: (image.interface != selectors.REFERENCE_INTERFACE, image.interface),
+        )
+        viewer_data = {
+            "base": asdict(viewer_image(image=images[0])) if images else None,
+            "overlay": {
+                "url": reverse("submission-review-overlap", kwargs={"pk": submission.pk, "case_pk": case.pk}),
+                "name": "overlap.nii.gz",
+            },
+        }
+    context = {"submission": submission, "cases": cases, "case": case}
+    return viewer_render(request, "viewer/submission_review.html", context, viewer_data=viewer_data)
+
+
+@login_required
+@require_safe
+def submission_review_overlap(request: HttpRequest, pk: int, case_pk: int) -> HttpResponse:
+    """The overlap label volume of one case (1 TP, 2 FP, 3 FN), or 304 when the client holds it."""
+    submission = _submission_or_404(request, pk)
+    case = _review_case_or_404(request, submission, case_pk)
+    ground_truth = selectors.case_ground_truth_latest(case=case)
+    if ground_truth is None:
+        raise Http404("No ground truth to compare with.")
+    etag = f'"{selectors.submission_case_overlap_key(submission=submission, ground_truth=ground_truth)}"'
+    if client_holds(request=request, etag=etag):
+        response = HttpResponseNotModified()
+    else:
+        try:
+            content = services.submission_case_overlap_label(submission=submission, case=case)
+        except ValueError as error:
+            return HttpResponse(str(error), status=422, content_type="text/plain; charset=utf-8")
+        response = HttpResponse(content, content_type="application/gzip")
+    response["ETag"] = etag
+    patch_cache_control(response, private=True, no_cache=True)
+    return response

@@ -11,6 +11,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from portal.accounts.models import ChallengeRole
 from portal.datasets.models import Case, Split
+from portal.submissions.models import Submission
 from tests.e2e.viewer_pages import (
     CHROMIUM_ARGS,
     canvas_pixels,
@@ -23,6 +24,7 @@ from tests.e2e.viewer_pages import (
 )
 from tests.portal.accounts.factories import ChallengeRoleFactory
 from tests.portal.datasets.factories import CaseFactory, DatasetFactory, ImageFactory
+from tests.portal.submissions.review_world import review_world_create
 
 SHAPE = (64, 64, 24)
 SPACING_MM = (3.0, 3.0, 6.0)
@@ -47,6 +49,27 @@ def case(transactional_db: None) -> Case:
         challenge=dataset.challenge, role=ChallengeRole.Role.PARTICIPANT, user__username="ada"
     )
     return case
+
+
+@pytest.fixture
+def reviewed(transactional_db: None) -> Submission:
+    """A submission whose mask overlaps the ground truth in part, both crossing the middle of the volume."""
+    ground_truth = np.zeros((16, 32, 32), dtype=np.uint8)
+    ground_truth[4:12, 10:22, 6:18] = 1
+    prediction = np.zeros_like(ground_truth)
+    prediction[4:12, 10:22, 12:26] = 1
+    world = review_world_create(ground_truth=ground_truth, prediction=prediction)
+    return world.submit(world.train_phase)
+
+
+def colour_counts(pixels: np.ndarray) -> dict[str, int]:
+    """Pixels clearly green, red or blue (the TP, FP and FN colours over grey)."""
+    red, green, blue = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    return {
+        "true positive": int(((green > red + 60) & (green > blue + 60)).sum()),
+        "false positive": int(((red > green + 60) & (red > blue + 60)).sum()),
+        "false negative": int(((blue > red + 60) & (blue > green + 40)).sum()),
+    }
 
 
 @pytest.fixture
@@ -96,4 +119,26 @@ def test_the_case_viewer_shows_the_position_and_value_under_a_click(
         assert "value" in text
     except Exception:
         save_failure(page, "case-viewer-location")
+        raise
+
+
+@pytest.mark.e2e
+def test_the_review_shows_true_positives_false_positives_and_false_negatives_in_three_colours(
+    reviewed: Submission, live_server: object, browser: Browser
+) -> None:
+    cookie = session_cookie(username="participant", live_server_url=live_server.url)
+    page = logged_in_page(browser, cookie)
+    try:
+        page.goto(f"{live_server.url}/submissions/{reviewed.pk}/review/")
+        wait_for_viewer(page)
+        page.wait_for_timeout(300)
+        shown = colour_counts(canvas_pixels(page))
+        page.get_by_label("Show the overlay").uncheck()
+        page.wait_for_timeout(300)
+        hidden = colour_counts(canvas_pixels(page))
+
+        assert min(shown.values()) > 50, shown
+        assert max(hidden.values()) == 0, hidden
+    except Exception:
+        save_failure(page, "submission-review")
         raise

@@ -47,6 +47,25 @@ function volumeOptions(volume) {
   return options;
 }
 
+// A volume of small integer labels drawn in fixed colours, e.g. {1: [0, 204, 0]}; other values are clear.
+function applyLabelColors(nv, volumes) {
+  volumes.forEach((volume, index) => {
+    if (volume.labelColors === undefined) {
+      return;
+    }
+    const values = Object.keys(volume.labelColors).map(Number).sort((a, b) => a - b);
+    const colors = values.map((value) => volume.labelColors[value]);
+    nv.volumes[index].setColormapLabel({
+      I: [0, ...values],
+      R: [0, ...colors.map((color) => color[0])],
+      G: [0, ...colors.map((color) => color[1])],
+      B: [0, ...colors.map((color) => color[2])],
+      A: [0, ...colors.map(() => 255)],
+    });
+  });
+  nv.updateGLVolume();
+}
+
 function nextAnimationFrame() {
   return new Promise((resolve) => {
     requestAnimationFrame(() => resolve());
@@ -80,6 +99,7 @@ class Viewer {
     this.#opacities = volumes.map((volume) => volume.opacity ?? 1);
     this.#visible = volumes.map((volume) => volume.visible !== false);
     await this.#nv.loadVolumes(volumes.map(volumeOptions));
+    applyLabelColors(this.#nv, volumes);
     this.#nv.setSliceType(sliceTypeOf(this.#nv, this.#layout));
     await nextAnimationFrame();
   }
@@ -161,6 +181,9 @@ export async function createViewer(canvas, { volumes, layout = "multiplanar", bl
   const nv = new globalThis.niivue.Niivue({
     backColor: [0, 0, 0, 1],
     show3Dcrosshair: true,
+    // Yellow, thin: red, green and blue mean false positive, true positive and false negative on the review.
+    crosshairColor: [1, 0.85, 0, 1],
+    crosshairWidth: 1,
     dragAndDropEnabled: false,
     isResizeCanvas: true,
     logLevel: "error",
@@ -174,6 +197,7 @@ export async function createViewer(canvas, { volumes, layout = "multiplanar", bl
   nv.setSliceType(sliceTypeOf(nv, layout));
   viewer.ready = (async () => {
     await nv.loadVolumes(volumes.map(volumeOptions));
+    applyLabelColors(nv, volumes);
     nv.drawScene();
     await nextAnimationFrame();
     // A hook for browser tests and benchmarks: the first frame with every volume is on screen.
