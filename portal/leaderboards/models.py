@@ -90,9 +90,15 @@ class LeaderboardEntry(models.Model):
     rank = models.PositiveIntegerField(help_text="1 is best; tied entries share the smallest rank.")
     score = models.FloatField(help_text="The ranking score: a mean rank, lower is better.")
     metrics = models.JSONField(help_text="Per column: {'mean': ..., 'sd': ...} over the phase's cases.")
-    median_rank = models.FloatField(help_text="Median rank over the bootstrap samples of the cases.")
-    rank_interval = models.JSONField(help_text="Central 95% interval of the bootstrap ranks: [low, high].")
-    rank_counts = models.JSONField(help_text="Bootstrap samples per rank, {rank: count}, nonzero only.")
+    median_rank = models.FloatField(
+        null=True, blank=True, help_text="Median rank over the bootstrap samples; empty until computed."
+    )
+    rank_interval = models.JSONField(
+        null=True, blank=True, help_text="Central 95% interval of the bootstrap ranks: [low, high]."
+    )
+    rank_counts = models.JSONField(
+        default=dict, blank=True, help_text="Bootstrap samples per rank, {rank: count}, nonzero only."
+    )
     clinical_correlations = models.JSONField(
         default=dict,
         blank=True,

@@ -12,6 +12,7 @@ import dataclasses
 import datetime
 import io
 import json
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ from portal.challenges.models import Phase
 from portal.leaderboards import selectors, tasks
 from portal.leaderboards.models import LeaderboardColumn, LeaderboardEntry, LeaderboardSettings, RankStability
 from portal.submissions.models import CaseResult, Submission
+
+logger = logging.getLogger(__name__)
 
 BOOTSTRAP_SAMPLES = 1000
 BOOTSTRAP_SEED = 0
@@ -128,11 +131,14 @@ def leaderboard_rebuild_schedule(*, phase_id: int) -> None:
 
 
 def leaderboard_rebuild(*, phase: Phase) -> None:
-    """Recompute and store the phase's ranks, rank stability and pairwise tests from its scored submissions.
+    """Recompute and store the phase's ranks from its scored submissions, then queue their stability.
 
-    Safe to run twice: the same results give the same entries (the bootstrap is seeded). The entries are
+    Takes the counted submission of each team (or participant without a team), ranks them with the
+    phase's method and stores each entry's rank, ranking score and column means. The entries are
     replaced in one transaction, under the lock of the phase's settings row, so readers see the old
     ranking or the new one, never a mixture; a phase without scored submissions gets an empty board.
+    The bootstrap and the pairwise tests, which cost more as entries grow, follow in
+    ``leaderboard_stability_rebuild``, queued after the commit. Safe to run twice.
     """
     settings = leaderboard_settings_get(phase=phase)
     columns = leaderboard_columns_ensure(phase=phase)
@@ -140,23 +146,98 @@ def leaderboard_rebuild(*, phase: Phase) -> None:
     counted = _counted_submissions(phase=phase, settings=settings, columns=columns, case_ids=case_ids)
     table = _score_table(submission_ids=[candidate.submission_id for candidate in counted])
     entries: list[LeaderboardEntry] = []
-    stability: dict[str, object] = {}
     if counted and case_ids:
-        entries, stability = _ranked_entries(
+        entries = _ranked_entries(
             phase=phase, settings=settings, columns=columns, case_ids=case_ids, counted=counted, table=table
         )
-        _clinical_correlations_fill(phase=phase, entries=entries, table=table)
-        submitted_at = {candidate.submission_id: candidate.submitted_at for candidate in counted}
-        for entry in entries:
-            entry.api_document = _api_document(entry, submitted_at=submitted_at[entry.submission_id])
     with transaction.atomic():
         LeaderboardSettings.objects.select_for_update().get(pk=settings.pk)
+        known = dict(
+            LeaderboardEntry.objects.filter(phase=phase).values_list("submission_id", "clinical_correlations")
+        )
+        submitted_at = {candidate.submission_id: candidate.submitted_at for candidate in counted}
+        for entry in entries:
+            entry.clinical_correlations = known.get(entry.submission_id, {})
+            entry.api_document = _api_document(entry, submitted_at=submitted_at[entry.submission_id])
         LeaderboardEntry.objects.filter(phase=phase).delete()
         LeaderboardEntry.objects.bulk_create(entries)
-        if entries:
-            RankStability.objects.update_or_create(phase=phase, defaults=stability)
-        else:
+        if not entries:
             RankStability.objects.filter(phase=phase).delete()
+            return
+        RankStability.objects.update_or_create(
+            phase=phase,
+            defaults={
+                "method": settings.ranking_method,
+                "columns": [_column_snapshot(column) for column in columns],
+                "summary": {"entries": len(entries)},
+                "computed_at": entries[0].computed_at,
+            },
+        )
+        transaction.on_commit(partial(tasks.leaderboard_stability_task.delay, phase_id=phase.pk))
+
+
+def leaderboard_stability_rebuild(*, phase: Phase) -> None:
+    """Bootstrap the stored ranking's stability, test its best entries pairwise, correlate volumes.
+
+    Works on the entries ``leaderboard_rebuild`` stored: 1000 seeded bootstrap samples of the cases give
+    each entry its rank distribution, median and 95% interval; Holm-corrected Wilcoxon tests compare the
+    best ``PAIRWISE_ENTRIES`` on each ranked metric; entries without clinical correlations get them. If
+    the entries changed meanwhile, nothing is stored: the newer rebuild has queued its own stability.
+    Safe to run twice (the bootstrap is seeded).
+    """
+    ranked = dict(LeaderboardEntry.objects.filter(phase=phase).values_list("submission_id", "rank"))
+    case_ids = [str(pk) for pk in selectors.phase_case_ids(phase=phase)]
+    if not ranked or not case_ids:
+        return
+    settings = leaderboard_settings_get(phase=phase)
+    table = _score_table(submission_ids=list(ranked))
+    metrics = _ranked_metrics(leaderboard_columns_ensure(phase=phase), table)
+    stability = bootstrap_rank_stability(
+        table,
+        metrics,
+        method=settings.ranking_method,
+        cases=case_ids,
+        samples=BOOTSTRAP_SAMPLES,
+        seed=BOOTSTRAP_SEED,
+    )
+    best_first = sorted(ranked, key=lambda submission_id: (ranked[submission_id], submission_id))
+    pairwise = _pairwise(table=table, metrics=metrics, top=[str(pk) for pk in best_first[:PAIRWISE_ENTRIES]])
+    with transaction.atomic():
+        LeaderboardSettings.objects.select_for_update().get(pk=settings.pk)
+        entries = list(LeaderboardEntry.objects.filter(phase=phase))
+        if {entry.submission_id: entry.rank for entry in entries} != ranked:
+            logger.info("The leaderboard of phase %s changed while its stability was computed.", phase.pk)
+            return
+        _stability_apply(phase=phase, entries=entries, stability=stability, table=table)
+        LeaderboardEntry.objects.bulk_update(
+            entries, ["median_rank", "rank_interval", "rank_counts", "clinical_correlations", "api_document"]
+        )
+        RankStability.objects.filter(phase=phase).update(
+            summary=_stability_summary(stability, pairwise=pairwise)
+        )
+
+
+def _stability_apply(
+    *, phase: Phase, entries: Sequence[LeaderboardEntry], stability: BootstrapStability, table: ScoreTable
+) -> None:
+    spread = {int(row.submission_id): row for row in stability.submissions}
+    submitted_at = dict(
+        Submission.objects.filter(pk__in=[entry.submission_id for entry in entries]).values_list(
+            "pk", "created_at"
+        )
+    )
+    missing = [entry for entry in entries if not entry.clinical_correlations]
+    clinical = selectors.phase_clinical_scores(phase=phase) if missing else {}
+    for entry in entries:
+        bootstrap = spread[entry.submission_id]
+        entry.median_rank = bootstrap.median_rank
+        entry.rank_interval = list(bootstrap.rank_interval)
+        entry.rank_counts = {str(rank): count for rank, count in enumerate(bootstrap.rank_counts, 1) if count}
+        if not entry.clinical_correlations:
+            entry.clinical_correlations = _clinical_correlations(
+                clinical=clinical, per_case=table[str(entry.submission_id)]
+            )
+        entry.api_document = _api_document(entry, submitted_at=submitted_at[entry.submission_id])
 
 
 def leaderboard_publish(*, phase: Phase) -> LeaderboardSettings:
@@ -289,24 +370,16 @@ def _ranked_entries(
     case_ids: list[str],
     counted: Sequence[_Candidate],
     table: ScoreTable,
-) -> tuple[list[LeaderboardEntry], dict[str, object]]:
-    metrics = _ranked_metrics(columns, table)
-    ranking = _rank(table=table, settings=settings, metrics=metrics, case_ids=case_ids)
-    stability = bootstrap_rank_stability(
-        table,
-        metrics,
-        method=settings.ranking_method,
-        cases=case_ids,
-        samples=BOOTSTRAP_SAMPLES,
-        seed=BOOTSTRAP_SEED,
+) -> list[LeaderboardEntry]:
+    """Rank the counted submissions; each entry gets its rank, score and column means (no bootstrap yet)."""
+    ranking = _rank(
+        table=table, settings=settings, metrics=_ranked_metrics(columns, table), case_ids=case_ids
     )
     by_id = {str(candidate.submission_id): candidate for candidate in counted}
-    spread = {row.submission_id: row for row in stability.submissions}
     now = timezone.now()
     entries = []
     for ranked in ranking.entries:
         candidate = by_id[ranked.submission_id]
-        bootstrap = spread[ranked.submission_id]
         entries.append(
             LeaderboardEntry(
                 phase=phase,
@@ -316,30 +389,18 @@ def _ranked_entries(
                 rank=ranked.rank,
                 score=ranked.score,
                 metrics=_column_summaries(columns, table[ranked.submission_id], case_ids),
-                median_rank=bootstrap.median_rank,
-                rank_interval=list(bootstrap.rank_interval),
-                rank_counts={
-                    str(rank): count for rank, count in enumerate(bootstrap.rank_counts, 1) if count
-                },
                 computed_at=now,
             )
         )
-    top = [entry.submission_id for entry in ranking.entries[:PAIRWISE_ENTRIES]]
-    summary = _stability_summary(stability, pairwise=_pairwise(table=table, metrics=metrics, top=top))
-    column_snapshot = [
-        {
-            "key": c.metric_key,
-            "label": c.label,
-            "higher_is_better": c.higher_is_better,
-            "in_ranking": c.in_ranking,
-        }
-        for c in columns
-    ]
-    return entries, {
-        "method": settings.ranking_method,
-        "columns": column_snapshot,
-        "summary": summary,
-        "computed_at": now,
+    return entries
+
+
+def _column_snapshot(column: LeaderboardColumn) -> dict[str, object]:
+    return {
+        "key": column.metric_key,
+        "label": column.label,
+        "higher_is_better": column.higher_is_better,
+        "in_ranking": column.in_ranking,
     }
 
 
@@ -406,27 +467,6 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _clinical_correlations_fill(
-    *, phase: Phase, entries: Sequence[LeaderboardEntry], table: ScoreTable
-) -> None:
-    """Give each entry its clinical correlations, kept from the last rebuild when its submission had one.
-
-    A submission's correlations depend on its own results only, so they are computed once per submission.
-    """
-    known = dict(
-        LeaderboardEntry.objects.filter(phase=phase).values_list("submission_id", "clinical_correlations")
-    )
-    missing = [entry for entry in entries if entry.submission_id not in known]
-    clinical = selectors.phase_clinical_scores(phase=phase) if missing else {}
-    for entry in entries:
-        if entry.submission_id in known:
-            entry.clinical_correlations = known[entry.submission_id]
-        else:
-            entry.clinical_correlations = _clinical_correlations(
-                clinical=clinical, per_case=table[str(entry.submission_id)]
-            )
-
-
 def _clinical_correlations(
     *, clinical: Mapping[str, Mapping[str, float]], per_case: Mapping[str, Mapping[str, float]]
 ) -> dict[str, dict[str, float | int | None]]:
@@ -464,7 +504,7 @@ def _api_document(entry: LeaderboardEntry, *, submitted_at: datetime.datetime) -
         "rank_interval": entry.rank_interval,
         "clinical_correlations": entry.clinical_correlations,
     }
-    return json.dumps(document, cls=DjangoJSONEncoder, separators=(",", ":"))
+    return json.dumps(document, cls=DjangoJSONEncoder, separators=(",", ":"), sort_keys=True)
 
 
 def _csv_bytes(rows: Sequence[Mapping[str, object]]) -> bytes:

@@ -17,3 +17,13 @@ def leaderboard_rebuild_task(*, phase_id: int) -> None:
         logger.info("Phase %s no longer exists; no leaderboard to rebuild.", phase_id)
         return
     services.leaderboard_rebuild(phase=phase)
+
+
+@cpu_task()
+def leaderboard_stability_task(*, phase_id: int) -> None:
+    """Bootstrap the phase's stored ranking (see ``services.leaderboard_stability_rebuild``)."""
+    phase = Phase.objects.filter(pk=phase_id).first()
+    if phase is None:
+        logger.info("Phase %s no longer exists; no rank stability to compute.", phase_id)
+        return
+    services.leaderboard_stability_rebuild(phase=phase)

@@ -72,7 +72,7 @@ def leaderboard_detail(request: HttpRequest, phase_slug: str) -> HttpResponse:
 
 
 def _stability_plot(rows: Sequence[_Row], access: LeaderboardAccess) -> SafeString | None:
-    if not rows or access.stability is None:
+    if not rows or access.stability is None or "samples" not in access.stability.summary:
         return None
     return _svg(
         plots.rank_distribution_svg(

@@ -13,8 +13,9 @@ from portal.leaderboards.services import (
     leaderboard_publish,
     leaderboard_rebuild,
     leaderboard_rebuild_schedule,
+    leaderboard_stability_rebuild,
 )
-from portal.leaderboards.tasks import leaderboard_rebuild_task
+from portal.leaderboards.tasks import leaderboard_rebuild_task, leaderboard_stability_task
 from portal.submissions.models import Submission
 from tests.portal.leaderboards.conftest import TABLE, Board, scored_submission
 from tests.portal.submissions.conftest import OpenPhase, open_phase  # noqa: F401 (a fixture used below)
@@ -146,8 +147,23 @@ def test_failed_submissions_never_reach_the_leaderboard(board: Board) -> None:
     assert counted_alpha_submission(board) == board.submissions["Alpha"].pk
 
 
-def test_rebuild_stores_bootstrap_rank_stability_and_pairwise_tests(board: Board) -> None:
+def test_rebuild_stores_the_ranks_first_and_queues_their_stability(
+    board: Board, django_capture_on_commit_callbacks: Callable[..., object]
+) -> None:
+    with django_capture_on_commit_callbacks() as callbacks:
+        leaderboard_rebuild(phase=board.phase)
+
+    assert len(callbacks) == 1
+    entry = LeaderboardEntry.objects.filter(phase=board.phase).first()
+    assert entry.rank_counts == {}
+    assert entry.median_rank is None
+    assert RankStability.objects.get(phase=board.phase).summary == {"entries": 3}
+
+
+def test_stability_rebuild_stores_bootstrap_ranks_and_pairwise_tests(board: Board) -> None:
     leaderboard_rebuild(phase=board.phase)
+
+    leaderboard_stability_rebuild(phase=board.phase)
 
     stability = RankStability.objects.get(phase=board.phase)
     assert stability.summary["samples"] == 1000
@@ -161,10 +177,13 @@ def test_rebuild_stores_bootstrap_rank_stability_and_pairwise_tests(board: Board
     for entry in LeaderboardEntry.objects.filter(phase=board.phase):
         assert sum(entry.rank_counts.values()) == 1000
         assert entry.rank_interval[0] <= entry.median_rank <= entry.rank_interval[1]
+        assert json.loads(entry.api_document)["median_rank"] == entry.median_rank
 
 
-def test_rebuild_correlates_predicted_volume_with_the_clinical_scores_present(board: Board) -> None:
+def test_stability_rebuild_correlates_predicted_volume_with_the_clinical_scores_present(board: Board) -> None:
     leaderboard_rebuild(phase=board.phase)
+
+    leaderboard_stability_rebuild(phase=board.phase)
 
     alpha = LeaderboardEntry.objects.get(phase=board.phase, team=board.teams["Alpha"])
     # Predicted volumes 11, 25, 42 ml rise with NIHSS 4, 9, 15; one mRS is not a number, so two pairs
@@ -174,37 +193,57 @@ def test_rebuild_correlates_predicted_volume_with_the_clinical_scores_present(bo
     assert alpha.clinical_correlations["NIHSS at admission"]["pairs"] == 3
 
 
-def test_rebuild_task_ranks_the_phase(board: Board) -> None:
-    leaderboard_rebuild_task.delay(phase_id=board.phase.pk)
+def test_a_new_ranking_keeps_the_clinical_correlations_already_computed(board: Board) -> None:
+    leaderboard_rebuild(phase=board.phase)
+    leaderboard_stability_rebuild(phase=board.phase)
+
+    leaderboard_rebuild(phase=board.phase)
+
+    alpha = LeaderboardEntry.objects.get(phase=board.phase, team=board.teams["Alpha"])
+    assert list(alpha.clinical_correlations) == ["NIHSS at admission"]
+
+
+def test_rebuild_task_ranks_the_phase_then_its_stability(
+    board: Board, django_capture_on_commit_callbacks: Callable[..., object]
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        leaderboard_rebuild_task.delay(phase_id=board.phase.pk)
 
     assert [name for _, name, _ in board_rows(board)] == ["Alpha", "Beta", "carol"]
+    assert RankStability.objects.get(phase=board.phase).summary["samples"] == 1000
 
 
-def test_rebuild_task_run_again_changes_nothing(board: Board) -> None:
-    leaderboard_rebuild_task.delay(phase_id=board.phase.pk)
-    first = list(
-        LeaderboardEntry.objects.filter(phase=board.phase).values(
-            "submission_id", "rank", "score", "rank_counts"
-        )
-    )
+def stored_board(board: Board) -> list[dict[str, object]]:
+    fields = ("submission_id", "rank", "score", "rank_counts", "api_document")
+    return list(LeaderboardEntry.objects.filter(phase=board.phase).order_by("rank").values(*fields))
 
-    leaderboard_rebuild_task.delay(phase_id=board.phase.pk)
 
-    assert (
-        list(
-            LeaderboardEntry.objects.filter(phase=board.phase).values(
-                "submission_id", "rank", "score", "rank_counts"
-            )
-        )
-        == first
-    )
+def test_rebuild_task_run_again_changes_nothing(
+    board: Board, django_capture_on_commit_callbacks: Callable[..., object]
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        leaderboard_rebuild_task.delay(phase_id=board.phase.pk)
+    first = stored_board(board)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        leaderboard_rebuild_task.delay(phase_id=board.phase.pk)
+
+    assert stored_board(board) == first
     assert RankStability.objects.filter(phase=board.phase).count() == 1
 
 
-def test_rebuild_task_of_a_deleted_phase_does_nothing(db: None) -> None:
+def test_rebuild_and_stability_tasks_of_a_deleted_phase_do_nothing(db: None) -> None:
     leaderboard_rebuild_task.delay(phase_id=987654)
+    leaderboard_stability_task.delay(phase_id=987654)
 
     assert not LeaderboardEntry.objects.exists()
+    assert not RankStability.objects.exists()
+
+
+def test_stability_of_a_phase_not_ranked_yet_does_nothing(board: Board) -> None:
+    leaderboard_stability_task.delay(phase_id=board.phase.pk)
+
+    assert not RankStability.objects.exists()
 
 
 def test_a_phase_without_scored_submissions_gets_an_empty_board(board: Board) -> None:
@@ -224,8 +263,9 @@ def test_schedule_queues_the_rebuild_only_after_the_commit(
         leaderboard_rebuild_schedule(phase_id=board.phase.pk)
         assert not LeaderboardEntry.objects.exists()
 
-    assert len(callbacks) == 1
+    assert len(callbacks) == 2  # the rebuild, then the stability it queued
     assert LeaderboardEntry.objects.filter(phase=board.phase).count() == 3
+    assert RankStability.objects.get(phase=board.phase).summary["samples"] == 1000
 
 
 def test_a_scored_submission_appears_on_the_leaderboard_with_its_volumes(

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from portal.leaderboards.models import LeaderboardSettings
-from portal.leaderboards.services import leaderboard_rebuild
+from portal.leaderboards.services import leaderboard_rebuild, leaderboard_stability_rebuild
 from tests.portal.leaderboards.conftest import Board
 
 Publication = LeaderboardSettings.Publication
@@ -20,6 +20,7 @@ ORGANIZER_ONLY = {"organizer"}
 @pytest.fixture
 def ranked(board: Board) -> Board:
     leaderboard_rebuild(phase=board.phase)
+    leaderboard_stability_rebuild(phase=board.phase)
     return board
 
 
@@ -156,6 +157,18 @@ def test_leaderboard_api_for_a_logged_in_user_adds_only_the_session_queries(
         response = client.get(api_url(ranked))
 
     assert response.status_code == 200
+
+
+def test_ranks_show_before_their_bootstrap_is_computed(board: Board) -> None:
+    leaderboard_rebuild(phase=board.phase)
+
+    page = board.client_for("anonymous").get(detail_url(board)).content.decode()
+    data = board.client_for("anonymous").get(api_url(board)).json()
+
+    assert page.count('class="entry"') == 3
+    assert "being computed" in page
+    assert 'id="rank-stability"' not in page
+    assert [entry["median_rank"] for entry in data["results"]] == [None, None, None]
 
 
 def test_a_phase_not_ranked_yet_has_an_empty_leaderboard(board: Board) -> None:

@@ -142,7 +142,7 @@ def test_submission_evaluate_task_scores_every_case_and_emails_the_means(
     }
     assert CaseResult.objects.filter(submission=submission).count() == 2
     assert _statuses(submission)[-1] == (Status.EVALUATING, Status.SUCCEEDED)
-    assert len(callbacks) == 2  # the email, and the rebuild of the phase's leaderboard
+    assert len(callbacks) == 3  # the email, the leaderboard's ranks, then their stability
     [email] = mail.outbox
     assert "was scored" in email.subject
     assert "dice 1" in email.body
