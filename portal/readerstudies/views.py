@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from portal.challenges.models import Challenge
 from portal.challenges.selectors import challenge_get_visible_to
+from portal.datasets.views import VIEWER_CONTENT_SECURITY_POLICY
 from portal.readerstudies import selectors, services
 from portal.readerstudies.forms import ReaderInviteForm, ReaderStudyForm
 from portal.readerstudies.models import ReaderStudy, StudyReader
@@ -185,7 +186,9 @@ def study_read(request: HttpRequest, pk: int) -> HttpResponse:
         "total": total,
         "next_url": reverse("api:readerstudy-next", kwargs={"pk": pk}),
     }
-    return render(request, "readerstudies/study_read.html", context)
+    response = render(request, "readerstudies/study_read.html", context)
+    response["Content-Security-Policy"] = VIEWER_CONTENT_SECURITY_POLICY
+    return response
 
 
 def _file_response(field_file: object, *, name: str) -> FileResponse:

@@ -18,6 +18,7 @@ let presetIndex = 0;
 let toggled = false;
 let showingB = false;
 let sending = false;
+let loading = false;
 let leftMaskIndex = 0;
 
 async function loadViewerModule() {
@@ -50,15 +51,6 @@ function maskVolume(mask, visible) {
   return { url: mask.url, name: mask.name, colormap: "red", opacity: MASK_OPACITY, visible };
 }
 
-function freshCanvas(id) {
-  // A new canvas per item: each viewer owns its WebGL context, and the old one is dropped with it.
-  const old = document.getElementById(id);
-  const canvas = document.createElement("canvas");
-  canvas.id = id;
-  old.replaceWith(canvas);
-  return canvas;
-}
-
 async function showImages(item) {
   const module = await viewerModule;
   if (module === null) {
@@ -66,19 +58,19 @@ async function showImages(item) {
   }
   const background = backgroundVolumes(item);
   // Pane A holds both masks (B hidden) so that the toggle can swap them in one pane.
-  const left = await module.createViewer(freshCanvas("canvas-a"), {
-    volumes: [...background, maskVolume(item.masks.A, true), maskVolume(item.masks.B, false)],
-    blinded: true,
-  });
-  const right = await module.createViewer(freshCanvas("canvas-b"), {
-    volumes: [...background, maskVolume(item.masks.B, true)],
-    blinded: true,
-  });
-  await Promise.all([left.ready, right.ready]);
-  left.syncWith(right);
-  right.syncWith(left);
-  viewers = [left, right];
+  const leftVolumes = [...background, maskVolume(item.masks.A, true), maskVolume(item.masks.B, false)];
+  const rightVolumes = [...background, maskVolume(item.masks.B, true)];
   leftMaskIndex = background.length;
+  if (viewers.length === 0) {
+    const options = { blinded: true };
+    const left = await module.createViewer(document.getElementById("canvas-a"), { ...options, volumes: leftVolumes });
+    const right = await module.createViewer(document.getElementById("canvas-b"), { ...options, volumes: rightVolumes });
+    await Promise.all([left.ready, right.ready]);
+    left.syncWith(right);
+    viewers = [left, right];
+  } else {
+    await Promise.all([viewers[0].load(leftVolumes), viewers[1].load(rightVolumes)]);
+  }
   applyPreset();
   applyToggle();
 }
@@ -131,8 +123,14 @@ async function loadNext() {
   progress.textContent = `${data.position} / ${data.total}`;
   resetForm(data);
   showingB = false;
-  root.dataset.item = String(data.position);
-  await showImages(data);
+  loading = true;
+  try {
+    await showImages(data);
+  } finally {
+    loading = false;
+    // The item's images are on screen (or the viewer said why not): answers are taken from now on.
+    root.dataset.shown = String(data.position);
+  }
 }
 
 function checkedValue(name) {
@@ -141,7 +139,7 @@ function checkedValue(name) {
 }
 
 async function submitAnswer() {
-  if (current === null || sending) {
+  if (current === null || sending || loading) {
     return;
   }
   const preference = checkedValue("preference");

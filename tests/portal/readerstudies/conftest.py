@@ -3,6 +3,7 @@ stored in tell-tale encodings, and a person in every role a reader study knows."
 
 import hashlib
 import io
+import re
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -122,8 +123,8 @@ class StudyWorld:
         return user
 
 
-@pytest.fixture
-def study_world(db: None) -> StudyWorld:
+def study_world_create() -> StudyWorld:
+    """Build the world (also used by the browser test, which needs it in a transactional database)."""
     phase = PhaseFactory(split=Split.TEST, submission_kind=Phase.SubmissionKind.PREDICTIONS)
     cases = []
     for name in CASE_NAMES:
@@ -148,6 +149,21 @@ def study_world(db: None) -> StudyWorld:
         phase=phase, creator=people["participant"], members=submission_masks(), team=team, pk=SUBMISSION_ID
     )
     return StudyWorld(phase, tuple(cases), submission, people)
+
+
+@pytest.fixture
+def study_world(db: None) -> StudyWorld:
+    return study_world_create()
+
+
+def source_words() -> list[str]:
+    """What would name a source: its team, tool, kind, and the submission's id (one no other row has)."""
+    return [TEAM_NAME, TOOL_NOTE, "reference", "ground", "participant", "submission", str(SUBMISSION_ID)]
+
+
+def source_leaks(text: str) -> list[str]:
+    """The source words found in ``text``, as whole words ("preference" does not hide "reference")."""
+    return [word for word in source_words() if re.search(rf"\b{re.escape(word)}\b", text, re.IGNORECASE)]
 
 
 StudyMaker = Callable[..., ReaderStudy]

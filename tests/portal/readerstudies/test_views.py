@@ -1,0 +1,168 @@
+"""Who may open which reader study page and endpoint, and what organizers do there."""
+
+from collections.abc import Callable
+
+import pytest
+from django.test import Client
+
+from portal.readerstudies.models import ReaderStudy, ReadingItem, StudyReader
+from tests.portal.readerstudies.conftest import CASE_NAMES, TEAM_NAME, StudyWorld
+
+ROLES = ("anonymous", "outsider", "participant", "uninvited_reader", "other_reader", "reader", "organizer")
+LOGIN = 302
+
+
+def _statuses(default: int, **overrides: int) -> dict[str, int]:
+    return {role: overrides.get(role, default) for role in ROLES}
+
+
+ORGANIZER_ONLY_PAGE = _statuses(404, anonymous=LOGIN, organizer=200)
+ORGANIZER_ONLY_API = _statuses(404, anonymous=403, organizer=200)
+READER_PAGE = _statuses(404, anonymous=LOGIN, reader=200, other_reader=200)
+OWN_ITEMS_API = _statuses(404, anonymous=403, reader=200)
+OWN_FILES = _statuses(404, reader=200)
+
+
+def _item(study: ReaderStudy) -> ReadingItem:
+    return ReadingItem.objects.filter(reader__study=study, reader__user__username="reader").order_by(
+        "position"
+    )[0]
+
+
+ENDPOINTS: dict[str, tuple[str, Callable[[ReaderStudy], str], dict[str, int]]] = {
+    "study list": ("get", lambda study: "/studies/", _statuses(200, anonymous=LOGIN)),
+    "new study form": ("get", lambda study: f"/studies/new/{study.challenge.slug}/", ORGANIZER_ONLY_PAGE),
+    "study page": ("get", lambda study: f"/studies/{study.pk}/", ORGANIZER_ONLY_PAGE),
+    "results page": ("get", lambda study: f"/studies/{study.pk}/results/", ORGANIZER_ONLY_PAGE),
+    "answers CSV": ("get", lambda study: f"/studies/{study.pk}/answers.csv", ORGANIZER_ONLY_PAGE),
+    "reading page": ("get", lambda study: f"/studies/{study.pk}/read/", READER_PAGE),
+    "next item": (
+        "get",
+        lambda study: f"/api/studies/{study.pk}/next/",
+        _statuses(404, anonymous=403, reader=200, other_reader=200),
+    ),
+    "answer": (
+        "post",
+        lambda study: f"/api/studies/{study.pk}/items/{_item(study).token}/answer/",
+        OWN_ITEMS_API,
+    ),
+    "mask A": ("get", lambda study: f"/studies/masks/{_item(study).token_a}/", OWN_FILES),
+    "mask B": ("get", lambda study: f"/studies/masks/{_item(study).token_b}/", OWN_FILES),
+    "background": ("get", lambda study: f"/studies/items/{_item(study).token}/images/0/", OWN_FILES),
+    "results API": ("get", lambda study: f"/api/studies/{study.pk}/results/", ORGANIZER_ONLY_API),
+    "answers CSV API": ("get", lambda study: f"/api/studies/{study.pk}/answers.csv", ORGANIZER_ONLY_API),
+}
+
+
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
+def test_permission_matrix(study: ReaderStudy, study_world: StudyWorld, endpoint: str) -> None:
+    method, url_of, expected = ENDPOINTS[endpoint]
+    url = url_of(study)
+    found = {}
+    for role in ROLES:  # the invited reader comes after everyone who must fail to answer their item
+        client = Client()
+        if study_world.people[role] is not None:
+            client.force_login(study_world.person(role))
+        if method == "post":
+            response = client.post(url, {"preference": "A"}, content_type="application/json")
+        else:
+            response = client.get(url)
+        found[role] = response.status_code
+
+    assert found == expected
+
+
+def test_the_reading_page_shows_progress_and_not_the_study_title(
+    study: ReaderStudy, study_world: StudyWorld
+) -> None:
+    client = Client()
+    client.force_login(study_world.person("reader"))
+
+    html = client.get(f"/studies/{study.pk}/read/").content.decode()
+
+    assert "0 / 3 answered" in html
+    assert study.title not in html
+    assert study.challenge.title in html
+
+
+def test_the_organizer_creates_a_study_in_the_form_and_invites_a_new_reader(
+    study_world: StudyWorld, django_capture_on_commit_callbacks: Callable
+) -> None:
+    client = Client()
+    client.force_login(study_world.person("organizer"))
+    form = client.get(f"/studies/new/{study_world.phase.challenge.slug}/").content.decode()
+    assert TEAM_NAME in form
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/studies/new/{study_world.phase.challenge.slug}/",
+            {
+                "title": "Baseline against reference",
+                "dataset": study_world.phase.dataset.pk,
+                "split": "TEST",
+                "include_reference": "on",
+                "submissions": [study_world.submission.pk],
+                "background_interfaces": ["non-contrast-ct"],
+                "asks_quality_rating": "on",
+            },
+        )
+    study = ReaderStudy.objects.get()
+    assert response.status_code == 302
+    assert response.url == f"/studies/{study.pk}/"
+    invited = client.post(f"/studies/{study.pk}/readers/", {"username": "outsider"}, follow=True)
+
+    page = invited.content.decode()
+    assert "Open to its readers" in page
+    assert "outsider is invited." in page
+    assert "0 / 3" in page
+    assert StudyReader.objects.filter(study=study, user__username="outsider").exists()
+
+
+def test_the_form_says_why_a_study_cannot_be_made(study_world: StudyWorld) -> None:
+    client = Client()
+    client.force_login(study_world.person("organizer"))
+
+    response = client.post(
+        f"/studies/new/{study_world.phase.challenge.slug}/",
+        {
+            "title": "One source",
+            "dataset": study_world.phase.dataset.pk,
+            "split": "TEST",
+            "include_reference": "on",
+            "background_interfaces": ["non-contrast-ct"],
+        },
+    )
+
+    assert response.status_code == 200
+    assert "A study compares at least two different mask sources." in response.content.decode()
+    assert not ReaderStudy.objects.exists()
+
+
+def test_a_second_answer_to_an_item_is_refused_by_the_api(
+    study: ReaderStudy, study_world: StudyWorld
+) -> None:
+    client = Client()
+    client.force_login(study_world.person("reader"))
+    item = client.get(f"/api/studies/{study.pk}/next/").json()
+
+    first = client.post(item["answer_url"], {"preference": "B"}, content_type="application/json")
+    second = client.post(item["answer_url"], {"preference": "A"}, content_type="application/json")
+
+    assert first.json() == {"done": False, "answered": 1, "total": len(CASE_NAMES)}
+    assert second.status_code == 400
+    assert second.json()["code"] == "already_answered"
+
+
+def test_the_reader_resumes_at_the_first_unanswered_item(study: ReaderStudy, study_world: StudyWorld) -> None:
+    client = Client()
+    client.force_login(study_world.person("reader"))
+    first = client.get(f"/api/studies/{study.pk}/next/").json()
+    client.post(first["answer_url"], {"preference": "A"}, content_type="application/json")
+
+    resumed = Client()
+    resumed.force_login(study_world.person("reader"))
+    again = resumed.get(f"/api/studies/{study.pk}/next/").json()
+    repeated = resumed.get(f"/api/studies/{study.pk}/next/").json()
+
+    assert (again["position"], again["answered"], again["total"]) == (2, 1, 3)
+    assert repeated["item"] == again["item"]
