@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from django.db import connection
 from playwright.sync_api import Browser, Page, Request, Response, expect, sync_playwright
 
 from portal.readerstudies import services
@@ -113,3 +114,7 @@ def test_a_reader_completes_a_three_case_study_with_the_keyboard_and_no_source_i
     except Exception:
         save_failure(page, "reader-study")
         raise
+    finally:
+        # The reads above ran where Playwright's event loop lives, on a connection of their own: close it,
+        # or PostgreSQL keeps the test database busy at teardown.
+        connection.close()
