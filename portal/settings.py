@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "portal.challenges",
     "portal.datasets",
     "portal.submissions",
+    "portal.algorithms",
     "portal.leaderboards",
     "portal.readerstudies",
     "portal.api",

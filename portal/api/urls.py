@@ -18,6 +18,7 @@ urlpatterns = [
     path("images/<int:pk>/file/", views.ImageFileView.as_view(), name="image-file"),
     path("auth/token/", obtain_auth_token, name="token"),
     path("", include("portal.submissions.api_urls")),
+    path("", include("portal.algorithms.api_urls")),
     path("", include("portal.leaderboards.api_urls")),
     path("", include("portal.readerstudies.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -36,6 +36,7 @@ from evaluation.io import read_mask
 from evaluation.profiles import profile_get
 from evaluation.scoring import score_case
 from portal.accounts.models import ChallengeRole, Team, User
+from portal.algorithms import services as algorithm_services
 from portal.celery import RowLocked
 from portal.challenges.models import Phase
 from portal.datasets.models import Case
@@ -59,6 +60,12 @@ ARCHIVE_LIMITS = ArchiveLimits(max_members=2000, max_total_bytes=8 * 1024**3, ma
 MAX_STEP_ATTEMPTS = 3
 EVALUATION_WAIT_SECONDS = 30
 UNEXPECTED_ERROR = "An unexpected error occurred; the organizers have been told. Your quota was not spent."
+WRONG_KIND = {
+    Phase.SubmissionKind.ALGORITHM: "This phase takes algorithm containers, not archives of predicted masks.",
+    Phase.SubmissionKind.PREDICTIONS: (
+        "This phase takes archives of predicted masks, not algorithm containers."
+    ),
+}
 
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     Status.PENDING: frozenset({Status.CHECKING, Status.FAILED, Status.CANCELLED}),
@@ -79,22 +86,43 @@ def submission_create(*, phase: Phase, user: User, upload: File) -> Submission:
     submission = Submission(
         phase=phase,
         creator=user,
-        kind=phase.submission_kind,
+        kind=Phase.SubmissionKind.PREDICTIONS,
         size_bytes=upload.size or 0,
         status=Status.PENDING,
     )
     submission.sha256 = _sha256(upload)
     _file_store(submission=submission, upload=upload)
     with transaction.atomic():
-        submission.team = selectors.submission_team_for(challenge=phase.challenge, user=user)
-        _submitter_lock(team=submission.team, user=user)
-        _submission_check_allowed(phase=phase, user=user, team=submission.team)
-        submission.save()
-        SubmissionStateChange.objects.create(
-            submission=submission, from_status="", to_status=Status.PENDING, note="Uploaded."
-        )
-        transaction.on_commit(partial(tasks.submission_check_task.delay, submission_id=submission.pk))
+        submission_register(submission=submission)
     return submission
+
+
+def submission_register(*, submission: Submission) -> None:
+    """Save a new submission whose file is stored, under the phase's rules, PENDING, and queue its checks.
+
+    The caller is inside ``transaction.atomic``; the checks are queued after the commit. The creator's
+    team (or the creator without a team) is locked before the submissions are counted, so the limits
+    hold under concurrency. Raises ``SubmissionRefused`` as ``submission_create`` does, for either kind.
+    """
+    user = submission.creator
+    submission.team = selectors.submission_team_for(challenge=submission.phase.challenge, user=user)
+    _submitter_lock(team=submission.team, user=user)
+    _submission_check_allowed(phase=submission.phase, user=user, team=submission.team, kind=submission.kind)
+    submission.save()
+    SubmissionStateChange.objects.create(
+        submission=submission, from_status="", to_status=Status.PENDING, note="Uploaded."
+    )
+    transaction.on_commit(partial(tasks.submission_check_task.delay, submission_id=submission.pk))
+
+
+def submission_refusal_check(*, phase: Phase, user: User, kind: str) -> None:
+    """Raise ``SubmissionRefused`` now when a submission of ``kind`` by the user would be refused.
+
+    For a long upload, so a participant learns before sending gigabytes; ``submission_register`` applies
+    the same rule again, under the lock, when the upload is whole.
+    """
+    team = selectors.submission_team_for(challenge=phase.challenge, user=user)
+    _submission_check_allowed(phase=phase, user=user, team=team, kind=kind)
 
 
 def submission_transition(*, submission: Submission, to_status: Status, note: str = "") -> None:
@@ -291,13 +319,11 @@ def _submitter_lock(*, team: Team | None, user: User) -> None:
         User.objects.select_for_update().filter(pk=user.pk).first()
 
 
-def _submission_check_allowed(*, phase: Phase, user: User, team: Team | None) -> None:
+def _submission_check_allowed(*, phase: Phase, user: User, team: Team | None, kind: str) -> None:
     if not phase.is_open:
         raise SubmissionRefused("This phase does not take submissions now.", code="phase_closed")
-    if phase.submission_kind != Phase.SubmissionKind.PREDICTIONS:
-        raise SubmissionRefused(
-            "This phase takes algorithm containers, not archives of predicted masks.", code="wrong_kind"
-        )
+    if phase.submission_kind != kind:
+        raise SubmissionRefused(WRONG_KIND[phase.submission_kind], code="wrong_kind")
     if not ChallengeRole.objects.filter(
         user=user, challenge_id=phase.challenge_id, role=ChallengeRole.Role.PARTICIPANT
     ).exists():
@@ -385,6 +411,8 @@ def _check_claim(*, submission_id: int) -> Submission | None:
 
 
 def _archive_problems(*, submission: Submission) -> list[str]:
+    if submission.kind == Phase.SubmissionKind.ALGORITHM:
+        return algorithm_services.algorithm_image_check(submission=submission)
     with tempfile.TemporaryDirectory(prefix="submission-check-") as folder:
         archive = _stored_copy(submission=submission, folder=Path(folder))
         try:
@@ -409,6 +437,9 @@ def _check_record(*, submission_id: int, problems: list[str]) -> None:
             submission_transition(submission=submission, to_status=Status.FAILED, note="Checks failed.")
             return
         submission_transition(submission=submission, to_status=Status.EVALUATING, note="Checks passed.")
+        if submission.kind == Phase.SubmissionKind.ALGORITHM:
+            algorithm_services.algorithm_jobs_create(submission=submission)
+            return
         transaction.on_commit(partial(tasks.submission_evaluate_task.delay, submission_id=submission_id))
 
 
@@ -468,8 +499,7 @@ def _cases_score(*, submission: Submission) -> None:
         return
     with tempfile.TemporaryDirectory(prefix="submission-evaluate-") as name:
         folder = Path(name)
-        archive = _stored_copy(submission=submission, folder=folder)
-        masks = archive_extract_masks(archive, folder / "masks", limits=ARCHIVE_LIMITS).files
+        masks = _predictions_copy(submission=submission, folder=folder)
         for case in cases:
             score = score_case(
                 profile=profile,
@@ -482,6 +512,14 @@ def _cases_score(*, submission: Submission) -> None:
                 case=case,
                 defaults={"metrics": dict(score.metrics), "error": score.message or ""},
             )
+
+
+def _predictions_copy(*, submission: Submission, folder: Path) -> dict[str, Path]:
+    """Local copies of the submission's masks by case name: its archive's, or its algorithm jobs' outputs."""
+    if submission.kind == Phase.SubmissionKind.ALGORITHM:
+        return algorithm_services.job_segmentations_copy(submission=submission, folder=folder / "masks")
+    archive = _stored_copy(submission=submission, folder=folder)
+    return dict(archive_extract_masks(archive, folder / "masks", limits=ARCHIVE_LIMITS).files)
 
 
 def _ground_truth_copy(*, case: Case, folder: Path) -> Path:

@@ -1,0 +1,162 @@
+"""The algorithms API: resumable uploads of image archives, and the jobs of an algorithm submission.
+
+An upload is opened on a phase, then sent in chunks with ``PUT`` and a ``Content-Range`` header; ``GET``
+tells how many bytes arrived, so a client whose connection was cut resumes from there. A chunk that does
+not start where the upload stands is a 409 carrying ``received_bytes``. The chunk that completes the
+upload creates the submission, which the response names.
+"""
+
+import re
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from portal.algorithms import selectors, services
+from portal.algorithms.exceptions import UploadOffsetMismatch, UploadRefused
+from portal.algorithms.models import AlgorithmUpload, Job
+from portal.challenges.models import Phase
+from portal.submissions.models import Submission
+from portal.submissions.selectors import phase_get_for_submissions, submission_get_visible_to
+
+CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+
+
+class UploadStartSerializer(serializers.Serializer):
+    total_bytes = serializers.IntegerField(min_value=1, help_text="Size of the whole archive in bytes.")
+
+
+class UploadSerializer(serializers.ModelSerializer):
+    chunk_bytes = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AlgorithmUpload
+        fields = ["id", "total_bytes", "received_bytes", "chunk_bytes", "submission"]
+
+    def get_chunk_bytes(self, upload: AlgorithmUpload) -> int:
+        return services.UPLOAD_CHUNK_BYTES
+
+
+class JobSerializer(serializers.ModelSerializer):
+    case = serializers.CharField(source="case.name")
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "case",
+            "is_sanity",
+            "status",
+            "attempt",
+            "exit_code",
+            "duration_s",
+            "had_gpu",
+            "failure",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class JobWithLogsSerializer(JobSerializer):
+    class Meta(JobSerializer.Meta):
+        fields = [*JobSerializer.Meta.fields, "stdout_tail", "stderr_tail"]
+
+
+def _upload_or_404(request: Request, upload_id: str) -> AlgorithmUpload:
+    try:
+        return selectors.algorithm_upload_get_for(user=request.user, upload_id=upload_id)
+    except AlgorithmUpload.DoesNotExist as error:
+        raise Http404("No such upload.") from error
+
+
+class PhaseAlgorithmUploadsView(APIView):
+    """Open a resumable upload of an algorithm image archive (``docker save IMAGE | gzip``) to a phase."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=UploadStartSerializer,
+        responses={201: UploadSerializer, 400: OpenApiResponse(description="Refused, with a code")},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        try:
+            phase = phase_get_for_submissions(user=request.user, slug=slug)
+        except Phase.DoesNotExist as error:
+            raise Http404("No such phase.") from error
+        start = UploadStartSerializer(data=request.data)
+        start.is_valid(raise_exception=True)
+        upload = services.algorithm_upload_start(
+            phase=phase, user=request.user, total_bytes=start.validated_data["total_bytes"]
+        )
+        return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED)
+
+
+class AlgorithmUploadView(APIView):
+    """How much of an upload arrived (``GET``), and its next chunk (``PUT`` with ``Content-Range``)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=UploadSerializer)
+    def get(self, request: Request, upload_id: str) -> Response:
+        return Response(UploadSerializer(_upload_or_404(request, upload_id)).data)
+
+    @extend_schema(
+        request={"application/octet-stream": bytes},
+        responses={
+            200: UploadSerializer,
+            400: OpenApiResponse(description="Refused, with a code"),
+            409: OpenApiResponse(description="The chunk does not start at received_bytes"),
+        },
+    )
+    def put(self, request: Request, upload_id: str) -> Response:
+        upload = _upload_or_404(request, upload_id)
+        match = CONTENT_RANGE.match(request.headers.get("Content-Range", ""))
+        if match is None:
+            raise UploadRefused(
+                "Send each chunk with a header Content-Range: bytes START-END/TOTAL.", code="range"
+            )
+        start, end, total = (int(group) for group in match.groups())
+        if end < start:
+            raise UploadRefused("The chunk's range ends before it starts.", code="range")
+        try:
+            upload = services.algorithm_upload_append(
+                upload_id=str(upload.pk),
+                user=request.user,
+                start=start,
+                total_bytes=total,
+                length=end - start + 1,
+                stream=request.stream,
+            )
+        except UploadOffsetMismatch as mismatch:
+            return Response(
+                {
+                    "code": "offset_mismatch",
+                    "detail": str(mismatch),
+                    "received_bytes": mismatch.received_bytes,
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(UploadSerializer(upload).data)
+
+
+class SubmissionJobsView(APIView):
+    """The jobs of an algorithm submission, with their logs for those the phase lets read them."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=JobWithLogsSerializer(many=True))
+    def get(self, request: Request, pk: int) -> Response:
+        try:
+            submission = submission_get_visible_to(user=request.user, submission_id=pk)
+        except Submission.DoesNotExist as error:
+            raise Http404("No such submission.") from error
+        jobs = selectors.job_list_for_submission(submission=submission)
+        with_logs = selectors.job_logs_visible_to(user=request.user, submission=submission)
+        serializer_class = JobWithLogsSerializer if with_logs else JobSerializer
+        return Response(serializer_class(jobs, many=True).data)

@@ -1,0 +1,154 @@
+"""Algorithm containers: a phase's sandbox settings, resumable uploads, the uploaded images and their jobs.
+
+An algorithm submission is a ``Submission`` of kind ALGORITHM whose file is a ``docker save | gzip``
+archive; its ``AlgorithmImage`` holds what the checks read from the archive. Once checked, the
+submission gets one ``Job`` per case of the phase, which moves ``QUEUED -> RUNNING -> SUCCEEDED`` (or
+``FAILED``), or to ``CANCELLED`` when the sanity job failed first.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from inference.sandbox import SandboxLimits
+from portal.challenges.models import Phase
+from portal.storage import private_storage
+from portal.submissions.models import Submission
+
+GIB = 1024**3
+MIB = 1024**2
+
+
+class AlgorithmSettings(models.Model):
+    """How a phase runs algorithm containers: its interfaces, sandbox limits and who reads the logs."""
+
+    class InterfaceSetName(models.TextChoices):
+        ISLES24 = "isles24", "ISLES'24 (CT, CTA, CTP and its maps, clinical data)"
+        ISLES22 = "isles22", "ISLES'22 (DWI, ADC, FLAIR)"
+
+    phase = models.OneToOneField(Phase, on_delete=models.CASCADE, related_name="algorithm_settings")
+    interface_set = models.CharField(
+        max_length=16, choices=InterfaceSetName.choices, default=InterfaceSetName.ISLES24
+    )
+    time_limit_s = models.PositiveIntegerField(default=600, help_text="Seconds one case may run.")
+    memory_gb = models.FloatField(default=8.0, help_text="Memory of one run, in GB, with no extra swap.")
+    cpus = models.FloatField(default=4.0, help_text="CPU cores one run may use.")
+    pids = models.PositiveIntegerField(default=256, help_text="Processes and threads one run may start.")
+    tmpfs_mb = models.PositiveIntegerField(default=512, help_text="Size of the writable /tmp, in MB.")
+    output_max_mb = models.PositiveIntegerField(default=512, help_text="Most a run may write to /output.")
+    image_max_gb = models.FloatField(default=10.0, help_text="Largest image, unpacked, in GB.")
+    logs_visible_to_participants = models.BooleanField(
+        default=False, help_text="Participants read their jobs' logs; organizers always do."
+    )
+
+    class Meta:
+        verbose_name_plural = "algorithm settings"
+
+    def __str__(self) -> str:
+        return f"algorithm settings of {self.phase}"
+
+    @property
+    def image_max_bytes(self) -> int:
+        return int(self.image_max_gb * GIB)
+
+    @property
+    def sandbox_limits(self) -> SandboxLimits:
+        return SandboxLimits(
+            memory_bytes=int(self.memory_gb * GIB),
+            cpus=self.cpus,
+            pids=self.pids,
+            time_limit_s=float(self.time_limit_s),
+            tmpfs_bytes=self.tmpfs_mb * MIB,
+            output_max_bytes=self.output_max_mb * MIB,
+        )
+
+
+class AlgorithmUpload(models.Model):
+    """A resumable upload of an image archive, appended to chunk by chunk until it is whole."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    phase = models.ForeignKey(Phase, on_delete=models.CASCADE, related_name="algorithm_uploads")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    file_name = models.CharField(max_length=255, help_text="Name of the partial file in private storage.")
+    total_bytes = models.PositiveBigIntegerField()
+    received_bytes = models.PositiveBigIntegerField(default=0)
+    submission = models.OneToOneField(
+        Submission, on_delete=models.SET_NULL, null=True, blank=True, related_name="algorithm_upload"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"upload {self.pk} ({self.received_bytes} of {self.total_bytes} bytes)"
+
+    @property
+    def is_complete(self) -> bool:
+        return self.received_bytes == self.total_bytes
+
+
+class AlgorithmImage(models.Model):
+    """The container image of an algorithm submission and what its checks found."""
+
+    class Status(models.TextChoices):
+        UNCHECKED = "UNCHECKED", "Not checked yet"
+        ACCEPTED = "ACCEPTED", "Accepted"
+        REJECTED = "REJECTED", "Rejected"
+
+    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="algorithm_image")
+    phase = models.ForeignKey(Phase, on_delete=models.CASCADE, related_name="algorithm_images")
+    file = models.FileField(storage=private_storage, max_length=255)
+    sha256 = models.CharField(max_length=64, help_text="Of the uploaded archive.")
+    size_bytes = models.PositiveBigIntegerField(help_text="Of the uploaded (compressed) archive.")
+    image_id = models.CharField(
+        max_length=80, blank=True, db_index=True, help_text="sha256 digest of the image's configuration."
+    )
+    user = models.CharField(max_length=64, blank=True, help_text="The user the image runs as.")
+    entrypoint = models.JSONField(default=list, blank=True, help_text="Entrypoint, then command.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNCHECKED)
+    problems = models.JSONField(default=list, blank=True, help_text="One sentence per problem found.")
+
+    def __str__(self) -> str:
+        return f"image of submission {self.submission_id}"
+
+
+def _segmentation_path(instance: "Job", filename: str) -> str:
+    return f"algorithms/segmentations/{instance.submission_id}/{instance.case_id}.nii.gz"
+
+
+class Job(models.Model):
+    """One run of a submission's algorithm on one case, and how it ended."""
+
+    class Status(models.TextChoices):
+        QUEUED = "QUEUED", "Queued"
+        RUNNING = "RUNNING", "Running"
+        SUCCEEDED = "SUCCEEDED", "Succeeded"
+        FAILED = "FAILED", "Failed"
+        CANCELLED = "CANCELLED", "Cancelled"
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="jobs")
+    case = models.ForeignKey("datasets.Case", on_delete=models.PROTECT, related_name="jobs")
+    is_sanity = models.BooleanField(default=False, help_text="Runs first; its failure cancels the others.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    attempt = models.PositiveSmallIntegerField(default=0, help_text="How many times a worker claimed it.")
+    exit_code = models.IntegerField(null=True, blank=True)
+    duration_s = models.FloatField(null=True, blank=True, help_text="Seconds the container ran.")
+    had_gpu = models.BooleanField(default=False, help_text="The run was given a GPU.")
+    stdout_tail = models.TextField(blank=True, help_text="The last 500 lines of standard output.")
+    stderr_tail = models.TextField(blank=True, help_text="The last 500 lines of standard error.")
+    failure = models.TextField(blank=True, help_text="Why it failed, in a sentence shown to the participant.")
+    segmentation = models.FileField(
+        storage=private_storage, upload_to=_segmentation_path, max_length=255, blank=True
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["submission", "-is_sanity", "case__name"]
+        constraints = [models.UniqueConstraint(fields=["submission", "case"], name="one_job_per_case")]
+
+    def __str__(self) -> str:
+        return f"job of submission {self.submission_id} on {self.case}"
+
+    @property
+    def has_ended(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED)

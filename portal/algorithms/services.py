@@ -1,0 +1,437 @@
+"""Everything that can happen to an algorithm submission: its resumable upload, its image checks and its
+jobs, one per case of the phase.
+
+An upload is appended to chunk by chunk in private storage; when it is whole, its sha256 is computed and
+``submissions.services.submission_register`` creates the ALGORITHM submission under the same rules and
+limits as predictions. The submissions state machine then checks it (``algorithm_image_check``) and, once
+EVALUATING, asks for its jobs (``algorithm_jobs_create``). The sanity job (the first case by name) runs
+first; when it fails the other jobs are CANCELLED and the submission FAILED, which spends no quota. When
+every job has ended, the submissions evaluation scores the jobs' segmentations
+(``job_segmentations_copy``) as it scores an archive's masks.
+
+A job is claimed under locks (submission, then job), run with no lock and no transaction by
+``inference.runner.job_run``, then recorded under the locks again. An infrastructure error (engine gone,
+disk full) propagates, so the task retries and the job is claimed again, up to ``MAX_JOB_ATTEMPTS``; an
+algorithm's own failure is recorded with its sentence and never retried.
+"""
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from functools import partial
+from pathlib import Path
+from typing import IO
+
+import docker
+from django.conf import settings
+from django.core.files import File
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from inference.contract import INTERFACE_SETS, InterfaceKind, InterfaceSet, JsonValue
+from inference.image_checks import ImageRejected, image_tar_inspect
+from inference.runner import JobResult
+from inference.runner import job_run as runner_job_run
+from inference.sandbox import image_load
+from portal.accounts.models import User
+from portal.algorithms import tasks
+from portal.algorithms.exceptions import INFRASTRUCTURE_ERRORS, UploadOffsetMismatch, UploadRefused
+from portal.algorithms.models import AlgorithmImage, AlgorithmUpload, Job
+from portal.algorithms.selectors import algorithm_settings_get
+from portal.celery import RowLocked
+from portal.challenges.models import Phase
+from portal.datasets.models import Case
+from portal.storage import private_storage
+from portal.submissions import services as submission_services
+from portal.submissions import tasks as submission_tasks
+from portal.submissions.models import Submission
+from portal.submissions.selectors import phase_case_list
+
+logger = logging.getLogger(__name__)
+
+UPLOAD_CHUNK_BYTES = 8 * 1024**2
+MAX_JOB_ATTEMPTS = 3
+_COPY_BYTES = 1024**2
+GPU_DEVICE_VARIABLE = "ISLES_GPU_DEVICE"
+UNEXPECTED_ERROR = "An unexpected error occurred while running this case; the organizers have been told."
+
+JobStatus = Job.Status
+ENDED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+def algorithm_upload_start(*, phase: Phase, user: User, total_bytes: int) -> AlgorithmUpload:
+    """Open a resumable upload of an image archive of ``total_bytes`` bytes to an algorithm phase.
+
+    Raises ``SubmissionRefused`` when a submission by the user would be refused now (closed phase, wrong
+    kind, not a participant, limits used), so nobody sends gigabytes for nothing; and ``UploadRefused``
+    when the archive is empty or bigger than the phase's image cap.
+    """
+    submission_services.submission_refusal_check(phase=phase, user=user, kind=Phase.SubmissionKind.ALGORITHM)
+    cap = algorithm_settings_get(phase=phase).image_max_bytes
+    if total_bytes <= 0:
+        raise UploadRefused("The archive is empty; save your image with docker save.", code="empty")
+    if total_bytes > cap:
+        raise UploadRefused(
+            f"The archive is {total_bytes / 1024**3:.1f} GB; this phase takes images up to "
+            f"{cap / 1024**3:.1f} GB.",
+            code="too_big",
+        )
+    upload = AlgorithmUpload(phase=phase, user=user, total_bytes=total_bytes)
+    upload.file_name = f"algorithms/uploads/{upload.pk}.tar.gz"
+    path = Path(private_storage().path(upload.file_name))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    upload.save()
+    return upload
+
+
+def algorithm_upload_append(
+    *, upload_id: str, user: User, start: int, total_bytes: int, length: int, stream: IO[bytes]
+) -> AlgorithmUpload:
+    """Append ``length`` bytes read from ``stream`` at byte ``start`` of the user's upload.
+
+    The chunk must start where the upload stands (``UploadOffsetMismatch`` otherwise, with the offset to
+    resume from), so a cut connection resumes and a chunk sent twice or out of order changes nothing. A
+    chunk cut short keeps the bytes that arrived. The chunk that completes the upload creates the
+    submission (see ``submission_register``), whose refusal undoes that chunk. Raises
+    ``AlgorithmUpload.DoesNotExist`` for another user's upload, ``UploadRefused`` for a finished one.
+    """
+    with transaction.atomic():
+        upload = (
+            AlgorithmUpload.objects.select_for_update().select_related("phase").get(pk=upload_id, user=user)
+        )
+        if upload.submission_id is not None:
+            raise UploadRefused("This upload is complete; start a new one.", code="complete")
+        if total_bytes != upload.total_bytes or start + length > upload.total_bytes:
+            raise UploadRefused(
+                f"This upload is {upload.total_bytes} bytes; the chunk does not fit in it.", code="bad_range"
+            )
+        if start != upload.received_bytes:
+            raise UploadOffsetMismatch(received_bytes=upload.received_bytes, start=start)
+        upload.received_bytes = start + _chunk_write(upload=upload, start=start, length=length, stream=stream)
+        upload.save(update_fields=["received_bytes"])
+        if upload.is_complete:
+            _algorithm_submission_create(upload=upload)
+    return upload
+
+
+def algorithm_image_check(*, submission: Submission) -> list[str]:
+    """Check the submission's image archive and record what it found; return one sentence per problem.
+
+    Reads the tar itself (no Docker needed): one image, linux/amd64, not root, an entrypoint or command,
+    under the phase's size cap, and no image with the same digest already accepted in the phase.
+    """
+    image = submission.algorithm_image
+    cap = algorithm_settings_get(phase=submission.phase).image_max_bytes
+    try:
+        summary = image_tar_inspect(Path(image.file.path), max_size_bytes=cap)
+    except ImageRejected as rejected:
+        image.status = AlgorithmImage.Status.REJECTED
+        image.problems = list(rejected.problems)
+        image.save(update_fields=["status", "problems"])
+        return image.problems
+    image.image_id = summary.image_id
+    image.user = summary.user
+    image.entrypoint = [*summary.entrypoint, *summary.cmd]
+    duplicate = (
+        AlgorithmImage.objects.filter(
+            phase=image.phase, image_id=summary.image_id, status=AlgorithmImage.Status.ACCEPTED
+        )
+        .exclude(pk=image.pk)
+        .first()
+    )
+    if duplicate is None:
+        image.status, image.problems = AlgorithmImage.Status.ACCEPTED, []
+    else:
+        image.status = AlgorithmImage.Status.REJECTED
+        image.problems = [
+            f"This image ({summary.image_id[:19]}) was already submitted to this phase as submission "
+            f"{duplicate.submission_id}; change your algorithm before you submit it again."
+        ]
+    image.save()
+    return list(image.problems)
+
+
+def algorithm_jobs_create(*, submission: Submission) -> None:
+    """Create one QUEUED job per case of the phase and queue the sanity job (the first case by name).
+
+    The caller holds the submission's lock inside ``transaction.atomic``, having moved it to EVALUATING;
+    the sanity job is queued after the commit. A phase without cases goes straight to the evaluation.
+    """
+    cases = list(phase_case_list(phase=submission.phase))
+    jobs = Job.objects.bulk_create(
+        Job(submission=submission, case=case, is_sanity=index == 0) for index, case in enumerate(cases)
+    )
+    if not jobs:
+        transaction.on_commit(
+            partial(submission_tasks.submission_evaluate_task.delay, submission_id=submission.pk)
+        )
+        return
+    sanity = Job.objects.get(submission=submission, is_sanity=True)
+    transaction.on_commit(partial(tasks.job_run_task.delay, job_id=sanity.pk))
+
+
+def job_run(*, job_id: int) -> None:
+    """Run one QUEUED job (or a RUNNING one whose worker died) and record how it ended.
+
+    A job in another status, or of a submission that is no longer EVALUATING, is left alone (the latter
+    is CANCELLED), so a repeated message is harmless. Infrastructure errors propagate for the task to
+    retry; anything else unexpected fails the job with a general sentence, then propagates.
+    """
+    with transaction.atomic():
+        job = _job_claim(job_id=job_id)
+    if job is None:
+        return
+    try:
+        with tempfile.TemporaryDirectory(prefix="isles-portal-job-") as folder:
+            result = _job_execute(job=job, folder=Path(folder))
+            _job_record(job_id=job_id, result=result)
+    except INFRASTRUCTURE_ERRORS:
+        logger.warning("Job %s met an infrastructure error; it will be tried again.", job_id, exc_info=True)
+        raise
+    except Exception:
+        logger.exception("Job %s failed unexpectedly.", job_id)
+        _job_give_up(job_id=job_id, failure=UNEXPECTED_ERROR)
+        raise
+
+
+def job_segmentations_copy(*, submission: Submission, folder: Path) -> dict[str, Path]:
+    """Local copies of the segmentations of the submission's succeeded jobs, by case name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    copies: dict[str, Path] = {}
+    jobs = submission.jobs.filter(status=JobStatus.SUCCEEDED).exclude(segmentation="").select_related("case")
+    for job in jobs:
+        path = folder / f"{job.case.name}.nii.gz"
+        with job.segmentation.open("rb") as source, path.open("wb") as target:
+            shutil.copyfileobj(source, target)
+        copies[job.case.name] = path
+    return copies
+
+
+def algorithm_baseline_register(
+    *, phase: Phase, user: User, image_tag: str = "isles-threshold:latest"
+) -> Submission:
+    """Submit the reference image ``image_tag`` from the local Docker engine to ``phase`` as ``user``.
+
+    For the demo: the image is saved as a participant would (``docker save | gzip``) and goes through the
+    same upload, checks and jobs as any other. Needs a Docker engine holding the image.
+    """
+    client = _docker_client()
+    with tempfile.TemporaryDirectory(prefix="isles-baseline-") as folder:
+        archive = Path(folder) / "image.tar"
+        with archive.open("wb") as target:
+            for chunk in client.images.get(image_tag).save(named=True):
+                target.write(chunk)
+        total = archive.stat().st_size
+        upload = algorithm_upload_start(phase=phase, user=user, total_bytes=total)
+        with archive.open("rb") as source:
+            upload = algorithm_upload_append(
+                upload_id=str(upload.pk), user=user, start=0, total_bytes=total, length=total, stream=source
+            )
+    assert upload.submission is not None  # the one chunk was the whole archive
+    return upload.submission
+
+
+def _chunk_write(*, upload: AlgorithmUpload, start: int, length: int, stream: IO[bytes]) -> int:
+    """Write up to ``length`` bytes of ``stream`` at ``start``; return how many arrived."""
+    written = 0
+    with Path(private_storage().path(upload.file_name)).open("r+b") as target:
+        target.seek(start)
+        while written < length:
+            piece = stream.read(min(_COPY_BYTES, length - written))
+            if not piece:
+                break
+            target.write(piece)
+            written += len(piece)
+        target.truncate(start + written)
+    return written
+
+
+def _algorithm_submission_create(*, upload: AlgorithmUpload) -> None:
+    digest = hashlib.sha256()
+    with Path(private_storage().path(upload.file_name)).open("rb") as archive:
+        while piece := archive.read(_COPY_BYTES):
+            digest.update(piece)
+    submission = Submission(
+        phase=upload.phase,
+        creator=upload.user,
+        kind=Phase.SubmissionKind.ALGORITHM,
+        sha256=digest.hexdigest(),
+        size_bytes=upload.total_bytes,
+    )
+    submission.file.name = upload.file_name
+    submission_services.submission_register(submission=submission)
+    AlgorithmImage.objects.create(
+        submission=submission,
+        phase=upload.phase,
+        file=upload.file_name,
+        sha256=submission.sha256,
+        size_bytes=upload.total_bytes,
+    )
+    upload.submission = submission
+    upload.save(update_fields=["submission"])
+
+
+def _job_claim(*, job_id: int) -> Job | None:
+    """Lock the job's submission, then the job; move it QUEUED -> RUNNING, or claim a RUNNING one again.
+
+    Past ``MAX_JOB_ATTEMPTS`` claims the job FAILS. Returns None when there is nothing to run.
+    """
+    submission_id = Job.objects.filter(pk=job_id).values_list("submission_id", flat=True).first()
+    if submission_id is None:
+        return None
+    submission, job = _rows_lock(submission_id=submission_id, job_id=job_id, nowait=True)
+    if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+        logger.info("Job %s is %s; nothing to run.", job_id, job.status)
+        return None
+    if submission.status != Submission.Status.EVALUATING:
+        job.status, job.finished_at = JobStatus.CANCELLED, timezone.now()
+        job.save(update_fields=["status", "finished_at"])
+        return None
+    if job.attempt >= MAX_JOB_ATTEMPTS:
+        job.failure = f"The case was given up after {job.attempt} attempts. {UNEXPECTED_ERROR}"
+        _job_end(job=job, submission=submission, status=JobStatus.FAILED)
+        return None
+    job.attempt += 1
+    job.status = JobStatus.RUNNING
+    job.started_at = timezone.now()
+    job.save(update_fields=["attempt", "status", "started_at"])
+    return job
+
+
+def _rows_lock(*, submission_id: int, job_id: int, nowait: bool) -> tuple[Submission, Job]:
+    """Lock the submission, then the job (always in this order, so two steps cannot deadlock)."""
+    try:
+        submission = (
+            Submission.objects.select_for_update(nowait=nowait, of=("self",))
+            .select_related("phase")
+            .get(pk=submission_id)
+        )
+        job = Job.objects.select_for_update(nowait=nowait, of=("self",)).select_related("case").get(pk=job_id)
+    except DatabaseError as error:
+        raise RowLocked(f"Job {job_id} or its submission is locked by another transaction.") from error
+    return submission, job
+
+
+def _job_execute(*, job: Job, folder: Path) -> JobResult:
+    """Load the image into the worker's engine (once per digest), stage the case and run it."""
+    submission = job.submission
+    image = submission.algorithm_image
+    algorithm_settings = algorithm_settings_get(phase=submission.phase)
+    interface_set = INTERFACE_SETS[algorithm_settings.interface_set]
+    client = _docker_client()
+    try:
+        image_reference = image_load(client=client, tar_path=Path(image.file.path), image_id=image.image_id)
+        case_inputs = _case_inputs_copy(case=job.case, interface_set=interface_set, folder=folder / "case")
+        return runner_job_run(
+            client=client,
+            image=image_reference,
+            case_inputs=case_inputs,
+            interface_set=interface_set,
+            reference_image_path=Path(str(case_inputs[interface_set.inputs[0].slug])),
+            destination=folder / "segmentation.nii.gz",
+            limits=algorithm_settings.sandbox_limits,
+            gpu_device=os.environ.get(GPU_DEVICE_VARIABLE) or None,
+            scratch_folder=folder,
+        )
+    finally:
+        client.close()
+
+
+def _docker_client() -> docker.DockerClient:
+    if settings.DOCKER_HOST:
+        return docker.DockerClient(base_url=settings.DOCKER_HOST)
+    return docker.from_env()
+
+
+def _case_inputs_copy(
+    *, case: Case, interface_set: InterfaceSet, folder: Path
+) -> Mapping[str, Path | JsonValue]:
+    """Local copies of the case's images (storage may be remote) and its clinical data, by input slug.
+
+    The reference grid is the first input's image; a case lacking an input makes staging raise.
+    """
+    images = {image.interface: image for image in case.images.all()}
+    inputs: dict[str, Path | JsonValue] = {}
+    for interface in interface_set.inputs:
+        if interface.kind == InterfaceKind.JSON:
+            inputs[interface.slug] = case.clinical_data
+            continue
+        image = images.get(interface.slug)
+        if image is None:
+            continue
+        path = folder / interface.slug / Path(image.file.name).name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with image.file.open("rb") as source, path.open("wb") as target:
+            shutil.copyfileobj(source, target)
+        inputs[interface.slug] = path
+    return inputs
+
+
+def _job_record(*, job_id: int, result: JobResult) -> None:
+    """Record a run under the locks: SUCCEEDED with its stored segmentation, or FAILED with its sentence."""
+    submission_id = Job.objects.filter(pk=job_id).values_list("submission_id", flat=True).get()
+    with transaction.atomic():
+        submission, job = _rows_lock(submission_id=submission_id, job_id=job_id, nowait=False)
+        if job.status != JobStatus.RUNNING:
+            logger.info("Job %s is %s; its run is not recorded again.", job_id, job.status)
+            return
+        outcome = result.outcome
+        if outcome is not None:
+            job.exit_code = outcome.exit_code
+            job.duration_s = outcome.duration_s
+            job.had_gpu = outcome.had_gpu
+            job.stdout_tail = outcome.stdout_tail
+            job.stderr_tail = outcome.stderr_tail
+        job.failure = result.failure or ""
+        if result.segmentation_path is None:
+            _job_end(job=job, submission=submission, status=JobStatus.FAILED)
+            return
+        with result.segmentation_path.open("rb") as segmentation:
+            job.segmentation.save("segmentation.nii.gz", File(segmentation), save=False)
+        _job_end(job=job, submission=submission, status=JobStatus.SUCCEEDED)
+
+
+def _job_give_up(*, job_id: int, failure: str) -> None:
+    submission_id = Job.objects.filter(pk=job_id).values_list("submission_id", flat=True).get()
+    with transaction.atomic():
+        submission, job = _rows_lock(submission_id=submission_id, job_id=job_id, nowait=False)
+        if job.status == JobStatus.RUNNING:
+            job.failure = failure
+            _job_end(job=job, submission=submission, status=JobStatus.FAILED)
+
+
+def _job_end(*, job: Job, submission: Submission, status: JobStatus) -> None:
+    """Save the locked job as ended, then take the submission's next step.
+
+    A failed sanity job cancels the others and fails the submission (no quota spent); a succeeded one
+    queues the others. When no job is left to run, the evaluation is queued after the commit.
+    """
+    job.status = status
+    job.finished_at = timezone.now()
+    job.save()
+    if submission.status != Submission.Status.EVALUATING:
+        return
+    others = submission.jobs.exclude(pk=job.pk)
+    if job.is_sanity and status != JobStatus.SUCCEEDED:
+        others.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).update(
+            status=JobStatus.CANCELLED, finished_at=timezone.now()
+        )
+        submission.error = (
+            f"The sanity case {job.case.name} failed: {job.failure} The other cases were not run, and this "
+            "submission did not count toward your limits."
+        )
+        submission_services.submission_transition(
+            submission=submission, to_status=Submission.Status.FAILED, note="Sanity case failed."
+        )
+        return
+    if job.is_sanity:
+        for other_id in others.filter(status=JobStatus.QUEUED).values_list("pk", flat=True):
+            transaction.on_commit(partial(tasks.job_run_task.delay, job_id=other_id))
+    if not others.exclude(status__in=ENDED).exists():
+        transaction.on_commit(
+            partial(submission_tasks.submission_evaluate_task.delay, submission_id=submission.pk)
+        )

@@ -1,0 +1,117 @@
+"""Jobs of algorithm submissions on real (busybox) containers: one per case, the sanity case first, logs
+for those allowed to read them, and the evaluation of the jobs' segmentations.
+
+The tasks run eagerly in the test process; ``django_capture_on_commit_callbacks`` runs each next step
+that a step queues after its commit.
+"""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from portal.algorithms.models import AlgorithmSettings, Job
+from portal.algorithms.services import job_run
+from portal.submissions.models import Submission
+from portal.submissions.selectors import submission_list_counted
+from tests.portal.algorithms.conftest import COPY_DWI, AlgorithmPhase, archive_upload
+
+pytestmark = pytest.mark.integration
+
+Status = Submission.Status
+SaveImage = Callable[[str], Path]
+
+
+def _submit(algorithm_phase: AlgorithmPhase, archive: Path, capture) -> Submission:  # type: ignore[no-untyped-def]
+    client = algorithm_phase.client_for(algorithm_phase.participant)
+    with capture(execute=True):
+        body = archive_upload(client, phase=algorithm_phase.phase, archive=archive, chunk_bytes=1 << 20)
+    return Submission.objects.get(pk=body["submission"])
+
+
+def test_an_algorithm_runs_on_every_case_and_its_segmentations_are_scored(
+    algorithm_phase: AlgorithmPhase, saved_image: SaveImage, django_capture_on_commit_callbacks
+) -> None:
+    submission = _submit(algorithm_phase, saved_image(COPY_DWI), django_capture_on_commit_callbacks)
+
+    jobs = list(submission.jobs.order_by("-is_sanity", "case__name"))
+    assert submission.status == Status.SUCCEEDED, submission.error
+    assert [(job.case.name, job.is_sanity, job.status) for job in jobs] == [
+        ("sub-stroke0100", True, "SUCCEEDED"),
+        ("sub-stroke0101", False, "SUCCEEDED"),
+    ]
+    assert all(job.exit_code == 0 and job.attempt == 1 and not job.had_gpu for job in jobs)
+    assert jobs[0].stdout_tail.strip() == "segmenting"
+    # The DWI is one everywhere, so the mask is full: a true but tiny lesion inside it.
+    results = {result.case.name: result.metrics for result in submission.case_results.all()}
+    assert set(results) == {"sub-stroke0100", "sub-stroke0101"}
+    assert 0 < results["sub-stroke0100"]["dice"] < 0.2
+
+
+def test_running_a_finished_job_again_changes_nothing(
+    algorithm_phase: AlgorithmPhase, saved_image: SaveImage, django_capture_on_commit_callbacks
+) -> None:
+    submission = _submit(algorithm_phase, saved_image(COPY_DWI), django_capture_on_commit_callbacks)
+    job = submission.jobs.get(is_sanity=True)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        job_run(job_id=job.pk)
+
+    assert callbacks == []
+    assert Job.objects.get(pk=job.pk).attempt == 1
+
+
+def test_a_failed_sanity_case_cancels_the_other_jobs_and_spends_no_quota(
+    algorithm_phase: AlgorithmPhase, saved_image: SaveImage, django_capture_on_commit_callbacks
+) -> None:
+    submission = _submit(
+        algorithm_phase,
+        saved_image("echo model file missing >&2; exit 3"),
+        django_capture_on_commit_callbacks,
+    )
+
+    sanity, other = submission.jobs.order_by("-is_sanity")
+    assert submission.status == Status.FAILED
+    assert (sanity.status, sanity.exit_code, sanity.attempt) == ("FAILED", 3, 1)  # not retried
+    assert sanity.stderr_tail.strip() == "model file missing"
+    assert other.status == "CANCELLED"
+    assert submission.error.startswith(f"The sanity case sub-stroke0100 failed: {sanity.failure}")
+    assert "exit" in sanity.failure.lower()
+    assert "3" in sanity.failure
+    assert not submission_list_counted(
+        phase=algorithm_phase.phase, team=None, user=algorithm_phase.participant
+    ).exists()
+
+
+def test_a_missing_output_names_the_expected_path(
+    algorithm_phase: AlgorithmPhase, saved_image: SaveImage, django_capture_on_commit_callbacks
+) -> None:
+    submission = _submit(algorithm_phase, saved_image("echo done"), django_capture_on_commit_callbacks)
+
+    sanity = submission.jobs.get(is_sanity=True)
+    assert sanity.status == "FAILED"
+    assert "/output/images/stroke-lesion-segmentation" in sanity.failure
+
+
+def _jobs_as(algorithm_phase: AlgorithmPhase, user) -> list[dict]:  # type: ignore[no-untyped-def]
+    submission = Submission.objects.get()
+    return algorithm_phase.client_for(user).get(f"/api/submissions/{submission.pk}/jobs/").json()
+
+
+def test_logs_are_shown_to_organizers_and_to_participants_only_where_the_phase_allows(
+    algorithm_phase: AlgorithmPhase, saved_image: SaveImage, django_capture_on_commit_callbacks
+) -> None:
+    _submit(
+        algorithm_phase,
+        saved_image("echo model file missing >&2; exit 3"),
+        django_capture_on_commit_callbacks,
+    )
+
+    hidden = _jobs_as(algorithm_phase, algorithm_phase.participant)
+    organizer = _jobs_as(algorithm_phase, algorithm_phase.organizer)
+    AlgorithmSettings.objects.filter(phase=algorithm_phase.phase).update(logs_visible_to_participants=True)
+    shown = _jobs_as(algorithm_phase, algorithm_phase.participant)
+
+    assert "stderr_tail" not in hidden[0]
+    assert hidden[0]["failure"]
+    assert organizer[0]["stderr_tail"].strip() == shown[0]["stderr_tail"].strip() == "model file missing"
