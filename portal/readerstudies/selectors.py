@@ -118,6 +118,14 @@ def reader_study_list_organized_by(*, user: User) -> QuerySet[ReaderStudy]:
     ).distinct()
 
 
+def challenge_list_organized_by(*, user: User) -> QuerySet[Challenge]:
+    """The challenges in which the user may create studies, by title."""
+    challenges = Challenge.objects.order_by("title")
+    if user.is_staff:
+        return challenges
+    return challenges.filter(roles__user=user, roles__role=ChallengeRole.Role.ORGANIZER).distinct()
+
+
 def study_reader_list_for(*, user: User) -> QuerySet[StudyReader]:
     """The user's invitations to read, with their studies' challenges."""
     return StudyReader.objects.filter(user=user).select_related("study__challenge").order_by("-invited_at")

@@ -57,6 +57,7 @@ def study_list(request: HttpRequest) -> HttpResponse:
     """The studies the user organizes and the ones they were invited to read."""
     context = {
         "organized": selectors.reader_study_list_organized_by(user=request.user),
+        "organized_challenges": selectors.challenge_list_organized_by(user=request.user),
         "reading": selectors.study_reader_list_for(user=request.user),
     }
     return render(request, "readerstudies/study_list.html", context)

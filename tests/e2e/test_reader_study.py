@@ -59,11 +59,26 @@ def browser(chromium_path: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bro
         browser.close()
 
 
+def _toggle_with_space(page: Page) -> None:
+    """Space shows A and B in turn in one pane; Escape goes back to side by side."""
+    caption = page.locator("#pane-a figcaption")
+    page.keyboard.press(" ")
+    expect(page.locator("#pane-b")).to_be_hidden()
+    expect(caption).to_have_text("A")
+    page.keyboard.press(" ")
+    expect(caption).to_have_text("B")
+    page.keyboard.press("Escape")
+    expect(page.locator("#pane-b")).to_be_visible()
+    expect(caption).to_have_text("A")
+
+
 def _read_with_keyboard(page: Page, url: str) -> None:
     page.goto(url)
     for position, key in enumerate(KEYS, start=1):
         page.wait_for_selector(f"#reader-study[data-shown='{position}']", state="attached")
         expect(page.locator("#progress")).to_have_text(f"{position} / {len(CASE_NAMES)}")
+        if position == 1:
+            _toggle_with_space(page)
         page.keyboard.press(key)
         page.keyboard.press("Enter")
     expect(page.locator("#finished")).to_be_visible()

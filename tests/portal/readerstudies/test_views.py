@@ -72,6 +72,23 @@ def test_permission_matrix(study: ReaderStudy, study_world: StudyWorld, endpoint
     assert found == expected
 
 
+def test_the_study_list_offers_organizers_a_new_study_and_readers_their_studies(
+    study: ReaderStudy, study_world: StudyWorld
+) -> None:
+    organizer, reader = Client(), Client()
+    organizer.force_login(study_world.person("organizer"))
+    reader.force_login(study_world.person("reader"))
+
+    organizer_page = organizer.get("/studies/").content.decode()
+    reader_page = reader.get("/studies/").content.decode()
+
+    assert f'href="/studies/new/{study.challenge.slug}/"' in organizer_page
+    assert study.title in organizer_page
+    assert f'href="/studies/{study.pk}/read/"' in reader_page
+    assert study.title not in reader_page
+    assert "/studies/new/" not in reader_page
+
+
 def test_the_reading_page_shows_progress_and_not_the_study_title(
     study: ReaderStudy, study_world: StudyWorld
 ) -> None:
