@@ -115,11 +115,14 @@ def rank_distribution_svg(
     """Bootstrap rank distribution: one row per team, one circle per rank it took, area by frequency.
 
     ``rank_counts[i]`` maps a rank to the number of bootstrap samples in which team ``names[i]`` took it.
+    The rank axis reaches the worst rank any shown team took, which may pass the number of teams shown
+    when only the best of a long leaderboard are plotted.
     """
-    ranks = len(names)
-    height = MARGIN_TOP + ROW_HEIGHT * max(ranks, 1) + MARGIN_BOTTOM
+    rows = len(names)
+    ranks = max([rows, *(max(counts) for counts in rank_counts if counts)])
+    height = MARGIN_TOP + ROW_HEIGHT * max(rows, 1) + MARGIN_BOTTOM
     x = _Scale(0.5, ranks + 0.5, MARGIN_LEFT, WIDTH - MARGIN_RIGHT)
-    bottom = MARGIN_TOP + ROW_HEIGHT * ranks
+    bottom = MARGIN_TOP + ROW_HEIGHT * rows
     body = [*_x_axis(x, y=bottom, label=f"Rank over {samples} bootstrap samples of the cases")]
     largest = min(ROW_HEIGHT / 2 - 1, (x.end - x.start) / max(ranks, 1) / 2)
     for row, (name, counts) in enumerate(zip(names, rank_counts, strict=True)):

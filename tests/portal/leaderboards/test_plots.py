@@ -42,6 +42,17 @@ def test_rank_distribution_has_a_circle_per_rank_each_team_took() -> None:
     assert root.find(f"{SVG}title").text == "Rank stability"
 
 
+def test_rank_axis_reaches_ranks_worse_than_the_teams_shown() -> None:
+    root = parse(
+        rank_distribution_svg(names=["Alpha", "Beta"], rank_counts=[{1: 5, 7: 5}, {2: 10}], samples=10)
+    )
+
+    right_edge = float(root.get("width"))
+    assert all(float(circle.get("cx")) < right_edge for circle in marks(root))
+    tick_labels = [float(text) for text in texts(root) if text.isdigit()]
+    assert max(tick_labels) >= 6
+
+
 def test_significance_matrix_has_a_cell_per_pair_and_fills_the_significant_ones() -> None:
     better = [[False, True, True], [False, False, False], [False, False, False]]
     p_values = [[1.0, 0.01, 0.02], [0.01, 1.0, 0.6], [0.02, 0.6, 1.0]]
