@@ -26,6 +26,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from portal.accounts.models import ChallengeRole, User
@@ -172,8 +173,8 @@ def reader_study_create(
     return study
 
 
-def _file_copy(*, field_file: object, path: Path) -> Path:
-    with field_file.open("rb") as source, path.open("wb") as target:  # type: ignore[attr-defined] (a FieldFile)
+def _file_copy(*, field_file: FieldFile, path: Path) -> Path:
+    with field_file.open("rb") as source, path.open("wb") as target:
         shutil.copyfileobj(source, target)
     return path
 
@@ -197,30 +198,56 @@ def _source_masks(
     return {study_case.pk: files.get(study_case.case.name) for study_case in cases}
 
 
+def _reference_images(*, study: ReaderStudy, cases: Sequence[StudyCase], folder: Path) -> dict[int, Path]:
+    """Local copies of each case's geometry image (the first background), by study case id."""
+    images = Image.objects.filter(
+        case__in=[study_case.case_id for study_case in cases], interface=study.background_interfaces[0]
+    )
+    by_case = {image.case_id: image for image in images}
+    return {
+        study_case.pk: _file_copy(
+            field_file=by_case[study_case.case_id].file, path=folder / f"reference-{study_case.pk}.nii.gz"
+        )
+        for study_case in cases
+    }
+
+
+def _blinded_mask_store(
+    *, study_case: StudyCase, source: MaskSource, mask: Path | None, reference: Path
+) -> None:
+    try:
+        content = mask_blind(mask=mask, reference_image=reference)
+    except MaskMismatch as error:
+        raise MaskMismatch(f"Case {study_case.case.name}: {error}") from error
+    BlindedMask.objects.create(
+        study_case=study_case,
+        source=source,
+        sha256=hashlib.sha256(content).hexdigest(),
+        size_bytes=len(content),
+        file=ContentFile(content, name="mask.nii.gz"),
+    )
+
+
 def _blinded_masks_render(*, study: ReaderStudy) -> None:
+    """Render every (case, source) mask not rendered yet; each source's masks are read once."""
     cases = list(study.study_cases.select_related("case"))
     done = set(BlindedMask.objects.filter(study_case__study=study).values_list("study_case_id", "source_id"))
-    for source in study.sources.select_related("submission"):
-        todo = [study_case for study_case in cases if (study_case.pk, source.pk) not in done]
-        if not todo:
-            continue
-        with tempfile.TemporaryDirectory(prefix="reader-study-") as name:
-            folder = Path(name)
-            masks = _source_masks(source=source, cases=todo, folder=folder)
+    with tempfile.TemporaryDirectory(prefix="reader-study-") as name:
+        folder = Path(name)
+        references = _reference_images(study=study, cases=cases, folder=folder)
+        for source in study.sources.select_related("submission"):
+            todo = [study_case for study_case in cases if (study_case.pk, source.pk) not in done]
+            if not todo:
+                continue
+            source_folder = folder / f"source-{source.pk}"
+            source_folder.mkdir()
+            masks = _source_masks(source=source, cases=todo, folder=source_folder)
             for study_case in todo:
-                image = Image.objects.get(case=study_case.case_id, interface=study.background_interfaces[0])
-                reference = _file_copy(field_file=image.file, path=folder / "reference.nii.gz")
-                try:
-                    content = mask_blind(mask=masks[study_case.pk], reference_image=reference)
-                except MaskMismatch as error:
-                    raise MaskMismatch(f"Case {study_case.case.name}: {error}") from error
-                sha256 = hashlib.sha256(content).hexdigest()
-                BlindedMask.objects.create(
+                _blinded_mask_store(
                     study_case=study_case,
                     source=source,
-                    sha256=sha256,
-                    size_bytes=len(content),
-                    file=ContentFile(content, name="mask.nii.gz"),
+                    mask=masks[study_case.pk],
+                    reference=references[study_case.pk],
                 )
 
 

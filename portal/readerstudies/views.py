@@ -13,6 +13,7 @@ import io
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -192,9 +193,9 @@ def study_read(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
-def _file_response(field_file: object, *, name: str) -> FileResponse:
+def _file_response(field_file: FieldFile, *, name: str) -> FileResponse:
     response = FileResponse(
-        field_file.open("rb"),  # type: ignore[attr-defined] (a FieldFile)
+        field_file.open("rb"),
         filename=name,
         content_type="application/octet-stream",
     )
