@@ -46,6 +46,18 @@ def test_preparing_a_study_again_changes_nothing(make_study: StudyMaker) -> None
     assert ReaderStudy.objects.get(pk=study.pk).status == ReaderStudy.Status.READY
 
 
+def test_preparing_a_failed_study_does_nothing(make_study: StudyMaker) -> None:
+    study = make_study()
+    BlindedMask.objects.filter(study_case__study=study).delete()
+    ReaderStudy.objects.filter(pk=study.pk).update(status=ReaderStudy.Status.FAILED, error="A bad archive.")
+
+    reader_study_prepare_task(study_id=study.pk)
+
+    study.refresh_from_db()
+    assert (study.status, study.error) == (ReaderStudy.Status.FAILED, "A bad archive.")
+    assert not BlindedMask.objects.exists()
+
+
 def test_a_mask_on_another_grid_leaves_the_study_failed_with_a_sentence(
     make_study: StudyMaker, study_world: StudyWorld
 ) -> None:

@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from portal.readerstudies.models import ReaderStudy, ReadingItem, StudyReader
+from tests.portal.accounts.factories import UserFactory
 from tests.portal.readerstudies.conftest import CASE_NAMES, TEAM_NAME, StudyWorld
 
 ROLES = ("anonymous", "outsider", "participant", "uninvited_reader", "other_reader", "reader", "organizer")
@@ -183,3 +184,14 @@ def test_the_reader_resumes_at_the_first_unanswered_item(study: ReaderStudy, stu
 
     assert (again["position"], again["answered"], again["total"]) == (2, 1, 3)
     assert repeated["item"] == again["item"]
+
+
+def test_the_admin_lists_studies_and_answers_read_only(study: ReaderStudy, study_world: StudyWorld) -> None:
+    client = Client()
+    client.force_login(UserFactory(username="admin", is_staff=True, is_superuser=True))
+    item = _item(study)
+
+    assert client.get("/admin/readerstudies/readerstudy/").status_code == 200
+    assert client.get(f"/admin/readerstudies/readerstudy/{study.pk}/change/").status_code == 200
+    assert client.get(f"/admin/readerstudies/readingitem/{item.pk}/change/").status_code == 200
+    assert client.get("/admin/readerstudies/readingitem/add/").status_code == 403
