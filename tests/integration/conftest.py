@@ -43,15 +43,17 @@ def _stop(worker: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def celery_worker_start(postgresql: None, celery_broker: str) -> Iterator[WorkerStart]:
-    """A function that starts a worker process on the ``cpu`` queue, logging to ``log_path``; every
-    worker it started is stopped when the test ends.
+    """A function that starts a worker process on the ``cpu`` queue (or ``queues``, comma-separated),
+    logging to ``log_path``; every worker it started is stopped when the test ends.
 
     ``visibility_timeout_s`` shortens the time after which the worker takes back messages that a dead
     worker left unacknowledged (the test settings' default is an hour).
     """
     workers: list[subprocess.Popen[bytes]] = []
 
-    def start(*, log_path: Path, visibility_timeout_s: int | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        *, log_path: Path, visibility_timeout_s: int | None = None, queues: str = "cpu"
+    ) -> subprocess.Popen[bytes]:
         environment = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -62,7 +64,7 @@ def celery_worker_start(postgresql: None, celery_broker: str) -> Iterator[Worker
         }
         if visibility_timeout_s is not None:
             environment["ISLES_TEST_VISIBILITY_TIMEOUT"] = str(visibility_timeout_s)
-        command = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "cpu", "-c", "1"]
+        command = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queues, "-c", "1"]
         command += ["--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat"]
         command += ["-l", "info"]
         with log_path.open("ab") as log:

@@ -1,0 +1,101 @@
+"""A gpu worker killed with SIGKILL in the middle of an algorithm's job loses nothing and duplicates nothing.
+
+A real worker on the ``gpu`` and ``cpu`` queues takes the sanity job of an algorithm submission (a busybox
+container that sleeps, then copies its input to its output) and is killed while the container runs. The
+job's message was never acknowledged, so Redis gives it back to the worker started after the kill, which
+claims the RUNNING job again, runs the rest and the evaluation: one job and one result per case.
+"""
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import docker
+import pytest
+import redis
+
+from portal.algorithms.models import Job
+from portal.submissions.models import CaseResult, Submission
+from tests.inference.images import AlgorithmImage, image_save
+from tests.integration.conftest import WorkerStart
+from tests.portal.algorithms import conftest as algorithm_fixtures
+from tests.portal.algorithms.conftest import COPY_DWI, AlgorithmPhase, archive_upload
+
+# The algorithm phase and the busybox image builder of the algorithms app's tests, reused here.
+algorithm_phase = algorithm_fixtures.algorithm_phase
+algorithm_image = algorithm_fixtures.algorithm_image
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+VISIBILITY_TIMEOUT_S = 2
+WAIT_SECONDS = 60.0
+SLOW_COPY = f"sleep 2; {COPY_DWI}"
+
+
+@pytest.fixture
+def empty_broker(celery_broker: str) -> Iterator[str]:
+    """The test Redis database, emptied before and after, so no other test's message is redelivered."""
+    client = redis.Redis.from_url(celery_broker)
+    client.flushdb()
+    yield celery_broker
+    client.flushdb()
+    client.close()
+
+
+def _wait_for(condition: str, check: Callable[[], bool], *, log_path: Path) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"Waited {WAIT_SECONDS} s for {condition}. Worker logs:\n{log_path.read_text()[-4000:]}")
+
+
+def test_a_gpu_worker_killed_mid_job_is_replaced_and_every_case_gets_one_job_and_one_result(
+    algorithm_phase: AlgorithmPhase,
+    celery_worker_start: WorkerStart,
+    empty_broker: str,
+    docker_client: docker.DockerClient,
+    algorithm_image: AlgorithmImage,
+    tmp_path: Path,
+) -> None:
+    tag = algorithm_image(SLOW_COPY)
+    archive = image_save(docker_client, tag, tmp_path / "image.tar")
+    log_path = tmp_path / "workers.log"
+    first = celery_worker_start(log_path=log_path, queues="gpu,cpu")
+    client = algorithm_phase.client_for(algorithm_phase.participant)
+
+    submission_id = archive_upload(client, phase=algorithm_phase.phase, archive=archive, chunk_bytes=1 << 20)[
+        "submission"
+    ]
+    jobs = Job.objects.filter(submission_id=submission_id)
+    _wait_for("the sanity job to run", lambda: jobs.filter(status="RUNNING").exists(), log_path=log_path)
+    time.sleep(1.0)  # the container has started by now
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    for container in docker_client.containers.list(all=True, filters={"ancestor": tag}):
+        container.remove(force=True)  # what the dead worker left behind; a real host's reaper does this
+    assert jobs.get(is_sanity=True).status == "RUNNING"
+
+    second = celery_worker_start(
+        log_path=log_path, visibility_timeout_s=VISIBILITY_TIMEOUT_S, queues="gpu,cpu"
+    )
+    _wait_for(
+        "the submission to end",
+        lambda: Submission.objects.get(pk=submission_id).status not in ("PENDING", "CHECKING", "EVALUATING"),
+        log_path=log_path,
+    )
+
+    submission = Submission.objects.get(pk=submission_id)
+    assert second.poll() is None
+    assert submission.status == "SUCCEEDED", submission.error
+    assert sorted(jobs.values_list("case__name", "status", "attempt")) == [
+        ("sub-stroke0100", "SUCCEEDED", 2),
+        ("sub-stroke0101", "SUCCEEDED", 1),
+    ]
+    assert sorted(CaseResult.objects.filter(submission=submission).values_list("case__name", flat=True)) == [
+        "sub-stroke0100",
+        "sub-stroke0101",
+    ]
+    assert submission.state_changes.filter(to_status="SUCCEEDED").count() == 1
