@@ -1,12 +1,16 @@
 """``isles``: the participant command line, talking to the portal's REST API with a token.
 
     isles --url URL --token TOKEN submit PHASE_SLUG predictions.zip   # progress on stderr; prints the id
+    isles --url URL --token TOKEN submit-algorithm PHASE_SLUG image.tar.gz [--resume UPLOAD_ID]
     isles --url URL --token TOKEN status SUBMISSION_ID [--wait]       # --wait follows it to the end
     isles --url URL --token TOKEN leaderboard PHASE_SLUG [--json]
 
 ``ISLES_URL`` and ``ISLES_TOKEN`` may replace the flags. Only the standard library is used, so it runs
 anywhere Python does. The upload is a multipart body written by hand and streamed from the file, so an
-archive of any size takes little memory. Every error is one sentence on stderr and a non-zero exit.
+archive of any size takes little memory. An algorithm image (``docker save IMAGE | gzip``, often several
+GB) goes in chunks; when the connection is cut, the client asks the portal how much arrived and goes on
+from there, and ``--resume`` picks up an upload a previous run left. Every error is one sentence on
+stderr and a non-zero exit.
 """
 
 import argparse
@@ -28,6 +32,8 @@ CHUNK_BYTES = 256 * 1024
 TIMEOUT_S = 60.0
 ENDED = ("SUCCEEDED", "FAILED", "CANCELLED")
 TOKEN_REFUSED = "The token was refused: copy it again from your account page."
+RESUME_ATTEMPTS = 5
+RESUME_WAIT_S = 2.0
 
 
 class ClientError(Exception):
@@ -101,6 +107,85 @@ class PortalClient:
             raise ClientError(f"Cannot read {archive}: {error.strerror or error}.") from error
         return self._expect(response, ok=201, not_found=f"There is no phase {phase_slug!r} you can see.")
 
+    def submit_algorithm(
+        self,
+        *,
+        phase_slug: str,
+        archive: Path,
+        upload_id: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, Any]:
+        """Upload an image archive to the phase in chunks (or go on with the upload ``upload_id``); the
+        finished upload, whose ``submission`` is the new submission's id.
+
+        A cut connection is retried ``RESUME_ATTEMPTS`` times, each from the offset the portal reports.
+        """
+        try:
+            size = archive.stat().st_size
+            if upload_id is None:
+                body = json.dumps({"total_bytes": size}).encode()
+                response = self._request(
+                    "POST",
+                    f"/api/phases/{quote(phase_slug)}/algorithm-uploads/",
+                    body=(body,),
+                    length=len(body),
+                    content_type="application/json",
+                )
+                upload = self._expect(
+                    response, ok=201, not_found=f"There is no phase {phase_slug!r} you can see."
+                )
+            else:
+                upload = self._upload(upload_id=upload_id)
+            with archive.open("rb") as stream:
+                return self._chunks_send(upload=upload, stream=stream, size=size, progress=progress)
+        except OSError as error:
+            raise ClientError(f"Cannot read {archive}: {error.strerror or error}.") from error
+
+    def _upload(self, *, upload_id: str) -> dict[str, Any]:
+        response = self._request("GET", f"/api/algorithm-uploads/{quote(upload_id)}/")
+        return self._expect(response, ok=200, not_found=f"There is no upload {upload_id} of yours.")
+
+    def _chunks_send(
+        self,
+        *,
+        upload: dict[str, Any],
+        stream: IO[bytes],
+        size: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> dict[str, Any]:
+        if upload["total_bytes"] != size:
+            raise ClientError(f"Upload {upload['id']} is of {upload['total_bytes']} bytes, not of this file.")
+        attempts_left = RESUME_ATTEMPTS
+        while upload["submission"] is None:
+            offset = int(upload["received_bytes"])
+            stream.seek(offset)
+            chunk = stream.read(int(upload["chunk_bytes"]))
+            try:
+                response = self._request(
+                    "PUT",
+                    f"/api/algorithm-uploads/{upload['id']}/",
+                    body=(chunk,),
+                    length=len(chunk),
+                    content_type="application/octet-stream",
+                    headers={"Content-Range": f"bytes {offset}-{offset + len(chunk) - 1}/{size}"},
+                )
+            except ClientError as error:
+                attempts_left -= 1
+                if attempts_left == 0:
+                    raise ClientError(
+                        f"{error} Run the command again with --resume {upload['id']} to go on from there."
+                    ) from error
+                time.sleep(RESUME_WAIT_S)
+                upload = self._upload(upload_id=str(upload["id"]))
+                continue
+            if response.status == 409 and isinstance(response.body, dict):
+                upload = {**upload, "received_bytes": response.body["received_bytes"]}
+                continue
+            upload = self._expect(response, ok=200, not_found=f"Upload {upload['id']} is gone; start again.")
+            if progress is not None:
+                progress(int(upload["received_bytes"]), size)
+        return upload
+
     def submission(self, *, submission_id: int) -> dict[str, Any]:
         """A submission's status, changes, problems and scores."""
         response = self._request("GET", f"/api/submissions/{submission_id}/")
@@ -128,6 +213,7 @@ class PortalClient:
         length: int = 0,
         content_type: str | None = None,
         progress: Callable[[int, int], None] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Response:
         connection = self._connection()
         try:
@@ -137,6 +223,8 @@ class PortalClient:
             if content_type is not None:
                 connection.putheader("Content-Type", content_type)
             connection.putheader("Content-Length", str(length))
+            for name, value in (headers or {}).items():
+                connection.putheader(name, value)
             connection.endheaders()
             self._send(connection, body=body, length=length, progress=progress)
             reply = connection.getresponse()
@@ -284,6 +372,25 @@ def _submit(client: PortalClient, arguments: argparse.Namespace, out: IO[str], e
     return 0
 
 
+def _submit_algorithm(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    archive = Path(arguments.archive)
+    if not archive.is_file():
+        raise ClientError(f"There is no file {archive}.")
+    upload = client.submit_algorithm(
+        phase_slug=arguments.phase_slug,
+        archive=archive,
+        upload_id=arguments.resume,
+        progress=_progress_bar(err),
+    )
+    submission_id = upload["submission"]
+    err.write(
+        f"Submission {submission_id} is uploaded and will be checked, then run case by case; follow it "
+        f"with `isles status {submission_id} --wait`.\n"
+    )
+    out.write(f"{submission_id}\n")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="isles", description="Submit to an isles-portal challenge.")
     parser.add_argument(
@@ -296,6 +403,12 @@ def _parser() -> argparse.ArgumentParser:
     submit = commands.add_parser("submit", help="Upload an archive of predicted masks to a phase.")
     submit.add_argument("phase_slug")
     submit.add_argument("archive", help="A .zip or .tar.gz with one mask per case, named by case id.")
+    algorithm = commands.add_parser(
+        "submit-algorithm", help="Upload an algorithm image (docker save IMAGE | gzip) to a phase, resumably."
+    )
+    algorithm.add_argument("phase_slug")
+    algorithm.add_argument("archive", help="The output of `docker save IMAGE | gzip`.")
+    algorithm.add_argument("--resume", metavar="UPLOAD_ID", help="Go on with an upload a previous run left.")
     status = commands.add_parser("status", help="Show a submission; --wait follows it to the end.")
     status.add_argument("submission_id", type=int)
     status.add_argument("--wait", action="store_true", help="Poll until it succeeds, fails or is cancelled.")
@@ -319,6 +432,8 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None, err: 
         client = PortalClient(url=arguments.url, token=arguments.token)
         if arguments.command == "submit":
             return _submit(client, arguments, out, err)
+        if arguments.command == "submit-algorithm":
+            return _submit_algorithm(client, arguments, out, err)
         if arguments.command == "status":
             return _status(client, arguments, out)
         return _leaderboard(client, arguments, out)
