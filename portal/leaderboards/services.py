@@ -407,23 +407,22 @@ def _column_snapshot(column: LeaderboardColumn) -> dict[str, object]:
 def _column_summaries(
     columns: Sequence[LeaderboardColumn], per_case: Mapping[str, Mapping[str, float]], case_ids: list[str]
 ) -> dict[str, dict[str, float | None]]:
-    """Mean and standard deviation (as numpy's ``std``, over n) of each column over the scored cases."""
-    summaries: dict[str, dict[str, float | None]] = {}
-    for column in columns:
-        values = np.array(
-            [
-                float(per_case[c][column.metric_key])
-                for c in case_ids
-                if column.metric_key in per_case.get(c, {})
-            ]
-        )
-        values = values[np.isfinite(values)]
-        summaries[column.metric_key] = (
-            {"mean": float(values.mean()), "sd": float(values.std())}
-            if values.size
-            else {"mean": None, "sd": None}
-        )
-    return summaries
+    """Mean and standard deviation (as numpy's ``std``, over n) of each column over the scored cases;
+    missing and non-finite values are left out."""
+    keys = [column.metric_key for column in columns]
+    nothing: Mapping[str, float] = {}
+    values = np.array(
+        [[float(per_case.get(case_id, nothing).get(key, math.nan)) for key in keys] for case_id in case_ids]
+    ).reshape(len(case_ids), len(keys))
+    finite = np.isfinite(values)
+    counts = finite.sum(axis=0)
+    filled = np.where(finite, values, 0.0)
+    means = filled.sum(axis=0) / np.maximum(counts, 1)
+    spreads = np.sqrt(np.where(finite, (values - means) ** 2, 0.0).sum(axis=0) / np.maximum(counts, 1))
+    return {
+        key: {"mean": float(means[k]), "sd": float(spreads[k])} if counts[k] else {"mean": None, "sd": None}
+        for k, key in enumerate(keys)
+    }
 
 
 def _pairwise(
