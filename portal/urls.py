@@ -8,6 +8,7 @@ urlpatterns = [
     path("accounts/", include("portal.accounts.urls")),
     path("datasets/", include("portal.datasets.urls")),
     path("submissions/", include("portal.submissions.urls")),
+    path("algorithms/", include("portal.algorithms.urls")),
     path("api/", include("portal.api.urls")),
     path("health/", include("portal.health.urls")),
     path("leaderboards/", include("portal.leaderboards.urls")),

@@ -1,0 +1,111 @@
+// The algorithm upload page: send the chosen image archive to the portal in chunks through the API.
+// Each chunk says where it starts (Content-Range); when the portal has more or less than that (a
+// chunk was lost, or the page was reloaded), it answers 409 with the offset to go on from. An upload
+// cut short is kept by id per file, so choosing the same file again resumes it.
+
+const root = document.getElementById("algorithm-upload");
+const fileInput = document.getElementById("image-file");
+const button = document.getElementById("upload-button");
+const progress = document.getElementById("upload-progress");
+const status = document.getElementById("upload-status");
+const RETRIES = 5;
+const RETRY_WAIT_MS = 2000;
+
+function storageKey(file) {
+  return `algorithm-upload:${root.dataset.phase}:${file.name}:${file.size}:${file.lastModified}`;
+}
+
+function headers(extra) {
+  return { "X-CSRFToken": root.dataset.csrfToken, Accept: "application/json", ...extra };
+}
+
+async function reply(response) {
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok && response.status !== 409) {
+    throw new Error(body.detail || `The portal answered with HTTP ${response.status}.`);
+  }
+  return { status: response.status, body };
+}
+
+async function uploadOpen(file) {
+  const known = window.localStorage.getItem(storageKey(file));
+  if (known) {
+    const response = await fetch(known, { headers: headers({}), credentials: "same-origin" });
+    if (response.ok) {
+      return { url: known, upload: await response.json() };
+    }
+  }
+  const { body } = await reply(
+    await fetch(root.dataset.startUrl, {
+      method: "POST",
+      headers: headers({ "Content-Type": "application/json" }),
+      credentials: "same-origin",
+      body: JSON.stringify({ total_bytes: file.size }),
+    }),
+  );
+  const url = `/api/algorithm-uploads/${body.id}/`;
+  window.localStorage.setItem(storageKey(file), url);
+  return { url, upload: body };
+}
+
+async function chunkSend(url, file, upload) {
+  const start = upload.received_bytes;
+  const end = Math.min(start + upload.chunk_bytes, file.size);
+  const { status: code, body } = await reply(
+    await fetch(url, {
+      method: "PUT",
+      headers: headers({
+        "Content-Type": "application/octet-stream",
+        "Content-Range": `bytes ${start}-${end - 1}/${file.size}`,
+      }),
+      credentials: "same-origin",
+      body: file.slice(start, end),
+    }),
+  );
+  return code === 409 ? { ...upload, received_bytes: body.received_bytes } : body;
+}
+
+function show(upload) {
+  progress.value = Math.floor((100 * upload.received_bytes) / upload.total_bytes);
+  status.textContent = `${(upload.received_bytes / 1e6).toFixed(1)} of ${(upload.total_bytes / 1e6).toFixed(1)} MB sent.`;
+}
+
+async function uploadRun(file) {
+  let { url, upload } = await uploadOpen(file);
+  let retries = RETRIES;
+  while (upload.submission === null) {
+    try {
+      upload = await chunkSend(url, file, upload);
+      retries = RETRIES;
+    } catch (error) {
+      retries -= 1;
+      if (retries === 0) {
+        throw error;
+      }
+      status.textContent = `${error.message} Trying again…`;
+      await new Promise((resolve) => setTimeout(resolve, RETRY_WAIT_MS));
+      upload = await (await fetch(url, { headers: headers({}), credentials: "same-origin" })).json();
+    }
+    show(upload);
+  }
+  window.localStorage.removeItem(storageKey(file));
+  return upload.submission;
+}
+
+button.addEventListener("click", async () => {
+  const file = fileInput.files[0];
+  if (!file) {
+    status.textContent = "Choose the image archive first.";
+    return;
+  }
+  button.disabled = true;
+  try {
+    const submission = await uploadRun(file);
+    status.textContent = "Uploaded; the image is checked now, then run case by case.";
+    window.location.assign(`/algorithms/submissions/${submission}/jobs/`);
+  } catch (error) {
+    status.textContent = error.message;
+  } finally {
+    button.disabled = false;
+  }
+});

@@ -1,0 +1,10 @@
+"""URLs of the algorithm pages, included under ``/algorithms/``."""
+
+from django.urls import path
+
+from portal.algorithms import views
+
+urlpatterns = [
+    path("phases/<slug:slug>/upload/", views.algorithm_upload, name="algorithm-upload"),
+    path("submissions/<int:pk>/jobs/", views.submission_jobs, name="submission-jobs"),
+]

@@ -1,0 +1,53 @@
+"""Algorithm pages: a phase's image upload page (the chunks go through the API from the browser) and the
+jobs of an algorithm submission, with their logs for those allowed to read them.
+
+A phase or submission the user may not see is a 404.
+"""
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
+
+from portal.accounts.models import ChallengeRole
+from portal.accounts.selectors import user_roles
+from portal.algorithms import selectors, services
+from portal.challenges.models import Phase
+from portal.submissions.models import Submission
+from portal.submissions.selectors import phase_get_for_submissions, submission_get_visible_to
+
+
+@login_required
+@require_safe
+def algorithm_upload(request: HttpRequest, slug: str) -> HttpResponse:
+    """The page that uploads ``docker save IMAGE | gzip`` to an algorithm phase in resumable chunks."""
+    try:
+        phase = phase_get_for_submissions(user=request.user, slug=slug)
+    except Phase.DoesNotExist as error:
+        raise Http404("No such phase.") from error
+    roles = user_roles(user=request.user, challenge=phase.challenge)
+    context = {
+        "phase": phase,
+        "settings": selectors.algorithm_settings_get(phase=phase),
+        "can_submit": ChallengeRole.Role.PARTICIPANT in roles
+        and phase.submission_kind == Phase.SubmissionKind.ALGORITHM,
+        "chunk_bytes": services.UPLOAD_CHUNK_BYTES,
+    }
+    return render(request, "algorithms/algorithm_upload.html", context)
+
+
+@login_required
+@require_safe
+def submission_jobs(request: HttpRequest, pk: int) -> HttpResponse:
+    """The jobs of an algorithm submission, the sanity case first; logs where the phase allows."""
+    try:
+        submission = submission_get_visible_to(user=request.user, submission_id=pk)
+    except Submission.DoesNotExist as error:
+        raise Http404("No such submission.") from error
+    context = {
+        "submission": submission,
+        "image": getattr(submission, "algorithm_image", None),
+        "jobs": selectors.job_list_for_submission(submission=submission),
+        "logs_visible": selectors.job_logs_visible_to(user=request.user, submission=submission),
+    }
+    return render(request, "algorithms/submission_jobs.html", context)

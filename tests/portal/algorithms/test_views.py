@@ -1,0 +1,89 @@
+"""The algorithm pages: the upload page for participants, and the jobs page whose logs follow the phase's
+rule (organizers always, participants where the phase allows)."""
+
+from pathlib import Path
+
+from django.test import Client
+
+from portal.accounts.models import User
+from portal.algorithms.models import AlgorithmSettings
+from portal.submissions.models import Submission
+from portal.submissions.services import submission_check
+from tests.inference.test_image_checks import image_archive_write
+from tests.portal.algorithms.conftest import AlgorithmPhase, archive_upload
+
+
+def _submission_with_logs(algorithm_phase: AlgorithmPhase, tmp_path: Path) -> Submission:
+    client = algorithm_phase.client_for(algorithm_phase.participant)
+    body = archive_upload(
+        client, phase=algorithm_phase.phase, archive=image_archive_write(tmp_path / "i.tar")
+    )
+    submission_check(submission_id=body["submission"])
+    submission = Submission.objects.get(pk=body["submission"])
+    submission.jobs.filter(is_sanity=True).update(
+        status="FAILED", exit_code=1, stderr_tail="weights.pt not found\n", failure="It exited with code 1."
+    )
+    return submission
+
+
+def _page(user: object, url: str) -> str:
+    client = Client()
+    client.force_login(user)
+    response = client.get(url)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_the_upload_page_offers_participants_the_chunked_uploader_and_the_command(
+    algorithm_phase: AlgorithmPhase,
+) -> None:
+    page = _page(algorithm_phase.participant, f"/algorithms/phases/{algorithm_phase.phase.slug}/upload/")
+
+    assert 'id="algorithm-upload"' in page
+    assert "js/algorithm-upload.mjs" in page
+    assert f"isles submit-algorithm {algorithm_phase.phase.slug} image.tar.gz" in page
+
+
+def test_the_upload_page_tells_an_organizer_only_participants_submit(algorithm_phase: AlgorithmPhase) -> None:
+    page = _page(algorithm_phase.organizer, f"/algorithms/phases/{algorithm_phase.phase.slug}/upload/")
+
+    assert 'id="cannot-submit"' in page
+    assert 'id="algorithm-upload"' not in page
+
+
+def test_the_jobs_page_shows_logs_to_organizers_and_to_participants_only_where_the_phase_allows(
+    algorithm_phase: AlgorithmPhase, tmp_path: Path
+) -> None:
+    submission = _submission_with_logs(algorithm_phase, tmp_path)
+    url = f"/algorithms/submissions/{submission.pk}/jobs/"
+
+    hidden = _page(algorithm_phase.participant, url)
+    organizer = _page(algorithm_phase.organizer, url)
+    AlgorithmSettings.objects.filter(phase=algorithm_phase.phase).update(logs_visible_to_participants=True)
+    shown = _page(algorithm_phase.participant, url)
+
+    assert "It exited with code 1." in hidden
+    assert "weights.pt not found" not in hidden
+    assert 'id="logs-hidden"' in hidden
+    assert "weights.pt not found" in organizer
+    assert "weights.pt not found" in shown
+
+
+def test_another_teams_jobs_page_is_not_found(algorithm_phase: AlgorithmPhase, tmp_path: Path) -> None:
+    submission = _submission_with_logs(algorithm_phase, tmp_path)
+    stranger = Client()
+    stranger.force_login(User.objects.create(username="stranger"))
+
+    assert stranger.get(f"/algorithms/submissions/{submission.pk}/jobs/").status_code == 404
+
+
+def test_the_phase_and_submission_pages_link_to_the_algorithm_pages(
+    algorithm_phase: AlgorithmPhase, tmp_path: Path
+) -> None:
+    submission = _submission_with_logs(algorithm_phase, tmp_path)
+
+    phase_page = _page(algorithm_phase.participant, f"/submissions/phases/{algorithm_phase.phase.slug}/")
+    detail_page = _page(algorithm_phase.participant, f"/submissions/{submission.pk}/")
+
+    assert f"/algorithms/phases/{algorithm_phase.phase.slug}/upload/" in phase_page
+    assert f"/algorithms/submissions/{submission.pk}/jobs/" in detail_page
