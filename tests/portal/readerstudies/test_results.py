@@ -175,3 +175,10 @@ def test_the_results_api_and_page_show_the_statistics(answered: ReaderStudy, stu
     assert "Wilson 95 %" in page
     assert "Fleiss' kappa" in page
     assert f"{wilson_interval(4, 5)[0]:.3f}" in page
+
+
+def test_the_results_take_the_same_few_queries_whatever_the_number_of_answers(
+    answered: ReaderStudy, django_assert_max_num_queries: object
+) -> None:
+    with django_assert_max_num_queries(4):
+        selectors.reader_study_results(study=answered)
