@@ -212,7 +212,7 @@ def job_segmentations_copy(*, submission: Submission, folder: Path) -> dict[str,
 
 
 def algorithm_baseline_register(
-    *, phase: Phase, user: User, image_tag: str = "isles-threshold:latest"
+    *, phase: Phase, user: User, image_tag: str = "isles-reference/threshold"
 ) -> Submission:
     """Submit the reference image ``image_tag`` from the local Docker engine to ``phase`` as ``user``.
 

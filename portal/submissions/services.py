@@ -261,10 +261,7 @@ def submission_case_overlap_label(*, submission: Submission, case: Case) -> byte
     with tempfile.TemporaryDirectory(prefix="submission-review-") as folder_name:
         folder = Path(folder_name)
         ground_truth_path = _ground_truth_copy(case=case, folder=folder)
-        archive = _stored_copy(submission=submission, folder=folder)
-        prediction_path = archive_extract_masks(archive, folder / "masks", limits=ARCHIVE_LIMITS).files.get(
-            case.name
-        )
+        prediction_path = _predictions_copy(submission=submission, folder=folder).get(case.name)
         content = _overlap_label_bytes(ground_truth_path=ground_truth_path, prediction_path=prediction_path)
     # Two first views at once both compute; the second save gets another name and the key's file stays.
     storage.save(name, ContentFile(content))

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from portal.algorithms.models import AlgorithmSettings, Job
-from portal.algorithms.services import job_run
+from portal.algorithms.services import algorithm_baseline_register, job_run
 from portal.submissions.models import Submission
 from portal.submissions.selectors import submission_list_counted
+from tests.inference.images import AlgorithmImage
 from tests.portal.algorithms.conftest import COPY_DWI, AlgorithmPhase, archive_upload
 
 pytestmark = pytest.mark.integration
@@ -115,3 +116,15 @@ def test_logs_are_shown_to_organizers_and_to_participants_only_where_the_phase_a
     assert "stderr_tail" not in hidden[0]
     assert hidden[0]["failure"]
     assert organizer[0]["stderr_tail"].strip() == shown[0]["stderr_tail"].strip() == "model file missing"
+
+
+def test_the_demo_baseline_is_submitted_from_the_local_engine_like_any_upload(
+    algorithm_phase: AlgorithmPhase, algorithm_image: AlgorithmImage
+) -> None:
+    submission = algorithm_baseline_register(
+        phase=algorithm_phase.phase, user=algorithm_phase.participant, image_tag=algorithm_image(COPY_DWI)
+    )
+
+    assert submission.kind == "ALGORITHM"
+    assert submission.status == Status.PENDING
+    assert submission.algorithm_image.size_bytes == submission.size_bytes > 0
