@@ -148,7 +148,3 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"job of submission {self.submission_id} on {self.case}"
-
-    @property
-    def has_ended(self) -> bool:
-        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED)

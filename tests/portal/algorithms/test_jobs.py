@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from portal.algorithms.models import AlgorithmSettings, Job
-from portal.algorithms.services import algorithm_baseline_register, job_run
+from portal.algorithms.models import AlgorithmSettings
+from portal.algorithms.services import algorithm_baseline_register
 from portal.submissions.models import Submission
 from portal.submissions.selectors import submission_list_counted
 from tests.inference.images import AlgorithmImage
@@ -47,19 +47,6 @@ def test_an_algorithm_runs_on_every_case_and_its_segmentations_are_scored(
     results = {result.case.name: result.metrics for result in submission.case_results.all()}
     assert set(results) == {"sub-stroke0100", "sub-stroke0101"}
     assert 0 < results["sub-stroke0100"]["dice"] < 0.2
-
-
-def test_running_a_finished_job_again_changes_nothing(
-    algorithm_phase: AlgorithmPhase, saved_image: SaveImage, django_capture_on_commit_callbacks
-) -> None:
-    submission = _submit(algorithm_phase, saved_image(COPY_DWI), django_capture_on_commit_callbacks)
-    job = submission.jobs.get(is_sanity=True)
-
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        job_run(job_id=job.pk)
-
-    assert callbacks == []
-    assert Job.objects.get(pk=job.pk).attempt == 1
 
 
 def test_a_failed_sanity_case_cancels_the_other_jobs_and_spends_no_quota(

@@ -1,5 +1,4 @@
-"""Uploading an algorithm image in chunks, resuming a cut upload, the checks read from the archive, and
-a job whose Docker engine is gone.
+"""Uploading an algorithm image in chunks, resuming a cut upload, and the checks read from the archive.
 
 The archives here are written by hand in ``docker save``'s layout, so these tests need no Docker engine.
 """
@@ -7,12 +6,7 @@ The archives here are written by hand in ``docker save``'s layout, so these test
 import hashlib
 from pathlib import Path
 
-import pytest
-from pytest_django.fixtures import Settings
-
-from portal.algorithms.exceptions import INFRASTRUCTURE_ERRORS
-from portal.algorithms.models import AlgorithmImage, Job
-from portal.algorithms.services import MAX_JOB_ATTEMPTS, job_run
+from portal.algorithms.models import AlgorithmImage
 from portal.submissions.models import Submission
 from portal.submissions.selectors import submission_list_counted
 from portal.submissions.services import submission_check
@@ -149,24 +143,3 @@ def test_an_image_already_accepted_in_the_phase_is_refused_as_a_duplicate(
         f"This image ({first.algorithm_image.image_id[:19]}) was already submitted to this phase as "
         f"submission {first.pk}; change your algorithm before you submit it again."
     ]
-
-
-def test_a_job_whose_docker_engine_is_gone_is_tried_again_then_given_up_without_spending_quota(
-    algorithm_phase: AlgorithmPhase, tmp_path: Path, settings: Settings
-) -> None:
-    settings.DOCKER_HOST = f"unix://{tmp_path}/no-engine.sock"
-    submission = _checked(algorithm_phase, image_archive_write(tmp_path / "image.tar"))
-    sanity = submission.jobs.get(is_sanity=True)
-
-    for _ in range(MAX_JOB_ATTEMPTS):
-        with pytest.raises(INFRASTRUCTURE_ERRORS):
-            job_run(job_id=sanity.pk)
-        assert Job.objects.get(pk=sanity.pk).status == "RUNNING"
-    job_run(job_id=sanity.pk)
-
-    sanity.refresh_from_db()
-    submission.refresh_from_db()
-    assert (sanity.status, sanity.attempt) == ("FAILED", MAX_JOB_ATTEMPTS)
-    assert "given up after 3 attempts" in sanity.failure
-    assert submission.status == Status.FAILED
-    assert submission.jobs.get(is_sanity=False).status == "CANCELLED"

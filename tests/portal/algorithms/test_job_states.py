@@ -1,0 +1,75 @@
+"""A job's task run again, on a job that has ended or whose submission has ended, changes nothing; a job
+whose Docker engine is gone is tried again, then given up. No container runs here: the image archives are
+written by hand and the engine is absent or never reached."""
+
+from pathlib import Path
+
+import pytest
+from pytest_django.fixtures import Settings
+
+from portal.algorithms.exceptions import INFRASTRUCTURE_ERRORS
+from portal.algorithms.models import Job
+from portal.algorithms.services import MAX_JOB_ATTEMPTS, job_run
+from portal.submissions.models import Submission
+from portal.submissions.services import submission_check
+from tests.inference.test_image_checks import image_archive_write
+from tests.portal.algorithms.conftest import AlgorithmPhase, archive_upload
+
+Status = Submission.Status
+
+
+def _checked(algorithm_phase: AlgorithmPhase, tmp_path: Path) -> Submission:
+    """An accepted submission whose jobs are QUEUED (their tasks are not run: nothing is committed)."""
+    client = algorithm_phase.client_for(algorithm_phase.participant)
+    body = archive_upload(
+        client, phase=algorithm_phase.phase, archive=image_archive_write(tmp_path / "i.tar")
+    )
+    submission_check(submission_id=body["submission"])
+    return Submission.objects.get(pk=body["submission"])
+
+
+def test_a_repeated_message_for_a_job_that_has_ended_changes_nothing(
+    algorithm_phase: AlgorithmPhase, tmp_path: Path, django_capture_on_commit_callbacks
+) -> None:
+    sanity = _checked(algorithm_phase, tmp_path).jobs.get(is_sanity=True)
+    Job.objects.filter(pk=sanity.pk).update(status="SUCCEEDED", attempt=1)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        job_run(job_id=sanity.pk)
+
+    assert callbacks == []
+    assert Job.objects.filter(pk=sanity.pk).values_list("status", "attempt").get() == ("SUCCEEDED", 1)
+
+
+def test_a_job_of_a_submission_that_has_ended_is_cancelled_without_running(
+    algorithm_phase: AlgorithmPhase, tmp_path: Path
+) -> None:
+    submission = _checked(algorithm_phase, tmp_path)
+    Submission.objects.filter(pk=submission.pk).update(status=Status.CANCELLED)
+    sanity = submission.jobs.get(is_sanity=True)
+
+    job_run(job_id=sanity.pk)
+
+    sanity.refresh_from_db()
+    assert (sanity.status, sanity.attempt, sanity.exit_code) == ("CANCELLED", 0, None)
+
+
+def test_a_job_whose_docker_engine_is_gone_is_tried_again_then_given_up_without_spending_quota(
+    algorithm_phase: AlgorithmPhase, tmp_path: Path, settings: Settings
+) -> None:
+    settings.DOCKER_HOST = f"unix://{tmp_path}/no-engine.sock"
+    submission = _checked(algorithm_phase, tmp_path)
+    sanity = submission.jobs.get(is_sanity=True)
+
+    for _ in range(MAX_JOB_ATTEMPTS):
+        with pytest.raises(INFRASTRUCTURE_ERRORS):
+            job_run(job_id=sanity.pk)
+        assert Job.objects.get(pk=sanity.pk).status == "RUNNING"
+    job_run(job_id=sanity.pk)
+
+    sanity.refresh_from_db()
+    submission.refresh_from_db()
+    assert (sanity.status, sanity.attempt) == ("FAILED", MAX_JOB_ATTEMPTS)
+    assert "given up after 3 attempts" in sanity.failure
+    assert submission.status == Status.FAILED
+    assert submission.jobs.get(is_sanity=False).status == "CANCELLED"
