@@ -16,8 +16,9 @@ from portal.challenges.models import Phase
 from portal.storage import private_storage
 from portal.submissions.models import Submission
 
-GIB = 1024**3
-MIB = 1024**2
+# Decimal units, as the failure sentences of ``inference.sandbox`` print them.
+GB = 10**9
+MB = 10**6
 
 
 class AlgorithmSettings(models.Model):
@@ -50,17 +51,17 @@ class AlgorithmSettings(models.Model):
 
     @property
     def image_max_bytes(self) -> int:
-        return int(self.image_max_gb * GIB)
+        return int(self.image_max_gb * GB)
 
     @property
     def sandbox_limits(self) -> SandboxLimits:
         return SandboxLimits(
-            memory_bytes=int(self.memory_gb * GIB),
+            memory_bytes=int(self.memory_gb * GB),
             cpus=self.cpus,
             pids=self.pids,
             time_limit_s=float(self.time_limit_s),
-            tmpfs_bytes=self.tmpfs_mb * MIB,
-            output_max_bytes=self.output_max_mb * MIB,
+            tmpfs_bytes=self.tmpfs_mb * MB,
+            output_max_bytes=self.output_max_mb * MB,
         )
 
 

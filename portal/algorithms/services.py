@@ -75,8 +75,7 @@ def algorithm_upload_start(*, phase: Phase, user: User, total_bytes: int) -> Alg
         raise UploadRefused("The archive is empty; save your image with docker save.", code="empty")
     if total_bytes > cap:
         raise UploadRefused(
-            f"The archive is {total_bytes / 1024**3:.1f} GB; this phase takes images up to "
-            f"{cap / 1024**3:.1f} GB.",
+            f"The archive is {total_bytes / 1e9:.3g} GB; this phase takes images up to {cap / 1e9:.3g} GB.",
             code="too_big",
         )
     upload = AlgorithmUpload(phase=phase, user=user, total_bytes=total_bytes)

@@ -115,3 +115,30 @@ def test_the_demo_baseline_is_submitted_from_the_local_engine_like_any_upload(
     assert submission.kind == "ALGORITHM"
     assert submission.status == Status.PENDING
     assert submission.algorithm_image.size_bytes == submission.size_bytes > 0
+
+
+@pytest.mark.parametrize(
+    ("limits", "script", "failure"),
+    [
+        ({"time_limit_s": 1}, "sleep 30", "The algorithm did not finish within 1 s and was stopped."),
+        (
+            {"memory_gb": 0.064},
+            "head -c 300m /dev/zero | tail",
+            "The algorithm ran out of memory (limit 0.064 GB) and was stopped.",
+        ),
+    ],
+    ids=["time-limit", "memory-limit"],
+)
+def test_the_phases_limits_stop_a_run_and_the_sentence_names_them(
+    algorithm_phase: AlgorithmPhase,
+    saved_image: SaveImage,
+    django_capture_on_commit_callbacks,
+    limits: dict[str, float],
+    script: str,
+    failure: str,
+) -> None:
+    AlgorithmSettings.objects.filter(phase=algorithm_phase.phase).update(**limits)
+
+    submission = _submit(algorithm_phase, saved_image(script), django_capture_on_commit_callbacks)
+
+    assert submission.jobs.get(is_sanity=True).failure == failure
