@@ -2,9 +2,10 @@
 helpers that upload an image archive through the API as a participant's client would."""
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -96,7 +97,9 @@ def algorithm_phase(db: None) -> AlgorithmPhase:
     )
 
 
-def archive_upload(client: APIClient, *, phase: Phase, archive: Path, chunk_bytes: int = 4096) -> dict:
+def archive_upload(
+    client: APIClient, *, phase: Phase, archive: Path, chunk_bytes: int = 4096
+) -> dict[str, Any]:
     """Upload ``archive`` to the phase in chunks through the API; return the last response's body."""
     content = archive.read_bytes()
     started = client.post(
@@ -104,13 +107,13 @@ def archive_upload(client: APIClient, *, phase: Phase, archive: Path, chunk_byte
     )
     assert started.status_code == 201, started.json()
     upload_id = started.json()["id"]
-    body: dict = started.json()
+    body: dict[str, Any] = started.json()
     for start in range(0, len(content), chunk_bytes):
         body = chunk_put(client, upload_id=upload_id, content=content, start=start, end=start + chunk_bytes)
     return body
 
 
-def chunk_put(client: APIClient, *, upload_id: str, content: bytes, start: int, end: int) -> dict:
+def chunk_put(client: APIClient, *, upload_id: str, content: bytes, start: int, end: int) -> dict[str, Any]:
     end = min(end, len(content))
     response = client.put(
         f"/api/algorithm-uploads/{upload_id}/",
@@ -131,7 +134,9 @@ def algorithm_image(
 
 
 @pytest.fixture
-def saved_image(docker_client: docker.DockerClient, algorithm_image: AlgorithmImage, tmp_path: Path):
+def saved_image(
+    docker_client: docker.DockerClient, algorithm_image: AlgorithmImage, tmp_path: Path
+) -> Callable[[str], Path]:
     """A function saving the busybox image that runs a script, as ``docker save`` would: -> archive path."""
 
     def save(script: str) -> Path:

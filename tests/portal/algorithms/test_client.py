@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import pytest
+from pytest_django.live_server_helper import LiveServer
 from rest_framework.authtoken.models import Token
 
 from inference.client import main
@@ -27,7 +28,7 @@ def _run(*argv: str) -> tuple[int, str, str]:
 
 
 def test_submit_algorithm_resumes_an_upload_from_the_portals_offset_and_prints_the_submission(
-    live_server: object, algorithm_phase: AlgorithmPhase, tmp_path: Path
+    live_server: LiveServer, algorithm_phase: AlgorithmPhase, tmp_path: Path
 ) -> None:
     archive = image_archive_write(
         tmp_path / "image.tar.gz", config=ROOT_IMAGE, layer_bytes=50_000, compress=True
@@ -43,7 +44,7 @@ def test_submit_algorithm_resumes_an_upload_from_the_portals_offset_and_prints_t
     token = Token.objects.create(user=algorithm_phase.participant).key
 
     code, out, err = _run(
-        "--url", live_server.url, "--token", token,  # type: ignore[attr-defined]
+        "--url", live_server.url, "--token", token,
         "submit-algorithm", algorithm_phase.phase.slug, str(archive), "--resume", upload_id,
     )  # fmt: skip
 
@@ -57,13 +58,13 @@ def test_submit_algorithm_resumes_an_upload_from_the_portals_offset_and_prints_t
 
 
 def test_submit_algorithm_to_a_phase_nobody_can_see_says_so(
-    live_server: object, algorithm_phase: AlgorithmPhase, tmp_path: Path
+    live_server: LiveServer, algorithm_phase: AlgorithmPhase, tmp_path: Path
 ) -> None:
     archive = image_archive_write(tmp_path / "image.tar", config=ROOT_IMAGE)
     token = Token.objects.create(user=algorithm_phase.participant).key
 
     code, _, err = _run(
-        "--url", live_server.url, "--token", token,  # type: ignore[attr-defined]
+        "--url", live_server.url, "--token", token,
         "submit-algorithm", "no-such-phase", str(archive),
     )  # fmt: skip
 

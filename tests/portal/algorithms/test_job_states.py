@@ -5,6 +5,7 @@ written by hand and the engine is absent or never reached."""
 from pathlib import Path
 
 import pytest
+from pytest_django import DjangoCaptureOnCommitCallbacks
 from pytest_django.fixtures import Settings
 
 from portal.algorithms.exceptions import INFRASTRUCTURE_ERRORS
@@ -29,7 +30,9 @@ def _checked(algorithm_phase: AlgorithmPhase, tmp_path: Path) -> Submission:
 
 
 def test_a_repeated_message_for_a_job_that_has_ended_changes_nothing(
-    algorithm_phase: AlgorithmPhase, tmp_path: Path, django_capture_on_commit_callbacks
+    algorithm_phase: AlgorithmPhase,
+    tmp_path: Path,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
 ) -> None:
     sanity = _checked(algorithm_phase, tmp_path).jobs.get(is_sanity=True)
     Job.objects.filter(pk=sanity.pk).update(status="SUCCEEDED", attempt=1)

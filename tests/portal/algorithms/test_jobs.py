@@ -7,9 +7,12 @@ that a step queues after its commit.
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pytest_django import DjangoCaptureOnCommitCallbacks
 
+from portal.accounts.models import User
 from portal.algorithms.models import AlgorithmSettings
 from portal.algorithms.services import algorithm_baseline_register
 from portal.submissions.models import Submission
@@ -23,7 +26,9 @@ Status = Submission.Status
 SaveImage = Callable[[str], Path]
 
 
-def _submit(algorithm_phase: AlgorithmPhase, archive: Path, capture) -> Submission:  # type: ignore[no-untyped-def]
+def _submit(
+    algorithm_phase: AlgorithmPhase, archive: Path, capture: DjangoCaptureOnCommitCallbacks
+) -> Submission:
     client = algorithm_phase.client_for(algorithm_phase.participant)
     with capture(execute=True):
         body = archive_upload(client, phase=algorithm_phase.phase, archive=archive, chunk_bytes=1 << 20)
@@ -31,7 +36,9 @@ def _submit(algorithm_phase: AlgorithmPhase, archive: Path, capture) -> Submissi
 
 
 def test_an_algorithm_runs_on_every_case_and_its_segmentations_are_scored(
-    algorithm_phase: AlgorithmPhase, saved_image: SaveImage, django_capture_on_commit_callbacks
+    algorithm_phase: AlgorithmPhase,
+    saved_image: SaveImage,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
 ) -> None:
     submission = _submit(algorithm_phase, saved_image(COPY_DWI), django_capture_on_commit_callbacks)
 
@@ -50,7 +57,9 @@ def test_an_algorithm_runs_on_every_case_and_its_segmentations_are_scored(
 
 
 def test_a_failed_sanity_case_cancels_the_other_jobs_and_spends_no_quota(
-    algorithm_phase: AlgorithmPhase, saved_image: SaveImage, django_capture_on_commit_callbacks
+    algorithm_phase: AlgorithmPhase,
+    saved_image: SaveImage,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
 ) -> None:
     submission = _submit(
         algorithm_phase,
@@ -72,7 +81,9 @@ def test_a_failed_sanity_case_cancels_the_other_jobs_and_spends_no_quota(
 
 
 def test_a_missing_output_names_the_expected_path(
-    algorithm_phase: AlgorithmPhase, saved_image: SaveImage, django_capture_on_commit_callbacks
+    algorithm_phase: AlgorithmPhase,
+    saved_image: SaveImage,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
 ) -> None:
     submission = _submit(algorithm_phase, saved_image("echo done"), django_capture_on_commit_callbacks)
 
@@ -81,13 +92,15 @@ def test_a_missing_output_names_the_expected_path(
     assert "/output/images/stroke-lesion-segmentation" in sanity.failure
 
 
-def _jobs_as(algorithm_phase: AlgorithmPhase, user) -> list[dict]:  # type: ignore[no-untyped-def]
+def _jobs_as(algorithm_phase: AlgorithmPhase, user: User) -> list[dict[str, Any]]:
     submission = Submission.objects.get()
     return algorithm_phase.client_for(user).get(f"/api/submissions/{submission.pk}/jobs/").json()
 
 
 def test_logs_are_shown_to_organizers_and_to_participants_only_where_the_phase_allows(
-    algorithm_phase: AlgorithmPhase, saved_image: SaveImage, django_capture_on_commit_callbacks
+    algorithm_phase: AlgorithmPhase,
+    saved_image: SaveImage,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
 ) -> None:
     _submit(
         algorithm_phase,
@@ -132,7 +145,7 @@ def test_the_demo_baseline_is_submitted_from_the_local_engine_like_any_upload(
 def test_the_phases_limits_stop_a_run_and_the_sentence_names_them(
     algorithm_phase: AlgorithmPhase,
     saved_image: SaveImage,
-    django_capture_on_commit_callbacks,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
     limits: dict[str, float],
     script: str,
     failure: str,
