@@ -21,6 +21,7 @@ from inference.reference.unet.ensemble import (
     sliding_window_probability,
 )
 from inference.reference.unet.model import UNet3d, UNetConfig
+from inference.reference.unet.predict import channels_normalise
 from inference.train import ensemble_train, member_train, training_cases_read
 from inference.train import main as train_main
 from portal.datasets.synthetic import write_release
@@ -135,6 +136,30 @@ def test_flip_averaged_prediction_of_a_symmetric_case_is_symmetric() -> None:
         averaged = flip_averaged_probability(_network(), symmetric, flip_axes=(2,))
 
     torch.testing.assert_close(averaged, torch.flip(averaged, [3]))
+
+
+def test_channels_are_normalised_per_case_and_a_missing_channel_is_zeros() -> None:
+    rng = np.random.default_rng(0)
+    tmax = rng.normal(8.0, 3.0, size=(4, 6, 6)).astype(np.float32)
+    ncct = rng.normal(35.0, 10.0, size=(4, 6, 6)).astype(np.float32)
+
+    volume = channels_normalise(
+        {"preprocessed-tmax-map": tmax, "non-contrast-ct": ncct},
+        channels=["preprocessed-tmax-map", "preprocessed-cbf-map", "non-contrast-ct"],
+        shape=(4, 6, 6),
+    )
+
+    assert volume.shape == (3, 4, 6, 6)
+    np.testing.assert_allclose(volume[[0, 2]].mean(axis=(1, 2, 3)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(volume[[0, 2]].std(axis=(1, 2, 3)), 1.0, atol=1e-5)
+    assert not volume[1].any()
+
+
+def test_channels_on_different_grids_are_refused() -> None:
+    with pytest.raises(ValueError, match="must share a grid"):
+        channels_normalise(
+            {"non-contrast-ct": np.zeros((2, 3, 3))}, channels=["non-contrast-ct"], shape=(2, 3, 4)
+        )
 
 
 def test_majority_vote_of_three_members_keeps_voxels_two_of_them_mark() -> None:

@@ -15,7 +15,7 @@ import argparse
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
@@ -52,6 +52,9 @@ NORMALISATION: Final = (
 )
 DEFAULT_WEIGHTS: Final = Path(os.environ.get("ISLES_UNET_WEIGHTS", "/opt/algorithm/weights"))
 IMAGE_SUFFIXES: Final = (".mha", ".nii", ".nii.gz")
+# Where a container's CPU limit is: cgroup v2 ("quota period" or "max period"), then cgroup v1.
+CGROUP_V2_CPU_MAX: Final = Path("/sys/fs/cgroup/cpu.max")
+CGROUP_V1_CPU: Final = Path("/sys/fs/cgroup/cpu")
 
 
 def channels_normalise(
@@ -74,6 +77,21 @@ def channels_normalise(
     return volume
 
 
+def _cpu_limit() -> int | None:
+    """Whole CPUs the container may use, or None without a limit."""
+    try:
+        if CGROUP_V2_CPU_MAX.is_file():
+            quota, period = CGROUP_V2_CPU_MAX.read_text().split()
+        else:
+            quota = (CGROUP_V1_CPU / "cpu.cfs_quota_us").read_text().strip()
+            period = (CGROUP_V1_CPU / "cpu.cfs_period_us").read_text().strip()
+    except (OSError, ValueError):
+        return None
+    if quota in ("max", "-1"):
+        return None
+    return max(1, int(quota) // int(period))
+
+
 def _case_images(input_folder: Path, channels: Sequence[str]) -> tuple[dict[str, FloatArray], Path]:
     images: dict[str, FloatArray] = {}
     first: Path | None = None
@@ -90,6 +108,13 @@ def _case_images(input_folder: Path, channels: Sequence[str]) -> tuple[dict[str,
     return images, first
 
 
+def _overlap(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not an overlap from 0 up to (not including) 1")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m inference.reference.unet", description=__doc__.splitlines()[0]
@@ -101,11 +126,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu"
     )
     parser.add_argument("--no-flip", action="store_true", help="turn flip test-time augmentation off")
+    parser.add_argument(
+        "--overlap", type=_overlap, default=0.5, help="share of a window its neighbour covers"
+    )
     arguments = parser.parse_args(argv)
     started = time.perf_counter()
+    # torch starts a thread per visible core; over the sandbox's CPU limit they wait on each other (2x slower
+    # with one CPU of two, measured).
+    cpus = _cpu_limit()
+    if cpus is not None:
+        torch.set_num_threads(min(cpus, torch.get_num_threads()))
     ensemble, manifest = ensemble_load(
         weights_dir=arguments.weights, device=arguments.device, flip_axes=() if arguments.no_flip else None
     )
+    ensemble = replace(ensemble, overlap=arguments.overlap)
     images, reference = _case_images(arguments.input, manifest.channels)
     _, spacing, origin = image_read(reference)
     shape = next(iter(images.values())).shape
