@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Final
 
@@ -53,7 +54,7 @@ class TrainingCase:
     volume: npt.NDArray[np.float32]
     lesion: npt.NDArray[np.bool_]
 
-    @property
+    @cached_property
     def lesion_voxels(self) -> npt.NDArray[np.int64]:
         return np.argwhere(self.lesion)
 
