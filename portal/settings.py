@@ -219,6 +219,8 @@ CELERY_TASK_EAGER_PROPAGATES = True
 # Where the worker finds the Docker engine; empty means the environment's default (DOCKER_HOST or
 # the local socket).
 DOCKER_HOST = os.environ.get("DOCKER_HOST", "")
+# The GPU a ``gpu`` worker passes to every container it runs (a device id such as "0"); empty: none.
+ISLES_GPU_DEVICE = os.environ.get("ISLES_GPU_DEVICE", "")
 
 LOGGING = {
     "version": 1,

@@ -17,7 +17,6 @@ algorithm's own failure is recorded with its sentence and never retried.
 
 import hashlib
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -55,7 +54,6 @@ logger = logging.getLogger(__name__)
 UPLOAD_CHUNK_BYTES = 8 * 1024**2
 MAX_JOB_ATTEMPTS = 3
 _COPY_BYTES = 1024**2
-GPU_DEVICE_VARIABLE = "ISLES_GPU_DEVICE"
 UNEXPECTED_ERROR = "An unexpected error occurred while running this case; the organizers have been told."
 
 JobStatus = Job.Status
@@ -333,7 +331,7 @@ def _job_execute(*, job: Job, folder: Path) -> JobResult:
             reference_image_path=Path(str(case_inputs[interface_set.inputs[0].slug])),
             destination=folder / "segmentation.nii.gz",
             limits=algorithm_settings.sandbox_limits,
-            gpu_device=os.environ.get(GPU_DEVICE_VARIABLE) or None,
+            gpu_device=settings.ISLES_GPU_DEVICE or None,
             scratch_folder=folder,
         )
     finally:
