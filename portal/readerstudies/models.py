@@ -9,6 +9,7 @@ two sides of an item differ only in their voxels.
 from django.conf import settings
 from django.db import models
 
+from portal.datasets.models import Split
 from portal.storage import private_storage
 
 
@@ -24,7 +25,9 @@ class ReaderStudy(models.Model):
         "challenges.Challenge", on_delete=models.CASCADE, related_name="reader_studies"
     )
     dataset = models.ForeignKey("datasets.Dataset", on_delete=models.PROTECT, related_name="reader_studies")
-    split = models.CharField(max_length=8, help_text="The dataset split whose cases are read.")
+    split = models.CharField(
+        max_length=8, choices=Split.choices, help_text="The dataset split whose cases are read."
+    )
     title = models.CharField(max_length=200)
     background_interfaces = models.JSONField(
         help_text="Interface slugs of the images shown under the masks; the first one gives the geometry."
