@@ -42,12 +42,14 @@ def job_run(
     gpu_device: str | None = None,
     conversion_cache: Path | None = None,
     scratch_folder: Path | None = None,
+    container_name: str | None = None,
 ) -> JobResult:
     """Run ``image`` on one case and store its checked segmentation at ``destination`` (a .nii.gz).
 
     The staged inputs and the raw output live in a temporary folder under ``scratch_folder`` (the system's
     temporary folder by default), removed afterwards; the worker must be able to delete what the container
-    wrote there, so it runs as root or as the containers' user.
+    wrote there, so it runs as root or as the containers' user. ``container_name`` names the container
+    (see ``container_run``).
     """
     with tempfile.TemporaryDirectory(prefix="isles-job-", dir=scratch_folder) as scratch:
         started = time.monotonic()
@@ -67,6 +69,7 @@ def job_run(
                 output_folder=output_folder,
                 limits=limits,
                 gpu_device=gpu_device,
+                name=container_name,
             )
         except ContainerRefused as refused:
             return JobResult(

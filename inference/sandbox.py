@@ -26,6 +26,7 @@ __all__ = [
     "ContainerRefused",
     "RunOutcome",
     "SandboxLimits",
+    "container_remove",
     "container_run",
     "image_load",
     "output_size_bytes",
@@ -100,18 +101,21 @@ def container_run(
     output_folder: Path,
     limits: SandboxLimits,
     gpu_device: str | None,
+    name: str | None = None,
 ) -> RunOutcome:
     """Run ``image`` on the case staged in ``input_folder``; its results land in ``output_folder``.
 
     Raises ``ContainerRefused`` before anything runs when the image runs as root. The folders are made
     usable by the container's user: the input readable (0755), the output writable by anyone (0777, it
-    is this run's own folder). The container is removed whatever happens.
+    is this run's own folder). The container is removed whatever happens. ``name`` names the container,
+    so a worker that takes over a job can find (and remove) the container of a worker that died.
     """
     user = _image_user(client, image)
     input_folder.chmod(0o755)
     output_folder.chmod(0o777)
     container = client.containers.create(
         image,
+        name=name,
         user=user,
         environment={},
         network_mode="none",
@@ -139,6 +143,19 @@ def container_run(
         )
     finally:
         container.remove(force=True)
+
+
+def container_remove(*, client: docker.DockerClient, name: str) -> bool:
+    """Remove the container called ``name``, running or not; whether there was one.
+
+    A worker killed in the middle of a run leaves its container running with nobody to stop it at the
+    time limit; the worker that takes the job over removes it first.
+    """
+    try:
+        client.containers.get(name).remove(force=True)
+    except docker.errors.NotFound:
+        return False
+    return True
 
 
 def output_size_bytes(folder: Path) -> int:

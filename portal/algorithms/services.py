@@ -34,7 +34,7 @@ from inference.contract import INTERFACE_SETS, InterfaceKind, InterfaceSet, Json
 from inference.image_checks import ImageRejected, image_tar_inspect
 from inference.runner import JobResult
 from inference.runner import job_run as runner_job_run
-from inference.sandbox import image_load
+from inference.sandbox import container_remove, image_load
 from portal.accounts.models import User
 from portal.algorithms import tasks
 from portal.algorithms.exceptions import INFRASTRUCTURE_ERRORS, UploadOffsetMismatch, UploadRefused
@@ -320,7 +320,10 @@ def _job_execute(*, job: Job, folder: Path) -> JobResult:
     algorithm_settings = algorithm_settings_get(phase=submission.phase)
     interface_set = INTERFACE_SETS[algorithm_settings.interface_set]
     client = _docker_client()
+    container_name = f"isles-portal-job-{job.pk}"
     try:
+        if container_remove(client=client, name=container_name):
+            logger.warning("Removed the container a worker left running for job %s.", job.pk)
         image_reference = image_load(client=client, tar_path=Path(image.file.path), image_id=image.image_id)
         case_inputs = _case_inputs_copy(case=job.case, interface_set=interface_set, folder=folder / "case")
         return runner_job_run(
@@ -333,6 +336,7 @@ def _job_execute(*, job: Job, folder: Path) -> JobResult:
             limits=algorithm_settings.sandbox_limits,
             gpu_device=settings.ISLES_GPU_DEVICE or None,
             scratch_folder=folder,
+            container_name=container_name,
         )
     finally:
         client.close()

@@ -3,7 +3,8 @@
 A real worker on the ``gpu`` and ``cpu`` queues takes the sanity job of an algorithm submission (a busybox
 container that sleeps, then copies its input to its output) and is killed while the container runs. The
 job's message was never acknowledged, so Redis gives it back to the worker started after the kill, which
-claims the RUNNING job again, runs the rest and the evaluation: one job and one result per case.
+claims the RUNNING job again, removes the container the dead worker left, runs the rest and the
+evaluation: one job and one result per case.
 """
 
 import signal
@@ -74,9 +75,8 @@ def test_a_gpu_worker_killed_mid_job_is_replaced_and_every_case_gets_one_job_and
     time.sleep(1.0)  # the container has started by now
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
-    for container in docker_client.containers.list(all=True, filters={"ancestor": tag}):
-        container.remove(force=True)  # what the dead worker left behind; a real host's reaper does this
     assert jobs.get(is_sanity=True).status == "RUNNING"
+    assert docker_client.containers.list(all=True, filters={"ancestor": tag}), "the dead worker's container"
 
     second = celery_worker_start(
         log_path=log_path, visibility_timeout_s=VISIBILITY_TIMEOUT_S, queues="gpu,cpu"
@@ -99,3 +99,5 @@ def test_a_gpu_worker_killed_mid_job_is_replaced_and_every_case_gets_one_job_and
         "sub-stroke0101",
     ]
     assert submission.state_changes.filter(to_status="SUCCEEDED").count() == 1
+    assert docker_client.containers.list(all=True, filters={"ancestor": tag}) == []
+    assert "Removed the container a worker left running" in log_path.read_text()
