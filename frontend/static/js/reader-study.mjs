@@ -20,6 +20,7 @@ let showingB = false;
 let sending = false;
 let loading = false;
 let leftMaskIndex = 0;
+let backgroundIndex = 0;
 
 async function loadViewerModule() {
   try {
@@ -43,7 +44,7 @@ function backgroundVolumes(item) {
     name: image.name,
     colormap: image.interface.includes("tmax") ? "warm" : "gray",
     opacity: 1,
-    visible: index === 0,
+    visible: index === backgroundIndex,
   }));
 }
 
@@ -73,6 +74,15 @@ async function showImages(item) {
   }
   applyPreset();
   applyToggle();
+}
+
+function applyBackground() {
+  // Backgrounds come first in both panes: show one of them, the same in both.
+  for (const viewer of viewers) {
+    for (let index = 0; index < leftMaskIndex; index += 1) {
+      viewer.setOverlayVisible(index, index === backgroundIndex);
+    }
+  }
 }
 
 function applyPreset() {
@@ -196,6 +206,10 @@ const KEY_ACTIONS = {
     toggled = false;
     showingB = false;
     applyToggle();
+  },
+  i: () => {
+    backgroundIndex = (backgroundIndex + 1) % Math.max(leftMaskIndex, 1);
+    applyBackground();
   },
   w: () => {
     presetIndex = (presetIndex + 1) % WINDOW_PRESETS.length;
