@@ -100,6 +100,8 @@ def _read_with_keyboard(page: Page, url: str, log: NetworkLog) -> None:
 def _body_text(response: Response) -> str:
     if response.url.split("?")[0].endswith("niivue.umd.js"):
         return ""  # the pinned viewer library, the same bytes for every item (its checksum is tested)
+    if 300 <= response.status < 400:
+        return ""  # a redirect has no body; its Location header is read with the other headers
     body = response.body()
     if body[:2] == b"\x1f\x8b":
         body = gzip.decompress(body)
