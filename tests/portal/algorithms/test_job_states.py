@@ -1,10 +1,12 @@
 """A job's task run again, on a job that has ended or whose submission has ended, changes nothing; a job
-whose Docker engine is gone is tried again, then given up. No container runs here: the image archives are
-written by hand and the engine is absent or never reached."""
+whose Docker engine is gone is tried again, then given up, and its case gets the worst values. No
+container runs here: the image archives are written by hand and the engine is absent or never reached.
+"""
 
 from pathlib import Path
 
 import pytest
+from django.core.files.base import ContentFile
 from pytest_django import DjangoCaptureOnCommitCallbacks
 from pytest_django.fixtures import Settings
 
@@ -15,6 +17,7 @@ from portal.submissions.models import Submission
 from portal.submissions.services import submission_check
 from tests.inference.test_image_checks import image_archive_write
 from tests.portal.algorithms.conftest import AlgorithmPhase, archive_upload
+from tests.portal.submissions.conftest import mask_bytes
 
 Status = Submission.Status
 
@@ -76,3 +79,30 @@ def test_a_job_whose_docker_engine_is_gone_is_tried_again_then_given_up_without_
     assert "given up after 3 attempts" in sanity.failure
     assert submission.status == Status.FAILED
     assert submission.jobs.get(is_sanity=False).status == "CANCELLED"
+
+
+def test_a_case_whose_job_failed_gets_the_worst_values_and_the_others_are_scored(
+    algorithm_phase: AlgorithmPhase,
+    tmp_path: Path,
+    settings: Settings,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    settings.DOCKER_HOST = f"unix://{tmp_path}/no-engine.sock"
+    submission = _checked(algorithm_phase, tmp_path)
+    sanity, other = submission.jobs.order_by("-is_sanity")
+    sanity.segmentation.save("segmentation.nii.gz", ContentFile(mask_bytes()), save=False)
+    sanity.status = "SUCCEEDED"
+    sanity.save()
+
+    for _ in range(MAX_JOB_ATTEMPTS):
+        with pytest.raises(INFRASTRUCTURE_ERRORS):
+            job_run(job_id=other.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        job_run(job_id=other.pk)
+
+    submission.refresh_from_db()
+    results = {result.case.name: result.metrics for result in submission.case_results.all()}
+    assert submission.status == Status.SUCCEEDED
+    assert results["sub-stroke0100"]["dice"] == 1.0
+    assert results["sub-stroke0101"]["dice"] == 0.0
+    assert submission.metrics_mean["dice"] == 0.5
