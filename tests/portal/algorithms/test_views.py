@@ -4,6 +4,7 @@ rule (organizers always, participants where the phase allows)."""
 from pathlib import Path
 
 from django.test import Client
+from pytest_django import DjangoAssertNumQueries
 
 from portal.accounts.models import User
 from portal.algorithms.models import AlgorithmSettings
@@ -87,3 +88,16 @@ def test_the_phase_and_submission_pages_link_to_the_algorithm_pages(
 
     assert f"/algorithms/phases/{algorithm_phase.phase.slug}/upload/" in phase_page
     assert f"/algorithms/submissions/{submission.pk}/jobs/" in detail_page
+
+
+def test_the_jobs_api_reads_a_fixed_number_of_queries(
+    algorithm_phase: AlgorithmPhase, tmp_path: Path, django_assert_num_queries: DjangoAssertNumQueries
+) -> None:
+    submission = _submission_with_logs(algorithm_phase, tmp_path)
+    client = algorithm_phase.client_for(algorithm_phase.organizer)
+
+    with django_assert_num_queries(3):  # the submission, the roles, the jobs with their cases
+        jobs = client.get(f"/api/submissions/{submission.pk}/jobs/").json()
+
+    assert [job["case"] for job in jobs] == ["sub-stroke0100", "sub-stroke0101"]
+    assert jobs[0]["stderr_tail"] == "weights.pt not found\n"
