@@ -7,6 +7,7 @@ upload creates the submission, which the response names.
 """
 
 import re
+import uuid
 
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -67,7 +68,7 @@ class JobWithLogsSerializer(JobSerializer):
         fields = [*JobSerializer.Meta.fields, "stdout_tail", "stderr_tail"]
 
 
-def _upload_or_404(request: Request, upload_id: str) -> AlgorithmUpload:
+def _upload_or_404(request: Request, upload_id: uuid.UUID) -> AlgorithmUpload:
     try:
         return selectors.algorithm_upload_get_for(user=request.user, upload_id=upload_id)
     except AlgorithmUpload.DoesNotExist as error:
@@ -103,7 +104,7 @@ class AlgorithmUploadView(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(responses=UploadSerializer)
-    def get(self, request: Request, upload_id: str) -> Response:
+    def get(self, request: Request, upload_id: uuid.UUID) -> Response:
         return Response(UploadSerializer(_upload_or_404(request, upload_id)).data)
 
     @extend_schema(
@@ -114,7 +115,7 @@ class AlgorithmUploadView(APIView):
             409: OpenApiResponse(description="The chunk does not start at received_bytes"),
         },
     )
-    def put(self, request: Request, upload_id: str) -> Response:
+    def put(self, request: Request, upload_id: uuid.UUID) -> Response:
         upload = _upload_or_404(request, upload_id)
         match = CONTENT_RANGE.match(request.headers.get("Content-Range", ""))
         if match is None:
@@ -126,7 +127,7 @@ class AlgorithmUploadView(APIView):
             raise UploadRefused("The chunk's range ends before it starts.", code="range")
         try:
             upload = services.algorithm_upload_append(
-                upload_id=str(upload.pk),
+                upload_id=upload.pk,
                 user=request.user,
                 start=start,
                 total_bytes=total,

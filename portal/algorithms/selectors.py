@@ -1,5 +1,7 @@
 """Reads of the algorithms app that encode a rule: a phase's sandbox settings, and who reads job logs."""
 
+import uuid
+
 from django.db.models import QuerySet
 
 from portal.accounts.models import ChallengeRole, User
@@ -16,7 +18,7 @@ def algorithm_settings_get(*, phase: Phase) -> AlgorithmSettings:
     return AlgorithmSettings(phase=phase) if found is None else found
 
 
-def algorithm_upload_get_for(*, user: User, upload_id: str) -> AlgorithmUpload:
+def algorithm_upload_get_for(*, user: User, upload_id: uuid.UUID | str) -> AlgorithmUpload:
     """The user's own upload; ``AlgorithmUpload.DoesNotExist`` for anyone else's (shown as a 404)."""
     return AlgorithmUpload.objects.select_related("phase").get(pk=upload_id, user=user)
 

@@ -19,6 +19,7 @@ import hashlib
 import logging
 import shutil
 import tempfile
+import uuid
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
@@ -86,7 +87,7 @@ def algorithm_upload_start(*, phase: Phase, user: User, total_bytes: int) -> Alg
 
 
 def algorithm_upload_append(
-    *, upload_id: str, user: User, start: int, total_bytes: int, length: int, stream: IO[bytes]
+    *, upload_id: uuid.UUID | str, user: User, start: int, total_bytes: int, length: int, stream: IO[bytes]
 ) -> AlgorithmUpload:
     """Append ``length`` bytes read from ``stream`` at byte ``start`` of the user's upload.
 
@@ -226,7 +227,7 @@ def algorithm_baseline_register(
         upload = algorithm_upload_start(phase=phase, user=user, total_bytes=total)
         with archive.open("rb") as source:
             upload = algorithm_upload_append(
-                upload_id=str(upload.pk), user=user, start=0, total_bytes=total, length=total, stream=source
+                upload_id=upload.pk, user=user, start=0, total_bytes=total, length=total, stream=source
             )
     assert upload.submission is not None  # the one chunk was the whole archive
     return upload.submission
