@@ -134,22 +134,25 @@ def algorithm_image_check(*, submission: Submission) -> list[str]:
     image.image_id = summary.image_id
     image.user = summary.user
     image.entrypoint = [*summary.entrypoint, *summary.cmd]
-    duplicate = (
-        AlgorithmImage.objects.filter(
-            phase=image.phase, image_id=summary.image_id, status=AlgorithmImage.Status.ACCEPTED
+    with transaction.atomic():
+        # Two uploads of one image checked at once take turns here, so only the first is accepted.
+        Phase.objects.select_for_update().filter(pk=image.phase_id).first()
+        duplicate = (
+            AlgorithmImage.objects.filter(
+                phase=image.phase, image_id=summary.image_id, status=AlgorithmImage.Status.ACCEPTED
+            )
+            .exclude(pk=image.pk)
+            .first()
         )
-        .exclude(pk=image.pk)
-        .first()
-    )
-    if duplicate is None:
-        image.status, image.problems = AlgorithmImage.Status.ACCEPTED, []
-    else:
-        image.status = AlgorithmImage.Status.REJECTED
-        image.problems = [
-            f"This image ({summary.image_id[:19]}) was already submitted to this phase as submission "
-            f"{duplicate.submission_id}; change your algorithm before you submit it again."
-        ]
-    image.save()
+        if duplicate is None:
+            image.status, image.problems = AlgorithmImage.Status.ACCEPTED, []
+        else:
+            image.status = AlgorithmImage.Status.REJECTED
+            image.problems = [
+                f"This image ({summary.image_id[:19]}) was already submitted to this phase as submission "
+                f"{duplicate.submission_id}; change your algorithm before you submit it again."
+            ]
+        image.save()
     return list(image.problems)
 
 
