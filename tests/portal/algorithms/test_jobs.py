@@ -12,9 +12,13 @@ from typing import Any
 import pytest
 from pytest_django import DjangoCaptureOnCommitCallbacks
 
+from inference.contract import ISLES24
 from portal.accounts.models import User
 from portal.algorithms.models import AlgorithmSettings
 from portal.algorithms.services import algorithm_baseline_register
+from portal.datasets.models import Dataset, Split
+from portal.datasets.services import isles24_import
+from portal.datasets.synthetic import write_release
 from portal.submissions.models import Submission
 from portal.submissions.selectors import submission_list_counted
 from tests.inference.images import AlgorithmImage
@@ -155,3 +159,27 @@ def test_the_phases_limits_stop_a_run_and_the_sentence_names_them(
     submission = _submit(algorithm_phase, saved_image(script), django_capture_on_commit_callbacks)
 
     assert submission.jobs.get(is_sanity=True).failure == failure
+
+
+def test_an_imported_isles24_case_is_staged_with_every_input_and_its_clinical_data(
+    algorithm_phase: AlgorithmPhase,
+    saved_image: SaveImage,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+    tmp_path: Path,
+) -> None:
+    phase = algorithm_phase.phase
+    phase.dataset = Dataset.objects.create(challenge=phase.challenge, slug="isles24-test", title="ISLES'24")
+    phase.save()
+    write_release(tmp_path / "release", cases=1, seed=7, size="small")
+    isles24_import(dataset=phase.dataset, root=tmp_path / "release", split=Split.TEST)
+    AlgorithmSettings.objects.filter(phase=phase).update(interface_set="isles24")
+    listing = "ls /input/images; grep -c age /input/acute-stroke-clinical-information.json"
+    copy_tmax = COPY_DWI.replace("dwi-brain-mri", "preprocessed-tmax-map")
+
+    submission = _submit(
+        algorithm_phase, saved_image(f"{listing}; {copy_tmax}"), django_capture_on_commit_callbacks
+    )
+
+    job = submission.jobs.get()
+    assert submission.status == Status.SUCCEEDED, submission.error
+    assert job.stdout_tail.split() == [*sorted(image.slug for image in ISLES24.inputs[:9]), "1", "segmenting"]
