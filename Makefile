@@ -6,7 +6,7 @@ PORT ?= 8000
 VAR_DIR ?= $(CURDIR)/var
 export VAR_DIR
 
-.PHONY: demo test lint format bench-evaluation bench-jobs clean bench-leaderboard
+.PHONY: demo test lint format bench-evaluation bench-jobs clean bench-leaderboard bench-viewer
 
 # The virtual environment is rebuilt when pyproject.toml changes; the stamp file records the last install.
 $(VENV): $(VENV)/.installed
@@ -38,6 +38,9 @@ bench-leaderboard: $(VENV)
 
 bench-jobs: $(VENV)
 	$(BIN)/python -m tests.bench.jobs
+
+bench-viewer: $(VENV)
+	$(BIN)/python -m tests.bench.viewer
 
 clean:
 	rm -rf $(VENV) var

@@ -24,7 +24,8 @@ CHROMIUM_ARGS = [
 
 def head_ct(*, shape: Sequence[int], spacing_mm: Sequence[float]) -> np.ndarray:
     """An int16 CT (z, y, x) of a head: air, a 1000 HU skull, brain at 35 HU and a 20 HU infarct."""
-    z, y, x = np.meshgrid(*(np.linspace(-1.0, 1.0, n) for n in reversed(shape)), indexing="ij")
+    z, y, x = np.ogrid[-1.0 : 1.0 : shape[2] * 1j, -1.0 : 1.0 : shape[1] * 1j, -1.0 : 1.0 : shape[0] * 1j]
+    z, y, x = (axis.astype(np.float32) for axis in (z, y, x))
     radius = np.sqrt(x**2 + y**2 + (z * 1.2) ** 2)
     volume = np.full(radius.shape, -1000, dtype=np.int16)
     volume[radius < 0.9] = 1000

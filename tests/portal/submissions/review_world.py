@@ -108,11 +108,14 @@ class ReviewWorld:
 
 
 def review_world_create(
-    *, ground_truth: np.ndarray | None = None, prediction: np.ndarray | None = None
+    *,
+    ground_truth: np.ndarray | None = None,
+    prediction: np.ndarray | None = None,
+    ncct: np.ndarray | None = None,
 ) -> ReviewWorld:
     """A challenge with a training and an open test phase, one case each with an NCCT and ground truth.
 
-    The NCCT is on the ground truth's grid; by default, ``ground_truth_voxels`` and ``prediction_voxels``.
+    By default ``ground_truth_voxels``, ``prediction_voxels`` and a flat NCCT on the ground truth's grid.
     """
     ground_truth = ground_truth_voxels() if ground_truth is None else ground_truth
     prediction = prediction_voxels() if prediction is None else prediction
@@ -125,7 +128,7 @@ def review_world_create(
     cases = {}
     for split, name in ((Split.TRAIN, "sub-stroke0001"), (Split.TEST, "sub-stroke0100")):
         case = CaseFactory(dataset=dataset, name=name, split=split)
-        ct = np.full(ground_truth.shape, 35, dtype=np.int16)
+        ct = np.full(ground_truth.shape, 35, dtype=np.int16) if ncct is None else ncct
         content = volume_bytes(ct)
         ImageFactory(
             case=case,
