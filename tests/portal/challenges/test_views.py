@@ -73,6 +73,9 @@ def test_the_challenge_page_lists_phases_with_kind_state_and_case_links(world: C
     assert "Open" in page
     assert reverse("case-list", args=["isles24", "release", "train"]) in page
     assert reverse("case-list", args=["isles24", "release", "test"]) in page
+    assert reverse("leaderboard-detail", args=["final"]) in page
+    assert reverse("readerstudy-create", args=["isles24"]) not in page
+    assert reverse("readerstudy-create", args=["isles24"]) in challenge_page(world, "organizer")
 
 
 @pytest.mark.parametrize(("person", "status"), [("anonymous", 404), ("outsider", 404), ("reader", 200)])
