@@ -6,12 +6,17 @@ rejected when their worker is lost, so a message is delivered again after a cras
 safe to run twice. Tasks take ids as keywords, never model instances.
 """
 
+import logging
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from celery import Celery
+from django.db import DatabaseError
 from kombu import Exchange, Queue
+
+if TYPE_CHECKING:
+    from django.db.models import Model, QuerySet
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -44,6 +49,26 @@ TaskFunction = TypeVar("TaskFunction", bound=Callable[..., Any])
 
 class RowLocked(Exception):
     """The row a task needs is locked by another transaction; the task retries later."""
+
+
+logger = logging.getLogger(__name__)
+RowModel = TypeVar("RowModel", bound="Model")
+
+
+def row_lock(rows: "QuerySet[RowModel]", *, pk: int) -> RowModel | None:
+    """Row ``pk`` of ``rows``, locked for the current transaction without waiting for another one.
+
+    None when the row no longer exists (a task for a deleted row has nothing to do); ``RowLocked`` when
+    another transaction holds it, so the task that asked retries later.
+    """
+    label = str(rows.model._meta.verbose_name).capitalize()
+    try:
+        return rows.select_for_update(nowait=True, of=("self",)).get(pk=pk)
+    except rows.model.DoesNotExist:
+        logger.info("%s %s no longer exists; nothing to do.", label, pk)
+        return None
+    except DatabaseError as error:
+        raise RowLocked(f"{label} {pk} is locked by another transaction.") from error
 
 
 def _task(

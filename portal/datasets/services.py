@@ -15,11 +15,11 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from portal.accounts.models import User
-from portal.celery import RowLocked
+from portal.celery import row_lock
 from portal.datasets import isles24, tasks
 from portal.datasets.exceptions import DatasetImportError
 from portal.datasets.models import Case, Dataset, DatasetImport, GroundTruth, Image, Split
@@ -90,17 +90,7 @@ def dataset_import_create(
 
 def _dataset_import_lock(*, dataset_import_id: int) -> DatasetImport | None:
     """The import row, locked for this transaction; None if it was deleted; ``RowLocked`` if busy."""
-    try:
-        return (
-            DatasetImport.objects.select_for_update(nowait=True, of=("self",))
-            .select_related("dataset")
-            .get(pk=dataset_import_id)
-        )
-    except DatasetImport.DoesNotExist:
-        logger.info("Dataset import %s no longer exists; nothing to do.", dataset_import_id)
-        return None
-    except DatabaseError as error:
-        raise RowLocked(f"Dataset import {dataset_import_id} is locked by another transaction.") from error
+    return row_lock(DatasetImport.objects.select_related("dataset"), pk=dataset_import_id)
 
 
 def dataset_import_claim(*, dataset_import_id: int) -> DatasetImport | None:

@@ -29,7 +29,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.mail import send_mail
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from evaluation.io import read_mask
@@ -37,7 +37,7 @@ from evaluation.profiles import profile_get
 from evaluation.scoring import score_case
 from portal.accounts.models import ChallengeRole, Team, User
 from portal.algorithms import services as algorithm_services
-from portal.celery import RowLocked
+from portal.celery import row_lock
 from portal.challenges.models import Phase
 from portal.datasets.models import Case
 from portal.leaderboards.services import leaderboard_rebuild_schedule, leaderboard_scoring_profile
@@ -348,17 +348,7 @@ def _submissions(count: int) -> str:
 
 def _submission_lock(*, submission_id: int) -> Submission | None:
     """The submission row, locked for this transaction; None if it was deleted; ``RowLocked`` if busy."""
-    try:
-        return (
-            Submission.objects.select_for_update(nowait=True, of=("self",))
-            .select_related("phase")
-            .get(pk=submission_id)
-        )
-    except Submission.DoesNotExist:
-        logger.info("Submission %s no longer exists; nothing to do.", submission_id)
-        return None
-    except DatabaseError as error:
-        raise RowLocked(f"Submission {submission_id} is locked by another transaction.") from error
+    return row_lock(Submission.objects.select_related("phase"), pk=submission_id)
 
 
 def _step_claim(*, submission_id: int, expected: tuple[Status, ...]) -> Submission | None:
