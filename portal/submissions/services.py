@@ -417,9 +417,11 @@ def _check_record(*, submission_id: int, problems: list[str]) -> None:
             return
         if problems:
             submission.problems = problems
+            several = len(problems) > 1
             submission.error = (
-                f"The archive has {len(problems)} problem{'s' if len(problems) > 1 else ''}; "
-                "fix them and submit again (this one did not count toward your limits)."
+                f"The archive has {len(problems)} problem{'s' if several else ''}; "
+                f"fix {'them' if several else 'it'} and submit again "
+                "(this one did not count toward your limits)."
             )
             submission_transition(submission=submission, to_status=Status.FAILED, note="Checks failed.")
             return

@@ -122,6 +122,7 @@ def test_submission_check_task_fails_an_unsafe_archive_without_extracting_it(ope
     submission.refresh_from_db()
     assert submission.status == Status.FAILED
     assert submission.problems == ["../../sub-stroke0100.nii.gz points outside the archive with '..'."]
+    assert submission.error.startswith("The archive has 1 problem; fix it and submit again")
 
 
 def test_submission_evaluate_task_scores_every_case_and_emails_the_means(
