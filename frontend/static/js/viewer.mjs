@@ -48,22 +48,31 @@ function volumeOptions(volume) {
 }
 
 // A volume of small integer labels drawn in fixed colours, e.g. {1: [0, 204, 0]}; other values are clear.
-function applyLabelColors(nv, volumes) {
-  volumes.forEach((volume, index) => {
-    if (volume.labelColors === undefined) {
-      return;
+function labelColormap(labelColors) {
+  const values = Object.keys(labelColors).map(Number).sort((a, b) => a - b);
+  const colors = values.map((value) => labelColors[value]);
+  return {
+    I: [0, ...values],
+    R: [0, ...colors.map((color) => color[0])],
+    G: [0, ...colors.map((color) => color[1])],
+    B: [0, ...colors.map((color) => color[2])],
+    A: [0, ...colors.map(() => 255)],
+  };
+}
+
+// The label colours are set as each volume arrives, before NiiVue builds its textures: set afterwards,
+// they cost one more rebuild of every texture, about ten seconds for a full-size CT in software WebGL.
+async function volumesLoad(nv, volumes) {
+  const labelColorsByUrl = new Map(
+    volumes.filter((volume) => volume.labelColors !== undefined).map((volume) => [volume.url, volume.labelColors]),
+  );
+  nv.onVolumeAddedFromUrl = (options, image) => {
+    const labelColors = labelColorsByUrl.get(options.url);
+    if (labelColors !== undefined) {
+      image.setColormapLabel(labelColormap(labelColors));
     }
-    const values = Object.keys(volume.labelColors).map(Number).sort((a, b) => a - b);
-    const colors = values.map((value) => volume.labelColors[value]);
-    nv.volumes[index].setColormapLabel({
-      I: [0, ...values],
-      R: [0, ...colors.map((color) => color[0])],
-      G: [0, ...colors.map((color) => color[1])],
-      B: [0, ...colors.map((color) => color[2])],
-      A: [0, ...colors.map(() => 255)],
-    });
-  });
-  nv.updateGLVolume();
+  };
+  await nv.loadVolumes(volumes.map(volumeOptions));
 }
 
 function nextAnimationFrame() {
@@ -98,8 +107,7 @@ class Viewer {
   async load(volumes) {
     this.#opacities = volumes.map((volume) => volume.opacity ?? 1);
     this.#visible = volumes.map((volume) => volume.visible !== false);
-    await this.#nv.loadVolumes(volumes.map(volumeOptions));
-    applyLabelColors(this.#nv, volumes);
+    await volumesLoad(this.#nv, volumes);
     this.#nv.setSliceType(sliceTypeOf(this.#nv, this.#layout));
     await nextAnimationFrame();
   }
@@ -198,8 +206,7 @@ export async function createViewer(canvas, { volumes, layout = "multiplanar", bl
   await nv.attachToCanvas(canvas);
   nv.setSliceType(sliceTypeOf(nv, layout));
   viewer.ready = (async () => {
-    await nv.loadVolumes(volumes.map(volumeOptions));
-    applyLabelColors(nv, volumes);
+    await volumesLoad(nv, volumes);
     nv.drawScene();
     await nextAnimationFrame();
     // Hooks for browser tests and the benchmark: the first frame with every volume is on screen, and
