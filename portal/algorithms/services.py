@@ -252,10 +252,8 @@ def _chunk_write(*, upload: AlgorithmUpload, start: int, length: int, stream: IO
 
 
 def _algorithm_submission_create(*, upload: AlgorithmUpload) -> None:
-    digest = hashlib.sha256()
     with Path(private_storage().path(upload.file_name)).open("rb") as archive:
-        while piece := archive.read(_COPY_BYTES):
-            digest.update(piece)
+        digest = hashlib.file_digest(archive, "sha256")
     submission = Submission(
         phase=upload.phase,
         creator=upload.user,
