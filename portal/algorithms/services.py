@@ -120,7 +120,9 @@ def algorithm_image_check(*, submission: Submission) -> list[str]:
     """Check the submission's image archive and record what it found; return one sentence per problem.
 
     Reads the tar itself (no Docker needed): one image, linux/amd64, not root, an entrypoint or command,
-    under the phase's size cap, and no image with the same digest already accepted in the phase.
+    under the phase's size cap, and no image with the same digest already accepted in the phase from the
+    same team (or the same participant without a team). Another team may submit the same image: the demo's
+    baseline and a participant trying the reference algorithm are both legitimate.
     """
     image = submission.algorithm_image
     cap = algorithm_settings_get(phase=submission.phase).image_max_bytes
@@ -137,9 +139,17 @@ def algorithm_image_check(*, submission: Submission) -> list[str]:
     with transaction.atomic():
         # Two uploads of one image checked at once take turns here, so only the first is accepted.
         Phase.objects.select_for_update().filter(pk=image.phase_id).first()
+        submitter = (
+            {"submission__team": submission.team}
+            if submission.team is not None
+            else {"submission__team": None, "submission__creator": submission.creator}
+        )
         duplicate = (
             AlgorithmImage.objects.filter(
-                phase=image.phase, image_id=summary.image_id, status=AlgorithmImage.Status.ACCEPTED
+                phase=image.phase,
+                image_id=summary.image_id,
+                status=AlgorithmImage.Status.ACCEPTED,
+                **submitter,
             )
             .exclude(pk=image.pk)
             .first()
@@ -149,8 +159,8 @@ def algorithm_image_check(*, submission: Submission) -> list[str]:
         else:
             image.status = AlgorithmImage.Status.REJECTED
             image.problems = [
-                f"This image ({summary.image_id[:19]}) was already submitted to this phase as submission "
-                f"{duplicate.submission_id}; change your algorithm before you submit it again."
+                f"This image ({summary.image_id[:19]}) was already submitted to this phase as your "
+                f"submission {duplicate.submission_id}; change your algorithm before you submit it again."
             ]
         image.save()
     return list(image.problems)

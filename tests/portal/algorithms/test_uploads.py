@@ -6,11 +6,13 @@ The archives here are written by hand in ``docker save``'s layout, so these test
 import hashlib
 from pathlib import Path
 
+from portal.accounts.models import ChallengeRole
 from portal.algorithms.models import AlgorithmImage
 from portal.submissions.models import Submission
 from portal.submissions.selectors import submission_list_counted
 from portal.submissions.services import submission_check
 from tests.inference.test_image_checks import image_archive_write
+from tests.portal.accounts.factories import ChallengeRoleFactory
 from tests.portal.algorithms.conftest import AlgorithmPhase, archive_upload, chunk_put
 from tests.portal.challenges.factories import PhaseFactory
 
@@ -140,6 +142,25 @@ def test_an_image_already_accepted_in_the_phase_is_refused_as_a_duplicate(
     assert first.algorithm_image.status == AlgorithmImage.Status.ACCEPTED
     assert second.status == Status.FAILED
     assert second.problems == [
-        f"This image ({first.algorithm_image.image_id[:19]}) was already submitted to this phase as "
+        f"This image ({first.algorithm_image.image_id[:19]}) was already submitted to this phase as your "
         f"submission {first.pk}; change your algorithm before you submit it again."
     ]
+
+
+def test_another_team_may_submit_an_image_already_accepted_in_the_phase(
+    algorithm_phase: AlgorithmPhase, tmp_path: Path
+) -> None:
+    other = ChallengeRoleFactory(
+        challenge=algorithm_phase.phase.challenge, role=ChallengeRole.Role.PARTICIPANT
+    )
+    first = _checked(algorithm_phase, image_archive_write(tmp_path / "first.tar"))
+    body = archive_upload(
+        algorithm_phase.client_for(other.user),
+        phase=algorithm_phase.phase,
+        archive=image_archive_write(tmp_path / "second.tar"),
+    )
+    submission_check(submission_id=body["submission"])
+    second = Submission.objects.get(pk=body["submission"])
+
+    assert first.status == second.status == Status.EVALUATING
+    assert second.algorithm_image.image_id == first.algorithm_image.image_id
