@@ -3,6 +3,8 @@
     isles --url URL --token TOKEN submit PHASE_SLUG predictions.zip   # progress on stderr; prints the id
     isles --url URL --token TOKEN submit-algorithm PHASE_SLUG image.tar.gz [--resume UPLOAD_ID]
     isles --url URL --token TOKEN status SUBMISSION_ID [--wait]       # --wait follows it to the end
+    isles --url URL --token TOKEN jobs SUBMISSION_ID [--wait]         # an algorithm's job per case
+    isles --url URL --token TOKEN logs SUBMISSION_ID [--case CASE]    # a job's log (the sanity case's)
     isles --url URL --token TOKEN leaderboard PHASE_SLUG [--json]
 
 ``ISLES_URL`` and ``ISLES_TOKEN`` may replace the flags. Only the standard library is used, so it runs
@@ -23,7 +25,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 from urllib.parse import quote, urlsplit
 
 __all__ = ["ClientError", "PortalClient", "main"]
@@ -193,6 +195,13 @@ class PortalClient:
             response, ok=200, not_found=f"There is no submission {submission_id} you can see."
         )
 
+    def jobs(self, *, submission_id: int) -> list[dict[str, Any]]:
+        """An algorithm submission's jobs, one per case, with their logs where the phase shows them."""
+        response = self._request("GET", f"/api/submissions/{submission_id}/jobs/")
+        if response.status == 200 and isinstance(response.body, list):
+            return response.body
+        self._refusal_raise(response, not_found=f"There is no submission {submission_id} you can see.")
+
     def leaderboard(self, *, phase_slug: str) -> dict[str, Any]:
         """A phase's leaderboard as the API gives it."""
         response = self._request("GET", f"/api/phases/{quote(phase_slug)}/leaderboard/")
@@ -262,6 +271,11 @@ class PortalClient:
     def _expect(response: Response, *, ok: int, not_found: str) -> dict[str, Any]:
         if response.status == ok and isinstance(response.body, dict):
             return response.body
+        PortalClient._refusal_raise(response, not_found=not_found)
+
+    @staticmethod
+    def _refusal_raise(response: Response, *, not_found: str) -> NoReturn:
+        """Raise the ``ClientError`` that says why the portal did not give what was asked."""
         detail = response.body.get("detail") if isinstance(response.body, dict) else None
         code = response.body.get("code") if isinstance(response.body, dict) else None
         if response.status == 401 or code in ("authentication_failed", "not_authenticated"):
@@ -312,6 +326,56 @@ def _status(client: PortalClient, arguments: argparse.Namespace, out: IO[str]) -
                 out.flush()
     _print_submission(submission, out)
     return 1 if arguments.wait and submission["status"] != "SUCCEEDED" else 0
+
+
+def _job_line(job: Mapping[str, Any]) -> str:
+    sanity = " (sanity case)" if job.get("is_sanity") else ""
+    duration = f" {job['duration_s']:.1f} s" if isinstance(job.get("duration_s"), int | float) else ""
+    device = {True: " on GPU", False: " on CPU"}.get(job.get("had_gpu"), "")
+    failure = f": {job['failure']}" if job.get("failure") else ""
+    return f"  {job['case']}{sanity}  {job['status']}{duration}{device}{failure}\n"
+
+
+def _jobs(client: PortalClient, arguments: argparse.Namespace, out: IO[str]) -> int:
+    """Print each job of the submission; with --wait, print each change until the submission has ended."""
+    seen: dict[str, str] = {}
+    while True:
+        jobs = client.jobs(submission_id=arguments.submission_id)
+        if not jobs:
+            out.write(f"Submission {arguments.submission_id} has no jobs yet (its image is being checked).\n")
+        for job in jobs:
+            if seen.get(job["case"]) != job["status"]:
+                seen[job["case"]] = job["status"]
+                out.write(_job_line(job))
+        out.flush()
+        if not arguments.wait:
+            return 0
+        submission = client.submission(submission_id=arguments.submission_id)
+        if submission["status"] in ENDED:
+            out.write(f"Submission {submission['id']}: {submission['status']}\n")
+            return 0 if submission["status"] == "SUCCEEDED" else 1
+        time.sleep(arguments.interval)
+
+
+def _logs(client: PortalClient, arguments: argparse.Namespace, out: IO[str]) -> int:
+    """Print the last lines a job wrote to stdout and stderr: the sanity case's unless a case is named."""
+    jobs = client.jobs(submission_id=arguments.submission_id)
+    wanted = [
+        job for job in jobs if (job["case"] == arguments.case if arguments.case else job.get("is_sanity"))
+    ]
+    if not wanted:
+        what = f"case {arguments.case}" if arguments.case else "a sanity case"
+        raise ClientError(f"Submission {arguments.submission_id} has no job for {what} (yet).")
+    job = wanted[0]
+    if "stdout_tail" not in job:
+        raise ClientError("This phase does not show job logs to participants; ask the organizers.")
+    out.write(f"Job of {job['case']}: {job['status']}\n")
+    for stream in ("stdout", "stderr"):
+        tail = job[f"{stream}_tail"]
+        out.write(f"--- {stream} (last lines) ---\n{tail}")
+        if tail and not tail.endswith("\n"):
+            out.write("\n")
+    return 0
 
 
 def _cell(value: Any) -> str:
@@ -413,6 +477,13 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("submission_id", type=int)
     status.add_argument("--wait", action="store_true", help="Poll until it succeeds, fails or is cancelled.")
     status.add_argument("--interval", type=float, default=3.0, help="Seconds between polls (default 3).")
+    jobs = commands.add_parser("jobs", help="Show an algorithm submission's jobs; --wait follows them.")
+    jobs.add_argument("submission_id", type=int)
+    jobs.add_argument("--wait", action="store_true", help="Print each change until the submission ends.")
+    jobs.add_argument("--interval", type=float, default=3.0, help="Seconds between polls (default 3).")
+    logs = commands.add_parser("logs", help="Print a job's last stdout and stderr lines (the sanity case's).")
+    logs.add_argument("submission_id", type=int)
+    logs.add_argument("--case", help="The case whose job to show (default: the sanity case).")
     leaderboard = commands.add_parser("leaderboard", help="Show a phase's leaderboard.")
     leaderboard.add_argument("phase_slug")
     leaderboard.add_argument("--json", action="store_true", help="Print the API's JSON as it is.")
@@ -436,6 +507,10 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None, err: 
             return _submit_algorithm(client, arguments, out, err)
         if arguments.command == "status":
             return _status(client, arguments, out)
+        if arguments.command == "jobs":
+            return _jobs(client, arguments, out)
+        if arguments.command == "logs":
+            return _logs(client, arguments, out)
         return _leaderboard(client, arguments, out)
     except ClientError as error:
         err.write(f"isles: {error}\n")

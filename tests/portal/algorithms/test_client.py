@@ -3,6 +3,7 @@ from the portal's offset. The image's user is root, so its checks fail at once a
 
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,11 @@ from pytest_django.live_server_helper import LiveServer
 from rest_framework.authtoken.models import Token
 
 from inference.client import main
+from portal.algorithms.models import AlgorithmSettings
 from portal.submissions.models import Submission
 from tests.inference.test_image_checks import image_archive_write
 from tests.portal.algorithms import conftest as algorithm_fixtures
-from tests.portal.algorithms.conftest import AlgorithmPhase, chunk_put
+from tests.portal.algorithms.conftest import COPY_DWI, AlgorithmPhase, chunk_put
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,3 +72,31 @@ def test_submit_algorithm_to_a_phase_nobody_can_see_says_so(
 
     assert code == 1
     assert err == "isles: There is no phase 'no-such-phase' you can see.\n"
+
+
+@pytest.mark.integration
+def test_jobs_and_logs_follow_an_algorithm_case_by_case_and_show_the_sanity_cases_log(
+    live_server: LiveServer, algorithm_phase: AlgorithmPhase, saved_image: Callable[[str], Path]
+) -> None:
+    token = Token.objects.create(user=algorithm_phase.participant).key
+    flags = ("--url", live_server.url, "--token", token)
+    _, out, _ = _run(*flags, "submit-algorithm", algorithm_phase.phase.slug, str(saved_image(COPY_DWI)))
+    submission_id = out.strip()
+
+    jobs_code, jobs_out, _ = _run(*flags, "jobs", submission_id, "--wait", "--interval", "0.2")
+    hidden_code, _, hidden_err = _run(*flags, "logs", submission_id)
+    AlgorithmSettings.objects.filter(phase=algorithm_phase.phase).update(logs_visible_to_participants=True)
+    logs_code, logs_out, _ = _run(*flags, "logs", submission_id)
+    case_code, case_out, _ = _run(*flags, "logs", submission_id, "--case", "sub-stroke0101")
+
+    assert jobs_code == 0
+    assert "sub-stroke0100 (sanity case)  SUCCEEDED" in jobs_out
+    assert "sub-stroke0101  SUCCEEDED" in jobs_out
+    assert jobs_out.endswith(f"Submission {submission_id}: SUCCEEDED\n")
+    assert (hidden_code, hidden_err) == (
+        1,
+        "isles: This phase does not show job logs to participants; ask the organizers.\n",
+    )
+    assert logs_code == case_code == 0
+    assert logs_out.startswith("Job of sub-stroke0100: SUCCEEDED\n--- stdout (last lines) ---\nsegmenting\n")
+    assert case_out.startswith("Job of sub-stroke0101: SUCCEEDED\n")
