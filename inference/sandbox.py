@@ -127,7 +127,8 @@ def container_run(
         pids_limit=limits.pids,
         mem_limit=limits.memory_bytes,
         memswap_limit=limits.memory_bytes,
-        nano_cpus=int(limits.cpus * 1e9),
+        # The engine refuses more CPUs than its machine has: a phase set for a bigger worker gets them all.
+        nano_cpus=int(min(limits.cpus, client.info()["NCPU"]) * 1e9),
         volumes={
             str(input_folder.resolve()): {"bind": "/input", "mode": "ro"},
             str(output_folder.resolve()): {"bind": "/output", "mode": "rw"},

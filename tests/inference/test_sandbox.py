@@ -1,5 +1,6 @@
 """Sandboxed runs on the local Docker engine: what an innocent algorithm sees, and what the worker records."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import docker
@@ -58,6 +59,17 @@ def test_container_run_keeps_the_last_500_lines_of_each_log(
     assert run_failure_sentence(outcome, limits=TEST_LIMITS) == (
         "The algorithm exited with code 3; its log shows what went wrong."
     )
+
+
+def test_container_run_gives_a_phase_set_for_more_cpus_than_the_machine_has_every_cpu_it_has(
+    docker_client: docker.DockerClient, algorithm_image: AlgorithmImage, tmp_path: Path
+) -> None:
+    cpus = docker_client.info()["NCPU"]
+    image = algorithm_image("echo ran")
+
+    outcome = sandbox_run(docker_client, image, tmp_path, limits=replace(TEST_LIMITS, cpus=cpus + 62.0))
+
+    assert (outcome.exit_code, outcome.stdout_tail) == (0, "ran\n")
 
 
 def test_container_run_refuses_an_image_that_runs_as_root_before_running_it(
