@@ -4,8 +4,9 @@ from django import forms
 from django.db.models import QuerySet
 
 from portal.accounts.models import User
-from portal.challenges.models import Challenge
+from portal.challenges.models import Challenge, Phase
 from portal.datasets.models import Dataset, Split
+from portal.readerstudies.selectors import submission_list_comparable
 from portal.readerstudies.services import BACKGROUND_CHOICES, DEFAULT_BACKGROUND
 from portal.submissions.models import Submission
 
@@ -13,7 +14,8 @@ from portal.submissions.models import Submission
 class _SubmissionChoice(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj: Submission) -> str:
         submitter = obj.team.name if obj.team is not None else obj.creator.username
-        return f"{submitter}, submission {obj.pk} to {obj.phase.title} ({obj.created_at:%Y-%m-%d})"
+        kind = "algorithm" if obj.kind == Phase.SubmissionKind.ALGORITHM else "predictions"
+        return f"{submitter}, {kind} submission {obj.pk} to {obj.phase.title} ({obj.created_at:%Y-%m-%d})"
 
 
 class ReaderStudyForm(forms.Form):
@@ -29,7 +31,10 @@ class ReaderStudyForm(forms.Form):
         queryset=Submission.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Succeeded submissions of predicted masks on the same cases.",
+        help_text=(
+            "Succeeded submissions, of predicted masks or of an algorithm's segmentations, to a phase on "
+            "the study's cases."
+        ),
     )
     background_interfaces = forms.MultipleChoiceField(
         choices=[(slug, slug) for slug in BACKGROUND_CHOICES],
@@ -45,9 +50,7 @@ class ReaderStudyForm(forms.Form):
         datasets: QuerySet[Dataset] = Dataset.objects.filter(challenge=challenge)
         self.fields["dataset"].queryset = datasets  # type: ignore[attr-defined] (a ModelChoiceField)
         self.fields["submissions"].queryset = (  # type: ignore[attr-defined] (a ModelChoiceField)
-            Submission.objects.filter(phase__challenge=challenge, status=Submission.Status.SUCCEEDED)
-            .select_related("team", "creator", "phase")
-            .order_by("-created_at")
+            submission_list_comparable(challenge=challenge)
         )
 
 

@@ -50,7 +50,8 @@ class ReaderStudy(models.Model):
 
 
 class MaskSource(models.Model):
-    """Where one set of masks comes from: the cases' reference annotation or a submission's predictions."""
+    """Where one set of masks comes from: the cases' reference annotation or a submission's masks (the
+    predictions of an archive, or the segmentations an algorithm's jobs wrote)."""
 
     class Kind(models.TextChoices):
         REFERENCE = "REFERENCE", "Reference annotation"

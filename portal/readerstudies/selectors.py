@@ -20,8 +20,9 @@ from scipy.stats import t as student_t
 from evaluation.stats import bradley_terry, fleiss_kappa, sign_test, wilson_interval
 from portal.accounts.models import ChallengeRole, User
 from portal.challenges.models import Challenge
-from portal.datasets.models import Image
+from portal.datasets.models import Dataset, Image
 from portal.readerstudies.models import BlindedMask, MaskSource, ReaderStudy, ReadingItem, StudyReader
+from portal.submissions.models import Submission
 
 PSEUDO_WINS = 0.5
 """Added to every pair's wins when the Bradley-Terry maximum does not exist (a source never won or lost)."""
@@ -105,6 +106,31 @@ def reader_study_can_manage(*, user: User, challenge: Challenge | int) -> bool:
         or ChallengeRole.objects.filter(
             user=user, challenge=challenge, role=ChallengeRole.Role.ORGANIZER
         ).exists()
+    )
+
+
+def submission_comparable_problem(*, submission: Submission, dataset: Dataset, split: str) -> str | None:
+    """Why a study of the dataset split's cases cannot compare the submission's masks, or None when it can.
+
+    The one rule for both kinds: the submission was made to a phase on exactly these cases, and it has
+    succeeded, so its masks are final and scored (an archive's masks, or the segmentations its algorithm's
+    jobs wrote). A case without a mask (a failed job, a mask left out) is shown as an empty mask, as it is
+    scored with the worst values.
+    """
+    if submission.phase.dataset_id != dataset.pk or submission.phase.split != split:
+        return f"Submission {submission.pk} was made to a phase on other cases than this study's."
+    if submission.status != Submission.Status.SUCCEEDED:
+        return f"Submission {submission.pk} has not succeeded; only scored submissions can be compared."
+    return None
+
+
+def submission_list_comparable(*, challenge: Challenge) -> QuerySet[Submission]:
+    """The challenge's submissions a study of their phase's cases can compare (see
+    ``submission_comparable_problem``), newest first, with what their labels name."""
+    return (
+        Submission.objects.filter(phase__challenge=challenge, status=Submission.Status.SUCCEEDED)
+        .select_related("team", "creator", "phase")
+        .order_by("-created_at", "-pk")
     )
 
 

@@ -30,6 +30,7 @@ from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from portal.accounts.models import ChallengeRole, User
+from portal.algorithms.services import job_segmentations_copy
 from portal.challenges.models import Challenge, Phase
 from portal.datasets.models import Case, Dataset, GroundTruth, Image
 from portal.readerstudies import selectors, tasks
@@ -72,16 +73,6 @@ def _organizer_check(*, user: User, challenge: Challenge) -> None:
         raise PermissionDenied("Only the challenge's organizers may manage its reader studies.")
 
 
-def _submission_problem(*, submission: Submission, dataset: Dataset, split: str) -> str | None:
-    if submission.phase.dataset_id != dataset.pk or submission.phase.split != split:
-        return f"Submission {submission.pk} was made to a phase on other cases than this study's."
-    if submission.status != Submission.Status.SUCCEEDED:
-        return f"Submission {submission.pk} has not succeeded; only scored submissions can be compared."
-    if submission.kind != Phase.SubmissionKind.PREDICTIONS:
-        return f"Submission {submission.pk} is an algorithm; only predicted masks can be compared yet."
-    return None
-
-
 def _sources_check(*, sources: Sequence[SourceChoice], dataset: Dataset, split: str) -> list[str]:
     problems = []
     keys = [source if source == REFERENCE else source.pk for source in sources]
@@ -91,7 +82,7 @@ def _sources_check(*, sources: Sequence[SourceChoice], dataset: Dataset, split: 
         problems.append("Each mask source can be chosen once.")
     for source in sources:
         if isinstance(source, Submission):
-            problem = _submission_problem(submission=source, dataset=dataset, split=split)
+            problem = selectors.submission_comparable_problem(submission=source, dataset=dataset, split=split)
             if problem is not None:
                 problems.append(problem)
     return problems
@@ -137,7 +128,8 @@ def reader_study_create(
 ) -> ReaderStudy:
     """Create a PREPARING study of ``sources`` on every case of the dataset split and queue its preparation.
 
-    ``sources`` are ``REFERENCE`` or succeeded predictions submissions to a phase on the same cases. Raises
+    ``sources`` are ``REFERENCE`` or submissions that ``selectors.submission_comparable_problem`` passes
+    (predictions or algorithm, succeeded, on the same cases). Raises
     ``PermissionDenied`` for anyone but an organizer, ``ValidationError`` listing every problem.
     """
     _organizer_check(user=created_by, challenge=challenge)
@@ -179,23 +171,30 @@ def _file_copy(*, field_file: FieldFile, path: Path) -> Path:
     return path
 
 
-def _source_masks(
+def mask_source_masks_copy(
     *, source: MaskSource, cases: Sequence[StudyCase], folder: Path
 ) -> Mapping[int, Path | None]:
-    """Local files of the source's masks by study case id; None where a submission has no mask of a case."""
+    """Local copies of the source's mask of each case, by study case id, whichever kind the source is.
+
+    The reference is each case's newest annotation (a case without one raises ``MaskMismatch``); a
+    predictions submission gives the masks its archive holds; an algorithm submission gives the
+    segmentations its succeeded jobs wrote. None where a submission has no mask of a case.
+    """
     if source.submission is None:
-        masks: dict[int, Path | None] = {}
-        for study_case in cases:
-            ground_truth = GroundTruth.objects.filter(case=study_case.case_id).order_by("-version").first()
-            if ground_truth is None:
-                raise MaskMismatch(f"Case {study_case.case.name} has no reference annotation.")
-            masks[study_case.pk] = _file_copy(
-                field_file=ground_truth.file, path=folder / f"{study_case.pk}.nii.gz"
-            )
-        return masks
-    archive = _file_copy(field_file=source.submission.file, path=folder / "archive")
-    files = archive_extract_masks(archive, folder / "masks", limits=ARCHIVE_LIMITS).files
+        return {case.pk: _reference_mask_copy(study_case=case, folder=folder) for case in cases}
+    if source.submission.kind == Phase.SubmissionKind.ALGORITHM:
+        files = job_segmentations_copy(submission=source.submission, folder=folder / "segmentations")
+    else:
+        archive = _file_copy(field_file=source.submission.file, path=folder / "archive")
+        files = archive_extract_masks(archive, folder / "masks", limits=ARCHIVE_LIMITS).files
     return {study_case.pk: files.get(study_case.case.name) for study_case in cases}
+
+
+def _reference_mask_copy(*, study_case: StudyCase, folder: Path) -> Path:
+    ground_truth = GroundTruth.objects.filter(case=study_case.case_id).order_by("-version").first()
+    if ground_truth is None:
+        raise MaskMismatch(f"Case {study_case.case.name} has no reference annotation.")
+    return _file_copy(field_file=ground_truth.file, path=folder / f"{study_case.pk}.nii.gz")
 
 
 def _reference_images(*, study: ReaderStudy, cases: Sequence[StudyCase], folder: Path) -> dict[int, Path]:
@@ -241,7 +240,7 @@ def _blinded_masks_render(*, study: ReaderStudy) -> None:
                 continue
             source_folder = folder / f"source-{source.pk}"
             source_folder.mkdir()
-            masks = _source_masks(source=source, cases=todo, folder=source_folder)
+            masks = mask_source_masks_copy(source=source, cases=todo, folder=source_folder)
             for study_case in todo:
                 _blinded_mask_store(
                     study_case=study_case,
@@ -391,11 +390,32 @@ def reading_item_answer(
     return item
 
 
-def readerstudy_demo_create(*, challenge: Challenge, organizer: User, reader: User) -> ReaderStudy | None:
-    """The demo's study: its first succeeded predictions submission against the reference masks, on that
-    submission's cases, with ``reader`` invited. None when no submission has succeeded yet; a study
-    already made for the demo is returned as it is."""
-    submission = (
+def _demo_baseline(*, challenge: Challenge) -> Submission | None:
+    """The final phase's baseline once it has succeeded: the first algorithm submission to the last phase
+    taking algorithms that has not failed or been cancelled. The demo submits the ``threshold`` reference
+    container there before anyone else can, and again only when an earlier one failed."""
+    final_phase = (
+        Phase.objects.filter(challenge=challenge, submission_kind=Phase.SubmissionKind.ALGORITHM)
+        .order_by("-order", "-pk")
+        .first()
+    )
+    if final_phase is None:
+        return None
+    baseline = (
+        Submission.objects.filter(phase=final_phase, kind=Phase.SubmissionKind.ALGORITHM)
+        .exclude(status__in=(Submission.Status.FAILED, Submission.Status.CANCELLED))
+        .select_related("phase", "team", "creator")
+        .order_by("created_at", "pk")
+        .first()
+    )
+    if baseline is None or baseline.status != Submission.Status.SUCCEEDED:
+        return None
+    return baseline
+
+
+def _demo_example_predictions(*, challenge: Challenge) -> Submission | None:
+    """The predictions phase's example: its first succeeded predictions submission."""
+    return (
         Submission.objects.filter(
             phase__challenge=challenge,
             status=Submission.Status.SUCCEEDED,
@@ -405,6 +425,19 @@ def readerstudy_demo_create(*, challenge: Challenge, organizer: User, reader: Us
         .order_by("created_at", "pk")
         .first()
     )
+
+
+def readerstudy_demo_create(*, challenge: Challenge, organizer: User, reader: User) -> ReaderStudy | None:
+    """The demo's study: the final phase's baseline algorithm submission, once it has succeeded, against
+    the reference masks, else the predictions phase's first succeeded submission, on that submission's
+    cases, with ``reader`` invited.
+
+    None while neither has succeeded, so the demo calls it again once the baseline's jobs have ended; a
+    study already made of the chosen submission is returned as it is.
+    """
+    submission = _demo_baseline(challenge=challenge)
+    if submission is None:
+        submission = _demo_example_predictions(challenge=challenge)
     if submission is None:
         return None
     existing = (
@@ -417,7 +450,11 @@ def readerstudy_demo_create(*, challenge: Challenge, organizer: User, reader: Us
         challenge=challenge,
         dataset=submission.phase.dataset,
         split=submission.phase.split,
-        title="Demo: baseline against reference",
+        title=(
+            "Demo: baseline algorithm against reference"
+            if submission.kind == Phase.SubmissionKind.ALGORITHM
+            else "Demo: example predictions against reference"
+        ),
         sources=[REFERENCE, submission],
         asks_quality_rating=True,
         asks_comment=True,

@@ -1,5 +1,7 @@
 """A phase of three hidden test cases with reference masks, a team's succeeded predictions submission
-stored in tell-tale encodings, and a person in every role a reader study knows."""
+stored in tell-tale encodings, and a person in every role a reader study knows; and, for the studies of
+algorithms, a final phase on the same cases with a succeeded algorithm submission whose jobs wrote
+segmentations."""
 
 import hashlib
 import io
@@ -15,7 +17,8 @@ import pytest
 import SimpleITK as sitk
 from django.core.files.base import ContentFile
 
-from portal.accounts.models import ChallengeRole, User
+from portal.accounts.models import ChallengeRole, Team, User
+from portal.algorithms.models import Job
 from portal.challenges.models import Phase
 from portal.datasets.models import Case, GroundTruth, Split
 from portal.readerstudies import services
@@ -37,6 +40,8 @@ TEAM_NAME = "Penumbra Labs"
 TOOL_NOTE = "PenumbraNet v2"
 SUBMISSION_ID = 4242
 """An id no other row of the tests has, so that finding it in what a reader receives means a leak."""
+ALGORITHM_SUBMISSION_ID = 4343
+"""The algorithm submission's id, as tell-tale as ``SUBMISSION_ID``."""
 
 
 def lesion(corner: int) -> np.ndarray:
@@ -151,6 +156,60 @@ def study_world_create() -> StudyWorld:
     return StudyWorld(phase, tuple(cases), submission, people)
 
 
+def algorithm_segmentations() -> dict[str, bytes]:
+    """What the team's algorithm wrote per case, by case name: the lesion one voxel further in each case,
+    as a float32 image without spacing (containers often write it so)."""
+    return {
+        name: image_bytes(lesion(1).astype(np.float32), suffix=".nii.gz", spacing=False)
+        for name in CASE_NAMES
+    }
+
+
+def algorithm_submission_make(
+    *,
+    world: StudyWorld,
+    creator: User,
+    segmentations: dict[str, bytes],
+    team: Team | None = None,
+    pk: int | None = None,
+) -> Submission:
+    """A succeeded algorithm submission to the final phase on the world's cases (made by the first call), as
+    its jobs leave it: a
+    SUCCEEDED job holding its segmentation for each case of ``segmentations``, a FAILED one for the rest."""
+    algorithm_phases = Phase.objects.filter(
+        challenge=world.phase.challenge, submission_kind=Phase.SubmissionKind.ALGORITHM
+    )
+    phase = algorithm_phases.first() or PhaseFactory(
+        challenge=world.phase.challenge,
+        dataset=world.phase.dataset,
+        split=Split.TEST,
+        submission_kind=Phase.SubmissionKind.ALGORITHM,
+        title="Final: algorithm container",
+        order=world.phase.order + 1,
+    )
+    image_archive = b"an image archive the jobs ran"
+    submission = Submission.objects.create(
+        pk=pk,
+        phase=phase,
+        creator=creator,
+        team=team,
+        kind=Phase.SubmissionKind.ALGORITHM,
+        file=ContentFile(image_archive, name="image.tar.gz"),
+        sha256=hashlib.sha256(image_archive).hexdigest(),
+        size_bytes=len(image_archive),
+        status=Submission.Status.SUCCEEDED,
+    )
+    for case in world.cases:
+        job = Job(submission=submission, case=case, is_sanity=case == world.cases[0])
+        if case.name in segmentations:
+            job.status = Job.Status.SUCCEEDED
+            job.segmentation.save("segmentation.nii.gz", ContentFile(segmentations[case.name]), save=False)
+        else:
+            job.status, job.failure = Job.Status.FAILED, "The container wrote no segmentation."
+        job.save()
+    return submission
+
+
 @pytest.fixture
 def study_world(db: None) -> StudyWorld:
     return study_world_create()
@@ -158,7 +217,17 @@ def study_world(db: None) -> StudyWorld:
 
 def source_words() -> list[str]:
     """What would name a source: its team, tool, kind, and the submission's id (one no other row has)."""
-    return [TEAM_NAME, TOOL_NOTE, "reference", "ground", "participant", "submission", str(SUBMISSION_ID)]
+    return [
+        TEAM_NAME,
+        TOOL_NOTE,
+        "reference",
+        "ground",
+        "participant",
+        "submission",
+        "algorithm",
+        str(SUBMISSION_ID),
+        str(ALGORITHM_SUBMISSION_ID),
+    ]
 
 
 def source_leaks(text: str) -> list[str]:

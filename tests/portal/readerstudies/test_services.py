@@ -1,22 +1,29 @@
 """Creating and preparing a study, drawing each reader's order and sides once, and answering once."""
 
+import tempfile
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from portal.accounts.models import ChallengeRole
 from portal.readerstudies import services
-from portal.readerstudies.models import BlindedMask, ReaderStudy, ReadingItem, StudyReader
+from portal.readerstudies.models import BlindedMask, MaskSource, ReaderStudy, ReadingItem, StudyReader
 from portal.readerstudies.tasks import reader_study_prepare_task
 from portal.submissions.models import Submission
 from tests.portal.accounts.factories import UserFactory
 from tests.portal.readerstudies.conftest import (
     CASE_NAMES,
+    TEAM_NAME,
     StudyMaker,
     StudyWorld,
+    algorithm_segmentations,
+    algorithm_submission_make,
     image_bytes,
+    lesion,
     submission_make,
 )
 
@@ -73,6 +80,71 @@ def test_a_mask_on_another_grid_leaves_the_study_failed_with_a_sentence(
     assert study.error == (
         f"Case {CASE_NAMES[0]}: The mask is 3x3x3 voxels but the case's reference image is 6x5x4."
     )
+
+
+def _blinded_voxels(source: MaskSource, case_name: str) -> np.ndarray:
+    mask = BlindedMask.objects.get(source=source, study_case__case__name=case_name)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "mask.nii.gz"
+        path.write_bytes(mask.file.read())
+        return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+
+
+def test_a_study_of_an_algorithm_shows_the_segmentations_its_jobs_wrote_and_an_empty_mask_where_one_failed(
+    make_study: StudyMaker, study_world: StudyWorld
+) -> None:
+    segmentations = algorithm_segmentations()
+    del segmentations[CASE_NAMES[2]]
+    algorithm = algorithm_submission_make(
+        world=study_world,
+        creator=study_world.person("participant"),
+        team=study_world.submission.team,
+        segmentations=segmentations,
+    )
+
+    study = make_study(sources=[services.REFERENCE, algorithm])
+
+    assert study.status == ReaderStudy.Status.READY
+    source = study.sources.get(submission=algorithm)
+    assert source.label == f"{TEAM_NAME} (submission {algorithm.pk})"
+    assert np.array_equal(_blinded_voxels(source, CASE_NAMES[0]), lesion(1))
+    assert np.array_equal(_blinded_voxels(source, CASE_NAMES[1]), lesion(1))
+    assert not _blinded_voxels(source, CASE_NAMES[2]).any()
+
+
+def test_a_study_compares_an_algorithm_with_predictions_on_the_same_cases(
+    make_study: StudyMaker, study_world: StudyWorld
+) -> None:
+    algorithm = algorithm_submission_make(
+        world=study_world, creator=study_world.person("organizer"), segmentations=algorithm_segmentations()
+    )
+
+    study = make_study(sources=[study_world.submission, algorithm])
+
+    assert study.status == ReaderStudy.Status.READY
+    assert [source.label for source in study.sources.all()] == [
+        f"{TEAM_NAME} (submission {study_world.submission.pk})",
+        f"organizer (submission {algorithm.pk})",
+    ]
+
+
+@pytest.mark.parametrize("status", [Submission.Status.EVALUATING, Submission.Status.FAILED])
+def test_an_algorithm_whose_jobs_have_not_all_ended_and_been_scored_is_refused(
+    make_study: StudyMaker, study_world: StudyWorld, status: str
+) -> None:
+    algorithm = algorithm_submission_make(
+        world=study_world, creator=study_world.person("organizer"), segmentations=algorithm_segmentations()
+    )
+    Submission.objects.filter(pk=algorithm.pk).update(status=status)
+    algorithm.refresh_from_db()
+
+    with pytest.raises(ValidationError) as raised:
+        make_study(sources=[services.REFERENCE, algorithm])
+
+    assert raised.value.messages == [
+        f"Submission {algorithm.pk} has not succeeded; only scored submissions can be compared."
+    ]
+    assert not ReaderStudy.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -254,7 +326,7 @@ def test_an_answer_out_of_range_is_refused(
         services.reading_item_answer(user=study_world.person("reader"), item_token=item.token, **answer)
 
 
-def test_the_demo_study_compares_the_first_succeeded_submission_with_the_reference(
+def test_the_demo_study_falls_back_to_the_first_succeeded_predictions_without_a_baseline(
     study_world: StudyWorld, django_capture_on_commit_callbacks: object
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
@@ -275,3 +347,68 @@ def test_the_demo_study_compares_the_first_succeeded_submission_with_the_referen
     assert study.status == ReaderStudy.Status.READY
     assert [source.kind for source in study.sources.all()] == ["REFERENCE", "SUBMISSION"]
     assert StudyReader.objects.filter(study=study).count() == 1
+    assert study.sources.get(kind="SUBMISSION").submission == study_world.submission
+
+
+def _demo_create(study_world: StudyWorld) -> ReaderStudy | None:
+    return services.readerstudy_demo_create(
+        challenge=study_world.phase.challenge,
+        organizer=study_world.person("organizer"),
+        reader=study_world.person("reader"),
+    )
+
+
+def test_the_demo_study_compares_the_final_phases_baseline_algorithm_with_the_reference(
+    study_world: StudyWorld, django_capture_on_commit_callbacks: object
+) -> None:
+    baseline = algorithm_submission_make(
+        world=study_world, creator=study_world.person("organizer"), segmentations=algorithm_segmentations()
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        study = _demo_create(study_world)
+
+    assert study is not None
+    study.refresh_from_db()
+    assert study.status == ReaderStudy.Status.READY
+    assert [source.submission for source in study.sources.all()] == [None, baseline]
+    assert _demo_create(study_world) == study
+
+
+def test_the_demo_study_waits_for_the_baseline_to_finish_and_meanwhile_takes_the_predictions(
+    study_world: StudyWorld, django_capture_on_commit_callbacks: object
+) -> None:
+    baseline = algorithm_submission_make(
+        world=study_world, creator=study_world.person("organizer"), segmentations=algorithm_segmentations()
+    )
+    Submission.objects.filter(pk=baseline.pk).update(status=Submission.Status.EVALUATING)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        study = _demo_create(study_world)
+
+    assert study is not None
+    assert study.sources.get(kind="SUBMISSION").submission == study_world.submission
+
+
+def test_the_demo_study_takes_the_baseline_submitted_again_after_the_first_failed(
+    study_world: StudyWorld, django_capture_on_commit_callbacks: object
+) -> None:
+    organizer = study_world.person("organizer")
+    failed = algorithm_submission_make(world=study_world, creator=organizer, segmentations={})
+    again = algorithm_submission_make(
+        world=study_world, creator=organizer, segmentations=algorithm_segmentations()
+    )
+    Submission.objects.filter(pk=failed.pk).update(status=Submission.Status.FAILED)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        study = _demo_create(study_world)
+
+    assert study is not None
+    assert study.sources.get(kind="SUBMISSION").submission == again
+
+
+def test_the_demo_has_no_study_while_nothing_has_succeeded(study_world: StudyWorld) -> None:
+    Submission.objects.update(status=Submission.Status.EVALUATING)
+
+    assert _demo_create(study_world) is None
+    assert not ReaderStudy.objects.exists()

@@ -6,8 +6,15 @@ import pytest
 from django.test import Client
 
 from portal.readerstudies.models import ReaderStudy, ReadingItem, StudyReader
+from portal.submissions.models import Submission
 from tests.portal.accounts.factories import UserFactory
-from tests.portal.readerstudies.conftest import CASE_NAMES, TEAM_NAME, StudyWorld
+from tests.portal.readerstudies.conftest import (
+    CASE_NAMES,
+    TEAM_NAME,
+    StudyWorld,
+    algorithm_segmentations,
+    algorithm_submission_make,
+)
 
 ROLES = ("anonymous", "outsider", "participant", "uninvited_reader", "other_reader", "reader", "organizer")
 LOGIN = 302
@@ -134,6 +141,29 @@ def test_the_organizer_creates_a_study_in_the_form_and_invites_a_new_reader(
     assert "outsider is invited." in page
     assert "0 / 3" in page
     assert StudyReader.objects.filter(study=study, user__username="outsider").exists()
+
+
+def test_the_form_offers_finished_algorithm_submissions_by_submitter_id_and_phase(
+    study_world: StudyWorld,
+) -> None:
+    baseline = algorithm_submission_make(
+        world=study_world, creator=study_world.person("organizer"), segmentations=algorithm_segmentations()
+    )
+    running = algorithm_submission_make(
+        world=study_world,
+        creator=study_world.person("participant"),
+        team=study_world.submission.team,
+        segmentations={},
+    )
+    Submission.objects.filter(pk=running.pk).update(status=Submission.Status.EVALUATING)
+    client = Client()
+    client.force_login(study_world.person("organizer"))
+
+    form = client.get(f"/studies/new/{study_world.phase.challenge.slug}/").content.decode()
+
+    assert f"organizer, algorithm submission {baseline.pk} to Final: algorithm container (" in form
+    assert f"{TEAM_NAME}, predictions submission {study_world.submission.pk} to Preliminary (" in form
+    assert f"submission {running.pk} " not in form
 
 
 def test_the_form_says_why_a_study_cannot_be_made(study_world: StudyWorld) -> None:
