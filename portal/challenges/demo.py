@@ -9,6 +9,7 @@ by the owner, in ``VAR_DIR/demo-credentials.json``, so every run prints the same
 import json
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +20,8 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from portal.accounts.models import ChallengeRole, Team, TeamMembership
+from portal.algorithms.models import AlgorithmSettings
+from portal.challenges.demo_baseline import DemoBaseline, demo_baseline_register
 from portal.challenges.demo_predictions import demo_predictions_write
 from portal.challenges.models import Challenge, Phase
 from portal.datasets.models import Dataset, Split
@@ -26,6 +29,7 @@ from portal.datasets.services import isles24_import
 from portal.datasets.synthetic import write_release
 
 DEMO_CHALLENGE_SLUG = "isles24-demo"
+DEMO_FINAL_PHASE_SLUG = "isles24-demo-final"
 DEMO_TEAM_NAME = "Demo team"
 
 # (split, cases, seed, first subject number): the hidden test subjects follow the training ones, as in
@@ -61,6 +65,7 @@ class Demo:
     data_dir: Path
     cases_per_split: dict[str, int]
     predictions_archive: Path
+    baseline: DemoBaseline
 
 
 def demo_release_write(*, data_dir: Path, split: str, cases: int, seed: int, first_subject: int) -> Path:
@@ -117,14 +122,14 @@ def _demo_phases(*, challenge: Challenge, dataset: Dataset) -> None:
             "Upload a zip of predicted lesion masks, one per hidden test case, named by case id.",
         ),
         (
-            "isles24-demo-final",
+            DEMO_FINAL_PHASE_SLUG,
             "Final: algorithm container",
             Phase.SubmissionKind.ALGORITHM,
             "Upload your algorithm as a container image; it runs on the hidden test cases.",
         ),
     )
     for order, (slug, title, kind, description) in enumerate(phases):
-        Phase.objects.get_or_create(
+        phase, _ = Phase.objects.get_or_create(
             slug=slug,
             defaults={
                 "challenge": challenge,
@@ -139,15 +144,21 @@ def _demo_phases(*, challenge: Challenge, dataset: Dataset) -> None:
                 "metric_profile": Phase.MetricProfile.ISLES24,
             },
         )
+        if kind == Phase.SubmissionKind.ALGORITHM:
+            # Participants read their own jobs' logs in the demo, the sanity case's first of all.
+            AlgorithmSettings.objects.get_or_create(
+                phase=phase, defaults={"logs_visible_to_participants": True}
+            )
 
 
-def demo_setup(*, var_dir: Path) -> Demo:
+def demo_setup(*, var_dir: Path, say: Callable[[str], object] = print) -> Demo:
     """Build (or find) the demo challenge with its data, phases and users; return what it holds.
 
     Needs a migrated database. Leaves synthetic releases under ``var_dir/demo-data/{train,test}``, the
     cases imported into the challenge's dataset, two open phases scored on the hidden test split, and
-    an organizer, a participant (in a team) and an expert reader, each with an API token, and an example
-    predictions archive for the preliminary phase (``var_dir/demo-data/demo-predictions.zip``).
+    an organizer, a participant (in a team) and an expert reader, each with an API token, an example
+    predictions archive for the preliminary phase (``var_dir/demo-data/demo-predictions.zip``) and the
+    ``threshold`` reference algorithm submitted to the final phase as a baseline team (see ``demo_baseline``).
     """
     data_dir = var_dir / "demo-data"
     releases = {
@@ -184,10 +195,12 @@ def demo_setup(*, var_dir: Path) -> Demo:
         )
     cases_per_split = {split: dataset.cases.filter(split=split).count() for split in releases}
     predictions_archive = demo_predictions_write(dataset=dataset, data_dir=data_dir)
+    baseline = demo_baseline_register(phase=Phase.objects.get(slug=DEMO_FINAL_PHASE_SLUG), say=say)
     return Demo(
         challenge=challenge,
         users=users,
         data_dir=data_dir,
         cases_per_split=cases_per_split,
         predictions_archive=predictions_archive,
+        baseline=baseline,
     )

@@ -8,7 +8,8 @@ from django.core.management import call_command
 from django.test import Client
 
 from portal.accounts.models import ChallengeRole, TeamMembership
-from portal.challenges.demo import DEMO_CHALLENGE_SLUG, demo_setup
+from portal.algorithms.selectors import algorithm_settings_get
+from portal.challenges.demo import DEMO_CHALLENGE_SLUG, DEMO_FINAL_PHASE_SLUG, demo_setup
 from portal.challenges.models import Phase
 from portal.datasets.models import Case, GroundTruth, Image, Split
 
@@ -39,6 +40,22 @@ def test_demo_setup_builds_a_challenge_with_hidden_test_cases_two_phases_and_thr
         "reader": ChallengeRole.Role.READER,
     }
     assert TeamMembership.objects.filter(user__username="participant", challenge=demo.challenge).exists()
+
+
+@pytest.mark.integration
+def test_demo_setup_submits_the_threshold_reference_algorithm_as_a_baseline_team_once(
+    var_dir: Path, docker_client: object
+) -> None:
+    first = demo_setup(var_dir=var_dir)
+    second = demo_setup(var_dir=var_dir)
+
+    baseline = first.baseline.submission
+    assert baseline is not None, first.baseline.note
+    assert second.baseline.submission == baseline
+    assert baseline.phase.slug == DEMO_FINAL_PHASE_SLUG
+    assert (baseline.kind, baseline.team.name) == ("ALGORITHM", "Baseline: threshold (Tmax > 6 s)")
+    assert baseline.algorithm_image.size_bytes > 0
+    assert algorithm_settings_get(phase=baseline.phase).logs_visible_to_participants
 
 
 def test_demo_accounts_log_in_with_the_printed_password_and_api_token(var_dir: Path) -> None:

@@ -19,7 +19,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from portal.challenges.demo import Demo, demo_setup
+from portal.accounts.models import ChallengeRole
+from portal.challenges.demo import DEMO_FINAL_PHASE_SLUG, Demo, demo_setup
+from portal.challenges.demo_baseline import BASELINE_IMAGE
 
 READY_TIMEOUT_S = 60
 
@@ -63,12 +65,12 @@ class Command(BaseCommand):
             raise CommandError(f"Port {port} is in use; choose another, e.g. `make demo PORT={port + 1}`.")
         self.stdout.write(f"Using {settings.VAR_DIR} for the database, the broker and the files.")
         call_command("migrate", interactive=False, verbosity=0)
-        demo = demo_setup(var_dir=Path(settings.VAR_DIR))
-        self._print_demo(demo)
+        demo = demo_setup(var_dir=Path(settings.VAR_DIR), say=self.stdout.write)
+        self._print_demo(demo, url=f"http://{host}:{port}")
         if not options["setup_only"]:
             self._serve(host=host, port=port)
 
-    def _print_demo(self, demo: Demo) -> None:
+    def _print_demo(self, demo: Demo, *, url: str) -> None:
         counts = ", ".join(f"{count} {split.lower()}" for split, count in demo.cases_per_split.items())
         self.stdout.write(f"Demo challenge '{demo.challenge.slug}': {counts} cases (data: {demo.data_dir}).")
         self.stdout.write(f"Example predictions for the preliminary phase: {demo.predictions_archive}")
@@ -76,6 +78,17 @@ class Command(BaseCommand):
         for user in demo.users:
             role = user.role.lower()
             self.stdout.write(f"  {role:<12} {user.username:<12} {user.password}  {user.api_token}")
+        self.stdout.write(f"Final phase: {demo.baseline.note}")
+        if demo.baseline.submission is not None:
+            token = next(user.api_token for user in demo.users if user.role == ChallengeRole.Role.PARTICIPANT)
+            isles = f"{Path(sys.executable).parent}/isles --url {url} --token {token}"
+            image = Path(settings.VAR_DIR) / "threshold.tar.gz"
+            self.stdout.write("Submit the same algorithm as the participant, once the portal runs:")
+            self.stdout.write(f"  docker save {BASELINE_IMAGE} | gzip > {image}")
+            self.stdout.write(f"  {isles} submit-algorithm {DEMO_FINAL_PHASE_SLUG} {image}")
+            self.stdout.write(f"  {isles} jobs SUBMISSION_ID --wait")
+            self.stdout.write(f"  {isles} logs SUBMISSION_ID")
+            self.stdout.write(f"  {isles} leaderboard {DEMO_FINAL_PHASE_SLUG}")
 
     def _serve(self, *, host: str, port: int) -> None:
         logs = Path(settings.VAR_DIR) / "logs"
