@@ -1,9 +1,15 @@
 """An expert reader completes a three-case blinded study in a real Chromium with the keyboard alone (and
-resumes it after a reload), and nothing the browser sent or received in that session names a mask's source."""
+resumes it after a reload), and nothing the browser sent or received in that session names a mask's source.
+The done-when of the study, end to end: an organizer builds a study of an algorithm submission against the
+reference masks in the creation form and invites the reader, the reader completes it, and the organizer
+reads the preference rates and downloads the unblinded answers."""
 
+import csv
 import gzip
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -11,8 +17,18 @@ from playwright.sync_api import Browser, Page, Request, Response, expect, sync_p
 
 from portal.readerstudies import services
 from portal.readerstudies.models import ReaderStudy, StudyReader
+from portal.submissions.models import Submission
 from tests.e2e.viewer_pages import CHROMIUM_ARGS, logged_in_page, save_failure, session_cookie
-from tests.portal.readerstudies.conftest import CASE_NAMES, source_leaks, study_world_create
+from tests.portal.readerstudies.conftest import (
+    ALGORITHM_SUBMISSION_ID,
+    CASE_NAMES,
+    TEAM_NAME,
+    StudyWorld,
+    algorithm_segmentations,
+    algorithm_submission_make,
+    source_leaks,
+    study_world_create,
+)
 
 KEYS = ("1", "2", "0")
 EXPECTED_PREFERENCES = ["A", "B", "NONE"]
@@ -147,4 +163,97 @@ def test_a_reader_completes_a_three_case_study_with_the_keyboard_and_no_source_i
     finally:
         # The reads above ran where Playwright's event loop lives, on a connection of their own: close it,
         # or PostgreSQL keeps the test database busy at teardown.
+        connection.close()
+
+
+@pytest.fixture
+def algorithm_world(transactional_db: None) -> tuple[StudyWorld, Submission]:
+    """The study world and the team's succeeded algorithm submission, its jobs' segmentations of the three
+    cases stored (made before Playwright starts)."""
+    world = study_world_create()
+    algorithm = algorithm_submission_make(
+        world=world,
+        creator=world.person("participant"),
+        team=world.submission.team,
+        segmentations=algorithm_segmentations(),
+        pk=ALGORITHM_SUBMISSION_ID,
+    )
+    return world, algorithm
+
+
+def _study_build_in_form(page: Page, *, url: str, world: StudyWorld) -> int:
+    """As the organizer: the creation form with the algorithm against the reference, then the invitation."""
+    page.goto(f"{url}/studies/new/{world.phase.challenge.slug}/")
+    page.get_by_label("Title").fill("Threshold baseline against reference")
+    page.get_by_label("Dataset").select_option(str(world.phase.dataset.pk))
+    page.get_by_label("Split").select_option("TEST")
+    expect(page.get_by_label("Compare the reference annotation")).to_be_checked()
+    page.get_by_label(f"{TEAM_NAME}, algorithm submission {ALGORITHM_SUBMISSION_ID} to ").check()
+    page.get_by_role("button", name="Create the study").click()
+    expect(page.locator("#study-status")).to_have_text("Status: Open to its readers")
+    page.get_by_label("Invite a reader").fill("reader")
+    page.get_by_role("button", name="Invite").click()
+    expect(page.get_by_text("reader is invited.")).to_be_visible()
+    found = re.search(r"/studies/(\d+)/$", page.url)
+    assert found is not None, f"the form led to {page.url}, not to the study's page"
+    return int(found.group(1))
+
+
+def _rates_shown(page: Page) -> dict[str, tuple[str, str]]:
+    """The overall preference table: each source's rate and its Wilson interval, as shown."""
+    rows = page.locator("table.rates").first.locator("tbody tr")
+    shown = {}
+    for index in range(rows.count()):
+        cells = rows.nth(index).locator("td").all_inner_texts()
+        shown[cells[0]] = (cells[4], cells[5])
+    return shown
+
+
+def _answers_downloaded(page: Page, folder: Path) -> list[dict[str, str]]:
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download every answer (CSV)").click()
+    path = folder / download_info.value.suggested_filename
+    download_info.value.save_as(path)
+    with path.open(newline="", encoding="utf-8") as answers:
+        return list(csv.DictReader(answers))
+
+
+@pytest.mark.e2e
+def test_an_organizer_builds_an_algorithm_study_in_the_form_a_reader_completes_it_and_the_csv_unblinds(
+    algorithm_world: tuple[StudyWorld, Submission], live_server: object, browser: Browser, tmp_path: Path
+) -> None:
+    world, algorithm = algorithm_world
+    organizer = logged_in_page(browser, session_cookie(username="organizer", live_server_url=live_server.url))
+    reader = logged_in_page(browser, session_cookie(username="reader", live_server_url=live_server.url))
+    log = NetworkLog()
+    log.watch(reader)
+    page = organizer
+    try:
+        study_id = _study_build_in_form(organizer, url=live_server.url, world=world)
+        page = reader
+        _read_with_keyboard(reader, f"{live_server.url}/studies/{study_id}/read/", log)
+        page = organizer
+        organizer.goto(f"{live_server.url}/studies/{study_id}/results/")
+        expect(organizer.get_by_text("3 of 3 items answered.")).to_be_visible()
+        rates = _rates_shown(organizer)
+        answers = _answers_downloaded(organizer, tmp_path)
+
+        label = f"{TEAM_NAME} (submission {algorithm.pk})"
+        assert set(rates) == {"reference", label}
+        for rate, interval in rates.values():
+            assert re.fullmatch(r"[01]\.\d{3}", rate), rate
+            assert re.fullmatch(r"[01]\.\d{3} - [01]\.\d{3}", interval), interval
+        assert [answer["preference"] for answer in answers] == EXPECTED_PREFERENCES
+        for answer in answers:
+            assert {answer["source_a"], answer["source_b"]} == {"reference", label}
+        assert [answer["preferred_source"] for answer in answers] == [
+            answers[0]["source_a"],
+            answers[1]["source_b"],
+            "none",
+        ]
+        assert _leaks(log) == []
+    except Exception:
+        save_failure(page, "reader-study-of-an-algorithm")
+        raise
+    finally:
         connection.close()
