@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from portal.datasets.models import Case, Dataset, DatasetImport, GroundTruth, Image
+from portal.datasets.models import Case, Dataset, DatasetImport, GroundTruth, GroundTruthVersion, Image
 from portal.datasets.services import dataset_import_requeue
 
 
@@ -96,6 +96,14 @@ class GroundTruthAdmin(ReadOnlyAdmin):
     list_filter = ["case__dataset", "source_encoding"]
     search_fields = ["case__name"]
     list_select_related = ["case"]
+
+
+@admin.register(GroundTruthVersion)
+class GroundTruthVersionAdmin(ReadOnlyAdmin):
+    list_display = ["dataset", "number", "source", "created_by", "created_at"]
+    list_filter = ["dataset", "source"]
+    search_fields = ["note"]
+    list_select_related = ["dataset__challenge", "created_by"]
 
 
 @admin.register(DatasetImport)

@@ -1,8 +1,17 @@
 """Errors of the datasets app, each with a sentence an organizer can act on."""
 
+from django.core.exceptions import ValidationError
+
 
 class DatasetImportError(Exception):
     """An import stopped: a file of the release is unreadable or the release is not what it claims to be.
 
     The message names the file by its path in the release; nothing of the failed run is kept.
+    """
+
+
+class GroundTruthRefused(ValidationError):
+    """Masks for a new ground-truth version were refused; ``messages`` holds one sentence per problem.
+
+    Nothing is stored when any mask has a problem.
     """

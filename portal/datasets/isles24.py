@@ -38,6 +38,7 @@ __all__ = [
     "clinical_table_read",
     "image_header_read",
     "mask_binarise",
+    "mask_image_binarise",
     "release_scan",
 ]
 
@@ -303,6 +304,11 @@ def mask_binarise(file: ReleaseFile) -> BinaryMask:
         source = sitk.ReadImage(str(file.path))
     except RuntimeError as error:
         raise _unreadable(file, error) from error
+    return mask_image_binarise(source)
+
+
+def mask_image_binarise(source: sitk.Image) -> BinaryMask:
+    """Binarise a lesion mask image already read with ``> 0``, as uint8 NIfTI bytes on its own geometry."""
     voxels = sitk.GetArrayViewFromImage(source)
     lesion = voxels > 0
     mask = sitk.GetImageFromArray(lesion.astype(np.uint8))

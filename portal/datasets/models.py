@@ -89,11 +89,48 @@ class Image(models.Model):
         return " \N{MULTIPLICATION SIGN} ".join(f"{value:.3g}" for value in self.spacing_mm)
 
 
+class GroundTruthVersion(models.Model):
+    """A named version of a dataset's ground truth, the thing a phase is scored on.
+
+    Version 1 is the import. Later versions come from an annotation campaign (a STAPLE consensus, or one
+    annotator's masks) or from masks an organizer uploads; each holds a ``GroundTruth`` row per case
+    whose ``version`` is this ``number``. Versions are never deleted and their numbers never reused, so
+    a score always says which masks it was computed on.
+    """
+
+    class Source(models.TextChoices):
+        IMPORT = "IMPORT", "Imported with the release"
+        CONSENSUS = "CONSENSUS", "Consensus of annotators (STAPLE)"
+        ANNOTATOR = "ANNOTATOR", "One annotator's masks"
+        UPLOAD = "UPLOAD", "Masks uploaded by an organizer"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="ground_truth_versions")
+    number = models.PositiveSmallIntegerField(help_text="1 for the import, then one more per new version.")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    note = models.TextField(blank=True, help_text="What changed and why, for the organizers.")
+    created_by = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["dataset", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "number"], name="ground_truth_version_number_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} ground truth v{self.number} ({self.get_source_display()})"
+
+
 class GroundTruth(models.Model):
-    """The reference lesion mask of a case, binarised (> 0) and stored as uint8. Never served by URL."""
+    """The reference lesion mask of a case in one version, binarised (> 0), stored as uint8. Never served
+    by URL. Versions share a file when a mask did not change (names are content-addressed)."""
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="ground_truths")
-    version = models.PositiveSmallIntegerField(default=1)
+    version = models.PositiveSmallIntegerField(
+        default=1, help_text="The number of the dataset's GroundTruthVersion this mask belongs to."
+    )
     file = models.FileField(storage=private_storage, upload_to=_case_file_path, max_length=255)
     sha256 = models.CharField(max_length=64, help_text="Of the stored, binarised file.")
     shape = models.JSONField(help_text="Voxels along x, y, z.")

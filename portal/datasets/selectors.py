@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from portal.accounts.models import ChallengeRole, User
 from portal.challenges.models import Phase
-from portal.datasets.models import Case, Dataset, Image, Split
+from portal.datasets.models import Case, Dataset, GroundTruth, GroundTruthVersion, Image, Split
 
 
 def _visible_to(user: User, *, challenge: str, dataset: str, split: str) -> Q:
@@ -74,3 +74,30 @@ def dataset_split_visible(*, user: User, dataset: Dataset, split: str) -> bool:
 def case_list_with_images(*, cases: QuerySet[Case]) -> QuerySet[Case]:
     """The cases with their images loaded in one more query, ordered by name."""
     return cases.prefetch_related("images").order_by("name")
+
+
+REFERENCE_INTERFACE = "non-contrast-ct"
+
+
+def case_reference_image(*, case: Case) -> Image | None:
+    """The image whose grid the case's masks must be on: its non-contrast CT, else its first image."""
+    images = sorted(case.images.all(), key=lambda image: (image.interface != REFERENCE_INTERFACE, image.pk))
+    return images[0] if images else None
+
+
+def case_ground_truth_get(*, case: Case, version: int | None) -> GroundTruth | None:
+    """The case's ground truth in one version (a ``GroundTruthVersion.number``); None when it has none.
+
+    Scoring always names the version: the phase's ``ground_truth_version``, never the newest, so a new
+    version changes no score until an organizer switches the phase to it. ``version=None`` gives the
+    newest, for showing a case's current mask where no phase is involved.
+    """
+    ground_truths = case.ground_truths.all()
+    if version is None:
+        return ground_truths.order_by("-version").first()
+    return ground_truths.filter(version=version).first()
+
+
+def dataset_ground_truth_version_list(*, dataset: Dataset) -> QuerySet[GroundTruthVersion]:
+    """The dataset's ground-truth versions, oldest first, with who made each."""
+    return dataset.ground_truth_versions.select_related("created_by").order_by("number")

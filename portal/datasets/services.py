@@ -1,28 +1,36 @@
-"""Rules of the datasets app: importing an ISLES'24 release folder into a dataset.
+"""Rules of the datasets app: importing an ISLES'24 release folder into a dataset, and versions of its
+ground truth.
 
 An import is a ``DatasetImport`` row that moves QUEUED -> RUNNING -> SUCCEEDED or FAILED. It runs on the
 ``cpu`` queue (``dataset_import_task``) or synchronously from ``manage.py import_isles24``; both call
 ``dataset_import_run``, which claims the row under a lock, imports outside that lock and records the end.
 The import itself (``isles24_import``) keeps all of a run's rows, or none.
+
+Ground truth is versioned per dataset (``GroundTruthVersion``): the import is version 1, and
+``ground_truth_version_create`` adds the next version from new masks of some cases, carrying over the
+previous version's masks of the others. Versions are never changed or deleted once made.
 """
 
 import hashlib
 import logging
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import SimpleITK as sitk
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from portal.accounts.models import User
 from portal.celery import row_lock
-from portal.datasets import isles24, tasks
-from portal.datasets.exceptions import DatasetImportError
-from portal.datasets.models import Case, Dataset, DatasetImport, GroundTruth, Image, Split
+from portal.datasets import isles24, selectors, tasks
+from portal.datasets.exceptions import DatasetImportError, GroundTruthRefused
+from portal.datasets.models import Case, Dataset, DatasetImport, GroundTruth, GroundTruthVersion, Image, Split
 
 logger = logging.getLogger(__name__)
 
@@ -312,9 +320,171 @@ def _release_import(
                 images += _case_import(dataset=dataset, case_files=case_files, split=split, written=written)
             except isles24.ReleaseFileError as error:
                 raise DatasetImportError(f"The import stopped, nothing was kept: {error}") from error
+        _ground_truth_versions_record(dataset=dataset)
     return ImportReport(
         cases=len(cases),
         images=images,
         masks=sum(len(case_files.of_kind(isles24.SlotKind.MASK)) for case_files in cases),
         missing_files={case_files.name: case_files.missing for case_files in cases if case_files.missing},
     )
+
+
+def _ground_truth_versions_record(*, dataset: Dataset) -> None:
+    """Record a version for each number the dataset's ground truth uses that has none (1: the import)."""
+    used = GroundTruth.objects.filter(case__dataset=dataset).values_list("version", flat=True).distinct()
+    recorded = set(dataset.ground_truth_versions.values_list("number", flat=True))
+    GroundTruthVersion.objects.bulk_create(
+        [
+            GroundTruthVersion(
+                dataset=dataset,
+                number=number,
+                source=GroundTruthVersion.Source.IMPORT
+                if number == GROUND_TRUTH_VERSION
+                else GroundTruthVersion.Source.UPLOAD,
+            )
+            for number in sorted(set(used) - recorded)
+        ]
+    )
+
+
+def ground_truth_version_create(
+    *,
+    dataset: Dataset,
+    masks: Mapping[str, Path],
+    note: str,
+    source: GroundTruthVersion.Source | str,
+    created_by: User | None,
+) -> GroundTruthVersion:
+    """Make the dataset's next ground-truth version from new masks of some cases (by case name).
+
+    Every given mask is checked as the import checks a mask: a readable 3D image on the grid (size and
+    spacing) of the case's reference image, binarised with ``> 0`` and stored as uint8. Cases not given
+    keep the previous version's mask (the same stored file). Raises ``GroundTruthRefused`` with one
+    sentence per problem, and stores nothing, when any mask has a problem.
+
+    The dataset row is locked while the number is taken, so two versions made at once get two numbers;
+    numbers are never reused and earlier versions are kept unchanged, with their files.
+    """
+    if source not in GroundTruthVersion.Source.values:
+        raise GroundTruthRefused(f"{source!r} is not a ground-truth source.", code="not_a_source")
+    if not masks:
+        raise GroundTruthRefused(
+            "No masks were given; a new version needs at least one case's new mask.", code="no_masks"
+        )
+    cases = {case.name: case for case in selectors.case_list_with_images(cases=dataset.cases.all())}
+    checked = _masks_check(masks=masks, cases=cases)
+    written: list[str] = []
+    try:
+        with transaction.atomic():
+            return _ground_truth_version_store(
+                dataset=dataset,
+                masks=checked,
+                version=GroundTruthVersion(dataset=dataset, note=note, source=source, created_by=created_by),
+                written=written,
+            )
+    except BaseException:
+        _files_delete(written)
+        raise
+
+
+def _masks_check(*, masks: Mapping[str, Path], cases: Mapping[str, Case]) -> dict[Case, isles24.BinaryMask]:
+    """Read, check and binarise every mask; ``GroundTruthRefused`` listing every problem found."""
+    problems: list[str] = []
+    checked: dict[Case, isles24.BinaryMask] = {}
+    for case_name, path in sorted(masks.items()):
+        case = cases.get(case_name)
+        if case is None:
+            problems.append(f"{path.name} names case {case_name}, which is not in this dataset.")
+            continue
+        try:
+            image = sitk.ReadImage(str(path))
+        except RuntimeError:
+            problems.append(f"{path.name} (case {case_name}) is not a readable image.")
+            continue
+        problem = _grid_problem(image=image, case=case, name=path.name)
+        if problem is not None:
+            problems.append(problem)
+            continue
+        checked[case] = isles24.mask_image_binarise(image)
+    if problems:
+        raise GroundTruthRefused(problems, code="masks_refused")
+    return checked
+
+
+def _grid_problem(*, image: sitk.Image, case: Case, name: str) -> str | None:
+    """Say in a sentence why the mask is not on the grid of the case's reference image, or None."""
+    if image.GetDimension() != 3:
+        return f"{name} (case {case.name}) has {image.GetDimension()} dimensions; a lesion mask has 3."
+    reference = selectors.case_reference_image(case=case)
+    if reference is None:
+        return None
+    size = tuple(int(n) for n in image.GetSize())
+    expected: Sequence[int] = tuple(reference.shape[:3])
+    if size != expected:
+        return (
+            f"{name} is {_size_text(size)} voxels but case {case.name}'s {reference.interface} is "
+            f"{_size_text(expected)}."
+        )
+    spacing = tuple(float(s) for s in image.GetSpacing())
+    expected_spacing = tuple(float(s) for s in reference.spacing_mm[:3])
+    if not all(math.isclose(a, b, rel_tol=1e-4) for a, b in zip(spacing, expected_spacing, strict=True)):
+        return (
+            f"{name} has a voxel spacing of {_spacing_text(spacing)} mm but case {case.name}'s "
+            f"{reference.interface} has {_spacing_text(expected_spacing)} mm."
+        )
+    return None
+
+
+def _size_text(size: Sequence[int]) -> str:
+    return "x".join(str(n) for n in size)
+
+
+def _spacing_text(spacing_mm: Sequence[float]) -> str:
+    return " x ".join(f"{value:.4g}" for value in spacing_mm)
+
+
+def _ground_truth_version_store(
+    *,
+    dataset: Dataset,
+    masks: Mapping[Case, isles24.BinaryMask],
+    version: GroundTruthVersion,
+    written: list[str],
+) -> GroundTruthVersion:
+    """Number and save the version, store its new masks and carry over the previous version's others."""
+    # The dataset's lock makes the next number and the carried-over masks one consistent read.
+    Dataset.objects.select_for_update().get(pk=dataset.pk)
+    _ground_truth_versions_record(dataset=dataset)
+    previous = dataset.ground_truth_versions.aggregate(number=Max("number"))["number"] or 0
+    version.number = previous + 1
+    version.save()
+    for case, mask in masks.items():
+        ground_truth = GroundTruth(
+            case=case,
+            version=version.number,
+            sha256=_sha256(mask.nifti_bytes),
+            shape=list(mask.shape),
+            spacing_mm=list(mask.spacing_mm),
+            lesion_volume_ml=mask.lesion_volume_ml,
+            source_encoding=mask.source_encoding,
+        )
+        _file_store(row=ground_truth, content=ContentFile(mask.nifti_bytes), written=written)
+        ground_truth.save()
+    carried = GroundTruth.objects.filter(case__dataset=dataset, version=previous).exclude(
+        case__in=list(masks)
+    )
+    GroundTruth.objects.bulk_create(
+        [
+            GroundTruth(
+                case_id=kept.case_id,
+                version=version.number,
+                file=kept.file.name,
+                sha256=kept.sha256,
+                shape=kept.shape,
+                spacing_mm=kept.spacing_mm,
+                lesion_volume_ml=kept.lesion_volume_ml,
+                source_encoding=kept.source_encoding,
+            )
+            for kept in carried
+        ]
+    )
+    return version
