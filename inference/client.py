@@ -331,7 +331,8 @@ def _status(client: PortalClient, arguments: argparse.Namespace, out: IO[str]) -
 def _job_line(job: Mapping[str, Any]) -> str:
     sanity = " (sanity case)" if job.get("is_sanity") else ""
     duration = f" {job['duration_s']:.1f} s" if isinstance(job.get("duration_s"), int | float) else ""
-    device = {True: " on GPU", False: " on CPU"}.get(job.get("had_gpu"), "")
+    ran = job["status"] in ("SUCCEEDED", "FAILED")
+    device = (" on GPU" if job.get("had_gpu") else " on CPU") if ran else ""
     failure = f": {job['failure']}" if job.get("failure") else ""
     return f"  {job['case']}{sanity}  {job['status']}{duration}{device}{failure}\n"
 
@@ -449,7 +450,7 @@ def _submit_algorithm(client: PortalClient, arguments: argparse.Namespace, out: 
     submission_id = upload["submission"]
     err.write(
         f"Submission {submission_id} is uploaded and will be checked, then run case by case; follow it "
-        f"with `isles status {submission_id} --wait`.\n"
+        f"with `isles jobs {submission_id} --wait`.\n"
     )
     out.write(f"{submission_id}\n")
     return 0

@@ -1,4 +1,5 @@
-"""``make demo`` as a new user runs it: a fresh VAR_DIR, no services, a web server and a worker."""
+"""``make demo`` as a new user runs it: a fresh VAR_DIR, no services, a web server and a worker; then the
+final phase as the participant tries it with the printed commands, on the local Docker engine."""
 
 import os
 import re
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,8 +36,48 @@ def _read_until(process: subprocess.Popen[str], pattern: str, *, timeout_s: floa
     raise AssertionError(f"'{pattern}' was never printed; the command printed:\n{''.join(lines)}")
 
 
+def _participant_submits_the_baseline_image_with_the_cli(*, printed: str, var_dir: Path) -> None:
+    """What the demo prints for the final phase, done as the participant: save the image, submit it with
+    ``isles``, follow its jobs, read the sanity case's log and find the team on the leaderboard."""
+    commands = re.findall(
+        r"^  (\S+/isles --url \S+ --token \S+) submit-algorithm (\S+) (\S+)$", printed, re.M
+    )
+    assert commands, printed
+    isles, phase_slug, archive = commands[0]
+    subprocess.run(
+        f"docker save isles-reference/threshold | gzip > {archive}", shell=True, check=True, timeout=120
+    )
+
+    def run(arguments: str) -> str:
+        done = subprocess.run(
+            f"{isles} {arguments}", shell=True, capture_output=True, text=True, timeout=300, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    submission_id = run(f"submit-algorithm {phase_slug} {archive}").strip()
+    jobs = run(f"jobs {submission_id} --wait --interval 1")
+    log = run(f"logs {submission_id}")
+    leaderboard = _eventually(lambda: run(f"leaderboard {phase_slug}"), contains="Demo team")
+
+    assert re.search(r"sub-stroke\d+ \(sanity case\)  SUCCEEDED", jobs)
+    assert jobs.endswith(f"Submission {submission_id}: SUCCEEDED\n")
+    assert re.search(r"threshold: \d+ lesion voxels of \d+ written", log)
+    assert "Baseline: threshold (Tmax > 6 s)" in leaderboard
+
+
+def _eventually(read: Callable[[], str], *, contains: str, timeout_s: float = 60) -> str:
+    """``read()`` once it contains ``contains`` (the leaderboard is rebuilt just after a scoring)."""
+    deadline = time.monotonic() + timeout_s
+    while contains not in (text := read()) and time.monotonic() < deadline:
+        time.sleep(1)
+    return text
+
+
 @pytest.mark.integration
-def test_demo_command_serves_the_demo_challenge_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+def test_demo_command_serves_the_demo_challenge_and_stops_on_ctrl_c(
+    tmp_path: Path, docker_client: object
+) -> None:
     port = _free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DATABASE_URL", "CELERY_"))}
     env.update({"VAR_DIR": str(tmp_path), "DJANGO_DEBUG": "1", "DJANGO_SETTINGS_MODULE": "portal.settings"})
@@ -48,12 +90,14 @@ def test_demo_command_serves_the_demo_challenge_and_stops_on_ctrl_c(tmp_path: Pa
         text=True,
     )
     try:
-        printed = "".join(_read_until(demo, r"running at http://", timeout_s=120))
+        # The first demo on a machine builds the baseline's image offline (about two minutes).
+        printed = "".join(_read_until(demo, r"running at http://", timeout_s=420))
         assert re.search(r"participant\s+participant\s+\S+\s+[0-9a-f]{40}", printed)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/challenges/isles24-demo/", timeout=10) as page:
             assert "final infarct from acute CT" in page.read().decode()
         assert (tmp_path / "portal.sqlite3").exists()
         assert _worker_ready(tmp_path / "logs" / "worker.log"), "the Celery worker never said it was ready"
+        _participant_submits_the_baseline_image_with_the_cli(printed=printed, var_dir=tmp_path)
     finally:
         demo.send_signal(signal.SIGINT)
         demo.wait(timeout=60)
