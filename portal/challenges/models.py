@@ -57,6 +57,13 @@ class Phase(models.Model):
     metric_profile = models.CharField(
         max_length=16, choices=MetricProfile.choices, default=MetricProfile.ISLES24
     )
+    ground_truth_version = models.PositiveSmallIntegerField(
+        default=1,
+        help_text=(
+            "The number of the dataset's ground-truth version this phase is scored on. Named, not "
+            "'the newest', so a new version never changes scores until an organizer switches to it."
+        ),
+    )
     daily_submission_limit = models.PositiveSmallIntegerField(
         default=2, help_text="Submissions per team (or participant without a team) per UTC day."
     )

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, TextField, Value
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, TextField, Value
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -179,10 +179,13 @@ def submission_case_scores_visible(*, access: LeaderboardAccess, user: User, sub
 
 
 def leaderboard_case_rows(*, entries: list[LeaderboardEntry]) -> list[CaseScoreRow]:
-    """The per-case results of the given entries' submissions, by entry rank then case name."""
+    """The per-case results of the given entries' submissions on their phase's ground-truth version, by
+    entry rank then case name."""
     by_submission = {entry.submission_id: entry for entry in entries}
     results = (
-        CaseResult.objects.filter(submission_id__in=by_submission)
+        CaseResult.objects.filter(
+            submission_id__in=by_submission, ground_truth_version=F("submission__phase__ground_truth_version")
+        )
         .select_related("case")
         .only("submission_id", "metrics", "error", "case__name")
         .order_by("case__name")

@@ -144,7 +144,7 @@ def leaderboard_rebuild(*, phase: Phase) -> None:
     columns = leaderboard_columns_ensure(phase=phase)
     case_ids = [str(pk) for pk in selectors.phase_case_ids(phase=phase)]
     counted = _counted_submissions(phase=phase, settings=settings, columns=columns, case_ids=case_ids)
-    table = _score_table(submission_ids=[candidate.submission_id for candidate in counted])
+    table = _score_table(submission_ids=[candidate.submission_id for candidate in counted], phase=phase)
     entries: list[LeaderboardEntry] = []
     if counted and case_ids:
         entries = _ranked_entries(
@@ -190,7 +190,7 @@ def leaderboard_stability_rebuild(*, phase: Phase) -> None:
     if not ranked or not case_ids:
         return
     settings = leaderboard_settings_get(phase=phase)
-    table = _score_table(submission_ids=list(ranked))
+    table = _score_table(submission_ids=list(ranked), phase=phase)
     metrics = _ranked_metrics(leaderboard_columns_ensure(phase=phase), table)
     stability = bootstrap_rank_stability(
         table,
@@ -285,7 +285,9 @@ def _counted_submissions(
     for candidate in _candidates(phase=phase):
         by_submitter.setdefault(_submitter(candidate), []).append(candidate)
     if settings.counted_submission == Counted.BEST and case_ids:
-        return _best_of_each(by_submitter=by_submitter, settings=settings, columns=columns, case_ids=case_ids)
+        return _best_of_each(
+            phase=phase, by_submitter=by_submitter, settings=settings, columns=columns, case_ids=case_ids
+        )
     counted = []
     for newest_first in by_submitter.values():
         selected = [candidate for candidate in newest_first if candidate.is_final_selection]
@@ -296,6 +298,7 @@ def _counted_submissions(
 
 def _best_of_each(
     *,
+    phase: Phase,
     by_submitter: Mapping[tuple[str, int], list[_Candidate]],
     settings: LeaderboardSettings,
     columns: Sequence[LeaderboardColumn],
@@ -303,7 +306,7 @@ def _best_of_each(
 ) -> list[_Candidate]:
     """Rank every scored submission together; each submitter's best-ranked one counts."""
     candidates = {str(c.submission_id): c for group in by_submitter.values() for c in group}
-    table = _score_table(submission_ids=[c.submission_id for c in candidates.values()])
+    table = _score_table(submission_ids=[c.submission_id for c in candidates.values()], phase=phase)
     ranking = _rank(
         table=table, settings=settings, metrics=_ranked_metrics(columns, table), case_ids=case_ids
     )
@@ -314,8 +317,10 @@ def _best_of_each(
     return list(best.values())
 
 
-def _score_table(*, submission_ids: Sequence[int]) -> dict[str, dict[str, dict[str, float]]]:
-    """Submission id -> case id -> metric -> value, from the stored per-case results.
+def _score_table(*, submission_ids: Sequence[int], phase: Phase) -> dict[str, dict[str, dict[str, float]]]:
+    """Submission id -> case id -> metric -> value, from the per-case results on the phase's ground truth.
+
+    Results on other ground-truth versions (kept when the phase switched versions) are left out.
 
     Read with one plain query and decoded here: a phase holds tens of thousands of results, and the
     ORM's per-row conversion of the JSON column costs several times the query itself.
@@ -328,8 +333,9 @@ def _score_table(*, submission_ids: Sequence[int]) -> dict[str, dict[str, dict[s
     placeholders = ", ".join(["%s"] * len(table))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT submission_id, case_id, metrics FROM {results} WHERE submission_id IN ({placeholders})",
-            [int(pk) for pk in table],
+            f"SELECT submission_id, case_id, metrics FROM {results} "
+            f"WHERE ground_truth_version = %s AND submission_id IN ({placeholders})",
+            [phase.ground_truth_version, *(int(pk) for pk in table)],
         )
         for submission_id, case_id, metrics in cursor.fetchall():
             decoded = json.loads(metrics) if isinstance(metrics, str) else metrics

@@ -154,13 +154,14 @@ def leaderboard_submission(request: HttpRequest, phase_slug: str, submission_id:
         access=access, user=request.user, submission=submission
     ):
         raise Http404("No such submission.")
+    results = submission.case_results.filter(ground_truth_version=access.phase.ground_truth_version)
     points = [
         (
             result.case.name,
             float(result.metrics[services.REFERENCE_VOLUME]),
             float(result.metrics[services.PREDICTED_VOLUME]),
         )
-        for result in submission.case_results.select_related("case").order_by("case__name")
+        for result in results.select_related("case").order_by("case__name")
         if services.REFERENCE_VOLUME in result.metrics and services.PREDICTED_VOLUME in result.metrics
     ]
     entry = LeaderboardEntry.objects.filter(phase=access.phase, submission=submission).first()

@@ -19,7 +19,7 @@ class CaseResultInline(admin.TabularInline):
     model = CaseResult
     extra = 0
     can_delete = False
-    readonly_fields = ["case", "metrics", "error"]
+    readonly_fields = ["case", "ground_truth_version", "metrics", "error"]
 
     def has_add_permission(self, request: object, obj: object = None) -> bool:
         return False

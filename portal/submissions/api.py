@@ -33,6 +33,13 @@ class CaseResultSerializer(serializers.ModelSerializer):
         fields = ["case", "metrics", "error"]
 
 
+class VersionScoresSerializer(serializers.Serializer):
+    ground_truth_version = serializers.IntegerField()
+    is_current = serializers.BooleanField(help_text="The phase is scored on this version now.")
+    cases = serializers.IntegerField(help_text="Cases scored on this version.")
+    metrics_mean = serializers.DictField(child=serializers.FloatField())
+
+
 class SubmissionSerializer(serializers.ModelSerializer):
     phase = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     team = serializers.StringRelatedField()
@@ -63,9 +70,10 @@ class SubmissionSerializer(serializers.ModelSerializer):
 
 class SubmissionDetailSerializer(SubmissionSerializer):
     case_results = serializers.SerializerMethodField()
+    scores_by_version = serializers.SerializerMethodField()
 
     class Meta(SubmissionSerializer.Meta):
-        fields = [*SubmissionSerializer.Meta.fields, "case_results"]
+        fields = [*SubmissionSerializer.Meta.fields, "case_results", "scores_by_version"]
 
     @extend_schema_field(CaseResultSerializer(many=True, allow_null=True))
     def get_case_results(self, submission: Submission) -> list[dict[str, object]] | None:
@@ -74,6 +82,12 @@ class SubmissionDetailSerializer(SubmissionSerializer):
             return None
         results = selectors.submission_case_result_list(submission=submission)
         return CaseResultSerializer(results, many=True).data
+
+    @extend_schema_field(VersionScoresSerializer(many=True, allow_null=True))
+    def get_scores_by_version(self, submission: Submission) -> list[dict[str, object]] | None:
+        """Mean scores on each ground-truth version the submission was scored on; organizers only."""
+        scores = selectors.submission_scores_by_version(user=self.context["user"], submission=submission)
+        return None if scores is None else VersionScoresSerializer(scores, many=True).data
 
 
 class SubmissionUploadSerializer(serializers.Serializer):
@@ -136,7 +150,9 @@ class SubmissionDetailView(APIView):
     def get(self, request: Request, pk: int) -> Response:
         submission = _submission_or_404(request, pk)
         visible = selectors.submission_case_results_visible_to(user=request.user, submission=submission)
-        serializer = SubmissionDetailSerializer(submission, context={"case_results_visible": visible})
+        serializer = SubmissionDetailSerializer(
+            submission, context={"case_results_visible": visible, "user": request.user}
+        )
         return Response(serializer.data)
 
 

@@ -90,17 +90,23 @@ class SubmissionStateChange(models.Model):
 
 
 class CaseResult(models.Model):
-    """The metric values of one case of a submission; a missing or unusable mask gets the worst values."""
+    """The metric values of one case of a submission on one ground-truth version; a missing or unusable
+    mask gets the worst values. Results on earlier versions are kept when a phase switches versions."""
 
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="case_results")
     case = models.ForeignKey("datasets.Case", on_delete=models.PROTECT, related_name="results")
+    ground_truth_version = models.PositiveSmallIntegerField(
+        default=1, help_text="The number of the dataset's ground-truth version the case was scored on."
+    )
     metrics = models.JSONField(help_text="Metric values by metric key, e.g. {'dice': 0.71}.")
     error = models.TextField(blank=True, help_text="Why the case got the worst values, if it did.")
 
     class Meta:
-        ordering = ["submission", "case"]
+        ordering = ["submission", "ground_truth_version", "case"]
         constraints = [
-            models.UniqueConstraint(fields=["submission", "case"], name="one_result_per_case"),
+            models.UniqueConstraint(
+                fields=["submission", "case", "ground_truth_version"], name="one_result_per_case_and_version"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -3,6 +3,8 @@ against, and who may see it and its per-case scores."""
 
 import datetime
 import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
@@ -11,7 +13,7 @@ from portal.accounts.selectors import user_roles
 from portal.challenges.models import Challenge, Phase
 from portal.challenges.selectors import challenge_list_visible_to
 from portal.datasets.models import Case, GroundTruth, Split
-from portal.datasets.selectors import cases_visible_to
+from portal.datasets.selectors import case_ground_truth_get, cases_visible_to
 from portal.leaderboards.selectors import leaderboard_access_get, submission_case_scores_visible
 from portal.submissions.models import CaseResult, Submission, SubmissionStateChange
 
@@ -119,8 +121,54 @@ def submission_state_change_list(*, submission: Submission) -> QuerySet[Submissi
 
 
 def submission_case_result_list(*, submission: Submission) -> QuerySet[CaseResult]:
-    """The submission's per-case scores with their cases, by case name."""
-    return submission.case_results.select_related("case").order_by("case__name")
+    """The submission's per-case scores on its phase's ground-truth version, with cases, by case name."""
+    return (
+        submission.case_results.filter(ground_truth_version=submission.phase.ground_truth_version)
+        .select_related("case")
+        .order_by("case__name")
+    )
+
+
+@dataclass(frozen=True)
+class VersionScores:
+    """A submission's mean scores on one ground-truth version, and whether its phase is scored on it now."""
+
+    ground_truth_version: int
+    is_current: bool
+    cases: int
+    metrics_mean: dict[str, float]
+
+
+def submission_scores_by_version(*, user: User, submission: Submission) -> list[VersionScores] | None:
+    """The submission's mean scores on every ground-truth version it was scored on, oldest first.
+
+    Only organizers of the challenge see them (None for anyone else): after a phase switches versions
+    they compare the scores on the old and the new masks. A metric absent from some case is averaged
+    over the cases that have it.
+    """
+    if ChallengeRole.Role.ORGANIZER not in user_roles(user=user, challenge=submission.phase.challenge):
+        return None
+    by_version: defaultdict[int, list[dict[str, float]]] = defaultdict(list)
+    for version, metrics in submission.case_results.values_list("ground_truth_version", "metrics"):
+        by_version[version].append(metrics)
+    return [
+        VersionScores(
+            ground_truth_version=version,
+            is_current=version == submission.phase.ground_truth_version,
+            cases=len(results),
+            metrics_mean=_means(results),
+        )
+        for version, results in sorted(by_version.items())
+    ]
+
+
+def _means(results: list[dict[str, float]]) -> dict[str, float]:
+    keys = sorted({key for metrics in results for key in metrics})
+    means = {}
+    for key in keys:
+        values = [float(metrics[key]) for metrics in results if key in metrics]
+        means[key] = sum(values) / len(values)
+    return means
 
 
 def phase_get_for_submissions(*, user: User, slug: str) -> Phase:
@@ -141,7 +189,7 @@ def submission_review_case_list(*, user: User, submission: Submission) -> QueryS
     if submission.status not in REVIEWABLE:
         return Case.objects.none()
     cases = phase_case_list(phase=submission.phase).filter(
-        Exists(GroundTruth.objects.filter(case=OuterRef("pk")))
+        Exists(GroundTruth.objects.filter(case=OuterRef("pk"), version=submission.phase.ground_truth_version))
     )
     if ChallengeRole.Role.ORGANIZER in user_roles(user=user, challenge=submission.phase.challenge):
         return cases
@@ -150,9 +198,13 @@ def submission_review_case_list(*, user: User, submission: Submission) -> QueryS
     return cases.filter(split=Split.TRAIN, pk__in=cases_visible_to(user=user).values("pk"))
 
 
-def case_ground_truth_latest(*, case: Case) -> GroundTruth | None:
-    """The newest version of the case's ground truth, or None when it has none."""
-    return case.ground_truths.order_by("-version").first()
+def phase_case_ground_truth(*, phase: Phase, case: Case) -> GroundTruth | None:
+    """The case's ground truth in the version the phase is scored on, or None when it has none.
+
+    The one rule for which mask a submission of the phase is compared with: scoring, re-scoring and
+    the review overlap all call it.
+    """
+    return case_ground_truth_get(case=case, version=phase.ground_truth_version)
 
 
 def submission_case_overlap_key(*, submission: Submission, ground_truth: GroundTruth) -> str:

@@ -36,10 +36,11 @@ from evaluation.io import read_mask
 from evaluation.profiles import profile_get
 from evaluation.scoring import score_case
 from portal.accounts.models import ChallengeRole, Team, User
+from portal.accounts.selectors import user_roles
 from portal.algorithms import services as algorithm_services
 from portal.celery import row_lock
 from portal.challenges.models import Phase
-from portal.datasets.models import Case
+from portal.datasets.models import Case, GroundTruthVersion
 from portal.leaderboards.services import leaderboard_rebuild_schedule, leaderboard_scoring_profile
 from portal.storage import private_storage
 from portal.submissions import selectors, tasks
@@ -179,7 +180,9 @@ def submission_evaluate(*, submission_id: int) -> None:
     except Exception:
         _submission_fail(submission_id=submission_id, expected=Status.EVALUATING, reason=UNEXPECTED_ERROR)
         raise
-    _evaluation_record(submission_id=submission_id)
+    _evaluation_record(
+        submission_id=submission_id, ground_truth_version=submission.phase.ground_truth_version
+    )
 
 
 def submission_cancel(*, submission_id: int, user: User) -> Submission:
@@ -243,13 +246,14 @@ def submission_case_overlap_label(*, submission: Submission, case: Case) -> byte
     """The ground truth against the submission's mask of one case, as one uint8 ``.nii.gz`` label volume.
 
     Voxels are ``OverlapLabel`` values (1 true positive, 2 false positive, 3 false negative, 0 elsewhere),
-    on the ground truth's grid (the case's NCCT geometry); a case without a mask counts as an empty mask.
+    against the ground-truth version the phase is scored on, on the ground truth's grid (the case's NCCT
+    geometry); a case without a mask counts as an empty mask.
     Both masks are binarised as the evaluation does (``> 0``). The volume is kept in private storage under
     ``selectors.submission_case_overlap_key``, so it is computed once per mask and ground truth.
     The caller checks who may see it. Raises ``LookupError`` when the case has no ground truth and
     ``ValueError`` (a sentence naming both sizes) when the mask is not on the case's grid.
     """
-    ground_truth = selectors.case_ground_truth_latest(case=case)
+    ground_truth = selectors.phase_case_ground_truth(phase=submission.phase, case=case)
     if ground_truth is None:
         raise LookupError(f"Case {case.name} has no ground truth to compare with.")
     key = selectors.submission_case_overlap_key(submission=submission, ground_truth=ground_truth)
@@ -260,7 +264,7 @@ def submission_case_overlap_label(*, submission: Submission, case: Case) -> byte
             return cached.read()
     with tempfile.TemporaryDirectory(prefix="submission-review-") as folder_name:
         folder = Path(folder_name)
-        ground_truth_path = _ground_truth_copy(case=case, folder=folder)
+        ground_truth_path = _ground_truth_copy(phase=submission.phase, case=case, folder=folder)
         prediction_path = _predictions_copy(submission=submission, folder=folder).get(case.name)
         content = _overlap_label_bytes(ground_truth_path=ground_truth_path, prediction_path=prediction_path)
     # Two first views at once both compute; the second save gets another name and the key's file stays.
@@ -480,10 +484,20 @@ def _evaluation_claim(*, submission_id: int) -> Submission | None:
 
 
 def _cases_score(*, submission: Submission) -> None:
-    """Score every case of the phase that has no result yet, recording each result as soon as it is known."""
-    profile = leaderboard_scoring_profile(name=submission.phase.metric_profile)
-    scored = set(CaseResult.objects.filter(submission=submission).values_list("case_id", flat=True))
-    cases = [case for case in selectors.phase_case_list(phase=submission.phase) if case.pk not in scored]
+    """Score every case of the phase that has no result on the phase's ground-truth version yet,
+    recording each result as soon as it is known.
+
+    The version is the one ``submission.phase`` held when it was read, so a switch of versions meanwhile
+    cannot mix two versions' masks in one set of results.
+    """
+    phase = submission.phase
+    profile = leaderboard_scoring_profile(name=phase.metric_profile)
+    scored = set(
+        CaseResult.objects.filter(
+            submission=submission, ground_truth_version=phase.ground_truth_version
+        ).values_list("case_id", flat=True)
+    )
+    cases = [case for case in selectors.phase_case_list(phase=phase) if case.pk not in scored]
     if not cases:
         return
     with tempfile.TemporaryDirectory(prefix="submission-evaluate-") as name:
@@ -493,12 +507,13 @@ def _cases_score(*, submission: Submission) -> None:
             score = score_case(
                 profile=profile,
                 case_id=case.name,
-                ground_truth_path=_ground_truth_copy(case=case, folder=folder),
+                ground_truth_path=_ground_truth_copy(phase=phase, case=case, folder=folder),
                 prediction_path=masks.get(case.name),
             )
             CaseResult.objects.update_or_create(
                 submission=submission,
                 case=case,
+                ground_truth_version=phase.ground_truth_version,
                 defaults={"metrics": dict(score.metrics), "error": score.message or ""},
             )
 
@@ -511,28 +526,129 @@ def _predictions_copy(*, submission: Submission, folder: Path) -> dict[str, Path
     return dict(archive_extract_masks(archive, folder / "masks", limits=ARCHIVE_LIMITS).files)
 
 
-def _ground_truth_copy(*, case: Case, folder: Path) -> Path:
-    ground_truth = case.ground_truths.order_by("-version").first()
+def _ground_truth_copy(*, phase: Phase, case: Case, folder: Path) -> Path:
+    """A local copy (storage may be remote) of the case's mask in the version the phase is scored on."""
+    ground_truth = selectors.phase_case_ground_truth(phase=phase, case=case)
     if ground_truth is None:
-        raise LookupError(f"Case {case.name} has no ground truth to score against.")
+        raise LookupError(
+            f"Case {case.name} has no ground truth in version {phase.ground_truth_version}, "
+            "the version its phase is scored on."
+        )
     path = folder / f"{case.name}_ground_truth.nii.gz"
     with ground_truth.file.open("rb") as source, path.open("wb") as target:
         shutil.copyfileobj(source, target)
     return path
 
 
-def _evaluation_record(*, submission_id: int) -> None:
+def _evaluation_record(*, submission_id: int, ground_truth_version: int) -> None:
+    """Record the means of the results on ``ground_truth_version`` and move the submission to SUCCEEDED.
+
+    If the phase switched versions while the cases were scored, the submission is re-scored on the new
+    one after the commit. The phase's row is locked, so a switch either commits first (and is seen
+    here) or after (and its re-scoring of the phase finds this submission SUCCEEDED).
+    """
     with transaction.atomic():
         submission = _step_claim(submission_id=submission_id, expected=(Status.EVALUATING,))
         if submission is None:
             return
-        results = list(CaseResult.objects.filter(submission=submission))
+        current_version = _phase_ground_truth_version_lock(phase_id=submission.phase_id)
+        results = list(
+            CaseResult.objects.filter(submission=submission, ground_truth_version=ground_truth_version)
+        )
         profile = profile_get(name=submission.phase.metric_profile)
         submission.metrics_mean = _metric_means(results=results, keys=profile.metric_keys)
         submission_transition(
             submission=submission, to_status=Status.SUCCEEDED, note=f"Scored on {len(results)} cases."
         )
+        if current_version != ground_truth_version:
+            transaction.on_commit(partial(tasks.submission_rescore_task.delay, submission_id=submission_id))
         leaderboard_rebuild_schedule(phase_id=submission.phase_id)
+
+
+def _phase_ground_truth_version_lock(*, phase_id: int) -> int:
+    """Lock the phase's row for this transaction and return the ground-truth version it is scored on."""
+    return Phase.objects.select_for_update().values_list("ground_truth_version", flat=True).get(pk=phase_id)
+
+
+def phase_ground_truth_version_set(*, phase: Phase, version: int, user: User) -> Phase:
+    """Score the phase on another ground-truth version of its dataset, and re-score its submissions.
+
+    Only an organizer of the challenge may (``PermissionDenied`` otherwise). The version must be one of
+    the dataset's and hold a mask for every case of the phase (``ValidationError`` with a sentence
+    otherwise). After the commit ``phase_rescore_task`` scores every SUCCEEDED submission on the new
+    version, keeping the results on the earlier ones, and the leaderboard is rebuilt from the new
+    version's results. Choosing the version the phase already has changes nothing and queues nothing.
+    """
+    if ChallengeRole.Role.ORGANIZER not in user_roles(user=user, challenge=phase.challenge):
+        raise PermissionDenied(
+            "Only an organizer of the challenge chooses the ground truth a phase is scored on."
+        )
+    with transaction.atomic():
+        _phase_ground_truth_version_lock(phase_id=phase.pk)
+        phase.refresh_from_db(fields=["ground_truth_version"])
+        if not GroundTruthVersion.objects.filter(dataset_id=phase.dataset_id, number=version).exists():
+            raise ValidationError(
+                f"Dataset {phase.dataset} has no ground-truth version {version}; pick one of its versions.",
+                code="no_such_version",
+            )
+        without = [
+            case.name
+            for case in selectors.phase_case_list(phase=phase).exclude(ground_truths__version=version)
+        ]
+        if without:
+            raise ValidationError(
+                f"Version {version} has no mask for {len(without)} case(s) of this phase "
+                f"({', '.join(without)}); make a version that covers them.",
+                code="version_incomplete",
+            )
+        if phase.ground_truth_version == version:
+            return phase
+        phase.ground_truth_version = version
+        phase.save(update_fields=["ground_truth_version"])
+        transaction.on_commit(partial(tasks.phase_rescore_task.delay, phase_id=phase.pk))
+    return phase
+
+
+def phase_rescore(*, phase_id: int) -> None:
+    """Score every SUCCEEDED submission of the phase on its current ground-truth version, then queue a
+    leaderboard rebuild.
+
+    Safe to run twice, or after a worker died part way: cases that already have a result on the version
+    are not scored again, and the means are recomputed from the stored results. A deleted phase is
+    skipped. Submissions still being evaluated re-score themselves when they record their results.
+    """
+    submission_ids = list(
+        Submission.objects.filter(phase_id=phase_id, status=Status.SUCCEEDED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for submission_id in submission_ids:
+        submission_rescore(submission_id=submission_id)
+    if Phase.objects.filter(pk=phase_id).exists():
+        leaderboard_rebuild_schedule(phase_id=phase_id)
+
+
+def submission_rescore(*, submission_id: int) -> None:
+    """Score a SUCCEEDED submission on its phase's current ground-truth version and update its means.
+
+    Cases already scored on that version are skipped; results on other versions are kept. A submission
+    in another status is left alone. If the phase switched again meanwhile, the means are left for the
+    re-scoring that switch queued.
+    """
+    submission = Submission.objects.select_related("phase").filter(pk=submission_id).first()
+    if submission is None or submission.status != Status.SUCCEEDED:
+        logger.info("Submission %s is not scored; nothing to re-score.", submission_id)
+        return
+    version = submission.phase.ground_truth_version
+    _cases_score(submission=submission)
+    with transaction.atomic():
+        submission = _step_claim(submission_id=submission_id, expected=(Status.SUCCEEDED,))
+        if submission is None or submission.phase.ground_truth_version != version:
+            return
+        results = list(CaseResult.objects.filter(submission=submission, ground_truth_version=version))
+        profile = profile_get(name=submission.phase.metric_profile)
+        submission.metrics_mean = _metric_means(results=results, keys=profile.metric_keys)
+        submission.save(update_fields=["metrics_mean"])
 
 
 def _metric_means(*, results: list[CaseResult], keys: tuple[str, ...]) -> dict[str, float]:

@@ -14,3 +14,15 @@ def submission_check_task(*, submission_id: int) -> None:
 def submission_evaluate_task(*, submission_id: int) -> None:
     """Score an EVALUATING submission (see ``services.submission_evaluate``); repeats do nothing."""
     services.submission_evaluate(submission_id=submission_id)
+
+
+@cpu_task()
+def phase_rescore_task(*, phase_id: int) -> None:
+    """Score the phase's scored submissions on its current ground truth (see ``services.phase_rescore``)."""
+    services.phase_rescore(phase_id=phase_id)
+
+
+@cpu_task()
+def submission_rescore_task(*, submission_id: int) -> None:
+    """Score one scored submission on its phase's current ground truth (``services.submission_rescore``)."""
+    services.submission_rescore(submission_id=submission_id)

@@ -156,7 +156,7 @@ def submission_review_overlap(request: HttpRequest, pk: int, case_pk: int) -> Ht
     """The overlap label volume of one case (1 TP, 2 FP, 3 FN), or 304 when the client holds it."""
     submission = _submission_or_404(request, pk)
     case = _review_case_or_404(request, submission, case_pk)
-    ground_truth = selectors.case_ground_truth_latest(case=case)
+    ground_truth = selectors.phase_case_ground_truth(phase=submission.phase, case=case)
     if ground_truth is None:
         raise Http404("No ground truth to compare with.")
     etag = f'"{selectors.submission_case_overlap_key(submission=submission, ground_truth=ground_truth)}"'

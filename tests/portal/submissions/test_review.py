@@ -12,7 +12,7 @@ from django.urls import reverse
 from portal.accounts.models import User
 from portal.storage import private_storage
 from portal.submissions.models import Submission
-from portal.submissions.selectors import case_ground_truth_latest, submission_case_overlap_key
+from portal.submissions.selectors import phase_case_ground_truth, submission_case_overlap_key
 from portal.submissions.services import submission_case_overlap_label
 from tests.portal.submissions.review_world import (
     ORIGIN_MM,
@@ -66,7 +66,7 @@ def test_the_overlap_volume_marks_true_positives_false_positives_and_false_negat
 def test_the_overlap_volume_is_kept_under_its_content_hash_and_reused(world: ReviewWorld) -> None:
     submission = world.submit(world.train_phase)
     first = submission_case_overlap_label(submission=submission, case=world.train_case)
-    ground_truth = case_ground_truth_latest(case=world.train_case)
+    ground_truth = phase_case_ground_truth(phase=world.train_phase, case=world.train_case)
     key = submission_case_overlap_key(submission=submission, ground_truth=ground_truth)
     name = f"reviews/{key[:2]}/{key}.nii.gz"
     assert private_storage().exists(name)
