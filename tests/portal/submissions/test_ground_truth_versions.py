@@ -18,7 +18,9 @@ from portal.leaderboards.models import LeaderboardEntry
 from portal.submissions.models import CaseResult, Submission
 from portal.submissions.selectors import submission_case_result_list
 from portal.submissions.services import (
+    OverlapLabel,
     phase_ground_truth_version_set,
+    submission_case_overlap_label,
     submission_create,
     submission_transition,
 )
@@ -26,6 +28,7 @@ from portal.submissions.tasks import phase_rescore_task, submission_check_task, 
 from tests.portal.accounts.factories import ChallengeRoleFactory
 from tests.portal.datasets.factories import CaseFactory, ImageFactory
 from tests.portal.submissions.conftest import SHAPE, SPACING_MM, OpenPhase
+from tests.portal.submissions.test_review import label_counts
 
 Status = Submission.Status
 
@@ -122,6 +125,24 @@ def test_switching_back_reads_the_kept_scores_without_scoring_again(
     assert submission.metrics_mean["dice"] == 1.0
     entry = LeaderboardEntry.objects.get(phase=open_phase.phase, submission=submission)
     assert entry.metrics["dice"]["mean"] == 1.0
+
+
+def test_the_review_overlap_compares_the_mask_with_the_phase_version(
+    open_phase: OpenPhase, organizer: User, tmp_path: Path, django_capture_on_commit_callbacks: object
+) -> None:
+    submission = _scored(open_phase)
+    case = open_phase.cases[0]
+    before = label_counts(submission_case_overlap_label(submission=submission, case=case))
+    version = _corrected_version(open_phase, tmp_path, organizer)
+    with django_capture_on_commit_callbacks(execute=True):
+        phase_ground_truth_version_set(phase=open_phase.phase, version=version.number, user=organizer)
+    submission.phase.refresh_from_db()
+
+    after = label_counts(submission_case_overlap_label(submission=submission, case=case))
+
+    assert before[OverlapLabel.TRUE_POSITIVE] == 8
+    assert OverlapLabel.TRUE_POSITIVE not in after
+    assert (after[OverlapLabel.FALSE_POSITIVE], after[OverlapLabel.FALSE_NEGATIVE]) == (8, 8)
 
 
 def test_phase_rescore_task_run_twice_duplicates_nothing(
