@@ -27,6 +27,9 @@ from portal.challenges.models import Challenge, Phase
 from portal.datasets.models import Dataset, Split
 from portal.datasets.services import isles24_import
 from portal.datasets.synthetic import write_release
+from portal.readerstudies.models import ReaderStudy
+from portal.readerstudies.services import readerstudy_demo_create
+from portal.submissions.models import Submission
 
 DEMO_CHALLENGE_SLUG = "isles24-demo"
 DEMO_FINAL_PHASE_SLUG = "isles24-demo-final"
@@ -203,4 +206,19 @@ def demo_setup(*, var_dir: Path, say: Callable[[str], object] = print) -> Demo:
         cases_per_split=cases_per_split,
         predictions_archive=predictions_archive,
         baseline=baseline,
+    )
+
+
+def demo_study_create(*, demo: Demo) -> ReaderStudy | None:
+    """The demo's blinded study of the baseline against the reference masks, for the demo reader, once the
+    baseline has succeeded (the worker runs it after the servers start); None until then or without one.
+    Safe to call again: the study made first is returned."""
+    if demo.baseline.submission is None:
+        return None
+    baseline = Submission.objects.get(pk=demo.baseline.submission.pk)
+    if baseline.status != Submission.Status.SUCCEEDED:
+        return None
+    people = get_user_model().objects.in_bulk(["organizer", "reader"], field_name="username")
+    return readerstudy_demo_create(
+        submission=baseline, organizer=people["organizer"], reader=people["reader"]
     )

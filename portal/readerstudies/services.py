@@ -390,71 +390,21 @@ def reading_item_answer(
     return item
 
 
-def _demo_baseline(*, challenge: Challenge) -> Submission | None:
-    """The final phase's baseline once it has succeeded: the first algorithm submission to the last phase
-    taking algorithms that has not failed or been cancelled. The demo submits the ``threshold`` reference
-    container there before anyone else can, and again only when an earlier one failed."""
-    final_phase = (
-        Phase.objects.filter(challenge=challenge, submission_kind=Phase.SubmissionKind.ALGORITHM)
-        .order_by("-order", "-pk")
-        .first()
-    )
-    if final_phase is None:
-        return None
-    baseline = (
-        Submission.objects.filter(phase=final_phase, kind=Phase.SubmissionKind.ALGORITHM)
-        .exclude(status__in=(Submission.Status.FAILED, Submission.Status.CANCELLED))
-        .select_related("phase", "team", "creator")
-        .order_by("created_at", "pk")
-        .first()
-    )
-    if baseline is None or baseline.status != Submission.Status.SUCCEEDED:
-        return None
-    return baseline
-
-
-def _demo_example_predictions(*, challenge: Challenge) -> Submission | None:
-    """The predictions phase's example: its first succeeded predictions submission."""
-    return (
-        Submission.objects.filter(
-            phase__challenge=challenge,
-            status=Submission.Status.SUCCEEDED,
-            kind=Phase.SubmissionKind.PREDICTIONS,
-        )
-        .select_related("phase", "team", "creator")
-        .order_by("created_at", "pk")
-        .first()
-    )
-
-
-def readerstudy_demo_create(*, challenge: Challenge, organizer: User, reader: User) -> ReaderStudy | None:
-    """The demo's study: the final phase's baseline algorithm submission, once it has succeeded, against
-    the reference masks, else the predictions phase's first succeeded submission, on that submission's
-    cases, with ``reader`` invited.
-
-    None while neither has succeeded, so the demo calls it again once the baseline's jobs have ended; a
-    study already made of the chosen submission is returned as it is.
-    """
-    submission = _demo_baseline(challenge=challenge)
-    if submission is None:
-        submission = _demo_example_predictions(challenge=challenge)
-    if submission is None:
-        return None
+def readerstudy_demo_create(*, submission: Submission, organizer: User, reader: User) -> ReaderStudy:
+    """The demo's study: ``submission`` (the final phase's baseline once it has succeeded) against the
+    reference masks on its phase's cases, with ``reader`` invited. A study of that submission made
+    earlier (and not failed) is returned as it is, so running the demo again makes no second one."""
     existing = (
-        ReaderStudy.objects.filter(challenge=challenge, sources__submission=submission)
+        ReaderStudy.objects.filter(sources__submission=submission)
         .filter(~Q(status=ReaderStudy.Status.FAILED))
         .first()
     )
     study = existing or reader_study_create(
         created_by=organizer,
-        challenge=challenge,
+        challenge=submission.phase.challenge,
         dataset=submission.phase.dataset,
         split=submission.phase.split,
-        title=(
-            "Demo: baseline algorithm against reference"
-            if submission.kind == Phase.SubmissionKind.ALGORITHM
-            else "Demo: example predictions against reference"
-        ),
+        title="Demo: baseline algorithm against the reference masks",
         sources=[REFERENCE, submission],
         asks_quality_rating=True,
         asks_comment=True,

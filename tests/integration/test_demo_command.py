@@ -98,6 +98,10 @@ def test_demo_command_serves_the_demo_challenge_and_stops_on_ctrl_c(
         assert (tmp_path / "portal.sqlite3").exists()
         assert _worker_ready(tmp_path / "logs" / "worker.log"), "the Celery worker never said it was ready"
         _participant_submits_the_baseline_image_with_the_cli(printed=printed, var_dir=tmp_path)
+        study = "".join(_read_until(demo, r"waits for the reader", timeout_s=120))
+        results = re.search(r"its results are at (\S+)\.$", study.strip()).group(1)
+        with urllib.request.urlopen(results, timeout=10) as page:  # organizers only: the login page
+            assert "/accounts/login/" in page.url
     finally:
         demo.send_signal(signal.SIGINT)
         demo.wait(timeout=60)

@@ -326,39 +326,13 @@ def test_an_answer_out_of_range_is_refused(
         services.reading_item_answer(user=study_world.person("reader"), item_token=item.token, **answer)
 
 
-def test_the_demo_study_falls_back_to_the_first_succeeded_predictions_without_a_baseline(
-    study_world: StudyWorld, django_capture_on_commit_callbacks: object
-) -> None:
-    with django_capture_on_commit_callbacks(execute=True):
-        study = services.readerstudy_demo_create(
-            challenge=study_world.phase.challenge,
-            organizer=study_world.person("organizer"),
-            reader=study_world.person("reader"),
-        )
-    again = services.readerstudy_demo_create(
-        challenge=study_world.phase.challenge,
-        organizer=study_world.person("organizer"),
-        reader=study_world.person("reader"),
-    )
-
-    assert study is not None
-    assert again == study
-    study.refresh_from_db()
-    assert study.status == ReaderStudy.Status.READY
-    assert [source.kind for source in study.sources.all()] == ["REFERENCE", "SUBMISSION"]
-    assert StudyReader.objects.filter(study=study).count() == 1
-    assert study.sources.get(kind="SUBMISSION").submission == study_world.submission
-
-
-def _demo_create(study_world: StudyWorld) -> ReaderStudy | None:
+def _demo_create(study_world: StudyWorld, submission: Submission) -> ReaderStudy:
     return services.readerstudy_demo_create(
-        challenge=study_world.phase.challenge,
-        organizer=study_world.person("organizer"),
-        reader=study_world.person("reader"),
+        submission=submission, organizer=study_world.person("organizer"), reader=study_world.person("reader")
     )
 
 
-def test_the_demo_study_compares_the_final_phases_baseline_algorithm_with_the_reference(
+def test_the_demo_study_compares_the_baseline_algorithm_with_the_reference_once(
     study_world: StudyWorld, django_capture_on_commit_callbacks: object
 ) -> None:
     baseline = algorithm_submission_make(
@@ -366,49 +340,11 @@ def test_the_demo_study_compares_the_final_phases_baseline_algorithm_with_the_re
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        study = _demo_create(study_world)
+        study = _demo_create(study_world, baseline)
 
-    assert study is not None
     study.refresh_from_db()
     assert study.status == ReaderStudy.Status.READY
     assert [source.submission for source in study.sources.all()] == [None, baseline]
-    assert _demo_create(study_world) == study
-
-
-def test_the_demo_study_waits_for_the_baseline_to_finish_and_meanwhile_takes_the_predictions(
-    study_world: StudyWorld, django_capture_on_commit_callbacks: object
-) -> None:
-    baseline = algorithm_submission_make(
-        world=study_world, creator=study_world.person("organizer"), segmentations=algorithm_segmentations()
-    )
-    Submission.objects.filter(pk=baseline.pk).update(status=Submission.Status.EVALUATING)
-
-    with django_capture_on_commit_callbacks(execute=True):
-        study = _demo_create(study_world)
-
-    assert study is not None
-    assert study.sources.get(kind="SUBMISSION").submission == study_world.submission
-
-
-def test_the_demo_study_takes_the_baseline_submitted_again_after_the_first_failed(
-    study_world: StudyWorld, django_capture_on_commit_callbacks: object
-) -> None:
-    organizer = study_world.person("organizer")
-    failed = algorithm_submission_make(world=study_world, creator=organizer, segmentations={})
-    again = algorithm_submission_make(
-        world=study_world, creator=organizer, segmentations=algorithm_segmentations()
-    )
-    Submission.objects.filter(pk=failed.pk).update(status=Submission.Status.FAILED)
-
-    with django_capture_on_commit_callbacks(execute=True):
-        study = _demo_create(study_world)
-
-    assert study is not None
-    assert study.sources.get(kind="SUBMISSION").submission == again
-
-
-def test_the_demo_has_no_study_while_nothing_has_succeeded(study_world: StudyWorld) -> None:
-    Submission.objects.update(status=Submission.Status.EVALUATING)
-
-    assert _demo_create(study_world) is None
-    assert not ReaderStudy.objects.exists()
+    assert StudyReader.objects.filter(study=study, user=study_world.person("reader")).count() == 1
+    assert _demo_create(study_world, baseline) == study
+    assert ReaderStudy.objects.count() == 1

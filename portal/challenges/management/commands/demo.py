@@ -20,7 +20,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from portal.accounts.models import ChallengeRole
-from portal.challenges.demo import DEMO_FINAL_PHASE_SLUG, Demo, demo_setup
+from portal.challenges.demo import DEMO_FINAL_PHASE_SLUG, Demo, demo_setup, demo_study_create
 from portal.challenges.demo_baseline import BASELINE_IMAGE
 
 READY_TIMEOUT_S = 60
@@ -68,7 +68,7 @@ class Command(BaseCommand):
         demo = demo_setup(var_dir=Path(settings.VAR_DIR), say=self.stdout.write)
         self._print_demo(demo, url=f"http://{host}:{port}")
         if not options["setup_only"]:
-            self._serve(host=host, port=port)
+            self._serve(host=host, port=port, demo=demo)
 
     def _print_demo(self, demo: Demo, *, url: str) -> None:
         counts = ", ".join(f"{count} {split.lower()}" for split, count in demo.cases_per_split.items())
@@ -90,7 +90,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  {isles} logs SUBMISSION_ID")
             self.stdout.write(f"  {isles} leaderboard {DEMO_FINAL_PHASE_SLUG}")
 
-    def _serve(self, *, host: str, port: int) -> None:
+    def _serve(self, *, host: str, port: int, demo: Demo) -> None:
         logs = Path(settings.VAR_DIR) / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE}
@@ -106,7 +106,7 @@ class Command(BaseCommand):
                 _wait_until_serving(url, web)
                 self.stdout.write(self.style.SUCCESS(f"The portal is running at {url}"))
                 self.stdout.write(f"Logs: {logs}/web.log and {logs}/worker.log. Stop with Ctrl-C.")
-                self._wait_for_either(worker=worker, web=web)
+                self._wait_for_either(worker=worker, web=web, demo=demo, url=url)
             except KeyboardInterrupt:
                 self.stdout.write("Stopping the web server and the worker.")
             finally:
@@ -119,8 +119,19 @@ class Command(BaseCommand):
                     except subprocess.TimeoutExpired:
                         process.kill()
 
-    def _wait_for_either(self, *, worker: subprocess.Popen[bytes], web: subprocess.Popen[bytes]) -> None:
+    def _wait_for_either(
+        self, *, worker: subprocess.Popen[bytes], web: subprocess.Popen[bytes], demo: Demo, url: str
+    ) -> None:
+        study_pending = demo.baseline.submission is not None
         while True:
+            if study_pending:
+                study = demo_study_create(demo=demo)
+                if study is not None:
+                    study_pending = False
+                    self.stdout.write(
+                        f"The baseline has run: the study '{study.title}' waits for the reader at "
+                        f"{url}studies/; its results are at {url}studies/{study.pk}/results/."
+                    )
             for name, process in (("worker", worker), ("web server", web)):
                 if process.poll() is not None:
                     raise CommandError(
