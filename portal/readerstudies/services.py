@@ -32,7 +32,8 @@ from django.utils import timezone
 from portal.accounts.models import ChallengeRole, User
 from portal.algorithms.services import job_segmentations_copy
 from portal.challenges.models import Challenge, Phase
-from portal.datasets.models import Case, Dataset, GroundTruth, Image
+from portal.datasets.models import Case, Dataset, Image
+from portal.datasets.selectors import case_ground_truth_get
 from portal.readerstudies import selectors, tasks
 from portal.readerstudies.blinding import MaskMismatch, mask_blind
 from portal.readerstudies.models import (
@@ -191,7 +192,7 @@ def mask_source_masks_copy(
 
 
 def _reference_mask_copy(*, study_case: StudyCase, folder: Path) -> Path:
-    ground_truth = GroundTruth.objects.filter(case=study_case.case_id).order_by("-version").first()
+    ground_truth = case_ground_truth_get(case=study_case.case, version=None)  # the newest version
     if ground_truth is None:
         raise MaskMismatch(f"Case {study_case.case.name} has no reference annotation.")
     return _file_copy(field_file=ground_truth.file, path=folder / f"{study_case.pk}.nii.gz")
