@@ -22,6 +22,7 @@ demo: $(VENV)
 lint: $(VENV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(VENV)
 	$(BIN)/ruff check --fix .

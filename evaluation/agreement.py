@@ -138,7 +138,8 @@ def staple_consensus(masks: Mapping[str, BoolArray], *, threshold: float = 0.5) 
             annotators=tuple(AnnotatorEstimate(name, 1.0, 1.0) for name in names),
         )
     images = [sitk.GetImageFromArray(masks[name].astype(np.uint8)) for name in names]
-    staple: Any = sitk.STAPLEImageFilter()  # Any: SimpleITK's methods carry no annotations
+    # SimpleITK's classes carry no annotations: the filter is Any, its constructor an untyped call.
+    staple: Any = sitk.STAPLEImageFilter()  # type: ignore[no-untyped-call]
     staple.SetForegroundValue(1.0)
     probability = sitk.GetArrayFromImage(staple.Execute(images))
     return Consensus(

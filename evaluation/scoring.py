@@ -353,10 +353,11 @@ def _union_bounding_box(ground_truth: BoolArray, prediction: BoolArray) -> tuple
     planes = _span(_occupied_planes(ground_truth) | _occupied_planes(prediction))
     if planes is None:
         return tuple(slice(0, 0) for _ in ground_truth.shape)
-    footprint = ground_truth[planes].any(axis=0) | prediction[planes].any(axis=0)
+    footprint: BoolArray = np.asarray(ground_truth[planes].any(axis=0) | prediction[planes].any(axis=0))
     rest = []
     for axis in range(footprint.ndim):
-        span = _span(footprint.any(axis=tuple(other for other in range(footprint.ndim) if other != axis)))
+        others = tuple(other for other in range(footprint.ndim) if other != axis)
+        span = _span(np.asarray(np.any(footprint, axis=others)))
         rest.append(span if span is not None else slice(0, 0))
     return (planes, *rest)
 
@@ -366,7 +367,7 @@ def _occupied_planes(mask: BoolArray) -> BoolArray:
     planes = mask.reshape(mask.shape[0], -1)
     if planes.flags.c_contiguous and planes.shape[1] % 8 == 0:
         planes = planes.view(np.uint64)  # a nonzero word is a plane with a voxel among its eight bytes
-    occupied: BoolArray = planes.any(axis=1)
+    occupied: BoolArray = np.asarray(planes.any(axis=1))
     return occupied
 
 

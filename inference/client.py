@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, NoReturn
 from urllib.parse import quote, urlsplit
@@ -258,9 +259,7 @@ class PortalClient:
     ) -> None:
         sent = 0
         for part in body:
-            chunks = (
-                [part] if isinstance(part, bytes) else iter(lambda stream=part: stream.read(CHUNK_BYTES), b"")
-            )
+            chunks = [part] if isinstance(part, bytes) else iter(partial(part.read, CHUNK_BYTES), b"")
             for chunk in chunks:
                 connection.send(chunk)
                 sent += len(chunk)

@@ -200,7 +200,7 @@ def member_train(
         )
         loss = _loss(model(volume.to(device)), lesion.to(device))
         optimiser.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         optimiser.step()
         schedule.step()
         losses.append(float(loss.detach()))

@@ -98,7 +98,8 @@ def _empty_policy(
 
 def _surface(mask: BoolArray) -> BoolArray:
     face_neighbours = ndimage.generate_binary_structure(mask.ndim, 1)
-    return mask & ~ndimage.binary_erosion(mask, structure=face_neighbours, border_value=0)
+    surface: BoolArray = mask & ~ndimage.binary_erosion(mask, structure=face_neighbours, border_value=0)
+    return surface
 
 
 def _directed_surface_distances(
