@@ -10,3 +10,8 @@ urlpatterns = [
     path("studies/<int:pk>/results/", api.ResultsView.as_view(), name="readerstudy-results"),
     path("studies/<int:pk>/answers.csv", api.AnswersCsvView.as_view(), name="readerstudy-answers-csv"),
 ]
+urlpatterns += [
+    path("campaigns/assignments/<int:pk>/", api.AssignmentView.as_view(), name="annotation-assignment"),
+    path("campaigns/assignments/<int:pk>/mask/", api.AssignmentMaskView.as_view(), name="annotation-mask"),
+    path("campaigns/assignments/<int:pk>/done/", api.AssignmentDoneView.as_view(), name="annotation-done"),
+]

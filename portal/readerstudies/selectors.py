@@ -1,4 +1,5 @@
-"""Reads of reader studies: who may see which study, a reader's items and files, and the results.
+"""Reads of reader studies (who may see which study, a reader's items and files, and the results) and of
+annotation campaigns (assignments, progress, agreement and consensus; see their section).
 
 Results use the statistics of ``evaluation.stats``. A source's preference rate counts, over the
 comparisons it took part in, the ones where a reader preferred it; "no preference" answers are ties and
@@ -12,16 +13,37 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from scipy.stats import t as student_t
 
+from evaluation.agreement import (
+    Consensus,
+    PairAgreement,
+    agreement_with_starting_mask,
+    pairwise_agreement,
+    staple_consensus,
+)
+from evaluation.metrics import BoolArray
 from evaluation.stats import bradley_terry, fleiss_kappa, sign_test, wilson_interval
 from portal.accounts.models import ChallengeRole, User
 from portal.challenges.models import Challenge
 from portal.datasets.models import Dataset, Image
-from portal.readerstudies.models import BlindedMask, MaskSource, ReaderStudy, ReadingItem, StudyReader
+from portal.datasets.selectors import case_reference_image
+from portal.readerstudies.annotation_masks import mask_array_read
+from portal.readerstudies.models import (
+    AnnotationAssignment,
+    AnnotationCampaign,
+    BlindedMask,
+    CampaignCase,
+    MaskRevision,
+    MaskSource,
+    ReaderStudy,
+    ReadingItem,
+    StudyReader,
+)
 from portal.submissions.models import Submission
 
 PSEUDO_WINS = 0.5
@@ -381,3 +403,203 @@ def reader_candidate_list(*, study: ReaderStudy) -> QuerySet[User]:
     return User.objects.filter(
         challenge_roles__challenge=study.challenge_id, challenge_roles__role=ChallengeRole.Role.READER
     ).order_by("username")
+
+
+# --- Annotation campaigns --------------------------------------------------------------------------
+# An annotator sees their own assignments of READY campaigns; an organizer of the challenge sees every
+# assignment of its campaigns. Agreement and consensus use each annotator's newest revision of the
+# assignments they marked DONE: a mask still being drawn is not compared.
+
+
+@dataclass(frozen=True)
+class AssignmentCell:
+    """One annotator's progress on one case: status, revisions saved and the newest one's time."""
+
+    assignment: AnnotationAssignment
+    revisions: int
+    saved_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CaseProgress:
+    campaign_case: CampaignCase
+    cells: tuple[AssignmentCell | None, ...]
+    """One per annotator of the campaign, in ``CampaignProgress.annotators`` order; None if not assigned."""
+
+
+@dataclass(frozen=True)
+class CampaignProgress:
+    annotators: tuple[User, ...]
+    cases: tuple[CaseProgress, ...]
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class CaseAgreement:
+    """How the finished masks of one case agree, and their STAPLE consensus (None under two masks)."""
+
+    campaign_case: CampaignCase
+    annotators: tuple[str, ...]
+    pairwise: tuple[PairAgreement, ...]
+    with_starting_mask: tuple[PairAgreement, ...]
+    consensus: Consensus | None
+    consensus_volume_ml: float | None
+
+
+def annotation_annotator_candidates(*, challenge: Challenge) -> QuerySet[User]:
+    """Users who may annotate for the challenge: anyone holding a role in it, by name."""
+    return User.objects.filter(challenge_roles__challenge=challenge).distinct().order_by("username")
+
+
+def annotation_campaign_list_organized_by(*, user: User) -> QuerySet[AnnotationCampaign]:
+    """The campaigns of the challenges the user organizes, newest first."""
+    campaigns = AnnotationCampaign.objects.select_related("challenge", "dataset")
+    if user.is_staff:
+        return campaigns
+    return campaigns.filter(
+        challenge__roles__user=user, challenge__roles__role=ChallengeRole.Role.ORGANIZER
+    ).distinct()
+
+
+def annotation_campaign_get_for_organizer(*, user: User, campaign_id: int) -> AnnotationCampaign:
+    """The campaign if the user organizes its challenge; ``AnnotationCampaign.DoesNotExist`` otherwise."""
+    campaign = AnnotationCampaign.objects.select_related("challenge", "dataset").get(pk=campaign_id)
+    if not reader_study_can_manage(user=user, challenge=campaign.challenge_id):
+        raise AnnotationCampaign.DoesNotExist
+    return campaign
+
+
+def annotation_assignment_list_for(*, user: User) -> QuerySet[AnnotationAssignment]:
+    """The user's assignments in open campaigns, campaign by campaign, case by case."""
+    return (
+        AnnotationAssignment.objects.filter(
+            annotator=user, campaign_case__campaign__status=AnnotationCampaign.Status.READY
+        )
+        .select_related("campaign_case__case", "campaign_case__campaign__challenge")
+        .order_by("-campaign_case__campaign__created_at", "campaign_case__case__name")
+    )
+
+
+def annotation_assignment_get(*, user: User, assignment_id: int) -> AnnotationAssignment:
+    """The assignment if the user is its annotator (campaign READY) or organizes its challenge.
+
+    Raises ``AnnotationAssignment.DoesNotExist`` otherwise, so nobody learns that it exists.
+    """
+    if not user.is_authenticated:
+        raise AnnotationAssignment.DoesNotExist
+    assignment = AnnotationAssignment.objects.select_related(
+        "annotator", "campaign_case__case", "campaign_case__campaign__challenge"
+    ).get(pk=assignment_id)
+    campaign = assignment.campaign_case.campaign
+    if assignment.annotator_id == user.pk and campaign.status == AnnotationCampaign.Status.READY:
+        return assignment
+    if reader_study_can_manage(user=user, challenge=campaign.challenge_id):
+        return assignment
+    raise AnnotationAssignment.DoesNotExist
+
+
+def annotation_assignment_image_get(*, assignment: AnnotationAssignment, index: int) -> Image:
+    """The ``index``-th image the campaign shows of the assignment's case, else ``Image.DoesNotExist``."""
+    interfaces = assignment.campaign_case.campaign.images
+    if not 0 <= index < len(interfaces):
+        raise Image.DoesNotExist
+    return Image.objects.get(case=assignment.campaign_case.case_id, interface=interfaces[index])
+
+
+def mask_revision_newest(*, assignment: AnnotationAssignment) -> MaskRevision | None:
+    """Where the annotator resumes: the newest revision of the assignment, None before the first save."""
+    return assignment.revisions.order_by("-number").first()
+
+
+def annotation_progress_for(*, campaign: AnnotationCampaign, user: User) -> tuple[int, int]:
+    """(done, total) of the user's assignments in the campaign."""
+    counts = AnnotationAssignment.objects.filter(campaign_case__campaign=campaign, annotator=user).aggregate(
+        total=Count("pk"), done=Count("pk", filter=Q(status=AnnotationAssignment.Status.DONE))
+    )
+    return counts["done"], counts["total"]
+
+
+def annotation_campaign_progress(*, campaign: AnnotationCampaign) -> CampaignProgress:
+    """Every assignment of the campaign as a table: a row per case, a column per annotator."""
+    assignments = list(
+        AnnotationAssignment.objects.filter(campaign_case__campaign=campaign)
+        .select_related("annotator")
+        .annotate(revision_count=Count("revisions"), saved_at=Max("revisions__created_at"))
+    )
+    annotators = tuple(sorted({a.annotator for a in assignments}, key=lambda user: user.username))
+    by_key = {(a.campaign_case_id, a.annotator_id): a for a in assignments}
+    rows = []
+    for campaign_case in campaign.campaign_cases.select_related("case"):
+        cells = []
+        for annotator in annotators:
+            found = by_key.get((campaign_case.pk, annotator.pk))
+            cells.append(
+                None if found is None else AssignmentCell(found, found.revision_count, found.saved_at)  # type: ignore[attr-defined] (annotated)
+            )
+        rows.append(CaseProgress(campaign_case, tuple(cells)))
+    done = sum(1 for a in assignments if a.status == AnnotationAssignment.Status.DONE)
+    return CampaignProgress(annotators, tuple(rows), done, len(assignments))
+
+
+def campaign_case_finished_masks(*, campaign_case: CampaignCase) -> dict[str, BoolArray]:
+    """Each annotator's mask of the case (newest revision of a DONE assignment), by username."""
+    assignments = campaign_case.assignments.filter(status=AnnotationAssignment.Status.DONE).select_related(
+        "annotator"
+    )
+    masks = {}
+    for assignment in assignments.order_by("annotator__username"):
+        revision = mask_revision_newest(assignment=assignment)
+        if revision is not None:
+            masks[assignment.annotator.username] = mask_array_read(revision.file)
+    return masks
+
+
+def _case_agreement(campaign_case: CampaignCase) -> CaseAgreement:
+    masks = campaign_case_finished_masks(campaign_case=campaign_case)
+    reference = case_reference_image(case=campaign_case.case)
+    spacing_mm = tuple(reference.spacing_mm[:3]) if reference is not None else (1.0, 1.0, 1.0)
+    starting = (
+        agreement_with_starting_mask(
+            masks, starting_mask=mask_array_read(campaign_case.starting_mask), spacing_mm=spacing_mm
+        )
+        if masks and campaign_case.starting_mask
+        else ()
+    )
+    consensus = staple_consensus(masks) if len(masks) >= 2 else None
+    return CaseAgreement(
+        campaign_case=campaign_case,
+        annotators=tuple(masks),
+        pairwise=pairwise_agreement(masks, spacing_mm=spacing_mm) if len(masks) >= 2 else (),
+        with_starting_mask=starting,
+        consensus=consensus,
+        consensus_volume_ml=(
+            None if consensus is None else float(consensus.mask.sum()) * math.prod(spacing_mm) / 1000.0
+        ),
+    )
+
+
+def annotation_campaign_agreement(*, campaign: AnnotationCampaign) -> tuple[CaseAgreement, ...]:
+    """Per case: pairwise Dice and volume difference of the finished masks, each against the starting
+    mask, and their STAPLE consensus with each annotator's sensitivity and specificity.
+
+    Reads every finished mask: seconds per case on full-size CT grids, so it is for the organizer's page.
+    """
+    cases = campaign.campaign_cases.select_related("case").prefetch_related("case__images")
+    return tuple(_case_agreement(campaign_case) for campaign_case in cases)
+
+
+def annotation_assignment_next(*, assignment: AnnotationAssignment) -> AnnotationAssignment | None:
+    """The annotator's next unfinished case of the same campaign after this one (by case name, wrapping)."""
+    others = list(
+        AnnotationAssignment.objects.filter(
+            campaign_case__campaign=assignment.campaign_case.campaign_id, annotator=assignment.annotator_id
+        )
+        .exclude(pk=assignment.pk)
+        .exclude(status=AnnotationAssignment.Status.DONE)
+        .select_related("campaign_case__case")
+        .order_by("campaign_case__case__name")
+    )
+    name = assignment.campaign_case.case.name
+    later = [other for other in others if other.campaign_case.case.name > name]
+    return (later or others or [None])[0]

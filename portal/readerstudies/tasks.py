@@ -1,4 +1,4 @@
-"""Celery entry points of reader studies: preparing a study's blinded masks."""
+"""Celery entry points of reader studies and annotation campaigns: blinded masks and starting masks."""
 
 from portal.celery import cpu_task
 from portal.readerstudies import services
@@ -8,3 +8,9 @@ from portal.readerstudies import services
 def reader_study_prepare_task(*, study_id: int) -> None:
     """Render every blinded mask of a PREPARING study and open it to its readers (safe to run twice)."""
     services.reader_study_prepare(study_id=study_id)
+
+
+@cpu_task()
+def annotation_campaign_prepare_task(*, campaign_id: int) -> None:
+    """Store the starting masks of a PREPARING campaign and open it to its annotators (safe to run twice)."""
+    services.annotation_campaign_prepare(campaign_id=campaign_id)

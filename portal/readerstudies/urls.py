@@ -1,4 +1,4 @@
-"""URLs of the reader study pages, included under ``/studies/``.
+"""URLs of the reader study and annotation campaign pages, included under ``/studies/``.
 
 A reader's files are named only by random tokens: ``masks/<token>/`` for one side of one item and
 ``items/<token>/images/<n>/`` for a background image.
@@ -18,4 +18,24 @@ urlpatterns = [
     path("<int:pk>/read/", views.study_read, name="readerstudy-read"),
     path("masks/<str:token>/", views.reading_mask, name="readerstudy-mask"),
     path("items/<str:token>/images/<int:index>/", views.reading_background, name="readerstudy-background"),
+]
+urlpatterns += [
+    path("campaigns/new/<slug:challenge_slug>/", views.campaign_create, name="annotation-campaign-create"),
+    path("campaigns/<int:pk>/", views.campaign_detail, name="annotation-campaign-detail"),
+    path("campaigns/<int:pk>/promote/", views.campaign_promote, name="annotation-campaign-promote"),
+    path("campaigns/<int:pk>/phase-version/", views.campaign_phase_version, name="annotation-phase-version"),
+    path("campaigns/assignments/<int:pk>/", views.annotation_draw, name="annotation-draw"),
+    path(
+        "campaigns/assignments/<int:pk>/images/<int:index>/", views.annotation_image, name="annotation-image"
+    ),
+    path(
+        "campaigns/assignments/<int:pk>/start/",
+        views.annotation_starting_mask,
+        name="annotation-starting-mask",
+    ),
+    path(
+        "campaigns/assignments/<int:pk>/revisions/<int:number>/",
+        views.annotation_revision_file,
+        name="annotation-revision-file",
+    ),
 ]
