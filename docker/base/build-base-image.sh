@@ -1,21 +1,75 @@
 #!/bin/sh
-# Build the offline base image of the reference algorithms, isles-base:bookworm, without a registry:
-# debootstrap a minimal Debian bookworm with Python 3 and NumPy from Debian's mirror, then `docker import`.
-# Debian has no SimpleITK package, so the reference algorithms read and write MHA and NIfTI with NumPy.
-# Usage: docker/base/build-base-image.sh [TAG] (run as root; needs debootstrap and a Docker engine).
+# Build the offline base images of the reference algorithms without a registry:
+#   docker/base/build-base-image.sh [TAG]          -> isles-base:bookworm
+#   docker/base/build-base-image.sh --torch [TAG]  -> isles-base-torch:bookworm
+# isles-base: debootstrap a minimal Debian bookworm with Python 3 and NumPy from Debian's mirror, then
+# `docker import`. Debian has no SimpleITK package, so the reference algorithms read and write MHA and NIfTI
+# with NumPy.
+# isles-base-torch: isles-base (built first when the engine lacks it) plus one layer with the CPU build of
+# torch for CPython 3.11, from the wheel at TORCH_WHEEL, and typing_extensions (torch imports names that
+# bookworm's 4.4 lacks), from TYPING_EXTENSIONS_WHEEL or else `pip download`. A wheel is a zip: it is
+# unpacked here, not installed with pip, because the base has no pip and neither wheel has scripts or data
+# to install. Nothing else is needed to import torch and run a network eagerly: sympy, networkx, jinja2,
+# filelock and fsspec are loaded only by torch.compile, tracing and the hub. Tests, headers, command-line
+# tools but the shared-memory manager, CMake files and symbol tables are dropped; the bytecode is compiled in the image, since a read-only root
+# would otherwise recompile torch on every run. The build runs without network.
+# Run as root; needs debootstrap, a Docker engine, python3 and strip (binutils).
 set -eu
 
-TAG="${1:-isles-base:bookworm}"
-MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-ROOT="$(mktemp -d /tmp/isles-base.XXXXXX)"
-trap 'rm -rf "$ROOT"' EXIT
+TORCH=0
+if [ "${1:-}" = "--torch" ]; then
+    TORCH=1
+    shift
+fi
+HERE="$(cd "$(dirname "$0")" && pwd)"
+WORK="$(mktemp -d /tmp/isles-base.XXXXXX)"
+trap 'rm -rf "$WORK"' EXIT
 
-debootstrap --variant=minbase --include=python3-minimal,python3-numpy bookworm "$ROOT" "$MIRROR"
-# Nothing in the image needs the package manager's caches or documentation.
-rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/* "$ROOT"/usr/share/doc "$ROOT"/usr/share/man
-tar -C "$ROOT" -c . | docker import \
-    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change 'ENV LANG=C.UTF-8' \
-    --change 'CMD ["python3"]' \
-    - "$TAG"
-echo "built $TAG"
+if [ "$TORCH" = 0 ]; then
+    TAG="${1:-isles-base:bookworm}"
+    MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+    debootstrap --variant=minbase --include=python3-minimal,python3-numpy bookworm "$WORK" "$MIRROR"
+    # Nothing in the image needs the package manager's caches or documentation.
+    rm -rf "$WORK"/var/cache/apt/archives/*.deb "$WORK"/var/lib/apt/lists/* "$WORK"/usr/share/doc "$WORK"/usr/share/man
+    tar -C "$WORK" -c . | docker import \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'ENV LANG=C.UTF-8' \
+        --change 'CMD ["python3"]' \
+        - "$TAG"
+    echo "built $TAG"
+    exit 0
+fi
+
+TAG="${1:-isles-base-torch:bookworm}"
+BASE_IMAGE="${BASE_IMAGE:-isles-base:bookworm}"
+TORCH_WHEEL="${TORCH_WHEEL:-/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl}"
+[ -f "$TORCH_WHEEL" ] || {
+    echo "There is no torch wheel at $TORCH_WHEEL; set TORCH_WHEEL to a CPU build for CPython 3.11 on" \
+        "x86_64 (pip download --no-deps torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)." >&2
+    exit 1
+}
+if [ -z "${TYPING_EXTENSIONS_WHEEL:-}" ]; then
+    python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$WORK/wheels" \
+        'typing_extensions>=4.10' || {
+        echo "pip could not download typing_extensions; set TYPING_EXTENSIONS_WHEEL to its wheel (4.10 or newer)." >&2
+        exit 1
+    }
+    TYPING_EXTENSIONS_WHEEL="$(ls "$WORK"/wheels/typing_extensions-*.whl)"
+fi
+if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+    "$0" "$BASE_IMAGE"
+fi
+
+SITE="$WORK/context/site-packages"
+for wheel in "$TORCH_WHEEL" "$TYPING_EXTENSIONS_WHEEL"; do
+    python3 -m zipfile -e "$wheel" "$SITE"
+done
+find "$SITE"/torch/bin -type f ! -name torch_shm_manager -delete # torch starts only this one at import
+rm -rf "$SITE"/torch/include "$SITE"/torch/test "$SITE"/torch/share \
+    "$SITE"/torch/lib/libjitbackend_test.so "$SITE"/torch/lib/libtorchbind_test.so \
+    "$SITE"/torch/lib/libbackend_with_compiler.so "$SITE"/torch/lib/libaoti_custom_ops.so
+find "$SITE" -name '*.so*' -type f -exec strip --strip-unneeded {} +
+cp "$HERE/torch/Dockerfile" "$WORK/context/Dockerfile"
+tar -C "$WORK/context" -c . | docker build --quiet --force-rm --network none --build-arg BASE_IMAGE="$BASE_IMAGE" \
+    -t "$TAG" - >/dev/null
+echo "built $TAG ($(docker image inspect --format '{{.Size}}' "$TAG" | awk '{printf "%.0f MB", $1 / 1e6}'))"
