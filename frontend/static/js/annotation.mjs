@@ -1,0 +1,235 @@
+// The drawing page of an annotation campaign: fetch the assignment, draw the case's lesion mask on its
+// first image starting from the newest saved revision (else the starting mask), save it to the API on
+// request and every minute while the annotator draws, and mark the case done. Drawing goes through
+// viewer.mjs; the window, layout and slice keys through viewer-controls.mjs.
+
+import { bindViewerControls, locationText } from "./viewer-controls.mjs";
+
+const root = document.getElementById("annotation");
+const status = document.getElementById("viewer-status");
+const saveStatus = document.getElementById("save-status");
+const saveButton = document.getElementById("save-button");
+const doneButton = document.getElementById("done-button");
+const undoButton = document.getElementById("undo-button");
+const redoButton = document.getElementById("redo-button");
+const brushSize = document.getElementById("brush-size");
+const showStart = document.getElementById("show-starting-mask");
+const AUTOSAVE_MS = 60_000;
+const STARTING_MASK_OPACITY = 0.45;
+const TOOL_KEYS = Object.freeze({ 1: "pen", 2: "fill", 0: "erase" });
+
+let assignment = null;
+let viewer = null;
+let startingMaskIndex = -1;
+let unsaved = false;
+let saving = null;
+
+function showProgress() {
+  document.getElementById("progress").textContent = `${assignment.done} / ${assignment.total} cases done`;
+  document.getElementById("assignment-status").textContent = assignment.status.replace("_", " ").toLowerCase();
+  const next = document.getElementById("next-link");
+  next.hidden = assignment.next_url === null;
+  if (assignment.next_url !== null) {
+    next.href = assignment.next_url;
+  }
+}
+
+function setEditable(editable) {
+  for (const control of document.querySelectorAll("[data-tool], #undo-button, #redo-button, #save-button, #done-button")) {
+    control.disabled = !editable;
+  }
+  if (!editable) {
+    viewer?.setTool("off");
+  }
+}
+
+function refreshEditButtons() {
+  if (assignment.is_annotator && assignment.status !== "DONE") {
+    undoButton.disabled = !viewer.canUndo;
+    redoButton.disabled = !viewer.canRedo;
+  }
+}
+
+function chooseTool(name) {
+  viewer.setTool(name);
+  for (const button of document.querySelectorAll("[data-tool]")) {
+    button.setAttribute("aria-pressed", String(button.dataset.tool === name));
+  }
+}
+
+async function apiError(response) {
+  try {
+    const body = await response.json();
+    return body.detail ?? `The server answered ${response.status}.`;
+  } catch {
+    return `The server answered ${response.status}.`;
+  }
+}
+
+async function saveNow() {
+  const bytes = await viewer.maskBytes();
+  unsaved = false;
+  const response = await fetch(assignment.mask_url, {
+    method: "PUT",
+    headers: { "Content-Type": "application/octet-stream", "X-CSRFToken": root.dataset.csrfToken },
+    body: bytes,
+    credentials: "same-origin",
+  });
+  if (!response.ok) {
+    unsaved = true;
+    throw new Error(await apiError(response));
+  }
+  const revision = await response.json();
+  assignment.newest_revision = revision;
+  if (assignment.status === "NOT_STARTED") {
+    assignment.status = "IN_PROGRESS";
+    showProgress();
+  }
+  saveStatus.textContent = `Saved revision ${revision.number} at ${new Date(revision.created_at).toLocaleTimeString()}.`;
+  root.dataset.savedRevision = String(revision.number);
+  return revision;
+}
+
+// One save at a time: a second request waits for the first and then saves what is drawn by then.
+function save() {
+  const previous = saving ?? Promise.resolve();
+  saving = previous
+    .catch(() => null)
+    .then(() => saveNow())
+    .catch((error) => {
+      saveStatus.textContent = `Not saved: ${error.message}`;
+      return null;
+    })
+    .finally(() => {
+      saving = null;
+    });
+  return saving;
+}
+
+async function markDone() {
+  const revision = await save();
+  if (revision === null) {
+    return;
+  }
+  const response = await fetch(assignment.done_url, {
+    method: "POST",
+    headers: { "X-CSRFToken": root.dataset.csrfToken },
+    credentials: "same-origin",
+  });
+  if (!response.ok) {
+    saveStatus.textContent = await apiError(response);
+    return;
+  }
+  assignment = await response.json();
+  showProgress();
+  setEditable(false);
+  saveStatus.textContent = `Done: revision ${revision.number} is your mask of this case.`;
+}
+
+function bindDrawingControls() {
+  for (const button of document.querySelectorAll("[data-tool]")) {
+    button.addEventListener("click", () => chooseTool(button.dataset.tool));
+  }
+  brushSize.addEventListener("input", () => {
+    viewer.setBrushSize(Number(brushSize.value));
+    document.getElementById("brush-size-value").textContent = brushSize.value;
+  });
+  undoButton.addEventListener("click", () => {
+    viewer.undo();
+    refreshEditButtons();
+  });
+  redoButton.addEventListener("click", () => {
+    viewer.redo();
+    refreshEditButtons();
+  });
+  showStart.addEventListener("change", () =>
+    viewer.setVolumeVisible(startingMaskIndex, showStart.checked, STARTING_MASK_OPACITY),
+  );
+  saveButton.addEventListener("click", () => save());
+  doneButton.addEventListener("click", () => markDone());
+  document.addEventListener("keydown", (event) => {
+    if (event.target instanceof HTMLInputElement || event.ctrlKey || event.metaKey || event.altKey) {
+      return;
+    }
+    if (event.key in TOOL_KEYS && assignment.is_annotator && assignment.status !== "DONE") {
+      chooseTool(TOOL_KEYS[event.key]);
+    } else if (event.key === "Enter" && !saveButton.disabled) {
+      event.preventDefault();
+      save();
+    }
+  });
+  viewer.onChange(() => {
+    unsaved = true;
+    saveStatus.textContent = "Unsaved changes.";
+    refreshEditButtons();
+  });
+  // Autosave: every minute, if anything was drawn since the last save.
+  setInterval(() => {
+    if (unsaved && saving === null && assignment.status !== "DONE") {
+      save();
+    }
+  }, AUTOSAVE_MS);
+  window.addEventListener("beforeunload", (event) => {
+    if (unsaved) {
+      event.preventDefault();
+    }
+  });
+}
+
+function volumesOf(data) {
+  const images = data.images.map((image, index) => ({
+    url: image.url,
+    name: image.name,
+    colormap: image.interface.includes("tmax") ? "warm" : "gray",
+    opacity: index === 0 ? 1 : 0.35,
+  }));
+  const start = { ...data.starting_mask, labelColors: { 1: [0, 200, 255] }, opacity: STARTING_MASK_OPACITY, visible: false };
+  startingMaskIndex = images.length;
+  return [...images, start];
+}
+
+async function start() {
+  const response = await fetch(root.dataset.assignmentUrl, { credentials: "same-origin" });
+  if (!response.ok) {
+    status.textContent = await apiError(response);
+    return;
+  }
+  assignment = await response.json();
+  showProgress();
+  let module;
+  try {
+    module = await import("./viewer.mjs");
+  } catch (error) {
+    status.textContent = `The image viewer could not start (${error.message}).`;
+    return;
+  }
+  if (!module.webgl2Available()) {
+    status.textContent = "This browser has no WebGL2, so the images cannot be shown; please use another browser.";
+    return;
+  }
+  status.textContent = "Loading the images…";
+  const resumeFrom = assignment.newest_revision?.url ?? assignment.starting_mask.url;
+  viewer = await module.createDrawingViewer(document.getElementById("drawing-canvas"), {
+    volumes: volumesOf(assignment),
+    mask: resumeFrom,
+  });
+  status.textContent =
+    assignment.newest_revision === null
+      ? "Starting from the campaign's starting mask."
+      : `Resuming from your revision ${assignment.newest_revision.number}.`;
+  viewer.onLocation((location) => {
+    document.getElementById("location").textContent = locationText(location);
+  });
+  bindViewerControls({ presetViewers: () => [viewer], layoutViewers: () => [viewer] });
+  document.querySelector("[data-layout='axial']")?.click();
+  bindDrawingControls();
+  const editable = assignment.is_annotator && assignment.status !== "DONE";
+  setEditable(editable);
+  if (editable) {
+    chooseTool("pen");
+    refreshEditButtons();
+  }
+  root.dataset.ready = "true";
+}
+
+start();

@@ -1,0 +1,99 @@
+"""An annotator corrects a pre-annotated case in a real Chromium: draws a stroke with the pen on the
+canvas, saves, and the stored revision differs from the starting mask exactly by the drawn voxels; a
+reload resumes from that revision, and Done makes it final."""
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from django.db import connection
+from playwright.sync_api import Browser, expect, sync_playwright
+
+from portal.readerstudies import services
+from portal.readerstudies.annotation_masks import mask_array_read
+from portal.readerstudies.models import AnnotationAssignment, AnnotationCampaign
+from tests.e2e.viewer_pages import CHROMIUM_ARGS, logged_in_page, save_failure, session_cookie
+from tests.portal.readerstudies.campaign_world import campaign_world_create
+
+
+@pytest.fixture
+def assignment(transactional_db: None) -> AnnotationAssignment:
+    # Made before Playwright starts (see tests/e2e/test_pages.py for why).
+    world = campaign_world_create()
+    campaign = services.annotation_campaign_create(
+        created_by=world.people["organizer"],
+        challenge=world.phase.challenge,
+        dataset=world.phase.dataset,
+        title="Correct the threshold",
+        cases=world.cases[:1],
+        images=["non-contrast-ct", "preprocessed-tmax-map"],
+        starting_mask=AnnotationCampaign.StartingMask.PRE_ANNOTATION,
+        annotators=[world.people["reader"]],
+    )
+    campaign.refresh_from_db()
+    assert campaign.status == AnnotationCampaign.Status.READY
+    return AnnotationAssignment.objects.get(campaign_case__campaign=campaign)
+
+
+@pytest.fixture
+def browser(chromium_path: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.mark.e2e
+def test_an_annotator_draws_a_stroke_saves_it_and_the_stored_mask_changed_where_drawn(
+    assignment: AnnotationAssignment, live_server: object, browser: Browser
+) -> None:
+    cookie = session_cookie(username="reader", live_server_url=live_server.url)
+    page = logged_in_page(browser, cookie)
+    url = f"{live_server.url}/studies/campaigns/assignments/{assignment.pk}/"
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(url)
+        page.wait_for_selector("#annotation[data-ready='true']", state="attached")
+        expect(page.locator("#viewer-status")).to_have_text("Starting from the campaign's starting mask.")
+        box = page.locator("#drawing-canvas").bounding_box()
+        assert box is not None
+        middle_x, middle_y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(middle_x - box["height"] * 0.4, middle_y)
+        page.mouse.down()
+        for step in range(1, 11):
+            page.mouse.move(middle_x - box["height"] * 0.4 + step * box["height"] * 0.08, middle_y)
+        page.mouse.up()
+        expect(page.locator("#save-status")).to_have_text("Unsaved changes.")
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_selector("#annotation[data-saved-revision='1']", state="attached")
+
+        revision = assignment.revisions.get()
+        drawn = mask_array_read(revision.file)
+        start = mask_array_read(assignment.campaign_case.starting_mask)
+        changed = np.argwhere(drawn != start)
+        assert len(changed) > 0, "the stroke changed no voxel of the stored mask"
+        assert drawn[tuple(changed.T)].all(), "the pen only adds lesion voxels"
+        assert len({z for z, _, _ in changed}) == 1, "a stroke on the axial view stays in one slice"
+        assert revision.created_by.username == "reader"
+
+        page.reload()
+        page.wait_for_selector("#annotation[data-ready='true']", state="attached")
+        expect(page.locator("#viewer-status")).to_have_text("Resuming from your revision 1.")
+        page.get_by_role("button", name="Done").click()
+        expect(page.locator("#assignment-status")).to_have_text("done")
+        expect(page.locator("#progress")).to_have_text("1 / 1 cases done")
+        assignment.refresh_from_db()
+        assert assignment.status == AnnotationAssignment.Status.DONE
+        assert assignment.revisions.count() == 2  # Done saves what is on screen, then locks it
+        assert (mask_array_read(assignment.revisions.get(number=2).file) == drawn).all()
+        print(f"stroke: {len(changed)} voxels added in slice {changed[0][0]}")
+        assert errors == []
+    except Exception:
+        save_failure(page, "annotation")
+        raise
+    finally:
+        # The reads above ran where Playwright's event loop lives, on a connection of their own: close it,
+        # or PostgreSQL keeps the test database busy at teardown.
+        connection.close()
