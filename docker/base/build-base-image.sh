@@ -5,14 +5,15 @@
 # isles-base: debootstrap a minimal Debian bookworm with Python 3 and NumPy from Debian's mirror, then
 # `docker import`. Debian has no SimpleITK package, so the reference algorithms read and write MHA and NIfTI
 # with NumPy.
-# isles-base-torch: isles-base (built first when the engine lacks it) plus one layer with the CPU build of
-# torch for CPython 3.11, from the wheel at TORCH_WHEEL, and typing_extensions (torch imports names that
-# bookworm's 4.4 lacks), from TYPING_EXTENSIONS_WHEEL or else `pip download`. A wheel is a zip: it is
-# unpacked here, not installed with pip, because the base has no pip and neither wheel has scripts or data
+# isles-base-torch: isles-base (built first when the engine lacks it) plus one layer: torch for the CPU and
+# CPython 3.11 from the wheel at TORCH_WHEEL, and typing_extensions from TYPING_EXTENSIONS_WHEEL or else
+# `pip download` (torch imports names that bookworm's 4.4 lacks). A wheel is a zip: both are unpacked here
+# rather than installed with pip, because the base has no pip and neither wheel has scripts or data files
 # to install. Nothing else is needed to import torch and run a network eagerly: sympy, networkx, jinja2,
-# filelock and fsspec are loaded only by torch.compile, tracing and the hub. Tests, headers, command-line
-# tools but the shared-memory manager, CMake files and symbol tables are dropped; the bytecode is compiled in the image, since a read-only root
-# would otherwise recompile torch on every run. The build runs without network.
+# filelock and fsspec serve torch.compile, tracing and the hub, which import them when used. Tests,
+# headers, programs other than the shared-memory manager, CMake files and symbol tables are dropped; the
+# bytecode is compiled in the image, since a read-only root would make every run recompile torch. The
+# image is built with no network.
 # Run as root; needs debootstrap, a Docker engine, python3 and strip (binutils).
 set -eu
 
@@ -44,14 +45,15 @@ TAG="${1:-isles-base-torch:bookworm}"
 BASE_IMAGE="${BASE_IMAGE:-isles-base:bookworm}"
 TORCH_WHEEL="${TORCH_WHEEL:-/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl}"
 [ -f "$TORCH_WHEEL" ] || {
-    echo "There is no torch wheel at $TORCH_WHEEL; set TORCH_WHEEL to a CPU build for CPython 3.11 on" \
-        "x86_64 (pip download --no-deps torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)." >&2
+    echo "There is no torch wheel at $TORCH_WHEEL; set TORCH_WHEEL to a CPU build of torch for CPython 3.11" \
+        "on x86_64, such as torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl." >&2
     exit 1
 }
 if [ -z "${TYPING_EXTENSIONS_WHEEL:-}" ]; then
     python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$WORK/wheels" \
         'typing_extensions>=4.10' || {
-        echo "pip could not download typing_extensions; set TYPING_EXTENSIONS_WHEEL to its wheel (4.10 or newer)." >&2
+        echo "pip could not download typing_extensions; set TYPING_EXTENSIONS_WHEEL to a wheel of 4.10 or" \
+            "newer." >&2
         exit 1
     }
     TYPING_EXTENSIONS_WHEEL="$(ls "$WORK"/wheels/typing_extensions-*.whl)"
@@ -64,12 +66,15 @@ SITE="$WORK/context/site-packages"
 for wheel in "$TORCH_WHEEL" "$TYPING_EXTENSIONS_WHEEL"; do
     python3 -m zipfile -e "$wheel" "$SITE"
 done
-find "$SITE"/torch/bin -type f ! -name torch_shm_manager -delete # torch starts only this one at import
+# torch needs only this one of its programs (it looks for it at import, to share tensors between
+# processes); a zip keeps no file modes, so it is made executable again.
+find "$SITE"/torch/bin -mindepth 1 -maxdepth 1 ! -name torch_shm_manager -exec rm -rf {} +
+chmod 755 "$SITE"/torch/bin/torch_shm_manager
 rm -rf "$SITE"/torch/include "$SITE"/torch/test "$SITE"/torch/share \
     "$SITE"/torch/lib/libjitbackend_test.so "$SITE"/torch/lib/libtorchbind_test.so \
     "$SITE"/torch/lib/libbackend_with_compiler.so "$SITE"/torch/lib/libaoti_custom_ops.so
 find "$SITE" -name '*.so*' -type f -exec strip --strip-unneeded {} +
 cp "$HERE/torch/Dockerfile" "$WORK/context/Dockerfile"
-tar -C "$WORK/context" -c . | docker build --quiet --force-rm --network none --build-arg BASE_IMAGE="$BASE_IMAGE" \
-    -t "$TAG" - >/dev/null
+tar -C "$WORK/context" -c . | docker build --quiet --force-rm --network none \
+    --build-arg BASE_IMAGE="$BASE_IMAGE" -t "$TAG" - >/dev/null
 echo "built $TAG ($(docker image inspect --format '{{.Size}}' "$TAG" | awk '{printf "%.0f MB", $1 / 1e6}'))"

@@ -24,7 +24,8 @@ case "$NAME" in
     unet-ensemble)
         WEIGHTS_DIR="${2:?give the weights folder written by python -m inference.train}"
         [ -f "$WEIGHTS_DIR/manifest.json" ] || {
-            echo "$WEIGHTS_DIR has no manifest.json; train first: python -m inference.train --out $WEIGHTS_DIR" >&2
+            echo "$WEIGHTS_DIR has no manifest.json; train first:" \
+                "python -m inference.train --dataset RELEASE --out $WEIGHTS_DIR" >&2
             exit 2
         }
         WEIGHTS_DIR="$(cd "$WEIGHTS_DIR" && pwd)"
@@ -42,20 +43,20 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
         echo "The Docker engine has no image $BASE_IMAGE; build or load it first." >&2
         exit 1
     fi
-    echo "Building the offline base image $BASE_IMAGE (debootstrap, about a minute)."
+    echo "Building the offline base image $BASE_IMAGE (about a minute)."
     # shellcheck disable=SC2086 # BASE_FLAGS is empty or one flag
     "$ROOT/docker/base/build-base-image.sh" $BASE_FLAGS "$BASE_IMAGE"
 fi
 
 cd "$ROOT"
+# unet-ensemble adds its modules and the weights, which enter the context as unet-weights/: the members of
+# the weights folder are named ./*, which no repository path starts with, so the transform renames only them.
+set -- "$DOCKERFILE" inference/__init__.py inference/reference/__init__.py inference/reference/threshold.py
 if [ "$NAME" = threshold ]; then
-    tar -c "$DOCKERFILE" inference/__init__.py inference/reference/__init__.py inference/reference/threshold.py \
+    tar -c "$@" \
         | docker build --quiet -f "$DOCKERFILE" --build-arg BASE_IMAGE="$BASE_IMAGE" -t "$TAG" - >/dev/null
 else
-    # The weights enter the context as unet-weights/: their folder's own members are named ./*, which no
-    # repository path starts with, and the transform renames only those.
-    tar -c "$DOCKERFILE" inference/__init__.py inference/reference/__init__.py inference/reference/threshold.py \
-        inference/reference/unet/*.py -C "$WEIGHTS_DIR" --transform 's,^\.,unet-weights,' . \
+    tar -c "$@" inference/reference/unet/*.py -C "$WEIGHTS_DIR" --transform 's,^\.,unet-weights,' . \
         | docker build --quiet -f "$DOCKERFILE" --build-arg BASE_IMAGE="$BASE_IMAGE" \
             --build-arg WEIGHTS_DIR=unet-weights -t "$TAG" - >/dev/null
 fi
