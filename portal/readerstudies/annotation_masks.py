@@ -119,11 +119,15 @@ def mask_check(
     )
 
 
+def stored_image_read(field_file: FieldFile) -> Any:  # Any: SimpleITK's Image is untyped
+    """A stored NIfTI mask as a SimpleITK image."""
+    with field_file.open("rb") as stored:
+        return _image_read(stored.read())
+
+
 def mask_array_read(field_file: FieldFile) -> BoolArray:
     """The stored mask ``[z, y, x]`` as booleans (``> 0``)."""
-    with field_file.open("rb") as stored:
-        content = stored.read()
-    return np.asarray(sitk.GetArrayFromImage(_image_read(content)) > 0)
+    return np.asarray(sitk.GetArrayFromImage(stored_image_read(field_file)) > 0)
 
 
 def image_copy(field_file: FieldFile, *, folder: Path, name: str) -> Path:

@@ -187,6 +187,11 @@ def _starting_mask_path(instance: "CampaignCase", filename: str) -> str:
     return f"campaigns/{instance.campaign_id}/starting/{instance.case_id}.nii.gz"
 
 
+def _consensus_mask_path(instance: "CampaignCase", filename: str) -> str:
+    basis = "-".join(str(revision_id) for revision_id in instance.agreement_basis)
+    return f"campaigns/{instance.campaign_id}/consensus/{instance.case_id}-{basis}.nii.gz"
+
+
 def _revision_path(instance: "MaskRevision", filename: str) -> str:
     return f"campaigns/revisions/{instance.assignment_id}/{instance.number}-{instance.sha256[:12]}.nii.gz"
 
@@ -238,12 +243,29 @@ class AnnotationCampaign(models.Model):
 
 
 class CampaignCase(models.Model):
-    """A case of a campaign and the mask its annotators start from (uint8, on the reference grid)."""
+    """A case of a campaign, the mask its annotators start from (uint8, on the reference grid), and the
+    agreement and STAPLE consensus of its finished masks, computed by a task when a mask is finished
+    (STAPLE takes seconds on a full-size CT grid, too long for a page)."""
 
     campaign = models.ForeignKey(AnnotationCampaign, on_delete=models.CASCADE, related_name="campaign_cases")
     case = models.ForeignKey("datasets.Case", on_delete=models.PROTECT, related_name="+")
     starting_mask = models.FileField(
         storage=private_storage, upload_to=_starting_mask_path, blank=True, max_length=255
+    )
+    agreement_basis = models.JSONField(
+        default=list, help_text="Ids of the finished revisions the agreement was computed from, ascending."
+    )
+    agreement = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Pairwise and starting-mask Dice and volume difference, STAPLE estimates per annotator.",
+    )
+    consensus_mask = models.FileField(
+        storage=private_storage,
+        upload_to=_consensus_mask_path,
+        blank=True,
+        max_length=255,
+        help_text="The STAPLE consensus of the finished masks (two or more), uint8 on the reference grid.",
     )
 
     class Meta:

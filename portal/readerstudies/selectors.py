@@ -19,20 +19,11 @@ import numpy as np
 from django.db.models import Count, Max, Q, QuerySet
 from scipy.stats import t as student_t
 
-from evaluation.agreement import (
-    Consensus,
-    PairAgreement,
-    agreement_with_starting_mask,
-    pairwise_agreement,
-    staple_consensus,
-)
-from evaluation.metrics import BoolArray
+from evaluation.agreement import AnnotatorEstimate, PairAgreement
 from evaluation.stats import bradley_terry, fleiss_kappa, sign_test, wilson_interval
 from portal.accounts.models import ChallengeRole, User
 from portal.challenges.models import Challenge
 from portal.datasets.models import Dataset, Image
-from portal.datasets.selectors import case_reference_image
-from portal.readerstudies.annotation_masks import mask_array_read
 from portal.readerstudies.models import (
     AnnotationAssignment,
     AnnotationCampaign,
@@ -437,14 +428,16 @@ class CampaignProgress:
 
 @dataclass(frozen=True)
 class CaseAgreement:
-    """How the finished masks of one case agree, and their STAPLE consensus (None under two masks)."""
+    """How the finished masks of one case agree, as last computed (``current``: from every finished mask
+    so far), with STAPLE's estimate of each annotator (none under two masks)."""
 
     campaign_case: CampaignCase
     annotators: tuple[str, ...]
     pairwise: tuple[PairAgreement, ...]
     with_starting_mask: tuple[PairAgreement, ...]
-    consensus: Consensus | None
+    estimates: tuple[AnnotatorEstimate, ...]
     consensus_volume_ml: float | None
+    current: bool
 
 
 def annotation_annotator_candidates(*, challenge: Challenge) -> QuerySet[User]:
@@ -542,51 +535,58 @@ def annotation_campaign_progress(*, campaign: AnnotationCampaign) -> CampaignPro
     return CampaignProgress(annotators, tuple(rows), done, len(assignments))
 
 
-def campaign_case_finished_masks(*, campaign_case: CampaignCase) -> dict[str, BoolArray]:
-    """Each annotator's mask of the case (newest revision of a DONE assignment), by username."""
-    assignments = campaign_case.assignments.filter(status=AnnotationAssignment.Status.DONE).select_related(
-        "annotator"
-    )
-    masks = {}
-    for assignment in assignments.order_by("annotator__username"):
-        revision = mask_revision_newest(assignment=assignment)
-        if revision is not None:
-            masks[assignment.annotator.username] = mask_array_read(revision.file)
-    return masks
+def _newest_by_assignment(revisions: Iterable[MaskRevision]) -> dict[int, MaskRevision]:
+    newest: dict[int, MaskRevision] = {}
+    for revision in revisions:
+        if revision.assignment_id not in newest or revision.number > newest[revision.assignment_id].number:
+            newest[revision.assignment_id] = revision
+    return newest
 
 
-def _case_agreement(campaign_case: CampaignCase) -> CaseAgreement:
-    masks = campaign_case_finished_masks(campaign_case=campaign_case)
-    reference = case_reference_image(case=campaign_case.case)
-    spacing_mm = tuple(reference.spacing_mm[:3]) if reference is not None else (1.0, 1.0, 1.0)
-    starting = (
-        agreement_with_starting_mask(
-            masks, starting_mask=mask_array_read(campaign_case.starting_mask), spacing_mm=spacing_mm
-        )
-        if masks and campaign_case.starting_mask
-        else ()
-    )
-    consensus = staple_consensus(masks) if len(masks) >= 2 else None
-    return CaseAgreement(
-        campaign_case=campaign_case,
-        annotators=tuple(masks),
-        pairwise=pairwise_agreement(masks, spacing_mm=spacing_mm) if len(masks) >= 2 else (),
-        with_starting_mask=starting,
-        consensus=consensus,
-        consensus_volume_ml=(
-            None if consensus is None else float(consensus.mask.sum()) * math.prod(spacing_mm) / 1000.0
-        ),
-    )
+def campaign_case_finished_revisions(*, campaign_case: CampaignCase) -> dict[str, MaskRevision]:
+    """Each annotator's mask of the case (the newest revision of a DONE assignment), by username."""
+    revisions = MaskRevision.objects.filter(
+        assignment__campaign_case=campaign_case, assignment__status=AnnotationAssignment.Status.DONE
+    ).select_related("assignment__annotator")
+    newest = _newest_by_assignment(revisions)
+    return {
+        revision.assignment.annotator.username: revision
+        for revision in sorted(newest.values(), key=lambda revision: revision.assignment.annotator.username)
+    }
+
+
+def _pairs(rows: Sequence[dict[str, object]]) -> tuple[PairAgreement, ...]:
+    return tuple(PairAgreement(**row) for row in rows)  # type: ignore[arg-type] (stored from asdict)
 
 
 def annotation_campaign_agreement(*, campaign: AnnotationCampaign) -> tuple[CaseAgreement, ...]:
-    """Per case: pairwise Dice and volume difference of the finished masks, each against the starting
-    mask, and their STAPLE consensus with each annotator's sensitivity and specificity.
-
-    Reads every finished mask: seconds per case on full-size CT grids, so it is for the organizer's page.
-    """
-    cases = campaign.campaign_cases.select_related("case").prefetch_related("case__images")
-    return tuple(_case_agreement(campaign_case) for campaign_case in cases)
+    """Per case, as last computed (``services.campaign_case_agreement_compute``): pairwise Dice and volume
+    difference of the finished masks, each against the starting mask, the STAPLE consensus volume and
+    each annotator's sensitivity and specificity; ``current`` says whether every finished mask is in it."""
+    finished = _newest_by_assignment(
+        MaskRevision.objects.filter(
+            assignment__campaign_case__campaign=campaign, assignment__status=AnnotationAssignment.Status.DONE
+        ).select_related("assignment")
+    )
+    basis_by_case: dict[int, list[int]] = defaultdict(list)
+    for revision in finished.values():
+        basis_by_case[revision.assignment.campaign_case_id].append(revision.pk)
+    rows = []
+    for campaign_case in campaign.campaign_cases.select_related("case"):
+        stored = campaign_case.agreement or {}
+        rows.append(
+            CaseAgreement(
+                campaign_case=campaign_case,
+                annotators=tuple(stored.get("annotators", ())),
+                pairwise=_pairs(stored.get("pairwise", ())),
+                with_starting_mask=_pairs(stored.get("with_starting_mask", ())),
+                estimates=tuple(AnnotatorEstimate(**row) for row in stored.get("estimates", ())),
+                consensus_volume_ml=stored.get("consensus_volume_ml"),
+                current=campaign_case.agreement is not None
+                and campaign_case.agreement_basis == sorted(basis_by_case[campaign_case.pk]),
+            )
+        )
+    return tuple(rows)
 
 
 def annotation_assignment_next(*, assignment: AnnotationAssignment) -> AnnotationAssignment | None:

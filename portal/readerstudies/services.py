@@ -14,12 +14,13 @@ numbered revisions and mark each case done; the campaign's consensus becomes a g
 
 import hashlib
 import logging
+import math
 import random
 import secrets
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from itertools import combinations
 from pathlib import Path
@@ -34,7 +35,12 @@ from django.db.models import Max, Q
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
-from evaluation.agreement import staple_consensus
+from evaluation.agreement import (
+    Consensus,
+    agreement_with_starting_mask,
+    pairwise_agreement,
+    staple_consensus,
+)
 from evaluation.metrics import BoolArray
 from inference.reference.threshold import TMAX_SLUG, threshold_predict
 from inference.reference.threshold import image_read as threshold_image_read
@@ -45,7 +51,14 @@ from portal.datasets.models import Case, Dataset, GroundTruthVersion, Image, Spl
 from portal.datasets.selectors import case_ground_truth_get, case_reference_image
 from portal.datasets.services import ground_truth_version_create
 from portal.readerstudies import selectors, tasks
-from portal.readerstudies.annotation_masks import MaskRefused, image_copy, mask_check, mask_image_bytes
+from portal.readerstudies.annotation_masks import (
+    MaskRefused,
+    image_copy,
+    mask_array_read,
+    mask_check,
+    mask_image_bytes,
+    stored_image_read,
+)
 from portal.readerstudies.blinding import MaskMismatch, mask_blind
 from portal.readerstudies.models import (
     AnnotationAssignment,
@@ -716,7 +729,75 @@ def annotation_assignment_done(*, assignment_id: int, user: User) -> Assignment:
         if not assignment.revisions.exists():
             raise ValidationError("Save your mask before marking the case done.", code="no_revision")
         _assignment_status_set(assignment=assignment, to_status=Assignment.Status.DONE, by=user)
+        transaction.on_commit(
+            partial(tasks.campaign_case_agreement_task.delay, campaign_case_id=assignment.campaign_case_id)
+        )
     return assignment
+
+
+def _agreement_of(
+    *, campaign_case: CampaignCase, masks: Mapping[str, BoolArray]
+) -> tuple[dict[str, object], Consensus | None]:
+    """The agreement of a case's finished masks as stored (JSON), and the STAPLE consensus (or None)."""
+    reference = case_reference_image(case=campaign_case.case)
+    spacing_mm = tuple(reference.spacing_mm[:3]) if reference is not None else (1.0, 1.0, 1.0)
+    consensus = staple_consensus(masks) if len(masks) >= 2 else None
+    starting = (
+        agreement_with_starting_mask(
+            masks, starting_mask=mask_array_read(campaign_case.starting_mask), spacing_mm=spacing_mm
+        )
+        if masks and campaign_case.starting_mask
+        else ()
+    )
+    agreement = {
+        "annotators": list(masks),
+        "pairwise": [asdict(pair) for pair in pairwise_agreement(masks, spacing_mm=spacing_mm)]
+        if len(masks) >= 2
+        else [],
+        "with_starting_mask": [asdict(pair) for pair in starting],
+        "estimates": [] if consensus is None else [asdict(estimate) for estimate in consensus.annotators],
+        "consensus_volume_ml": None
+        if consensus is None
+        else float(consensus.mask.sum()) * math.prod(spacing_mm) / 1000.0,
+    }
+    return agreement, consensus
+
+
+def campaign_case_agreement_compute(*, campaign_case_id: int) -> None:
+    """Compute and store the agreement of a case's finished masks and their STAPLE consensus mask.
+
+    Computed from the newest revision of every DONE assignment of the case, and recorded with their ids
+    (``agreement_basis``): when nothing was finished since, it does nothing, so a repeat is harmless. The
+    masks are read and STAPLE runs (seconds on a full-size grid) outside any transaction; the result is
+    stored only if no other mask was finished meanwhile (that finish queued its own computation).
+    """
+    campaign_case = CampaignCase.objects.select_related("case").get(pk=campaign_case_id)
+    revisions = selectors.campaign_case_finished_revisions(campaign_case=campaign_case)
+    basis = sorted(revision.pk for revision in revisions.values())
+    if campaign_case.agreement is not None and campaign_case.agreement_basis == basis:
+        logger.info("The agreement of campaign case %s is up to date.", campaign_case_id)
+        return
+    masks = {username: mask_array_read(revision.file) for username, revision in revisions.items()}
+    agreement, consensus = _agreement_of(campaign_case=campaign_case, masks=masks)
+    consensus_bytes = (
+        None
+        if consensus is None
+        else mask_image_bytes(consensus.mask, like=stored_image_read(next(iter(revisions.values())).file))
+    )
+    with transaction.atomic():
+        locked = CampaignCase.objects.select_for_update().get(pk=campaign_case_id)
+        now = selectors.campaign_case_finished_revisions(campaign_case=locked)
+        if sorted(revision.pk for revision in now.values()) != basis:
+            logger.info(
+                "A mask of campaign case %s was finished meanwhile; its own task recomputes.", locked.pk
+            )
+            return
+        locked.agreement_basis, locked.agreement = basis, agreement
+        if consensus_bytes is None:
+            locked.consensus_mask = ""
+        else:
+            locked.consensus_mask.save("consensus.nii.gz", ContentFile(consensus_bytes), save=False)
+        locked.save(update_fields=["agreement_basis", "agreement", "consensus_mask"])
 
 
 def _promoted_masks(
@@ -726,21 +807,20 @@ def _promoted_masks(
     masks: dict[str, Path] = {}
     lacking: list[str] = []
     for campaign_case in campaign.campaign_cases.select_related("case"):
-        finished = selectors.campaign_case_finished_masks(campaign_case=campaign_case)
+        name = campaign_case.case.name
         if annotator is None:
-            if len(finished) < 2:
-                lacking.append(campaign_case.case.name)
-                continue
-            mask = staple_consensus(finished).mask
+            campaign_case_agreement_compute(campaign_case_id=campaign_case.pk)  # nothing when up to date
+            campaign_case.refresh_from_db(fields=["consensus_mask", "agreement_basis"])
+            stored = campaign_case.consensus_mask if campaign_case.consensus_mask else None
         else:
-            if annotator.username not in finished:
-                lacking.append(campaign_case.case.name)
-                continue
-            mask = finished[annotator.username]
-        like = _reference_image_read(case=campaign_case.case, folder=folder)
-        path = folder / f"{campaign_case.case.name}.nii.gz"
-        path.write_bytes(mask_image_bytes(mask, like=like))
-        masks[campaign_case.case.name] = path
+            revision = selectors.campaign_case_finished_revisions(campaign_case=campaign_case).get(
+                annotator.username
+            )
+            stored = None if revision is None else revision.file
+        if stored is None:
+            lacking.append(name)
+            continue
+        masks[name] = image_copy(stored, folder=folder, name=f"{name}.nii.gz")
     return masks, lacking
 
 

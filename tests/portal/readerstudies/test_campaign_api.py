@@ -244,7 +244,8 @@ def _finish_both(world: CampaignWorld, campaign: AnnotationCampaign) -> None:
 def test_the_organizer_promotes_the_consensus_and_switches_the_phase_to_it(
     world: CampaignWorld, campaign: AnnotationCampaign, django_capture_on_commit_callbacks: Callable
 ) -> None:
-    _finish_both(world, campaign)
+    with django_capture_on_commit_callbacks(execute=True):
+        _finish_both(world, campaign)
     organizer = client_of(world.people["organizer"])
     page = organizer.get(reverse("annotation-campaign-detail", kwargs={"pk": campaign.pk})).content.decode()
     assert "reader · second_reader" in page

@@ -286,13 +286,17 @@ THREE_MASKS = {
 
 
 @pytest.fixture
-def three_annotators(make_campaign: CampaignMaker, world: CampaignWorld) -> AnnotationCampaign:
+def three_annotators(
+    make_campaign: CampaignMaker, world: CampaignWorld, django_capture_on_commit_callbacks: Callable
+) -> AnnotationCampaign:
+    """A campaign of the first case whose three annotators finished THREE_MASKS (agreement computed)."""
     campaign = make_campaign(
         cases=world.cases[:1],
         annotators=[world.people[name] for name in THREE_MASKS],
         starting_mask=AnnotationCampaign.StartingMask.EMPTY,
     )
-    finish(campaign, THREE_MASKS, world)
+    with django_capture_on_commit_callbacks(execute=True):
+        finish(campaign, THREE_MASKS, world)
     return campaign
 
 
@@ -303,12 +307,47 @@ def test_agreement_of_three_annotators(three_annotators: AnnotationCampaign) -> 
     assert [pair.dice for pair in case.pairwise] == pytest.approx([16 / 18] * 3)  # 2 * 8 / (9 + 9)
     assert [pair.volume_difference_ml for pair in case.pairwise] == pytest.approx([0.0] * 3)
     assert [pair.dice for pair in case.with_starting_mask] == [0.0] * 3  # the start was empty
-    assert case.consensus is not None
-    np.testing.assert_array_equal(case.consensus.mask, lesion_mask(*CORE).astype(bool))
+    assert case.current
+    consensus = mask_array_read(case.campaign_case.consensus_mask)
+    np.testing.assert_array_equal(consensus, lesion_mask(*CORE).astype(bool))
     assert case.consensus_volume_ml == pytest.approx(8 * 0.5 * 0.5 * 2.0 / 1000)
-    for estimate in case.consensus.annotators:
+    assert [estimate.annotator for estimate in case.estimates] == list(THREE_MASKS)
+    for estimate in case.estimates:
         assert estimate.sensitivity == pytest.approx(1.0, abs=1e-3)
         assert 0.95 < estimate.specificity < 1.0  # one voxel of 111 outside the consensus
+
+
+def test_computing_the_agreement_again_changes_nothing(three_annotators: AnnotationCampaign) -> None:
+    campaign_case = three_annotators.campaign_cases.get()
+    before = (campaign_case.agreement_basis, campaign_case.agreement, campaign_case.consensus_mask.name)
+
+    services.campaign_case_agreement_compute(campaign_case_id=campaign_case.pk)
+
+    campaign_case.refresh_from_db()
+    assert (
+        campaign_case.agreement_basis,
+        campaign_case.agreement,
+        campaign_case.consensus_mask.name,
+    ) == before
+
+
+def test_a_mask_finished_after_the_computation_marks_the_agreement_stale(
+    make_campaign: CampaignMaker, world: CampaignWorld, django_capture_on_commit_callbacks: Callable
+) -> None:
+    campaign = make_campaign(cases=world.cases[:1])
+    with django_capture_on_commit_callbacks(execute=True):
+        finish(campaign, {"reader": THREE_MASKS["reader"]}, world)
+    (alone,) = selectors.annotation_campaign_agreement(campaign=campaign)
+    finish(campaign, {"second_reader": THREE_MASKS["second_reader"]}, world)  # its task has not run yet
+
+    (stale,) = selectors.annotation_campaign_agreement(campaign=campaign)
+
+    assert alone.current
+    assert alone.annotators == ("reader",)
+    assert alone.estimates == ()  # STAPLE needs two masks
+    assert alone.with_starting_mask[0].other == "starting mask"
+    assert not alone.campaign_case.consensus_mask
+    assert not stale.current
 
 
 def test_promoting_the_consensus_makes_a_version_of_its_masks(
