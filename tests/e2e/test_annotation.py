@@ -1,6 +1,7 @@
 """An annotator corrects a pre-annotated case in a real Chromium: draws a stroke with the pen on the
-canvas, saves, and the stored revision differs from the starting mask exactly by the drawn voxels; a
-reload resumes from that revision, and Done makes it final."""
+canvas, undoes and redoes it, saves each time, and the stored revisions are the starting mask (undone)
+and the starting mask plus the drawn voxels (redone); a reload resumes from the newest revision, and
+Done makes it final."""
 
 from collections.abc import Iterator
 
@@ -66,12 +67,18 @@ def test_an_annotator_draws_a_stroke_saves_it_and_the_stored_mask_changed_where_
             page.mouse.move(middle_x - box["height"] * 0.4 + step * box["height"] * 0.08, middle_y)
         page.mouse.up()
         expect(page.locator("#save-status")).to_have_text("Unsaved changes.")
+        page.get_by_role("button", name="Undo").click()
         page.get_by_role("button", name="Save").click()
         page.wait_for_selector("#annotation[data-saved-revision='1']", state="attached")
+        page.get_by_role("button", name="Redo").click()
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_selector("#annotation[data-saved-revision='2']", state="attached")
 
-        revision = assignment.revisions.get()
-        drawn = mask_array_read(revision.file)
         start = mask_array_read(assignment.campaign_case.starting_mask)
+        undone = mask_array_read(assignment.revisions.get(number=1).file)
+        assert (undone == start).all(), "after Undo the saved mask is the starting mask"
+        revision = assignment.revisions.get(number=2)
+        drawn = mask_array_read(revision.file)
         changed = np.argwhere(drawn != start)
         assert len(changed) > 0, "the stroke changed no voxel of the stored mask"
         assert drawn[tuple(changed.T)].all(), "the pen only adds lesion voxels"
@@ -80,14 +87,14 @@ def test_an_annotator_draws_a_stroke_saves_it_and_the_stored_mask_changed_where_
 
         page.reload()
         page.wait_for_selector("#annotation[data-ready='true']", state="attached")
-        expect(page.locator("#viewer-status")).to_have_text("Resuming from your revision 1.")
+        expect(page.locator("#viewer-status")).to_have_text("Resuming from your revision 2.")
         page.get_by_role("button", name="Done").click()
         expect(page.locator("#assignment-status")).to_have_text("done")
         expect(page.locator("#progress")).to_have_text("1 / 1 cases done")
         assignment.refresh_from_db()
         assert assignment.status == AnnotationAssignment.Status.DONE
-        assert assignment.revisions.count() == 2  # Done saves what is on screen, then locks it
-        assert (mask_array_read(assignment.revisions.get(number=2).file) == drawn).all()
+        assert assignment.revisions.count() == 3  # Done saves what is on screen, then locks it
+        assert (mask_array_read(assignment.revisions.get(number=3).file) == drawn).all()
         print(f"stroke: {len(changed)} voxels added in slice {changed[0][0]}")
         assert errors == []
     except Exception:

@@ -138,6 +138,18 @@ def test_preparing_again_changes_nothing(make_campaign: CampaignMaker) -> None:
     assert list(campaign.campaign_cases.values_list("starting_mask", flat=True)) == names
 
 
+def test_preparing_a_failed_campaign_does_nothing(make_campaign: CampaignMaker) -> None:
+    campaign = make_campaign(starting_mask=AnnotationCampaign.StartingMask.EMPTY)
+    campaign.campaign_cases.update(starting_mask="")
+    AnnotationCampaign.objects.filter(pk=campaign.pk).update(status=AnnotationCampaign.Status.FAILED)
+
+    services.annotation_campaign_prepare(campaign_id=campaign.pk)
+
+    campaign.refresh_from_db()
+    assert campaign.status == AnnotationCampaign.Status.FAILED
+    assert not campaign.campaign_cases.exclude(starting_mask="").exists()
+
+
 def test_only_an_organizer_creates_a_campaign(make_campaign: CampaignMaker, world: CampaignWorld) -> None:
     with pytest.raises(PermissionDenied):
         make_campaign(created_by=world.people["reader"])
