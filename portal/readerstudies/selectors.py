@@ -559,6 +559,13 @@ def _pairs(rows: Sequence[dict[str, object]]) -> tuple[PairAgreement, ...]:
     return tuple(PairAgreement(**row) for row in rows)  # type: ignore[arg-type] (stored from asdict)
 
 
+def _agreement_current(campaign_case: CampaignCase, *, basis: list[int]) -> bool:
+    """Whether the stored agreement holds every finished mask (nothing to hold counts as current)."""
+    if campaign_case.agreement is None:
+        return not basis
+    return campaign_case.agreement_basis == basis
+
+
 def annotation_campaign_agreement(*, campaign: AnnotationCampaign) -> tuple[CaseAgreement, ...]:
     """Per case, as last computed (``services.campaign_case_agreement_compute``): pairwise Dice and volume
     difference of the finished masks, each against the starting mask, the STAPLE consensus volume and
@@ -582,8 +589,7 @@ def annotation_campaign_agreement(*, campaign: AnnotationCampaign) -> tuple[Case
                 with_starting_mask=_pairs(stored.get("with_starting_mask", ())),
                 estimates=tuple(AnnotatorEstimate(**row) for row in stored.get("estimates", ())),
                 consensus_volume_ml=stored.get("consensus_volume_ml"),
-                current=campaign_case.agreement is not None
-                and campaign_case.agreement_basis == sorted(basis_by_case[campaign_case.pk]),
+                current=_agreement_current(campaign_case, basis=sorted(basis_by_case[campaign_case.pk])),
             )
         )
     return tuple(rows)

@@ -383,9 +383,9 @@ export async function createDrawingViewer(canvas, { volumes, mask, layout = "axi
   }
   const nv = new globalThis.niivue.Niivue({
     backColor: [0, 0, 0, 1],
-    // Translucent: the crosshair is a voxel wide and would hide the voxels being drawn under it.
-    crosshairColor: [1, 0.85, 0, 0.35],
-    crosshairWidth: 1,
+    // A quarter of a voxel: NiiVue draws the crosshair a voxel wide, hiding the voxels being drawn.
+    crosshairColor: [1, 0.85, 0, 1],
+    crosshairWidth: 0.25,
     multiplanarShowRender: 0, // SHOW_RENDER.NEVER
     dragAndDropEnabled: false,
     isResizeCanvas: true,

@@ -347,6 +347,7 @@ def test_a_mask_finished_after_the_computation_marks_the_agreement_stale(
     make_campaign: CampaignMaker, world: CampaignWorld, django_capture_on_commit_callbacks: Callable
 ) -> None:
     campaign = make_campaign(cases=world.cases[:1])
+    (nothing,) = selectors.annotation_campaign_agreement(campaign=campaign)
     with django_capture_on_commit_callbacks(execute=True):
         finish(campaign, {"reader": THREE_MASKS["reader"]}, world)
     (alone,) = selectors.annotation_campaign_agreement(campaign=campaign)
@@ -354,6 +355,8 @@ def test_a_mask_finished_after_the_computation_marks_the_agreement_stale(
 
     (stale,) = selectors.annotation_campaign_agreement(campaign=campaign)
 
+    assert nothing.current  # nothing finished, nothing to compute
+    assert nothing.annotators == ()
     assert alone.current
     assert alone.annotators == ("reader",)
     assert alone.estimates == ()  # STAPLE needs two masks
