@@ -6,8 +6,13 @@ import { bindViewerControls, locationText, readPageData } from "./viewer-control
 
 const CT_DEFAULT_PRESET = "brain";
 
+// A CT opens in the brain window, set as it loads (set afterwards, it would cost a second rebuild).
 function volumeOf(image) {
-  return { url: image.url, name: image.name, colormap: image.colormap };
+  const volume = { url: image.url, name: image.name, colormap: image.colormap };
+  if (image.is_ct) {
+    volume.windowPreset = CT_DEFAULT_PRESET;
+  }
+  return volume;
 }
 
 function fillSelect(select, images, selectedIndex) {
@@ -22,9 +27,6 @@ function fillSelect(select, images, selectedIndex) {
 
 async function showImage(viewer, image) {
   await viewer.load([volumeOf(image)]);
-  if (image.is_ct) {
-    viewer.setWindowPreset(CT_DEFAULT_PRESET);
-  }
 }
 
 async function main() {
@@ -54,9 +56,6 @@ async function main() {
   });
   panes[0].viewer = first;
   await first.ready;
-  if (images[0].is_ct) {
-    first.setWindowPreset(CT_DEFAULT_PRESET);
-  }
 
   const shown = () => panes.filter((pane) => pane.viewer !== null && pane.image !== null);
   bindViewerControls({
@@ -85,9 +84,6 @@ async function main() {
       });
       await panes[1].viewer.ready;
       first.syncWith(panes[1].viewer);
-      if (panes[1].image.is_ct) {
-        panes[1].viewer.setWindowPreset(CT_DEFAULT_PRESET);
-      }
       return;
     }
     await showImage(panes[1].viewer, panes[1].image);

@@ -23,7 +23,8 @@ async function main() {
   const visible = document.getElementById("overlay-visible");
   const viewer = await createViewer(document.getElementById("pane-1"), {
     volumes: [
-      { url: base.url, name: base.name, colormap: base.colormap },
+      // The brain window from the start: set after the first frame, it would cost a second rebuild.
+      { url: base.url, name: base.name, colormap: base.colormap, windowPreset: base.is_ct ? "brain" : undefined },
       {
         url: overlay.url,
         name: overlay.name,
@@ -36,9 +37,6 @@ async function main() {
     },
   });
   await viewer.ready;
-  if (base.is_ct) {
-    viewer.setWindowPreset("brain");
-  }
   bindViewerControls({
     presetViewers: () => (base.is_ct ? [viewer] : []),
     layoutViewers: () => [viewer],

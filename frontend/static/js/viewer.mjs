@@ -38,6 +38,14 @@ function volumeOptions(volume) {
     colormap: volume.colormap ?? "gray",
     opacity: volume.visible === false ? 0 : (volume.opacity ?? 1),
   };
+  const preset = volume.windowPreset === undefined ? undefined : WINDOW_PRESETS[volume.windowPreset];
+  if (volume.windowPreset !== undefined && preset === undefined) {
+    throw new Error(`Unknown window preset: ${volume.windowPreset}`);
+  }
+  if (preset !== undefined) {
+    options.cal_min = preset.level - preset.width / 2;
+    options.cal_max = preset.level + preset.width / 2;
+  }
   if (volume.calMin !== undefined) {
     options.cal_min = volume.calMin;
   }
@@ -60,19 +68,74 @@ function labelColormap(labelColors) {
   };
 }
 
-// The label colours are set as each volume arrives, before NiiVue builds its textures: set afterwards,
-// they cost one more rebuild of every texture, about ten seconds for a full-size CT in software WebGL.
-async function volumesLoad(nv, volumes) {
-  const labelColorsByUrl = new Map(
-    volumes.filter((volume) => volume.labelColors !== undefined).map((volume) => [volume.url, volume.labelColors]),
+// Download, gunzip (the browser's own DecompressionStream) and parse every volume at once. The downloads
+// are our own fetch calls, made before NiiVue sets up its canvas: that set-up compiles its shaders without
+// yielding (seconds in software WebGL), and NiiVue's loader would only start downloading after it.
+// Label colours and the window are set here, before NiiVue builds its textures: set afterwards, each
+// costs one more rebuild of every texture.
+function imagesFetch(nv, volumes) {
+  return Promise.all(
+    volumes.map(async (volume) => {
+      const response = await fetch(volume.url);
+      if (!response.ok) {
+        throw new Error(`${volume.name} could not be downloaded (HTTP ${response.status}); reload the page.`);
+      }
+      const image = await globalThis.niivue.NVImage.loadFromUrl({
+        ...volumeOptions(volume),
+        buffer: await response.arrayBuffer(),
+        trustCalMinMax: nv.opts.trustCalMinMax,
+      });
+      if (volume.labelColors !== undefined) {
+        image.setColormapLabel(labelColormap(volume.labelColors));
+      }
+      return image;
+    }),
   );
-  nv.onVolumeAddedFromUrl = (options, image) => {
-    const labelColors = labelColorsByUrl.get(options.url);
-    if (labelColors !== undefined) {
-      image.setColormapLabel(labelColormap(labelColors));
-    }
+}
+
+// Show the images, the first as the background, with one rebuild of NiiVue's textures. NiiVue's own
+// loadVolumes adds one volume at a time and rebuilds every texture each time (in software WebGL, seconds
+// per rebuild of a full-size CT); here all but the last are put in its list and adding the last rebuilds.
+function imagesShow(nv, images) {
+  nv.volumes = images.slice(0, -1);
+  nv.addVolume(images.at(-1));
+}
+
+async function volumesLoad(nv, volumes) {
+  imagesShow(nv, await imagesFetch(nv, volumes));
+}
+
+// NiiVue builds a gradient texture of the background with its other textures (a blur and a Sobel pass
+// over every voxel), for its lit volume render. Our 3D layout uses NiiVue's default volume render, which
+// never reads it, and in software WebGL those passes cost more than the rest of a rebuild (about 15 of
+// 20 s for a 512x512x80 CT). So the gradient shaders are swapped for one that draws nothing: its one
+// triangle strip has no area. Turning on NiiVue's lit render (gradient amount > 0) would need them back.
+const GRADIENT_SHADERS = Object.freeze([
+  "blurShader",
+  "gradientPrePassShader",
+  "sobelFirstOrderShader",
+  "sobelSecondOrderShader",
+]);
+
+function gradientPassesSkip(nv) {
+  const gl = nv.gl;
+  const stage = (type, source) => {
+    const shader = gl.createShader(type);
+    gl.shaderSource(shader, source);
+    gl.compileShader(shader);
+    return shader;
   };
-  await nv.loadVolumes(volumes.map(volumeOptions));
+  const program = gl.createProgram();
+  gl.attachShader(program, stage(gl.VERTEX_SHADER, "#version 300 es\nvoid main() { gl_Position = vec4(0.0); }"));
+  gl.attachShader(
+    program,
+    stage(gl.FRAGMENT_SHADER, "#version 300 es\nprecision lowp float;\nout vec4 color;\nvoid main() { color = vec4(0.0); }"),
+  );
+  gl.linkProgram(program);
+  const drawsNothing = { program, uniforms: {}, use: (context) => context.useProgram(program) };
+  for (const name of GRADIENT_SHADERS) {
+    nv[name] = drawsNothing;
+  }
 }
 
 function nextAnimationFrame() {
@@ -203,10 +266,12 @@ export async function createViewer(canvas, { volumes, layout = "multiplanar", bl
   if (onLocation !== null) {
     viewer.onLocation(onLocation);
   }
+  const images = imagesFetch(nv, volumes);
   await nv.attachToCanvas(canvas);
+  gradientPassesSkip(nv);
   nv.setSliceType(sliceTypeOf(nv, layout));
   viewer.ready = (async () => {
-    await volumesLoad(nv, volumes);
+    imagesShow(nv, await images);
     nv.drawScene();
     await nextAnimationFrame();
     // Hooks for browser tests and the benchmark: the first frame with every volume is on screen, and
