@@ -863,12 +863,14 @@ def annotation_consensus_promote(
 
 
 def annotation_campaign_demo_create(
-    *, challenge: Challenge, organizer: User, annotators: Sequence[User]
+    *, challenge: Challenge, organizer: User, annotators: Sequence[User], split: str = Split.TRAIN
 ) -> AnnotationCampaign:
-    """The demo's campaign: the threshold algorithm's pre-annotation of the first two training cases, for
-    ``annotators`` (the demo reader) and the organizer as a second annotator, so that a consensus exists
-    once both have corrected them. A campaign of that title made earlier (and not failed) is returned as
-    it is, so running the demo again makes no second one."""
+    """The demo's campaign: the threshold algorithm's pre-annotation of the first two cases of ``split``
+    (training), for ``annotators`` (the demo reader) and the organizer as a second annotator, so that a
+    consensus exists once both have corrected them. A phase re-scored on the promoted version changes its
+    scores only if it is scored on those cases (the demo's phases score the test split). A campaign of
+    that title made earlier (and not failed) is returned as it is, so running the demo again makes no
+    second one."""
     existing = (
         AnnotationCampaign.objects.filter(challenge=challenge, title=DEMO_CAMPAIGN_TITLE)
         .exclude(status=AnnotationCampaign.Status.FAILED)
@@ -879,7 +881,7 @@ def annotation_campaign_demo_create(
     dataset = Dataset.objects.filter(challenge=challenge).order_by("pk").first()
     if dataset is None:
         raise ValidationError("The demo challenge has no dataset to annotate.", code="invalid")
-    cases = list(dataset.cases.filter(split=Split.TRAIN).order_by("name")[:2])
+    cases = list(dataset.cases.filter(split=split).order_by("name")[:2])
     people = list(dict.fromkeys([*annotators, organizer]))
     return annotation_campaign_create(
         created_by=organizer,
