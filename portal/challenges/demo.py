@@ -27,8 +27,8 @@ from portal.challenges.models import Challenge, Phase
 from portal.datasets.models import Dataset, Split
 from portal.datasets.services import isles24_import
 from portal.datasets.synthetic import write_release
-from portal.readerstudies.models import ReaderStudy
-from portal.readerstudies.services import readerstudy_demo_create
+from portal.readerstudies.models import AnnotationCampaign, ReaderStudy
+from portal.readerstudies.services import annotation_campaign_demo_create, readerstudy_demo_create
 from portal.submissions.models import Submission
 
 DEMO_CHALLENGE_SLUG = "isles24-demo"
@@ -69,6 +69,7 @@ class Demo:
     cases_per_split: dict[str, int]
     predictions_archive: Path
     baseline: DemoBaseline
+    campaign: AnnotationCampaign
 
 
 def demo_release_write(*, data_dir: Path, split: str, cases: int, seed: int, first_subject: int) -> Path:
@@ -161,7 +162,9 @@ def demo_setup(*, var_dir: Path, say: Callable[[str], object] = print) -> Demo:
     cases imported into the challenge's dataset, two open phases scored on the hidden test split, and
     an organizer, a participant (in a team) and an expert reader, each with an API token, an example
     predictions archive for the preliminary phase (``var_dir/demo-data/demo-predictions.zip``) and the
-    ``threshold`` reference algorithm submitted to the final phase as a baseline team (see ``demo_baseline``).
+    ``threshold`` reference algorithm submitted to the final phase as a baseline team (see ``demo_baseline``),
+    and an annotation campaign in which the reader and the organizer correct that algorithm's
+    pre-annotation of two hidden test cases.
     """
     data_dir = var_dir / "demo-data"
     releases = {
@@ -196,6 +199,14 @@ def demo_setup(*, var_dir: Path, say: Callable[[str], object] = print) -> Demo:
             _demo_user(challenge=challenge, username=username, role=role, password=passwords[username])
             for username, role in DEMO_USERS
         )
+        people = get_user_model().objects.in_bulk(["organizer", "reader"], field_name="username")
+        # On hidden test cases, so that the phases re-scored on a promoted consensus change their scores.
+        campaign = annotation_campaign_demo_create(
+            challenge=challenge,
+            organizer=people["organizer"],
+            annotators=[people["reader"]],
+            split=Split.TEST,
+        )
     cases_per_split = {split: dataset.cases.filter(split=split).count() for split in releases}
     predictions_archive = demo_predictions_write(dataset=dataset, data_dir=data_dir)
     baseline = demo_baseline_register(phase=Phase.objects.get(slug=DEMO_FINAL_PHASE_SLUG), say=say)
@@ -206,6 +217,7 @@ def demo_setup(*, var_dir: Path, say: Callable[[str], object] = print) -> Demo:
         cases_per_split=cases_per_split,
         predictions_archive=predictions_archive,
         baseline=baseline,
+        campaign=campaign,
     )
 
 

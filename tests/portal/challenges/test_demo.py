@@ -12,6 +12,7 @@ from portal.algorithms.selectors import algorithm_settings_get
 from portal.challenges.demo import DEMO_CHALLENGE_SLUG, DEMO_FINAL_PHASE_SLUG, demo_setup
 from portal.challenges.models import Phase
 from portal.datasets.models import Case, GroundTruth, Image, Split
+from portal.readerstudies.models import AnnotationAssignment, AnnotationCampaign
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +41,26 @@ def test_demo_setup_builds_a_challenge_with_hidden_test_cases_two_phases_and_thr
         "reader": ChallengeRole.Role.READER,
     }
     assert TeamMembership.objects.filter(user__username="participant", challenge=demo.challenge).exists()
+
+
+def test_demo_setup_starts_a_pre_annotated_campaign_of_two_hidden_cases_for_the_reader_and_organizer(
+    var_dir: Path,
+) -> None:
+    demo = demo_setup(var_dir=var_dir)
+    again = demo_setup(var_dir=var_dir)
+
+    campaign = demo.campaign
+    assert again.campaign == campaign
+    assert campaign.starting_mask == AnnotationCampaign.StartingMask.PRE_ANNOTATION
+    cases = campaign.campaign_cases.select_related("case")
+    assert [case.case.split for case in cases] == [Split.TEST, Split.TEST]
+    annotators = AnnotationAssignment.objects.filter(campaign_case__campaign=campaign)
+    assert sorted(annotators.values_list("annotator__username", flat=True)) == [
+        "organizer",
+        "organizer",
+        "reader",
+        "reader",
+    ]
 
 
 @pytest.mark.integration

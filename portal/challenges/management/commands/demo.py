@@ -78,6 +78,11 @@ class Command(BaseCommand):
         for user in demo.users:
             role = user.role.lower()
             self.stdout.write(f"  {role:<12} {user.username:<12} {user.password}  {user.api_token}")
+        self.stdout.write(
+            f"Annotation campaign '{demo.campaign.title}': the reader (and the organizer) correct two cases "
+            f"at {url}/studies/; the organizer sees agreement and promotes the consensus at "
+            f"{url}/studies/campaigns/{demo.campaign.pk}/."
+        )
         self.stdout.write(f"Final phase: {demo.baseline.note}")
         if demo.baseline.submission is not None:
             token = next(user.api_token for user in demo.users if user.role == ChallengeRole.Role.PARTICIPANT)
