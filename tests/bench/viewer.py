@@ -144,6 +144,8 @@ def _measure(*, base_url: str, session_key: str, submission_id: int, runs: int) 
             context.close()
         browser.close()
     print(f"page: {url} (NCCT {'x'.join(map(str, SHAPE))} int16 with the overlap label volume over it)")
+    # Software WebGL shares the CPUs with everything else: the figures scale with the machine's load.
+    print(f"load average during the runs: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(
         f"first visit (empty cache): median {statistics.median(first):.0f} ms to the first frame "
         f"(runs: {', '.join(f'{value:.0f}' for value in first)}; goal: <= 2000 ms)"

@@ -142,3 +142,26 @@ def test_the_review_shows_true_positives_false_positives_and_false_negatives_in_
     except Exception:
         save_failure(page, "submission-review")
         raise
+
+
+@pytest.mark.e2e
+def test_the_review_draws_both_volumes_in_the_3d_layout_when_asked(
+    reviewed: Submission, live_server: object, browser: Browser
+) -> None:
+    cookie = session_cookie(username="participant", live_server_url=live_server.url)
+    page = logged_in_page(browser, cookie)
+    try:
+        page.goto(f"{live_server.url}/submissions/{reviewed.pk}/review/")
+        wait_for_viewer(page)
+        page.wait_for_timeout(300)
+        multiplanar = canvas_pixels(page)
+        page.get_by_role("button", name="3D").click()
+        page.wait_for_timeout(500)
+        rendered = canvas_pixels(page)
+
+        assert rendered.std() > 10, "the 3D layout is blank"
+        assert np.abs(rendered - multiplanar).mean() > 1, "the 3D layout looks like the multiplanar one"
+        assert sum(colour_counts(rendered).values()) > 50, "the 3D render shows no overlay colour"
+    except Exception:
+        save_failure(page, "submission-review-3d")
+        raise
