@@ -56,15 +56,16 @@ class CampaignWorld:
     people: dict[str, User]
 
 
-def campaign_world_create() -> CampaignWorld:
-    """Build the world (the browser test needs it in a transactional database too)."""
-    phase = PhaseFactory(split=Split.TRAIN, title="Training leaderboard")
+def campaign_world_create(*, split: str = Split.TRAIN) -> CampaignWorld:
+    """Build the world (the browser tests need it in a transactional database too); ``split`` is the
+    cases' and the phase's (the hidden test cases, for a campaign whose consensus re-scores a phase)."""
+    phase = PhaseFactory(split=split, title="Training leaderboard" if split == Split.TRAIN else "Final")
     GroundTruthVersion.objects.create(
         dataset=phase.dataset, number=1, source=GroundTruthVersion.Source.IMPORT
     )
     cases = []
     for name in CASE_NAMES:
-        case = CaseFactory(dataset=phase.dataset, name=name, split=Split.TRAIN)
+        case = CaseFactory(dataset=phase.dataset, name=name, split=split)
         ImageFactory(case=case, interface="non-contrast-ct", shape=list(SHAPE), spacing_mm=list(SPACING_MM))
         ImageFactory(
             case=case,
