@@ -441,8 +441,18 @@ class CaseAgreement:
 
 
 def annotation_annotator_candidates(*, challenge: Challenge) -> QuerySet[User]:
-    """Users who may annotate for the challenge: anyone holding a role in it, by name."""
-    return User.objects.filter(challenge_roles__challenge=challenge).distinct().order_by("username")
+    """Users who may annotate for the challenge, by name: its organizers and expert readers, never one of its
+    participants (a campaign may show hidden test cases, and a participant may not see them)."""
+    participants = ChallengeRole.objects.filter(challenge=challenge, role=ChallengeRole.Role.PARTICIPANT)
+    return (
+        User.objects.filter(
+            challenge_roles__challenge=challenge,
+            challenge_roles__role__in=(ChallengeRole.Role.ORGANIZER, ChallengeRole.Role.READER),
+        )
+        .exclude(pk__in=participants.values("user"))
+        .distinct()
+        .order_by("username")
+    )
 
 
 def annotation_campaign_list_organized_by(*, user: User) -> QuerySet[AnnotationCampaign]:

@@ -504,7 +504,10 @@ def _annotators_check(*, annotators: Sequence[User], challenge: Challenge) -> li
     allowed = set(selectors.annotation_annotator_candidates(challenge=challenge).values_list("pk", flat=True))
     outsiders = [user.username for user in annotators if user.pk not in allowed]
     if outsiders:
-        return [f"These users hold no role in the challenge and cannot annotate: {', '.join(outsiders)}."]
+        return [
+            f"Only the challenge's organizers and expert readers who do not take part may annotate: "
+            f"{', '.join(outsiders)} cannot."
+        ]
     return []
 
 

@@ -170,11 +170,12 @@ def test_no_url_serves_ground_truth_and_no_download_returns_its_bytes(world: Cha
     organizer = client_for(world, "organizer")
 
     routes = [route for route in _patterns(get_resolver()) if not route.startswith("admin/")]
-    # The one route that serves masks is the blinded reader study's: a re-encoded copy, to its invited reader
-    # only (tests/portal/readerstudies prove both). The review overlap is derived, for organizers.
-    blinded_study_masks = {"studies/masks/<str:token>/"}
+    # The routes that serve masks are the blinded reader study's (a re-encoded copy, to its invited reader
+    # only) and an annotation assignment's own mask (its starting mask or revisions, to its annotator and the
+    # organizers); tests/portal/readerstudies prove both. The review overlap is derived, for organizers.
+    allowed_mask_routes = {"studies/masks/<str:token>/", "api/campaigns/assignments/<int:pk>/mask/"}
     mask_routes = {route for route in routes if "ground" in route or "truth" in route or "mask" in route}
-    assert mask_routes == blinded_study_masks
+    assert mask_routes == allowed_mask_routes
     for image_url in (
         reverse("image-download", kwargs={"pk": world.train_image.pk}),
         reverse("api:image-file", kwargs={"pk": world.train_image.pk}),

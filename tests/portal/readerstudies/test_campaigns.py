@@ -164,9 +164,22 @@ def test_creation_lists_every_problem(make_campaign: CampaignMaker, world: Campa
     assert refused.value.messages == [
         f"These cases have no preprocessed-tmax-map image: {world.cases[1].name}.",
         f"Pre-annotation needs a preprocessed-tmax-map image; these cases have none: {world.cases[1].name}.",
-        "These users hold no role in the challenge and cannot annotate: outsider.",
+        "Only the challenge's organizers and expert readers who do not take part may annotate: "
+        "outsider cannot.",
     ]
     assert not AnnotationCampaign.objects.exists()
+
+
+def test_a_participant_cannot_annotate_as_a_campaign_may_show_hidden_test_cases(
+    make_campaign: CampaignMaker, world: CampaignWorld
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        make_campaign(annotators=[world.people["participant"]])
+
+    assert refused.value.messages == [
+        "Only the challenge's organizers and expert readers who do not take part may annotate: participant "
+        "cannot."
+    ]
 
 
 def test_revisions_are_numbered_and_the_first_starts_the_case(
