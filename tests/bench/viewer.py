@@ -7,9 +7,11 @@ mask overlaps it in part. The submission review page shows the NCCT with the ove
 it. Headless Chromium (Debian's, software WebGL) opens the page ``--runs`` times in a fresh browser
 context (a first visit: every file downloaded) and then once more in the same context (a second visit:
 the HTTP cache revalidates each file by ETag and the server answers 304). The time is the page's own
-``performance.now()`` when the viewer has drawn its first frame with both volumes, i.e. since the
-navigation started. It prints the median of each (goal: first visit at most 2 s, second less), and the
-one-off time the server takes to compute and cache the overlap volume before the first visit.
+``performance.now()`` when the GPU has finished the viewer's first frame with both volumes, i.e. since
+the navigation started (WebGL calls only queue work: NiiVue's calls return seconds before software WebGL
+has drawn anything, and figures taken then, as before this note, are that much too low). It prints the
+median of each (goal: first visit at most 2 s, second less), and the one-off time the server takes to
+compute and cache the overlap volume before the first visit.
 """
 
 import argparse

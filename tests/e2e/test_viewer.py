@@ -2,10 +2,14 @@
 and the review shows true positives, false positives and false negatives in three colours."""
 
 import hashlib
-from collections.abc import Iterator
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
 from django.core.files.base import ContentFile
 from playwright.sync_api import Browser, sync_playwright
 
@@ -28,6 +32,10 @@ from tests.portal.submissions.review_world import review_world_create
 
 SHAPE = (64, 64, 24)
 SPACING_MM = (3.0, 3.0, 6.0)
+# The review's location line: "x, y, z mm · voxel i, j, k · value <CT> / <overlap label>".
+LOCATION = re.compile(
+    r"(?P<mm>[-\d.]+, [-\d.]+, [-\d.]+) mm · voxel \d+, \d+, \d+ · value (?P<ct>[-\d.]+) / (?P<label>\d+)"
+)
 
 
 @pytest.fixture
@@ -164,4 +172,49 @@ def test_the_review_draws_both_volumes_in_the_3d_layout_when_asked(
         assert sum(colour_counts(rendered).values()) > 50, "the 3D render shows no overlay colour"
     except Exception:
         save_failure(page, "submission-review-3d")
+        raise
+
+
+def overlap_label_at(overlap: sitk.Image, mm_ras: Sequence[float]) -> int:
+    """The label of the voxel holding a point given in NIfTI's RAS millimetres (ITK works in LPS)."""
+    x, y, z = mm_ras
+    index = overlap.TransformPhysicalPointToIndex((-x, -y, z))
+    return int(overlap[index])
+
+
+@pytest.mark.e2e
+def test_the_review_shows_the_overlap_label_under_a_click_where_the_file_has_it(
+    reviewed: Submission, live_server: object, browser: Browser
+) -> None:
+    cookie = session_cookie(username="participant", live_server_url=live_server.url)
+    page = logged_in_page(browser, cookie)
+    try:
+        page.goto(f"{live_server.url}/submissions/{reviewed.pk}/review/")
+        wait_for_viewer(page)
+        overlay_url = page.evaluate(
+            "JSON.parse(document.getElementById('viewer-data').textContent).overlay.url"
+        )
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "overlap.nii.gz"
+            path.write_bytes(page.request.get(f"{live_server.url}{overlay_url}").body())
+            overlap = sitk.ReadImage(str(path))
+        box = page.locator("#pane-1").bounding_box()
+        assert box is not None
+        shown: list[tuple[int, int]] = []
+        for fraction_x in np.linspace(0.05, 0.95, 8):
+            for fraction_y in np.linspace(0.05, 0.95, 6):
+                page.locator("#pane-1").click(
+                    position={"x": box["width"] * fraction_x, "y": box["height"] * fraction_y}
+                )
+                match = LOCATION.fullmatch(page.locator("#location").inner_text())
+                if match is None:  # not on the image yet: the line still asks for a click
+                    continue
+                mm = [float(value) for value in match["mm"].split(", ")]
+                shown.append((int(match["label"]), overlap_label_at(overlap, mm)))
+
+        assert all(label == expected for label, expected in shown), shown
+        assert len(shown) > 10, "few clicks landed on the image"
+        assert {label for label, _ in shown} - {0}, "no click landed on the overlap"
+    except Exception:
+        save_failure(page, "submission-review-location")
         raise

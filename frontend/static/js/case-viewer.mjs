@@ -2,7 +2,7 @@
 // in a second pane with a synced crosshair, CT window presets, layouts, and the value under the cursor.
 
 import { createViewer, webgl2Available } from "./viewer.mjs";
-import { bindViewerControls, locationText, readPageData } from "./viewer-controls.mjs";
+import { bindViewerControls, locationText, readPageData, viewerUnavailableShow } from "./viewer-controls.mjs";
 
 const CT_DEFAULT_PRESET = "brain";
 
@@ -33,12 +33,7 @@ async function main() {
   const { images } = readPageData("viewer-data");
   const location = document.getElementById("location");
   if (!webgl2Available() || images.length === 0) {
-    document.getElementById("viewer").hidden = true;
-    const notice = document.getElementById("viewer-unavailable");
-    if (images.length === 0) {
-      notice.textContent = "This case has no images to show.";
-    }
-    notice.hidden = false;
+    viewerUnavailableShow(images.length === 0 ? "This case has no images to show." : null);
     return;
   }
   const baseSelect = document.getElementById("base-image");
@@ -50,12 +45,18 @@ async function main() {
     location.textContent = locationText(report);
   };
   const panes = [{ viewer: null, image: images[0] }, { viewer: null, image: null }];
-  const first = await createViewer(document.getElementById("pane-1"), {
-    volumes: [volumeOf(images[0])],
-    onLocation: showLocation,
-  });
+  let first;
+  try {
+    first = await createViewer(document.getElementById("pane-1"), {
+      volumes: [volumeOf(images[0])],
+      onLocation: showLocation,
+    });
+    await first.ready;
+  } catch (error) {
+    viewerUnavailableShow(error.message);
+    return;
+  }
   panes[0].viewer = first;
-  await first.ready;
 
   const shown = () => panes.filter((pane) => pane.viewer !== null && pane.image !== null);
   bindViewerControls({

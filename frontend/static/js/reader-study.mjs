@@ -38,6 +38,8 @@ async function loadViewerModule() {
 
 const viewerModule = loadViewerModule();
 
+// The reader's window preset is set on the first background as it loads: set after the first frame, it
+// would cost one more rebuild of every texture in each pane.
 function backgroundVolumes(item) {
   return item.images.map((image, index) => ({
     url: image.url,
@@ -45,6 +47,7 @@ function backgroundVolumes(item) {
     colormap: image.interface.includes("tmax") ? "warm" : "gray",
     opacity: 1,
     visible: index === backgroundIndex,
+    windowPreset: index === 0 ? WINDOW_PRESETS[presetIndex] : undefined,
   }));
 }
 
@@ -58,8 +61,10 @@ async function showImages(item) {
     return;
   }
   const background = backgroundVolumes(item);
-  // Pane A holds both masks (B hidden) so that the toggle can swap them in one pane.
-  const leftVolumes = [...background, maskVolume(item.masks.A, true), maskVolume(item.masks.B, false)];
+  // Pane A holds both masks so that the toggle can swap them in one pane; they load as the toggle shows
+  // them (changed after the first frame, each costs one more rebuild of every texture).
+  const showB = toggleCaptionShow();
+  const leftVolumes = [...background, maskVolume(item.masks.A, !showB), maskVolume(item.masks.B, showB)];
   const rightVolumes = [...background, maskVolume(item.masks.B, true)];
   leftMaskIndex = background.length;
   if (viewers.length === 0) {
@@ -72,8 +77,6 @@ async function showImages(item) {
   } else {
     await Promise.all([viewers[0].load(leftVolumes), viewers[1].load(rightVolumes)]);
   }
-  applyPreset();
-  applyToggle();
 }
 
 function applyBackground() {
@@ -91,11 +94,16 @@ function applyPreset() {
   }
 }
 
-function applyToggle() {
+// Marks the panes and captions pane A with the mask it shows; true when that is B.
+function toggleCaptionShow() {
   panes.classList.toggle("toggle", toggled);
-  const caption = document.querySelector("#pane-a figcaption");
   const showB = toggled && showingB;
-  caption.textContent = showB ? "B" : "A";
+  document.querySelector("#pane-a figcaption").textContent = showB ? "B" : "A";
+  return showB;
+}
+
+function applyToggle() {
+  const showB = toggleCaptionShow();
   const left = viewers[0];
   if (left !== undefined) {
     left.setOverlayVisible(leftMaskIndex, !showB);

@@ -2,7 +2,7 @@
 // (1 true positive, 2 false positive, 3 false negative) in the legend's three colours.
 
 import { createViewer, webgl2Available } from "./viewer.mjs";
-import { bindViewerControls, locationText, readPageData } from "./viewer-controls.mjs";
+import { bindViewerControls, locationText, readPageData, viewerUnavailableShow } from "./viewer-controls.mjs";
 
 const OVERLAP_COLORS = Object.freeze({ 1: [0, 204, 0], 2: [255, 51, 51], 3: [51, 102, 255] });
 const OVERLAY = 1;
@@ -10,33 +10,34 @@ const OVERLAY = 1;
 async function main() {
   const { base, overlay } = readPageData("viewer-data");
   if (!webgl2Available() || base === null) {
-    document.getElementById("viewer").hidden = true;
-    const notice = document.getElementById("viewer-unavailable");
-    if (base === null) {
-      notice.textContent = "This case has no image to show the masks on.";
-    }
-    notice.hidden = false;
+    viewerUnavailableShow(base === null ? "This case has no image to show the masks on." : null);
     return;
   }
   const location = document.getElementById("location");
   const opacity = document.getElementById("overlay-opacity");
   const visible = document.getElementById("overlay-visible");
-  const viewer = await createViewer(document.getElementById("pane-1"), {
-    volumes: [
-      // The brain window from the start: set after the first frame, it would cost a second rebuild.
-      { url: base.url, name: base.name, colormap: base.colormap, windowPreset: base.is_ct ? "brain" : undefined },
-      {
-        url: overlay.url,
-        name: overlay.name,
-        labelColors: OVERLAP_COLORS,
-        opacity: Number(opacity.value) / 100,
+  let viewer;
+  try {
+    viewer = await createViewer(document.getElementById("pane-1"), {
+      volumes: [
+        // The brain window from the start: set after the first frame, it would cost a second rebuild.
+        { url: base.url, name: base.name, colormap: base.colormap, windowPreset: base.is_ct ? "brain" : undefined },
+        {
+          url: overlay.url,
+          name: overlay.name,
+          labelColors: OVERLAP_COLORS,
+          opacity: Number(opacity.value) / 100,
+        },
+      ],
+      onLocation: (report) => {
+        location.textContent = locationText(report);
       },
-    ],
-    onLocation: (report) => {
-      location.textContent = locationText(report);
-    },
-  });
-  await viewer.ready;
+    });
+    await viewer.ready;
+  } catch (error) {
+    viewerUnavailableShow(error.message);
+    return;
+  }
   bindViewerControls({
     presetViewers: () => (base.is_ct ? [viewer] : []),
     layoutViewers: () => [viewer],

@@ -7,6 +7,16 @@ export function readPageData(id) {
   return JSON.parse(document.getElementById(id).textContent);
 }
 
+// Hides the viewer and shows the page's notice (by default: no WebGL2), or `message` in its place.
+export function viewerUnavailableShow(message = null) {
+  document.getElementById("viewer").hidden = true;
+  const notice = document.getElementById("viewer-unavailable");
+  if (message !== null) {
+    notice.textContent = message;
+  }
+  notice.hidden = false;
+}
+
 export function locationText({ mm, voxel, values }) {
   const position = `${mm.map((value) => value.toFixed(1)).join(", ")} mm`;
   const indices = `voxel ${voxel.join(", ")}`;

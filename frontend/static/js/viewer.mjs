@@ -12,12 +12,10 @@ const LAYOUTS = Object.freeze(["multiplanar", "axial", "coronal", "sagittal", "3
 // The voxel axis that moveSlice steps along in each layout (i, j, k).
 const SLICE_AXIS = Object.freeze({ multiplanar: 2, axial: 2, coronal: 1, sagittal: 0, "3d": 2 });
 
+// Checks the API only: a probe context costs as much as the viewer's own (0.4 s in software WebGL). A
+// browser that has the API but cannot make a context makes createViewer throw instead.
 export function webgl2Available() {
-  if (typeof globalThis.niivue === "undefined") {
-    return false;
-  }
-  const probe = document.createElement("canvas");
-  return probe.getContext("webgl2") !== null;
+  return typeof globalThis.niivue !== "undefined" && typeof globalThis.WebGL2RenderingContext !== "undefined";
 }
 
 function sliceTypeOf(nv, layout) {
@@ -105,6 +103,36 @@ async function volumesLoad(nv, volumes) {
   imagesShow(nv, await imagesFetch(nv, volumes));
 }
 
+// The one volume of labels (labelColors) a viewer may hold, or -1. It is shown as NiiVue's drawing layer
+// rather than as a volume: a volume is resampled into the background's grid by a shader pass over every
+// voxel of it (about 4 s for a 512x512x80 CT in software WebGL, under load), while the drawing layer is
+// uploaded as it is. So a label volume must be on the background's grid (the review's overlap is).
+function labelLayerIndex(volumes) {
+  const indices = volumes.flatMap((volume, index) => (volume.labelColors === undefined ? [] : [index]));
+  if (indices.length > 1 || indices[0] === 0) {
+    throw new Error("A viewer shows at most one label volume, and not as its background.");
+  }
+  return indices.length === 0 ? -1 : indices[0];
+}
+
+function layersShow(nv, images, { labelIndex, labelColors, labelOpacity }) {
+  if (labelIndex === -1) {
+    if (nv.drawBitmap) {
+      nv.closeDrawing();
+    }
+    imagesShow(nv, images);
+    return;
+  }
+  // Set before the volumes are added: setDrawColormap rebuilds every texture there is.
+  nv.volumes = [];
+  nv.setDrawColormap(labelColormap(labelColors));
+  nv.drawOpacity = labelOpacity;
+  imagesShow(nv, images.filter((_, index) => index !== labelIndex));
+  if (!nv.loadDrawing(images[labelIndex])) {
+    throw new Error("The label volume is not on the background image's grid; it cannot be shown over it.");
+  }
+}
+
 // NiiVue builds a gradient texture of the background with its other textures (a blur and a Sobel pass
 // over every voxel), for its lit volume render. Our 3D layout uses NiiVue's default volume render, which
 // never reads it, and in software WebGL those passes cost more than the rest of a rebuild (about 15 of
@@ -144,20 +172,35 @@ function nextAnimationFrame() {
   });
 }
 
+// Resolves when the GPU has run every command given so far. WebGL calls only queue work: NiiVue returns
+// from building its textures long before the GPU has (seconds, in software WebGL), and the next animation
+// frame comes before the picture does.
+async function gpuFinished(gl) {
+  const fence = gl.fenceSync(gl.SYNC_GPU_COMMANDS_COMPLETE, 0);
+  gl.flush();
+  while (gl.clientWaitSync(fence, 0, 0) === gl.TIMEOUT_EXPIRED) {
+    await new Promise((resolve) => {
+      setTimeout(resolve, 10);
+    });
+  }
+  gl.deleteSync(fence);
+}
+
 class Viewer {
   #nv;
   #layout;
   #blinded;
   #opacities;
   #visible;
+  #labelIndex;
+  #labelColors;
   #listeners = [];
 
   constructor(nv, { volumes, layout, blinded }) {
     this.#nv = nv;
     this.#layout = layout;
     this.#blinded = blinded;
-    this.#opacities = volumes.map((volume) => volume.opacity ?? 1);
-    this.#visible = volumes.map((volume) => volume.visible !== false);
+    this.#volumesSet(volumes);
     nv.onLocationChange = (location) => this.#emitLocation(location);
     this.ready = null;
   }
@@ -166,13 +209,45 @@ class Viewer {
     return this.#layout;
   }
 
-  // Replace every volume (a new base and its overlays); resolves once they are drawn.
-  async load(volumes) {
+  #volumesSet(volumes) {
     this.#opacities = volumes.map((volume) => volume.opacity ?? 1);
     this.#visible = volumes.map((volume) => volume.visible !== false);
-    await volumesLoad(this.#nv, volumes);
+    this.#labelIndex = labelLayerIndex(volumes);
+    this.#labelColors = this.#labelIndex === -1 ? undefined : volumes[this.#labelIndex].labelColors;
+  }
+
+  // Show fetched images (in the order of the volumes last given) with one rebuild of NiiVue's textures.
+  show(images) {
+    layersShow(this.#nv, images, {
+      labelIndex: this.#labelIndex,
+      labelColors: this.#labelColors,
+      labelOpacity: this.#shownOpacity(this.#labelIndex),
+    });
+  }
+
+  // Replace every volume (a new base and its overlays); resolves once they are drawn.
+  async load(volumes) {
+    this.#volumesSet(volumes);
+    this.show(await imagesFetch(this.#nv, volumes));
     this.#nv.setSliceType(sliceTypeOf(this.#nv, this.#layout));
     await nextAnimationFrame();
+  }
+
+  #shownOpacity(index) {
+    return this.#visible[index] ? this.#opacities[index] : 0;
+  }
+
+  // NiiVue's index of the volume at `index` of the volumes given (the label volume is not among them).
+  #volumeIndex(index) {
+    return this.#labelIndex !== -1 && index > this.#labelIndex ? index - 1 : index;
+  }
+
+  #opacityApply(index) {
+    if (index === this.#labelIndex) {
+      this.#nv.setDrawOpacity(this.#shownOpacity(index));
+      return;
+    }
+    this.#nv.setOpacity(this.#volumeIndex(index), this.#shownOpacity(index));
   }
 
   setWindowPreset(name) {
@@ -195,24 +270,24 @@ class Viewer {
   }
 
   setColormap(index, name) {
-    this.#nv.volumes[index].colormap = name;
+    this.#nv.volumes[this.#volumeIndex(index)].colormap = name;
     this.#nv.updateGLVolume();
   }
 
   setOverlayOpacity(index, value) {
     this.#opacities[index] = value;
     if (this.#visible[index]) {
-      this.#nv.setOpacity(index, value);
+      this.#opacityApply(index);
     }
   }
 
   setOverlayVisible(index, visible) {
     this.#visible[index] = visible;
-    this.#nv.setOpacity(index, visible ? this.#opacities[index] : 0);
+    this.#opacityApply(index);
   }
 
   setFrame(index, frame) {
-    this.#nv.setFrame4D(this.#nv.volumes[index].id, frame);
+    this.#nv.setFrame4D(this.#nv.volumes[this.#volumeIndex(index)].id, frame);
   }
 
   syncWith(other) {
@@ -231,6 +306,12 @@ class Viewer {
     this.#listeners.push(callback);
   }
 
+  // The label under a voxel of the background: the drawing layer is on its grid, in NiiVue's RAS order.
+  #labelAt([i, j, k]) {
+    const dims = this.#nv.back.dims;
+    return this.#nv.drawBitmap[i + j * dims[1] + k * dims[1] * dims[2]];
+  }
+
   #emitLocation(location) {
     const report = {
       mm: Array.from(location.mm).slice(0, 3),
@@ -238,6 +319,9 @@ class Viewer {
     };
     if (!this.#blinded) {
       report.values = location.values.map((entry) => entry.value);
+      if (this.#labelIndex !== -1) {
+        report.values.splice(this.#labelIndex, 0, this.#labelAt(report.voxel));
+      }
     }
     for (const listener of this.#listeners) {
       listener(report);
@@ -267,12 +351,17 @@ export async function createViewer(canvas, { volumes, layout = "multiplanar", bl
     viewer.onLocation(onLocation);
   }
   const images = imagesFetch(nv, volumes);
-  await nv.attachToCanvas(canvas);
+  try {
+    await nv.attachToCanvas(canvas);
+  } catch (error) {
+    throw new Error(`This browser could not start WebGL2 (${error.message}); please use another browser.`);
+  }
   gradientPassesSkip(nv);
   nv.setSliceType(sliceTypeOf(nv, layout));
   viewer.ready = (async () => {
-    imagesShow(nv, await images);
+    viewer.show(await images);
     nv.drawScene();
+    await gpuFinished(nv.gl);
     await nextAnimationFrame();
     // Hooks for browser tests and the benchmark: the first frame with every volume is on screen, and
     // when (milliseconds since the navigation started).
