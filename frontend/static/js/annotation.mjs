@@ -209,10 +209,15 @@ async function start() {
   }
   status.textContent = "Loading the images…";
   const resumeFrom = assignment.newest_revision?.url ?? assignment.starting_mask.url;
-  viewer = await module.createDrawingViewer(document.getElementById("drawing-canvas"), {
-    volumes: volumesOf(assignment),
-    mask: resumeFrom,
-  });
+  try {
+    viewer = await module.createDrawingViewer(document.getElementById("drawing-canvas"), {
+      volumes: volumesOf(assignment),
+      mask: resumeFrom,
+    });
+  } catch (error) {
+    status.textContent = error.message;
+    return;
+  }
   status.textContent =
     assignment.newest_revision === null
       ? "Starting from the campaign's starting mask."

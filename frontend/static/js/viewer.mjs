@@ -12,6 +12,15 @@ const LAYOUTS = Object.freeze(["multiplanar", "axial", "coronal", "sagittal", "3
 // The voxel axis that moveSlice steps along in each layout (i, j, k).
 const SLICE_AXIS = Object.freeze({ multiplanar: 2, axial: 2, coronal: 1, sagittal: 0, "3d": 2 });
 
+/** Attach NiiVue to the canvas; a browser that has the WebGL2 API but cannot start it gets a sentence. */
+async function canvasAttach(nv, canvas) {
+  try {
+    await nv.attachToCanvas(canvas);
+  } catch (error) {
+    throw new Error(`This browser could not start WebGL2 (${error.message}); please use another browser.`);
+  }
+}
+
 // Checks the API only: a probe context costs as much as the viewer's own (0.4 s in software WebGL). A
 // browser that has the API but cannot make a context makes createViewer throw instead.
 export function webgl2Available() {
@@ -351,11 +360,7 @@ export async function createViewer(canvas, { volumes, layout = "multiplanar", bl
     viewer.onLocation(onLocation);
   }
   const images = imagesFetch(nv, volumes);
-  try {
-    await nv.attachToCanvas(canvas);
-  } catch (error) {
-    throw new Error(`This browser could not start WebGL2 (${error.message}); please use another browser.`);
-  }
+  await canvasAttach(nv, canvas);
   gradientPassesSkip(nv);
   nv.setSliceType(sliceTypeOf(nv, layout));
   viewer.ready = (async () => {
@@ -549,7 +554,7 @@ export async function createDrawingViewer(canvas, { volumes, mask, layout = "axi
     drawingEnabled: false,
   });
   const viewer = new DrawingViewer(nv, { layout, volumeCount: volumes.length });
-  await nv.attachToCanvas(canvas);
+  await canvasAttach(nv, canvas);
   nv.setSliceType(sliceTypeOf(nv, layout));
   await volumesLoad(nv, volumes);
   nv.setDrawOpacity(0.6);
