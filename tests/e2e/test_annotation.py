@@ -3,17 +3,15 @@ canvas, undoes and redoes it, saves each time, and the stored revisions are the 
 and the starting mask plus the drawn voxels (redone); a reload resumes from the newest revision, and
 Done makes it final."""
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 from django.db import connection
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from portal.readerstudies import services
 from portal.readerstudies.annotation_masks import mask_array_read
 from portal.readerstudies.models import AnnotationAssignment, AnnotationCampaign
-from tests.e2e.viewer_pages import CHROMIUM_ARGS, logged_in_page, save_failure, session_cookie
+from tests.e2e.viewer_pages import logged_in_page, save_failure, session_cookie
 from tests.portal.readerstudies.campaign_world import campaign_world_create
 
 
@@ -34,15 +32,6 @@ def assignment(transactional_db: None) -> AnnotationAssignment:
     campaign.refresh_from_db()
     assert campaign.status == AnnotationCampaign.Status.READY
     return AnnotationAssignment.objects.get(campaign_case__campaign=campaign)
-
-
-@pytest.fixture
-def browser(chromium_path: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.mark.e2e

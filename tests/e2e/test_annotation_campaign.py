@@ -5,20 +5,19 @@ promotes the consensus and switches the phase to it, and the phase's leaderboard
 submission re-scored while its score on the first version stays readable in the API."""
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from django.db import connection
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from portal.datasets.models import Split
 from portal.submissions.models import Submission
 from portal.submissions.services import submission_create
 from portal.submissions.tasks import submission_check_task, submission_evaluate_task
-from tests.e2e.viewer_pages import CHROMIUM_ARGS, logged_in_page, save_failure, session_cookie
+from tests.e2e.viewer_pages import logged_in_page, save_failure, session_cookie
 from tests.portal.readerstudies.campaign_world import (
     CampaignWorld,
     campaign_world_create,
@@ -51,15 +50,6 @@ def scored_phase(transactional_db: None) -> ScoredPhase:
     submission.refresh_from_db()
     assert submission.status == Submission.Status.SUCCEEDED
     return ScoredPhase(world, submission)
-
-
-@pytest.fixture
-def browser(chromium_path: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def _campaign_create(page: Page, *, world: CampaignWorld) -> None:

@@ -1,21 +1,11 @@
 """A new person registers, logs in, finds a challenge and joins it, in a real Chromium."""
 
-from collections.abc import Iterator
-
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from portal.challenges.models import Challenge
 from tests.portal.challenges.factories import ChallengeFactory
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 PASSWORD = "perfusion-tmax-6s"
 
 
@@ -24,17 +14,6 @@ def challenge(transactional_db: None) -> Challenge:
     # Made before Playwright starts: its sync API runs the test in a greenlet, where the ORM would open
     # a database connection of its own that nothing closes (PostgreSQL then keeps the test database).
     return ChallengeFactory(slug="isles24", title="ISLES 2024")
-
-
-@pytest.fixture
-def browser(chromium_path: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
-    # Playwright's sync API runs an event loop in this thread; without this, Django refuses any ORM call
-    # made in the thread meanwhile (pytest-django's database teardown included) as async-unsafe.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.mark.e2e

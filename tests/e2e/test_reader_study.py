@@ -7,18 +7,17 @@ reads the preference rates and downloads the unblinded answers."""
 import csv
 import gzip
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from django.db import connection
-from playwright.sync_api import Browser, Page, Request, Response, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, Response, expect
 
 from portal.readerstudies import services
 from portal.readerstudies.models import ReaderStudy, StudyReader
 from portal.submissions.models import Submission
-from tests.e2e.viewer_pages import CHROMIUM_ARGS, logged_in_page, save_failure, session_cookie
+from tests.e2e.viewer_pages import logged_in_page, save_failure, session_cookie
 from tests.portal.readerstudies.conftest import (
     ALGORITHM_SUBMISSION_ID,
     CASE_NAMES,
@@ -71,15 +70,6 @@ def study(transactional_db: None) -> ReaderStudy:
     made.refresh_from_db()
     assert made.status == ReaderStudy.Status.READY
     return made
-
-
-@pytest.fixture
-def browser(chromium_path: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def _toggle_with_space(page: Page) -> None:
