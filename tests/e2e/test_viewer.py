@@ -4,20 +4,19 @@ and the review shows true positives, false positives and false negatives in thre
 import hashlib
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 from django.core.files.base import ContentFile
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from portal.accounts.models import ChallengeRole
 from portal.datasets.models import Case, Split
 from portal.submissions.models import Submission
 from tests.e2e.viewer_pages import (
-    CHROMIUM_ARGS,
     canvas_pixels,
     head_ct,
     logged_in_page,
@@ -78,15 +77,6 @@ def colour_counts(pixels: np.ndarray) -> dict[str, int]:
         "false positive": int(((red > green + 60) & (red > blue + 60)).sum()),
         "false negative": int(((blue > red + 60) & (blue > green + 40)).sum()),
     }
-
-
-@pytest.fixture
-def browser(chromium_path: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.mark.e2e
