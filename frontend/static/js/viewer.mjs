@@ -38,6 +38,34 @@ function sliceTypeOf(nv, layout) {
   return types[layout];
 }
 
+// The display range (NiiVue's cal_min and cal_max) of a CT window preset.
+function windowRange(name) {
+  const preset = WINDOW_PRESETS[name];
+  if (preset === undefined) {
+    throw new Error(`Unknown window preset: ${name}`);
+  }
+  return { cal_min: preset.level - preset.width / 2, cal_max: preset.level + preset.width / 2 };
+}
+
+// What both viewers do to navigate: the background's window, the layout, and a step through the slices.
+function windowPresetApply(nv, name) {
+  Object.assign(nv.volumes[0], windowRange(name));
+  nv.updateGLVolume();
+}
+
+function layoutApply(nv, name) {
+  if (!LAYOUTS.includes(name)) {
+    throw new Error(`Unknown layout: ${name}`);
+  }
+  nv.setSliceType(sliceTypeOf(nv, name));
+}
+
+function sliceMove(nv, layout, delta) {
+  const step = [0, 0, 0];
+  step[SLICE_AXIS[layout]] = delta;
+  nv.moveCrosshairInVox(step[0], step[1], step[2]);
+}
+
 function volumeOptions(volume) {
   const options = {
     url: volume.url,
@@ -45,13 +73,8 @@ function volumeOptions(volume) {
     colormap: volume.colormap ?? "gray",
     opacity: volume.visible === false ? 0 : (volume.opacity ?? 1),
   };
-  const preset = volume.windowPreset === undefined ? undefined : WINDOW_PRESETS[volume.windowPreset];
-  if (volume.windowPreset !== undefined && preset === undefined) {
-    throw new Error(`Unknown window preset: ${volume.windowPreset}`);
-  }
-  if (preset !== undefined) {
-    options.cal_min = preset.level - preset.width / 2;
-    options.cal_max = preset.level + preset.width / 2;
+  if (volume.windowPreset !== undefined) {
+    Object.assign(options, windowRange(volume.windowPreset));
   }
   if (volume.calMin !== undefined) {
     options.cal_min = volume.calMin;
@@ -260,22 +283,12 @@ class Viewer {
   }
 
   setWindowPreset(name) {
-    const preset = WINDOW_PRESETS[name];
-    if (preset === undefined) {
-      throw new Error(`Unknown window preset: ${name}`);
-    }
-    const base = this.#nv.volumes[0];
-    base.cal_min = preset.level - preset.width / 2;
-    base.cal_max = preset.level + preset.width / 2;
-    this.#nv.updateGLVolume();
+    windowPresetApply(this.#nv, name);
   }
 
   setLayout(name) {
-    if (!LAYOUTS.includes(name)) {
-      throw new Error(`Unknown layout: ${name}`);
-    }
+    layoutApply(this.#nv, name);
     this.#layout = name;
-    this.#nv.setSliceType(sliceTypeOf(this.#nv, name));
   }
 
   setColormap(index, name) {
@@ -306,9 +319,7 @@ class Viewer {
   }
 
   moveSlice(delta) {
-    const step = [0, 0, 0];
-    step[SLICE_AXIS[this.#layout]] = delta;
-    this.#nv.moveCrosshairInVox(step[0], step[1], step[2]);
+    sliceMove(this.#nv, this.#layout, delta);
   }
 
   onLocation(callback) {
@@ -497,28 +508,16 @@ class DrawingViewer {
   }
 
   setWindowPreset(name) {
-    const preset = WINDOW_PRESETS[name];
-    if (preset === undefined) {
-      throw new Error(`Unknown window preset: ${name}`);
-    }
-    const base = this.#nv.volumes[0];
-    base.cal_min = preset.level - preset.width / 2;
-    base.cal_max = preset.level + preset.width / 2;
-    this.#nv.updateGLVolume();
+    windowPresetApply(this.#nv, name);
   }
 
   setLayout(name) {
-    if (!LAYOUTS.includes(name)) {
-      throw new Error(`Unknown layout: ${name}`);
-    }
+    layoutApply(this.#nv, name);
     this.#layout = name;
-    this.#nv.setSliceType(sliceTypeOf(this.#nv, name));
   }
 
   moveSlice(delta) {
-    const step = [0, 0, 0];
-    step[SLICE_AXIS[this.#layout]] = delta;
-    this.#nv.moveCrosshairInVox(step[0], step[1], step[2]);
+    sliceMove(this.#nv, this.#layout, delta);
   }
 
   // Show or hide one of the volumes, e.g. the starting mask laid over the image.
