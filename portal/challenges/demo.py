@@ -14,14 +14,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from portal.accounts.models import ChallengeRole, Team, TeamMembership
+from portal.accounts.models import ChallengeRole, Team, TeamMembership, User
 from portal.algorithms.models import AlgorithmSettings
-from portal.challenges.demo_baseline import DemoBaseline, demo_baseline_register
+from portal.challenges.demo_baseline import (
+    BASELINE_TEAM_NAME,
+    BASELINE_USERNAME,
+    DemoBaseline,
+    demo_baseline_register,
+)
 from portal.challenges.demo_predictions import demo_predictions_write
 from portal.challenges.models import Challenge, Phase
 from portal.datasets.models import Dataset, Split
@@ -99,19 +103,32 @@ def _demo_passwords(*, credentials_file: Path) -> dict[str, str]:
     return passwords
 
 
-def _demo_user(*, challenge: Challenge, username: str, role: str, password: str) -> DemoUser:
-    user, _ = get_user_model().objects.get_or_create(
+def _demo_member(*, challenge: Challenge, username: str, role: str, team_name: str | None) -> User:
+    """The demo account ``username`` with ``role`` in the challenge (in the team ``team_name``, if given).
+
+    A new account has no usable password until one is set.
+    """
+    user, created = User.objects.get_or_create(
         username=username, defaults={"email": f"{username}@demo.isles-portal.invalid"}
     )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    ChallengeRole.objects.get_or_create(user=user, challenge=challenge, role=role)
+    if team_name is not None:
+        team, _ = Team.objects.get_or_create(challenge=challenge, name=team_name)
+        TeamMembership.objects.get_or_create(challenge=challenge, user=user, defaults={"team": team})
+    return user
+
+
+def _demo_user(*, challenge: Challenge, username: str, role: str, password: str) -> DemoUser:
+    team_name = DEMO_TEAM_NAME if role == ChallengeRole.Role.PARTICIPANT else None
+    user = _demo_member(challenge=challenge, username=username, role=role, team_name=team_name)
     if not user.check_password(password):
         user.set_password(password)
     # The demo organizer also administers the portal, so the Django admin shows every model to them.
     user.is_staff = user.is_superuser = role == ChallengeRole.Role.ORGANIZER
     user.save()
-    ChallengeRole.objects.get_or_create(user=user, challenge=challenge, role=role)
-    if role == ChallengeRole.Role.PARTICIPANT:
-        team, _ = Team.objects.get_or_create(challenge=challenge, name=DEMO_TEAM_NAME)
-        TeamMembership.objects.get_or_create(challenge=challenge, user=user, defaults={"team": team})
     token, _ = Token.objects.get_or_create(user=user)
     return DemoUser(username=username, role=role, password=password, api_token=token.key)
 
@@ -199,7 +216,13 @@ def demo_setup(*, var_dir: Path, say: Callable[[str], object] = print) -> Demo:
             _demo_user(challenge=challenge, username=username, role=role, password=passwords[username])
             for username, role in DEMO_USERS
         )
-        people = get_user_model().objects.in_bulk(["organizer", "reader"], field_name="username")
+        baseline_team_member = _demo_member(
+            challenge=challenge,
+            username=BASELINE_USERNAME,
+            role=ChallengeRole.Role.PARTICIPANT,
+            team_name=BASELINE_TEAM_NAME,
+        )
+        people = User.objects.in_bulk(["organizer", "reader"], field_name="username")
         # On hidden test cases, so that the phases re-scored on a promoted consensus change their scores.
         campaign = annotation_campaign_demo_create(
             challenge=challenge,
@@ -209,7 +232,9 @@ def demo_setup(*, var_dir: Path, say: Callable[[str], object] = print) -> Demo:
         )
     cases_per_split = {split: dataset.cases.filter(split=split).count() for split in releases}
     predictions_archive = demo_predictions_write(dataset=dataset, data_dir=data_dir)
-    baseline = demo_baseline_register(phase=Phase.objects.get(slug=DEMO_FINAL_PHASE_SLUG), say=say)
+    baseline = demo_baseline_register(
+        phase=Phase.objects.get(slug=DEMO_FINAL_PHASE_SLUG), user=baseline_team_member, say=say
+    )
     return Demo(
         challenge=challenge,
         users=users,
@@ -230,7 +255,7 @@ def demo_study_create(*, demo: Demo) -> ReaderStudy | None:
     baseline = Submission.objects.get(pk=demo.baseline.submission.pk)
     if baseline.status != Submission.Status.SUCCEEDED:
         return None
-    people = get_user_model().objects.in_bulk(["organizer", "reader"], field_name="username")
+    people = User.objects.in_bulk(["organizer", "reader"], field_name="username")
     return readerstudy_demo_create(
         submission=baseline, organizer=people["organizer"], reader=people["reader"]
     )

@@ -15,7 +15,7 @@ import docker
 import docker.errors
 from django.conf import settings
 
-from portal.accounts.models import ChallengeRole, Team, TeamMembership, User
+from portal.accounts.models import User
 from portal.algorithms.services import algorithm_baseline_register
 from portal.challenges.models import Phase
 from portal.submissions.models import Submission
@@ -34,20 +34,6 @@ class DemoBaseline:
     note: str
 
 
-def _baseline_team_member(*, phase: Phase) -> User:
-    user, created = User.objects.get_or_create(
-        username=BASELINE_USERNAME, defaults={"email": f"{BASELINE_USERNAME}@demo.isles-portal.invalid"}
-    )
-    if created:
-        user.set_unusable_password()  # nobody logs in as the baseline
-        user.save()
-    challenge = phase.challenge
-    ChallengeRole.objects.get_or_create(user=user, challenge=challenge, role=ChallengeRole.Role.PARTICIPANT)
-    team, _ = Team.objects.get_or_create(challenge=challenge, name=BASELINE_TEAM_NAME)
-    TeamMembership.objects.get_or_create(challenge=challenge, user=user, defaults={"team": team})
-    return user
-
-
 def _image_present(client: docker.DockerClient) -> bool:
     try:
         client.images.get(BASELINE_IMAGE)
@@ -56,12 +42,10 @@ def _image_present(client: docker.DockerClient) -> bool:
     return True
 
 
-def demo_baseline_register(*, phase: Phase, say: Callable[[str], object]) -> DemoBaseline:
-    """Submit the ``threshold`` image to ``phase`` as the baseline team, once; build the image if needed.
-
-    ``say`` tells the person running the demo what takes a while.
+def demo_baseline_register(*, phase: Phase, user: User, say: Callable[[str], object]) -> DemoBaseline:
+    """Submit the ``threshold`` image to ``phase`` as ``user`` (the baseline team's member), once; build the
+    image if needed. ``say`` tells the person running the demo what takes a while.
     """
-    user = _baseline_team_member(phase=phase)
     existing = (
         Submission.objects.filter(phase=phase, creator=user)
         .exclude(status__in=(Submission.Status.FAILED, Submission.Status.CANCELLED))
