@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db.models.fields.files import FieldFile
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -24,7 +24,7 @@ from portal.challenges.models import Challenge, Phase
 from portal.challenges.selectors import challenge_get_visible_to
 from portal.datasets.models import Image
 from portal.datasets.selectors import dataset_ground_truth_version_list
-from portal.datasets.views import VIEWER_CONTENT_SECURITY_POLICY
+from portal.datasets.views import VIEWER_CONTENT_SECURITY_POLICY, volume_response
 from portal.readerstudies import selectors, services
 from portal.readerstudies.forms import (
     AnnotationCampaignForm,
@@ -205,36 +205,32 @@ def study_read(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
-def _file_response(field_file: FieldFile, *, name: str) -> FileResponse:
-    response = FileResponse(
-        field_file.open("rb"),
-        filename=name,
-        content_type="application/octet-stream",
-    )
+def _file_response(field_file: FieldFile) -> HttpResponse:
+    response = volume_response(field_file)
     response["Cache-Control"] = FILE_CACHE_CONTROL
     return response
 
 
-def reading_mask(request: HttpRequest, token: str) -> FileResponse:
-    """One side's blinded mask of one of the reader's items, always named mask.nii.gz."""
+def reading_mask(request: HttpRequest, token: str) -> HttpResponse:
+    """One side's blinded mask of one of the reader's items, sent with no name."""
     if not request.user.is_authenticated:
         raise Http404("No such file.")
     try:
         mask = selectors.reading_mask_get(user=request.user, token=token)
     except ObjectDoesNotExist as error:
         raise Http404("No such file.") from error
-    return _file_response(mask.file, name="mask.nii.gz")
+    return _file_response(mask.file)
 
 
-def reading_background(request: HttpRequest, token: str, index: int) -> FileResponse:
-    """A background image of one of the reader's items, always named image.nii.gz."""
+def reading_background(request: HttpRequest, token: str, index: int) -> HttpResponse:
+    """A background image of one of the reader's items, sent with no name."""
     if not request.user.is_authenticated:
         raise Http404("No such file.")
     try:
         image = selectors.reading_background_get(user=request.user, item_token=token, index=index)
     except ObjectDoesNotExist as error:
         raise Http404("No such file.") from error
-    return _file_response(image.file, name="image.nii.gz")
+    return _file_response(image.file)
 
 
 # --- Annotation campaigns --------------------------------------------------------------------------
@@ -374,37 +370,37 @@ def annotation_draw(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
-def _private_file(field_file: FieldFile, *, name: str) -> FileResponse:
-    response = FileResponse(field_file.open("rb"), filename=name, content_type="application/octet-stream")
+def _private_file(field_file: FieldFile) -> HttpResponse:
+    response = volume_response(field_file)
     response["Cache-Control"] = "private, no-cache"
     return response
 
 
 @login_required
-def annotation_image(request: HttpRequest, pk: int, index: int) -> FileResponse:
+def annotation_image(request: HttpRequest, pk: int, index: int) -> HttpResponse:
     """One of the images the campaign shows of the assignment's case."""
     assignment = _assignment_or_404(request, pk)
     try:
         image = selectors.annotation_assignment_image_get(assignment=assignment, index=index)
     except Image.DoesNotExist as error:
         raise Http404("No such image.") from error
-    return _private_file(image.file, name="image.nii.gz")
+    return _private_file(image.file)
 
 
 @login_required
-def annotation_starting_mask(request: HttpRequest, pk: int) -> FileResponse:
+def annotation_starting_mask(request: HttpRequest, pk: int) -> HttpResponse:
     """The mask the assignment's case starts from."""
     campaign_case = _assignment_or_404(request, pk).campaign_case
     if not campaign_case.starting_mask:
         raise Http404("The starting mask is not ready yet.")
-    return _private_file(campaign_case.starting_mask, name="start.nii.gz")
+    return _private_file(campaign_case.starting_mask)
 
 
 @login_required
-def annotation_revision_file(request: HttpRequest, pk: int, number: int) -> FileResponse:
+def annotation_revision_file(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     """One saved revision of the assignment's mask."""
     assignment = _assignment_or_404(request, pk)
     revision = assignment.revisions.filter(number=number).first()
     if revision is None:
         raise Http404("No such revision.")
-    return _private_file(revision.file, name="mask.nii.gz")
+    return _private_file(revision.file)

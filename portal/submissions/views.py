@@ -19,7 +19,7 @@ from portal.accounts.models import ChallengeRole
 from portal.accounts.selectors import user_roles
 from portal.challenges.models import Phase
 from portal.datasets.models import Case
-from portal.datasets.views import client_holds, viewer_image, viewer_render
+from portal.datasets.views import client_holds, viewer_image, viewer_render, volume_response
 from portal.submissions import selectors, services
 from portal.submissions.forms import SubmissionUploadForm
 from portal.submissions.models import Submission
@@ -167,7 +167,7 @@ def submission_review_overlap(request: HttpRequest, pk: int, case_pk: int) -> Ht
             content = services.submission_case_overlap_label(submission=submission, case=case)
         except ValueError as error:
             return HttpResponse(str(error), status=422, content_type="text/plain; charset=utf-8")
-        response = HttpResponse(content, content_type="application/gzip")
+        response = volume_response(content)
     response["ETag"] = etag
     patch_cache_control(response, private=True, no_cache=True)
     return response

@@ -49,7 +49,7 @@ def test_the_case_viewer_opens_only_for_people_who_may_download_the_cases_images
     assert (train_status, test_status) == (train, test)
 
 
-def test_the_case_viewer_lists_every_modality_in_reading_order_with_download_urls(
+def test_the_case_viewer_lists_every_modality_in_reading_order_with_volume_urls(
     world: ChallengeWithPeople,
 ) -> None:
     case = world.train_image.case
@@ -69,7 +69,7 @@ def test_the_case_viewer_lists_every_modality_in_reading_order_with_download_url
     assert tmax["colormap"] == "warm"
     assert tmax["is_ct"] is False
     assert tmax["name"].endswith(".nii.gz")
-    assert data["images"][0]["url"] == reverse("image-download", kwargs={"pk": world.train_image.pk})
+    assert data["images"][0]["url"] == reverse("image-volume", kwargs={"pk": world.train_image.pk})
 
 
 def test_the_case_viewer_page_has_a_strict_content_security_policy_and_no_inline_script(

@@ -23,12 +23,19 @@ def client_for(world: ChallengeWithPeople, person: str) -> Client:
     return client
 
 
-def download(world: ChallengeWithPeople, person: str, *, split: str, **headers: str) -> int:
+# An image file comes as a download (an attachment) or as a volume for the viewer; one rule decides both.
+ROUTES = ["image-download", "image-volume"]
+
+
+def download(
+    world: ChallengeWithPeople, person: str, *, split: str, route: str = "image-download", **headers: str
+) -> int:
     image = world.train_image if split == "train" else world.test_image
-    url = reverse("image-download", kwargs={"pk": image.pk})
+    url = reverse(route, kwargs={"pk": image.pk})
     return client_for(world, person).get(url, headers=headers).status_code
 
 
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize(
     ("person", "train", "test"),
     [
@@ -40,9 +47,13 @@ def download(world: ChallengeWithPeople, person: str, *, split: str, **headers: 
     ],
 )
 def test_image_download_follows_the_visibility_rule_while_no_predictions_phase_exists(
-    world: ChallengeWithPeople, person: str, train: int, test: int
+    world: ChallengeWithPeople, person: str, train: int, test: int, route: str
 ) -> None:
-    assert (download(world, person, split="train"), download(world, person, split="test")) == (train, test)
+    shown = (
+        download(world, person, split="train", route=route),
+        download(world, person, split="test", route=route),
+    )
+    assert shown == (train, test)
 
 
 @pytest.mark.parametrize(
@@ -86,17 +97,35 @@ def test_download_sends_the_real_file_as_a_private_attachment_with_its_sha256_as
     assert response["Content-Disposition"] == 'attachment; filename="sub-stroke0001_non-contrast-ct.nii.gz"'
 
 
-def test_download_answers_304_when_the_client_already_holds_the_file(world: ChallengeWithPeople) -> None:
+def test_the_viewer_gets_the_stored_gzip_bytes_declared_as_gzip_in_transit_and_unnamed(
+    world: ChallengeWithPeople,
+) -> None:
+    response = client_for(world, "participant").get(
+        reverse("image-volume", kwargs={"pk": world.train_image.pk})
+    )
+
+    body = b"".join(response.streaming_content)
+    assert hashlib.sha256(body).hexdigest() == world.train_image.sha256
+    assert response["Content-Encoding"] == "gzip"
+    assert response["ETag"] == f'"{world.train_image.sha256}"'
+    assert "Content-Disposition" not in response
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_download_answers_304_when_the_client_already_holds_the_file(
+    world: ChallengeWithPeople, route: str
+) -> None:
     etag = f'"{world.train_image.sha256}"'
 
-    assert download(world, "participant", split="train", if_none_match=etag) == 304
-    assert download(world, "participant", split="train", if_none_match='"stale"') == 200
+    assert download(world, "participant", split="train", route=route, if_none_match=etag) == 304
+    assert download(world, "participant", split="train", route=route, if_none_match='"stale"') == 200
 
 
-def test_304_is_given_only_to_people_who_may_download(world: ChallengeWithPeople) -> None:
+@pytest.mark.parametrize("route", ROUTES)
+def test_304_is_given_only_to_people_who_may_download(world: ChallengeWithPeople, route: str) -> None:
     etag = f'"{world.test_image.sha256}"'
 
-    assert download(world, "participant", split="test", if_none_match=etag) == 404
+    assert download(world, "participant", split="test", route=route, if_none_match=etag) == 404
 
 
 @pytest.mark.parametrize(
@@ -178,6 +207,7 @@ def test_no_url_serves_ground_truth_and_no_download_returns_its_bytes(world: Cha
     assert mask_routes == allowed_mask_routes
     for image_url in (
         reverse("image-download", kwargs={"pk": world.train_image.pk}),
+        reverse("image-volume", kwargs={"pk": world.train_image.pk}),
         reverse("api:image-file", kwargs={"pk": world.train_image.pk}),
     ):
         assert b"".join(organizer.get(image_url).streaming_content) != content

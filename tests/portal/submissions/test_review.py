@@ -136,6 +136,9 @@ def test_a_second_download_of_the_overlap_is_answered_not_modified(world: Review
     assert second.status_code == 304
     assert second["ETag"] == first["ETag"]
     assert "private" in first["Cache-Control"]
+    assert first["Content-Encoding"] == "gzip", (
+        "the browser would not inflate the overlap off the page's thread"
+    )
 
 
 def test_the_review_page_lists_the_cases_and_points_the_viewer_at_the_ncct_and_the_overlap(
@@ -150,7 +153,7 @@ def test_the_review_page_lists_the_cases_and_points_the_viewer_at_the_ncct_and_t
     html = response.content.decode()
     assert response.status_code == 200
     assert "sub-stroke0001" in html
-    assert reverse("image-download", kwargs={"pk": world.train_case.images.get().pk}) in html
+    assert reverse("image-volume", kwargs={"pk": world.train_case.images.get().pk}) in html
     assert (
         reverse("submission-review-overlap", kwargs={"pk": submission.pk, "case_pk": world.train_case.pk})
         in html
