@@ -208,3 +208,29 @@ def test_the_review_shows_the_overlap_label_under_a_click_where_the_file_has_it(
     except Exception:
         save_failure(page, "submission-review-location")
         raise
+
+
+@pytest.fixture
+def misfit(transactional_db: None) -> Submission:
+    """A submission whose mask is not on the ground truth's grid (the server refuses its overlap)."""
+    world = review_world_create(prediction=np.zeros((4, 5, 7), dtype=np.uint8))
+    return world.submit(world.train_phase)
+
+
+@pytest.mark.e2e
+def test_the_review_says_why_the_overlap_cannot_be_shown(
+    misfit: Submission, live_server: object, browser: Browser
+) -> None:
+    cookie = session_cookie(username="participant", live_server_url=live_server.url)
+    page = logged_in_page(browser, cookie)
+    try:
+        page.goto(f"{live_server.url}/submissions/{misfit.pk}/review/")
+        notice = page.locator("#viewer-unavailable")
+        notice.wait_for(state="visible")
+
+        assert notice.inner_text() == (
+            "overlap.nii.gz could not be downloaded: The mask is 7x5x4 voxels but the ground truth is 6x5x4."
+        )
+    except Exception:
+        save_failure(page, "submission-review-misfit")
+        raise

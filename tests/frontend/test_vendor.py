@@ -21,8 +21,14 @@ def test_the_licence_file_names_the_licence_the_version_and_the_checksum() -> No
     assert PINNED_SHA256 in notice
 
 
-def test_only_the_viewer_module_calls_niivue() -> None:
-    scripts = Path(__file__).resolve().parents[2] / "frontend" / "static" / "js"
-    call = re.compile(r"\bniivue\.|\bNiivue\(")
-    touching = sorted(path.name for path in scripts.glob("*.mjs") if call.search(path.read_text()))
-    assert touching == ["viewer.mjs"]
+SCRIPTS = Path(__file__).resolve().parents[2] / "frontend" / "static" / "js"
+
+
+def test_only_the_viewer_module_and_its_niivue_shortcuts_call_niivue() -> None:
+    call = re.compile(r"\bglobalThis\.niivue\b|\bniivue\.|\bNiivue\(")
+    touching = sorted(path.name for path in SCRIPTS.glob("*.mjs") if call.search(path.read_text()))
+    importing_shortcuts = sorted(
+        path.name for path in SCRIPTS.glob("*.mjs") if '"./niivue-shortcuts.mjs"' in path.read_text()
+    )
+    assert touching == ["niivue-shortcuts.mjs", "viewer.mjs"]
+    assert importing_shortcuts == ["viewer.mjs"]

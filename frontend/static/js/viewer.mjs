@@ -1,5 +1,8 @@
-// The only module of ours that touches NiiVue (pinned @niivue/niivue 0.69.0, loaded as the UMD global
-// `niivue` by a <script> tag of /static/vendor/niivue/niivue.umd.js). Pages build on createViewer().
+// The only module of ours that pages use to show images (with niivue-shortcuts.mjs, the only ones that touch
+// NiiVue: pinned @niivue/niivue 0.69.0, loaded as the UMD global `niivue` by a <script> tag of
+// /static/vendor/niivue/niivue.umd.js). Pages build on createViewer() and createDrawingViewer().
+
+import { parsingShortcut, texturesShortcut } from "./niivue-shortcuts.mjs";
 
 const WINDOW_PRESETS = Object.freeze({
   brain: { width: 80, level: 40 },
@@ -76,6 +79,10 @@ function volumeOptions(volume) {
   if (volume.windowPreset !== undefined) {
     Object.assign(options, windowRange(volume.windowPreset));
   }
+  if (volume.labelColors !== undefined) {
+    // Labels are shown by value: a range given spares NiiVue estimating one from the histogram.
+    Object.assign(options, { cal_min: 0, cal_max: Math.max(...Object.keys(volume.labelColors).map(Number)) });
+  }
   if (volume.calMin !== undefined) {
     options.cal_min = volume.calMin;
   }
@@ -98,21 +105,61 @@ function labelColormap(labelColors) {
   };
 }
 
-// Download, gunzip (the browser's own DecompressionStream) and parse every volume at once. The downloads
-// are our own fetch calls, made before NiiVue sets up its canvas: that set-up compiles its shaders without
-// yielding (seconds in software WebGL), and NiiVue's loader would only start downloading after it.
+// The page's one downloader worker (volume-downloader.mjs), started by the first download.
+const downloads = { worker: null, next: 0, pending: new Map() };
+
+function downloaderWorker() {
+  if (downloads.worker === null) {
+    downloads.worker = new Worker(new URL("./volume-downloader.mjs", import.meta.url), { type: "module" });
+    downloads.worker.addEventListener("message", ({ data }) => {
+      const request = downloads.pending.get(data.id);
+      downloads.pending.delete(data.id);
+      request.settle(data);
+    });
+    downloads.worker.addEventListener("error", () => {
+      for (const request of downloads.pending.values()) {
+        request.settle({ status: 0, reason: "the page's downloader did not start" });
+      }
+      downloads.pending.clear();
+    });
+  }
+  return downloads.worker;
+}
+
+// The bytes at `url`, downloaded by the worker; an error names the volume and gives the server's
+// sentence, or the HTTP status, and says to reload where that may help.
+function volumeDownload(url, name) {
+  return new Promise((resolve, reject) => {
+    const id = downloads.next;
+    downloads.next += 1;
+    downloads.pending.set(id, {
+      settle: ({ status, buffer, reason }) => {
+        if (status === 200) {
+          resolve(buffer);
+          return;
+        }
+        const sentence = /[.!?]$/.test(reason) ? reason : `${reason}.`;
+        const advice = status >= 400 && status < 500 ? "" : " Reload the page to try again.";
+        reject(new Error(`${name} could not be downloaded: ${sentence}${advice}`));
+      },
+    });
+    downloaderWorker().postMessage({ id, url });
+  });
+}
+
+// Download and parse every volume at once. The portal sends volumes gzip-encoded in transit, so the
+// browser's network stack inflates them off the page's thread (NiiVue inflates any that come gzipped).
+// The downloads start before NiiVue sets up its canvas: that set-up compiles its shaders without
+// yielding (seconds in software WebGL), and NiiVue's loader would only start after it.
 // Label colours and the window are set here, before NiiVue builds its textures: set afterwards, each
 // costs one more rebuild of every texture.
 function imagesFetch(nv, volumes) {
+  parsingShortcut();
   return Promise.all(
     volumes.map(async (volume) => {
-      const response = await fetch(volume.url);
-      if (!response.ok) {
-        throw new Error(`${volume.name} could not be downloaded (HTTP ${response.status}); reload the page.`);
-      }
       const image = await globalThis.niivue.NVImage.loadFromUrl({
         ...volumeOptions(volume),
-        buffer: await response.arrayBuffer(),
+        buffer: await volumeDownload(volume.url, volume.name),
         trustCalMinMax: nv.opts.trustCalMinMax,
       });
       if (volume.labelColors !== undefined) {
@@ -162,39 +209,6 @@ function layersShow(nv, images, { labelIndex, labelColors, labelOpacity }) {
   imagesShow(nv, images.filter((_, index) => index !== labelIndex));
   if (!nv.loadDrawing(images[labelIndex])) {
     throw new Error("The label volume is not on the background image's grid; it cannot be shown over it.");
-  }
-}
-
-// NiiVue builds a gradient texture of the background with its other textures (a blur and a Sobel pass
-// over every voxel), for its lit volume render. Our 3D layout uses NiiVue's default volume render, which
-// never reads it, and in software WebGL those passes cost more than the rest of a rebuild (about 15 of
-// 20 s for a 512x512x80 CT). So the gradient shaders are swapped for one that draws nothing: its one
-// triangle strip has no area. Turning on NiiVue's lit render (gradient amount > 0) would need them back.
-const GRADIENT_SHADERS = Object.freeze([
-  "blurShader",
-  "gradientPrePassShader",
-  "sobelFirstOrderShader",
-  "sobelSecondOrderShader",
-]);
-
-function gradientPassesSkip(nv) {
-  const gl = nv.gl;
-  const stage = (type, source) => {
-    const shader = gl.createShader(type);
-    gl.shaderSource(shader, source);
-    gl.compileShader(shader);
-    return shader;
-  };
-  const program = gl.createProgram();
-  gl.attachShader(program, stage(gl.VERTEX_SHADER, "#version 300 es\nvoid main() { gl_Position = vec4(0.0); }"));
-  gl.attachShader(
-    program,
-    stage(gl.FRAGMENT_SHADER, "#version 300 es\nprecision lowp float;\nout vec4 color;\nvoid main() { color = vec4(0.0); }"),
-  );
-  gl.linkProgram(program);
-  const drawsNothing = { program, uniforms: {}, use: (context) => context.useProgram(program) };
-  for (const name of GRADIENT_SHADERS) {
-    nv[name] = drawsNothing;
   }
 }
 
@@ -372,7 +386,7 @@ export async function createViewer(canvas, { volumes, layout = "multiplanar", bl
   }
   const images = imagesFetch(nv, volumes);
   await canvasAttach(nv, canvas);
-  gradientPassesSkip(nv);
+  texturesShortcut(nv);
   nv.setSliceType(sliceTypeOf(nv, layout));
   viewer.ready = (async () => {
     viewer.show(await images);
@@ -554,6 +568,7 @@ export async function createDrawingViewer(canvas, { volumes, mask, layout = "axi
   });
   const viewer = new DrawingViewer(nv, { layout, volumeCount: volumes.length });
   await canvasAttach(nv, canvas);
+  texturesShortcut(nv);
   nv.setSliceType(sliceTypeOf(nv, layout));
   await volumesLoad(nv, volumes);
   nv.setDrawOpacity(0.6);

@@ -1,0 +1,267 @@
+// Shortcuts through NiiVue's internals (pinned @niivue/niivue 0.69.0) where it is slow in software WebGL,
+// which is what a browser without a GPU and the headless Chromium of our tests use. Only viewer.mjs uses
+// this module. Each shortcut gives the picture NiiVue would give (tests/e2e/test_viewer_shortcuts.py draws
+// the same volumes with and without them and compares), and each says which NiiVue member it relies on.
+//
+// For a 512x512x80 CT with a mask overlay, on 2 idle cores, the first frame came 2.3-2.8 s sooner with
+// them; README.md has the benchmark's figures.
+
+// ---- Display colours of the background on the CPU ---------------------------------------------------
+
+// NiiVue's passes that turn a scalar volume's voxels into display colours, one per data type.
+const ORIENT_SHADERS = Object.freeze(["orientShaderU", "orientShaderI", "orientShaderF"]);
+
+// NiiVue builds a gradient texture of the background (a blur and a Sobel pass over every voxel) for its
+// lit volume render; in software WebGL those passes cost more than the rest of a rebuild (about 15 of
+// 20 s for a 512x512x80 CT). The viewer's 3D layout uses NiiVue's default render, which never reads it.
+// Turning on NiiVue's lit render (gradient amount > 0) would need these back.
+const GRADIENT_SHADERS = Object.freeze([
+  "blurShader",
+  "gradientPrePassShader",
+  "sobelFirstOrderShader",
+  "sobelSecondOrderShader",
+]);
+
+// Integer volumes whose every raw value fits a table: the value that indexes 0, and the table's length.
+const TABLES = new Map([
+  [Uint8Array, { offset: 0, length: 256 }],
+  [Int8Array, { offset: 128, length: 256 }],
+  [Uint16Array, { offset: 0, length: 65536 }],
+  [Int16Array, { offset: 32768, length: 65536 }],
+]);
+
+// A program in NiiVue's shader shape that draws nothing (its one triangle strip has no area): a NiiVue
+// pass given it costs only its set-up.
+function noDrawingProgram(gl) {
+  const stage = (type, source) => {
+    const shader = gl.createShader(type);
+    gl.shaderSource(shader, source);
+    gl.compileShader(shader);
+    return shader;
+  };
+  const program = gl.createProgram();
+  gl.attachShader(program, stage(gl.VERTEX_SHADER, "#version 300 es\nvoid main() { gl_Position = vec4(0.0); }"));
+  gl.attachShader(
+    program,
+    stage(gl.FRAGMENT_SHADER, "#version 300 es\nprecision lowp float;\nout vec4 color;\nvoid main() { color = vec4(0.0); }"),
+  );
+  gl.linkProgram(program);
+  return { program, uniforms: {}, use: (context) => context.useProgram(program) };
+}
+
+// The display colour (RGBA packed little-endian) of the scaled value f, as NiiVue's orientation shader
+// makes it for the background: the value's fraction of the window (at least 2/256 above the window's
+// lower end), looked up in the 256-entry colormap with linear interpolation, alpha times the opacity.
+function colourOf(f, { low, range, colormap, opacity }) {
+  if (Number.isNaN(f)) {
+    return 0;
+  }
+  let fraction = (f - low) / range;
+  if (f > low) {
+    fraction = Math.max(fraction, 2 / 256);
+  }
+  const position = Math.min(255, Math.max(0, fraction * 256 - 0.5));
+  const lower = Math.floor(position);
+  const upper = Math.min(255, lower + 1);
+  const weight = position - lower;
+  const channel = (c) => Math.round(colormap[lower * 4 + c] * (1 - weight) + colormap[upper * 4 + c] * weight);
+  return (channel(0) | (channel(1) << 8) | (channel(2) << 16) | (Math.round(channel(3) * opacity) << 24)) >>> 0;
+}
+
+// Whether backgroundColours gives what NiiVue's shader would: not for colours of negative values, label
+// colours, colour from zero, modulation, or RGB volumes.
+function coloursOnCpuCover(image) {
+  const voxels = image.img;
+  return (
+    image.colormapNegative === "" &&
+    image.colormapLabel === null &&
+    (image.colormapType ?? 0) === 0 &&
+    image.modulationImage === null &&
+    !("alphaThreshold" in image) &&
+    image.img2RASstep !== undefined &&
+    (TABLES.has(voxels.constructor) || voxels instanceof Float32Array || voxels instanceof Float64Array)
+  );
+}
+
+// The background's display colours in the voxel order of NiiVue's texture (RAS): img2RASstep and
+// img2RASstart map each RAS voxel to the volume's own order, as NiiVue's getVolumeData does.
+function backgroundColours(nv, image) {
+  const { hdr, img: voxels } = image;
+  const window = {
+    low: Math.min(image.cal_min, image.cal_max),
+    range: Math.max(0.00001, Math.abs(image.cal_max - image.cal_min)),
+    colormap: nv.colormap(image.colormap, image.colormapInvert),
+    opacity: image.opacity,
+  };
+  const colourOfRaw = (raw) => colourOf(hdr.scl_slope * raw + hdr.scl_inter, window);
+  const [, nx, ny, nz] = image.dimsRAS;
+  const [stepX, stepY, stepZ] = image.img2RASstep;
+  const frameStart = image.frame4D > 0 ? image.frame4D * image.nVox3D : 0;
+  const first = frameStart + image.img2RASstart[0] + image.img2RASstart[1] + image.img2RASstart[2];
+  const colours = new Uint32Array(nx * ny * nz);
+  const tableShape = TABLES.get(voxels.constructor);
+  let out = 0;
+  if (tableShape === undefined) {
+    for (let z = 0; z < nz; z += 1) {
+      for (let y = 0; y < ny; y += 1) {
+        for (let x = 0, source = first + z * stepZ + y * stepY; x < nx; x += 1, source += stepX) {
+          colours[out++] = colourOfRaw(voxels[source]);
+        }
+      }
+    }
+    return colours;
+  }
+  // A table over every raw value: the loop over 21 million voxels is then one look-up each.
+  const { offset, length } = tableShape;
+  const table = new Uint32Array(length);
+  for (let index = 0; index < length; index += 1) {
+    table[index] = colourOfRaw(index - offset);
+  }
+  for (let z = 0; z < nz; z += 1) {
+    for (let y = 0; y < ny; y += 1) {
+      for (let x = 0, source = first + z * stepZ + y * stepY; x < nx; x += 1, source += stepX) {
+        colours[out++] = table[voxels[source] + offset];
+      }
+    }
+  }
+  return colours;
+}
+
+// NiiVue makes the background's display colours (layer 0 of refreshLayers) with a shader pass over every
+// voxel: about 1.5 s for a 512x512x80 CT in software WebGL on an idle machine, 4 s under load, at every
+// load and every change of window or colormap. For the background that pass is a copy with the axes
+// permuted (the texture is on the background's own grid) and a colormap applied, which a table does on
+// the CPU in about 0.2 s. So NiiVue's pass runs with the program that draws nothing, on a header and
+// voxels of one voxel (sparing its upload of the raw volume and the gradient textures' size), and the
+// colours go into NiiVue's texture (volumeTexture) after it. Overlays, and backgrounds the table does not
+// cover, keep NiiVue's pass.
+function backgroundColoursOnCpu(nv, noDrawing) {
+  const gl = nv.gl;
+  const refreshLayers = nv.refreshLayers.bind(nv);
+  nv.refreshLayers = (image, layer) => {
+    if (layer !== 0 || !coloursOnCpuCover(image)) {
+      refreshLayers(image, layer);
+      return;
+    }
+    const colours = backgroundColours(nv, image);
+    const shaders = ORIENT_SHADERS.map((name) => nv[name]);
+    const { hdr, img } = image;
+    for (const name of ORIENT_SHADERS) {
+      nv[name] = noDrawing;
+    }
+    image.hdr = Object.create(hdr, { dims: { value: [3, 1, 1, 1, 1, 1, 1, 1] } });
+    image.img = new img.constructor(1);
+    try {
+      refreshLayers(image, layer);
+    } finally {
+      ORIENT_SHADERS.forEach((name, index) => {
+        nv[name] = shaders[index];
+      });
+      image.hdr = hdr;
+      image.img = img;
+    }
+    const [, nx, ny, nz] = image.dimsRAS;
+    const unit = gl.getParameter(gl.ACTIVE_TEXTURE);
+    gl.activeTexture(gl.TEXTURE0);
+    gl.bindTexture(gl.TEXTURE_3D, nv.volumeTexture);
+    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
+    gl.texSubImage3D(gl.TEXTURE_3D, 0, 0, 0, 0, nx, ny, nz, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(colours.buffer));
+    gl.activeTexture(unit);
+  };
+}
+
+// WebGL gives every new texture zeros; NiiVue uploads zeros of its own into some (rgbaTex and r8Tex with
+// isInit), for the drawing layer a second upload of a volume's size.
+function explicitZerosSkip(nv) {
+  const rgbaTex = nv.rgbaTex.bind(nv);
+  const r8Tex = nv.r8Tex.bind(nv);
+  nv.rgbaTex = (texture, unit, dims) => rgbaTex(texture, unit, dims, false);
+  nv.r8Tex = (texture, unit, dims) => r8Tex(texture, unit, dims, false);
+}
+
+/** Take the texture shortcuts on a Niivue attached to its canvas, before any volume is added. */
+export function texturesShortcut(nv) {
+  const noDrawing = noDrawingProgram(nv.gl);
+  for (const name of GRADIENT_SHADERS) {
+    nv[name] = noDrawing;
+  }
+  backgroundColoursOnCpu(nv, noDrawing);
+  explicitZerosSkip(nv);
+}
+
+// ---- The display range when a volume is parsed ------------------------------------------------------
+
+// The raw minimum and maximum over the central half of the current frame along each axis, as NiiVue's
+// calMinMax takes them: NaN skipped, and zeros of floating-point volumes that ignore zeros.
+function centralRange(image) {
+  const dims = image.hdr.dims;
+  const voxels = image.img;
+  const frameLength = dims[1] * dims[2] * dims[3];
+  const first = Math.min(image.frame4D, Math.floor(voxels.length / frameLength) - 1) * frameLength;
+  const border = [1, 2, 3].map((axis) => Math.floor(0.25 * dims[axis]));
+  const end = [1, 2, 3].map((axis, index) => dims[axis] - border[index]);
+  const zerosSkipped = image.ignoreZeroVoxels && (voxels instanceof Float32Array || voxels instanceof Float64Array);
+  let low = Number.POSITIVE_INFINITY;
+  let high = Number.NEGATIVE_INFINITY;
+  let zeros = 0;
+  for (let z = border[2]; z < end[2]; z += 1) {
+    for (let y = border[1]; y < end[1]; y += 1) {
+      const row = first + (z * dims[2] + y) * dims[1];
+      for (let x = row + border[0]; x < row + end[0]; x += 1) {
+        const value = voxels[x];
+        if (value === 0) {
+          zeros += 1;
+          if (zerosSkipped) {
+            continue;
+          }
+        }
+        low = value < low ? value : low;
+        high = value > high ? value : high;
+      }
+    }
+  }
+  if (image.ignoreZeroVoxels && low === high && zeros > 0) {
+    low = 0;
+  }
+  return [low, high];
+}
+
+let parsingShortcutTaken = false;
+
+// NiiVue's NVImage estimates a display range as it parses a volume (calMinMax): it copies the central
+// half of the volume along each axis, a pass over every voxel, and scans the copy. When the header's
+// range is trusted, as it is for a volume given its window, it keeps only the copy's minimum and maximum
+// (global_min, global_max) and the header's range; this computes the same without the copy (0.3 s less
+// for a full-size CT). Any other call goes to NiiVue's own.
+export function parsingShortcut() {
+  if (parsingShortcutTaken) {
+    return;
+  }
+  parsingShortcutTaken = true;
+  const { NVImage, cmapper } = globalThis.niivue;
+  const estimate = NVImage.prototype.calMinMax;
+  NVImage.prototype.calMinMax = function calMinMax(...args) {
+    const hdr = this.hdr;
+    const colormap = cmapper.colormapFromKey(this._colormap);
+    const trusted =
+      args.length === 0 &&
+      this.trustCalMinMax &&
+      (colormap.min ?? 0) === (colormap.max ?? 0) &&
+      Number.isFinite(hdr.cal_min) &&
+      Number.isFinite(hdr.cal_max) &&
+      hdr.cal_max > hdr.cal_min;
+    if (!trusted) {
+      return estimate.apply(this, args);
+    }
+    const [low, high] = centralRange(this);
+    Object.assign(this, {
+      cal_min: hdr.cal_min,
+      cal_max: hdr.cal_max,
+      robust_min: hdr.cal_min,
+      robust_max: hdr.cal_max,
+      global_min: this.intensityRaw2Scaled(low),
+      global_max: this.intensityRaw2Scaled(high),
+    });
+    return [hdr.cal_min, hdr.cal_max, hdr.cal_min, hdr.cal_max];
+  };
+}

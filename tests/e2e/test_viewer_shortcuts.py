@@ -1,0 +1,210 @@
+"""The viewer's shortcuts through NiiVue (frontend/static/js/niivue-shortcuts.mjs) draw what NiiVue draws.
+
+In a real Chromium, each volume is drawn twice side by side: by a plain NiiVue, as its documentation
+shows, and by our viewer. The volumes cover what the shortcuts handle differently: signed and unsigned
+integers and floating point, axes flipped and permuted relative to RAS, several colormaps, a window given
+and a window changed afterwards.
+"""
+
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from django.core.files.base import ContentFile
+from playwright.sync_api import Browser, Page
+
+from portal.accounts.models import ChallengeRole
+from portal.datasets.models import Case, Split
+from tests.e2e.viewer_pages import canvas_pixels, head_ct, logged_in_page, save_failure, session_cookie
+from tests.portal.accounts.factories import ChallengeRoleFactory
+from tests.portal.datasets.factories import CaseFactory, DatasetFactory, ImageFactory
+
+SPACING_MM = (2.0, 2.5, 3.0)
+
+
+@dataclass(frozen=True)
+class Volume:
+    interface: str
+    voxels: np.ndarray  # (z, y, x)
+    direction: tuple[float, ...]  # ITK's, row-major 3x3
+    colormap: str
+    window: tuple[float, float]
+
+
+def _smooth_field(shape: tuple[int, int, int], *, high: float) -> np.ndarray:
+    z, y, x = np.meshgrid(*(np.linspace(0.0, 1.0, size) for size in shape), indexing="ij")
+    return high * (0.5 + 0.5 * np.sin(6 * x) * np.cos(4 * y) * np.cos(3 * z))
+
+
+VOLUMES = [
+    # ITK's identity is LPS: NiiVue flips two axes to make it RAS.
+    Volume(
+        "non-contrast-ct",
+        head_ct(shape=(48, 40, 20), spacing_mm=(3.0, 3.0, 6.0)),
+        (1, 0, 0, 0, 1, 0, 0, 0, 1),
+        "gray",
+        (0, 80),
+    ),
+    # Axes permuted (a sagittal acquisition), floating point.
+    Volume(
+        "preprocessed-tmax-map",
+        _smooth_field((36, 20, 28), high=12.0).astype(np.float32),
+        (0, 0, 1, 1, 0, 0, 0, 1, 0),
+        "warm",
+        (0, 10),
+    ),
+    # Unsigned bytes, the third axis flipped.
+    Volume(
+        "preprocessed-cbv-map",
+        _smooth_field((16, 30, 26), high=250.0).astype(np.uint8),
+        (1, 0, 0, 0, 1, 0, 0, 0, -1),
+        "viridis",
+        (20, 200),
+    ),
+]
+
+
+def _nifti(volume: Volume) -> bytes:
+    image = sitk.GetImageFromArray(volume.voxels)
+    image.SetSpacing(SPACING_MM)
+    image.SetDirection(volume.direction)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "volume.nii.gz"
+        sitk.WriteImage(image, str(path), useCompression=True)
+        return path.read_bytes()
+
+
+@pytest.fixture
+def case(transactional_db: None) -> Case:
+    # Made before Playwright starts (see tests/e2e/test_pages.py for why).
+    dataset = DatasetFactory(slug="release")
+    case = CaseFactory(dataset=dataset, name="sub-stroke0001", split=Split.TRAIN)
+    for volume in VOLUMES:
+        content = _nifti(volume)
+        ImageFactory(
+            case=case,
+            interface=volume.interface,
+            shape=list(reversed(volume.voxels.shape)),
+            spacing_mm=list(SPACING_MM),
+            sha256=hashlib.sha256(content).hexdigest(),
+            size_bytes=len(content),
+            file=ContentFile(content, name=f"{volume.interface}.nii.gz"),
+        )
+    ChallengeRoleFactory(
+        challenge=dataset.challenge, role=ChallengeRole.Role.PARTICIPANT, user__username="ada"
+    )
+    return case
+
+
+# Two canvases of one size; a plain NiiVue with the options our viewer gives it draws the volume on the
+# first, our viewer on the second. `window`, when given, is then set on both (ours through a preset).
+DRAW_BOTH = """
+async ({ url, name, colormap, window, preset }) => {
+  document.querySelectorAll(".shortcut-check").forEach((element) => element.remove());
+  const canvases = ["reference", "ours"].map((id) => {
+    const holder = document.createElement("div");
+    holder.className = "shortcut-check";
+    const left = id === "ours" ? 420 : 0;
+    holder.style.cssText = `position: fixed; top: 0; left: ${left}px; width: 400px; height: 300px`;
+    const canvas = document.createElement("canvas");
+    canvas.id = "check-" + id;
+    holder.append(canvas);
+    document.body.append(holder);
+    return canvas;
+  });
+  const reference = new niivue.Niivue({
+    backColor: [0, 0, 0, 1], show3Dcrosshair: true, crosshairColor: [1, 0.85, 0, 1], crosshairWidth: 1,
+    multiplanarShowRender: 0, dragAndDropEnabled: false, isResizeCanvas: true, logLevel: "error",
+    loadingText: "",
+  });
+  await reference.attachToCanvas(canvases[0]);
+  await reference.loadVolumes([{ url, name, colormap, cal_min: window[0], cal_max: window[1] }]);
+  reference.setSliceType(reference.sliceTypeMultiplanar);
+  const moduleUrl = new URL("viewer.mjs", document.querySelector("script[type=module]").src);
+  const { createViewer } = await import(moduleUrl.href);
+  const ours = await createViewer(canvases[1], {
+    volumes: [{ url, name, colormap, calMin: window[0], calMax: window[1] }],
+  });
+  await ours.ready;
+  if (preset !== null) {
+    ours.setWindowPreset(preset.name);
+    Object.assign(reference.volumes[0], { cal_min: preset.range[0], cal_max: preset.range[1] });
+    reference.updateGLVolume();
+  }
+  reference.drawScene();
+  for (const gl of [reference.gl, canvases[1].getContext("webgl2")]) {
+    gl.finish();
+  }
+  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+}
+"""
+
+
+def _both_drawn(
+    page: Page, *, volume: Volume, url: str, preset: dict[str, object] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    arguments = {
+        "url": url,
+        "name": f"{volume.interface}.nii.gz",
+        "colormap": volume.colormap,
+        "window": list(volume.window),
+        "preset": preset,
+    }
+    page.evaluate(DRAW_BOTH, arguments)
+    return canvas_pixels(page, "#check-reference"), canvas_pixels(page, "#check-ours")
+
+
+def _assert_alike(reference: np.ndarray, ours: np.ndarray, what: str) -> None:
+    assert reference.shape == ours.shape, what
+    assert reference.std() > 10, f"{what}: NiiVue drew nothing to compare with"
+    difference = np.abs(reference - ours).max(axis=-1)
+    # Colours may differ by a rounding step: the table is computed in double precision, the shader in float.
+    assert (difference <= 2).mean() > 0.999, (
+        f"{what}: {int((difference > 2).sum())} pixels differ, by up to {difference.max():.0f}"
+    )
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("index", range(len(VOLUMES)), ids=[volume.interface for volume in VOLUMES])
+def test_the_viewer_draws_a_volume_as_plain_niivue_does(
+    case: Case, live_server: object, browser: Browser, index: int
+) -> None:
+    volume = VOLUMES[index]
+    page = logged_in_page(browser, session_cookie(username="ada", live_server_url=live_server.url))
+    try:
+        page.goto(f"{live_server.url}/datasets/cases/{case.pk}/view/")
+        images = json.loads(page.locator("#viewer-data").text_content() or "{}")["images"]
+        url = next(image["url"] for image in images if image["name"].startswith(volume.interface))
+
+        reference, ours = _both_drawn(page, volume=volume, url=url, preset=None)
+
+        _assert_alike(reference, ours, volume.interface)
+    except Exception:
+        save_failure(page, f"viewer-shortcuts-{volume.interface}")
+        raise
+
+
+@pytest.mark.e2e
+def test_the_viewer_draws_a_changed_window_as_plain_niivue_does(
+    case: Case, live_server: object, browser: Browser
+) -> None:
+    volume = VOLUMES[0]
+    page = logged_in_page(browser, session_cookie(username="ada", live_server_url=live_server.url))
+    try:
+        page.goto(f"{live_server.url}/datasets/cases/{case.pk}/view/")
+        images = json.loads(page.locator("#viewer-data").text_content() or "{}")["images"]
+        url = next(image["url"] for image in images if image["name"].startswith(volume.interface))
+
+        reference, ours = _both_drawn(
+            page, volume=volume, url=url, preset={"name": "bone", "range": [-500, 1500]}
+        )
+
+        _assert_alike(reference, ours, "the bone window")
+    except Exception:
+        save_failure(page, "viewer-shortcuts-window")
+        raise
