@@ -179,6 +179,21 @@ function explicitZerosSkip(nv) {
   nv.r8Tex = (texture, unit, dims) => r8Tex(texture, unit, dims, false);
 }
 
+/**
+ * Run `work` (steps that each end in NiiVue's drawScene) with one picture drawn, by the caller, after it.
+ * NiiVue's drawScene draws the whole scene and then waits for the GPU to finish (gl.finish): adding a
+ * volume and loading a drawing layer each draw, in software WebGL 0.1-0.2 s apiece, though only the last
+ * picture is ever seen.
+ */
+export function withoutIntermediatePictures(nv, work) {
+  nv.drawScene = () => {};
+  try {
+    work();
+  } finally {
+    delete nv.drawScene; // NiiVue's own, from its prototype, again
+  }
+}
+
 /** Take the texture shortcuts on a Niivue attached to its canvas, before any volume is added. */
 export function texturesShortcut(nv) {
   const noDrawing = noDrawingProgram(nv.gl);

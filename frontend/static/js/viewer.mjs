@@ -2,7 +2,7 @@
 // NiiVue: pinned @niivue/niivue 0.69.0, loaded as the UMD global `niivue` by a <script> tag of
 // /static/vendor/niivue/niivue.umd.js). Pages build on createViewer() and createDrawingViewer().
 
-import { parsingShortcut, texturesShortcut } from "./niivue-shortcuts.mjs";
+import { parsingShortcut, texturesShortcut, withoutIntermediatePictures } from "./niivue-shortcuts.mjs";
 
 const WINDOW_PRESETS = Object.freeze({
   brain: { width: 80, level: 40 },
@@ -262,13 +262,16 @@ class Viewer {
     this.#labelColors = this.#labelIndex === -1 ? undefined : volumes[this.#labelIndex].labelColors;
   }
 
-  // Show fetched images (in the order of the volumes last given) with one rebuild of NiiVue's textures.
+  // Show fetched images (in the order of the volumes last given) with one rebuild of NiiVue's textures;
+  // the caller draws the picture.
   show(images) {
-    layersShow(this.#nv, images, {
-      labelIndex: this.#labelIndex,
-      labelColors: this.#labelColors,
-      labelOpacity: this.#shownOpacity(this.#labelIndex),
-    });
+    withoutIntermediatePictures(this.#nv, () =>
+      layersShow(this.#nv, images, {
+        labelIndex: this.#labelIndex,
+        labelColors: this.#labelColors,
+        labelOpacity: this.#shownOpacity(this.#labelIndex),
+      }),
+    );
   }
 
   // Replace every volume (a new base and its overlays); resolves once they are drawn.
