@@ -146,8 +146,12 @@ async ({ url, name, colormap, window, preset }) => {
 
 
 def _both_drawn(
-    page: Page, *, volume: Volume, url: str, preset: dict[str, object] | None
+    page: Page, *, case: Case, base_url: str, volume: Volume, preset: dict[str, object] | None
 ) -> tuple[np.ndarray, np.ndarray]:
+    """The volume drawn by plain NiiVue and by our viewer, on the case viewer's page (for its scripts)."""
+    page.goto(f"{base_url}/datasets/cases/{case.pk}/view/")
+    images = json.loads(page.locator("#viewer-data").text_content() or "{}")["images"]
+    url = next(image["url"] for image in images if image["name"].startswith(volume.interface))
     arguments = {
         "url": url,
         "name": f"{volume.interface}.nii.gz",
@@ -177,11 +181,7 @@ def test_the_viewer_draws_a_volume_as_plain_niivue_does(
     volume = VOLUMES[index]
     page = logged_in_page(browser, session_cookie(username="ada", live_server_url=live_server.url))
     try:
-        page.goto(f"{live_server.url}/datasets/cases/{case.pk}/view/")
-        images = json.loads(page.locator("#viewer-data").text_content() or "{}")["images"]
-        url = next(image["url"] for image in images if image["name"].startswith(volume.interface))
-
-        reference, ours = _both_drawn(page, volume=volume, url=url, preset=None)
+        reference, ours = _both_drawn(page, case=case, base_url=live_server.url, volume=volume, preset=None)
 
         _assert_alike(reference, ours, volume.interface)
     except Exception:
@@ -196,13 +196,8 @@ def test_the_viewer_draws_a_changed_window_as_plain_niivue_does(
     volume = VOLUMES[0]
     page = logged_in_page(browser, session_cookie(username="ada", live_server_url=live_server.url))
     try:
-        page.goto(f"{live_server.url}/datasets/cases/{case.pk}/view/")
-        images = json.loads(page.locator("#viewer-data").text_content() or "{}")["images"]
-        url = next(image["url"] for image in images if image["name"].startswith(volume.interface))
-
-        reference, ours = _both_drawn(
-            page, volume=volume, url=url, preset={"name": "bone", "range": [-500, 1500]}
-        )
+        bone = {"name": "bone", "range": [-500, 1500]}
+        reference, ours = _both_drawn(page, case=case, base_url=live_server.url, volume=volume, preset=bone)
 
         _assert_alike(reference, ours, "the bone window")
     except Exception:
