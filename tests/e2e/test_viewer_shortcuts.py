@@ -69,6 +69,19 @@ VOLUMES = [
 ]
 
 
+def _labels_of(ct: np.ndarray) -> np.ndarray:
+    """Labels 1, 2 and 3 in three boxes of the CT's grid, one crossing the infarct."""
+    labels = np.zeros(ct.shape, dtype=np.uint8)
+    labels[6:14, 12:22, 26:36] = 1
+    labels[8:12, 14:30, 10:20] = 2
+    labels[10:16, 4:10, 20:40] = 3
+    return labels
+
+
+# A label volume on the NCCT's grid, shown as the drawing layer as the review shows its overlap.
+LABELS = Volume("overlap-labels", _labels_of(VOLUMES[0].voxels), VOLUMES[0].direction, "gray", (0, 3))
+
+
 def _nifti(volume: Volume) -> bytes:
     image = sitk.GetImageFromArray(volume.voxels)
     image.SetSpacing(SPACING_MM)
@@ -84,7 +97,7 @@ def case(transactional_db: None) -> Case:
     # Made before Playwright starts (see tests/e2e/test_pages.py for why).
     dataset = DatasetFactory(slug="release")
     case = CaseFactory(dataset=dataset, name="sub-stroke0001", split=Split.TRAIN)
-    for volume in VOLUMES:
+    for volume in [*VOLUMES, LABELS]:
         content = _nifti(volume)
         ImageFactory(
             case=case,
@@ -102,9 +115,11 @@ def case(transactional_db: None) -> Case:
 
 
 # Two canvases of one size; a plain NiiVue with the options our viewer gives it draws the volume on the
-# first, our viewer on the second. `window`, when given, is then set on both (ours through a preset).
+# first, our viewer on the second. `preset`, when given, is then set on both (ours through a preset);
+# `labels`, when given, is the URL of a label volume on the same grid, shown as the drawing layer (plain
+# NiiVue through loadDrawing) in the review's colours.
 DRAW_BOTH = """
-async ({ url, name, colormap, window, preset }) => {
+async ({ url, name, colormap, window, preset, labels }) => {
   document.querySelectorAll(".shortcut-check").forEach((element) => element.remove());
   const canvases = ["reference", "ours"].map((id) => {
     const holder = document.createElement("div");
@@ -125,11 +140,19 @@ async ({ url, name, colormap, window, preset }) => {
   await reference.attachToCanvas(canvases[0]);
   await reference.loadVolumes([{ url, name, colormap, cal_min: window[0], cal_max: window[1] }]);
   reference.setSliceType(reference.sliceTypeMultiplanar);
+  const labelColors = { 1: [0, 204, 0], 2: [255, 51, 51], 3: [51, 102, 255] };
+  const volumes = [{ url, name, colormap, calMin: window[0], calMax: window[1] }];
+  if (labels !== null) {
+    reference.setDrawColormap({
+      I: [0, 1, 2, 3], R: [0, 0, 255, 51], G: [0, 204, 51, 102], B: [0, 0, 51, 255], A: [0, 255, 255, 255],
+    });
+    reference.drawOpacity = 0.7;
+    reference.loadDrawing(await niivue.NVImage.loadFromUrl({ url: labels, name: "labels.nii.gz" }));
+    volumes.push({ url: labels, name: "labels.nii.gz", labelColors, opacity: 0.7 });
+  }
   const moduleUrl = new URL("viewer.mjs", document.querySelector("script[type=module]").src);
   const { createViewer } = await import(moduleUrl.href);
-  const ours = await createViewer(canvases[1], {
-    volumes: [{ url, name, colormap, calMin: window[0], calMax: window[1] }],
-  });
+  const ours = await createViewer(canvases[1], { volumes });
   await ours.ready;
   if (preset !== null) {
     ours.setWindowPreset(preset.name);
@@ -146,14 +169,22 @@ async ({ url, name, colormap, window, preset }) => {
 
 
 def _both_drawn(
-    page: Page, *, case: Case, base_url: str, volume: Volume, preset: dict[str, object] | None
+    page: Page,
+    *,
+    case: Case,
+    base_url: str,
+    volume: Volume,
+    preset: dict[str, object] | None = None,
+    labels: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The volume drawn by plain NiiVue and by our viewer, on the case viewer's page (for its scripts)."""
+    """The volume drawn by plain NiiVue and by our viewer, on the case viewer's page (for its scripts);
+    ``labels``, the interface of a label volume to show over it."""
     page.goto(f"{base_url}/datasets/cases/{case.pk}/view/")
     images = json.loads(page.locator("#viewer-data").text_content() or "{}")["images"]
-    url = next(image["url"] for image in images if image["name"].startswith(volume.interface))
+    urls = {image["name"].removesuffix(".nii.gz"): image["url"] for image in images}
     arguments = {
-        "url": url,
+        "url": urls[volume.interface],
+        "labels": None if labels is None else urls[labels],
         "name": f"{volume.interface}.nii.gz",
         "colormap": volume.colormap,
         "window": list(volume.window),
@@ -181,11 +212,29 @@ def test_the_viewer_draws_a_volume_as_plain_niivue_does(
     volume = VOLUMES[index]
     page = logged_in_page(browser, session_cookie(username="ada", live_server_url=live_server.url))
     try:
-        reference, ours = _both_drawn(page, case=case, base_url=live_server.url, volume=volume, preset=None)
+        reference, ours = _both_drawn(page, case=case, base_url=live_server.url, volume=volume)
 
         _assert_alike(reference, ours, volume.interface)
     except Exception:
         save_failure(page, f"viewer-shortcuts-{volume.interface}")
+        raise
+
+
+@pytest.mark.e2e
+def test_the_viewer_draws_a_label_volume_over_a_ct_as_plain_niivue_does(
+    case: Case, live_server: object, browser: Browser
+) -> None:
+    page = logged_in_page(browser, session_cookie(username="ada", live_server_url=live_server.url))
+    try:
+        reference, ours = _both_drawn(
+            page, case=case, base_url=live_server.url, volume=VOLUMES[0], labels=LABELS.interface
+        )
+
+        coloured = (reference.max(axis=-1) - reference.min(axis=-1)) > 60
+        assert coloured.sum() > 200, "plain NiiVue shows no label colour to compare with"
+        _assert_alike(reference, ours, "the labels over the CT")
+    except Exception:
+        save_failure(page, "viewer-shortcuts-labels")
         raise
 
 

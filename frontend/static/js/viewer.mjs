@@ -2,7 +2,12 @@
 // NiiVue: pinned @niivue/niivue 0.69.0, loaded as the UMD global `niivue` by a <script> tag of
 // /static/vendor/niivue/niivue.umd.js). Pages build on createViewer() and createDrawingViewer().
 
-import { parsingShortcut, texturesShortcut, withoutIntermediatePictures } from "./niivue-shortcuts.mjs";
+import {
+  labelLayerShow,
+  parsingShortcut,
+  texturesShortcut,
+  withoutIntermediatePictures,
+} from "./niivue-shortcuts.mjs";
 
 const WINDOW_PRESETS = Object.freeze({
   brain: { width: 80, level: 40 },
@@ -207,7 +212,7 @@ function layersShow(nv, images, { labelIndex, labelColors, labelOpacity }) {
   nv.setDrawColormap(labelColormap(labelColors));
   nv.drawOpacity = labelOpacity;
   imagesShow(nv, images.filter((_, index) => index !== labelIndex));
-  if (!nv.loadDrawing(images[labelIndex])) {
+  if (!labelLayerShow(nv, images[labelIndex])) {
     throw new Error("The label volume is not on the background image's grid; it cannot be shown over it.");
   }
 }
