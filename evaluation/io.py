@@ -13,7 +13,7 @@ import gzip
 import importlib
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -22,9 +22,20 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["GZIP_DECOMPRESSOR", "MASK_SUFFIXES", "Mask", "gzip_decompress", "gzip_open", "read_mask"]
+__all__ = [
+    "GZIP_DECOMPRESSOR",
+    "GZIP_MAGIC",
+    "MASK_SUFFIXES",
+    "Mask",
+    "gzip_decompress",
+    "gzip_open",
+    "read_mask",
+    "size_text",
+]
 
 MASK_SUFFIXES: Final = (".nii.gz", ".nii", ".mha")
+GZIP_MAGIC: Final = b"\x1f\x8b"
+"""The first two bytes of every gzip stream, a ``.nii.gz`` file's included."""
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -55,12 +66,17 @@ class Mask:
 
     @property
     def shape_text(self) -> str:
-        """The size as a reader would say it: ``x`` by ``y`` by ``z`` voxels, e.g. ``512x512x80``."""
-        return "x".join(str(n) for n in self.array.shape[::-1])
+        """The size as a reader would say it (see ``size_text``)."""
+        return size_text(self.array.shape[::-1])
 
     @property
     def voxel_volume_ml(self) -> float:
         return math.prod(self.spacing_mm) / 1000.0
+
+
+def size_text(size: Sequence[int]) -> str:
+    """A size in voxels, ``(x, y, z)``, as a reader would say it: ``512x512x80``."""
+    return "x".join(str(n) for n in size)
 
 
 def _fastest_gzip() -> ModuleType:

@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from evaluation.io import size_text
 from portal.accounts.models import User
 from portal.celery import row_lock
 from portal.datasets import isles24, selectors, tasks
@@ -422,8 +423,8 @@ def _grid_problem(*, image: sitk.Image, case: Case, name: str) -> str | None:
     expected: Sequence[int] = tuple(reference.shape[:3])
     if size != expected:
         return (
-            f"{name} is {_size_text(size)} voxels but case {case.name}'s {reference.interface} is "
-            f"{_size_text(expected)}."
+            f"{name} is {size_text(size)} voxels but case {case.name}'s {reference.interface} is "
+            f"{size_text(expected)}."
         )
     spacing = tuple(float(s) for s in image.GetSpacing())
     expected_spacing = tuple(float(s) for s in reference.spacing_mm[:3])
@@ -433,10 +434,6 @@ def _grid_problem(*, image: sitk.Image, case: Case, name: str) -> str | None:
             f"{reference.interface} has {_spacing_text(expected_spacing)} mm."
         )
     return None
-
-
-def _size_text(size: Sequence[int]) -> str:
-    return "x".join(str(n) for n in size)
 
 
 def _spacing_text(spacing_mm: Sequence[float]) -> str:

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_safe
 
+from evaluation.io import GZIP_MAGIC
 from portal.challenges.selectors import challenge_list_visible_to
 from portal.datasets.models import Case, Dataset, Image, Split
 from portal.datasets.selectors import (
@@ -85,10 +86,7 @@ def client_holds(*, request: HttpRequest, etag: str) -> bool:
     return etag in held or "*" in held
 
 
-GZIP_MAGIC = b"\x1f\x8b"
-
-
-def volume_response(volume: bytes | FieldFile) -> HttpResponse:
+def volume_response(volume: bytes | FieldFile, *, cache_control: str | None = None) -> HttpResponse:
     """A NIfTI volume for the viewer, with no file name. A gzipped one is sent as it is stored, declared
     ``Content-Encoding: gzip``: the browser's network stack then inflates it on its own thread, where
     NiiVue would inflate it on the page's, in the way of the first frame (about 0.1 s for a full-size CT).
@@ -108,6 +106,8 @@ def volume_response(volume: bytes | FieldFile) -> HttpResponse:
     response["Content-Type"] = "application/octet-stream"
     if head == GZIP_MAGIC:
         response["Content-Encoding"] = "gzip"
+    if cache_control is not None:
+        response["Cache-Control"] = cache_control
     return response
 
 

@@ -18,9 +18,9 @@ import SimpleITK as sitk
 from django.core.exceptions import ValidationError
 from django.db.models.fields.files import FieldFile
 
+from evaluation.io import GZIP_MAGIC, size_text
 from evaluation.metrics import BoolArray
 
-GZIP_MAGIC = b"\x1f\x8b"
 MAX_MASK_BYTES = 512 * 1024 * 1024
 """The largest mask file a save takes: a 512x512x512 uint8 NIfTI is 128 MiB."""
 
@@ -36,10 +36,6 @@ class StoredMask:
     nifti_bytes: bytes
     lesion_voxels: int
     lesion_volume_ml: float
-
-
-def _size_text(size: Sequence[int]) -> str:
-    return "x".join(str(n) for n in size)
 
 
 def _image_read(content: bytes, *, suffix: str | None = None) -> Any:  # Any: SimpleITK's Image is untyped
@@ -59,8 +55,8 @@ def _grid_problems(image: Any, *, shape: Sequence[int], spacing_mm: Sequence[flo
     size = tuple(int(n) for n in image.GetSize())
     if size != tuple(shape[:3]):
         problems.append(
-            f"The mask is {_size_text(size)} voxels but case {case}'s reference image is "
-            f"{_size_text(shape[:3])}; draw on the case's own image."
+            f"The mask is {size_text(size)} voxels but case {case}'s reference image is "
+            f"{size_text(shape[:3])}; draw on the case's own image."
         )
     spacing = tuple(float(value) for value in image.GetSpacing())
     if not all(math.isclose(a, b, rel_tol=1e-4) for a, b in zip(spacing, spacing_mm[:3], strict=True)):

@@ -22,7 +22,7 @@ from typing import IO, Literal
 
 import SimpleITK as sitk
 
-from evaluation.io import MASK_SUFFIXES
+from evaluation.io import MASK_SUFFIXES, size_text
 from evaluation.scoring import case_id_from_path
 
 __all__ = [
@@ -199,7 +199,7 @@ def masks_check(
             problems.append(f"{path.name} is not a readable image.")
         elif expected is not None and size != tuple(expected):
             problems.append(
-                f"{path.name} is {_size_text(size)} voxels but case {case_id} is {_size_text(expected)}."
+                f"{path.name} is {size_text(size)} voxels but case {case_id} is {size_text(expected)}."
             )
     return problems
 
@@ -311,10 +311,6 @@ def _image_size(path: Path) -> tuple[int, ...] | None:
     except RuntimeError:
         return None
     return tuple(int(n) for n in reader.GetSize())
-
-
-def _size_text(size: Sequence[int]) -> str:
-    return "x".join(str(n) for n in size)
 
 
 def _megabytes(count: int) -> str:

@@ -32,7 +32,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from evaluation.io import read_mask
+from evaluation.io import read_mask, size_text
 from evaluation.profiles import profile_get
 from evaluation.scoring import score_case
 from portal.accounts.models import ChallengeRole, Team, User
@@ -276,8 +276,10 @@ def _overlap_label_bytes(*, ground_truth_path: Path, prediction_path: Path | Non
     ground_truth = read_mask(ground_truth_path).array
     prediction = np.zeros_like(ground_truth) if prediction_path is None else read_mask(prediction_path).array
     if prediction.shape != ground_truth.shape:
-        sizes = ["x".join(str(n) for n in reversed(array.shape)) for array in (prediction, ground_truth)]
-        raise ValueError(f"The mask is {sizes[0]} voxels but the ground truth is {sizes[1]}.")
+        raise ValueError(
+            f"The mask is {size_text(prediction.shape[::-1])} voxels but the ground truth is "
+            f"{size_text(ground_truth.shape[::-1])}."
+        )
     label = np.zeros(ground_truth.shape, dtype=np.uint8)
     label[ground_truth & prediction] = OverlapLabel.TRUE_POSITIVE
     label[~ground_truth & prediction] = OverlapLabel.FALSE_POSITIVE
