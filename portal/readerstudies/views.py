@@ -13,7 +13,6 @@ import io
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
-from django.db.models.fields.files import FieldFile
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -52,8 +51,10 @@ CSV_COLUMNS = (
     "seconds",
     "reader_seed",
 )
-# Both sides and every background are sent the same way: same headers, same caching, one neutral name.
-FILE_CACHE_CONTROL = "private, max-age=3600"
+# Both sides and every background are sent the same way: same headers, same caching, no name.
+READING_CACHE_CONTROL = "private, max-age=3600"
+# An annotation's masks change with every save: each request asks the server again.
+ANNOTATION_CACHE_CONTROL = "private, no-cache"
 
 
 def _study_or_404(request: HttpRequest, pk: int) -> ReaderStudy:
@@ -205,12 +206,6 @@ def study_read(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
-def _file_response(field_file: FieldFile) -> HttpResponse:
-    response = volume_response(field_file)
-    response["Cache-Control"] = FILE_CACHE_CONTROL
-    return response
-
-
 def reading_mask(request: HttpRequest, token: str) -> HttpResponse:
     """One side's blinded mask of one of the reader's items, sent with no name."""
     if not request.user.is_authenticated:
@@ -219,7 +214,7 @@ def reading_mask(request: HttpRequest, token: str) -> HttpResponse:
         mask = selectors.reading_mask_get(user=request.user, token=token)
     except ObjectDoesNotExist as error:
         raise Http404("No such file.") from error
-    return _file_response(mask.file)
+    return volume_response(mask.file, cache_control=READING_CACHE_CONTROL)
 
 
 def reading_background(request: HttpRequest, token: str, index: int) -> HttpResponse:
@@ -230,7 +225,7 @@ def reading_background(request: HttpRequest, token: str, index: int) -> HttpResp
         image = selectors.reading_background_get(user=request.user, item_token=token, index=index)
     except ObjectDoesNotExist as error:
         raise Http404("No such file.") from error
-    return _file_response(image.file)
+    return volume_response(image.file, cache_control=READING_CACHE_CONTROL)
 
 
 # --- Annotation campaigns --------------------------------------------------------------------------
@@ -370,12 +365,6 @@ def annotation_draw(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
-def _private_file(field_file: FieldFile) -> HttpResponse:
-    response = volume_response(field_file)
-    response["Cache-Control"] = "private, no-cache"
-    return response
-
-
 @login_required
 def annotation_image(request: HttpRequest, pk: int, index: int) -> HttpResponse:
     """One of the images the campaign shows of the assignment's case."""
@@ -384,7 +373,7 @@ def annotation_image(request: HttpRequest, pk: int, index: int) -> HttpResponse:
         image = selectors.annotation_assignment_image_get(assignment=assignment, index=index)
     except Image.DoesNotExist as error:
         raise Http404("No such image.") from error
-    return _private_file(image.file)
+    return volume_response(image.file, cache_control=ANNOTATION_CACHE_CONTROL)
 
 
 @login_required
@@ -393,7 +382,7 @@ def annotation_starting_mask(request: HttpRequest, pk: int) -> HttpResponse:
     campaign_case = _assignment_or_404(request, pk).campaign_case
     if not campaign_case.starting_mask:
         raise Http404("The starting mask is not ready yet.")
-    return _private_file(campaign_case.starting_mask)
+    return volume_response(campaign_case.starting_mask, cache_control=ANNOTATION_CACHE_CONTROL)
 
 
 @login_required
@@ -403,4 +392,4 @@ def annotation_revision_file(request: HttpRequest, pk: int, number: int) -> Http
     revision = assignment.revisions.filter(number=number).first()
     if revision is None:
         raise Http404("No such revision.")
-    return _private_file(revision.file)
+    return volume_response(revision.file, cache_control=ANNOTATION_CACHE_CONTROL)

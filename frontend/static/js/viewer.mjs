@@ -117,13 +117,13 @@ function downloaderWorker() {
   if (downloads.worker === null) {
     downloads.worker = new Worker(new URL("./volume-downloader.mjs", import.meta.url), { type: "module" });
     downloads.worker.addEventListener("message", ({ data }) => {
-      const request = downloads.pending.get(data.id);
+      const settle = downloads.pending.get(data.id);
       downloads.pending.delete(data.id);
-      request.settle(data);
+      settle(data);
     });
     downloads.worker.addEventListener("error", () => {
-      for (const request of downloads.pending.values()) {
-        request.settle({ status: 0, reason: "the page's downloader did not start" });
+      for (const settle of downloads.pending.values()) {
+        settle({ status: 0, reason: "the page's downloader did not start" });
       }
       downloads.pending.clear();
     });
@@ -137,16 +137,14 @@ function volumeDownload(url, name) {
   return new Promise((resolve, reject) => {
     const id = downloads.next;
     downloads.next += 1;
-    downloads.pending.set(id, {
-      settle: ({ status, buffer, reason }) => {
-        if (status === 200) {
-          resolve(buffer);
-          return;
-        }
-        const sentence = /[.!?]$/.test(reason) ? reason : `${reason}.`;
-        const advice = status >= 400 && status < 500 ? "" : " Reload the page to try again.";
-        reject(new Error(`${name} could not be downloaded: ${sentence}${advice}`));
-      },
+    downloads.pending.set(id, ({ status, buffer, reason }) => {
+      if (status === 200) {
+        resolve(buffer);
+        return;
+      }
+      const sentence = /[.!?]$/.test(reason) ? reason : `${reason}.`;
+      const advice = status >= 400 && status < 500 ? "" : " Reload the page to try again.";
+      reject(new Error(`${name} could not be downloaded: ${sentence}${advice}`));
     });
     downloaderWorker().postMessage({ id, url });
   });
