@@ -110,20 +110,26 @@ function labelColormap(labelColors) {
   };
 }
 
-// The page's one downloader worker (volume-downloader.mjs), started by the first download.
+// The page's one downloader worker (volume-downloader.mjs), started by the first download. `pending` maps
+// a download's id to what it waits for: { requested, settle }.
 const downloads = { worker: null, next: 0, pending: new Map() };
 
 function downloaderWorker() {
   if (downloads.worker === null) {
     downloads.worker = new Worker(new URL("./volume-downloader.mjs", import.meta.url), { type: "module" });
     downloads.worker.addEventListener("message", ({ data }) => {
-      const settle = downloads.pending.get(data.id);
+      const download = downloads.pending.get(data.id);
+      if (data.requested) {
+        download.requested();
+        return;
+      }
       downloads.pending.delete(data.id);
-      settle(data);
+      download.settle(data);
     });
     downloads.worker.addEventListener("error", () => {
-      for (const settle of downloads.pending.values()) {
-        settle({ status: 0, reason: "the page's downloader did not start" });
+      for (const download of downloads.pending.values()) {
+        download.requested();
+        download.settle({ status: 0, reason: "the page's downloader did not start" });
       }
       downloads.pending.clear();
     });
@@ -131,13 +137,18 @@ function downloaderWorker() {
   return downloads.worker;
 }
 
-// The bytes at `url`, downloaded by the worker; an error names the volume and gives the server's
-// sentence, or the HTTP status, and says to reload where that may help.
+// The download of the bytes at `url` by the worker: `requested` resolves once the request is on its way,
+// `bytes` with the bytes. An error names the volume and gives the server's sentence, or the HTTP status,
+// and says to reload where that may help.
 function volumeDownload(url, name) {
-  return new Promise((resolve, reject) => {
-    const id = downloads.next;
-    downloads.next += 1;
-    downloads.pending.set(id, ({ status, buffer, reason }) => {
+  const id = downloads.next;
+  downloads.next += 1;
+  const download = {};
+  const requested = new Promise((resolve) => {
+    download.requested = resolve;
+  });
+  const bytes = new Promise((resolve, reject) => {
+    download.settle = ({ status, buffer, reason }) => {
       if (status === 200) {
         resolve(buffer);
         return;
@@ -145,24 +156,26 @@ function volumeDownload(url, name) {
       const sentence = /[.!?]$/.test(reason) ? reason : `${reason}.`;
       const advice = status >= 400 && status < 500 ? "" : " Reload the page to try again.";
       reject(new Error(`${name} could not be downloaded: ${sentence}${advice}`));
-    });
-    downloaderWorker().postMessage({ id, url });
+    };
   });
+  downloads.pending.set(id, download);
+  downloaderWorker().postMessage({ id, url });
+  return { requested, bytes };
 }
 
-// Download and parse every volume at once. The portal sends volumes gzip-encoded in transit, so the
-// browser's network stack inflates them off the page's thread (NiiVue inflates any that come gzipped).
-// The downloads start before NiiVue sets up its canvas: that set-up compiles its shaders without
-// yielding (seconds in software WebGL), and NiiVue's loader would only start after it.
+// Download and parse every volume at once: `images` resolves with them, `requested` once every download
+// is on its way. The portal sends volumes gzip-encoded in transit, so the browser's network stack
+// inflates them off the page's thread (NiiVue inflates any that come gzipped).
 // Label colours and the window are set here, before NiiVue builds its textures: set afterwards, each
 // costs one more rebuild of every texture.
 function imagesFetch(nv, volumes) {
   parsingShortcut();
-  return Promise.all(
-    volumes.map(async (volume) => {
+  const downloaded = volumes.map((volume) => volumeDownload(volume.url, volume.name));
+  const images = Promise.all(
+    volumes.map(async (volume, index) => {
       const image = await globalThis.niivue.NVImage.loadFromUrl({
         ...volumeOptions(volume),
-        buffer: await volumeDownload(volume.url, volume.name),
+        buffer: await downloaded[index].bytes,
         trustCalMinMax: nv.opts.trustCalMinMax,
       });
       if (volume.labelColors !== undefined) {
@@ -171,6 +184,7 @@ function imagesFetch(nv, volumes) {
       return image;
     }),
   );
+  return { requested: Promise.all(downloaded.map((download) => download.requested)), images };
 }
 
 // Show the images, the first as the background, with one rebuild of NiiVue's textures. NiiVue's own
@@ -182,7 +196,7 @@ function imagesShow(nv, images) {
 }
 
 async function volumesLoad(nv, volumes) {
-  imagesShow(nv, await imagesFetch(nv, volumes));
+  imagesShow(nv, await imagesFetch(nv, volumes).images);
 }
 
 // The one volume of labels (labelColors) a viewer may hold, or -1. It is shown as NiiVue's drawing layer
@@ -213,6 +227,19 @@ function layersShow(nv, images, { labelIndex, labelColors, labelOpacity }) {
   if (!labelLayerShow(nv, images[labelIndex])) {
     throw new Error("The label volume is not on the background image's grid; it cannot be shown over it.");
   }
+}
+
+// Resolves in a task of its own once the page's load event has been handled, so that the browser knows
+// the page has loaded.
+function pageLoaded() {
+  return new Promise((resolve) => {
+    const later = () => setTimeout(resolve, 0);
+    if (document.readyState === "complete") {
+      later();
+    } else {
+      window.addEventListener("load", later, { once: true });
+    }
+  });
 }
 
 function nextAnimationFrame() {
@@ -280,7 +307,7 @@ class Viewer {
   // Replace every volume (a new base and its overlays); resolves once they are drawn.
   async load(volumes) {
     this.#volumesSet(volumes);
-    this.show(await imagesFetch(this.#nv, volumes));
+    this.show(await imagesFetch(this.#nv, volumes).images);
     this.#nv.setSliceType(sliceTypeOf(this.#nv, this.#layout));
     await nextAnimationFrame();
   }
@@ -390,7 +417,12 @@ export async function createViewer(canvas, { volumes, layout = "multiplanar", bl
   if (onLocation !== null) {
     viewer.onLocation(onLocation);
   }
-  const images = imagesFetch(nv, volumes);
+  // The downloads start before NiiVue sets up its canvas. That set-up compiles its shaders without yielding
+  // (up to a second in software WebGL), and until the worker has sent its requests, they wait for it.
+  // It also waits for the page to have loaded: while a page loads, the browser animates its loading
+  // indicator, and each frame of that costs tens of milliseconds of software rendering.
+  const { requested, images } = imagesFetch(nv, volumes);
+  await Promise.all([requested, pageLoaded()]);
   await canvasAttach(nv, canvas);
   texturesShortcut(nv);
   nv.setSliceType(sliceTypeOf(nv, layout));

@@ -3,8 +3,10 @@
 // shaders there (up to a second in software WebGL), and the download stalls. Read here, they arrive
 // meanwhile and pass to the page without a copy.
 //
-// Message in: { id, url }. Message out: { id, status, buffer } when status is 200; otherwise
-// { id, status, reason }, the reason being the server's own sentence when it sent one as plain text.
+// Message in: { id, url }. Messages out: { id, requested: true } once the request is on its way (the page
+// waits for it before it blocks its thread: until then, the worker may not even have started); then
+// { id, status, buffer } when status is 200, otherwise { id, status, reason }, the reason being the
+// server's own sentence when it sent one as plain text.
 
 // A longer plain-text answer is a page of some kind, not a sentence to show.
 const SENTENCE_LENGTH = 300;
@@ -16,7 +18,9 @@ async function failureReason(response) {
 
 self.addEventListener("message", async ({ data: { id, url } }) => {
   try {
-    const response = await fetch(url);
+    const responded = fetch(url);
+    self.postMessage({ id, requested: true });
+    const response = await responded;
     if (!response.ok) {
       self.postMessage({ id, status: response.status, reason: await failureReason(response) });
       return;
