@@ -246,8 +246,10 @@ def submission_case_overlap_label(*, submission: Submission, case: Case) -> byte
     """The ground truth against the submission's mask of one case, as one uint8 ``.nii.gz`` label volume.
 
     Voxels are ``OverlapLabel`` values (1 true positive, 2 false positive, 3 false negative, 0 elsewhere),
-    against the ground-truth version the phase is scored on, on the ground truth's grid (the case's NCCT
-    geometry); a case without a mask counts as an empty mask.
+    against the ground-truth version the phase is scored on; a case without a mask counts as an empty mask.
+    The volume is the box of the ground truth's grid (the case's NCCT geometry) around the labelled voxels,
+    its first voxel when there are none, placed there by its origin: a lesion fills a small part of a
+    head, and the viewer, which puts the box back in place, then inflates and reads megabytes fewer.
     Both masks are binarised as the evaluation does (``> 0``). The volume is kept in private storage under
     ``selectors.submission_case_overlap_key``, so it is computed once per mask and ground truth.
     The caller checks who may see it. Raises ``LookupError`` when the case has no ground truth and
@@ -291,9 +293,22 @@ def _overlap_label_bytes(*, ground_truth_path: Path, prediction_path: Path | Non
     image.SetSpacing(reader.GetSpacing())
     image.SetOrigin(reader.GetOrigin())
     image.SetDirection(reader.GetDirection())
+    # SimpleITK's slicing (x, y, z) moves the origin to the box's first voxel.
+    box = image[tuple(reversed(_labelled_box(label)))]
     output = ground_truth_path.with_name("overlap.nii.gz")
-    sitk.WriteImage(image, str(output), useCompression=True)
+    sitk.WriteImage(box, str(output), useCompression=True)
     return output.read_bytes()
+
+
+def _labelled_box(label: np.ndarray) -> tuple[slice, ...]:
+    """The smallest box of ``label`` that holds every non-zero voxel, as slices in its axis order; the
+    first voxel when none is."""
+    box = []
+    for axis in range(label.ndim):
+        others = tuple(other for other in range(label.ndim) if other != axis)
+        labelled = np.flatnonzero(label.any(axis=others))
+        box.append(slice(0, 1) if labelled.size == 0 else slice(int(labelled[0]), int(labelled[-1]) + 1))
+    return tuple(box)
 
 
 def _sha256(upload: File) -> str:

@@ -166,10 +166,12 @@ def test_the_review_draws_both_volumes_in_the_3d_layout_when_asked(
 
 
 def overlap_label_at(overlap: sitk.Image, mm_ras: Sequence[float]) -> int:
-    """The label of the voxel holding a point given in NIfTI's RAS millimetres (ITK works in LPS)."""
+    """The label of the voxel holding a point given in NIfTI's RAS millimetres (ITK works in LPS); 0 outside
+    the overlap volume, which is the box around the labels."""
     x, y, z = mm_ras
     index = overlap.TransformPhysicalPointToIndex((-x, -y, z))
-    return int(overlap[index])
+    inside = all(0 <= value < size for value, size in zip(index, overlap.GetSize(), strict=True))
+    return int(overlap[index]) if inside else 0
 
 
 @pytest.mark.e2e

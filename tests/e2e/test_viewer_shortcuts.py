@@ -78,14 +78,28 @@ def _labels_of(ct: np.ndarray) -> np.ndarray:
     return labels
 
 
-# A label volume on the NCCT's grid, shown as the drawing layer as the review shows its overlap.
+# A label volume on the NCCT's grid, shown as the drawing layer as the review shows its overlap; and the
+# same labels as the review's overlap comes, the box around them placed by its origin.
 LABELS = Volume("overlap-labels", _labels_of(VOLUMES[0].voxels), VOLUMES[0].direction, "gray", (0, 3))
+LABELS_BOX = "overlap-labels-box"
 
 
-def _nifti(volume: Volume) -> bytes:
+def _image(volume: Volume) -> sitk.Image:
     image = sitk.GetImageFromArray(volume.voxels)
     image.SetSpacing(SPACING_MM)
     image.SetDirection(volume.direction)
+    return image
+
+
+def _labelled_box(image: sitk.Image) -> sitk.Image:
+    """The box of a label image around its labels; SimpleITK's slicing moves the origin with it."""
+    voxels = sitk.GetArrayFromImage(image)
+    low = [int(axis.min()) for axis in np.nonzero(voxels)]
+    high = [int(axis.max()) + 1 for axis in np.nonzero(voxels)]
+    return image[low[2] : high[2], low[1] : high[1], low[0] : high[0]]
+
+
+def _nifti(image: sitk.Image) -> bytes:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "volume.nii.gz"
         sitk.WriteImage(image, str(path), useCompression=True)
@@ -97,16 +111,18 @@ def case(transactional_db: None) -> Case:
     # Made before Playwright starts (see tests/e2e/test_pages.py for why).
     dataset = DatasetFactory(slug="release")
     case = CaseFactory(dataset=dataset, name="sub-stroke0001", split=Split.TRAIN)
-    for volume in [*VOLUMES, LABELS]:
-        content = _nifti(volume)
+    images = {volume.interface: _image(volume) for volume in [*VOLUMES, LABELS]}
+    images[LABELS_BOX] = _labelled_box(images[LABELS.interface])
+    for interface, image in images.items():
+        content = _nifti(image)
         ImageFactory(
             case=case,
-            interface=volume.interface,
-            shape=list(reversed(volume.voxels.shape)),
+            interface=interface,
+            shape=list(image.GetSize()),
             spacing_mm=list(SPACING_MM),
             sha256=hashlib.sha256(content).hexdigest(),
             size_bytes=len(content),
-            file=ContentFile(content, name=f"{volume.interface}.nii.gz"),
+            file=ContentFile(content, name=f"{interface}.nii.gz"),
         )
     ChallengeRoleFactory(
         challenge=dataset.challenge, role=ChallengeRole.Role.PARTICIPANT, user__username="ada"
@@ -117,9 +133,10 @@ def case(transactional_db: None) -> Case:
 # Two canvases of one size; a plain NiiVue with the options our viewer gives it draws the volume on the
 # first, our viewer on the second. `preset`, when given, is then set on both (ours through a preset);
 # `labels`, when given, is the URL of a label volume on the same grid, shown as the drawing layer (plain
-# NiiVue through loadDrawing) in the review's colours.
+# NiiVue through loadDrawing) in the review's colours; our viewer shows the one at `ourLabels`, the same
+# labels or the box around them.
 DRAW_BOTH = """
-async ({ url, name, colormap, window, preset, labels }) => {
+async ({ url, name, colormap, window, preset, labels, ourLabels }) => {
   document.querySelectorAll(".shortcut-check").forEach((element) => element.remove());
   const canvases = ["reference", "ours"].map((id) => {
     const holder = document.createElement("div");
@@ -148,7 +165,7 @@ async ({ url, name, colormap, window, preset, labels }) => {
     });
     reference.drawOpacity = 0.7;
     reference.loadDrawing(await niivue.NVImage.loadFromUrl({ url: labels, name: "labels.nii.gz" }));
-    volumes.push({ url: labels, name: "labels.nii.gz", labelColors, opacity: 0.7 });
+    volumes.push({ url: ourLabels, name: "labels.nii.gz", labelColors, opacity: 0.7 });
   }
   const moduleUrl = new URL("viewer.mjs", document.querySelector("script[type=module]").src);
   const { createViewer } = await import(moduleUrl.href);
@@ -176,15 +193,18 @@ def _both_drawn(
     volume: Volume,
     preset: dict[str, object] | None = None,
     labels: str | None = None,
+    our_labels: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The volume drawn by plain NiiVue and by our viewer, on the case viewer's page (for its scripts);
-    ``labels``, the interface of a label volume to show over it."""
+    ``labels``, the interface of a label volume to show over it, which our viewer takes from
+    ``our_labels`` when given."""
     page.goto(f"{base_url}/datasets/cases/{case.pk}/view/")
     images = json.loads(page.locator("#viewer-data").text_content() or "{}")["images"]
     urls = {image["name"].removesuffix(".nii.gz"): image["url"] for image in images}
     arguments = {
         "url": urls[volume.interface],
         "labels": None if labels is None else urls[labels],
+        "ourLabels": None if labels is None else urls[our_labels or labels],
         "name": f"{volume.interface}.nii.gz",
         "colormap": volume.colormap,
         "window": list(volume.window),
@@ -221,20 +241,26 @@ def test_the_viewer_draws_a_volume_as_plain_niivue_does(
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize("ours", [LABELS.interface, LABELS_BOX], ids=["whole", "box"])
 def test_the_viewer_draws_a_label_volume_over_a_ct_as_plain_niivue_does(
-    case: Case, live_server: object, browser: Browser
+    case: Case, live_server: object, browser: Browser, ours: str
 ) -> None:
     page = logged_in_page(browser, session_cookie(username="ada", live_server_url=live_server.url))
     try:
-        reference, ours = _both_drawn(
-            page, case=case, base_url=live_server.url, volume=VOLUMES[0], labels=LABELS.interface
+        reference, ours_drawn = _both_drawn(
+            page,
+            case=case,
+            base_url=live_server.url,
+            volume=VOLUMES[0],
+            labels=LABELS.interface,
+            our_labels=ours,
         )
 
         coloured = (reference.max(axis=-1) - reference.min(axis=-1)) > 60
         assert coloured.sum() > 200, "plain NiiVue shows no label colour to compare with"
-        _assert_alike(reference, ours, "the labels over the CT")
+        _assert_alike(reference, ours_drawn, f"the labels over the CT ({ours})")
     except Exception:
-        save_failure(page, "viewer-shortcuts-labels")
+        save_failure(page, f"viewer-shortcuts-{ours}")
         raise
 
 

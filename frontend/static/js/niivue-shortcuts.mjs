@@ -191,23 +191,43 @@ function explicitZerosSkip(nv) {
 
 // ---- A label volume as the drawing layer -----------------------------------------------------------
 
-// A uint8 label volume in RAS order, and the smallest box [low, high) around its non-zero voxels (null
-// when there are none), found in the same walk.
-function labelBitmap(image) {
+// Where a label volume's voxels lie among the background's: the background's RAS voxel that the label's
+// first RAS voxel is, or null when the label's voxels are not some of the background's (another
+// orientation or spacing, a fractional shift, or reaching outside it). A label volume may be a box cut out
+// of the background's grid: the review's overlap comes as the box around its labels.
+function placeOnBackground(image, back) {
+  const dims = image.dimsRAS.slice(1, 4);
+  const backDims = back.dimsRAS.slice(1, 4);
+  const backVoxelOf = (voxel) => Array.from(back.mm2vox(Array.from(image.vox2mm(voxel, image.matRAS)), true));
+  const offset = backVoxelOf([0, 0, 0]).map(Math.round);
+  const probes = [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], dims.map((size) => size - 1)];
+  const onGrid = probes.every((voxel) =>
+    backVoxelOf(voxel).every((value, axis) => Math.abs(value - offset[axis] - voxel[axis]) < 0.01),
+  );
+  const inside = offset.every((start, axis) => start >= 0 && start + dims[axis] <= backDims[axis]);
+  return onGrid && inside ? offset : null;
+}
+
+// A uint8 label volume placed at `offset` in a bitmap of the background's RAS voxels (zeros elsewhere),
+// and the smallest box [low, high) around its non-zero voxels there (null when there are none), found in
+// the same walk.
+function labelBitmap(image, backDims, offset) {
   const voxels = image.img;
   const {
     dims: [nx, ny, nz],
     first,
     steps: [stepX, stepY, stepZ],
   } = rasWalk(image);
-  const bitmap = new Uint8Array(nx * ny * nz);
+  const [backX, backY, backZ] = backDims;
+  const [offsetX, offsetY, offsetZ] = offset;
+  const bitmap = new Uint8Array(backX * backY * backZ);
   const low = [nx, ny, nz];
   const high = [0, 0, 0];
-  let out = 0;
   for (let z = 0; z < nz; z += 1) {
     for (let y = 0; y < ny; y += 1) {
       let rowLow = nx;
       let rowHigh = 0;
+      let out = offsetX + (offsetY + y) * backX + (offsetZ + z) * backX * backY;
       for (let x = 0, source = first + z * stepZ + y * stepY; x < nx; x += 1, source += stepX) {
         const label = voxels[source];
         bitmap[out++] = label;
@@ -226,7 +246,8 @@ function labelBitmap(image) {
       }
     }
   }
-  return { bitmap, box: high[0] === 0 ? null : { low, high } };
+  const shift = (corner) => corner.map((value, axis) => value + offset[axis]);
+  return { bitmap, box: high[0] === 0 ? null : { low: shift(low), high: shift(high) } };
 }
 
 // Upload the box of the bitmap into the bound 3D texture, read straight from the whole bitmap.
@@ -250,29 +271,31 @@ function boxUpload(gl, bitmap, dims, { low, high }) {
 }
 
 /**
- * Show a uint8 label volume on the background's grid as NiiVue's drawing layer, for looking only (it
- * keeps no undo state); false when it is not on the background's grid. NiiVue's loadDrawing reorders
- * it to RAS through tables of its own, keeps a run-length coded copy for undo and uploads the whole
- * volume twice (its own zeros, then the labels): about 0.4 s for 512x512x80 voxels. Here the reorder
- * is the background's walk, and only the box around the labelled voxels is uploaded into a texture WebGL
- * has filled with zeros: a review's overlap is mostly zeros. Other volumes go to loadDrawing.
+ * Show a uint8 label volume on the background's grid, or on a box of it, as NiiVue's drawing layer, for
+ * looking only (it keeps no undo state); false when it is not on the background's grid. NiiVue's
+ * loadDrawing takes only a volume of the background's size: it reorders it to RAS through tables of its
+ * own, keeps a run-length coded copy for undo and uploads the whole volume twice (its own zeros, then the
+ * labels): about 0.4 s for 512x512x80 voxels. Here the reorder is the background's walk, and only the box
+ * around the labelled voxels is uploaded into a texture WebGL has filled with zeros. Other volumes go to
+ * loadDrawing.
  */
 export function labelLayerShow(nv, image) {
-  const dims = image.hdr.dims.slice(1, 4);
-  const backDims = nv.back.hdr.dims.slice(1, 4);
-  if (dims.some((size, axis) => size !== backDims[axis])) {
+  const sameSize = image.hdr.dims.slice(1, 4).every((size, axis) => size === nv.back.hdr.dims[axis + 1]);
+  if (!(image.img instanceof Uint8Array) || nv.opts.is2DSliceShader || image.img2RASstep === undefined) {
+    return sameSize && nv.loadDrawing(image);
+  }
+  const offset = placeOnBackground(image, nv.back);
+  if (offset === null) {
     return false;
   }
-  if (!(image.img instanceof Uint8Array) || nv.opts.is2DSliceShader || image.img2RASstep === undefined) {
-    return nv.loadDrawing(image);
-  }
   const gl = nv.gl;
-  const { bitmap, box } = labelBitmap(image);
+  const backDims = nv.back.dims.slice(1, 4);
+  const { bitmap, box } = labelBitmap(image, backDims, offset);
   nv.drawClearAllUndoBitmaps();
   nv.drawBitmap = bitmap;
   nv.drawTexture = nv.r8Tex(nv.drawTexture, gl.TEXTURE7, nv.back.dims, true);
   if (box !== null) {
-    boxUpload(gl, bitmap, nv.back.dims.slice(1, 4), box);
+    boxUpload(gl, bitmap, backDims, box);
   }
   return true;
 }

@@ -202,7 +202,8 @@ async function volumesLoad(nv, volumes) {
 // The one volume of labels (labelColors) a viewer may hold, or -1. It is shown as NiiVue's drawing layer
 // rather than as a volume: a volume is resampled into the background's grid by a shader pass over every
 // voxel of it (about 4 s for a 512x512x80 CT in software WebGL, under load), while the drawing layer is
-// uploaded as it is. So a label volume must be on the background's grid (the review's overlap is).
+// uploaded as it is. So a label volume must be on the background's grid, or on a box of it (the review's
+// overlap is the box around its labels).
 function labelLayerIndex(volumes) {
   const indices = volumes.flatMap((volume, index) => (volume.labelColors === undefined ? [] : [index]));
   if (indices.length > 1 || indices[0] === 0) {

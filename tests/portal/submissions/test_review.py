@@ -16,6 +16,7 @@ from portal.submissions.selectors import phase_case_ground_truth, submission_cas
 from portal.submissions.services import submission_case_overlap_label
 from tests.portal.submissions.review_world import (
     ORIGIN_MM,
+    SHAPE_ZYX,
     SPACING_MM,
     ReviewWorld,
     review_world_create,
@@ -36,9 +37,19 @@ def read_label(content: bytes) -> sitk.Image:
         return sitk.ReadImage(str(path))
 
 
+def label_on_grid(content: bytes) -> np.ndarray:
+    """The overlap volume put back in place on the ground truth's grid (z, y, x), zeros around it."""
+    grid = sitk.Image([*reversed(SHAPE_ZYX)], sitk.sitkUInt8)
+    grid.SetSpacing(SPACING_MM)
+    grid.SetOrigin(ORIGIN_MM)
+    placed = sitk.Resample(read_label(content), grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    return sitk.GetArrayFromImage(placed)
+
+
 def label_counts(content: bytes) -> dict[int, int]:
+    """How many voxels of the overlap volume hold each label (zeros, which depend on its box, left out)."""
     values, counts = np.unique(sitk.GetArrayFromImage(read_label(content)), return_counts=True)
-    return dict(zip(values.tolist(), counts.tolist(), strict=True))
+    return {value: count for value, count in zip(values.tolist(), counts.tolist(), strict=True) if value != 0}
 
 
 def overlap_get(user: User | None, submission: Submission, case_pk: int, **headers: str) -> object:
@@ -56,11 +67,41 @@ def test_the_overlap_volume_marks_true_positives_false_positives_and_false_negat
 
     content = submission_case_overlap_label(submission=submission, case=world.train_case)
 
-    assert label_counts(content) == {0: 108, 1: 4, 2: 4, 3: 4}
+    assert label_counts(content) == {1: 4, 2: 4, 3: 4}
     label = read_label(content)
     assert label.GetPixelIDTypeAsString() == "8-bit unsigned integer"
     assert label.GetSpacing() == pytest.approx(SPACING_MM)
-    assert label.GetOrigin() == pytest.approx(ORIGIN_MM)
+
+
+def test_the_overlap_volume_is_the_box_around_its_labels_in_place(db: None) -> None:
+    ground_truth = np.zeros(SHAPE_ZYX, dtype=np.uint8)
+    ground_truth[1:3, 2:4, 3:5] = 1
+    prediction = np.roll(ground_truth, 1, axis=2)  # one voxel along x
+    world = review_world_create(ground_truth=ground_truth, prediction=prediction)
+    submission = world.submit(world.train_phase)
+
+    content = submission_case_overlap_label(submission=submission, case=world.train_case)
+
+    label = read_label(content)
+    assert label.GetSize() == (3, 2, 2)  # x 3-5, y 2-3, z 1-2
+    x, y, z = ORIGIN_MM
+    assert label.GetOrigin() == pytest.approx((x + 3 * 0.5, y + 2 * 0.5, z + 1 * 2.0))
+    expected = np.zeros(SHAPE_ZYX, dtype=np.uint8)
+    expected[1:3, 2:4, 3] = 3
+    expected[1:3, 2:4, 4] = 1
+    expected[1:3, 2:4, 5] = 2
+    assert np.array_equal(label_on_grid(content), expected)
+
+
+def test_an_overlap_without_labels_is_one_empty_voxel(db: None) -> None:
+    empty = np.zeros(SHAPE_ZYX, dtype=np.uint8)
+    world = review_world_create(ground_truth=empty, prediction=empty)
+    submission = world.submit(world.train_phase)
+
+    content = submission_case_overlap_label(submission=submission, case=world.train_case)
+
+    assert read_label(content).GetSize() == (1, 1, 1)
+    assert label_counts(content) == {}
 
 
 def test_the_overlap_volume_is_kept_under_its_content_hash_and_reused(world: ReviewWorld) -> None:
@@ -81,7 +122,7 @@ def test_a_case_without_a_mask_shows_the_whole_lesion_as_false_negative(world: R
 
     content = submission_case_overlap_label(submission=submission, case=world.train_case)
 
-    assert label_counts(content) == {0: 112, 3: 8}
+    assert label_counts(content) == {3: 8}
 
 
 def test_a_mask_of_another_size_is_refused_with_both_sizes(world: ReviewWorld) -> None:
