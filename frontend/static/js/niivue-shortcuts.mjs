@@ -3,8 +3,8 @@
 // this module. Each shortcut gives the picture NiiVue would give (tests/e2e/test_viewer_shortcuts.py draws
 // the same volumes with and without them and compares), and each says which NiiVue member it relies on.
 //
-// For a 512x512x80 CT with a mask overlay, on 2 idle cores, they bring the first frame from about 5 s to
-// about 2.3 s (make bench-viewer; README.md has the figures).
+// For a 512x512x80 CT with a mask overlay, on 2 idle cores, they brought the first frame from about 5 s
+// to about 2.3 s (make bench-viewer; README.md has the figures as they are now).
 
 // ---- Display colours of the background on the CPU ---------------------------------------------------
 
