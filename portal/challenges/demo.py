@@ -246,13 +246,28 @@ def demo_setup(*, var_dir: Path, say: Callable[[str], object] = print) -> Demo:
     )
 
 
+class DemoBaselineFailed(Exception):
+    """The demo's baseline submission ended without succeeding, so there is no study to make of it."""
+
+    def __init__(self, submission: Submission) -> None:
+        self.submission_id = submission.pk
+        reason = submission.error or "no reason was recorded"
+        super().__init__(
+            f"The baseline submission {submission.pk} ended {submission.get_status_display().lower()} "
+            f"({reason}), so the demo has no reader study."
+        )
+
+
 def demo_study_create(*, demo: Demo) -> ReaderStudy | None:
     """The demo's blinded study of the baseline against the reference masks, for the demo reader, once the
     baseline has succeeded (the worker runs it after the servers start); None until then or without one.
-    Safe to call again: the study made first is returned."""
+    Safe to call again: the study made first is returned. Raises ``DemoBaselineFailed`` once the baseline
+    has failed or been cancelled."""
     if demo.baseline.submission is None:
         return None
     baseline = Submission.objects.get(pk=demo.baseline.submission.pk)
+    if baseline.status in (Submission.Status.FAILED, Submission.Status.CANCELLED):
+        raise DemoBaselineFailed(baseline)
     if baseline.status != Submission.Status.SUCCEEDED:
         return None
     people = User.objects.in_bulk(["organizer", "reader"], field_name="username")

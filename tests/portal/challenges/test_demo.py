@@ -1,18 +1,28 @@
 """The demo challenge that ``make demo`` builds: data, phases, users, and safe to build twice."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from portal.accounts.models import ChallengeRole, TeamMembership
+from portal.accounts.models import ChallengeRole, TeamMembership, User
 from portal.algorithms.selectors import algorithm_settings_get
-from portal.challenges.demo import DEMO_CHALLENGE_SLUG, DEMO_FINAL_PHASE_SLUG, demo_setup
+from portal.challenges.demo import (
+    DEMO_CHALLENGE_SLUG,
+    DEMO_FINAL_PHASE_SLUG,
+    DemoBaselineFailed,
+    demo_setup,
+    demo_study_create,
+)
+from portal.challenges.demo_baseline import DemoBaseline
 from portal.challenges.models import Phase
 from portal.datasets.models import Case, GroundTruth, Image, Split
 from portal.readerstudies.models import AnnotationAssignment, AnnotationCampaign
+from portal.submissions.models import Submission
+from tests.portal.submissions.review_world import submission_create
 
 pytestmark = pytest.mark.django_db
 
@@ -114,3 +124,27 @@ def test_demo_command_setup_only_prints_each_account_with_its_token(var_dir: Pat
     for user in demo.users:
         assert f"{user.password}  {user.api_token}" in printed
     assert "8 train, 4 test cases" in printed
+
+
+def test_demo_study_create_says_why_there_is_no_study_when_the_baseline_failed(var_dir: Path) -> None:
+    demo = demo_setup(var_dir=var_dir)
+    organizer = next(user for user in demo.users if user.role == ChallengeRole.Role.ORGANIZER)
+    failed = submission_create(
+        demo.challenge.phases.get(slug=DEMO_FINAL_PHASE_SLUG),
+        User.objects.get(username=organizer.username),
+        {},
+        status=Submission.Status.FAILED,
+    )
+    Submission.objects.filter(pk=failed.pk).update(
+        error="The sanity case failed: the container exited with 1."
+    )
+    demo = replace(demo, baseline=DemoBaseline(submission=failed, note="submitted"))
+
+    with pytest.raises(DemoBaselineFailed) as failure:
+        demo_study_create(demo=demo)
+
+    assert str(failure.value) == (
+        f"The baseline submission {failed.pk} ended failed (The sanity case failed: the container exited "
+        "with 1.), so the demo has no reader study."
+    )
+    assert failure.value.submission_id == failed.pk

@@ -20,7 +20,13 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from portal.accounts.models import ChallengeRole
-from portal.challenges.demo import DEMO_FINAL_PHASE_SLUG, Demo, demo_setup, demo_study_create
+from portal.challenges.demo import (
+    DEMO_FINAL_PHASE_SLUG,
+    Demo,
+    DemoBaselineFailed,
+    demo_setup,
+    demo_study_create,
+)
 from portal.challenges.demo_baseline import BASELINE_IMAGE
 
 READY_TIMEOUT_S = 60
@@ -130,16 +136,28 @@ class Command(BaseCommand):
         study_pending = demo.baseline.submission is not None
         while True:
             if study_pending:
-                study = demo_study_create(demo=demo)
-                if study is not None:
-                    study_pending = False
-                    self.stdout.write(
-                        f"The baseline has run: the study '{study.title}' waits for the reader at "
-                        f"{url}studies/; its results are at {url}studies/{study.pk}/results/."
-                    )
+                study_pending = self._study_create(demo=demo, url=url)
             for name, process in (("worker", worker), ("web server", web)):
                 if process.poll() is not None:
                     raise CommandError(
                         f"The {name} stopped (exit code {process.returncode}); see {settings.VAR_DIR}/logs/."
                     )
             time.sleep(1)
+
+    def _study_create(self, *, demo: Demo, url: str) -> bool:
+        """Make the demo's reader study once the baseline has run, and say where it is (or why there is
+        none); whether to try again later."""
+        try:
+            study = demo_study_create(demo=demo)
+        except DemoBaselineFailed as failure:
+            self.stdout.write(
+                self.style.WARNING(f"{failure} Its jobs and logs: {url}submissions/{failure.submission_id}/.")
+            )
+            return False
+        if study is None:
+            return True
+        self.stdout.write(
+            f"The baseline has run: the study '{study.title}' waits for the reader at "
+            f"{url}studies/; its results are at {url}studies/{study.pk}/results/."
+        )
+        return False
