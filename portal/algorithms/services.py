@@ -28,7 +28,7 @@ from typing import IO
 import docker
 from django.conf import settings
 from django.core.files import File
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from inference.contract import INTERFACE_SETS, InterfaceKind, InterfaceSet, JsonValue
@@ -332,7 +332,7 @@ def _job_execute(*, job: Job, folder: Path) -> JobResult:
     algorithm_settings = algorithm_settings_get(phase=submission.phase)
     interface_set = INTERFACE_SETS[algorithm_settings.interface_set]
     client = _docker_client()
-    container_name = f"isles-portal-job-{job.pk}"
+    container_name = job_container_name(job_id=job.pk)
     try:
         if container_remove(client=client, name=container_name):
             logger.warning("Removed the container a worker left running for job %s.", job.pk)
@@ -352,6 +352,17 @@ def _job_execute(*, job: Job, folder: Path) -> JobResult:
         )
     finally:
         client.close()
+
+
+def job_container_name(*, job_id: int) -> str:
+    """The name of the container that runs a job, unique on a Docker engine that several portals share
+    (staging beside production, a test run beside the demo): each numbers its jobs from 1, and a worker
+    taking a job over removes the container of its name that a dead worker left. So the name carries a
+    digest of the portal's database (engine, host, port and name)."""
+    database = connection.settings_dict
+    identity = "|".join(str(database[key]) for key in ("ENGINE", "HOST", "PORT", "NAME"))
+    portal_id = hashlib.sha256(identity.encode()).hexdigest()[:12]
+    return f"isles-portal-{portal_id}-job-{job_id}"
 
 
 def _docker_client() -> docker.DockerClient:

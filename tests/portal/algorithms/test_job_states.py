@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
+from django.db import connection
 from pytest_django import DjangoCaptureOnCommitCallbacks
 from pytest_django.fixtures import Settings
 
 from portal.algorithms.exceptions import INFRASTRUCTURE_ERRORS
 from portal.algorithms.models import Job
-from portal.algorithms.services import MAX_JOB_ATTEMPTS, job_run
+from portal.algorithms.services import MAX_JOB_ATTEMPTS, job_container_name, job_run
 from portal.submissions.models import Submission
 from portal.submissions.services import submission_check
 from tests.inference.test_image_checks import image_archive_write
@@ -106,3 +107,16 @@ def test_a_case_whose_job_failed_gets_the_worst_values_and_the_others_are_scored
     assert results["sub-stroke0100"]["dice"] == 1.0
     assert results["sub-stroke0101"]["dice"] == 0.0
     assert submission.metrics_mean["dice"] == 0.5
+
+
+def test_job_containers_of_portals_on_other_databases_are_named_apart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two portals on one Docker engine both have a job 7: a worker of one, taking its job 7 over from a
+    dead worker, removes the container named after it, which must not be the other portal's."""
+    ours = job_container_name(job_id=7)
+    monkeypatch.setitem(connection.settings_dict, "NAME", "another_portal")
+
+    assert job_container_name(job_id=7) != ours
+    assert job_container_name(job_id=7).endswith("-job-7")
+    assert job_container_name(job_id=8) != job_container_name(job_id=7)
