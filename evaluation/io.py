@@ -30,7 +30,9 @@ __all__ = [
     "gzip_decompress",
     "gzip_open",
     "read_mask",
+    "same_spacing",
     "size_text",
+    "spacing_text",
 ]
 
 MASK_SUFFIXES: Final = (".nii.gz", ".nii", ".mha")
@@ -77,6 +79,25 @@ class Mask:
 def size_text(size: Sequence[int]) -> str:
     """A size in voxels, ``(x, y, z)``, as a reader would say it: ``512x512x80``."""
     return "x".join(str(n) for n in size)
+
+
+def spacing_text(spacing_mm: Sequence[float]) -> str:
+    """A voxel spacing in mm, ``(x, y, z)``, as a reader would say it: ``0.4492 x 0.4492 x 2``."""
+    return " x ".join(f"{value:.4g}" for value in spacing_mm)
+
+
+def same_spacing(spacing_mm: Sequence[float], other_mm: Sequence[float]) -> bool:
+    """Whether two voxel spacings are the same to one part in 10^4: headers store float32, and tools that
+    write a mask on an image's grid round its spacing differently.
+
+    >>> same_spacing((0.44921875, 0.44921875, 2.0), (0.449219, 0.449219, 2.0))
+    True
+    >>> same_spacing((0.45, 0.45, 2.0), (0.45, 0.45, 2.5))
+    False
+    """
+    return len(spacing_mm) == len(other_mm) and all(
+        math.isclose(value, other, rel_tol=1e-4) for value, other in zip(spacing_mm, other_mm, strict=True)
+    )
 
 
 def _fastest_gzip() -> ModuleType:

@@ -13,7 +13,6 @@ previous version's masks of the others. Versions are never changed or deleted on
 
 import hashlib
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -26,7 +25,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from evaluation.io import size_text
+from evaluation.io import same_spacing, size_text, spacing_text
 from portal.accounts.models import User
 from portal.celery import row_lock
 from portal.datasets import isles24, selectors, tasks
@@ -428,16 +427,12 @@ def _grid_problem(*, image: sitk.Image, case: Case, name: str) -> str | None:
         )
     spacing = tuple(float(s) for s in image.GetSpacing())
     expected_spacing = tuple(float(s) for s in reference.spacing_mm[:3])
-    if not all(math.isclose(a, b, rel_tol=1e-4) for a, b in zip(spacing, expected_spacing, strict=True)):
+    if not same_spacing(spacing, expected_spacing):
         return (
-            f"{name} has a voxel spacing of {_spacing_text(spacing)} mm but case {case.name}'s "
-            f"{reference.interface} has {_spacing_text(expected_spacing)} mm."
+            f"{name} has a voxel spacing of {spacing_text(spacing)} mm but case {case.name}'s "
+            f"{reference.interface} has {spacing_text(expected_spacing)} mm."
         )
     return None
-
-
-def _spacing_text(spacing_mm: Sequence[float]) -> str:
-    return " x ".join(f"{value:.4g}" for value in spacing_mm)
 
 
 def _ground_truth_version_store(

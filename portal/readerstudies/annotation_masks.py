@@ -18,7 +18,7 @@ import SimpleITK as sitk
 from django.core.exceptions import ValidationError
 from django.db.models.fields.files import FieldFile
 
-from evaluation.io import GZIP_MAGIC, size_text
+from evaluation.io import GZIP_MAGIC, same_spacing, size_text, spacing_text
 from evaluation.metrics import BoolArray
 
 MAX_MASK_BYTES = 512 * 1024 * 1024
@@ -59,10 +59,10 @@ def _grid_problems(image: Any, *, shape: Sequence[int], spacing_mm: Sequence[flo
             f"{size_text(shape[:3])}; draw on the case's own image."
         )
     spacing = tuple(float(value) for value in image.GetSpacing())
-    if not all(math.isclose(a, b, rel_tol=1e-4) for a, b in zip(spacing, spacing_mm[:3], strict=True)):
+    if not same_spacing(spacing, spacing_mm[:3]):
         problems.append(
-            f"The mask's voxels are {' x '.join(f'{v:.4g}' for v in spacing)} mm but case {case}'s are "
-            f"{' x '.join(f'{v:.4g}' for v in spacing_mm[:3])} mm; draw on the case's own image."
+            f"The mask's voxels are {spacing_text(spacing)} mm but case {case}'s are "
+            f"{spacing_text(spacing_mm[:3])} mm; draw on the case's own image."
         )
     return problems
 

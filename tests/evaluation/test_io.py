@@ -1,11 +1,14 @@
-"""Reading mask files: every format and encoding the challenge meets reads as the same binary mask."""
+"""Reading mask files: every format and encoding the challenge meets reads as the same binary mask; and
+the geometry checks' examples."""
 
+import doctest
 import gzip
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from evaluation import io
 from evaluation.io import read_mask
 from tests.evaluation.masks import ANISOTROPIC_MM, ORIGIN_MM, two_lesions, write_mask
 
@@ -72,3 +75,9 @@ def test_read_mask_names_an_unreadable_mha(tmp_path: Path) -> None:
     path.write_text("ObjectType = Image\n")
     with pytest.raises(ValueError, match=r"broken\.mha is not a readable image"):
         read_mask(path)
+
+
+def test_the_io_docstring_examples_give_the_values_they_show() -> None:
+    result = doctest.testmod(io, optionflags=doctest.ELLIPSIS, raise_on_error=False)
+    assert result.attempted > 0
+    assert result.failed == 0
