@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 
 import pytest
+from django.db import connections
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.e2e.viewer_pages import CHROMIUM_ARGS
@@ -17,3 +18,6 @@ def browser(chromium_path: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bro
         browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+        # Django's connections are per context, and Playwright's sync API gives the test its own: the
+        # connection the test opened here would stay open and keep the test database from being dropped.
+        connections.close_all()
