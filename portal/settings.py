@@ -198,7 +198,8 @@ SPECTACULAR_SETTINGS = {
 # Celery. The default broker is a folder, so the demo needs no server; production sets a Redis or
 # RabbitMQ URL. Tasks ack late and are rejected when their worker dies, so a killed worker's task is
 # delivered again: every task is written to be safe to run twice (see portal/celery.py).
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+# The filesystem transport ignores the host; naming one spares kombu's "No hostname was supplied" warning.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost/")
 CELERY_BROKER_FOLDER = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # kombu's file-system transport expects its folders to exist; a fresh VAR_DIR has none yet.
