@@ -37,6 +37,7 @@ __all__ = [
     "score_case",
     "score_folders",
     "score_masks",
+    "union_bounding_box",
 ]
 
 _SPACING_TOLERANCE_MM = 1e-4
@@ -202,7 +203,7 @@ def score_masks(*, profile: Profile, ground_truth: Mask, prediction: Mask) -> di
             f"The prediction is {prediction.shape_text} voxels but the ground truth is "
             f"{ground_truth.shape_text}."
         )
-    box = _union_bounding_box(ground_truth.array, prediction.array)
+    box = union_bounding_box(ground_truth.array, prediction.array)
     pair = _CroppedPair(
         ground_truth=ground_truth.array[box],
         prediction=prediction.array[box],
@@ -344,7 +345,7 @@ def _metric(key: str) -> Callable[[_CroppedPair], float]:
     )
 
 
-def _union_bounding_box(ground_truth: BoolArray, prediction: BoolArray) -> tuple[slice, ...]:
+def union_bounding_box(ground_truth: BoolArray, prediction: BoolArray) -> tuple[slice, ...]:
     """The smallest box holding every voxel of either mask; an empty slice on each axis if both are empty.
 
     The occupied planes along the first axis come from one pass over each mask read eight voxels at a time;
@@ -384,7 +385,7 @@ def _worst_values(profile: Profile, ground_truth: Mask) -> dict[str, float]:
         elif column.worst == WorstValue.INFINITY:
             worst[column.key] = math.inf
         elif column.worst == WorstValue.GROUND_TRUTH_LESION_COUNT:
-            box = _union_bounding_box(ground_truth.array, ground_truth.array)
+            box = union_bounding_box(ground_truth.array, ground_truth.array)
             lesions = label_lesions(ground_truth.array[box], connectivity=profile.connectivity)
             worst[column.key] = lesions.count
         else:

@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from evaluation.io import read_mask, size_text
 from evaluation.profiles import profile_get
-from evaluation.scoring import score_case
+from evaluation.scoring import score_case, union_bounding_box
 from portal.accounts.models import ChallengeRole, Team, User
 from portal.accounts.selectors import user_roles
 from portal.algorithms import services as algorithm_services
@@ -293,22 +293,14 @@ def _overlap_label_bytes(*, ground_truth_path: Path, prediction_path: Path | Non
     image.SetSpacing(reader.GetSpacing())
     image.SetOrigin(reader.GetOrigin())
     image.SetDirection(reader.GetDirection())
+    box = union_bounding_box(ground_truth, prediction)
+    if any(axis.start == axis.stop for axis in box):  # nothing labelled: the first voxel
+        box = tuple(slice(0, 1) for _ in box)
     # SimpleITK's slicing (x, y, z) moves the origin to the box's first voxel.
-    box = image[tuple(reversed(_labelled_box(label)))]
+    cropped = image[tuple(reversed(box))]
     output = ground_truth_path.with_name("overlap.nii.gz")
-    sitk.WriteImage(box, str(output), useCompression=True)
+    sitk.WriteImage(cropped, str(output), useCompression=True)
     return output.read_bytes()
-
-
-def _labelled_box(label: np.ndarray) -> tuple[slice, ...]:
-    """The smallest box of ``label`` that holds every non-zero voxel, as slices in its axis order; the
-    first voxel when none is."""
-    box = []
-    for axis in range(label.ndim):
-        others = tuple(other for other in range(label.ndim) if other != axis)
-        labelled = np.flatnonzero(label.any(axis=others))
-        box.append(slice(0, 1) if labelled.size == 0 else slice(int(labelled[0]), int(labelled[-1]) + 1))
-    return tuple(box)
 
 
 def _sha256(upload: File) -> str:
