@@ -1,15 +1,35 @@
 """Admin of users, challenge roles and teams."""
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
 from portal.accounts.models import ChallengeRole, Team, TeamMembership, User
+from portal.accounts.selectors import challenge_role_conflict
 
 admin.site.register(User, UserAdmin)
 
 
+class ChallengeRoleForm(forms.ModelForm):
+    """Refuses a role that would put a person on both sides of a challenge (``challenge_role_conflict``)."""
+
+    class Meta:
+        model = ChallengeRole
+        fields = ["user", "challenge", "role"]
+
+    def clean(self) -> dict[str, object]:
+        cleaned = super().clean() or {}
+        user, challenge, role = (cleaned.get(name) for name in ("user", "challenge", "role"))
+        if user is not None and challenge is not None and role is not None:
+            conflict = challenge_role_conflict(user=user, challenge=challenge, role=role)
+            if conflict is not None:
+                raise forms.ValidationError(conflict)
+        return cleaned
+
+
 @admin.register(ChallengeRole)
 class ChallengeRoleAdmin(admin.ModelAdmin):
+    form = ChallengeRoleForm
     list_display = ["user", "challenge", "role", "created_at"]
     list_filter = ["role", "challenge"]
     search_fields = ["user__username", "user__email", "challenge__slug"]

@@ -6,6 +6,7 @@ from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
 from portal.accounts.models import ChallengeRole, Team, TeamMembership, User
+from portal.accounts.selectors import challenge_role_conflict
 from portal.challenges.models import Challenge
 
 
@@ -40,24 +41,42 @@ def token_regenerate(*, user: User) -> Token:
     return Token.objects.create(user=user)
 
 
+def challenge_role_grant(
+    *, user: User, challenge: Challenge, role: ChallengeRole.Role | str
+) -> ChallengeRole:
+    """Give the user ``role`` in the challenge, keeping one person on one side; granting twice changes
+    nothing.
+
+    Someone who takes part (a participant, or a member of a team) is never made an organizer or expert
+    reader, and an organizer or expert reader never takes part: either would let hidden data reach a
+    participant. Raises ``ValidationError`` (code ``other_side``) with the sentence to show. The user's row
+    is locked first, so two grants of opposite sides cannot both pass.
+    """
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).first()
+        existing = ChallengeRole.objects.filter(user=user, challenge=challenge, role=role).first()
+        if existing is not None:
+            return existing
+        conflict = challenge_role_conflict(user=user, challenge=challenge, role=role)
+        if conflict is not None:
+            raise ValidationError(conflict, code="other_side")
+        return ChallengeRole.objects.create(user=user, challenge=challenge, role=role)
+
+
 def challenge_join(*, challenge: Challenge, user: User) -> ChallengeRole:
     """Make the user a participant of a public challenge. Joining twice changes nothing.
 
-    Organizers of the challenge cannot take part in it; hidden challenges are joined only by invitation
-    (an organizer adds the role in the admin).
+    Organizers and expert readers of the challenge cannot take part in it (``challenge_role_grant``);
+    hidden challenges are joined only by invitation (an organizer adds the role).
     """
-    roles = ChallengeRole.objects.filter(user=user, challenge=challenge)
-    if roles.filter(role=ChallengeRole.Role.ORGANIZER).exists():
-        raise ValidationError("Organizers of a challenge cannot take part in it.")
-    participant = roles.filter(role=ChallengeRole.Role.PARTICIPANT).first()
+    participant = ChallengeRole.objects.filter(
+        user=user, challenge=challenge, role=ChallengeRole.Role.PARTICIPANT
+    ).first()
     if participant is not None:
         return participant
     if not challenge.is_public:
         raise ValidationError("This challenge is by invitation only: ask its organizers to add you.")
-    role, _ = ChallengeRole.objects.get_or_create(
-        user=user, challenge=challenge, role=ChallengeRole.Role.PARTICIPANT
-    )
-    return role
+    return challenge_role_grant(user=user, challenge=challenge, role=ChallengeRole.Role.PARTICIPANT)
 
 
 @transaction.atomic

@@ -4,8 +4,8 @@ import uuid
 
 from django.db.models import QuerySet
 
-from portal.accounts.models import ChallengeRole, User
-from portal.accounts.selectors import user_roles
+from portal.accounts.models import User
+from portal.accounts.selectors import user_is_organizer
 from portal.algorithms.models import AlgorithmSettings, AlgorithmUpload, Job
 from portal.challenges.models import Phase
 from portal.submissions.models import Submission
@@ -31,7 +31,7 @@ def job_list_for_submission(*, submission: Submission) -> QuerySet[Job]:
 def job_logs_visible_to(*, user: User, submission: Submission) -> bool:
     """Whether the user may read the logs of the submission's jobs: organizers of the challenge always,
     the submitting team only when the phase's algorithm settings show logs to participants."""
-    if ChallengeRole.Role.ORGANIZER in user_roles(user=user, challenge=submission.phase.challenge):
+    if user_is_organizer(user=user, challenge=submission.phase.challenge_id):
         return True
     settings = algorithm_settings_get(phase=submission.phase)
     return settings.logs_visible_to_participants and submission_is_submitter(submission=submission, user=user)

@@ -19,6 +19,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from portal.accounts.models import ChallengeRole, Team, TeamMembership, User
+from portal.accounts.services import challenge_role_grant
 from portal.algorithms.models import AlgorithmSettings
 from portal.challenges.demo_baseline import (
     BASELINE_TEAM_NAME,
@@ -114,7 +115,7 @@ def _demo_member(*, challenge: Challenge, username: str, role: str, team_name: s
     if created:
         user.set_unusable_password()
         user.save(update_fields=["password"])
-    ChallengeRole.objects.get_or_create(user=user, challenge=challenge, role=role)
+    challenge_role_grant(user=user, challenge=challenge, role=role)
     if team_name is not None:
         team, _ = Team.objects.get_or_create(challenge=challenge, name=team_name)
         TeamMembership.objects.get_or_create(challenge=challenge, user=user, defaults={"team": team})

@@ -11,6 +11,7 @@ from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 
 from portal.accounts.models import ChallengeRole, User
+from portal.accounts.selectors import organizer_of
 from portal.challenges.models import Phase
 from portal.datasets.models import Case, Dataset, GroundTruth, GroundTruthVersion, Image, Split
 
@@ -25,7 +26,7 @@ def _visible_to(user: User, *, challenge: str, dataset: str, split: str) -> Q:
         opens_at__lte=timezone.now(),
     )
     is_participant = Exists(roles.filter(role=ChallengeRole.Role.PARTICIPANT))
-    return Exists(roles.filter(role=ChallengeRole.Role.ORGANIZER)) | (
+    return organizer_of(user, challenge=challenge) | (
         is_participant & (Q(**{split: Split.TRAIN}) | Exists(released))
     )
 

@@ -17,6 +17,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from portal.accounts.models import ChallengeRole, TeamMembership, User
+from portal.accounts.selectors import organizer_of
 from portal.challenges.models import Phase
 from portal.datasets.models import Case
 from portal.leaderboards.models import LeaderboardEntry, LeaderboardSettings, RankStability
@@ -81,7 +82,7 @@ def leaderboard_access_get(*, user: User, phase_slug: str) -> LeaderboardAccess:
         roles = ChallengeRole.objects.filter(user=user, challenge_id=OuterRef("challenge_id"))
         phases = phases.annotate(
             has_role=Exists(roles),
-            is_organizer=Exists(roles.filter(role=Role.ORGANIZER)),
+            is_organizer=organizer_of(user, challenge="challenge_id"),
             is_participant=Exists(roles.filter(role=Role.PARTICIPANT)),
         ).filter(Q(challenge__is_public=True) | Q(has_role=True))
     else:

@@ -21,7 +21,8 @@ from scipy.stats import t as student_t
 
 from evaluation.agreement import AnnotatorEstimate, PairAgreement
 from evaluation.stats import bradley_terry, fleiss_kappa, sign_test, wilson_interval
-from portal.accounts.models import ChallengeRole, User
+from portal.accounts.models import ChallengeRole, TeamMembership, User
+from portal.accounts.selectors import INSIDE_ROLES, organizer_of, user_is_organizer
 from portal.challenges.models import Challenge
 from portal.datasets.models import Dataset, Image
 from portal.readerstudies.models import (
@@ -111,15 +112,9 @@ class ReaderProgress:
 
 
 def reader_study_can_manage(*, user: User, challenge: Challenge | int) -> bool:
-    """Whether the user may create, manage and read the results of the challenge's studies."""
-    if not user.is_authenticated:
-        return False
-    return (
-        user.is_staff
-        or ChallengeRole.objects.filter(
-            user=user, challenge=challenge, role=ChallengeRole.Role.ORGANIZER
-        ).exists()
-    )
+    """Whether the user may create, manage and read the results of the challenge's studies: its
+    organizers (the portal's one organizer rule)."""
+    return user_is_organizer(user=user, challenge=challenge)
 
 
 def submission_comparable_problem(*, submission: Submission, dataset: Dataset, split: str) -> str | None:
@@ -149,20 +144,9 @@ def submission_list_comparable(*, challenge: Challenge) -> QuerySet[Submission]:
 
 def reader_study_list_organized_by(*, user: User) -> QuerySet[ReaderStudy]:
     """The studies of the challenges the user organizes, newest first."""
-    studies = ReaderStudy.objects.select_related("challenge")
-    if user.is_staff:
-        return studies
-    return studies.filter(
-        challenge__roles__user=user, challenge__roles__role=ChallengeRole.Role.ORGANIZER
-    ).distinct()
-
-
-def challenge_list_organized_by(*, user: User) -> QuerySet[Challenge]:
-    """The challenges in which the user may create studies, by title."""
-    challenges = Challenge.objects.order_by("title")
-    if user.is_staff:
-        return challenges
-    return challenges.filter(roles__user=user, roles__role=ChallengeRole.Role.ORGANIZER).distinct()
+    return ReaderStudy.objects.select_related("challenge").filter(
+        organizer_of(user, challenge="challenge_id")
+    )
 
 
 def study_reader_list_for(*, user: User) -> QuerySet[StudyReader]:
@@ -441,15 +425,16 @@ class CaseAgreement:
 
 
 def annotation_annotator_candidates(*, challenge: Challenge) -> QuerySet[User]:
-    """Users who may annotate for the challenge, by name: its organizers and expert readers, never one of its
-    participants (a campaign may show hidden test cases, and a participant may not see them)."""
-    participants = ChallengeRole.objects.filter(challenge=challenge, role=ChallengeRole.Role.PARTICIPANT)
+    """Users who may annotate for the challenge, by name: its organizers and expert readers (who, by the
+    one-person-one-side rule, never take part in it: a campaign may show hidden test cases)."""
     return (
-        User.objects.filter(
-            challenge_roles__challenge=challenge,
-            challenge_roles__role__in=(ChallengeRole.Role.ORGANIZER, ChallengeRole.Role.READER),
+        User.objects.filter(challenge_roles__challenge=challenge, challenge_roles__role__in=INSIDE_ROLES)
+        .exclude(pk__in=TeamMembership.objects.filter(challenge=challenge).values("user"))
+        .exclude(
+            pk__in=ChallengeRole.objects.filter(
+                challenge=challenge, role=ChallengeRole.Role.PARTICIPANT
+            ).values("user")
         )
-        .exclude(pk__in=participants.values("user"))
         .distinct()
         .order_by("username")
     )
@@ -457,12 +442,9 @@ def annotation_annotator_candidates(*, challenge: Challenge) -> QuerySet[User]:
 
 def annotation_campaign_list_organized_by(*, user: User) -> QuerySet[AnnotationCampaign]:
     """The campaigns of the challenges the user organizes, newest first."""
-    campaigns = AnnotationCampaign.objects.select_related("challenge", "dataset")
-    if user.is_staff:
-        return campaigns
-    return campaigns.filter(
-        challenge__roles__user=user, challenge__roles__role=ChallengeRole.Role.ORGANIZER
-    ).distinct()
+    return AnnotationCampaign.objects.select_related("challenge", "dataset").filter(
+        organizer_of(user, challenge="challenge_id")
+    )
 
 
 def annotation_campaign_get_for_organizer(*, user: User, campaign_id: int) -> AnnotationCampaign:

@@ -45,6 +45,7 @@ from evaluation.metrics import BoolArray
 from inference.reference.threshold import TMAX_SLUG, threshold_predict
 from inference.reference.threshold import image_read as threshold_image_read
 from portal.accounts.models import ChallengeRole, User
+from portal.accounts.services import challenge_role_grant
 from portal.algorithms.services import job_segmentations_copy
 from portal.challenges.models import Challenge, Phase
 from portal.datasets.models import Case, Dataset, GroundTruthVersion, Image, Split
@@ -316,16 +317,17 @@ def reading_order_draw(*, seed: str, case_ids: Sequence[int], source_ids: Sequen
 
 
 def study_reader_invite(*, study: ReaderStudy, user: User, invited_by: User) -> StudyReader:
-    """Invite ``user`` to read ``study``, giving them the challenge's reader role if they lack it.
+    """Invite ``user`` to read ``study``. A study of hidden test cases gives them the challenge's expert
+    reader role, which nobody who takes part in the challenge may hold (``ValidationError`` with the
+    sentence, from ``challenge_role_grant``); a study of training cases may be read by anyone invited.
 
     The first invitation draws the reader's order and sides and stores them; inviting again returns the
     same reader with the same draw.
     """
     _organizer_check(user=invited_by, challenge=study.challenge)
     with transaction.atomic():
-        ChallengeRole.objects.get_or_create(
-            user=user, challenge=study.challenge, role=ChallengeRole.Role.READER
-        )
+        if study.split == Split.TEST:
+            challenge_role_grant(user=user, challenge=study.challenge, role=ChallengeRole.Role.READER)
         reader, created = StudyReader.objects.get_or_create(
             study=study, user=user, defaults={"seed": secrets.token_hex(16)}
         )

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from portal.accounts.models import User
+from portal.accounts.selectors import challenge_list_organized_by
 from portal.challenges.models import Challenge, Phase
 from portal.challenges.selectors import challenge_get_visible_to
 from portal.datasets.models import Image
@@ -69,7 +70,7 @@ def study_list(request: HttpRequest) -> HttpResponse:
     """The studies and campaigns the user organizes, the studies they read and the cases they annotate."""
     context = {
         "organized": selectors.reader_study_list_organized_by(user=request.user),
-        "organized_challenges": selectors.challenge_list_organized_by(user=request.user),
+        "organized_challenges": challenge_list_organized_by(user=request.user),
         "reading": selectors.study_reader_list_for(user=request.user),
         "campaigns": selectors.annotation_campaign_list_organized_by(user=request.user),
         "assignments": selectors.annotation_assignment_list_for(user=request.user),

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from portal.accounts.models import ChallengeRole, Team, TeamMembership, User
-from portal.accounts.selectors import user_roles
+from portal.accounts.models import Team, TeamMembership, User
+from portal.accounts.selectors import organizer_of, user_is_organizer
 from portal.challenges.models import Challenge, Phase
 from portal.challenges.selectors import challenge_list_visible_to
 from portal.datasets.models import Case, GroundTruth, Split
@@ -80,12 +80,11 @@ def submission_list_visible_to(*, user: User, phase: Phase | None = None) -> Que
     """
     if not user.is_authenticated:
         return Submission.objects.none()
-    organized = ChallengeRole.objects.filter(
-        user=user, challenge=OuterRef("phase__challenge_id"), role=ChallengeRole.Role.ORGANIZER
-    )
     in_team = TeamMembership.objects.filter(user=user, team=OuterRef("team_id"))
     submissions = Submission.objects.filter(
-        Exists(organized) | Exists(in_team) | Q(team__isnull=True, creator=user)
+        organizer_of(user, challenge="phase__challenge_id")
+        | Exists(in_team)
+        | Q(team__isnull=True, creator=user)
     )
     if phase is not None:
         submissions = submissions.filter(phase=phase)
@@ -146,7 +145,7 @@ def submission_scores_by_version(*, user: User, submission: Submission) -> list[
     they compare the scores on the old and the new masks. A metric absent from some case is averaged
     over the cases that have it.
     """
-    if ChallengeRole.Role.ORGANIZER not in user_roles(user=user, challenge=submission.phase.challenge):
+    if not user_is_organizer(user=user, challenge=submission.phase.challenge_id):
         return None
     by_version: defaultdict[int, list[dict[str, float]]] = defaultdict(list)
     for version, metrics in submission.case_results.values_list("ground_truth_version", "metrics"):
@@ -191,7 +190,7 @@ def submission_review_case_list(*, user: User, submission: Submission) -> QueryS
     cases = phase_case_list(phase=submission.phase).filter(
         Exists(GroundTruth.objects.filter(case=OuterRef("pk"), version=submission.phase.ground_truth_version))
     )
-    if ChallengeRole.Role.ORGANIZER in user_roles(user=user, challenge=submission.phase.challenge):
+    if user_is_organizer(user=user, challenge=submission.phase.challenge_id):
         return cases
     if not submission_is_submitter(submission=submission, user=user):
         return Case.objects.none()

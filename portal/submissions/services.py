@@ -36,7 +36,7 @@ from evaluation.io import read_mask, size_text
 from evaluation.profiles import profile_get
 from evaluation.scoring import score_case, union_bounding_box
 from portal.accounts.models import ChallengeRole, Team, User
-from portal.accounts.selectors import user_roles
+from portal.accounts.selectors import user_is_organizer
 from portal.algorithms import services as algorithm_services
 from portal.celery import row_lock
 from portal.challenges.models import Phase
@@ -588,7 +588,7 @@ def phase_ground_truth_version_set(*, phase: Phase, version: int, user: User) ->
     version, keeping the results on the earlier ones, and the leaderboard is rebuilt from the new
     version's results. Choosing the version the phase already has changes nothing and queues nothing.
     """
-    if ChallengeRole.Role.ORGANIZER not in user_roles(user=user, challenge=phase.challenge):
+    if not user_is_organizer(user=user, challenge=phase.challenge_id):
         raise PermissionDenied(
             "Only an organizer of the challenge chooses the ground truth a phase is scored on."
         )

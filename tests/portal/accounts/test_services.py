@@ -67,14 +67,6 @@ def test_challenge_join_makes_a_participant_once(db: None) -> None:
     assert user_roles(user=user, challenge=challenge) == {ChallengeRole.Role.PARTICIPANT}
 
 
-def test_challenge_join_keeps_other_roles(db: None) -> None:
-    reader = ChallengeRoleFactory(role=ChallengeRole.Role.READER)
-
-    challenge_join(challenge=reader.challenge, user=reader.user)
-
-    assert user_roles(user=reader.user, challenge=reader.challenge) == {"READER", "PARTICIPANT"}
-
-
 def test_challenge_join_refuses_organizers_and_hidden_challenges(db: None) -> None:
     organizer = ChallengeRoleFactory(role=ChallengeRole.Role.ORGANIZER)
     hidden = ChallengeFactory(is_public=False)

@@ -192,7 +192,7 @@ def test_joining_twice_makes_one_participant(world: ChallengeWithPeople) -> None
     assert ChallengeRole.objects.filter(user=world.people["outsider"], challenge=world.challenge).count() == 1
 
 
-@pytest.mark.parametrize(("person", "code"), [("anonymous", "not_authenticated"), ("organizer", "invalid")])
+@pytest.mark.parametrize(("person", "code"), [("anonymous", "not_authenticated"), ("organizer", "other_side"), ("reader", "other_side")])
 def test_joining_is_refused_with_a_code(world: ChallengeWithPeople, person: str, code: str) -> None:
     response = client_for(world, person).post(reverse("api:challenge-join", args=["isles24"]))
 

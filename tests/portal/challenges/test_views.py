@@ -107,7 +107,7 @@ def test_joining_shows_the_participant_role_and_a_second_join_changes_nothing(
 def test_an_organizer_who_joins_is_told_why_not(world: ChallengeWithPeople) -> None:
     response = client_for(world, "organizer").post(reverse("challenge-join", args=["isles24"]), follow=True)
 
-    assert "Organizers of a challenge cannot take part in it." in response.content.decode()
+    assert "Organizers and expert readers of a challenge see its hidden data" in response.content.decode()
 
 
 def test_joining_needs_a_login_and_a_post(world: ChallengeWithPeople) -> None:
