@@ -44,6 +44,7 @@ from portal.algorithms.selectors import algorithm_settings_get
 from portal.celery import RowLocked
 from portal.challenges.models import Phase
 from portal.datasets.models import Case
+from portal.datasets.selectors import case_admission_information
 from portal.storage import private_storage
 from portal.submissions import services as submission_services
 from portal.submissions import tasks as submission_tasks
@@ -374,7 +375,8 @@ def _docker_client() -> docker.DockerClient:
 def _case_inputs_copy(
     *, case: Case, interface_set: InterfaceSet, folder: Path
 ) -> Mapping[str, Path | JsonValue]:
-    """Local copies of the case's images (storage may be remote) and its clinical data, by input slug.
+    """Local copies of the case's images (storage may be remote) and what is known of it at admission
+    (never its outcomes, which are ground truth), by input slug.
 
     The reference grid is the first input's image; a case lacking an input makes staging raise.
     """
@@ -382,7 +384,7 @@ def _case_inputs_copy(
     inputs: dict[str, Path | JsonValue] = {}
     for interface in interface_set.inputs:
         if interface.kind == InterfaceKind.JSON:
-            inputs[interface.slug] = case.clinical_data
+            inputs[interface.slug] = case_admission_information(case=case)
             continue
         image = images.get(interface.slug)
         if image is None:

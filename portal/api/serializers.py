@@ -1,11 +1,13 @@
 """How challenges, phases, cases and the current user look in the API (output only, except queries)."""
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from portal.accounts.models import ChallengeRole
 from portal.challenges.models import Challenge, Phase
 from portal.datasets.models import Case, Image, Split
+from portal.datasets.selectors import case_outcome_data
 
 
 class ChallengeSerializer(serializers.ModelSerializer):
@@ -60,10 +62,17 @@ class ImageSerializer(serializers.ModelSerializer):
 class CaseSerializer(serializers.ModelSerializer):
     dataset = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     images = ImageSerializer(many=True, read_only=True)
+    outcome_data = serializers.SerializerMethodField()
 
     class Meta:
         model = Case
-        fields = ["name", "dataset", "split", "clinical_data", "images"]
+        fields = ["name", "dataset", "split", "admission_data", "outcome_data", "images"]
+
+    @extend_schema_field(serializers.JSONField(allow_null=True))
+    def get_outcome_data(self, case: Case) -> dict[str, object] | None:
+        """Follow-up outcome tables (e.g. 90-day mRS): null for a hidden test case unless the user
+        organizes the challenge."""
+        return case_outcome_data(case=case)
 
 
 class CaseQuerySerializer(serializers.Serializer):

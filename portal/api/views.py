@@ -24,7 +24,12 @@ from portal.api.serializers import (
 from portal.challenges.models import Challenge
 from portal.challenges.selectors import challenge_list_visible_to, phase_list
 from portal.datasets.models import Image
-from portal.datasets.selectors import case_list_with_images, cases_visible_to, image_can_download
+from portal.datasets.selectors import (
+    case_list_with_images,
+    cases_visible_to,
+    cases_with_outcome_visibility,
+    image_can_download,
+)
 from portal.datasets.views import image_file_response
 
 
@@ -53,7 +58,8 @@ class ChallengeViewSet(viewsets.ReadOnlyModelViewSet):
         cases = cases_visible_to(user=request.user).filter(dataset__challenge=self.get_object())
         if "split" in query.validated_data:
             cases = cases.filter(split=query.validated_data["split"].upper())
-        page = self.paginate_queryset(case_list_with_images(cases=cases.select_related("dataset")))
+        cases = cases_with_outcome_visibility(user=request.user, cases=cases.select_related("dataset"))
+        page = self.paginate_queryset(case_list_with_images(cases=cases))
         serializer = CaseSerializer(page, many=True, context=self.get_serializer_context())
         return self.get_paginated_response(serializer.data)
 

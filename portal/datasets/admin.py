@@ -67,8 +67,8 @@ class CaseAdmin(admin.ModelAdmin):
     list_display = ["name", "dataset", "split", "missing_file_count", "imported_at"]
     list_filter = ["dataset", "split", MissingFilesFilter]
     search_fields = ["name"]
-    readonly_fields = ["dataset", "name", "clinical_data", "missing_files", "imported_at"]
-    fields = ["dataset", "name", "split", "clinical_data", "missing_files", "imported_at"]
+    readonly_fields = ["dataset", "name", "admission_data", "outcome_data", "missing_files", "imported_at"]
+    fields = ["dataset", "name", "split", "admission_data", "outcome_data", "missing_files", "imported_at"]
     inlines = [ImageInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Case]:

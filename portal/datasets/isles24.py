@@ -48,9 +48,14 @@ ClinicalValue = str | int | float | bool | None
 
 
 class SlotKind(enum.Enum):
+    """What a file of a case is. Clinical tables come in two kinds: what is known at admission (the
+    acute session, ses-01), which algorithms may read, and follow-up outcomes (ses-02), which are ground
+    truth."""
+
     IMAGE = "image"
     MASK = "mask"
-    TABLE = "table"
+    ADMISSION_TABLE = "admission table"
+    OUTCOME_TABLE = "outcome table"
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,7 @@ LAYOUT: tuple[Slot, ...] = (
     ),
     Slot(
         "demographic_baseline",
-        SlotKind.TABLE,
+        SlotKind.ADMISSION_TABLE,
         (
             f"{PHENOTYPE}/ses-01/{{case}}_ses-01_demographic_baseline.csv",
             f"{PHENOTYPE}/ses-01/{{case}}_ses-01_demographic_baseline.xlsx",
@@ -140,7 +145,7 @@ LAYOUT: tuple[Slot, ...] = (
     ),
     Slot(
         "outcome",
-        SlotKind.TABLE,
+        SlotKind.OUTCOME_TABLE,
         (
             f"{PHENOTYPE}/ses-02/{{case}}_ses-02_outcome.csv",
             f"{PHENOTYPE}/ses-02/{{case}}_ses-02_outcome.xlsx",

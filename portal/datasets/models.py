@@ -40,8 +40,21 @@ class Case(models.Model):
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="cases")
     name = models.CharField(max_length=64, help_text="The case id, e.g. sub-stroke0001.")
     split = models.CharField(max_length=8, choices=Split.choices)
-    clinical_data = models.JSONField(
-        default=dict, blank=True, help_text="Clinical tables of the case by name, e.g. demographic_baseline."
+    admission_data = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            "Clinical tables known at admission, by name (e.g. demographic_baseline: age, sex, NIHSS at "
+            "admission). What an algorithm container receives."
+        ),
+    )
+    outcome_data = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            "Follow-up clinical tables, by name (e.g. outcome: 90-day mRS). Ground truth too: shown to "
+            "participants for training cases only, never given to containers."
+        ),
     )
     missing_files = models.JSONField(
         default=list, blank=True, help_text="Files of the release layout the import did not find."

@@ -5,9 +5,12 @@
   predicted masks on that dataset split and has opened (participants need the images to predict on).
 - Expert readers see nothing here by default, and neither do outsiders or anonymous visitors.
 - Ground truth is never served by a view: organizers reach it through the admin and the command line.
+- Clinical outcomes (``Case.outcome_data``, e.g. the 90-day mRS) are ground truth too: whoever sees a
+  case sees its admission data, but its outcomes only when they organize the challenge or the case is a
+  training case.
 """
 
-from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models import BooleanField, CharField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 
 from portal.accounts.models import ChallengeRole, User
@@ -75,6 +78,32 @@ def dataset_split_visible(*, user: User, dataset: Dataset, split: str) -> bool:
 def case_list_with_images(*, cases: QuerySet[Case]) -> QuerySet[Case]:
     """The cases with their images loaded in one more query, ordered by name."""
     return cases.prefetch_related("images").order_by("name")
+
+
+def cases_with_outcome_visibility(*, user: User, cases: QuerySet[Case]) -> QuerySet[Case]:
+    """The cases, each annotated with ``outcome_visible``: whether the user may see its clinical outcomes
+    (an organizer of its challenge, or a training case), in the same query."""
+    visible = organizer_of(user, challenge="dataset__challenge_id") | Q(split=Split.TRAIN)
+    return cases.annotate(outcome_visible=ExpressionWrapper(visible, output_field=BooleanField()))
+
+
+def case_admission_information(*, case: Case) -> dict[str, object]:
+    """What is known of the case at admission, as one row of column -> value, as the ISLES'24 release's
+    acute table holds it (several admission tables are merged in their order).
+
+    This is what an algorithm container receives as ``acute-stroke-clinical-information.json``: never a
+    follow-up outcome, which is ground truth.
+    """
+    row: dict[str, object] = {}
+    for table in case.admission_data.values():
+        row.update(table)
+    return row
+
+
+def case_outcome_data(*, case: Case) -> dict[str, object] | None:
+    """The case's outcome tables if ``case`` was read with ``cases_with_outcome_visibility`` and the user
+    may see them; None otherwise (never the outcomes of a case read without the annotation)."""
+    return case.outcome_data if getattr(case, "outcome_visible", False) else None
 
 
 REFERENCE_INTERFACE = "non-contrast-ct"

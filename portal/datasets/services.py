@@ -258,14 +258,19 @@ def _sha256(content: bytes) -> str:
 
 def _case_import(*, dataset: Dataset, case_files: isles24.CaseFiles, split: Split, written: list[str]) -> int:
     """Store one case, its images (dropping those no longer in the release) and its mask; return images."""
-    clinical_data = {
-        file.slot.name: isles24.clinical_table_read(file)
-        for file in case_files.of_kind(isles24.SlotKind.TABLE)
-    }
+    admission_data, outcome_data = (
+        {file.slot.name: isles24.clinical_table_read(file) for file in case_files.of_kind(kind)}
+        for kind in (isles24.SlotKind.ADMISSION_TABLE, isles24.SlotKind.OUTCOME_TABLE)
+    )
     case, _ = Case.objects.update_or_create(
         dataset=dataset,
         name=case_files.name,
-        defaults={"split": split, "clinical_data": clinical_data, "missing_files": list(case_files.missing)},
+        defaults={
+            "split": split,
+            "admission_data": admission_data,
+            "outcome_data": outcome_data,
+            "missing_files": list(case_files.missing),
+        },
     )
     images = case_files.of_kind(isles24.SlotKind.IMAGE)
     for file in images:

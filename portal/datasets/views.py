@@ -23,6 +23,7 @@ from portal.datasets.selectors import (
     case_get_visible_to,
     case_list_with_images,
     cases_visible_to,
+    cases_with_outcome_visibility,
     dataset_split_visible,
     image_can_download,
 )
@@ -146,7 +147,10 @@ def case_list(request: HttpRequest, challenge_slug: str, dataset_slug: str, spli
     if not dataset_split_visible(user=request.user, dataset=dataset, split=split_value):
         raise PermissionDenied("You may not see these cases.")
     cases = case_list_with_images(
-        cases=cases_visible_to(user=request.user).filter(dataset=dataset, split=split_value)
+        cases=cases_with_outcome_visibility(
+            user=request.user,
+            cases=cases_visible_to(user=request.user).filter(dataset=dataset, split=split_value),
+        )
     )
     context = {"dataset": dataset, "split_label": Split(split_value).label, "cases": cases}
     return render(request, "datasets/case_list.html", context)

@@ -44,7 +44,16 @@ class EntrySerializer(serializers.Serializer):
     metrics = serializers.JSONField(help_text="Per column key: {mean, sd} over the phase's cases.")
     median_rank = serializers.FloatField()
     rank_interval = serializers.JSONField()
-    clinical_correlations = serializers.JSONField()
+    clinical_correlations = serializers.JSONField(
+        help_text="Spearman of the predicted volume with each clinical score known at admission."
+    )
+    outcome_correlations = serializers.JSONField(
+        required=False,
+        help_text=(
+            "The same with each follow-up outcome (e.g. 90-day mRS): for organizers, and for everyone once "
+            "they publish them."
+        ),
+    )
     rank_counts = serializers.JSONField(
         required=False, help_text="Bootstrap samples per rank, nonzero ranks only (with ?rank_counts=true)."
     )
@@ -106,6 +115,7 @@ class LeaderboardView(APIView):
                 offset=page.validated_data["offset"],
                 limit=page.validated_data["limit"],
                 with_rank_counts=page.validated_data["rank_counts"],
+                with_outcome_correlations=access.outcome_correlations_visible,
             )
         # The entries arrive as JSON texts (see leaderboard_page_documents); only the head is encoded here.
         body = json.dumps(head, cls=DjangoJSONEncoder)[:-1] + ',"results":[' + ",".join(documents) + "]}"

@@ -43,6 +43,14 @@ class LeaderboardSettings(models.Model):
     counted_submission = models.CharField(
         max_length=16, choices=CountedSubmission.choices, default=CountedSubmission.LATEST
     )
+    publish_outcome_correlations = models.BooleanField(
+        default=False,
+        help_text=(
+            "Everyone who sees the leaderboard sees the correlations of predicted volumes with follow-up "
+            "outcomes (e.g. 90-day mRS). Off: organizers only, since the outcomes of hidden cases are ground "
+            "truth."
+        ),
+    )
 
     class Meta:
         verbose_name_plural = "leaderboard settings"
@@ -102,7 +110,18 @@ class LeaderboardEntry(models.Model):
     clinical_correlations = models.JSONField(
         default=dict,
         blank=True,
-        help_text="Spearman of predicted volume with each clinical score: {score: {rho, low, high, pairs}}.",
+        help_text=(
+            "Spearman of predicted volume with each clinical score known at admission: "
+            "{score: {rho, low, high, pairs}}."
+        ),
+    )
+    outcome_correlations = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            "Spearman of predicted volume with each follow-up outcome, as clinical_correlations; shown only "
+            "where the leaderboard's settings allow."
+        ),
     )
     api_document = models.TextField(
         blank=True,

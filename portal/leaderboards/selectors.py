@@ -19,18 +19,31 @@ from django.utils import timezone
 from portal.accounts.models import ChallengeRole, TeamMembership, User
 from portal.accounts.selectors import organizer_of
 from portal.challenges.models import Phase
-from portal.datasets.models import Case
+from portal.datasets.models import Case, Split
 from portal.leaderboards.models import LeaderboardEntry, LeaderboardSettings, RankStability
 from portal.submissions.models import CaseResult, Submission
 
 Publication = LeaderboardSettings.Publication
 Role = ChallengeRole.Role
 
-CLINICAL_SCORES: Mapping[str, tuple[str, str]] = {
-    "NIHSS at admission": ("demographic_baseline", "nihss_admission"),
-    "mRS at 90 days": ("outcome", "mrs_90d"),
-}
-"""Clinical scores correlated with the predicted lesion volume: label -> (clinical table, column)."""
+
+@dataclass(frozen=True)
+class ClinicalScore:
+    """A clinical score correlated with the predicted lesion volume: where a case holds it, and whether it
+    is a follow-up outcome (ground truth: its correlations are shown as the leaderboard's settings allow)."""
+
+    label: str
+    is_outcome: bool
+    table: str
+    column: str
+
+
+CLINICAL_SCORES = (
+    ClinicalScore(
+        "NIHSS at admission", is_outcome=False, table="demographic_baseline", column="nihss_admission"
+    ),
+    ClinicalScore("mRS at 90 days", is_outcome=True, table="outcome", column="mrs_90d"),
+)
 
 
 @dataclass(frozen=True)
@@ -49,8 +62,30 @@ class LeaderboardAccess:
 
     @property
     def case_scores_visible(self) -> bool:
-        """Whether the user may see per-case scores of at least some submissions (their own team's)."""
-        return self.is_organizer or (self.is_participant and self.settings.show_case_scores_to_participants)
+        """Whether the user may see per-case scores of at least some submissions (their own team's).
+
+        Never a participant's in a phase on hidden test cases, whatever the settings say: a case's scores
+        and volume plots tell its hidden reference mask.
+        """
+        if self.is_organizer:
+            return True
+        return (
+            self.is_participant
+            and self.settings.show_case_scores_to_participants
+            and self.phase.split != Split.TEST
+        )
+
+    @property
+    def outcome_correlations_visible(self) -> bool:
+        """Whether the user sees the correlations with follow-up outcomes: organizers, and everyone once an
+        organizer publishes them."""
+        return self.is_organizer or self.settings.publish_outcome_correlations
+
+    def correlations_shown(self, entry: LeaderboardEntry) -> dict[str, object]:
+        """The entry's clinical correlations this user may see, by score label."""
+        if self.outcome_correlations_visible:
+            return {**entry.clinical_correlations, **entry.outcome_correlations}
+        return dict(entry.clinical_correlations)
 
 
 @dataclass(frozen=True)
@@ -113,6 +148,7 @@ def leaderboard_rows(*, phase: Phase) -> QuerySet[LeaderboardEntry]:
             "rank_interval",
             "rank_counts",
             "clinical_correlations",
+            "outcome_correlations",
             "computed_at",
             "submission_id",
             "submission__created_at",
@@ -123,23 +159,28 @@ def leaderboard_rows(*, phase: Phase) -> QuerySet[LeaderboardEntry]:
     )
 
 
-def leaderboard_page_documents(*, phase: Phase, offset: int, limit: int, with_rank_counts: bool) -> list[str]:
+def leaderboard_page_documents(
+    *, phase: Phase, offset: int, limit: int, with_rank_counts: bool, with_outcome_correlations: bool
+) -> list[str]:
     """One page of the entries, best first, as the JSON texts the API gives, read in one query.
 
     Each is the document the rebuild stored, with the team's current name (and, on request, the
-    bootstrap rank distribution) spliced in as text: at a few hundred rows, decoding and encoding the
-    stored JSON again would cost more than the query itself.
+    bootstrap rank distribution; where the user may see them, the correlations with follow-up outcomes)
+    spliced in as text: at a few hundred rows, decoding and encoding the stored JSON again would cost
+    more than the query itself.
     """
     rows = LeaderboardEntry.objects.filter(phase=phase).order_by("rank", "submission_id")
     fields = ["api_document", "team__name", "user__username"]
-    if with_rank_counts:
-        rows = rows.annotate(rank_counts_text=Cast("rank_counts", TextField()))
-        fields.append("rank_counts_text")
+    wanted = {"rank_counts": with_rank_counts, "outcome_correlations": with_outcome_correlations}
+    spliced = [key for key, on in wanted.items() if on]
+    for key in spliced:
+        rows = rows.annotate(**{f"{key}_text": Cast(key, TextField())})
+        fields.append(f"{key}_text")
     documents = []
-    for document, team_name, username, *rank_counts in rows.values_list(*fields)[offset : offset + limit]:
+    for document, team_name, username, *texts in rows.values_list(*fields)[offset : offset + limit]:
         name = json.dumps(team_name or username or "")
-        distribution = f',"rank_counts":{rank_counts[0]}' if rank_counts else ""
-        documents.append(f'{{"team":{name}{distribution},{document[1:]}')
+        extra = "".join(f',"{key}":{text}' for key, text in zip(spliced, texts, strict=True))
+        documents.append(f'{{"team":{name}{extra},{document[1:]}')
     return documents
 
 
@@ -210,17 +251,18 @@ def phase_case_ids(*, phase: Phase) -> list[int]:
     return list(cases.values_list("pk", flat=True))
 
 
-def phase_clinical_scores(*, phase: Phase) -> dict[str, dict[str, float]]:
-    """Each clinical score the phase's cases carry, by label, as case id -> value (numbers only)."""
-    cases = Case.objects.filter(dataset_id=phase.dataset_id, split=phase.split).values_list(
-        "pk", "clinical_data"
-    )
-    scores: dict[str, dict[str, float]] = {label: {} for label in CLINICAL_SCORES}
-    for case_id, clinical_data in cases:
-        for label, (table, column) in CLINICAL_SCORES.items():
-            value = (clinical_data or {}).get(table, {}).get(column)
+def phase_clinical_scores(*, phase: Phase, outcomes: bool) -> dict[str, dict[str, float]]:
+    """Each clinical score the phase's cases carry, by label, as case id -> value (numbers only): the
+    follow-up outcomes with ``outcomes``, the scores known at admission without."""
+    field = "outcome_data" if outcomes else "admission_data"
+    cases = Case.objects.filter(dataset_id=phase.dataset_id, split=phase.split).values_list("pk", field)
+    chosen = [score for score in CLINICAL_SCORES if score.is_outcome == outcomes]
+    scores: dict[str, dict[str, float]] = {score.label: {} for score in chosen}
+    for case_id, tables in cases:
+        for score in chosen:
+            value = (tables or {}).get(score.table, {}).get(score.column)
             if isinstance(value, int | float) and not isinstance(value, bool):
-                scores[label][str(case_id)] = float(value)
+                scores[score.label][str(case_id)] = float(value)
     return {label: by_case for label, by_case in scores.items() if by_case}
 
 

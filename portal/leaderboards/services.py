@@ -152,12 +152,15 @@ def leaderboard_rebuild(*, phase: Phase) -> None:
         )
     with transaction.atomic():
         LeaderboardSettings.objects.select_for_update().get(pk=settings.pk)
-        known = dict(
-            LeaderboardEntry.objects.filter(phase=phase).values_list("submission_id", "clinical_correlations")
-        )
+        known = {
+            submission_id: (admission, outcome)
+            for submission_id, admission, outcome in LeaderboardEntry.objects.filter(phase=phase).values_list(
+                "submission_id", "clinical_correlations", "outcome_correlations"
+            )
+        }
         submitted_at = {candidate.submission_id: candidate.submitted_at for candidate in counted}
         for entry in entries:
-            entry.clinical_correlations = known.get(entry.submission_id, {})
+            entry.clinical_correlations, entry.outcome_correlations = known.get(entry.submission_id, ({}, {}))
             entry.api_document = _api_document(entry, submitted_at=submitted_at[entry.submission_id])
         LeaderboardEntry.objects.filter(phase=phase).delete()
         LeaderboardEntry.objects.bulk_create(entries)
@@ -210,7 +213,15 @@ def leaderboard_stability_rebuild(*, phase: Phase) -> None:
             return
         _stability_apply(phase=phase, entries=entries, stability=stability, table=table)
         LeaderboardEntry.objects.bulk_update(
-            entries, ["median_rank", "rank_interval", "rank_counts", "clinical_correlations", "api_document"]
+            entries,
+            [
+                "median_rank",
+                "rank_interval",
+                "rank_counts",
+                "clinical_correlations",
+                "outcome_correlations",
+                "api_document",
+            ],
         )
         RankStability.objects.filter(phase=phase).update(
             summary=_stability_summary(stability, pairwise=pairwise)
@@ -226,17 +237,20 @@ def _stability_apply(
             "pk", "created_at"
         )
     )
-    missing = [entry for entry in entries if not entry.clinical_correlations]
-    clinical = selectors.phase_clinical_scores(phase=phase) if missing else {}
+    missing = {
+        entry.pk for entry in entries if not (entry.clinical_correlations or entry.outcome_correlations)
+    }
+    admission = selectors.phase_clinical_scores(phase=phase, outcomes=False) if missing else {}
+    outcome = selectors.phase_clinical_scores(phase=phase, outcomes=True) if missing else {}
     for entry in entries:
         bootstrap = spread[entry.submission_id]
         entry.median_rank = bootstrap.median_rank
         entry.rank_interval = list(bootstrap.rank_interval)
         entry.rank_counts = {str(rank): count for rank, count in enumerate(bootstrap.rank_counts, 1) if count}
-        if not entry.clinical_correlations:
-            entry.clinical_correlations = _clinical_correlations(
-                clinical=clinical, per_case=table[str(entry.submission_id)]
-            )
+        if entry.pk in missing:
+            per_case = table[str(entry.submission_id)]
+            entry.clinical_correlations = _clinical_correlations(clinical=admission, per_case=per_case)
+            entry.outcome_correlations = _clinical_correlations(clinical=outcome, per_case=per_case)
         entry.api_document = _api_document(entry, submitted_at=submitted_at[entry.submission_id])
 
 
@@ -498,7 +512,9 @@ def _clinical_correlations(
 
 
 def _api_document(entry: LeaderboardEntry, *, submitted_at: datetime.datetime) -> str:
-    """The entry as the API gives it, without its team's name (read at request time, as teams rename)."""
+    """The entry as the API gives it, without its team's name (read at request time, as teams rename)
+    and without its correlations with follow-up outcomes (added at request time where the user may see
+    them)."""
     document = {
         "rank": entry.rank,
         "submission": entry.submission_id,

@@ -51,13 +51,14 @@ def leaderboard_detail(request: HttpRequest, phase_slug: str) -> HttpResponse:
         return render(request, "leaderboards/leaderboard_detail.html", context, status=403)
     columns = _columns(access)
     entries = list(selectors.leaderboard_rows(phase=access.phase))
-    labels = sorted({label for entry in entries for label in entry.clinical_correlations})
+    shown = {entry.submission_id: access.correlations_shown(entry) for entry in entries}
+    labels = sorted({label for correlations in shown.values() for label in correlations})
     rows = [
         _Row(
             entry=entry,
             name=entry_submitter_name(entry),
             cells=[entry.metrics.get(str(column["key"]), {}) for column in columns],
-            correlations=[entry.clinical_correlations.get(label) for label in labels],
+            correlations=[shown[entry.submission_id].get(label) for label in labels],
         )
         for entry in entries
     ]
@@ -170,6 +171,7 @@ def leaderboard_submission(request: HttpRequest, phase_slug: str, submission_id:
         "phase": access.phase,
         "submission": submission,
         "entry": entry,
+        "correlations": {} if entry is None else access.correlations_shown(entry),
         "points": points,
         "scatter": _svg(plots.volume_scatter_svg(points=points)) if points else None,
         "bland_altman": _svg(plots.bland_altman_svg(points=points)) if points else None,

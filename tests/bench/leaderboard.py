@@ -87,10 +87,8 @@ def _populate(*, cases: int, submissions: int) -> None:
             dataset=dataset,
             name=f"sub-stroke{index:04d}",
             split=Split.TEST,
-            clinical_data={
-                "demographic_baseline": {"nihss_admission": int(min(42, 2 + volume / 8))},
-                "outcome": {"mrs_90d": int(min(6, volume / 30))},
-            },
+            admission_data={"demographic_baseline": {"nihss_admission": int(min(42, 2 + volume / 8))}},
+            outcome_data={"outcome": {"mrs_90d": int(min(6, volume / 30))}},
         )
         for index, volume in enumerate(reference_ml)
     )

@@ -44,7 +44,11 @@ def world(db: None) -> ChallengeWithPeople:
         submission_kind=Phase.SubmissionKind.ALGORITHM,
     )
     train_case = CaseFactory(
-        dataset=dataset, name="sub-stroke0001", split=Split.TRAIN, clinical_data={"baseline": {"nihss": 12}}
+        dataset=dataset,
+        name="sub-stroke0001",
+        split=Split.TRAIN,
+        admission_data={"baseline": {"nihss": 12}},
+        outcome_data={"outcome": {"mrs_90d": 2}},
     )
     test_case = CaseFactory(dataset=dataset, name="sub-stroke0100", split=Split.TEST)
     people: dict[str, User | None] = {"anonymous": None, "outsider": UserFactory(username="outsider")}

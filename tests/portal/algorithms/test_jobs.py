@@ -5,6 +5,7 @@ The tasks run eagerly in the test process; ``django_capture_on_commit_callbacks`
 that a step queues after its commit.
 """
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -161,7 +162,7 @@ def test_the_phases_limits_stop_a_run_and_the_sentence_names_them(
     assert submission.jobs.get(is_sanity=True).failure == failure
 
 
-def test_an_imported_isles24_case_is_staged_with_every_input_and_its_clinical_data(
+def test_an_imported_isles24_case_is_staged_with_every_input_and_only_its_admission_data(
     algorithm_phase: AlgorithmPhase,
     saved_image: SaveImage,
     django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
@@ -173,7 +174,7 @@ def test_an_imported_isles24_case_is_staged_with_every_input_and_its_clinical_da
     write_release(tmp_path / "release", cases=1, seed=7, size="small")
     isles24_import(dataset=phase.dataset, root=tmp_path / "release", split=Split.TEST)
     AlgorithmSettings.objects.filter(phase=phase).update(interface_set="isles24")
-    listing = "ls /input/images; grep -c age /input/acute-stroke-clinical-information.json"
+    listing = "ls /input/images; cat /input/acute-stroke-clinical-information.json; echo"
     copy_tmax = COPY_DWI.replace("dwi-brain-mri", "preprocessed-tmax-map")
 
     submission = _submit(
@@ -181,5 +182,12 @@ def test_an_imported_isles24_case_is_staged_with_every_input_and_its_clinical_da
     )
 
     job = submission.jobs.get()
+    case = phase.dataset.cases.get()
+    *folders, clinical, last = job.stdout_tail.splitlines()
     assert submission.status == Status.SUCCEEDED, submission.error
-    assert job.stdout_tail.split() == [*sorted(image.slug for image in ISLES24.inputs[:9]), "1", "segmenting"]
+    assert folders == sorted(image.slug for image in ISLES24.inputs[:9])
+    assert last == "segmenting"
+    # The release's acute table, as one row; the 90-day outcome is ground truth and stays out.
+    assert json.loads(clinical) == case.admission_data["demographic_baseline"]
+    assert "mrs_90d" in case.outcome_data["outcome"]
+    assert "mrs_90d" not in clinical

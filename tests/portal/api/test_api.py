@@ -7,6 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from portal.accounts.models import ChallengeRole
+from portal.datasets.models import Case, Split
 from tests.portal.accounts.factories import PASSWORD, ChallengeRoleFactory, UserFactory
 from tests.portal.challenges.factories import ChallengeFactory
 from tests.portal.conftest import ChallengeWithPeople
@@ -99,11 +100,30 @@ def test_cases_give_image_geometry_and_a_download_url_that_works(world: Challeng
     image = case["images"][0]
     download = client.get(image["download_url"])
 
-    assert case["clinical_data"] == {"baseline": {"nihss": 12}}
+    assert case["admission_data"] == {"baseline": {"nihss": 12}}
+    assert case["outcome_data"] == {"outcome": {"mrs_90d": 2}}
     assert image["interface"] == "non-contrast-ct"
     assert (image["shape"], image["spacing_mm"]) == ([6, 5, 4], [0.5, 0.5, 2.0])
     assert download.status_code == 200
     assert download["ETag"] == f'"{image["sha256"]}"'
+
+
+@pytest.mark.parametrize(
+    ("person", "outcome"), [("participant", None), ("organizer", {"outcome": {"mrs_90d": 5}})]
+)
+def test_the_outcomes_of_hidden_test_cases_reach_only_organizers(
+    world: ChallengeWithPeople, person: str, outcome: object
+) -> None:
+    world.release_test_images()
+    Case.objects.filter(split=Split.TEST).update(
+        admission_data={"demographic_baseline": {"age": 71}}, outcome_data={"outcome": {"mrs_90d": 5}}
+    )
+
+    url = reverse("api:challenge-cases", args=["isles24"])
+    case = client_for(world, person).get(url, {"split": "test"}).json()["results"][0]
+
+    assert case["admission_data"] == {"demographic_baseline": {"age": 71}}
+    assert case["outcome_data"] == outcome
 
 
 def test_an_unknown_split_is_refused_with_a_code(world: ChallengeWithPeople) -> None:
@@ -192,7 +212,10 @@ def test_joining_twice_makes_one_participant(world: ChallengeWithPeople) -> None
     assert ChallengeRole.objects.filter(user=world.people["outsider"], challenge=world.challenge).count() == 1
 
 
-@pytest.mark.parametrize(("person", "code"), [("anonymous", "not_authenticated"), ("organizer", "other_side"), ("reader", "other_side")])
+@pytest.mark.parametrize(
+    ("person", "code"),
+    [("anonymous", "not_authenticated"), ("organizer", "other_side"), ("reader", "other_side")],
+)
 def test_joining_is_refused_with_a_code(world: ChallengeWithPeople, person: str, code: str) -> None:
     response = client_for(world, person).post(reverse("api:challenge-join", args=["isles24"]))
 

@@ -142,16 +142,17 @@ def test_a_missing_modality_is_listed_on_its_case_and_the_rest_imported(
     assert report.missing_files == {case_names[0]: (missing,)}
 
 
-def test_clinical_data_holds_baseline_and_outcome_with_numbers_as_numbers(
+def test_clinical_tables_are_kept_apart_as_admission_data_and_outcomes_with_numbers_as_numbers(
     release: Path, case_names: list[str]
 ) -> None:
     isles24_import(dataset=DatasetFactory(), root=release, split=Split.TRAIN)
 
-    clinical = Case.objects.get(name=case_names[0]).clinical_data
+    case = Case.objects.get(name=case_names[0])
 
-    assert set(clinical) == {"demographic_baseline", "outcome"}
-    assert isinstance(clinical["demographic_baseline"]["age"], int)
-    assert isinstance(clinical["outcome"]["mrs_90d"], int)
+    assert set(case.admission_data) == {"demographic_baseline"}
+    assert set(case.outcome_data) == {"outcome"}
+    assert isinstance(case.admission_data["demographic_baseline"]["age"], int)
+    assert isinstance(case.outcome_data["outcome"]["mrs_90d"], int)
 
 
 def test_clinical_data_is_read_from_xlsx_when_the_release_has_no_csv(
@@ -167,7 +168,7 @@ def test_clinical_data_is_read_from_xlsx_when_the_release_has_no_csv(
 
     isles24_import(dataset=DatasetFactory(), root=release, split=Split.TRAIN)
 
-    assert Case.objects.get(name=case).clinical_data["outcome"] == {"subject": case, "mrs_90d": 4}
+    assert Case.objects.get(name=case).outcome_data["outcome"] == {"subject": case, "mrs_90d": 4}
 
 
 def test_dataset_import_create_refuses_a_folder_that_is_not_a_release(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from portal.datasets.models import GroundTruth
+from portal.datasets.models import Case, GroundTruth, Split
 from tests.portal.challenges.factories import PhaseFactory
 from tests.portal.conftest import ChallengeWithPeople
 from tests.portal.datasets.factories import CaseFactory, ImageFactory, nifti_bytes
@@ -163,7 +163,28 @@ def test_case_list_shows_each_image_geometry_and_the_clinical_data(world: Challe
     assert times.join(["6", "5", "4"]) in page
     assert times.join(["0.4", "0.4", "2"]) in page
     assert "nihss" in page
+    assert "mrs_90d" in page  # a training case's outcome is published with the release
     assert reverse("image-download", kwargs={"pk": world.train_image.pk}) in page
+
+
+@pytest.mark.parametrize(("person", "shown"), [("participant", False), ("organizer", True)])
+def test_the_case_list_shows_the_outcomes_of_hidden_test_cases_to_organizers_only(
+    world: ChallengeWithPeople, person: str, shown: bool
+) -> None:
+    world.release_test_images()
+    Case.objects.filter(split=Split.TEST).update(
+        admission_data={"demographic_baseline": {"nihss_admission": 17}},
+        outcome_data={"outcome": {"mrs_90d": 6}},
+    )
+
+    page = (
+        client_for(world, person)
+        .get(reverse("case-list", args=["isles24", "release", "test"]))
+        .content.decode()
+    )
+
+    assert "nihss_admission" in page
+    assert ("mrs_90d" in page) is shown
 
 
 def test_case_list_of_an_unknown_split_is_not_found(world: ChallengeWithPeople) -> None:

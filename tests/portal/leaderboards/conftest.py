@@ -32,10 +32,12 @@ TABLE: Mapping[str, tuple[tuple[float, float, float, float], ...]] = {
     "carol": ((0.7, 3.0, 0, 0.5), (0.4, 9.0, 2, 0.0), (0.9, 1.0, 0, 1.0)),
 }
 REFERENCE_VOLUMES_ML = (10.0, 20.0, 40.0)
-CLINICAL = (
-    {"demographic_baseline": {"nihss_admission": 4}, "outcome": {"mrs_90d": 1}},
-    {"demographic_baseline": {"nihss_admission": 9}, "outcome": {"mrs_90d": 2}},
-    {"demographic_baseline": {"nihss_admission": 15}, "outcome": {"mrs_90d": "n/a"}},
+CLINICAL = tuple(
+    {
+        "admission_data": {"demographic_baseline": {"nihss_admission": nihss}},
+        "outcome_data": {"outcome": {"mrs_90d": mrs}},
+    }
+    for nihss, mrs in ((4, 1), (9, 2), (15, "n/a"))
 )
 
 
@@ -82,6 +84,14 @@ class Board:
         settings.save()
         return settings
 
+    def scored_on_training_cases(self) -> None:
+        """Make the phase one of training cases (whose reference masks are published with the release),
+        where an organizer may show participants their per-case scores."""
+        Case.objects.filter(dataset=self.phase.dataset, split=Split.TRAIN).delete()
+        Case.objects.filter(dataset=self.phase.dataset).update(split=Split.TRAIN)
+        self.phase.split = Split.TRAIN
+        self.phase.save(update_fields=["split"])
+
     def client_for(self, who: str) -> Client:
         client = Client()
         user = self.people[who]
@@ -97,7 +107,7 @@ def board(db: None) -> Board:
     challenge = ChallengeFactory(slug="isles24", title="ISLES 2024")
     phase = PhaseFactory(challenge=challenge, slug="final", title="Final", split=Split.TEST)
     for name, clinical in zip(CASES, CLINICAL, strict=True):
-        CaseFactory(dataset=phase.dataset, name=name, split=Split.TEST, clinical_data=clinical)
+        CaseFactory(dataset=phase.dataset, name=name, split=Split.TEST, **clinical)
     CaseFactory(dataset=phase.dataset, name="sub-stroke0001", split=Split.TRAIN)
     people: dict[str, User | None] = {"anonymous": None, "outsider": UserFactory(username="outsider")}
     for who, role in [

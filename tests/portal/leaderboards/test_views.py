@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from portal.datasets.models import Case
 from portal.leaderboards.models import LeaderboardSettings
 from portal.leaderboards.services import leaderboard_rebuild, leaderboard_stability_rebuild
 from tests.portal.leaderboards.conftest import Board
@@ -200,6 +201,7 @@ def test_organizer_sees_every_entrys_case_scores_and_box_plots(ranked: Board) ->
 
 
 def test_participants_see_only_their_own_teams_case_scores_when_the_phase_allows(ranked: Board) -> None:
+    ranked.scored_on_training_cases()
     ranked.settings(show_case_scores_to_participants=True)
 
     data = ranked.client_for("participant").get(CASE_PAGES["cases api"](ranked)).json()
@@ -211,6 +213,19 @@ def test_participants_see_only_their_own_teams_case_scores_when_the_phase_allows
     assert "Beta" not in page
     assert ranked.client_for("reader").get(CASE_PAGES["cases api"](ranked)).status_code == 403
     assert ranked.client_for("anonymous").get(CASE_PAGES["cases page"](ranked)).status_code == 403
+
+
+def test_participants_never_see_case_scores_or_plots_of_hidden_test_cases_whatever_the_settings(
+    ranked: Board,
+) -> None:
+    ranked.settings(show_case_scores_to_participants=True)
+
+    for who in ("participant", "teammate", "carol"):
+        client = ranked.client_for(who)
+        assert client.get(CASE_PAGES["cases api"](ranked)).status_code == 403, who
+        assert client.get(CASE_PAGES["cases page"](ranked)).status_code == 403, who
+    assert ranked.client_for("participant").get(submission_url(ranked, "Alpha")).status_code == 404
+    assert ranked.client_for("carol").get(submission_url(ranked, "carol")).status_code == 404
 
 
 def test_case_scores_of_an_unpublished_leaderboard_stay_hidden_from_participants(ranked: Board) -> None:
@@ -230,6 +245,7 @@ def test_a_submissions_volume_plots_are_for_organizers_by_default(ranked: Board)
 
 
 def test_a_team_sees_its_own_submissions_plots_but_never_another_teams(ranked: Board) -> None:
+    ranked.scored_on_training_cases()
     ranked.settings(show_case_scores_to_participants=True)
     client = ranked.client_for("participant")
 
@@ -243,6 +259,7 @@ def test_a_team_sees_its_own_submissions_plots_but_never_another_teams(ranked: B
 
 
 def test_a_participant_without_a_team_sees_only_their_own_submission(ranked: Board) -> None:
+    ranked.scored_on_training_cases()
     ranked.settings(show_case_scores_to_participants=True)
     client = ranked.client_for("carol")
 
@@ -304,3 +321,25 @@ def test_admin_lists_leaderboard_settings_and_columns(ranked: Board, admin_clien
     for name in ("leaderboardsettings", "leaderboardcolumn"):
         response = admin_client.get(reverse(f"admin:leaderboards_{name}_changelist"))  # type: ignore[attr-defined]  # as above
         assert response.status_code == 200
+
+
+@pytest.mark.parametrize("published", [False, True])
+def test_correlations_with_the_outcomes_of_hidden_cases_reach_organizers_only_until_published(
+    board: Board, published: bool
+) -> None:
+    Case.objects.filter(name="sub-stroke0102").update(outcome_data={"outcome": {"mrs_90d": 4}})
+    leaderboard_rebuild(phase=board.phase)
+    leaderboard_stability_rebuild(phase=board.phase)
+    board.settings(publish_outcome_correlations=published)
+
+    for who in ("anonymous", "participant", "organizer"):
+        client = board.client_for(who)
+        shown = published or who == "organizer"
+        page = client.get(detail_url(board)).content.decode()
+        entries = client.get(api_url(board)).json()["results"]
+        assert ("mRS at 90 days" in page) is shown, who
+        assert "NIHSS at admission" in page
+        assert all(("outcome_correlations" in entry) is shown for entry in entries), who
+        assert all("mRS at 90 days" not in entry["clinical_correlations"] for entry in entries)
+    organizer_entries = board.client_for("organizer").get(api_url(board)).json()["results"]
+    assert organizer_entries[0]["outcome_correlations"]["mRS at 90 days"]["pairs"] == 3

@@ -61,7 +61,9 @@ def test_a_team_member_without_a_participant_role_is_on_the_participants_side(
     study = make_study(split=Split.TEST)
 
     with pytest.raises(ValidationError, match="takes part"):
-        study_services.study_reader_invite(study=study, user=member, invited_by=study_world.person("organizer"))
+        study_services.study_reader_invite(
+            study=study, user=member, invited_by=study_world.person("organizer")
+        )
 
 
 def test_the_invited_reader_of_hidden_cases_becomes_an_expert_reader_and_then_cannot_join(
