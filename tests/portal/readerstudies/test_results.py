@@ -162,6 +162,34 @@ def test_the_csv_holds_every_answer_with_the_unblinded_sources(
     assert {row["rating_a"] for row in rows} <= {"2", "3", "4", "5"}
 
 
+def test_the_csv_writes_comments_labels_and_names_a_spreadsheet_would_run_as_text(
+    make_study: StudyMaker, study_world: StudyWorld
+) -> None:
+    hostile_label = '=HYPERLINK("https://attacker.example","open")'
+    hostile_comments = ["=1+1", "+1+1", "-1+1", "@SUM(A1)", "\t=1+1", "\r=1+1"]
+    reader_user = study_world.person("reader")
+    study = make_study()
+    study.sources.filter(kind=MaskSource.Kind.SUBMISSION).update(label=hostile_label)
+    reader = services.study_reader_invite(
+        study=study, user=reader_user, invited_by=study_world.person("organizer")
+    )
+    tokens = list(reader.items.order_by("position").values_list("token", flat=True))
+    for token, comment in zip(tokens, hostile_comments, strict=False):
+        services.reading_item_answer(user=reader_user, item_token=token, preference="A", comment=comment)
+    client = Client()
+    client.force_login(study_world.person("organizer"))
+
+    response = client.get(f"/studies/{study.pk}/answers.csv")
+
+    rows = list(csv.DictReader(io.StringIO(response.content.decode(), newline="")))
+    assert [row["comment"] for row in rows] == ["'=1+1", "'+1+1", "'-1+1"]
+    assert {row["source_a"] for row in rows} | {row["source_b"] for row in rows} == {
+        "reference",
+        f"'{hostile_label}",
+    }
+    assert all(float(row["seconds"]) >= 0 for row in rows)
+
+
 def test_the_results_api_and_page_show_the_statistics(answered: ReaderStudy, study_world: StudyWorld) -> None:
     client = Client()
     client.force_login(study_world.person("organizer"))
