@@ -367,8 +367,8 @@ def _logs(client: PortalClient, arguments: argparse.Namespace, out: IO[str]) -> 
         what = f"case {arguments.case}" if arguments.case else "a sanity case"
         raise ClientError(f"Submission {arguments.submission_id} has no job for {what} (yet).")
     job = wanted[0]
-    if "stdout_tail" not in job:
-        raise ClientError("This phase does not show job logs to participants; ask the organizers.")
+    if job.get("log_hidden"):
+        raise ClientError(f"The log of {job['case']} is not shown to you. {job['log_hidden']}")
     out.write(f"Job of {job['case']}: {job['status']}\n")
     for stream in ("stdout", "stderr"):
         tail = job[f"{stream}_tail"]

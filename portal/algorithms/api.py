@@ -10,7 +10,7 @@ import re
 import uuid
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
@@ -64,8 +64,24 @@ class JobSerializer(serializers.ModelSerializer):
 
 
 class JobWithLogsSerializer(JobSerializer):
+    """A job with its log, or null and the sentence saying why the user may not read it."""
+
+    stdout_tail = serializers.SerializerMethodField()
+    stderr_tail = serializers.SerializerMethodField()
+    log_hidden = serializers.CharField(
+        help_text="Why the log is not shown to you (empty when it is): e.g. a hidden test case's."
+    )
+
     class Meta(JobSerializer.Meta):
-        fields = [*JobSerializer.Meta.fields, "stdout_tail", "stderr_tail"]
+        fields = [*JobSerializer.Meta.fields, "stdout_tail", "stderr_tail", "log_hidden"]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_stdout_tail(self, job: Job) -> str | None:
+        return None if job.log_hidden else job.stdout_tail
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_stderr_tail(self, job: Job) -> str | None:
+        return None if job.log_hidden else job.stderr_tail
 
 
 def _upload_or_404(request: Request, upload_id: uuid.UUID) -> AlgorithmUpload:
@@ -147,7 +163,8 @@ class AlgorithmUploadView(APIView):
 
 
 class SubmissionJobsView(APIView):
-    """The jobs of an algorithm submission, with their logs for those the phase lets read them."""
+    """The jobs of an algorithm submission, with the logs the user may read (see
+    ``selectors.job_list_for_submission``)."""
 
     permission_classes = [IsAuthenticated]
 
@@ -157,7 +174,5 @@ class SubmissionJobsView(APIView):
             submission = submission_get_visible_to(user=request.user, submission_id=pk)
         except Submission.DoesNotExist as error:
             raise Http404("No such submission.") from error
-        jobs = selectors.job_list_for_submission(submission=submission)
-        with_logs = selectors.job_logs_visible_to(user=request.user, submission=submission)
-        serializer_class = JobWithLogsSerializer if with_logs else JobSerializer
-        return Response(serializer_class(jobs, many=True).data)
+        jobs = selectors.job_list_for_submission(submission=submission, user=request.user)
+        return Response(JobWithLogsSerializer(jobs, many=True).data)

@@ -40,7 +40,7 @@ from portal.accounts.models import User
 from portal.algorithms import tasks
 from portal.algorithms.exceptions import INFRASTRUCTURE_ERRORS, UploadOffsetMismatch, UploadRefused
 from portal.algorithms.models import AlgorithmImage, AlgorithmUpload, Job
-from portal.algorithms.selectors import algorithm_settings_get
+from portal.algorithms.selectors import algorithm_sanity_case, algorithm_settings_get
 from portal.celery import RowLocked
 from portal.challenges.models import Phase
 from portal.datasets.models import Case
@@ -168,21 +168,23 @@ def algorithm_image_check(*, submission: Submission) -> list[str]:
 
 
 def algorithm_jobs_create(*, submission: Submission) -> None:
-    """Create one QUEUED job per case of the phase and queue the sanity job (the first case by name).
+    """Create one QUEUED job per case of the phase, and the sanity job, and queue the sanity job.
 
-    The caller holds the submission's lock inside ``transaction.atomic``, having moved it to EVALUATING;
-    the sanity job is queued after the commit. A phase without cases goes straight to the evaluation.
+    The sanity case (``algorithm_sanity_case``) runs first: on a phase of hidden test cases it is a
+    training case, run in addition to the phase's cases and never scored, so that the log its team reads
+    tells nothing hidden. The caller holds the submission's lock inside ``transaction.atomic``, having
+    moved it to EVALUATING; the sanity job is queued after the commit. A phase without cases goes
+    straight to the evaluation.
     """
     cases = list(phase_case_list(phase=submission.phase))
-    jobs = Job.objects.bulk_create(
-        Job(submission=submission, case=case, is_sanity=index == 0) for index, case in enumerate(cases)
-    )
-    if not jobs:
+    if not cases:
         transaction.on_commit(
             partial(submission_tasks.submission_evaluate_task.delay, submission_id=submission.pk)
         )
         return
-    sanity = Job.objects.get(submission=submission, is_sanity=True)
+    sanity_case = algorithm_sanity_case(phase=submission.phase, cases=cases)
+    sanity = Job.objects.create(submission=submission, case=sanity_case, is_sanity=True)
+    Job.objects.bulk_create(Job(submission=submission, case=case) for case in cases if case != sanity_case)
     transaction.on_commit(partial(tasks.job_run_task.delay, job_id=sanity.pk))
 
 

@@ -4,6 +4,8 @@ jobs of an algorithm submission, with their logs for those allowed to read them.
 A phase or submission the user may not see is a 404.
 """
 
+from collections import Counter
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -44,10 +46,12 @@ def submission_jobs(request: HttpRequest, pk: int) -> HttpResponse:
         submission = submission_get_visible_to(user=request.user, submission_id=pk)
     except Submission.DoesNotExist as error:
         raise Http404("No such submission.") from error
+    jobs = selectors.job_list_for_submission(submission=submission, user=request.user)
     context = {
         "submission": submission,
         "image": getattr(submission, "algorithm_image", None),
-        "jobs": selectors.job_list_for_submission(submission=submission),
-        "logs_visible": selectors.job_logs_visible_to(user=request.user, submission=submission),
+        "jobs": jobs,
+        "jobs_with_logs": [job for job in jobs if not job.log_hidden],
+        "hidden_logs": Counter(job.log_hidden for job in jobs if job.log_hidden).items(),
     }
     return render(request, "algorithms/submission_jobs.html", context)

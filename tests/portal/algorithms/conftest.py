@@ -1,5 +1,6 @@
-"""An open algorithm phase on two hidden ISLES'22-style cases (tiny DWI, ADC and FLAIR), its people, and
-helpers that upload an image archive through the API as a participant's client would."""
+"""An open algorithm phase on two hidden ISLES'22-style cases (tiny DWI, ADC and FLAIR) with a training case
+beside them (the sanity case), its people, and helpers that upload an image archive through the API as a
+participant's client would."""
 
 import hashlib
 from collections.abc import Callable, Iterator
@@ -23,6 +24,8 @@ from tests.portal.datasets.factories import CaseFactory, ImageFactory
 from tests.portal.submissions.conftest import SHAPE, SPACING_MM, mask_bytes
 
 CASE_NAMES = ("sub-stroke0100", "sub-stroke0101")
+TRAINING_CASE_NAME = "sub-stroke0001"
+"""A training case of the phase's dataset: the sanity case, whose log participants may read."""
 INPUTS = ("dwi-brain-mri", "adc-brain-mri", "flair-brain-mri")
 # A no-op algorithm: its segmentation is its DWI input (every voxel > 0, so a full mask).
 COPY_DWI = (
@@ -59,7 +62,8 @@ def _ground_truth(case: Case) -> None:
 
 @pytest.fixture
 def algorithm_phase(db: None) -> AlgorithmPhase:
-    """An open ALGORITHM phase (2 per day) on two test cases, with small sandbox limits."""
+    """An open ALGORITHM phase (2 per day) on two test cases, with small sandbox limits, and a training
+    case of the same dataset."""
     phase = PhaseFactory(
         submission_kind=Phase.SubmissionKind.ALGORITHM, split=Split.TEST, daily_submission_limit=2
     )
@@ -75,8 +79,8 @@ def algorithm_phase(db: None) -> AlgorithmPhase:
         image_max_gb=0.5,
     )
     cases = []
-    for name in CASE_NAMES:
-        case = CaseFactory(dataset=phase.dataset, name=name, split=Split.TEST)
+    for name, split in ((TRAINING_CASE_NAME, Split.TRAIN), *((name, Split.TEST) for name in CASE_NAMES)):
+        case = CaseFactory(dataset=phase.dataset, name=name, split=split)
         for interface in INPUTS:
             ImageFactory(
                 case=case, interface=interface, shape=list(SHAPE), spacing_mm=list(SPACING_MM), fill=3
@@ -91,7 +95,7 @@ def algorithm_phase(db: None) -> AlgorithmPhase:
         roles[role] = ChallengeRoleFactory(challenge=phase.challenge, role=role, user__username=username).user
     return AlgorithmPhase(
         phase=phase,
-        cases=tuple(cases),
+        cases=tuple(cases[1:]),
         participant=roles[ChallengeRole.Role.PARTICIPANT],
         organizer=roles[ChallengeRole.Role.ORGANIZER],
     )

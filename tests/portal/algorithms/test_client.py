@@ -87,16 +87,18 @@ def test_jobs_and_logs_follow_an_algorithm_case_by_case_and_show_the_sanity_case
     hidden_code, _, hidden_err = _run(*flags, "logs", submission_id)
     AlgorithmSettings.objects.filter(phase=algorithm_phase.phase).update(logs_visible_to_participants=True)
     logs_code, logs_out, _ = _run(*flags, "logs", submission_id)
-    case_code, case_out, _ = _run(*flags, "logs", submission_id, "--case", "sub-stroke0101")
+    case_code, _, case_err = _run(*flags, "logs", submission_id, "--case", "sub-stroke0101")
 
     assert jobs_code == 0
-    assert "sub-stroke0100 (sanity case)  SUCCEEDED" in jobs_out
+    assert "sub-stroke0001 (sanity case)  SUCCEEDED" in jobs_out
     assert "sub-stroke0101  SUCCEEDED" in jobs_out
     assert jobs_out.endswith(f"Submission {submission_id}: SUCCEEDED\n")
     assert (hidden_code, hidden_err) == (
         1,
-        "isles: This phase does not show job logs to participants; ask the organizers.\n",
+        "isles: The log of sub-stroke0001 is not shown to you. This phase shows its jobs' logs to its "
+        "organizers only.\n",
     )
-    assert logs_code == case_code == 0
-    assert logs_out.startswith("Job of sub-stroke0100: SUCCEEDED\n--- stdout (last lines) ---\nsegmenting\n")
-    assert case_out.startswith("Job of sub-stroke0101: SUCCEEDED\n")
+    assert logs_code == 0
+    assert logs_out.startswith("Job of sub-stroke0001: SUCCEEDED\n--- stdout (last lines) ---\nsegmenting\n")
+    assert case_code == 1  # a hidden test case's log, whatever the phase's settings say
+    assert "Logs of hidden test cases are shown to the organizers only" in case_err

@@ -49,8 +49,10 @@ def test_an_algorithm_runs_on_every_case_and_its_segmentations_are_scored(
 
     jobs = list(submission.jobs.order_by("-is_sanity", "case__name"))
     assert submission.status == Status.SUCCEEDED, submission.error
+    # The sanity case is a training case, run first and never scored: its log tells nothing hidden.
     assert [(job.case.name, job.is_sanity, job.status) for job in jobs] == [
-        ("sub-stroke0100", True, "SUCCEEDED"),
+        ("sub-stroke0001", True, "SUCCEEDED"),
+        ("sub-stroke0100", False, "SUCCEEDED"),
         ("sub-stroke0101", False, "SUCCEEDED"),
     ]
     assert all(job.exit_code == 0 and job.attempt == 1 and not job.had_gpu for job in jobs)
@@ -72,12 +74,12 @@ def test_a_failed_sanity_case_cancels_the_other_jobs_and_spends_no_quota(
         django_capture_on_commit_callbacks,
     )
 
-    sanity, other = submission.jobs.order_by("-is_sanity")
+    sanity, *others = submission.jobs.order_by("-is_sanity")
     assert submission.status == Status.FAILED
     assert (sanity.status, sanity.exit_code, sanity.attempt) == ("FAILED", 3, 1)  # not retried
     assert sanity.stderr_tail.strip() == "model file missing"
-    assert other.status == "CANCELLED"
-    assert submission.error.startswith(f"The sanity case sub-stroke0100 failed: {sanity.failure}")
+    assert [other.status for other in others] == ["CANCELLED", "CANCELLED"]
+    assert submission.error.startswith(f"The sanity case sub-stroke0001 failed: {sanity.failure}")
     assert "exit" in sanity.failure.lower()
     assert "3" in sanity.failure
     assert not submission_list_counted(
@@ -109,7 +111,7 @@ def test_logs_are_shown_to_organizers_and_to_participants_only_where_the_phase_a
 ) -> None:
     _submit(
         algorithm_phase,
-        saved_image("echo model file missing >&2; exit 3"),
+        saved_image(f"ls /input/images/dwi-brain-mri >&2; {COPY_DWI}"),
         django_capture_on_commit_callbacks,
     )
 
@@ -118,9 +120,15 @@ def test_logs_are_shown_to_organizers_and_to_participants_only_where_the_phase_a
     AlgorithmSettings.objects.filter(phase=algorithm_phase.phase).update(logs_visible_to_participants=True)
     shown = _jobs_as(algorithm_phase, algorithm_phase.participant)
 
-    assert "stderr_tail" not in hidden[0]
-    assert hidden[0]["failure"]
-    assert organizer[0]["stderr_tail"].strip() == shown[0]["stderr_tail"].strip() == "model file missing"
+    assert [job["case"] for job in organizer] == ["sub-stroke0001", "sub-stroke0100", "sub-stroke0101"]
+    assert all(job["stderr_tail"] for job in organizer)
+    assert all(job["stderr_tail"] is None and "organizers only" in job["log_hidden"] for job in hidden)
+    assert all(job["failure"] == "" and job["status"] == "SUCCEEDED" for job in hidden)
+    # The sanity case is a training case: its log is shown; a hidden test case's never is, whatever the
+    # phase's settings say, since a container can print anything about the images it reads.
+    assert shown[0]["stderr_tail"] == organizer[0]["stderr_tail"]
+    assert shown[0]["log_hidden"] == ""
+    assert all(job["stderr_tail"] is None and "hidden test cases" in job["log_hidden"] for job in shown[1:])
 
 
 def test_the_demo_baseline_is_submitted_from_the_local_engine_like_any_upload(

@@ -24,6 +24,7 @@ def _submission_with_logs(algorithm_phase: AlgorithmPhase, tmp_path: Path) -> Su
     submission.jobs.filter(is_sanity=True).update(
         status="FAILED", exit_code=1, stderr_tail="weights.pt not found\n", failure="It exited with code 1."
     )
+    submission.jobs.filter(case__name="sub-stroke0100").update(stderr_tail="hidden image max 3071\n")
     return submission
 
 
@@ -65,9 +66,12 @@ def test_the_jobs_page_shows_logs_to_organizers_and_to_participants_only_where_t
 
     assert "It exited with code 1." in hidden
     assert "weights.pt not found" not in hidden
-    assert 'id="logs-hidden"' in hidden
+    assert "shows its jobs&#x27; logs to its organizers only" in hidden
     assert "weights.pt not found" in organizer
-    assert "weights.pt not found" in shown
+    assert "hidden image max 3071" in organizer
+    assert "weights.pt not found" in shown  # the sanity case is a training case
+    assert "hidden image max 3071" not in shown
+    assert "Logs of hidden test cases are shown to the organizers only" in shown
 
 
 def test_another_teams_jobs_page_is_not_found(algorithm_phase: AlgorithmPhase, tmp_path: Path) -> None:
@@ -99,5 +103,5 @@ def test_the_jobs_api_reads_a_fixed_number_of_queries(
     with django_assert_num_queries(3):  # the submission, the roles, the jobs with their cases
         jobs = client.get(f"/api/submissions/{submission.pk}/jobs/").json()
 
-    assert [job["case"] for job in jobs] == ["sub-stroke0100", "sub-stroke0101"]
+    assert [job["case"] for job in jobs] == ["sub-stroke0001", "sub-stroke0100", "sub-stroke0101"]
     assert jobs[0]["stderr_tail"] == "weights.pt not found\n"
