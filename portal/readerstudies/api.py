@@ -13,7 +13,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404, HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import IsAuthenticated
@@ -31,7 +31,7 @@ from portal.readerstudies.models import (
     ReadingItem,
     StudyReader,
 )
-from portal.readerstudies.views import answers_csv_response
+from portal.readerstudies.views import EXCLUDE_FAST, answers_csv_response, exclude_fast_requested
 
 
 class FileSerializer(serializers.Serializer):
@@ -57,6 +57,9 @@ class NextItemSerializer(serializers.Serializer):
     images = BackgroundSerializer(many=True, required=False)
     masks = MasksSerializer(required=False)
     answer_url = serializers.CharField(required=False)
+    drawn_url = serializers.CharField(
+        required=False, help_text="POST here once both panes are drawn: the item's reading time starts then."
+    )
     asks_quality_rating = serializers.BooleanField()
     asks_comment = serializers.BooleanField()
 
@@ -109,6 +112,7 @@ def _next_item_data(reader: StudyReader, item: ReadingItem | None) -> dict[str, 
             for side, token in (("A", item.token_a), ("B", item.token_b))
         },
         answer_url=reverse("api:readerstudy-answer", kwargs={"pk": study.pk, "token": item.token}),
+        drawn_url=reverse("api:readerstudy-drawn", kwargs={"pk": study.pk, "token": item.token}),
     )
     return data
 
@@ -123,6 +127,22 @@ class NextItemView(APIView):
         reader = _reader_or_404(request, pk)
         item = services.reading_item_next(reader=reader)
         return Response(NextItemSerializer(_next_item_data(reader, item)).data)
+
+
+class DrawnView(APIView):
+    """The reader's page has drawn both panes of the item: its reading time starts now (the first report
+    counts; one after the answer changes nothing)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request, pk: int, token: str) -> Response:
+        reader = _reader_or_404(request, pk)
+        try:
+            services.reading_item_drawn(reader=reader, item_token=token)
+        except ReadingItem.DoesNotExist as error:
+            raise Http404("No such item.") from error
+        return Response(status=204)
 
 
 class AnswerView(APIView):
@@ -162,13 +182,23 @@ def _study_or_404(request: Request, pk: int) -> ReaderStudy:
 
 
 class ResultsView(APIView):
-    """The study's statistics (organizers only): preference rates, per reader, kappa, ratings, times."""
+    """The study's statistics (organizers only): preference rates, per reader, kappa, ratings, times and
+    the answers faster than the study's minimum reading time; ``?exclude_fast=1`` leaves those out."""
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                EXCLUDE_FAST, bool, description="Compute the statistics without the implausibly fast answers."
+            )
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
     def get(self, request: Request, pk: int) -> Response:
-        results = selectors.reader_study_results(study=_study_or_404(request, pk))
+        results = selectors.reader_study_results(
+            study=_study_or_404(request, pk), exclude_fast=exclude_fast_requested(request.query_params)
+        )
         return Response(_finite(dataclasses.asdict(results)))
 
 

@@ -7,6 +7,7 @@ from portal.readerstudies import api
 urlpatterns = [
     path("studies/<int:pk>/next/", api.NextItemView.as_view(), name="readerstudy-next"),
     path("studies/<int:pk>/items/<str:token>/answer/", api.AnswerView.as_view(), name="readerstudy-answer"),
+    path("studies/<int:pk>/items/<str:token>/drawn/", api.DrawnView.as_view(), name="readerstudy-drawn"),
     path("studies/<int:pk>/results/", api.ResultsView.as_view(), name="readerstudy-results"),
     path("studies/<int:pk>/answers.csv", api.AnswersCsvView.as_view(), name="readerstudy-answers-csv"),
 ]

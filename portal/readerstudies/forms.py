@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from portal.accounts.models import User
 from portal.challenges.models import Challenge, Phase
 from portal.datasets.models import Case, Dataset, Split
-from portal.readerstudies.models import AnnotationCampaign
+from portal.readerstudies.models import DEFAULT_MINIMUM_READING_SECONDS, AnnotationCampaign
 from portal.readerstudies.selectors import annotation_annotator_candidates, submission_list_comparable
 from portal.readerstudies.services import BACKGROUND_CHOICES, DEFAULT_BACKGROUND, IMAGE_CHOICES
 from portal.submissions.models import Submission
@@ -46,6 +46,16 @@ class ReaderStudyForm(forms.Form):
     )
     asks_quality_rating = forms.BooleanField(required=False, label="Ask a 1-5 quality rating per mask")
     asks_comment = forms.BooleanField(required=False, label="Offer a comment box")
+    minimum_reading_seconds = forms.FloatField(
+        required=False,
+        min_value=0,
+        initial=DEFAULT_MINIMUM_READING_SECONDS,
+        label="Minimum reading time (seconds)",
+        help_text=(
+            "Answers given faster than this are flagged in the results, which can leave them out "
+            f"(empty: {DEFAULT_MINIMUM_READING_SECONDS:g} s)."
+        ),
+    )
 
     def __init__(self, *args: object, challenge: Challenge, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type] (Form's own positional arguments)
@@ -54,6 +64,10 @@ class ReaderStudyForm(forms.Form):
         self.fields["submissions"].queryset = (  # type: ignore[attr-defined] (a ModelChoiceField)
             submission_list_comparable(challenge=challenge)
         )
+
+    def clean_minimum_reading_seconds(self) -> float:
+        seconds = self.cleaned_data["minimum_reading_seconds"]
+        return DEFAULT_MINIMUM_READING_SECONDS if seconds is None else seconds
 
 
 class ReaderInviteForm(forms.Form):

@@ -7,10 +7,14 @@ two sides of an item differ only in their voxels.
 """
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from portal.datasets.models import Split
 from portal.storage import private_storage
+
+DEFAULT_MINIMUM_READING_SECONDS = 2.0
+"""A study's shortest plausible reading time unless its organizer sets another."""
 
 
 class ReaderStudy(models.Model):
@@ -34,6 +38,11 @@ class ReaderStudy(models.Model):
     )
     asks_quality_rating = models.BooleanField(default=False, help_text="Ask a 1-5 quality rating per mask.")
     asks_comment = models.BooleanField(default=False, help_text="Offer a free-text comment per item.")
+    minimum_reading_seconds = models.FloatField(
+        default=DEFAULT_MINIMUM_READING_SECONDS,
+        validators=[MinValueValidator(0)],
+        help_text="The shortest plausible reading time of an item, in seconds: faster answers are flagged.",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PREPARING)
     error = models.TextField(blank=True, help_text="Why preparing the blinded masks failed.")
     created_by = models.ForeignKey(
@@ -44,6 +53,12 @@ class ReaderStudy(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "reader studies"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(minimum_reading_seconds__gte=0),
+                name="minimum_reading_seconds_not_negative",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -156,14 +171,28 @@ class ReadingItem(models.Model):
     token = models.CharField(max_length=43, unique=True)
     token_a = models.CharField(max_length=43, unique=True)
     token_b = models.CharField(max_length=43, unique=True)
-    shown_at = models.DateTimeField(null=True, blank=True, help_text="When the reader was first shown it.")
+    shown_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the server first handed it to the reader, before its images loaded.",
+    )
+    drawn_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the reader's page first reported both panes drawn; reading time starts here.",
+    )
     preference = models.CharField(max_length=8, choices=Preference.choices, blank=True)
     rating_a = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Quality of A, 1-5.")
     rating_b = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Quality of B, 1-5.")
     comment = models.TextField(blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)
     seconds = models.FloatField(
-        null=True, blank=True, help_text="Seconds from first shown to answered, measured by the server."
+        null=True,
+        blank=True,
+        help_text=(
+            "Seconds from both panes drawn to answered, by the server's clock; from handed out when the "
+            "page never reported the panes drawn."
+        ),
     )
 
     class Meta:

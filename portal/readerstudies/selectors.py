@@ -11,7 +11,7 @@ answered, with three categories per compared pair (first source, second source, 
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -80,12 +80,15 @@ class Strength:
 
 @dataclass(frozen=True)
 class ReadingTimes:
-    """Seconds from an item first shown to its answer, measured by the server."""
+    """Seconds from an item's panes drawn to its answer, by the server's clock (see
+    ``services.reading_item_answer``), over the answers counted; ``fast_answers`` counts every answer
+    faster than the study's minimum reading time, excluded or not."""
 
     reader: str
     answered: int
     median_seconds: float | None
     mean_seconds: float | None
+    fast_answers: int
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,10 @@ class StudyResults:
     bradley_terry: tuple[Strength, ...] | None
     bradley_terry_pseudo_wins: float
     times: tuple[ReadingTimes, ...]
+    minimum_reading_seconds: float
+    fast_answers: int
+    fast_answers_excluded: int
+    """Answers faster than the minimum reading time left out of every statistic (0 unless asked)."""
 
 
 @dataclass(frozen=True)
@@ -330,33 +337,57 @@ def _strengths(
     ), pseudo_wins
 
 
-def _times(by_reader: Iterable[tuple[str, Sequence[ReadingItem]]]) -> tuple[ReadingTimes, ...]:
+def answer_is_fast(item: ReadingItem, *, minimum_reading_seconds: float) -> bool:
+    """Whether the answer came faster than the study's shortest plausible reading time."""
+    return item.seconds is not None and item.seconds < minimum_reading_seconds
+
+
+def _times(
+    by_reader: Iterable[tuple[str, Sequence[ReadingItem]]],
+    *,
+    counted: Callable[[ReadingItem], bool],
+    minimum: float,
+) -> tuple[ReadingTimes, ...]:
     times = []
     for reader, items in by_reader:
-        seconds = [item.seconds for item in items if item.seconds is not None]
+        seconds = [item.seconds for item in items if item.seconds is not None and counted(item)]
         times.append(
             ReadingTimes(
                 reader=reader,
                 answered=len(seconds),
                 median_seconds=statistics.median(seconds) if seconds else None,
                 mean_seconds=statistics.fmean(seconds) if seconds else None,
+                fast_answers=sum(answer_is_fast(item, minimum_reading_seconds=minimum) for item in items),
             )
         )
     return tuple(times)
 
 
-def reader_study_results(*, study: ReaderStudy) -> StudyResults:
-    """The study's statistics over every answer so far (see the module docstring for the rules)."""
+def reader_study_results(*, study: ReaderStudy, exclude_fast: bool = False) -> StudyResults:
+    """The study's statistics over every answer so far (see the module docstring for the rules), or, with
+    ``exclude_fast``, over those no faster than the study's minimum reading time. Fast answers are counted
+    per reader either way."""
     sources = list(study.sources.all())
-    items = list(reader_study_answers(study=study))
-    by_reader: dict[str, list[ReadingItem]] = defaultdict(list)
-    for item in items:
-        by_reader[item.reader.user.username].append(item)
+    answers = list(reader_study_answers(study=study))
+    minimum = study.minimum_reading_seconds
+
+    def counted(item: ReadingItem) -> bool:
+        return not (exclude_fast and answer_is_fast(item, minimum_reading_seconds=minimum))
+
+    items = [item for item in answers if counted(item)]
+    answers_by_reader: dict[str, list[ReadingItem]] = defaultdict(list)
+    for item in answers:
+        answers_by_reader[item.reader.user.username].append(item)
+    by_reader = {
+        reader: [item for item in reader_answers if counted(item)]
+        for reader, reader_answers in answers_by_reader.items()
+    }
     kappa, kappa_items = _kappa(items)
     strengths, pseudo_wins = _strengths(items, sources)
+    fast_answers = sum(answer_is_fast(item, minimum_reading_seconds=minimum) for item in answers)
     return StudyResults(
         study=study.title,
-        answered=len(items),
+        answered=len(answers),
         items=ReadingItem.objects.filter(reader__study=study).count(),
         sources=tuple(source.label for source in sources),
         preference=_rates(items, sources),
@@ -369,7 +400,12 @@ def reader_study_results(*, study: ReaderStudy) -> StudyResults:
         ratings=_ratings(items, sources),
         bradley_terry=strengths,
         bradley_terry_pseudo_wins=pseudo_wins,
-        times=_times([("all readers", items), *by_reader.items()]),
+        times=_times(
+            [("all readers", answers), *answers_by_reader.items()], counted=counted, minimum=minimum
+        ),
+        minimum_reading_seconds=minimum,
+        fast_answers=fast_answers,
+        fast_answers_excluded=len(answers) - len(items),
     )
 
 

@@ -62,6 +62,7 @@ from portal.readerstudies.annotation_masks import (
 )
 from portal.readerstudies.blinding import MaskMismatch, mask_blind
 from portal.readerstudies.models import (
+    DEFAULT_MINIMUM_READING_SECONDS,
     AnnotationAssignment,
     AnnotationCampaign,
     AssignmentEvent,
@@ -156,11 +157,13 @@ def reader_study_create(
     background_interfaces: Sequence[str] = DEFAULT_BACKGROUND,
     asks_quality_rating: bool = False,
     asks_comment: bool = False,
+    minimum_reading_seconds: float = DEFAULT_MINIMUM_READING_SECONDS,
 ) -> ReaderStudy:
     """Create a PREPARING study of ``sources`` on every case of the dataset split and queue its preparation.
 
     ``sources`` are ``REFERENCE`` or submissions that ``selectors.submission_comparable_problem`` passes
-    (predictions or algorithm, succeeded, on the same cases). Raises
+    (predictions or algorithm, succeeded, on the same cases). Answers given in less than
+    ``minimum_reading_seconds`` are flagged as implausibly fast in the results. Raises
     ``PermissionDenied`` for anyone but an organizer, ``ValidationError`` listing every problem.
     """
     _organizer_check(user=created_by, challenge=challenge)
@@ -170,6 +173,8 @@ def reader_study_create(
     cases = list(Case.objects.filter(dataset=dataset, split=split).order_by("name"))
     problems = _sources_check(sources=sources, dataset=dataset, split=split)
     problems += _cases_check(cases=cases, sources=sources, interfaces=interfaces)
+    if not (math.isfinite(minimum_reading_seconds) and minimum_reading_seconds >= 0):
+        problems.append("The minimum reading time is a number of seconds, 0 or more.")
     if problems:
         raise ValidationError(problems, code="invalid")
     with transaction.atomic():
@@ -181,6 +186,7 @@ def reader_study_create(
             background_interfaces=interfaces,
             asks_quality_rating=asks_quality_rating,
             asks_comment=asks_comment,
+            minimum_reading_seconds=minimum_reading_seconds,
             created_by=created_by,
         )
         for position, source in enumerate(sources):
@@ -356,11 +362,27 @@ def study_reader_invite(*, study: ReaderStudy, user: User, invited_by: User) -> 
 
 
 def reading_item_next(*, reader: StudyReader) -> ReadingItem | None:
-    """The reader's first unanswered item (None when finished), recording when it was first shown."""
+    """The reader's first unanswered item (None when finished), recording when it was first handed out."""
     item = reader.items.filter(answered_at__isnull=True).order_by("position").first()
     if item is not None and item.shown_at is None:
         ReadingItem.objects.filter(pk=item.pk, shown_at__isnull=True).update(shown_at=timezone.now())
         item.refresh_from_db(fields=["shown_at"])
+    return item
+
+
+def reading_item_drawn(*, reader: StudyReader, item_token: str) -> ReadingItem:
+    """Record that the reader's page has drawn both panes of one of their items: its reading time starts
+    now. The first report wins; a report after the answer changes nothing. Raises
+    ``ReadingItem.DoesNotExist`` for an item that is not the reader's.
+    """
+    with transaction.atomic():
+        # The reader's row is the lock an answer takes too: a report never lands between an answer's read
+        # of the item and its write.
+        StudyReader.objects.select_for_update().get(pk=reader.pk)
+        item = reader.items.get(token=item_token)
+        if item.drawn_at is None and item.answered_at is None:
+            item.drawn_at = timezone.now()
+            item.save(update_fields=["drawn_at"])
     return item
 
 
@@ -384,6 +406,10 @@ def reading_item_answer(
     comment: str = "",
 ) -> ReadingItem:
     """Record the reader's answer to one of their items, once; the last answer finishes the study for them.
+
+    Its reading time runs from when the page reported both panes drawn (``reading_item_drawn``); where it
+    never did (the viewer could not start, or the report was lost), from when the item was handed out,
+    which counts the images' loading too and so never makes an answer look faster than it was.
 
     Raises ``ReadingItem.DoesNotExist`` for an item that is not the user's, and ``ValidationError`` (code
     ``already_answered`` or ``study_finished``) for a second answer or any answer after finishing.
@@ -414,7 +440,7 @@ def reading_item_answer(
         item.comment = comment.strip()
         item.shown_at = item.shown_at or now
         item.answered_at = now
-        item.seconds = (now - item.shown_at).total_seconds()
+        item.seconds = (now - (item.drawn_at or item.shown_at)).total_seconds()
         item.save()
         if not reader.items.filter(answered_at__isnull=True).exists():
             reader.finished_at = now

@@ -7,10 +7,12 @@ the study belongs to and nothing else about it. Both masks of an item are served
 rendered when the study was prepared, under one neutral name.
 """
 
+from datetime import datetime
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -46,10 +48,14 @@ CSV_COLUMNS = (
     "rating_b",
     "comment",
     "shown_at",
+    "drawn_at",
     "answered_at",
     "seconds",
+    "fast",
     "reader_seed",
 )
+EXCLUDE_FAST = "exclude_fast"
+"""The query parameter of the results (page and API) that leaves implausibly fast answers out."""
 # Both sides and every background are sent the same way: same headers, same caching, no name.
 READING_CACHE_CONTROL = "private, max-age=3600"
 # An annotation's masks change with every save: each request asks the server again.
@@ -98,6 +104,7 @@ def study_create(request: HttpRequest, challenge_slug: str) -> HttpResponse:
                 background_interfaces=data["background_interfaces"],
                 asks_quality_rating=data["asks_quality_rating"],
                 asks_comment=data["asks_comment"],
+                minimum_reading_seconds=data["minimum_reading_seconds"],
             )
         except PermissionDenied as error:
             raise Http404("No such challenge.") from error
@@ -142,16 +149,27 @@ def study_reader_invite_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("readerstudy-detail", pk=study.pk)
 
 
+def exclude_fast_requested(query: QueryDict) -> bool:
+    """Whether the results are asked for without the implausibly fast answers (``?exclude_fast=1``)."""
+    return query.get(EXCLUDE_FAST, "").lower() in ("1", "true", "yes")
+
+
 @login_required
 def study_results(request: HttpRequest, pk: int) -> HttpResponse:
-    """The study's statistics, for organizers."""
+    """The study's statistics, for organizers, with or without the implausibly fast answers."""
     study = _study_or_404(request, pk)
-    context = {"study": study, "results": selectors.reader_study_results(study=study)}
-    return render(request, "readerstudies/study_results.html", context)
+    results = selectors.reader_study_results(study=study, exclude_fast=exclude_fast_requested(request.GET))
+    return render(request, "readerstudies/study_results.html", {"study": study, "results": results})
+
+
+def _time_text(moment: datetime | None) -> str:
+    return "" if moment is None else moment.isoformat()
 
 
 def answers_csv_response(study: ReaderStudy) -> HttpResponse:
-    """Every answer of the study with its unblinded sources, as CSV."""
+    """Every answer of the study with its unblinded sources, as CSV; ``fast`` flags an answer given in
+    less than the study's minimum reading time."""
+    minimum = study.minimum_reading_seconds
     rows = (
         (
             item.reader.user.username,
@@ -164,9 +182,11 @@ def answers_csv_response(study: ReaderStudy) -> HttpResponse:
             item.rating_a,
             item.rating_b,
             item.comment,
-            item.shown_at.isoformat() if item.shown_at is not None else "",
-            item.answered_at.isoformat() if item.answered_at is not None else "",
+            _time_text(item.shown_at),
+            _time_text(item.drawn_at),
+            _time_text(item.answered_at),
             "" if item.seconds is None else f"{item.seconds:.3f}",
+            "yes" if selectors.answer_is_fast(item, minimum_reading_seconds=minimum) else "no",
             item.reader.seed,
         )
         for item in selectors.reader_study_answers(study=study)

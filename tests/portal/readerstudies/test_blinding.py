@@ -34,6 +34,7 @@ NEXT_ITEM_KEYS = {
     "images",
     "masks",
     "answer_url",
+    "drawn_url",
     "asks_quality_rating",
     "asks_comment",
 }
@@ -200,7 +201,7 @@ def test_nothing_the_reader_receives_names_a_source(study: ReaderStudy, study_wo
             "B": {"url", "name"},
         }
         urls = [image["url"] for image in data["images"]] + [mask["url"] for mask in data["masks"].values()]
-        for url in [*urls, data["answer_url"]]:
+        for url in [*urls, data["answer_url"], data["drawn_url"]]:
             _assert_blind(url, url)
         for url in urls:
             file_response = client.get(url)
@@ -208,6 +209,9 @@ def test_nothing_the_reader_receives_names_a_source(study: ReaderStudy, study_wo
             _assert_blind(str(file_response.headers), f"the headers of {url}")
             body = gzip.decompress(b"".join(file_response.streaming_content))
             _assert_blind(body.decode("latin-1"), f"the file at {url}")
+        drawn = client.post(data["drawn_url"])
+        assert drawn.status_code == 204
+        _assert_blind(drawn.content.decode() + str(drawn.headers), "the drawn report's response")
         answer = client.post(data["answer_url"], {"preference": "A"}, content_type="application/json")
         _assert_blind(answer.content.decode() + str(answer.headers), "an answer's response")
     assert client.get(f"/api/studies/{study.pk}/next/").json()["done"] is True
