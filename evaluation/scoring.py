@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.io import MASK_SUFFIXES, Mask, read_mask
+from evaluation.io import MASK_SUFFIXES, Mask, image_header_read, read_mask, size_text
 from evaluation.metrics import BoolArray
 from evaluation.metrics.distance import hausdorff_distance_95_mm, surface_dice
 from evaluation.metrics.lesion import LesionDetection, label_lesions, lesion_detection
@@ -199,10 +199,7 @@ def score_masks(*, profile: Profile, ground_truth: Mask, prediction: Mask) -> di
     Raises ``ValueError`` naming both sizes when the shapes differ.
     """
     if ground_truth.array.shape != prediction.array.shape:
-        raise ValueError(
-            f"The prediction is {prediction.shape_text} voxels but the ground truth is "
-            f"{ground_truth.shape_text}."
-        )
+        raise ValueError(_shape_mismatch(prediction.array.shape[::-1], ground_truth))
     box = union_bounding_box(ground_truth.array, prediction.array)
     pair = _CroppedPair(
         ground_truth=ground_truth.array[box],
@@ -268,13 +265,25 @@ class _ReadCase:
 
 
 def _read_case(ground_truth_path: Path, prediction_path: Path | None) -> _ReadCase:
+    """Read a case's masks; a prediction is compared with the ground truth's size from its header, before
+    a voxel of it is read, so a header declaring a huge grid costs nothing."""
     ground_truth = read_mask(ground_truth_path)
     if prediction_path is None:
         return _ReadCase(ground_truth, None)
     try:
-        return _ReadCase(ground_truth, read_mask(prediction_path))
+        header = image_header_read(prediction_path, max_voxels=None)
+        if header.size != ground_truth.array.shape[::-1]:
+            return _ReadCase(ground_truth, None, prediction_error=_shape_mismatch(header.size, ground_truth))
+        return _ReadCase(ground_truth, read_mask(prediction_path, max_voxels=header.voxels))
     except ValueError as error:
         return _ReadCase(ground_truth, None, prediction_error=str(error))
+
+
+def _shape_mismatch(prediction_size: tuple[int, ...], ground_truth: Mask) -> str:
+    return (
+        f"The prediction is {size_text(prediction_size)} voxels but the ground truth is "
+        f"{ground_truth.shape_text}."
+    )
 
 
 def _score_read_case(profile: Profile, case_id: str, case: _ReadCase) -> CaseScore:

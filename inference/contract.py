@@ -14,11 +14,15 @@ data: an ``InterfaceSet`` lists the input slugs of a phase, their kinds and file
 NIfTI with the geometry of the case's reference image: containers often write no spacing or origin.
 """
 
+import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
+import tempfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -43,6 +47,9 @@ __all__ = [
 JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
 ImageFormat = Literal["mha", "nii.gz"]
 IMAGE_SUFFIXES: Final = (".mha", ".nii.gz", ".nii")
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+_NIFTI_HEADER_BYTES: Final = 348
+_METAIMAGE_HEADER_MAX_BYTES: Final = 64 * 1024
 
 
 class InterfaceKind(StrEnum):
@@ -173,23 +180,26 @@ def output_collect(
     size = path.lstat().st_size
     if size > max_bytes:
         raise OutputRejected(f"{shown} is {size / 1e6:.1f} MB, over the limit of {max_bytes / 1e6:g} MB.")
-    if path.name.endswith(".mha"):
-        _mha_check_data_is_local(path, shown)
+    image_io, suffix = _self_contained_format(path, shown)
     reference = _image_information(reference_image_path)
-    # Header first: a header claiming a huge grid must not make the worker allocate it.
-    try:
-        reader = _image_information(path)
-    except RuntimeError:
-        raise OutputRejected(f"{shown} could not be read as an image (.mha or .nii.gz).") from None
-    if reader.GetSize() != reference.GetSize() or reader.GetNumberOfComponents() != 1:
-        raise OutputRejected(
-            f"{shown} is {_size_text(reader.GetSize())} voxels; the case's images are"
-            f" {_size_text(reference.GetSize())}: write the segmentation on the input grid."
-        )
-    try:
-        segmentation: Any = reader.Execute()
-    except RuntimeError:
-        raise OutputRejected(f"{shown} could not be read as an image (.mha or .nii.gz).") from None
+    with tempfile.TemporaryDirectory(prefix="output-collect-") as folder:
+        # ITK's NIfTI reader goes by the name's suffix: give it one that matches the content.
+        named = Path(folder) / f"segmentation{suffix}"
+        named.symlink_to(path.resolve())
+        # Header first: a header claiming a huge grid must not make the worker allocate it.
+        try:
+            reader = _image_information(named, image_io=image_io)
+        except RuntimeError:
+            raise OutputRejected(f"{shown} could not be read as an image (.mha or .nii.gz).") from None
+        if reader.GetSize() != reference.GetSize() or reader.GetNumberOfComponents() != 1:
+            raise OutputRejected(
+                f"{shown} is {_size_text(reader.GetSize())} voxels; the case's images are"
+                f" {_size_text(reference.GetSize())}: write the segmentation on the input grid."
+            )
+        try:
+            segmentation: Any = reader.Execute()
+        except RuntimeError:
+            raise OutputRejected(f"{shown} could not be read as an image (.mha or .nii.gz).") from None
     values = sitk.GetArrayViewFromImage(segmentation)
     if values.dtype.kind == "f" and not np.isfinite(values).all():
         raise OutputRejected(
@@ -204,9 +214,12 @@ def output_collect(
     return destination
 
 
-def _image_information(path: Path) -> Any:  # Any: SimpleITK's classes carry no annotations
-    """A reader of ``path`` that has read the header only (size, spacing, origin, direction)."""
+def _image_information(path: Path, *, image_io: str | None = None) -> Any:  # Any: SimpleITK is untyped
+    """A reader of ``path`` (with ``image_io``, SimpleITK's ImageIO of that name) that has read the header
+    only (size, spacing, origin, direction)."""
     reader: Any = sitk.ImageFileReader()  # type: ignore[no-untyped-call]  # SimpleITK has no annotations
+    if image_io is not None:
+        reader.SetImageIO(image_io)
     reader.SetFileName(str(path))
     reader.ReadImageInformation()
     return reader
@@ -306,14 +319,56 @@ def _output_file_find(output_folder: Path, interface: Interface) -> Path:
     return images[0]
 
 
-def _mha_check_data_is_local(path: Path, shown: str) -> None:
-    """Refuse a MetaImage header whose voxels live in another file: it could point at the worker's files."""
+def _self_contained_format(path: Path, shown: str) -> tuple[str, str]:
+    """The SimpleITK ImageIO and file suffix the output's content (not its name) calls for.
+
+    Only a file that holds its own voxels is read: a NIfTI-1 single file (magic ``n+1``), gzipped or not,
+    or a MetaImage whose header ends with ``ElementDataFile = LOCAL``. A NIfTI header whose voxels are in
+    another file (``ni1``), a MetaImage naming another file, a list or a pattern of files could point at
+    the worker's files. This is inference/'s own copy of the rule ``evaluation.io.image_header_read``
+    applies in the portal (inference/ imports nothing from evaluation/), kept to what the output needs.
+    """
     with path.open("rb") as handle:
-        header = handle.read(64 * 1024)
-    for line in header.splitlines():
-        key, _, value = line.partition(b"=")
-        if key.strip() == b"ElementDataFile":
-            if value.strip() != b"LOCAL":
+        head = handle.read(_METAIMAGE_HEADER_MAX_BYTES)
+    if head[:2] == _GZIP_MAGIC:
+        try:
+            with gzip.open(path, "rb") as stream:
+                head = stream.read(_NIFTI_HEADER_BYTES)
+        except (OSError, EOFError, zlib.error):
+            raise OutputRejected(f"{shown} is gzipped but could not be decompressed.") from None
+        if _nifti_magic(head) != b"n+1":
+            raise OutputRejected(f"{shown} is gzipped but holds no NIfTI-1 image; write .mha or .nii.gz.")
+        return "NiftiImageIO", ".nii.gz"
+    magic = _nifti_magic(head)
+    if magic == b"n+1":
+        return "NiftiImageIO", ".nii"
+    if magic is not None:
+        raise OutputRejected(
+            f"{shown} is a NIfTI header whose voxels are in another file; write one .mha or .nii.gz file."
+        )
+    _metaimage_check_data_is_local(head, shown)
+    return "MetaImageIO", ".mha"
+
+
+def _nifti_magic(head: bytes) -> bytes | None:
+    """A NIfTI-1 header's magic (``n+1`` single file, ``ni1`` pair), or None when ``head`` is not one."""
+    if len(head) < _NIFTI_HEADER_BYTES or _NIFTI_HEADER_BYTES not in (
+        int.from_bytes(head[:4], "little"),
+        int.from_bytes(head[:4], "big"),
+    ):
+        return None
+    return head[344:347] if head[344:347] in (b"n+1", b"ni1") else b"?"
+
+
+def _metaimage_check_data_is_local(head: bytes, shown: str) -> None:
+    """Refuse a MetaImage header whose voxels live in another file: it could point at the worker's files.
+
+    Every line break MetaIO might honour ends a line, and the key is matched without regard to case.
+    """
+    for line in re.split(rb"\r\n|\r|\n", head):
+        key, separator, value = line.partition(b"=")
+        if separator and key.strip().lower() == b"elementdatafile":
+            if value.strip() not in (b"LOCAL", b"Local", b"local"):
                 raise OutputRejected(f"{shown} must hold its voxels itself (ElementDataFile = LOCAL).")
             return
     raise OutputRejected(f"{shown} could not be read as an image (.mha or .nii.gz).")

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from evaluation import io
-from evaluation.io import read_mask
+from evaluation.io import ImageRefused, image_header_read, image_read, read_mask
 from tests.evaluation.masks import ANISOTROPIC_MM, ORIGIN_MM, two_lesions, write_mask
+from tests.hostile_masks import ELSEWHERE, CorruptMask, corrupt_masks, metaimage_header, nifti_bytes
 
 
 @pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".mha"])
@@ -81,3 +82,72 @@ def test_the_io_docstring_examples_give_the_values_they_show() -> None:
     result = doctest.testmod(io, optionflags=doctest.ELLIPSIS, raise_on_error=False)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+@pytest.mark.parametrize("data_file_lines", ELSEWHERE)
+@pytest.mark.parametrize("where", ["beside", "absolute"])
+def test_read_mask_refuses_a_metaimage_whose_voxels_are_in_another_file(
+    tmp_path: Path, data_file_lines: str, where: str
+) -> None:
+    secret = tmp_path / "sub-stroke0100_ground_truth.raw"
+    secret.write_bytes(bytes(range(120)))
+    path = tmp_path / "masks" / "sub-stroke0100.mha"
+    path.parent.mkdir()
+    path.write_bytes(
+        metaimage_header(data_file_lines, secret=f"../{secret.name}" if where == "beside" else str(secret))
+    )
+
+    with pytest.raises(ImageRefused, match=r"^sub-stroke0100\.mha keeps its voxels in another file"):
+        read_mask(path)
+    with pytest.raises(ImageRefused, match=r"keeps its voxels in another file"):
+        image_read(path)
+
+
+def test_read_mask_refuses_a_nifti_header_whose_voxels_are_in_another_file(tmp_path: Path) -> None:
+    path = tmp_path / "sub-stroke0100.nii"
+    path.write_bytes(nifti_bytes(two_lesions().astype(np.uint8), magic=b"ni1"))
+    (tmp_path / "sub-stroke0100.img").write_bytes(two_lesions().astype(np.uint8).tobytes())
+
+    with pytest.raises(
+        ImageRefused, match=r"sub-stroke0100\.nii is a NIfTI header whose voxels are in another"
+    ):
+        read_mask(path)
+
+
+@pytest.mark.parametrize(
+    ("written_as", "named"), [(".nii.gz", "case.mha"), (".mha", "case.nii.gz"), (".nii", "case.nii.gz")]
+)
+def test_read_mask_reads_the_format_of_the_content_whatever_the_name(
+    tmp_path: Path, written_as: str, named: str
+) -> None:
+    written = write_mask(tmp_path / f"written{written_as}", two_lesions().astype(np.uint8))
+    path = written.rename(tmp_path / named)
+
+    np.testing.assert_array_equal(read_mask(path).array, two_lesions())
+    np.testing.assert_array_equal(image_read(path).GetSize(), (12, 10, 6))
+    assert image_header_read(path).suffix == written_as
+
+
+@pytest.mark.parametrize("corrupt", corrupt_masks("sub-stroke0100"))
+def test_read_mask_names_the_file_and_what_is_wrong_with_a_corrupt_mask(
+    tmp_path: Path, corrupt: CorruptMask
+) -> None:
+    path = tmp_path / corrupt.name
+    path.write_bytes(corrupt.content)
+
+    with pytest.raises(ImageRefused) as refused:
+        read_mask(path)
+
+    assert str(refused.value).startswith(f"{corrupt.name} ")
+    assert corrupt.says in str(refused.value)
+
+
+def test_read_mask_refuses_a_grid_over_its_voxel_budget_before_reading_a_voxel(tmp_path: Path) -> None:
+    path = tmp_path / "sub-stroke0100.nii.gz"
+    # A 2048x2048x256 grid (1 GiB of voxels) declared by a header with no voxels behind it.
+    path.write_bytes(gzip.compress(nifti_bytes(np.zeros((1, 1, 1), np.uint8), dims=[3, 2048, 2048, 256])))
+
+    with pytest.raises(
+        ImageRefused, match=r"is 2048x2048x256 voxels, more than the 120 voxels a mask may have"
+    ):
+        read_mask(path, max_voxels=120)

@@ -1,5 +1,6 @@
 """Scoring cases and folders with the ISLES profiles: geometry rules, worst values, aggregates."""
 
+import gzip
 import math
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from evaluation.profiles import PROFILES, Direction, MetricColumn, Profile, WorstValue, profile_get
 from evaluation.scoring import CaseStatus, case_files, case_id_from_path, score_case, score_folders
 from tests.evaluation.masks import two_lesions, write_mask
+from tests.hostile_masks import nifti_bytes
 
 ISLES24 = PROFILES["isles24"]
 VOXEL_ML = 0.4 * 0.4 * 2.0 / 1000
@@ -106,6 +108,27 @@ def test_a_prediction_of_another_shape_is_an_error_with_worst_values_naming_both
         "absolute_lesion_count_difference": 2,
         "lesion_f1": 0.0,
     }
+
+
+def test_a_prediction_declaring_a_huge_grid_is_an_error_found_from_its_header(
+    tmp_path: Path, ground_truth_path: Path
+) -> None:
+    # A header declaring 2048x2048x256 voxels (1 GiB) over a file of a few hundred bytes: refused from the
+    # header, so no reader allocates the grid or waits for voxels that are not there.
+    prediction_path = tmp_path / "sub-stroke0001.nii.gz"
+    prediction_path.write_bytes(
+        gzip.compress(nifti_bytes(np.zeros((1, 1, 1), np.uint8), dims=[3, 2048, 2048, 256]))
+    )
+
+    score = score_case(
+        profile=ISLES24,
+        case_id="sub-stroke0001",
+        ground_truth_path=ground_truth_path,
+        prediction_path=prediction_path,
+    )
+
+    assert score.status == CaseStatus.ERROR
+    assert score.message == "The prediction is 2048x2048x256 voxels but the ground truth is 12x10x6."
 
 
 def test_a_missing_prediction_scores_the_worst_values(ground_truth_path: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 import SimpleITK as sitk
 
 from inference.contract import ISLES22, ISLES24, OutputRejected, inputs_stage, output_collect
+from tests.hostile_masks import ELSEWHERE, metaimage_header, nifti_bytes
 from tests.inference.cases import isles24_case_inputs, isles24_reference_image
 from tests.inference.conftest import SMALL_CASE
 
@@ -229,3 +230,46 @@ def test_output_collect_refuses_a_mask_over_the_size_limit(reference: Path, tmp_
             max_bytes=100_000,
             destination=tmp_path / "s.nii.gz",
         )
+
+
+@pytest.mark.parametrize("data_file_lines", ELSEWHERE)
+@pytest.mark.parametrize("where", ["beside", "absolute"])
+def test_output_collect_refuses_every_metaimage_whose_voxels_are_in_another_file(
+    reference: Path, tmp_path: Path, data_file_lines: str, where: str
+) -> None:
+    secret = tmp_path / "output" / "images" / "secret.raw"
+    path = tmp_path / "output" / SEGMENTATION_FOLDER / "output.mha"
+    path.parent.mkdir(parents=True)
+    secret.write_bytes(bytes(64 * 64 * 24))
+    path.write_bytes(
+        metaimage_header(
+            data_file_lines, size=(64, 64, 24), secret="../secret.raw" if where == "beside" else str(secret)
+        )
+    )
+
+    with pytest.raises(OutputRejected, match="must hold its voxels itself"):
+        collect(tmp_path / "output", reference, tmp_path)
+
+
+def test_output_collect_refuses_a_nifti_header_whose_voxels_are_in_another_file(
+    reference: Path, lesion: np.ndarray, tmp_path: Path
+) -> None:
+    path = tmp_path / "output" / SEGMENTATION_FOLDER / "output.nii"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(nifti_bytes(lesion, magic=b"ni1"))
+    (path.parent / "output.img").write_bytes(lesion.tobytes())
+
+    with pytest.raises(OutputRejected, match="is a NIfTI header whose voxels are in another file"):
+        collect(tmp_path / "output", reference, tmp_path)
+
+
+@pytest.mark.parametrize(("written_as", "named"), [(".nii.gz", "output.mha"), (".mha", "output.nii.gz")])
+def test_output_collect_reads_the_format_of_the_content_whatever_the_name(
+    reference: Path, lesion: np.ndarray, tmp_path: Path, written_as: str, named: str
+) -> None:
+    written = segmentation_write(tmp_path / "output", lesion, name=f"written{written_as}")
+    written.rename(written.with_name(named))
+
+    stored = collect(tmp_path / "output", reference, tmp_path)
+
+    np.testing.assert_array_equal(volume_read(stored), lesion)
