@@ -10,11 +10,19 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import docker
 
 from inference.contract import InterfaceSet, JsonValue, OutputRejected, inputs_stage, output_collect
-from inference.sandbox import ContainerRefused, RunOutcome, SandboxLimits, container_run, run_failure_sentence
+from inference.sandbox import (
+    ContainerRefused,
+    RunOutcome,
+    SandboxLimits,
+    container_run,
+    output_clear,
+    run_failure_sentence,
+)
 
 __all__ = ["JobResult", "job_run"]
 
@@ -47,9 +55,8 @@ def job_run(
     """Run ``image`` on one case and store its checked segmentation at ``destination`` (a .nii.gz).
 
     The staged inputs and the raw output live in a temporary folder under ``scratch_folder`` (the system's
-    temporary folder by default), removed afterwards; the worker must be able to delete what the container
-    wrote there, so it runs as root or as the containers' user. ``container_name`` names the container
-    (see ``container_run``).
+    temporary folder by default), removed afterwards, what the container wrote as its own user included
+    (see ``output_clear``). ``container_name`` names the container (see ``container_run``).
     """
     with tempfile.TemporaryDirectory(prefix="isles-job-", dir=scratch_folder) as scratch:
         started = time.monotonic()
@@ -71,28 +78,57 @@ def job_run(
                 gpu_device=gpu_device,
                 name=container_name,
             )
+            collected = _segmentation_collect(
+                outcome,
+                output_folder=output_folder,
+                reference_image_path=reference_image_path,
+                destination=destination,
+                limits=limits,
+                interface_set=interface_set,
+            )
         except ContainerRefused as refused:
             return JobResult(
                 outcome=None, segmentation_path=None, failure=str(refused), stage_s=stage_s, collect_s=0.0
             )
-        failure = run_failure_sentence(outcome, limits=limits)
-        collect_started = time.monotonic()
-        segmentation_path = None
-        if failure is None:
-            try:
-                segmentation_path = output_collect(
-                    output_folder,
-                    reference_image_path=reference_image_path,
-                    max_bytes=limits.output_max_bytes,
-                    destination=destination,
-                    interface=interface_set.output,
-                )
-            except OutputRejected as rejected:
-                failure = str(rejected)
+        finally:
+            output_clear(client=client, image=image, output_folder=output_folder)
         return JobResult(
             outcome=outcome,
-            segmentation_path=segmentation_path,
-            failure=failure,
+            segmentation_path=collected.segmentation_path,
+            failure=collected.failure,
             stage_s=stage_s,
-            collect_s=time.monotonic() - collect_started,
+            collect_s=collected.collect_s,
         )
+
+
+class _Collected(NamedTuple):
+    segmentation_path: Path | None
+    failure: str | None
+    collect_s: float
+
+
+def _segmentation_collect(
+    outcome: RunOutcome,
+    *,
+    output_folder: Path,
+    reference_image_path: Path,
+    destination: Path,
+    limits: SandboxLimits,
+    interface_set: InterfaceSet,
+) -> _Collected:
+    """Store the run's checked segmentation, or say why there is none."""
+    started = time.monotonic()
+    failure = run_failure_sentence(outcome, limits=limits)
+    if failure is not None:
+        return _Collected(segmentation_path=None, failure=failure, collect_s=0.0)
+    try:
+        segmentation_path = output_collect(
+            output_folder,
+            reference_image_path=reference_image_path,
+            max_bytes=limits.output_max_bytes,
+            destination=destination,
+            interface=interface_set.output,
+        )
+    except OutputRejected as rejected:
+        return _Collected(segmentation_path=None, failure=str(rejected), collect_s=time.monotonic() - started)
+    return _Collected(segmentation_path=segmentation_path, failure=None, collect_s=time.monotonic() - started)

@@ -5,10 +5,14 @@ image's own non-root user, a read-only root with a size-limited tmpfs at ``/tmp`
 extra swap) and CPU limits, the input folder mounted read-only at ``/input`` and the output folder
 writable at ``/output``, nothing else of the host, an empty environment, and one GPU only when the worker
 names its device. The run is killed when it passes its time limit or writes more than the output cap, and
-the container is always removed. ``run_failure_sentence`` turns an outcome into what the participant reads.
+the container is always removed. ``run_failure_sentence`` turns an outcome into what the participant reads;
+``output_clear`` removes what the run wrote, whichever user wrote it.
 """
 
+import io
 import os
+import shutil
+import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +33,7 @@ __all__ = [
     "container_remove",
     "container_run",
     "image_load",
+    "output_clear",
     "output_size_bytes",
     "run_failure_sentence",
 ]
@@ -106,12 +111,14 @@ def container_run(
     """Run ``image`` on the case staged in ``input_folder``; its results land in ``output_folder``.
 
     Raises ``ContainerRefused`` before anything runs when the image runs as root. The folders are made
-    usable by the container's user: the input readable (0755), the output writable by anyone (0777, it
-    is this run's own folder). The container is removed whatever happens. ``name`` names the container,
-    so a worker that takes over a job can find (and remove) the container of a worker that died.
+    usable by the container's user, whatever its uid: everything in the input readable (folders 0755,
+    files 0644; the worker writes owner-only files, and the folder the two lie in keeps other users of
+    the worker's machine out), the output writable by anyone (0777, it is this run's own folder). The
+    container is removed whatever happens. ``name`` names the container, so a worker that takes over a
+    job can find (and remove) the container of a worker that died.
     """
     user = _image_user(client, image)
-    input_folder.chmod(0o755)
+    _folder_make_readable(input_folder)
     output_folder.chmod(0o777)
     container = client.containers.create(
         image,
@@ -159,6 +166,23 @@ def container_remove(*, client: docker.DockerClient, name: str) -> bool:
     return True
 
 
+def output_clear(*, client: docker.DockerClient, image: str, output_folder: Path) -> None:
+    """Remove everything a run left in ``output_folder``, whoever owns it; the folder itself stays.
+
+    What the container wrote belongs to its user (any uid), and a worker that runs as another user (uid
+    1000 in the portal's image) may remove the entries of ``output_folder`` (its own, 0777) but not what
+    lies in the folders the container made. So what the worker cannot remove goes through the engine: a
+    container of ``image`` that never starts gets ``output_folder`` at ``/output`` and an archive with an
+    empty file of the worker's for each entry left. The engine, which runs as root, replaces each entry,
+    a folder with all it holds, by that file, and the worker removes the files.
+    """
+    try:
+        _folder_empty(output_folder)
+    except PermissionError:
+        _entries_replace_through_engine(client, image, output_folder)
+        _folder_empty(output_folder)
+
+
 def output_size_bytes(folder: Path) -> int:
     """Bytes under ``folder``: links count as themselves (never followed), and every file or folder as at
     least one block, so a flood of empty files reaches the cap as surely as one big file."""
@@ -187,6 +211,47 @@ def run_failure_sentence(outcome: RunOutcome, *, limits: SandboxLimits) -> str |
     if outcome.exit_code != 0:
         return f"The algorithm exited with code {outcome.exit_code}; its log shows what went wrong."
     return None
+
+
+def _folder_make_readable(folder: Path) -> None:
+    for directory, _, files in os.walk(folder):
+        os.chmod(directory, 0o755)
+        for file_name in files:
+            os.chmod(os.path.join(directory, file_name), 0o644)
+
+
+def _folder_empty(folder: Path) -> None:
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def _entries_replace_through_engine(client: docker.DockerClient, image: str, folder: Path) -> None:
+    """Have the engine replace every entry of ``folder`` by an empty file of this process's user.
+
+    Unpacking an archive into a container replaces an existing path by the archive's entry of another
+    kind, a folder by a file included (the API's ``noOverwriteDirNonDir``, off unless asked for).
+    """
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for entry in folder.iterdir():
+            member = tarfile.TarInfo(entry.name)
+            member.uid, member.gid, member.mode = os.getuid(), os.getgid(), 0o600
+            tar.addfile(member)
+    container = client.containers.create(
+        image,
+        # It never starts: the engine only unpacks the archive into its /output.
+        entrypoint=["/never-started"],
+        network_mode="none",
+        read_only=True,
+        volumes={str(folder.resolve()): {"bind": "/output", "mode": "rw"}},
+    )
+    try:
+        container.put_archive("/output", archive.getvalue())
+    finally:
+        container.remove(force=True)
 
 
 def _image_user(client: docker.DockerClient, image: str) -> str:
