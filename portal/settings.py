@@ -15,6 +15,14 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+# Whatever this process writes is its own user's alone (files 0600, folders 0700) unless it says otherwise.
+# The database file and its journal, the broker's messages, hidden test images, ground truth, job outputs
+# and the demo's logs are written by SQLite, kombu, SimpleITK, Django's storage and plain open() alike, and
+# the process umask is the one setting all of them obey; each entry point (manage.py, gunicorn's wsgi, the
+# Celery worker, the tests) reads these settings before it writes anything. What is public on purpose says
+# so: the static and public media storages below, and a job's staged inputs (inference.sandbox).
+os.umask(0o077)
+
 
 def env_bool(name: str, *, default: bool) -> bool:
     """Read a yes/no environment variable ("1", "true", "yes", "on" are yes)."""
@@ -144,14 +152,24 @@ PRIVATE_STORAGE_ROOT = Path(os.environ.get("PRIVATE_STORAGE_ROOT", VAR_DIR / "pr
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "frontend" / "static"]
+# Stored files are the owner's alone unless their storage is public (media and static files, which a web
+# server of another user may serve).
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
+_PUBLIC_MODES = {"file_permissions_mode": 0o644, "directory_permissions_mode": 0o755}
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": MEDIA_ROOT, "base_url": MEDIA_URL},
+        "OPTIONS": {"location": MEDIA_ROOT, "base_url": MEDIA_URL, **_PUBLIC_MODES},
     },
     "private": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": PRIVATE_STORAGE_ROOT, "base_url": None},
+        "OPTIONS": {
+            "location": PRIVATE_STORAGE_ROOT,
+            "base_url": None,
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
     },
     "staticfiles": {
         "BACKEND": (
@@ -159,6 +177,7 @@ STORAGES = {
             if DEBUG
             else "whitenoise.storage.CompressedManifestStaticFilesStorage"
         ),
+        "OPTIONS": _PUBLIC_MODES,
     },
 }
 
