@@ -133,7 +133,7 @@ def test_an_unknown_split_is_refused_with_a_code(world: ChallengeWithPeople) -> 
 @pytest.mark.parametrize(
     ("person", "train", "test"),
     [
-        ("anonymous", 403, 403),
+        ("anonymous", 401, 401),
         ("outsider", 404, 404),
         ("reader", 404, 404),
         ("participant", 200, 404),
@@ -177,7 +177,7 @@ def test_me_shows_the_user_and_their_roles(world: ChallengeWithPeople) -> None:
 def test_me_refuses_anonymous_visitors_with_a_code(world: ChallengeWithPeople) -> None:
     response = Client().get(reverse("api:me"))
 
-    assert (response.status_code, response.json()["code"]) == (403, "not_authenticated")
+    assert (response.status_code, response.json()["code"]) == (401, "not_authenticated")
 
 
 def test_a_token_obtained_with_the_password_authenticates_api_calls(db: None) -> None:
@@ -189,7 +189,7 @@ def test_a_token_obtained_with_the_password_authenticates_api_calls(db: None) ->
     wrong = client.get(reverse("api:me"), headers={"authorization": "Token not-a-token"})
 
     assert me.json()["username"] == "ada"
-    assert (wrong.status_code, wrong.json()["code"]) == (403, "authentication_failed")
+    assert (wrong.status_code, wrong.json()["code"]) == (401, "authentication_failed")
 
 
 def test_a_wrong_password_gets_no_token(db: None) -> None:

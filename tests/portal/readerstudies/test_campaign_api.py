@@ -71,7 +71,7 @@ def people(world: CampaignWorld, name: str) -> User | None:
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("reader", 200), ("organizer", 200), ("second_reader", 404), ("outsider", 404), ("anonymous", 403)],
+    [("reader", 200), ("organizer", 200), ("second_reader", 404), ("outsider", 404), ("anonymous", 401)],
 )
 def test_reading_an_assignment(
     world: CampaignWorld, assignment: AnnotationAssignment, name: str, expected: int
@@ -95,7 +95,7 @@ def test_reading_an_assignment(
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("reader", 201), ("organizer", 403), ("second_reader", 404), ("outsider", 404), ("anonymous", 403)],
+    [("reader", 201), ("organizer", 403), ("second_reader", 404), ("outsider", 404), ("anonymous", 401)],
 )
 def test_saving_a_revision(
     world: CampaignWorld, assignment: AnnotationAssignment, name: str, expected: int
@@ -124,7 +124,7 @@ def test_a_refused_mask_answers_its_sentence(world: CampaignWorld, assignment: A
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("reader", 200), ("organizer", 403), ("second_reader", 404), ("outsider", 404), ("anonymous", 403)],
+    [("reader", 200), ("organizer", 403), ("second_reader", 404), ("outsider", 404), ("anonymous", 401)],
 )
 def test_marking_done(
     world: CampaignWorld, assignment: AnnotationAssignment, name: str, expected: int

@@ -25,9 +25,9 @@ def _statuses(default: int, **overrides: int) -> dict[str, int]:
 
 
 ORGANIZER_ONLY_PAGE = _statuses(404, anonymous=LOGIN, organizer=200)
-ORGANIZER_ONLY_API = _statuses(404, anonymous=403, organizer=200)
+ORGANIZER_ONLY_API = _statuses(404, anonymous=401, organizer=200)
 READER_PAGE = _statuses(404, anonymous=LOGIN, reader=200, other_reader=200)
-OWN_ITEMS_API = _statuses(404, anonymous=403, reader=200)
+OWN_ITEMS_API = _statuses(404, anonymous=401, reader=200)
 OWN_FILES = _statuses(404, reader=200)
 
 
@@ -47,7 +47,7 @@ ENDPOINTS: dict[str, tuple[str, Callable[[ReaderStudy], str], dict[str, int]]] =
     "next item": (
         "get",
         lambda study: f"/api/studies/{study.pk}/next/",
-        _statuses(404, anonymous=403, reader=200, other_reader=200),
+        _statuses(404, anonymous=401, reader=200, other_reader=200),
     ),
     "answer": (
         "post",

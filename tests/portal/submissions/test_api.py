@@ -135,7 +135,7 @@ def test_a_broken_archive_lists_every_problem(
 @pytest.mark.parametrize(
     ("person", "status_code", "code"),
     [
-        ("anonymous", 403, "not_authenticated"),
+        ("anonymous", 401, "not_authenticated"),
         ("organizer", 400, "not_participant"),
         ("reader", 400, "not_participant"),
     ],
@@ -153,7 +153,7 @@ def test_only_participants_may_upload(people: People, person: str, status_code: 
 @pytest.mark.parametrize(
     ("person", "expected"),
     [
-        ("anonymous", 403),
+        ("anonymous", 401),
         ("participant", 200),
         ("teammate", 200),
         ("other_team", 404),
@@ -232,7 +232,7 @@ def test_an_unknown_phase_is_a_404(people: People) -> None:
     assert response.json()["code"] == "not_found"
 
 
-@pytest.mark.parametrize(("person", "expected"), [("teammate", 200), ("other_team", 404), ("anonymous", 403)])
+@pytest.mark.parametrize(("person", "expected"), [("teammate", 200), ("other_team", 404), ("anonymous", 401)])
 def test_a_pending_submission_is_cancelled_by_its_team_only(
     people: People, person: str, expected: int
 ) -> None:
