@@ -16,9 +16,17 @@ for _name in ("MEDIA_ROOT", "PRIVATE_STORAGE_ROOT", "STATIC_ROOT", "CELERY_BROKE
     os.environ.pop(_name, None)
 
 from portal.settings import *  # noqa: E402,F403 (test settings are the base settings, overridden)
-from portal.settings import STATIC_ROOT  # noqa: E402 (named, as it is used below)
+from portal.settings import REST_FRAMEWORK, STATIC_ROOT  # noqa: E402 (named, as they are used below)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# django-axes refuses to authenticate without a request, which is how Django's test Client.login asks, and
+# the API's throttles would refuse a suite that calls one endpoint hundreds of times: the tests of the
+# lockout and of the throttles turn them back on with their own settings.
+AXES_ENABLED = False
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_RATES": {scope: "100000/second" for scope in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]},
+}
 # Tasks run eagerly in the test process, unless a test takes the ``celery_broker`` fixture: then they go
 # to the test Redis database, where a real worker started by the test (with ISLES_TEST_EAGER=0) takes them.
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("ISLES_TEST_EAGER", "1") == "1"

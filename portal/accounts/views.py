@@ -1,4 +1,9 @@
-"""Pages to register and to see one's account and API token (login and logout are Django's)."""
+"""Pages to register and to see one's account and API token (login and logout are Django's, the page of a
+locked-out login is ours)."""
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import login
@@ -9,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from portal.accounts.forms import RegistrationForm
+from portal.accounts.lockout import login_cooloff_seconds, login_lockout_sentence
 from portal.accounts.services import token_get_or_create, token_regenerate, user_create
 
 
@@ -45,3 +51,18 @@ def token_regenerate_view(request: HttpRequest) -> HttpResponse:
     token_regenerate(user=request.user)
     messages.success(request, "Your API token was replaced; the old one no longer works.")
     return redirect("account")
+
+
+def login_locked_out(
+    request: HttpRequest, response: HttpResponse | None = None, credentials: Mapping[str, Any] | None = None
+) -> HttpResponse:
+    """The page a locked-out login gets instead of the form: django-axes' ``AXES_LOCKOUT_CALLABLE``."""
+    username = str((credentials or {}).get("username") or "")
+    page = render(
+        request,
+        "registration/locked_out.html",
+        {"sentence": login_lockout_sentence(username=username)},
+        status=HTTPStatus.TOO_MANY_REQUESTS,
+    )
+    page["Retry-After"] = str(login_cooloff_seconds())
+    return page

@@ -2,9 +2,9 @@
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from portal.accounts.api import AuthTokenView
 from portal.api import views
 
 app_name = "api"
@@ -16,7 +16,7 @@ urlpatterns = [
     *router.urls,
     path("me/", views.MeView.as_view(), name="me"),
     path("images/<int:pk>/file/", views.ImageFileView.as_view(), name="image-file"),
-    path("auth/token/", obtain_auth_token, name="token"),
+    path("auth/token/", AuthTokenView.as_view(), name="token"),
     path("", include("portal.submissions.api_urls")),
     path("", include("portal.algorithms.api_urls")),
     path("", include("portal.leaderboards.api_urls")),
