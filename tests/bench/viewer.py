@@ -59,6 +59,7 @@ def _environment(var_dir: str) -> dict[str, str]:
         "VAR_DIR": var_dir,
         "SESSION_COOKIE_SECURE": "0",
         "CSRF_COOKIE_SECURE": "0",
+        "SECURE_SSL_REDIRECT": "0",
         "LOG_LEVEL": "WARNING",
     }
 
