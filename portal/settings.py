@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "portal.steps",
     "portal.accounts",
     "portal.challenges",
     "portal.datasets",
@@ -298,6 +299,21 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
+
+# The step engine (portal/steps): a worker running a step stamps its row every STEP_HEARTBEAT_SECONDS; a
+# claim without a stamp for STEP_CLAIM_EXPIRY_SECONDS belongs to a dead worker, and the sweeper, which
+# Celery beat runs every STEP_SWEEP_SECONDS, queues its step again (or gives it up after its attempts). A
+# step the sweeper queued that no worker claimed within STEP_REQUEUE_AFTER_SECONDS is queued once more.
+STEP_HEARTBEAT_SECONDS = float(os.environ.get("STEP_HEARTBEAT_SECONDS", "15"))
+STEP_CLAIM_EXPIRY_SECONDS = float(os.environ.get("STEP_CLAIM_EXPIRY_SECONDS", "120"))
+STEP_SWEEP_SECONDS = float(os.environ.get("STEP_SWEEP_SECONDS", "30"))
+STEP_REQUEUE_AFTER_SECONDS = float(os.environ.get("STEP_REQUEUE_AFTER_SECONDS", "900"))
+CELERY_BEAT_SCHEDULE = {
+    "sweep steps whose worker died": {
+        "task": "portal.steps.tasks.steps_sweep_task",
+        "schedule": STEP_SWEEP_SECONDS,
+    },
+}
 
 # Where the worker finds the Docker engine; empty means the environment's default (DOCKER_HOST or
 # the local socket).

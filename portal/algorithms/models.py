@@ -13,6 +13,7 @@ from django.db import models
 
 from inference.sandbox import SandboxLimits
 from portal.challenges.models import Phase
+from portal.steps.models import ClaimedStep
 from portal.storage import private_storage
 from portal.submissions.models import Submission
 
@@ -116,8 +117,9 @@ def _segmentation_path(instance: "Job", filename: str) -> str:
     return f"algorithms/segmentations/{instance.submission_id}/{instance.case_id}.nii.gz"
 
 
-class Job(models.Model):
-    """One run of a submission's algorithm on one case, and how it ended."""
+class Job(ClaimedStep):
+    """One run of a submission's algorithm on one case, and how it ended: a step of the step engine
+    (``portal.steps``), whose claim fields say which worker runs it."""
 
     class Status(models.TextChoices):
         QUEUED = "QUEUED", "Queued"
@@ -130,7 +132,6 @@ class Job(models.Model):
     case = models.ForeignKey("datasets.Case", on_delete=models.PROTECT, related_name="jobs")
     is_sanity = models.BooleanField(default=False, help_text="Runs first; its failure cancels the others.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    attempt = models.PositiveSmallIntegerField(default=0, help_text="How many times a worker claimed it.")
     exit_code = models.IntegerField(null=True, blank=True)
     duration_s = models.FloatField(null=True, blank=True, help_text="Seconds the container ran.")
     had_gpu = models.BooleanField(default=False, help_text="The run was given a GPU.")

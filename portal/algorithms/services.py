@@ -9,10 +9,12 @@ first; when it fails the other jobs are CANCELLED and the submission FAILED, whi
 every job has ended, the submissions evaluation scores the jobs' segmentations
 (``job_segmentations_copy``) as it scores an archive's masks.
 
-A job is claimed under locks (submission, then job), run with no lock and no transaction by
-``inference.runner.job_run``, then recorded under the locks again. An infrastructure error (engine gone,
-disk full) propagates, so the task retries and the job is claimed again, up to ``MAX_JOB_ATTEMPTS``; an
-algorithm's own failure is recorded with its sentence and never retried.
+A job is a step of the step engine (``portal.steps``): claimed under locks (submission, then job), run with
+no lock and no transaction by ``inference.runner.job_run`` while a heartbeat shows its worker alive, then
+recorded under the locks again if the worker still holds it. An infrastructure error (engine gone, disk
+full) propagates, so the task retries and the job is claimed again, up to ``MAX_JOB_ATTEMPTS``; a job
+whose worker died is queued again by the sweeper; an algorithm's own failure is recorded with its
+sentence and never retried.
 """
 
 import hashlib
@@ -27,6 +29,7 @@ from typing import IO
 
 import docker
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
@@ -45,6 +48,19 @@ from portal.celery import RowLocked
 from portal.challenges.models import Phase
 from portal.datasets.models import Case
 from portal.datasets.selectors import case_admission_information
+from portal.steps.services import (
+    CLAIM_FIELDS,
+    ClaimRefused,
+    StepKind,
+    step_claim,
+    step_heartbeat,
+    step_held,
+    step_is_held,
+    step_kind_register,
+    step_let_go,
+    step_release,
+    step_requeue,
+)
 from portal.storage import private_storage
 from portal.submissions import services as submission_services
 from portal.submissions import tasks as submission_tasks
@@ -199,16 +215,19 @@ def job_run(*, job_id: int) -> None:
         job = _job_claim(job_id=job_id)
     if job is None:
         return
+    claim = job.claimed_by
     try:
         with tempfile.TemporaryDirectory(prefix="isles-portal-job-") as folder:
-            result = _job_execute(job=job, folder=Path(folder))
-            _job_record(job_id=job_id, result=result)
+            with step_heartbeat(job):
+                result = _job_execute(job=job, folder=Path(folder))
+            _job_record(job_id=job_id, result=result, claim=claim)
     except INFRASTRUCTURE_ERRORS:
         logger.warning("Job %s met an infrastructure error; it will be tried again.", job_id, exc_info=True)
+        step_let_go(job)
         raise
     except Exception:
         logger.exception("Job %s failed unexpectedly.", job_id)
-        _job_give_up(job_id=job_id, failure=UNEXPECTED_ERROR)
+        _job_give_up(job_id=job_id, failure=UNEXPECTED_ERROR, claim=claim)
         raise
 
 
@@ -288,7 +307,8 @@ def _algorithm_submission_create(*, upload: AlgorithmUpload) -> None:
 
 
 def _job_claim(*, job_id: int) -> Job | None:
-    """Lock the job's submission, then the job; move it QUEUED -> RUNNING, or claim a RUNNING one again.
+    """Lock the job's submission, then the job; move it QUEUED -> RUNNING, or claim again a RUNNING one
+    whose worker died (``step_claim``; one a live worker holds is left to it).
 
     Past ``MAX_JOB_ATTEMPTS`` claims the job FAILS. Returns None when there is nothing to run.
     """
@@ -303,14 +323,17 @@ def _job_claim(*, job_id: int) -> Job | None:
         job.status, job.finished_at = JobStatus.CANCELLED, timezone.now()
         job.save(update_fields=["status", "finished_at"])
         return None
-    if job.attempt >= MAX_JOB_ATTEMPTS:
+    claim = step_claim(job, max_attempts=MAX_JOB_ATTEMPTS)
+    if claim is ClaimRefused.HELD:
+        logger.info("Job %s is being run by a live worker; nothing to do.", job_id)
+        return None
+    if claim is ClaimRefused.EXHAUSTED:
         job.failure = f"The case was given up after {job.attempt} attempts. {UNEXPECTED_ERROR}"
         _job_end(job=job, submission=submission, status=JobStatus.FAILED)
         return None
-    job.attempt += 1
     job.status = JobStatus.RUNNING
     job.started_at = timezone.now()
-    job.save(update_fields=["attempt", "status", "started_at"])
+    job.save(update_fields=[*CLAIM_FIELDS, "status", "started_at"])
     return job
 
 
@@ -399,13 +422,16 @@ def _case_inputs_copy(
     return inputs
 
 
-def _job_record(*, job_id: int, result: JobResult) -> None:
-    """Record a run under the locks: SUCCEEDED with its stored segmentation, or FAILED with its sentence."""
+def _job_record(*, job_id: int, result: JobResult, claim: str) -> None:
+    """Record a run under the locks, if ``claim`` still holds the job: SUCCEEDED with its stored
+    segmentation, or FAILED with its sentence."""
     submission_id = Job.objects.filter(pk=job_id).values_list("submission_id", flat=True).get()
     with transaction.atomic():
         submission, job = _rows_lock(submission_id=submission_id, job_id=job_id, nowait=False)
-        if job.status != JobStatus.RUNNING:
-            logger.info("Job %s is %s; its run is not recorded again.", job_id, job.status)
+        if job.status != JobStatus.RUNNING or not step_held(job, claim=claim):
+            logger.info(
+                "Job %s is %s and no longer this worker's; its run is not recorded.", job_id, job.status
+            )
             return
         outcome = result.outcome
         if outcome is not None:
@@ -423,11 +449,12 @@ def _job_record(*, job_id: int, result: JobResult) -> None:
         _job_end(job=job, submission=submission, status=JobStatus.SUCCEEDED)
 
 
-def _job_give_up(*, job_id: int, failure: str) -> None:
+def _job_give_up(*, job_id: int, failure: str, claim: str | None = None) -> None:
+    """FAIL a RUNNING job with ``failure``; with ``claim``, only while that claim still holds it."""
     submission_id = Job.objects.filter(pk=job_id).values_list("submission_id", flat=True).get()
     with transaction.atomic():
         submission, job = _rows_lock(submission_id=submission_id, job_id=job_id, nowait=False)
-        if job.status == JobStatus.RUNNING:
+        if job.status == JobStatus.RUNNING and (claim is None or step_held(job, claim=claim)):
             job.failure = failure
             _job_end(job=job, submission=submission, status=JobStatus.FAILED)
 
@@ -440,6 +467,7 @@ def _job_end(*, job: Job, submission: Submission, status: JobStatus) -> None:
     """
     job.status = status
     job.finished_at = timezone.now()
+    step_release(job)
     job.save()
     if submission.status != Submission.Status.EVALUATING:
         return
@@ -463,3 +491,52 @@ def _job_end(*, job: Job, submission: Submission, status: JobStatus) -> None:
         transaction.on_commit(
             partial(submission_tasks.submission_evaluate_task.delay, submission_id=submission.pk)
         )
+
+
+def algorithm_jobs_requeue(*, submission: Submission) -> int:
+    """Queue the locked submission's unfinished jobs again, their attempts counted afresh (an organizer
+    re-queues a stuck submission); how many. Refused with a sentence (code ``held``) while a live worker
+    runs one of them: that job is not stuck."""
+    unfinished = list(submission.jobs.select_for_update().exclude(status__in=ENDED).select_related("case"))
+    running = [job for job in unfinished if step_is_held(job)]
+    if running:
+        raise ValidationError(
+            f"A worker is running the job of {running[0].case.name} right now; re-queue the submission only "
+            "if it stops.",
+            code="held",
+        )
+    for job in unfinished:
+        step_requeue(job)
+        job.save(update_fields=CLAIM_FIELDS)
+        transaction.on_commit(partial(tasks.job_run_task.delay, job_id=job.pk))
+    return len(unfinished)
+
+
+def algorithm_jobs_cancel(*, submission: Submission) -> None:
+    """Cancel the jobs of a stopped submission that no worker has started (a running one ends on its own
+    and is not recorded into the submission's steps)."""
+    submission.jobs.filter(status=JobStatus.QUEUED).update(
+        status=JobStatus.CANCELLED, finished_at=timezone.now(), claimed_by="", heartbeat_at=None
+    )
+
+
+def job_steps_register() -> None:
+    """Let the step engine's sweeper watch the jobs of algorithm submissions."""
+    step_kind_register(
+        StepKind(
+            name="algorithm job",
+            model=Job,
+            statuses=(JobStatus.QUEUED, JobStatus.RUNNING),
+            queue=_job_queue,
+            give_up=_job_sweeper_give_up,
+            max_attempts=MAX_JOB_ATTEMPTS,
+        )
+    )
+
+
+def _job_queue(job_id: int) -> None:
+    tasks.job_run_task.delay(job_id=job_id)
+
+
+def _job_sweeper_give_up(job_id: int, reason: str) -> None:
+    _job_give_up(job_id=job_id, failure=f"{reason} The organizers have been told.")

@@ -6,6 +6,7 @@ so a file name says nothing about what it is and a re-import of the same bytes w
 
 from django.db import models
 
+from portal.steps.models import ClaimedStep
 from portal.storage import private_storage
 
 
@@ -164,7 +165,7 @@ class GroundTruth(models.Model):
         return f"{self.case.name} ground truth v{self.version}"
 
 
-class DatasetImport(models.Model):
+class DatasetImport(ClaimedStep):
     """One run of the ISLES'24 importer over a release folder on the server, and how it ended.
 
     Runs synchronously from ``manage.py import_isles24`` or on the ``cpu`` queue when an organizer asks for
@@ -187,7 +188,6 @@ class DatasetImport(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    attempt = models.PositiveSmallIntegerField(default=0, help_text="How many times a worker claimed it.")
     cases_imported = models.PositiveIntegerField(default=0)
     report = models.JSONField(
         default=dict, blank=True, help_text="Per case: files imported and files missing from the layout."

@@ -31,6 +31,17 @@ from portal.celery import row_lock
 from portal.datasets import isles24, selectors, tasks
 from portal.datasets.exceptions import DatasetImportError, GroundTruthRefused
 from portal.datasets.models import Case, Dataset, DatasetImport, GroundTruth, GroundTruthVersion, Image, Split
+from portal.steps.services import (
+    CLAIM_FIELDS,
+    ClaimRefused,
+    StepKind,
+    step_claim,
+    step_heartbeat,
+    step_held,
+    step_kind_register,
+    step_release,
+    step_requeue,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -104,9 +115,9 @@ def _dataset_import_lock(*, dataset_import_id: int) -> DatasetImport | None:
 def dataset_import_claim(*, dataset_import_id: int) -> DatasetImport | None:
     """Lock the import and move it to RUNNING with one more attempt; call inside ``transaction.atomic``.
 
-    A QUEUED row is claimed. A RUNNING row is claimed again: late acks redeliver a task only when its
-    worker died, so the earlier attempt is over. Past ``MAX_IMPORT_ATTEMPTS`` the row is FAILED. Any other
-    status returns None and changes nothing, so a repeated message is harmless.
+    A QUEUED row is claimed. A RUNNING row is claimed again once its worker died (``step_claim``: one a
+    live worker holds is left to it). Past ``MAX_IMPORT_ATTEMPTS`` the row is FAILED. Any other status
+    returns None and changes nothing, so a repeated message is harmless.
     """
     dataset_import = _dataset_import_lock(dataset_import_id=dataset_import_id)
     if dataset_import is None:
@@ -114,16 +125,20 @@ def dataset_import_claim(*, dataset_import_id: int) -> DatasetImport | None:
     if dataset_import.status not in (DatasetImport.Status.QUEUED, DatasetImport.Status.RUNNING):
         logger.info("Dataset import %s is %s; not claimed.", dataset_import_id, dataset_import.status)
         return None
-    if dataset_import.attempt >= MAX_IMPORT_ATTEMPTS:
+    claim = step_claim(dataset_import, max_attempts=MAX_IMPORT_ATTEMPTS)
+    if claim is ClaimRefused.HELD:
+        logger.info("Dataset import %s is run by a live worker; not claimed.", dataset_import_id)
+        return None
+    if claim is ClaimRefused.EXHAUSTED:
         dataset_import.status = DatasetImport.Status.FAILED
         dataset_import.error = f"The import was given up after {dataset_import.attempt} attempts."
         dataset_import.finished_at = timezone.now()
-        dataset_import.save(update_fields=["status", "error", "finished_at"])
+        step_release(dataset_import)
+        dataset_import.save(update_fields=["status", "error", "finished_at", *CLAIM_FIELDS])
         return None
     dataset_import.status = DatasetImport.Status.RUNNING
-    dataset_import.attempt += 1
     dataset_import.started_at = timezone.now()
-    dataset_import.save(update_fields=["status", "attempt", "started_at"])
+    dataset_import.save(update_fields=["status", "started_at", *CLAIM_FIELDS])
     return dataset_import
 
 
@@ -136,53 +151,94 @@ def dataset_import_run(*, dataset_import_id: int) -> None:
         dataset_import = dataset_import_claim(dataset_import_id=dataset_import_id)
     if dataset_import is None:
         return
+    claim = dataset_import.claimed_by
     try:
-        report = isles24_import(
-            dataset=dataset_import.dataset,
-            root=Path(dataset_import.source_path),
-            split=Split(dataset_import.split),
-        )
+        with step_heartbeat(dataset_import):
+            report = isles24_import(
+                dataset=dataset_import.dataset,
+                root=Path(dataset_import.source_path),
+                split=Split(dataset_import.split),
+            )
     except DatasetImportError as error:
-        dataset_import_fail(dataset_import_id=dataset_import_id, reason=str(error))
+        dataset_import_fail(dataset_import_id=dataset_import_id, reason=str(error), claim=claim)
         return
     except Exception:
         dataset_import_fail(
             dataset_import_id=dataset_import_id,
             reason="An unexpected error occurred; the server's log has the details.",
+            claim=claim,
         )
         raise
-    dataset_import_record(dataset_import_id=dataset_import_id, report=report)
+    dataset_import_record(dataset_import_id=dataset_import_id, report=report, claim=claim)
 
 
 def _dataset_import_finish(
-    *, dataset_import_id: int, status: DatasetImport.Status, changes: Mapping[str, object]
+    *,
+    dataset_import_id: int,
+    status: DatasetImport.Status,
+    changes: Mapping[str, object],
+    claim: str | None,
 ) -> None:
     with transaction.atomic():
         dataset_import = _dataset_import_lock(dataset_import_id=dataset_import_id)
         if dataset_import is None or dataset_import.status != DatasetImport.Status.RUNNING:
             logger.info("Dataset import %s is not running; its outcome is not recorded.", dataset_import_id)
             return
+        if claim is not None and not step_held(dataset_import, claim=claim):
+            logger.info(
+                "Dataset import %s was taken over by another worker; not recorded.", dataset_import_id
+            )
+            return
         dataset_import.status = status
         dataset_import.finished_at = timezone.now()
+        step_release(dataset_import)
         for name, value in changes.items():
             setattr(dataset_import, name, value)
-        dataset_import.save(update_fields=["status", "finished_at", *changes])
+        dataset_import.save(update_fields=["status", "finished_at", *CLAIM_FIELDS, *changes])
 
 
-def dataset_import_record(*, dataset_import_id: int, report: ImportReport) -> None:
-    """Mark a RUNNING import SUCCEEDED with its report; any other status is left as it is."""
+def dataset_import_record(*, dataset_import_id: int, report: ImportReport, claim: str | None = None) -> None:
+    """Mark a RUNNING import SUCCEEDED with its report (with ``claim``, only while that claim holds it);
+    any other status is left as it is."""
     _dataset_import_finish(
         dataset_import_id=dataset_import_id,
         status=DatasetImport.Status.SUCCEEDED,
         changes={"cases_imported": report.cases, "report": report.as_json(), "error": ""},
+        claim=claim,
     )
 
 
-def dataset_import_fail(*, dataset_import_id: int, reason: str) -> None:
-    """Mark a RUNNING import FAILED with ``reason``; any other status is left as it is."""
+def dataset_import_fail(*, dataset_import_id: int, reason: str, claim: str | None = None) -> None:
+    """Mark a RUNNING import FAILED with ``reason`` (with ``claim``, only while that claim holds it); any
+    other status is left as it is."""
     _dataset_import_finish(
-        dataset_import_id=dataset_import_id, status=DatasetImport.Status.FAILED, changes={"error": reason}
+        dataset_import_id=dataset_import_id,
+        status=DatasetImport.Status.FAILED,
+        changes={"error": reason},
+        claim=claim,
     )
+
+
+def dataset_import_steps_register() -> None:
+    """Let the step engine's sweeper watch dataset imports run from the queue."""
+    step_kind_register(
+        StepKind(
+            name="dataset import",
+            model=DatasetImport,
+            statuses=(DatasetImport.Status.QUEUED, DatasetImport.Status.RUNNING),
+            queue=_dataset_import_send,
+            give_up=_dataset_import_give_up,
+            max_attempts=MAX_IMPORT_ATTEMPTS,
+        )
+    )
+
+
+def _dataset_import_send(dataset_import_id: int) -> None:
+    tasks.dataset_import_task.delay(dataset_import_id=dataset_import_id)
+
+
+def _dataset_import_give_up(dataset_import_id: int, reason: str) -> None:
+    dataset_import_fail(dataset_import_id=dataset_import_id, reason=reason)
 
 
 def dataset_import_requeue(*, dataset_import_id: int) -> DatasetImport:
@@ -198,11 +254,11 @@ def dataset_import_requeue(*, dataset_import_id: int) -> DatasetImport:
                 code="not_failed",
             )
         dataset_import.status = DatasetImport.Status.QUEUED
-        dataset_import.attempt = 0
+        step_requeue(dataset_import)
         dataset_import.error = ""
         dataset_import.started_at = None
         dataset_import.finished_at = None
-        dataset_import.save(update_fields=["status", "attempt", "error", "started_at", "finished_at"])
+        dataset_import.save(update_fields=["status", "error", "started_at", "finished_at", *CLAIM_FIELDS])
         _dataset_import_queue(dataset_import_id=dataset_import.pk)
     return dataset_import
 

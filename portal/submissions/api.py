@@ -178,3 +178,49 @@ class SubmissionSelectFinalView(APIView):
         _submission_or_404(request, pk)
         submission = services.submission_select_final(submission_id=pk, user=request.user)
         return Response(SubmissionSerializer(submission).data)
+
+
+class SubmissionRequeueView(APIView):
+    """Queue a stuck submission's current step again (organizers of its challenge)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: SubmissionSerializer,
+            400: OpenApiResponse(description="It has ended, or a live worker holds its step (code held)"),
+            403: OpenApiResponse(description="Not an organizer of its challenge"),
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        _submission_or_404(request, pk)
+        submission = services.submission_requeue(submission_id=pk, user=request.user)
+        return Response(SubmissionSerializer(submission).data)
+
+
+class StopSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, help_text="Why, in a sentence its team will read.")
+
+
+class SubmissionStopView(APIView):
+    """Stop a submission whose steps have not ended, with a sentence for its team (organizers)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=StopSerializer,
+        responses={
+            200: SubmissionSerializer,
+            400: OpenApiResponse(description="It has ended, or no reason was given"),
+            403: OpenApiResponse(description="Not an organizer of its challenge"),
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        _submission_or_404(request, pk)
+        stop = StopSerializer(data=request.data)
+        stop.is_valid(raise_exception=True)
+        submission = services.submission_stop(
+            submission_id=pk, user=request.user, reason=stop.validated_data["reason"]
+        )
+        return Response(SubmissionSerializer(submission).data)

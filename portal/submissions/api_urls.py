@@ -8,6 +8,8 @@ urlpatterns = [
     path("phases/<slug:slug>/submissions/", api.PhaseSubmissionsView.as_view(), name="phase-submissions"),
     path("submissions/<int:pk>/", api.SubmissionDetailView.as_view(), name="submission-detail"),
     path("submissions/<int:pk>/cancel/", api.SubmissionCancelView.as_view(), name="submission-cancel"),
+    path("submissions/<int:pk>/requeue/", api.SubmissionRequeueView.as_view(), name="submission-requeue"),
+    path("submissions/<int:pk>/stop/", api.SubmissionStopView.as_view(), name="submission-stop"),
     path(
         "submissions/<int:pk>/select-final/",
         api.SubmissionSelectFinalView.as_view(),

@@ -5,3 +5,8 @@ class SubmissionsConfig(AppConfig):
     name = "portal.submissions"
     label = "submissions"
     verbose_name = "Submissions and their scores"
+
+    def ready(self) -> None:
+        from portal.submissions.services import submission_steps_register
+
+        submission_steps_register()

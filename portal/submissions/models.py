@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 
 from portal.challenges.models import Phase
+from portal.steps.models import ClaimedStep
 from portal.storage import private_storage
 
 
@@ -17,8 +18,12 @@ def _submission_file_path(instance: "Submission", filename: str) -> str:
     return f"submissions/{instance.phase_id}/{instance.sha256[:2]}/{instance.sha256}{suffix}"
 
 
-class Submission(models.Model):
-    """One upload of a participant (for their team, if they have one) to a phase, and how it ended."""
+class Submission(ClaimedStep):
+    """One upload of a participant (for their team, if they have one) to a phase, and how it ended.
+
+    Its check and its evaluation are background steps (``portal.steps``): the claim fields say which
+    worker holds the current one.
+    """
 
     class Status(models.TextChoices):
         PENDING = "PENDING", "Pending"
@@ -48,9 +53,6 @@ class Submission(models.Model):
     error = models.TextField(blank=True, help_text="Why it failed, in a sentence shown to the participant.")
     problems = models.JSONField(
         default=list, blank=True, help_text="Every problem the checks found, one sentence each."
-    )
-    attempt = models.PositiveSmallIntegerField(
-        default=0, help_text="How many times a worker claimed the current step; reset when the step changes."
     )
     evaluation_started_at = models.DateTimeField(
         null=True, blank=True, help_text="When a worker first claimed the evaluation."

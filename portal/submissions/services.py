@@ -3,10 +3,13 @@ archive checks and the evaluation.
 
 A predictions submission moves ``PENDING -> CHECKING -> EVALUATING -> SUCCEEDED`` (or ``FAILED``, or
 ``CANCELLED``). ``submission_create`` stores the upload first, then the row, and queues
-``submission_check_task`` after the commit. Each step claims its row under a lock
-(``select_for_update(nowait=True)``; a locked row raises ``RowLocked`` and the task retries), works
-outside any transaction, then records its outcome under the lock again and queues the next step on
-commit. A step that finds its row in another status does nothing, so a repeated message is harmless.
+``submission_check_task`` after the commit. The check and the evaluation are steps of the step engine
+(``portal.steps``): each claims its row under a lock (``select_for_update(nowait=True)``; a locked row
+raises ``RowLocked`` and the task retries), works outside any transaction with a heartbeat, then records
+its outcome under the lock again if it still holds the claim, and queues the next step on commit. A step
+that finds its row in another status, or held by a live worker, does nothing, so a repeated message is
+harmless; the sweeper queues again a step whose worker died. An organizer re-queues a stuck submission
+or fails it with a sentence (``submission_requeue``, ``submission_stop``).
 
 One submission of a team (or of a participant without a team) is evaluated at a time: the evaluation
 step claims a submission only when no other submission of the same submitter in the phase has started
@@ -42,6 +45,18 @@ from portal.celery import row_lock
 from portal.challenges.models import Phase
 from portal.datasets.models import Case, GroundTruthVersion
 from portal.leaderboards.services import leaderboard_rebuild_schedule, leaderboard_scoring_profile
+from portal.steps.services import (
+    CLAIM_FIELDS,
+    ClaimRefused,
+    StepKind,
+    step_claim,
+    step_heartbeat,
+    step_held,
+    step_is_held,
+    step_kind_register,
+    step_release,
+    step_requeue,
+)
 from portal.storage import private_storage
 from portal.submissions import selectors, tasks
 from portal.submissions.archives import (
@@ -138,6 +153,7 @@ def submission_transition(*, submission: Submission, to_status: Status, note: st
         raise InvalidTransition(f"Submission {submission.pk} cannot go from {from_status} to {to_status}.")
     submission.status = to_status
     submission.attempt = 0
+    step_release(submission)
     submission.save()
     SubmissionStateChange.objects.create(
         submission=submission, from_status=from_status, to_status=to_status, note=note
@@ -156,12 +172,15 @@ def submission_check(*, submission_id: int) -> None:
         submission = _check_claim(submission_id=submission_id)
     if submission is None:
         return
+    claim = submission.claimed_by
     try:
-        problems = _archive_problems(submission=submission)
+        with step_heartbeat(submission):
+            problems = _archive_problems(submission=submission)
     except Exception:
-        _submission_fail(submission_id=submission_id, expected=Status.CHECKING, reason=UNEXPECTED_ERROR)
+        logger.exception("The check of submission %s failed unexpectedly.", submission_id)
+        _submission_fail(submission_id=submission_id, reason=UNEXPECTED_ERROR, claim=claim)
         raise
-    _check_record(submission_id=submission_id, problems=problems)
+    _check_record(submission_id=submission_id, problems=problems, claim=claim)
 
 
 def submission_evaluate(*, submission_id: int) -> None:
@@ -175,13 +194,16 @@ def submission_evaluate(*, submission_id: int) -> None:
         submission = _evaluation_claim(submission_id=submission_id)
     if submission is None:
         return
+    claim = submission.claimed_by
     try:
-        _cases_score(submission=submission)
+        with step_heartbeat(submission):
+            _cases_score(submission=submission)
     except Exception:
-        _submission_fail(submission_id=submission_id, expected=Status.EVALUATING, reason=UNEXPECTED_ERROR)
+        logger.exception("The evaluation of submission %s failed unexpectedly.", submission_id)
+        _submission_fail(submission_id=submission_id, reason=UNEXPECTED_ERROR, claim=claim)
         raise
     _evaluation_record(
-        submission_id=submission_id, ground_truth_version=submission.phase.ground_truth_version
+        submission_id=submission_id, ground_truth_version=submission.phase.ground_truth_version, claim=claim
     )
 
 
@@ -204,6 +226,122 @@ def submission_cancel(*, submission_id: int, user: User) -> Submission:
             )
         submission_transition(submission=submission, to_status=Status.CANCELLED, note=f"Cancelled by {user}.")
     return submission
+
+
+ACTIVE = (Status.PENDING, Status.CHECKING, Status.EVALUATING)
+"""Statuses of a submission whose steps have not ended: an organizer may re-queue or stop it."""
+
+
+def _organizer_lock(*, submission_id: int, user: User) -> Submission:
+    """The submission, locked, for an organizer of its challenge. ``Submission.DoesNotExist`` when the
+    user may not see it; ``PermissionDenied`` for its own team; ``ValidationError`` once it has ended."""
+    submission = selectors.submission_get_visible_to(user=user, submission_id=submission_id)
+    if not user_is_organizer(user=user, challenge=submission.phase.challenge_id):
+        raise PermissionDenied("Only an organizer of the challenge re-queues or stops a submission.")
+    submission = (
+        Submission.objects.select_for_update(of=("self",)).select_related("phase").get(pk=submission_id)
+    )
+    if submission.status not in ACTIVE:
+        raise ValidationError(
+            f"Submission {submission.pk} is {submission.get_status_display().lower()}: it has ended.",
+            code="ended",
+        )
+    return submission
+
+
+def submission_requeue(*, submission_id: int, user: User) -> Submission:
+    """Queue a stuck submission's current step again, as an organizer of its challenge, its attempts
+    counted afresh: its check (PENDING, CHECKING), its algorithm's unfinished jobs, or its evaluation.
+
+    Refused with a sentence (code ``held``) while a live worker holds the step: it is not stuck. Raises as
+    ``_organizer_lock`` does. The re-queue is recorded among the submission's changes.
+    """
+    with transaction.atomic():
+        submission = _organizer_lock(submission_id=submission_id, user=user)
+        if step_is_held(submission):
+            raise ValidationError(
+                f"A worker is working on submission {submission.pk} right now (its last sign of life was at "
+                f"{submission.heartbeat_at:%H:%M:%S} UTC); re-queue it only if that stops.",
+                code="held",
+            )
+        if submission.status == Status.EVALUATING and submission.kind == Phase.SubmissionKind.ALGORITHM:
+            requeued = algorithm_services.algorithm_jobs_requeue(submission=submission)
+        else:
+            requeued = 0
+        if not requeued:
+            step_requeue(submission)
+            submission.save(update_fields=CLAIM_FIELDS)
+            task = (
+                tasks.submission_evaluate_task
+                if submission.status == Status.EVALUATING
+                else tasks.submission_check_task
+            )
+            transaction.on_commit(partial(task.delay, submission_id=submission.pk))
+        what = f"{requeued} unfinished job(s)" if requeued else f"its {_step_name(submission)}"
+        SubmissionStateChange.objects.create(
+            submission=submission,
+            from_status=submission.status,
+            to_status=submission.status,
+            note=f"{what.capitalize()} queued again by {user.username}.",
+        )
+    return submission
+
+
+def submission_stop(*, submission_id: int, user: User, reason: str) -> Submission:
+    """FAIL a submission whose steps have not ended, as an organizer of its challenge, with ``reason``
+    told to its team (FAILED submissions spend no quota); its algorithm's jobs still queued are cancelled.
+
+    ``reason`` is a sentence of at most 500 characters (``ValidationError`` otherwise); raises as
+    ``_organizer_lock`` does.
+    """
+    reason = reason.strip()
+    if not reason or len(reason) > 500:
+        raise ValidationError("Say in a sentence (at most 500 characters) why the submission is stopped.")
+    with transaction.atomic():
+        submission = _organizer_lock(submission_id=submission_id, user=user)
+        submission.error = (
+            f"An organizer stopped this submission: {reason} It did not count toward your limits."
+        )
+        submission_transition(
+            submission=submission, to_status=Status.FAILED, note=f"Stopped by {user.username}."
+        )
+        if submission.kind == Phase.SubmissionKind.ALGORITHM:
+            algorithm_services.algorithm_jobs_cancel(submission=submission)
+    return submission
+
+
+def _step_name(submission: Submission) -> str:
+    return "evaluation" if submission.status == Status.EVALUATING else "check"
+
+
+def submission_steps_register() -> None:
+    """Let the step engine's sweeper watch the checks and the evaluations of submissions."""
+    for name, statuses, task in (
+        ("submission check", (Status.PENDING, Status.CHECKING), tasks.submission_check_task),
+        ("submission evaluation", (Status.EVALUATING,), tasks.submission_evaluate_task),
+    ):
+        step_kind_register(
+            StepKind(
+                name=name,
+                model=Submission,
+                statuses=statuses,
+                queue=partial(_task_send, task),
+                give_up=_step_give_up,
+                max_attempts=MAX_STEP_ATTEMPTS,
+            )
+        )
+
+
+def _task_send(task: Any, submission_id: int) -> None:
+    task.delay(submission_id=submission_id)
+
+
+def _step_give_up(submission_id: int, reason: str) -> None:
+    _submission_fail(
+        submission_id=submission_id,
+        reason=f"{reason} Your quota was not spent; the organizers have been told.",
+        note="Given up: its worker stopped answering.",
+    )
 
 
 def submission_select_final(*, submission_id: int, user: User) -> Submission:
@@ -364,30 +502,43 @@ def _submission_lock(*, submission_id: int) -> Submission | None:
     return row_lock(Submission.objects.select_related("phase"), pk=submission_id)
 
 
-def _step_claim(*, submission_id: int, expected: tuple[Status, ...]) -> Submission | None:
+def _step_claim(
+    *, submission_id: int, expected: tuple[Status, ...], claim: str | None = None
+) -> Submission | None:
+    """The submission, locked, if it is in one of the ``expected`` statuses (and, with ``claim``, still
+    held by that claim); None otherwise, when the step has nothing to do."""
     submission = _submission_lock(submission_id=submission_id)
     if submission is None:
         return None
     if submission.status not in expected:
         logger.info("Submission %s is %s; this step has nothing to do.", submission_id, submission.status)
         return None
+    if claim is not None and not step_held(submission, claim=claim):
+        logger.info(
+            "Submission %s's step was taken over by another worker; not recorded here.", submission_id
+        )
+        return None
     return submission
 
 
-def _attempt_count(*, submission: Submission) -> None:
-    """Count one more claim of the current step; past ``MAX_STEP_ATTEMPTS`` the submission FAILS.
+def _step_take(*, submission: Submission) -> bool:
+    """Claim the locked submission's current step (``step_claim``); whether this worker took it.
 
-    A step is claimed again only when late acks redeliver the message of a worker that died, so an
-    archive that kills workers cannot loop for ever.
+    A step is claimed again only when its worker died (the sweeper or late acks send it again), so past
+    ``MAX_STEP_ATTEMPTS`` claims the submission FAILS: an archive that kills workers cannot loop for ever.
     """
-    if submission.attempt >= MAX_STEP_ATTEMPTS:
+    claim = step_claim(submission, max_attempts=MAX_STEP_ATTEMPTS)
+    if claim is ClaimRefused.HELD:
+        logger.info("Submission %s is being worked on by a live worker; nothing to do.", submission.pk)
+        return False
+    if claim is ClaimRefused.EXHAUSTED:
         submission.error = (
             f"The submission was given up after {submission.attempt} attempts. {UNEXPECTED_ERROR}"
         )
         submission_transition(submission=submission, to_status=Status.FAILED, note="Too many attempts.")
-        return
-    submission.attempt += 1
-    submission.save(update_fields=["attempt"])
+        return False
+    submission.save(update_fields=CLAIM_FIELDS)
+    return True
 
 
 def _stored_copy(*, submission: Submission, folder: Path) -> Path:
@@ -406,8 +557,7 @@ def _check_claim(*, submission_id: int) -> Submission | None:
         return None
     if submission.status == Status.PENDING:
         submission_transition(submission=submission, to_status=Status.CHECKING)
-    _attempt_count(submission=submission)
-    return submission if submission.status == Status.CHECKING else None
+    return submission if _step_take(submission=submission) else None
 
 
 def _archive_problems(*, submission: Submission) -> list[str]:
@@ -423,9 +573,9 @@ def _archive_problems(*, submission: Submission) -> list[str]:
         return extracted.problems + masks_check(masks=extracted.files, expected_shapes=shapes)
 
 
-def _check_record(*, submission_id: int, problems: list[str]) -> None:
+def _check_record(*, submission_id: int, problems: list[str], claim: str) -> None:
     with transaction.atomic():
-        submission = _step_claim(submission_id=submission_id, expected=(Status.CHECKING,))
+        submission = _step_claim(submission_id=submission_id, expected=(Status.CHECKING,), claim=claim)
         if submission is None:
             return
         if problems:
@@ -445,14 +595,19 @@ def _check_record(*, submission_id: int, problems: list[str]) -> None:
         transaction.on_commit(partial(tasks.submission_evaluate_task.delay, submission_id=submission_id))
 
 
-def _submission_fail(*, submission_id: int, expected: Status, reason: str) -> None:
-    logger.exception("Submission %s failed while %s.", submission_id, expected.lower())
+def _submission_fail(*, submission_id: int, reason: str, claim: str | None = None, note: str = "") -> None:
+    """FAIL a submission that is being checked or evaluated, with ``reason`` for its creator; with
+    ``claim``, only while that claim still holds its step."""
     with transaction.atomic():
-        submission = _step_claim(submission_id=submission_id, expected=(expected,))
+        submission = _step_claim(
+            submission_id=submission_id, expected=(Status.CHECKING, Status.EVALUATING), claim=claim
+        )
         if submission is None:
             return
         submission.error = reason
-        submission_transition(submission=submission, to_status=Status.FAILED, note="Unexpected error.")
+        submission_transition(
+            submission=submission, to_status=Status.FAILED, note=note or "Unexpected error."
+        )
 
 
 def _evaluation_claim(*, submission_id: int) -> Submission | None:
@@ -488,8 +643,7 @@ def _evaluation_claim(*, submission_id: int) -> Submission | None:
     if submission.evaluation_started_at is None:
         submission.evaluation_started_at = timezone.now()
         submission.save(update_fields=["evaluation_started_at"])
-    _attempt_count(submission=submission)
-    return submission if submission.status == Status.EVALUATING else None
+    return submission if _step_take(submission=submission) else None
 
 
 def _cases_score(*, submission: Submission) -> None:
@@ -549,7 +703,7 @@ def _ground_truth_copy(*, phase: Phase, case: Case, folder: Path) -> Path:
     return path
 
 
-def _evaluation_record(*, submission_id: int, ground_truth_version: int) -> None:
+def _evaluation_record(*, submission_id: int, ground_truth_version: int, claim: str) -> None:
     """Record the means of the results on ``ground_truth_version`` and move the submission to SUCCEEDED.
 
     If the phase switched versions while the cases were scored, the submission is re-scored on the new
@@ -557,7 +711,7 @@ def _evaluation_record(*, submission_id: int, ground_truth_version: int) -> None
     here) or after (and its re-scoring of the phase finds this submission SUCCEEDED).
     """
     with transaction.atomic():
-        submission = _step_claim(submission_id=submission_id, expected=(Status.EVALUATING,))
+        submission = _step_claim(submission_id=submission_id, expected=(Status.EVALUATING,), claim=claim)
         if submission is None:
             return
         current_version = _phase_ground_truth_version_lock(phase_id=submission.phase_id)

@@ -4,7 +4,8 @@ and the review of a submission's masks against the ground truth in the viewer.
 A submission the user may not see is a 404, so nobody learns that another team's submission exists.
 """
 
-from dataclasses import asdict
+import datetime
+from dataclasses import asdict, dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,10 +17,11 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_POST, require_safe
 
 from portal.accounts.models import ChallengeRole
-from portal.accounts.selectors import user_roles
+from portal.accounts.selectors import user_is_organizer, user_roles
 from portal.challenges.models import Phase
 from portal.datasets.models import Case
 from portal.datasets.views import client_holds, viewer_image, viewer_render, volume_response
+from portal.steps.services import step_is_held
 from portal.submissions import selectors, services
 from portal.submissions.forms import SubmissionUploadForm
 from portal.submissions.models import Submission
@@ -82,8 +84,59 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "case_results_visible": visible,
         "case_results": selectors.submission_case_result_list(submission=submission) if visible else (),
         "is_submitter": selectors.submission_is_submitter(submission=submission, user=request.user),
+        "step": _step_view(request=request, submission=submission),
     }
     return render(request, "submissions/submission_detail.html", context)
+
+
+@dataclass(frozen=True)
+class StepView:
+    """What an organizer sees of a submission's current step."""
+
+    claimed_by: str
+    heartbeat_at: datetime.datetime | None
+    held: bool
+
+
+def _step_view(*, request: HttpRequest, submission: Submission) -> StepView | None:
+    """The submission's current step, for an organizer of its challenge while its steps have not ended."""
+    if submission.status not in services.ACTIVE or not user_is_organizer(
+        user=request.user, challenge=submission.phase.challenge_id
+    ):
+        return None
+    return StepView(
+        claimed_by=submission.claimed_by, heartbeat_at=submission.heartbeat_at, held=step_is_held(submission)
+    )
+
+
+@login_required
+@require_POST
+def submission_requeue_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Queue a stuck submission's current step again (organizers)."""
+    submission = _submission_or_404(request, pk)
+    try:
+        services.submission_requeue(submission_id=submission.pk, user=request.user)
+    except (ValidationError, PermissionDenied) as refusal:
+        messages.error(request, " ".join(getattr(refusal, "messages", [str(refusal)])))
+    else:
+        messages.success(request, f"Submission {submission.pk} was queued again.")
+    return redirect("submission-detail", pk=submission.pk)
+
+
+@login_required
+@require_POST
+def submission_stop_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Stop a submission with a sentence for its team (organizers)."""
+    submission = _submission_or_404(request, pk)
+    try:
+        services.submission_stop(
+            submission_id=submission.pk, user=request.user, reason=request.POST.get("reason", "")
+        )
+    except (ValidationError, PermissionDenied) as refusal:
+        messages.error(request, " ".join(getattr(refusal, "messages", [str(refusal)])))
+    else:
+        messages.success(request, f"Submission {submission.pk} was stopped; its team reads why.")
+    return redirect("submission-detail", pk=submission.pk)
 
 
 @login_required

@@ -14,6 +14,8 @@ import pytest
 import SimpleITK as sitk
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from rest_framework.authtoken.models import Token
 
 from portal.accounts.models import ChallengeRole, Team, User
 from portal.challenges.models import Phase
@@ -133,3 +135,35 @@ def archive_file(tmp_path: Path) -> Callable[[bytes, str], Path]:
         return path
 
     return write
+
+
+@dataclass(frozen=True)
+class People:
+    open_phase: OpenPhase
+    users: dict[str, User | None]
+
+    def client(self, person: str) -> Client:
+        user = self.users[person]
+        if user is None:
+            return Client()
+        token, _ = Token.objects.get_or_create(user=user)
+        return Client(headers={"authorization": f"Token {token.key}"})
+
+
+@pytest.fixture
+def people(open_phase: OpenPhase) -> People:
+    """The phase's team members, a member of another team, an organizer, an expert reader and nobody."""
+    challenge = open_phase.phase.challenge
+    other_team = TeamFactory(challenge=challenge, name="Core")
+    other = ChallengeRoleFactory(challenge=challenge, user__username="other_team").user
+    TeamMembershipFactory(team=other_team, user=other)
+    users: dict[str, User | None] = {
+        "anonymous": None,
+        "participant": open_phase.participant,
+        "teammate": open_phase.teammate,
+        "other_team": other,
+    }
+    for role in (ChallengeRole.Role.ORGANIZER, ChallengeRole.Role.READER):
+        username = role.value.lower()
+        users[username] = ChallengeRoleFactory(challenge=challenge, role=role, user__username=username).user
+    return People(open_phase, users)

@@ -1,54 +1,20 @@
 """The submissions API: upload, follow, cancel and choose the final submission, and who sees what."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import pytest
 from django.test import Client
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
-from portal.accounts.models import ChallengeRole, User
+from portal.challenges.models import Phase
+from portal.datasets.models import Case, Split
 from portal.leaderboards.models import LeaderboardSettings
 from portal.submissions.models import Submission
 from portal.submissions.services import submission_create
-from tests.portal.accounts.factories import ChallengeRoleFactory, TeamFactory, TeamMembershipFactory
-from tests.portal.submissions.conftest import OpenPhase, mask_bytes, upload, zip_bytes
+from tests.portal.submissions.conftest import OpenPhase, People, mask_bytes, upload, zip_bytes
 
 Status = Submission.Status
 PEOPLE = ("anonymous", "participant", "teammate", "other_team", "organizer", "reader")
-
-
-@dataclass(frozen=True)
-class People:
-    open_phase: OpenPhase
-    users: dict[str, User | None]
-
-    def client(self, person: str) -> Client:
-        user = self.users[person]
-        if user is None:
-            return Client()
-        token, _ = Token.objects.get_or_create(user=user)
-        return Client(headers={"authorization": f"Token {token.key}"})
-
-
-@pytest.fixture
-def people(open_phase: OpenPhase) -> People:
-    """The phase's team members, a member of another team, an organizer, an expert reader and nobody."""
-    challenge = open_phase.phase.challenge
-    other_team = TeamFactory(challenge=challenge, name="Core")
-    other = ChallengeRoleFactory(challenge=challenge, user__username="other_team").user
-    TeamMembershipFactory(team=other_team, user=other)
-    users: dict[str, User | None] = {
-        "anonymous": None,
-        "participant": open_phase.participant,
-        "teammate": open_phase.teammate,
-        "other_team": other,
-    }
-    for role in (ChallengeRole.Role.ORGANIZER, ChallengeRole.Role.READER):
-        username = role.value.lower()
-        users[username] = ChallengeRoleFactory(challenge=challenge, role=role, user__username=username).user
-    return People(open_phase, users)
 
 
 @pytest.fixture
@@ -210,11 +176,15 @@ def test_per_case_scores_of_a_hidden_test_phase_are_for_organizers_only(
     assert as_participant["case_results"] is None
 
 
-def test_a_phase_that_shows_per_case_scores_shows_them_to_the_team_only(
+def test_a_phase_of_training_cases_that_shows_per_case_scores_shows_them_to_the_team_only(
     people: People, scored: Submission
 ) -> None:
+    phase = people.open_phase.phase
+    Case.objects.filter(dataset=phase.dataset, split=Split.TRAIN).delete()
+    Case.objects.filter(dataset=phase.dataset).update(split=Split.TRAIN)
+    Phase.objects.filter(pk=phase.pk).update(split=Split.TRAIN)
     LeaderboardSettings.objects.update_or_create(
-        phase=people.open_phase.phase, defaults={"show_case_scores_to_participants": True}
+        phase=phase, defaults={"show_case_scores_to_participants": True}
     )
     url = reverse("api:submission-detail", kwargs={"pk": scored.pk})
 
@@ -223,6 +193,18 @@ def test_a_phase_that_shows_per_case_scores_shows_them_to_the_team_only(
 
     assert [result["case"] for result in as_teammate["case_results"]] == ["sub-stroke0100", "sub-stroke0101"]
     assert as_other_team.status_code == 404
+
+
+def test_a_phase_of_hidden_test_cases_never_shows_participants_their_per_case_scores(
+    people: People, scored: Submission
+) -> None:
+    LeaderboardSettings.objects.update_or_create(
+        phase=people.open_phase.phase, defaults={"show_case_scores_to_participants": True}
+    )
+    url = reverse("api:submission-detail", kwargs={"pk": scored.pk})
+
+    assert people.client("teammate").get(url).json()["case_results"] is None
+    assert len(people.client("organizer").get(url).json()["case_results"]) == 2
 
 
 def test_an_unknown_phase_is_a_404(people: People) -> None:
