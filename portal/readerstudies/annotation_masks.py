@@ -1,9 +1,11 @@
 """Lesion masks of annotation campaigns as files: checking what a browser saved, and reading stored masks.
 
 A mask an annotator saves arrives as the bytes of a NIfTI file (NiiVue writes its drawing uncompressed;
-a gzipped one is read too). It must be a 3D image of the size and spacing of the case's reference image;
-it is binarised with ``> 0`` and stored as gzipped uint8 with the geometry it came with. Every problem is
-one sentence, all of them at once.
+a gzipped one is read too, and a MetaImage from an organizer's archive). Its format is decided by its
+content and only a self-contained file is read (``evaluation.io``, as every reader of participant files
+does), its declared grid checked before its voxels are read. It must be a 3D image of the size and
+spacing of the case's reference image; it is binarised with ``> 0`` and stored as gzipped uint8 with the
+geometry it came with. Every problem is one sentence, all of them at once.
 """
 
 import math
@@ -18,7 +20,7 @@ import SimpleITK as sitk
 from django.core.exceptions import ValidationError
 from django.db.models.fields.files import FieldFile
 
-from evaluation.io import GZIP_MAGIC, same_spacing, size_text, spacing_text
+from evaluation.io import ImageRefused, image_header_read, image_read, same_spacing, size_text, spacing_text
 from evaluation.metrics import BoolArray
 
 MAX_MASK_BYTES = 512 * 1024 * 1024
@@ -38,14 +40,32 @@ class StoredMask:
     lesion_volume_ml: float
 
 
-def _image_read(content: bytes, *, suffix: str | None = None) -> Any:  # Any: SimpleITK's Image is untyped
-    """Read image bytes; NIfTI (gzipped or not) unless ``suffix`` names another format, e.g. ``.mha``."""
-    if suffix is None or suffix.endswith(".nii") or suffix.endswith(".nii.gz"):
-        suffix = ".nii.gz" if content[:2] == GZIP_MAGIC else ".nii"
+def _image_read(content: bytes, *, max_voxels: int | None = None) -> Any:  # Any: SimpleITK is untyped
+    """Read image bytes in the format their content is (``evaluation.io.image_read``); ``ImageRefused``
+    for anything but a self-contained NIfTI-1 or MetaImage, and for a grid over ``max_voxels`` voxels
+    (then raised as ``MaskTooLarge`` with the size it declares, before a voxel is read)."""
     with tempfile.TemporaryDirectory(prefix="mask-") as folder:
-        path = Path(folder) / f"mask{suffix}"
+        path = Path(folder) / "mask"
         path.write_bytes(content)
-        return sitk.ReadImage(str(path))
+        header = image_header_read(path, max_voxels=None)
+        if max_voxels is not None and header.voxels > max_voxels:
+            raise _MaskTooLarge(header.size)
+        return image_read(path)
+
+
+class _MaskTooLarge(Exception):
+    """A mask declaring more voxels than its case's grid holds; ``size`` is what it declares."""
+
+    def __init__(self, size: Sequence[int]) -> None:
+        self.size = tuple(size)
+        super().__init__(size_text(size))
+
+
+def _size_problem(size: Sequence[int], *, shape: Sequence[int], case: str) -> str:
+    return (
+        f"The mask is {size_text(size)} voxels but case {case}'s reference image is "
+        f"{size_text(shape[:3])}; draw on the case's own image."
+    )
 
 
 def _grid_problems(image: Any, *, shape: Sequence[int], spacing_mm: Sequence[float], case: str) -> list[str]:
@@ -54,10 +74,7 @@ def _grid_problems(image: Any, *, shape: Sequence[int], spacing_mm: Sequence[flo
     problems = []
     size = tuple(int(n) for n in image.GetSize())
     if size != tuple(shape[:3]):
-        problems.append(
-            f"The mask is {size_text(size)} voxels but case {case}'s reference image is "
-            f"{size_text(shape[:3])}; draw on the case's own image."
-        )
+        problems.append(_size_problem(size, shape=shape, case=case))
     spacing = tuple(float(value) for value in image.GetSpacing())
     if not same_spacing(spacing, spacing_mm[:3]):
         problems.append(
@@ -77,24 +94,19 @@ def mask_image_bytes(mask: BoolArray, *, like: Any) -> bytes:
         return path.read_bytes()
 
 
-def mask_check(
-    *,
-    content: bytes,
-    shape: Sequence[int],
-    spacing_mm: Sequence[float],
-    case: str,
-    suffix: str | None = None,
-) -> StoredMask:
+def mask_check(*, content: bytes, shape: Sequence[int], spacing_mm: Sequence[float], case: str) -> StoredMask:
     """Check a saved mask against the case's reference image (``shape`` and ``spacing_mm`` along x, y, z)
-    and binarise it with ``> 0``. ``suffix`` names the file format when it is not NIfTI (``.mha``).
-    Raises ``MaskRefused`` with one sentence per problem."""
+    and binarise it with ``> 0``. Its format comes from its content (NIfTI-1, gzipped or not, or a
+    self-contained MetaImage). Raises ``MaskRefused`` with one sentence per problem."""
     if not content:
         raise MaskRefused("The mask is empty (no bytes were sent); save it again from the drawing page.")
     if len(content) > MAX_MASK_BYTES:
         raise MaskRefused(f"The mask is over {MAX_MASK_BYTES // 2**20} MiB; a lesion mask is far smaller.")
     try:
-        image = _image_read(content, suffix=suffix)
-    except (RuntimeError, OSError, EOFError):
+        image = _image_read(content, max_voxels=math.prod(shape[:3]))
+    except _MaskTooLarge as too_large:
+        raise MaskRefused(_size_problem(too_large.size, shape=shape, case=case)) from None
+    except ImageRefused:
         raise MaskRefused(
             "The mask is not a readable NIfTI image; save it again from the drawing page."
         ) from None

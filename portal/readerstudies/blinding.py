@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from evaluation.io import ImageRefused, image_header_read, image_read, size_text
+
 __all__ = ["GZIP_LEVEL", "MaskMismatch", "mask_blind"]
 
 GZIP_LEVEL = 6
@@ -40,15 +42,22 @@ def _reference_geometry(reference_image: Path) -> sitk.ImageFileReader:
 
 
 def _voxels(mask: Path | None, size_xyz: tuple[int, ...]) -> np.ndarray:
+    """The mask's voxels binarised, read as ``evaluation.io`` reads participant files: self-contained
+    files only, the format from the content, the declared grid compared before a voxel is read."""
     grid_zyx = tuple(reversed(size_xyz))
     if mask is None:
         return np.zeros(grid_zyx, dtype=np.uint8)
-    voxels = sitk.GetArrayFromImage(sitk.ReadImage(str(mask)))
-    if voxels.shape != grid_zyx:
-        found = "x".join(str(n) for n in reversed(voxels.shape))
-        expected = "x".join(str(n) for n in size_xyz)
-        raise MaskMismatch(f"The mask is {found} voxels but the case's reference image is {expected}.")
-    return (voxels > 0).astype(np.uint8)
+    try:
+        header = image_header_read(mask, max_voxels=None)
+        if header.size != tuple(size_xyz):
+            raise MaskMismatch(
+                f"The mask is {size_text(header.size)} voxels but the case's reference image is "
+                f"{size_text(size_xyz)}."
+            )
+        image = image_read(mask, max_voxels=header.voxels)
+    except ImageRefused as refusal:
+        raise MaskMismatch(str(refusal)) from None
+    return (sitk.GetArrayViewFromImage(image) > 0).astype(np.uint8)
 
 
 def _header_cleared(nifti: bytes) -> bytes:

@@ -628,7 +628,6 @@ def _starting_mask_bytes(
                 shape=like.GetSize(),
                 spacing_mm=like.GetSpacing(),
                 case=case.name,
-                suffix=path.name,
             ).nifti_bytes
         except MaskRefused as error:
             raise MaskMismatch(f"{path.name}: {' '.join(error.messages)}") from error

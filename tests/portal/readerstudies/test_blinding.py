@@ -14,6 +14,7 @@ from django.test import Client
 
 from portal.readerstudies.blinding import GZIP_LEVEL, MaskMismatch, mask_blind
 from portal.readerstudies.models import ReaderStudy, StudyReader
+from tests.hostile_masks import ELSEWHERE, metaimage_header
 from tests.portal.readerstudies.conftest import (
     CASE_NAMES,
     SPACING_MM,
@@ -227,3 +228,15 @@ def test_item_tokens_are_random_and_unrelated_across_readers_and_sides(study: Re
 
     assert len(set(tokens)) == len(tokens) == 2 * len(CASE_NAMES) * 3
     assert all(len(token) >= 32 and not token.isdigit() for token in tokens)
+
+
+@pytest.mark.parametrize("data_file_lines", ELSEWHERE)
+def test_a_metaimage_whose_voxels_are_in_another_file_is_refused_not_followed(
+    tmp_path: Path, reference_image: Path, data_file_lines: str
+) -> None:
+    secret = tmp_path / "sub-stroke0100_ground_truth.raw"
+    secret.write_bytes(bytes(range(120)))
+    mask = _write(tmp_path / "m.mha", metaimage_header(data_file_lines, secret=str(secret)))
+
+    with pytest.raises(MaskMismatch, match=r"m\.mha keeps its voxels in another file"):
+        mask_blind(mask=mask, reference_image=reference_image)

@@ -2,6 +2,7 @@
 threshold algorithm), saving numbered mask revisions with their checks, marking a case done, agreement,
 and promoting the STAPLE consensus to a ground-truth version that a phase is then scored on."""
 
+import gzip
 import io
 import zipfile
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from portal.datasets.models import GroundTruth, GroundTruthVersion
 from portal.readerstudies import selectors, services
 from portal.readerstudies.annotation_masks import MaskRefused, mask_array_read
 from portal.readerstudies.models import AnnotationAssignment, AnnotationCampaign, AssignmentEvent
+from tests.hostile_masks import metaimage_header, nifti_bytes
 from tests.portal.readerstudies.campaign_world import (
     SHAPE,
     CampaignWorld,
@@ -127,6 +129,30 @@ def test_an_archive_without_a_case_fails_the_campaign_with_a_sentence(
 
     assert campaign.status == AnnotationCampaign.Status.FAILED
     assert campaign.error == f"The uploaded archive has no mask for case {world.cases[1].name}."
+
+
+def test_an_uploaded_metaimage_whose_voxels_are_in_another_file_fails_the_campaign(
+    make_campaign: CampaignMaker, world: CampaignWorld, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.raw"
+    secret.write_bytes(lesion_mask((1, 1, 1)).tobytes())
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for case in world.cases[:2]:
+            archive.writestr(
+                f"{case.name}.mha", metaimage_header("ElementDataFile = {secret}\n", secret=str(secret))
+            )
+
+    campaign = make_campaign(
+        starting_mask=AnnotationCampaign.StartingMask.UPLOADED,
+        uploaded_masks=ContentFile(buffer.getvalue(), name="starts.zip"),
+    )
+
+    assert campaign.status == AnnotationCampaign.Status.FAILED
+    assert campaign.error == (
+        f"{world.cases[0].name}.mha: The mask is not a readable NIfTI image; save it again from the drawing "
+        "page."
+    )
 
 
 def test_preparing_again_changes_nothing(make_campaign: CampaignMaker) -> None:
@@ -242,6 +268,22 @@ def test_a_mask_that_does_not_fit_the_case_is_refused_with_a_sentence_per_proble
 
     assert " ".join(refused.value.messages) == message
     assert not assignment.revisions.exists()
+
+
+def test_a_mask_declaring_a_huge_grid_is_refused_from_its_header(
+    make_campaign: CampaignMaker, world: CampaignWorld
+) -> None:
+    assignment = assignment_of(make_campaign(), username="reader")
+    # 32767^3 voxels (35 TB) declared by a header with no voxels behind it: refused before any is read.
+    content = gzip.compress(nifti_bytes(np.zeros((1, 1, 1), np.uint8), dims=[3, 32767, 32767, 32767]))
+
+    with pytest.raises(MaskRefused) as refused:
+        services.mask_revision_save(assignment_id=assignment.pk, user=world.people["reader"], content=content)
+
+    assert refused.value.messages == [
+        "The mask is 32767x32767x32767 voxels but case sub-stroke0001's reference image is 6x5x4; draw on "
+        "the case's own image."
+    ]
 
 
 def test_negative_values_are_refused(make_campaign: CampaignMaker, world: CampaignWorld) -> None:
