@@ -4,6 +4,7 @@ The done-when of the study, end to end: an organizer builds a study of an algori
 reference masks in the creation form and invites the reader, the reader completes it, and the organizer
 reads the preference rates and downloads the unblinded answers."""
 
+import contextlib
 import csv
 import gzip
 import re
@@ -13,14 +14,18 @@ from pathlib import Path
 import pytest
 from django.db import connection
 from playwright.sync_api import Browser, Page, Request, Response, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from portal.readerstudies import services
 from portal.readerstudies.models import ReaderStudy, StudyReader
 from portal.submissions.models import Submission
 from tests.e2e.viewer_pages import logged_in_page, save_failure, session_cookie
+from tests.portal.datasets.factories import ImageFactory
 from tests.portal.readerstudies.conftest import (
     ALGORITHM_SUBMISSION_ID,
     CASE_NAMES,
+    SHAPE,
+    SPACING_MM,
     TEAM_NAME,
     StudyWorld,
     algorithm_segmentations,
@@ -106,8 +111,8 @@ def _read_with_keyboard(page: Page, url: str, log: NetworkLog) -> None:
 def _body_text(response: Response) -> str:
     if response.url.split("?")[0].endswith("niivue.umd.js"):
         return ""  # the pinned viewer library, the same bytes for every item (its checksum is tested)
-    if 300 <= response.status < 400:
-        return ""  # a redirect has no body; its Location header is read with the other headers
+    if response.status == 204 or 300 <= response.status < 400:
+        return ""  # no content, or a redirect: its Location header is read with the other headers
     body = response.body()
     if body[:2] == b"\x1f\x8b":
         body = gzip.decompress(body)
@@ -143,6 +148,12 @@ def test_a_reader_completes_a_three_case_study_with_the_keyboard_and_no_source_i
             list(reader.items.order_by("position").values_list("preference", flat=True))
             == EXPECTED_PREFERENCES
         )
+        for (
+            item
+        ) in reader.items.all():  # the page said when both panes were drawn; reading time ran from then
+            assert item.drawn_at is not None, f"item {item.position} was never reported drawn"
+            assert item.shown_at <= item.drawn_at <= item.answered_at
+            assert item.seconds == (item.answered_at - item.drawn_at).total_seconds()
         mask_requests = [request for request in log.requests if "/studies/masks/" in request.url]
         assert len({request.url for request in mask_requests}) == 2 * len(CASE_NAMES)
         assert sum("/next/" in url for url, _ in log.responses) >= len(CASE_NAMES) + 1
@@ -247,3 +258,92 @@ def test_an_organizer_builds_an_algorithm_study_in_the_form_a_reader_completes_i
         raise
     finally:
         connection.close()
+
+
+@pytest.fixture
+def two_background_study(transactional_db: None) -> ReaderStudy:
+    """The reference against the team's masks over two images (the CT and the Tmax map), so that I switches
+    the image under the masks (made before Playwright starts)."""
+    world = study_world_create()
+    for case in world.cases:
+        ImageFactory(
+            case=case, interface="preprocessed-tmax-map", shape=list(SHAPE), spacing_mm=list(SPACING_MM)
+        )
+    made = services.reader_study_create(
+        created_by=world.person("organizer"),
+        challenge=world.phase.challenge,
+        dataset=world.phase.dataset,
+        split="TEST",
+        title="Reference against Penumbra Labs",
+        sources=[services.REFERENCE, world.submission],
+        background_interfaces=["non-contrast-ct", "preprocessed-tmax-map"],
+    )
+    services.study_reader_invite(
+        study=made, user=world.person("reader"), invited_by=world.person("organizer")
+    )
+    return made
+
+
+SAME_VOXEL = """() => {
+  const [a, b] = ["#canvas-a", "#canvas-b"].map((id) => document.querySelector(id).dataset.crosshairVoxel);
+  return a !== undefined && a === b;
+}"""
+
+
+def _same_voxel(page: Page, after: str) -> str:
+    """The voxel under both panes' crosshair once they agree; fails naming both when they do not."""
+    with contextlib.suppress(PlaywrightTimeoutError):  # said below, with both voxels
+        page.wait_for_function(SAME_VOXEL, timeout=3_000)
+    a, b = (page.locator(f"#canvas-{pane}").get_attribute("data-crosshair-voxel") for pane in "ab")
+    assert a is not None, f"after {after}, pane A says nothing of its crosshair"
+    assert a == b, f"after {after}, pane A is at voxel {a} and pane B at voxel {b}"
+    return a
+
+
+def _pane_point(page: Page, pane: str, x: float, y: float) -> tuple[float, float]:
+    box = page.locator(f"#canvas-{pane}").bounding_box()
+    assert box is not None
+    return box["x"] + x * box["width"], box["y"] + y * box["height"]
+
+
+# The reader's keys that move or redraw a pane: slices in every layout (V), windows, images, the A/B toggle.
+READER_KEYS = (
+    *("ArrowUp", "ArrowDown", "ArrowDown", "w", "ArrowUp", "i", "ArrowDown"),  # three planes
+    *("Space", "ArrowUp", "Space", "ArrowDown", "Escape"),  # A and B in turn in pane A, then side by side
+    *("v", "ArrowUp", "ArrowDown", "v", "ArrowDown", "ArrowUp"),  # axial, coronal
+    *("v", "ArrowUp", "ArrowDown", "v"),  # sagittal, and three planes again
+)
+# NiiVue's own keys, taken by the pane under the mouse once clicked: crosshair left, right, down and up.
+NIIVUE_KEYS = ("h", "l", "j", "k")
+
+
+@pytest.mark.e2e
+def test_both_panes_show_the_same_slice_whatever_the_reader_does(
+    two_background_study: ReaderStudy, live_server: object, browser: Browser
+) -> None:
+    page = logged_in_page(browser, session_cookie(username="reader", live_server_url=live_server.url))
+    try:
+        page.goto(f"{live_server.url}/studies/{two_background_study.pk}/read/")
+        page.wait_for_selector("#reader-study[data-shown='1']", state="attached")
+        seen = {_same_voxel(page, "the first item is drawn")}
+        for x, y in ((0.2, 0.3), (0.7, 0.3), (0.3, 0.7), (0.7, 0.7)):
+            page.mouse.click(*_pane_point(page, "b", x, y))
+            seen.add(_same_voxel(page, f"a click in pane B at ({x}, {y}) of it"))
+        assert len(seen) > 1, "no click moved the crosshair"
+        for key in READER_KEYS:
+            page.keyboard.press(key)
+            seen.add(_same_voxel(page, f"the key {key!r}"))
+        for pane in "ab":
+            page.mouse.move(*_pane_point(page, pane, 0.3, 0.3))
+            for delta in (120, -120, -120):
+                page.mouse.wheel(0, delta)
+                seen.add(_same_voxel(page, f"the mouse wheel ({delta}) over pane {pane.upper()}"))
+            page.mouse.click(*_pane_point(page, pane, 0.3, 0.3))
+            for key in NIIVUE_KEYS:
+                page.keyboard.press(key)
+                seen.add(_same_voxel(page, f"NiiVue's key {key!r} in pane {pane.upper()}"))
+        assert len(seen) > 6, f"the keys and the wheel moved the crosshair too little to tell: {seen}"
+        assert page.locator("#viewer-status").inner_text() == ""
+    except Exception:
+        save_failure(page, "reader-study-synced-panes")
+        raise

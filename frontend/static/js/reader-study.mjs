@@ -1,7 +1,9 @@
 // The blinded reading page: fetch the reader's next item, show its two masks side by side (A left, B
 // right) on the same background, take one answer per item from the keyboard or the form, and go on.
 // It knows items and masks only by the opaque URLs the API gives, and never shows the viewer's
-// location values (which would tell the layers apart).
+// location values (which would tell the layers apart). The two panes are synced (viewer.mjs): whatever
+// moves one (a key, the wheel, a click) moves the other, so both always show the same slice. Once both
+// panes have drawn an item, the page says so to the server, where the item's reading time starts.
 
 const root = document.getElementById("reader-study");
 const form = document.getElementById("answer-form");
@@ -10,17 +12,22 @@ const progress = document.getElementById("progress");
 const status = document.getElementById("viewer-status");
 const answerError = document.getElementById("answer-error");
 const WINDOW_PRESETS = ["brain", "stroke", "bone"];
+const LAYOUTS = ["multiplanar", "axial", "coronal", "sagittal"];
 const MASK_OPACITY = 0.5;
 
 let current = null;
 let viewers = [];
 let presetIndex = 0;
+let layoutIndex = 0;
 let toggled = false;
 let showingB = false;
 let sending = false;
 let loading = false;
 let leftMaskIndex = 0;
 let backgroundIndex = 0;
+// The report that the current item's panes are drawn: an answer waits for it, so that the server has the
+// moment its reading time starts before the answer arrives.
+let drawnReport = Promise.resolve();
 
 async function loadViewerModule() {
   try {
@@ -55,10 +62,11 @@ function maskVolume(mask, visible) {
   return { url: mask.url, name: mask.name, colormap: "red", opacity: MASK_OPACITY, visible };
 }
 
+// Resolves true once both panes have drawn the item, false when the viewer could not start.
 async function showImages(item) {
   const module = await viewerModule;
   if (module === null) {
-    return;
+    return false;
   }
   const background = backgroundVolumes(item);
   // Pane A holds both masks so that the toggle can swap them in one pane; they load as the toggle shows
@@ -77,6 +85,12 @@ async function showImages(item) {
   } else {
     await Promise.all([viewers[0].load(leftVolumes), viewers[1].load(rightVolumes)]);
   }
+  return true;
+}
+
+// A lost report costs only precision: the server then times the answer from when it handed the item out.
+function reportDrawn(item) {
+  return fetch(item.drawn_url, { method: "POST", headers: { "X-CSRFToken": root.dataset.csrfToken } }).catch(() => {});
 }
 
 function applyBackground() {
@@ -143,7 +157,9 @@ async function loadNext() {
   showingB = false;
   loading = true;
   try {
-    await showImages(data);
+    if (await showImages(data)) {
+      drawnReport = reportDrawn(data);
+    }
   } finally {
     loading = false;
     // The item's images are on screen (or the viewer said why not): answers are taken from now on.
@@ -175,6 +191,7 @@ async function submitAnswer() {
   };
   sending = true;
   try {
+    await drawnReport;
     const response = await fetch(current.answer_url, {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-CSRFToken": root.dataset.csrfToken },
@@ -223,25 +240,38 @@ const KEY_ACTIONS = {
     presetIndex = (presetIndex + 1) % WINDOW_PRESETS.length;
     applyPreset();
   },
+  v: () => {
+    layoutIndex = (layoutIndex + 1) % LAYOUTS.length;
+    viewers[0]?.setLayout(LAYOUTS[layoutIndex]);
+  },
   ArrowUp: () => viewers[0]?.moveSlice(1),
   ArrowDown: () => viewers[0]?.moveSlice(-1),
 };
 
-function onKey(event) {
+// The page's action for a key event, or undefined (typing a comment, or a key the page leaves alone).
+function keyAction(event) {
   if (event.target instanceof HTMLTextAreaElement) {
-    return;
+    return undefined;
   }
-  const action = KEY_ACTIONS[event.key.length === 1 ? event.key.toLowerCase() : event.key];
+  return KEY_ACTIONS[event.key.length === 1 ? event.key.toLowerCase() : event.key];
+}
+
+// Taken before the viewer's canvas sees it, so NiiVue does not act on the same key: pressed, or released
+// (NiiVue switches its view when V is released).
+function onKey(event) {
+  const action = keyAction(event);
   if (action === undefined) {
     return;
   }
-  // Taken before the viewer's canvas sees it, so NiiVue does not act on the same key.
   event.preventDefault();
   event.stopPropagation();
-  action();
+  if (event.type === "keydown") {
+    action();
+  }
 }
 
 document.addEventListener("keydown", onKey, { capture: true });
+document.addEventListener("keyup", onKey, { capture: true });
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   submitAnswer();

@@ -78,9 +78,8 @@ export function bindViewerControls({ presetViewers, layoutViewers }) {
       return;
     }
     event.preventDefault();
-    for (const viewer of layoutViewers()) {
-      viewer.moveSlice(step);
-    }
+    // Synced viewers follow the one moved (viewer.mjs): moving each of them would step twice.
+    layoutViewers()[0]?.moveSlice(step);
   });
   return { applyPreset };
 }

@@ -263,27 +263,81 @@ async function gpuFinished(gl) {
   gl.deleteSync(fence);
 }
 
+// ---- Synced viewers ---------------------------------------------------------------------------------
+// NiiVue syncs viewers (broadcastTo) at the end of each picture, but only from the viewer whose canvas has
+// the keyboard focus: a slice moved by a key the page took, or in a pane other than the one last clicked,
+// left the other pane on another slice. Synced viewers here share a group instead, and whichever of them
+// draws a picture, whatever made it draw (a key, the wheel, a click, a layout, a window or an image
+// shown), the others take its position before the picture is done. NiiVue calls its member `sync` at the
+// end of every picture: each viewer's NiiVue has it replaced by the group's.
+
+// Within this distance (a fraction of the volume, or mm of pan and zoom) two viewers are in one place.
+const SAME_PLACE = 1e-5;
+
+function samePlace(first, second) {
+  return (
+    first.length === second.length &&
+    Array.from(first).every((value, index) => Math.abs(value - second[index]) <= SAME_PLACE)
+  );
+}
+
+// Where a viewer is: its crosshair (in mm: synced panes may show images on other grids), zoom and pan,
+// layout and 3D view.
+function placeOf(nv) {
+  return {
+    crosshairMm: Array.from(nv.frac2mm(nv.scene.crosshairPos)).slice(0, 3),
+    pan: Array.from(nv.scene.pan2Dxyzmm),
+    sliceType: nv.opts.sliceType,
+    render: [nv.scene.renderAzimuth, nv.scene.renderElevation, nv.scene.volScaleMultiplier],
+  };
+}
+
+// Move NiiVue to `place` without drawing; false if it is there already.
+function placeTake(nv, place) {
+  const crosshair = Array.from(nv.mm2frac(place.crosshairMm)).slice(0, 3);
+  const render = [nv.scene.renderAzimuth, nv.scene.renderElevation, nv.scene.volScaleMultiplier];
+  if (
+    samePlace(crosshair, nv.scene.crosshairPos) &&
+    samePlace(place.pan, nv.scene.pan2Dxyzmm) &&
+    place.sliceType === nv.opts.sliceType &&
+    samePlace(place.render, render)
+  ) {
+    return false;
+  }
+  nv.scene.crosshairPos = crosshair;
+  nv.scene.pan2Dxyzmm = [...place.pan];
+  nv.opts.sliceType = place.sliceType;
+  [nv.scene.renderAzimuth, nv.scene.renderElevation, nv.scene.volScaleMultiplier] = place.render;
+  return true;
+}
+
 class Viewer {
   #nv;
-  #layout;
+  #canvas;
   #blinded;
   #opacities;
   #visible;
   #labelIndex;
   #labelColors;
   #listeners = [];
+  // The viewers this one is synced with (itself included) and whether one of them is being moved.
+  #group = { viewers: new Set([this]), moving: false };
+  // While it fetches new volumes it still shows the old ones: it neither leads nor follows.
+  #loading = false;
 
-  constructor(nv, { volumes, layout, blinded }) {
+  constructor(nv, canvas, { volumes, blinded }) {
     this.#nv = nv;
-    this.#layout = layout;
+    this.#canvas = canvas;
     this.#blinded = blinded;
     this.#volumesSet(volumes);
     nv.onLocationChange = (location) => this.#emitLocation(location);
+    nv.sync = () => this.#pictureDrawn();
     this.ready = null;
   }
 
+  // Read from NiiVue, which a synced viewer's moves and NiiVue's own view key change too.
   get layout() {
-    return this.#layout;
+    return LAYOUTS.find((name) => sliceTypeOf(this.#nv, name) === this.#nv.opts.sliceType);
   }
 
   #volumesSet(volumes) {
@@ -305,12 +359,34 @@ class Viewer {
     );
   }
 
-  // Replace every volume (a new base and its overlays); resolves once they are drawn.
+  // Replace every volume (a new base and its overlays); resolves once they are drawn. A synced viewer
+  // comes back where the others of its group are (in mm), or, if they are all loading too, keeps its place
+  // in the volume: the first of the group to finish leads.
   async load(volumes) {
     this.#volumesSet(volumes);
-    this.show(await imagesFetch(this.#nv, volumes).images);
-    this.#nv.setSliceType(sliceTypeOf(this.#nv, this.#layout));
+    this.#loading = true;
+    try {
+      this.show(await imagesFetch(this.#nv, volumes).images);
+    } finally {
+      this.#loading = false;
+    }
+    const leader = this.#followable().find((viewer) => viewer !== this);
+    if (leader !== undefined) {
+      placeTake(this.#nv, placeOf(leader.#nv));
+    }
+    this.#nv.setSliceType(sliceTypeOf(this.#nv, this.layout));
+    await gpuFinished(this.#nv.gl);
     await nextAnimationFrame();
+  }
+
+  // A hook for browser tests: the voxel under the crosshair, which says nothing of what is shown.
+  #crosshairShow() {
+    this.#canvas.dataset.crosshairVoxel = Array.from(this.#nv.frac2vox(this.#nv.scene.crosshairPos)).join(",");
+  }
+
+  // The viewers of the group that show what they were last given.
+  #followable() {
+    return Array.from(this.#group.viewers).filter((viewer) => !viewer.#loading && viewer.#nv.volumes.length > 0);
   }
 
   #shownOpacity(index) {
@@ -336,7 +412,6 @@ class Viewer {
 
   setLayout(name) {
     layoutApply(this.#nv, name);
-    this.#layout = name;
   }
 
   setColormap(index, name) {
@@ -360,14 +435,45 @@ class Viewer {
     this.#nv.setFrame4D(this.#nv.volumes[this.#volumeIndex(index)].id, frame);
   }
 
+  // From now on, whatever moves one of the two (or a viewer either is synced with) moves all of them; the
+  // other takes this one's place now.
   syncWith(other) {
-    const options = { "2d": true, "3d": true };
-    this.#nv.broadcastTo(other.#nv, options);
-    other.#nv.broadcastTo(this.#nv, options);
+    const group = this.#group;
+    for (const viewer of other.#group.viewers) {
+      group.viewers.add(viewer);
+      viewer.#group = group;
+    }
+    this.#pictureDrawn();
+  }
+
+  // NiiVue has drawn a picture of this viewer: the others of its group take its place (each draws if it
+  // moved, and tells its own listeners where it is now). A picture drawn while following draws no more.
+  #pictureDrawn() {
+    if (this.#nv.volumes.length === 0) {
+      return;
+    }
+    this.#crosshairShow();
+    const group = this.#group;
+    if (group.moving || this.#loading || group.viewers.size < 2) {
+      return;
+    }
+    group.moving = true;
+    try {
+      const place = placeOf(this.#nv);
+      for (const viewer of this.#followable()) {
+        if (viewer !== this && placeTake(viewer.#nv, place)) {
+          viewer.#crosshairShow(); // a hidden pane's canvas draws no picture
+          viewer.#nv.drawScene();
+          viewer.#nv.createOnLocationChange();
+        }
+      }
+    } finally {
+      group.moving = false;
+    }
   }
 
   moveSlice(delta) {
-    sliceMove(this.#nv, this.#layout, delta);
+    sliceMove(this.#nv, this.layout, delta);
   }
 
   onLocation(callback) {
@@ -414,7 +520,7 @@ export async function createViewer(canvas, { volumes, layout = "multiplanar", bl
     logLevel: "error",
     loadingText: "",
   });
-  const viewer = new Viewer(nv, { volumes, layout, blinded });
+  const viewer = new Viewer(nv, canvas, { volumes, blinded });
   if (onLocation !== null) {
     viewer.onLocation(onLocation);
   }
