@@ -1,20 +1,24 @@
 """Checking predictions archives: unsafe members refused before extraction, every problem listed at once."""
 
+import gzip
 import io
 import tarfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from portal.submissions.archives import (
     ArchiveLimits,
     ArchiveRejected,
+    archive_check,
     archive_extract_masks,
     archive_inspect,
     masks_check,
 )
+from tests.hostile_masks import ELSEWHERE, CorruptMask, corrupt_masks, metaimage_header, nifti_bytes
 from tests.portal.submissions.conftest import CASE_NAMES, SHAPE, mask_bytes, tar_gz_bytes, zip_bytes
 
 LIMITS = ArchiveLimits(max_members=10, max_total_bytes=10 * 1024 * 1024, max_ratio=100)
@@ -95,7 +99,7 @@ def test_archive_inspect_refuses_a_compression_bomb(archive_file: WriteArchive) 
 
 def test_archive_inspect_counts_members_and_uncompressed_bytes(archive_file: WriteArchive) -> None:
     members = {f"case{index}.nii.gz": bytes(range(256)) * 8 for index in range(12)}
-    path = archive_file(tar_gz_bytes(members), "predictions.tgz")
+    path = archive_file(zip_bytes(members))
 
     problems = _rejection(path, ArchiveLimits(max_members=10, max_total_bytes=20_000, max_ratio=1000))
 
@@ -159,7 +163,7 @@ def test_masks_check_lists_unknown_missing_unreadable_and_wrongly_sized_masks(tm
         "sub-stroke0999.nii.gz names case sub-stroke0999, which is not one of this phase's cases.",
         "There is no mask for 1 case(s): sub-stroke0102.",
         "sub-stroke0100.nii.gz is 6x5x3 voxels but case sub-stroke0100 is 6x5x4.",
-        "sub-stroke0101.nii.gz is not a readable image.",
+        "sub-stroke0101.nii.gz is not a readable image: it is neither a NIfTI-1 file nor a MetaImage.",
     ]
 
 
@@ -179,3 +183,170 @@ def test_archive_inspect_refuses_a_tar_gz_that_expands_too_much(archive_file: Wr
 
     assert problem.startswith("The archive expands ")
     assert problem.endswith("times its size; at most 100 times is allowed.")
+
+
+def test_a_tar_listing_stops_at_the_member_that_passes_the_budget(archive_file: WriteArchive) -> None:
+    # The member declares 10 GiB and the stream ends right after its header: listing on would have to
+    # decompress all of it (or, here, fail); the header alone is enough to refuse the archive.
+    info = tarfile.TarInfo("predictions/sub-stroke0100.nii")
+    info.size = 10 * 1024**3
+    path = archive_file(gzip.compress(info.tobuf(format=tarfile.GNU_FORMAT) + bytes(4096)), "predictions.tgz")
+
+    assert _rejection(path) == [
+        "predictions/sub-stroke0100.nii alone expands to 10,737.4 MB; the archive may expand to at most "
+        "10.5 MB."
+    ]
+
+
+def test_a_tar_listing_stops_at_the_first_member_over_the_count(archive_file: WriteArchive) -> None:
+    members = {f"case{index}.nii.gz": bytes(range(256)) for index in range(12)}
+    path = archive_file(tar_gz_bytes(members), "predictions.tgz")
+
+    assert _rejection(path) == ["The archive holds more than 10 files; at most 10 are allowed."]
+
+
+def test_archive_inspect_refuses_an_over_long_name_with_a_sentence(archive_file: WriteArchive) -> None:
+    long_name = "sub-stroke0100_" + "x" * 300 + ".nii.gz"
+    path = archive_file(tar_gz_bytes({f"masks/{long_name}": mask_bytes()}), "predictions.tar.gz")
+
+    [problem] = _rejection(path)
+
+    assert problem.endswith(
+        "has a name of 322 characters in a path of 328; use names of at most 200 characters."
+    )
+    assert problem.startswith("masks/sub-stroke0100_xxx")
+
+
+def _zip_damaged(member: str, content: bytes, *, method: int, damage: slice) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=method) as archive:
+        archive.writestr(member, content)
+    raw = bytearray(buffer.getvalue())
+    start = raw.index(member.encode()) + len(member)  # the data follow the local header's name
+    raw[start + damage.start : start + damage.stop] = bytes(
+        byte ^ 0x5A for byte in raw[start + damage.start : start + damage.stop]
+    )
+    return bytes(raw)
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        pytest.param(
+            _zip_damaged(
+                "sub-stroke0100.nii.gz", mask_bytes(), method=zipfile.ZIP_STORED, damage=slice(60, 61)
+            ),
+            "sub-stroke0100.nii.gz could not be read from the archive: its data fail their CRC check; make "
+            "the archive again.",
+            id="bad-crc",
+        ),
+        pytest.param(
+            _zip_damaged(
+                "sub-stroke0100.nii", bytes(range(256)) * 64, method=zipfile.ZIP_DEFLATED, damage=slice(2, 40)
+            ),
+            "sub-stroke0100.nii could not be read from the archive: its compressed data are damaged; make "
+            "the archive again.",
+            id="corrupt-deflate",
+        ),
+        pytest.param(
+            tar_gz_bytes({"sub-stroke0100.nii": np.random.default_rng(0).bytes(200_000)})[:100_000],
+            "The archive is damaged or cut short after sub-stroke0100.nii; make the archive again.",
+            id="tar-gz-cut-short",
+        ),
+    ],
+)
+def test_archive_extract_masks_names_a_damaged_member(
+    archive_file: WriteArchive, tmp_path: Path, content: bytes, says: str
+) -> None:
+    path = archive_file(content, "predictions.tar.gz")
+
+    with pytest.raises(ArchiveRejected) as rejected:
+        archive_extract_masks(path, tmp_path / "masks", limits=LIMITS)
+
+    assert rejected.value.problems == [says]
+
+
+def test_member_names_that_are_not_utf8_are_shown_escaped_and_masks_named_so_are_read(
+    archive_file: WriteArchive, tmp_path: Path
+) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for raw_name, content in (
+            (b"notes-\xff.txt", b"method"),
+            (b"sub-stroke0100_\xe9.nii.gz", mask_bytes()),
+        ):
+            info = tarfile.TarInfo(raw_name.decode("utf-8", "surrogateescape"))
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+    path = archive_file(buffer.getvalue(), "predictions.tar.gz")
+
+    extracted = archive_extract_masks(path, tmp_path / "masks", limits=LIMITS)
+
+    assert extracted.problems == ["notes-\\xff.txt is not a mask file: use .nii.gz, .nii or .mha."]
+    assert extracted.files == {"sub-stroke0100": tmp_path / "masks" / "sub-stroke0100_\\xe9.nii.gz"}
+    assert masks_check(masks=extracted.files, expected_shapes={"sub-stroke0100": SHAPE}) == []
+
+
+def test_a_zip_that_marks_a_name_utf8_when_it_is_not_is_refused_naming_it_escaped(
+    archive_file: WriteArchive,
+) -> None:
+    content = bytearray(zip_bytes({"sub-stroke0100_\u00e9.nii.gz": mask_bytes()}))
+    for _ in range(2):  # the local header's name and the central directory's
+        at = content.index("\u00e9".encode())
+        content[at : at + 2] = b"\xff\xfe"
+
+    assert _rejection(archive_file(bytes(content))) == [
+        "The zip marks the name sub-stroke0100_\\xff\\xfe.nii.gz as UTF-8, which it is not; rename the file "
+        "and make the archive again."
+    ]
+
+
+@pytest.mark.parametrize("corrupt", corrupt_masks("sub-stroke0100", size=SHAPE))
+def test_masks_check_decodes_every_mask_and_names_a_corrupt_one(tmp_path: Path, corrupt: CorruptMask) -> None:
+    path = tmp_path / corrupt.name
+    path.write_bytes(corrupt.content)
+
+    [problem] = masks_check(masks={"sub-stroke0100": path}, expected_shapes={"sub-stroke0100": SHAPE})
+
+    assert problem.startswith(f"{corrupt.name} ")
+    assert corrupt.says in problem
+
+
+@pytest.mark.parametrize("data_file_lines", ELSEWHERE)
+def test_masks_check_refuses_a_metaimage_whose_voxels_are_in_another_file(
+    tmp_path: Path, data_file_lines: str
+) -> None:
+    secret = tmp_path / "sub-stroke0100_ground_truth.nii.gz"
+    secret.write_bytes(mask_bytes())
+    path = tmp_path / "masks" / "sub-stroke0100.mha"
+    path.parent.mkdir()
+    path.write_bytes(metaimage_header(data_file_lines, secret=f"../{secret.name}"))
+
+    assert masks_check(masks={"sub-stroke0100": path}, expected_shapes={"sub-stroke0100": SHAPE}) == [
+        "sub-stroke0100.mha keeps its voxels in another file; save the mask as one .mha file that holds them "
+        "(ElementDataFile = LOCAL)."
+    ]
+
+
+def test_masks_check_compares_the_declared_grid_before_reading_a_voxel(tmp_path: Path) -> None:
+    path = tmp_path / "sub-stroke0100.nii.gz"
+    path.write_bytes(gzip.compress(nifti_bytes(np.zeros((1, 1, 1), np.uint8), dims=[3, 32767, 32767, 32767])))
+
+    assert masks_check(masks={"sub-stroke0100": path}, expected_shapes={"sub-stroke0100": SHAPE}) == [
+        "sub-stroke0100.nii.gz is 32767x32767x32767 voxels but case sub-stroke0100 is 6x5x4."
+    ]
+
+
+def test_archive_check_lists_every_problem_of_an_archive(archive_file: WriteArchive, tmp_path: Path) -> None:
+    members = {f"{name}.nii.gz": mask_bytes() for name in CASE_NAMES} | {"notes.txt": b"method"}
+    path = archive_file(zip_bytes(members))
+
+    problems = archive_check(
+        path,
+        tmp_path / "masks",
+        limits=LIMITS,
+        expected_shapes={name: SHAPE for name in CASE_NAMES},
+        seconds=60,
+    )
+
+    assert problems == ["notes.txt is not a mask file: use .nii.gz, .nii or .mha."]
