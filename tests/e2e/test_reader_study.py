@@ -343,6 +343,13 @@ def test_both_panes_show_the_same_slice_whatever_the_reader_does(
                 page.keyboard.press(key)
                 seen.add(_same_voxel(page, f"NiiVue's key {key!r} in pane {pane.upper()}"))
         assert len(seen) > 6, f"the keys and the wheel moved the crosshair too little to tell: {seen}"
+        page.keyboard.press("1")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#reader-study[data-shown='2']", state="attached")
+        _same_voxel(page, "the next item is drawn")
+        for key in ("ArrowDown", "ArrowUp"):
+            page.keyboard.press(key)
+            _same_voxel(page, f"the key {key!r} on the next item")
         assert page.locator("#viewer-status").inner_text() == ""
     except Exception:
         save_failure(page, "reader-study-synced-panes")
