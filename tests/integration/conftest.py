@@ -2,9 +2,12 @@
 
 A worker runs the test settings with this process's ``VAR_DIR`` (so both see the same private storage),
 the test database (the test commits its rows, so the worker sees them) and the Redis broker of the
-``celery_broker`` fixture, with eager execution off.
+``celery_broker`` fixture, with eager execution off. Each worker leads a process group of its own, so
+a test can kill it as a machine dies (with every process it started) and the fixture stops every
+process of every group it started, however the test ends.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -30,29 +33,46 @@ def _database_url() -> str:
     return f"postgres://{credentials}@{host}{port}/{quote(database['NAME'])}"
 
 
+# Step-engine timings for workers that run beat's sweeper: a claim without a heartbeat for 3 s is dead.
+FAST_STEPS = {"STEP_HEARTBEAT_SECONDS": "0.5", "STEP_CLAIM_EXPIRY_SECONDS": "3", "STEP_SWEEP_SECONDS": "1"}
+
+
 def _stop(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is not None:
-        return
-    worker.send_signal(signal.SIGTERM)
-    try:
-        worker.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        worker.kill()
+    """Stop the worker's whole process group (its pool and beat too), at last with SIGKILL."""
+    if worker.poll() is None:
+        _signal_group(worker, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.wait(timeout=15)
+    _signal_group(worker, signal.SIGKILL)
+    if worker.poll() is None:
         worker.wait(timeout=5)
+
+
+def _signal_group(worker: subprocess.Popen[bytes], signal_number: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(worker.pid, signal_number)
 
 
 @pytest.fixture
 def celery_worker_start(postgresql: None, celery_broker: str) -> Iterator[WorkerStart]:
     """A function that starts a worker process on the ``cpu`` queue (or ``queues``, comma-separated),
-    logging to ``log_path``; every worker it started is stopped when the test ends.
+    logging to ``log_path``; every worker it started is stopped, with its process group, when the test
+    ends.
 
     ``visibility_timeout_s`` shortens the time after which the worker takes back messages that a dead
-    worker left unacknowledged (the test settings' default is an hour).
+    worker left unacknowledged (the test settings' default is an hour). ``fast_steps`` gives the worker
+    claims that expire after 3 s (``FAST_STEPS``); ``beat`` also runs Celery beat in it, so the step
+    sweeper runs every second.
     """
     workers: list[subprocess.Popen[bytes]] = []
 
     def start(
-        *, log_path: Path, visibility_timeout_s: int | None = None, queues: str = "cpu"
+        *,
+        log_path: Path,
+        visibility_timeout_s: int | None = None,
+        queues: str = "cpu",
+        fast_steps: bool = False,
+        beat: bool = False,
     ) -> subprocess.Popen[bytes]:
         environment = {
             **os.environ,
@@ -67,9 +87,18 @@ def celery_worker_start(postgresql: None, celery_broker: str) -> Iterator[Worker
         command = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queues, "-c", "1"]
         command += ["--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat"]
         command += ["-l", "info"]
+        if fast_steps or beat:
+            environment.update(FAST_STEPS)
+        if beat:
+            command += ["--beat", "--schedule", str(log_path.with_name(f"beat-schedule-{len(workers)}"))]
         with log_path.open("ab") as log:
             worker = subprocess.Popen(
-                command, cwd=settings.BASE_DIR, env=environment, stdout=log, stderr=subprocess.STDOUT
+                command,
+                cwd=settings.BASE_DIR,
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         workers.append(worker)
         return worker
