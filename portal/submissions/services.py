@@ -59,12 +59,7 @@ from portal.steps.services import (
 )
 from portal.storage import private_storage
 from portal.submissions import selectors, tasks
-from portal.submissions.archives import (
-    ArchiveLimits,
-    ArchiveRejected,
-    archive_extract_masks,
-    masks_check,
-)
+from portal.submissions.archives import ArchiveLimits, archive_check, archive_extract_masks
 from portal.submissions.exceptions import InvalidTransition, SubmissionRefused
 from portal.submissions.models import CaseResult, Submission, SubmissionStateChange
 
@@ -73,6 +68,9 @@ logger = logging.getLogger(__name__)
 Status = Submission.Status
 
 ARCHIVE_LIMITS = ArchiveLimits(max_members=2000, max_total_bytes=8 * 1024**3, max_ratio=500)
+# The time a predictions check may take (memory follows the phase's grid): a hundred masks of ISLES'24
+# size are extracted and decoded in well under a minute; a check past this is refused with a sentence.
+CHECK_SECONDS = 300
 MAX_STEP_ATTEMPTS = 3
 EVALUATION_WAIT_SECONDS = 30
 UNEXPECTED_ERROR = "An unexpected error occurred; the organizers have been told. Your quota was not spent."
@@ -563,14 +561,16 @@ def _check_claim(*, submission_id: int) -> Submission | None:
 def _archive_problems(*, submission: Submission) -> list[str]:
     if submission.kind == Phase.SubmissionKind.ALGORITHM:
         return algorithm_services.algorithm_image_check(submission=submission)
+    shapes = selectors.phase_reference_shapes(phase=submission.phase)
     with tempfile.TemporaryDirectory(prefix="submission-check-") as folder:
         archive = _stored_copy(submission=submission, folder=Path(folder))
-        try:
-            extracted = archive_extract_masks(archive, Path(folder) / "masks", limits=ARCHIVE_LIMITS)
-        except ArchiveRejected as rejection:
-            return rejection.problems
-        shapes = selectors.phase_reference_shapes(phase=submission.phase)
-        return extracted.problems + masks_check(masks=extracted.files, expected_shapes=shapes)
+        return archive_check(
+            archive,
+            Path(folder) / "masks",
+            limits=ARCHIVE_LIMITS,
+            expected_shapes=shapes,
+            seconds=CHECK_SECONDS,
+        )
 
 
 def _check_record(*, submission_id: int, problems: list[str], claim: str) -> None:
