@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from evaluation.io import same_spacing, size_text, spacing_text
+from evaluation.io import ImageRefused, image_read, same_spacing, size_text, spacing_text
 from portal.accounts.models import User
 from portal.celery import row_lock
 from portal.datasets import isles24, selectors, tasks
@@ -458,8 +458,8 @@ def _masks_check(*, masks: Mapping[str, Path], cases: Mapping[str, Case]) -> dic
             problems.append(f"{path.name} names case {case_name}, which is not in this dataset.")
             continue
         try:
-            image = sitk.ReadImage(str(path))
-        except RuntimeError:
+            image = image_read(path)  # self-contained files only, the format from the content
+        except ImageRefused:
             problems.append(f"{path.name} (case {case_name}) is not a readable image.")
             continue
         problem = _grid_problem(image=image, case=case, name=path.name)

@@ -12,6 +12,7 @@ from portal.datasets.models import Case, Dataset, GroundTruth, GroundTruthVersio
 from portal.datasets.selectors import case_ground_truth_get, dataset_ground_truth_version_list
 from portal.datasets.services import ground_truth_version_create, isles24_import
 from portal.storage import private_storage
+from tests.hostile_masks import ELSEWHERE, metaimage_header
 from tests.portal.accounts.factories import UserFactory
 from tests.portal.datasets.factories import CaseFactory, DatasetFactory, ImageFactory
 
@@ -157,6 +158,24 @@ def test_masks_with_problems_are_refused_one_sentence_each_and_nothing_is_stored
     ]
     assert list(dataset.ground_truth_versions.values_list("number", flat=True)) == [1]
     assert GroundTruth.objects.filter(case__dataset=dataset).count() == 2
+
+
+@pytest.mark.parametrize("data_file_lines", ELSEWHERE)
+def test_a_metaimage_whose_voxels_are_in_another_file_is_refused_not_read(
+    dataset: Dataset, tmp_path: Path, data_file_lines: str
+) -> None:
+    secret = write_mask(tmp_path / "sub-stroke0002-v1.nii")
+    mask = tmp_path / "masks" / "sub-stroke0001.mha"
+    mask.parent.mkdir()
+    mask.write_bytes(metaimage_header(data_file_lines, secret=str(secret)))
+
+    with pytest.raises(GroundTruthRefused) as refused:
+        ground_truth_version_create(
+            dataset=dataset, masks={"sub-stroke0001": mask}, note="", source=Source.UPLOAD, created_by=None
+        )
+
+    assert refused.value.messages == ["sub-stroke0001.mha (case sub-stroke0001) is not a readable image."]
+    assert list(dataset.ground_truth_versions.values_list("number", flat=True)) == [1]
 
 
 def test_a_version_without_any_mask_is_refused(dataset: Dataset) -> None:
