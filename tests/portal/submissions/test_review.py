@@ -1,19 +1,23 @@
 """Reviewing a submission's masks against the ground truth: who may, and the overlap label volume served."""
 
+import hashlib
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import reverse
 
 from portal.accounts.models import User
+from portal.challenges.models import Phase
 from portal.storage import private_storage
 from portal.submissions.models import Submission
 from portal.submissions.selectors import phase_case_ground_truth, submission_case_overlap_key
 from portal.submissions.services import submission_case_overlap_label
+from tests.hostile_masks import metaimage_header
 from tests.portal.submissions.review_world import (
     ORIGIN_MM,
     SHAPE_ZYX,
@@ -22,6 +26,7 @@ from tests.portal.submissions.review_world import (
     review_world_create,
     submission_create,
     volume_bytes,
+    zip_of,
 )
 
 
@@ -133,6 +138,27 @@ def test_a_mask_of_another_size_is_refused_with_both_sizes(world: ReviewWorld) -
 
     assert response.status_code == 422
     assert response.content.decode() == "The mask is 7x5x4 voxels but the ground truth is 6x5x4."
+
+
+def test_a_stored_metaimage_reading_another_file_is_refused_not_followed(world: ReviewWorld) -> None:
+    # An archive accepted before the checks refused such a file: its .mha names the ground truth's copy.
+    case = world.train_case.name
+    header = metaimage_header(f"ElementDataFile = ../{case}_ground_truth.nii.gz\n", size=SHAPE_ZYX[::-1])
+    content = zip_of({f"predictions/{case}.mha": header})
+    submission = Submission.objects.create(
+        phase=world.train_phase,
+        creator=world.participant,
+        kind=Phase.SubmissionKind.PREDICTIONS,
+        file=ContentFile(content, name="predictions.zip"),
+        sha256=hashlib.sha256(content).hexdigest(),
+        size_bytes=len(content),
+        status=Submission.Status.SUCCEEDED,
+    )
+
+    response = overlap_get(world.organizer, submission, world.train_case.pk)
+
+    assert response.status_code == 422
+    assert response.content.decode().startswith(f"{case}.mha keeps its voxels in another file")
 
 
 @pytest.mark.parametrize(
