@@ -1,9 +1,12 @@
 """``manage.py demo``: migrate, build the demo challenge, start a Celery worker and the web server.
 
 This is what ``make demo`` runs. Everything lives under ``VAR_DIR``; the two processes write their logs
-to ``VAR_DIR/logs/`` and stop together on Ctrl-C (or when either of them dies).
+to ``VAR_DIR/logs/`` and stop together on Ctrl-C or SIGTERM (or when either of them dies), within
+``STOP_GRACE_S`` whatever task the worker is running: a step it leaves unfinished is queued again by the
+step sweeper, which the worker runs (Celery beat), once the demo runs again.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -30,6 +33,8 @@ from portal.challenges.demo import (
 from portal.challenges.demo_baseline import BASELINE_IMAGE
 
 READY_TIMEOUT_S = 60
+STOP_GRACE_S = 10
+"""Seconds the web server and the worker get to stop on their own before they are killed."""
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -55,6 +60,37 @@ def _wait_until_serving(url: str, web: subprocess.Popen[bytes]) -> None:
     raise CommandError(f"The web server did not answer at {url} within {READY_TIMEOUT_S} s.")
 
 
+def _stop_on_signals() -> None:
+    """Make Ctrl-C (SIGINT) and SIGTERM stop the demo. Set explicitly: a program started in the background
+    by a shell script inherits SIGINT ignored, and Python then leaves it ignored."""
+
+    def stop(signal_number: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, stop)
+
+
+def _processes_stop(processes: tuple[subprocess.Popen[bytes], ...], *, grace_s: float) -> None:
+    """Stop each process's group: SIGTERM, then SIGKILL to whatever still runs after ``grace_s`` (a worker
+    in the middle of a long task would otherwise wait for it to finish)."""
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
+    for process in processes:
+        _group_signal(process, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(deadline - time.monotonic(), 0))
+        _group_signal(process, signal.SIGKILL)  # the rest of its group: a pool's children, beat
+        process.wait()
+
+
+def _group_signal(process: subprocess.Popen[bytes], signal_number: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal_number)
+
+
 class Command(BaseCommand):
     help = "Run the portal locally with a demo challenge: migrate, build it, start a worker and gunicorn."
 
@@ -66,6 +102,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        _stop_on_signals()
         host, port = options["host"], options["port"]
         if not options["setup_only"] and not _port_free(host, port):
             raise CommandError(f"Port {port} is in use; choose another, e.g. `make demo PORT={port + 1}`.")
@@ -105,13 +142,22 @@ class Command(BaseCommand):
         logs = Path(settings.VAR_DIR) / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE}
+        # The worker runs Celery beat too (one worker, so one beat): its step sweeper queues again the
+        # steps a stopped or killed worker left unfinished.
         worker_command = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "cpu,gpu"]
         worker_command += ["--concurrency", "1", "--loglevel", "INFO"]
+        worker_command += ["--beat", "--schedule", str(Path(settings.VAR_DIR) / "celerybeat-schedule")]
         web_command = [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", f"{host}:{port}"]
         web_command += ["--workers", "2", "--access-logfile", "-"]
         with open(logs / "worker.log", "ab") as worker_log, open(logs / "web.log", "ab") as web_log:
-            worker = subprocess.Popen(worker_command, env=env, stdout=worker_log, stderr=subprocess.STDOUT)
-            web = subprocess.Popen(web_command, env=env, stdout=web_log, stderr=subprocess.STDOUT)
+            # Each leads a process group of its own (with its pool, its beat, gunicorn's workers), which the
+            # demo stops as a whole; Ctrl-C in the terminal reaches the demo alone.
+            worker = subprocess.Popen(
+                worker_command, env=env, stdout=worker_log, stderr=subprocess.STDOUT, process_group=0
+            )
+            web = subprocess.Popen(
+                web_command, env=env, stdout=web_log, stderr=subprocess.STDOUT, process_group=0
+            )
             try:
                 url = f"http://{host}:{port}/"
                 _wait_until_serving(url, web)
@@ -121,14 +167,7 @@ class Command(BaseCommand):
             except KeyboardInterrupt:
                 self.stdout.write("Stopping the web server and the worker.")
             finally:
-                for process in (web, worker):
-                    if process.poll() is None:
-                        process.send_signal(signal.SIGTERM)
-                for process in (web, worker):
-                    try:
-                        process.wait(timeout=20)
-                    except subprocess.TimeoutExpired:
-                        process.kill()
+                _processes_stop((web, worker), grace_s=STOP_GRACE_S)
 
     def _wait_for_either(
         self, *, worker: subprocess.Popen[bytes], web: subprocess.Popen[bytes], demo: Demo, url: str
