@@ -31,12 +31,12 @@ def test_env_example_holds_no_real_secret() -> None:
     assert values["DJANGO_DEBUG"] == "0"
 
 
-def test_compose_runs_web_both_workers_and_their_services_from_env() -> None:
+def test_compose_runs_web_both_workers_beat_and_their_services_from_env() -> None:
     compose = yaml.safe_load((REPOSITORY / "docker" / "compose.yml").read_text())
     services = compose["services"]
 
-    assert set(services) == {"postgres", "redis", "web", "worker-cpu", "worker-gpu"}
-    for name in ("web", "worker-cpu", "worker-gpu"):
+    assert set(services) == {"postgres", "redis", "web", "worker-cpu", "worker-gpu", "beat"}
+    for name in ("web", "worker-cpu", "worker-gpu", "beat"):
         assert services[name]["command"] == [name]
         assert services[name]["env_file"] == "../.env"
 
