@@ -51,12 +51,15 @@ fi
 cd "$ROOT"
 # unet-ensemble adds its modules and the weights, which enter the context as unet-weights/: the members of
 # the weights folder are named ./*, which no repository path starts with, so the transform renames only them.
+# Every member is made readable by all (--mode): the image's user must read them, whatever modes the files
+# had here (a process with the portal's umask, 077, writes them owner-only).
 set -- "$DOCKERFILE" inference/__init__.py inference/reference/__init__.py inference/reference/threshold.py
 if [ "$NAME" = threshold ]; then
-    tar -c "$@" \
+    tar -c --mode=a+rX "$@" \
         | docker build --quiet -f "$DOCKERFILE" --build-arg BASE_IMAGE="$BASE_IMAGE" -t "$TAG" - >/dev/null
 else
-    tar -c "$@" inference/reference/unet/*.py -C "$WEIGHTS_DIR" --transform 's,^\.,unet-weights,' . \
+    tar -c --mode=a+rX "$@" inference/reference/unet/*.py \
+        -C "$WEIGHTS_DIR" --transform 's,^\.,unet-weights,' . \
         | docker build --quiet -f "$DOCKERFILE" --build-arg BASE_IMAGE="$BASE_IMAGE" \
             --build-arg WEIGHTS_DIR=unet-weights -t "$TAG" - >/dev/null
 fi
