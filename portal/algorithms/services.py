@@ -527,15 +527,12 @@ def job_steps_register() -> None:
             name="algorithm job",
             model=Job,
             statuses=(JobStatus.QUEUED, JobStatus.RUNNING),
-            queue=_job_queue,
+            task=tasks.job_run_task,
+            task_argument="job_id",
             give_up=_job_sweeper_give_up,
             max_attempts=MAX_JOB_ATTEMPTS,
         )
     )
-
-
-def _job_queue(job_id: int) -> None:
-    tasks.job_run_task.delay(job_id=job_id)
 
 
 def _job_sweeper_give_up(job_id: int, reason: str) -> None:

@@ -226,15 +226,12 @@ def dataset_import_steps_register() -> None:
             name="dataset import",
             model=DatasetImport,
             statuses=(DatasetImport.Status.QUEUED, DatasetImport.Status.RUNNING),
-            queue=_dataset_import_send,
+            task=tasks.dataset_import_task,
+            task_argument="dataset_import_id",
             give_up=_dataset_import_give_up,
             max_attempts=MAX_IMPORT_ATTEMPTS,
         )
     )
-
-
-def _dataset_import_send(dataset_import_id: int) -> None:
-    tasks.dataset_import_task.delay(dataset_import_id=dataset_import_id)
 
 
 def _dataset_import_give_up(dataset_import_id: int, reason: str) -> None:

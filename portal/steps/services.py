@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
@@ -56,16 +57,22 @@ class StepKind:
     """One kind of background step, as the sweeper needs to know it.
 
     ``statuses`` are the row's statuses while it is in the step (waiting for a worker or claimed);
-    ``queue`` sends the step's task for a row's id; ``give_up`` ends the row's step with a sentence (the
-    row is in one of ``statuses`` and its claim expired).
+    ``task`` is the step's Celery task, which takes the row's id as its keyword ``task_argument``;
+    ``give_up`` ends the row's step with a sentence (the row is in one of ``statuses`` and its claim
+    expired).
     """
 
     name: str
     model: type[ClaimedStep]
     statuses: tuple[str, ...]
-    queue: Callable[[int], None]
+    task: Any
+    task_argument: str
     give_up: Callable[[int, str], None]
     max_attempts: int
+
+    def queue(self, pk: int) -> None:
+        """Send the step's task for row ``pk``."""
+        self.task.delay(**{self.task_argument: pk})
 
 
 _KINDS: dict[str, StepKind] = {}

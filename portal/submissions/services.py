@@ -323,15 +323,12 @@ def submission_steps_register() -> None:
                 name=name,
                 model=Submission,
                 statuses=statuses,
-                queue=partial(_task_send, task),
+                task=task,
+                task_argument="submission_id",
                 give_up=_step_give_up,
                 max_attempts=MAX_STEP_ATTEMPTS,
             )
         )
-
-
-def _task_send(task: Any, submission_id: int) -> None:
-    task.delay(submission_id=submission_id)
 
 
 def _step_give_up(submission_id: int, reason: str) -> None:
