@@ -31,9 +31,9 @@ class LoginLockedOut(APIException):
 class AuthTokenView(ObtainAuthToken):
     """POST a username and password, get the user's API token.
 
-    Besides the API's own throttles, the endpoint has a rate of its own per address (``auth-token``),
-    and django-axes refuses a username that failed too often from the same address (429, with the
-    sentence of the login page). A success counts as a login: it clears the failures.
+    Besides the API's own rates, this endpoint has a lower one per address. A username that failed too
+    often from the same address, here or on the login page, is refused for a while: 429, with a sentence
+    saying for how long and Retry-After. A success counts as a login: it clears the failures.
     """
 
     throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, ScopedRateThrottle]
