@@ -8,9 +8,11 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
+from pytest_django.fixtures import Settings
 
 from portal.challenges.demo import demo_release_write
 from portal.datasets.models import Split
@@ -77,11 +79,24 @@ def test_a_fresh_var_dir_keeps_the_database_its_journal_the_key_the_broker_and_l
     assert {name: stat.filemode(mode) for name, mode in modes.items() if mode & OTHERS} == {}
 
 
-def test_private_storage_keeps_what_it_stores_and_its_folders_to_the_owner(settings: object) -> None:
+def relocated(storage: dict[str, Any], location: Path) -> dict[str, Any]:
+    """The portal's configuration of a storage, with its files under ``location``."""
+    return {**storage, "OPTIONS": {**storage["OPTIONS"], "location": location}}
+
+
+def test_private_storage_keeps_what_it_stores_and_its_folders_to_the_owner(
+    settings: Settings, tmp_path: Path
+) -> None:
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "private": relocated(settings.STORAGES["private"], tmp_path / "private"),
+        "default": relocated(settings.STORAGES["default"], tmp_path / "media"),
+    }
+
     name = private_storage().save("datasets/7/ground-truth/sub-stroke0001.nii.gz", ContentFile(b"lesion"))
     public = storages["default"].save("teams/logo.png", ContentFile(b"logo"))
 
-    assert open_to_others(Path(private_storage().location)) == []
+    assert open_to_others(tmp_path / "private") == []
     assert Path(private_storage().path(name)).read_bytes() == b"lesion"
     assert stat.S_IMODE(Path(storages["default"].path(public)).stat().st_mode) == 0o644
 
