@@ -17,6 +17,7 @@ whose worker died is queued again by the sweeper; an algorithm's own failure is 
 sentence and never retried.
 """
 
+import datetime
 import hashlib
 import logging
 import shutil
@@ -70,6 +71,7 @@ from portal.submissions.selectors import phase_case_list
 logger = logging.getLogger(__name__)
 
 UPLOAD_CHUNK_BYTES = 8 * 1024**2
+UPLOAD_EXPIRY = datetime.timedelta(hours=24)
 MAX_JOB_ATTEMPTS = 3
 _COPY_BYTES = 1024**2
 UNEXPECTED_ERROR = "An unexpected error occurred while running this case; the organizers have been told."
@@ -131,6 +133,45 @@ def algorithm_upload_append(
         if upload.is_complete:
             _algorithm_submission_create(upload=upload)
     return upload
+
+
+def algorithm_uploads_expire(*, now: datetime.datetime) -> int:
+    """Delete the uploads not completed within ``UPLOAD_EXPIRY`` of their start, with their partial files,
+    and return how many.
+
+    A participant resumes a cut upload within a day; after that its partial file (up to the phase's image
+    cap) only fills the disk. An expired upload is gone: resuming it is a 404, and the participant starts
+    again. Each upload is locked first, so a chunk being appended finishes (and may complete it) before
+    the upload is judged. Safe to run twice.
+    """
+    expired = AlgorithmUpload.objects.filter(submission__isnull=True, created_at__lt=now - UPLOAD_EXPIRY)
+    removed = 0
+    for upload_id in expired.values_list("pk", flat=True):
+        with transaction.atomic():
+            upload = (
+                AlgorithmUpload.objects.select_for_update()
+                .filter(pk=upload_id, submission__isnull=True)
+                .first()
+            )
+            if upload is None:
+                continue
+            upload.delete()
+        private_storage().delete(upload.file_name)  # an upload's partial file is its own, named by its id
+        removed += 1
+    return removed
+
+
+def algorithm_image_file_forget(*, submission: Submission) -> None:
+    """Record that the image archive of a submission is no longer stored (its file is being removed)."""
+    AlgorithmImage.objects.filter(submission=submission).update(file="")
+
+
+def algorithm_file_in_use(*, name: str) -> bool:
+    """Whether an algorithm image or an upload not yet completed still names the stored file ``name``."""
+    return (
+        AlgorithmImage.objects.filter(file=name).exists()
+        or AlgorithmUpload.objects.filter(file_name=name, submission__isnull=True).exists()
+    )
 
 
 def algorithm_image_check(*, submission: Submission) -> list[str]:

@@ -36,6 +36,7 @@ class PhaseSerializer(serializers.ModelSerializer):
             "split",
             "daily_submission_limit",
             "total_submission_limit",
+            "upload_max_mb",
         ]
 
 

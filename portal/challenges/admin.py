@@ -13,7 +13,7 @@ class PhaseInline(admin.StackedInline):
         ("submission_kind", "metric_profile"),
         ("opens_at", "closes_at"),
         ("dataset", "split"),
-        ("daily_submission_limit", "total_submission_limit"),
+        ("daily_submission_limit", "total_submission_limit", "upload_max_mb"),
         "description",
     ]
 

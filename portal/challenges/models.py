@@ -70,6 +70,14 @@ class Phase(models.Model):
     total_submission_limit = models.PositiveSmallIntegerField(
         default=10, help_text="Submissions per team (or participant without a team) over the whole phase."
     )
+    upload_max_mb = models.PositiveIntegerField(
+        default=2000,
+        help_text=(
+            "Largest predictions archive a participant may upload, in MB (10^6 bytes): a larger upload is "
+            "refused before it is read. 100 masks of 512x512x80 voxels take a few MB zipped (2.1 GB as "
+            "uncompressed uint8 .nii). Algorithm images have their own cap (image_max_gb)."
+        ),
+    )
 
     class Meta:
         ordering = ["challenge", "order", "opens_at"]
@@ -82,6 +90,11 @@ class Phase(models.Model):
 
     def __str__(self) -> str:
         return f"{self.challenge.title}: {self.title}"
+
+    @property
+    def upload_max_bytes(self) -> int:
+        """The largest predictions archive the phase takes, in bytes."""
+        return self.upload_max_mb * 1_000_000
 
     @property
     def is_open(self) -> bool:

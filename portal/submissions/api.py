@@ -4,10 +4,15 @@ Thin adapters over ``services`` and ``selectors``: a submission the user may not
 made it; a refusal is a 400 with the service's sentence and its stable ``code``.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.exceptions import APIException
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -16,7 +21,9 @@ from rest_framework.views import APIView
 
 from portal.challenges.models import Phase
 from portal.submissions import selectors, services
+from portal.submissions.exceptions import UploadTooLarge
 from portal.submissions.models import CaseResult, Submission, SubmissionStateChange
+from portal.submissions.uploads import upload_guard_install
 
 
 class StateChangeSerializer(serializers.ModelSerializer):
@@ -114,11 +121,34 @@ def _with_state_changes(submissions: QuerySet[Submission]) -> QuerySet[Submissio
     )
 
 
+class UploadTooLargeError(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+
+@contextmanager
+def _too_large_as_413() -> Iterator[None]:
+    try:
+        yield
+    except UploadTooLarge as refusal:
+        raise UploadTooLargeError(" ".join(refusal.messages)) from None
+
+
 class PhaseSubmissionsView(APIView):
     """The user's team's submissions to a phase (every team's for its organizers), and new uploads."""
 
     permission_classes = [IsAuthenticated]
     parser_classes = [MultiPartParser, FormParser]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """Check an upload's size before anything reads its body (session authentication's CSRF check
+        does): a 413 with the phase's cap, or the cap applied as the body streams. The phase is looked up
+        by slug alone here (an unknown slug gets the default cap); who may see it is checked next."""
+        with _too_large_as_413():
+            if request.method == "POST":
+                phase = Phase.objects.filter(slug=kwargs.get("slug")).first() or Phase()
+                upload_guard_install(request._request, phase=phase)
+            super().initial(request, *args, **kwargs)
 
     @extend_schema(responses=SubmissionSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
@@ -128,11 +158,16 @@ class PhaseSubmissionsView(APIView):
 
     @extend_schema(
         request={"multipart/form-data": SubmissionUploadSerializer},
-        responses={201: SubmissionSerializer, 400: OpenApiResponse(description="Refused, with a code")},
+        responses={
+            201: SubmissionSerializer,
+            400: OpenApiResponse(description="Refused, with a code"),
+            413: OpenApiResponse(description="Larger than the phase takes (code too_large)"),
+        },
     )
     def post(self, request: Request, slug: str) -> Response:
         phase = _phase_or_404(request, slug)
-        upload = SubmissionUploadSerializer(data=request.data)
+        with _too_large_as_413():
+            upload = SubmissionUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         submission = services.submission_create(
             phase=phase, user=request.user, upload=upload.validated_data["file"]

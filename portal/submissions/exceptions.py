@@ -11,6 +11,10 @@ class SubmissionRefused(ValidationError):
     """
 
 
+class UploadTooLarge(SubmissionRefused):
+    """An upload larger than its phase takes, refused before (or while) its body is read: HTTP 413."""
+
+
 class InvalidTransition(Exception):
     """A status change the submission state machine does not allow; a bug, never the participant's doing."""
 

@@ -33,6 +33,7 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from evaluation.io import read_mask, size_text
@@ -60,7 +61,7 @@ from portal.steps.services import (
 from portal.storage import private_storage
 from portal.submissions import selectors, tasks
 from portal.submissions.archives import ArchiveLimits, archive_check, archive_extract_masks
-from portal.submissions.exceptions import InvalidTransition, SubmissionRefused
+from portal.submissions.exceptions import InvalidTransition, SubmissionRefused, UploadTooLarge
 from portal.submissions.models import CaseResult, Submission, SubmissionStateChange
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ ARCHIVE_LIMITS = ArchiveLimits(max_members=2000, max_total_bytes=8 * 1024**3, ma
 # The time a predictions check may take (memory follows the phase's grid): a hundred masks of ISLES'24
 # size are extracted and decoded in well under a minute; a check past this is refused with a sentence.
 CHECK_SECONDS = 300
+# How long a submission that failed (other than by its checks) or was cancelled keeps its upload.
+FAILED_FILES_KEPT = datetime.timedelta(days=7)
 MAX_STEP_ATTEMPTS = 3
 EVALUATION_WAIT_SECONDS = 30
 UNEXPECTED_ERROR = "An unexpected error occurred; the organizers have been told. Your quota was not spent."
@@ -137,6 +140,21 @@ def submission_refusal_check(*, phase: Phase, user: User, kind: str) -> None:
     """
     team = selectors.submission_team_for(challenge=phase.challenge, user=user)
     _submission_check_allowed(phase=phase, user=user, team=team, kind=kind)
+
+
+def submission_upload_size_check(*, phase: Phase, size_bytes: int | None) -> None:
+    """Raise ``UploadTooLarge`` (HTTP 413) when a predictions upload to the phase is over its cap.
+
+    Called with the request's Content-Length before its body is read (None when it has none), and with
+    the bytes received so far while the body streams, so a body without a length is stopped at the cap
+    too (``portal.submissions.uploads``).
+    """
+    if size_bytes is not None and size_bytes > phase.upload_max_bytes:
+        raise UploadTooLarge(
+            f"The upload is larger than {phase.upload_max_mb:,} MB, the most this phase takes; send the "
+            "masks gzipped (.nii.gz) in a .zip or .tar.gz.",
+            code="too_large",
+        )
 
 
 def submission_transition(*, submission: Submission, to_status: Status, note: str = "") -> None:
@@ -337,6 +355,61 @@ def _step_give_up(submission_id: int, reason: str) -> None:
         reason=f"{reason} Your quota was not spent; the organizers have been told.",
         note="Given up: its worker stopped answering.",
     )
+
+
+def submission_file_remove(*, submission_id: int) -> bool:
+    """Remove the stored upload of a FAILED or CANCELLED submission; True when a file was removed.
+
+    The submission forgets the file's name (so does its algorithm image). Uploads are stored under their
+    content's hash, so two submissions of the same bytes share one file: it is removed only when no other
+    row names it (another submission, an algorithm image, an upload not yet completed), and only after
+    the row's change is committed. A submission in another status, or whose file is gone, is left alone.
+    """
+    with transaction.atomic():
+        submission = (
+            Submission.objects.select_for_update(of=("self",))
+            .filter(pk=submission_id, status__in=(Status.FAILED, Status.CANCELLED))
+            .exclude(file="")
+            .first()
+        )
+        if submission is None:
+            return False
+        name = submission.file.name
+        Submission.objects.filter(pk=submission_id).update(file="")
+        if submission.kind == Phase.SubmissionKind.ALGORITHM:
+            algorithm_services.algorithm_image_file_forget(submission=submission)
+        in_use = Submission.objects.filter(file=name).exists() or algorithm_services.algorithm_file_in_use(
+            name=name
+        )
+    if in_use:
+        return False
+    private_storage().delete(name)
+    logger.info("Removed %s, the upload of submission %s.", name, submission_id)
+    return True
+
+
+def submission_files_cleanup(*, now: datetime.datetime | None = None) -> int:
+    """Remove the stored uploads no one needs any more and return how many files were removed.
+
+    The archive of a submission refused by its checks is removed at once (``_check_record`` does so as
+    it fails; this catches one whose removal did not happen). Other FAILED and CANCELLED submissions keep
+    their files ``FAILED_FILES_KEPT`` after their last change, for organizers to look into, then lose
+    them. Uploads of algorithm images never completed are deleted ``UPLOAD_EXPIRY`` (24 h) after they
+    started. Files of submissions still being checked or evaluated, and of scored ones (a new ground
+    truth version re-scores them), are kept. Safe to run twice, and beside submissions being made.
+    """
+    now = timezone.now() if now is None else now
+    ended = Submission.objects.filter(status__in=(Status.FAILED, Status.CANCELLED)).exclude(file="")
+    refused = ended.filter(status=Status.FAILED).exclude(problems=[]).values_list("pk", flat=True)
+    expired = (
+        ended.annotate(ended_at=Max("state_changes__at"))
+        .filter(ended_at__lt=now - FAILED_FILES_KEPT)
+        .values_list("pk", flat=True)
+    )
+    removed = sum(
+        submission_file_remove(submission_id=submission_id) for submission_id in sorted({*refused, *expired})
+    )
+    return removed + algorithm_services.algorithm_uploads_expire(now=now)
 
 
 def submission_select_final(*, submission_id: int, user: User) -> Submission:
@@ -584,6 +657,8 @@ def _check_record(*, submission_id: int, problems: list[str], claim: str) -> Non
                 "(this one did not count toward your limits)."
             )
             submission_transition(submission=submission, to_status=Status.FAILED, note="Checks failed.")
+            # A refused upload leaves nothing behind (the cleanup task catches a removal that fails here).
+            transaction.on_commit(partial(submission_file_remove, submission_id=submission_id), robust=True)
             return
         submission_transition(submission=submission, to_status=Status.EVALUATING, note="Checks passed.")
         if submission.kind == Phase.SubmissionKind.ALGORITHM:

@@ -26,3 +26,10 @@ def phase_rescore_task(*, phase_id: int) -> None:
 def submission_rescore_task(*, submission_id: int) -> None:
     """Score one scored submission on its phase's current ground truth (``services.submission_rescore``)."""
     services.submission_rescore(submission_id=submission_id)
+
+
+@cpu_task()
+def submission_files_cleanup_task() -> None:
+    """Remove the uploads no one needs any more (see ``services.submission_files_cleanup``); run hourly
+    by Celery beat. Repeats remove nothing more."""
+    services.submission_files_cleanup()

@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModif
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST, require_safe
 
 from portal.accounts.models import ChallengeRole
@@ -23,8 +24,10 @@ from portal.datasets.models import Case
 from portal.datasets.views import client_holds, viewer_image, viewer_render, volume_response
 from portal.steps.services import step_is_held
 from portal.submissions import selectors, services
+from portal.submissions.exceptions import UploadTooLarge
 from portal.submissions.forms import SubmissionUploadForm
 from portal.submissions.models import Submission
+from portal.submissions.uploads import upload_guard_install
 
 
 def _phase_or_404(request: HttpRequest, slug: str) -> Phase:
@@ -41,10 +44,26 @@ def _submission_or_404(request: HttpRequest, pk: int) -> Submission:
         raise Http404("No such submission.") from error
 
 
+@csrf_exempt  # checked in _phase_submissions_page, once the upload is known to be within the phase's cap
 @login_required
 def phase_submissions(request: HttpRequest, slug: str) -> HttpResponse:
-    """The upload form (for participants) and the submissions the user may see in the phase."""
+    """The upload form (for participants) and the submissions the user may see in the phase.
+
+    An upload over the phase's cap is a 413 with its sentence, refused before its body is read (or as
+    soon as it passes the cap): Django's CSRF check reads the body, so it comes after the size check.
+    """
     phase = _phase_or_404(request, slug)
+    try:
+        if request.method == "POST":
+            upload_guard_install(request, phase=phase)
+        return _phase_submissions_page(request, phase)
+    except UploadTooLarge as refusal:
+        messages.error(request, " ".join(refusal.messages))
+        return _phase_submissions_render(request, phase, SubmissionUploadForm(), status=413)
+
+
+@csrf_protect
+def _phase_submissions_page(request: HttpRequest, phase: Phase) -> HttpResponse:
     form = SubmissionUploadForm()
     if request.method == "POST":
         form = SubmissionUploadForm(request.POST, request.FILES)
@@ -58,6 +77,12 @@ def phase_submissions(request: HttpRequest, slug: str) -> HttpResponse:
             else:
                 messages.success(request, f"Submission {submission.pk} was received; it is checked now.")
                 return redirect("phase-submissions", slug=phase.slug)
+    return _phase_submissions_render(request, phase, form)
+
+
+def _phase_submissions_render(
+    request: HttpRequest, phase: Phase, form: SubmissionUploadForm, *, status: int = 200
+) -> HttpResponse:
     roles = user_roles(user=request.user, challenge=phase.challenge)
     submissions = selectors.submission_list_visible_to(user=request.user, phase=phase).prefetch_related(
         "state_changes"
@@ -70,7 +95,7 @@ def phase_submissions(request: HttpRequest, slug: str) -> HttpResponse:
         "is_organizer": ChallengeRole.Role.ORGANIZER in roles,
         "submissions": submissions,
     }
-    return render(request, "submissions/phase_submissions.html", context)
+    return render(request, "submissions/phase_submissions.html", context, status=status)
 
 
 @login_required
