@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max, Q, QuerySet
 from scipy.stats import t as student_t
 
@@ -162,11 +163,18 @@ def study_reader_list_for(*, user: User) -> QuerySet[StudyReader]:
 
 
 def reader_study_get_for_organizer(*, user: User, study_id: int) -> ReaderStudy:
-    """The study if the user organizes its challenge; raises ``ReaderStudy.DoesNotExist`` otherwise."""
+    """The study if the user organizes its challenge.
+
+    Raises ``PermissionDenied`` for one of its readers, who knows the study (their list names it, their
+    reading page is at its URL) but may not manage it or read its results, and ``ReaderStudy.DoesNotExist``
+    for anyone else, who does not learn that it exists.
+    """
     study = ReaderStudy.objects.select_related("challenge", "dataset").get(pk=study_id)
-    if not reader_study_can_manage(user=user, challenge=study.challenge_id):
-        raise ReaderStudy.DoesNotExist
-    return study
+    if reader_study_can_manage(user=user, challenge=study.challenge_id):
+        return study
+    if user.is_authenticated and StudyReader.objects.filter(study=study, user=user).exists():
+        raise PermissionDenied("Only the organizers of the challenge manage this study and read its results.")
+    raise ReaderStudy.DoesNotExist
 
 
 def study_reader_get(*, user: User, study_id: int) -> StudyReader:

@@ -1,7 +1,9 @@
 """Reader study pages: organizers create a study, invite readers, read the results and export answers;
 a reader reads in a page that knows only opaque tokens. Annotation campaign pages follow in their section.
 
-Whatever a user may not see is a 404, so nobody learns that a study or an item exists. The reading page
+Whatever a user may not see is a 404, so nobody learns that a study or an item exists; what they know of
+but may not do (a reader at the study's organizer pages, anyone but an organizer at the form that makes
+a study or a campaign of a challenge they see) is a 403. The reading page
 never shows the study's title (organizers write it, and it may name a source): it says which challenge
 the study belongs to and nothing else about it. Both masks of an item are served by one view from files
 rendered when the study was prepared, under one neutral name.
@@ -82,13 +84,22 @@ def study_list(request: HttpRequest) -> HttpResponse:
     return render(request, "readerstudies/study_list.html", context)
 
 
-@login_required
-def study_create(request: HttpRequest, challenge_slug: str) -> HttpResponse:
-    """The organizer's form for a new study."""
+def _challenge_managed_or_refused(request: HttpRequest, challenge_slug: str) -> Challenge:
+    """The challenge whose studies and campaigns the user manages: 404 when they do not see it, 403 when
+    they see it but do not organize it (before any form, which lists every team's submissions)."""
     try:
         challenge = challenge_get_visible_to(user=request.user, slug=challenge_slug)
     except Challenge.DoesNotExist as error:
         raise Http404("No such challenge.") from error
+    if not selectors.reader_study_can_manage(user=request.user, challenge=challenge):
+        raise PermissionDenied("Only the organizers of the challenge make its studies and campaigns.")
+    return challenge
+
+
+@login_required
+def study_create(request: HttpRequest, challenge_slug: str) -> HttpResponse:
+    """The organizer's form for a new study."""
+    challenge = _challenge_managed_or_refused(request, challenge_slug)
     form = ReaderStudyForm(request.POST or None, challenge=challenge)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -106,18 +117,12 @@ def study_create(request: HttpRequest, challenge_slug: str) -> HttpResponse:
                 asks_comment=data["asks_comment"],
                 minimum_reading_seconds=data["minimum_reading_seconds"],
             )
-        except PermissionDenied as error:
-            raise Http404("No such challenge.") from error
         except ValidationError as error:
             for message in error.messages:
                 form.add_error(None, message)
         else:
             messages.success(request, "The study is being prepared; invite its readers below.")
             return redirect("readerstudy-detail", pk=study.pk)
-    elif request.method == "GET" and not selectors.reader_study_can_manage(
-        user=request.user, challenge=challenge
-    ):
-        raise Http404("No such challenge.")
     return render(request, "readerstudies/study_create.html", {"challenge": challenge, "form": form})
 
 
@@ -269,12 +274,7 @@ def _assignment_or_404(request: HttpRequest, pk: int) -> AnnotationAssignment:
 @login_required
 def campaign_create(request: HttpRequest, challenge_slug: str) -> HttpResponse:
     """The organizer's form for a new annotation campaign."""
-    try:
-        challenge = challenge_get_visible_to(user=request.user, slug=challenge_slug)
-    except Challenge.DoesNotExist as error:
-        raise Http404("No such challenge.") from error
-    if not selectors.reader_study_can_manage(user=request.user, challenge=challenge):
-        raise Http404("No such challenge.")
+    challenge = _challenge_managed_or_refused(request, challenge_slug)
     form = AnnotationCampaignForm(request.POST or None, request.FILES or None, challenge=challenge)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -198,7 +198,7 @@ def test_the_campaign_page_is_for_organizers(
     assert response.status_code == expected
 
 
-@pytest.mark.parametrize(("name", "expected"), [("organizer", 200), ("reader", 404), ("participant", 404)])
+@pytest.mark.parametrize(("name", "expected"), [("organizer", 200), ("reader", 403), ("participant", 403)])
 def test_the_creation_form_is_for_organizers(world: CampaignWorld, name: str, expected: int) -> None:
     url = reverse("annotation-campaign-create", kwargs={"challenge_slug": world.phase.challenge.slug})
 

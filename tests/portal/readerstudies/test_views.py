@@ -24,8 +24,12 @@ def _statuses(default: int, **overrides: int) -> dict[str, int]:
     return {role: overrides.get(role, default) for role in ROLES}
 
 
-ORGANIZER_ONLY_PAGE = _statuses(404, anonymous=LOGIN, organizer=200)
-ORGANIZER_ONLY_API = _statuses(404, anonymous=401, organizer=200)
+# The study's readers know it (they read it), so its organizer pages refuse them (403); anyone else does
+# not learn that it exists (404). The new study form is refused to anyone but an organizer of a challenge
+# they see.
+ORGANIZER_ONLY_PAGE = _statuses(404, anonymous=LOGIN, organizer=200, reader=403, other_reader=403)
+ORGANIZER_ONLY_API = _statuses(404, anonymous=401, organizer=200, reader=403, other_reader=403)
+NEW_STUDY_FORM = _statuses(403, anonymous=LOGIN, organizer=200)
 READER_PAGE = _statuses(404, anonymous=LOGIN, reader=200, other_reader=200)
 OWN_ITEMS_API = _statuses(404, anonymous=401, reader=200)
 OWN_FILES = _statuses(404, reader=200)
@@ -39,7 +43,7 @@ def _item(study: ReaderStudy) -> ReadingItem:
 
 ENDPOINTS: dict[str, tuple[str, Callable[[ReaderStudy], str], dict[str, int]]] = {
     "study list": ("get", lambda study: "/studies/", _statuses(200, anonymous=LOGIN)),
-    "new study form": ("get", lambda study: f"/studies/new/{study.challenge.slug}/", ORGANIZER_ONLY_PAGE),
+    "new study form": ("get", lambda study: f"/studies/new/{study.challenge.slug}/", NEW_STUDY_FORM),
     "study page": ("get", lambda study: f"/studies/{study.pk}/", ORGANIZER_ONLY_PAGE),
     "results page": ("get", lambda study: f"/studies/{study.pk}/results/", ORGANIZER_ONLY_PAGE),
     "answers CSV": ("get", lambda study: f"/studies/{study.pk}/answers.csv", ORGANIZER_ONLY_PAGE),
@@ -108,6 +112,21 @@ def test_the_reading_page_shows_progress_and_not_the_study_title(
     assert "0 / 3 answered" in html
     assert study.title not in html
     assert study.challenge.title in html
+
+
+@pytest.mark.parametrize("role", ["participant", "reader", "outsider"])
+def test_the_new_study_form_names_the_teams_submissions_to_organizers_only(
+    study_world: StudyWorld, role: str
+) -> None:
+    """A form posted with errors is shown again with its choices, every team's submissions among them:
+    anyone but an organizer is refused before it is built."""
+    client = Client()
+    client.force_login(study_world.person(role))
+
+    response = client.post(f"/studies/new/{study_world.phase.challenge.slug}/", {"title": ""})
+
+    assert response.status_code == 403
+    assert TEAM_NAME not in response.content.decode()
 
 
 def test_the_organizer_creates_a_study_in_the_form_and_invites_a_new_reader(
