@@ -169,8 +169,10 @@ def output_collect(
 ) -> Path:
     """Check the one segmentation under ``output_folder`` and store it at ``destination`` (a .nii.gz).
 
-    The segmentation must be one regular file (links are refused, never followed) of at most ``max_bytes``,
-    readable as an image with the reference's size, every value finite. Values are binarised with ``> 0``,
+    The segmentation must be one regular file (links are refused, never followed) of at most ``max_bytes``
+    that holds its own voxels (a NIfTI-1 single file or a MetaImage with ``ElementDataFile = LOCAL``, the
+    format read from its content whatever its name), readable as an image with the reference's size, every
+    value finite. Values are binarised with ``> 0``,
     as ground truth is, so {0, 255} or probabilities above zero count as lesion; NaN or infinity is refused
     because it means the algorithm broke, not that it chose. The stored mask is uint8 {0, 1} with the
     reference's spacing, origin and direction. Raises ``OutputRejected`` with a sentence naming the path.
