@@ -211,13 +211,20 @@ def submission_list_own(*, phase: Phase, user: User) -> QuerySet[Submission]:
     return Submission.objects.filter(phase=phase, team__isnull=True, creator=user)
 
 
+def submission_is_own(*, phase: Phase, user: User, submission: Submission) -> bool:
+    """Whether the submission is the user's team's (or their own, without a team): they know of it."""
+    if not user.is_authenticated:
+        return False
+    return submission_list_own(phase=phase, user=user).filter(pk=submission.pk).exists()
+
+
 def submission_case_scores_visible(*, access: LeaderboardAccess, user: User, submission: Submission) -> bool:
     """Whether the user may see this submission's per-case scores and plots."""
     if access.is_organizer:
         return True
     if not access.case_scores_visible:
         return False
-    return submission_list_own(phase=access.phase, user=user).filter(pk=submission.pk).exists()
+    return submission_is_own(phase=access.phase, user=user, submission=submission)
 
 
 def leaderboard_case_rows(*, entries: list[LeaderboardEntry]) -> list[CaseScoreRow]:

@@ -1,9 +1,15 @@
 """Leaderboard pages: the ranking with its stability plots, per-case scores, a submission's volume plots,
-and the organizers' exports. Every page reads stored ranks; none computes them."""
+and the organizers' exports. Every page reads stored ranks; none computes them.
+
+The pages are public where the leaderboard is. What a person may not see is refused: an anonymous
+visitor is sent to log in (an organizer may see it), anyone else gets 403; another team's submission is
+a 404, as if it did not exist.
+"""
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -34,6 +40,13 @@ def _access_or_404(request: HttpRequest, phase_slug: str) -> LeaderboardAccess:
         raise Http404("No such phase.") from error
 
 
+def _refused(request: HttpRequest, sentence: str) -> HttpResponse:
+    """An anonymous visitor is sent to log in; anyone else is refused with ``sentence`` (403)."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    raise PermissionDenied(sentence)
+
+
 def _columns(access: LeaderboardAccess) -> list[Mapping[str, object]]:
     return list(access.stability.columns) if access.stability is not None else []
 
@@ -48,6 +61,8 @@ def leaderboard_detail(request: HttpRequest, phase_slug: str) -> HttpResponse:
     access = _access_or_404(request, phase_slug)
     context: dict[str, object] = {"access": access, "phase": access.phase}
     if not access.leaderboard_visible:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
         return render(request, "leaderboards/leaderboard_detail.html", context, status=403)
     columns = _columns(access)
     entries = list(selectors.leaderboard_rows(phase=access.phase))
@@ -107,7 +122,7 @@ def leaderboard_cases(request: HttpRequest, phase_slug: str) -> HttpResponse:
     for a participant when the phase shows per-case scores."""
     access = _access_or_404(request, phase_slug)
     if not (access.leaderboard_visible and access.case_scores_visible):
-        raise PermissionDenied("Per-case scores of this phase are not shown to you.")
+        return _refused(request, "Per-case scores of this phase are not shown to you.")
     entries = selectors.leaderboard_case_entries(access=access, user=request.user)
     case_rows = selectors.leaderboard_case_rows(entries=entries)
     columns = _columns(access)
@@ -151,9 +166,11 @@ def leaderboard_submission(request: HttpRequest, phase_slug: str, submission_id:
     submission = Submission.objects.filter(
         pk=submission_id, phase=access.phase, status=Submission.Status.SUCCEEDED
     ).first()
-    if submission is None or not selectors.submission_case_scores_visible(
-        access=access, user=request.user, submission=submission
-    ):
+    if submission is None:
+        raise Http404("No such submission.")
+    if not selectors.submission_case_scores_visible(access=access, user=request.user, submission=submission):
+        if selectors.submission_is_own(phase=access.phase, user=request.user, submission=submission):
+            raise PermissionDenied("Per-case scores and volumes of this phase are not shown to you.")
         raise Http404("No such submission.")
     results = submission.case_results.filter(ground_truth_version=access.phase.ground_truth_version)
     points = [
@@ -183,7 +200,7 @@ def leaderboard_export(request: HttpRequest, phase_slug: str, table: str, file_f
     """Download the leaderboard or its per-case scores as CSV or JSON (organizers only)."""
     access = _access_or_404(request, phase_slug)
     if not access.is_organizer:
-        raise PermissionDenied("Only the challenge's organizers may export its results.")
+        return _refused(request, "Only the challenge's organizers may export its results.")
     if table not in ("leaderboard", "cases") or file_format not in ("csv", "json"):
         raise Http404("No such export.")
     export = services.leaderboard_export(phase=access.phase, table=table, file_format=file_format)  # type: ignore[arg-type]  # checked above
