@@ -17,6 +17,7 @@ import SimpleITK as sitk
 from inference.contract import OutputRejected, output_collect
 from inference.image_checks import ImageRejected, image_tar_inspect
 from inference.sandbox import ContainerRefused, RunOutcome, SandboxLimits, run_failure_sentence
+from tests.hostile_masks import nifti_bytes
 from tests.inference.images import TEST_LIMITS, AlgorithmImage, algorithm_images, image_save, sandbox_run
 
 pytestmark = pytest.mark.integration
@@ -148,6 +149,46 @@ def test_an_output_that_links_out_of_the_sandbox_is_refused(
     with pytest.raises(
         OutputRejected, match=r"output\.mha is a link or special file; write the image itself"
     ):
+        collect(tmp_path, reference)
+
+
+# A NIfTI-1 header of the reference's grid whose voxels are in a separate .img file (magic ni1).
+DETACHED_HEADER = nifti_bytes(np.zeros((4, 5, 6), np.uint8), magic=b"ni1")[:348]
+
+
+def _printf_bytes(content: bytes) -> str:
+    """``content`` as a printf format of octal escapes, for a shell without any other way to write bytes."""
+    return "".join(f"\\{byte:03o}" for byte in content)
+
+
+@pytest.mark.parametrize(
+    ("script", "says"),
+    [
+        pytest.param(
+            f"mkdir -p {SEGMENTATION} && printf '{_printf_bytes(DETACHED_HEADER)}'"
+            f" > {SEGMENTATION}/output.nii && ln -s /etc/passwd {SEGMENTATION}/output.img",
+            "is a NIfTI header whose voxels are in another file",
+            id="a-nifti-header-beside-a-link-to-its-voxels",
+        ),
+        pytest.param(
+            INNOCENT.replace(
+                "ElementDataFile = LOCAL", "elementdatafile = /etc/passwd\\nElementDataFile = LOCAL"
+            ),
+            "must hold its voxels itself",
+            id="a-metaimage-naming-a-host-file",
+        ),
+    ],
+)
+def test_an_output_whose_voxels_are_in_another_file_is_refused(
+    docker_client: docker.DockerClient,
+    algorithm_image: AlgorithmImage,
+    tmp_path: Path,
+    reference: Path,
+    script: str,
+    says: str,
+) -> None:
+    assert sandbox_run(docker_client, algorithm_image(script), tmp_path).succeeded
+    with pytest.raises(OutputRejected, match=says):
         collect(tmp_path, reference)
 
 
