@@ -1,7 +1,9 @@
 """Submission pages: a phase's upload form and its submissions, one submission, cancel and final choice,
 and the review of a submission's masks against the ground truth in the viewer.
 
-A submission the user may not see is a 404, so nobody learns that another team's submission exists.
+A submission the user may not see is a 404, so nobody learns that another team's submission exists; an
+action on one they see but may not take (a team re-queueing or stopping its own, an organizer choosing a
+team's final one) is a 403, as in the API. A refusal the person can act on is a message on the page.
 """
 
 import datetime
@@ -9,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -141,8 +143,8 @@ def submission_requeue_view(request: HttpRequest, pk: int) -> HttpResponse:
     submission = _submission_or_404(request, pk)
     try:
         services.submission_requeue(submission_id=submission.pk, user=request.user)
-    except (ValidationError, PermissionDenied) as refusal:
-        messages.error(request, " ".join(getattr(refusal, "messages", [str(refusal)])))
+    except ValidationError as refusal:
+        messages.error(request, " ".join(refusal.messages))
     else:
         messages.success(request, f"Submission {submission.pk} was queued again.")
     return redirect("submission-detail", pk=submission.pk)
@@ -157,8 +159,8 @@ def submission_stop_view(request: HttpRequest, pk: int) -> HttpResponse:
         services.submission_stop(
             submission_id=submission.pk, user=request.user, reason=request.POST.get("reason", "")
         )
-    except (ValidationError, PermissionDenied) as refusal:
-        messages.error(request, " ".join(getattr(refusal, "messages", [str(refusal)])))
+    except ValidationError as refusal:
+        messages.error(request, " ".join(refusal.messages))
     else:
         messages.success(request, f"Submission {submission.pk} was stopped; its team reads why.")
     return redirect("submission-detail", pk=submission.pk)
@@ -187,8 +189,6 @@ def submission_select_final_view(request: HttpRequest, pk: int) -> HttpResponse:
         services.submission_select_final(submission_id=submission.pk, user=request.user)
     except ValidationError as refusal:
         messages.error(request, " ".join(refusal.messages))
-    except PermissionDenied as refusal:
-        messages.error(request, str(refusal))
     else:
         messages.success(request, f"Submission {submission.pk} is now your final submission.")
     return redirect("submission-detail", pk=submission.pk)

@@ -80,6 +80,21 @@ def test_only_an_organizer_unsticks_a_submission(
     assert (stuck.status, stuck.attempt) == (Status.CHECKING, 2)
 
 
+@pytest.mark.parametrize(("person", "status"), [("participant", 403), ("other_team", 404), ("reader", 404)])
+@pytest.mark.parametrize("action", ["requeue", "stop"])
+def test_the_pages_refuse_to_unstick_a_submission_as_the_api_does(
+    people: People, stuck: Submission, person: str, status: int, action: str
+) -> None:
+    client = Client()
+    client.force_login(people.users[person])
+
+    response = client.post(reverse(f"submission-{action}", args=[stuck.pk]), {"reason": "Because."})
+
+    stuck.refresh_from_db()
+    assert response.status_code == status
+    assert (stuck.status, stuck.attempt) == (Status.CHECKING, 2)
+
+
 def test_a_step_a_live_worker_holds_is_not_queued_again(people: People, stuck: Submission) -> None:
     Submission.objects.filter(pk=stuck.pk).update(heartbeat_at=timezone.now())
 
