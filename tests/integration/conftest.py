@@ -33,8 +33,8 @@ def _database_url() -> str:
     return f"postgres://{credentials}@{host}{port}/{quote(database['NAME'])}"
 
 
-# Step-engine timings for workers that run beat's sweeper: a claim without a heartbeat for 3 s is dead.
-FAST_STEPS = {"STEP_HEARTBEAT_SECONDS": "0.5", "STEP_CLAIM_EXPIRY_SECONDS": "3", "STEP_SWEEP_SECONDS": "1"}
+# Step-engine timings for workers that run beat's sweeper: a claim without a heartbeat for 6 s is dead.
+FAST_STEPS = {"STEP_HEARTBEAT_SECONDS": "0.5", "STEP_CLAIM_EXPIRY_SECONDS": "6", "STEP_SWEEP_SECONDS": "1"}
 
 
 def _stop(worker: subprocess.Popen[bytes]) -> None:
@@ -61,7 +61,7 @@ def celery_worker_start(postgresql: None, celery_broker: str) -> Iterator[Worker
 
     ``visibility_timeout_s`` shortens the time after which the worker takes back messages that a dead
     worker left unacknowledged (the test settings' default is an hour). ``fast_steps`` gives the worker
-    claims that expire after 3 s (``FAST_STEPS``); ``beat`` also runs Celery beat in it, so the step
+    claims that expire after 6 s (``FAST_STEPS``); ``beat`` also runs Celery beat in it, so the step
     sweeper runs every second.
     """
     workers: list[subprocess.Popen[bytes]] = []
