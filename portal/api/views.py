@@ -34,7 +34,11 @@ from portal.datasets.views import image_file_response
 
 
 class ChallengeViewSet(viewsets.ReadOnlyModelViewSet):
-    """Challenges the user may see: the public ones and those the user holds a role in."""
+    """Challenges the user may see: the public ones and those the user holds a role in.
+
+    The router also routes each action with a format suffix (``cases.json``), passing ``format``: every
+    action takes it.
+    """
 
     serializer_class = ChallengeSerializer
     lookup_field = "slug"
@@ -44,14 +48,14 @@ class ChallengeViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(responses=PhaseSerializer(many=True))
     @action(detail=True)
-    def phases(self, request: Request, slug: str) -> Response:
+    def phases(self, request: Request, slug: str, format: str | None = None) -> Response:
         """The challenge's phases in order."""
         page = self.paginate_queryset(phase_list(challenge=self.get_object()))
         return self.get_paginated_response(PhaseSerializer(page, many=True).data)
 
     @extend_schema(parameters=[CaseQuerySerializer], responses=CaseSerializer(many=True))
     @action(detail=True, permission_classes=[IsAuthenticated])
-    def cases(self, request: Request, slug: str) -> Response:
+    def cases(self, request: Request, slug: str, format: str | None = None) -> Response:
         """The challenge's cases whose images the user may download, with their download URLs."""
         query = CaseQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -65,7 +69,7 @@ class ChallengeViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=None, responses={201: RoleSerializer, 400: OpenApiResponse(description="Refused")})
     @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated])
-    def join(self, request: Request, slug: str) -> Response:
+    def join(self, request: Request, slug: str, format: str | None = None) -> Response:
         """Take part in a public challenge as a participant; joining twice changes nothing."""
         role = challenge_join(challenge=self.get_object(), user=request.user)
         return Response(RoleSerializer(role).data, status=status.HTTP_201_CREATED)

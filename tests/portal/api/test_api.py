@@ -287,3 +287,13 @@ def test_documentation_pages_load_nothing_from_other_sites(db: None, page: str) 
     assert response.status_code == 200
     assert "/static/drf_spectacular_sidecar/" in html
     assert not re.findall(r"(?:src|href)=[\"']?(?:https?:)?//", html)
+
+
+def test_the_challenge_actions_answer_with_a_format_suffix_as_without(world: ChallengeWithPeople) -> None:
+    client = client_for(world, "participant")
+
+    for action in ("phases", "cases"):
+        plain = client.get(f"/api/challenges/isles24/{action}/")
+        suffixed = client.get(f"/api/challenges/isles24/{action}.json")
+        assert (suffixed.status_code, suffixed.json()) == (200, plain.json()), action
+    assert client.post("/api/challenges/isles24/join.json").status_code == 201
