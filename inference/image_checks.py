@@ -3,8 +3,10 @@
 A participant uploads ``docker save IMAGE | gzip``: a tar (optionally gzip-compressed) holding
 ``manifest.json``, the image configuration as JSON and one tar per layer. The archive is read once, as a
 stream, never extracted to disk: small JSON members are kept in memory, the size of everything else is
-added up. Every problem found is a sentence the participant can act on; all of them are raised together
-in one ``ImageRejected``, so a second upload can fix them all.
+added up, and the reading stops as soon as the declared sizes pass the phase's cap, so an archive that
+claims more than the cap (or a compression bomb) costs no more than the cap to read. Every problem found
+is a sentence the participant can act on; all of them are raised together in one ``ImageRejected``, so a
+second upload can fix them all.
 """
 
 import hashlib
@@ -54,6 +56,7 @@ class _ArchiveContents:
     json_members: Mapping[str, bytes]
     member_names: frozenset[str]
     size_bytes: int
+    complete: bool  # False when the reading stopped at the size cap
 
 
 def image_user_is_root(user: str) -> bool:
@@ -68,7 +71,9 @@ def image_tar_inspect(path: Path, *, max_size_bytes: int) -> ImageSummary:
     not linux/amd64, a root user, neither entrypoint nor command, bigger than ``max_size_bytes`` once
     unpacked, a missing layer; or a single sentence when the file is not a readable tar at all.
     """
-    contents = _archive_read(path)
+    contents = _archive_read(path, max_size_bytes=max_size_bytes)
+    if not contents.complete and "manifest.json" not in contents.json_members:
+        raise ImageRejected([_too_big(contents.size_bytes, max_size_bytes=max_size_bytes)])
     manifest = _manifest_single_image(contents)
     config_name = str(manifest.get("Config", ""))
     config_bytes = contents.json_members.get(config_name)
@@ -87,15 +92,16 @@ def image_tar_inspect(path: Path, *, max_size_bytes: int) -> ImageSummary:
     problems += [
         f"Layer {layer} is listed in manifest.json but missing from the archive; the upload may be cut short."
         for layer in _strings(manifest.get("Layers"))
-        if layer not in contents.member_names
+        if contents.complete and layer not in contents.member_names
     ]
     if problems:
         raise ImageRejected(problems)
     return summary
 
 
-def _archive_read(path: Path) -> _ArchiveContents:
-    """Stream the archive once (gzip or plain), keeping small JSON members and adding up the sizes."""
+def _archive_read(path: Path, *, max_size_bytes: int) -> _ArchiveContents:
+    """Stream the archive once (gzip or plain), keeping small JSON members and adding up the sizes, up to
+    the member whose declared size takes the total past ``max_size_bytes``: nothing after it is read."""
     json_members: dict[str, bytes] = {}
     names: set[str] = set()
     kept_bytes = 0
@@ -105,6 +111,8 @@ def _archive_read(path: Path) -> _ArchiveContents:
             for member in archive:
                 names.add(member.name)
                 size_bytes += member.size
+                if size_bytes > max_size_bytes:
+                    return _ArchiveContents(json_members, frozenset(names), size_bytes, complete=False)
                 if not member.isfile() or member.size > _JSON_MEMBER_MAX_BYTES:
                     continue
                 handle = archive.extractfile(member)
@@ -119,7 +127,7 @@ def _archive_read(path: Path) -> _ArchiveContents:
                 f" or {_HOW_TO_SAVE}."
             ]
         ) from None
-    return _ArchiveContents(json_members=json_members, member_names=frozenset(names), size_bytes=size_bytes)
+    return _ArchiveContents(json_members, frozenset(names), size_bytes, complete=True)
 
 
 def _manifest_single_image(contents: _ArchiveContents) -> Mapping[str, object]:
@@ -178,11 +186,15 @@ def _problems(summary: ImageSummary, *, max_size_bytes: int) -> list[str]:
             " add one to its Dockerfile."
         )
     if summary.size_bytes > max_size_bytes:
-        problems.append(
-            f"The image is {_gigabytes(summary.size_bytes)} unpacked, over this phase's limit of"
-            f" {_gigabytes(max_size_bytes)}; leave build tools and caches out of the final image."
-        )
+        problems.append(_too_big(summary.size_bytes, max_size_bytes=max_size_bytes))
     return problems
+
+
+def _too_big(size_bytes: int, *, max_size_bytes: int) -> str:
+    return (
+        f"The image is over this phase's limit of {_gigabytes(max_size_bytes)} unpacked (at least"
+        f" {_gigabytes(size_bytes)}); leave build tools and caches out of the final image."
+    )
 
 
 def _strings(value: object) -> tuple[str, ...]:

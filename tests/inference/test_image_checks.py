@@ -165,3 +165,21 @@ def test_image_tar_inspect_refuses_a_saved_image_without_a_user(
     (problem,) = problems_of(path)
 
     assert "runs as root (USER is not set, so root)" in problem
+
+
+def test_an_archive_declaring_more_than_the_cap_is_refused_for_its_size_without_reading_further(
+    tmp_path: Path,
+) -> None:
+    """A header claiming 2 GB (here with no data behind it, as a compression bomb has a great deal) stops
+    the reading at once: nothing past the cap is decompressed."""
+    header = tarfile.TarInfo("0123abcd/layer.tar")
+    header.size = 2 * GIGABYTE
+    path = tmp_path / "image.tar.gz"
+    path.write_bytes(gzip.compress(header.tobuf(format=tarfile.USTAR_FORMAT)))
+
+    problems = problems_of(path, max_size_bytes=GIGABYTE)
+
+    assert problems == (
+        "The image is over this phase's limit of 1.00 GB unpacked (at least 2.00 GB); leave build tools and "
+        "caches out of the final image.",
+    )
