@@ -119,7 +119,7 @@ _METAIMAGE_DTYPES: Final[dict[str, str]] = {
 # The spellings of ElementDataFile that MetaIO reads as "the voxels follow this header".
 _METAIMAGE_LOCAL: Final = ("LOCAL", "Local", "local")
 _METAIMAGE_KEY: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_LINE_BREAK: Final = re.compile(rb"\r\n|\r|\n")
+_LINE_BREAK: Final = re.compile(rb"\n")
 
 
 class ImageRefused(ValueError):
@@ -505,15 +505,20 @@ def _metaimage_header_parse(head: bytes, *, path: Path, file_bytes: int) -> Imag
 def _metaimage_fields(head: bytes, *, path: Path) -> tuple[dict[str, str], int]:
     """The ``Key = Value`` lines of a MetaImage header and where its voxels start.
 
-    The header must end with ``ElementDataFile = LOCAL`` within its first 64 KiB: any other value (a file
-    name, ``LIST``, a pattern) would make a reader open another file. Every line break MetaIO might
-    honour (``\\r``, ``\\n``) ends a line here, and the key is matched without regard to case, so no line
-    MetaIO reads as ElementDataFile escapes this check.
+    The header must end with ``ElementDataFile = LOCAL`` (or ``Local``, ``local``: MetaIO reads all three as
+    "the voxels follow") within its first 64 KiB: any other value (a file name, ``LIST``, a pattern, even
+    ``LoCaL``) would make a reader open another file. MetaIO matches keys as written; an ElementDataFile
+    key in any other case is refused too, and so is a key set twice, so this parser and MetaIO can never
+    read a header differently. Lines end at ``\\n``, as MetaIO's do; a ``\\r`` inside one is refused.
     """
     fields: dict[str, str] = {}
     position = 0
     for line_break in _LINE_BREAK.finditer(head):
-        line, position = head[position : line_break.start()], line_break.end()
+        line, position = head[position : line_break.start()].removesuffix(b"\r"), line_break.end()
+        if b"\r" in line:  # MetaIO reads on past a carriage return: one line here, two for a reader of \r
+            raise ImageRefused(
+                f"{path.name} is not a readable image: its MetaImage header breaks a line with \\r."
+            )
         key, separator, value = line.partition(b"=")
         name = key.strip().decode("ascii", errors="replace")
         if not separator or not _METAIMAGE_KEY.fullmatch(name):
@@ -534,6 +539,10 @@ def _metaimage_fields(head: bytes, *, path: Path) -> tuple[dict[str, str], int]:
                     "holds them (ElementDataFile = LOCAL)."
                 )
             return fields, position
+        if name in fields:  # which of the two would a reader take?
+            raise ImageRefused(
+                f"{path.name} is not a readable image: its MetaImage header sets {name} twice."
+            )
         fields[name] = value.strip().decode("ascii", errors="replace")
     if not fields:
         raise ImageRefused(

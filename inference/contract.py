@@ -18,7 +18,6 @@ import gzip
 import hashlib
 import json
 import os
-import re
 import shutil
 import stat
 import tempfile
@@ -365,9 +364,13 @@ def _nifti_magic(head: bytes) -> bytes | None:
 def _metaimage_check_data_is_local(head: bytes, shown: str) -> None:
     """Refuse a MetaImage header whose voxels live in another file: it could point at the worker's files.
 
-    Every line break MetaIO might honour ends a line, and the key is matched without regard to case.
+    Lines end at ``\\n`` as MetaIO's do; one holding a ``\\r`` is refused (a reader splitting lines there
+    would see a different ElementDataFile line than MetaIO), and the key is matched in any case.
     """
-    for line in re.split(rb"\r\n|\r|\n", head):
+    for line in head.split(b"\n"):
+        line = line.removesuffix(b"\r")
+        if b"\r" in line:
+            raise OutputRejected(f"{shown} must hold its voxels itself (ElementDataFile = LOCAL).")
         key, separator, value = line.partition(b"=")
         if separator and key.strip().lower() == b"elementdatafile":
             if value.strip() not in (b"LOCAL", b"Local", b"local"):

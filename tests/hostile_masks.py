@@ -14,15 +14,23 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-# Every way a MetaImage header can put its voxels outside the file: ``{secret}`` is replaced by the path
-# (relative or absolute) of a file beside or above the mask.
+# Every way a MetaImage header can put its voxels outside the file (``{secret}`` is replaced by the path,
+# relative or absolute, of a file beside or above the mask), as SimpleITK's MetaIO reads headers: keys as
+# written, values trimmed, lines ending at \n only, and LOCAL, Local or local for "the voxels follow".
 ELSEWHERE = [
     pytest.param("ElementDataFile = {secret}\n", id="a-relative-or-absolute-file"),
     pytest.param("ElementDataFile = LIST\n{secret}\n", id="a-list-of-files"),
     pytest.param("ElementDataFile = slice%03d.raw 1 4 1\n", id="a-file-pattern"),
-    pytest.param("elementdatafile = {secret}\nElementDataFile = LOCAL\n", id="the-key-in-lower-case"),
-    pytest.param("Comment = x\rElementDataFile = {secret}\rElementDataFile = LOCAL\n", id="carriage-returns"),
+    pytest.param("ElementDataFile = LoCaL\n", id="a-file-named-like-local"),
+    pytest.param(
+        "Comment = x\rElementDataFile = LOCAL\nElementDataFile = {secret}\n",
+        id="a-carriage-return-hiding-a-line",
+    ),
 ]
+ELSEWHERE_SAYS = (
+    r"keeps its voxels in another file|is not a readable image: its MetaImage header breaks a line with \\r"
+)
+"""What the evaluation's reader says of them (a regular expression)."""
 
 
 def metaimage_header(data_file_lines: str, *, size: Sequence[int] = (6, 5, 4), secret: str = "") -> bytes:

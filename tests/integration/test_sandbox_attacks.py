@@ -172,10 +172,11 @@ def _printf_bytes(content: bytes) -> str:
         ),
         pytest.param(
             INNOCENT.replace(
-                "ElementDataFile = LOCAL", "elementdatafile = /etc/passwd\\nElementDataFile = LOCAL"
+                "ElementDataFile = LOCAL",
+                "Comment = x\\rElementDataFile = LOCAL\\nElementDataFile = /etc/passwd",
             ),
             "must hold its voxels itself",
-            id="a-metaimage-naming-a-host-file",
+            id="a-carriage-return-hiding-a-line-that-names-a-host-file",
         ),
     ],
 )
