@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from inference.untrusted_text import untrusted_text
+
 __all__ = ["ImageRejected", "ImageSummary", "image_tar_inspect", "image_user_is_root"]
 
 # JSON members (manifest, configuration) are small; a bigger member is a layer, whose size alone matters.
@@ -90,7 +92,8 @@ def image_tar_inspect(path: Path, *, max_size_bytes: int) -> ImageSummary:
     summary = _summary(config, manifest, config_bytes=config_bytes, size_bytes=contents.size_bytes)
     problems = _problems(summary, max_size_bytes=max_size_bytes)
     problems += [
-        f"Layer {layer} is listed in manifest.json but missing from the archive; the upload may be cut short."
+        f"Layer {untrusted_text(layer)} is listed in manifest.json but missing from the archive; the upload "
+        "may be cut short."
         for layer in _strings(manifest.get("Layers"))
         if contents.complete and layer not in contents.member_names
     ]
@@ -155,12 +158,12 @@ def _summary(
     settings = container_config if isinstance(container_config, dict) else {}
     return ImageSummary(
         image_id=f"sha256:{hashlib.sha256(config_bytes).hexdigest()}",
-        repo_tags=_strings(manifest.get("RepoTags")),
-        architecture=str(config.get("architecture", "")),
-        os=str(config.get("os", "")),
-        user=str(settings.get("User") or ""),
-        entrypoint=_strings(settings.get("Entrypoint")),
-        cmd=_strings(settings.get("Cmd")),
+        repo_tags=_texts(manifest.get("RepoTags")),
+        architecture=untrusted_text(str(config.get("architecture", ""))),
+        os=untrusted_text(str(config.get("os", ""))),
+        user=untrusted_text(str(settings.get("User") or "")),
+        entrypoint=_texts(settings.get("Entrypoint")),
+        cmd=_texts(settings.get("Cmd")),
         size_bytes=size_bytes,
     )
 
@@ -200,6 +203,11 @@ def _too_big(size_bytes: int, *, max_size_bytes: int) -> str:
 def _strings(value: object) -> tuple[str, ...]:
     """A JSON list of strings as a tuple; anything else (null, missing) as an empty one."""
     return tuple(str(item) for item in value) if isinstance(value, list) else ()
+
+
+def _texts(value: object) -> tuple[str, ...]:
+    """A JSON list of strings from the participant's image as text safe to store and show."""
+    return tuple(untrusted_text(item) for item in _strings(value))
 
 
 def _gigabytes(size_bytes: int) -> str:

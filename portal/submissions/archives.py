@@ -10,7 +10,7 @@ Extraction then trusts no name (each mask is written to ``dest/<basename>``) and
 counted while they stream, so a member that lies about its size cannot write more than the budget); a
 member whose data are damaged (a bad CRC, corrupt compressed data, an archive cut short) is a sentence.
 
-Member names become text once, where they are read (``member_name_text``): bytes that are not UTF-8 and
+Member names become text once, where they are read (``untrusted_text``): bytes that are not UTF-8 and
 control characters are written ``\\xNN``, so a name can be stored, shown on a page and mailed. Extracted
 files are named by that text, so every sentence about them is safe too.
 
@@ -26,7 +26,6 @@ without ``.nii.gz``, ``.nii`` or ``.mha``.
 import lzma
 import stat
 import tarfile
-import unicodedata
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -36,6 +35,7 @@ from typing import IO, Final, Literal
 
 from evaluation.io import MASK_SUFFIXES, MAX_VOXELS, ImageRefused, image_header_read, read_mask, size_text
 from evaluation.scoring import case_id_from_path
+from inference.untrusted_text import untrusted_text
 from portal.submissions.bounded import BudgetExceeded, CheckBudget, Progress, bounded_call
 
 __all__ = [
@@ -48,7 +48,6 @@ __all__ = [
     "archive_extract_masks",
     "archive_inspect",
     "masks_check",
-    "member_name_text",
 ]
 
 ArchiveFormat = Literal["zip", "tar"]
@@ -107,8 +106,8 @@ class ArchiveMember:
 
     @property
     def shown(self) -> str:
-        """The name as text that any page, database or mail can hold (see ``member_name_text``)."""
-        return member_name_text(self.name)
+        """The name as text that any page, database or mail can hold (see ``untrusted_text``)."""
+        return untrusted_text(self.name)
 
 
 @dataclass(frozen=True)
@@ -139,29 +138,7 @@ class _Entry:
 
     @property
     def shown(self) -> str:
-        return member_name_text(self.name)
-
-
-def member_name_text(name: str) -> str:
-    """A member's name as text that can be stored and shown: every byte that was not UTF-8 (which tarfile
-    keeps as a lone surrogate) and every control or invisible formatting character written ``\\xNN`` or
-    ``\\uNNNN``; everything else as it is.
-
-    >>> member_name_text("sub-stroke0100_\\udcff.nii.gz")
-    'sub-stroke0100_\\\\xff.nii.gz'
-    >>> member_name_text("case\\u202egpj.nii")
-    'case\\\\u202egpj.nii'
-    """
-    return "".join(_character_text(character) for character in name)
-
-
-def _character_text(character: str) -> str:
-    code = ord(character)
-    if 0xDC80 <= code <= 0xDCFF:
-        return f"\\x{code - 0xDC00:02x}"
-    if unicodedata.category(character) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-    return character
+        return untrusted_text(self.name)
 
 
 def archive_inspect(
@@ -362,7 +339,7 @@ def _zip_entries(path: Path) -> list[_Entry]:
         name = bytes(error.object).decode("utf-8", errors="backslashreplace")
         raise ArchiveRejected(
             [
-                f"The zip marks the name {member_name_text(name)} as UTF-8, which it is not; rename the file "
+                f"The zip marks the name {untrusted_text(name)} as UTF-8, which it is not; rename the file "
                 "and make the archive again."
             ]
         ) from None

@@ -183,3 +183,18 @@ def test_an_archive_declaring_more_than_the_cap_is_refused_for_its_size_without_
         "The image is over this phase's limit of 1.00 GB unpacked (at least 2.00 GB); leave build tools and "
         "caches out of the final image.",
     )
+
+
+def test_what_an_image_configuration_says_is_kept_and_shown_escaped(tmp_path: Path) -> None:
+    strange = {"User": "1000\x00\udcff", "Entrypoint": ["/bin/predict\x00", "--model\udcfe"]}
+    accepted = {"architecture": "amd64", "os": "linux", "config": strange}
+    refused = {"architecture": "arm64\u202e", "os": "linux", "config": strange}
+
+    summary = image_tar_inspect(
+        image_archive_write(tmp_path / "a.tar", config=accepted), max_size_bytes=GIGABYTE
+    )
+    problems = problems_of(image_archive_write(tmp_path / "b.tar", config=refused))
+
+    assert summary.user == "1000\\x00\\xff"
+    assert summary.entrypoint == ("/bin/predict\\x00", "--model\\xfe")
+    assert problems[0].startswith("The image is built for linux/arm64\\u202e;")
