@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -312,6 +313,11 @@ CELERY_BEAT_SCHEDULE = {
     "sweep steps whose worker died": {
         "task": "portal.steps.tasks.steps_sweep_task",
         "schedule": STEP_SWEEP_SECONDS,
+    },
+    # Files of refused and failed submissions and of uploads never completed (see the README's retention).
+    "remove the files nobody needs": {
+        "task": "portal.submissions.tasks.submission_files_cleanup_task",
+        "schedule": crontab(minute=17),
     },
 }
 
