@@ -1,0 +1,637 @@
+"""Who gets what from every URL of the portal: a permission matrix over the whole URL conf.
+
+Every route ``get_resolver()`` knows (the admin's, the API router's with its format suffixes, the schema
+and its documentation pages) has an entry: the URLs tried, filled from one world (``matrix_world``),
+the method, and the answer each person gets. A route without an entry fails
+``test_every_route_has_an_entry``, naming it; an entry for a route that is gone fails it too.
+
+The rule the entries follow:
+- an object a person may not know of answers 404: another team's submission, a study they do not read,
+  a hidden case, a hidden challenge;
+- one they know of but may not act on answers 403: their own submission's organizer-only actions, the
+  per-case scores of a hidden test phase, the organizer pages of a study they read, the forms that make
+  a study or a campaign of a challenge they see;
+- an anonymous visitor of a page is sent to log in, of the API gets 401 (the reader's blinded files,
+  named by tokens only, answer 404 to anyone but their reader);
+- a refusal by a rule the person can satisfy (join the challenge first) is a 400, or the form again.
+Every POST and PUT is tried with a body the service takes from someone allowed, in a transaction rolled
+back after each request, so that every request meets the same world. Answers are also read: where a row
+``hides`` something, a 200 must not name it (a team the person is not in, by its name or its submission
+ids; a hidden case; a hidden case's log); where it ``shows_own_team``, a team member's 200 must name it.
+
+Admin routes follow one rule, ``admin_tries``, applied to each of them: only staff get in, and a staff
+user without permissions sees nothing of the challenge's data (403 on every model page, as Django does).
+"""
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import pytest
+from django.apps import apps
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from django.http import HttpResponse
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+
+from portal.submissions.models import Submission
+from tests.portal.matrix_world import (
+    HIDDEN_LOG,
+    PEOPLE,
+    TRAIN_CASES,
+    World,
+    mask_bytes,
+    predictions_zip,
+    world_build,
+)
+
+LOGIN = "login"
+"""302 to the login page, which comes back here."""
+ADMIN_LOGIN = "admin login"
+"""302 to the admin's login page."""
+OPEN = "200 or 503"
+"""The health check: open to all; its status is that of the services, not of the person."""
+Outcome = int | str
+Body = Callable[[World], object] | Mapping[str, object] | bytes | None
+
+
+@dataclass(frozen=True)
+class Hides:
+    """What an answer must not name to the people it reaches (organizers see everything)."""
+
+    other_teams: bool = False
+    """A team the person is not in: its name, its submissions' ids."""
+    hidden_cases: bool = False
+    """A hidden test case's name."""
+    hidden_logs: bool = False
+    """What a job printed on a hidden case."""
+
+
+NOTHING = Hides()
+TEAMS = Hides(other_teams=True)
+HIDDEN = Hides(hidden_cases=True)
+LOGS = Hides(other_teams=True, hidden_logs=True)
+
+
+@dataclass(frozen=True)
+class Try:
+    """One request, and what each person of ``PEOPLE`` gets from it."""
+
+    method: str
+    url: str
+    """With ``{name}`` for ``World.ids[name]``."""
+    expected: tuple[Outcome, ...]
+    body: Body = None
+    json: bool = False
+    """Send the body as JSON (else as a form, or as raw bytes when it is bytes)."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    hides: Hides = NOTHING
+    shows_own_team: bool = False
+    """A team member's 200 names their team's submissions: the list is not merely empty."""
+
+
+# Named as the methods are, so that the table reads as requests.
+def GET(url: str, *expected: Outcome, hides: Hides = NOTHING, shows_own_team: bool = False) -> Try:
+    return Try("GET", url, expected, hides=hides, shows_own_team=shows_own_team)
+
+
+def POST(url: str, *expected: Outcome, body: Body = None, json: bool = False, hides: Hides = NOTHING) -> Try:
+    return Try("POST", url, expected, body=body, json=json, hides=hides)
+
+
+def PUT(url: str, *expected: Outcome, body: Body, headers: Mapping[str, str] | None = None) -> Try:
+    return Try("PUT", url, expected, body=body, headers=headers or {})
+
+
+def _predictions(world: World) -> dict[str, object]:
+    """A valid archive of the training phase's masks."""
+    return {"file": SimpleUploadedFile("predictions.zip", predictions_zip(TRAIN_CASES))}
+
+
+def _promotion(world: World) -> dict[str, object]:
+    reader = world.people["reader"]
+    assert reader is not None
+    return {"annotator": reader.pk, "note": "The reader's masks."}
+
+
+def _mask(world: World) -> bytes:
+    return mask_bytes()
+
+
+def _phase_version(world: World) -> dict[str, object]:
+    return {"phase": world.ids["final_pk"], "version": 1}
+
+
+CHUNK = {"content-range": "bytes 0-9/1000"}
+STOP = {"reason": "It hangs every worker."}
+
+# Columns: anonymous, team_a, team_b, reader, staff (no role), organizer.
+# fmt: off
+MATRIX: dict[str, tuple[Try, ...]] = {
+    # --- Accounts --------------------------------------------------------------------------------------
+    "accounts/register/": (GET("/accounts/register/",                      200,   200, 200, 200, 200, 200),),
+    "accounts/login/": (GET("/accounts/login/",                            200,   200, 200, 200, 200, 200),),
+    "accounts/logout/": (POST("/accounts/logout/",                         302,   302, 302, 302, 302, 302),),
+    "accounts/me/": (GET("/accounts/me/",                                  LOGIN, 200, 200, 200, 200, 200),),
+    "accounts/me/token/": (POST("/accounts/me/token/",                     LOGIN, 302, 302, 302, 302, 302),),
+    # --- Challenges: public ones to all, a hidden one to the people in it ------------------------------
+    "": (GET("/",                                                          200,   200, 200, 200, 200, 200,
+             hides=TEAMS),),
+    "challenges/<slug>/": (
+        GET("/challenges/{challenge}/",                                    200,   200, 200, 200, 200, 200),
+        GET("/challenges/{hidden_challenge}/",                             404,   404, 404, 404, 404, 200),
+    ),
+    "challenges/<slug>/join/": (
+        POST("/challenges/{challenge}/join/",                              LOGIN, 302, 302, 302, 302, 302),
+        POST("/challenges/{hidden_challenge}/join/",                       LOGIN, 404, 404, 404, 404, 302),
+    ),
+    # --- Datasets: training files to participants, hidden ones to organizers ---------------------------
+    "datasets/images/<pk>/download/": (
+        GET("/datasets/images/{train_image}/download/",                    LOGIN, 200, 200, 404, 404, 200),
+        GET("/datasets/images/{test_image}/download/",                     LOGIN, 404, 404, 404, 404, 200),
+    ),
+    "datasets/images/<pk>/volume/": (
+        GET("/datasets/images/{train_image}/volume/",                      LOGIN, 200, 200, 404, 404, 200),
+        GET("/datasets/images/{test_image}/volume/",                       LOGIN, 404, 404, 404, 404, 200),
+    ),
+    "datasets/cases/<pk>/view/": (
+        GET("/datasets/cases/{train_case}/view/",                          LOGIN, 200, 200, 404, 404, 200),
+        GET("/datasets/cases/{test_case}/view/",                           LOGIN, 404, 404, 404, 404, 200),
+    ),
+    "datasets/<challenge_slug>/<dataset_slug>/<split>/": (
+        GET("/datasets/{challenge}/{dataset}/train/",                      LOGIN, 200, 200, 403, 403, 200,
+            hides=HIDDEN),
+        GET("/datasets/{challenge}/{dataset}/test/",                       LOGIN, 403, 403, 403, 403, 200),
+    ),
+    # --- Submissions: a team's own; an organizer's actions ---------------------------------------------
+    "submissions/phases/<slug>/": (
+        GET("/submissions/phases/{training}/",                             LOGIN, 200, 200, 200, 200, 200,
+            hides=TEAMS, shows_own_team=True),
+        POST("/submissions/phases/{training}/",                            LOGIN, 302, 302, 200, 200, 200,
+             body=_predictions),
+    ),
+    "submissions/<pk>/": (GET("/submissions/{a_predictions}/",             LOGIN, 200, 404, 404, 404, 200),),
+    "submissions/<pk>/cancel/": (
+        POST("/submissions/{a_pending}/cancel/",                           LOGIN, 302, 404, 404, 404, 302),
+    ),
+    "submissions/<pk>/requeue/": (
+        POST("/submissions/{a_pending}/requeue/",                          LOGIN, 403, 404, 404, 404, 302),
+    ),
+    "submissions/<pk>/stop/": (
+        POST("/submissions/{a_pending}/stop/",                             LOGIN, 403, 404, 404, 404, 302,
+             body=STOP),
+    ),
+    "submissions/<pk>/select-final/": (
+        POST("/submissions/{a_predictions}/select-final/",                 LOGIN, 302, 404, 404, 404, 403),
+    ),
+    "submissions/<pk>/review/": (
+        GET("/submissions/{a_predictions}/review/",                        LOGIN, 200, 404, 404, 404, 200),
+        GET("/submissions/{a_algorithm}/review/",                          LOGIN, 200, 404, 404, 404, 200,
+            hides=HIDDEN),
+    ),
+    "submissions/<pk>/review/<case_pk>/": (
+        GET("/submissions/{a_predictions}/review/{train_case}/",           LOGIN, 200, 404, 404, 404, 200),
+        GET("/submissions/{a_algorithm}/review/{test_case}/",              LOGIN, 404, 404, 404, 404, 200),
+    ),
+    "submissions/<pk>/review/<case_pk>/overlap.nii.gz": (
+        GET("/submissions/{a_predictions}/review/{train_case}/overlap.nii.gz",
+                                                                           LOGIN, 200, 404, 404, 404, 200),
+        GET("/submissions/{a_algorithm}/review/{test_case}/overlap.nii.gz",  LOGIN, 404, 404, 404, 404, 200),
+    ),
+    # --- Algorithms: the upload page, a submission's jobs (never the logs of hidden cases) --------------
+    "algorithms/phases/<slug>/upload/": (
+        GET("/algorithms/phases/{final}/upload/",                          LOGIN, 200, 200, 200, 200, 200),
+    ),
+    "algorithms/submissions/<pk>/jobs/": (
+        GET("/algorithms/submissions/{a_algorithm}/jobs/",                 LOGIN, 200, 404, 404, 404, 200,
+            hides=LOGS),
+    ),
+    # --- Leaderboards: public once published; per-case scores of a hidden test phase to organizers ------
+    "leaderboards/<phase_slug>/": (
+        GET("/leaderboards/{training}/",                                   200,   200, 200, 200, 200, 200),
+        GET("/leaderboards/{final}/",                                      200,   200, 200, 200, 200, 200),
+        GET("/leaderboards/{unpublished}/",                                LOGIN, 403, 403, 403, 403, 200),
+    ),
+    "leaderboards/<phase_slug>/cases/": (
+        GET("/leaderboards/{training}/cases/",                             LOGIN, 200, 200, 403, 403, 200,
+            hides=TEAMS, shows_own_team=True),
+        GET("/leaderboards/{final}/cases/",                                LOGIN, 403, 403, 403, 403, 200),
+    ),
+    "leaderboards/<phase_slug>/submissions/<submission_id>/": (
+        GET("/leaderboards/{training}/submissions/{a_predictions}/",       404,   200, 404, 404, 404, 200),
+        GET("/leaderboards/{final}/submissions/{a_algorithm}/",            404,   403, 404, 404, 404, 200),
+    ),
+    "leaderboards/<phase_slug>/export/<table>.<file_format>": (
+        GET("/leaderboards/{final}/export/cases.csv",                      LOGIN, 403, 403, 403, 403, 200),
+    ),
+    # --- Reader studies: organizers manage, the invited reader reads blinded files by tokens -----------
+    "studies/": (GET("/studies/",                                          LOGIN, 200, 200, 200, 200, 200,
+                     hides=TEAMS),),
+    "studies/new/<challenge_slug>/": (
+        GET("/studies/new/{challenge}/",                                   LOGIN, 403, 403, 403, 403, 200),
+        POST("/studies/new/{challenge}/",                                  LOGIN, 403, 403, 403, 403, 200,
+             hides=TEAMS),
+        GET("/studies/new/{hidden_challenge}/",                            LOGIN, 404, 404, 404, 404, 200),
+    ),
+    "studies/<pk>/": (GET("/studies/{study}/",                             LOGIN, 404, 404, 403, 404, 200),),
+    "studies/<pk>/readers/": (
+        POST("/studies/{study}/readers/",                                  LOGIN, 404, 404, 403, 404, 302,
+             body={"username": "reader"}),
+    ),
+    "studies/<pk>/results/": (GET("/studies/{study}/results/",             LOGIN, 404, 404, 403, 404, 200),),
+    "studies/<pk>/answers.csv": (GET("/studies/{study}/answers.csv",       LOGIN, 404, 404, 403, 404, 200),),
+    "studies/<pk>/read/": (GET("/studies/{study}/read/",                   LOGIN, 404, 404, 200, 404, 404,
+                               hides=TEAMS),),
+    "studies/masks/<token>/": (GET("/studies/masks/{mask}/",               404,   404, 404, 200, 404, 404),),
+    "studies/items/<token>/images/<index>/": (
+        GET("/studies/items/{item}/images/0/",                             404,   404, 404, 200, 404, 404),
+    ),
+    # --- Annotation campaigns: organizers manage, the annotator draws ----------------------------------
+    "studies/campaigns/new/<challenge_slug>/": (
+        GET("/studies/campaigns/new/{challenge}/",                         LOGIN, 403, 403, 403, 403, 200),
+    ),
+    "studies/campaigns/<pk>/": (
+        GET("/studies/campaigns/{campaign}/",                              LOGIN, 404, 404, 404, 404, 200),
+    ),
+    "studies/campaigns/<pk>/promote/": (
+        POST("/studies/campaigns/{campaign}/promote/",                     LOGIN, 404, 404, 404, 404, 302,
+             body=_promotion),
+    ),
+    "studies/campaigns/<pk>/phase-version/": (
+        POST("/studies/campaigns/{campaign}/phase-version/",               LOGIN, 404, 404, 404, 404, 302,
+             body=_phase_version),
+    ),
+    "studies/campaigns/assignments/<pk>/": (
+        GET("/studies/campaigns/assignments/{assignment}/",                LOGIN, 404, 404, 200, 404, 200),
+    ),
+    "studies/campaigns/assignments/<pk>/images/<index>/": (
+        GET("/studies/campaigns/assignments/{assignment}/images/0/",       LOGIN, 404, 404, 200, 404, 200),
+    ),
+    "studies/campaigns/assignments/<pk>/start/": (
+        GET("/studies/campaigns/assignments/{assignment}/start/",          LOGIN, 404, 404, 200, 404, 200),
+    ),
+    "studies/campaigns/assignments/<pk>/revisions/<number>/": (
+        GET("/studies/campaigns/assignments/{assignment}/revisions/1/",    LOGIN, 404, 404, 200, 404, 200),
+    ),
+    # --- Health ----------------------------------------------------------------------------------------
+    # The health check answers everyone alike, by the state of the services.
+    "health/": (GET("/health/", OPEN, OPEN, OPEN, OPEN, OPEN, OPEN),),
+    # --- API: its root, the router's challenges with their format suffixes, the token, the schema -------
+    "api/": (GET("/api/",                                                  200,   200, 200, 200, 200, 200),),
+    "api/<format>": (GET("/api/.json",                                     200,   200, 200, 200, 200, 200),),
+    "api/challenges/$": (GET("/api/challenges/",                           200,   200, 200, 200, 200, 200),),
+    r"api/challenges\.(?P<format>[a-z0-9]+)/?$": (
+        GET("/api/challenges.json",                                        200,   200, 200, 200, 200, 200),
+    ),
+    "api/challenges/(?P<slug>[^/.]+)/$": (
+        GET("/api/challenges/{challenge}/",                                200,   200, 200, 200, 200, 200),
+        GET("/api/challenges/{hidden_challenge}/",                         404,   404, 404, 404, 404, 200),
+    ),
+    r"api/challenges/(?P<slug>[^/.]+)\.(?P<format>[a-z0-9]+)/?$": (
+        GET("/api/challenges/{challenge}.json",                            200,   200, 200, 200, 200, 200),
+    ),
+    "api/challenges/(?P<slug>[^/.]+)/cases/$": (
+        GET("/api/challenges/{challenge}/cases/",                          401,   200, 200, 200, 200, 200,
+            hides=HIDDEN),
+    ),
+    r"api/challenges/(?P<slug>[^/.]+)/cases\.(?P<format>[a-z0-9]+)/?$": (
+        GET("/api/challenges/{challenge}/cases.json",                      401,   200, 200, 200, 200, 200,
+            hides=HIDDEN),
+    ),
+    "api/challenges/(?P<slug>[^/.]+)/join/$": (
+        POST("/api/challenges/{challenge}/join/",                          401,   201, 201, 400, 201, 400),
+        POST("/api/challenges/{hidden_challenge}/join/",                   401,   404, 404, 404, 404, 400),
+    ),
+    r"api/challenges/(?P<slug>[^/.]+)/join\.(?P<format>[a-z0-9]+)/?$": (
+        POST("/api/challenges/{challenge}/join.json",                      401,   201, 201, 400, 201, 400),
+    ),
+    "api/challenges/(?P<slug>[^/.]+)/phases/$": (
+        GET("/api/challenges/{challenge}/phases/",                         200,   200, 200, 200, 200, 200),
+    ),
+    r"api/challenges/(?P<slug>[^/.]+)/phases\.(?P<format>[a-z0-9]+)/?$": (
+        GET("/api/challenges/{challenge}/phases.json",                     200,   200, 200, 200, 200, 200),
+    ),
+    "api/me/": (GET("/api/me/",                                            401,   200, 200, 200, 200, 200),),
+    "api/images/<pk>/file/": (
+        GET("/api/images/{train_image}/file/",                             401,   200, 200, 404, 404, 200),
+        GET("/api/images/{test_image}/file/",                              401,   404, 404, 404, 404, 200),
+    ),
+    "api/auth/token/": (POST("/api/auth/token/",                           400,   400, 400, 400, 400, 400),),
+    "api/schema/": (GET("/api/schema/",                                    200,   200, 200, 200, 200, 200),),
+    "api/docs/": (GET("/api/docs/",                                        200,   200, 200, 200, 200, 200),),
+    "api/redoc/": (GET("/api/redoc/",                                      200,   200, 200, 200, 200, 200),),
+    # --- API: submissions and algorithms ---------------------------------------------------------------
+    "api/phases/<slug>/submissions/": (
+        GET("/api/phases/{training}/submissions/",                         401,   200, 200, 200, 200, 200,
+            hides=TEAMS, shows_own_team=True),
+        POST("/api/phases/{training}/submissions/",                        401,   201, 201, 400, 400, 400,
+             body=_predictions),
+    ),
+    "api/submissions/<pk>/": (GET("/api/submissions/{a_predictions}/",     401,   200, 404, 404, 404, 200),),
+    "api/submissions/<pk>/cancel/": (
+        POST("/api/submissions/{a_pending}/cancel/",                       401,   200, 404, 404, 404, 200),
+    ),
+    "api/submissions/<pk>/requeue/": (
+        POST("/api/submissions/{a_pending}/requeue/",                      401,   403, 404, 404, 404, 200),
+    ),
+    "api/submissions/<pk>/stop/": (
+        POST("/api/submissions/{a_pending}/stop/",                         401,   403, 404, 404, 404, 200,
+             body=STOP, json=True),
+    ),
+    "api/submissions/<pk>/select-final/": (
+        POST("/api/submissions/{a_predictions}/select-final/",             401,   200, 404, 404, 404, 403),
+    ),
+    "api/phases/<slug>/algorithm-uploads/": (
+        POST("/api/phases/{final}/algorithm-uploads/",                     401,   201, 201, 400, 400, 400,
+             body={"total_bytes": 1000}, json=True),
+    ),
+    "api/algorithm-uploads/<upload_id>/": (
+        GET("/api/algorithm-uploads/{upload}/",                            401,   200, 404, 404, 404, 404),
+        PUT("/api/algorithm-uploads/{upload}/",                            401,   200, 404, 404, 404, 404,
+            body=b"0123456789", headers=CHUNK),
+    ),
+    "api/submissions/<pk>/jobs/": (
+        GET("/api/submissions/{a_algorithm}/jobs/",                        401,   200, 404, 404, 404, 200,
+            hides=LOGS),
+    ),
+    # --- API: leaderboards -----------------------------------------------------------------------------
+    "api/phases/<phase_slug>/leaderboard/": (
+        GET("/api/phases/{training}/leaderboard/",                         200,   200, 200, 200, 200, 200),
+        GET("/api/phases/{final}/leaderboard/",                            200,   200, 200, 200, 200, 200),
+        GET("/api/phases/{unpublished}/leaderboard/",                      403,   403, 403, 403, 403, 200),
+    ),
+    "api/phases/<phase_slug>/leaderboard/cases/": (
+        GET("/api/phases/{training}/leaderboard/cases/",                   403,   200, 200, 403, 403, 200,
+            hides=TEAMS, shows_own_team=True),
+        GET("/api/phases/{final}/leaderboard/cases/",                      403,   403, 403, 403, 403, 200),
+    ),
+    "api/phases/<phase_slug>/leaderboard/export/<table>.<file_format>": (
+        GET("/api/phases/{final}/leaderboard/export/cases.csv",            403,   403, 403, 403, 403, 200),
+    ),
+    # --- API: reader studies and annotation ------------------------------------------------------------
+    "api/studies/<pk>/next/": (GET("/api/studies/{study}/next/",           401,   404, 404, 200, 404, 404,
+                                   hides=TEAMS),),
+    "api/studies/<pk>/items/<token>/answer/": (
+        POST("/api/studies/{study}/items/{item}/answer/",                  401,   404, 404, 200, 404, 404,
+             body={"preference": "A"}, json=True),
+    ),
+    "api/studies/<pk>/items/<token>/drawn/": (
+        POST("/api/studies/{study}/items/{item}/drawn/",                   401,   404, 404, 204, 404, 404),
+    ),
+    "api/studies/<pk>/results/": (
+        GET("/api/studies/{study}/results/",                               401,   404, 404, 403, 404, 200),
+    ),
+    "api/studies/<pk>/answers.csv": (
+        GET("/api/studies/{study}/answers.csv",                            401,   404, 404, 403, 404, 200),
+    ),
+    "api/campaigns/assignments/<pk>/": (
+        GET("/api/campaigns/assignments/{assignment}/",                    401,   404, 404, 200, 404, 200),
+    ),
+    "api/campaigns/assignments/<pk>/mask/": (
+        PUT("/api/campaigns/assignments/{assignment}/mask/",               401,   404, 404, 201, 404, 403,
+            body=_mask),
+    ),
+    "api/campaigns/assignments/<pk>/done/": (
+        POST("/api/campaigns/assignments/{assignment}/done/",              401,   404, 404, 200, 404, 403),
+    ),
+}
+# fmt: on
+
+
+# --- The admin: one rule, applied to each of its routes -----------------------------------------------
+
+_MODEL_PAGE = re.compile(r"^admin/(?P<app>\w+)/(?P<model>\w+)/(?P<rest>.*)$")
+_MODEL_PAGE_KINDS = {
+    "": 403,  # the change list
+    "add/": 403,
+    "<object_id>/history/": 403,
+    "<object_id>/delete/": 403,
+    "<object_id>/change/": 403,
+    "<object_id>/": 302,  # Django's redirect to the change page
+    "<id>/password/": 403,  # the user admin's password form
+}
+_ADMIN_PAGES = {
+    # route: (method, URL, what staff get)
+    "admin/": ("GET", "/admin/", 200),
+    "admin/login/": ("GET", "/admin/login/", 302),
+    "admin/logout/": ("POST", "/admin/logout/", 302),
+    "admin/password_change/": ("GET", "/admin/password_change/", 200),
+    "admin/password_change/done/": ("GET", "/admin/password_change/done/", 200),
+    "admin/autocomplete/": ("GET", "/admin/autocomplete/", 403),
+    "admin/jsi18n/": ("GET", "/admin/jsi18n/", 200),
+    "admin/(?P<url>.*)$": ("GET", "/admin/no-such-page/", 404),
+}
+
+
+def _admin_expected(route: str, staff: Outcome) -> tuple[Outcome, ...]:
+    """Staff get ``staff``; everyone else is sent to the admin's login (its own page and the logout aside,
+    which Django answers without it)."""
+    others: Outcome = ADMIN_LOGIN
+    if route == "admin/login/":
+        others = 200
+    elif route == "admin/logout/":
+        others = 302
+    return tuple(staff if person == "staff" else others for person in PEOPLE)
+
+
+def admin_tries(route: str, world: World | None) -> tuple[Try, ...] | None:
+    """The rule for the admin's routes, or None for a route it does not know (which then has no entry).
+
+    ``world`` fills the object ids (a real object of each model); without one, only the rule is asked.
+    """
+    if route in _ADMIN_PAGES:
+        method, url, staff = _ADMIN_PAGES[route]
+        return (Try(method, url, _admin_expected(route, staff), hides=TEAMS),)
+    if route == "admin/r/<content_type_id>/<object_id>/":
+        content_type = ContentType.objects.get_for_model(Submission).pk if world else 1
+        url = f"/admin/r/{content_type}/{{a_predictions}}/"
+        return (Try("GET", url, _admin_expected(route, 404)),)
+    if route.startswith("admin/(?P<app_label>"):
+        return (Try("GET", "/admin/challenges/", _admin_expected(route, 404)),)
+    match = _MODEL_PAGE.match(route)
+    if match is None or match["rest"] not in _MODEL_PAGE_KINDS:
+        return None
+    staff = _MODEL_PAGE_KINDS[match["rest"]]
+    row = None
+    if world is not None:
+        row = apps.get_model(match["app"], match["model"]).objects.order_by("pk").first()
+    if row is None and match["rest"] == "<object_id>/history/":
+        staff = 302  # Django looks the row up before the permission, and sends staff back to the index
+    object_id = str(row.pk) if row is not None else "1"
+    rest = match["rest"].replace("<object_id>", object_id).replace("<id>", object_id)
+    return (Try("GET", f"/admin/{match['app']}/{match['model']}/{rest}", _admin_expected(route, staff)),)
+
+
+# --- Walking the URL conf -----------------------------------------------------------------------------
+
+
+def route_key(route: str) -> str:
+    """A route as the matrix names it: as Django writes ``ResolverMatch.route``, its parameters without
+    their converters (``submissions/<pk>/``), which say how a URL is parsed, not who gets it."""
+    return re.sub(r"<(?:\w+:)?(\w+)>", r"<\1>", route)
+
+
+def url_routes() -> list[str]:
+    """Every route of the URL conf, as the matrix names it, in the conf's order."""
+
+    def walk(patterns: list[URLPattern | URLResolver], prefix: str) -> Iterator[str]:
+        for pattern in patterns:
+            text = str(pattern.pattern)
+            route = prefix + (text.removeprefix("^") if prefix else text)
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, route)
+            else:
+                yield route_key(route)
+
+    return list(dict.fromkeys(walk(get_resolver().url_patterns, "")))
+
+
+def tries_of(route: str, world: World | None) -> tuple[Try, ...] | None:
+    if route.startswith("admin/"):
+        return admin_tries(route, world)
+    return MATRIX.get(route)
+
+
+def test_every_route_has_an_entry() -> None:
+    routes = url_routes()
+    missing = [route for route in routes if tries_of(route, None) is None]
+    stale = sorted(set(MATRIX) - set(routes))
+
+    assert not missing, f"Routes without an entry in the permission matrix: {missing}"
+    assert not stale, f"Entries of the permission matrix for routes that no longer exist: {stale}"
+    assert all(len(attempt.expected) == len(PEOPLE) for tries in MATRIX.values() for attempt in tries)
+
+
+# --- Asking -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class People:
+    """A page client (logged in by session) and an API client (by token) per person."""
+
+    pages: dict[str, Client]
+    api: dict[str, Client]
+    sessions: dict[str, str]
+
+    def client(self, person: str, route: str) -> Client:
+        if route.startswith("api/"):
+            return self.api[person]
+        client = self.pages[person]
+        if person in self.sessions:  # a logout or a new login in the last request changed the cookie
+            client.cookies[settings.SESSION_COOKIE_NAME] = self.sessions[person]
+        return client
+
+
+def people_log_in(world: World) -> People:
+    pages, api, sessions = {}, {}, {}
+    for person, user in world.people.items():
+        pages[person], api[person] = Client(), Client()
+        if user is not None:
+            pages[person].force_login(user)
+            sessions[person] = pages[person].cookies[settings.SESSION_COOKIE_NAME].value
+            api[person] = Client(headers={"authorization": f"Token {world.tokens[person]}"})
+    return People(pages, api, sessions)
+
+
+def _request(client: Client, attempt: Try, url: str, world: World) -> HttpResponse:
+    body = attempt.body(world) if callable(attempt.body) else attempt.body
+    if attempt.method == "GET":
+        return client.get(url)
+    options: dict[str, object] = {"headers": attempt.headers}
+    if isinstance(body, bytes):
+        options |= {"data": body, "content_type": "application/octet-stream"}
+    elif attempt.json:
+        options |= {"data": body, "content_type": "application/json"}
+    elif body is not None:
+        options["data"] = body
+    if attempt.method == "PUT":
+        return client.put(url, **options)
+    return client.post(url, **options)
+
+
+def outcome_of(response: HttpResponse) -> Outcome:
+    if response.status_code == 302:
+        location = response["Location"]
+        if location.startswith(f"{reverse('login')}?next="):
+            return LOGIN
+        if location.startswith(f"{reverse('admin:login')}?next="):
+            return ADMIN_LOGIN
+    return response.status_code
+
+
+def _text(response: HttpResponse) -> str:
+    if response.streaming:
+        return ""  # a file: never a list of teams or cases
+    return response.content.decode(errors="replace")
+
+
+def leaks(world: World, person: str, attempt: Try, text: str) -> list[str]:
+    """What a 200 names that the person must not read, or does not name that they must."""
+    if person == "organizer":
+        return []
+    forbidden: list[str] = []
+    if attempt.hides.other_teams:
+        forbidden += [marker for team, found in world.markers.items() if team != person for marker in found]
+    if attempt.hides.hidden_cases:
+        forbidden += world.hidden
+    if attempt.hides.hidden_logs:
+        forbidden.append(HIDDEN_LOG)
+    found = [word for word in forbidden if re.search(rf"\b{re.escape(word)}\b", text)]
+    own = world.markers.get(person, ())
+    if attempt.shows_own_team and own and not any(marker in text for marker in own):
+        found.append(f"nothing of its own team ({own[0]})")
+    return found
+
+
+def ask(people: People, world: World, route: str, attempt: Try, person: str) -> tuple[Outcome, list[str]]:
+    """One request, in a transaction rolled back after it: its outcome, and what leaked."""
+    url = attempt.url.format(**world.ids)
+    try:
+        with transaction.atomic():
+            response = _request(people.client(person, route), attempt, url, world)
+            transaction.set_rollback(True)
+    except Exception as error:  # a view that raises (a 500) is one more cell that differs, listed below
+        return f"raised {type(error).__name__}: {error}", []
+    got = outcome_of(response)
+    return got, leaks(world, person, attempt, _text(response)) if got == 200 else []
+
+
+def _matches(expected: Outcome, got: Outcome) -> bool:
+    return got in (200, 503) if expected == OPEN else got == expected
+
+
+@pytest.fixture
+def world(db: None, django_capture_on_commit_callbacks: Callable) -> World:
+    return world_build(on_commit=django_capture_on_commit_callbacks)
+
+
+def test_the_people_are_who_the_columns_say(world: World) -> None:
+    """Only the staff user is staff, and they hold no role and no permission."""
+    staff = world.people["staff"]
+    assert staff is not None
+    assert not staff.is_superuser
+    assert not staff.challenge_roles.exists()
+    assert not staff.get_all_permissions()
+    assert [person for person, user in world.people.items() if user is not None and user.is_staff] == [
+        "staff"
+    ]
+
+
+def test_every_person_gets_what_the_matrix_says(world: World) -> None:
+    people = people_log_in(world)
+    problems = []
+    for route in url_routes():
+        for attempt in tries_of(route, world) or ():
+            url = attempt.url.format(**world.ids)
+            assert route_key(resolve(url).route) == route, f"{url} is not a URL of {route}"
+            for person, expected in zip(PEOPLE, attempt.expected, strict=True):
+                got, leaked = ask(people, world, route, attempt, person)
+                if not _matches(expected, got):
+                    problems.append(f"{attempt.method} {url} as {person}: {got}, the matrix says {expected}")
+                if leaked:
+                    problems.append(f"{attempt.method} {url} as {person} names {leaked}")
+
+    assert not problems, "\n".join(problems)
