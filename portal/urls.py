@@ -1,7 +1,15 @@
-"""URL map of the portal: one include per app."""
+"""URL map of the portal: one include per app; ``<id:...>`` is a number no larger than a row id
+(``portal.converters``)."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, register_converter
+
+from portal.converters import IdConverter
+
+register_converter(IdConverter, "id")
+
+# A URL that matches nothing under /api/ is answered as the API answers a missing object, in JSON.
+handler404 = "portal.api.errors.page_not_found"
 
 urlpatterns = [
     path("admin/", admin.site.urls),

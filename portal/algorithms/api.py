@@ -6,13 +6,15 @@ not start where the upload stands is a 409 carrying ``received_bytes``. The chun
 upload creates the submission, which the response names.
 """
 
+import io
 import re
 import uuid
+from typing import IO
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -114,10 +116,22 @@ class PhaseAlgorithmUploadsView(APIView):
         return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED)
 
 
+class ChunkParser(BaseParser):
+    """A chunk of an image archive: the body's stream, which the upload reads as it writes."""
+
+    media_type = "application/octet-stream"
+
+    def parse(
+        self, stream: IO[bytes], media_type: str | None = None, parser_context: object = None
+    ) -> IO[bytes]:
+        return stream
+
+
 class AlgorithmUploadView(APIView):
     """How much of an upload arrived (``GET``), and its next chunk (``PUT`` with ``Content-Range``)."""
 
     permission_classes = [IsAuthenticated]
+    parser_classes = [ChunkParser]
 
     @extend_schema(responses=UploadSerializer)
     def get(self, request: Request, upload_id: uuid.UUID) -> Response:
@@ -125,6 +139,16 @@ class AlgorithmUploadView(APIView):
 
     @extend_schema(
         request={"application/octet-stream": bytes},
+        parameters=[
+            OpenApiParameter(
+                "Content-Range",
+                str,
+                OpenApiParameter.HEADER,
+                required=True,
+                pattern=CONTENT_RANGE.pattern,
+                description="Where the chunk lies in the archive: bytes START-END/TOTAL (END included).",
+            )
+        ],
         responses={
             200: UploadSerializer,
             400: OpenApiResponse(description="Refused, with a code"),
@@ -148,7 +172,7 @@ class AlgorithmUploadView(APIView):
                 start=start,
                 total_bytes=total,
                 length=end - start + 1,
-                stream=request.stream,
+                stream=request.data if request.stream is not None else io.BytesIO(),  # an empty body
             )
         except UploadOffsetMismatch as mismatch:
             return Response(

@@ -11,5 +11,5 @@ urlpatterns = [
         name="phase-algorithm-uploads",
     ),
     path("algorithm-uploads/<uuid:upload_id>/", api.AlgorithmUploadView.as_view(), name="algorithm-upload"),
-    path("submissions/<int:pk>/jobs/", api.SubmissionJobsView.as_view(), name="submission-jobs"),
+    path("submissions/<id:pk>/jobs/", api.SubmissionJobsView.as_view(), name="submission-jobs"),
 ]

@@ -6,5 +6,5 @@ from portal.algorithms import views
 
 urlpatterns = [
     path("phases/<slug:slug>/upload/", views.algorithm_upload, name="algorithm-upload"),
-    path("submissions/<int:pk>/jobs/", views.submission_jobs, name="submission-jobs"),
+    path("submissions/<id:pk>/jobs/", views.submission_jobs, name="submission-jobs"),
 ]

@@ -15,7 +15,7 @@ router.register("challenges", views.ChallengeViewSet, basename="challenge")
 urlpatterns = [
     *router.urls,
     path("me/", views.MeView.as_view(), name="me"),
-    path("images/<int:pk>/file/", views.ImageFileView.as_view(), name="image-file"),
+    path("images/<id:pk>/file/", views.ImageFileView.as_view(), name="image-file"),
     path("auth/token/", AuthTokenView.as_view(), name="token"),
     path("", include("portal.submissions.api_urls")),
     path("", include("portal.algorithms.api_urls")),

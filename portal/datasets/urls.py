@@ -5,8 +5,8 @@ from django.urls import path
 from portal.datasets import views
 
 urlpatterns = [
-    path("images/<int:pk>/download/", views.image_download, name="image-download"),
-    path("images/<int:pk>/volume/", views.image_volume, name="image-volume"),
-    path("cases/<int:pk>/view/", views.case_viewer, name="case-viewer"),
+    path("images/<id:pk>/download/", views.image_download, name="image-download"),
+    path("images/<id:pk>/volume/", views.image_volume, name="image-volume"),
+    path("cases/<id:pk>/view/", views.case_viewer, name="case-viewer"),
     path("<slug:challenge_slug>/<slug:dataset_slug>/<slug:split>/", views.case_list, name="case-list"),
 ]

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.challenges.models import Phase
+from portal.converters import BIGINT_MAX
 from portal.leaderboards import selectors, services
 from portal.leaderboards.selectors import LeaderboardAccess, entry_submitter_name
 from portal.leaderboards.views import export_response
@@ -27,7 +28,7 @@ MAX_PAGE = 1000
 
 class PageSerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=100)
-    offset = serializers.IntegerField(min_value=0, default=0)
+    offset = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX, default=0)
     rank_counts = serializers.BooleanField(
         default=False, help_text="Also give each entry's full bootstrap rank distribution."
     )

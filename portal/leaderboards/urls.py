@@ -8,7 +8,7 @@ urlpatterns = [
     path("<slug:phase_slug>/", views.leaderboard_detail, name="leaderboard-detail"),
     path("<slug:phase_slug>/cases/", views.leaderboard_cases, name="leaderboard-cases"),
     path(
-        "<slug:phase_slug>/submissions/<int:submission_id>/",
+        "<slug:phase_slug>/submissions/<id:submission_id>/",
         views.leaderboard_submission,
         name="leaderboard-submission",
     ),

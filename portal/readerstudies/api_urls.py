@@ -5,14 +5,14 @@ from django.urls import path
 from portal.readerstudies import api
 
 urlpatterns = [
-    path("studies/<int:pk>/next/", api.NextItemView.as_view(), name="readerstudy-next"),
-    path("studies/<int:pk>/items/<str:token>/answer/", api.AnswerView.as_view(), name="readerstudy-answer"),
-    path("studies/<int:pk>/items/<str:token>/drawn/", api.DrawnView.as_view(), name="readerstudy-drawn"),
-    path("studies/<int:pk>/results/", api.ResultsView.as_view(), name="readerstudy-results"),
-    path("studies/<int:pk>/answers.csv", api.AnswersCsvView.as_view(), name="readerstudy-answers-csv"),
+    path("studies/<id:pk>/next/", api.NextItemView.as_view(), name="readerstudy-next"),
+    path("studies/<id:pk>/items/<str:token>/answer/", api.AnswerView.as_view(), name="readerstudy-answer"),
+    path("studies/<id:pk>/items/<str:token>/drawn/", api.DrawnView.as_view(), name="readerstudy-drawn"),
+    path("studies/<id:pk>/results/", api.ResultsView.as_view(), name="readerstudy-results"),
+    path("studies/<id:pk>/answers.csv", api.AnswersCsvView.as_view(), name="readerstudy-answers-csv"),
 ]
 urlpatterns += [
-    path("campaigns/assignments/<int:pk>/", api.AssignmentView.as_view(), name="annotation-assignment"),
-    path("campaigns/assignments/<int:pk>/mask/", api.AssignmentMaskView.as_view(), name="annotation-mask"),
-    path("campaigns/assignments/<int:pk>/done/", api.AssignmentDoneView.as_view(), name="annotation-done"),
+    path("campaigns/assignments/<id:pk>/", api.AssignmentView.as_view(), name="annotation-assignment"),
+    path("campaigns/assignments/<id:pk>/mask/", api.AssignmentMaskView.as_view(), name="annotation-mask"),
+    path("campaigns/assignments/<id:pk>/done/", api.AssignmentDoneView.as_view(), name="annotation-done"),
 ]

@@ -6,12 +6,12 @@ from portal.submissions import api
 
 urlpatterns = [
     path("phases/<slug:slug>/submissions/", api.PhaseSubmissionsView.as_view(), name="phase-submissions"),
-    path("submissions/<int:pk>/", api.SubmissionDetailView.as_view(), name="submission-detail"),
-    path("submissions/<int:pk>/cancel/", api.SubmissionCancelView.as_view(), name="submission-cancel"),
-    path("submissions/<int:pk>/requeue/", api.SubmissionRequeueView.as_view(), name="submission-requeue"),
-    path("submissions/<int:pk>/stop/", api.SubmissionStopView.as_view(), name="submission-stop"),
+    path("submissions/<id:pk>/", api.SubmissionDetailView.as_view(), name="submission-detail"),
+    path("submissions/<id:pk>/cancel/", api.SubmissionCancelView.as_view(), name="submission-cancel"),
+    path("submissions/<id:pk>/requeue/", api.SubmissionRequeueView.as_view(), name="submission-requeue"),
+    path("submissions/<id:pk>/stop/", api.SubmissionStopView.as_view(), name="submission-stop"),
     path(
-        "submissions/<int:pk>/select-final/",
+        "submissions/<id:pk>/select-final/",
         api.SubmissionSelectFinalView.as_view(),
         name="submission-select-final",
     ),

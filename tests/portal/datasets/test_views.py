@@ -223,7 +223,7 @@ def test_no_url_serves_ground_truth_and_no_download_returns_its_bytes(world: Cha
     # The routes that serve masks are the blinded reader study's (a re-encoded copy, to its invited reader
     # only) and an annotation assignment's own mask (its starting mask or revisions, to its annotator and the
     # organizers); tests/portal/readerstudies prove both. The review overlap is derived, for organizers.
-    allowed_mask_routes = {"studies/masks/<str:token>/", "api/campaigns/assignments/<int:pk>/mask/"}
+    allowed_mask_routes = {"studies/masks/<str:token>/", "api/campaigns/assignments/<id:pk>/mask/"}
     mask_routes = {route for route in routes if "ground" in route or "truth" in route or "mask" in route}
     assert mask_routes == allowed_mask_routes
     for image_url in (
