@@ -15,6 +15,8 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from portal.converters import BIGINT_MAX
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # Whatever this process writes is its own user's alone (files 0600, folders 0700) unless it says otherwise.
@@ -270,7 +272,11 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "isles-portal API",
-    "DESCRIPTION": "Challenges, phases, datasets and cases of a stroke lesion segmentation challenge.",
+    "DESCRIPTION": (
+        "Challenges, phases, datasets and cases of a stroke lesion segmentation challenge. Every error is a "
+        "JSON object with a stable code and a detail sentence; a method a path does not list is a 405 whose "
+        "Allow header names the ones it does."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -278,6 +284,15 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # A submission's status and the two ends of each of its state changes share one enum in the schema.
     "ENUM_NAME_OVERRIDES": {"SubmissionStatusEnum": "portal.submissions.models.Submission.Status"},
+    # Request bodies get components of their own, so that a file to upload is binary (a response's is a URL).
+    "COMPONENT_SPLIT_REQUEST": True,
+    # A number in a path (<id:pk>, portal/converters.py): past bigint no row has it, so the URL is a 404.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": BIGINT_MAX}},
+    # Every operation's shared error responses (401, 404, 429...) and the error object.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.api.schema.postprocess_shared_errors",
+    ],
 }
 
 # Celery. The default broker is a folder, so the demo needs no server; production sets a Redis or

@@ -9,7 +9,7 @@ import json
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
@@ -24,6 +24,7 @@ from portal.leaderboards.selectors import LeaderboardAccess, entry_submitter_nam
 from portal.leaderboards.views import export_response
 
 MAX_PAGE = 1000
+NOT_PUBLISHED = "The leaderboard is not published yet (code not_published)."
 
 
 class PageSerializer(serializers.Serializer):
@@ -43,8 +44,10 @@ class EntrySerializer(serializers.Serializer):
     submitted_at = serializers.DateTimeField()
     ranking_score = serializers.FloatField()
     metrics = serializers.JSONField(help_text="Per column key: {mean, sd} over the phase's cases.")
-    median_rank = serializers.FloatField()
-    rank_interval = serializers.JSONField()
+    median_rank = serializers.FloatField(
+        allow_null=True, help_text="Median rank over the bootstrap samples; null until they are drawn."
+    )
+    rank_interval = serializers.JSONField(allow_null=True)
     clinical_correlations = serializers.JSONField(
         help_text="Spearman of the predicted volume with each clinical score known at admission."
     )
@@ -82,6 +85,11 @@ class CaseScoreSerializer(serializers.Serializer):
         return entry_submitter_name(row.entry)
 
 
+class CaseScoresSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    results = CaseScoreSerializer(many=True)
+
+
 def _access(request: Request, phase_slug: str) -> LeaderboardAccess:
     try:
         access = selectors.leaderboard_access_get(user=request.user, phase_slug=phase_slug)
@@ -97,7 +105,10 @@ class LeaderboardView(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(parameters=[PageSerializer], responses=LeaderboardSerializer)
+    @extend_schema(
+        parameters=[PageSerializer],
+        responses={200: LeaderboardSerializer, 403: OpenApiResponse(description=NOT_PUBLISHED)},
+    )
     def get(self, request: Request, phase_slug: str) -> HttpResponse:
         page = PageSerializer(data=request.query_params)
         page.is_valid(raise_exception=True)
@@ -129,7 +140,12 @@ class LeaderboardCasesView(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(responses=CaseScoreSerializer(many=True))
+    @extend_schema(
+        responses={
+            200: CaseScoresSerializer,
+            403: OpenApiResponse(description=f"{NOT_PUBLISHED} Or per-case scores hidden from the user."),
+        }
+    )
     def get(self, request: Request, phase_slug: str) -> Response:
         access = _access(request, phase_slug)
         if not access.case_scores_visible:
@@ -145,7 +161,17 @@ class LeaderboardExportView(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.BINARY})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("table", str, OpenApiParameter.PATH, enum=["leaderboard", "cases"]),
+            OpenApiParameter("file_format", str, OpenApiParameter.PATH, enum=["csv", "json"]),
+        ],
+        responses={
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            (200, "application/json"): {"type": "array", "items": {"type": "object"}},
+            403: OpenApiResponse(description="Not an organizer of the challenge."),
+        },
+    )
     def get(self, request: Request, phase_slug: str, table: str, file_format: str) -> HttpResponse:
         try:
             access = selectors.leaderboard_access_get(user=request.user, phase_slug=phase_slug)

@@ -13,7 +13,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404, HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import IsAuthenticated
@@ -174,6 +174,9 @@ def _finite(value: object) -> object:
     return value
 
 
+READER_REFUSED = OpenApiResponse(description="A reader of the study: only its organizers read its results.")
+
+
 def _study_or_404(request: Request, pk: int) -> ReaderStudy:
     try:
         return selectors.reader_study_get_for_organizer(user=request.user, study_id=pk)
@@ -193,7 +196,7 @@ class ResultsView(APIView):
                 EXCLUDE_FAST, bool, description="Compute the statistics without the implausibly fast answers."
             )
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT, 403: READER_REFUSED},
     )
     def get(self, request: Request, pk: int) -> Response:
         results = selectors.reader_study_results(
@@ -207,7 +210,7 @@ class AnswersCsvView(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR, 403: READER_REFUSED})
     def get(self, request: Request, pk: int) -> HttpResponse:
         return answers_csv_response(_study_or_404(request, pk))
 

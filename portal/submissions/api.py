@@ -49,7 +49,7 @@ class VersionScoresSerializer(serializers.Serializer):
 
 class SubmissionSerializer(serializers.ModelSerializer):
     phase = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    team = serializers.StringRelatedField()
+    team = serializers.StringRelatedField(allow_null=True, help_text="Null for a participant without a team.")
     creator = serializers.StringRelatedField()
     state_changes = StateChangeSerializer(many=True, read_only=True)
     metrics_mean = serializers.SerializerMethodField()

@@ -297,3 +297,23 @@ def test_the_challenge_actions_answer_with_a_format_suffix_as_without(world: Cha
         suffixed = client.get(f"/api/challenges/isles24/{action}.json")
         assert (suffixed.status_code, suffixed.json()) == (200, plain.json()), action
     assert client.post("/api/challenges/isles24/join.json").status_code == 201
+
+
+def test_every_operation_documents_the_errors_the_framework_answers_with(db: None) -> None:
+    schema = Client().get(reverse("api:schema"), {"format": "json"}).json()
+
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            assert {"401", "429"} <= set(responses), (method, path)
+            assert responses["401"]["headers"]["WWW-Authenticate"]["required"] is True
+            if "{" in path:
+                assert "404" in responses, (method, path)
+            if "requestBody" in operation:
+                assert {"400", "415"} <= set(responses), (method, path)
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                assert "413" in responses, (method, path)
+            for status, response in responses.items():
+                if status.startswith("4"):
+                    assert "application/json" in response["content"], (method, path, status)
+    assert schema["components"]["schemas"]["Error"]["required"] == ["code", "detail"]

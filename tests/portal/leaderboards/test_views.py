@@ -368,3 +368,16 @@ def test_correlations_with_the_outcomes_of_hidden_cases_reach_organizers_only_un
         assert all("mRS at 90 days" not in entry["clinical_correlations"] for entry in entries)
     organizer_entries = board.client_for("organizer").get(api_url(board)).json()["results"]
     assert organizer_entries[0]["outcome_correlations"]["mRS at 90 days"]["pairs"] == 3
+
+
+def test_an_entry_whose_bootstrap_is_not_drawn_yet_has_a_null_median_rank_as_the_schema_allows(
+    board: Board,
+) -> None:
+    leaderboard_rebuild(phase=board.phase)
+    board.settings(publication=Publication.MANUAL, is_published=True)
+
+    entries = board.client_for("anonymous").get(api_url(board)).json()["results"]
+    schema = board.client_for("anonymous").get(reverse("api:schema"), {"format": "json"}).json()
+
+    assert [entry["median_rank"] for entry in entries] == [None, None, None]
+    assert schema["components"]["schemas"]["Entry"]["properties"]["median_rank"]["nullable"] is True

@@ -303,3 +303,17 @@ def test_the_openapi_schema_describes_the_submission_endpoints(db: None) -> None
         "/api/submissions/{id}/cancel/",
         "/api/submissions/{id}/select-final/",
     } <= set(schema["paths"])
+
+
+def test_a_submission_without_a_team_shows_team_null_as_the_schema_allows(open_phase: OpenPhase) -> None:
+    submission = submission_create(
+        phase=open_phase.phase, user=open_phase.loner, upload=open_phase.upload_good()
+    )
+    client = Client()
+    client.force_login(open_phase.loner)
+
+    shown = client.get(reverse("api:submission-detail", kwargs={"pk": submission.pk})).json()
+    schema = Client().get(reverse("api:schema"), {"format": "json"}).json()
+
+    assert shown["team"] is None
+    assert schema["components"]["schemas"]["SubmissionDetail"]["properties"]["team"]["nullable"] is True
