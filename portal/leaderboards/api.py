@@ -5,13 +5,14 @@ stability and the user's roles, then one page of entries (the JSON the rebuild s
 """
 
 import json
+from typing import NoReturn
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotAuthenticated, PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -90,13 +91,20 @@ class CaseScoresSerializer(serializers.Serializer):
     results = CaseScoreSerializer(many=True)
 
 
+def _refuse(request: Request, sentence: str, *, code: str = "permission_denied") -> NoReturn:
+    """Refuse what the user may not see: 401 without credentials (an organizer may see it), else 403."""
+    if not request.user.is_authenticated:
+        raise NotAuthenticated()
+    raise PermissionDenied(sentence, code=code)
+
+
 def _access(request: Request, phase_slug: str) -> LeaderboardAccess:
     try:
         access = selectors.leaderboard_access_get(user=request.user, phase_slug=phase_slug)
     except Phase.DoesNotExist as error:
         raise Http404("No such phase.") from error
     if not access.leaderboard_visible:
-        raise PermissionDenied("The leaderboard of this phase is not published yet.", code="not_published")
+        _refuse(request, "The leaderboard of this phase is not published yet.", code="not_published")
     return access
 
 
@@ -149,7 +157,7 @@ class LeaderboardCasesView(APIView):
     def get(self, request: Request, phase_slug: str) -> Response:
         access = _access(request, phase_slug)
         if not access.case_scores_visible:
-            raise PermissionDenied("Per-case scores of this phase are not shown to you.", code="hidden_cases")
+            _refuse(request, "Per-case scores of this phase are not shown to you.", code="hidden_cases")
         entries = selectors.leaderboard_case_entries(access=access, user=request.user)
         rows = selectors.leaderboard_case_rows(entries=entries)
         return Response({"count": len(rows), "results": CaseScoreSerializer(rows, many=True).data})
@@ -178,7 +186,7 @@ class LeaderboardExportView(APIView):
         except Phase.DoesNotExist as error:
             raise Http404("No such phase.") from error
         if not access.is_organizer:
-            raise PermissionDenied("Only the challenge's organizers may export its results.")
+            _refuse(request, "Only the challenge's organizers may export its results.")
         if table not in ("leaderboard", "cases") or file_format not in ("csv", "json"):
             raise Http404("No such export.")
         return export_response(

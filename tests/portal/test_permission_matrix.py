@@ -361,15 +361,15 @@ MATRIX: dict[str, tuple[Try, ...]] = {
     "api/phases/<phase_slug>/leaderboard/": (
         GET("/api/phases/{training}/leaderboard/",                         200,   200, 200, 200, 200, 200),
         GET("/api/phases/{final}/leaderboard/",                            200,   200, 200, 200, 200, 200),
-        GET("/api/phases/{unpublished}/leaderboard/",                      403,   403, 403, 403, 403, 200),
+        GET("/api/phases/{unpublished}/leaderboard/",                      401,   403, 403, 403, 403, 200),
     ),
     "api/phases/<phase_slug>/leaderboard/cases/": (
-        GET("/api/phases/{training}/leaderboard/cases/",                   403,   200, 200, 403, 403, 200,
+        GET("/api/phases/{training}/leaderboard/cases/",                   401,   200, 200, 403, 403, 200,
             hides=TEAMS, shows_own_team=True),
-        GET("/api/phases/{final}/leaderboard/cases/",                      403,   403, 403, 403, 403, 200),
+        GET("/api/phases/{final}/leaderboard/cases/",                      401,   403, 403, 403, 403, 200),
     ),
     "api/phases/<phase_slug>/leaderboard/export/<table>.<file_format>": (
-        GET("/api/phases/{final}/leaderboard/export/cases.csv",            403,   403, 403, 403, 403, 200),
+        GET("/api/phases/{final}/leaderboard/export/cases.csv",            401,   403, 403, 403, 403, 200),
     ),
     # --- API: reader studies and annotation ------------------------------------------------------------
     "api/studies/<pk>/next/": (GET("/api/studies/{study}/next/",           401,   404, 404, 200, 404, 404,

@@ -1,6 +1,6 @@
 """Who sees what: every leaderboard page and endpoint for anonymous visitors, participants, members of
 another team, organizers and expert readers, under each publication rule. What a person may not see is
-refused: an anonymous visitor of a page is sent to log in, anyone else gets 403; another team's
+refused: an anonymous visitor is sent to log in (the API: 401), anyone else gets 403; another team's
 submission is not found."""
 
 import datetime
@@ -23,9 +23,9 @@ LOGIN = 302
 
 
 def refused(who: str, *, api: bool) -> int:
-    """The status of a refusal: to the login page for an anonymous visitor of a page, else 403."""
-    if who == "anonymous" and not api:
-        return LOGIN
+    """The status of a refusal: 401 (API) or to the login page for an anonymous visitor, else 403."""
+    if who == "anonymous":
+        return 401 if api else LOGIN
     return 403
 
 
@@ -87,9 +87,9 @@ def test_leaderboard_page_and_api_follow_the_publication_rule(
                 who
             )
             assert "Alpha" not in page.content.decode()
-            assert api.json()["code"] == "not_published"
             if who != "anonymous":
                 assert "not published yet" in page.content.decode()
+                assert api.json()["code"] == "not_published"
 
 
 def test_leaderboard_page_shows_ranks_means_and_plots(ranked: Board) -> None:
