@@ -7,6 +7,7 @@ team's final one) is a 403, as in the API. A refusal the person can act on is a 
 """
 
 import datetime
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from django.contrib import messages
@@ -136,62 +137,73 @@ def _step_view(*, request: HttpRequest, submission: Submission) -> StepView | No
     )
 
 
+def _submission_action(
+    request: HttpRequest, pk: int, *, action: Callable[[Submission], object], done: str
+) -> HttpResponse:
+    """One button of the submission page: run ``action`` on the submission the user may see, show the
+    service's refusal or ``done`` (``{pk}`` is its id), and go back to the page. A submission the user
+    may not see is a 404; an action they may not take on it, a 403 (``PermissionDenied``)."""
+    submission = _submission_or_404(request, pk)
+    try:
+        action(submission)
+    except ValidationError as refusal:
+        messages.error(request, " ".join(refusal.messages))
+    else:
+        messages.success(request, done.format(pk=submission.pk))
+    return redirect("submission-detail", pk=submission.pk)
+
+
 @login_required
 @require_POST
 def submission_requeue_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Queue a stuck submission's current step again (organizers)."""
-    submission = _submission_or_404(request, pk)
-    try:
-        services.submission_requeue(submission_id=submission.pk, user=request.user)
-    except ValidationError as refusal:
-        messages.error(request, " ".join(refusal.messages))
-    else:
-        messages.success(request, f"Submission {submission.pk} was queued again.")
-    return redirect("submission-detail", pk=submission.pk)
+    return _submission_action(
+        request,
+        pk,
+        action=lambda submission: services.submission_requeue(submission_id=submission.pk, user=request.user),
+        done="Submission {pk} was queued again.",
+    )
 
 
 @login_required
 @require_POST
 def submission_stop_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Stop a submission with a sentence for its team (organizers)."""
-    submission = _submission_or_404(request, pk)
-    try:
-        services.submission_stop(
-            submission_id=submission.pk, user=request.user, reason=request.POST.get("reason", "")
-        )
-    except ValidationError as refusal:
-        messages.error(request, " ".join(refusal.messages))
-    else:
-        messages.success(request, f"Submission {submission.pk} was stopped; its team reads why.")
-    return redirect("submission-detail", pk=submission.pk)
+    reason = request.POST.get("reason", "")
+    return _submission_action(
+        request,
+        pk,
+        action=lambda submission: services.submission_stop(
+            submission_id=submission.pk, user=request.user, reason=reason
+        ),
+        done="Submission {pk} was stopped; its team reads why.",
+    )
 
 
 @login_required
 @require_POST
 def submission_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Cancel a pending or checking submission."""
-    submission = _submission_or_404(request, pk)
-    try:
-        services.submission_cancel(submission_id=submission.pk, user=request.user)
-    except ValidationError as refusal:
-        messages.error(request, " ".join(refusal.messages))
-    else:
-        messages.success(request, f"Submission {submission.pk} was cancelled; it does not count.")
-    return redirect("submission-detail", pk=submission.pk)
+    return _submission_action(
+        request,
+        pk,
+        action=lambda submission: services.submission_cancel(submission_id=submission.pk, user=request.user),
+        done="Submission {pk} was cancelled; it does not count.",
+    )
 
 
 @login_required
 @require_POST
 def submission_select_final_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Make a scored submission the team's final one in its phase."""
-    submission = _submission_or_404(request, pk)
-    try:
-        services.submission_select_final(submission_id=submission.pk, user=request.user)
-    except ValidationError as refusal:
-        messages.error(request, " ".join(refusal.messages))
-    else:
-        messages.success(request, f"Submission {submission.pk} is now your final submission.")
-    return redirect("submission-detail", pk=submission.pk)
+    return _submission_action(
+        request,
+        pk,
+        action=lambda submission: services.submission_select_final(
+            submission_id=submission.pk, user=request.user
+        ),
+        done="Submission {pk} is now your final submission.",
+    )
 
 
 def _review_case_or_404(request: HttpRequest, submission: Submission, case_pk: int) -> Case:
