@@ -55,7 +55,7 @@ from portal.steps.services import (
     StepKind,
     step_claim,
     step_heartbeat,
-    step_held,
+    step_held_by,
     step_is_held,
     step_kind_register,
     step_let_go,
@@ -469,7 +469,7 @@ def _job_record(*, job_id: int, result: JobResult, claim: str) -> None:
     submission_id = Job.objects.filter(pk=job_id).values_list("submission_id", flat=True).get()
     with transaction.atomic():
         submission, job = _rows_lock(submission_id=submission_id, job_id=job_id, nowait=False)
-        if job.status != JobStatus.RUNNING or not step_held(job, claim=claim):
+        if job.status != JobStatus.RUNNING or not step_held_by(job, claim=claim):
             logger.info(
                 "Job %s is %s and no longer this worker's; its run is not recorded.", job_id, job.status
             )
@@ -495,7 +495,7 @@ def _job_give_up(*, job_id: int, failure: str, claim: str | None = None) -> None
     submission_id = Job.objects.filter(pk=job_id).values_list("submission_id", flat=True).get()
     with transaction.atomic():
         submission, job = _rows_lock(submission_id=submission_id, job_id=job_id, nowait=False)
-        if job.status == JobStatus.RUNNING and (claim is None or step_held(job, claim=claim)):
+        if job.status == JobStatus.RUNNING and (claim is None or step_held_by(job, claim=claim)):
             job.failure = failure
             _job_end(job=job, submission=submission, status=JobStatus.FAILED)
 

@@ -37,7 +37,7 @@ from portal.steps.services import (
     StepKind,
     step_claim,
     step_heartbeat,
-    step_held,
+    step_held_by,
     step_kind_register,
     step_release,
     step_requeue,
@@ -184,7 +184,7 @@ def _dataset_import_finish(
         if dataset_import is None or dataset_import.status != DatasetImport.Status.RUNNING:
             logger.info("Dataset import %s is not running; its outcome is not recorded.", dataset_import_id)
             return
-        if claim is not None and not step_held(dataset_import, claim=claim):
+        if claim is not None and not step_held_by(dataset_import, claim=claim):
             logger.info(
                 "Dataset import %s was taken over by another worker; not recorded.", dataset_import_id
             )

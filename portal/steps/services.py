@@ -9,8 +9,8 @@ Celery task:
    duplicate message) or when its attempts are spent, otherwise it counts one more attempt and writes the
    claim (worker host, process and a token) with a first heartbeat;
 2. works with no lock and no transaction, while ``step_heartbeat`` stamps ``heartbeat_at`` from a thread;
-3. records its outcome under the lock again only if it still holds the claim (``step_held``), releasing
-   it (``step_release``), and queues the next step after the commit.
+3. records its outcome under the lock again only if it still holds the claim (``step_held_by``),
+   releasing it (``step_release``), and queues the next step after the commit.
 
 The database, not the broker, is the record of work: Celery's filesystem broker drops a message whose
 worker is killed, Redis gives one back only after its visibility timeout (hours), and a worker can die in
@@ -124,7 +124,7 @@ CLAIM_FIELDS = ["attempt", "claimed_by", "heartbeat_at"]
 """The fields ``step_claim``, ``step_release`` and ``step_requeue`` change (for ``update_fields``)."""
 
 
-def step_held(row: ClaimedStep, *, claim: str) -> bool:
+def step_held_by(row: ClaimedStep, *, claim: str) -> bool:
     """Whether the locked row's step is still held by ``claim``: a worker records its outcome only then
     (if the sweeper gave its step to another worker meanwhile, that worker records it)."""
     return row.claimed_by == claim

@@ -52,7 +52,7 @@ from portal.steps.services import (
     StepKind,
     step_claim,
     step_heartbeat,
-    step_held,
+    step_held_by,
     step_is_held,
     step_kind_register,
     step_release,
@@ -581,7 +581,7 @@ def _step_claim(
     if submission.status not in expected:
         logger.info("Submission %s is %s; this step has nothing to do.", submission_id, submission.status)
         return None
-    if claim is not None and not step_held(submission, claim=claim):
+    if claim is not None and not step_held_by(submission, claim=claim):
         logger.info(
             "Submission %s's step was taken over by another worker; not recorded here.", submission_id
         )
