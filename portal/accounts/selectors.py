@@ -55,13 +55,18 @@ def challenge_list_organized_by(*, user: User) -> QuerySet[Challenge]:
     return Challenge.objects.filter(organizer_of(user, challenge="pk")).order_by("title")
 
 
-def user_takes_part(*, user: User, challenge: Challenge | int) -> bool:
-    """Whether the user takes part in the challenge: its participant role, or a member of one of its
-    teams (a team member counts even if a role row was never made for them)."""
-    return (
-        ChallengeRole.objects.filter(user=user, challenge=challenge, role=Role.PARTICIPANT).exists()
-        or TeamMembership.objects.filter(user=user, challenge=challenge).exists()
+def users_taking_part(*, challenge: Challenge | int) -> QuerySet[User]:
+    """The users who take part in the challenge: its participant role, or a member of one of its teams (a
+    team member counts even if a role row was never made for them)."""
+    return User.objects.filter(
+        Exists(ChallengeRole.objects.filter(user=OuterRef("pk"), challenge=challenge, role=Role.PARTICIPANT))
+        | Exists(TeamMembership.objects.filter(user=OuterRef("pk"), challenge=challenge))
     )
+
+
+def user_takes_part(*, user: User, challenge: Challenge | int) -> bool:
+    """Whether the user takes part in the challenge (see ``users_taking_part``)."""
+    return users_taking_part(challenge=challenge).filter(pk=user.pk).exists()
 
 
 def user_is_inside(*, user: User, challenge: Challenge | int) -> bool:

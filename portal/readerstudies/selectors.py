@@ -22,8 +22,8 @@ from scipy.stats import t as student_t
 
 from evaluation.agreement import AnnotatorEstimate, PairAgreement
 from evaluation.stats import bradley_terry, fleiss_kappa, sign_test, wilson_interval
-from portal.accounts.models import ChallengeRole, TeamMembership, User
-from portal.accounts.selectors import INSIDE_ROLES, organizer_of, user_is_organizer
+from portal.accounts.models import ChallengeRole, User
+from portal.accounts.selectors import INSIDE_ROLES, organizer_of, user_is_organizer, users_taking_part
 from portal.challenges.models import Challenge
 from portal.datasets.models import Dataset, Image
 from portal.readerstudies.models import (
@@ -473,12 +473,7 @@ def annotation_annotator_candidates(*, challenge: Challenge) -> QuerySet[User]:
     one-person-one-side rule, never take part in it: a campaign may show hidden test cases)."""
     return (
         User.objects.filter(challenge_roles__challenge=challenge, challenge_roles__role__in=INSIDE_ROLES)
-        .exclude(pk__in=TeamMembership.objects.filter(challenge=challenge).values("user"))
-        .exclude(
-            pk__in=ChallengeRole.objects.filter(
-                challenge=challenge, role=ChallengeRole.Role.PARTICIPANT
-            ).values("user")
-        )
+        .exclude(pk__in=users_taking_part(challenge=challenge).values("pk"))
         .distinct()
         .order_by("username")
     )
