@@ -24,6 +24,7 @@ without ``.nii.gz``, ``.nii`` or ``.mha``.
 """
 
 import lzma
+import math
 import stat
 import tarfile
 import zipfile
@@ -295,15 +296,10 @@ def _mask_problem(path: Path, *, case_id: str, expected: Sequence[int] | None) -
 
 def _memory_budget(expected_shapes: Mapping[str, Sequence[int] | None]) -> int:
     sizes = [shape for shape in expected_shapes.values() if shape is not None]
-    largest = max((_voxels(shape) for shape in sizes), default=0) if len(sizes) == len(expected_shapes) else 0
+    largest = (
+        max((math.prod(shape) for shape in sizes), default=0) if len(sizes) == len(expected_shapes) else 0
+    )
     return _CHECK_MEMORY_BASE_BYTES + _CHECK_MEMORY_BYTES_PER_VOXEL * (largest or MAX_VOXELS)
-
-
-def _voxels(shape: Sequence[int]) -> int:
-    count = 1
-    for length in shape:
-        count *= int(length)
-    return count
 
 
 def _single_threaded() -> None:
