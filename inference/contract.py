@@ -39,6 +39,7 @@ __all__ = [
     "InterfaceKind",
     "InterfaceSet",
     "OutputRejected",
+    "folder_make_readable",
     "inputs_stage",
     "output_collect",
 ]
@@ -151,11 +152,17 @@ def inputs_stage(
             (folder / interface.relative_path).write_text(json.dumps(value))
             listing.append(_listing_entry(interface, image_name=None, value=value))
     (folder / "inputs.json").write_text(json.dumps(listing, indent=2))
+    folder_make_readable(folder)
+    return folder
+
+
+def folder_make_readable(folder: Path) -> None:
+    """Make ``folder`` and everything in it readable by any user (0755 folders, 0644 files): a container
+    reads ``/input`` as its image's user, whatever uid that is, and the worker writes with umask 077."""
     for directory, _, files in os.walk(folder):
         os.chmod(directory, 0o755)
         for file_name in files:
             os.chmod(os.path.join(directory, file_name), 0o644)
-    return folder
 
 
 def output_collect(

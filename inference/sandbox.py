@@ -24,6 +24,7 @@ import docker.types
 import requests.exceptions
 from docker.models.containers import Container
 
+from inference.contract import folder_make_readable
 from inference.image_checks import image_user_is_root
 
 __all__ = [
@@ -118,7 +119,7 @@ def container_run(
     job can find (and remove) the container of a worker that died.
     """
     user = _image_user(client, image)
-    _folder_make_readable(input_folder)
+    folder_make_readable(input_folder)
     output_folder.chmod(0o777)
     container = client.containers.create(
         image,
@@ -211,13 +212,6 @@ def run_failure_sentence(outcome: RunOutcome, *, limits: SandboxLimits) -> str |
     if outcome.exit_code != 0:
         return f"The algorithm exited with code {outcome.exit_code}; its log shows what went wrong."
     return None
-
-
-def _folder_make_readable(folder: Path) -> None:
-    for directory, _, files in os.walk(folder):
-        os.chmod(directory, 0o755)
-        for file_name in files:
-            os.chmod(os.path.join(directory, file_name), 0o644)
 
 
 def _folder_empty(folder: Path) -> None:
