@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "portal.readerstudies",
     "portal.api",
     "portal.health",
+    "portal.demo",
 ]
 
 MIDDLEWARE = [

@@ -14,8 +14,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from pytest_django.fixtures import Settings
 
-from portal.challenges.demo import demo_release_write
 from portal.datasets.models import Split
+from portal.demo.services import demo_release_write
 from portal.storage import private_storage
 
 REPOSITORY = Path(__file__).resolve().parents[2]

@@ -10,16 +10,16 @@ from django.test import Client
 
 from portal.accounts.models import ChallengeRole, TeamMembership, User
 from portal.algorithms.selectors import algorithm_settings_get
-from portal.challenges.demo import (
+from portal.challenges.models import Phase
+from portal.datasets.models import Case, GroundTruth, Image, Split
+from portal.demo.baseline import DemoBaseline
+from portal.demo.services import (
     DEMO_CHALLENGE_SLUG,
     DEMO_FINAL_PHASE_SLUG,
     DemoBaselineFailed,
     demo_setup,
     demo_study_create,
 )
-from portal.challenges.demo_baseline import DemoBaseline
-from portal.challenges.models import Phase
-from portal.datasets.models import Case, GroundTruth, Image, Split
 from portal.readerstudies.models import AnnotationAssignment, AnnotationCampaign
 from portal.submissions.models import Submission
 from tests.portal.submissions.review_world import submission_create

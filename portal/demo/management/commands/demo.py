@@ -23,14 +23,14 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from portal.accounts.models import ChallengeRole
-from portal.challenges.demo import (
+from portal.demo.baseline import BASELINE_IMAGE
+from portal.demo.services import (
     DEMO_FINAL_PHASE_SLUG,
     Demo,
     DemoBaselineFailed,
     demo_setup,
     demo_study_create,
 )
-from portal.challenges.demo_baseline import BASELINE_IMAGE
 
 READY_TIMEOUT_S = 60
 STOP_GRACE_S = 10

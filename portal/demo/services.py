@@ -21,17 +21,17 @@ from rest_framework.authtoken.models import Token
 from portal.accounts.models import ChallengeRole, Team, TeamMembership, User
 from portal.accounts.services import challenge_role_grant
 from portal.algorithms.models import AlgorithmSettings
-from portal.challenges.demo_baseline import (
+from portal.challenges.models import Challenge, Phase
+from portal.datasets.models import Dataset, Split
+from portal.datasets.services import isles24_import
+from portal.datasets.synthetic import write_release
+from portal.demo.baseline import (
     BASELINE_TEAM_NAME,
     BASELINE_USERNAME,
     DemoBaseline,
     demo_baseline_register,
 )
-from portal.challenges.demo_predictions import demo_predictions_write
-from portal.challenges.models import Challenge, Phase
-from portal.datasets.models import Dataset, Split
-from portal.datasets.services import isles24_import
-from portal.datasets.synthetic import write_release
+from portal.demo.predictions import demo_predictions_write
 from portal.readerstudies.models import AnnotationCampaign, ReaderStudy
 from portal.readerstudies.services import annotation_campaign_demo_create, readerstudy_demo_create
 from portal.submissions.models import Submission
@@ -180,9 +180,9 @@ def demo_setup(*, var_dir: Path, say: Callable[[str], object] = print) -> Demo:
     cases imported into the challenge's dataset, two open phases scored on the hidden test split, and
     an organizer, a participant (in a team) and an expert reader, each with an API token, an example
     predictions archive for the preliminary phase (``var_dir/demo-data/demo-predictions.zip``) and the
-    ``threshold`` reference algorithm submitted to the final phase as a baseline team (see ``demo_baseline``),
-    and an annotation campaign in which the reader and the organizer correct that algorithm's
-    pre-annotation of two hidden test cases.
+    ``threshold`` reference algorithm submitted to the final phase as a baseline team (see
+    ``portal.demo.baseline``), and an annotation campaign in which the reader and the organizer correct
+    that algorithm's pre-annotation of two hidden test cases.
     """
     data_dir = var_dir / "demo-data"
     releases = {

@@ -7,7 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from portal.challenges.management.commands.demo import _processes_stop
+from portal.demo.management.commands.demo import _processes_stop
 
 # A shell that ignores SIGTERM, with a child in its process group (as a worker's pool or beat).
 STUBBORN = "trap '' TERM; sleep 60 & wait"
