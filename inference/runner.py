@@ -1,4 +1,4 @@
-"""One job on a worker: stage a case, run the algorithm in the sandbox, check and store its segmentation.
+"""One job on a worker: stage a case, run the algorithm through a runtime, check and store its segmentation.
 
 This is what a ``gpu`` queue task calls between claiming a job and recording it; it holds no database row and
 no transaction. An algorithm's own failure (crash, time-out, out of memory, bad output) is returned as a
@@ -12,17 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-import docker
-
 from inference.contract import InterfaceSet, JsonValue, OutputRejected, inputs_stage, output_collect
-from inference.sandbox import (
-    ContainerRefused,
-    RunOutcome,
-    SandboxLimits,
-    container_run,
-    output_clear,
-    run_failure_sentence,
-)
+from inference.runtime import ContainerRuntime
+from inference.sandbox import ContainerRefused, RunOutcome, SandboxLimits, run_failure_sentence
 
 __all__ = ["JobResult", "job_run"]
 
@@ -40,7 +32,7 @@ class JobResult:
 
 def job_run(
     *,
-    client: docker.DockerClient,
+    runtime: ContainerRuntime,
     image: str,
     case_inputs: Mapping[str, Path | JsonValue],
     interface_set: InterfaceSet,
@@ -52,11 +44,13 @@ def job_run(
     scratch_folder: Path | None = None,
     container_name: str | None = None,
 ) -> JobResult:
-    """Run ``image`` on one case and store its checked segmentation at ``destination`` (a .nii.gz).
+    """Run ``image`` (a reference from ``runtime.image_prepare``) on one case and store its checked
+    segmentation at ``destination`` (a .nii.gz).
 
-    The staged inputs and the raw output live in a temporary folder under ``scratch_folder`` (the system's
-    temporary folder by default), removed afterwards, what the container wrote as its own user included
-    (see ``output_clear``). ``container_name`` names the container (see ``container_run``).
+    The staged inputs and the output ``runtime`` delivers live in a temporary folder under
+    ``scratch_folder`` (the system's temporary folder by default), removed afterwards, what the container
+    wrote as its own user included (``runtime.output_clear``). ``container_name`` names the run, so a
+    worker that takes the job over can remove it (``runtime.leftover_remove``).
     """
     with tempfile.TemporaryDirectory(prefix="isles-job-", dir=scratch_folder) as scratch:
         started = time.monotonic()
@@ -69,8 +63,7 @@ def job_run(
         )
         stage_s = time.monotonic() - started
         try:
-            outcome = container_run(
-                client=client,
+            outcome = runtime.run(
                 image=image,
                 input_folder=input_folder,
                 output_folder=output_folder,
@@ -91,7 +84,7 @@ def job_run(
                 outcome=None, segmentation_path=None, failure=str(refused), stage_s=stage_s, collect_s=0.0
             )
         finally:
-            output_clear(client=client, image=image, output_folder=output_folder)
+            runtime.output_clear(image=image, output_folder=output_folder)
         return JobResult(
             outcome=outcome,
             segmentation_path=collected.segmentation_path,

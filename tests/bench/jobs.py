@@ -24,6 +24,7 @@ import docker
 from inference.contract import ISLES24, Interface, InterfaceKind, InterfaceSet, JsonValue
 from inference.image_checks import image_tar_inspect
 from inference.runner import JobResult, job_run
+from inference.runtime import DockerRuntime
 from inference.sandbox import SandboxLimits, image_load
 from portal.datasets.synthetic import write_release
 from tests.inference.cases import isles24_case_inputs, isles24_ground_truth, isles24_reference_image
@@ -125,7 +126,7 @@ def job_time(
 ) -> float:
     started = time.monotonic()
     result: JobResult = job_run(
-        client=client,
+        runtime=DockerRuntime(client),
         image=image,
         case_inputs=case_inputs,
         interface_set=BENCH_INTERFACES,

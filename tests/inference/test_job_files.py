@@ -39,10 +39,11 @@ from pathlib import Path
 import docker
 from inference.contract import ISLES24
 from inference.runner import job_run
+from inference.runtime import DockerRuntime
 from inference.sandbox import SandboxLimits
 job = json.loads(sys.argv[1])
 result = job_run(
-    client=docker.from_env(),
+    runtime=DockerRuntime(docker.from_env()),
     image=job["image"],
     case_inputs={slug: Path(value) if slug in job["files"] else value
                  for slug, value in job["inputs"].items()},

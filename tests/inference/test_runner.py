@@ -8,21 +8,18 @@ import SimpleITK as sitk
 
 from inference.contract import ISLES24
 from inference.runner import JobResult, job_run
+from inference.runtime import DockerRuntime
+from tests.inference.algorithms import COPY_TMAX, CRASH, SILENT
 from tests.inference.cases import isles24_case_inputs, isles24_reference_image
 from tests.inference.conftest import SMALL_CASE
 from tests.inference.images import TEST_LIMITS, AlgorithmImage
 
 pytestmark = pytest.mark.integration
 
-COPY_TMAX = (
-    "mkdir -p /output/images/stroke-lesion-segmentation"
-    " && cp /input/images/preprocessed-tmax-map/*.mha /output/images/stroke-lesion-segmentation/output.mha"
-)
-
 
 def run(docker_client: docker.DockerClient, image: str, release: Path, tmp_path: Path) -> JobResult:
     return job_run(
-        client=docker_client,
+        runtime=DockerRuntime(docker_client),
         image=image,
         case_inputs=isles24_case_inputs(release, SMALL_CASE),
         interface_set=ISLES24,
@@ -36,7 +33,7 @@ def run(docker_client: docker.DockerClient, image: str, release: Path, tmp_path:
 def test_job_run_stores_the_segmentation_on_the_reference_grid(
     docker_client: docker.DockerClient, algorithm_image: AlgorithmImage, small_release: Path, tmp_path: Path
 ) -> None:
-    result = run(docker_client, algorithm_image(COPY_TMAX), small_release, tmp_path)
+    result = run(docker_client, algorithm_image(COPY_TMAX.script), small_release, tmp_path)
 
     assert result.failure is None
     stored = sitk.ReadImage(str(result.segmentation_path))
@@ -48,9 +45,9 @@ def test_job_run_stores_the_segmentation_on_the_reference_grid(
 def test_job_run_says_why_an_algorithm_failed(
     docker_client: docker.DockerClient, algorithm_image: AlgorithmImage, small_release: Path, tmp_path: Path
 ) -> None:
-    crashed = run(docker_client, algorithm_image("echo starting; exit 2"), small_release, tmp_path)
-    silent = run(docker_client, algorithm_image("echo done"), small_release, tmp_path)
-    root = run(docker_client, algorithm_image(COPY_TMAX, user="root"), small_release, tmp_path)
+    crashed = run(docker_client, algorithm_image(CRASH.script), small_release, tmp_path)
+    silent = run(docker_client, algorithm_image(SILENT.script), small_release, tmp_path)
+    root = run(docker_client, algorithm_image(COPY_TMAX.script, user="root"), small_release, tmp_path)
 
     assert crashed.failure == "The algorithm exited with code 2; its log shows what went wrong."
     assert crashed.outcome is not None
