@@ -3,6 +3,8 @@
 // chunk was lost, or the page was reloaded), it answers 409 with the offset to go on from. An upload
 // cut short is kept by id per file, so choosing the same file again resumes it.
 
+import { answerJson, apiFetch, refusalSentence } from "./api.mjs";
+
 const root = document.getElementById("algorithm-upload");
 const fileInput = document.getElementById("image-file");
 const button = document.getElementById("upload-button");
@@ -15,33 +17,25 @@ function storageKey(file) {
   return `algorithm-upload:${root.dataset.phase}:${file.name}:${file.size}:${file.lastModified}`;
 }
 
-function headers(extra) {
-  return { "X-CSRFToken": root.dataset.csrfToken, Accept: "application/json", ...extra };
-}
-
+// The answer's status and body; a refusal other than 409 (which says where to go on from) throws its
+// sentence.
 async function reply(response) {
-  const body = await response.json().catch(() => ({}));
   if (!response.ok && response.status !== 409) {
-    throw new Error(body.detail || `The portal answered with HTTP ${response.status}.`);
+    throw new Error(await refusalSentence(response));
   }
-  return { status: response.status, body };
+  return { status: response.status, body: await answerJson(response) };
 }
 
 async function uploadOpen(file) {
   const known = window.localStorage.getItem(storageKey(file));
   if (known) {
-    const response = await fetch(known, { headers: headers({}), credentials: "same-origin" });
+    const response = await apiFetch(known);
     if (response.ok) {
       return { url: known, upload: await response.json() };
     }
   }
   const { body } = await reply(
-    await fetch(root.dataset.startUrl, {
-      method: "POST",
-      headers: headers({ "Content-Type": "application/json" }),
-      credentials: "same-origin",
-      body: JSON.stringify({ total_bytes: file.size }),
-    }),
+    await apiFetch(root.dataset.startUrl, { method: "POST", json: { total_bytes: file.size } }),
   );
   const url = `/api/algorithm-uploads/${body.id}/`;
   window.localStorage.setItem(storageKey(file), url);
@@ -52,14 +46,13 @@ async function chunkSend(url, file, upload) {
   const start = upload.received_bytes;
   const end = Math.min(start + upload.chunk_bytes, file.size);
   const { status: code, body } = await reply(
-    await fetch(url, {
+    await apiFetch(url, {
       method: "PUT",
-      headers: headers({
+      body: file.slice(start, end),
+      headers: {
         "Content-Type": "application/octet-stream",
         "Content-Range": `bytes ${start}-${end - 1}/${file.size}`,
-      }),
-      credentials: "same-origin",
-      body: file.slice(start, end),
+      },
     }),
   );
   return code === 409 ? { ...upload, received_bytes: body.received_bytes } : body;
@@ -84,7 +77,7 @@ async function uploadRun(file) {
       }
       status.textContent = `${error.message} Trying again…`;
       await new Promise((resolve) => setTimeout(resolve, RETRY_WAIT_MS));
-      upload = await (await fetch(url, { headers: headers({}), credentials: "same-origin" })).json();
+      upload = await (await apiFetch(url)).json();
     }
     show(upload);
   }

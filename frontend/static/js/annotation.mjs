@@ -1,8 +1,9 @@
 // The drawing page of an annotation campaign: fetch the assignment, draw the case's lesion mask on its
 // first image starting from the newest saved revision (else the starting mask), save it to the API on
 // request and every minute while the annotator draws, and mark the case done. Drawing goes through
-// viewer.mjs; the window, layout and slice keys through viewer-controls.mjs.
+// viewer.mjs; the window, layout and slice keys through viewer-controls.mjs; the API through api.mjs.
 
+import { apiFetch, refusalSentence } from "./api.mjs";
 import { bindViewerControls, locationText } from "./viewer-controls.mjs";
 
 const root = document.getElementById("annotation");
@@ -57,27 +58,17 @@ function chooseTool(name) {
   }
 }
 
-async function apiError(response) {
-  try {
-    const body = await response.json();
-    return body.detail ?? `The server answered ${response.status}.`;
-  } catch {
-    return `The server answered ${response.status}.`;
-  }
-}
-
 async function saveNow() {
   const bytes = await viewer.maskBytes();
   unsaved = false;
-  const response = await fetch(assignment.mask_url, {
+  const response = await apiFetch(assignment.mask_url, {
     method: "PUT",
-    headers: { "Content-Type": "application/octet-stream", "X-CSRFToken": root.dataset.csrfToken },
     body: bytes,
-    credentials: "same-origin",
+    headers: { "Content-Type": "application/octet-stream" },
   });
   if (!response.ok) {
     unsaved = true;
-    throw new Error(await apiError(response));
+    throw new Error(await refusalSentence(response));
   }
   const revision = await response.json();
   assignment.newest_revision = revision;
@@ -111,13 +102,9 @@ async function markDone() {
   if (revision === null) {
     return;
   }
-  const response = await fetch(assignment.done_url, {
-    method: "POST",
-    headers: { "X-CSRFToken": root.dataset.csrfToken },
-    credentials: "same-origin",
-  });
+  const response = await apiFetch(assignment.done_url, { method: "POST" });
   if (!response.ok) {
-    saveStatus.textContent = await apiError(response);
+    saveStatus.textContent = await refusalSentence(response);
     return;
   }
   assignment = await response.json();
@@ -189,9 +176,9 @@ function volumesOf(data) {
 }
 
 async function start() {
-  const response = await fetch(root.dataset.assignmentUrl, { credentials: "same-origin" });
+  const response = await apiFetch(root.dataset.assignmentUrl);
   if (!response.ok) {
-    status.textContent = await apiError(response);
+    status.textContent = await refusalSentence(response);
     return;
   }
   assignment = await response.json();

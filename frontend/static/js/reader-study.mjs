@@ -5,6 +5,8 @@
 // moves one (a key, the wheel, a click) moves the other, so both always show the same slice. Once both
 // panes have drawn an item, the page says so to the server, where the item's reading time starts.
 
+import { apiFetch, refusalSentence } from "./api.mjs";
+
 const root = document.getElementById("reader-study");
 const form = document.getElementById("answer-form");
 const panes = document.getElementById("panes");
@@ -90,7 +92,7 @@ async function showImages(item) {
 
 // A lost report costs only precision: the server then times the answer from when it handed the item out.
 function reportDrawn(item) {
-  return fetch(item.drawn_url, { method: "POST", headers: { "X-CSRFToken": root.dataset.csrfToken } }).catch(() => {});
+  return apiFetch(item.drawn_url, { method: "POST" }).catch(() => {});
 }
 
 function applyBackground() {
@@ -141,7 +143,7 @@ function finish(data) {
 }
 
 async function loadNext() {
-  const response = await fetch(root.dataset.nextUrl, { headers: { Accept: "application/json" } });
+  const response = await apiFetch(root.dataset.nextUrl);
   if (!response.ok) {
     status.textContent = "The next item could not be loaded; reload the page to try again.";
     return;
@@ -192,14 +194,9 @@ async function submitAnswer() {
   sending = true;
   try {
     await drawnReport;
-    const response = await fetch(current.answer_url, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": root.dataset.csrfToken },
-      body: JSON.stringify(body),
-    });
+    const response = await apiFetch(current.answer_url, { method: "POST", json: body });
     if (!response.ok) {
-      const problem = await response.json().catch(() => ({}));
-      answerError.textContent = problem.detail || "The answer was not recorded; try again.";
+      answerError.textContent = await refusalSentence(response, "The answer was not recorded; try again.");
       return;
     }
     await loadNext();
