@@ -1,10 +1,12 @@
-"""The page scripts' shared modules stay the only places of what they own: the API's requests (api.mjs)."""
+"""The page scripts' shared modules stay the only places of what they own: the API's requests (api.mjs)
+and the window presets (window-presets.mjs)."""
 
 import re
 from pathlib import Path
 
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 SCRIPTS = FRONTEND / "static" / "js"
+PRESET_NAMES = ("brain", "stroke", "bone")
 
 
 def _sources() -> dict[str, str]:
@@ -15,3 +17,15 @@ def test_only_api_mjs_and_the_volume_downloader_worker_send_requests() -> None:
     # The worker fetches the viewer's volumes off the page's thread: files, not the API.
     fetching = [name for name, source in _sources().items() if re.search(r"\bfetch\(", source)]
     assert fetching == ["api.mjs", "volume-downloader.mjs"]
+
+
+def test_only_window_presets_mjs_names_a_window_preset() -> None:
+    named = re.compile(rf"""["'](?:{"|".join(PRESET_NAMES)})["']""")
+    naming = [name for name, source in _sources().items() if named.search(source)]
+    templates = [
+        str(path.relative_to(FRONTEND))
+        for path in sorted((FRONTEND / "templates").rglob("*.html"))
+        if "data-preset" in path.read_text()
+    ]
+    assert naming == ["window-presets.mjs"]
+    assert templates == []

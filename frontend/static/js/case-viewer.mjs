@@ -3,14 +3,13 @@
 
 import { createViewer, webgl2Available } from "./viewer.mjs";
 import { bindViewerControls, locationText, readPageData, viewerUnavailableShow } from "./viewer-controls.mjs";
+import { OPENING_WINDOW_PRESET } from "./window-presets.mjs";
 
-const CT_DEFAULT_PRESET = "brain";
-
-// A CT opens in the brain window, set as it loads (set afterwards, it would cost a second rebuild).
+// A CT opens in its window, set as it loads (set afterwards, it would cost a second rebuild).
 function volumeOf(image) {
   const volume = { url: image.url, name: image.name, colormap: image.colormap };
   if (image.is_ct) {
-    volume.windowPreset = CT_DEFAULT_PRESET;
+    volume.windowPreset = OPENING_WINDOW_PRESET;
   }
   return volume;
 }

@@ -6,6 +6,7 @@
 // panes have drawn an item, the page says so to the server, where the item's reading time starts.
 
 import { apiFetch, refusalSentence } from "./api.mjs";
+import { OPENING_WINDOW_PRESET, windowPresetAfter } from "./window-presets.mjs";
 
 const root = document.getElementById("reader-study");
 const form = document.getElementById("answer-form");
@@ -13,13 +14,12 @@ const panes = document.getElementById("panes");
 const progress = document.getElementById("progress");
 const status = document.getElementById("viewer-status");
 const answerError = document.getElementById("answer-error");
-const WINDOW_PRESETS = ["brain", "stroke", "bone"];
 const LAYOUTS = ["multiplanar", "axial", "coronal", "sagittal"];
 const MASK_OPACITY = 0.5;
 
 let current = null;
 let viewers = [];
-let presetIndex = 0;
+let windowPreset = OPENING_WINDOW_PRESET;
 let layoutIndex = 0;
 let toggled = false;
 let showingB = false;
@@ -56,7 +56,7 @@ function backgroundVolumes(item) {
     colormap: image.interface.includes("tmax") ? "warm" : "gray",
     opacity: 1,
     visible: index === backgroundIndex,
-    windowPreset: index === 0 ? WINDOW_PRESETS[presetIndex] : undefined,
+    windowPreset: index === 0 ? windowPreset : undefined,
   }));
 }
 
@@ -106,7 +106,7 @@ function applyBackground() {
 
 function applyPreset() {
   for (const viewer of viewers) {
-    viewer.setWindowPreset(WINDOW_PRESETS[presetIndex]);
+    viewer.setWindowPreset(windowPreset);
   }
 }
 
@@ -234,7 +234,7 @@ const KEY_ACTIONS = {
     applyBackground();
   },
   w: () => {
-    presetIndex = (presetIndex + 1) % WINDOW_PRESETS.length;
+    windowPreset = windowPresetAfter(windowPreset);
     applyPreset();
   },
   v: () => {

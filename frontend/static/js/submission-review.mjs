@@ -3,6 +3,7 @@
 
 import { createViewer, webgl2Available } from "./viewer.mjs";
 import { bindViewerControls, locationText, readPageData, viewerUnavailableShow } from "./viewer-controls.mjs";
+import { OPENING_WINDOW_PRESET } from "./window-presets.mjs";
 
 const OVERLAP_COLORS = Object.freeze({ 1: [0, 204, 0], 2: [255, 51, 51], 3: [51, 102, 255] });
 const OVERLAY = 1;
@@ -20,8 +21,13 @@ async function main() {
   try {
     viewer = await createViewer(document.getElementById("pane-1"), {
       volumes: [
-        // The brain window from the start: set after the first frame, it would cost a second rebuild.
-        { url: base.url, name: base.name, colormap: base.colormap, windowPreset: base.is_ct ? "brain" : undefined },
+        // A CT's window from the start: set after the first frame, it would cost a second rebuild.
+        {
+          url: base.url,
+          name: base.name,
+          colormap: base.colormap,
+          windowPreset: base.is_ct ? OPENING_WINDOW_PRESET : undefined,
+        },
         {
           url: overlay.url,
           name: overlay.name,

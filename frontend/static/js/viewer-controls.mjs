@@ -1,7 +1,26 @@
 // The controls the viewer pages share: window preset and layout buttons, the W and arrow keys, and the
-// line that shows the position and value under the cursor. Viewers come from viewer.mjs.
+// line that shows the position and value under the cursor. Viewers come from viewer.mjs (or
+// drawing-viewer.mjs), the presets from window-presets.mjs.
 
-const PRESET_ORDER = Object.freeze(["brain", "stroke", "bone"]);
+import { WINDOW_PRESETS, windowPresetAfter, windowPresetLabel } from "./window-presets.mjs";
+
+// The toolbar's preset buttons (viewer/_viewer_controls.html), one per preset, made as the page's scripts
+// start so that the toolbar is whole before a viewer is: they act once bindViewerControls binds them.
+function presetButtonsMake() {
+  const group = document.getElementById("window-presets");
+  if (group === null) {
+    return;
+  }
+  for (const preset of WINDOW_PRESETS) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.preset = preset.name;
+    button.textContent = windowPresetLabel(preset);
+    group.append(" ", button); // spaced as buttons on lines of their own in the markup are
+  }
+}
+
+presetButtonsMake();
 
 export function readPageData(id) {
   return JSON.parse(document.getElementById(id).textContent);
@@ -41,10 +60,10 @@ function isTyping(target) {
 export function bindViewerControls({ presetViewers, layoutViewers }) {
   const presetButtons = Array.from(document.querySelectorAll("[data-preset]"));
   const layoutButtons = Array.from(document.querySelectorAll("[data-layout]"));
-  let presetIndex = -1;
+  let preset = null;
 
   const applyPreset = (name) => {
-    presetIndex = PRESET_ORDER.indexOf(name);
+    preset = name;
     for (const viewer of presetViewers()) {
       viewer.setWindowPreset(name);
     }
@@ -69,7 +88,7 @@ export function bindViewerControls({ presetViewers, layoutViewers }) {
       return;
     }
     if (event.key === "w" || event.key === "W") {
-      applyPreset(PRESET_ORDER[(presetIndex + 1) % PRESET_ORDER.length]);
+      applyPreset(windowPresetAfter(preset));
       return;
     }
     // NiiVue moves the slice itself while its canvas has focus.

@@ -8,12 +8,7 @@ import {
   texturesShortcut,
   withoutIntermediatePictures,
 } from "./niivue-shortcuts.mjs";
-
-const WINDOW_PRESETS = Object.freeze({
-  brain: { width: 80, level: 40 },
-  stroke: { width: 8, level: 32 },
-  bone: { width: 2000, level: 500 },
-});
+import { windowRange } from "./window-presets.mjs";
 
 const LAYOUTS = Object.freeze(["multiplanar", "axial", "coronal", "sagittal", "3d"]);
 
@@ -44,15 +39,6 @@ function sliceTypeOf(nv, layout) {
     "3d": nv.sliceTypeRender,
   };
   return types[layout];
-}
-
-// The display range (NiiVue's cal_min and cal_max) of a CT window preset.
-function windowRange(name) {
-  const preset = WINDOW_PRESETS[name];
-  if (preset === undefined) {
-    throw new Error(`Unknown window preset: ${name}`);
-  }
-  return { cal_min: preset.level - preset.width / 2, cal_max: preset.level + preset.width / 2 };
 }
 
 // What both viewers do to navigate: the background's window, the layout, and a step through the slices.
