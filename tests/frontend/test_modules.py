@@ -1,5 +1,5 @@
-"""The page scripts' shared modules stay the only places of what they own: the API's requests (api.mjs)
-and the window presets (window-presets.mjs)."""
+"""The page scripts' shared modules stay the only places of what they own: the API's requests (api.mjs),
+the window presets (window-presets.mjs); and the modules import one another without a circle."""
 
 import re
 from pathlib import Path
@@ -29,3 +29,22 @@ def test_only_window_presets_mjs_names_a_window_preset() -> None:
     ]
     assert naming == ["window-presets.mjs"]
     assert templates == []
+
+
+def test_the_modules_import_one_another_without_a_circle() -> None:
+    imports = {
+        name: set(re.findall(r"""["']\./([\w.-]+\.mjs)["']""", source)) for name, source in _sources().items()
+    }
+    assert all(imported <= set(imports) for imported in imports.values()), imports
+
+    def circle_from(name: str, path: tuple[str, ...]) -> tuple[str, ...] | None:
+        if name in path:
+            return (*path, name)
+        for imported in sorted(imports[name]):
+            found = circle_from(imported, (*path, name))
+            if found is not None:
+                return found
+        return None
+
+    circles = [circle for name in imports if (circle := circle_from(name, ())) is not None]
+    assert circles == []

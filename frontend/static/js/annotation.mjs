@@ -1,7 +1,7 @@
 // The drawing page of an annotation campaign: fetch the assignment, draw the case's lesion mask on its
 // first image starting from the newest saved revision (else the starting mask), save it to the API on
 // request and every minute while the annotator draws, and mark the case done. Drawing goes through
-// viewer.mjs; the window, layout and slice keys through viewer-controls.mjs; the API through api.mjs.
+// drawing-viewer.mjs; the window, layout and slice keys through viewer-controls.mjs; the API through api.mjs.
 
 import { apiFetch, refusalSentence } from "./api.mjs";
 import { bindViewerControls, locationText } from "./viewer-controls.mjs";
@@ -185,7 +185,7 @@ async function start() {
   showProgress();
   let module;
   try {
-    module = await import("./viewer.mjs");
+    module = await import("./drawing-viewer.mjs");
   } catch (error) {
     status.textContent = `The image viewer could not start (${error.message}).`;
     return;

@@ -1,6 +1,8 @@
-// The only module of ours that pages use to show images (with niivue-shortcuts.mjs, the only ones that touch
-// NiiVue: pinned @niivue/niivue 0.69.0, loaded as the UMD global `niivue` by a <script> tag of
-// /static/vendor/niivue/niivue.umd.js). Pages build on createViewer() and createDrawingViewer().
+// The only module of ours that makes NiiVue (with niivue-shortcuts.mjs, the only ones that touch its
+// global: pinned @niivue/niivue 0.69.0, loaded as the UMD global `niivue` by a <script> tag of
+// /static/vendor/niivue/niivue.umd.js). Pages show images with createViewer(); drawing-viewer.mjs builds
+// the annotation campaigns' drawing viewer on the pieces exported for it below. Volumes are downloaded by
+// volume-downloads.mjs, and the CT windows are those of window-presets.mjs.
 
 import {
   labelLayerShow,
@@ -8,6 +10,7 @@ import {
   texturesShortcut,
   withoutIntermediatePictures,
 } from "./niivue-shortcuts.mjs";
+import { volumeDownload } from "./volume-downloads.mjs";
 import { windowRange } from "./window-presets.mjs";
 
 const LAYOUTS = Object.freeze(["multiplanar", "axial", "coronal", "sagittal", "3d"]);
@@ -30,6 +33,39 @@ export function webgl2Available() {
   return typeof globalThis.niivue !== "undefined" && typeof globalThis.WebGL2RenderingContext !== "undefined";
 }
 
+// ---- NiiVue's set-up and navigation: the exported functions serve drawing-viewer.mjs too ---------------
+
+// What every viewer's NiiVue is given. The crosshair is yellow: red, green and blue mean false positive,
+// true positive and false negative on the review.
+const NIIVUE_OPTIONS = Object.freeze({
+  backColor: [0, 0, 0, 1],
+  crosshairColor: [1, 0.85, 0, 1],
+  // The 3D tile only on the 3D layout: rendering a full-size volume in software WebGL costs seconds.
+  multiplanarShowRender: 0, // SHOW_RENDER.NEVER
+  dragAndDropEnabled: false,
+  isResizeCanvas: true,
+  logLevel: "error",
+  loadingText: "",
+});
+
+// A NiiVue with the shared options and `options`, not yet on a canvas.
+export function niivueCreate(options) {
+  return new globalThis.niivue.Niivue({ ...NIIVUE_OPTIONS, ...options });
+}
+
+// Put NiiVue on its canvas, take the texture shortcuts before any volume is added, and show `layout`.
+export async function niivueAttach(nv, canvas, layout) {
+  await canvasAttach(nv, canvas);
+  texturesShortcut(nv);
+  nv.setSliceType(sliceTypeOf(nv, layout));
+}
+
+export function layoutCheck(name) {
+  if (!LAYOUTS.includes(name)) {
+    throw new Error(`Unknown layout: ${name}`);
+  }
+}
+
 function sliceTypeOf(nv, layout) {
   const types = {
     multiplanar: nv.sliceTypeMultiplanar,
@@ -42,23 +78,23 @@ function sliceTypeOf(nv, layout) {
 }
 
 // What both viewers do to navigate: the background's window, the layout, and a step through the slices.
-function windowPresetApply(nv, name) {
+export function windowPresetApply(nv, name) {
   Object.assign(nv.volumes[0], windowRange(name));
   nv.updateGLVolume();
 }
 
-function layoutApply(nv, name) {
-  if (!LAYOUTS.includes(name)) {
-    throw new Error(`Unknown layout: ${name}`);
-  }
+export function layoutApply(nv, name) {
+  layoutCheck(name);
   nv.setSliceType(sliceTypeOf(nv, name));
 }
 
-function sliceMove(nv, layout, delta) {
+export function sliceMove(nv, layout, delta) {
   const step = [0, 0, 0];
   step[SLICE_AXIS[layout]] = delta;
   nv.moveCrosshairInVox(step[0], step[1], step[2]);
 }
+
+// ---- Volumes -----------------------------------------------------------------------------------------
 
 function volumeOptions(volume) {
   const options = {
@@ -96,59 +132,6 @@ function labelColormap(labelColors) {
   };
 }
 
-// The page's one downloader worker (volume-downloader.mjs), started by the first download. `pending` maps
-// a download's id to what it waits for: { requested, settle }.
-const downloads = { worker: null, next: 0, pending: new Map() };
-
-function downloaderWorker() {
-  if (downloads.worker === null) {
-    downloads.worker = new Worker(new URL("./volume-downloader.mjs", import.meta.url), { type: "module" });
-    downloads.worker.addEventListener("message", ({ data }) => {
-      const download = downloads.pending.get(data.id);
-      if (data.requested) {
-        download.requested();
-        return;
-      }
-      downloads.pending.delete(data.id);
-      download.settle(data);
-    });
-    downloads.worker.addEventListener("error", () => {
-      for (const download of downloads.pending.values()) {
-        download.requested();
-        download.settle({ status: 0, reason: "the page's downloader did not start" });
-      }
-      downloads.pending.clear();
-    });
-  }
-  return downloads.worker;
-}
-
-// The download of the bytes at `url` by the worker: `requested` resolves once the request is on its way,
-// `bytes` with the bytes. An error names the volume and gives the server's sentence, or the HTTP status,
-// and says to reload where that may help.
-function volumeDownload(url, name) {
-  const id = downloads.next;
-  downloads.next += 1;
-  const download = {};
-  const requested = new Promise((resolve) => {
-    download.requested = resolve;
-  });
-  const bytes = new Promise((resolve, reject) => {
-    download.settle = ({ status, buffer, reason }) => {
-      if (status === 200) {
-        resolve(buffer);
-        return;
-      }
-      const sentence = /[.!?]$/.test(reason) ? reason : `${reason}.`;
-      const advice = status >= 400 && status < 500 ? "" : " Reload the page to try again.";
-      reject(new Error(`${name} could not be downloaded: ${sentence}${advice}`));
-    };
-  });
-  downloads.pending.set(id, download);
-  downloaderWorker().postMessage({ id, url });
-  return { requested, bytes };
-}
-
 // Download and parse every volume at once: `images` resolves with them, `requested` once every download
 // is on its way. The portal sends volumes gzip-encoded in transit, so the browser's network stack
 // inflates them off the page's thread (NiiVue inflates any that come gzipped).
@@ -181,7 +164,7 @@ function imagesShow(nv, images) {
   nv.addVolume(images.at(-1));
 }
 
-async function volumesLoad(nv, volumes) {
+export async function volumesLoad(nv, volumes) {
   imagesShow(nv, await imagesFetch(nv, volumes).images);
 }
 
@@ -229,7 +212,7 @@ function pageLoaded() {
   });
 }
 
-function nextAnimationFrame() {
+export function nextAnimationFrame() {
   return new Promise((resolve) => {
     requestAnimationFrame(() => resolve());
   });
@@ -490,22 +473,9 @@ class Viewer {
 }
 
 export async function createViewer(canvas, { volumes, layout = "multiplanar", blinded = false, onLocation = null }) {
-  if (!LAYOUTS.includes(layout)) {
-    throw new Error(`Unknown layout: ${layout}`);
-  }
-  const nv = new globalThis.niivue.Niivue({
-    backColor: [0, 0, 0, 1],
-    show3Dcrosshair: true,
-    // Yellow, thin: red, green and blue mean false positive, true positive and false negative on the review.
-    crosshairColor: [1, 0.85, 0, 1],
-    crosshairWidth: 1,
-    // The 3D tile only on the 3D layout: rendering a full-size volume in software WebGL costs seconds.
-    multiplanarShowRender: 0, // SHOW_RENDER.NEVER
-    dragAndDropEnabled: false,
-    isResizeCanvas: true,
-    logLevel: "error",
-    loadingText: "",
-  });
+  layoutCheck(layout);
+  // The crosshair one voxel wide, and shown in the 3D layout too.
+  const nv = niivueCreate({ show3Dcrosshair: true, crosshairWidth: 1 });
   const viewer = new Viewer(nv, canvas, { volumes, blinded });
   if (onLocation !== null) {
     viewer.onLocation(onLocation);
@@ -516,9 +486,7 @@ export async function createViewer(canvas, { volumes, layout = "multiplanar", bl
   // indicator, and each frame of that costs tens of milliseconds of software rendering.
   const { requested, images } = imagesFetch(nv, volumes);
   await Promise.all([requested, pageLoaded()]);
-  await canvasAttach(nv, canvas);
-  texturesShortcut(nv);
-  nv.setSliceType(sliceTypeOf(nv, layout));
+  await niivueAttach(nv, canvas, layout);
   viewer.ready = (async () => {
     viewer.show(await images);
     nv.drawScene();
@@ -530,182 +498,5 @@ export async function createViewer(canvas, { volumes, layout = "multiplanar", bl
     canvas.dataset.viewerReady = "true";
     return viewer;
   })();
-  return viewer;
-}
-
-// ---- Drawing: annotation campaigns ------------------------------------------------------------------
-// A viewer to draw one lesion mask on the first volume's grid with NiiVue's drawing layer (pen, filled
-// outline, erase, brush size, undo and redo). It is its own class so that the viewer above stays as it
-// is; it shares only the constants and the volume loader. The drawing is binary: value 1 is lesion.
-
-const DRAWING_TOOLS = Object.freeze({
-  pen: { value: 1, filled: false },
-  fill: { value: 1, filled: true },
-  erase: { value: 0, filled: false },
-});
-
-// NiiVue keeps this many drawing states; one is the state being shown, the rest can be undone.
-const DRAWING_UNDO_STATES = 16;
-
-class DrawingViewer {
-  #nv;
-  #layout;
-  #undoable = 0;
-  #redoStates = [];
-  #changeListeners = [];
-  #volumeCount;
-
-  constructor(nv, { layout, volumeCount }) {
-    this.#nv = nv;
-    this.#layout = layout;
-    this.#volumeCount = volumeCount;
-    nv.onDrawingChanged = (action) => this.#drawingChanged(action);
-  }
-
-  get layout() {
-    return this.#layout;
-  }
-
-  #drawingChanged(action) {
-    if (action === "draw") {
-      this.#undoable = Math.min(this.#undoable + 1, DRAWING_UNDO_STATES - 1);
-      this.#redoStates = [];
-    }
-    if (action === "load") {
-      return;
-    }
-    for (const listener of this.#changeListeners) {
-      listener(action);
-    }
-  }
-
-  // callback(action) after every change a user made: "draw", "undo" or "redo".
-  onChange(callback) {
-    this.#changeListeners.push(callback);
-  }
-
-  // Start from the mask at `url` (a starting mask or a saved revision); values > 0 become lesion.
-  async loadMask(url) {
-    const loaded = await this.#nv.loadDrawingFromUrl(url, true);
-    if (!loaded) {
-      throw new Error("the mask could not be loaded on this image's grid");
-    }
-    this.#undoable = 0;
-    this.#redoStates = [];
-  }
-
-  // "pen", "fill" (filled outline), "erase", or "off" to look without drawing.
-  setTool(name) {
-    if (name === "off") {
-      this.#nv.setDrawingEnabled(false);
-      return;
-    }
-    const tool = DRAWING_TOOLS[name];
-    if (tool === undefined) {
-      throw new Error(`Unknown drawing tool: ${name}`);
-    }
-    this.#nv.setDrawingEnabled(true);
-    this.#nv.setPenValue(tool.value, tool.filled);
-  }
-
-  setBrushSize(voxels) {
-    this.#nv.opts.penSize = voxels;
-  }
-
-  get canUndo() {
-    return this.#undoable > 0;
-  }
-
-  get canRedo() {
-    return this.#redoStates.length > 0;
-  }
-
-  undo() {
-    if (!this.canUndo) {
-      return;
-    }
-    this.#redoStates.push(this.#nv.drawBitmap.slice());
-    this.#undoable -= 1;
-    this.#nv.drawUndo();
-  }
-
-  redo() {
-    const state = this.#redoStates.pop();
-    if (state === undefined) {
-      return;
-    }
-    this.#nv.drawBitmap.set(state);
-    this.#nv.drawAddUndoBitmap();
-    this.#nv.refreshDrawing(true);
-    this.#undoable += 1;
-    for (const listener of this.#changeListeners) {
-      listener("redo");
-    }
-  }
-
-  // The mask as the bytes of an uncompressed NIfTI file on the first volume's grid.
-  async maskBytes() {
-    const bytes = await this.#nv.saveImage({ filename: "", isSaveDrawing: true });
-    if (!bytes) {
-      throw new Error("there is no drawing to save");
-    }
-    return bytes;
-  }
-
-  setWindowPreset(name) {
-    windowPresetApply(this.#nv, name);
-  }
-
-  setLayout(name) {
-    layoutApply(this.#nv, name);
-    this.#layout = name;
-  }
-
-  moveSlice(delta) {
-    sliceMove(this.#nv, this.#layout, delta);
-  }
-
-  // Show or hide one of the volumes, e.g. the starting mask laid over the image.
-  setVolumeVisible(index, visible, opacity = 1) {
-    if (index < 0 || index >= this.#volumeCount) {
-      throw new Error(`No volume ${index}`);
-    }
-    this.#nv.setOpacity(index, visible ? opacity : 0);
-  }
-
-  onLocation(callback) {
-    this.#nv.onLocationChange = (location) =>
-      callback({ mm: Array.from(location.mm).slice(0, 3), voxel: Array.from(location.vox) });
-  }
-}
-
-// volumes: as for createViewer (the first is drawn on); mask: the URL of the mask to start from.
-export async function createDrawingViewer(canvas, { volumes, mask, layout = "axial" }) {
-  if (!LAYOUTS.includes(layout)) {
-    throw new Error(`Unknown layout: ${layout}`);
-  }
-  const nv = new globalThis.niivue.Niivue({
-    backColor: [0, 0, 0, 1],
-    // A quarter of a voxel: NiiVue draws the crosshair a voxel wide, hiding the voxels being drawn.
-    crosshairColor: [1, 0.85, 0, 1],
-    crosshairWidth: 0.25,
-    multiplanarShowRender: 0, // SHOW_RENDER.NEVER
-    dragAndDropEnabled: false,
-    isResizeCanvas: true,
-    logLevel: "error",
-    loadingText: "",
-    maxDrawUndoBitmaps: DRAWING_UNDO_STATES,
-    drawingEnabled: false,
-  });
-  const viewer = new DrawingViewer(nv, { layout, volumeCount: volumes.length });
-  await canvasAttach(nv, canvas);
-  texturesShortcut(nv);
-  nv.setSliceType(sliceTypeOf(nv, layout));
-  await volumesLoad(nv, volumes);
-  nv.setDrawOpacity(0.6);
-  await viewer.loadMask(mask);
-  nv.drawScene();
-  await nextAnimationFrame();
-  canvas.dataset.viewerReady = "true";
   return viewer;
 }

@@ -1,7 +1,7 @@
-// A worker that downloads volumes for viewer.mjs. A download's bytes reach the page through a pipe that
-// only the thread reading it empties; read on the page's thread, they wait while NiiVue compiles its
-// shaders there (up to a second in software WebGL), and the download stalls. Read here, they arrive
-// meanwhile and pass to the page without a copy.
+// The worker that downloads the viewer's volumes (started by volume-downloads.mjs). A download's bytes
+// reach the page through a pipe that only the thread reading it empties; read on the page's thread, they
+// wait while NiiVue compiles its shaders there (up to a second in software WebGL), and the download
+// stalls. Read here, they arrive meanwhile and pass to the page without a copy.
 //
 // Message in: { id, url }. Messages out: { id, requested: true } once the request is on its way (the page
 // waits for it before it blocks its thread: until then, the worker may not even have started); then

@@ -1,0 +1,178 @@
+// The drawing viewer of annotation campaigns: one lesion mask drawn on the first volume's grid with
+// NiiVue's drawing layer (pen, filled outline, erase, brush size, undo and redo). The drawing is binary:
+// value 1 is lesion. It is built on viewer.mjs, which makes its NiiVue, loads its volumes and navigates
+// (window, layout, slices) as for the viewer; pages import this module, not viewer.mjs, to draw.
+
+import {
+  layoutApply,
+  layoutCheck,
+  niivueAttach,
+  niivueCreate,
+  nextAnimationFrame,
+  sliceMove,
+  volumesLoad,
+  windowPresetApply,
+} from "./viewer.mjs";
+
+export { webgl2Available } from "./viewer.mjs";
+
+const DRAWING_TOOLS = Object.freeze({
+  pen: { value: 1, filled: false },
+  fill: { value: 1, filled: true },
+  erase: { value: 0, filled: false },
+});
+
+// NiiVue keeps this many drawing states; one is the state being shown, the rest can be undone.
+const DRAWING_UNDO_STATES = 16;
+
+class DrawingViewer {
+  #nv;
+  #layout;
+  #undoable = 0;
+  #redoStates = [];
+  #changeListeners = [];
+  #volumeCount;
+
+  constructor(nv, { layout, volumeCount }) {
+    this.#nv = nv;
+    this.#layout = layout;
+    this.#volumeCount = volumeCount;
+    nv.onDrawingChanged = (action) => this.#drawingChanged(action);
+  }
+
+  get layout() {
+    return this.#layout;
+  }
+
+  #drawingChanged(action) {
+    if (action === "draw") {
+      this.#undoable = Math.min(this.#undoable + 1, DRAWING_UNDO_STATES - 1);
+      this.#redoStates = [];
+    }
+    if (action === "load") {
+      return;
+    }
+    for (const listener of this.#changeListeners) {
+      listener(action);
+    }
+  }
+
+  // callback(action) after every change a user made: "draw", "undo" or "redo".
+  onChange(callback) {
+    this.#changeListeners.push(callback);
+  }
+
+  // Start from the mask at `url` (a starting mask or a saved revision); values > 0 become lesion.
+  async loadMask(url) {
+    const loaded = await this.#nv.loadDrawingFromUrl(url, true);
+    if (!loaded) {
+      throw new Error("the mask could not be loaded on this image's grid");
+    }
+    this.#undoable = 0;
+    this.#redoStates = [];
+  }
+
+  // "pen", "fill" (filled outline), "erase", or "off" to look without drawing.
+  setTool(name) {
+    if (name === "off") {
+      this.#nv.setDrawingEnabled(false);
+      return;
+    }
+    const tool = DRAWING_TOOLS[name];
+    if (tool === undefined) {
+      throw new Error(`Unknown drawing tool: ${name}`);
+    }
+    this.#nv.setDrawingEnabled(true);
+    this.#nv.setPenValue(tool.value, tool.filled);
+  }
+
+  setBrushSize(voxels) {
+    this.#nv.opts.penSize = voxels;
+  }
+
+  get canUndo() {
+    return this.#undoable > 0;
+  }
+
+  get canRedo() {
+    return this.#redoStates.length > 0;
+  }
+
+  undo() {
+    if (!this.canUndo) {
+      return;
+    }
+    this.#redoStates.push(this.#nv.drawBitmap.slice());
+    this.#undoable -= 1;
+    this.#nv.drawUndo();
+  }
+
+  redo() {
+    const state = this.#redoStates.pop();
+    if (state === undefined) {
+      return;
+    }
+    this.#nv.drawBitmap.set(state);
+    this.#nv.drawAddUndoBitmap();
+    this.#nv.refreshDrawing(true);
+    this.#undoable += 1;
+    for (const listener of this.#changeListeners) {
+      listener("redo");
+    }
+  }
+
+  // The mask as the bytes of an uncompressed NIfTI file on the first volume's grid.
+  async maskBytes() {
+    const bytes = await this.#nv.saveImage({ filename: "", isSaveDrawing: true });
+    if (!bytes) {
+      throw new Error("there is no drawing to save");
+    }
+    return bytes;
+  }
+
+  setWindowPreset(name) {
+    windowPresetApply(this.#nv, name);
+  }
+
+  setLayout(name) {
+    layoutApply(this.#nv, name);
+    this.#layout = name;
+  }
+
+  moveSlice(delta) {
+    sliceMove(this.#nv, this.#layout, delta);
+  }
+
+  // Show or hide one of the volumes, e.g. the starting mask laid over the image.
+  setVolumeVisible(index, visible, opacity = 1) {
+    if (index < 0 || index >= this.#volumeCount) {
+      throw new Error(`No volume ${index}`);
+    }
+    this.#nv.setOpacity(index, visible ? opacity : 0);
+  }
+
+  onLocation(callback) {
+    this.#nv.onLocationChange = (location) =>
+      callback({ mm: Array.from(location.mm).slice(0, 3), voxel: Array.from(location.vox) });
+  }
+}
+
+// volumes: as for createViewer (the first is drawn on); mask: the URL of the mask to start from.
+export async function createDrawingViewer(canvas, { volumes, mask, layout = "axial" }) {
+  layoutCheck(layout);
+  const nv = niivueCreate({
+    // A quarter of a voxel: NiiVue draws the crosshair a voxel wide, hiding the voxels being drawn.
+    crosshairWidth: 0.25,
+    maxDrawUndoBitmaps: DRAWING_UNDO_STATES,
+    drawingEnabled: false,
+  });
+  const viewer = new DrawingViewer(nv, { layout, volumeCount: volumes.length });
+  await niivueAttach(nv, canvas, layout);
+  await volumesLoad(nv, volumes);
+  nv.setDrawOpacity(0.6);
+  await viewer.loadMask(mask);
+  nv.drawScene();
+  await nextAnimationFrame();
+  canvas.dataset.viewerReady = "true";
+  return viewer;
+}
