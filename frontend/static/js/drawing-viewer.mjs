@@ -40,10 +40,6 @@ class DrawingViewer {
     nv.onDrawingChanged = (action) => this.#drawingChanged(action);
   }
 
-  get layout() {
-    return this.#layout;
-  }
-
   #drawingChanged(action) {
     if (action === "draw") {
       this.#undoable = Math.min(this.#undoable + 1, DRAWING_UNDO_STATES - 1);

@@ -100,5 +100,4 @@ export function bindViewerControls({ presetViewers, layoutViewers }) {
     // Synced viewers follow the one moved (viewer.mjs): moving each of them would step twice.
     layoutViewers()[0]?.moveSlice(step);
   });
-  return { applyPreset };
 }

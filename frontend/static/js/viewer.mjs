@@ -383,11 +383,6 @@ class Viewer {
     layoutApply(this.#nv, name);
   }
 
-  setColormap(index, name) {
-    this.#nv.volumes[this.#volumeIndex(index)].colormap = name;
-    this.#nv.updateGLVolume();
-  }
-
   setOverlayOpacity(index, value) {
     this.#opacities[index] = value;
     if (this.#visible[index]) {
@@ -398,10 +393,6 @@ class Viewer {
   setOverlayVisible(index, visible) {
     this.#visible[index] = visible;
     this.#opacityApply(index);
-  }
-
-  setFrame(index, frame) {
-    this.#nv.setFrame4D(this.#nv.volumes[this.#volumeIndex(index)].id, frame);
   }
 
   // From now on, whatever moves one of the two (or a viewer either is synced with) moves all of them; the
