@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from django.core.files.base import ContentFile
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, expect
 
 from portal.accounts.models import ChallengeRole
 from portal.datasets.models import Case, Split
@@ -89,8 +89,10 @@ def test_the_case_viewer_draws_the_ct_and_a_window_preset_changes_the_picture(
         page.goto(f"{live_server.url}/datasets/cases/{case.pk}/view/")
         wait_for_viewer(page)
         brain = canvas_pixels(page)
-        page.get_by_role("button", name="Bone 500/2000").click()
-        page.wait_for_timeout(300)
+        bone_button = page.get_by_role("button", name="Bone 500/2000")
+        bone_button.click()
+        # Marked pressed once the viewer has drawn the bone window (NiiVue draws as it is set).
+        expect(bone_button).to_have_attribute("aria-pressed", "true")
         bone = canvas_pixels(page)
 
         assert brain.std() > 10, "the canvas is blank"
@@ -129,10 +131,9 @@ def test_the_review_shows_true_positives_false_positives_and_false_negatives_in_
     try:
         page.goto(f"{live_server.url}/submissions/{reviewed.pk}/review/")
         wait_for_viewer(page)
-        page.wait_for_timeout(300)
         shown = colour_counts(canvas_pixels(page))
+        # Unchecked once its change is handled, and NiiVue draws the overlay hidden as it handles it.
         page.get_by_label("Show the overlay").uncheck()
-        page.wait_for_timeout(300)
         hidden = colour_counts(canvas_pixels(page))
 
         assert min(shown.values()) > 50, shown
@@ -151,10 +152,11 @@ def test_the_review_draws_both_volumes_in_the_3d_layout_when_asked(
     try:
         page.goto(f"{live_server.url}/submissions/{reviewed.pk}/review/")
         wait_for_viewer(page)
-        page.wait_for_timeout(300)
         multiplanar = canvas_pixels(page)
-        page.get_by_role("button", name="3D").click()
-        page.wait_for_timeout(500)
+        render_button = page.get_by_role("button", name="3D")
+        render_button.click()
+        # Marked pressed once the viewer has drawn the 3D layout (NiiVue draws as it is set).
+        expect(render_button).to_have_attribute("aria-pressed", "true")
         rendered = canvas_pixels(page)
 
         assert rendered.std() > 10, "the 3D layout is blank"
