@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "portal.algorithms",
     "portal.leaderboards",
     "portal.readerstudies",
+    "portal.annotations",
     "portal.api",
     "portal.health",
     "portal.demo",

@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/", include("portal.api.urls")),
     path("health/", include("portal.health.urls")),
     path("leaderboards/", include("portal.leaderboards.urls")),
+    path("studies/campaigns/", include("portal.annotations.urls")),
     path("studies/", include("portal.readerstudies.urls")),
     path("", include("portal.challenges.urls")),
 ]

@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("portal.algorithms.api_urls")),
     path("", include("portal.leaderboards.api_urls")),
     path("", include("portal.readerstudies.api_urls")),
+    path("", include("portal.annotations.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path(

@@ -21,6 +21,8 @@ from rest_framework.authtoken.models import Token
 from portal.accounts.models import ChallengeRole, Team, TeamMembership, User
 from portal.accounts.services import challenge_role_grant
 from portal.algorithms.models import AlgorithmSettings
+from portal.annotations.models import AnnotationCampaign
+from portal.annotations.services import annotation_campaign_demo_create
 from portal.challenges.models import Challenge, Phase
 from portal.datasets.models import Dataset, Split
 from portal.datasets.services import isles24_import
@@ -32,8 +34,8 @@ from portal.demo.baseline import (
     demo_baseline_register,
 )
 from portal.demo.predictions import demo_predictions_write
-from portal.readerstudies.models import AnnotationCampaign, ReaderStudy
-from portal.readerstudies.services import annotation_campaign_demo_create, readerstudy_demo_create
+from portal.readerstudies.models import ReaderStudy
+from portal.readerstudies.services import readerstudy_demo_create
 from portal.submissions.models import Submission
 
 DEMO_CHALLENGE_SLUG = "isles24-demo"

@@ -11,8 +11,3 @@ urlpatterns = [
     path("studies/<id:pk>/results/", api.ResultsView.as_view(), name="readerstudy-results"),
     path("studies/<id:pk>/answers.csv", api.AnswersCsvView.as_view(), name="readerstudy-answers-csv"),
 ]
-urlpatterns += [
-    path("campaigns/assignments/<id:pk>/", api.AssignmentView.as_view(), name="annotation-assignment"),
-    path("campaigns/assignments/<id:pk>/mask/", api.AssignmentMaskView.as_view(), name="annotation-mask"),
-    path("campaigns/assignments/<id:pk>/done/", api.AssignmentDoneView.as_view(), name="annotation-done"),
-]

@@ -1,4 +1,4 @@
-"""Celery entry points of reader studies and annotation campaigns: blinded masks and starting masks."""
+"""Celery entry points of reader studies: rendering the blinded masks."""
 
 from portal.celery import cpu_task
 from portal.readerstudies import services
@@ -8,15 +8,3 @@ from portal.readerstudies import services
 def reader_study_prepare_task(*, study_id: int) -> None:
     """Render every blinded mask of a PREPARING study and open it to its readers (safe to run twice)."""
     services.reader_study_prepare(study_id=study_id)
-
-
-@cpu_task()
-def annotation_campaign_prepare_task(*, campaign_id: int) -> None:
-    """Store the starting masks of a PREPARING campaign and open it to its annotators (safe to run twice)."""
-    services.annotation_campaign_prepare(campaign_id=campaign_id)
-
-
-@cpu_task()
-def campaign_case_agreement_task(*, campaign_case_id: int) -> None:
-    """Compute a case's agreement and STAPLE consensus from its finished masks (nothing when up to date)."""
-    services.campaign_case_agreement_compute(campaign_case_id=campaign_case_id)

@@ -1,9 +1,10 @@
 """Reader study pages: organizers create a study, invite readers, read the results and export answers;
-a reader reads in a page that knows only opaque tokens. Annotation campaign pages follow in their section.
+a reader reads in a page that knows only opaque tokens. The list at ``/studies/`` is also where a user
+finds the annotation campaigns they organize and the cases they annotate (``portal.annotations``).
 
 Whatever a user may not see is a 404, so nobody learns that a study or an item exists; what they know of
 but may not do (a reader at the study's organizer pages, anyone but an organizer at the form that makes
-a study or a campaign of a challenge they see) is a 403. The reading page
+a study of a challenge they see) is a 403. The reading page
 never shows the study's title (organizers write it, and it may name a source): it says which challenge
 the study belongs to and nothing else about it. Both masks of an item are served by one view from files
 rendered when the study was prepared, under one neutral name.
@@ -19,24 +20,15 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from portal.accounts.models import User
 from portal.accounts.selectors import challenge_list_organized_by
-from portal.challenges.models import Challenge, Phase
+from portal.annotations import selectors as annotation_selectors
+from portal.challenges.models import Challenge
 from portal.challenges.selectors import challenge_get_visible_to
 from portal.csv_export import csv_rows_text
-from portal.datasets.models import Image
-from portal.datasets.selectors import dataset_ground_truth_version_list
 from portal.datasets.views import VIEWER_CONTENT_SECURITY_POLICY, volume_response
 from portal.readerstudies import selectors, services
-from portal.readerstudies.forms import (
-    AnnotationCampaignForm,
-    ConsensusPromoteForm,
-    PhaseGroundTruthForm,
-    ReaderInviteForm,
-    ReaderStudyForm,
-)
-from portal.readerstudies.models import AnnotationAssignment, AnnotationCampaign, ReaderStudy, StudyReader
-from portal.submissions.services import phase_ground_truth_version_set
+from portal.readerstudies.forms import ReaderInviteForm, ReaderStudyForm
+from portal.readerstudies.models import ReaderStudy, StudyReader
 
 CSV_COLUMNS = (
     "reader",
@@ -60,8 +52,6 @@ EXCLUDE_FAST = "exclude_fast"
 """The query parameter of the results (page and API) that leaves implausibly fast answers out."""
 # Both sides and every background are sent the same way: same headers, same caching, no name.
 READING_CACHE_CONTROL = "private, max-age=3600"
-# An annotation's masks change with every save: each request asks the server again.
-ANNOTATION_CACHE_CONTROL = "private, no-cache"
 
 
 def _study_or_404(request: HttpRequest, pk: int) -> ReaderStudy:
@@ -78,15 +68,15 @@ def study_list(request: HttpRequest) -> HttpResponse:
         "organized": selectors.reader_study_list_organized_by(user=request.user),
         "organized_challenges": challenge_list_organized_by(user=request.user),
         "reading": selectors.study_reader_list_for(user=request.user),
-        "campaigns": selectors.annotation_campaign_list_organized_by(user=request.user),
-        "assignments": selectors.annotation_assignment_list_for(user=request.user),
+        "campaigns": annotation_selectors.annotation_campaign_list_organized_by(user=request.user),
+        "assignments": annotation_selectors.annotation_assignment_list_for(user=request.user),
     }
     return render(request, "readerstudies/study_list.html", context)
 
 
 def _challenge_managed_or_refused(request: HttpRequest, challenge_slug: str) -> Challenge:
-    """The challenge whose studies and campaigns the user manages: 404 when they do not see it, 403 when
-    they see it but do not organize it (before any form, which lists every team's submissions)."""
+    """The challenge whose studies the user manages: 404 when they do not see it, 403 when they see it but
+    do not organize it (before any form, which lists every team's submissions)."""
     try:
         challenge = challenge_get_visible_to(user=request.user, slug=challenge_slug)
     except Challenge.DoesNotExist as error:
@@ -249,165 +239,3 @@ def reading_background(request: HttpRequest, token: str, index: int) -> HttpResp
     except ObjectDoesNotExist as error:
         raise Http404("No such file.") from error
     return volume_response(image.file, cache_control=READING_CACHE_CONTROL)
-
-
-# --- Annotation campaigns --------------------------------------------------------------------------
-# Organizers create a campaign, follow it, read the agreement, promote a consensus and switch a phase to
-# the new ground truth; an annotator draws in a page that fetches its assignment from the API. Every
-# file goes through ``selectors.annotation_assignment_get`` (the annotator or an organizer); else 404.
-
-
-def _campaign_or_404(request: HttpRequest, pk: int) -> AnnotationCampaign:
-    try:
-        return selectors.annotation_campaign_get_for_organizer(user=request.user, campaign_id=pk)
-    except AnnotationCampaign.DoesNotExist as error:
-        raise Http404("No such campaign.") from error
-
-
-def _assignment_or_404(request: HttpRequest, pk: int) -> AnnotationAssignment:
-    try:
-        return selectors.annotation_assignment_get(user=request.user, assignment_id=pk)
-    except AnnotationAssignment.DoesNotExist as error:
-        raise Http404("No such assignment.") from error
-
-
-@login_required
-def campaign_create(request: HttpRequest, challenge_slug: str) -> HttpResponse:
-    """The organizer's form for a new annotation campaign."""
-    challenge = _challenge_managed_or_refused(request, challenge_slug)
-    form = AnnotationCampaignForm(request.POST or None, request.FILES or None, challenge=challenge)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            campaign = services.annotation_campaign_create(
-                created_by=request.user,
-                challenge=challenge,
-                dataset=data["dataset"],
-                title=data["title"],
-                cases=list(data["cases"]),
-                images=data["images"],
-                starting_mask=data["starting_mask"],
-                annotators=list(data["annotators"]),
-                uploaded_masks=data["uploaded_masks"],
-            )
-        except ValidationError as error:
-            for message in error.messages:
-                form.add_error(None, message)
-        else:
-            messages.success(request, "The campaign's starting masks are being prepared.")
-            return redirect("annotation-campaign-detail", pk=campaign.pk)
-    return render(request, "readerstudies/campaign_create.html", {"challenge": challenge, "form": form})
-
-
-@login_required
-def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """The organizer's page: progress per annotator and case, agreement, consensus, promotion."""
-    campaign = _campaign_or_404(request, pk)
-    progress = selectors.annotation_campaign_progress(campaign=campaign)
-    phases = Phase.objects.filter(dataset=campaign.dataset).order_by("order", "pk")
-    context = {
-        "campaign": campaign,
-        "progress": progress,
-        "agreement": selectors.annotation_campaign_agreement(campaign=campaign),
-        "promote_form": ConsensusPromoteForm(
-            annotators=User.objects.filter(pk__in=[user.pk for user in progress.annotators])
-        ),
-        "versions": dataset_ground_truth_version_list(dataset=campaign.dataset),
-        "phases": phases,
-    }
-    return render(request, "readerstudies/campaign_detail.html", context)
-
-
-@login_required
-@require_POST
-def campaign_promote(request: HttpRequest, pk: int) -> HttpResponse:
-    """Promote the consensus (or one annotator's masks) to the dataset's next ground-truth version."""
-    campaign = _campaign_or_404(request, pk)
-    annotators = User.objects.filter(
-        pk__in=AnnotationAssignment.objects.filter(campaign_case__campaign=campaign).values("annotator")
-    )
-    form = ConsensusPromoteForm(request.POST, annotators=annotators)
-    if not form.is_valid():
-        messages.error(request, "Choose the consensus or one of the campaign's annotators.")
-        return redirect("annotation-campaign-detail", pk=pk)
-    try:
-        version = services.annotation_consensus_promote(
-            campaign=campaign,
-            user=request.user,
-            annotator=form.cleaned_data["annotator"],
-            note=form.cleaned_data["note"],
-        )
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(
-            request,
-            f"Ground truth version {version.number} of {campaign.dataset.title} is made; "
-            "switch a phase to it below to re-score its submissions.",
-        )
-    return redirect("annotation-campaign-detail", pk=pk)
-
-
-@login_required
-@require_POST
-def campaign_phase_version(request: HttpRequest, pk: int) -> HttpResponse:
-    """Score one of the dataset's phases on another ground-truth version (which re-scores it)."""
-    campaign = _campaign_or_404(request, pk)
-    form = PhaseGroundTruthForm(request.POST, phases=Phase.objects.filter(dataset=campaign.dataset))
-    if not form.is_valid():
-        messages.error(request, "Choose a phase of this dataset and one of its ground-truth versions.")
-        return redirect("annotation-campaign-detail", pk=pk)
-    phase, version = form.cleaned_data["phase"], form.cleaned_data["version"]
-    try:
-        phase_ground_truth_version_set(phase=phase, version=version, user=request.user)
-    except (ValidationError, PermissionDenied) as error:
-        messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
-    else:
-        messages.success(
-            request, f"{phase.title} is now scored on version {version}; its submissions are being re-scored."
-        )
-    return redirect("annotation-campaign-detail", pk=pk)
-
-
-@login_required
-def annotation_draw(request: HttpRequest, pk: int) -> HttpResponse:
-    """The drawing page of an assignment; it fetches the assignment from the API."""
-    assignment = _assignment_or_404(request, pk)
-    context = {
-        "assignment": assignment,
-        "campaign": assignment.campaign_case.campaign,
-        "assignment_url": reverse("api:annotation-assignment", kwargs={"pk": pk}),
-    }
-    response = render(request, "readerstudies/annotation_draw.html", context)
-    response["Content-Security-Policy"] = VIEWER_CONTENT_SECURITY_POLICY
-    return response
-
-
-@login_required
-def annotation_image(request: HttpRequest, pk: int, index: int) -> HttpResponse:
-    """One of the images the campaign shows of the assignment's case."""
-    assignment = _assignment_or_404(request, pk)
-    try:
-        image = selectors.annotation_assignment_image_get(assignment=assignment, index=index)
-    except Image.DoesNotExist as error:
-        raise Http404("No such image.") from error
-    return volume_response(image.file, cache_control=ANNOTATION_CACHE_CONTROL)
-
-
-@login_required
-def annotation_starting_mask(request: HttpRequest, pk: int) -> HttpResponse:
-    """The mask the assignment's case starts from."""
-    campaign_case = _assignment_or_404(request, pk).campaign_case
-    if not campaign_case.starting_mask:
-        raise Http404("The starting mask is not ready yet.")
-    return volume_response(campaign_case.starting_mask, cache_control=ANNOTATION_CACHE_CONTROL)
-
-
-@login_required
-def annotation_revision_file(request: HttpRequest, pk: int, number: int) -> HttpResponse:
-    """One saved revision of the assignment's mask."""
-    assignment = _assignment_or_404(request, pk)
-    revision = assignment.revisions.filter(number=number).first()
-    if revision is None:
-        raise Http404("No such revision.")
-    return volume_response(revision.file, cache_control=ANNOTATION_CACHE_CONTROL)

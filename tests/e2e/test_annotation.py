@@ -8,11 +8,11 @@ import pytest
 from django.db import connection
 from playwright.sync_api import Browser, expect
 
-from portal.readerstudies import services
-from portal.readerstudies.annotation_masks import mask_array_read
-from portal.readerstudies.models import AnnotationAssignment, AnnotationCampaign
+from portal.annotations import services
+from portal.annotations.masks import mask_array_read
+from portal.annotations.models import AnnotationAssignment, AnnotationCampaign
 from tests.e2e.viewer_pages import logged_in_page, save_failure, session_cookie
-from tests.portal.readerstudies.campaign_world import campaign_world_create
+from tests.portal.annotations.campaign_world import campaign_world_create
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from portal.submissions.models import Submission
 from portal.submissions.services import submission_create
 from portal.submissions.tasks import submission_check_task, submission_evaluate_task
 from tests.e2e.viewer_pages import logged_in_page, save_failure, session_cookie
-from tests.portal.readerstudies.campaign_world import (
+from tests.portal.annotations.campaign_world import (
     CampaignWorld,
     campaign_world_create,
     tmax_map,

@@ -28,12 +28,14 @@ from portal.accounts.models import ChallengeRole, Team, TeamMembership, User
 from portal.accounts.services import challenge_role_grant
 from portal.algorithms import services as algorithm_services
 from portal.algorithms.models import AlgorithmSettings, Job
+from portal.annotations import services as annotation_services
+from portal.annotations.models import AnnotationAssignment, AnnotationCampaign
 from portal.challenges.models import Challenge, Phase
 from portal.datasets.models import Case, Dataset, GroundTruth, GroundTruthVersion, Split
 from portal.leaderboards.models import LeaderboardSettings
 from portal.leaderboards.services import leaderboard_rebuild
 from portal.readerstudies import services as study_services
-from portal.readerstudies.models import AnnotationAssignment, AnnotationCampaign, ReaderStudy, ReadingItem
+from portal.readerstudies.models import ReaderStudy, ReadingItem
 from portal.submissions.models import CaseResult, Submission
 from tests.portal.accounts.factories import UserFactory
 from tests.portal.challenges.factories import ChallengeFactory, PhaseFactory
@@ -272,7 +274,7 @@ def _campaign(
 ) -> AnnotationAssignment:
     """A prepared campaign of one hidden case for the reader, who has saved one revision."""
     with on_commit(execute=True):
-        campaign = study_services.annotation_campaign_create(
+        campaign = annotation_services.annotation_campaign_create(
             created_by=cast.organizer,
             challenge=dataset.challenge,
             dataset=dataset,
@@ -283,7 +285,9 @@ def _campaign(
             annotators=[cast.reader],
         )
     assignment = AnnotationAssignment.objects.get(campaign_case__campaign=campaign, annotator=cast.reader)
-    study_services.mask_revision_save(assignment_id=assignment.pk, user=cast.reader, content=mask_bytes())
+    annotation_services.mask_revision_save(
+        assignment_id=assignment.pk, user=cast.reader, content=mask_bytes()
+    )
     return assignment
 
 

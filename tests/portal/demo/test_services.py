@@ -10,6 +10,7 @@ from django.test import Client
 
 from portal.accounts.models import ChallengeRole, TeamMembership, User
 from portal.algorithms.selectors import algorithm_settings_get
+from portal.annotations.models import AnnotationAssignment, AnnotationCampaign
 from portal.challenges.models import Phase
 from portal.datasets.models import Case, GroundTruth, Image, Split
 from portal.demo.baseline import DemoBaseline
@@ -20,7 +21,6 @@ from portal.demo.services import (
     demo_setup,
     demo_study_create,
 )
-from portal.readerstudies.models import AnnotationAssignment, AnnotationCampaign
 from portal.submissions.models import Submission
 from tests.portal.submissions.review_world import submission_create
 

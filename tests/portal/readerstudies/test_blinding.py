@@ -12,7 +12,7 @@ import SimpleITK as sitk
 from django.contrib.staticfiles import finders
 from django.test import Client
 
-from portal.readerstudies.blinding import GZIP_LEVEL, MaskMismatch, mask_blind
+from evaluation.blinding import GZIP_LEVEL, MaskMismatch, mask_blind
 from portal.readerstudies.models import ReaderStudy, StudyReader
 from tests.hostile_masks import ELSEWHERE, ELSEWHERE_SAYS, metaimage_header
 from tests.portal.readerstudies.conftest import (

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from scipy.stats import t as student_t
 
+from evaluation.preference import PSEUDO_WINS
 from evaluation.stats import bradley_terry, fleiss_kappa, sign_test, wilson_interval
 from portal.readerstudies import selectors, services
 from portal.readerstudies.models import MaskSource, ReaderStudy, StudyReader
@@ -124,8 +125,8 @@ def test_bradley_terry_strengths_rank_three_sources(make_study: StudyMaker, stud
     results = selectors.reader_study_results(study=study)
 
     wins = np.array([[0, 3, 3], [0, 0, 3], [0, 0, 0]], dtype=float)
-    expected = bradley_terry(wins + selectors.PSEUDO_WINS * (1 - np.eye(3)))
-    assert results.bradley_terry_pseudo_wins == selectors.PSEUDO_WINS
+    expected = bradley_terry(wins + PSEUDO_WINS * (1 - np.eye(3)))
+    assert results.bradley_terry_pseudo_wins == PSEUDO_WINS
     assert [strength.strength for strength in results.bradley_terry] == pytest.approx(expected)
     assert (
         results.bradley_terry[0].strength

@@ -1,11 +1,12 @@
-"""Lesion masks of annotation campaigns as files: checking what a browser saved, and reading stored masks.
+"""Lesion masks an annotator saves: checked against the case's reference grid, binarised and re-encoded.
 
-A mask an annotator saves arrives as the bytes of a NIfTI file (NiiVue writes its drawing uncompressed;
-a gzipped one is read too, and a MetaImage from an organizer's archive). Its format is decided by its
-content and only a self-contained file is read (``evaluation.io``, as every reader of participant files
-does), its declared grid checked before its voxels are read. It must be a 3D image of the size and
-spacing of the case's reference image; it is binarised with ``> 0`` and stored as gzipped uint8 with the
-geometry it came with. Every problem is one sentence, all of them at once.
+A saved mask arrives as the bytes of a NIfTI file (NiiVue writes its drawing uncompressed; a gzipped one
+is read too, and a MetaImage from an organizer's archive). Its format is decided by its content and only
+a self-contained file is read (``evaluation.io``, as every reader of participant files does), its
+declared grid checked before its voxels are read. It must be a 3D image of the size and spacing of the
+case's reference image; it is binarised with ``> 0`` and stored as gzipped uint8 with the geometry it
+came with. Every problem is one sentence, all of them at once (``MaskProblems``). The portal's
+annotation campaigns call this with the bytes a browser sent; nothing here knows about storage.
 """
 
 import math
@@ -17,18 +18,29 @@ from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
-from django.core.exceptions import ValidationError
-from django.db.models.fields.files import FieldFile
 
 from evaluation.io import ImageRefused, image_header_read, image_read, same_spacing, size_text, spacing_text
 from evaluation.metrics import BoolArray
+
+__all__ = [
+    "MAX_MASK_BYTES",
+    "MaskProblems",
+    "StoredMask",
+    "image_bytes_read",
+    "mask_check",
+    "mask_image_bytes",
+]
 
 MAX_MASK_BYTES = 512 * 1024 * 1024
 """The largest mask file a save takes: a 512x512x512 uint8 NIfTI is 128 MiB."""
 
 
-class MaskRefused(ValidationError):
-    """A saved mask was refused; ``messages`` holds one sentence per problem."""
+class MaskProblems(ValueError):
+    """A saved mask was refused; ``problems`` holds one sentence per problem."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(" ".join(self.problems))
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,10 +52,20 @@ class StoredMask:
     lesion_volume_ml: float
 
 
-def _image_read(content: bytes, *, max_voxels: int | None = None) -> Any:  # Any: SimpleITK is untyped
-    """Read image bytes in the format their content is (``evaluation.io.image_read``); ``ImageRefused``
-    for anything but a self-contained NIfTI-1 or MetaImage, and for a grid over ``max_voxels`` voxels
-    (then raised as ``MaskTooLarge`` with the size it declares, before a voxel is read)."""
+class _MaskTooLarge(Exception):
+    """A mask declaring more voxels than its case's grid holds; ``size`` is what it declares."""
+
+    def __init__(self, size: Sequence[int]) -> None:
+        self.size = tuple(size)
+        super().__init__(size_text(size))
+
+
+def image_bytes_read(content: bytes, *, max_voxels: int | None = None) -> Any:  # Any: SimpleITK is untyped
+    """Read image bytes in the format their content is (``evaluation.io.image_read``).
+
+    Raises ``ImageRefused`` for anything but a self-contained NIfTI-1 or MetaImage, and (internally, for
+    ``mask_check``) ``_MaskTooLarge`` for a grid over ``max_voxels`` voxels, before a voxel is read.
+    """
     with tempfile.TemporaryDirectory(prefix="mask-") as folder:
         path = Path(folder) / "mask"
         path.write_bytes(content)
@@ -51,14 +73,6 @@ def _image_read(content: bytes, *, max_voxels: int | None = None) -> Any:  # Any
         if max_voxels is not None and header.voxels > max_voxels:
             raise _MaskTooLarge(header.size)
         return image_read(path)
-
-
-class _MaskTooLarge(Exception):
-    """A mask declaring more voxels than its case's grid holds; ``size`` is what it declares."""
-
-    def __init__(self, size: Sequence[int]) -> None:
-        self.size = tuple(size)
-        super().__init__(size_text(size))
 
 
 def _size_problem(size: Sequence[int], *, shape: Sequence[int], case: str) -> str:
@@ -86,7 +100,7 @@ def _grid_problems(image: Any, *, shape: Sequence[int], spacing_mm: Sequence[flo
 
 def mask_image_bytes(mask: BoolArray, *, like: Any) -> bytes:
     """Gzipped uint8 NIfTI bytes of a ``[z, y, x]`` mask with the geometry of the image ``like``."""
-    image = sitk.GetImageFromArray(mask.astype(np.uint8))
+    image: Any = sitk.GetImageFromArray(mask.astype(np.uint8))  # Any: its methods are untyped
     image.CopyInformation(like)
     with tempfile.TemporaryDirectory(prefix="mask-") as folder:
         path = Path(folder) / "mask.nii.gz"
@@ -95,20 +109,29 @@ def mask_image_bytes(mask: BoolArray, *, like: Any) -> bytes:
 
 
 def mask_check(*, content: bytes, shape: Sequence[int], spacing_mm: Sequence[float], case: str) -> StoredMask:
-    """Check a saved mask against the case's reference image (``shape`` and ``spacing_mm`` along x, y, z)
-    and binarise it with ``> 0``. Its format comes from its content (NIfTI-1, gzipped or not, or a
-    self-contained MetaImage). Raises ``MaskRefused`` with one sentence per problem."""
+    """Check a saved mask against the case's reference image and binarise it with ``> 0``.
+
+    ``shape`` and ``spacing_mm`` are the reference image's, along x, y, z. The lesion volume is the
+    lesion voxel count times the reference voxel volume: ``n * sx * sy * sz / 1000`` ml.
+
+    Raises
+    ------
+    MaskProblems
+        With one sentence per problem: no bytes, over ``MAX_MASK_BYTES``, not a readable self-contained
+        image, a grid declaring more voxels than the reference (from its header, before a voxel is
+        read), not 3D single-channel, another size or spacing, values that are not finite or negative.
+    """
     if not content:
-        raise MaskRefused("The mask is empty (no bytes were sent); save it again from the drawing page.")
+        raise MaskProblems(["The mask is empty (no bytes were sent); save it again from the drawing page."])
     if len(content) > MAX_MASK_BYTES:
-        raise MaskRefused(f"The mask is over {MAX_MASK_BYTES // 2**20} MiB; a lesion mask is far smaller.")
+        raise MaskProblems([f"The mask is over {MAX_MASK_BYTES // 2**20} MiB; a lesion mask is far smaller."])
     try:
-        image = _image_read(content, max_voxels=math.prod(shape[:3]))
+        image = image_bytes_read(content, max_voxels=math.prod(shape[:3]))
     except _MaskTooLarge as too_large:
-        raise MaskRefused(_size_problem(too_large.size, shape=shape, case=case)) from None
+        raise MaskProblems([_size_problem(too_large.size, shape=shape, case=case)]) from None
     except ImageRefused:
-        raise MaskRefused(
-            "The mask is not a readable NIfTI image; save it again from the drawing page."
+        raise MaskProblems(
+            ["The mask is not a readable NIfTI image; save it again from the drawing page."]
         ) from None
     problems = _grid_problems(image, shape=shape, spacing_mm=spacing_mm, case=case)
     voxels = sitk.GetArrayViewFromImage(image) if not problems else None
@@ -117,7 +140,7 @@ def mask_check(*, content: bytes, shape: Sequence[int], spacing_mm: Sequence[flo
     if voxels is not None and (voxels < 0).any():
         problems.append("The mask holds negative values; a mask holds 0 for background and 1 for lesion.")
     if problems or voxels is None:
-        raise MaskRefused(problems)
+        raise MaskProblems(problems)
     mask = np.asarray(voxels > 0)
     lesion_voxels = int(mask.sum())
     return StoredMask(
@@ -125,23 +148,3 @@ def mask_check(*, content: bytes, shape: Sequence[int], spacing_mm: Sequence[flo
         lesion_voxels=lesion_voxels,
         lesion_volume_ml=lesion_voxels * math.prod(spacing_mm[:3]) / 1000.0,
     )
-
-
-def stored_image_read(field_file: FieldFile) -> Any:  # Any: SimpleITK's Image is untyped
-    """A stored NIfTI mask as a SimpleITK image."""
-    with field_file.open("rb") as stored:
-        return _image_read(stored.read())
-
-
-def mask_array_read(field_file: FieldFile) -> BoolArray:
-    """The stored mask ``[z, y, x]`` as booleans (``> 0``)."""
-    return np.asarray(sitk.GetArrayFromImage(stored_image_read(field_file)) > 0)
-
-
-def image_copy(field_file: FieldFile, *, folder: Path, name: str) -> Path:
-    """A local copy of a stored image (keeping its .nii.gz, .nii or .mha suffix in ``name``)."""
-    path = folder / name
-    with field_file.open("rb") as stored, path.open("wb") as copy:
-        while chunk := stored.read(2**20):
-            copy.write(chunk)
-    return path

@@ -14,15 +14,14 @@ import SimpleITK as sitk
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 
+from portal.annotations import selectors, services
+from portal.annotations.masks import MaskRefused, mask_array_read
+from portal.annotations.models import AnnotationAssignment, AnnotationCampaign, AssignmentEvent
 from portal.datasets.models import GroundTruth, GroundTruthVersion
-from portal.readerstudies import selectors, services
-from portal.readerstudies.annotation_masks import MaskRefused, mask_array_read
-from portal.readerstudies.models import AnnotationAssignment, AnnotationCampaign, AssignmentEvent
 from tests.hostile_masks import metaimage_header, nifti_bytes
-from tests.portal.readerstudies.campaign_world import (
+from tests.portal.annotations.campaign_world import (
     SHAPE,
     CampaignWorld,
-    campaign_world_create,
     empty_mask,
     tmax_map,
     volume_bytes,
@@ -30,11 +29,6 @@ from tests.portal.readerstudies.campaign_world import (
 
 CampaignMaker = Callable[..., AnnotationCampaign]
 Status = AnnotationAssignment.Status
-
-
-@pytest.fixture
-def world(db: None) -> CampaignWorld:
-    return campaign_world_create()
 
 
 @pytest.fixture

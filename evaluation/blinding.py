@@ -5,15 +5,18 @@ the tool that wrote it), its blinded mask is the same thing: voxels binarised wi
 {0, 1}, the geometry (spacing, origin, direction, so qform and sform) of the case's reference image, a
 NIfTI-1 header with ``db_name``, ``descrip``, ``aux_file``, ``intent_name`` and the display range cleared
 and no extensions, gzipped at one level with no file name and mtime 0. Two identical masks give
-identical bytes. No Django here: the service calls it with local paths.
+identical bytes. The reader-study service calls it with local paths; campaigns raise ``MaskMismatch``
+for a starting mask that does not fit its case.
 """
 
 import gzip
 import struct
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import SimpleITK as sitk
 
 from evaluation.io import ImageRefused, image_header_read, image_read, size_text
@@ -32,8 +35,8 @@ class MaskMismatch(ValueError):
     """A mask cannot be shown on its case: a sentence naming both grids."""
 
 
-def _reference_geometry(reference_image: Path) -> sitk.ImageFileReader:
-    reader = sitk.ImageFileReader()
+def _reference_geometry(reference_image: Path) -> Any:  # Any: SimpleITK's ImageFileReader is untyped
+    reader: Any = sitk.ImageFileReader()  # type: ignore[no-untyped-call]  # SimpleITK has no annotations
     reader.SetFileName(str(reference_image))
     reader.ReadImageInformation()
     if reader.GetDimension() != 3:
@@ -41,7 +44,7 @@ def _reference_geometry(reference_image: Path) -> sitk.ImageFileReader:
     return reader
 
 
-def _voxels(mask: Path | None, size_xyz: tuple[int, ...]) -> np.ndarray:
+def _voxels(mask: Path | None, size_xyz: tuple[int, ...]) -> npt.NDArray[np.uint8]:
     """The mask's voxels binarised, read as ``evaluation.io`` reads participant files: self-contained
     files only, the format from the content, the declared grid compared before a voxel is read."""
     grid_zyx = tuple(reversed(size_xyz))
@@ -77,7 +80,7 @@ def mask_blind(*, mask: Path | None, reference_image: Path) -> bytes:
     Raises ``MaskMismatch`` when the mask's grid differs from the reference image's.
     """
     reader = _reference_geometry(reference_image)
-    image = sitk.GetImageFromArray(_voxels(mask, reader.GetSize()))
+    image: Any = sitk.GetImageFromArray(_voxels(mask, reader.GetSize()))  # Any: its methods are untyped
     image.SetSpacing(reader.GetSpacing())
     image.SetOrigin(reader.GetOrigin())
     image.SetDirection(reader.GetDirection())

@@ -10,23 +10,17 @@ from django.test import Client
 from django.urls import reverse
 
 from portal.accounts.models import User
+from portal.annotations import services
+from portal.annotations.models import AnnotationAssignment, AnnotationCampaign, MaskRevision
 from portal.challenges.models import Phase
 from portal.datasets.models import GroundTruthVersion
-from portal.readerstudies import services
-from portal.readerstudies.models import AnnotationAssignment, AnnotationCampaign, MaskRevision
-from tests.portal.readerstudies.campaign_world import (
+from tests.portal.annotations.campaign_world import (
     CampaignWorld,
-    campaign_world_create,
     empty_mask,
     volume_bytes,
 )
 
 OCTET = "application/octet-stream"
-
-
-@pytest.fixture
-def world(db: None) -> CampaignWorld:
-    return campaign_world_create()
 
 
 @pytest.fixture
