@@ -1,24 +1,31 @@
 """Reads about users: the roles a user holds in a challenge, and the portal's two people rules.
 
 - **Organizer of a challenge**: a user holding the challenge's ORGANIZER role. This is the one rule for
-  it, used by every app (as a boolean, ``user_is_organizer``, or as a filter, ``organizer_of``). Django's
-  ``is_staff`` and ``is_superuser`` grant nothing on challenge data: they open the admin site only.
+  it, used by every app (as a boolean, ``user_is_organizer``; on roles a page has read already,
+  ``roles_make_organizer``; or as a filter, ``organizer_of``). Django's ``is_staff`` and
+  ``is_superuser`` grant nothing on challenge data: they open the admin site only.
 - **One person, one side**: a user who takes part in a challenge (its PARTICIPANT role, or a member of
   one of its teams) is never an organizer or an expert reader of it, and the reverse; an expert reader
   (the READER role) reads or annotates the challenge's hidden test cases.
 """
 
+from collections.abc import Collection
+from typing import TYPE_CHECKING
+
 from django.db.models import Exists, OuterRef, QuerySet
 
 from portal.accounts.models import ChallengeRole, TeamMembership, User
-from portal.challenges.models import Challenge
+
+if TYPE_CHECKING:
+    # For annotations only: challenges sit above accounts, which never imports them at run time.
+    from portal.challenges.models import Challenge
 
 Role = ChallengeRole.Role
 INSIDE_ROLES = (Role.ORGANIZER, Role.READER)
 """Roles that see a challenge's hidden data: never held by someone who takes part in it."""
 
 
-def user_roles(*, user: User, challenge: Challenge) -> frozenset[str]:
+def user_roles(*, user: User, challenge: "Challenge") -> frozenset[str]:
     """The roles (``ChallengeRole.Role`` values) the user holds in the challenge; none when anonymous."""
     if not user.is_authenticated:
         return frozenset()
@@ -43,19 +50,20 @@ def organizer_of(user: User, *, challenge: str) -> Exists:
     return Exists(ChallengeRole.objects.filter(user=user, challenge=OuterRef(challenge), role=Role.ORGANIZER))
 
 
-def user_is_organizer(*, user: User, challenge: Challenge | int) -> bool:
+def user_is_organizer(*, user: User, challenge: "Challenge | int") -> bool:
     """Whether the user organizes the challenge (``challenge`` or its primary key)."""
     if not user.is_authenticated:
         return False
     return ChallengeRole.objects.filter(user=user, challenge=challenge, role=Role.ORGANIZER).exists()
 
 
-def challenge_list_organized_by(*, user: User) -> QuerySet[Challenge]:
-    """The challenges the user organizes, by title."""
-    return Challenge.objects.filter(organizer_of(user, challenge="pk")).order_by("title")
+def roles_make_organizer(*, roles: Collection[str]) -> bool:
+    """Whether a user holding ``roles`` in a challenge (as ``user_roles`` reads them) organizes it: the
+    rule of ``user_is_organizer``, for a page that has read the roles already."""
+    return Role.ORGANIZER in roles
 
 
-def users_taking_part(*, challenge: Challenge | int) -> QuerySet[User]:
+def users_taking_part(*, challenge: "Challenge | int") -> QuerySet[User]:
     """The users who take part in the challenge: its participant role, or a member of one of its teams (a
     team member counts even if a role row was never made for them)."""
     return User.objects.filter(
@@ -64,17 +72,17 @@ def users_taking_part(*, challenge: Challenge | int) -> QuerySet[User]:
     )
 
 
-def user_takes_part(*, user: User, challenge: Challenge | int) -> bool:
+def user_takes_part(*, user: User, challenge: "Challenge | int") -> bool:
     """Whether the user takes part in the challenge (see ``users_taking_part``)."""
     return users_taking_part(challenge=challenge).filter(pk=user.pk).exists()
 
 
-def user_is_inside(*, user: User, challenge: Challenge | int) -> bool:
+def user_is_inside(*, user: User, challenge: "Challenge | int") -> bool:
     """Whether the user organizes the challenge or reads its hidden cases (an ORGANIZER or READER role)."""
     return ChallengeRole.objects.filter(user=user, challenge=challenge, role__in=INSIDE_ROLES).exists()
 
 
-def challenge_role_conflict(*, user: User, challenge: Challenge, role: str) -> str | None:
+def challenge_role_conflict(*, user: User, challenge: "Challenge", role: str) -> str | None:
     """Why giving the user ``role`` in the challenge would put them on both sides, or None when it would
     not: someone who takes part is never an organizer or expert reader, and the reverse."""
     if role == Role.PARTICIPANT and user_is_inside(user=user, challenge=challenge):
@@ -85,3 +93,13 @@ def challenge_role_conflict(*, user: User, challenge: Challenge, role: str) -> s
             f"{Role(role).label.lower()}s: they would see its hidden data."
         )
     return None
+
+
+def __getattr__(name: str) -> object:
+    """Interim, until portal/readerstudies imports ``challenge_list_organized_by`` from its new home,
+    ``portal.challenges.selectors``; then this goes."""
+    if name == "challenge_list_organized_by":
+        from portal.challenges import selectors
+
+        return selectors.challenge_list_organized_by
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,7 @@
 """Everything that can happen to users, their API tokens, teams and challenge roles."""
 
+from typing import TYPE_CHECKING
+
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -7,7 +9,10 @@ from rest_framework.authtoken.models import Token
 
 from portal.accounts.models import ChallengeRole, Team, TeamMembership, User
 from portal.accounts.selectors import challenge_role_conflict
-from portal.challenges.models import Challenge
+
+if TYPE_CHECKING:
+    # For annotations only: challenges sit above accounts, which never imports them at run time.
+    from portal.challenges.models import Challenge
 
 
 def user_create(*, username: str, email: str, password: str) -> User:
@@ -42,7 +47,7 @@ def token_regenerate(*, user: User) -> Token:
 
 
 def challenge_role_grant(
-    *, user: User, challenge: Challenge, role: ChallengeRole.Role | str
+    *, user: User, challenge: "Challenge", role: ChallengeRole.Role | str
 ) -> ChallengeRole:
     """Give the user ``role`` in the challenge, keeping one person on one side; granting twice changes
     nothing.
@@ -63,7 +68,7 @@ def challenge_role_grant(
         return ChallengeRole.objects.create(user=user, challenge=challenge, role=role)
 
 
-def challenge_join(*, challenge: Challenge, user: User) -> ChallengeRole:
+def challenge_join(*, challenge: "Challenge", user: User) -> ChallengeRole:
     """Make the user a participant of a public challenge. Joining twice changes nothing.
 
     Organizers and expert readers of the challenge cannot take part in it (``challenge_role_grant``);
@@ -80,7 +85,7 @@ def challenge_join(*, challenge: Challenge, user: User) -> ChallengeRole:
 
 
 @transaction.atomic
-def team_create(*, challenge: Challenge, name: str, creator: User) -> Team:
+def team_create(*, challenge: "Challenge", name: str, creator: User) -> Team:
     """Create a team in the challenge with its creator as first member.
 
     The creator must be a participant of the challenge and in no other team of it; the name must be new

@@ -5,8 +5,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from portal.accounts.models import ChallengeRole
-from portal.challenges.models import Challenge, Phase
-from portal.datasets.models import Case, Image, Split
+from portal.challenges.models import Challenge, Phase, Split
+from portal.datasets.models import Case, Image
 from portal.datasets.selectors import case_outcome_data
 
 

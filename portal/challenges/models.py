@@ -1,9 +1,14 @@
-"""Challenges and their phases."""
+"""Challenges, their phases, and the split (training or hidden test) a phase is scored on."""
 
 from django.db import models
 from django.utils import timezone
 
-from portal.datasets.models import Split
+
+class Split(models.TextChoices):
+    """Which part of a dataset a case belongs to. Test cases and all ground truth of them stay hidden."""
+
+    TRAIN = "TRAIN", "Training"
+    TEST = "TEST", "Hidden test"
 
 
 class Challenge(models.Model):

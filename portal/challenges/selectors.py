@@ -3,6 +3,7 @@
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from portal.accounts.models import ChallengeRole, User
+from portal.accounts.selectors import organizer_of
 from portal.challenges.models import Challenge, Phase
 
 
@@ -17,6 +18,11 @@ def challenge_list_visible_to(*, user: User) -> QuerySet[Challenge]:
 def challenge_get_visible_to(*, user: User, slug: str) -> Challenge:
     """The challenge with this slug if the user may see it; ``Challenge.DoesNotExist`` otherwise."""
     return challenge_list_visible_to(user=user).get(slug=slug)
+
+
+def challenge_list_organized_by(*, user: User) -> QuerySet[Challenge]:
+    """The challenges the user organizes, by title."""
+    return Challenge.objects.filter(organizer_of(user, challenge="pk")).order_by("title")
 
 
 def phase_list(*, challenge: Challenge) -> QuerySet[Phase]:

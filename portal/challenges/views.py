@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from portal.accounts.models import ChallengeRole
-from portal.accounts.selectors import user_roles
+from portal.accounts.selectors import roles_make_organizer, user_roles
 from portal.accounts.services import challenge_join
 from portal.challenges.models import Challenge
 from portal.challenges.selectors import challenge_get_visible_to, challenge_list_visible_to, phase_list
@@ -37,7 +37,7 @@ def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "phases": phase_list(challenge=challenge),
         "datasets": challenge.datasets.order_by("slug"),
         "role_labels": role_labels,
-        "is_organizer": ChallengeRole.Role.ORGANIZER in roles,
+        "is_organizer": roles_make_organizer(roles=roles),
         "can_join": request.user.is_authenticated and challenge.is_public and not roles,
         "paragraphs": [part.strip() for part in challenge.description.split("\n\n") if part.strip()],
     }

@@ -6,15 +6,9 @@ so a file name says nothing about what it is and a re-import of the same bytes w
 
 from django.db import models
 
+from portal.challenges.models import Split
 from portal.steps.models import ClaimedStep
 from portal.storage import private_storage
-
-
-class Split(models.TextChoices):
-    """Which part of a dataset a case belongs to. Test cases and all ground truth of them stay hidden."""
-
-    TRAIN = "TRAIN", "Training"
-    TEST = "TEST", "Hidden test"
 
 
 class Dataset(models.Model):

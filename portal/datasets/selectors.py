@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from portal.accounts.models import ChallengeRole, User
 from portal.accounts.selectors import organizer_of
-from portal.challenges.models import Phase
-from portal.datasets.models import Case, Dataset, GroundTruth, GroundTruthVersion, Image, Split
+from portal.challenges.models import Phase, Split
+from portal.datasets.models import Case, Dataset, GroundTruth, GroundTruthVersion, Image
 
 
 def _visible_to(user: User, *, challenge: str, dataset: str, split: str) -> Q:

@@ -28,9 +28,10 @@ from django.utils import timezone
 from evaluation.io import ImageRefused, image_read, same_spacing, size_text, spacing_text
 from portal.accounts.models import User
 from portal.celery import row_lock
+from portal.challenges.models import Split
 from portal.datasets import isles24, selectors, tasks
 from portal.datasets.exceptions import DatasetImportError, GroundTruthRefused
-from portal.datasets.models import Case, Dataset, DatasetImport, GroundTruth, GroundTruthVersion, Image, Split
+from portal.datasets.models import Case, Dataset, DatasetImport, GroundTruth, GroundTruthVersion, Image
 from portal.steps.services import (
     CLAIM_FIELDS,
     ClaimRefused,

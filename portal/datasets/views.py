@@ -17,8 +17,9 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_safe
 
 from evaluation.io import GZIP_MAGIC
+from portal.challenges.models import Split
 from portal.challenges.selectors import challenge_list_visible_to
-from portal.datasets.models import Case, Dataset, Image, Split
+from portal.datasets.models import Case, Dataset, Image
 from portal.datasets.selectors import (
     case_get_visible_to,
     case_list_with_images,

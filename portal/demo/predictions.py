@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from portal.datasets.models import Dataset, Image, Split
+from portal.challenges.models import Split
+from portal.datasets.models import Dataset, Image
 
 TMAX_INTERFACE = "preprocessed-tmax-map"
 TMAX_THRESHOLD_S = 6.0

@@ -23,8 +23,8 @@ from portal.accounts.services import challenge_role_grant
 from portal.algorithms.models import AlgorithmSettings
 from portal.annotations.models import AnnotationCampaign
 from portal.annotations.services import annotation_campaign_demo_create
-from portal.challenges.models import Challenge, Phase
-from portal.datasets.models import Dataset, Split
+from portal.challenges.models import Challenge, Phase, Split
+from portal.datasets.models import Dataset
 from portal.datasets.services import isles24_import
 from portal.datasets.synthetic import write_release
 from portal.demo.baseline import (

@@ -72,8 +72,8 @@ def _populate(*, cases: int, submissions: int) -> None:
     from django.utils import timezone
 
     from portal.accounts.models import ChallengeRole, Team, User
-    from portal.challenges.models import Challenge, Phase
-    from portal.datasets.models import Case, Dataset, Split
+    from portal.challenges.models import Challenge, Phase, Split
+    from portal.datasets.models import Case, Dataset
     from portal.submissions.models import Submission
 
     rng = np.random.default_rng(0)

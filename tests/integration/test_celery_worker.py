@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from portal.datasets.models import DatasetImport, Split
+from portal.challenges.models import Split
+from portal.datasets.models import DatasetImport
 from portal.datasets.services import dataset_import_create
 from portal.datasets.synthetic import write_release
 from tests.portal.datasets.factories import DatasetFactory

@@ -24,8 +24,7 @@ from inference.train import main as train_main
 from portal.accounts.models import ChallengeRole
 from portal.algorithms.models import AlgorithmSettings
 from portal.algorithms.services import algorithm_baseline_register
-from portal.challenges.models import Phase
-from portal.datasets.models import Split
+from portal.challenges.models import Phase, Split
 from portal.datasets.services import isles24_import
 from portal.datasets.synthetic import write_release
 from portal.submissions.models import Submission

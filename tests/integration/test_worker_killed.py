@@ -22,8 +22,8 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from portal.accounts.models import ChallengeRole
-from portal.challenges.models import Phase
-from portal.datasets.models import GroundTruth, Split
+from portal.challenges.models import Phase, Split
+from portal.datasets.models import GroundTruth
 from portal.submissions.models import CaseResult, Submission
 from portal.submissions.services import submission_create
 from tests.integration.conftest import WorkerStart

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 import pytest
 
 from portal.accounts.models import ChallengeRole, User
-from portal.challenges.models import Challenge, Phase
-from portal.datasets.models import Dataset, Image, Split
+from portal.challenges.models import Challenge, Phase, Split
+from portal.datasets.models import Dataset, Image
 from tests.portal.accounts.factories import ChallengeRoleFactory, UserFactory
 from tests.portal.challenges.factories import ChallengeFactory, PhaseFactory
 from tests.portal.datasets.factories import CaseFactory, DatasetFactory, ImageFactory

@@ -30,8 +30,8 @@ from portal.algorithms import services as algorithm_services
 from portal.algorithms.models import AlgorithmSettings, Job
 from portal.annotations import services as annotation_services
 from portal.annotations.models import AnnotationAssignment, AnnotationCampaign
-from portal.challenges.models import Challenge, Phase
-from portal.datasets.models import Case, Dataset, GroundTruth, GroundTruthVersion, Split
+from portal.challenges.models import Challenge, Phase, Split
+from portal.datasets.models import Case, Dataset, GroundTruth, GroundTruthVersion
 from portal.leaderboards.models import LeaderboardSettings
 from portal.leaderboards.services import leaderboard_rebuild
 from portal.readerstudies import services as study_services

@@ -14,7 +14,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from pytest_django.fixtures import Settings
 
-from portal.datasets.models import Split
+from portal.challenges.models import Split
 from portal.demo.services import demo_release_write
 from portal.storage import private_storage
 

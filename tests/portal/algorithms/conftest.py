@@ -15,8 +15,8 @@ from rest_framework.test import APIClient
 
 from portal.accounts.models import ChallengeRole, User
 from portal.algorithms.models import AlgorithmSettings
-from portal.challenges.models import Phase
-from portal.datasets.models import Case, GroundTruth, Split
+from portal.challenges.models import Phase, Split
+from portal.datasets.models import Case, GroundTruth
 from tests.inference.images import AlgorithmImage, algorithm_images, image_save
 from tests.portal.accounts.factories import ChallengeRoleFactory
 from tests.portal.challenges.factories import PhaseFactory

@@ -17,7 +17,8 @@ from inference.contract import ISLES24
 from portal.accounts.models import User
 from portal.algorithms.models import AlgorithmSettings
 from portal.algorithms.services import algorithm_baseline_register
-from portal.datasets.models import Dataset, Split
+from portal.challenges.models import Split
+from portal.datasets.models import Dataset
 from portal.datasets.services import isles24_import
 from portal.datasets.synthetic import write_release
 from portal.submissions.models import Submission

@@ -7,7 +7,8 @@ from django.test import Client
 from django.urls import reverse
 
 from portal.accounts.models import ChallengeRole
-from portal.datasets.models import Case, Split
+from portal.challenges.models import Split
+from portal.datasets.models import Case
 from tests.portal.accounts.factories import PASSWORD, ChallengeRoleFactory, UserFactory
 from tests.portal.challenges.factories import ChallengeFactory
 from tests.portal.conftest import ChallengeWithPeople

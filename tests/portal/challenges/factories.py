@@ -5,8 +5,7 @@ import datetime
 import factory
 from django.utils import timezone
 
-from portal.challenges.models import Challenge, Phase
-from portal.datasets.models import Split
+from portal.challenges.models import Challenge, Phase, Split
 
 
 class ChallengeFactory(factory.django.DjangoModelFactory):

@@ -10,7 +10,8 @@ import numpy as np
 import SimpleITK as sitk
 from django.core.files.base import ContentFile
 
-from portal.datasets.models import Case, Dataset, Image, Split
+from portal.challenges.models import Split
+from portal.datasets.models import Case, Dataset, Image
 from tests.portal.challenges.factories import ChallengeFactory
 
 

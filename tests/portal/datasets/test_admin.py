@@ -6,7 +6,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from portal.datasets.models import DatasetImport, Split
+from portal.challenges.models import Split
+from portal.datasets.models import DatasetImport
 from portal.datasets.services import dataset_import_create, isles24_import
 from tests.portal.datasets.factories import DatasetFactory
 

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from portal.datasets.models import Case, Dataset, DatasetImport, Split
+from portal.challenges.models import Split
+from portal.datasets.models import Case, Dataset, DatasetImport
 from tests.portal.challenges.factories import ChallengeFactory
 
 

@@ -7,8 +7,9 @@ import pytest
 import SimpleITK as sitk
 
 from evaluation.io import read_mask
+from portal.challenges.models import Split
 from portal.datasets.exceptions import GroundTruthRefused
-from portal.datasets.models import Case, Dataset, GroundTruth, GroundTruthVersion, Split
+from portal.datasets.models import Case, Dataset, GroundTruth, GroundTruthVersion
 from portal.datasets.selectors import case_ground_truth_get, dataset_ground_truth_version_list
 from portal.datasets.services import ground_truth_version_create, isles24_import
 from portal.storage import private_storage

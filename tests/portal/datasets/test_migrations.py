@@ -11,9 +11,9 @@ from django.test import Client
 from django.urls import reverse
 
 from portal.accounts.models import ChallengeRole
-from portal.challenges.models import Phase
+from portal.challenges.models import Phase, Split
 from portal.datasets import isles24
-from portal.datasets.models import Case, Dataset, Split
+from portal.datasets.models import Case, Dataset
 from portal.datasets.synthetic import write_release
 from tests.portal.accounts.factories import ChallengeRoleFactory
 from tests.portal.challenges.factories import PhaseFactory

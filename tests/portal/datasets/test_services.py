@@ -8,8 +8,9 @@ import pytest
 import SimpleITK as sitk
 from django.core.exceptions import ValidationError
 
+from portal.challenges.models import Split
 from portal.datasets.exceptions import DatasetImportError
-from portal.datasets.models import Case, DatasetImport, GroundTruth, Image, Split
+from portal.datasets.models import Case, DatasetImport, GroundTruth, Image
 from portal.datasets.services import (
     dataset_import_create,
     dataset_import_requeue,

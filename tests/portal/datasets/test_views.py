@@ -7,7 +7,8 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from portal.datasets.models import Case, GroundTruth, Split
+from portal.challenges.models import Split
+from portal.datasets.models import Case, GroundTruth
 from tests.portal.challenges.factories import PhaseFactory
 from tests.portal.conftest import ChallengeWithPeople
 from tests.portal.datasets.factories import CaseFactory, ImageFactory, nifti_bytes

@@ -9,8 +9,8 @@ from django.core.files import File
 from django.core.management import call_command
 
 from portal.accounts.models import User
-from portal.challenges.models import Phase
-from portal.datasets.models import Case, Split
+from portal.challenges.models import Phase, Split
+from portal.datasets.models import Case
 from portal.demo.predictions import demo_predictions_write
 from portal.demo.services import demo_setup
 from portal.submissions.models import Submission

@@ -11,8 +11,8 @@ from django.test import Client
 from portal.accounts.models import ChallengeRole, TeamMembership, User
 from portal.algorithms.selectors import algorithm_settings_get
 from portal.annotations.models import AnnotationAssignment, AnnotationCampaign
-from portal.challenges.models import Phase
-from portal.datasets.models import Case, GroundTruth, Image, Split
+from portal.challenges.models import Phase, Split
+from portal.datasets.models import Case, GroundTruth, Image
 from portal.demo.baseline import DemoBaseline
 from portal.demo.services import (
     DEMO_CHALLENGE_SLUG,

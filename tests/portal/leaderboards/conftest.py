@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 
 from portal.accounts.models import ChallengeRole, Team, User
-from portal.challenges.models import Phase
-from portal.datasets.models import Case, Split
+from portal.challenges.models import Phase, Split
+from portal.datasets.models import Case
 from portal.leaderboards.models import LeaderboardSettings
 from portal.submissions.models import CaseResult, Submission
 from tests.portal.accounts.factories import (

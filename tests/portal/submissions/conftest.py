@@ -18,8 +18,8 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from portal.accounts.models import ChallengeRole, Team, User
-from portal.challenges.models import Phase
-from portal.datasets.models import Case, GroundTruth, Split
+from portal.challenges.models import Phase, Split
+from portal.datasets.models import Case, GroundTruth
 from tests.portal.accounts.factories import ChallengeRoleFactory, TeamFactory, TeamMembershipFactory
 from tests.portal.challenges.factories import PhaseFactory
 from tests.portal.datasets.factories import CaseFactory, ImageFactory

@@ -14,8 +14,8 @@ import SimpleITK as sitk
 from django.core.files.base import ContentFile
 
 from portal.accounts.models import ChallengeRole, User
-from portal.challenges.models import Challenge, Phase
-from portal.datasets.models import Case, GroundTruth, Split
+from portal.challenges.models import Challenge, Phase, Split
+from portal.datasets.models import Case, GroundTruth
 from portal.submissions.models import Submission
 from tests.portal.accounts.factories import ChallengeRoleFactory
 from tests.portal.challenges.factories import ChallengeFactory, PhaseFactory

@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from portal.challenges.models import Phase
-from portal.datasets.models import Case, Split
+from portal.challenges.models import Phase, Split
+from portal.datasets.models import Case
 from portal.leaderboards.models import LeaderboardSettings
 from portal.submissions.models import Submission
 from portal.submissions.services import submission_create

@@ -12,7 +12,8 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from portal.accounts.models import ChallengeRole, User
-from portal.datasets.models import GroundTruthVersion, Split
+from portal.challenges.models import Split
+from portal.datasets.models import GroundTruthVersion
 from portal.datasets.services import ground_truth_version_create
 from portal.leaderboards.models import LeaderboardEntry
 from portal.submissions.models import CaseResult, Submission

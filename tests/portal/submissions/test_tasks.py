@@ -7,8 +7,7 @@ import pytest
 import SimpleITK as sitk
 from django.core import mail
 
-from portal.challenges.models import Phase
-from portal.datasets.models import Split
+from portal.challenges.models import Phase, Split
 from portal.datasets.services import isles24_import
 from portal.datasets.synthetic import write_release
 from portal.submissions.models import CaseResult, Submission

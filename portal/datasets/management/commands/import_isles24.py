@@ -6,8 +6,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.challenges.models import Challenge
-from portal.datasets.models import Dataset, DatasetImport, Split
+from portal.challenges.models import Challenge, Split
+from portal.datasets.models import Dataset, DatasetImport
 from portal.datasets.services import dataset_import_create, dataset_import_run
 
 
