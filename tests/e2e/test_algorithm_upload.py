@@ -9,7 +9,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from portal.submissions.models import Submission
 from tests.e2e.viewer_pages import CHROMIUM_ARGS, logged_in_page, session_cookie
-from tests.inference.test_image_checks import image_archive_write
+from tests.inference.images import image_archive_write
 from tests.portal.algorithms import conftest as algorithm_fixtures
 from tests.portal.algorithms.conftest import AlgorithmPhase
 

@@ -3,12 +3,17 @@
 Nothing is pulled from a registry. ``algorithm_images`` yields a builder that makes an image running a shell
 script as a given user, builds each distinct (script, user) once and removes every image it built at the end;
 the ``algorithm_image`` fixtures wrap it. ``sandbox_run`` runs one on a tiny staged input with small limits.
+``image_archive_write`` writes by hand an archive in the layout of ``docker save``, for the upload checks.
 """
 
+import gzip
+import hashlib
+import io
 import json
 import shutil
+import tarfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -70,6 +75,39 @@ def image_save(docker_client: docker.DockerClient, tag: str, path: Path) -> Path
     with path.open("wb") as archive:
         for chunk in docker_client.images.get(tag).save(named=True):
             archive.write(chunk)
+    return path
+
+
+def image_archive_write(
+    path: Path,
+    *,
+    config: Mapping[str, object] | None = None,
+    images: int = 1,
+    layer_bytes: int = 2048,
+    compress: bool = False,
+    drop_layer: bool = False,
+) -> Path:
+    """Write a ``docker save``-style archive of ``images`` images with one layer of ``layer_bytes`` each."""
+    config = config or {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"User": "1000:1000", "Entrypoint": ["/bin/predict"]},
+    }
+    config_bytes = json.dumps(config).encode()
+    config_name = f"{hashlib.sha256(config_bytes).hexdigest()}.json"
+    layer_name = "0123abcd/layer.tar"
+    manifest = [{"Config": config_name, "RepoTags": ["team/algorithm:1"], "Layers": [layer_name]}] * images
+    members = {config_name: config_bytes, "manifest.json": json.dumps(manifest).encode()}
+    if not drop_layer:
+        members[layer_name] = b"\0" * layer_bytes
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    data = buffer.getvalue()
+    path.write_bytes(gzip.compress(data, compresslevel=1) if compress else data)
     return path
 
 

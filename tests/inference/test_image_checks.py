@@ -5,53 +5,17 @@ JSON, one tar per layer), so the tests need no engine; one saves a real busybox 
 """
 
 import gzip
-import hashlib
-import io
-import json
 import tarfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import docker
 import pytest
 
 from inference.image_checks import ImageRejected, image_tar_inspect
-from tests.inference.images import AlgorithmImage, image_save
+from tests.inference.images import AlgorithmImage, image_archive_write, image_save
 
 GIGABYTE = 10**9
-
-
-def image_archive_write(
-    path: Path,
-    *,
-    config: Mapping[str, object] | None = None,
-    images: int = 1,
-    layer_bytes: int = 2048,
-    compress: bool = False,
-    drop_layer: bool = False,
-) -> Path:
-    """Write a ``docker save``-style archive of ``images`` images with one layer of ``layer_bytes`` each."""
-    config = config or {
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {"User": "1000:1000", "Entrypoint": ["/bin/predict"]},
-    }
-    config_bytes = json.dumps(config).encode()
-    config_name = f"{hashlib.sha256(config_bytes).hexdigest()}.json"
-    layer_name = "0123abcd/layer.tar"
-    manifest = [{"Config": config_name, "RepoTags": ["team/algorithm:1"], "Layers": [layer_name]}] * images
-    members = {config_name: config_bytes, "manifest.json": json.dumps(manifest).encode()}
-    if not drop_layer:
-        members[layer_name] = b"\0" * layer_bytes
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    data = buffer.getvalue()
-    path.write_bytes(gzip.compress(data, compresslevel=1) if compress else data)
-    return path
 
 
 def problems_of(path: Path, *, max_size_bytes: int = GIGABYTE) -> Sequence[str]:

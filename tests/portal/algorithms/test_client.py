@@ -13,7 +13,7 @@ from rest_framework.authtoken.models import Token
 from inference.client import main
 from portal.algorithms.models import AlgorithmSettings
 from portal.submissions.models import Submission
-from tests.inference.test_image_checks import image_archive_write
+from tests.inference.images import image_archive_write
 from tests.portal.algorithms import conftest as algorithm_fixtures
 from tests.portal.algorithms.conftest import COPY_DWI, AlgorithmPhase, chunk_put
 

@@ -16,7 +16,7 @@ from portal.algorithms.models import Job
 from portal.algorithms.services import MAX_JOB_ATTEMPTS, job_container_name, job_run
 from portal.submissions.models import Submission
 from portal.submissions.services import submission_check
-from tests.inference.test_image_checks import image_archive_write
+from tests.inference.images import image_archive_write
 from tests.portal.algorithms.conftest import AlgorithmPhase, archive_upload
 from tests.portal.submissions.conftest import mask_bytes
 

@@ -11,7 +11,7 @@ from portal.algorithms.models import AlgorithmImage
 from portal.submissions.models import Submission
 from portal.submissions.selectors import submission_list_counted
 from portal.submissions.services import submission_check
-from tests.inference.test_image_checks import image_archive_write
+from tests.inference.images import image_archive_write
 from tests.portal.accounts.factories import ChallengeRoleFactory
 from tests.portal.algorithms.conftest import AlgorithmPhase, archive_upload, chunk_put
 from tests.portal.challenges.factories import PhaseFactory

@@ -10,7 +10,7 @@ from portal.accounts.models import User
 from portal.algorithms.models import AlgorithmSettings
 from portal.submissions.models import Submission
 from portal.submissions.services import submission_check
-from tests.inference.test_image_checks import image_archive_write
+from tests.inference.images import image_archive_write
 from tests.portal.algorithms.conftest import AlgorithmPhase, archive_upload
 
 
