@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole suite: access to the real services, skipped locally when absent.
+"""Fixtures shared by the whole suite: access to the real services, skipped locally when absent, and a
+small synthetic ISLES'24 release.
 
 With ``REQUIRE_SERVICES=1`` (CI sets it), a test whose service is missing fails instead of skipping, so a
 green CI run means PostgreSQL, Redis, a Celery worker, Docker and Chromium were really exercised.
@@ -7,11 +8,16 @@ green CI run means PostgreSQL, Redis, a Celery worker, Docker and Chromium were 
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.db import connection
 
+from releases.synthetic import write_release
+
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+RELEASE_CASES = 3
+RELEASE_SEED = 24
 REDIS_URL = os.environ.get("ISLES_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
@@ -74,3 +80,24 @@ def chromium_path() -> str:
     if shutil.which(CHROMIUM_PATH) is None:
         service_unavailable(f"needs Chromium at {CHROMIUM_PATH} (apt-get install chromium)")
     return CHROMIUM_PATH
+
+
+@pytest.fixture(scope="session")
+def pristine_release(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """A 3-case small release (one mask per official encoding) and its case names; never modify it."""
+    root = tmp_path_factory.mktemp("pristine") / "isles24"
+    names = write_release(root, cases=RELEASE_CASES, seed=RELEASE_SEED, size="small")
+    return root, names
+
+
+@pytest.fixture
+def release(pristine_release: tuple[Path, list[str]], tmp_path: Path) -> Path:
+    """A copy of the small release that a test may change (delete, truncate or replace files)."""
+    root = tmp_path / "isles24"
+    shutil.copytree(pristine_release[0], root)
+    return root
+
+
+@pytest.fixture
+def case_names(pristine_release: tuple[Path, list[str]]) -> list[str]:
+    return pristine_release[1]

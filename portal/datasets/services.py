@@ -29,7 +29,7 @@ from evaluation.io import ImageRefused, image_read, same_spacing, size_text, spa
 from portal.accounts.models import User
 from portal.celery import row_lock
 from portal.challenges.models import Split
-from portal.datasets import isles24, selectors, tasks
+from portal.datasets import selectors, tasks
 from portal.datasets.exceptions import DatasetImportError, GroundTruthRefused
 from portal.datasets.models import Case, Dataset, DatasetImport, GroundTruth, GroundTruthVersion, Image
 from portal.steps.services import (
@@ -43,6 +43,7 @@ from portal.steps.services import (
     step_release,
     step_requeue,
 )
+from releases import isles24
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,6 @@ from portal.annotations.services import annotation_campaign_demo_create
 from portal.challenges.models import Challenge, Phase, Split
 from portal.datasets.models import Dataset
 from portal.datasets.services import isles24_import
-from portal.datasets.synthetic import write_release
 from portal.demo.baseline import (
     BASELINE_TEAM_NAME,
     BASELINE_USERNAME,
@@ -37,6 +36,7 @@ from portal.demo.predictions import demo_predictions_write
 from portal.readerstudies.models import ReaderStudy
 from portal.readerstudies.services import readerstudy_demo_create
 from portal.submissions.models import Submission
+from releases.synthetic import write_release
 
 DEMO_CHALLENGE_SLUG = "isles24-demo"
 DEMO_FINAL_PHASE_SLUG = "isles24-demo-final"

@@ -163,7 +163,7 @@ def _benchmark(
 def _write_cases(scratch: Path, *, cases: int, seed: int) -> tuple[Path, Path]:
     import SimpleITK as sitk
 
-    from portal.datasets.synthetic import write_release
+    from releases.synthetic import write_release
 
     release = scratch / "release"
     ground_truth_dir = scratch / "ground-truth"

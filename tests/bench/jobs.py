@@ -26,7 +26,7 @@ from inference.image_checks import image_tar_inspect
 from inference.runner import JobResult, job_run
 from inference.runtime import DockerRuntime
 from inference.sandbox import SandboxLimits, image_load
-from portal.datasets.synthetic import write_release
+from releases.synthetic import write_release
 from tests.inference.cases import isles24_case_inputs, isles24_ground_truth, isles24_reference_image
 from tests.inference.images import BUSYBOX, algorithm_images, image_save
 

@@ -9,7 +9,7 @@ PERFUSION_MAPS = ("tmax", "cbf", "cbv", "mtt")
 
 
 def isles24_case_inputs(release: Path, case: str) -> dict[str, Path | JsonValue]:
-    """The ISLES'24 inputs of ``case`` in a release written by ``portal.datasets.synthetic.write_release``."""
+    """The ISLES'24 inputs of ``case`` in a release written by ``releases.synthetic.write_release``."""
     raw = release / "raw_data" / case / "ses-01"
     derived = release / "derivatives" / case / "ses-01"
     with (

@@ -6,7 +6,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from portal.datasets.synthetic import write_release
+from releases.synthetic import write_release
 from tests.inference.images import AlgorithmImage, algorithm_images
 
 SMALL_CASE = "sub-stroke0001"

@@ -24,7 +24,7 @@ from inference.reference.unet.model import UNet3d, UNetConfig
 from inference.reference.unet.predict import channels_normalise
 from inference.train import ensemble_train, member_train, training_cases_read
 from inference.train import main as train_main
-from portal.datasets.synthetic import write_release
+from releases.synthetic import write_release
 from tests.inference.cases import isles24_case_inputs, isles24_reference_image
 
 REPOSITORY = Path(__file__).resolve().parents[2]

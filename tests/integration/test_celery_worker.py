@@ -9,7 +9,7 @@ import pytest
 from portal.challenges.models import Split
 from portal.datasets.models import DatasetImport
 from portal.datasets.services import dataset_import_create
-from portal.datasets.synthetic import write_release
+from releases.synthetic import write_release
 from tests.portal.datasets.factories import DatasetFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -26,8 +26,8 @@ from portal.algorithms.models import AlgorithmSettings
 from portal.algorithms.services import algorithm_baseline_register
 from portal.challenges.models import Phase, Split
 from portal.datasets.services import isles24_import
-from portal.datasets.synthetic import write_release
 from portal.submissions.models import Submission
+from releases.synthetic import write_release
 from tests.portal.accounts.factories import ChallengeRoleFactory
 from tests.portal.challenges.factories import PhaseFactory
 

@@ -20,9 +20,9 @@ from portal.algorithms.services import algorithm_baseline_register
 from portal.challenges.models import Split
 from portal.datasets.models import Dataset
 from portal.datasets.services import isles24_import
-from portal.datasets.synthetic import write_release
 from portal.submissions.models import Submission
 from portal.submissions.selectors import submission_list_counted
+from releases.synthetic import write_release
 from tests.inference.images import AlgorithmImage
 from tests.portal.algorithms.conftest import COPY_DWI, AlgorithmPhase, archive_upload
 

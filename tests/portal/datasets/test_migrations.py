@@ -12,9 +12,9 @@ from django.urls import reverse
 
 from portal.accounts.models import ChallengeRole
 from portal.challenges.models import Phase, Split
-from portal.datasets import isles24
 from portal.datasets.models import Case, Dataset
-from portal.datasets.synthetic import write_release
+from releases import isles24
+from releases.synthetic import write_release
 from tests.portal.accounts.factories import ChallengeRoleFactory
 from tests.portal.challenges.factories import PhaseFactory
 

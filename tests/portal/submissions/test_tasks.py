@@ -9,10 +9,10 @@ from django.core import mail
 
 from portal.challenges.models import Phase, Split
 from portal.datasets.services import isles24_import
-from portal.datasets.synthetic import write_release
 from portal.submissions.models import CaseResult, Submission
 from portal.submissions.services import submission_create, submission_transition
 from portal.submissions.tasks import submission_check_task, submission_evaluate_task
+from releases.synthetic import write_release
 from tests.portal.accounts.factories import ChallengeRoleFactory
 from tests.portal.challenges.factories import PhaseFactory
 from tests.portal.submissions.conftest import OpenPhase, mask_bytes, upload, zip_bytes

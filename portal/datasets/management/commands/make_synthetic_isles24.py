@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.datasets.synthetic import write_release
+from releases.synthetic import write_release
 
 
 class Command(BaseCommand):

@@ -14,16 +14,17 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import SimpleITK as sitk
 
 __all__ = ["MASK_ENCODINGS", "write_release"]
 
 ReleaseSize = Literal["small", "full"]
-FloatVolume = np.ndarray  # float32, indexed [z, y, x]
-BoolVolume = np.ndarray  # bool, indexed [z, y, x]
+FloatVolume = npt.NDArray[np.float32]  # indexed [z, y, x]
+BoolVolume = npt.NDArray[np.bool_]  # indexed [z, y, x]
 
 # The three ways official ISLES'24 files store the lesion mask; cases cycle through them in order.
 MASK_ENCODINGS: tuple[tuple[str, type, float], ...] = (
@@ -46,8 +47,9 @@ class _Grid:
 
     @property
     def origin_mm(self) -> tuple[float, float, float]:
-        size_xyz = self.shape_zyx[::-1]
-        return tuple(-(n - 1) * s / 2 for n, s in zip(size_xyz, self.spacing_mm, strict=True))
+        size_z, size_y, size_x = self.shape_zyx
+        spacing_x, spacing_y, spacing_z = self.spacing_mm
+        return (-(size_x - 1) * spacing_x / 2, -(size_y - 1) * spacing_y / 2, -(size_z - 1) * spacing_z / 2)
 
     @property
     def voxel_volume_ml(self) -> float:
@@ -242,13 +244,14 @@ def _image(
 ) -> sitk.Image:
     """A SimpleITK image on the grid (shifted, for the scanner frame of raw files); 4D gets a time axis."""
     image = sitk.GetImageFromArray(array, isVector=False)
+    geometry: Any = image  # Any: SimpleITK's Image methods are untyped
     origin = tuple(o + s for o, s in zip(grid.origin_mm, shift_mm, strict=True))
     if array.ndim == 4:
-        image.SetSpacing((*grid.spacing_mm, CTP_FRAME_INTERVAL_S))
-        image.SetOrigin((*origin, 0.0))
+        geometry.SetSpacing((*grid.spacing_mm, CTP_FRAME_INTERVAL_S))
+        geometry.SetOrigin((*origin, 0.0))
     else:
-        image.SetSpacing(grid.spacing_mm)
-        image.SetOrigin(origin)
+        geometry.SetSpacing(grid.spacing_mm)
+        geometry.SetOrigin(origin)
     return image
 
 

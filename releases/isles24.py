@@ -20,6 +20,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import openpyxl
@@ -278,17 +279,19 @@ def _unreadable(file: ReleaseFile, error: Exception) -> ReleaseFileError:
 def image_header_read(file: ReleaseFile) -> ImageHeader:
     """Read shape, spacing and voxel type from the header only, and hash and check the whole file."""
     sha256, size_bytes = _gzip_hash(file)
-    reader = sitk.ImageFileReader()
+    reader: Any = sitk.ImageFileReader()  # type: ignore[no-untyped-call]  # SimpleITK has no annotations
     reader.SetFileName(str(file.path))
     try:
         reader.ReadImageInformation()
     except RuntimeError as error:
         raise _unreadable(file, error) from error
     pixel_id = reader.GetPixelID()
+    # The ignore: SimpleITK has no annotations.
+    pixel_name: str = sitk.GetPixelIDValueAsString(pixel_id)  # type: ignore[no-untyped-call]
     return ImageHeader(
         shape=tuple(int(n) for n in reader.GetSize()),
         spacing_mm=tuple(float(s) for s in reader.GetSpacing()),
-        pixel_type=PIXEL_TYPES.get(pixel_id, sitk.GetPixelIDValueAsString(pixel_id)),
+        pixel_type=PIXEL_TYPES.get(pixel_id, pixel_name),
         sha256=sha256,
         size_bytes=size_bytes,
     )
@@ -316,17 +319,18 @@ def mask_image_binarise(source: sitk.Image) -> BinaryMask:
     """Binarise a lesion mask image already read with ``> 0``, as uint8 NIfTI bytes on its own geometry."""
     voxels = sitk.GetArrayViewFromImage(source)
     lesion = voxels > 0
-    mask = sitk.GetImageFromArray(lesion.astype(np.uint8))
+    mask: Any = sitk.GetImageFromArray(lesion.astype(np.uint8))  # Any: SimpleITK's Image methods are untyped
     mask.CopyInformation(source)
     with tempfile.TemporaryDirectory(prefix="isles24-mask-") as folder:
         out_path = Path(folder) / "mask.nii.gz"
         sitk.WriteImage(mask, str(out_path), useCompression=True)
         nifti_bytes = out_path.read_bytes()
-    spacing_mm = tuple(float(s) for s in source.GetSpacing())
+    geometry: Any = source  # Any: SimpleITK's Image methods are untyped
+    spacing_mm = tuple(float(s) for s in geometry.GetSpacing())
     lesion_voxels = int(np.count_nonzero(lesion))
     return BinaryMask(
         nifti_bytes=nifti_bytes,
-        shape=tuple(int(n) for n in source.GetSize()),
+        shape=tuple(int(n) for n in geometry.GetSize()),
         spacing_mm=spacing_mm,
         source_encoding=_encoding(np.unique(voxels), voxels.dtype),
         lesion_voxels=lesion_voxels,

@@ -2,7 +2,7 @@
 
 import xml.etree.ElementTree as ElementTree
 
-from portal.leaderboards.plots import (
+from evaluation.plots import (
     bland_altman_svg,
     box_plot_svg,
     rank_distribution_svg,

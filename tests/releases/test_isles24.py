@@ -7,7 +7,7 @@ import openpyxl
 import pytest
 import SimpleITK as sitk
 
-from portal.datasets.isles24 import (
+from releases.isles24 import (
     LAYOUT,
     ReleaseFile,
     ReleaseFileError,
