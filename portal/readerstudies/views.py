@@ -20,10 +20,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from portal.accounts.selectors import challenge_list_organized_by
 from portal.annotations import selectors as annotation_selectors
 from portal.challenges.models import Challenge
-from portal.challenges.selectors import challenge_get_visible_to
+from portal.challenges.selectors import challenge_get_visible_to, challenge_list_organized_by
 from portal.csv_export import csv_rows_text
 from portal.datasets.views import VIEWER_CONTENT_SECURITY_POLICY, volume_response
 from portal.readerstudies import selectors, services
