@@ -5,6 +5,7 @@ A profile is data, not code: the leaderboard reads its columns, labels and direc
 differ only in the lesion-wise F1 rule (one-to-one IoU matching against any overlap).
 """
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -13,7 +14,17 @@ from typing import Literal
 
 from evaluation.metrics.lesion import LesionMatching
 
-__all__ = ["PROFILES", "Direction", "MetricColumn", "Profile", "WorstValue", "profile_get"]
+__all__ = [
+    "PREDICTED_VOLUME",
+    "PROFILES",
+    "REFERENCE_VOLUME",
+    "Direction",
+    "MetricColumn",
+    "Profile",
+    "WorstValue",
+    "profile_get",
+    "profile_with_volumes",
+]
 
 
 class Direction(StrEnum):
@@ -105,3 +116,28 @@ def profile_get(*, name: str) -> Profile:
     except KeyError:
         known = ", ".join(sorted(PROFILES))
         raise ValueError(f"There is no metric profile called {name!r}; the profiles are {known}.") from None
+
+
+PREDICTED_VOLUME = "predicted_volume_ml"
+REFERENCE_VOLUME = "reference_volume_ml"
+
+_VOLUME_COLUMNS = (
+    MetricColumn(PREDICTED_VOLUME, "Predicted volume", "ml", Direction.LOWER_IS_BETTER, WorstValue.ZERO),
+    MetricColumn(
+        REFERENCE_VOLUME,
+        "Reference volume",
+        "ml",
+        Direction.LOWER_IS_BETTER,
+        WorstValue.GROUND_TRUTH_VOLUME,
+    ),
+)
+
+
+def profile_with_volumes(*, name: str) -> Profile:
+    """The profile ``name`` plus the predicted and reference lesion volumes (ml), which the portal stores
+    with every case's scores for its volume plots and clinical correlations; shown, never ranked.
+
+    A missing prediction scores a predicted volume of 0 ml and keeps the reference volume.
+    """
+    profile = profile_get(name=name)
+    return dataclasses.replace(profile, metrics=(*profile.metrics, *_VOLUME_COLUMNS))

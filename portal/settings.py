@@ -103,6 +103,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "portal.errors.PortalErrorMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the page that says so.
     "axes.middleware.AxesMiddleware",
 ]

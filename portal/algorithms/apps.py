@@ -1,4 +1,5 @@
-"""The algorithms app: algorithm container uploads, their checks and their jobs on the ``gpu`` queue."""
+"""The algorithms app: the algorithm kind of submission (container uploads, their checks and their jobs on
+the ``gpu`` queue)."""
 
 from django.apps import AppConfig
 
@@ -9,6 +10,9 @@ class AlgorithmsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from portal.algorithms.kind import AlgorithmKind
         from portal.algorithms.services import job_steps_register
+        from portal.submissions.kinds import submission_kind_register
 
+        submission_kind_register(AlgorithmKind())
         job_steps_register()

@@ -2,7 +2,8 @@
 
 import docker.errors
 import requests.exceptions
-from django.core.exceptions import ValidationError
+
+from portal.errors import PortalError
 
 # A job that raises one of these is retried (the task's ``retry_on``): the engine went away, the disk is
 # full. An algorithm's own failure is never one of them; it is recorded as a sentence and not retried.
@@ -13,7 +14,7 @@ INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-class UploadRefused(ValidationError):
+class UploadRefused(PortalError):
     """An upload (or one of its chunks) is refused; the message says what to do instead."""
 
 

@@ -1,20 +1,22 @@
 """Everything that can happen to an algorithm submission: its resumable upload, its image checks and its
-jobs, one per case of the phase.
+jobs, one per case of the phase; ``portal.algorithms.kind`` plugs them into the submissions' life cycle.
 
 An upload is appended to chunk by chunk in private storage; when it is whole, its sha256 is computed and
 ``submissions.services.submission_register`` creates the ALGORITHM submission under the same rules and
-limits as predictions. The submissions state machine then checks it (``algorithm_image_check``) and, once
-EVALUATING, asks for its jobs (``algorithm_jobs_create``). The sanity job (the first case by name) runs
-first; when it fails the other jobs are CANCELLED and the submission FAILED, which spends no quota. When
-every job has ended, the submissions evaluation scores the jobs' segmentations
+limits as predictions. The submissions' check step then asks the kind to check it
+(``algorithm_image_check``) and, once EVALUATING, to start scoring it (``algorithm_jobs_create``). The
+sanity job runs first; when it fails the other jobs are CANCELLED and the submission FAILED, which spends
+no quota. When every job has ended, the submissions' evaluation scores the jobs' segmentations
 (``job_segmentations_copy``) as it scores an archive's masks.
 
-A job is a step of the step engine (``portal.steps``): claimed under locks (submission, then job), run with
-no lock and no transaction by ``inference.runner.job_run`` while a heartbeat shows its worker alive, then
-recorded under the locks again if the worker still holds it. An infrastructure error (engine gone, disk
-full) propagates, so the task retries and the job is claimed again, up to ``MAX_JOB_ATTEMPTS``; a job
-whose worker died is queued again by the sweeper; an algorithm's own failure is recorded with its
-sentence and never retried.
+Jobs are handed out from the database: each ``job_next_task`` message on the ``gpu`` queue runs the job
+``job_list_waiting`` puts first when a worker is free. A job is a step of the step engine (``JobRun``):
+claimed under locks (submission, then job), run with no lock and no transaction by
+``inference.runner.job_run`` in the worker's container runtime (``container_runtime``) while a heartbeat
+shows its worker alive, then recorded under the locks again if the worker still holds it. An
+infrastructure error (engine gone, disk full) lets the claim go and the task retries, up to
+``MAX_JOB_ATTEMPTS`` claims; a job whose worker died is queued again by the sweeper; an algorithm's own
+failure is recorded with its sentence and never retried.
 """
 
 import datetime
@@ -24,7 +26,6 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Mapping
-from functools import partial
 from pathlib import Path
 from typing import IO
 
@@ -33,13 +34,16 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from inference.contract import INTERFACE_SETS, InterfaceKind, InterfaceSet, JsonValue
 from inference.image_checks import ImageRejected, image_tar_inspect
 from inference.runner import JobResult
 from inference.runner import job_run as runner_job_run
-from inference.sandbox import container_remove, image_load
+from inference.runtime import ContainerRuntime, DockerRuntime
+from inference.sandbox import ContainerRefused
 from portal.accounts.models import User
 from portal.algorithms import tasks
 from portal.algorithms.exceptions import INFRASTRUCTURE_ERRORS, UploadOffsetMismatch, UploadRefused
@@ -49,22 +53,10 @@ from portal.celery import RowLocked
 from portal.challenges.models import Phase
 from portal.datasets.models import Case
 from portal.datasets.selectors import case_admission_information
-from portal.steps.services import (
-    CLAIM_FIELDS,
-    ClaimRefused,
-    StepKind,
-    step_claim,
-    step_heartbeat,
-    step_held_by,
-    step_is_held,
-    step_kind_register,
-    step_let_go,
-    step_release,
-    step_requeue,
-)
+from portal.errors import StepFailed
+from portal.steps.services import CLAIM_FIELDS, Step, step_is_held, step_register, step_requeue, step_run
 from portal.storage import private_storage
 from portal.submissions import services as submission_services
-from portal.submissions import tasks as submission_tasks
 from portal.submissions.models import Submission
 from portal.submissions.selectors import phase_case_list
 
@@ -225,51 +217,94 @@ def algorithm_image_check(*, submission: Submission) -> list[str]:
 
 
 def algorithm_jobs_create(*, submission: Submission) -> None:
-    """Create one QUEUED job per case of the phase, and the sanity job, and queue the sanity job.
+    """Create one QUEUED job per case of the phase, and the sanity job, and ask a worker to take one.
 
     The sanity case (``algorithm_sanity_case``) runs first: on a phase of hidden test cases it is a
     training case, run in addition to the phase's cases and never scored, so that the log its team reads
     tells nothing hidden. The caller holds the submission's lock inside ``transaction.atomic``, having
-    moved it to EVALUATING; the sanity job is queued after the commit. A phase without cases goes
+    moved it to EVALUATING; a worker is asked after the commit, and the next job it takes is the sanity
+    job, the only one that may run until it has succeeded (``job_next``). A phase without cases goes
     straight to the evaluation.
     """
     cases = list(phase_case_list(phase=submission.phase))
     if not cases:
-        transaction.on_commit(
-            partial(submission_tasks.submission_evaluate_task.delay, submission_id=submission.pk)
-        )
+        submission_services.submission_evaluation_queue(submission_id=submission.pk)
         return
     sanity_case = algorithm_sanity_case(phase=submission.phase, cases=cases)
-    sanity = Job.objects.create(submission=submission, case=sanity_case, is_sanity=True)
+    Job.objects.create(submission=submission, case=sanity_case, is_sanity=True)
     Job.objects.bulk_create(Job(submission=submission, case=case) for case in cases if case != sanity_case)
-    transaction.on_commit(partial(tasks.job_run_task.delay, job_id=sanity.pk))
+    jobs_dispatch(count=1)
 
 
-def job_run(*, job_id: int) -> None:
-    """Run one QUEUED job (or a RUNNING one whose worker died) and record how it ended.
+def job_run(*, job_id: int) -> bool:
+    """Run one QUEUED job (or a RUNNING one whose worker died or let it go) and record how it ended
+    (``JobRun``); whether this worker ran it.
 
-    A job in another status, or of a submission that is no longer EVALUATING, is left alone (the latter
-    is CANCELLED), so a repeated message is harmless. Infrastructure errors propagate for the task to
-    retry; anything else unexpected fails the job with a general sentence, then propagates.
+    A job in another status, or of a submission that is no longer EVALUATING (the job is then CANCELLED),
+    or a job that must wait for its sanity case, is left alone, so a repeated message is harmless.
+    Infrastructure errors propagate for the task to retry; anything else unexpected fails the job with a
+    general sentence, then propagates.
     """
-    with transaction.atomic():
-        job = _job_claim(job_id=job_id)
-    if job is None:
-        return
-    claim = job.claimed_by
-    try:
-        with tempfile.TemporaryDirectory(prefix="isles-portal-job-") as folder:
-            with step_heartbeat(job):
-                result = _job_execute(job=job, folder=Path(folder))
-            _job_record(job_id=job_id, result=result, claim=claim)
-    except INFRASTRUCTURE_ERRORS:
-        logger.warning("Job %s met an infrastructure error; it will be tried again.", job_id, exc_info=True)
-        step_let_go(job)
-        raise
-    except Exception:
-        logger.exception("Job %s failed unexpectedly.", job_id)
-        _job_give_up(job_id=job_id, failure=UNEXPECTED_ERROR, claim=claim)
-        raise
+    return step_run(JOB, pk=job_id)
+
+
+JOBS_LOOKED_AT = 20
+"""How many waiting jobs ``job_next`` tries, best first, before it leaves the rest to other messages."""
+
+
+def job_next() -> int | None:
+    """Take the next waiting job and run it; its id, or None when every waiting job was taken meanwhile.
+
+    Jobs are handed out from the database, not queued one message per job: each message on the ``gpu``
+    queue asks for "the next job", chosen when a worker is free (``job_list_waiting``), so the order can be
+    changed (shared fairly between teams, issue 18) while jobs wait. A job another worker claims first is
+    skipped for the next one.
+    """
+    for job_id in job_list_waiting().values_list("pk", flat=True)[:JOBS_LOOKED_AT]:
+        try:
+            if job_run(job_id=job_id):
+                return job_id
+        except RowLocked:
+            continue
+    return None
+
+
+def job_list_waiting() -> QuerySet[Job]:
+    """The jobs a worker may take now, the one to take first first.
+
+    A job waits when it is QUEUED (or RUNNING with no claim: its worker let it go, or died and the sweeper
+    freed it) in a submission being evaluated, and it is the submission's sanity job or that one has
+    succeeded. Sanity jobs go first (each decides whether a whole submission runs), then the job of the
+    submission with the fewest jobs running, so submissions take turns, then the oldest.
+    """
+    sanity_succeeded = Job.objects.filter(
+        submission=OuterRef("submission"), is_sanity=True, status=JobStatus.SUCCEEDED
+    )
+    running = (
+        Job.objects.filter(submission=OuterRef("submission"), status=JobStatus.RUNNING)
+        .exclude(claimed_by="")
+        .order_by()
+        .values("submission")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return (
+        Job.objects.filter(
+            status__in=(JobStatus.QUEUED, JobStatus.RUNNING),
+            claimed_by="",
+            submission__status=Submission.Status.EVALUATING,
+        )
+        .filter(Q(is_sanity=True) | Exists(sanity_succeeded))
+        .annotate(submission_running=Coalesce(Subquery(running), 0))
+        .order_by("-is_sanity", "submission_running", "submission__created_at", "pk")
+    )
+
+
+def jobs_dispatch(*, count: int) -> None:
+    """Ask for ``count`` more jobs to be taken (one ``job_next_task`` message each) once the caller's
+    transaction commits."""
+    for _ in range(count):
+        transaction.on_commit(tasks.job_next_task.delay)
 
 
 def job_segmentations_copy(*, submission: Submission, folder: Path) -> dict[str, Path]:
@@ -347,37 +382,6 @@ def _algorithm_submission_create(*, upload: AlgorithmUpload) -> None:
     upload.save(update_fields=["submission"])
 
 
-def _job_claim(*, job_id: int) -> Job | None:
-    """Lock the job's submission, then the job; move it QUEUED -> RUNNING, or claim again a RUNNING one
-    whose worker died (``step_claim``; one a live worker holds is left to it).
-
-    Past ``MAX_JOB_ATTEMPTS`` claims the job FAILS. Returns None when there is nothing to run.
-    """
-    submission_id = Job.objects.filter(pk=job_id).values_list("submission_id", flat=True).first()
-    if submission_id is None:
-        return None
-    submission, job = _rows_lock(submission_id=submission_id, job_id=job_id, nowait=True)
-    if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
-        logger.info("Job %s is %s; nothing to run.", job_id, job.status)
-        return None
-    if submission.status != Submission.Status.EVALUATING:
-        job.status, job.finished_at = JobStatus.CANCELLED, timezone.now()
-        job.save(update_fields=["status", "finished_at"])
-        return None
-    claim = step_claim(job, max_attempts=MAX_JOB_ATTEMPTS)
-    if claim is ClaimRefused.HELD:
-        logger.info("Job %s is being run by a live worker; nothing to do.", job_id)
-        return None
-    if claim is ClaimRefused.EXHAUSTED:
-        job.failure = f"The case was given up after {job.attempt} attempts. {UNEXPECTED_ERROR}"
-        _job_end(job=job, submission=submission, status=JobStatus.FAILED)
-        return None
-    job.status = JobStatus.RUNNING
-    job.started_at = timezone.now()
-    job.save(update_fields=[*CLAIM_FIELDS, "status", "started_at"])
-    return job
-
-
 def _rows_lock(*, submission_id: int, job_id: int, nowait: bool) -> tuple[Submission, Job]:
     """Lock the submission, then the job (always in this order, so two steps cannot deadlock)."""
     try:
@@ -389,24 +393,34 @@ def _rows_lock(*, submission_id: int, job_id: int, nowait: bool) -> tuple[Submis
         job = Job.objects.select_for_update(nowait=nowait, of=("self",)).select_related("case").get(pk=job_id)
     except DatabaseError as error:
         raise RowLocked(f"Job {job_id} or its submission is locked by another transaction.") from error
+    job.submission = submission
     return submission, job
 
 
+def container_runtime() -> ContainerRuntime:
+    """The runtime this worker runs jobs in: the Docker engine at ``DOCKER_HOST``, or the one the
+    environment names (tests of the job flow swap in ``inference.runtime.FakeRuntime`` here)."""
+    return DockerRuntime(_docker_client())
+
+
 def _job_execute(*, job: Job, folder: Path) -> JobResult:
-    """Load the image into the worker's engine (once per digest), stage the case and run it."""
+    """Prepare the image in the worker's runtime (once per digest), stage the case and run it."""
     submission = job.submission
     image = submission.algorithm_image
     algorithm_settings = algorithm_settings_get(phase=submission.phase)
     interface_set = INTERFACE_SETS[algorithm_settings.interface_set]
-    client = _docker_client()
+    runtime = container_runtime()
     container_name = job_container_name(job_id=job.pk)
     try:
-        if container_remove(client=client, name=container_name):
+        if runtime.leftover_remove(name=container_name):
             logger.warning("Removed the container a worker left running for job %s.", job.pk)
-        image_reference = image_load(client=client, tar_path=Path(image.file.path), image_id=image.image_id)
+        try:
+            image_reference = runtime.image_prepare(archive=Path(image.file.path), image_id=image.image_id)
+        except ContainerRefused as refused:
+            raise StepFailed(str(refused)) from refused
         case_inputs = _case_inputs_copy(case=job.case, interface_set=interface_set, folder=folder / "case")
         return runner_job_run(
-            client=client,
+            runtime=runtime,
             image=image_reference,
             case_inputs=case_inputs,
             interface_set=interface_set,
@@ -418,7 +432,7 @@ def _job_execute(*, job: Job, folder: Path) -> JobResult:
             container_name=container_name,
         )
     finally:
-        client.close()
+        runtime.close()
 
 
 def job_container_name(*, job_id: int) -> str:
@@ -463,41 +477,70 @@ def _case_inputs_copy(
     return inputs
 
 
-def _job_record(*, job_id: int, result: JobResult, claim: str) -> None:
-    """Record a run under the locks, if ``claim`` still holds the job: SUCCEEDED with its stored
-    segmentation, or FAILED with its sentence."""
-    submission_id = Job.objects.filter(pk=job_id).values_list("submission_id", flat=True).get()
-    with transaction.atomic():
-        submission, job = _rows_lock(submission_id=submission_id, job_id=job_id, nowait=False)
-        if job.status != JobStatus.RUNNING or not step_held_by(job, claim=claim):
-            logger.info(
-                "Job %s is %s and no longer this worker's; its run is not recorded.", job_id, job.status
-            )
-            return
+class JobRun(Step[Job, JobResult]):
+    """QUEUED -> RUNNING -> SUCCEEDED with its stored segmentation, or FAILED with its sentence.
+
+    The submission is locked before the job, always in this order, so two steps cannot deadlock. An
+    infrastructure error (engine gone, disk full) lets the claim go and is retried, up to
+    ``MAX_JOB_ATTEMPTS`` claims; an algorithm's own failure is recorded with its sentence, never retried.
+    """
+
+    name = "algorithm job"
+    model = Job
+    statuses = (JobStatus.QUEUED, JobStatus.RUNNING)
+    max_attempts = MAX_JOB_ATTEMPTS
+    retry_on = INFRASTRUCTURE_ERRORS
+    unexpected = UNEXPECTED_ERROR
+
+    def queue(self, pk: int) -> None:
+        tasks.job_next_task.delay()
+
+    def lock(self, pk: int, *, nowait: bool) -> Job | None:
+        submission_id = Job.objects.filter(pk=pk).values_list("submission_id", flat=True).first()
+        if submission_id is None:
+            return None
+        return _rows_lock(submission_id=submission_id, job_id=pk, nowait=nowait)[1]
+
+    def ready(self, row: Job) -> bool:
+        if row.submission.status != Submission.Status.EVALUATING:
+            row.status, row.finished_at = JobStatus.CANCELLED, timezone.now()
+            row.save(update_fields=["status", "finished_at"])
+            return False
+        if row.is_sanity or row.submission.jobs.filter(is_sanity=True, status=JobStatus.SUCCEEDED).exists():
+            return True
+        logger.info("Job %s waits for its submission's sanity case.", row.pk)
+        return False
+
+    def begin(self, row: Job) -> list[str]:
+        row.status = JobStatus.RUNNING
+        row.started_at = timezone.now()
+        return ["status", "started_at"]
+
+    def work(self, row: Job, scratch: Path) -> JobResult:
+        return _job_execute(job=row, folder=scratch)
+
+    def record(self, row: Job, result: JobResult) -> None:
         outcome = result.outcome
         if outcome is not None:
-            job.exit_code = outcome.exit_code
-            job.duration_s = outcome.duration_s
-            job.had_gpu = outcome.had_gpu
-            job.stdout_tail = outcome.stdout_tail
-            job.stderr_tail = outcome.stderr_tail
-        job.failure = result.failure or ""
+            row.exit_code = outcome.exit_code
+            row.duration_s = outcome.duration_s
+            row.had_gpu = outcome.had_gpu
+            row.stdout_tail = outcome.stdout_tail
+            row.stderr_tail = outcome.stderr_tail
+        row.failure = result.failure or ""
         if result.segmentation_path is None:
-            _job_end(job=job, submission=submission, status=JobStatus.FAILED)
+            _job_end(job=row, submission=row.submission, status=JobStatus.FAILED)
             return
         with result.segmentation_path.open("rb") as segmentation:
-            job.segmentation.save("segmentation.nii.gz", File(segmentation), save=False)
-        _job_end(job=job, submission=submission, status=JobStatus.SUCCEEDED)
+            row.segmentation.save("segmentation.nii.gz", File(segmentation), save=False)
+        _job_end(job=row, submission=row.submission, status=JobStatus.SUCCEEDED)
+
+    def fail(self, row: Job, *, sentence: str, note: str) -> None:
+        row.failure = sentence
+        _job_end(job=row, submission=row.submission, status=JobStatus.FAILED)
 
 
-def _job_give_up(*, job_id: int, failure: str, claim: str | None = None) -> None:
-    """FAIL a RUNNING job with ``failure``; with ``claim``, only while that claim still holds it."""
-    submission_id = Job.objects.filter(pk=job_id).values_list("submission_id", flat=True).get()
-    with transaction.atomic():
-        submission, job = _rows_lock(submission_id=submission_id, job_id=job_id, nowait=False)
-        if job.status == JobStatus.RUNNING and (claim is None or step_held_by(job, claim=claim)):
-            job.failure = failure
-            _job_end(job=job, submission=submission, status=JobStatus.FAILED)
+JOB = JobRun()
 
 
 def _job_end(*, job: Job, submission: Submission, status: JobStatus) -> None:
@@ -508,7 +551,6 @@ def _job_end(*, job: Job, submission: Submission, status: JobStatus) -> None:
     """
     job.status = status
     job.finished_at = timezone.now()
-    step_release(job)
     job.save()
     if submission.status != Submission.Status.EVALUATING:
         return
@@ -526,12 +568,9 @@ def _job_end(*, job: Job, submission: Submission, status: JobStatus) -> None:
         )
         return
     if job.is_sanity:
-        for other_id in others.filter(status=JobStatus.QUEUED).values_list("pk", flat=True):
-            transaction.on_commit(partial(tasks.job_run_task.delay, job_id=other_id))
+        jobs_dispatch(count=others.filter(status=JobStatus.QUEUED).count())
     if not others.exclude(status__in=ENDED).exists():
-        transaction.on_commit(
-            partial(submission_tasks.submission_evaluate_task.delay, submission_id=submission.pk)
-        )
+        submission_services.submission_evaluation_queue(submission_id=submission.pk)
 
 
 def algorithm_jobs_requeue(*, submission: Submission) -> int:
@@ -549,7 +588,7 @@ def algorithm_jobs_requeue(*, submission: Submission) -> int:
     for job in unfinished:
         step_requeue(job)
         job.save(update_fields=CLAIM_FIELDS)
-        transaction.on_commit(partial(tasks.job_run_task.delay, job_id=job.pk))
+    jobs_dispatch(count=len(unfinished))
     return len(unfinished)
 
 
@@ -563,18 +602,4 @@ def algorithm_jobs_cancel(*, submission: Submission) -> None:
 
 def job_steps_register() -> None:
     """Let the step engine's sweeper watch the jobs of algorithm submissions."""
-    step_kind_register(
-        StepKind(
-            name="algorithm job",
-            model=Job,
-            statuses=(JobStatus.QUEUED, JobStatus.RUNNING),
-            task=tasks.job_run_task,
-            task_argument="job_id",
-            give_up=_job_sweeper_give_up,
-            max_attempts=MAX_JOB_ATTEMPTS,
-        )
-    )
-
-
-def _job_sweeper_give_up(job_id: int, reason: str) -> None:
-    _job_give_up(job_id=job_id, failure=f"{reason} The organizers have been told.")
+    step_register(JOB)

@@ -6,6 +6,7 @@ from portal.celery import gpu_task
 
 
 @gpu_task(retry_on=INFRASTRUCTURE_ERRORS)
-def job_run_task(*, job_id: int) -> None:
-    """Run one job of an algorithm submission (see ``services.job_run``); repeats do nothing."""
-    services.job_run(job_id=job_id)
+def job_next_task() -> None:
+    """Take the next waiting job of an algorithm submission and run it (see ``services.job_next``); a
+    message that finds no job waiting does nothing."""
+    services.job_next()

@@ -2,8 +2,10 @@
 
 from django.core.exceptions import ValidationError
 
+from portal.errors import StepFailed
 
-class DatasetImportError(Exception):
+
+class DatasetImportError(StepFailed):
     """An import stopped: a file of the release is unreadable or the release is not what it claims to be.
 
     The message names the file by its path in the release; nothing of the failed run is kept.

@@ -32,17 +32,7 @@ from portal.challenges.models import Split
 from portal.datasets import selectors, tasks
 from portal.datasets.exceptions import DatasetImportError, GroundTruthRefused
 from portal.datasets.models import Case, Dataset, DatasetImport, GroundTruth, GroundTruthVersion, Image
-from portal.steps.services import (
-    CLAIM_FIELDS,
-    ClaimRefused,
-    StepKind,
-    step_claim,
-    step_heartbeat,
-    step_held_by,
-    step_kind_register,
-    step_release,
-    step_requeue,
-)
+from portal.steps.services import CLAIM_FIELDS, Step, step_register, step_requeue, step_run
 from releases import isles24
 
 logger = logging.getLogger(__name__)
@@ -114,34 +104,45 @@ def _dataset_import_lock(*, dataset_import_id: int) -> DatasetImport | None:
     return row_lock(DatasetImport.objects.select_related("dataset"), pk=dataset_import_id)
 
 
-def dataset_import_claim(*, dataset_import_id: int) -> DatasetImport | None:
-    """Lock the import and move it to RUNNING with one more attempt; call inside ``transaction.atomic``.
+class DatasetImportRun(Step[DatasetImport, ImportReport]):
+    """QUEUED -> RUNNING -> SUCCEEDED with the importer's report, or FAILED with a sentence naming the file
+    (``DatasetImportError``) or saying that the server's log has the details."""
 
-    A QUEUED row is claimed. A RUNNING row is claimed again once its worker died (``step_claim``: one a
-    live worker holds is left to it). Past ``MAX_IMPORT_ATTEMPTS`` the row is FAILED. Any other status
-    returns None and changes nothing, so a repeated message is harmless.
-    """
-    dataset_import = _dataset_import_lock(dataset_import_id=dataset_import_id)
-    if dataset_import is None:
-        return None
-    if dataset_import.status not in (DatasetImport.Status.QUEUED, DatasetImport.Status.RUNNING):
-        logger.info("Dataset import %s is %s; not claimed.", dataset_import_id, dataset_import.status)
-        return None
-    claim = step_claim(dataset_import, max_attempts=MAX_IMPORT_ATTEMPTS)
-    if claim is ClaimRefused.HELD:
-        logger.info("Dataset import %s is run by a live worker; not claimed.", dataset_import_id)
-        return None
-    if claim is ClaimRefused.EXHAUSTED:
-        dataset_import.status = DatasetImport.Status.FAILED
-        dataset_import.error = f"The import was given up after {dataset_import.attempt} attempts."
-        dataset_import.finished_at = timezone.now()
-        step_release(dataset_import)
-        dataset_import.save(update_fields=["status", "error", "finished_at", *CLAIM_FIELDS])
-        return None
-    dataset_import.status = DatasetImport.Status.RUNNING
-    dataset_import.started_at = timezone.now()
-    dataset_import.save(update_fields=["status", "started_at", *CLAIM_FIELDS])
-    return dataset_import
+    name = "dataset import"
+    model = DatasetImport
+    statuses = (DatasetImport.Status.QUEUED, DatasetImport.Status.RUNNING)
+    max_attempts = MAX_IMPORT_ATTEMPTS
+    unexpected = "An unexpected error occurred; the server's log has the details."
+    afterword = ""
+
+    def queue(self, pk: int) -> None:
+        tasks.dataset_import_task.delay(dataset_import_id=pk)
+
+    def lock(self, pk: int, *, nowait: bool) -> DatasetImport | None:
+        if nowait:
+            return _dataset_import_lock(dataset_import_id=pk)
+        return DatasetImport.objects.select_for_update().select_related("dataset").filter(pk=pk).first()
+
+    def begin(self, row: DatasetImport) -> list[str]:
+        row.status = DatasetImport.Status.RUNNING
+        row.started_at = timezone.now()
+        return ["status", "started_at"]
+
+    def work(self, row: DatasetImport, scratch: Path) -> ImportReport:
+        return isles24_import(dataset=row.dataset, root=Path(row.source_path), split=Split(row.split))
+
+    def record(self, row: DatasetImport, result: ImportReport) -> None:
+        _dataset_import_end(
+            row,
+            status=DatasetImport.Status.SUCCEEDED,
+            changes={"cases_imported": result.cases, "report": result.as_json(), "error": ""},
+        )
+
+    def fail(self, row: DatasetImport, *, sentence: str, note: str) -> None:
+        _dataset_import_end(row, status=DatasetImport.Status.FAILED, changes={"error": sentence})
+
+
+DATASET_IMPORT = DatasetImportRun()
 
 
 def dataset_import_run(*, dataset_import_id: int) -> None:
@@ -149,95 +150,22 @@ def dataset_import_run(*, dataset_import_id: int) -> None:
 
     Safe to call twice: a second call finds the row finished and does nothing.
     """
-    with transaction.atomic():
-        dataset_import = dataset_import_claim(dataset_import_id=dataset_import_id)
-    if dataset_import is None:
-        return
-    claim = dataset_import.claimed_by
-    try:
-        with step_heartbeat(dataset_import):
-            report = isles24_import(
-                dataset=dataset_import.dataset,
-                root=Path(dataset_import.source_path),
-                split=Split(dataset_import.split),
-            )
-    except DatasetImportError as error:
-        dataset_import_fail(dataset_import_id=dataset_import_id, reason=str(error), claim=claim)
-        return
-    except Exception:
-        dataset_import_fail(
-            dataset_import_id=dataset_import_id,
-            reason="An unexpected error occurred; the server's log has the details.",
-            claim=claim,
-        )
-        raise
-    dataset_import_record(dataset_import_id=dataset_import_id, report=report, claim=claim)
+    step_run(DATASET_IMPORT, pk=dataset_import_id)
 
 
-def _dataset_import_finish(
-    *,
-    dataset_import_id: int,
-    status: DatasetImport.Status,
-    changes: Mapping[str, object],
-    claim: str | None,
+def _dataset_import_end(
+    dataset_import: DatasetImport, *, status: DatasetImport.Status, changes: Mapping[str, object]
 ) -> None:
-    with transaction.atomic():
-        dataset_import = _dataset_import_lock(dataset_import_id=dataset_import_id)
-        if dataset_import is None or dataset_import.status != DatasetImport.Status.RUNNING:
-            logger.info("Dataset import %s is not running; its outcome is not recorded.", dataset_import_id)
-            return
-        if claim is not None and not step_held_by(dataset_import, claim=claim):
-            logger.info(
-                "Dataset import %s was taken over by another worker; not recorded.", dataset_import_id
-            )
-            return
-        dataset_import.status = status
-        dataset_import.finished_at = timezone.now()
-        step_release(dataset_import)
-        for name, value in changes.items():
-            setattr(dataset_import, name, value)
-        dataset_import.save(update_fields=["status", "finished_at", *CLAIM_FIELDS, *changes])
-
-
-def dataset_import_record(*, dataset_import_id: int, report: ImportReport, claim: str | None = None) -> None:
-    """Mark a RUNNING import SUCCEEDED with its report (with ``claim``, only while that claim holds it);
-    any other status is left as it is."""
-    _dataset_import_finish(
-        dataset_import_id=dataset_import_id,
-        status=DatasetImport.Status.SUCCEEDED,
-        changes={"cases_imported": report.cases, "report": report.as_json(), "error": ""},
-        claim=claim,
-    )
-
-
-def dataset_import_fail(*, dataset_import_id: int, reason: str, claim: str | None = None) -> None:
-    """Mark a RUNNING import FAILED with ``reason`` (with ``claim``, only while that claim holds it); any
-    other status is left as it is."""
-    _dataset_import_finish(
-        dataset_import_id=dataset_import_id,
-        status=DatasetImport.Status.FAILED,
-        changes={"error": reason},
-        claim=claim,
-    )
+    dataset_import.status = status
+    dataset_import.finished_at = timezone.now()
+    for name, value in changes.items():
+        setattr(dataset_import, name, value)
+    dataset_import.save(update_fields=["status", "finished_at", *CLAIM_FIELDS, *changes])
 
 
 def dataset_import_steps_register() -> None:
     """Let the step engine's sweeper watch dataset imports run from the queue."""
-    step_kind_register(
-        StepKind(
-            name="dataset import",
-            model=DatasetImport,
-            statuses=(DatasetImport.Status.QUEUED, DatasetImport.Status.RUNNING),
-            task=tasks.dataset_import_task,
-            task_argument="dataset_import_id",
-            give_up=_dataset_import_give_up,
-            max_attempts=MAX_IMPORT_ATTEMPTS,
-        )
-    )
-
-
-def _dataset_import_give_up(dataset_import_id: int, reason: str) -> None:
-    dataset_import_fail(dataset_import_id=dataset_import_id, reason=reason)
+    step_register(DATASET_IMPORT)
 
 
 def dataset_import_requeue(*, dataset_import_id: int) -> DatasetImport:

@@ -5,3 +5,9 @@ class LeaderboardsConfig(AppConfig):
     name = "portal.leaderboards"
     label = "leaderboards"
     verbose_name = "Leaderboards"
+
+    def ready(self) -> None:
+        from portal.leaderboards.services import LeaderboardPublisher
+        from portal.submissions.publication import results_publisher_register
+
+        results_publisher_register(LeaderboardPublisher())

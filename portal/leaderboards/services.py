@@ -7,7 +7,6 @@ turns their per-case results into an ``evaluation.ranking`` score table, ranks i
 stability, tests the top entries pairwise, and replaces the phase's stored entries in one transaction.
 """
 
-import dataclasses
 import datetime
 import json
 import logging
@@ -22,7 +21,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
-from evaluation.profiles import Direction, MetricColumn, Profile, WorstValue, profile_get
+from evaluation.profiles import PREDICTED_VOLUME, Direction, profile_get
 from evaluation.ranking import (
     RankedMetric,
     Ranking,
@@ -36,6 +35,7 @@ from evaluation.ranking import (
     RankStability as BootstrapStability,
 )
 from evaluation.stats import spearman_with_ci
+from portal.accounts.models import User
 from portal.challenges.models import Phase
 from portal.csv_export import csv_table_text
 from portal.leaderboards import selectors, tasks
@@ -48,20 +48,6 @@ BOOTSTRAP_SAMPLES = 1000
 BOOTSTRAP_SEED = 0
 PAIRWISE_ENTRIES = 10
 """Pairwise tests cover the best entries only: n entries need n(n-1)/2 tests per metric."""
-
-PREDICTED_VOLUME = "predicted_volume_ml"
-REFERENCE_VOLUME = "reference_volume_ml"
-
-_VOLUME_COLUMNS = (
-    MetricColumn(PREDICTED_VOLUME, "Predicted volume", "ml", Direction.LOWER_IS_BETTER, WorstValue.ZERO),
-    MetricColumn(
-        REFERENCE_VOLUME,
-        "Reference volume",
-        "ml",
-        Direction.LOWER_IS_BETTER,
-        WorstValue.GROUND_TRUTH_VOLUME,
-    ),
-)
 
 Counted = LeaderboardSettings.CountedSubmission
 Table = Literal["leaderboard", "cases"]
@@ -84,16 +70,6 @@ class _Candidate:
     user_id: int
     is_final_selection: bool
     submitted_at: datetime.datetime
-
-
-def leaderboard_scoring_profile(*, name: str) -> Profile:
-    """The metric profile ``name`` plus the predicted and reference lesion volumes the plots need.
-
-    A missing prediction scores a predicted volume of 0 ml and keeps the reference volume. The volumes
-    are shown, never ranked: ``leaderboard_columns_ensure`` makes columns of the profile's own metrics.
-    """
-    profile = profile_get(name=name)
-    return dataclasses.replace(profile, metrics=(*profile.metrics, *_VOLUME_COLUMNS))
 
 
 def leaderboard_settings_get(*, phase: Phase) -> LeaderboardSettings:
@@ -127,6 +103,18 @@ def leaderboard_columns_ensure(*, phase: Phase) -> list[LeaderboardColumn]:
 def leaderboard_rebuild_schedule(*, phase_id: int) -> None:
     """Queue a rebuild of the phase's leaderboard once the current transaction commits."""
     transaction.on_commit(partial(tasks.leaderboard_rebuild_task.delay, phase_id=phase_id))
+
+
+class LeaderboardPublisher:
+    """The leaderboards as the publisher of the submissions' results (``portal.submissions.publication``):
+    a phase's board is rebuilt when its results change, and per-case scores follow the board's rule."""
+
+    def case_results_visible(self, *, user: User, submission: Submission) -> bool:
+        access = selectors.leaderboard_access_get(user=user, phase_slug=submission.phase.slug)
+        return selectors.submission_case_scores_visible(access=access, user=user, submission=submission)
+
+    def results_changed(self, *, phase_id: int) -> None:
+        leaderboard_rebuild_schedule(phase_id=phase_id)
 
 
 def leaderboard_rebuild(*, phase: Phase) -> None:

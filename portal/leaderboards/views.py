@@ -15,9 +15,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.safestring import SafeString, mark_safe
 
-from evaluation import plots
+from evaluation.profiles import PREDICTED_VOLUME, REFERENCE_VOLUME
 from portal.challenges.models import Phase
-from portal.leaderboards import selectors, services
+from portal.leaderboards import plots, selectors, services
 from portal.leaderboards.models import LeaderboardEntry
 from portal.leaderboards.selectors import LeaderboardAccess, entry_submitter_name
 from portal.submissions.models import Submission
@@ -177,11 +177,11 @@ def leaderboard_submission(request: HttpRequest, phase_slug: str, submission_id:
     points = [
         (
             result.case.name,
-            float(result.metrics[services.REFERENCE_VOLUME]),
-            float(result.metrics[services.PREDICTED_VOLUME]),
+            float(result.metrics[REFERENCE_VOLUME]),
+            float(result.metrics[PREDICTED_VOLUME]),
         )
         for result in results.select_related("case").order_by("case__name")
-        if services.REFERENCE_VOLUME in result.metrics and services.PREDICTED_VOLUME in result.metrics
+        if REFERENCE_VOLUME in result.metrics and PREDICTED_VOLUME in result.metrics
     ]
     entry = LeaderboardEntry.objects.filter(phase=access.phase, submission=submission).first()
     context = {

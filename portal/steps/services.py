@@ -1,31 +1,35 @@
-"""The one engine of the portal's background steps: claim a step, show signs of life, record it only while
-holding it, and sweep the steps whose worker died.
+"""The one engine of the portal's background steps: claim a step, show signs of life, record it or fail it
+with a sentence only while holding it, and sweep the steps whose worker died.
 
-A background step (a submission's check or evaluation, an algorithm's job on one case, a dataset import)
-belongs to a row whose model inherits ``ClaimedStep``; the row's status says which step it is in. Its
-Celery task:
+A background step (a submission's check or evaluation, an algorithm's job on one case, a dataset import, a
+reader study's or annotation campaign's preparation) belongs to a row whose model inherits
+``ClaimedStep``; the row's status says which step it is in. Each kind of step is a ``Step`` subclass whose
+Celery task calls ``step_run``, which
 
 1. claims the step inside the row's lock (``step_claim``): refused when another live worker holds it (a
-   duplicate message) or when its attempts are spent, otherwise it counts one more attempt and writes the
-   claim (worker host, process and a token) with a first heartbeat;
+   duplicate message) or when its attempts are spent (the step then fails with a sentence), otherwise it
+   counts one more attempt and writes the claim (worker host, process and a token) with a first heartbeat;
 2. works with no lock and no transaction, while ``step_heartbeat`` stamps ``heartbeat_at`` from a thread;
-3. records its outcome under the lock again only if it still holds the claim (``step_held_by``),
-   releasing it (``step_release``), and queues the next step after the commit.
+3. records its outcome, or its failure (the ``StepFailed`` sentence for its owner, or a general sentence
+   for an internal error whose traceback goes to the log), under the lock again only if it still holds the
+   claim (``step_held_by``), releasing it, and queues the next step after the commit.
 
 The database, not the broker, is the record of work: Celery's filesystem broker drops a message whose
 worker is killed, Redis gives one back only after its visibility timeout (hours), and a worker can die in
 the middle of a step. ``steps_sweep`` (Celery beat, every ``STEP_SWEEP_SECONDS``) finds claims whose last
-heartbeat is older than ``STEP_CLAIM_EXPIRY_SECONDS`` and queues their steps again, up to the kind's
+heartbeat is older than ``STEP_CLAIM_EXPIRY_SECONDS`` and queues their steps again, up to the step's
 attempts, then gives them up with a sentence; a step it queued that no worker claimed within
 ``STEP_REQUEUE_AFTER_SECONDS`` is queued once more, in case that message was lost too. Every step is safe
-to run twice, so a duplicate message changes nothing. Each app registers its kinds of step when Django
-starts (``step_kind_register``).
+to run twice, so a duplicate message changes nothing. Each app registers its steps when Django starts
+(``step_register``). Claim, heartbeat and record are plain services, so a worker without database access
+can later drive them over HTTP.
 """
 
 import logging
 import os
 import secrets
 import socket
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,16 +37,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 from functools import partial
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from portal.celery import row_lock
+from portal.errors import UNEXPECTED_ERROR, StepFailed
 from portal.steps.models import ClaimedStep
 
 logger = logging.getLogger(__name__)
+
+Row = TypeVar("Row", bound=ClaimedStep)
+Result = TypeVar("Result")
 
 
 class ClaimRefused(Enum):
@@ -52,40 +62,170 @@ class ClaimRefused(Enum):
     EXHAUSTED = "its attempts are spent"
 
 
-@dataclass(frozen=True)
-class StepKind:
-    """One kind of background step, as the sweeper needs to know it.
+class Step(Generic[Row, Result]):
+    """One kind of background step, as the engine runs it (``step_run``) and the sweeper watches it.
 
-    ``statuses`` are the row's statuses while it is in the step (waiting for a worker or claimed);
-    ``task`` is the step's Celery task, which takes the row's id as its keyword ``task_argument``;
-    ``give_up`` ends the row's step with a sentence (the row is in one of ``statuses`` and its claim
-    expired).
+    A subclass names the step, its model and ``statuses`` (the row's statuses while the step waits for a
+    worker or runs), and fills in its rules:
+
+    - ``queue(pk)`` sends the step's Celery task for row ``pk``;
+    - ``lock(pk, nowait=...)`` locks the row (and any row that must be locked before it, always in the same
+      order) inside the caller's transaction: None when it is gone, ``RowLocked`` when busy and ``nowait``;
+    - ``ready(row)`` says, under the lock and before the claim, whether the step may start now (it may queue
+      itself again later and say no);
+    - ``begin(row)`` moves the locked row into its running status and returns the fields it changed and did
+      not save (the engine saves them with the claim);
+    - ``work(row, scratch)`` does the work with no lock and no transaction, in a scratch folder that lives
+      until the outcome is recorded; it raises ``StepFailed`` with a sentence for a failure its owner may
+      read, one of ``retry_on`` for an infrastructure error (the task is retried), anything else is a bug;
+    - ``record(row, result)`` and ``fail(row, sentence, note)`` end the step under the lock again (the claim
+      is already released in memory): they save the row and queue the next step with
+      ``transaction.on_commit``.
+
+    ``afterword`` is added to the sentences the engine writes itself (a step given up).
     """
 
-    name: str
-    model: type[ClaimedStep]
-    statuses: tuple[str, ...]
-    task: Any
-    task_argument: str
-    give_up: Callable[[int, str], None]
-    max_attempts: int
+    name: ClassVar[str]
+    model: ClassVar[type[ClaimedStep]]
+    statuses: ClassVar[tuple[str, ...]]
+    max_attempts: ClassVar[int] = 3
+    retry_on: ClassVar[tuple[type[Exception], ...]] = ()
+    unexpected: ClassVar[str] = UNEXPECTED_ERROR
+    afterword: ClassVar[str] = "The organizers have been told."
 
     def queue(self, pk: int) -> None:
-        """Send the step's task for row ``pk``."""
-        self.task.delay(**{self.task_argument: pk})
+        raise NotImplementedError
+
+    def lock(self, pk: int, *, nowait: bool) -> Row | None:
+        rows = self.model.objects.all()
+        if nowait:
+            return cast("Row | None", row_lock(rows, pk=pk))
+        return cast("Row | None", rows.select_for_update(of=("self",)).filter(pk=pk).first())
+
+    def ready(self, row: Row) -> bool:
+        return True
+
+    def begin(self, row: Row) -> list[str]:
+        return []
+
+    def work(self, row: Row, scratch: Path) -> Result:
+        raise NotImplementedError
+
+    def record(self, row: Row, result: Result) -> None:
+        raise NotImplementedError
+
+    def fail(self, row: Row, *, sentence: str, note: str) -> None:
+        raise NotImplementedError
 
 
-_KINDS: dict[str, StepKind] = {}
+_STEPS: dict[str, "Step[Any, Any]"] = {}
 
 
-def step_kind_register(kind: StepKind) -> None:
-    """Let the sweeper watch ``kind`` (registering the same name again replaces it)."""
-    _KINDS[kind.name] = kind
+def step_register(step: "Step[Any, Any]") -> None:
+    """Let the engine's sweeper watch ``step`` (registering the same name again replaces it)."""
+    _STEPS[step.name] = step
 
 
-def step_kinds() -> tuple[StepKind, ...]:
-    """The kinds of step the apps registered."""
-    return tuple(_KINDS.values())
+def steps_registered() -> tuple["Step[Any, Any]", ...]:
+    """The steps the apps registered."""
+    return tuple(_STEPS.values())
+
+
+def step_run(step: "Step[Row, Result]", *, pk: int) -> bool:
+    """Run ``step`` for row ``pk``: claim it, work with a heartbeat, then record the outcome or the failure;
+    whether this worker took the step (False when there was nothing to do).
+
+    1. Under the row's lock: nothing happens when the row is gone or not in one of the step's statuses, when
+       the step is not ready, or when a live worker holds it (a duplicate message); past its attempts the
+       step fails with a sentence. Otherwise ``begin`` and the claim are saved.
+    2. ``work`` runs with no lock, while ``step_heartbeat`` shows the worker alive.
+    3. Under the lock again, only while this worker still holds the claim (the sweeper may have given the
+       step to another): ``record`` its result, or ``fail`` it with the ``StepFailed`` sentence, or with the
+       step's ``unexpected`` sentence for any other error, whose traceback goes to the log and which is
+       raised again. An error of ``retry_on`` lets the claim go and is raised for the task to retry.
+    """
+    with transaction.atomic():
+        row = _step_take(step, pk=pk)
+    if row is None:
+        return False
+    claim = row.claimed_by
+    label = f"{step.name} {pk}"
+    try:
+        with tempfile.TemporaryDirectory(prefix="isles-portal-step-") as scratch:
+            with step_heartbeat(row):
+                result = step.work(row, Path(scratch))
+            _step_end(step, pk=pk, claim=claim, end=partial(step.record, result=result))
+    except StepFailed as failed:
+        _step_end(step, pk=pk, claim=claim, end=partial(step.fail, sentence=failed.sentence, note="Failed."))
+    except step.retry_on:
+        logger.warning("The %s met an infrastructure error; it will be tried again.", label, exc_info=True)
+        step_let_go(row)
+        raise
+    except Exception:
+        logger.exception("The %s failed unexpectedly.", label)
+        _step_end(
+            step,
+            pk=pk,
+            claim=claim,
+            end=partial(step.fail, sentence=step.unexpected, note="Unexpected error."),
+        )
+        raise
+    return True
+
+
+def _step_take(step: "Step[Row, Any]", *, pk: int) -> Row | None:
+    row = step.lock(pk, nowait=True)
+    if row is None:
+        return None
+    if row.status not in step.statuses:
+        logger.info("The %s %s is %s; this step has nothing to do.", step.name, pk, row.status)
+        return None
+    if not step.ready(row):
+        return None
+    fields = step.begin(row)
+    claim = step_claim(row, max_attempts=step.max_attempts)
+    if claim is ClaimRefused.HELD:
+        logger.info("The %s %s is held by a live worker; nothing to do.", step.name, pk)
+        return None
+    if claim is ClaimRefused.EXHAUSTED:
+        step_release(row)
+        step.fail(
+            row,
+            sentence=f"The {step.name} was given up after {row.attempt} attempts. {step.unexpected}",
+            note="Too many attempts.",
+        )
+        return None
+    row.save(update_fields=[*CLAIM_FIELDS, *fields])
+    return row
+
+
+def _step_end(step: "Step[Row, Any]", *, pk: int, claim: str, end: Callable[[Row], None]) -> None:
+    """Lock the row and ``end`` its step, if it is still in the step and held by ``claim``."""
+    with transaction.atomic():
+        row = step.lock(pk, nowait=False)
+        if row is None or row.status not in step.statuses:
+            logger.info("The %s %s has moved on; its outcome here is not recorded.", step.name, pk)
+            return
+        if not step_held_by(row, claim=claim):
+            logger.info("The %s %s was taken over by another worker; not recorded here.", step.name, pk)
+            return
+        step_release(row)
+        end(row)
+
+
+def step_give_up(step: "Step[Any, Any]", *, pk: int, sentence: str) -> None:
+    """End the step of row ``pk`` with ``sentence`` (the step's ``afterword`` added), whoever holds it,
+    if the row is still in the step: the sweeper gives up a step whose workers kept dying."""
+    with transaction.atomic():
+        row = step.lock(pk, nowait=False)
+        if row is None or row.status not in step.statuses:
+            return
+        step_release(row)
+        step.fail(
+            row,
+            sentence=f"{sentence} {step.afterword}".strip(),
+            note="Given up: its worker stopped answering.",
+        )
 
 
 def _claim_expiry() -> timedelta:
@@ -205,20 +345,23 @@ def steps_sweep() -> SweepReport:
     requeued: list[str] = []
     given_up: list[str] = []
     resent: list[str] = []
-    for kind in step_kinds():
+    for step in steps_registered():
         dead = Q(heartbeat_at__lt=now - _claim_expiry()) & ~Q(claimed_by="")
         unclaimed = Q(
             claimed_by="", heartbeat_at__lt=now - timedelta(seconds=settings.STEP_REQUEUE_AFTER_SECONDS)
         )
-        stale = kind.model.objects.filter(status__in=kind.statuses).filter(dead | unclaimed)
+        stale = step.model.objects.filter(status__in=step.statuses).filter(dead | unclaimed)
         for pk in stale.values_list("pk", flat=True):
-            decision = _step_sweep_one(kind=kind, pk=pk, dead=dead, unclaimed=unclaimed)
-            label = f"{kind.name} {pk}"
+            decision = _step_sweep_one(step=step, pk=pk, dead=dead, unclaimed=unclaimed)
+            label = f"{step.name} {pk}"
             if decision == "give up":
-                kind.give_up(
-                    pk,
-                    f"The worker running this {kind.name} stopped answering {kind.max_attempts} times (it "
-                    "may have run out of memory or been restarted), so it was given up.",
+                step_give_up(
+                    step,
+                    pk=pk,
+                    sentence=(
+                        f"The worker running this {step.name} stopped answering {step.max_attempts} times "
+                        "(it may have run out of memory or been restarted), so it was given up."
+                    ),
                 )
                 given_up.append(label)
             elif decision == "requeued":
@@ -231,21 +374,21 @@ def steps_sweep() -> SweepReport:
     return report
 
 
-def _step_sweep_one(*, kind: StepKind, pk: int, dead: Q, unclaimed: Q) -> str | None:
+def _step_sweep_one(*, step: "Step[Any, Any]", pk: int, dead: Q, unclaimed: Q) -> str | None:
     """Decide one stale row under its lock: "give up", "requeued", "resent", or None (it moved on)."""
     with transaction.atomic():
         row = (
-            kind.model.objects.select_for_update(skip_locked=True)
-            .filter(dead | unclaimed, pk=pk, status__in=kind.statuses)
+            step.model.objects.select_for_update(skip_locked=True)
+            .filter(dead | unclaimed, pk=pk, status__in=step.statuses)
             .first()
         )
         if row is None:
             return None
-        if row.claimed_by and row.attempt >= kind.max_attempts:
+        if row.claimed_by and row.attempt >= step.max_attempts:
             return "give up"
         decision = "requeued" if row.claimed_by else "resent"
         row.claimed_by = ""
         row.heartbeat_at = timezone.now()
         row.save(update_fields=["claimed_by", "heartbeat_at"])
-        transaction.on_commit(partial(kind.queue, pk))
+        transaction.on_commit(partial(step.queue, pk))
     return decision

@@ -23,6 +23,7 @@ from portal.challenges.models import Phase
 from portal.submissions import selectors, services
 from portal.submissions.exceptions import UploadTooLarge
 from portal.submissions.models import CaseResult, Submission, SubmissionStateChange
+from portal.submissions.publication import submission_case_results_visible_to
 from portal.submissions.uploads import upload_guard_install
 
 
@@ -184,7 +185,7 @@ class SubmissionDetailView(APIView):
     @extend_schema(responses=SubmissionDetailSerializer)
     def get(self, request: Request, pk: int) -> Response:
         submission = _submission_or_404(request, pk)
-        visible = selectors.submission_case_results_visible_to(user=request.user, submission=submission)
+        visible = submission_case_results_visible_to(user=request.user, submission=submission)
         serializer = SubmissionDetailSerializer(
             submission, context={"case_results_visible": visible, "user": request.user}
         )

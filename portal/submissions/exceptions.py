@@ -1,12 +1,12 @@
 """Errors of the submissions app, each with a sentence a participant can act on."""
 
-from django.core.exceptions import ValidationError
+from portal.errors import PortalError
 
 
-class SubmissionRefused(ValidationError):
+class SubmissionRefused(PortalError):
     """A submission was not accepted: the phase is closed, a limit is reached, or the user may not submit.
 
-    A ``ValidationError`` so every entry point (API, web form, admin) shows its sentence; ``code`` says which
+    A ``PortalError`` so every entry point (API, web form, admin) shows its sentence; ``code`` says which
     rule refused it (``phase_closed``, ``not_participant``, ``wrong_kind``, ``daily_limit``, ``total_limit``).
     """
 
@@ -17,7 +17,3 @@ class UploadTooLarge(SubmissionRefused):
 
 class InvalidTransition(Exception):
     """A status change the submission state machine does not allow; a bug, never the participant's doing."""
-
-
-class ParticipantError(Exception):
-    """A failure the participant caused and may read: the message is shown to them as it is."""

@@ -113,3 +113,32 @@ class CaseResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case} of submission {self.submission_id}"
+
+
+class Rescoring(ClaimedStep):
+    """The scored submissions of a phase scored again on the ground-truth version it switched to, and how
+    that ended: a background step (``portal.steps``), so a worker that dies part way loses nothing."""
+
+    class Status(models.TextChoices):
+        QUEUED = "QUEUED", "Queued"
+        RUNNING = "RUNNING", "Running"
+        SUCCEEDED = "SUCCEEDED", "Succeeded"
+        FAILED = "FAILED", "Failed"
+
+    phase = models.ForeignKey(Phase, on_delete=models.CASCADE, related_name="rescorings")
+    ground_truth_version = models.PositiveSmallIntegerField(
+        help_text="The dataset's ground-truth version the submissions are scored on."
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    submissions_rescored = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, help_text="Why it failed, in a sentence.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return (
+            f"re-scoring of {self.phase} on version {self.ground_truth_version} ({self.get_status_display()})"
+        )

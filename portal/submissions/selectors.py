@@ -14,7 +14,6 @@ from portal.challenges.models import Challenge, Phase
 from portal.challenges.selectors import challenge_list_visible_to
 from portal.datasets.models import Case, GroundTruth, Split
 from portal.datasets.selectors import case_ground_truth_get, cases_visible_to
-from portal.leaderboards.selectors import leaderboard_access_get, submission_case_scores_visible
 from portal.submissions.models import CaseResult, Submission, SubmissionStateChange
 
 REFERENCE_INTERFACE = "non-contrast-ct"
@@ -101,17 +100,6 @@ def submission_is_submitter(*, submission: Submission, user: User) -> bool:
     if submission.team_id is None:
         return submission.creator_id == user.pk
     return TeamMembership.objects.filter(team_id=submission.team_id, user=user).exists()
-
-
-def submission_case_results_visible_to(*, user: User, submission: Submission) -> bool:
-    """Whether the user may read the submission's per-case scores: the leaderboards' rule, kept there.
-
-    Organizers of the challenge always may; the submitting team only when the phase's leaderboard shows
-    per-case scores to participants, which is off unless an organizer turns it on (and stays off for
-    hidden test phases, whose per-case scores would leak the hidden ground truth case by case).
-    """
-    access = leaderboard_access_get(user=user, phase_slug=submission.phase.slug)
-    return submission_case_scores_visible(access=access, user=user, submission=submission)
 
 
 def submission_state_change_list(*, submission: Submission) -> QuerySet[SubmissionStateChange]:

@@ -1,15 +1,16 @@
-"""Everything that can happen to a submission: creation under the phase's limits, the state machine, the
-archive checks and the evaluation.
+"""Everything that can happen to a submission of any kind: creation under the phase's limits, the state
+machine, the check and the evaluation, re-scoring, and the cleanup of files.
 
-A predictions submission moves ``PENDING -> CHECKING -> EVALUATING -> SUCCEEDED`` (or ``FAILED``, or
-``CANCELLED``). ``submission_create`` stores the upload first, then the row, and queues
-``submission_check_task`` after the commit. The check and the evaluation are steps of the step engine
-(``portal.steps``): each claims its row under a lock (``select_for_update(nowait=True)``; a locked row
-raises ``RowLocked`` and the task retries), works outside any transaction with a heartbeat, then records
-its outcome under the lock again if it still holds the claim, and queues the next step on commit. A step
-that finds its row in another status, or held by a live worker, does nothing, so a repeated message is
-harmless; the sweeper queues again a step whose worker died. An organizer re-queues a stuck submission
-or fails it with a sentence (``submission_requeue``, ``submission_stop``).
+A submission moves ``PENDING -> CHECKING -> EVALUATING -> SUCCEEDED`` (or ``FAILED``, or ``CANCELLED``).
+``submission_create`` (predictions) and the algorithms app (a container) store the upload first, then
+``submission_register`` saves the row under the limits and queues the check after the commit. What is
+particular to a kind (how its upload is checked, how scoring starts, where its masks come from) is asked
+of the kind (``portal.submissions.kinds``); this module never branches on it. The check, the evaluation
+and a re-scoring are steps of the step engine (``portal.steps``): ``SubmissionCheck``,
+``SubmissionEvaluation`` and ``RescoringRun`` say what each does, the engine claims, runs, records or
+fails it with a sentence, and the sweeper takes over from a dead worker. An organizer re-queues a stuck
+submission or fails it with a sentence (``submission_requeue``, ``submission_stop``). The results'
+publisher (the leaderboards) is told when a phase's results change (``portal.submissions.publication``).
 
 One submission of a team (or of a participant without a team) is evaluated at a time: the evaluation
 step claims a submission only when no other submission of the same submitter in the phase has started
@@ -37,41 +38,36 @@ from django.db.models import Max
 from django.utils import timezone
 
 from evaluation.io import read_mask, size_text
-from evaluation.profiles import profile_get
+from evaluation.profiles import profile_get, profile_with_volumes
 from evaluation.scoring import score_case, union_bounding_box
 from portal.accounts.models import ChallengeRole, Team, User
 from portal.accounts.selectors import user_is_organizer
-from portal.algorithms import services as algorithm_services
 from portal.celery import row_lock
 from portal.challenges.models import Phase
 from portal.datasets.models import Case, GroundTruthVersion
-from portal.leaderboards.services import leaderboard_rebuild_schedule, leaderboard_scoring_profile
 from portal.steps.services import (
     CLAIM_FIELDS,
-    ClaimRefused,
-    StepKind,
-    step_claim,
-    step_heartbeat,
-    step_held_by,
+    Step,
     step_is_held,
-    step_kind_register,
+    step_register,
     step_release,
     step_requeue,
+    step_run,
 )
 from portal.storage import private_storage
 from portal.submissions import selectors, tasks
-from portal.submissions.archives import ArchiveLimits, archive_check, archive_extract_masks
+from portal.submissions.archives import ArchiveLimits
 from portal.submissions.exceptions import InvalidTransition, SubmissionRefused, UploadTooLarge
-from portal.submissions.models import CaseResult, Submission, SubmissionStateChange
+from portal.submissions.kinds import submission_kind_get, submission_kinds
+from portal.submissions.models import CaseResult, Rescoring, Submission, SubmissionStateChange
+from portal.submissions.publication import phase_results_changed
 
 logger = logging.getLogger(__name__)
 
 Status = Submission.Status
 
+# The bounds of any archive of masks the portal opens (predictions, an annotation campaign's masks).
 ARCHIVE_LIMITS = ArchiveLimits(max_members=2000, max_total_bytes=8 * 1024**3, max_ratio=500)
-# The time a predictions check may take (memory follows the phase's grid): a hundred masks of ISLES'24
-# size are extracted and decoded in well under a minute; a check past this is refused with a sentence.
-CHECK_SECONDS = 300
 # How long a submission that failed (other than by its checks) or was cancelled keeps its upload.
 FAILED_FILES_KEPT = datetime.timedelta(days=7)
 MAX_STEP_ATTEMPTS = 3
@@ -179,48 +175,35 @@ def submission_transition(*, submission: Submission, to_status: Status, note: st
 
 
 def submission_check(*, submission_id: int) -> None:
-    """Check a PENDING submission's archive: FAILED with every problem listed, or EVALUATING.
+    """Check a PENDING submission's upload, as its kind says: FAILED with every problem listed, or
+    EVALUATING and scored as its kind says (``SubmissionCheck``).
 
     A submission in any other status (or deleted) is left alone. Failed checks spend no quota, since
     FAILED submissions do not count toward the limits.
     """
-    with transaction.atomic():
-        submission = _check_claim(submission_id=submission_id)
-    if submission is None:
-        return
-    claim = submission.claimed_by
-    try:
-        with step_heartbeat(submission):
-            problems = _archive_problems(submission=submission)
-    except Exception:
-        logger.exception("The check of submission %s failed unexpectedly.", submission_id)
-        _submission_fail(submission_id=submission_id, reason=UNEXPECTED_ERROR, claim=claim)
-        raise
-    _check_record(submission_id=submission_id, problems=problems, claim=claim)
+    step_run(CHECK, pk=submission_id)
 
 
 def submission_evaluate(*, submission_id: int) -> None:
-    """Score an EVALUATING submission case by case, record the means and move it to SUCCEEDED.
+    """Score an EVALUATING submission case by case, record the means and move it to SUCCEEDED
+    (``SubmissionEvaluation``).
 
     Idempotent: cases that already have a result are not scored again, and a submission in another
     status is left alone. Waits (queues itself again) while another submission of the same team is
     being evaluated. A failure leaves it FAILED with a sentence and emails the creator.
     """
-    with transaction.atomic():
-        submission = _evaluation_claim(submission_id=submission_id)
-    if submission is None:
-        return
-    claim = submission.claimed_by
-    try:
-        with step_heartbeat(submission):
-            _cases_score(submission=submission)
-    except Exception:
-        logger.exception("The evaluation of submission %s failed unexpectedly.", submission_id)
-        _submission_fail(submission_id=submission_id, reason=UNEXPECTED_ERROR, claim=claim)
-        raise
-    _evaluation_record(
-        submission_id=submission_id, ground_truth_version=submission.phase.ground_truth_version, claim=claim
-    )
+    step_run(EVALUATION, pk=submission_id)
+
+
+def submission_evaluation_queue(*, submission_id: int) -> None:
+    """Queue the evaluation of a submission that is EVALUATING, after the caller's transaction commits."""
+    transaction.on_commit(partial(tasks.submission_evaluate_task.delay, submission_id=submission_id))
+
+
+def submission_masks_copy(*, submission: Submission, folder: Path) -> dict[str, Path]:
+    """Local copies of the submission's masks by case name, in ``folder``, as its kind gives them (an
+    archive's masks, an algorithm's segmentations); storage may be remote."""
+    return submission_kind_get(submission.kind).masks_copy(submission=submission, folder=folder)
 
 
 def submission_cancel(*, submission_id: int, user: User) -> Submission:
@@ -280,19 +263,14 @@ def submission_requeue(*, submission_id: int, user: User) -> Submission:
                 f"{submission.heartbeat_at:%H:%M:%S} UTC); re-queue it only if that stops.",
                 code="held",
             )
-        if submission.status == Status.EVALUATING and submission.kind == Phase.SubmissionKind.ALGORITHM:
-            requeued = algorithm_services.algorithm_jobs_requeue(submission=submission)
-        else:
-            requeued = 0
+        requeued = 0
+        if submission.status == Status.EVALUATING:
+            requeued = submission_kind_get(submission.kind).steps_requeue(submission=submission)
         if not requeued:
             step_requeue(submission)
             submission.save(update_fields=CLAIM_FIELDS)
-            task = (
-                tasks.submission_evaluate_task
-                if submission.status == Status.EVALUATING
-                else tasks.submission_check_task
-            )
-            transaction.on_commit(partial(task.delay, submission_id=submission.pk))
+            step = EVALUATION if submission.status == Status.EVALUATING else CHECK
+            transaction.on_commit(partial(step.queue, submission.pk))
         what = f"{requeued} unfinished job(s)" if requeued else f"its {_step_name(submission)}"
         SubmissionStateChange.objects.create(
             submission=submission,
@@ -321,8 +299,7 @@ def submission_stop(*, submission_id: int, user: User, reason: str) -> Submissio
         submission_transition(
             submission=submission, to_status=Status.FAILED, note=f"Stopped by {user.username}."
         )
-        if submission.kind == Phase.SubmissionKind.ALGORITHM:
-            algorithm_services.algorithm_jobs_cancel(submission=submission)
+        submission_kind_get(submission.kind).steps_stop(submission=submission)
     return submission
 
 
@@ -332,29 +309,9 @@ def _step_name(submission: Submission) -> str:
 
 def submission_steps_register() -> None:
     """Let the step engine's sweeper watch the checks and the evaluations of submissions."""
-    for name, statuses, task in (
-        ("submission check", (Status.PENDING, Status.CHECKING), tasks.submission_check_task),
-        ("submission evaluation", (Status.EVALUATING,), tasks.submission_evaluate_task),
-    ):
-        step_kind_register(
-            StepKind(
-                name=name,
-                model=Submission,
-                statuses=statuses,
-                task=task,
-                task_argument="submission_id",
-                give_up=_step_give_up,
-                max_attempts=MAX_STEP_ATTEMPTS,
-            )
-        )
-
-
-def _step_give_up(submission_id: int, reason: str) -> None:
-    _submission_fail(
-        submission_id=submission_id,
-        reason=f"{reason} Your quota was not spent; the organizers have been told.",
-        note="Given up: its worker stopped answering.",
-    )
+    step_register(CHECK)
+    step_register(EVALUATION)
+    step_register(RESCORING)
 
 
 def submission_file_remove(*, submission_id: int) -> bool:
@@ -376,10 +333,9 @@ def submission_file_remove(*, submission_id: int) -> bool:
             return False
         name = submission.file.name
         Submission.objects.filter(pk=submission_id).update(file="")
-        if submission.kind == Phase.SubmissionKind.ALGORITHM:
-            algorithm_services.algorithm_image_file_forget(submission=submission)
-        in_use = Submission.objects.filter(file=name).exists() or algorithm_services.algorithm_file_in_use(
-            name=name
+        submission_kind_get(submission.kind).file_forget(submission=submission)
+        in_use = Submission.objects.filter(file=name).exists() or any(
+            kind.file_in_use(name=name) for kind in submission_kinds()
         )
     if in_use:
         return False
@@ -409,7 +365,7 @@ def submission_files_cleanup(*, now: datetime.datetime | None = None) -> int:
     removed = sum(
         submission_file_remove(submission_id=submission_id) for submission_id in sorted({*refused, *expired})
     )
-    return removed + algorithm_services.algorithm_uploads_expire(now=now)
+    return removed + sum(kind.files_expire(now=now) for kind in submission_kinds())
 
 
 def submission_select_final(*, submission_id: int, user: User) -> Submission:
@@ -473,7 +429,7 @@ def submission_case_overlap_label(*, submission: Submission, case: Case) -> byte
     with tempfile.TemporaryDirectory(prefix="submission-review-") as folder_name:
         folder = Path(folder_name)
         ground_truth_path = _ground_truth_copy(phase=submission.phase, case=case, folder=folder)
-        prediction_path = _predictions_copy(submission=submission, folder=folder).get(case.name)
+        prediction_path = submission_masks_copy(submission=submission, folder=folder / "masks").get(case.name)
         content = _overlap_label_bytes(ground_truth_path=ground_truth_path, prediction_path=prediction_path)
     # Two first views at once both compute; the second save gets another name and the key's file stays.
     storage.save(name, ContentFile(content))
@@ -570,163 +526,157 @@ def _submission_lock(*, submission_id: int) -> Submission | None:
     return row_lock(Submission.objects.select_related("phase"), pk=submission_id)
 
 
-def _step_claim(
-    *, submission_id: int, expected: tuple[Status, ...], claim: str | None = None
-) -> Submission | None:
-    """The submission, locked, if it is in one of the ``expected`` statuses (and, with ``claim``, still
-    held by that claim); None otherwise, when the step has nothing to do."""
-    submission = _submission_lock(submission_id=submission_id)
-    if submission is None:
-        return None
-    if submission.status not in expected:
-        logger.info("Submission %s is %s; this step has nothing to do.", submission_id, submission.status)
-        return None
-    if claim is not None and not step_held_by(submission, claim=claim):
-        logger.info(
-            "Submission %s's step was taken over by another worker; not recorded here.", submission_id
-        )
-        return None
-    return submission
+def _submission_lock_waiting(*, submission_id: int) -> Submission | None:
+    """The submission row, locked for this transaction, waiting for the lock; None if it was deleted."""
+    return (
+        Submission.objects.select_for_update(of=("self",))
+        .select_related("phase")
+        .filter(pk=submission_id)
+        .first()
+    )
 
 
-def _step_take(*, submission: Submission) -> bool:
-    """Claim the locked submission's current step (``step_claim``); whether this worker took it.
+class SubmissionStep(Step[Submission, Any]):
+    """What the check and the evaluation of a submission share: its row, its failure, its sentences."""
 
-    A step is claimed again only when its worker died (the sweeper or late acks send it again), so past
-    ``MAX_STEP_ATTEMPTS`` claims the submission FAILS: an archive that kills workers cannot loop for ever.
+    model = Submission
+    max_attempts = MAX_STEP_ATTEMPTS
+    unexpected = UNEXPECTED_ERROR
+    afterword = "Your quota was not spent; the organizers have been told."
+
+    def lock(self, pk: int, *, nowait: bool) -> Submission | None:
+        if nowait:
+            return _submission_lock(submission_id=pk)
+        return _submission_lock_waiting(submission_id=pk)
+
+    def fail(self, row: Submission, *, sentence: str, note: str) -> None:
+        row.error = sentence
+        submission_transition(submission=row, to_status=Status.FAILED, note=note)
+
+
+class SubmissionCheck(SubmissionStep):
+    """PENDING -> CHECKING -> EVALUATING (scored as the kind says) or FAILED with one sentence per problem.
+
+    A check is claimed again only when its worker died, so past ``MAX_STEP_ATTEMPTS`` claims the submission
+    FAILS: an archive that kills workers cannot loop for ever.
     """
-    claim = step_claim(submission, max_attempts=MAX_STEP_ATTEMPTS)
-    if claim is ClaimRefused.HELD:
-        logger.info("Submission %s is being worked on by a live worker; nothing to do.", submission.pk)
-        return False
-    if claim is ClaimRefused.EXHAUSTED:
-        submission.error = (
-            f"The submission was given up after {submission.attempt} attempts. {UNEXPECTED_ERROR}"
-        )
-        submission_transition(submission=submission, to_status=Status.FAILED, note="Too many attempts.")
-        return False
-    submission.save(update_fields=CLAIM_FIELDS)
-    return True
 
+    name = "submission check"
+    statuses = (Status.PENDING, Status.CHECKING)
 
-def _stored_copy(*, submission: Submission, folder: Path) -> Path:
-    """A local copy of the uploaded archive (storage may be remote)."""
-    path = folder / "upload"
-    with submission.file.open("rb") as source, path.open("wb") as target:
-        shutil.copyfileobj(source, target)
-    return path
+    def queue(self, pk: int) -> None:
+        tasks.submission_check_task.delay(submission_id=pk)
 
+    def begin(self, row: Submission) -> list[str]:
+        if row.status == Status.PENDING:
+            submission_transition(submission=row, to_status=Status.CHECKING)
+        return []
 
-def _check_claim(*, submission_id: int) -> Submission | None:
-    """Lock the submission and move it PENDING -> CHECKING; a CHECKING one (its worker died) is claimed
-    again, up to ``MAX_STEP_ATTEMPTS``."""
-    submission = _step_claim(submission_id=submission_id, expected=(Status.PENDING, Status.CHECKING))
-    if submission is None:
-        return None
-    if submission.status == Status.PENDING:
-        submission_transition(submission=submission, to_status=Status.CHECKING)
-    return submission if _step_take(submission=submission) else None
+    def work(self, row: Submission, scratch: Path) -> list[str]:
+        return submission_kind_get(row.kind).check(submission=row, scratch=scratch)
 
-
-def _archive_problems(*, submission: Submission) -> list[str]:
-    if submission.kind == Phase.SubmissionKind.ALGORITHM:
-        return algorithm_services.algorithm_image_check(submission=submission)
-    shapes = selectors.phase_reference_shapes(phase=submission.phase)
-    with tempfile.TemporaryDirectory(prefix="submission-check-") as folder:
-        archive = _stored_copy(submission=submission, folder=Path(folder))
-        return archive_check(
-            archive,
-            Path(folder) / "masks",
-            limits=ARCHIVE_LIMITS,
-            expected_shapes=shapes,
-            seconds=CHECK_SECONDS,
-        )
-
-
-def _check_record(*, submission_id: int, problems: list[str], claim: str) -> None:
-    with transaction.atomic():
-        submission = _step_claim(submission_id=submission_id, expected=(Status.CHECKING,), claim=claim)
-        if submission is None:
-            return
-        if problems:
-            submission.problems = problems
-            several = len(problems) > 1
-            submission.error = (
-                f"The archive has {len(problems)} problem{'s' if several else ''}; "
+    def record(self, row: Submission, result: list[str]) -> None:
+        if result:
+            row.problems = result
+            several = len(result) > 1
+            row.error = (
+                f"The archive has {len(result)} problem{'s' if several else ''}; "
                 f"fix {'them' if several else 'it'} and submit again "
                 "(this one did not count toward your limits)."
             )
-            submission_transition(submission=submission, to_status=Status.FAILED, note="Checks failed.")
+            submission_transition(submission=row, to_status=Status.FAILED, note="Checks failed.")
             # A refused upload leaves nothing behind (the cleanup task catches a removal that fails here).
-            transaction.on_commit(partial(submission_file_remove, submission_id=submission_id), robust=True)
+            transaction.on_commit(partial(submission_file_remove, submission_id=row.pk), robust=True)
             return
-        submission_transition(submission=submission, to_status=Status.EVALUATING, note="Checks passed.")
-        if submission.kind == Phase.SubmissionKind.ALGORITHM:
-            algorithm_services.algorithm_jobs_create(submission=submission)
-            return
-        transaction.on_commit(partial(tasks.submission_evaluate_task.delay, submission_id=submission_id))
+        submission_transition(submission=row, to_status=Status.EVALUATING, note="Checks passed.")
+        submission_kind_get(row.kind).scoring_start(submission=row)
 
 
-def _submission_fail(*, submission_id: int, reason: str, claim: str | None = None, note: str = "") -> None:
-    """FAIL a submission that is being checked or evaluated, with ``reason`` for its creator; with
-    ``claim``, only while that claim still holds its step."""
-    with transaction.atomic():
-        submission = _step_claim(
-            submission_id=submission_id, expected=(Status.CHECKING, Status.EVALUATING), claim=claim
+class SubmissionEvaluation(SubmissionStep):
+    """EVALUATING -> SUCCEEDED with every case scored on the phase's ground-truth version, or FAILED.
+
+    One submission of a submitter is evaluated at a time: the submitter's row is locked before the
+    submission's, and a submission whose submitter has another one being evaluated waits (queues itself
+    again ``EVALUATION_WAIT_SECONDS`` later). The result of the work is the ground-truth version scored.
+    """
+
+    name = "submission evaluation"
+    statuses = (Status.EVALUATING,)
+
+    def queue(self, pk: int) -> None:
+        tasks.submission_evaluate_task.delay(submission_id=pk)
+
+    def lock(self, pk: int, *, nowait: bool) -> Submission | None:
+        row = Submission.objects.filter(pk=pk).values("team_id", "creator_id").first()
+        if row is None:
+            return None
+        if row["team_id"] is not None:
+            Team.objects.select_for_update().filter(pk=row["team_id"]).first()
+        else:
+            User.objects.select_for_update().filter(pk=row["creator_id"]).first()
+        return super().lock(pk, nowait=nowait)
+
+    def ready(self, row: Submission) -> bool:
+        running = (
+            selectors.submission_list_of_submitter(phase=row.phase, team=row.team, user=row.creator)
+            .filter(status=Status.EVALUATING, evaluation_started_at__isnull=False)
+            .exclude(pk=row.pk)
+            .first()
         )
-        if submission is None:
-            return
-        submission.error = reason
-        submission_transition(
-            submission=submission, to_status=Status.FAILED, note=note or "Unexpected error."
-        )
-
-
-def _evaluation_claim(*, submission_id: int) -> Submission | None:
-    """Lock the submitter, then the submission; claim it unless another of the submitter's is running."""
-    row = Submission.objects.filter(pk=submission_id).values("team_id", "creator_id").first()
-    if row is None:
-        return None
-    if row["team_id"] is not None:
-        Team.objects.select_for_update().filter(pk=row["team_id"]).first()
-    else:
-        User.objects.select_for_update().filter(pk=row["creator_id"]).first()
-    submission = _step_claim(submission_id=submission_id, expected=(Status.EVALUATING,))
-    if submission is None:
-        return None
-    running = (
-        selectors.submission_list_of_submitter(
-            phase=submission.phase, team=submission.team, user=submission.creator
-        )
-        .filter(status=Status.EVALUATING, evaluation_started_at__isnull=False)
-        .exclude(pk=submission_id)
-        .first()
-    )
-    if running is not None:
-        logger.info("Submission %s waits for submission %s to be evaluated.", submission_id, running.pk)
+        if running is None:
+            return True
+        logger.info("Submission %s waits for submission %s to be evaluated.", row.pk, running.pk)
         transaction.on_commit(
             partial(
                 tasks.submission_evaluate_task.apply_async,
-                kwargs={"submission_id": submission_id},
+                kwargs={"submission_id": row.pk},
                 countdown=EVALUATION_WAIT_SECONDS,
             )
         )
-        return None
-    if submission.evaluation_started_at is None:
-        submission.evaluation_started_at = timezone.now()
-        submission.save(update_fields=["evaluation_started_at"])
-    return submission if _step_take(submission=submission) else None
+        return False
+
+    def begin(self, row: Submission) -> list[str]:
+        if row.evaluation_started_at is not None:
+            return []
+        row.evaluation_started_at = timezone.now()
+        return ["evaluation_started_at"]
+
+    def work(self, row: Submission, scratch: Path) -> int:
+        _cases_score(submission=row, folder=scratch)
+        return row.phase.ground_truth_version
+
+    def record(self, row: Submission, result: int) -> None:
+        """Record the means of the results on version ``result`` and move the submission to SUCCEEDED.
+
+        If the phase switched versions while the cases were scored, the submission is re-scored on the new
+        one after the commit. The phase's row is locked, so a switch either commits first (and is seen
+        here) or after (and its re-scoring of the phase finds this submission SUCCEEDED).
+        """
+        current_version = _phase_ground_truth_version_lock(phase_id=row.phase_id)
+        results = list(CaseResult.objects.filter(submission=row, ground_truth_version=result))
+        profile = profile_get(name=row.phase.metric_profile)
+        row.metrics_mean = _metric_means(results=results, keys=profile.metric_keys)
+        submission_transition(
+            submission=row, to_status=Status.SUCCEEDED, note=f"Scored on {len(results)} cases."
+        )
+        if current_version != result:
+            rescoring_request(phase_id=row.phase_id, version=current_version)
+        phase_results_changed(phase_id=row.phase_id)
 
 
-def _cases_score(*, submission: Submission) -> None:
+CHECK = SubmissionCheck()
+EVALUATION = SubmissionEvaluation()
+
+
+def _cases_score(*, submission: Submission, folder: Path) -> None:
     """Score every case of the phase that has no result on the phase's ground-truth version yet,
-    recording each result as soon as it is known.
+    recording each result as soon as it is known; ``folder`` is the caller's scratch folder.
 
     The version is the one ``submission.phase`` held when it was read, so a switch of versions meanwhile
     cannot mix two versions' masks in one set of results.
     """
     phase = submission.phase
-    profile = leaderboard_scoring_profile(name=phase.metric_profile)
+    profile = profile_with_volumes(name=phase.metric_profile)
     scored = set(
         CaseResult.objects.filter(
             submission=submission, ground_truth_version=phase.ground_truth_version
@@ -735,30 +685,20 @@ def _cases_score(*, submission: Submission) -> None:
     cases = [case for case in selectors.phase_case_list(phase=phase) if case.pk not in scored]
     if not cases:
         return
-    with tempfile.TemporaryDirectory(prefix="submission-evaluate-") as name:
-        folder = Path(name)
-        masks = _predictions_copy(submission=submission, folder=folder)
-        for case in cases:
-            score = score_case(
-                profile=profile,
-                case_id=case.name,
-                ground_truth_path=_ground_truth_copy(phase=phase, case=case, folder=folder),
-                prediction_path=masks.get(case.name),
-            )
-            CaseResult.objects.update_or_create(
-                submission=submission,
-                case=case,
-                ground_truth_version=phase.ground_truth_version,
-                defaults={"metrics": dict(score.metrics), "error": score.message or ""},
-            )
-
-
-def _predictions_copy(*, submission: Submission, folder: Path) -> dict[str, Path]:
-    """Local copies of the submission's masks by case name: its archive's, or its algorithm jobs' outputs."""
-    if submission.kind == Phase.SubmissionKind.ALGORITHM:
-        return algorithm_services.job_segmentations_copy(submission=submission, folder=folder / "masks")
-    archive = _stored_copy(submission=submission, folder=folder)
-    return dict(archive_extract_masks(archive, folder / "masks", limits=ARCHIVE_LIMITS).files)
+    masks = submission_masks_copy(submission=submission, folder=folder / "masks")
+    for case in cases:
+        score = score_case(
+            profile=profile,
+            case_id=case.name,
+            ground_truth_path=_ground_truth_copy(phase=phase, case=case, folder=folder),
+            prediction_path=masks.get(case.name),
+        )
+        CaseResult.objects.update_or_create(
+            submission=submission,
+            case=case,
+            ground_truth_version=phase.ground_truth_version,
+            defaults={"metrics": dict(score.metrics), "error": score.message or ""},
+        )
 
 
 def _ground_truth_copy(*, phase: Phase, case: Case, folder: Path) -> Path:
@@ -775,31 +715,6 @@ def _ground_truth_copy(*, phase: Phase, case: Case, folder: Path) -> Path:
     return path
 
 
-def _evaluation_record(*, submission_id: int, ground_truth_version: int, claim: str) -> None:
-    """Record the means of the results on ``ground_truth_version`` and move the submission to SUCCEEDED.
-
-    If the phase switched versions while the cases were scored, the submission is re-scored on the new
-    one after the commit. The phase's row is locked, so a switch either commits first (and is seen
-    here) or after (and its re-scoring of the phase finds this submission SUCCEEDED).
-    """
-    with transaction.atomic():
-        submission = _step_claim(submission_id=submission_id, expected=(Status.EVALUATING,), claim=claim)
-        if submission is None:
-            return
-        current_version = _phase_ground_truth_version_lock(phase_id=submission.phase_id)
-        results = list(
-            CaseResult.objects.filter(submission=submission, ground_truth_version=ground_truth_version)
-        )
-        profile = profile_get(name=submission.phase.metric_profile)
-        submission.metrics_mean = _metric_means(results=results, keys=profile.metric_keys)
-        submission_transition(
-            submission=submission, to_status=Status.SUCCEEDED, note=f"Scored on {len(results)} cases."
-        )
-        if current_version != ground_truth_version:
-            transaction.on_commit(partial(tasks.submission_rescore_task.delay, submission_id=submission_id))
-        leaderboard_rebuild_schedule(phase_id=submission.phase_id)
-
-
 def _phase_ground_truth_version_lock(*, phase_id: int) -> int:
     """Lock the phase's row for this transaction and return the ground-truth version it is scored on."""
     return Phase.objects.select_for_update().values_list("ground_truth_version", flat=True).get(pk=phase_id)
@@ -810,8 +725,8 @@ def phase_ground_truth_version_set(*, phase: Phase, version: int, user: User) ->
 
     Only an organizer of the challenge may (``PermissionDenied`` otherwise). The version must be one of
     the dataset's and hold a mask for every case of the phase (``ValidationError`` with a sentence
-    otherwise). After the commit ``phase_rescore_task`` scores every SUCCEEDED submission on the new
-    version, keeping the results on the earlier ones, and the leaderboard is rebuilt from the new
+    otherwise). A ``Rescoring`` then scores every SUCCEEDED submission on the new version after the
+    commit, keeping the results on the earlier ones, and the leaderboard is rebuilt from the new
     version's results. Choosing the version the phase already has changes nothing and queues nothing.
     """
     if not user_is_organizer(user=user, challenge=phase.challenge_id):
@@ -840,45 +755,98 @@ def phase_ground_truth_version_set(*, phase: Phase, version: int, user: User) ->
             return phase
         phase.ground_truth_version = version
         phase.save(update_fields=["ground_truth_version"])
-        transaction.on_commit(partial(tasks.phase_rescore_task.delay, phase_id=phase.pk))
+        rescoring_request(phase_id=phase.pk, version=version)
     return phase
 
 
-def phase_rescore(*, phase_id: int) -> None:
-    """Score every SUCCEEDED submission of the phase on its current ground-truth version, then queue a
-    leaderboard rebuild.
-
-    Safe to run twice, or after a worker died part way: cases that already have a result on the version
-    are not scored again, and the means are recomputed from the stored results. A deleted phase is
-    skipped. Submissions still being evaluated re-score themselves when they record their results.
-    """
-    submission_ids = list(
-        Submission.objects.filter(phase_id=phase_id, status=Status.SUCCEEDED)
-        .order_by("pk")
-        .values_list("pk", flat=True)
+def rescoring_request(*, phase_id: int, version: int) -> None:
+    """Ask for the phase's SUCCEEDED submissions to be scored on ``version``, after the caller's
+    transaction commits; nothing new when such a re-scoring is already waiting (it will find every
+    submission scored by the time it starts)."""
+    waiting = Rescoring.objects.filter(
+        phase_id=phase_id, ground_truth_version=version, status=Rescoring.Status.QUEUED
     )
-    for submission_id in submission_ids:
-        submission_rescore(submission_id=submission_id)
-    if Phase.objects.filter(pk=phase_id).exists():
-        leaderboard_rebuild_schedule(phase_id=phase_id)
+    if waiting.exists():
+        return
+    rescoring = Rescoring.objects.create(phase_id=phase_id, ground_truth_version=version)
+    transaction.on_commit(partial(RESCORING.queue, rescoring.pk))
 
 
-def submission_rescore(*, submission_id: int) -> None:
-    """Score a SUCCEEDED submission on its phase's current ground-truth version and update its means.
+class RescoringRun(Step[Rescoring, int]):
+    """QUEUED -> RUNNING -> SUCCEEDED (the number of submissions scored again, the results' publisher told)
+    or FAILED with a sentence.
+
+    Safe to run twice, or after a worker died part way: cases that already have a result on the version are
+    not scored again, and the means are recomputed from the stored results. Submissions still being
+    evaluated re-score themselves when they record their results (``SubmissionEvaluation.record``).
+    """
+
+    name = "re-scoring"
+    model = Rescoring
+    statuses = (Rescoring.Status.QUEUED, Rescoring.Status.RUNNING)
+    max_attempts = MAX_STEP_ATTEMPTS
+
+    def queue(self, pk: int) -> None:
+        tasks.rescoring_run_task.delay(rescoring_id=pk)
+
+    def begin(self, row: Rescoring) -> list[str]:
+        row.status = Rescoring.Status.RUNNING
+        return ["status"]
+
+    def work(self, row: Rescoring, scratch: Path) -> int:
+        submission_ids = list(
+            Submission.objects.filter(phase_id=row.phase_id, status=Status.SUCCEEDED)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        for submission_id in submission_ids:
+            _submission_rescore(submission_id=submission_id, version=row.ground_truth_version)
+        return len(submission_ids)
+
+    def record(self, row: Rescoring, result: int) -> None:
+        row.status, row.finished_at, row.submissions_rescored = (
+            Rescoring.Status.SUCCEEDED,
+            timezone.now(),
+            result,
+        )
+        row.save()
+        phase_results_changed(phase_id=row.phase_id)
+
+    def fail(self, row: Rescoring, *, sentence: str, note: str) -> None:
+        row.status, row.finished_at, row.error = Rescoring.Status.FAILED, timezone.now(), sentence
+        row.save()
+
+
+RESCORING = RescoringRun()
+
+
+def rescoring_run(*, rescoring_id: int) -> None:
+    """Score the phase's scored submissions on the re-scoring's version (``RescoringRun``); a repeat does
+    nothing."""
+    step_run(RESCORING, pk=rescoring_id)
+
+
+def _submission_rescore(*, submission_id: int, version: int) -> None:
+    """Score a SUCCEEDED submission on ``version`` and update its means, if its phase is still scored on it.
 
     Cases already scored on that version are skipped; results on other versions are kept. A submission
-    in another status is left alone. If the phase switched again meanwhile, the means are left for the
-    re-scoring that switch queued.
+    in another status is left alone.
     """
     submission = Submission.objects.select_related("phase").filter(pk=submission_id).first()
-    if submission is None or submission.status != Status.SUCCEEDED:
-        logger.info("Submission %s is not scored; nothing to re-score.", submission_id)
+    if (
+        submission is None
+        or submission.status != Status.SUCCEEDED
+        or submission.phase.ground_truth_version != version
+    ):
+        logger.info("Submission %s is not scored on version %s; nothing to re-score.", submission_id, version)
         return
-    version = submission.phase.ground_truth_version
-    _cases_score(submission=submission)
+    with tempfile.TemporaryDirectory(prefix="submission-rescore-") as folder:
+        _cases_score(submission=submission, folder=Path(folder))
     with transaction.atomic():
-        submission = _step_claim(submission_id=submission_id, expected=(Status.SUCCEEDED,))
-        if submission is None or submission.phase.ground_truth_version != version:
+        submission = _submission_lock_waiting(submission_id=submission_id)
+        if submission is None or submission.status != Status.SUCCEEDED:
+            return
+        if submission.phase.ground_truth_version != version:
             return
         results = list(CaseResult.objects.filter(submission=submission, ground_truth_version=version))
         profile = profile_get(name=submission.phase.metric_profile)

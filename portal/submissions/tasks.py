@@ -17,15 +17,10 @@ def submission_evaluate_task(*, submission_id: int) -> None:
 
 
 @cpu_task()
-def phase_rescore_task(*, phase_id: int) -> None:
-    """Score the phase's scored submissions on its current ground truth (see ``services.phase_rescore``)."""
-    services.phase_rescore(phase_id=phase_id)
-
-
-@cpu_task()
-def submission_rescore_task(*, submission_id: int) -> None:
-    """Score one scored submission on its phase's current ground truth (``services.submission_rescore``)."""
-    services.submission_rescore(submission_id=submission_id)
+def rescoring_run_task(*, rescoring_id: int) -> None:
+    """Score a phase's scored submissions on the ground truth it switched to (``services.rescoring_run``);
+    repeats do nothing."""
+    services.rescoring_run(rescoring_id=rescoring_id)
 
 
 @cpu_task()

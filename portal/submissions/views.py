@@ -30,6 +30,7 @@ from portal.submissions import selectors, services
 from portal.submissions.exceptions import UploadTooLarge
 from portal.submissions.forms import SubmissionUploadForm
 from portal.submissions.models import Submission
+from portal.submissions.publication import submission_case_results_visible_to
 from portal.submissions.uploads import upload_guard_install
 
 
@@ -105,7 +106,7 @@ def _phase_submissions_render(
 def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A submission: each change of its status, its problems, its means and (where allowed) case scores."""
     submission = _submission_or_404(request, pk)
-    visible = selectors.submission_case_results_visible_to(user=request.user, submission=submission)
+    visible = submission_case_results_visible_to(user=request.user, submission=submission)
     context = {
         "submission": submission,
         "state_changes": selectors.submission_state_change_list(submission=submission),

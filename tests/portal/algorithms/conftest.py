@@ -13,11 +13,14 @@ import pytest
 from django.core.files.base import ContentFile
 from rest_framework.test import APIClient
 
+from inference.image_checks import image_tar_inspect
+from inference.runtime import Algorithm, FakeRuntime
 from portal.accounts.models import ChallengeRole, User
+from portal.algorithms import services as algorithm_services
 from portal.algorithms.models import AlgorithmSettings
 from portal.challenges.models import Phase, Split
 from portal.datasets.models import Case, GroundTruth
-from tests.inference.images import AlgorithmImage, algorithm_images, image_save
+from tests.inference.images import AlgorithmImage, algorithm_images, image_archive_write, image_save
 from tests.portal.accounts.factories import ChallengeRoleFactory
 from tests.portal.challenges.factories import PhaseFactory
 from tests.portal.datasets.factories import CaseFactory, ImageFactory
@@ -126,6 +129,41 @@ def chunk_put(client: APIClient, *, upload_id: str, content: bytes, start: int, 
         HTTP_CONTENT_RANGE=f"bytes {start}-{end - 1}/{len(content)}",
     )
     return {"status": response.status_code, **response.json()}
+
+
+class FakeEngine:
+    """The worker's container runtime swapped for ``inference.runtime.FakeRuntime``: ``image(algorithm)``
+    writes an image archive (by hand, in ``docker save``'s layout) whose "container" is the Python
+    function ``algorithm``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.algorithms: dict[str, Algorithm] = {}
+        self.runtime = FakeRuntime(self.algorithms)
+
+    def image(self, algorithm: Algorithm) -> Path:
+        config = {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"User": "1000:1000", "Entrypoint": [f"/bin/{algorithm.__name__}"]},
+        }
+        archive = image_archive_write(self.folder / f"{algorithm.__name__}.tar", config=config)
+        image_id = image_tar_inspect(archive, max_size_bytes=1 << 30).image_id
+        self.algorithms[image_id] = algorithm
+        self.runtime = FakeRuntime(self.algorithms)
+        return archive
+
+    def forget_images(self) -> None:
+        """Play a worker whose runtime cannot load the images made so far."""
+        self.algorithms.clear()
+        self.runtime = FakeRuntime(self.algorithms)
+
+
+@pytest.fixture
+def fake_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeEngine:
+    engine = FakeEngine(tmp_path)
+    monkeypatch.setattr(algorithm_services, "container_runtime", lambda: engine.runtime)
+    return engine
 
 
 @pytest.fixture(scope="session")

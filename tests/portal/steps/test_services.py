@@ -215,9 +215,9 @@ def test_a_repeated_message_for_a_step_a_live_worker_holds_changes_nothing(open_
 
 
 def test_the_sweeper_watches_algorithm_jobs_too() -> None:
-    from portal.steps.services import step_kinds
+    from portal.steps.services import steps_registered
 
-    watched = {kind.name: kind for kind in step_kinds()}
+    watched = {step.name: step for step in steps_registered()}
 
     assert watched["algorithm job"].model is Job
     assert {"submission check", "submission evaluation", "dataset import"} <= set(watched)

@@ -16,7 +16,7 @@ from portal.challenges.models import Split
 from portal.datasets.models import GroundTruthVersion
 from portal.datasets.services import ground_truth_version_create
 from portal.leaderboards.models import LeaderboardEntry
-from portal.submissions.models import CaseResult, Submission
+from portal.submissions.models import CaseResult, Rescoring, Submission
 from portal.submissions.selectors import submission_case_result_list
 from portal.submissions.services import (
     OverlapLabel,
@@ -25,11 +25,11 @@ from portal.submissions.services import (
     submission_create,
     submission_transition,
 )
-from portal.submissions.tasks import phase_rescore_task, submission_check_task, submission_evaluate_task
+from portal.submissions.tasks import rescoring_run_task, submission_check_task, submission_evaluate_task
 from tests.portal.accounts.factories import ChallengeRoleFactory
 from tests.portal.datasets.factories import CaseFactory, ImageFactory
 from tests.portal.submissions.conftest import SHAPE, SPACING_MM, OpenPhase
-from tests.portal.submissions.test_review import label_counts
+from tests.portal.submissions.review_world import label_counts
 
 Status = Submission.Status
 
@@ -146,7 +146,7 @@ def test_the_review_overlap_compares_the_mask_with_the_phase_version(
     assert (after[OverlapLabel.FALSE_POSITIVE], after[OverlapLabel.FALSE_NEGATIVE]) == (8, 8)
 
 
-def test_phase_rescore_task_run_twice_duplicates_nothing(
+def test_a_rescoring_run_twice_duplicates_nothing(
     open_phase: OpenPhase, organizer: User, tmp_path: Path, django_capture_on_commit_callbacks: object
 ) -> None:
     submission = _scored(open_phase)
@@ -155,8 +155,12 @@ def test_phase_rescore_task_run_twice_duplicates_nothing(
         phase_ground_truth_version_set(phase=open_phase.phase, version=version.number, user=organizer)
     results = list(CaseResult.objects.order_by("pk").values_list("pk", "ground_truth_version", "metrics"))
     means = Submission.objects.get(pk=submission.pk).metrics_mean
+    rescoring = Rescoring.objects.get()
+    assert (rescoring.status, rescoring.submissions_rescored) == ("SUCCEEDED", 1)
 
-    phase_rescore_task(phase_id=open_phase.phase.pk)
+    rescoring_run_task(rescoring_id=rescoring.pk)
+    Rescoring.objects.filter(pk=rescoring.pk).update(status="QUEUED")  # a message that came again too early
+    rescoring_run_task(rescoring_id=rescoring.pk)
 
     assert (
         list(CaseResult.objects.order_by("pk").values_list("pk", "ground_truth_version", "metrics"))
@@ -165,7 +169,7 @@ def test_phase_rescore_task_run_twice_duplicates_nothing(
     assert Submission.objects.get(pk=submission.pk).metrics_mean == means
 
 
-def test_phase_rescore_task_leaves_submissions_that_were_not_scored_alone(
+def test_a_rescoring_leaves_submissions_that_were_not_scored_alone(
     open_phase: OpenPhase, organizer: User, tmp_path: Path
 ) -> None:
     cancelled = submission_create(
@@ -174,11 +178,16 @@ def test_phase_rescore_task_leaves_submissions_that_were_not_scored_alone(
     submission_transition(submission=cancelled, to_status=Status.CANCELLED)
     open_phase.phase.ground_truth_version = _corrected_version(open_phase, tmp_path, organizer).number
     open_phase.phase.save()
+    rescoring = Rescoring.objects.create(
+        phase=open_phase.phase, ground_truth_version=open_phase.phase.ground_truth_version
+    )
 
-    phase_rescore_task(phase_id=open_phase.phase.pk)
-    phase_rescore_task(phase_id=0)  # a deleted phase
+    rescoring_run_task(rescoring_id=rescoring.pk)
+    rescoring_run_task(rescoring_id=0)  # a re-scoring whose phase was deleted
 
     assert not CaseResult.objects.exists()
+    rescoring.refresh_from_db()
+    assert (rescoring.status, rescoring.submissions_rescored) == ("SUCCEEDED", 0)
 
 
 def test_a_submission_evaluated_after_the_switch_is_scored_on_the_new_version_only(
