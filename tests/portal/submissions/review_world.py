@@ -160,3 +160,16 @@ def review_world_create(
         organizer=people["organizer"],
         prediction=prediction,
     )
+
+
+def read_label(content: bytes) -> sitk.Image:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "overlap.nii.gz"
+        path.write_bytes(content)
+        return sitk.ReadImage(str(path))
+
+
+def label_counts(content: bytes) -> dict[int, int]:
+    """How many voxels of the overlap volume hold each label (zeros, which depend on its box, left out)."""
+    values, counts = np.unique(sitk.GetArrayFromImage(read_label(content)), return_counts=True)
+    return {value: count for value, count in zip(values.tolist(), counts.tolist(), strict=True) if value != 0}

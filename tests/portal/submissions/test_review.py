@@ -1,8 +1,6 @@
 """Reviewing a submission's masks against the ground truth: who may, and the overlap label volume served."""
 
 import hashlib
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +21,8 @@ from tests.portal.submissions.review_world import (
     SHAPE_ZYX,
     SPACING_MM,
     ReviewWorld,
+    label_counts,
+    read_label,
     review_world_create,
     submission_create,
     volume_bytes,
@@ -35,13 +35,6 @@ def world(db: None) -> ReviewWorld:
     return review_world_create()
 
 
-def read_label(content: bytes) -> sitk.Image:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "overlap.nii.gz"
-        path.write_bytes(content)
-        return sitk.ReadImage(str(path))
-
-
 def label_on_grid(content: bytes) -> np.ndarray:
     """The overlap volume put back in place on the ground truth's grid (z, y, x), zeros around it."""
     grid = sitk.Image([*reversed(SHAPE_ZYX)], sitk.sitkUInt8)
@@ -49,12 +42,6 @@ def label_on_grid(content: bytes) -> np.ndarray:
     grid.SetOrigin(ORIGIN_MM)
     placed = sitk.Resample(read_label(content), grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
     return sitk.GetArrayFromImage(placed)
-
-
-def label_counts(content: bytes) -> dict[int, int]:
-    """How many voxels of the overlap volume hold each label (zeros, which depend on its box, left out)."""
-    values, counts = np.unique(sitk.GetArrayFromImage(read_label(content)), return_counts=True)
-    return {value: count for value, count in zip(values.tolist(), counts.tolist(), strict=True) if value != 0}
 
 
 def overlap_get(user: User | None, submission: Submission, case_pk: int, **headers: str) -> object:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from portal.submissions.models import Submission
 from portal.submissions.selectors import submission_list_counted
 from portal.submissions.services import submission_create
-from tests.portal.submissions.test_api import People
+from tests.portal.submissions.conftest import People
 
 Status = Submission.Status
 
