@@ -13,7 +13,7 @@ from django.db import connection
 from playwright.sync_api import Browser, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
-from portal.datasets.models import Split
+from portal.challenges.models import Split
 from portal.submissions.models import Submission
 from portal.submissions.services import submission_create
 from portal.submissions.tasks import submission_check_task, submission_evaluate_task

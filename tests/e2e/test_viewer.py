@@ -14,7 +14,8 @@ from django.core.files.base import ContentFile
 from playwright.sync_api import Browser, expect
 
 from portal.accounts.models import ChallengeRole
-from portal.datasets.models import Case, Split
+from portal.challenges.models import Split
+from portal.datasets.models import Case
 from portal.submissions.models import Submission
 from tests.e2e.viewer_pages import (
     canvas_pixels,

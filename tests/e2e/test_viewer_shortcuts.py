@@ -19,7 +19,8 @@ from django.core.files.base import ContentFile
 from playwright.sync_api import Browser, Page
 
 from portal.accounts.models import ChallengeRole
-from portal.datasets.models import Case, Split
+from portal.challenges.models import Split
+from portal.datasets.models import Case
 from tests.e2e.viewer_pages import canvas_pixels, head_ct, logged_in_page, save_failure, session_cookie
 from tests.portal.accounts.factories import ChallengeRoleFactory
 from tests.portal.datasets.factories import CaseFactory, DatasetFactory, ImageFactory

@@ -13,8 +13,8 @@ import SimpleITK as sitk
 from django.core.files.base import ContentFile
 
 from portal.accounts.models import ChallengeRole, User
-from portal.challenges.models import Phase
-from portal.datasets.models import Case, GroundTruth, GroundTruthVersion, Split
+from portal.challenges.models import Phase, Split
+from portal.datasets.models import Case, GroundTruth, GroundTruthVersion
 from tests.portal.accounts.factories import ChallengeRoleFactory, UserFactory
 from tests.portal.challenges.factories import PhaseFactory
 from tests.portal.datasets.factories import CaseFactory, ImageFactory

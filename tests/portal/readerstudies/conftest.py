@@ -19,8 +19,8 @@ from django.core.files.base import ContentFile
 
 from portal.accounts.models import ChallengeRole, Team, User
 from portal.algorithms.models import Job
-from portal.challenges.models import Phase
-from portal.datasets.models import Case, GroundTruth, Split
+from portal.challenges.models import Phase, Split
+from portal.datasets.models import Case, GroundTruth
 from portal.readerstudies import services
 from portal.readerstudies.models import ReaderStudy
 from portal.submissions.models import Submission

@@ -14,7 +14,7 @@ from rest_framework.authtoken.models import Token
 from portal.accounts.admin import ChallengeRoleForm
 from portal.accounts.models import ChallengeRole
 from portal.accounts.selectors import user_is_organizer, user_roles
-from portal.datasets.models import Split
+from portal.challenges.models import Split
 from portal.readerstudies import services as study_services
 from tests.portal.accounts.factories import ChallengeRoleFactory, TeamMembershipFactory, UserFactory
 from tests.portal.readerstudies.conftest import StudyMaker, StudyWorld
