@@ -15,9 +15,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.safestring import SafeString, mark_safe
 
+from evaluation import plots
 from evaluation.profiles import PREDICTED_VOLUME, REFERENCE_VOLUME
 from portal.challenges.models import Phase
-from portal.leaderboards import plots, selectors, services
+from portal.leaderboards import selectors, services
 from portal.leaderboards.models import LeaderboardEntry
 from portal.leaderboards.selectors import LeaderboardAccess, entry_submitter_name
 from portal.submissions.models import Submission
