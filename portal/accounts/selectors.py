@@ -93,13 +93,3 @@ def challenge_role_conflict(*, user: User, challenge: "Challenge", role: str) ->
             f"{Role(role).label.lower()}s: they would see its hidden data."
         )
     return None
-
-
-def __getattr__(name: str) -> object:
-    """Interim, until portal/readerstudies imports ``challenge_list_organized_by`` from its new home,
-    ``portal.challenges.selectors``; then this goes."""
-    if name == "challenge_list_organized_by":
-        from portal.challenges import selectors
-
-        return selectors.challenge_list_organized_by
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
