@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from inference.untrusted_text import untrusted_text
+from evaluation.untrusted_text import untrusted_text
 
 __all__ = ["ImageRejected", "ImageSummary", "image_tar_inspect", "image_user_is_root"]
 

@@ -52,7 +52,7 @@ from portal.challenges.models import Challenge
 from portal.datasets.models import Case, Dataset, GroundTruthVersion, Split
 from portal.datasets.selectors import case_reference_image
 from portal.datasets.services import ground_truth_version_create
-from portal.submissions.archives import ArchiveRejected, archive_extract_masks
+from evaluation.archives import ArchiveRejected, archive_extract_masks
 from portal.submissions.services import ARCHIVE_LIMITS
 
 logger = logging.getLogger(__name__)

@@ -47,7 +47,7 @@ from portal.readerstudies.models import (
     StudyCase,
     StudyReader,
 )
-from portal.submissions.archives import ArchiveRejected, archive_extract_masks
+from evaluation.archives import ArchiveRejected, archive_extract_masks
 from portal.submissions.models import Submission
 from portal.submissions.services import ARCHIVE_LIMITS
 

@@ -1,6 +1,6 @@
 """The predictions kind of submission: an archive of predicted masks, one per case of the phase.
 
-Its check opens the stored archive with ``portal.submissions.archives`` (no links, no ``..``, bounded in
+Its check opens the stored archive with ``evaluation.archives`` (no links, no ``..``, bounded in
 members, bytes, ratio, time and memory) and checks each mask against the phase's reference grids; its masks
 are the archive's own, extracted again when they are scored. Scoring starts at once.
 """
@@ -8,9 +8,9 @@ are the archive's own, extracted again when they are scored. Scoring starts at o
 import shutil
 from pathlib import Path
 
+from evaluation.archives import archive_check, archive_extract_masks
 from portal.challenges.models import Phase
 from portal.submissions import selectors
-from portal.submissions.archives import archive_check, archive_extract_masks
 from portal.submissions.kinds import SubmissionKind
 from portal.submissions.models import Submission
 from portal.submissions.services import ARCHIVE_LIMITS, submission_evaluation_queue

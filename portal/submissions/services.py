@@ -37,6 +37,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from evaluation.archives import ArchiveLimits
 from evaluation.io import read_mask, size_text
 from evaluation.profiles import profile_get, profile_with_volumes
 from evaluation.scoring import score_case, union_bounding_box
@@ -56,7 +57,6 @@ from portal.steps.services import (
 )
 from portal.storage import private_storage
 from portal.submissions import selectors, tasks
-from portal.submissions.archives import ArchiveLimits
 from portal.submissions.exceptions import InvalidTransition, SubmissionRefused, UploadTooLarge
 from portal.submissions.kinds import submission_kind_get, submission_kinds
 from portal.submissions.models import CaseResult, Rescoring, Submission, SubmissionStateChange

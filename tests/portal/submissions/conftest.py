@@ -5,7 +5,7 @@ import io
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,18 +123,6 @@ def open_phase(db: None) -> OpenPhase:
     TeamMembershipFactory(team=team, user=people[0])
     TeamMembershipFactory(team=team, user=people[1])
     return OpenPhase(phase, tuple(cases), people[0], people[1], team, people[2])
-
-
-@pytest.fixture
-def archive_file(tmp_path: Path) -> Callable[[bytes, str], Path]:
-    """Write archive bytes to a file in the test's folder."""
-
-    def write(content: bytes, name: str = "predictions.zip") -> Path:
-        path = tmp_path / name
-        path.write_bytes(content)
-        return path
-
-    return write
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ files are named by that text, so every sentence about them is safe too.
 ``masks_check`` decodes every mask once, as the evaluation will read it (``evaluation.io``: the format
 from the content, self-contained files only, the declared grid compared with the case's before a voxel
 is read), so a corrupt mask is refused here rather than scored. ``archive_check`` runs extraction and the
-mask checks in a child process under a time and memory budget (``portal.submissions.bounded``).
+mask checks in a child process under a time and memory budget (``evaluation.bounded``).
 
 The case id rule is the evaluation command line's: a file's name up to the first ``_``, or its name
 without ``.nii.gz``, ``.nii`` or ``.mha``.
@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Final, Literal
 
+from evaluation.bounded import BudgetExceeded, CheckBudget, Progress, bounded_call
 from evaluation.io import MASK_SUFFIXES, MAX_VOXELS, ImageRefused, image_header_read, read_mask, size_text
 from evaluation.scoring import case_id_from_path
-from inference.untrusted_text import untrusted_text
-from portal.submissions.bounded import BudgetExceeded, CheckBudget, Progress, bounded_call
+from evaluation.untrusted_text import untrusted_text
 
 __all__ = [
     "ArchiveContents",
@@ -261,7 +261,7 @@ def archive_check(
     the largest expected case need.
 
     A check over its time or memory budget is one more sentence, naming the file it was reading. Raises
-    ``portal.submissions.bounded.CheckCrashed`` when the check fails for a reason that is not the archive's.
+    ``evaluation.bounded.CheckCrashed`` when the check fails for a reason that is not the archive's.
     """
 
     def work(progress: Progress) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from portal.submissions.archives import (
+from evaluation.archives import (
     ArchiveLimits,
     ArchiveRejected,
     archive_check,

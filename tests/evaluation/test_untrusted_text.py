@@ -4,8 +4,8 @@ import doctest
 
 import pytest
 
-from inference import untrusted_text as module
-from inference.untrusted_text import untrusted_text
+from evaluation import untrusted_text as module
+from evaluation.untrusted_text import untrusted_text
 
 
 def test_the_examples_in_the_docstrings_hold() -> None:

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from portal.submissions.bounded import BudgetExceeded, CheckBudget, CheckCrashed, Progress, bounded_call
+from evaluation.bounded import BudgetExceeded, CheckBudget, CheckCrashed, Progress, bounded_call
 
 BUDGET = CheckBudget(seconds=20, memory_bytes=256 * 1024**2)
 
