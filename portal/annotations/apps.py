@@ -8,3 +8,8 @@ class AnnotationsConfig(AppConfig):
     name = "portal.annotations"
     label = "annotations"
     verbose_name = "Annotation campaigns"
+
+    def ready(self) -> None:
+        from portal.annotations.services import annotation_steps_register
+
+        annotation_steps_register()

@@ -11,6 +11,7 @@ The tables were made by the reader studies app, which held campaigns until they 
 from django.conf import settings
 from django.db import models
 
+from portal.steps.models import ClaimedStep
 from portal.storage import private_storage
 
 
@@ -27,7 +28,7 @@ def _revision_path(instance: "MaskRevision", filename: str) -> str:
     return f"campaigns/revisions/{instance.assignment_id}/{instance.number}-{instance.sha256[:12]}.nii.gz"
 
 
-class AnnotationCampaign(models.Model):
+class AnnotationCampaign(ClaimedStep):
     """Annotators drawing lesion masks of some cases of a dataset, each case from a starting mask."""
 
     class StartingMask(models.TextChoices):
@@ -73,10 +74,15 @@ class AnnotationCampaign(models.Model):
         return self.title
 
 
-class CampaignCase(models.Model):
+class CampaignCase(ClaimedStep):
     """A case of a campaign, the mask its annotators start from (uint8, on the reference grid), and the
-    agreement and STAPLE consensus of its finished masks, computed by a task when a mask is finished
-    (STAPLE takes seconds on a full-size CT grid, too long for a page)."""
+    agreement and STAPLE consensus of its finished masks, computed by a background step when a mask is
+    finished (STAPLE takes seconds on a full-size CT grid, too long for a page)."""
+
+    class AgreementStatus(models.TextChoices):
+        CURRENT = "CURRENT", "Computed from every finished mask"
+        QUEUED = "QUEUED", "Waiting to be computed"
+        FAILED = "FAILED", "Could not be computed"
 
     campaign = models.ForeignKey(AnnotationCampaign, on_delete=models.CASCADE, related_name="campaign_cases")
     case = models.ForeignKey("datasets.Case", on_delete=models.PROTECT, related_name="+")
@@ -91,6 +97,10 @@ class CampaignCase(models.Model):
         blank=True,
         help_text="Pairwise and starting-mask Dice and volume difference, STAPLE estimates per annotator.",
     )
+    agreement_status = models.CharField(
+        max_length=16, choices=AgreementStatus.choices, default=AgreementStatus.CURRENT
+    )
+    agreement_error = models.TextField(blank=True, help_text="Why the agreement could not be computed.")
     consensus_mask = models.FileField(
         storage=private_storage,
         upload_to=_consensus_mask_path,

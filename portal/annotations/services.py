@@ -13,7 +13,7 @@ import logging
 import math
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from evaluation.agreement import (
     staple_consensus,
 )
 from evaluation.annotation_masks import mask_image_bytes
+from evaluation.archives import ArchiveRejected, archive_extract_masks
 from evaluation.blinding import MaskMismatch
 from evaluation.metrics import BoolArray
 from inference.reference.threshold import TMAX_SLUG, threshold_predict
@@ -48,11 +49,13 @@ from portal.annotations.models import (
     CampaignCase,
     MaskRevision,
 )
-from portal.challenges.models import Challenge
-from portal.datasets.models import Case, Dataset, GroundTruthVersion, Split
+from portal.celery import row_lock
+from portal.challenges.models import Challenge, Split
+from portal.datasets.models import Case, Dataset, GroundTruthVersion
 from portal.datasets.selectors import case_reference_image
 from portal.datasets.services import ground_truth_version_create
-from evaluation.archives import ArchiveRejected, archive_extract_masks
+from portal.errors import StepFailed
+from portal.steps.services import Step, step_register, step_run
 from portal.submissions.services import ARCHIVE_LIMITS
 
 logger = logging.getLogger(__name__)
@@ -64,7 +67,7 @@ Assignment = AnnotationAssignment
 
 def _organizer_check(*, user: User, challenge: Challenge) -> None:
     if not user_is_organizer(user=user, challenge=challenge):
-        raise PermissionDenied("Only the challenge's organizers may manage its reader studies.")
+        raise PermissionDenied("Only the challenge's organizers may manage its annotation campaigns.")
 
 
 def _interfaces(case: Case) -> set[str]:
@@ -223,49 +226,65 @@ def _starting_mask_bytes(
     return mask_image_bytes(mask, like=like)
 
 
-def _starting_masks_store(*, campaign: AnnotationCampaign) -> None:
+def _starting_masks_store(*, campaign: AnnotationCampaign, folder: Path) -> None:
+    """Store the starting mask of every case that has none yet, working in the scratch ``folder``."""
     todo = list(campaign.campaign_cases.filter(starting_mask="").select_related("case"))
-    with tempfile.TemporaryDirectory(prefix="campaign-") as name:
-        folder = Path(name)
-        uploaded: Mapping[str, Path] = {}
-        if campaign.starting_mask == AnnotationCampaign.StartingMask.UPLOADED and todo:
-            archive = image_copy(campaign.uploaded_masks, folder=folder, name="uploaded")
-            uploaded = archive_extract_masks(archive, folder / "uploaded-masks", limits=ARCHIVE_LIMITS).files
-        for campaign_case in todo:
-            content = _starting_mask_bytes(
-                campaign=campaign, campaign_case=campaign_case, folder=folder, uploaded=uploaded
-            )
-            campaign_case.starting_mask.save("start.nii.gz", ContentFile(content), save=True)
+    uploaded: Mapping[str, Path] = {}
+    if campaign.starting_mask == AnnotationCampaign.StartingMask.UPLOADED and todo:
+        archive = image_copy(campaign.uploaded_masks, folder=folder, name="uploaded")
+        uploaded = archive_extract_masks(archive, folder / "uploaded-masks", limits=ARCHIVE_LIMITS).files
+    for campaign_case in todo:
+        content = _starting_mask_bytes(
+            campaign=campaign, campaign_case=campaign_case, folder=folder, uploaded=uploaded
+        )
+        campaign_case.starting_mask.save("start.nii.gz", ContentFile(content), save=True)
 
 
-def annotation_campaign_prepare(*, campaign_id: int) -> None:
-    """Store the starting mask of every case of a PREPARING campaign, then make it READY.
+class CampaignPreparation(Step[AnnotationCampaign, None]):
+    """PREPARING -> READY once every case has its starting mask, or FAILED with a sentence.
 
     EMPTY gives an empty mask on the case's reference grid. PRE_ANNOTATION runs the ``threshold``
     reference algorithm on the case's ``preprocessed-tmax-map``: the same ``threshold_predict`` and
     image reader the algorithm's container runs (``inference.reference.threshold``), in this worker
     rather than in a container, since it is a few lines of NumPy. UPLOADED reads the organizer's archive
-    safely (``portal.submissions.archives``) and checks each mask as a saved one is checked.
-
-    A campaign in another status is left alone and masks already stored are kept, so a repeat is harmless.
-    A case that cannot be given a starting mask leaves the campaign FAILED with a sentence.
+    safely (``evaluation.archives``) and checks each mask as a saved one is checked. Masks already stored
+    are kept, so a repeat, or a worker taking over from a dead one, stores only what is missing; a case that
+    cannot be given a starting mask fails the campaign with a sentence naming it.
     """
-    campaign = AnnotationCampaign.objects.filter(
-        pk=campaign_id, status=AnnotationCampaign.Status.PREPARING
-    ).first()
-    if campaign is None:
-        logger.info("Annotation campaign %s is not being prepared; nothing to do.", campaign_id)
-        return
-    try:
-        _starting_masks_store(campaign=campaign)
-    except (MaskMismatch, ArchiveRejected) as error:
-        AnnotationCampaign.objects.filter(pk=campaign_id, status=AnnotationCampaign.Status.PREPARING).update(
-            status=AnnotationCampaign.Status.FAILED, error=str(error)
-        )
-        return
-    AnnotationCampaign.objects.filter(pk=campaign_id, status=AnnotationCampaign.Status.PREPARING).update(
-        status=AnnotationCampaign.Status.READY, ready_at=timezone.now()
+
+    name = "annotation campaign preparation"
+    model = AnnotationCampaign
+    statuses = (AnnotationCampaign.Status.PREPARING,)
+    unexpected = (
+        "An unexpected error occurred while preparing the campaign; the server's log has the details."
     )
+    afterword = ""
+
+    def queue(self, pk: int) -> None:
+        tasks.annotation_campaign_prepare_task.delay(campaign_id=pk)
+
+    def work(self, row: AnnotationCampaign, scratch: Path) -> None:
+        try:
+            _starting_masks_store(campaign=row, folder=scratch)
+        except (MaskMismatch, ArchiveRejected) as error:
+            raise StepFailed(str(error)) from error
+
+    def record(self, row: AnnotationCampaign, result: None) -> None:
+        row.status, row.ready_at = AnnotationCampaign.Status.READY, timezone.now()
+        row.save()
+
+    def fail(self, row: AnnotationCampaign, *, sentence: str, note: str) -> None:
+        row.status, row.error = AnnotationCampaign.Status.FAILED, sentence
+        row.save()
+
+
+CAMPAIGN_PREPARATION = CampaignPreparation()
+
+
+def annotation_campaign_prepare(*, campaign_id: int) -> None:
+    """Store the starting mask of every case of a PREPARING campaign, then make it READY
+    (``CampaignPreparation``); a campaign in another status is left alone, so a repeat is harmless."""
+    step_run(CAMPAIGN_PREPARATION, pk=campaign_id)
 
 
 def _assignment_status_set(*, assignment: Assignment, to_status: str, by: User) -> None:
@@ -344,9 +363,10 @@ def annotation_assignment_done(*, assignment_id: int, user: User) -> Assignment:
         if not assignment.revisions.exists():
             raise ValidationError("Save your mask before marking the case done.", code="no_revision")
         _assignment_status_set(assignment=assignment, to_status=Assignment.Status.DONE, by=user)
-        transaction.on_commit(
-            partial(tasks.campaign_case_agreement_task.delay, campaign_case_id=assignment.campaign_case_id)
+        CampaignCase.objects.filter(pk=assignment.campaign_case_id).update(
+            agreement_status=CampaignCase.AgreementStatus.QUEUED
         )
+        transaction.on_commit(partial(AGREEMENT.queue, assignment.campaign_case_id))
     return assignment
 
 
@@ -378,20 +398,24 @@ def _agreement_of(
     return agreement, consensus
 
 
-def campaign_case_agreement_compute(*, campaign_case_id: int) -> None:
-    """Compute and store the agreement of a case's finished masks and their STAPLE consensus mask.
+@dataclass(frozen=True)
+class ComputedAgreement:
+    """The agreement of a case's finished masks, computed from the revisions ``basis`` (ids, ascending)."""
 
-    Computed from the newest revision of every DONE assignment of the case, and recorded with their ids
-    (``agreement_basis``): when nothing was finished since, it does nothing, so a repeat is harmless. The
-    masks are read and STAPLE runs (seconds on a full-size grid) outside any transaction; the result is
-    stored only if no other mask was finished meanwhile (that finish queued its own computation).
-    """
-    campaign_case = CampaignCase.objects.select_related("case").get(pk=campaign_case_id)
+    basis: list[int]
+    agreement: dict[str, object]
+    consensus_bytes: bytes | None
+
+
+def _agreement_compute(*, campaign_case: CampaignCase) -> ComputedAgreement | None:
+    """The agreement of the newest revision of every DONE assignment of the case and their STAPLE
+    consensus mask, read and computed with no transaction (STAPLE takes seconds on a full-size grid);
+    None when the stored agreement already holds every finished mask."""
     revisions = selectors.campaign_case_finished_revisions(campaign_case=campaign_case)
     basis = sorted(revision.pk for revision in revisions.values())
     if campaign_case.agreement is not None and campaign_case.agreement_basis == basis:
-        logger.info("The agreement of campaign case %s is up to date.", campaign_case_id)
-        return
+        logger.info("The agreement of campaign case %s is up to date.", campaign_case.pk)
+        return None
     masks = {username: mask_array_read(revision.file) for username, revision in revisions.items()}
     agreement, consensus = _agreement_of(campaign_case=campaign_case, masks=masks)
     consensus_bytes = (
@@ -399,20 +423,75 @@ def campaign_case_agreement_compute(*, campaign_case_id: int) -> None:
         if consensus is None
         else mask_image_bytes(consensus.mask, like=stored_image_read(next(iter(revisions.values())).file))
     )
-    with transaction.atomic():
-        locked = CampaignCase.objects.select_for_update().get(pk=campaign_case_id)
-        now = selectors.campaign_case_finished_revisions(campaign_case=locked)
-        if sorted(revision.pk for revision in now.values()) != basis:
-            logger.info(
-                "A mask of campaign case %s was finished meanwhile; its own task recomputes.", locked.pk
-            )
+    return ComputedAgreement(basis=basis, agreement=agreement, consensus_bytes=consensus_bytes)
+
+
+def _agreement_store(*, locked: CampaignCase, computed: ComputedAgreement) -> bool:
+    """Store the computed agreement on the locked case unless a mask was finished since it was computed;
+    whether it was stored."""
+    now = selectors.campaign_case_finished_revisions(campaign_case=locked)
+    if sorted(revision.pk for revision in now.values()) != computed.basis:
+        logger.info("A mask of campaign case %s was finished meanwhile; it is computed again.", locked.pk)
+        return False
+    locked.agreement_basis, locked.agreement = computed.basis, computed.agreement
+    if computed.consensus_bytes is None:
+        locked.consensus_mask = ""
+    else:
+        locked.consensus_mask.save("consensus.nii.gz", ContentFile(computed.consensus_bytes), save=False)
+    return True
+
+
+class AgreementComputation(Step[CampaignCase, ComputedAgreement | None]):
+    """A case's agreement QUEUED (a mask was finished) -> CURRENT once stored from every finished mask, or
+    FAILED with a sentence; a mask finished while it was computed leaves it QUEUED and computes it again."""
+
+    name = "agreement computation"
+    model = CampaignCase
+    statuses = (CampaignCase.AgreementStatus.QUEUED,)
+    status_field = "agreement_status"
+    unexpected = (
+        "An unexpected error occurred while computing the agreement; the server's log has the details."
+    )
+    afterword = ""
+
+    def queue(self, pk: int) -> None:
+        tasks.campaign_case_agreement_task.delay(campaign_case_id=pk)
+
+    def lock(self, pk: int, *, nowait: bool) -> CampaignCase | None:
+        rows = CampaignCase.objects.select_related("case")  # work() reads the case outside the lock
+        if nowait:
+            return row_lock(rows, pk=pk)
+        return rows.select_for_update(of=("self",)).filter(pk=pk).first()
+
+    def work(self, row: CampaignCase, scratch: Path) -> ComputedAgreement | None:
+        return _agreement_compute(campaign_case=row)
+
+    def record(self, row: CampaignCase, result: ComputedAgreement | None) -> None:
+        if result is not None and not _agreement_store(locked=row, computed=result):
+            row.save()
+            transaction.on_commit(partial(self.queue, row.pk))
             return
-        locked.agreement_basis, locked.agreement = basis, agreement
-        if consensus_bytes is None:
-            locked.consensus_mask = ""
-        else:
-            locked.consensus_mask.save("consensus.nii.gz", ContentFile(consensus_bytes), save=False)
-        locked.save(update_fields=["agreement_basis", "agreement", "consensus_mask"])
+        row.agreement_status, row.agreement_error = CampaignCase.AgreementStatus.CURRENT, ""
+        row.save()
+
+    def fail(self, row: CampaignCase, *, sentence: str, note: str) -> None:
+        row.agreement_status, row.agreement_error = CampaignCase.AgreementStatus.FAILED, sentence
+        row.save()
+
+
+AGREEMENT = AgreementComputation()
+
+
+def campaign_case_agreement_compute(*, campaign_case_id: int) -> None:
+    """Compute and store the agreement of a case's finished masks and their STAPLE consensus mask
+    (``AgreementComputation``), when a mask was finished since it was last stored; a repeat does nothing."""
+    step_run(AGREEMENT, pk=campaign_case_id)
+
+
+def annotation_steps_register() -> None:
+    """Let the step engine's sweeper watch the preparation of campaigns and the agreement of their cases."""
+    step_register(CAMPAIGN_PREPARATION)
+    step_register(AGREEMENT)
 
 
 def _promoted_masks(

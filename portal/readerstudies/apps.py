@@ -7,3 +7,8 @@ class ReaderStudiesConfig(AppConfig):
     name = "portal.readerstudies"
     label = "readerstudies"
     verbose_name = "Reader studies"
+
+    def ready(self) -> None:
+        from portal.readerstudies.services import reader_study_steps_register
+
+        reader_study_steps_register()

@@ -10,14 +10,15 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from portal.datasets.models import Split
+from portal.challenges.models import Split
+from portal.steps.models import ClaimedStep
 from portal.storage import private_storage
 
 DEFAULT_MINIMUM_READING_SECONDS = 2.0
 """A study's shortest plausible reading time unless its organizer sets another."""
 
 
-class ReaderStudy(models.Model):
+class ReaderStudy(ClaimedStep):
     """A blinded comparison of two or more mask sources on the cases of one dataset split."""
 
     class Status(models.TextChoices):

@@ -15,7 +15,6 @@ import math
 import random
 import secrets
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -30,13 +29,14 @@ from django.db.models import Q
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
+from evaluation.archives import ArchiveRejected
 from evaluation.blinding import MaskMismatch, mask_blind
 from portal.accounts.models import ChallengeRole, User
 from portal.accounts.services import challenge_role_grant
-from portal.algorithms.services import job_segmentations_copy
-from portal.challenges.models import Challenge, Phase
-from portal.datasets.models import Case, Dataset, Image, Split
+from portal.challenges.models import Challenge, Split
+from portal.datasets.models import Case, Dataset, Image
 from portal.datasets.selectors import case_ground_truth_get
+from portal.errors import StepFailed
 from portal.readerstudies import selectors, tasks
 from portal.readerstudies.models import (
     DEFAULT_MINIMUM_READING_SECONDS,
@@ -47,9 +47,9 @@ from portal.readerstudies.models import (
     StudyCase,
     StudyReader,
 )
-from evaluation.archives import ArchiveRejected, archive_extract_masks
+from portal.steps.services import Step, step_register, step_run
 from portal.submissions.models import Submission
-from portal.submissions.services import ARCHIVE_LIMITS
+from portal.submissions.services import submission_masks_copy
 
 logger = logging.getLogger(__name__)
 
@@ -186,16 +186,12 @@ def mask_source_masks_copy(
     """Local copies of the source's mask of each case, by study case id, whichever kind the source is.
 
     The reference is each case's newest annotation (a case without one raises ``MaskMismatch``); a
-    predictions submission gives the masks its archive holds; an algorithm submission gives the
-    segmentations its succeeded jobs wrote. None where a submission has no mask of a case.
+    submission gives the masks its kind gives (``submission_masks_copy``: a predictions archive's masks,
+    an algorithm's segmentations). None where a submission has no mask of a case.
     """
     if source.submission is None:
         return {case.pk: _reference_mask_copy(study_case=case, folder=folder) for case in cases}
-    if source.submission.kind == Phase.SubmissionKind.ALGORITHM:
-        files = job_segmentations_copy(submission=source.submission, folder=folder / "segmentations")
-    else:
-        archive = _file_copy(field_file=source.submission.file, path=folder / "archive")
-        files = archive_extract_masks(archive, folder / "masks", limits=ARCHIVE_LIMITS).files
+    files = submission_masks_copy(submission=source.submission, folder=folder / "masks")
     return {study_case.pk: files.get(study_case.case.name) for study_case in cases}
 
 
@@ -236,49 +232,72 @@ def _blinded_mask_store(
     )
 
 
-def _blinded_masks_render(*, study: ReaderStudy) -> None:
-    """Render every (case, source) mask not rendered yet; each source's masks are read once."""
+def _blinded_masks_render(*, study: ReaderStudy, folder: Path) -> None:
+    """Render every (case, source) mask not rendered yet, in the scratch ``folder``; each source's masks
+    are read once."""
     cases = list(study.study_cases.select_related("case"))
     done = set(BlindedMask.objects.filter(study_case__study=study).values_list("study_case_id", "source_id"))
-    with tempfile.TemporaryDirectory(prefix="reader-study-") as name:
-        folder = Path(name)
-        references = _reference_images(study=study, cases=cases, folder=folder)
-        for source in study.sources.select_related("submission"):
-            todo = [study_case for study_case in cases if (study_case.pk, source.pk) not in done]
-            if not todo:
-                continue
-            source_folder = folder / f"source-{source.pk}"
-            source_folder.mkdir()
-            masks = mask_source_masks_copy(source=source, cases=todo, folder=source_folder)
-            for study_case in todo:
-                _blinded_mask_store(
-                    study_case=study_case,
-                    source=source,
-                    mask=masks[study_case.pk],
-                    reference=references[study_case.pk],
-                )
+    references = _reference_images(study=study, cases=cases, folder=folder)
+    for source in study.sources.select_related("submission"):
+        todo = [study_case for study_case in cases if (study_case.pk, source.pk) not in done]
+        if not todo:
+            continue
+        source_folder = folder / f"source-{source.pk}"
+        source_folder.mkdir()
+        masks = mask_source_masks_copy(source=source, cases=todo, folder=source_folder)
+        for study_case in todo:
+            _blinded_mask_store(
+                study_case=study_case,
+                source=source,
+                mask=masks[study_case.pk],
+                reference=references[study_case.pk],
+            )
+
+
+class ReaderStudyPreparation(Step[ReaderStudy, None]):
+    """PREPARING -> READY once the blinded mask of every (case, source) is rendered, or FAILED with a
+    sentence (a mask on another grid, a bad archive, or an unexpected error the log explains).
+
+    Masks already rendered are kept, so a repeat, or a worker taking over from a dead one, renders only
+    what is missing.
+    """
+
+    name = "reader study preparation"
+    model = ReaderStudy
+    statuses = (ReaderStudy.Status.PREPARING,)
+    unexpected = "An unexpected error occurred while preparing the study; the server's log has the details."
+    afterword = ""
+
+    def queue(self, pk: int) -> None:
+        tasks.reader_study_prepare_task.delay(study_id=pk)
+
+    def work(self, row: ReaderStudy, scratch: Path) -> None:
+        try:
+            _blinded_masks_render(study=row, folder=scratch)
+        except (MaskMismatch, ArchiveRejected) as error:
+            raise StepFailed(str(error)) from error
+
+    def record(self, row: ReaderStudy, result: None) -> None:
+        row.status = ReaderStudy.Status.READY
+        row.save()
+
+    def fail(self, row: ReaderStudy, *, sentence: str, note: str) -> None:
+        row.status, row.error = ReaderStudy.Status.FAILED, sentence
+        row.save()
+
+
+STUDY_PREPARATION = ReaderStudyPreparation()
 
 
 def reader_study_prepare(*, study_id: int) -> None:
-    """Render the blinded mask of every (case, source) of a PREPARING study, then make it READY.
+    """Render the blinded mask of every (case, source) of a PREPARING study, then make it READY
+    (``ReaderStudyPreparation``); a study in another status is left alone, so a repeat is harmless."""
+    step_run(STUDY_PREPARATION, pk=study_id)
 
-    A study in another status is left alone, and masks already rendered are kept, so a repeat is
-    harmless. A mask that cannot be shown (wrong grid, bad archive) leaves the study FAILED with a sentence.
-    """
-    study = ReaderStudy.objects.filter(pk=study_id, status=ReaderStudy.Status.PREPARING).first()
-    if study is None:
-        logger.info("Reader study %s is not being prepared; nothing to do.", study_id)
-        return
-    try:
-        _blinded_masks_render(study=study)
-    except (MaskMismatch, ArchiveRejected) as error:
-        ReaderStudy.objects.filter(pk=study_id, status=ReaderStudy.Status.PREPARING).update(
-            status=ReaderStudy.Status.FAILED, error=str(error)
-        )
-        return
-    ReaderStudy.objects.filter(pk=study_id, status=ReaderStudy.Status.PREPARING).update(
-        status=ReaderStudy.Status.READY
-    )
+
+def reader_study_steps_register() -> None:
+    """Let the step engine's sweeper watch the preparation of reader studies."""
+    step_register(STUDY_PREPARATION)
 
 
 def reading_order_draw(*, seed: str, case_ids: Sequence[int], source_ids: Sequence[int]) -> list[DrawnItem]:

@@ -12,8 +12,6 @@ class ClaimedStep(models.Model):
     """The claim on a row's current step: how many times a worker took it, which worker holds it now, and
     its last sign of life."""
 
-    status: str  # every model with steps has its own status field, whose values say which step it is in
-
     attempt = models.PositiveSmallIntegerField(
         default=0, help_text="How many times a worker claimed the current step."
     )

@@ -82,12 +82,14 @@ class Step(Generic[Row, Result]):
       is already released in memory): they save the row and queue the next step with
       ``transaction.on_commit``.
 
-    ``afterword`` is added to the sentences the engine writes itself (a step given up).
+    ``afterword`` is added to the sentences the engine writes itself (a step given up). The row's status
+    is its ``status`` field, or the one ``status_field`` names (a row with several steps of its own).
     """
 
     name: ClassVar[str]
     model: ClassVar[type[ClaimedStep]]
     statuses: ClassVar[tuple[str, ...]]
+    status_field: ClassVar[str] = "status"
     max_attempts: ClassVar[int] = 3
     retry_on: ClassVar[tuple[type[Exception], ...]] = ()
     unexpected: ClassVar[str] = UNEXPECTED_ERROR
@@ -95,6 +97,13 @@ class Step(Generic[Row, Result]):
 
     def queue(self, pk: int) -> None:
         raise NotImplementedError
+
+    def status_of(self, row: Row) -> str:
+        return str(getattr(row, self.status_field))
+
+    def in_step(self, row: Row) -> bool:
+        """Whether the row is in this step (waiting for a worker or claimed)."""
+        return self.status_of(row) in self.statuses
 
     def lock(self, pk: int, *, nowait: bool) -> Row | None:
         rows = self.model.objects.all()
@@ -177,8 +186,8 @@ def _step_take(step: "Step[Row, Any]", *, pk: int) -> Row | None:
     row = step.lock(pk, nowait=True)
     if row is None:
         return None
-    if row.status not in step.statuses:
-        logger.info("The %s %s is %s; this step has nothing to do.", step.name, pk, row.status)
+    if not step.in_step(row):
+        logger.info("The %s %s is %s; this step has nothing to do.", step.name, pk, step.status_of(row))
         return None
     if not step.ready(row):
         return None
@@ -203,7 +212,7 @@ def _step_end(step: "Step[Row, Any]", *, pk: int, claim: str, end: Callable[[Row
     """Lock the row and ``end`` its step, if it is still in the step and held by ``claim``."""
     with transaction.atomic():
         row = step.lock(pk, nowait=False)
-        if row is None or row.status not in step.statuses:
+        if row is None or not step.in_step(row):
             logger.info("The %s %s has moved on; its outcome here is not recorded.", step.name, pk)
             return
         if not step_held_by(row, claim=claim):
@@ -218,7 +227,7 @@ def step_give_up(step: "Step[Any, Any]", *, pk: int, sentence: str) -> None:
     if the row is still in the step: the sweeper gives up a step whose workers kept dying."""
     with transaction.atomic():
         row = step.lock(pk, nowait=False)
-        if row is None or row.status not in step.statuses:
+        if row is None or not step.in_step(row):
             return
         step_release(row)
         step.fail(
@@ -350,7 +359,9 @@ def steps_sweep() -> SweepReport:
         unclaimed = Q(
             claimed_by="", heartbeat_at__lt=now - timedelta(seconds=settings.STEP_REQUEUE_AFTER_SECONDS)
         )
-        stale = step.model.objects.filter(status__in=step.statuses).filter(dead | unclaimed)
+        stale = step.model.objects.filter(**{f"{step.status_field}__in": step.statuses}).filter(
+            dead | unclaimed
+        )
         for pk in stale.values_list("pk", flat=True):
             decision = _step_sweep_one(step=step, pk=pk, dead=dead, unclaimed=unclaimed)
             label = f"{step.name} {pk}"
@@ -379,7 +390,7 @@ def _step_sweep_one(*, step: "Step[Any, Any]", pk: int, dead: Q, unclaimed: Q) -
     with transaction.atomic():
         row = (
             step.model.objects.select_for_update(skip_locked=True)
-            .filter(dead | unclaimed, pk=pk, status__in=step.statuses)
+            .filter(dead | unclaimed, pk=pk, **{f"{step.status_field}__in": step.statuses})
             .first()
         )
         if row is None:

@@ -16,7 +16,13 @@ from django.core.files.base import ContentFile
 
 from portal.annotations import selectors, services
 from portal.annotations.masks import MaskRefused, mask_array_read
-from portal.annotations.models import AnnotationAssignment, AnnotationCampaign, AssignmentEvent
+from portal.annotations.models import (
+    AnnotationAssignment,
+    AnnotationCampaign,
+    AssignmentEvent,
+    CampaignCase,
+    MaskRevision,
+)
 from portal.datasets.models import GroundTruth, GroundTruthVersion
 from tests.hostile_masks import metaimage_header, nifti_bytes
 from tests.portal.annotations.campaign_world import (
@@ -500,3 +506,40 @@ def test_the_demo_campaign_pre_annotates_two_training_cases_for_the_reader_and_t
         ("sub-stroke0002", "organizer"),
         ("sub-stroke0002", "reader"),
     ]
+
+
+def test_a_finished_mask_queues_the_agreement_and_its_computation_makes_it_current(
+    make_campaign: CampaignMaker, world: CampaignWorld, django_capture_on_commit_callbacks: Callable
+) -> None:
+    campaign = make_campaign(cases=world.cases[:1])
+    finish(campaign, {"reader": THREE_MASKS["reader"]}, world)  # its step has not run
+    queued = campaign.campaign_cases.get()
+
+    services.campaign_case_agreement_compute(campaign_case_id=queued.pk)
+
+    current = campaign.campaign_cases.get()
+    assert queued.agreement_status == CampaignCase.AgreementStatus.QUEUED
+    assert current.agreement_status == CampaignCase.AgreementStatus.CURRENT
+    assert current.agreement is not None
+    assert (current.attempt, current.claimed_by) == (1, "")
+
+
+def test_an_agreement_that_cannot_be_computed_says_so_instead_of_staying_stale(
+    make_campaign: CampaignMaker, world: CampaignWorld
+) -> None:
+    """A finished mask's file is gone from storage: the agreement's step fails with a sentence (the
+    traceback goes to the log) rather than leaving the case's agreement quietly out of date."""
+    campaign = make_campaign(cases=world.cases[:1])
+    finish(campaign, {"reader": THREE_MASKS["reader"]}, world)
+    campaign_case = campaign.campaign_cases.get()
+    for revision in MaskRevision.objects.filter(assignment__campaign_case=campaign_case):
+        revision.file.delete(save=False)
+
+    with pytest.raises(FileNotFoundError):
+        services.campaign_case_agreement_compute(campaign_case_id=campaign_case.pk)
+
+    campaign_case.refresh_from_db()
+    assert campaign_case.agreement_status == CampaignCase.AgreementStatus.FAILED
+    assert campaign_case.agreement_error.startswith(
+        "An unexpected error occurred while computing the agreement"
+    )

@@ -1,5 +1,6 @@
 """Creating and preparing a study, drawing each reader's order and sides once, and answering once."""
 
+import datetime
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -8,11 +9,13 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 
 from portal.accounts.models import ChallengeRole
 from portal.readerstudies import services
 from portal.readerstudies.models import BlindedMask, MaskSource, ReaderStudy, ReadingItem, StudyReader
 from portal.readerstudies.tasks import reader_study_prepare_task
+from portal.steps.services import steps_sweep
 from portal.submissions.models import Submission
 from tests.portal.accounts.factories import UserFactory
 from tests.portal.readerstudies.conftest import (
@@ -348,3 +351,40 @@ def test_the_demo_study_compares_the_baseline_algorithm_with_the_reference_once(
     assert StudyReader.objects.filter(study=study, user=study_world.person("reader")).count() == 1
     assert _demo_create(study_world, baseline) == study
     assert ReaderStudy.objects.count() == 1
+
+
+def test_an_unexpected_error_in_preparation_fails_the_study_with_a_sentence_not_preparing_for_ever(
+    make_study: StudyMaker, study_world: StudyWorld
+) -> None:
+    """The case's CT is gone from storage: an error that is nobody's sentence. Before the step engine ran
+    preparations, the study stayed PREPARING with no word."""
+    study = make_study()
+    BlindedMask.objects.filter(study_case__study=study).delete()
+    ReaderStudy.objects.filter(pk=study.pk).update(status=ReaderStudy.Status.PREPARING)
+    for image in study_world.phase.dataset.cases.get(name=CASE_NAMES[0]).images.all():
+        image.file.delete(save=False)
+
+    with pytest.raises(FileNotFoundError):  # raised again, for the log and the task's failure
+        reader_study_prepare_task(study_id=study.pk)
+
+    study.refresh_from_db()
+    assert study.status == ReaderStudy.Status.FAILED
+    assert study.error.startswith("An unexpected error occurred while preparing the study")
+    assert study.claimed_by == ""
+
+
+def test_the_sweeper_gives_up_a_preparation_whose_workers_kept_dying(make_study: StudyMaker) -> None:
+    study = make_study()
+    ReaderStudy.objects.filter(pk=study.pk).update(
+        status=ReaderStudy.Status.PREPARING,
+        attempt=3,
+        claimed_by="worker-1 pid 42 claim dead",
+        heartbeat_at=timezone.now() - datetime.timedelta(hours=1),
+    )
+
+    report = steps_sweep()
+
+    study.refresh_from_db()
+    assert report.given_up == (f"reader study preparation {study.pk}",)
+    assert study.status == ReaderStudy.Status.FAILED
+    assert "stopped answering 3 times" in study.error
