@@ -10,8 +10,8 @@ from inference.contract import INTERFACE_SETS, InterfaceKind
 from portal.accounts.models import User
 from portal.accounts.selectors import user_is_organizer
 from portal.algorithms.models import AlgorithmSettings, AlgorithmUpload, Job
-from portal.challenges.models import Phase
-from portal.datasets.models import Case, Split
+from portal.challenges.models import Phase, Split
+from portal.datasets.models import Case
 from portal.submissions.models import Submission
 from portal.submissions.selectors import submission_is_submitter
 

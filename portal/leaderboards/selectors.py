@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from portal.accounts.models import ChallengeRole, TeamMembership, User
 from portal.accounts.selectors import organizer_of
-from portal.challenges.models import Phase
-from portal.datasets.models import Case, Split
+from portal.challenges.models import Phase, Split
+from portal.datasets.models import Case
 from portal.leaderboards.models import LeaderboardEntry, LeaderboardSettings, RankStability
 from portal.submissions.models import CaseResult, Submission
 

@@ -4,8 +4,8 @@ from django import forms
 from django.db.models import QuerySet
 
 from portal.accounts.models import User
-from portal.challenges.models import Challenge, Phase
-from portal.datasets.models import Dataset, Split
+from portal.challenges.models import Challenge, Phase, Split
+from portal.datasets.models import Dataset
 from portal.readerstudies.models import DEFAULT_MINIMUM_READING_SECONDS
 from portal.readerstudies.selectors import submission_list_comparable
 from portal.readerstudies.services import BACKGROUND_CHOICES, DEFAULT_BACKGROUND

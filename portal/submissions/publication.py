@@ -39,7 +39,7 @@ def submission_case_results_visible_to(*, user: User, submission: Submission) ->
     challenge's organizers only."""
     if _publishers:
         return _publishers[0].case_results_visible(user=user, submission=submission)
-    return user.is_authenticated and user_is_organizer(user=user, challenge=submission.phase.challenge_id)
+    return user_is_organizer(user=user, challenge=submission.phase.challenge_id)
 
 
 def phase_results_changed(*, phase_id: int) -> None:

@@ -10,9 +10,9 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from portal.accounts.models import Team, TeamMembership, User
 from portal.accounts.selectors import organizer_of, user_is_organizer
-from portal.challenges.models import Challenge, Phase
+from portal.challenges.models import Challenge, Phase, Split
 from portal.challenges.selectors import challenge_list_visible_to
-from portal.datasets.models import Case, GroundTruth, Split
+from portal.datasets.models import Case, GroundTruth
 from portal.datasets.selectors import case_ground_truth_get, cases_visible_to
 from portal.submissions.models import CaseResult, Submission, SubmissionStateChange
 

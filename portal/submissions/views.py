@@ -21,7 +21,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST, require_safe
 
 from portal.accounts.models import ChallengeRole
-from portal.accounts.selectors import user_is_organizer, user_roles
+from portal.accounts.selectors import roles_make_organizer, user_is_organizer, user_roles
 from portal.challenges.models import Phase
 from portal.datasets.models import Case
 from portal.datasets.views import client_holds, viewer_image, viewer_render, volume_response
@@ -96,7 +96,7 @@ def _phase_submissions_render(
         "form": form,
         "can_submit": ChallengeRole.Role.PARTICIPANT in roles
         and phase.submission_kind == Phase.SubmissionKind.PREDICTIONS,
-        "is_organizer": ChallengeRole.Role.ORGANIZER in roles,
+        "is_organizer": roles_make_organizer(roles=roles),
         "submissions": submissions,
     }
     return render(request, "submissions/phase_submissions.html", context, status=status)
