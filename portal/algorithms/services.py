@@ -171,8 +171,10 @@ def algorithm_image_check(*, submission: Submission) -> list[str]:
 
     Reads the tar itself (no Docker needed): one image, linux/amd64, not root, an entrypoint or command,
     under the phase's size cap, and no image with the same digest already accepted in the phase from the
-    same team (or the same participant without a team). Another team may submit the same image: the demo's
-    baseline and a participant trying the reference algorithm are both legitimate.
+    same team (or the same participant without a team) in a submission that has not failed or been
+    cancelled (those spent no quota, and a failure may have been the infrastructure's). Another team may
+    submit the same image: the demo's baseline and a participant trying the reference algorithm are both
+    legitimate.
     """
     image = submission.algorithm_image
     cap = algorithm_settings_get(phase=submission.phase).image_max_bytes
@@ -202,6 +204,8 @@ def algorithm_image_check(*, submission: Submission) -> list[str]:
                 **submitter,
             )
             .exclude(pk=image.pk)
+            # A failed or cancelled submission spent no quota: its team may send the same image again.
+            .exclude(submission__status__in=(Submission.Status.FAILED, Submission.Status.CANCELLED))
             .first()
         )
         if duplicate is None:

@@ -147,6 +147,20 @@ def test_an_image_already_accepted_in_the_phase_is_refused_as_a_duplicate(
     ]
 
 
+def test_an_image_whose_earlier_submission_failed_may_be_sent_again(
+    algorithm_phase: AlgorithmPhase, tmp_path: Path
+) -> None:
+    """A failed submission spent no quota, and its failure may have been the infrastructure's (an engine
+    that went away, a worker that kept dying): the team sends the same image again."""
+    first = _checked(algorithm_phase, image_archive_write(tmp_path / "first.tar"))
+    Submission.objects.filter(pk=first.pk).update(status=Status.FAILED)
+
+    second = _checked(algorithm_phase, image_archive_write(tmp_path / "second.tar", compress=True))
+
+    assert second.algorithm_image.image_id == first.algorithm_image.image_id
+    assert (second.status, second.problems) == (Status.EVALUATING, [])
+
+
 def test_another_team_may_submit_an_image_already_accepted_in_the_phase(
     algorithm_phase: AlgorithmPhase, tmp_path: Path
 ) -> None:
