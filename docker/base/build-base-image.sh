@@ -16,6 +16,10 @@
 # image is built with no network.
 # Run as root; needs debootstrap, a Docker engine, python3 and strip (binutils).
 set -eu
+# What lands in the image must be readable by the algorithm's own user (uid 1000 or any other): a caller
+# with the portal's owner-only umask (077, a test run) would unpack torch unreadable, and Python would
+# then take its folder for an empty namespace package ("cannot import name 'nn' from 'torch'").
+umask 022
 
 TORCH=0
 if [ "${1:-}" = "--torch" ]; then
