@@ -101,3 +101,13 @@ def release(pristine_release: tuple[Path, list[str]], tmp_path: Path) -> Path:
 @pytest.fixture
 def case_names(pristine_release: tuple[Path, list[str]]) -> list[str]:
     return pristine_release[1]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of tests/integration ``integration`` and of tests/e2e ``e2e`` by where it lives, so
+    ``-m "not integration and not e2e"`` gives the quick unit run; ``make test`` and CI run them all."""
+    root = Path(__file__).parent
+    for item in items:
+        folder = Path(item.path).relative_to(root).parts[0]
+        if folder in ("integration", "e2e"):
+            item.add_marker(folder)
