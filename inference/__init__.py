@@ -1,1 +1,3 @@
-"""The container runtime, the worker-side job runner and the reference algorithms: no Django."""
+"""Running participants' algorithms, with no Django: the container runtime interface (Docker, and an
+in-process fake for tests), the sandbox, the I/O contract of ``/input`` and ``/output``, the worker-side job
+runner, the image checks, the participant SDK and the reference algorithms."""
