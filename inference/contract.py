@@ -63,11 +63,15 @@ class OutputRejected(Exception):
 
 @dataclass(frozen=True)
 class Interface:
-    """One input or output of an algorithm: its slug, its kind and, for images, the file format it gets."""
+    """One input or output of an algorithm: its slug, its kind, for images the file format it gets, what
+    it holds (for people), and whether every case must have it: a case lacking a required input cannot
+    run, and the portal says so before any job fails (a JSON input is always staged, ``{}`` at worst)."""
 
     slug: str
     kind: InterfaceKind
     image_format: ImageFormat = "mha"
+    title: str = ""
+    required: bool = True
 
     @property
     def relative_path(self) -> str:
@@ -83,6 +87,15 @@ class InterfaceSet:
     inputs: tuple[Interface, ...]
     output: Interface
 
+    @property
+    def image_inputs(self) -> tuple[Interface, ...]:
+        return tuple(interface for interface in self.inputs if interface.kind is InterfaceKind.IMAGE)
+
+    @property
+    def required_images(self) -> tuple[Interface, ...]:
+        """The image inputs every case must have: the files a case is checked for before it runs."""
+        return tuple(interface for interface in self.image_inputs if interface.required)
+
     def input_named(self, slug: str) -> Interface:
         for interface in self.inputs:
             if interface.slug == slug:
@@ -91,32 +104,46 @@ class InterfaceSet:
         raise ValueError(f"{self.name} has no input {slug!r}; its inputs are {known}.")
 
 
-def _images(*slugs: str) -> tuple[Interface, ...]:
-    return tuple(Interface(slug=slug, kind=InterfaceKind.IMAGE) for slug in slugs)
+def _image(slug: str, title: str) -> Interface:
+    return Interface(slug=slug, kind=InterfaceKind.IMAGE, title=title)
 
 
-SEGMENTATION: Final = Interface(slug="stroke-lesion-segmentation", kind=InterfaceKind.IMAGE)
+SEGMENTATION: Final = Interface(
+    slug="stroke-lesion-segmentation", kind=InterfaceKind.IMAGE, title="Binary lesion mask (0 or 1)"
+)
+# The official ISLES'24 algorithm template's thirteen images, in its order, and the clinical data known at
+# admission. The release importer stores each image under these slugs (``releases.isles24.LAYOUT``).
 ISLES24: Final = InterfaceSet(
     name="isles24",
     inputs=(
-        *_images(
-            "non-contrast-ct",
-            "ct-angiography",
-            "perfusion-ct",
-            "preprocessed-CT-angiography",
-            "preprocessed-perfusion-ct",
-            "preprocessed-tmax-map",
-            "preprocessed-cbf-map",
-            "preprocessed-cbv-map",
-            "preprocessed-mtt-map",
+        _image("non-contrast-ct", "Non-contrast CT (NCCT), the reference grid"),
+        _image("ct-angiography", "CT angiography (CTA)"),
+        _image("perfusion-ct", "4D CT perfusion (CTP)"),
+        _image("tmax-parameter-map", "Tmax map of the CTP, in seconds"),
+        _image("cbf-parameter-map", "Cerebral blood flow (CBF) map"),
+        _image("cbv-parameter-map", "Cerebral blood volume (CBV) map"),
+        _image("mtt-parameter-map", "Mean transit time (MTT) map"),
+        _image("preprocessed-CT-angiography", "CTA registered to the NCCT"),
+        _image("preprocessed-perfusion-ct", "CTP registered to the NCCT"),
+        _image("preprocessed-tmax-map", "Tmax map registered to the NCCT"),
+        _image("preprocessed-cbf-map", "CBF map registered to the NCCT"),
+        _image("preprocessed-cbv-map", "CBV map registered to the NCCT"),
+        _image("preprocessed-mtt-map", "MTT map registered to the NCCT"),
+        Interface(
+            slug="acute-stroke-clinical-information",
+            kind=InterfaceKind.JSON,
+            title="Clinical data known at admission, one object of column to value",
         ),
-        Interface(slug="acute-stroke-clinical-information", kind=InterfaceKind.JSON),
     ),
     output=SEGMENTATION,
 )
 ISLES22: Final = InterfaceSet(
     name="isles22",
-    inputs=_images("dwi-brain-mri", "adc-brain-mri", "flair-brain-mri"),
+    inputs=(
+        _image("dwi-brain-mri", "Diffusion-weighted MRI (DWI)"),
+        _image("adc-brain-mri", "Apparent diffusion coefficient map (ADC)"),
+        _image("flair-brain-mri", "FLAIR MRI"),
+    ),
     output=SEGMENTATION,
 )
 INTERFACE_SETS: Final[Mapping[str, InterfaceSet]] = {ISLES24.name: ISLES24, ISLES22.name: ISLES22}
@@ -131,11 +158,15 @@ def inputs_stage(
 ) -> Path:
     """Write one case's inputs into ``folder`` (the future ``/input``) and return ``folder``.
 
-    ``case_inputs`` maps every input slug of ``interface_set`` to a file (images) or a value (JSON).
-    A slug missing or unknown raises ``ValueError``: staging a case the phase does not describe is our
-    bug, not the participant's.
+    ``case_inputs`` maps every required input slug of ``interface_set`` to a file (images) or a value
+    (JSON); an input that is not required may be absent. A required slug missing or an unknown one raises
+    ``ValueError``: staging a case the phase does not describe is our bug, not the participant's.
     """
-    missing = [interface.slug for interface in interface_set.inputs if interface.slug not in case_inputs]
+    missing = [
+        interface.slug
+        for interface in interface_set.inputs
+        if interface.required and interface.slug not in case_inputs
+    ]
     if missing:
         raise ValueError(f"The case lacks the inputs {', '.join(missing)} that {interface_set.name} needs.")
     listing = []

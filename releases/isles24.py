@@ -3,7 +3,10 @@
 A release folder holds ``raw_data/``, ``derivatives/`` and ``phenotype/``, one sub-folder per subject
 (``sub-stroke0001`` ...; numbers are not contiguous). Any file may be missing for a case. ``LAYOUT`` maps
 each relative path to the interface slug of the container contract (or the clinical table name); it is
-data, so a later release with other names is another row, not another branch in code.
+data, so a later release with other names is another row, not another branch in code. Image slots are
+named exactly as the official ISLES'24 contract's inputs (``inference.contract.ISLES24``: the raw maps
+are ``tmax-parameter-map`` ..., the registered ones ``preprocessed-tmax-map`` ...), so what the importer
+stores is what a container reads; a test holds the two tables together.
 
 This module imports no Django: it reads a folder and returns frozen dataclasses, so scripts and the
 benchmark can use it alone. The portal's importer (``portal.datasets.services``) stores what it finds.
@@ -80,10 +83,10 @@ LAYOUT: tuple[Slot, ...] = (
     Slot("non-contrast-ct", SlotKind.IMAGE, (f"{RAW}/{{case}}_ses-01_ncct.nii.gz",)),
     Slot("ct-angiography", SlotKind.IMAGE, (f"{RAW}/{{case}}_ses-01_cta.nii.gz",)),
     Slot("perfusion-ct", SlotKind.IMAGE, (f"{RAW}/{{case}}_ses-01_ctp.nii.gz",)),
-    Slot("tmax-map", SlotKind.IMAGE, (f"{RAW}/perfusion-maps/{{case}}_ses-01_tmax.nii.gz",)),
-    Slot("mtt-map", SlotKind.IMAGE, (f"{RAW}/perfusion-maps/{{case}}_ses-01_mtt.nii.gz",)),
-    Slot("cbf-map", SlotKind.IMAGE, (f"{RAW}/perfusion-maps/{{case}}_ses-01_cbf.nii.gz",)),
-    Slot("cbv-map", SlotKind.IMAGE, (f"{RAW}/perfusion-maps/{{case}}_ses-01_cbv.nii.gz",)),
+    Slot("tmax-parameter-map", SlotKind.IMAGE, (f"{RAW}/perfusion-maps/{{case}}_ses-01_tmax.nii.gz",)),
+    Slot("mtt-parameter-map", SlotKind.IMAGE, (f"{RAW}/perfusion-maps/{{case}}_ses-01_mtt.nii.gz",)),
+    Slot("cbf-parameter-map", SlotKind.IMAGE, (f"{RAW}/perfusion-maps/{{case}}_ses-01_cbf.nii.gz",)),
+    Slot("cbv-parameter-map", SlotKind.IMAGE, (f"{RAW}/perfusion-maps/{{case}}_ses-01_cbv.nii.gz",)),
     Slot(
         "preprocessed-CT-angiography",
         SlotKind.IMAGE,

@@ -37,15 +37,20 @@ VIEWER_CONTENT_SECURITY_POLICY = (
 )
 
 # How each kind of image is first shown: a label, a colormap, and whether CT window presets apply.
-# Keys are interface slugs without their "preprocessed-" prefix.
+# Keys are interface slugs without their "preprocessed-" prefix: the contract names a raw map
+# "tmax-parameter-map" and the registered one "preprocessed-tmax-map", both shown as Tmax.
 _IMAGE_DISPLAY: dict[str, tuple[str, str, bool]] = {
     "non-contrast-ct": ("NCCT", "gray", True),
     "ct-angiography": ("CTA", "gray", True),
     "perfusion-ct": ("CTP", "gray", True),
     "tmax-map": ("Tmax", "warm", False),
+    "tmax-parameter-map": ("Tmax", "warm", False),
     "cbf-map": ("CBF", "plasma", False),
+    "cbf-parameter-map": ("CBF", "plasma", False),
     "cbv-map": ("CBV", "viridis", False),
+    "cbv-parameter-map": ("CBV", "viridis", False),
     "mtt-map": ("MTT", "inferno", False),
+    "mtt-parameter-map": ("MTT", "inferno", False),
     "follow-up-dwi": ("DWI (follow-up)", "gray", False),
     "follow-up-adc": ("ADC (follow-up)", "gray", False),
 }

@@ -25,6 +25,7 @@ def isles24_case_inputs(release: Path, case: str) -> dict[str, Path | JsonValue]
         "acute-stroke-clinical-information": clinical,
     }
     for name in PERFUSION_MAPS:
+        inputs[f"{name}-parameter-map"] = raw / "perfusion-maps" / f"{case}_ses-01_{name}.nii.gz"
         inputs[f"preprocessed-{name}-map"] = (
             derived / "perfusion-maps" / f"{case}_ses-01_space-ncct_{name}.nii.gz"
         )

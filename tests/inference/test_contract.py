@@ -81,7 +81,7 @@ def test_inputs_stage_converts_a_case_once_when_given_a_cache(small_release: Pat
 
     relative = Path("images/non-contrast-ct") / f"{SMALL_CASE}_ses-01_ncct.mha"
     assert os.path.samefile(first / relative, second / relative)
-    assert len(list(cache.iterdir())) == 9
+    assert len(list(cache.iterdir())) == len(ISLES24.image_inputs) == 13
 
 
 def test_inputs_stage_serves_isles22_as_a_second_configuration(tmp_path: Path) -> None:

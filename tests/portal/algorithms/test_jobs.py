@@ -194,7 +194,7 @@ def test_an_imported_isles24_case_is_staged_with_every_input_and_only_its_admiss
     case = phase.dataset.cases.get()
     *folders, clinical, last = job.stdout_tail.splitlines()
     assert submission.status == Status.SUCCEEDED, submission.error
-    assert folders == sorted(image.slug for image in ISLES24.inputs[:9])
+    assert folders == sorted(image.slug for image in ISLES24.image_inputs)
     assert last == "segmenting"
     # The release's acute table, as one row; the 90-day outcome is ground truth and stays out.
     assert json.loads(clinical) == case.admission_data["demographic_baseline"]

@@ -53,7 +53,13 @@ def test_the_case_viewer_lists_every_modality_in_reading_order_with_volume_urls(
     world: ChallengeWithPeople,
 ) -> None:
     case = world.train_image.case
-    for interface in ("preprocessed-tmax-map", "follow-up-adc", "perfusion-ct", "ct-angiography"):
+    for interface in (
+        "tmax-parameter-map",
+        "preprocessed-tmax-map",
+        "follow-up-adc",
+        "perfusion-ct",
+        "ct-angiography",
+    ):
         ImageFactory(case=case, interface=interface)
 
     data = viewer_data(world, "participant", case)
@@ -63,9 +69,11 @@ def test_the_case_viewer_lists_every_modality_in_reading_order_with_volume_urls(
         "CTA",
         "CTP",
         "Tmax (in NCCT space)",
+        "Tmax",
         "ADC (follow-up)",
     ]
     tmax = data["images"][3]
+    assert data["images"][4]["colormap"] == "warm"
     assert tmax["colormap"] == "warm"
     assert tmax["is_ct"] is False
     assert tmax["name"].endswith(".nii.gz")
