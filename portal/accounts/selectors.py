@@ -4,17 +4,22 @@
   it, used by every app (as a boolean, ``user_is_organizer``; on roles a page has read already,
   ``roles_make_organizer``; or as a filter, ``organizer_of``). Django's ``is_staff`` and
   ``is_superuser`` grant nothing on challenge data: they open the admin site only.
+- **Teams**: a participant is in one team of a challenge at most, or competes alone under their own
+  name; a challenge's teams stop changing members once the team freeze date of any of its phases has
+  passed (``team_freeze_sentence``).
 - **One person, one side**: a user who takes part in a challenge (its PARTICIPANT role, or a member of
   one of its teams) is never an organizer or an expert reader of it, and the reverse; an expert reader
   (the READER role) reads or annotates the challenge's hidden test cases.
 """
 
+import datetime
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.utils import timezone
 
-from portal.accounts.models import ChallengeRole, TeamMembership, User
+from portal.accounts.models import ChallengeRole, Invitation, Team, TeamMembership, User
 
 if TYPE_CHECKING:
     # For annotations only: challenges sit above accounts, which never imports them at run time.
@@ -93,3 +98,60 @@ def challenge_role_conflict(*, user: User, challenge: "Challenge", role: str) ->
             f"{Role(role).label.lower()}s: they would see its hidden data."
         )
     return None
+
+
+def team_of(*, user: User, challenge: "Challenge | int") -> Team | None:
+    """The user's team in the challenge, or None when they compete alone (or are anonymous)."""
+    if not user.is_authenticated:
+        return None
+    membership = TeamMembership.objects.filter(user=user, challenge=challenge).select_related("team").first()
+    return None if membership is None else membership.team
+
+
+def team_list(*, challenge: "Challenge | int") -> QuerySet[Team]:
+    """The challenge's teams by name, each with ``member_count``."""
+    return (
+        Team.objects.filter(challenge=challenge)
+        .annotate(member_count=Count("memberships"))
+        .select_related("captain")
+        .order_by("name")
+    )
+
+
+def team_member_list(*, team: Team) -> QuerySet[User]:
+    """The team's members, in the order they joined."""
+    return User.objects.filter(team_memberships__team=team).order_by("team_memberships__joined_at", "pk")
+
+
+def team_invitation_list_pending(*, team: Team) -> QuerySet[Invitation]:
+    """The team's invitations nobody has answered yet, newest first."""
+    return team.invitations.filter(status=Invitation.Status.PENDING).order_by("-created_at", "-pk")
+
+
+def invitation_get(*, token: str) -> Invitation:
+    """The invitation with this token, with its team and challenge; ``Invitation.DoesNotExist`` otherwise."""
+    return Invitation.objects.select_related("team__challenge", "invited_by").get(token=token)
+
+
+def invitation_is_for(*, invitation: Invitation, user: User) -> bool:
+    """Whether the user may answer the invitation: one sent by link is anybody's, one sent by e-mail is
+    its address's owner's."""
+    return invitation.email == "" or invitation.email.lower() == user.email.lower()
+
+
+def team_freeze_time(*, challenge: "Challenge") -> datetime.datetime | None:
+    """When the challenge's teams froze: the earliest team freeze date of its phases that has passed, or
+    None while none has."""
+    phase = challenge.phases.filter(team_freeze_at__lte=timezone.now()).order_by("team_freeze_at").first()
+    return None if phase is None else phase.team_freeze_at
+
+
+def team_freeze_sentence(*, challenge: "Challenge") -> str | None:
+    """Why no team of the challenge may change its members now, or None while they may."""
+    frozen_at = team_freeze_time(challenge=challenge)
+    if frozen_at is None:
+        return None
+    return (
+        f"The teams of {challenge.title} were frozen on {frozen_at.astimezone(datetime.UTC):%Y-%m-%d %H:%M} "
+        "UTC: nobody creates, joins or leaves a team of it any more, and no member is removed."
+    )

@@ -75,6 +75,14 @@ class Phase(models.Model):
     total_submission_limit = models.PositiveSmallIntegerField(
         default=10, help_text="Submissions per team (or participant without a team) over the whole phase."
     )
+    team_freeze_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=(
+            "From this moment no team of the challenge changes its members (none is created, joined or "
+            "left). Empty: no freeze."
+        ),
+    )
     upload_max_mb = models.PositiveIntegerField(
         default=2000,
         help_text=(

@@ -42,10 +42,19 @@ def submission_list_of_submitter(*, phase: Phase, team: Team | None, user: User)
 def submission_list_counted(
     *, phase: Phase, team: Team | None, user: User, since: datetime.datetime | None = None
 ) -> QuerySet[Submission]:
-    """The submissions that count toward the phase's limits: every one not FAILED or CANCELLED."""
-    submissions = submission_list_of_submitter(phase=phase, team=team, user=user).exclude(
-        status__in=NOT_COUNTED
-    )
+    """The submissions that count toward the phase's limits: every one not FAILED or CANCELLED of the
+    team, and every one its current members made to the phase under another team or without one; for a
+    participant without a team, every one they made to the phase, with a team or without.
+
+    So nobody resets the limits by moving: what a participant submitted counts toward the team they
+    join, and toward themselves when they leave it, for the rest of the phase.
+    """
+    if team is not None:
+        members = TeamMembership.objects.filter(team=team).values("user_id")
+        submissions = Submission.objects.filter(Q(team=team) | Q(creator__in=members), phase=phase)
+    else:
+        submissions = Submission.objects.filter(phase=phase, creator=user)
+    submissions = submissions.exclude(status__in=NOT_COUNTED)
     if since is not None:
         submissions = submissions.filter(created_at__gte=since)
     return submissions

@@ -91,12 +91,17 @@ def _phase_submissions_render(
     submissions = selectors.submission_list_visible_to(user=request.user, phase=phase).prefetch_related(
         "state_changes"
     )
+    is_participant = ChallengeRole.Role.PARTICIPANT in roles
     context = {
         "phase": phase,
         "form": form,
-        "can_submit": ChallengeRole.Role.PARTICIPANT in roles
-        and phase.submission_kind == Phase.SubmissionKind.PREDICTIONS,
+        "can_submit": is_participant and phase.submission_kind == Phase.SubmissionKind.PREDICTIONS,
         "is_organizer": roles_make_organizer(roles=roles),
+        "team": (
+            selectors.submission_team_for(challenge=phase.challenge, user=request.user)
+            if is_participant
+            else None
+        ),
         "submissions": submissions,
     }
     return render(request, "submissions/phase_submissions.html", context, status=status)

@@ -94,7 +94,7 @@ def test_team_create_refuses_outsiders_second_teams_and_taken_names(db: None) ->
 
     with pytest.raises(ValidationError, match="Join the challenge"):
         team_create(challenge=challenge, name="Core", creator=UserFactory())
-    with pytest.raises(ValidationError, match="already in a team"):
+    with pytest.raises(ValidationError, match="already in the team Penumbra"):
         team_create(challenge=challenge, name="Core", creator=participant.user)
     with pytest.raises(ValidationError, match="already exists"):
         team_create(challenge=challenge, name="penumbra", creator=other.user)
