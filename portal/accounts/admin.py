@@ -1,10 +1,11 @@
-"""Admin of users, challenge roles and teams."""
+"""Admin of users, challenge roles, teams and their invitations."""
 
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.http import HttpRequest
 
-from portal.accounts.models import ChallengeRole, Team, TeamMembership, User
+from portal.accounts.models import ChallengeRole, Invitation, Team, TeamMembership, User
 from portal.accounts.selectors import challenge_role_conflict
 
 admin.site.register(User, UserAdmin)
@@ -44,9 +45,23 @@ class TeamMembershipInline(admin.TabularInline):
     readonly_fields = ["joined_at"]
 
 
+class InvitationInline(admin.TabularInline):
+    """A team's invitations, read only: members make them, the invited answer them (the services' rules)."""
+
+    model = Invitation
+    extra = 0
+    fields = ["email", "invited_by", "status", "created_at", "answered_by", "answered_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Team | None = None) -> bool:
+        return False
+
+
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "challenge", "created_at"]
+    list_display = ["name", "challenge", "captain", "created_at"]
     list_filter = ["challenge"]
     search_fields = ["name"]
-    inlines = [TeamMembershipInline]
+    autocomplete_fields = ["captain"]
+    inlines = [TeamMembershipInline, InvitationInline]

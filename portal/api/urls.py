@@ -17,6 +17,7 @@ urlpatterns = [
     path("me/", views.MeView.as_view(), name="me"),
     path("images/<id:pk>/file/", views.ImageFileView.as_view(), name="image-file"),
     path("auth/token/", AuthTokenView.as_view(), name="token"),
+    path("", include("portal.challenges.api_urls")),
     path("", include("portal.submissions.api_urls")),
     path("", include("portal.algorithms.api_urls")),
     path("", include("portal.leaderboards.api_urls")),

@@ -11,7 +11,7 @@ class PhaseInline(admin.StackedInline):
     fields = [
         ("title", "slug", "order"),
         ("submission_kind", "metric_profile"),
-        ("opens_at", "closes_at"),
+        ("opens_at", "closes_at", "team_freeze_at"),
         ("dataset", "split"),
         ("daily_submission_limit", "total_submission_limit", "upload_max_mb"),
         "description",

@@ -7,8 +7,9 @@ with a scored submission of each kind (the algorithm ones with jobs: the sanity 
 then the hidden ones), a pending one of team A, an image upload in progress, the leaderboards ranked, a
 blinded reader study of team A's algorithm against the reference with its invited reader, and an
 annotation campaign of a hidden case given to the same reader with one saved revision; beside it, a
-hidden challenge of the same organizer. Its people: team A's member, team B's member, the reader, a
-staff user without any role, and the organizer (and anonymous visitors, who need no row).
+hidden challenge of the same organizer, and an open invitation of team A by link. Its people: team A's
+member, team B's member (each their team's captain), the reader, a staff user without any role, and the
+organizer (and anonymous visitors, who need no row).
 
 Submission ids, team names and the hidden cases' logs are tell-tale: finding one in what another person
 receives is a leak.
@@ -24,7 +25,7 @@ from typing import Any
 from django.core.files.base import ContentFile
 from rest_framework.authtoken.models import Token
 
-from portal.accounts.models import ChallengeRole, Team, TeamMembership, User
+from portal.accounts.models import ChallengeRole, Invitation, Team, TeamMembership, User
 from portal.accounts.services import challenge_role_grant
 from portal.algorithms import services as algorithm_services
 from portal.algorithms.models import AlgorithmSettings, Job
@@ -183,7 +184,7 @@ def _cast(challenge: Challenge) -> _Cast:
     teams = {}
     for person, team_name in (("team_a", TEAM_A), ("team_b", TEAM_B)):
         challenge_role_grant(user=users[person], challenge=challenge, role=ChallengeRole.Role.PARTICIPANT)
-        teams[person] = Team.objects.create(challenge=challenge, name=team_name)
+        teams[person] = Team.objects.create(challenge=challenge, name=team_name, captain=users[person])
         TeamMembership.objects.create(team=teams[person], user=users[person], challenge=challenge)
     challenge_role_grant(user=users["reader"], challenge=challenge, role=ChallengeRole.Role.READER)
     challenge_role_grant(user=users["organizer"], challenge=challenge, role=ChallengeRole.Role.ORGANIZER)
@@ -308,6 +309,9 @@ def world_build(*, on_commit: Callable[..., Any]) -> World:
     study, item = _study(cast, dataset, submissions["a_algorithm"], on_commit)
     assignment = _campaign(cast, dataset, test[0], on_commit)
     hidden_challenge = ChallengeFactory(slug="isles25-private", title="ISLES 2025", is_public=False)
+    invitation = Invitation.objects.create(
+        team=cast.teams["team_a"], invited_by=cast.team_a, token="an-invitation-of-team-a-by-link"
+    )
     challenge_role_grant(user=cast.organizer, challenge=hidden_challenge, role=ChallengeRole.Role.ORGANIZER)
 
     people = cast.people
@@ -328,6 +332,8 @@ def world_build(*, on_commit: Callable[..., Any]) -> World:
         "mask": item.token_a,
         "campaign": assignment.campaign_case.campaign_id,
         "assignment": assignment.pk,
+        "invitation": invitation.token,
+        "team_a_user": cast.team_a.pk,
     }
     return World(
         people=people,

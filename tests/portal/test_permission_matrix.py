@@ -125,6 +125,15 @@ def _phase_version(world: World) -> dict[str, object]:
     return {"phase": world.ids["final_pk"], "version": 1}
 
 
+def _captain_form(world: World) -> dict[str, object]:
+    """Team A's captain, named as the team page's form names a member."""
+    return {"member": world.ids["team_a_user"]}
+
+
+def _captain_api(world: World) -> dict[str, object]:
+    return {"user": world.ids["team_a_user"]}
+
+
 CHUNK = {"content-range": "bytes 0-9/1000"}
 STOP = {"reason": "It hangs every worker."}
 
@@ -147,6 +156,36 @@ MATRIX: dict[str, tuple[Try, ...]] = {
     "challenges/<slug>/join/": (
         POST("/challenges/{challenge}/join/",                              LOGIN, 302, 302, 302, 302, 302),
         POST("/challenges/{hidden_challenge}/join/",                       LOGIN, 404, 404, 404, 404, 302),
+    ),
+    # --- Teams: one's own team; a refusal is a message on the team page --------------------------------
+    "challenges/<slug>/team/": (
+        GET("/challenges/{challenge}/team/",                               LOGIN, 200, 200, 200, 200, 200,
+            hides=TEAMS, shows_own_team=True),
+        GET("/challenges/{hidden_challenge}/team/",                        LOGIN, 404, 404, 404, 404, 200),
+    ),
+    "challenges/<slug>/team/create/": (
+        POST("/challenges/{challenge}/team/create/",                       LOGIN, 302, 302, 302, 302, 302,
+             body={"name": "Gamma Core Lab"}),
+    ),
+    "challenges/<slug>/team/invite/": (
+        POST("/challenges/{challenge}/team/invite/",                       LOGIN, 302, 302, 302, 302, 302,
+             body={"email": ""}),
+    ),
+    "challenges/<slug>/team/leave/": (
+        POST("/challenges/{challenge}/team/leave/",                        LOGIN, 302, 302, 302, 302, 302),
+    ),
+    "challenges/<slug>/team/members/<user_id>/remove/": (
+        POST("/challenges/{challenge}/team/members/{team_a_user}/remove/", LOGIN, 302, 302, 302, 302, 302),
+    ),
+    "challenges/<slug>/team/captain/": (
+        POST("/challenges/{challenge}/team/captain/",                      LOGIN, 302, 302, 302, 302, 302,
+             body=_captain_form),
+    ),
+    "challenges/<slug>/invitations/<token>/": (
+        GET("/challenges/{challenge}/invitations/{invitation}/",           LOGIN, 200, 200, 200, 200, 200),
+        GET("/challenges/{hidden_challenge}/invitations/{invitation}/",    LOGIN, 404, 404, 404, 404, 404),
+        POST("/challenges/{challenge}/invitations/{invitation}/",          LOGIN, 302, 302, 302, 302, 302,
+             body={"answer": "accept"}),
     ),
     # --- Datasets: training files to participants, hidden ones to organizers ---------------------------
     "datasets/images/<pk>/download/": (
@@ -307,6 +346,45 @@ MATRIX: dict[str, tuple[Try, ...]] = {
     ),
     r"api/challenges/(?P<slug>[^/.]+)/join\.(?P<format>[a-z0-9]+)/?$": (
         POST("/api/challenges/{challenge}/join.json",                      401,   201, 201, 400, 201, 400),
+    ),
+    # --- API: teams (mine: the user's own; 404 without one) --------------------------------------------
+    "api/challenges/<slug>/teams/": (
+        GET("/api/challenges/{challenge}/teams/",                          401,   200, 200, 200, 200, 200),
+        GET("/api/challenges/{hidden_challenge}/teams/",                   401,   404, 404, 404, 404, 200),
+        POST("/api/challenges/{challenge}/teams/",                         401,   400, 400, 400, 400, 400,
+             body={"name": "Gamma Core Lab"}, json=True),
+    ),
+    "api/challenges/<slug>/teams/mine/": (
+        GET("/api/challenges/{challenge}/teams/mine/",                     401,   200, 200, 404, 404, 404,
+            hides=TEAMS, shows_own_team=True),
+    ),
+    "api/challenges/<slug>/teams/mine/invitations/": (
+        POST("/api/challenges/{challenge}/teams/mine/invitations/",        401,   201, 201, 404, 404, 404,
+             body={"email": ""}, json=True, hides=TEAMS),
+    ),
+    "api/challenges/<slug>/teams/mine/leave/": (
+        POST("/api/challenges/{challenge}/teams/mine/leave/",              401,   204, 204, 404, 404, 404),
+    ),
+    "api/challenges/<slug>/teams/mine/members/<user_id>/remove/": (
+        POST("/api/challenges/{challenge}/teams/mine/members/{team_a_user}/remove/",
+                                                                           401,   400, 400, 404, 404, 404),
+    ),
+    "api/challenges/<slug>/teams/mine/captain/": (
+        POST("/api/challenges/{challenge}/teams/mine/captain/",            401,   200, 400, 404, 404, 404,
+             body=_captain_api, json=True, hides=TEAMS),
+    ),
+    "api/challenges/<slug>/teams/invitations/<token>/": (
+        GET("/api/challenges/{challenge}/teams/invitations/{invitation}/", 401,   200, 200, 200, 200, 200),
+        GET("/api/challenges/{hidden_challenge}/teams/invitations/{invitation}/",
+                                                                           401,   404, 404, 404, 404, 404),
+    ),
+    "api/challenges/<slug>/teams/invitations/<token>/accept/": (
+        POST("/api/challenges/{challenge}/teams/invitations/{invitation}/accept/",
+                                                                           401,   400, 400, 400, 200, 400),
+    ),
+    "api/challenges/<slug>/teams/invitations/<token>/decline/": (
+        POST("/api/challenges/{challenge}/teams/invitations/{invitation}/decline/",
+                                                                           401,   200, 200, 200, 200, 200),
     ),
     "api/challenges/(?P<slug>[^/.]+)/phases/$": (
         GET("/api/challenges/{challenge}/phases/",                         200,   200, 200, 200, 200, 200),

@@ -52,6 +52,8 @@ PEOPLE = ("organizer", "team_a", "reader", "team_b", "staff", "anonymous")
 REAL_VALUES = {
     # (the path's first segment after /api/, the parameter): names of the world's ids that fit it
     ("challenges", "slug"): ("challenge", "hidden_challenge"),
+    ("challenges", "token"): ("invitation",),
+    ("challenges", "user_id"): ("team_a_user",),
     ("phases", "slug"): ("training", "final", "unpublished"),
     ("phases", "phase_slug"): ("training", "final", "unpublished"),
     ("submissions", "id"): ("a_predictions", "a_pending", "a_algorithm", "b_predictions", "b_algorithm"),
