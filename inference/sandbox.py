@@ -5,7 +5,8 @@ image's own non-root user, a read-only root with a size-limited tmpfs at ``/tmp`
 extra swap) and CPU limits, the input folder mounted read-only at ``/input`` and the output folder
 writable at ``/output``, nothing else of the host, an empty environment, and one GPU only when the worker
 names its device. The run is killed when it passes its time limit or writes more than the output cap, and
-the container is always removed. ``run_failure_sentence`` turns an outcome into what the participant reads;
+the container is always removed. ``docker_run_command`` is the same sandbox as a command line for a
+participant's machine. ``run_failure_sentence`` turns an outcome into what the participant reads;
 ``output_clear`` removes what the run wrote, whichever user wrote it.
 """
 
@@ -33,6 +34,7 @@ __all__ = [
     "SandboxLimits",
     "container_remove",
     "container_run",
+    "docker_run_command",
     "image_load",
     "output_clear",
     "output_size_bytes",
@@ -152,6 +154,43 @@ def container_run(
         )
     finally:
         container.remove(force=True)
+
+
+def docker_run_command(
+    *, image: str, limits: SandboxLimits, cpus: float, gpu: bool, input_folder: str, output_folder: str
+) -> list[str]:
+    """The ``docker run`` command that gives ``image`` the sandbox ``container_run`` gives it, for a
+    participant to reproduce a job locally: the same flags, ``cpus`` being what the worker grants (the
+    phase's CPUs, at most its machine's). Its time limit and output cap are watched by the worker, not
+    flags: a local run is not stopped by them. Keep the two in step when either changes."""
+    return [
+        "docker",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "--read-only",
+        "--tmpfs",
+        f"/tmp:rw,nosuid,nodev,size={limits.tmpfs_bytes}",
+        "--pids-limit",
+        str(limits.pids),
+        "--memory",
+        str(limits.memory_bytes),
+        "--memory-swap",
+        str(limits.memory_bytes),
+        "--cpus",
+        f"{cpus:g}",
+        *(["--gpus", "device=0"] if gpu else []),
+        "--volume",
+        f"{input_folder}:/input:ro",
+        "--volume",
+        f"{output_folder}:/output:rw",
+        image,
+    ]
 
 
 def container_remove(*, client: docker.DockerClient, name: str) -> bool:

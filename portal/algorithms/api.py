@@ -6,11 +6,13 @@ not start where the upload stands is a 409 carrying ``received_bytes``. The chun
 upload creates the submission, which the response names.
 """
 
+import dataclasses
 import io
 import re
 import uuid
 from typing import IO
 
+from django.conf import settings
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -20,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.accounts.selectors import user_is_organizer
 from portal.algorithms import selectors, services
 from portal.algorithms.exceptions import UploadOffsetMismatch, UploadRefused
 from portal.algorithms.models import AlgorithmUpload, Job
@@ -86,6 +89,42 @@ class JobWithLogsSerializer(JobSerializer):
         return None if job.log_hidden else job.stderr_tail
 
 
+class ContractFileSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    title = serializers.CharField()
+    path = serializers.CharField(help_text="Where the container finds (or writes) it; <name> is any name.")
+    file_format = serializers.CharField()
+    required = serializers.BooleanField(help_text="Whether every case of the phase must have it.")
+
+
+class AlgorithmContractSerializer(serializers.Serializer):
+    """What the phase's containers read and write and their sandbox, from the table the workers use."""
+
+    interface_set = serializers.CharField()
+    inputs = ContractFileSerializer(many=True)
+    output = ContractFileSerializer()
+    clinical_keys = serializers.ListField(child=serializers.CharField())
+    memory_gb = serializers.FloatField()
+    cpus = serializers.FloatField(help_text="At most the worker machine's cores.")
+    pids = serializers.IntegerField()
+    time_limit_s = serializers.IntegerField()
+    tmpfs_mb = serializers.IntegerField()
+    output_max_mb = serializers.IntegerField()
+    image_max_gb = serializers.FloatField()
+    gpu = serializers.BooleanField()
+    docker_run = serializers.ListField(
+        child=serializers.CharField(), help_text="A docker run command with the portal's sandbox flags."
+    )
+    missing_inputs = serializers.ListField(
+        child=serializers.CharField(),
+        allow_null=True,
+        help_text=(
+            "Organizers only (null for others): one sentence per case, the sanity case first, that lacks an"
+            " input the containers read."
+        ),
+    )
+
+
 def _upload_or_404(request: Request, upload_id: uuid.UUID) -> AlgorithmUpload:
     try:
         return selectors.algorithm_upload_get_for(user=request.user, upload_id=upload_id)
@@ -114,6 +153,27 @@ class PhaseAlgorithmUploadsView(APIView):
             phase=phase, user=request.user, total_bytes=start.validated_data["total_bytes"]
         )
         return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED)
+
+
+class PhaseAlgorithmContractView(APIView):
+    """The contract of a phase's algorithm containers and, for its organizers, the cases that cannot run."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: AlgorithmContractSerializer, 404: OpenApiResponse(description="No phase")})
+    def get(self, request: Request, slug: str) -> Response:
+        try:
+            phase = phase_get_for_submissions(user=request.user, slug=slug)
+        except Phase.DoesNotExist as error:
+            raise Http404("No such phase.") from error
+        if phase.submission_kind != Phase.SubmissionKind.ALGORITHM:
+            raise Http404("This phase takes predictions, not algorithms.")
+        contract = selectors.algorithm_contract(phase=phase, gpu=bool(settings.ISLES_GPU_DEVICE))
+        missing = None
+        if user_is_organizer(user=request.user, challenge=phase.challenge):
+            missing = [gap.sentence for gap in selectors.phase_cases_missing_inputs(phase=phase)]
+        data = {**dataclasses.asdict(contract), "missing_inputs": missing}
+        return Response(AlgorithmContractSerializer(data).data)
 
 
 class ChunkParser(BaseParser):

@@ -10,6 +10,11 @@ urlpatterns = [
         api.PhaseAlgorithmUploadsView.as_view(),
         name="phase-algorithm-uploads",
     ),
+    path(
+        "phases/<slug:slug>/algorithm-contract/",
+        api.PhaseAlgorithmContractView.as_view(),
+        name="phase-algorithm-contract",
+    ),
     path("algorithm-uploads/<uuid:upload_id>/", api.AlgorithmUploadView.as_view(), name="algorithm-upload"),
     path("submissions/<id:pk>/jobs/", api.SubmissionJobsView.as_view(), name="submission-jobs"),
 ]

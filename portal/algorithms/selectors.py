@@ -1,25 +1,166 @@
-"""Reads of the algorithms app that encode a rule: a phase's sandbox settings, which case runs first, and
-who reads which job's log."""
+"""Reads of the algorithms app that encode a rule: a phase's sandbox settings, which case runs first, which
+cases lack an input the phase's containers read, and who reads which job's log."""
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from django.db.models import Count, Q
 
-from inference.contract import INTERFACE_SETS, InterfaceKind
+from inference.contract import INTERFACE_SETS, Interface, InterfaceKind, InterfaceSet
+from inference.sandbox import docker_run_command
 from portal.accounts.models import User
 from portal.accounts.selectors import user_is_organizer
 from portal.algorithms.models import AlgorithmSettings, AlgorithmUpload, Job
 from portal.challenges.models import Phase, Split
 from portal.datasets.models import Case
+from portal.datasets.selectors import case_admission_information
 from portal.submissions.models import Submission
-from portal.submissions.selectors import submission_is_submitter
+from portal.submissions.selectors import phase_case_list, submission_is_submitter
 
 
 def algorithm_settings_get(*, phase: Phase) -> AlgorithmSettings:
     """The phase's algorithm settings, or the defaults (unsaved) when an organizer has set none."""
     found = AlgorithmSettings.objects.filter(phase=phase).first()
     return AlgorithmSettings(phase=phase) if found is None else found
+
+
+def phase_interface_set(*, phase: Phase) -> InterfaceSet:
+    """The contract the phase's containers are run with: their inputs and output."""
+    return INTERFACE_SETS[algorithm_settings_get(phase=phase).interface_set]
+
+
+@dataclass(frozen=True)
+class CaseMissingInputs:
+    """A case of an algorithm phase (or its sanity case) that lacks images the phase's containers read."""
+
+    case_name: str
+    is_sanity: bool
+    missing: tuple[str, ...]
+
+    @property
+    def sentence(self) -> str:
+        which = "The sanity case" if self.is_sanity else "Case"
+        lacks = ", ".join(self.missing)
+        consequence = (
+            "every submission is refused until it has them or another case is chosen"
+            if self.is_sanity
+            else "its jobs will fail"
+        )
+        return (
+            f"{which} {self.case_name} has no {lacks}, which this phase's containers read: {consequence};"
+            " import the missing files."
+        )
+
+
+def phase_cases_missing_inputs(*, phase: Phase) -> list[CaseMissingInputs]:
+    """The phase's cases, and its sanity case, that lack a required image input of the phase's contract,
+    the sanity case first, then by name; empty when every case can run (or the phase has no cases).
+
+    A JSON input is never missing: a case without admission data gets ``{}``.
+    """
+    cases = list(phase_case_list(phase=phase).prefetch_related("images"))
+    if not cases:
+        return []
+    required = [interface.slug for interface in phase_interface_set(phase=phase).required_images]
+    sanity = algorithm_sanity_case(phase=phase, cases=cases)
+    found = []
+    for case in [sanity, *(case for case in cases if case != sanity)]:
+        present = {image.interface for image in case.images.all()}
+        missing = tuple(slug for slug in required if slug not in present)
+        if missing:
+            found.append(CaseMissingInputs(case_name=case.name, is_sanity=case == sanity, missing=missing))
+    return found
+
+
+@dataclass(frozen=True)
+class ContractFile:
+    """One input or the output of a phase's containers, as a participant reads it."""
+
+    slug: str
+    title: str
+    path: str
+    file_format: str
+    required: bool
+
+
+@dataclass(frozen=True)
+class AlgorithmContract:
+    """What a phase's container reads and writes and the sandbox it runs in, from the same table and
+    settings the worker uses (``inference.contract``, ``AlgorithmSettings.sandbox_limits``)."""
+
+    interface_set: str
+    inputs: tuple[ContractFile, ...]
+    output: ContractFile
+    clinical_keys: tuple[str, ...]
+    memory_gb: float
+    cpus: float
+    pids: int
+    time_limit_s: int
+    tmpfs_mb: int
+    output_max_mb: int
+    image_max_gb: float
+    gpu: bool
+    docker_run: tuple[str, ...]
+
+    @property
+    def docker_run_line(self) -> str:
+        return " ".join(self.docker_run)
+
+
+def _contract_file(interface: Interface, *, folder: str) -> ContractFile:
+    if interface.kind is InterfaceKind.IMAGE:
+        path = f"{folder}/{interface.relative_path}/<name>.{interface.image_format}"
+        file_format = "MetaImage (.mha)" if interface.image_format == "mha" else "NIfTI (.nii.gz)"
+    else:
+        path, file_format = f"{folder}/{interface.relative_path}", "JSON"
+    return ContractFile(
+        slug=interface.slug,
+        title=interface.title,
+        path=path,
+        file_format=file_format,
+        required=interface.required,
+    )
+
+
+def algorithm_contract(*, phase: Phase, gpu: bool) -> AlgorithmContract:
+    """The contract of the phase's containers; ``gpu`` says whether its workers give a run a GPU.
+
+    The clinical JSON's keys are those of the admission tables of the phase's cases (never outcomes).
+    """
+    algorithm_settings = algorithm_settings_get(phase=phase)
+    interface_set = INTERFACE_SETS[algorithm_settings.interface_set]
+    keys: dict[str, None] = {}
+    for case in phase_case_list(phase=phase):
+        keys.update(dict.fromkeys(case_admission_information(case=case)))
+    command = docker_run_command(
+        image="my-algorithm",
+        limits=algorithm_settings.sandbox_limits,
+        cpus=algorithm_settings.cpus,
+        gpu=gpu,
+        input_folder="$PWD/test/input",
+        output_folder="$PWD/test/output",
+    )
+    return AlgorithmContract(
+        interface_set=interface_set.name,
+        inputs=tuple(_contract_file(interface, folder="/input") for interface in interface_set.inputs),
+        output=replace(
+            _contract_file(interface_set.output, folder="/output"),
+            file_format=(
+                "MetaImage (.mha) or NIfTI (.nii.gz), one file, on the input grid; values > 0 are lesion"
+            ),
+        ),
+        clinical_keys=tuple(keys),
+        memory_gb=algorithm_settings.memory_gb,
+        cpus=algorithm_settings.cpus,
+        pids=algorithm_settings.pids,
+        time_limit_s=algorithm_settings.time_limit_s,
+        tmpfs_mb=algorithm_settings.tmpfs_mb,
+        output_max_mb=algorithm_settings.output_max_mb,
+        image_max_gb=algorithm_settings.image_max_gb,
+        gpu=gpu,
+        docker_run=tuple(command),
+    )
 
 
 def algorithm_upload_get_for(*, user: User, upload_id: uuid.UUID | str) -> AlgorithmUpload:
@@ -67,8 +208,7 @@ def algorithm_sanity_case(*, phase: Phase, cases: Sequence[Case]) -> Case:
     """
     if phase.split != Split.TEST:
         return cases[0]
-    interface_set = INTERFACE_SETS[algorithm_settings_get(phase=phase).interface_set]
-    needed = {interface.slug for interface in interface_set.inputs if interface.kind == InterfaceKind.IMAGE}
+    needed = {interface.slug for interface in phase_interface_set(phase=phase).required_images}
     with_inputs = (
         Case.objects.filter(dataset_id=phase.dataset_id, split=Split.TRAIN)
         .annotate(inputs=Count("images", filter=Q(images__interface__in=needed)))

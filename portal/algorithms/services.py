@@ -48,7 +48,11 @@ from portal.accounts.models import User
 from portal.algorithms import tasks
 from portal.algorithms.exceptions import INFRASTRUCTURE_ERRORS, UploadOffsetMismatch, UploadRefused
 from portal.algorithms.models import AlgorithmImage, AlgorithmUpload, Job
-from portal.algorithms.selectors import algorithm_sanity_case, algorithm_settings_get
+from portal.algorithms.selectors import (
+    algorithm_sanity_case,
+    algorithm_settings_get,
+    phase_cases_missing_inputs,
+)
 from portal.celery import RowLocked
 from portal.challenges.models import Phase
 from portal.datasets.models import Case
@@ -77,9 +81,18 @@ def algorithm_upload_start(*, phase: Phase, user: User, total_bytes: int) -> Alg
 
     Raises ``SubmissionRefused`` when a submission by the user would be refused now (closed phase, wrong
     kind, not a participant, limits used), so nobody sends gigabytes for nothing; and ``UploadRefused``
-    when the archive is empty or bigger than the phase's image cap.
+    when the archive is empty or bigger than the phase's image cap, or when the phase's sanity case lacks
+    an input its containers read (every submission would fail at its sanity job).
     """
     submission_services.submission_refusal_check(phase=phase, user=user, kind=Phase.SubmissionKind.ALGORITHM)
+    sanity_gap = next((gap for gap in phase_cases_missing_inputs(phase=phase) if gap.is_sanity), None)
+    if sanity_gap is not None:
+        raise UploadRefused(
+            f"This phase cannot run algorithms yet: its sanity case has no {', '.join(sanity_gap.missing)},"
+            " which every container reads, so the organizers must import them first. Nothing was uploaded"
+            " and no submission was spent.",
+            code="sanity_case_incomplete",
+        )
     cap = algorithm_settings_get(phase=phase).image_max_bytes
     if total_bytes <= 0:
         raise UploadRefused("The archive is empty; save your image with docker save.", code="empty")
@@ -462,9 +475,16 @@ def _case_inputs_copy(
     """Local copies of the case's images (storage may be remote) and what is known of it at admission
     (never its outcomes, which are ground truth), by input slug.
 
-    The reference grid is the first input's image; a case lacking an input makes staging raise.
+    The reference grid is the first input's image. A case lacking a required image fails its job with a
+    sentence naming what it lacks (``phase_cases_missing_inputs`` shows organizers such cases beforehand).
     """
     images = {image.interface: image for image in case.images.all()}
+    missing = [interface.slug for interface in interface_set.required_images if interface.slug not in images]
+    if missing:
+        raise StepFailed(
+            f"Case {case.name} has no {', '.join(missing)}, which this phase's containers read, so your"
+            " algorithm was not run on it; the organizers have to import the missing images."
+        )
     inputs: dict[str, Path | JsonValue] = {}
     for interface in interface_set.inputs:
         if interface.kind == InterfaceKind.JSON:

@@ -6,5 +6,6 @@ from portal.algorithms import views
 
 urlpatterns = [
     path("phases/<slug:slug>/upload/", views.algorithm_upload, name="algorithm-upload"),
+    path("phases/<slug:slug>/contract/", views.algorithm_contract, name="algorithm-contract"),
     path("submissions/<id:pk>/jobs/", views.submission_jobs, name="submission-jobs"),
 ]

@@ -6,13 +6,14 @@ A phase or submission the user may not see is a 404.
 
 from collections import Counter
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from portal.accounts.models import ChallengeRole
-from portal.accounts.selectors import user_roles
+from portal.accounts.selectors import user_is_organizer, user_roles
 from portal.algorithms import selectors, services
 from portal.challenges.models import Phase
 from portal.submissions.models import Submission
@@ -28,14 +29,33 @@ def algorithm_upload(request: HttpRequest, slug: str) -> HttpResponse:
     except Phase.DoesNotExist as error:
         raise Http404("No such phase.") from error
     roles = user_roles(user=request.user, challenge=phase.challenge)
+    is_algorithm_phase = phase.submission_kind == Phase.SubmissionKind.ALGORITHM
+    gaps = selectors.phase_cases_missing_inputs(phase=phase) if is_algorithm_phase else []
     context = {
         "phase": phase,
         "settings": selectors.algorithm_settings_get(phase=phase),
-        "can_submit": ChallengeRole.Role.PARTICIPANT in roles
-        and phase.submission_kind == Phase.SubmissionKind.ALGORITHM,
+        "can_submit": ChallengeRole.Role.PARTICIPANT in roles and is_algorithm_phase,
         "chunk_bytes": services.UPLOAD_CHUNK_BYTES,
+        "is_organizer": user_is_organizer(user=request.user, challenge=phase.challenge),
+        "missing_inputs": [gap.sentence for gap in gaps],
+        "sanity_case_incomplete": any(gap.is_sanity for gap in gaps),
     }
     return render(request, "algorithms/algorithm_upload.html", context)
+
+
+@login_required
+@require_safe
+def algorithm_contract(request: HttpRequest, slug: str) -> HttpResponse:
+    """What a phase's container reads and writes, its sandbox and how to reproduce it locally, from the
+    same contract table and settings the worker runs it with."""
+    try:
+        phase = phase_get_for_submissions(user=request.user, slug=slug)
+    except Phase.DoesNotExist as error:
+        raise Http404("No such phase.") from error
+    if phase.submission_kind != Phase.SubmissionKind.ALGORITHM:
+        raise Http404("This phase takes predictions, not algorithms.")
+    contract = selectors.algorithm_contract(phase=phase, gpu=bool(settings.ISLES_GPU_DEVICE))
+    return render(request, "algorithms/algorithm_contract.html", {"phase": phase, "contract": contract})
 
 
 @login_required

@@ -25,6 +25,7 @@ from typing import Any
 from django.core.files.base import ContentFile
 from rest_framework.authtoken.models import Token
 
+from inference.contract import ISLES24
 from portal.accounts.models import ChallengeRole, Invitation, Team, TeamMembership, User
 from portal.accounts.services import challenge_role_grant
 from portal.algorithms import services as algorithm_services
@@ -89,7 +90,8 @@ class World:
 
 def _case(dataset: Dataset, name: str, split: str) -> Case:
     case = CaseFactory(dataset=dataset, name=name, split=split)
-    ImageFactory(case=case, interface="non-contrast-ct", shape=list(SHAPE), spacing_mm=list(SPACING_MM))
+    for interface in ISLES24.required_images:  # every input an ISLES'24 container reads
+        ImageFactory(case=case, interface=interface.slug, shape=list(SHAPE), spacing_mm=list(SPACING_MM))
     content = mask_bytes()
     GroundTruth.objects.create(
         case=case,
@@ -323,8 +325,8 @@ def world_build(*, on_commit: Callable[..., Any]) -> World:
         "final_pk": phases["final"].pk,
         "train_case": train[0].pk,
         "test_case": test[0].pk,
-        "train_image": train[0].images.get().pk,
-        "test_image": test[0].images.get().pk,
+        "train_image": train[0].images.get(interface="non-contrast-ct").pk,
+        "test_image": test[0].images.get(interface="non-contrast-ct").pk,
         **SUBMISSION_IDS,
         "upload": upload.pk,
         "study": study.pk,

@@ -244,6 +244,11 @@ MATRIX: dict[str, tuple[Try, ...]] = {
     "algorithms/phases/<slug>/upload/": (
         GET("/algorithms/phases/{final}/upload/",                          LOGIN, 200, 200, 200, 200, 200),
     ),
+    "algorithms/phases/<slug>/contract/": (
+        GET("/algorithms/phases/{final}/contract/",                        LOGIN, 200, 200, 200, 200, 200,
+            hides=HIDDEN),
+        GET("/algorithms/phases/{training}/contract/",                     LOGIN, 404, 404, 404, 404, 404),
+    ),
     "algorithms/submissions/<pk>/jobs/": (
         GET("/algorithms/submissions/{a_algorithm}/jobs/",                 LOGIN, 200, 404, 404, 404, 200,
             hides=LOGS),
@@ -425,6 +430,11 @@ MATRIX: dict[str, tuple[Try, ...]] = {
     "api/phases/<slug>/algorithm-uploads/": (
         POST("/api/phases/{final}/algorithm-uploads/",                     401,   201, 201, 400, 400, 400,
              body={"total_bytes": 1000}, json=True),
+    ),
+    "api/phases/<slug>/algorithm-contract/": (
+        GET("/api/phases/{final}/algorithm-contract/",                     401,   200, 200, 200, 200, 200,
+            hides=HIDDEN),
+        GET("/api/phases/{training}/algorithm-contract/",                  401,   404, 404, 404, 404, 404),
     ),
     "api/algorithm-uploads/<upload_id>/": (
         GET("/api/algorithm-uploads/{upload}/",                            401,   200, 404, 404, 404, 404),

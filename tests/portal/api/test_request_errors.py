@@ -7,10 +7,13 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
+from inference.contract import ISLES24
 from portal.accounts.models import User
 from portal.algorithms import services as algorithm_services
+from portal.algorithms.models import AlgorithmUpload
 from portal.converters import BIGINT_MAX
 from tests.portal.conftest import ChallengeWithPeople
+from tests.portal.datasets.factories import ImageFactory
 
 PAST_BIGINT = BIGINT_MAX + 1
 
@@ -162,11 +165,19 @@ def test_a_body_of_a_type_the_operation_does_not_take_is_a_415(world: ChallengeW
     assert_error(response, 415, "unsupported_media_type")
 
 
-def test_an_image_chunk_must_be_sent_as_octet_stream(world: ChallengeWithPeople) -> None:
-    user = world.people["participant"]
-    upload = algorithm_services.algorithm_upload_start(
+def _upload_start(world: ChallengeWithPeople, user: User) -> AlgorithmUpload:
+    """An upload opened on the world's algorithm phase, its sanity case given every image it lacks."""
+    case = world.train_image.case
+    for interface in ISLES24.required_images[1:]:
+        ImageFactory(case=case, interface=interface.slug)
+    return algorithm_services.algorithm_upload_start(
         phase=world.challenge.phases.get(), user=user, total_bytes=10
     )
+
+
+def test_an_image_chunk_must_be_sent_as_octet_stream(world: ChallengeWithPeople) -> None:
+    user = world.people["participant"]
+    upload = _upload_start(world, user)
 
     response = participant(world).put(
         reverse("api:algorithm-upload", args=[upload.pk]),
@@ -180,9 +191,7 @@ def test_an_image_chunk_must_be_sent_as_octet_stream(world: ChallengeWithPeople)
 
 def test_an_empty_image_chunk_adds_nothing_and_is_no_server_error(world: ChallengeWithPeople) -> None:
     user = world.people["participant"]
-    upload = algorithm_services.algorithm_upload_start(
-        phase=world.challenge.phases.get(), user=user, total_bytes=10
-    )
+    upload = _upload_start(world, user)
 
     response = participant(world).put(
         reverse("api:algorithm-upload", args=[upload.pk]),
