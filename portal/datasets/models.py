@@ -81,6 +81,14 @@ class Image(models.Model):
     shape = models.JSONField(help_text="Voxels along x, y, z (and t for 4D perfusion CT).")
     spacing_mm = models.JSONField(help_text="Voxel spacing in mm along x, y, z (and seconds along t).")
     pixel_type = models.CharField(max_length=32, help_text="Stored voxel type, e.g. int16.")
+    release_path = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text=(
+            "Where the release holds this file, relative to its root (raw_data/sub-stroke0001/...): the "
+            "name it is downloaded under. Empty for rows imported before it was recorded."
+        ),
+    )
 
     class Meta:
         ordering = ["case", "interface"]
@@ -146,6 +154,14 @@ class GroundTruth(models.Model):
     lesion_volume_ml = models.FloatField(help_text="Lesion voxels times the voxel volume, in ml.")
     source_encoding = models.CharField(
         max_length=64, help_text="How the release stored it, e.g. 'uint16 {0, 65535}'."
+    )
+    release_path = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text=(
+            "Where the release holds the case's mask, relative to its root (derivatives/...): the name it "
+            "is downloaded under (as stored: binarised, uint8). Empty when not known."
+        ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -204,8 +204,12 @@ def _image_store(*, case: Case, file: isles24.ReleaseFile, written: list[str]) -
     header = isles24.image_header_read(file)
     image = Image.objects.filter(case=case, interface=file.slot.name).first()
     if image is not None and image.sha256 == header.sha256:
+        if image.release_path != file.relative_path:
+            image.release_path = file.relative_path
+            image.save(update_fields=["release_path"])
         return image
     image = image or Image(case=case, interface=file.slot.name)
+    image.release_path = file.relative_path
     image.sha256 = header.sha256
     image.size_bytes = header.size_bytes
     image.shape = list(header.shape)
@@ -223,8 +227,12 @@ def _ground_truth_store(*, case: Case, file: isles24.ReleaseFile, written: list[
     sha256 = _sha256(mask.nifti_bytes)
     ground_truth = case.ground_truths.filter(version=GROUND_TRUTH_VERSION).first()
     if ground_truth is not None and ground_truth.sha256 == sha256:
+        if ground_truth.release_path != file.relative_path:
+            ground_truth.release_path = file.relative_path
+            ground_truth.save(update_fields=["release_path"])
         return ground_truth
     ground_truth = ground_truth or GroundTruth(case=case, version=GROUND_TRUTH_VERSION)
+    ground_truth.release_path = file.relative_path
     ground_truth.sha256 = sha256
     ground_truth.shape = list(mask.shape)
     ground_truth.spacing_mm = list(mask.spacing_mm)
@@ -437,10 +445,16 @@ def _ground_truth_version_store(
     previous = dataset.ground_truth_versions.aggregate(number=Max("number"))["number"] or 0
     version.number = previous + 1
     version.save()
+    release_paths = dict(
+        GroundTruth.objects.filter(case__dataset=dataset, version=previous).values_list(
+            "case_id", "release_path"
+        )
+    )
     for case, mask in masks.items():
         ground_truth = GroundTruth(
             case=case,
             version=version.number,
+            release_path=release_paths.get(case.pk, ""),
             sha256=_sha256(mask.nifti_bytes),
             shape=list(mask.shape),
             spacing_mm=list(mask.spacing_mm),
@@ -463,6 +477,7 @@ def _ground_truth_version_store(
                 spacing_mm=kept.spacing_mm,
                 lesion_volume_ml=kept.lesion_volume_ml,
                 source_encoding=kept.source_encoding,
+                release_path=kept.release_path,
             )
             for kept in carried
         ]
