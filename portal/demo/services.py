@@ -119,7 +119,7 @@ def _demo_member(*, challenge: Challenge, username: str, role: str, team_name: s
         user.save(update_fields=["password"])
     challenge_role_grant(user=user, challenge=challenge, role=role)
     if team_name is not None:
-        team, _ = Team.objects.get_or_create(challenge=challenge, name=team_name)
+        team, _ = Team.objects.get_or_create(challenge=challenge, name=team_name, defaults={"captain": user})
         TeamMembership.objects.get_or_create(challenge=challenge, user=user, defaults={"team": team})
     return user
 

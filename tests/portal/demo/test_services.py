@@ -50,7 +50,10 @@ def test_demo_setup_builds_a_challenge_with_hidden_test_cases_two_phases_and_thr
         "participant": ChallengeRole.Role.PARTICIPANT,
         "reader": ChallengeRole.Role.READER,
     }
-    assert TeamMembership.objects.filter(user__username="participant", challenge=demo.challenge).exists()
+    membership = TeamMembership.objects.select_related("team__captain").get(
+        user__username="participant", challenge=demo.challenge
+    )
+    assert membership.team.captain == membership.user
 
 
 def test_demo_setup_starts_a_pre_annotated_campaign_of_two_hidden_cases_for_the_reader_and_organizer(
