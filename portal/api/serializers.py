@@ -6,8 +6,8 @@ from rest_framework import serializers
 
 from portal.accounts.models import ChallengeRole
 from portal.challenges.models import Challenge, Phase, Split
-from portal.datasets.models import Case, Image
-from portal.datasets.selectors import case_outcome_data
+from portal.datasets.models import Case, GroundTruth, Image
+from portal.datasets.selectors import case_ground_truth_visible, case_outcome_data
 
 
 class ChallengeSerializer(serializers.ModelSerializer):
@@ -53,6 +53,7 @@ class ImageSerializer(serializers.ModelSerializer):
             "pixel_type",
             "size_bytes",
             "sha256",
+            "release_path",
             "download_url",
         ]
 
@@ -60,14 +61,45 @@ class ImageSerializer(serializers.ModelSerializer):
         return self.context["request"].build_absolute_uri(reverse("api:image-file", kwargs={"pk": image.pk}))
 
 
+class GroundTruthSerializer(serializers.ModelSerializer):
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = GroundTruth
+        fields = [
+            "id",
+            "version",
+            "shape",
+            "spacing_mm",
+            "lesion_volume_ml",
+            "sha256",
+            "release_path",
+            "download_url",
+        ]
+
+    def get_download_url(self, ground_truth: GroundTruth) -> str:
+        url = reverse("api:ground-truth-file", kwargs={"pk": ground_truth.pk})
+        return self.context["request"].build_absolute_uri(url)
+
+
 class CaseSerializer(serializers.ModelSerializer):
     dataset = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     images = ImageSerializer(many=True, read_only=True)
     outcome_data = serializers.SerializerMethodField()
+    ground_truth = serializers.SerializerMethodField()
 
     class Meta:
         model = Case
-        fields = ["name", "dataset", "split", "admission_data", "outcome_data", "images"]
+        fields = ["name", "dataset", "split", "admission_data", "outcome_data", "images", "ground_truth"]
+
+    @extend_schema_field(GroundTruthSerializer(allow_null=True))
+    def get_ground_truth(self, case: Case) -> dict[str, object] | None:
+        """The newest reference lesion mask (binarised, uint8): null for a hidden test case unless the
+        user organizes the challenge."""
+        ground_truth = case_ground_truth_visible(case=case)
+        if ground_truth is None:
+            return None
+        return GroundTruthSerializer(ground_truth, context=self.context).data
 
     @extend_schema_field(serializers.JSONField(allow_null=True))
     def get_outcome_data(self, case: Case) -> dict[str, object] | None:
@@ -82,6 +114,38 @@ class CaseQuerySerializer(serializers.Serializer):
         required=False,
         help_text="Only cases of this split (train or test).",
     )
+
+
+class ReleaseQuerySerializer(serializers.Serializer):
+    split = serializers.ChoiceField(
+        choices=[value.lower() for value in Split.values],
+        required=False,
+        help_text="Only cases of this split (train or test); every split the user sees when absent.",
+    )
+    case = serializers.ListField(
+        child=serializers.RegexField(r"^[A-Za-z0-9_.-]{1,64}$"),
+        required=False,
+        max_length=5000,
+        help_text="Only these cases, by name (repeat the parameter); every case when absent.",
+    )
+
+
+class ReleaseFileSerializer(serializers.Serializer):
+    case = serializers.CharField(read_only=True)
+    kind = serializers.ChoiceField(choices=["image", "mask", "table"], read_only=True)
+    path = serializers.CharField(
+        read_only=True, source="archive_path", help_text="Where the archive puts it."
+    )
+    sha256 = serializers.CharField(read_only=True)
+    size_bytes = serializers.IntegerField(read_only=True)
+
+
+class ReleaseFileListSerializer(serializers.Serializer):
+    manifest = serializers.CharField(
+        read_only=True, help_text="Where the archive puts its manifest, MANIFEST.sha256 (sha256sum format)."
+    )
+    size_bytes = serializers.IntegerField(read_only=True, help_text="The archive's length in bytes.")
+    files = ReleaseFileSerializer(many=True, read_only=True)
 
 
 class RoleSerializer(serializers.ModelSerializer):

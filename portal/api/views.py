@@ -1,7 +1,10 @@
 """API views: thin adapters over the selectors and services of the apps."""
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils.cache import patch_cache_control
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
@@ -19,18 +22,28 @@ from portal.api.serializers import (
     ChallengeSerializer,
     MeSerializer,
     PhaseSerializer,
+    ReleaseFileListSerializer,
+    ReleaseQuerySerializer,
     RoleSerializer,
 )
-from portal.challenges.models import Challenge
+from portal.challenges.models import Challenge, Split
 from portal.challenges.selectors import challenge_list_visible_to, phase_list
-from portal.datasets.models import Image
+from portal.datasets.archives import (
+    MANIFEST_NAME,
+    ReleaseEntry,
+    release_archive,
+    release_cases_visible,
+    release_entry_list,
+)
+from portal.datasets.models import GroundTruth, Image
 from portal.datasets.selectors import (
-    case_list_with_images,
+    case_list_with_files,
     cases_visible_to,
     cases_with_outcome_visibility,
+    ground_truth_can_download,
     image_can_download,
 )
-from portal.datasets.views import image_file_response
+from portal.datasets.views import ground_truth_file_response, image_file_response
 
 
 class ChallengeViewSet(viewsets.ReadOnlyModelViewSet):
@@ -56,14 +69,15 @@ class ChallengeViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(parameters=[CaseQuerySerializer], responses=CaseSerializer(many=True))
     @action(detail=True, permission_classes=[IsAuthenticated])
     def cases(self, request: Request, slug: str, format: str | None = None) -> Response:
-        """The challenge's cases whose images the user may download, with their download URLs."""
+        """The challenge's cases whose images the user may download, with their download URLs, and the
+        reference mask and outcomes of those whose ground truth the user may see (training cases)."""
         query = CaseQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         cases = cases_visible_to(user=request.user).filter(dataset__challenge=self.get_object())
         if "split" in query.validated_data:
             cases = cases.filter(split=query.validated_data["split"].upper())
         cases = cases_with_outcome_visibility(user=request.user, cases=cases.select_related("dataset"))
-        page = self.paginate_queryset(case_list_with_images(cases=cases))
+        page = self.paginate_queryset(case_list_with_files(cases=cases))
         serializer = CaseSerializer(page, many=True, context=self.get_serializer_context())
         return self.get_paginated_response(serializer.data)
 
@@ -98,3 +112,84 @@ class ImageFileView(APIView):
         if image is None or not image_can_download(user=request.user, image=image):
             raise Http404("No such image.")
         return image_file_response(request=request, image=image)
+
+
+class GroundTruthFileView(APIView):
+    """Download one reference mask the user may see: a training case's, or any to an organizer (ETag is
+    its sha256; If-None-Match gives 304). A hidden test case's mask is not found."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={(200, "application/gzip"): OpenApiTypes.BINARY})
+    def get(self, request: Request, pk: int) -> HttpResponse:
+        ground_truth = GroundTruth.objects.select_related("case").filter(pk=pk).first()
+        if ground_truth is None or not ground_truth_can_download(
+            user=request.user, ground_truth=ground_truth
+        ):
+            raise Http404("No such mask.")
+        return ground_truth_file_response(request=request, ground_truth=ground_truth)
+
+
+def _release_entries(request: Request, slug: str) -> tuple[Challenge, list[ReleaseEntry]]:
+    """The files of a challenge's release the request asks for and the user may download.
+
+    The one place both the list and the archive pass through: the data-use terms a participant accepts
+    before the first download (issue 16, "A dataset card") are to be checked here.
+    """
+    challenge = get_object_or_404(challenge_list_visible_to(user=request.user), slug=slug)
+    query = ReleaseQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    split = Split(query.validated_data["split"].upper()) if "split" in query.validated_data else None
+    names: list[str] | None = query.validated_data.get("case")
+    cases = list(release_cases_visible(user=request.user, challenge=challenge, split=split, case_names=names))
+    if not cases and names is None:
+        raise PermissionDenied(
+            "You may download no case of this challenge" + (" in this split." if split else ".")
+        )
+    unknown = sorted(set(names or ()) - {case.name for case in cases})
+    if unknown:
+        raise Http404(f"No such case to download: {', '.join(unknown)}.")
+    return challenge, release_entry_list(cases=cases)
+
+
+class ReleaseFileListView(APIView):
+    """The files of the challenge's release the user may download (images, the reference masks and outcome
+    tables of training cases, admission tables), with the path, sha256 and size of each as the archive
+    holds them."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        parameters=[ReleaseQuerySerializer],
+        responses={200: ReleaseFileListSerializer, 403: OpenApiResponse(description="No case to download")},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        _, entries = _release_entries(request, slug)
+        archive = release_archive(entries=entries)
+        data = {"manifest": MANIFEST_NAME, "size_bytes": archive.size_bytes, "files": entries}
+        return Response(ReleaseFileListSerializer(data).data)
+
+
+class ReleaseArchiveView(APIView):
+    """The same files as one tar, streamed as it is made: ``MANIFEST.sha256`` first, then every file under
+    its path in the release (each dataset's files in a folder named after it)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        parameters=[ReleaseQuerySerializer],
+        responses={
+            (200, "application/x-tar"): OpenApiTypes.BINARY,
+            403: OpenApiResponse(description="No case to download"),
+        },
+    )
+    def get(self, request: Request, slug: str) -> HttpResponse:
+        challenge, entries = _release_entries(request, slug)
+        archive = release_archive(entries=entries)
+        split = request.query_params.get("split")
+        response = StreamingHttpResponse(archive.stream(), content_type="application/x-tar")
+        response["Content-Length"] = str(archive.size_bytes)
+        name = f"{challenge.slug}-{split}" if split in ("train", "test") else challenge.slug
+        response["Content-Disposition"] = f'attachment; filename="{name}.tar"'
+        patch_cache_control(response, private=True, no_store=True)
+        return response

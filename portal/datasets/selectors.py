@@ -4,7 +4,8 @@
 - Participants see training cases, and hidden test cases only once the challenge has a phase that takes
   predicted masks on that dataset split and has opened (participants need the images to predict on).
 - Expert readers see nothing here by default, and neither do outsiders or anonymous visitors.
-- Ground truth is never served by a view: organizers reach it through the admin and the command line.
+- Ground truth (the reference lesion masks) is ground truth: participants may download the masks of
+  training cases, to train on; the masks of hidden test cases reach organizers only.
 - Clinical outcomes (``Case.outcome_data``, e.g. the 90-day mRS) are ground truth too: whoever sees a
   case sees its admission data, but its outcomes only when they organize the challenge or the case is a
   training case.
@@ -63,6 +64,31 @@ def image_can_download(*, user: User, image: Image) -> bool:
     return images_visible_to(user=user).filter(pk=image.pk).exists()
 
 
+def ground_truths_visible_to(*, user: User) -> QuerySet[GroundTruth]:
+    """Every reference mask the user may download: of training cases the user sees, and of every case of
+    the challenges the user organizes. Never a hidden test case's mask to anyone else."""
+    if not user.is_authenticated:
+        return GroundTruth.objects.none()
+    return GroundTruth.objects.filter(
+        Q(case__in=cases_visible_to(user=user))
+        & (organizer_of(user, challenge="case__dataset__challenge") | Q(case__split=Split.TRAIN))
+    )
+
+
+def ground_truth_can_download(*, user: User, ground_truth: GroundTruth) -> bool:
+    """Whether the user may download this reference mask."""
+    return ground_truths_visible_to(user=user).filter(pk=ground_truth.pk).exists()
+
+
+def case_ground_truth_visible(*, case: Case) -> GroundTruth | None:
+    """The case's newest mask if ``case`` was read with ``cases_with_outcome_visibility`` and the user may
+    see it (the same rule as its outcomes: an organizer, or a training case); None otherwise. Reads the
+    prefetched ``ground_truths`` when the caller prefetched them."""
+    if not getattr(case, "outcome_visible", False):
+        return None
+    return max(case.ground_truths.all(), key=lambda ground_truth: ground_truth.version, default=None)
+
+
 def dataset_split_visible(*, user: User, dataset: Dataset, split: str) -> bool:
     """Whether the user may see the cases of one split of a dataset."""
     if not user.is_authenticated:
@@ -78,6 +104,11 @@ def dataset_split_visible(*, user: User, dataset: Dataset, split: str) -> bool:
 def case_list_with_images(*, cases: QuerySet[Case]) -> QuerySet[Case]:
     """The cases with their images loaded in one more query, ordered by name."""
     return cases.prefetch_related("images").order_by("name")
+
+
+def case_list_with_files(*, cases: QuerySet[Case]) -> QuerySet[Case]:
+    """The cases with their images and masks loaded in two more queries, ordered by name."""
+    return cases.prefetch_related("images", "ground_truths").order_by("name")
 
 
 def cases_with_outcome_visibility(*, user: User, cases: QuerySet[Case]) -> QuerySet[Case]:

@@ -1,10 +1,13 @@
-"""Read-only pages over datasets: the cases of a dataset split, one case in the viewer, and the download of
-one image file (as a file, or as a volume for the viewer).
+"""Read-only pages over datasets: the cases of a dataset split, one case in the viewer with its reference
+mask as an overlay where the user may see it, and the download of one image or mask file (as a file named
+as the release names it, or as a volume for the viewer).
 
-Who may see what is decided in ``portal.datasets.selectors``; ground truth has no view at all.
+Who may see what is decided in ``portal.datasets.selectors``: a hidden test case's mask reaches organizers
+only.
 """
 
 from dataclasses import asdict, dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -19,13 +22,16 @@ from django.views.decorators.http import require_safe
 from evaluation.io import GZIP_MAGIC
 from portal.challenges.models import Split
 from portal.challenges.selectors import challenge_list_visible_to
-from portal.datasets.models import Case, Dataset, Image
+from portal.datasets.models import Case, Dataset, GroundTruth, Image
 from portal.datasets.selectors import (
     case_get_visible_to,
-    case_list_with_images,
+    case_ground_truth_visible,
+    case_list_with_files,
     cases_visible_to,
     cases_with_outcome_visibility,
     dataset_split_visible,
+    ground_truth_can_download,
+    ground_truths_visible_to,
     image_can_download,
 )
 
@@ -120,18 +126,42 @@ def volume_response(volume: bytes | FieldFile, *, cache_control: str | None = No
 
 def image_file_response(*, request: HttpRequest, image: Image, for_viewer: bool = False) -> HttpResponse:
     """Send an image file (the caller has checked the permission), or 304 when the client has it; for the
-    viewer as a volume (see ``volume_response``), otherwise as a ``.nii.gz`` attachment.
+    viewer as a volume (see ``volume_response``), otherwise as a ``.nii.gz`` attachment named as the
+    release names it (the portal's ``<case>_<interface>.nii.gz`` when the release path is not known).
 
     The ETag is the file's sha256, so a client that already holds the bytes downloads nothing.
     """
-    etag = f'"{image.sha256}"'
+    filename = PurePosixPath(image.release_path).name or f"{image.case.name}_{image.interface}.nii.gz"
+    return stored_file_response(
+        request=request, file=image.file, sha256=image.sha256, filename=filename, for_viewer=for_viewer
+    )
+
+
+def ground_truth_file_response(
+    *, request: HttpRequest, ground_truth: GroundTruth, for_viewer: bool = False
+) -> HttpResponse:
+    """Send a reference mask (the caller has checked the permission) as ``image_file_response`` sends an
+    image: named as the release names it, else ``<case>_lesion-msk.nii.gz``."""
+    filename = PurePosixPath(ground_truth.release_path).name or f"{ground_truth.case.name}_lesion-msk.nii.gz"
+    return stored_file_response(
+        request=request,
+        file=ground_truth.file,
+        sha256=ground_truth.sha256,
+        filename=filename,
+        for_viewer=for_viewer,
+    )
+
+
+def stored_file_response(
+    *, request: HttpRequest, file: FieldFile, sha256: str, filename: str, for_viewer: bool
+) -> HttpResponse:
+    etag = f'"{sha256}"'
     if client_holds(request=request, etag=etag):
         response: HttpResponse = HttpResponseNotModified()
     elif for_viewer:
-        response = volume_response(image.file)
+        response = volume_response(file)
     else:
-        filename = f"{image.case.name}_{image.interface}.nii.gz"
-        response = FileResponse(image.file.open("rb"), as_attachment=True, filename=filename)
+        response = FileResponse(file.open("rb"), as_attachment=True, filename=filename)
         response["Content-Type"] = "application/gzip"
     response["ETag"] = etag
     patch_cache_control(response, private=True, no_cache=True)
@@ -152,14 +182,30 @@ def case_list(request: HttpRequest, challenge_slug: str, dataset_slug: str, spli
         raise Http404("No such split.")
     if not dataset_split_visible(user=request.user, dataset=dataset, split=split_value):
         raise PermissionDenied("You may not see these cases.")
-    cases = case_list_with_images(
+    cases = case_list_with_files(
         cases=cases_with_outcome_visibility(
             user=request.user,
             cases=cases_visible_to(user=request.user).filter(dataset=dataset, split=split_value),
         )
     )
-    context = {"dataset": dataset, "split_label": Split(split_value).label, "cases": cases}
+    rows = [CaseRow(case=case, ground_truth=case_ground_truth_visible(case=case)) for case in cases]
+    archive_url = reverse("api:release-archive", args=[dataset.challenge.slug])
+    context = {
+        "dataset": dataset,
+        "split_label": Split(split_value).label,
+        "cases": rows,
+        "split_arg": split_value.lower(),
+        "archive_url": f"{archive_url}?split={split_value.lower()}",
+    }
     return render(request, "datasets/case_list.html", context)
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """A case of the case list, with the reference mask the user may download (None: none to see)."""
+
+    case: Case
+    ground_truth: GroundTruth | None
 
 
 @login_required
@@ -183,6 +229,29 @@ def _image_or_404(request: HttpRequest, pk: int) -> Image:
     return image
 
 
+@login_required
+@require_safe
+def ground_truth_download(request: HttpRequest, pk: int) -> HttpResponse:
+    """Download one reference mask the user may see (a training case's, or any to an organizer); any
+    other mask is not found."""
+    return ground_truth_file_response(request=request, ground_truth=_ground_truth_or_404(request, pk))
+
+
+@login_required
+@require_safe
+def ground_truth_volume(request: HttpRequest, pk: int) -> HttpResponse:
+    """One reference mask the user may see, as a volume for the viewer's overlay."""
+    ground_truth = _ground_truth_or_404(request, pk)
+    return ground_truth_file_response(request=request, ground_truth=ground_truth, for_viewer=True)
+
+
+def _ground_truth_or_404(request: HttpRequest, pk: int) -> GroundTruth:
+    ground_truth = get_object_or_404(GroundTruth.objects.select_related("case"), pk=pk)
+    if not ground_truth_can_download(user=request.user, ground_truth=ground_truth):
+        raise Http404("No such mask.")
+    return ground_truth
+
+
 def _display_rank(image: Image) -> tuple[int, str]:
     kind = image.interface.lower().removeprefix("preprocessed-")
     rank = _DISPLAY_ORDER.index(kind) if kind in _IMAGE_DISPLAY else len(_DISPLAY_ORDER)
@@ -198,7 +267,19 @@ def case_viewer(request: HttpRequest, pk: int) -> HttpResponse:
     except Case.DoesNotExist as error:
         raise Http404("No such case.") from error
     images = [viewer_image(image=image) for image in sorted(case.images.all(), key=_display_rank)]
-    context = {"case": case, "dataset": case.dataset, "split_label": Split(case.split).label}
-    return viewer_render(
-        request, "viewer/case_viewer.html", context, viewer_data={"images": [asdict(i) for i in images]}
-    )
+    ground_truth = ground_truths_visible_to(user=request.user).filter(case=case).order_by("-version").first()
+    overlay = None
+    if ground_truth is not None:
+        overlay = {
+            "url": reverse("ground-truth-volume", args=[ground_truth.pk]),
+            "name": "lesion-msk.nii.gz",
+            "label": f"Reference lesion mask (version {ground_truth.version})",
+        }
+    context = {
+        "case": case,
+        "dataset": case.dataset,
+        "split_label": Split(case.split).label,
+        "overlay": overlay,
+    }
+    viewer_data = {"images": [asdict(i) for i in images], "overlay": overlay}
+    return viewer_render(request, "viewer/case_viewer.html", context, viewer_data=viewer_data)

@@ -325,6 +325,8 @@ def world_build(*, on_commit: Callable[..., Any]) -> World:
         "final_pk": phases["final"].pk,
         "train_case": train[0].pk,
         "test_case": test[0].pk,
+        "train_mask": train[0].ground_truths.get().pk,
+        "test_mask": test[0].ground_truths.get().pk,
         "train_image": train[0].images.get(interface="non-contrast-ct").pk,
         "test_image": test[0].images.get(interface="non-contrast-ct").pk,
         **SUBMISSION_IDS,

@@ -205,6 +205,14 @@ MATRIX: dict[str, tuple[Try, ...]] = {
             hides=HIDDEN),
         GET("/datasets/{challenge}/{dataset}/test/",                       LOGIN, 403, 403, 403, 403, 200),
     ),
+    "datasets/ground-truths/<pk>/download/": (
+        GET("/datasets/ground-truths/{train_mask}/download/",              LOGIN, 200, 200, 404, 404, 200),
+        GET("/datasets/ground-truths/{test_mask}/download/",               LOGIN, 404, 404, 404, 404, 200),
+    ),
+    "datasets/ground-truths/<pk>/volume/": (
+        GET("/datasets/ground-truths/{train_mask}/volume/",                LOGIN, 200, 200, 404, 404, 200),
+        GET("/datasets/ground-truths/{test_mask}/volume/",                 LOGIN, 404, 404, 404, 404, 200),
+    ),
     # --- Submissions: a team's own; an organizer's actions ---------------------------------------------
     "submissions/phases/<slug>/": (
         GET("/submissions/phases/{training}/",                             LOGIN, 200, 200, 200, 200, 200,
@@ -401,6 +409,24 @@ MATRIX: dict[str, tuple[Try, ...]] = {
     "api/images/<pk>/file/": (
         GET("/api/images/{train_image}/file/",                             401,   200, 200, 404, 404, 200),
         GET("/api/images/{test_image}/file/",                              401,   404, 404, 404, 404, 200),
+    ),
+    "api/ground-truths/<pk>/file/": (
+        GET("/api/ground-truths/{train_mask}/file/",                       401,   200, 200, 404, 404, 200),
+        GET("/api/ground-truths/{test_mask}/file/",                        401,   404, 404, 404, 404, 200),
+    ),
+    "api/challenges/<slug>/files/": (
+        GET("/api/challenges/{challenge}/files/?split=train",              401,   200, 200, 403, 403, 200,
+            hides=HIDDEN),
+        GET("/api/challenges/{challenge}/files/",                          401,   200, 200, 403, 403, 200,
+            hides=HIDDEN),
+        GET("/api/challenges/{challenge}/files/?split=test",               401,   403, 403, 403, 403, 200),
+        GET("/api/challenges/{hidden_challenge}/files/",                   401,   404, 404, 404, 404, 403),
+    ),
+    "api/challenges/<slug>/archive/": (
+        GET("/api/challenges/{challenge}/archive/?split=train",            401,   200, 200, 403, 403, 200),
+        GET("/api/challenges/{challenge}/archive/?split=test",             401,   403, 403, 403, 403, 200),
+        GET("/api/challenges/{challenge}/archive/?case=sub-stroke9999",    401,   404, 404, 404, 404, 404),
+        GET("/api/challenges/{hidden_challenge}/archive/",                 401,   404, 404, 404, 404, 403),
     ),
     "api/auth/token/": (POST("/api/auth/token/",                           400,   400, 400, 400, 400, 400),),
     "api/schema/": (GET("/api/schema/",                                    200,   200, 200, 200, 200, 200),),
@@ -714,7 +740,8 @@ def test_every_person_gets_what_the_matrix_says(world: World) -> None:
     for route in url_routes():
         for attempt in tries_of(route, world) or ():
             url = attempt.url.format(**world.ids)
-            assert route_key(resolve(url).route) == route, f"{url} is not a URL of {route}"
+            path = url.partition("?")[0]
+            assert route_key(resolve(path).route) == route, f"{url} is not a URL of {route}"
             for person, expected in zip(PEOPLE, attempt.expected, strict=True):
                 got, leaked = ask(people, world, route, attempt, person)
                 if not _matches(expected, got):

@@ -1,5 +1,7 @@
 // The case viewer page: any image of the case as the base of the first pane, optionally a second image
 // in a second pane with a synced crosshair, CT window presets, layouts, and the value under the cursor.
+// Where the user may see the case's reference lesion mask (a training case, or any to an organizer), the
+// first pane shows it as an overlay, in the submission review's way: one label volume, opacity and a box.
 
 import { createViewer, webgl2Available } from "./viewer.mjs";
 import { bindViewerControls, locationText, readPageData, viewerUnavailableShow } from "./viewer-controls.mjs";
@@ -14,6 +16,24 @@ function volumeOf(image) {
   return volume;
 }
 
+const LESION_COLORS = Object.freeze({ 1: [255, 51, 51] });
+const OVERLAY = 1;
+
+// The first pane's volumes: the base image, and the lesion mask over it when there is one to show.
+function firstPaneVolumes(image, overlay, overlayControls) {
+  const volumes = [volumeOf(image)];
+  if (overlay !== null) {
+    volumes.push({
+      url: overlay.url,
+      name: overlay.name,
+      labelColors: LESION_COLORS,
+      opacity: Number(overlayControls.opacity.value) / 100,
+      visible: overlayControls.visible.checked,
+    });
+  }
+  return volumes;
+}
+
 function fillSelect(select, images, selectedIndex) {
   images.forEach((image, index) => {
     const option = document.createElement("option");
@@ -24,12 +44,12 @@ function fillSelect(select, images, selectedIndex) {
   });
 }
 
-async function showImage(viewer, image) {
-  await viewer.load([volumeOf(image)]);
-}
-
 async function main() {
-  const { images } = readPageData("viewer-data");
+  const { images, overlay } = readPageData("viewer-data");
+  const overlayControls = {
+    opacity: document.getElementById("overlay-opacity"),
+    visible: document.getElementById("overlay-visible"),
+  };
   const location = document.getElementById("location");
   if (!webgl2Available() || images.length === 0) {
     viewerUnavailableShow(images.length === 0 ? "This case has no images to show." : null);
@@ -47,7 +67,7 @@ async function main() {
   let first;
   try {
     first = await createViewer(document.getElementById("pane-1"), {
-      volumes: [volumeOf(images[0])],
+      volumes: firstPaneVolumes(images[0], overlay, overlayControls),
       onLocation: showLocation,
     });
     await first.ready;
@@ -65,8 +85,16 @@ async function main() {
 
   baseSelect.addEventListener("change", async () => {
     panes[0].image = images[Number(baseSelect.value)];
-    await showImage(first, panes[0].image);
+    await first.load(firstPaneVolumes(panes[0].image, overlay, overlayControls));
   });
+  if (overlay !== null) {
+    overlayControls.opacity.addEventListener("input", () =>
+      first.setOverlayOpacity(OVERLAY, Number(overlayControls.opacity.value) / 100),
+    );
+    overlayControls.visible.addEventListener("change", () =>
+      first.setOverlayVisible(OVERLAY, overlayControls.visible.checked),
+    );
+  }
   secondSelect.addEventListener("change", async () => {
     const box = document.getElementById("pane-2-box");
     if (secondSelect.value === "") {
@@ -86,7 +114,7 @@ async function main() {
       first.syncWith(panes[1].viewer);
       return;
     }
-    await showImage(panes[1].viewer, panes[1].image);
+    await panes[1].viewer.load([volumeOf(panes[1].image)]);
   });
 }
 

@@ -246,8 +246,8 @@ def test_case_list_takes_a_fixed_number_of_queries_however_many_cases(
     token = Client().post(reverse("api:token"), {"username": user.username, "password": PASSWORD}).json()
     client = Client(headers={"authorization": f"Token {token['token']}"})
 
-    # token, challenge, count, cases, images
-    with django_assert_num_queries(5):
+    # token, challenge, count, cases, images, masks
+    with django_assert_num_queries(6):
         response = client.get(reverse("api:challenge-cases", args=["isles24"]), {"split": "train"})
 
     assert len(response.json()["results"]) == 5

@@ -1,4 +1,5 @@
-"""Who sees which cases and downloads which images on the dataset pages; ground truth is never served."""
+"""Who sees which cases and downloads which images and masks on the dataset pages; a hidden test case's
+mask reaches organizers only."""
 
 import hashlib
 
@@ -205,8 +206,10 @@ def _patterns(resolver: URLResolver, prefix: str = "") -> list[str]:
     return routes
 
 
-def test_no_url_serves_ground_truth_and_no_download_returns_its_bytes(world: ChallengeWithPeople) -> None:
-    case = world.train_image.case
+def test_only_the_mask_routes_serve_ground_truth_and_a_hidden_cases_mask_reaches_organizers_only(
+    world: ChallengeWithPeople,
+) -> None:
+    case = world.test_image.case
     content = nifti_bytes(shape=[6, 5, 4], spacing_mm=[0.5, 0.5, 2.0], fill=1)
     sha256 = hashlib.sha256(content).hexdigest()
     GroundTruth.objects.create(
@@ -218,23 +221,33 @@ def test_no_url_serves_ground_truth_and_no_download_returns_its_bytes(world: Cha
         lesion_volume_ml=0.06,
         source_encoding="uint8 {0, 1}",
     )
-    organizer = client_for(world, "organizer")
+    world.release_test_images()
+    participant = client_for(world, "participant")
 
     routes = [route for route in _patterns(get_resolver()) if not route.startswith("admin/")]
-    # The routes that serve masks are the blinded reader study's (a re-encoded copy, to its invited reader
-    # only) and an annotation assignment's own mask (its starting mask or revisions, to its annotator and the
-    # organizers); tests/portal/readerstudies prove both. The review overlap is derived, for organizers.
-    allowed_mask_routes = {"studies/masks/<str:token>/", "api/campaigns/assignments/<id:pk>/mask/"}
+    # The routes that serve masks: the reference masks a user may download (a training case's, or any to
+    # an organizer), the blinded reader study's (a re-encoded copy, to its invited reader only) and an
+    # annotation assignment's own mask (its starting mask or revisions, to its annotator and the
+    # organizers); tests/portal/readerstudies prove the last two. The review overlap is derived.
+    allowed_mask_routes = {
+        "datasets/ground-truths/<id:pk>/download/",
+        "datasets/ground-truths/<id:pk>/volume/",
+        "api/ground-truths/<id:pk>/file/",
+        "studies/masks/<str:token>/",
+        "api/campaigns/assignments/<id:pk>/mask/",
+    }
     mask_routes = {route for route in routes if "ground" in route or "truth" in route or "mask" in route}
     assert mask_routes == allowed_mask_routes
     for image_url in (
-        reverse("image-download", kwargs={"pk": world.train_image.pk}),
-        reverse("image-volume", kwargs={"pk": world.train_image.pk}),
-        reverse("api:image-file", kwargs={"pk": world.train_image.pk}),
+        reverse("image-download", kwargs={"pk": world.test_image.pk}),
+        reverse("image-volume", kwargs={"pk": world.test_image.pk}),
+        reverse("api:image-file", kwargs={"pk": world.test_image.pk}),
     ):
-        assert b"".join(organizer.get(image_url).streaming_content) != content
-    listing = organizer.get(reverse("api:challenge-cases", args=["isles24"])).content.decode()
+        assert b"".join(participant.get(image_url).streaming_content) != content
+    listing = participant.get(reverse("api:challenge-cases", args=["isles24"])).content.decode()
     assert sha256 not in listing
+    organizers = client_for(world, "organizer").get(reverse("api:challenge-cases", args=["isles24"]))
+    assert sha256 in organizers.content.decode()
 
 
 def test_case_list_page_takes_a_fixed_number_of_queries_however_many_cases(
@@ -246,8 +259,8 @@ def test_case_list_page_takes_a_fixed_number_of_queries_however_many_cases(
     client = client_for(world, "participant")
     url = reverse("case-list", args=["isles24", "release", "train"])
 
-    # session, user, dataset, visibility, cases, images
-    with django_assert_num_queries(6):
+    # session, user, dataset, visibility, cases, images, masks
+    with django_assert_num_queries(7):
         response = client.get(url)
 
     assert response.content.decode().count("Download</a>") == 9
