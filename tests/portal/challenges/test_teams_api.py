@@ -2,6 +2,7 @@
 captaincy on, the freeze date and the one-person-one-side rule, each as a client sees it."""
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,3 +194,22 @@ def test_an_unknown_invitation_or_a_user_without_a_team_gets_a_404(api: Api) -> 
     assert api.get("stranger", "invitations/no-such-token/").status_code == 404
     assert api.post("stranger", "mine/leave/").status_code == 404
     assert api.post("stranger", "mine/invitations/", {}).status_code == 404
+
+
+def test_the_team_list_and_ones_team_take_a_fixed_number_of_queries(
+    api: Api, django_assert_num_queries: Callable[..., Any]
+) -> None:
+    _team(api)
+    for person in ("invitee", "stranger"):
+        api.post(person, f"invitations/{_link(api)}/accept/")
+    _link(api)
+    client = api.client("captain")
+
+    with django_assert_num_queries(3):
+        listed = client.get("/api/challenges/isles24/teams/")
+    with django_assert_num_queries(5):
+        mine = client.get("/api/challenges/isles24/teams/mine/")
+
+    assert listed.json()[0]["member_count"] == 3
+    assert len(mine.json()["members"]) == 3
+    assert len(mine.json()["invitations"]) == 1
