@@ -146,6 +146,15 @@ def team_freeze_time(*, challenge: "Challenge") -> datetime.datetime | None:
     return None if phase is None else phase.team_freeze_at
 
 
+def team_freeze_upcoming(*, challenge: "Challenge") -> datetime.datetime | None:
+    """When the challenge's teams will freeze: the earliest team freeze date of its phases still to come,
+    or None when none is set (or the teams are frozen already)."""
+    if team_freeze_time(challenge=challenge) is not None:
+        return None
+    phase = challenge.phases.filter(team_freeze_at__gt=timezone.now()).order_by("team_freeze_at").first()
+    return None if phase is None else phase.team_freeze_at
+
+
 def team_freeze_sentence(*, challenge: "Challenge") -> str | None:
     """Why no team of the challenge may change its members now, or None while they may."""
     frozen_at = team_freeze_time(challenge=challenge)

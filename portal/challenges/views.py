@@ -23,6 +23,7 @@ from portal.accounts.selectors import (
     invitation_is_for,
     roles_make_organizer,
     team_freeze_sentence,
+    team_freeze_upcoming,
     team_invitation_list_pending,
     team_member_list,
     team_of,
@@ -111,6 +112,7 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
             else ()
         ),
         "frozen": team_freeze_sentence(challenge=challenge),
+        "freezes_at": team_freeze_upcoming(challenge=challenge),
         "create_form": TeamCreateForm(),
         "invite_form": TeamInviteForm(),
     }

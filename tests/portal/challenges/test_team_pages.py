@@ -1,16 +1,18 @@
 """The team pages: one's team in a challenge, its forms, an invitation's page, and what the challenge
 and submissions pages say to a participant with a team and without one."""
 
+import datetime
 from dataclasses import dataclass
 
 import pytest
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from portal.accounts.models import Invitation, Team, User
 from portal.accounts.selectors import team_member_list, team_of
-from portal.challenges.models import Challenge
+from portal.challenges.models import Challenge, Phase
 from tests.portal.accounts.factories import ChallengeRoleFactory
 from tests.portal.challenges.factories import ChallengeFactory, PhaseFactory
 
@@ -130,3 +132,17 @@ def test_leaving_from_the_page(pages: Pages) -> None:
     page = pages.post("captain", "team-leave")
 
     assert "You left Penumbra; you now compete under your own name." in page
+
+
+def test_the_team_page_says_when_teams_freeze_and_that_they_are_frozen(pages: Pages) -> None:
+    freeze_at = timezone.now() + datetime.timedelta(days=2)
+    phase = PhaseFactory(challenge=pages.challenge, team_freeze_at=freeze_at)
+    url = reverse("team-detail", args=["isles24"])
+
+    before = pages.client("stranger").get(url).content.decode()
+    Phase.objects.filter(pk=phase.pk).update(team_freeze_at=timezone.now() - datetime.timedelta(hours=1))
+    after = pages.client("stranger").get(url).content.decode()
+
+    assert f"Teams freeze on {freeze_at.astimezone(datetime.UTC):%Y-%m-%d %H:%M} UTC" in before
+    assert "The teams of ISLES 2024 were frozen on" in after
+    assert "Teams freeze on" not in after
