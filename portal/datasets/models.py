@@ -209,3 +209,50 @@ class DatasetImport(ClaimedStep):
 
     def __str__(self) -> str:
         return f"import of {self.source_path} ({self.get_status_display()})"
+
+
+class DataCard(models.Model):
+    """What a challenge's data is and on what terms participants use it: its licence and citation, and the
+    data-use terms each participant accepts (``DataTermsAcceptance``) before their first download.
+
+    The modalities, their shapes and spacings and the number of cases per split are read from the imported
+    cases (``selectors.data_card_get``), never typed in. Changing the terms is a new ``terms_version``:
+    participants accept again before their next download.
+    """
+
+    challenge = models.OneToOneField(
+        "challenges.Challenge", on_delete=models.CASCADE, related_name="data_card"
+    )
+    licence = models.CharField(max_length=200, help_text="The data's licence, e.g. CC BY-NC 4.0.")
+    citation = models.TextField(blank=True, help_text="How to cite the data, as the organizers ask.")
+    terms = models.TextField(help_text="The data-use terms a participant accepts before the first download.")
+    terms_version = models.PositiveSmallIntegerField(
+        default=1, help_text="Raise it when the terms change: participants then accept them again."
+    )
+
+    def __str__(self) -> str:
+        return f"data card of {self.challenge}"
+
+
+class DataTermsAcceptance(models.Model):
+    """A participant's acceptance of one version of a challenge's data-use terms, with its time, including
+    their consent that their team's algorithm may be run again by the organizers on validation data."""
+
+    card = models.ForeignKey(DataCard, on_delete=models.CASCADE, related_name="acceptances")
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="data_terms_acceptances")
+    terms_version = models.PositiveSmallIntegerField()
+    consents_to_reruns = models.BooleanField(
+        help_text="Whether the organizers may run the team's algorithm again on validation data."
+    )
+    accepted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["card", "-accepted_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["card", "user", "terms_version"], name="terms_accepted_once_per_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} accepted {self.card} v{self.terms_version}"

@@ -11,13 +11,33 @@
   training case.
 """
 
-from django.db.models import BooleanField, CharField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Value
+from dataclasses import dataclass
+
+from django.db.models import (
+    BooleanField,
+    CharField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+)
 from django.utils import timezone
 
 from portal.accounts.models import ChallengeRole, User
-from portal.accounts.selectors import organizer_of
-from portal.challenges.models import Phase, Split
-from portal.datasets.models import Case, Dataset, GroundTruth, GroundTruthVersion, Image
+from portal.accounts.selectors import organizer_of, user_is_organizer
+from portal.challenges.models import Challenge, Phase, Split
+from portal.datasets.models import (
+    Case,
+    DataCard,
+    Dataset,
+    DataTermsAcceptance,
+    GroundTruth,
+    GroundTruthVersion,
+    Image,
+)
 
 
 def _visible_to(user: User, *, challenge: str, dataset: str, split: str) -> Q:
@@ -162,3 +182,70 @@ def case_ground_truth_get(*, case: Case, version: int | None) -> GroundTruth | N
 def dataset_ground_truth_version_list(*, dataset: Dataset) -> QuerySet[GroundTruthVersion]:
     """The dataset's ground-truth versions, oldest first, with who made each."""
     return dataset.ground_truth_versions.select_related("created_by").order_by("number")
+
+
+@dataclass(frozen=True)
+class Modality:
+    """One input of the challenge's cases as the data card shows it: how many cases have it, in which
+    grids (shapes, up to a few) and spacings (the range of each axis, in mm, or s along time)."""
+
+    interface: str
+    cases: int
+    shapes: tuple[tuple[int, ...], ...]
+    spacing_min: tuple[float, ...]
+    spacing_max: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class DataCardView:
+    """A challenge's data card: its stored terms, with the modalities and the cases per split read from
+    the imported cases."""
+
+    card: DataCard | None
+    modalities: tuple[Modality, ...]
+    cases_by_split: dict[str, int]
+
+
+CARD_SHAPES_SHOWN = 4
+"""How many distinct grids of one modality the card names; more are counted, not listed."""
+
+
+def data_card_get(*, challenge: Challenge) -> DataCardView:
+    """The data card of ``challenge``: licence, citation and terms (None before an organizer writes them),
+    the modalities of its cases with their shapes and spacings, and the number of cases per split. Public
+    facts about the data: what any visitor of the challenge may read."""
+    cases = Case.objects.filter(dataset__challenge=challenge)
+    cases_by_split = {
+        row["split"]: row["count"]
+        for row in cases.values("split").annotate(count=Count("pk")).order_by("split")
+    }
+    by_interface: dict[str, list[Image]] = {}
+    for image in Image.objects.filter(case__in=cases).only("interface", "shape", "spacing_mm", "case_id"):
+        by_interface.setdefault(image.interface, []).append(image)
+    modalities = tuple(
+        Modality(
+            interface=interface,
+            cases=len({image.case_id for image in images}),
+            shapes=tuple(sorted({tuple(image.shape) for image in images}))[:CARD_SHAPES_SHOWN],
+            spacing_min=tuple(
+                min(axis) for axis in zip(*(image.spacing_mm for image in images), strict=False)
+            ),
+            spacing_max=tuple(
+                max(axis) for axis in zip(*(image.spacing_mm for image in images), strict=False)
+            ),
+        )
+        for interface, images in sorted(by_interface.items())
+    )
+    card = DataCard.objects.filter(challenge=challenge).first()
+    return DataCardView(card=card, modalities=modalities, cases_by_split=cases_by_split)
+
+
+def data_terms_accepted(*, user: User, challenge: Challenge | int) -> bool:
+    """Whether the user accepted the current version of the challenge's data-use terms. A challenge whose
+    organizers wrote no terms asks for none, and its organizers accept nothing (the terms are theirs)."""
+    if not user.is_authenticated:
+        return False
+    card = DataCard.objects.filter(challenge=challenge).first()
+    if card is None or user_is_organizer(user=user, challenge=challenge):
+        return True
+    return DataTermsAcceptance.objects.filter(card=card, user=user, terms_version=card.terms_version).exists()

@@ -26,12 +26,22 @@ from django.db.models import Max
 from django.utils import timezone
 
 from evaluation.io import ImageRefused, image_read, same_spacing, size_text, spacing_text
-from portal.accounts.models import User
+from portal.accounts.models import ChallengeRole, User
 from portal.celery import row_lock
-from portal.challenges.models import Split
+from portal.challenges.models import Challenge, Split
 from portal.datasets import selectors, tasks
 from portal.datasets.exceptions import DatasetImportError, GroundTruthRefused
-from portal.datasets.models import Case, Dataset, DatasetImport, GroundTruth, GroundTruthVersion, Image
+from portal.datasets.models import (
+    Case,
+    DataCard,
+    Dataset,
+    DatasetImport,
+    DataTermsAcceptance,
+    GroundTruth,
+    GroundTruthVersion,
+    Image,
+)
+from portal.errors import PortalError
 from portal.steps.services import CLAIM_FIELDS, Step, step_register, step_requeue, step_run
 from releases import isles24
 
@@ -483,3 +493,27 @@ def _ground_truth_version_store(
         ]
     )
     return version
+
+
+def data_terms_accept(*, user: User, challenge: Challenge, consents_to_reruns: bool) -> DataTermsAcceptance:
+    """Record that the participant accepts the current version of the challenge's data-use terms, now, and
+    whether they consent that their team's algorithm may be run again by the organizers on validation data.
+
+    Accepting a version again changes nothing (the first acceptance and its time stay). Raises
+    ``PortalError`` (code ``no_terms``) when the organizers wrote no terms, and (code ``not_participant``)
+    for anyone who has not joined the challenge as a participant.
+    """
+    card = DataCard.objects.filter(challenge=challenge).first()
+    if card is None:
+        raise PortalError("This challenge's organizers have written no data-use terms yet.", code="no_terms")
+    if not ChallengeRole.objects.filter(
+        user=user, challenge=challenge, role=ChallengeRole.Role.PARTICIPANT
+    ).exists():
+        raise PortalError("Join the challenge before you accept its data-use terms.", code="not_participant")
+    acceptance, _ = DataTermsAcceptance.objects.get_or_create(
+        card=card,
+        user=user,
+        terms_version=card.terms_version,
+        defaults={"consents_to_reruns": consents_to_reruns},
+    )
+    return acceptance
