@@ -6,28 +6,35 @@
     isles --url URL --token TOKEN jobs SUBMISSION_ID [--wait]         # an algorithm's job per case
     isles --url URL --token TOKEN logs SUBMISSION_ID [--case CASE]    # a job's log (the sanity case's)
     isles --url URL --token TOKEN leaderboard PHASE_SLUG [--json]
+    isles --url URL --token TOKEN download CHALLENGE [--split train] [--case CASE ...] OUT_DIR
 
 ``ISLES_URL`` and ``ISLES_TOKEN`` may replace the flags. Only the standard library is used, so it runs
 anywhere Python does. The upload is a multipart body written by hand and streamed from the file, so an
 archive of any size takes little memory. An algorithm image (``docker save IMAGE | gzip``, often several
 GB) goes in chunks; when the connection is cut, the client asks the portal how much arrived and goes on
-from there, and ``--resume`` picks up an upload a previous run left. Every error is one sentence on
+from there, and ``--resume`` picks up an upload a previous run left. ``download`` fetches a challenge's
+release files as the portal's streamed tar, unpacking each file as it arrives under the release's names,
+checking each against its sha256, and writes ``MANIFEST.sha256``; run again after an interruption, it keeps
+every file already whole and fetches only the cases still lacking one. Every error is one sentence on
 stderr and a non-zero exit.
 """
 
 import argparse
+import hashlib
 import http.client
 import json
 import os
 import sys
+import tarfile
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Any, NoReturn
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 __all__ = ["ClientError", "PortalClient", "main"]
 
@@ -209,6 +216,41 @@ class PortalClient:
         return self._expect(
             response, ok=200, not_found=f"There is no leaderboard for a phase {phase_slug!r}."
         )
+
+    def release_files(self, *, challenge: str, query: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        """The release files of a challenge the user may download: path, sha256, size and case of each."""
+        response = self._request("GET", f"/api/challenges/{quote(challenge)}/files/?{urlencode(query)}")
+        return self._expect(
+            response, ok=200, not_found=f"There is no challenge {challenge!r} (or no such case) you can see."
+        )
+
+    @contextmanager
+    def release_archive(self, *, challenge: str, query: Sequence[tuple[str, str]]) -> Iterator[IO[bytes]]:
+        """The challenge's streamed tar of the files asked for, as a stream read while it arrives."""
+        connection = self._connection()
+        try:
+            connection.putrequest(
+                "GET",
+                self._parts.path.rstrip("/")
+                + f"/api/challenges/{quote(challenge)}/archive/?{urlencode(query)}",
+            )
+            connection.putheader("Authorization", f"Token {self._token}")
+            connection.endheaders()
+            reply = connection.getresponse()
+            if reply.status != 200:
+                raw = reply.read()
+                try:
+                    body = json.loads(raw) if raw else {}
+                except ValueError:
+                    body = {"detail": raw.decode(errors="replace")[:200]}
+                self._refusal_raise(
+                    Response(status=reply.status, body=body), not_found="There is no such case."
+                )
+            yield reply
+        except (ConnectionError, TimeoutError, http.client.HTTPException) as error:
+            raise ClientError(f"Cannot reach the portal at {self.url}: {error}.") from error
+        finally:
+            connection.close()
 
     def _connection(self) -> http.client.HTTPConnection:
         kind = http.client.HTTPSConnection if self._parts.scheme == "https" else http.client.HTTPConnection
@@ -455,6 +497,109 @@ def _submit_algorithm(client: PortalClient, arguments: argparse.Namespace, out: 
     return 0
 
 
+def _release_path(text: str) -> PurePosixPath:
+    """A path the portal named, refused unless it stays inside the output folder."""
+    path = PurePosixPath(text)
+    if path.is_absolute() or ".." in path.parts or not path.parts or "\\" in text:
+        raise ClientError(f"The portal named a file {text!r} outside the output folder; nothing was written.")
+    return path
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(partial(handle.read, CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _whole(path: Path, file: Mapping[str, Any]) -> bool:
+    """Whether the file is there with the manifest's size and sha256 (sizes first: hashing is the cost)."""
+    return (
+        path.is_file() and path.stat().st_size == file["size_bytes"] and _file_sha256(path) == file["sha256"]
+    )
+
+
+def _archive_unpack(
+    archive: IO[bytes],
+    *,
+    out_dir: Path,
+    wanted: Mapping[str, Mapping[str, Any]],
+    progress: Callable[[int], None],
+) -> set[str]:
+    """Write each wanted member of the streamed tar under ``out_dir`` (through a ``.part`` file, renamed
+    once its sha256 matches); return the paths written. Other members (the manifest, files already whole)
+    are read past."""
+    written: set[str] = set()
+    with tarfile.open(fileobj=archive, mode="r|") as members:
+        for member in members:
+            file = wanted.get(member.name)
+            if file is None or not member.isfile():
+                continue
+            target = out_dir / _release_path(member.name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            part = target.with_name(target.name + ".part")
+            digest = hashlib.sha256()
+            source = members.extractfile(member)
+            assert source is not None  # a regular file, checked above
+            with part.open("wb") as handle:
+                for chunk in iter(partial(source.read, CHUNK_BYTES), b""):
+                    handle.write(chunk)
+                    digest.update(chunk)
+                    progress(len(chunk))
+            if digest.hexdigest() != file["sha256"]:
+                part.unlink()
+                raise ClientError(
+                    f"{member.name} arrived with another sha256 than the manifest's; run again."
+                )
+            part.replace(target)
+            written.add(member.name)
+    return written
+
+
+def _download(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    out_dir = Path(arguments.out_dir)
+    query = [("split", arguments.split)] if arguments.split else []
+    query += [("case", name) for name in arguments.case or ()]
+    listing = client.release_files(challenge=arguments.challenge, query=query)
+    files = {file["path"]: file for file in listing["files"]}
+    for path in files:
+        _release_path(path)
+    whole = {path for path, file in files.items() if _whole(out_dir / path, file)}
+    pending = {path: file for path, file in files.items() if path not in whole}
+    total = sum(file["size_bytes"] for file in files.values())
+    done = [sum(files[path]["size_bytes"] for path in whole)]
+    bar = _progress_bar(err)
+
+    def advance(count: int) -> None:
+        done[0] += count
+        bar(done[0], total)
+
+    bar(done[0], total)
+    if pending:
+        cases = sorted({file["case"] for file in pending.values()})
+        archive_query = [*query[:1], *(("case", name) for name in cases)]
+        try:
+            with client.release_archive(challenge=arguments.challenge, query=archive_query) as archive:
+                written = _archive_unpack(archive, out_dir=out_dir, wanted=pending, progress=advance)
+        except (tarfile.TarError, OSError, http.client.HTTPException) as error:
+            raise ClientError(
+                f"The download was cut ({error}); run the same command again to go on where it stopped."
+            ) from error
+        lacking = sorted(set(pending) - written)
+        if lacking:
+            raise ClientError(f"The archive lacked {len(lacking)} files, {lacking[0]} first; run again.")
+    manifest = "".join(f"{file['sha256']}  {path}\n" for path, file in sorted(files.items()))
+    (out_dir / listing["manifest"]).parent.mkdir(parents=True, exist_ok=True)
+    (out_dir / listing["manifest"]).write_text(manifest)
+    err.write(
+        f"{len(files)} files ({_size(total)}) in {out_dir}, each matching {listing['manifest']}"
+        f" ({len(whole)} already there).\n"
+    )
+    out.write(f"{out_dir}\n")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="isles", description="Submit to an isles-portal challenge.")
     parser.add_argument(
@@ -487,6 +632,15 @@ def _parser() -> argparse.ArgumentParser:
     leaderboard = commands.add_parser("leaderboard", help="Show a phase's leaderboard.")
     leaderboard.add_argument("phase_slug")
     leaderboard.add_argument("--json", action="store_true", help="Print the API's JSON as it is.")
+    download = commands.add_parser(
+        "download", help="Download a challenge's release files you may see, resumably, checking each."
+    )
+    download.add_argument("challenge", help="The challenge's slug.")
+    download.add_argument("out_dir", help="Where to write them (in the release's folders and names).")
+    download.add_argument(
+        "--split", choices=["train", "test"], help="Only this split (default: all you see)."
+    )
+    download.add_argument("--case", action="append", help="Only this case (repeat for more).")
     return parser
 
 
@@ -501,10 +655,9 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None, err: 
         if not arguments.token:
             raise ClientError("Give your API token with --token or ISLES_TOKEN (see your account page).")
         client = PortalClient(url=arguments.url, token=arguments.token)
-        if arguments.command == "submit":
-            return _submit(client, arguments, out, err)
-        if arguments.command == "submit-algorithm":
-            return _submit_algorithm(client, arguments, out, err)
+        writing = {"submit": _submit, "submit-algorithm": _submit_algorithm, "download": _download}
+        if arguments.command in writing:
+            return writing[arguments.command](client, arguments, out, err)
         if arguments.command == "status":
             return _status(client, arguments, out)
         if arguments.command == "jobs":
