@@ -148,7 +148,9 @@ class Command(BaseCommand):
         worker_command += ["--concurrency", "1", "--loglevel", "INFO"]
         worker_command += ["--beat", "--schedule", str(Path(settings.VAR_DIR) / "celerybeat-schedule")]
         web_command = [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", f"{host}:{port}"]
-        web_command += ["--workers", "2", "--access-logfile", "-"]
+        # Threaded workers, as in production: a release's download holds a thread, not a worker.
+        web_command += ["--worker-class", "gthread", "--workers", "2", "--threads", "4"]
+        web_command += ["--access-logfile", "-"]
         with open(logs / "worker.log", "ab") as worker_log, open(logs / "web.log", "ab") as web_log:
             # Each leads a process group of its own (with its pool, its beat, gunicorn's workers), which the
             # demo stops as a whole; Ctrl-C in the terminal reaches the demo alone.
