@@ -6,7 +6,7 @@ PORT ?= 8000
 VAR_DIR ?= $(CURDIR)/var
 export VAR_DIR
 
-.PHONY: demo test lint format bench-evaluation bench-jobs clean bench-leaderboard bench-viewer
+.PHONY: demo test lint format bench-evaluation bench-jobs clean bench-leaderboard bench-viewer bench-download
 
 # The virtual environment is rebuilt when pyproject.toml changes; the stamp file records the last install.
 $(VENV): $(VENV)/.installed
@@ -42,6 +42,9 @@ bench-jobs: $(VENV)
 
 bench-viewer: $(VENV)
 	$(BIN)/python -m tests.bench.viewer
+
+bench-download: $(VENV)
+	$(BIN)/python -m tests.bench.download
 
 clean:
 	rm -rf $(VENV) var
