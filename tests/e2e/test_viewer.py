@@ -1,5 +1,6 @@
 """The case viewer and the submission review in a real Chromium: NiiVue draws, presets change the picture,
-and the review shows true positives, false positives and false negatives in three colours."""
+a training case's reference mask shows as an overlay that can be hidden, and the review shows true
+positives, false positives and false negatives in three colours."""
 
 import hashlib
 import re
@@ -15,11 +16,12 @@ from playwright.sync_api import Browser, expect
 
 from portal.accounts.models import ChallengeRole
 from portal.challenges.models import Split
-from portal.datasets.models import Case
+from portal.datasets.models import Case, GroundTruth
 from portal.submissions.models import Submission
 from tests.e2e.viewer_pages import (
     canvas_pixels,
     head_ct,
+    lesion_of,
     logged_in_page,
     nifti_bytes,
     save_failure,
@@ -57,6 +59,27 @@ def case(transactional_db: None) -> Case:
         challenge=dataset.challenge, role=ChallengeRole.Role.PARTICIPANT, user__username="ada"
     )
     return case
+
+
+@pytest.fixture
+def case_with_mask(case: Case) -> Case:
+    """The training case with its reference mask: the CT's infarct."""
+    content = nifti_bytes(lesion_of(head_ct(shape=SHAPE, spacing_mm=SPACING_MM)), spacing_mm=SPACING_MM)
+    GroundTruth.objects.create(
+        case=case,
+        file=ContentFile(content, name="mask.nii.gz"),
+        sha256=hashlib.sha256(content).hexdigest(),
+        shape=list(SHAPE),
+        spacing_mm=list(SPACING_MM),
+        lesion_volume_ml=1.0,
+        source_encoding="uint8 {0, 1}",
+    )
+    return case
+
+
+def red_pixels(pixels: np.ndarray) -> int:
+    red, green, blue = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    return int(((red > green + 60) & (red > blue + 60)).sum())
 
 
 @pytest.fixture
@@ -100,6 +123,26 @@ def test_the_case_viewer_draws_the_ct_and_a_window_preset_changes_the_picture(
         assert np.abs(brain - bone).mean() > 1, "the bone window looks like the brain window"
     except Exception:
         save_failure(page, "case-viewer")
+        raise
+
+
+@pytest.mark.e2e
+def test_the_case_viewer_overlays_a_training_cases_mask_which_the_box_hides(
+    case_with_mask: Case, live_server: object, browser: Browser
+) -> None:
+    cookie = session_cookie(username="ada", live_server_url=live_server.url)
+    page = logged_in_page(browser, cookie)
+    try:
+        page.goto(f"{live_server.url}/datasets/cases/{case_with_mask.pk}/view/")
+        wait_for_viewer(page)
+        shown = red_pixels(canvas_pixels(page))
+        page.locator("#overlay-visible").uncheck()
+        hidden = red_pixels(canvas_pixels(page))
+
+        assert shown > 20, "no lesion overlay in red"
+        assert hidden < shown / 10, "unchecking the box left the overlay"
+    except Exception:
+        save_failure(page, "case-viewer-overlay")
         raise
 
 
