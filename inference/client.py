@@ -1,5 +1,6 @@
 """``isles``: the participant command line, talking to the portal's REST API with a token.
 
+    isles init-algorithm DIR    # a starter algorithm (Dockerfile, inference.py, test.sh); no token needed
     isles --url URL --token TOKEN submit PHASE_SLUG predictions.zip   # progress on stderr; prints the id
     isles --url URL --token TOKEN submit-algorithm PHASE_SLUG image.tar.gz [--resume UPLOAD_ID]
     isles --url URL --token TOKEN status SUBMISSION_ID [--wait]       # --wait follows it to the end
@@ -600,6 +601,25 @@ def _download(client: PortalClient, arguments: argparse.Namespace, out: IO[str],
     return 0
 
 
+def _init_algorithm(arguments: argparse.Namespace, out: IO[str]) -> int:
+    from inference.starter import starter_write  # only this command needs the contract's table
+
+    folder = Path(arguments.folder)
+    try:
+        written = starter_write(folder)
+    except FileExistsError as error:
+        raise ClientError(str(error)) from None
+    except OSError as error:
+        raise ClientError(f"Cannot write the starter into {folder}: {error.strerror}.") from None
+    for path in written:
+        out.write(f"{path}\n")
+    out.write(
+        f"Put a case under {folder}/test/input and run {folder}/test.sh to try it in the portal's sandbox;"
+        " the phase's algorithm contract page shows its own limits.\n"
+    )
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="isles", description="Submit to an isles-portal challenge.")
     parser.add_argument(
@@ -609,6 +629,11 @@ def _parser() -> argparse.ArgumentParser:
         "--token", default=os.environ.get("ISLES_TOKEN"), help="Your API token (ISLES_TOKEN)."
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    init = commands.add_parser(
+        "init-algorithm",
+        help="Write a starter algorithm that reads every input of the ISLES'24 contract (no token needed).",
+    )
+    init.add_argument("folder", help="Where to write it (created; files already there are kept).")
     submit = commands.add_parser("submit", help="Upload an archive of predicted masks to a phase.")
     submit.add_argument("phase_slug")
     submit.add_argument("archive", help="A .zip or .tar.gz with one mask per case, named by case id.")
@@ -650,6 +675,8 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None, err: 
     err = sys.stderr if err is None else err
     arguments = _parser().parse_args(argv)
     try:
+        if arguments.command == "init-algorithm":
+            return _init_algorithm(arguments, out)
         if not arguments.url:
             raise ClientError("Give the portal's address with --url or ISLES_URL.")
         if not arguments.token:

@@ -1,8 +1,9 @@
 """The algorithm container contract: which files a container finds in ``/input`` and leaves in ``/output``.
 
 The contract is grand-challenge's, so containers written for ISLES'24 run here unchanged. Interfaces are
-data: an ``InterfaceSet`` lists the input slugs of a phase, their kinds and file formats, and the output.
-``inputs_stage`` writes a case into a folder the runtime mounts at ``/input``:
+data (``inference.interfaces``, re-exported here): an ``InterfaceSet`` lists the input slugs of a phase,
+their kinds and file formats, and the output. ``inputs_stage`` writes a case into a folder the runtime
+mounts at ``/input``:
 
 - an image input at ``images/<slug>/<name>.mha`` (converted from .nii.gz with SimpleITK when the
   interface says mha; ``conversion_cache`` keeps converted files, so the same hidden case staged for the
@@ -23,13 +24,21 @@ import stat
 import tempfile
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import numpy as np
 import SimpleITK as sitk
+
+from inference.interfaces import (
+    INTERFACE_SETS,
+    ISLES22,
+    ISLES24,
+    SEGMENTATION,
+    Interface,
+    InterfaceKind,
+    InterfaceSet,
+)
 
 __all__ = [
     "INTERFACE_SETS",
@@ -45,108 +54,14 @@ __all__ = [
 ]
 
 JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
-ImageFormat = Literal["mha", "nii.gz"]
 IMAGE_SUFFIXES: Final = (".mha", ".nii.gz", ".nii")
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _NIFTI_HEADER_BYTES: Final = 348
 _METAIMAGE_HEADER_MAX_BYTES: Final = 64 * 1024
 
 
-class InterfaceKind(StrEnum):
-    IMAGE = "Image"
-    JSON = "Anything"
-
-
 class OutputRejected(Exception):
     """The container's output is not a segmentation we can score; the message says what to fix."""
-
-
-@dataclass(frozen=True)
-class Interface:
-    """One input or output of an algorithm: its slug, its kind, for images the file format it gets, what
-    it holds (for people), and whether every case must have it: a case lacking a required input cannot
-    run, and the portal says so before any job fails (a JSON input is always staged, ``{}`` at worst)."""
-
-    slug: str
-    kind: InterfaceKind
-    image_format: ImageFormat = "mha"
-    title: str = ""
-    required: bool = True
-
-    @property
-    def relative_path(self) -> str:
-        """Where it lives under ``/input`` or ``/output``: a folder for an image, a file for JSON."""
-        return f"images/{self.slug}" if self.kind is InterfaceKind.IMAGE else f"{self.slug}.json"
-
-
-@dataclass(frozen=True)
-class InterfaceSet:
-    """The inputs a phase's containers read and the segmentation they write."""
-
-    name: str
-    inputs: tuple[Interface, ...]
-    output: Interface
-
-    @property
-    def image_inputs(self) -> tuple[Interface, ...]:
-        return tuple(interface for interface in self.inputs if interface.kind is InterfaceKind.IMAGE)
-
-    @property
-    def required_images(self) -> tuple[Interface, ...]:
-        """The image inputs every case must have: the files a case is checked for before it runs."""
-        return tuple(interface for interface in self.image_inputs if interface.required)
-
-    def input_named(self, slug: str) -> Interface:
-        for interface in self.inputs:
-            if interface.slug == slug:
-                return interface
-        known = ", ".join(interface.slug for interface in self.inputs)
-        raise ValueError(f"{self.name} has no input {slug!r}; its inputs are {known}.")
-
-
-def _image(slug: str, title: str) -> Interface:
-    return Interface(slug=slug, kind=InterfaceKind.IMAGE, title=title)
-
-
-SEGMENTATION: Final = Interface(
-    slug="stroke-lesion-segmentation", kind=InterfaceKind.IMAGE, title="Binary lesion mask (0 or 1)"
-)
-# The official ISLES'24 algorithm template's thirteen images, in its order, and the clinical data known at
-# admission. The release importer stores each image under these slugs (``releases.isles24.LAYOUT``).
-ISLES24: Final = InterfaceSet(
-    name="isles24",
-    inputs=(
-        _image("non-contrast-ct", "Non-contrast CT (NCCT), the reference grid"),
-        _image("ct-angiography", "CT angiography (CTA)"),
-        _image("perfusion-ct", "4D CT perfusion (CTP)"),
-        _image("tmax-parameter-map", "Tmax map of the CTP, in seconds"),
-        _image("cbf-parameter-map", "Cerebral blood flow (CBF) map"),
-        _image("cbv-parameter-map", "Cerebral blood volume (CBV) map"),
-        _image("mtt-parameter-map", "Mean transit time (MTT) map"),
-        _image("preprocessed-CT-angiography", "CTA registered to the NCCT"),
-        _image("preprocessed-perfusion-ct", "CTP registered to the NCCT"),
-        _image("preprocessed-tmax-map", "Tmax map registered to the NCCT"),
-        _image("preprocessed-cbf-map", "CBF map registered to the NCCT"),
-        _image("preprocessed-cbv-map", "CBV map registered to the NCCT"),
-        _image("preprocessed-mtt-map", "MTT map registered to the NCCT"),
-        Interface(
-            slug="acute-stroke-clinical-information",
-            kind=InterfaceKind.JSON,
-            title="Clinical data known at admission, one object of column to value",
-        ),
-    ),
-    output=SEGMENTATION,
-)
-ISLES22: Final = InterfaceSet(
-    name="isles22",
-    inputs=(
-        _image("dwi-brain-mri", "Diffusion-weighted MRI (DWI)"),
-        _image("adc-brain-mri", "Apparent diffusion coefficient map (ADC)"),
-        _image("flair-brain-mri", "FLAIR MRI"),
-    ),
-    output=SEGMENTATION,
-)
-INTERFACE_SETS: Final[Mapping[str, InterfaceSet]] = {ISLES24.name: ISLES24, ISLES22.name: ISLES22}
 
 
 def inputs_stage(

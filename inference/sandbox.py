@@ -27,6 +27,7 @@ from docker.models.containers import Container
 
 from inference.contract import folder_make_readable
 from inference.image_checks import image_user_is_root
+from inference.interfaces import SandboxLimits, docker_run_command
 
 __all__ = [
     "ContainerRefused",
@@ -54,18 +55,6 @@ _WAIT_ERRORS: Final = (requests.exceptions.ReadTimeout, requests.exceptions.Conn
 
 class ContainerRefused(Exception):
     """The image may not run at all (it runs as root, or the engine does not have it); a sentence to show."""
-
-
-@dataclass(frozen=True)
-class SandboxLimits:
-    """The resources one run may use; a phase sets them."""
-
-    memory_bytes: int
-    cpus: float
-    pids: int
-    time_limit_s: float
-    tmpfs_bytes: int
-    output_max_bytes: int
 
 
 @dataclass(frozen=True)
@@ -154,43 +143,6 @@ def container_run(
         )
     finally:
         container.remove(force=True)
-
-
-def docker_run_command(
-    *, image: str, limits: SandboxLimits, cpus: float, gpu: bool, input_folder: str, output_folder: str
-) -> list[str]:
-    """The ``docker run`` command that gives ``image`` the sandbox ``container_run`` gives it, for a
-    participant to reproduce a job locally: the same flags, ``cpus`` being what the worker grants (the
-    phase's CPUs, at most its machine's). Its time limit and output cap are watched by the worker, not
-    flags: a local run is not stopped by them. Keep the two in step when either changes."""
-    return [
-        "docker",
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--cap-drop",
-        "ALL",
-        "--security-opt",
-        "no-new-privileges",
-        "--read-only",
-        "--tmpfs",
-        f"/tmp:rw,nosuid,nodev,size={limits.tmpfs_bytes}",
-        "--pids-limit",
-        str(limits.pids),
-        "--memory",
-        str(limits.memory_bytes),
-        "--memory-swap",
-        str(limits.memory_bytes),
-        "--cpus",
-        f"{cpus:g}",
-        *(["--gpus", "device=0"] if gpu else []),
-        "--volume",
-        f"{input_folder}:/input:ro",
-        "--volume",
-        f"{output_folder}:/output:rw",
-        image,
-    ]
 
 
 def container_remove(*, client: docker.DockerClient, name: str) -> bool:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from django.db.models import Count, Q
 
 from inference.contract import INTERFACE_SETS, Interface, InterfaceKind, InterfaceSet
-from inference.sandbox import docker_run_command
+from inference.interfaces import docker_run_command
 from portal.accounts.models import User
 from portal.accounts.selectors import user_is_organizer
 from portal.algorithms.models import AlgorithmSettings, AlgorithmUpload, Job

@@ -6,7 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from inference.contract import ISLES24
-from inference.sandbox import docker_run_command
+from inference.interfaces import DEFAULT_SANDBOX, docker_run_command
 from portal.algorithms.models import AlgorithmSettings
 from portal.algorithms.selectors import phase_cases_missing_inputs
 from portal.datasets.models import Image
@@ -141,3 +141,7 @@ def test_a_predictions_phase_has_no_container_contract(algorithm_phase: Algorith
     )
 
     assert response.status_code == 404
+
+
+def test_a_phase_without_settings_runs_in_the_sandbox_the_starter_tests_with() -> None:
+    assert AlgorithmSettings().sandbox_limits == DEFAULT_SANDBOX
