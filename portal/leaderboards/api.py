@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from portal.challenges.models import Phase
 from portal.converters import BIGINT_MAX
 from portal.leaderboards import selectors, services
+from portal.leaderboards.models import LeaderboardSettings
 from portal.leaderboards.selectors import LeaderboardAccess, entry_submitter_name
 from portal.leaderboards.views import export_response
 
@@ -66,6 +67,15 @@ class EntrySerializer(serializers.Serializer):
 
 class LeaderboardSerializer(serializers.Serializer):
     phase = serializers.CharField()
+    ground_truth_version = serializers.IntegerField(
+        help_text="The dataset's ground-truth version the phase is scored on."
+    )
+    metric_profile = serializers.CharField(help_text="The metric profile's name, e.g. isles24.")
+    metric_profile_title = serializers.CharField(help_text="What the profile computes, in a sentence.")
+    counted_submission = serializers.ChoiceField(
+        choices=LeaderboardSettings.CountedSubmission.choices,
+        help_text="Which of a team's submissions the board counts.",
+    )
     ranking_method = serializers.CharField()
     computed_at = serializers.DateTimeField(allow_null=True)
     columns = serializers.JSONField()
@@ -122,12 +132,20 @@ class LeaderboardView(APIView):
         page.is_valid(raise_exception=True)
         access = _access(request, phase_slug)
         stability = access.stability
+        basis = selectors.leaderboard_scoring_basis(phase=access.phase)
+        head = {
+            "phase": access.phase.slug,
+            "ground_truth_version": basis.ground_truth_version,
+            "metric_profile": basis.metric_profile,
+            "metric_profile_title": basis.metric_profile_title,
+            "counted_submission": access.settings.counted_submission,
+        }
         if stability is None:
-            head = {"phase": access.phase.slug, "ranking_method": access.settings.ranking_method}
+            head |= {"ranking_method": access.settings.ranking_method}
             head |= {"computed_at": None, "columns": [], "stability": {}, "count": 0}
             documents: list[str] = []
         else:
-            head = {"phase": access.phase.slug, "ranking_method": stability.method}
+            head |= {"ranking_method": stability.method}
             head |= {"computed_at": stability.computed_at, "columns": stability.columns}
             head |= {"stability": stability.summary, "count": stability.summary.get("entries", 0)}
             documents = selectors.leaderboard_page_documents(

@@ -16,6 +16,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, TextField, Value
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from evaluation.profiles import profile_get
 from portal.accounts.models import ChallengeRole, TeamMembership, User
 from portal.accounts.selectors import organizer_of
 from portal.challenges.models import Phase, Split
@@ -25,6 +26,24 @@ from portal.submissions.models import CaseResult, Submission
 
 Publication = LeaderboardSettings.Publication
 Role = ChallengeRole.Role
+
+
+@dataclass(frozen=True)
+class ScoringBasis:
+    """What a phase's leaderboard numbers are computed on."""
+
+    ground_truth_version: int
+    metric_profile: str
+    metric_profile_title: str
+
+
+def leaderboard_scoring_basis(*, phase: Phase) -> ScoringBasis:
+    """The ground-truth version and metric profile the phase is scored on."""
+    return ScoringBasis(
+        ground_truth_version=phase.ground_truth_version,
+        metric_profile=phase.metric_profile,
+        metric_profile_title=profile_get(name=phase.metric_profile).title,
+    )
 
 
 @dataclass(frozen=True)

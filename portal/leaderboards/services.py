@@ -116,6 +116,26 @@ class LeaderboardPublisher:
     def results_changed(self, *, phase_id: int) -> None:
         leaderboard_rebuild_schedule(phase_id=phase_id)
 
+    def counted_submission_sentence(self, *, phase: Phase) -> str:
+        counted = leaderboard_settings_get(phase=phase).counted_submission
+        return COUNTED_SUBMISSION_SENTENCES[LeaderboardSettings.CountedSubmission(counted)]
+
+
+COUNTED_SUBMISSION_SENTENCES: Mapping[LeaderboardSettings.CountedSubmission, str] = {
+    LeaderboardSettings.CountedSubmission.SELECTED: (
+        "The leaderboard counts the submission your team selects as final (until you select one, its "
+        "latest scored submission)."
+    ),
+    LeaderboardSettings.CountedSubmission.LATEST: (
+        "The leaderboard counts your team's latest scored submission: selecting one as final does not "
+        "change what it counts."
+    ),
+    LeaderboardSettings.CountedSubmission.BEST: (
+        "The leaderboard counts your team's best-ranked submission: selecting one as final does not "
+        "change what it counts."
+    ),
+}
+
 
 def leaderboard_rebuild(*, phase: Phase) -> None:
     """Recompute and store the phase's ranks from its scored submissions, then queue their stability.

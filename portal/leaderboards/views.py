@@ -22,6 +22,7 @@ from portal.leaderboards import selectors, services
 from portal.leaderboards.models import LeaderboardEntry
 from portal.leaderboards.selectors import LeaderboardAccess, entry_submitter_name
 from portal.submissions.models import Submission
+from portal.submissions.selectors import phase_ground_truth_switch_latest
 
 PLOTTED_ENTRIES = 30
 """The rank-stability plot shows the best entries only, so that it stays readable."""
@@ -61,7 +62,12 @@ def _svg(document: str) -> SafeString:
 def leaderboard_detail(request: HttpRequest, phase_slug: str) -> HttpResponse:
     """A phase's leaderboard: ranks, column means +- sd, rank stability and pairwise significance."""
     access = _access_or_404(request, phase_slug)
-    context: dict[str, object] = {"access": access, "phase": access.phase}
+    context: dict[str, object] = {
+        "access": access,
+        "phase": access.phase,
+        "basis": selectors.leaderboard_scoring_basis(phase=access.phase),
+        "ground_truth_switch": phase_ground_truth_switch_latest(phase=access.phase),
+    }
     if not access.leaderboard_visible:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())

@@ -142,3 +142,22 @@ class Rescoring(ClaimedStep):
         return (
             f"re-scoring of {self.phase} on version {self.ground_truth_version} ({self.get_status_display()})"
         )
+
+
+class GroundTruthSwitch(models.Model):
+    """An organizer's switch of the ground-truth version a phase is scored on, kept so participants are
+    told which version the numbers moved from and to, and when."""
+
+    phase = models.ForeignKey(Phase, on_delete=models.CASCADE, related_name="ground_truth_switches")
+    from_version = models.PositiveSmallIntegerField(help_text="The version the phase was scored on before.")
+    to_version = models.PositiveSmallIntegerField(help_text="The version the phase is scored on from now.")
+    switched_at = models.DateTimeField(auto_now_add=True)
+    switched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-switched_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.phase}: ground truth version {self.from_version} -> {self.to_version}"

@@ -14,7 +14,7 @@ from portal.challenges.models import Challenge, Phase, Split
 from portal.challenges.selectors import challenge_list_visible_to
 from portal.datasets.models import Case, GroundTruth
 from portal.datasets.selectors import case_ground_truth_get, cases_visible_to
-from portal.submissions.models import CaseResult, Submission, SubmissionStateChange
+from portal.submissions.models import CaseResult, GroundTruthSwitch, Submission, SubmissionStateChange
 
 REFERENCE_INTERFACE = "non-contrast-ct"
 
@@ -156,6 +156,11 @@ def submission_scores_by_version(*, user: User, submission: Submission) -> list[
         )
         for version, results in sorted(by_version.items())
     ]
+
+
+def phase_ground_truth_switch_latest(*, phase: Phase) -> GroundTruthSwitch | None:
+    """The phase's latest switch of ground-truth version, or None when it was never switched."""
+    return phase.ground_truth_switches.order_by("-switched_at", "-pk").first()
 
 
 def _means(results: list[dict[str, float]]) -> dict[str, float]:

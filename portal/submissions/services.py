@@ -32,7 +32,7 @@ import SimpleITK as sitk
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.core.files.base import ContentFile
-from django.core.mail import send_mail
+from django.core.mail import send_mail, send_mass_mail
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -59,7 +59,13 @@ from portal.storage import private_storage
 from portal.submissions import selectors, tasks
 from portal.submissions.exceptions import InvalidTransition, SubmissionRefused, UploadTooLarge
 from portal.submissions.kinds import submission_kind_get, submission_kinds
-from portal.submissions.models import CaseResult, Rescoring, Submission, SubmissionStateChange
+from portal.submissions.models import (
+    CaseResult,
+    GroundTruthSwitch,
+    Rescoring,
+    Submission,
+    SubmissionStateChange,
+)
 from portal.submissions.publication import phase_results_changed
 
 logger = logging.getLogger(__name__)
@@ -727,7 +733,9 @@ def phase_ground_truth_version_set(*, phase: Phase, version: int, user: User) ->
     the dataset's and hold a mask for every case of the phase (``ValidationError`` with a sentence
     otherwise). A ``Rescoring`` then scores every SUCCEEDED submission on the new version after the
     commit, keeping the results on the earlier ones, and the leaderboard is rebuilt from the new
-    version's results. Choosing the version the phase already has changes nothing and queues nothing.
+    version's results. The switch is recorded (``GroundTruthSwitch``, shown on the phase's page) and,
+    after the commit, each participant of the challenge is e-mailed. Choosing the version the phase
+    already has changes nothing, queues nothing and tells no one.
     """
     if not user_is_organizer(user=user, challenge=phase.challenge_id):
         raise PermissionDenied(
@@ -753,10 +761,42 @@ def phase_ground_truth_version_set(*, phase: Phase, version: int, user: User) ->
             )
         if phase.ground_truth_version == version:
             return phase
+        switch = GroundTruthSwitch.objects.create(
+            phase=phase, from_version=phase.ground_truth_version, to_version=version, switched_by=user
+        )
         phase.ground_truth_version = version
         phase.save(update_fields=["ground_truth_version"])
         rescoring_request(phase_id=phase.pk, version=version)
+        transaction.on_commit(partial(_ground_truth_switch_notify, switch_id=switch.pk))
     return phase
+
+
+def _ground_truth_switch_notify(*, switch_id: int) -> None:
+    """E-mail the challenge's participants that their phase's scores move to another ground truth."""
+    switch = GroundTruthSwitch.objects.select_related("phase__challenge").get(pk=switch_id)
+    phase = switch.phase
+    recipients = sorted(
+        set(
+            User.objects.filter(
+                challenge_roles__challenge_id=phase.challenge_id,
+                challenge_roles__role=ChallengeRole.Role.PARTICIPANT,
+                is_active=True,
+            )
+            .exclude(email="")
+            .values_list("email", flat=True)
+        )
+    )
+    if not recipients:
+        return
+    subject = f"{phase.title}: scores now use ground-truth version {switch.to_version}"
+    body = (
+        f"The organizers of {phase.challenge.title} switched the ground truth that {phase.title} is scored "
+        f"on from version {switch.from_version} to version {switch.to_version} "
+        f"({switch.switched_at:%Y-%m-%d %H:%M} UTC). Every scored submission is scored again on the new "
+        "version, and the leaderboard follows its results."
+    )
+    # One message per participant, so no one learns the others' addresses.
+    send_mass_mail([(subject, body, None, [email]) for email in recipients])
 
 
 def rescoring_request(*, phase_id: int, version: int) -> None:

@@ -30,7 +30,10 @@ from portal.submissions import selectors, services
 from portal.submissions.exceptions import UploadTooLarge
 from portal.submissions.forms import SubmissionUploadForm
 from portal.submissions.models import Submission
-from portal.submissions.publication import submission_case_results_visible_to
+from portal.submissions.publication import (
+    phase_counted_submission_sentence,
+    submission_case_results_visible_to,
+)
 from portal.submissions.uploads import upload_guard_install
 
 
@@ -103,6 +106,7 @@ def _phase_submissions_render(
             else None
         ),
         "submissions": submissions,
+        "ground_truth_switch": selectors.phase_ground_truth_switch_latest(phase=phase),
     }
     return render(request, "submissions/phase_submissions.html", context, status=status)
 
@@ -118,6 +122,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "case_results_visible": visible,
         "case_results": selectors.submission_case_result_list(submission=submission) if visible else (),
         "is_submitter": selectors.submission_is_submitter(submission=submission, user=request.user),
+        "counted_submission": phase_counted_submission_sentence(phase=submission.phase),
         "step": _step_view(request=request, submission=submission),
     }
     return render(request, "submissions/submission_detail.html", context)

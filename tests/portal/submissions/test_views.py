@@ -231,7 +231,7 @@ def test_the_phase_page_takes_a_fixed_number_of_queries(
     client.get(url)
     other = submission_create(phase=open_phase.phase, user=open_phase.loner, upload=open_phase.upload_good())
 
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         page = client.get(url).content.decode()
 
     for submission in (scored, other):
