@@ -2,21 +2,39 @@
 before any job fails), an upload refused when the sanity case lacks an input, and the participant's
 page and API made from the table and settings the worker runs containers with."""
 
+import shutil
+from pathlib import Path
+
 from django.test import Client
 from django.urls import reverse
+from pytest_django import DjangoCaptureOnCommitCallbacks
 
 from inference.contract import ISLES24
 from inference.interfaces import DEFAULT_SANDBOX, docker_run_command
 from portal.algorithms.models import AlgorithmSettings
 from portal.algorithms.selectors import phase_cases_missing_inputs
 from portal.datasets.models import Image
-from tests.portal.algorithms.conftest import CASE_NAMES, TRAINING_CASE_NAME, AlgorithmPhase
+from portal.submissions.models import Submission
+from tests.portal.algorithms.conftest import (
+    CASE_NAMES,
+    TRAINING_CASE_NAME,
+    AlgorithmPhase,
+    FakeEngine,
+    archive_upload,
+)
 
 
 def _remove(algorithm_phase: AlgorithmPhase, case_name: str, interface: str) -> None:
     Image.objects.filter(
         case__dataset=algorithm_phase.phase.dataset, case__name=case_name, interface=interface
     ).delete()
+
+
+def _copy_dwi(input_folder: Path, output_folder: Path) -> None:
+    """A no-op algorithm: its segmentation is its DWI input."""
+    target = output_folder / "images" / "stroke-lesion-segmentation" / "output.mha"
+    target.parent.mkdir(parents=True)
+    shutil.copy(next((input_folder / "images" / "dwi-brain-mri").glob("*.mha")), target)
 
 
 def _page(algorithm_phase: AlgorithmPhase, who: str, name: str) -> str:
@@ -145,3 +163,23 @@ def test_a_predictions_phase_has_no_container_contract(algorithm_phase: Algorith
 
 def test_a_phase_without_settings_runs_in_the_sandbox_the_starter_tests_with() -> None:
     assert AlgorithmSettings().sandbox_limits == DEFAULT_SANDBOX
+
+
+def test_the_job_of_a_case_lacking_an_input_fails_naming_it_and_the_others_run(
+    algorithm_phase: AlgorithmPhase,
+    fake_engine: FakeEngine,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    _remove(algorithm_phase, CASE_NAMES[1], "flair-brain-mri")
+    client = algorithm_phase.client_for(algorithm_phase.participant)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        body = archive_upload(client, phase=algorithm_phase.phase, archive=fake_engine.image(_copy_dwi))
+
+    jobs = {job.case.name: job for job in Submission.objects.get(pk=body["submission"]).jobs.all()}
+    assert jobs[CASE_NAMES[1]].status == "FAILED"
+    assert jobs[CASE_NAMES[1]].failure.startswith(
+        f"Case {CASE_NAMES[1]} has no flair-brain-mri, which this phase's containers read"
+    )
+    assert jobs[CASE_NAMES[0]].status == jobs[TRAINING_CASE_NAME].status == "SUCCEEDED"
+    assert len(fake_engine.runtime.runs) == 2  # the case lacking an input never ran
