@@ -7,9 +7,12 @@ upload creates the submission, which the response names.
 """
 
 import dataclasses
+import hashlib
 import io
+import json
 import re
 import uuid
+from collections.abc import Sequence
 from typing import IO
 
 from django.conf import settings
@@ -27,6 +30,7 @@ from portal.algorithms import selectors, services
 from portal.algorithms.exceptions import UploadOffsetMismatch, UploadRefused
 from portal.algorithms.models import AlgorithmUpload, Job
 from portal.challenges.models import Phase
+from portal.submissions.api import ETAG, IF_NONE_MATCH, NOT_MODIFIED, answer_unless_unchanged
 from portal.submissions.models import Submission
 from portal.submissions.selectors import phase_get_for_submissions, submission_get_visible_to
 
@@ -246,17 +250,40 @@ class AlgorithmUploadView(APIView):
         return Response(UploadSerializer(upload).data)
 
 
+def _jobs_etag(submission: Submission, jobs: Sequence[Job]) -> str:
+    """An ETag of the jobs' state as read (status, attempt, outcome, log, who may read it), and of the
+    submission's status, which decides whether more jobs come."""
+    jobs_state = [
+        (job.pk, job.status, job.attempt, job.exit_code, job.duration_s, job.failure, job.started_at)
+        for job in jobs
+    ]
+    logs_state = [
+        (job.finished_at, job.log_hidden, len(job.stdout_tail), len(job.stderr_tail)) for job in jobs
+    ]
+    state = [submission.status, jobs_state, logs_state]
+    digest = hashlib.sha256(json.dumps(state, default=str).encode()).hexdigest()
+    return f'"{digest[:32]}"'
+
+
 class SubmissionJobsView(APIView):
     """The jobs of an algorithm submission, with the logs the user may read (see
-    ``selectors.job_list_for_submission``)."""
+    ``selectors.job_list_for_submission``). Pages poll it while the submission is in progress, with the
+    ETag of their last read as If-None-Match."""
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses=JobWithLogsSerializer(many=True))
+    @extend_schema(
+        parameters=[IF_NONE_MATCH, ETAG],
+        responses={200: JobWithLogsSerializer(many=True), 304: NOT_MODIFIED},
+    )
     def get(self, request: Request, pk: int) -> Response:
         try:
             submission = submission_get_visible_to(user=request.user, submission_id=pk)
         except Submission.DoesNotExist as error:
             raise Http404("No such submission.") from error
         jobs = selectors.job_list_for_submission(submission=submission, user=request.user)
-        return Response(JobWithLogsSerializer(jobs, many=True).data)
+        return answer_unless_unchanged(
+            request,
+            etag=_jobs_etag(submission, jobs),
+            answer=lambda: JobWithLogsSerializer(jobs, many=True).data,
+        )

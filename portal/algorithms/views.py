@@ -15,6 +15,7 @@ from django.views.decorators.http import require_safe
 from portal.accounts.models import ChallengeRole
 from portal.accounts.selectors import user_is_organizer, user_roles
 from portal.algorithms import selectors, services
+from portal.algorithms.models import Job
 from portal.challenges.models import Phase
 from portal.submissions.models import Submission
 from portal.submissions.selectors import phase_get_for_submissions, submission_get_visible_to
@@ -61,7 +62,8 @@ def algorithm_contract(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_safe
 def submission_jobs(request: HttpRequest, pk: int) -> HttpResponse:
-    """The jobs of an algorithm submission, the sanity case first; logs where the phase allows."""
+    """The jobs of an algorithm submission, the sanity case first, and what its check found; logs where
+    the phase allows. The page re-reads the API while the submission is in progress."""
     try:
         submission = submission_get_visible_to(user=request.user, submission_id=pk)
     except Submission.DoesNotExist as error:
@@ -73,5 +75,6 @@ def submission_jobs(request: HttpRequest, pk: int) -> HttpResponse:
         "jobs": jobs,
         "jobs_with_logs": [job for job in jobs if not job.log_hidden],
         "hidden_logs": Counter(job.log_hidden for job in jobs if job.log_hidden).items(),
+        "status_labels": {"submission": dict(Submission.Status.choices), "job": dict(Job.Status.choices)},
     }
     return render(request, "algorithms/submission_jobs.html", context)

@@ -4,13 +4,15 @@ Thin adapters over ``services`` and ``selectors``: a submission the user may not
 made it; a refusal is a 400 with the service's sentence and its stable ``code``.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from django.utils.http import parse_etags
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -177,19 +179,49 @@ class PhaseSubmissionsView(APIView):
         return Response(SubmissionSerializer(submission).data, status=status.HTTP_201_CREATED)
 
 
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="The ETag of the answer read last: the API answers 304, without a body, if nothing changed.",
+)
+ETAG = OpenApiParameter(
+    "ETag",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=[200, 304],
+    description="Changes whenever the answer would; send it back as If-None-Match when polling.",
+)
+NOT_MODIFIED = OpenApiResponse(description="Nothing changed since the ETag sent as If-None-Match.")
+
+
+def answer_unless_unchanged(request: Request, *, etag: str, answer: Callable[[], object]) -> Response:
+    """The answer with its ETag, or a bodiless 304 when the request's If-None-Match names that ETag, so
+    that a page polling work in progress costs a serialization only when something changed."""
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if etag in parse_etags(request.headers.get("If-None-Match", "")):
+        return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(answer(), headers=headers)
+
+
 class SubmissionDetailView(APIView):
-    """One submission: its status, every change of it, the problems found, its scores."""
+    """One submission: its status, every change of it, the problems found, its scores. Pages poll it while
+    the submission is in progress, with the ETag of their last read as If-None-Match."""
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses=SubmissionDetailSerializer)
+    @extend_schema(
+        parameters=[IF_NONE_MATCH, ETAG],
+        responses={200: SubmissionDetailSerializer, 304: NOT_MODIFIED},
+    )
     def get(self, request: Request, pk: int) -> Response:
         submission = _submission_or_404(request, pk)
         visible = submission_case_results_visible_to(user=request.user, submission=submission)
         serializer = SubmissionDetailSerializer(
             submission, context={"case_results_visible": visible, "user": request.user}
         )
-        return Response(serializer.data)
+        etag = selectors.submission_state_etag(submission=submission, case_results_visible=visible)
+        return answer_unless_unchanged(request, etag=etag, answer=lambda: serializer.data)
 
 
 class SubmissionCancelView(APIView):

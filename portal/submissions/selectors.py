@@ -1,12 +1,13 @@
 """Reads of the submissions app that encode a rule: who a submission counts for, what it is checked
-against, and who may see it and its per-case scores."""
+against, who may see it and its per-case scores, and whether it changed since a page last read it."""
 
 import datetime
 import hashlib
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 
 from portal.accounts.models import Team, TeamMembership, User
 from portal.accounts.selectors import organizer_of, user_is_organizer
@@ -156,6 +157,33 @@ def submission_scores_by_version(*, user: User, submission: Submission) -> list[
         )
         for version, results in sorted(by_version.items())
     ]
+
+
+def submission_state_etag(*, submission: Submission, case_results_visible: bool) -> str:
+    """A strong ETag of what the submission's page and API show: it changes when the submission's
+    status, problems, error, scores or final choice change, when a state change or a case's score is
+    recorded, when its phase switches ground truth, and when the reader's right to see case scores does.
+
+    Two cheap aggregates instead of the whole answer, so a page that polls an unchanged submission costs
+    the server almost nothing (the API answers 304).
+    """
+    changes = submission.state_changes.aggregate(count=Count("pk"), last=Max("pk"))
+    results = submission.case_results.aggregate(count=Count("pk"), last=Max("pk"))
+    state = [
+        submission.pk,
+        submission.status,
+        submission.attempt,
+        submission.is_final_selection,
+        submission.error,
+        submission.problems,
+        submission.metrics_mean,
+        submission.phase.ground_truth_version,
+        changes,
+        results,
+        case_results_visible,
+    ]
+    digest = hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
+    return f'"{digest[:32]}"'
 
 
 def phase_ground_truth_switch_latest(*, phase: Phase) -> GroundTruthSwitch | None:

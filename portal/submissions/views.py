@@ -124,6 +124,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "is_submitter": selectors.submission_is_submitter(submission=submission, user=request.user),
         "counted_submission": phase_counted_submission_sentence(phase=submission.phase),
         "step": _step_view(request=request, submission=submission),
+        "status_labels": {"submission": dict(Submission.Status.choices), "job": {}},
     }
     return render(request, "submissions/submission_detail.html", context)
 

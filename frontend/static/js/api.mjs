@@ -15,7 +15,7 @@ function csrfToken() {
 // Send a request to the portal's API; resolves with the response whatever its status (the caller reads it,
 // and refusalSentence words a refusal). `json` goes as a JSON body; `body` as it is, its Content-Type
 // among the `headers` the request adds.
-export async function apiFetch(url, { method = "GET", json, body, headers: added = {} } = {}) {
+export async function apiFetch(url, { method = "GET", json, body, headers: added = {}, cache = "default" } = {}) {
   const headers = { Accept: "application/json", ...added };
   if (!SAFE_METHODS.includes(method)) {
     headers["X-CSRFToken"] = csrfToken();
@@ -27,8 +27,24 @@ export async function apiFetch(url, { method = "GET", json, body, headers: added
     method,
     headers,
     credentials: "same-origin",
+    cache,
     body: json === undefined ? body : JSON.stringify(json),
   });
+}
+
+// Read `url` again unless it is unchanged since the answer whose ETag was `etag` (null: read it anyway).
+// Resolves with { changed: false } on the API's 304, else { changed: true, etag, json }; a refusal
+// throws its sentence. The browser's cache stays out of it, so the 304 reaches the page as it is.
+export async function apiFetchIfChanged(url, etag) {
+  const headers = etag === null ? {} : { "If-None-Match": etag };
+  const response = await apiFetch(url, { headers, cache: "no-store" });
+  if (response.status === 304) {
+    return { changed: false };
+  }
+  if (!response.ok) {
+    throw new Error(await refusalSentence(response));
+  }
+  return { changed: true, etag: response.headers.get("ETag"), json: await response.json() };
 }
 
 // The body of an answer as JSON, or {} when it has none that parses.

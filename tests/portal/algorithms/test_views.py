@@ -105,3 +105,48 @@ def test_the_jobs_api_reads_a_fixed_number_of_queries(
 
     assert [job["case"] for job in jobs] == ["sub-stroke0001", "sub-stroke0100", "sub-stroke0101"]
     assert jobs[0]["stderr_tail"] == "weights.pt not found\n"
+
+
+def test_the_jobs_page_shows_what_the_check_found(algorithm_phase: AlgorithmPhase, tmp_path: Path) -> None:
+    config = {"architecture": "amd64", "os": "linux", "config": {"User": "root", "Entrypoint": ["/p"]}}
+    client = algorithm_phase.client_for(algorithm_phase.participant)
+    body = archive_upload(
+        client, phase=algorithm_phase.phase, archive=image_archive_write(tmp_path / "i.tar", config=config)
+    )
+    submission_check(submission_id=body["submission"])
+    submission = Submission.objects.get(pk=body["submission"])
+
+    page = _page(algorithm_phase.participant, f"/algorithms/submissions/{submission.pk}/jobs/")
+
+    assert submission.status == Submission.Status.FAILED
+    assert "What the check found" in page
+    assert submission.problems[0].replace("'", "&#x27;") in page
+
+
+def test_the_jobs_page_polls_the_api_while_the_submission_is_in_progress(
+    algorithm_phase: AlgorithmPhase, tmp_path: Path
+) -> None:
+    submission = _submission_with_logs(algorithm_phase, tmp_path)
+
+    page = _page(algorithm_phase.participant, f"/algorithms/submissions/{submission.pk}/jobs/")
+
+    assert f'data-jobs-url="/api/submissions/{submission.pk}/jobs/"' in page
+    assert f'data-submission-url="/api/submissions/{submission.pk}/"' in page
+    assert "js/submission-progress.mjs" in page
+
+
+def test_the_jobs_api_answers_304_until_a_job_changes(
+    algorithm_phase: AlgorithmPhase, tmp_path: Path
+) -> None:
+    submission = _submission_with_logs(algorithm_phase, tmp_path)
+    client = algorithm_phase.client_for(algorithm_phase.participant)
+    url = f"/api/submissions/{submission.pk}/jobs/"
+    first = client.get(url)
+
+    unchanged = client.get(url, headers={"if-none-match": first["ETag"]})
+    submission.jobs.filter(case__name="sub-stroke0101").update(status="RUNNING")
+    changed = client.get(url, headers={"if-none-match": first["ETag"]})
+
+    assert (first.status_code, unchanged.status_code, changed.status_code) == (200, 304, 200)
+    assert changed["ETag"] != first["ETag"]
+    assert [job["status"] for job in changed.json() if job["case"] == "sub-stroke0101"] == ["RUNNING"]
