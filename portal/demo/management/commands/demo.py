@@ -127,6 +127,11 @@ class Command(BaseCommand):
             f"{url}/studies/campaigns/{demo.campaign.pk}/."
         )
         self.stdout.write(f"Final phase: {demo.baseline.note}")
+        self.stdout.write(
+            f"What a container reads and writes there, and its sandbox as a docker run line: "
+            f"{url}/algorithms/phases/{DEMO_FINAL_PHASE_SLUG}/contract/; a starter that reads every input: "
+            f"{Path(sys.executable).parent}/isles init-algorithm my-algorithm"
+        )
         if demo.baseline.submission is not None:
             token = next(user.api_token for user in demo.users if user.role == ChallengeRole.Role.PARTICIPANT)
             isles = f"{Path(sys.executable).parent}/isles --url {url} --token {token}"
