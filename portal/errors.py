@@ -19,7 +19,10 @@ UNEXPECTED_ERROR: Final = "An unexpected error occurred; the organizers have bee
 
 class PortalError(ValidationError):
     """A refusal or failure with a sentence its reader can act on, and a ``code`` saying which rule spoke
-    (``invalid`` when none is given)."""
+    (``invalid`` when none is given). ``http_status`` is what a page or the API answers with it: 400, a
+    request the person can change, unless a subclass says otherwise (403: a step they must take first)."""
+
+    http_status = 400
 
     def __init__(self, sentence: str, *, code: str | None = None) -> None:
         super().__init__(sentence, code=code or "invalid")
@@ -40,9 +43,9 @@ class StepFailed(PortalError):
 
 class PortalErrorMiddleware:
     """The pages' one handler of ``PortalError``: a refusal a view did not turn into a message of its own
-    becomes a page that says the sentence, with status 400 (the API's handler gives the same sentence with
-    its code, ``portal.api.errors``). Any other exception is left to Django: a 500 whose details go to the
-    log."""
+    becomes a page that says the sentence, with its ``http_status`` (the API's handler gives the same
+    sentence with its code, ``portal.api.errors``). Any other exception is left to Django: a 500 whose
+    details go to the log."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -53,6 +56,5 @@ class PortalErrorMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, PortalError) or request.path_info.startswith("/api/"):
             return None
-        return render(
-            request, "error.html", {"sentence": exception.sentence, "code": exception.code}, status=400
-        )
+        context = {"sentence": exception.sentence, "code": exception.code}
+        return render(request, "error.html", context, status=exception.http_status)

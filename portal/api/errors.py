@@ -33,7 +33,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     DRF error its ``code`` and a ``detail`` sentence."""
     if isinstance(exc, ValidationError):
         code = next((error.code for error in getattr(exc, "error_list", ()) if error.code), "invalid")
-        return Response({"code": code, "detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
+        answer = getattr(exc, "http_status", status.HTTP_400_BAD_REQUEST)  # a PortalError may say another
+        return Response({"code": code, "detail": " ".join(exc.messages)}, status=answer)
     if isinstance(exc, PermissionDenied):
         return Response(
             {"code": "permission_denied", "detail": str(exc) or "You may not do this."}, status=403

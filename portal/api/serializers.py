@@ -160,3 +160,36 @@ class MeSerializer(serializers.Serializer):
     username = serializers.CharField(read_only=True)
     email = serializers.EmailField(read_only=True)
     roles = RoleSerializer(many=True, read_only=True)
+
+
+class ModalitySerializer(serializers.Serializer):
+    interface = serializers.CharField()
+    cases = serializers.IntegerField()
+    shapes = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
+    spacing_min = serializers.ListField(child=serializers.FloatField())
+    spacing_max = serializers.ListField(child=serializers.FloatField())
+
+
+class DataCardSerializer(serializers.Serializer):
+    """A challenge's data card: the organizers' licence, citation and terms (null before they write them),
+    what the imported cases hold, and whether the user has accepted the current terms."""
+
+    licence = serializers.CharField(allow_null=True)
+    citation = serializers.CharField(allow_null=True)
+    terms = serializers.CharField(allow_null=True)
+    terms_version = serializers.IntegerField(allow_null=True)
+    cases_by_split = serializers.DictField(child=serializers.IntegerField())
+    modalities = ModalitySerializer(many=True)
+    terms_accepted = serializers.BooleanField()
+
+
+class DataTermsAcceptSerializer(serializers.Serializer):
+    consents_to_reruns = serializers.BooleanField(
+        help_text="Whether the organizers may run your team's algorithm again on validation data."
+    )
+
+
+class DataTermsAcceptanceSerializer(serializers.Serializer):
+    terms_version = serializers.IntegerField()
+    consents_to_reruns = serializers.BooleanField()
+    accepted_at = serializers.DateTimeField()

@@ -19,6 +19,12 @@ urlpatterns = [
     path("ground-truths/<id:pk>/file/", views.GroundTruthFileView.as_view(), name="ground-truth-file"),
     path("challenges/<slug:slug>/files/", views.ReleaseFileListView.as_view(), name="release-files"),
     path("challenges/<slug:slug>/archive/", views.ReleaseArchiveView.as_view(), name="release-archive"),
+    path("challenges/<slug:slug>/data-card/", views.DataCardView.as_view(), name="data-card"),
+    path(
+        "challenges/<slug:slug>/data-card/accept/",
+        views.DataTermsAcceptView.as_view(),
+        name="data-terms-accept",
+    ),
     path("auth/token/", AuthTokenView.as_view(), name="token"),
     path("", include("portal.challenges.api_urls")),
     path("", include("portal.submissions.api_urls")),

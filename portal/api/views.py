@@ -20,6 +20,9 @@ from portal.api.serializers import (
     CaseQuerySerializer,
     CaseSerializer,
     ChallengeSerializer,
+    DataCardSerializer,
+    DataTermsAcceptanceSerializer,
+    DataTermsAcceptSerializer,
     MeSerializer,
     PhaseSerializer,
     ReleaseFileListSerializer,
@@ -40,9 +43,13 @@ from portal.datasets.selectors import (
     case_list_with_files,
     cases_visible_to,
     cases_with_outcome_visibility,
+    data_card_get,
+    data_terms_accepted,
+    data_terms_require,
     ground_truth_can_download,
     image_can_download,
 )
+from portal.datasets.services import data_terms_accept
 from portal.datasets.views import ground_truth_file_response, image_file_response
 
 
@@ -108,9 +115,10 @@ class ImageFileView(APIView):
 
     @extend_schema(responses={(200, "application/gzip"): OpenApiTypes.BINARY})
     def get(self, request: Request, pk: int) -> HttpResponse:
-        image = Image.objects.select_related("case").filter(pk=pk).first()
+        image = Image.objects.select_related("case__dataset__challenge").filter(pk=pk).first()
         if image is None or not image_can_download(user=request.user, image=image):
             raise Http404("No such image.")
+        data_terms_require(user=request.user, challenge=image.case.dataset.challenge)
         return image_file_response(request=request, image=image)
 
 
@@ -122,19 +130,20 @@ class GroundTruthFileView(APIView):
 
     @extend_schema(responses={(200, "application/gzip"): OpenApiTypes.BINARY})
     def get(self, request: Request, pk: int) -> HttpResponse:
-        ground_truth = GroundTruth.objects.select_related("case").filter(pk=pk).first()
+        ground_truth = GroundTruth.objects.select_related("case__dataset__challenge").filter(pk=pk).first()
         if ground_truth is None or not ground_truth_can_download(
             user=request.user, ground_truth=ground_truth
         ):
             raise Http404("No such mask.")
+        data_terms_require(user=request.user, challenge=ground_truth.case.dataset.challenge)
         return ground_truth_file_response(request=request, ground_truth=ground_truth)
 
 
 def _release_entries(request: Request, slug: str) -> tuple[Challenge, list[ReleaseEntry]]:
     """The files of a challenge's release the request asks for and the user may download.
 
-    The one place both the list and the archive pass through: the data-use terms a participant accepts
-    before the first download (issue 16, "A dataset card") are to be checked here.
+    The one place both the list and the archive pass through: a participant who has not accepted the
+    challenge's current data-use terms is refused here (403, with where to accept them).
     """
     challenge = get_object_or_404(challenge_list_visible_to(user=request.user), slug=slug)
     query = ReleaseQuerySerializer(data=request.query_params)
@@ -149,6 +158,7 @@ def _release_entries(request: Request, slug: str) -> tuple[Challenge, list[Relea
     unknown = sorted(set(names or ()) - {case.name for case in cases})
     if unknown:
         raise Http404(f"No such case to download: {', '.join(unknown)}.")
+    data_terms_require(user=request.user, challenge=challenge)  # once there is something to download
     return challenge, release_entry_list(cases=cases)
 
 
@@ -193,3 +203,51 @@ class ReleaseArchiveView(APIView):
         response["Content-Disposition"] = f'attachment; filename="{name}.tar"'
         patch_cache_control(response, private=True, no_store=True)
         return response
+
+
+class DataCardView(APIView):
+    """The challenge's data card: licence, citation, data-use terms, the modalities of its cases with their
+    grids and spacings, the cases per split, and whether you accepted the current terms (a participant
+    does before the first download)."""
+
+    @extend_schema(responses={200: DataCardSerializer})
+    def get(self, request: Request, slug: str) -> Response:
+        challenge = get_object_or_404(challenge_list_visible_to(user=request.user), slug=slug)
+        view = data_card_get(challenge=challenge)
+        card = view.card
+        data = {
+            "licence": card.licence if card else None,
+            "citation": card.citation if card else None,
+            "terms": card.terms if card else None,
+            "terms_version": card.terms_version if card else None,
+            "cases_by_split": view.cases_by_split,
+            "modalities": view.modalities,
+            "terms_accepted": data_terms_accepted(user=request.user, challenge=challenge),
+        }
+        return Response(DataCardSerializer(data).data)
+
+
+class DataTermsAcceptView(APIView):
+    """Accept the challenge's current data-use terms (a participant, before the first download), with or
+    without consent to reruns of your team's algorithm on validation data; accepting again changes
+    nothing."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=DataTermsAcceptSerializer,
+        responses={
+            200: DataTermsAcceptanceSerializer,
+            400: OpenApiResponse(description="No terms to accept"),
+        },
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        challenge = get_object_or_404(challenge_list_visible_to(user=request.user), slug=slug)
+        body = DataTermsAcceptSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        acceptance = data_terms_accept(
+            user=request.user,
+            challenge=challenge,
+            consents_to_reruns=body.validated_data["consents_to_reruns"],
+        )
+        return Response(DataTermsAcceptanceSerializer(acceptance).data)

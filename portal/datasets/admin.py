@@ -5,7 +5,16 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from portal.datasets.models import Case, Dataset, DatasetImport, GroundTruth, GroundTruthVersion, Image
+from portal.datasets.models import (
+    Case,
+    DataCard,
+    Dataset,
+    DatasetImport,
+    DataTermsAcceptance,
+    GroundTruth,
+    GroundTruthVersion,
+    Image,
+)
 from portal.datasets.services import dataset_import_requeue
 
 
@@ -139,3 +148,27 @@ class DatasetImportAdmin(ReadOnlyAdmin):
                 queued += 1
         if queued:
             self.message_user(request, f"{queued} imports queued again.", messages.SUCCESS)
+
+
+class DataTermsAcceptanceInline(admin.TabularInline):
+    """Who accepted which version of the terms, when, and whether they consent to reruns: a record, never
+    edited by hand."""
+
+    model = DataTermsAcceptance
+    extra = 0
+    fields = ["user", "terms_version", "consents_to_reruns", "accepted_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(DataCard)
+class DataCardAdmin(admin.ModelAdmin):
+    """The licence, citation and data-use terms of a challenge's data; raise ``terms_version`` when the terms
+    change, so that participants accept them again before their next download."""
+
+    list_display = ["challenge", "licence", "terms_version"]
+    search_fields = ["challenge__slug", "licence"]
+    inlines = [DataTermsAcceptanceInline]

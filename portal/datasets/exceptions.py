@@ -2,7 +2,14 @@
 
 from django.core.exceptions import ValidationError
 
-from portal.errors import StepFailed
+from portal.errors import PortalError, StepFailed
+
+
+class DataTermsNotAccepted(PortalError):
+    """A participant asked for a download before accepting the challenge's current data-use terms: a 403
+    whose sentence says where to accept them."""
+
+    http_status = 403
 
 
 class DatasetImportError(StepFailed):

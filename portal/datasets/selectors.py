@@ -24,11 +24,13 @@ from django.db.models import (
     QuerySet,
     Value,
 )
+from django.urls import reverse
 from django.utils import timezone
 
 from portal.accounts.models import ChallengeRole, User
 from portal.accounts.selectors import organizer_of, user_is_organizer
 from portal.challenges.models import Challenge, Phase, Split
+from portal.datasets.exceptions import DataTermsNotAccepted
 from portal.datasets.models import (
     Case,
     DataCard,
@@ -249,3 +251,15 @@ def data_terms_accepted(*, user: User, challenge: Challenge | int) -> bool:
     if card is None or user_is_organizer(user=user, challenge=challenge):
         return True
     return DataTermsAcceptance.objects.filter(card=card, user=user, terms_version=card.terms_version).exists()
+
+
+def data_terms_require(*, user: User, challenge: Challenge) -> None:
+    """Raise ``DataTermsNotAccepted`` (403, with where to accept them) unless the user accepted the current
+    data-use terms of the challenge: every download of its data passes here first (a file, a mask, the
+    listing and the archive of a release); the viewer's volumes, seen in the browser, do not."""
+    if not data_terms_accepted(user=user, challenge=challenge):
+        url = reverse("data-card", kwargs={"challenge_slug": challenge.slug})
+        raise DataTermsNotAccepted(
+            f"Accept the data-use terms of {challenge.title} before you download its data: {url}",
+            code="terms_not_accepted",
+        )

@@ -10,14 +10,16 @@ from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotModified
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_http_methods, require_safe
 
 from evaluation.io import GZIP_MAGIC
 from portal.challenges.models import Split
@@ -29,11 +31,16 @@ from portal.datasets.selectors import (
     case_list_with_files,
     cases_visible_to,
     cases_with_outcome_visibility,
+    data_card_get,
+    data_terms_accepted,
+    data_terms_require,
     dataset_split_visible,
     ground_truth_can_download,
     ground_truths_visible_to,
     image_can_download,
 )
+from portal.datasets.services import data_terms_accept
+from portal.errors import PortalError
 
 # The viewer pages load no script or style from elsewhere and run no inline script; NiiVue draws its
 # font from a data: image.
@@ -211,8 +218,11 @@ class CaseRow:
 @login_required
 @require_safe
 def image_download(request: HttpRequest, pk: int) -> HttpResponse:
-    """Download one image file the user may see; any other image is not found."""
-    return image_file_response(request=request, image=_image_or_404(request, pk))
+    """Download one image file the user may see, once they accepted the challenge's data-use terms; any
+    other image is not found."""
+    image = _image_or_404(request, pk)
+    data_terms_require(user=request.user, challenge=image.case.dataset.challenge)
+    return image_file_response(request=request, image=image)
 
 
 @login_required
@@ -223,7 +233,7 @@ def image_volume(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _image_or_404(request: HttpRequest, pk: int) -> Image:
-    image = get_object_or_404(Image.objects.select_related("case"), pk=pk)
+    image = get_object_or_404(Image.objects.select_related("case__dataset__challenge"), pk=pk)
     if not image_can_download(user=request.user, image=image):
         raise Http404("No such image.")
     return image
@@ -233,8 +243,10 @@ def _image_or_404(request: HttpRequest, pk: int) -> Image:
 @require_safe
 def ground_truth_download(request: HttpRequest, pk: int) -> HttpResponse:
     """Download one reference mask the user may see (a training case's, or any to an organizer); any
-    other mask is not found."""
-    return ground_truth_file_response(request=request, ground_truth=_ground_truth_or_404(request, pk))
+    other mask is not found; the challenge's data-use terms are accepted first."""
+    ground_truth = _ground_truth_or_404(request, pk)
+    data_terms_require(user=request.user, challenge=ground_truth.case.dataset.challenge)
+    return ground_truth_file_response(request=request, ground_truth=ground_truth)
 
 
 @login_required
@@ -246,7 +258,7 @@ def ground_truth_volume(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _ground_truth_or_404(request: HttpRequest, pk: int) -> GroundTruth:
-    ground_truth = get_object_or_404(GroundTruth.objects.select_related("case"), pk=pk)
+    ground_truth = get_object_or_404(GroundTruth.objects.select_related("case__dataset__challenge"), pk=pk)
     if not ground_truth_can_download(user=request.user, ground_truth=ground_truth):
         raise Http404("No such mask.")
     return ground_truth
@@ -283,3 +295,32 @@ def case_viewer(request: HttpRequest, pk: int) -> HttpResponse:
     }
     viewer_data = {"images": [asdict(i) for i in images], "overlay": overlay}
     return viewer_render(request, "viewer/case_viewer.html", context, viewer_data=viewer_data)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def data_card(request: HttpRequest, challenge_slug: str) -> HttpResponse:
+    """The challenge's data card (licence, citation, modalities with their grids and spacings, cases per
+    split) and its data-use terms, which a participant accepts here (POST) before the first download, with
+    or without consent to reruns of their team's algorithm on validation data. Public where the challenge
+    is; accepting needs a participant's login."""
+    challenge = get_object_or_404(challenge_list_visible_to(user=request.user), slug=challenge_slug)
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        try:
+            data_terms_accept(
+                user=request.user,
+                challenge=challenge,
+                consents_to_reruns=request.POST.get("consents") == "on",
+            )
+        except PortalError as refused:
+            messages.error(request, refused.sentence)
+        else:
+            messages.success(request, "You accepted the data-use terms; the data is yours to download.")
+        return redirect("data-card", challenge_slug=challenge.slug)
+    context = {
+        "challenge": challenge,
+        "view": data_card_get(challenge=challenge),
+        "accepted": data_terms_accepted(user=request.user, challenge=challenge),
+    }
+    return render(request, "datasets/data_card.html", context)

@@ -24,7 +24,7 @@ from portal.algorithms.models import AlgorithmSettings
 from portal.annotations.models import AnnotationCampaign
 from portal.annotations.services import annotation_campaign_demo_create
 from portal.challenges.models import Challenge, Phase, Split
-from portal.datasets.models import Dataset
+from portal.datasets.models import DataCard, Dataset
 from portal.datasets.services import isles24_import
 from portal.demo.baseline import (
     BASELINE_TEAM_NAME,
@@ -211,6 +211,18 @@ def demo_setup(*, var_dir: Path, say: Callable[[str], object] = print) -> Demo:
         )
         dataset, _ = Dataset.objects.get_or_create(
             challenge=challenge, slug="isles24", defaults={"title": "ISLES'24 (synthetic)"}
+        )
+        DataCard.objects.get_or_create(
+            challenge=challenge,
+            defaults={
+                "licence": "CC0 1.0 (synthetic head phantoms made by releases.synthetic; no patient data)",
+                "citation": "Cite the ISLES 2024 challenge papers for the task; this data is the demo's own.",
+                "terms": (
+                    "Use the data to take part in this demo challenge. Do not try to match cases to people "
+                    "(there are none: the data is synthetic). The organizers may run your team's algorithm "
+                    "again on validation data if you consent below."
+                ),
+            },
         )
         for split, release in releases.items():
             isles24_import(dataset=dataset, root=release, split=split)

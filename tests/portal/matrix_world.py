@@ -33,7 +33,8 @@ from portal.algorithms.models import AlgorithmSettings, Job
 from portal.annotations import services as annotation_services
 from portal.annotations.models import AnnotationAssignment, AnnotationCampaign
 from portal.challenges.models import Challenge, Phase, Split
-from portal.datasets.models import Case, Dataset, GroundTruth, GroundTruthVersion
+from portal.datasets.models import Case, DataCard, Dataset, GroundTruth, GroundTruthVersion
+from portal.datasets.services import data_terms_accept
 from portal.leaderboards.models import LeaderboardSettings
 from portal.leaderboards.services import leaderboard_rebuild
 from portal.readerstudies import services as study_services
@@ -304,6 +305,10 @@ def world_build(*, on_commit: Callable[..., Any]) -> World:
     test = [_case(dataset, name, Split.TEST) for name in TEST_CASES]
     phases = _phases(challenge, dataset)
     cast = _cast(challenge)
+    # Data-use terms the two teams' members have accepted, so that their downloads pass the terms' gate.
+    DataCard.objects.create(challenge=challenge, licence="CC BY-NC 4.0", terms="For research only.")
+    for member in (cast.team_a, cast.team_b):
+        data_terms_accept(user=member, challenge=challenge, consents_to_reruns=True)
     submissions = _submissions(cast, phases, train, test)
     upload = algorithm_services.algorithm_upload_start(
         phase=phases["final"], user=cast.team_a, total_bytes=1000

@@ -200,6 +200,14 @@ MATRIX: dict[str, tuple[Try, ...]] = {
         GET("/datasets/cases/{train_case}/view/",                          LOGIN, 200, 200, 404, 404, 200),
         GET("/datasets/cases/{test_case}/view/",                           LOGIN, 404, 404, 404, 404, 200),
     ),
+    # --- The data card: public where the challenge is; participants accept its terms (a message) --------
+    "datasets/<challenge_slug>/card/": (
+        GET("/datasets/{challenge}/card/",                                 200,   200, 200, 200, 200, 200),
+        GET("/datasets/{hidden_challenge}/card/",                          404,   404, 404, 404, 404, 200),
+        POST("/datasets/{challenge}/card/",                                LOGIN, 302, 302, 302, 302, 302,
+             body={"consents": "on"}),
+        POST("/datasets/{hidden_challenge}/card/",                         404,   404, 404, 404, 404, 302),
+    ),
     "datasets/<challenge_slug>/<dataset_slug>/<split>/": (
         GET("/datasets/{challenge}/{dataset}/train/",                      LOGIN, 200, 200, 403, 403, 200,
             hides=HIDDEN),
@@ -413,6 +421,18 @@ MATRIX: dict[str, tuple[Try, ...]] = {
     "api/ground-truths/<pk>/file/": (
         GET("/api/ground-truths/{train_mask}/file/",                       401,   200, 200, 404, 404, 200),
         GET("/api/ground-truths/{test_mask}/file/",                        401,   404, 404, 404, 404, 200),
+    ),
+    "api/challenges/<slug>/data-card/": (
+        GET("/api/challenges/{challenge}/data-card/",                      200,   200, 200, 200, 200, 200),
+        GET("/api/challenges/{hidden_challenge}/data-card/",               404,   404, 404, 404, 404, 200),
+    ),
+    # Only a participant accepts terms: others are told to join (400), the organizers of the hidden
+    # challenge that it has none (400).
+    "api/challenges/<slug>/data-card/accept/": (
+        POST("/api/challenges/{challenge}/data-card/accept/",              401,   200, 200, 400, 400, 400,
+             body={"consents_to_reruns": True}, json=True),
+        POST("/api/challenges/{hidden_challenge}/data-card/accept/",       401,   404, 404, 404, 404, 400,
+             body={"consents_to_reruns": True}, json=True),
     ),
     "api/challenges/<slug>/files/": (
         GET("/api/challenges/{challenge}/files/?split=train",              401,   200, 200, 403, 403, 200,

@@ -3,6 +3,8 @@ per split), and the data-use terms each participant accepts, per version, with t
 to reruns of their team's algorithm on validation data."""
 
 import pytest
+from django.test import Client
+from rest_framework.test import APIClient
 
 from portal.accounts.models import ChallengeRole
 from portal.challenges.models import Split
@@ -76,3 +78,69 @@ def test_terms_are_accepted_only_by_participants_and_only_once_written(dataset: 
     assert (no_terms.value.code, not_participant.value.code) == ("no_terms", "not_participant")
     assert data_terms_accepted(user=organizer, challenge=challenge)  # the terms are the organizers' own
     assert not data_terms_accepted(user=outsider, challenge=challenge)
+
+
+def _participant_with_a_training_image(dataset: object) -> tuple[object, object]:
+    participant = ChallengeRoleFactory(challenge=dataset.challenge).user
+    image = dataset.cases.filter(split=Split.TRAIN).first().images.first()
+    return participant, image
+
+
+def test_a_participant_downloads_only_after_accepting_the_terms_which_the_refusal_points_to(
+    dataset: object,
+) -> None:
+    challenge = dataset.challenge
+    DataCard.objects.create(challenge=challenge, licence="CC BY-NC 4.0", terms="For research only.")
+    participant, image = _participant_with_a_training_image(dataset)
+    client = Client()
+    client.force_login(participant)
+    api = APIClient()
+    api.force_authenticate(participant)
+
+    page_refused = client.get(f"/datasets/images/{image.pk}/download/")
+    api_refused = api.get(f"/api/challenges/{challenge.slug}/archive/?split=train")
+    card_before = api.get(f"/api/challenges/{challenge.slug}/data-card/").json()
+    accepted = client.post(f"/datasets/{challenge.slug}/card/", {"consents": "on"})
+    page_after = client.get(f"/datasets/images/{image.pk}/download/")
+    api_after = api.get(f"/api/challenges/{challenge.slug}/files/?split=train")
+
+    assert page_refused.status_code == 403
+    assert f"/datasets/{challenge.slug}/card/" in page_refused.content.decode()
+    assert api_refused.status_code == 403
+    assert api_refused.json()["code"] == "terms_not_accepted"
+    assert card_before["terms_accepted"] is False
+    assert accepted.status_code == 302
+    assert DataTermsAcceptance.objects.get(user=participant).consents_to_reruns is True
+    assert page_after.status_code == 200
+    assert api_after.status_code == 200
+
+
+def test_the_data_card_page_and_api_show_the_terms_and_what_the_data_holds(dataset: object) -> None:
+    challenge = dataset.challenge
+    DataCard.objects.create(
+        challenge=challenge,
+        licence="CC BY-NC 4.0",
+        citation="Hernandez Petzsche et al. (2022)",
+        terms="Cite us.",
+    )
+    participant, _ = _participant_with_a_training_image(dataset)
+    api = APIClient()
+    api.force_authenticate(participant)
+
+    page = Client().get(f"/datasets/{challenge.slug}/card/").content.decode()
+    accepted = api.post(
+        f"/api/challenges/{challenge.slug}/data-card/accept/", {"consents_to_reruns": False}, format="json"
+    )
+    card = api.get(f"/api/challenges/{challenge.slug}/data-card/").json()
+
+    assert "CC BY-NC 4.0" in page
+    assert "non-contrast-ct" in page
+    assert "Log in" in page  # an anonymous visitor reads the card and is asked to log in to accept
+    assert accepted.status_code == 200
+    assert accepted.json()["consents_to_reruns"] is False
+    assert card["terms_accepted"] is True
+    assert card["cases_by_split"] == {"TEST": 1, "TRAIN": 2}
+    assert [modality["interface"] for modality in card["modalities"]] == [
+        "non-contrast-ct",
+        "tmax-parameter-map",
+    ]

@@ -117,6 +117,11 @@ class Command(BaseCommand):
         counts = ", ".join(f"{count} {split.lower()}" for split, count in demo.cases_per_split.items())
         self.stdout.write(f"Demo challenge '{demo.challenge.slug}': {counts} cases (data: {demo.data_dir}).")
         self.stdout.write(f"Example predictions for the preliminary phase: {demo.predictions_archive}")
+        self.stdout.write(
+            f"Training data: the participant accepts the data-use terms at {url}/datasets/"
+            f"{demo.challenge.slug}/card/, then downloads the training split with "
+            f"`isles download {demo.challenge.slug} --split train OUT_DIR`."
+        )
         self.stdout.write("Accounts (password, API token):")
         for user in demo.users:
             role = user.role.lower()
