@@ -6,8 +6,12 @@
     isles --url URL --token TOKEN status SUBMISSION_ID [--wait]       # --wait follows it to the end
     isles --url URL --token TOKEN jobs SUBMISSION_ID [--wait]         # an algorithm's job per case
     isles --url URL --token TOKEN logs SUBMISSION_ID [--case CASE]    # a job's log (the sanity case's)
-    isles --url URL --token TOKEN leaderboard PHASE_SLUG [--json]
+    isles --url URL --token TOKEN leaderboard PHASE_SLUG
     isles --url URL --token TOKEN download CHALLENGE [--split train] [--case CASE ...] OUT_DIR
+    isles --url URL --token TOKEN submissions PHASE_SLUG               # your team's, newest first
+    isles --url URL --token TOKEN teams CHALLENGE                      # your team and its invitations
+    isles --url URL --token TOKEN team-invite CHALLENGE [EMAIL]        # prints the invitation's link
+    isles --url URL --token TOKEN team-join CHALLENGE TOKEN_OR_LINK
 
 ``ISLES_URL`` and ``ISLES_TOKEN`` may replace the flags. Only the standard library is used, so it runs
 anywhere Python does. The upload is a multipart body written by hand and streamed from the file, so an
@@ -17,7 +21,9 @@ from there, and ``--resume`` picks up an upload a previous run left. ``download`
 release files as the portal's streamed tar, unpacking each file as it arrives under the release's names,
 checking each against its sha256, and writes ``MANIFEST.sha256``; run again after an interruption, it keeps
 every file already whole and fetches only the cases still lacking one. Every error is one sentence on
-stderr and a non-zero exit.
+stderr (the API's own where the portal refused) and a non-zero exit. ``--json`` (before or after the
+command) prints the API's answer as it came, one document on stdout and nothing else there (progress and
+notes go to stderr; ``teams`` prints ``null`` without a team), and an error as ``{"code", "detail"}``.
 """
 
 import argparse
@@ -48,7 +54,12 @@ RESUME_WAIT_S = 2.0
 
 
 class ClientError(Exception):
-    """A failure told to the participant as one sentence."""
+    """A failure told to the participant as one sentence, with a stable ``code``: the API's where the
+    portal refused (``--json`` prints both), the client's own otherwise."""
+
+    def __init__(self, sentence: str, *, code: str = "client_error") -> None:
+        super().__init__(sentence)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -85,7 +96,9 @@ class PortalClient:
     def __init__(self, *, url: str, token: str, timeout_s: float = TIMEOUT_S) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ClientError(f"{url!r} is not a portal address; give one like https://portal.example.org.")
+            raise ClientError(
+                f"{url!r} is not a portal address; give one like https://portal.example.org.", code="bad_url"
+            )
         self.url = url.rstrip("/")
         self._parts = parts
         self._token = token
@@ -218,6 +231,49 @@ class PortalClient:
             response, ok=200, not_found=f"There is no leaderboard for a phase {phase_slug!r}."
         )
 
+    def submissions(self, *, phase_slug: str) -> list[dict[str, Any]]:
+        """The submissions to the phase the user may see (their team's), newest first, with their states."""
+        response = self._request("GET", f"/api/phases/{quote(phase_slug)}/submissions/")
+        if response.status == 200 and isinstance(response.body, list):
+            return response.body
+        self._refusal_raise(response, not_found=f"There is no phase {phase_slug!r} you can see.")
+
+    def my_team(self, *, challenge: str) -> dict[str, Any] | None:
+        """The user's team in the challenge (captain, members, open invitations); None without one."""
+        response = self._request("GET", f"/api/challenges/{quote(challenge)}/teams/mine/")
+        if response.status == 404:
+            # The API answers 404 both for no team and for no challenge: the list of teams tells which.
+            teams = self._request("GET", f"/api/challenges/{quote(challenge)}/teams/")
+            if teams.status == 200:
+                return None
+            response = teams
+        return self._expect(response, ok=200, not_found=f"There is no challenge {challenge!r} you can see.")
+
+    def team_invite(self, *, challenge: str, email: str) -> dict[str, Any]:
+        """Invite ``email`` (empty: anyone with the link) to the user's team; the invitation and its URL."""
+        body = json.dumps({"email": email}).encode()
+        response = self._request(
+            "POST",
+            f"/api/challenges/{quote(challenge)}/teams/mine/invitations/",
+            body=(body,),
+            length=len(body),
+            content_type="application/json",
+        )
+        return self._expect(
+            response,
+            ok=201,
+            not_found=f"There is no challenge {challenge!r} you can see, or you are in no team of it.",
+        )
+
+    def invitation_accept(self, *, challenge: str, token: str) -> dict[str, Any]:
+        """Accept the invitation ``token``: the team the user joined."""
+        response = self._request(
+            "POST", f"/api/challenges/{quote(challenge)}/teams/invitations/{quote(token, safe='')}/accept/"
+        )
+        return self._expect(
+            response, ok=200, not_found=f"There is no invitation {token!r} to a team of {challenge!r}."
+        )
+
     def release_files(self, *, challenge: str, query: Sequence[tuple[str, str]]) -> dict[str, Any]:
         """The release files of a challenge the user may download: path, sha256, size and case of each."""
         response = self._request("GET", f"/api/challenges/{quote(challenge)}/files/?{urlencode(query)}")
@@ -249,7 +305,7 @@ class PortalClient:
                 )
             yield reply
         except (ConnectionError, TimeoutError, http.client.HTTPException) as error:
-            raise ClientError(f"Cannot reach the portal at {self.url}: {error}.") from error
+            raise ClientError(_unreachable(self.url, error), code="unreachable") from error
         finally:
             connection.close()
 
@@ -283,7 +339,7 @@ class PortalClient:
             reply = connection.getresponse()
             raw = reply.read()
         except (ConnectionError, TimeoutError, OSError, http.client.HTTPException) as error:
-            raise ClientError(f"Cannot reach the portal at {self.url}: {error}.") from error
+            raise ClientError(_unreachable(self.url, error), code="unreachable") from error
         finally:
             connection.close()
         try:
@@ -321,14 +377,28 @@ class PortalClient:
         detail = response.body.get("detail") if isinstance(response.body, dict) else None
         code = response.body.get("code") if isinstance(response.body, dict) else None
         if response.status == 401 or code in ("authentication_failed", "not_authenticated"):
-            raise ClientError(TOKEN_REFUSED)
+            raise ClientError(TOKEN_REFUSED, code=code if isinstance(code, str) else "authentication_failed")
         if response.status == 404:
-            raise ClientError(not_found)
+            raise ClientError(not_found, code="not_found")
+        if response.status >= 500 and not isinstance(code, str):  # a proxy's page or a crash, not a refusal
+            raise ClientError(
+                f"The portal failed (HTTP {response.status}); wait a few minutes and run the command again,"
+                " and tell the challenge's organizers if it keeps failing.",
+                code="server_error",
+            )
+        code = code if isinstance(code, str) else f"http_{response.status}"
         if isinstance(detail, str) and detail:
-            raise ClientError(detail)
+            raise ClientError(detail, code=code)
         if response.status == 400 and isinstance(response.body, dict):
-            raise ClientError(" ".join(_messages(response.body)))
-        raise ClientError(f"The portal answered with HTTP {response.status}; try again later.")
+            raise ClientError(" ".join(_messages(response.body)), code=code)
+        raise ClientError(f"The portal answered with HTTP {response.status}; try again later.", code=code)
+
+
+def _unreachable(url: str, error: Exception) -> str:
+    return (
+        f"Cannot reach the portal at {url}: {error}; check the address (--url or ISLES_URL) and your"
+        " network, then run the command again."
+    )
 
 
 def _messages(body: Mapping[str, Any]) -> list[str]:
@@ -353,20 +423,30 @@ def _print_submission(submission: Mapping[str, Any], out: IO[str]) -> None:
         out.write(f"  mean {key}: {value:.4f}\n")
 
 
-def _status(client: PortalClient, arguments: argparse.Namespace, out: IO[str]) -> int:
+def _document(value: Any, out: IO[str]) -> None:
+    """Write one JSON document (``--json``): the API's answer as it came."""
+    json.dump(value, out, indent=2)
+    out.write("\n")
+
+
+def _status(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     submission = client.submission(submission_id=arguments.submission_id)
     seen = submission["status"]
+    notes = err if arguments.json else out  # with --json, stdout holds the document alone
     if arguments.wait:
-        out.write(f"Submission {submission['id']}: {seen}\n")
-        out.flush()
+        notes.write(f"Submission {submission['id']}: {seen}\n")
+        notes.flush()
         while submission["status"] not in ENDED:
             time.sleep(arguments.interval)
             submission = client.submission(submission_id=arguments.submission_id)
             if submission["status"] != seen:
                 seen = submission["status"]
-                out.write(f"Submission {submission['id']}: {seen}\n")
-                out.flush()
-    _print_submission(submission, out)
+                notes.write(f"Submission {submission['id']}: {seen}\n")
+                notes.flush()
+    if arguments.json:
+        _document(submission, out)
+    else:
+        _print_submission(submission, out)
     return 1 if arguments.wait and submission["status"] != "SUCCEEDED" else 0
 
 
@@ -379,28 +459,36 @@ def _job_line(job: Mapping[str, Any]) -> str:
     return f"  {job['case']}{sanity}  {job['status']}{duration}{device}{failure}\n"
 
 
-def _jobs(client: PortalClient, arguments: argparse.Namespace, out: IO[str]) -> int:
-    """Print each job of the submission; with --wait, print each change until the submission has ended."""
+def _jobs(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    """Print each job of the submission; with --wait, print each change until the submission has ended.
+    With --json, the changes go to stderr and stdout gets the jobs as last read."""
+    notes = err if arguments.json else out
     seen: dict[str, str] = {}
     while True:
         jobs = client.jobs(submission_id=arguments.submission_id)
         if not jobs:
-            out.write(f"Submission {arguments.submission_id} has no jobs yet (its image is being checked).\n")
+            notes.write(
+                f"Submission {arguments.submission_id} has no jobs yet (its image is being checked).\n"
+            )
         for job in jobs:
             if seen.get(job["case"]) != job["status"]:
                 seen[job["case"]] = job["status"]
-                out.write(_job_line(job))
-        out.flush()
-        if not arguments.wait:
-            return 0
-        submission = client.submission(submission_id=arguments.submission_id)
-        if submission["status"] in ENDED:
-            out.write(f"Submission {submission['id']}: {submission['status']}\n")
-            return 0 if submission["status"] == "SUCCEEDED" else 1
-        time.sleep(arguments.interval)
+                notes.write(_job_line(job))
+        notes.flush()
+        code = 0
+        if arguments.wait:
+            submission = client.submission(submission_id=arguments.submission_id)
+            if submission["status"] not in ENDED:
+                time.sleep(arguments.interval)
+                continue
+            notes.write(f"Submission {submission['id']}: {submission['status']}\n")
+            code = 0 if submission["status"] == "SUCCEEDED" else 1
+        if arguments.json:
+            _document(jobs, out)
+        return code
 
 
-def _logs(client: PortalClient, arguments: argparse.Namespace, out: IO[str]) -> int:
+def _logs(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     """Print the last lines a job wrote to stdout and stderr: the sanity case's unless a case is named."""
     jobs = client.jobs(submission_id=arguments.submission_id)
     wanted = [
@@ -408,10 +496,15 @@ def _logs(client: PortalClient, arguments: argparse.Namespace, out: IO[str]) -> 
     ]
     if not wanted:
         what = f"case {arguments.case}" if arguments.case else "a sanity case"
-        raise ClientError(f"Submission {arguments.submission_id} has no job for {what} (yet).")
+        raise ClientError(f"Submission {arguments.submission_id} has no job for {what} (yet).", code="no_job")
     job = wanted[0]
     if job.get("log_hidden"):
-        raise ClientError(f"The log of {job['case']} is not shown to you. {job['log_hidden']}")
+        raise ClientError(
+            f"The log of {job['case']} is not shown to you. {job['log_hidden']}", code="log_hidden"
+        )
+    if arguments.json:
+        _document(job, out)
+        return 0
     out.write(f"Job of {job['case']}: {job['status']}\n")
     for stream in ("stdout", "stderr"):
         tail = job[f"{stream}_tail"]
@@ -448,41 +541,122 @@ def _leaderboard_table(board: Mapping[str, Any]) -> list[list[str]]:
     return rows
 
 
-def _leaderboard(client: PortalClient, arguments: argparse.Namespace, out: IO[str]) -> int:
+def _leaderboard(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     board = client.leaderboard(phase_slug=arguments.phase_slug)
     if arguments.json:
-        json.dump(board, out, indent=2)
-        out.write("\n")
+        _document(board, out)
         return 0
     rows = _leaderboard_table(board)
     if len(rows) == 1:
         out.write(f"No team is on the leaderboard of {arguments.phase_slug} yet.\n")
         return 0
+    _table_print(rows, out)
+    return 0
+
+
+def _table_print(rows: Sequence[Sequence[str]], out: IO[str]) -> None:
     widths = [max(len(row[index]) for row in rows) for index in range(len(rows[0]))]
     for row in rows:
         out.write(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n"
         )
+
+
+def _submissions(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    """Your team's submissions to the phase, newest first, each with its state."""
+    submissions = client.submissions(phase_slug=arguments.phase_slug)
+    if arguments.json:
+        _document(submissions, out)
+        return 0
+    if not submissions:
+        out.write(f"You have no submission to {arguments.phase_slug} yet.\n")
+        return 0
+    rows = [["id", "created", "status", "final", "by"]]
+    for submission in sorted(submissions, key=lambda row: (row["created_at"], row["id"]), reverse=True):
+        rows.append(
+            [
+                str(submission["id"]),
+                str(submission["created_at"])[:16].replace("T", " "),
+                submission["status"],
+                "yes" if submission.get("is_final_selection") else "",
+                str(submission.get("team") or submission.get("creator") or ""),
+            ]
+        )
+    _table_print(rows, out)
+    return 0
+
+
+def _teams(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    """Your team in the challenge: its captain, members and open invitations."""
+    team = client.my_team(challenge=arguments.challenge)
+    if arguments.json:
+        _document(team, out)  # null: no team
+        return 0
+    if team is None:
+        out.write(
+            f"You are in no team of {arguments.challenge}: you compete under your own name"
+            f" (join one with `isles team-join {arguments.challenge} TOKEN`).\n"
+        )
+        return 0
+    _team_print(team, out)
+    return 0
+
+
+def _team_print(team: Mapping[str, Any], out: IO[str]) -> None:
+    out.write(f"Team {team['name']} (captain {team.get('captain') or 'none'})\n")
+    for member in team.get("members", []):
+        captain = " (captain)" if member["username"] == team.get("captain") else ""
+        out.write(f"  {member['username']}{captain}\n")
+    invitations = team.get("invitations", [])
+    out.write(f"Open invitations: {len(invitations)}\n" if invitations else "No open invitations.\n")
+    for invitation in invitations:
+        out.write(f"  {invitation.get('email') or 'by link'}  {invitation['url']}\n")
+
+
+def _team_invite(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    """Invite someone to your team: by e-mail (the portal mails the link), or by a link to pass on."""
+    invitation = client.team_invite(challenge=arguments.challenge, email=arguments.email or "")
+    if arguments.json:
+        _document(invitation, out)
+        return 0
+    whom = f"{arguments.email} was mailed" if arguments.email else "pass on"
+    err.write(f"Invitation made: {whom} this link, which is accepted with `isles team-join`.\n")
+    out.write(f"{invitation['url']}\n")
+    return 0
+
+
+def _team_join(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    """Accept an invitation, given as its token or its link."""
+    token = arguments.token_or_url.rstrip("/").rsplit("/", 1)[-1]
+    team = client.invitation_accept(challenge=arguments.challenge, token=token)
+    if arguments.json:
+        _document(team, out)
+        return 0
+    err.write(f"You joined team {team['name']} of {arguments.challenge}.\n")
+    _team_print(team, out)
     return 0
 
 
 def _submit(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     archive = Path(arguments.archive)
     if not archive.is_file():
-        raise ClientError(f"There is no file {archive}.")
+        raise ClientError(f"There is no file {archive}.", code="no_file")
     submission = client.submit(phase_slug=arguments.phase_slug, archive=archive, progress=_progress_bar(err))
     err.write(
         f"Submission {submission['id']} is {submission['status'].lower()}; follow it with "
         f"`isles status {submission['id']} --wait`.\n"
     )
-    out.write(f"{submission['id']}\n")
+    if arguments.json:
+        _document(submission, out)
+    else:
+        out.write(f"{submission['id']}\n")
     return 0
 
 
 def _submit_algorithm(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     archive = Path(arguments.archive)
     if not archive.is_file():
-        raise ClientError(f"There is no file {archive}.")
+        raise ClientError(f"There is no file {archive}.", code="no_file")
     upload = client.submit_algorithm(
         phase_slug=arguments.phase_slug,
         archive=archive,
@@ -494,7 +668,10 @@ def _submit_algorithm(client: PortalClient, arguments: argparse.Namespace, out: 
         f"Submission {submission_id} is uploaded and will be checked, then run case by case; follow it "
         f"with `isles jobs {submission_id} --wait`.\n"
     )
-    out.write(f"{submission_id}\n")
+    if arguments.json:
+        _document(upload, out)
+    else:
+        out.write(f"{submission_id}\n")
     return 0
 
 
@@ -597,23 +774,31 @@ def _download(client: PortalClient, arguments: argparse.Namespace, out: IO[str],
         f"{len(files)} files ({_size(total)}) in {out_dir}, each matching {listing['manifest']}"
         f" ({len(whole)} already there).\n"
     )
-    out.write(f"{out_dir}\n")
+    if arguments.json:
+        _document(listing, out)
+    else:
+        out.write(f"{out_dir}\n")
     return 0
 
 
-def _init_algorithm(arguments: argparse.Namespace, out: IO[str]) -> int:
+def _init_algorithm(arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from inference.starter import starter_write  # only this command needs the contract's table
 
     folder = Path(arguments.folder)
     try:
         written = starter_write(folder)
     except FileExistsError as error:
-        raise ClientError(str(error)) from None
+        raise ClientError(str(error), code="exists") from None
     except OSError as error:
-        raise ClientError(f"Cannot write the starter into {folder}: {error.strerror}.") from None
-    for path in written:
-        out.write(f"{path}\n")
-    out.write(
+        raise ClientError(
+            f"Cannot write the starter into {folder}: {error.strerror}.", code="not_written"
+        ) from None
+    if arguments.json:
+        _document([str(path) for path in written], out)  # no API here: the files written
+    else:
+        for path in written:
+            out.write(f"{path}\n")
+    (err if arguments.json else out).write(
         f"Put a case under {folder}/test/input and run {folder}/test.sh to try it in the portal's sandbox;"
         " the phase's algorithm contract page shows its own limits.\n"
     )
@@ -627,6 +812,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--token", default=os.environ.get("ISLES_TOKEN"), help="Your API token (ISLES_TOKEN)."
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="Print the API's answer as one JSON document on stdout (errors as {code, detail}).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     init = commands.add_parser(
@@ -656,7 +846,6 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("--case", help="The case whose job to show (default: the sanity case).")
     leaderboard = commands.add_parser("leaderboard", help="Show a phase's leaderboard.")
     leaderboard.add_argument("phase_slug")
-    leaderboard.add_argument("--json", action="store_true", help="Print the API's JSON as it is.")
     download = commands.add_parser(
         "download", help="Download a challenge's release files you may see, resumably, checking each."
     )
@@ -666,7 +855,45 @@ def _parser() -> argparse.ArgumentParser:
         "--split", choices=["train", "test"], help="Only this split (default: all you see)."
     )
     download.add_argument("--case", action="append", help="Only this case (repeat for more).")
+    submissions = commands.add_parser(
+        "submissions", help="List your team's submissions to a phase with their states, newest first."
+    )
+    submissions.add_argument("phase_slug")
+    teams = commands.add_parser(
+        "teams", help="Show your team in a challenge: its captain, members and open invitations."
+    )
+    teams.add_argument("challenge", help="The challenge's slug.")
+    invite = commands.add_parser(
+        "team-invite", help="Invite someone to your team; prints the invitation's link."
+    )
+    invite.add_argument("challenge", help="The challenge's slug.")
+    invite.add_argument(
+        "email", nargs="?", help="Whom the portal mails the link (default: a link to pass on)."
+    )
+    join = commands.add_parser("team-join", help="Accept an invitation to a team.")
+    join.add_argument("challenge", help="The challenge's slug.")
+    join.add_argument("token_or_url", metavar="TOKEN", help="The invitation's token, or its link.")
+    for command in commands.choices.values():
+        # After the command too (`isles leaderboard SLUG --json`); absent there, the global flag holds.
+        command.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help="Print the API's answer as JSON."
+        )
     return parser
+
+
+COMMANDS: Mapping[str, Callable[[PortalClient, argparse.Namespace, IO[str], IO[str]], int]] = {
+    "submit": _submit,
+    "submit-algorithm": _submit_algorithm,
+    "status": _status,
+    "jobs": _jobs,
+    "logs": _logs,
+    "leaderboard": _leaderboard,
+    "download": _download,
+    "submissions": _submissions,
+    "teams": _teams,
+    "team-invite": _team_invite,
+    "team-join": _team_join,
+}
 
 
 def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
@@ -676,23 +903,18 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None, err: 
     arguments = _parser().parse_args(argv)
     try:
         if arguments.command == "init-algorithm":
-            return _init_algorithm(arguments, out)
+            return _init_algorithm(arguments, out, err)
         if not arguments.url:
-            raise ClientError("Give the portal's address with --url or ISLES_URL.")
+            raise ClientError("Give the portal's address with --url or ISLES_URL.", code="no_url")
         if not arguments.token:
-            raise ClientError("Give your API token with --token or ISLES_TOKEN (see your account page).")
+            raise ClientError(
+                "Give your API token with --token or ISLES_TOKEN (see your account page).", code="no_token"
+            )
         client = PortalClient(url=arguments.url, token=arguments.token)
-        writing = {"submit": _submit, "submit-algorithm": _submit_algorithm, "download": _download}
-        if arguments.command in writing:
-            return writing[arguments.command](client, arguments, out, err)
-        if arguments.command == "status":
-            return _status(client, arguments, out)
-        if arguments.command == "jobs":
-            return _jobs(client, arguments, out)
-        if arguments.command == "logs":
-            return _logs(client, arguments, out)
-        return _leaderboard(client, arguments, out)
+        return COMMANDS[arguments.command](client, arguments, out, err)
     except ClientError as error:
+        if arguments.json:
+            _document({"code": error.code, "detail": str(error)}, out)
         err.write(f"isles: {error}\n")
         return 1
     except KeyboardInterrupt:
