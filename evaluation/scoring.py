@@ -2,9 +2,9 @@
 
 This is what the portal and the command line call. A case whose prediction is missing, unreadable or of
 another shape than its ground truth gets the profile's worst values and a message; one with the right shape
-but another spacing or origin (containers often write none) is scored on the ground truth's grid with a
-warning. Metrics are computed inside the bounding box of the two masks, which changes none of them and
-saves labelling and counting the empty rest of a 512x512x80 volume.
+but another spacing or origin (containers often write none) is scored on the ground truth's grid, and its
+``notes`` say so in a sentence naming both. Metrics are computed inside the bounding box of the two
+masks, which changes none of them and saves labelling and counting the empty rest of a 512x512x80 volume.
 """
 
 import math
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.io import MASK_SUFFIXES, Mask, image_header_read, read_mask, size_text
+from evaluation.io import MASK_SUFFIXES, Mask, image_header_read, read_mask, size_text, spacing_text
 from evaluation.metrics import BoolArray
 from evaluation.metrics.distance import hausdorff_distance_95_mm, surface_dice
 from evaluation.metrics.lesion import LesionDetection, label_lesions, lesion_detection
@@ -53,13 +53,15 @@ class CaseStatus(StrEnum):
 
 @dataclass(frozen=True)
 class CaseScore:
-    """The profile's metric values for one case, why they are worst values if they are, and any warning."""
+    """The profile's metric values for one case, why they are worst values if they are, and ``notes``:
+    sentences for the participant about how a scored mask was read (another spacing or origin than the
+    case's, scored on the case's grid), empty when there is nothing to say."""
 
     case_id: str
     metrics: Mapping[str, float]
     status: CaseStatus
     message: str | None = None
-    warning: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ class FolderScore:
 
     @property
     def warnings(self) -> dict[str, str]:
-        found = {case.case_id: case.warning for case in self.cases if case.warning is not None}
+        found = {case.case_id: " ".join(case.notes) for case in self.cases if case.notes}
         for case_id in self.unmatched_predictions:
             found[case_id] = "There is no ground truth for this prediction, so it was not scored."
         return found
@@ -298,7 +300,7 @@ def _score_read_case(profile: Profile, case_id: str, case: _ReadCase) -> CaseSco
         metrics = score_masks(profile=profile, ground_truth=ground_truth, prediction=prediction)
     except ValueError as error:
         return CaseScore(case_id, _worst_values(profile, ground_truth), CaseStatus.ERROR, message=str(error))
-    return CaseScore(case_id, metrics, CaseStatus.SCORED, warning=_geometry_warning(ground_truth, prediction))
+    return CaseScore(case_id, metrics, CaseStatus.SCORED, notes=_geometry_notes(ground_truth, prediction))
 
 
 def _score_job(job: _Job) -> CaseScore:
@@ -402,23 +404,30 @@ def _worst_values(profile: Profile, ground_truth: Mask) -> dict[str, float]:
     return worst
 
 
-def _geometry_warning(ground_truth: Mask, prediction: Mask) -> str | None:
+def _geometry_notes(ground_truth: Mask, prediction: Mask) -> tuple[str, ...]:
+    """A sentence naming the mask's spacing or origin and the case's where they differ; none otherwise."""
     same_spacing = np.allclose(
         prediction.spacing_mm, ground_truth.spacing_mm, rtol=0, atol=_SPACING_TOLERANCE_MM
     )
     same_origin = np.allclose(prediction.origin_mm, ground_truth.origin_mm, rtol=0, atol=_ORIGIN_TOLERANCE_MM)
     if same_spacing and same_origin:
-        return None
-    return (
-        f"The prediction's spacing {_millimetres(prediction.spacing_mm)} and origin "
-        f"{_millimetres(prediction.origin_mm)} differ from the ground truth's "
-        f"{_millimetres(ground_truth.spacing_mm)} and {_millimetres(ground_truth.origin_mm)}; "
-        "it was scored on the ground truth's grid."
-    )
+        return ()
+    mask_spacing, case_spacing = spacing_text(prediction.spacing_mm), spacing_text(ground_truth.spacing_mm)
+    mask_origin, case_origin = _origin_text(prediction.origin_mm), _origin_text(ground_truth.origin_mm)
+    if same_origin:
+        differs = f"The mask's spacing is {mask_spacing} mm but the case's is {case_spacing} mm"
+    elif same_spacing:
+        differs = f"The mask's origin is {mask_origin} but the case's is {case_origin}"
+    else:
+        differs = (
+            f"The mask's spacing is {mask_spacing} mm and its origin {mask_origin}, but the case's are "
+            f"{case_spacing} mm and {case_origin}"
+        )
+    return (f"{differs}; it was scored on the case's grid.",)
 
 
-def _millimetres(values: tuple[float, float, float]) -> str:
-    return "(" + ", ".join(f"{value:g}" for value in values) + ") mm"
+def _origin_text(origin_mm: tuple[float, float, float]) -> str:
+    return "(" + ", ".join(f"{value:.4g}" for value in origin_mm) + ") mm"
 
 
 def _aggregates(profile: Profile, scores: list[CaseScore]) -> dict[str, Aggregate]:

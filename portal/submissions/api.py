@@ -37,10 +37,16 @@ class StateChangeSerializer(serializers.ModelSerializer):
 
 class CaseResultSerializer(serializers.ModelSerializer):
     case = serializers.CharField(source="case.name")
+    notes = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="How the mask was read, e.g. that its spacing or origin differed from the case's and "
+        "it was scored on the case's grid; empty when there is nothing to say.",
+    )
 
     class Meta:
         model = CaseResult
-        fields = ["case", "metrics", "error"]
+        fields = ["case", "metrics", "error", "notes"]
 
 
 class VersionScoresSerializer(serializers.Serializer):
@@ -80,10 +86,11 @@ class SubmissionSerializer(serializers.ModelSerializer):
 
 class SubmissionDetailSerializer(SubmissionSerializer):
     case_results = serializers.SerializerMethodField()
+    masks_noted = serializers.SerializerMethodField()
     scores_by_version = serializers.SerializerMethodField()
 
     class Meta(SubmissionSerializer.Meta):
-        fields = [*SubmissionSerializer.Meta.fields, "case_results", "scores_by_version"]
+        fields = [*SubmissionSerializer.Meta.fields, "case_results", "masks_noted", "scores_by_version"]
 
     @extend_schema_field(CaseResultSerializer(many=True, allow_null=True))
     def get_case_results(self, submission: Submission) -> list[dict[str, object]] | None:
@@ -92,6 +99,15 @@ class SubmissionDetailSerializer(SubmissionSerializer):
             return None
         results = selectors.submission_case_result_list(submission=submission)
         return CaseResultSerializer(results, many=True).data
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_masks_noted(self, submission: Submission) -> int | None:
+        """Where per-case results are hidden: how many masks had a note (another spacing or origin than
+        their case's, scored on the case's grid), naming no case; null where ``case_results`` carry the
+        notes case by case."""
+        if self.context["case_results_visible"]:
+            return None
+        return selectors.submission_masks_noted_count(submission=submission)
 
     @extend_schema_field(VersionScoresSerializer(many=True, allow_null=True))
     def get_scores_by_version(self, submission: Submission) -> list[dict[str, object]] | None:

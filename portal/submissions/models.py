@@ -102,6 +102,14 @@ class CaseResult(models.Model):
     )
     metrics = models.JSONField(help_text="Metric values by metric key, e.g. {'dice': 0.71}.")
     error = models.TextField(blank=True, help_text="Why the case got the worst values, if it did.")
+    notes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            "Sentences on how the mask was read, e.g. that its spacing or origin differed from the case's "
+            "and it was scored on the case's grid; empty when there is nothing to say."
+        ),
+    )
 
     class Meta:
         ordering = ["submission", "ground_truth_version", "case"]

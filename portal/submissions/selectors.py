@@ -126,6 +126,29 @@ def submission_case_result_list(*, submission: Submission) -> QuerySet[CaseResul
     )
 
 
+def submission_masks_noted_count(*, submission: Submission) -> int:
+    """How many of the submission's masks were read with a note (another spacing or origin than their
+    case's, scored on the case's grid) on its phase's ground-truth version."""
+    return submission_case_result_list(submission=submission).exclude(notes=[]).count()
+
+
+def submission_masks_noted_sentence(*, submission: Submission) -> str | None:
+    """``submission_masks_noted_count`` in a sentence that names no case, for readers who may not see
+    per-case results; None when no mask had a note."""
+    count = submission_masks_noted_count(submission=submission)
+    if count == 0:
+        return None
+    if count == 1:
+        return (
+            "1 of this submission's masks had another spacing or origin than its case's image; "
+            "it was scored on the case's grid."
+        )
+    return (
+        f"{count} of this submission's masks had another spacing or origin than their cases' images; "
+        "they were scored on their cases' grids."
+    )
+
+
 @dataclass(frozen=True)
 class VersionScores:
     """A submission's mean scores on one ground-truth version, and whether its phase is scored on it now."""

@@ -66,7 +66,7 @@ from portal.submissions.models import (
     Submission,
     SubmissionStateChange,
 )
-from portal.submissions.publication import phase_results_changed
+from portal.submissions.publication import phase_results_changed, submission_case_results_visible_to
 
 logger = logging.getLogger(__name__)
 
@@ -703,7 +703,11 @@ def _cases_score(*, submission: Submission, folder: Path) -> None:
             submission=submission,
             case=case,
             ground_truth_version=phase.ground_truth_version,
-            defaults={"metrics": dict(score.metrics), "error": score.message or ""},
+            defaults={
+                "metrics": dict(score.metrics),
+                "error": score.message or "",
+                "notes": list(score.notes),
+            },
         )
 
 
@@ -901,14 +905,33 @@ def _metric_means(*, results: list[CaseResult], keys: tuple[str, ...]) -> dict[s
     return {key: sum(float(result.metrics[key]) for result in results) / len(results) for key in keys}
 
 
+def _submission_notes_lines(*, submission: Submission) -> list[str]:
+    """The notes on how the masks were read, for the creator: per case where they may read per-case
+    results, otherwise only how many masks had one (hidden test cases are never named)."""
+    if not submission_case_results_visible_to(user=submission.creator, submission=submission):
+        sentence = selectors.submission_masks_noted_sentence(submission=submission)
+        return [] if sentence is None else [sentence]
+    return [
+        f"{result.case.name}: {note}"
+        for result in selectors.submission_case_result_list(submission=submission)
+        for note in result.notes
+    ]
+
+
 def _submission_notify(*, submission_id: int) -> None:
-    """Email the creator how their submission ended."""
+    """Email the creator how their submission ended; a scored one's e-mail adds the notes on how its
+    masks were read (``_submission_notes_lines``)."""
     submission = Submission.objects.select_related("creator", "phase").get(pk=submission_id)
     phase = submission.phase
     if submission.status == Status.SUCCEEDED:
         subject = f"Your submission {submission.pk} to {phase.title} was scored"
         means = ", ".join(f"{key} {value:.4g}" for key, value in submission.metrics_mean.items())
-        body = f"Submission {submission.pk} to {phase} was scored. Mean over the cases: {means}."
+        body = "\n".join(
+            [
+                f"Submission {submission.pk} to {phase} was scored. Mean over the cases: {means}.",
+                *_submission_notes_lines(submission=submission),
+            ]
+        )
     else:
         subject = f"Your submission {submission.pk} to {phase.title} failed"
         body = "\n".join(

@@ -121,6 +121,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "state_changes": selectors.submission_state_change_list(submission=submission),
         "case_results_visible": visible,
         "case_results": selectors.submission_case_result_list(submission=submission) if visible else (),
+        "masks_noted": None if visible else selectors.submission_masks_noted_sentence(submission=submission),
         "is_submitter": selectors.submission_is_submitter(submission=submission, user=request.user),
         "counted_submission": phase_counted_submission_sentence(phase=submission.phase),
         "step": _step_view(request=request, submission=submission),

@@ -9,7 +9,7 @@ import pytest
 
 from evaluation.profiles import PROFILES, Direction, MetricColumn, Profile, WorstValue, profile_get
 from evaluation.scoring import CaseStatus, case_files, case_id_from_path, score_case, score_folders
-from tests.evaluation.masks import two_lesions, write_mask
+from tests.evaluation.masks import ANISOTROPIC_MM, ORIGIN_MM, two_lesions, write_mask
 from tests.hostile_masks import nifti_bytes
 
 ISLES24 = PROFILES["isles24"]
@@ -56,7 +56,7 @@ def test_a_perfect_prediction_scores_best_values(tmp_path: Path, ground_truth_pa
         prediction_path=prediction_path,
     )
     assert score.status == CaseStatus.SCORED
-    assert score.warning is None
+    assert score.notes == ()
     assert score.metrics == {
         "dice": 1.0,
         "absolute_volume_difference_ml": 0.0,
@@ -65,7 +65,7 @@ def test_a_perfect_prediction_scores_best_values(tmp_path: Path, ground_truth_pa
     }
 
 
-def test_a_prediction_without_spacing_is_scored_on_the_ground_truth_grid_with_a_warning(
+def test_a_prediction_without_spacing_is_scored_on_the_ground_truth_grid_with_a_note(
     tmp_path: Path, ground_truth_path: Path
 ) -> None:
     prediction = two_lesions()
@@ -80,14 +80,59 @@ def test_a_prediction_without_spacing_is_scored_on_the_ground_truth_grid_with_a_
         prediction_path=prediction_path,
     )
     assert score.status == CaseStatus.SCORED
-    assert score.warning is not None
-    assert "spacing (1, 1, 1) mm" in score.warning
-    assert "scored on the ground truth's grid" in score.warning
+    assert score.notes == (
+        "The mask's spacing is 1 x 1 x 1 mm and its origin (0, 0, 0) mm, but the case's are 0.4 x 0.4 x 2 mm "
+        "and (-12, -8, 30) mm; it was scored on the case's grid.",
+    )
     # 4 voxels missing at the ground truth's 0.32 mm3, not the prediction's 1 mm3.
     assert score.metrics["absolute_volume_difference_ml"] == pytest.approx(4 * VOXEL_ML)
     assert score.metrics["dice"] == pytest.approx(2 * 18 / (22 + 18))
     assert score.metrics["absolute_lesion_count_difference"] == 1
     assert score.metrics["lesion_f1"] == pytest.approx(1 / (1 + 1 / 2))
+
+
+@pytest.mark.parametrize(
+    ("spacing_mm", "origin_mm", "note"),
+    [
+        (
+            (1.0, 1.0, 1.0),
+            ORIGIN_MM,
+            "The mask's spacing is 1 x 1 x 1 mm but the case's is 0.4 x 0.4 x 2 mm; it was scored on the "
+            "case's grid.",
+        ),
+        (
+            ANISOTROPIC_MM,
+            (0.0, 0.0, 0.0),
+            "The mask's origin is (0, 0, 0) mm but the case's is (-12, -8, 30) mm; it was scored on the "
+            "case's grid.",
+        ),
+    ],
+)
+def test_a_mask_with_another_spacing_or_origin_is_scored_as_on_the_case_grid_with_a_note_naming_both(
+    tmp_path: Path,
+    ground_truth_path: Path,
+    spacing_mm: tuple[float, float, float],
+    origin_mm: tuple[float, float, float],
+    note: str,
+) -> None:
+    prediction_path = write_mask(
+        tmp_path / "pred" / "sub-stroke0001.nii.gz",
+        two_lesions().astype(np.uint8),
+        spacing_mm=spacing_mm,
+        origin_mm=origin_mm,
+    )
+
+    score = score_case(
+        profile=ISLES24,
+        case_id="sub-stroke0001",
+        ground_truth_path=ground_truth_path,
+        prediction_path=prediction_path,
+    )
+
+    assert score.status == CaseStatus.SCORED
+    assert score.metrics["dice"] == 1.0
+    assert score.metrics["absolute_volume_difference_ml"] == 0.0
+    assert score.notes == (note,)
 
 
 def test_a_prediction_of_another_shape_is_an_error_with_worst_values_naming_both_shapes(

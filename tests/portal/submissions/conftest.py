@@ -29,13 +29,20 @@ SPACING_MM = (0.5, 0.5, 2.0)
 CASE_NAMES = ("sub-stroke0100", "sub-stroke0101")
 
 
-def mask_bytes(*, shape: Sequence[int] = SHAPE, lesion: bool = True, suffix: str = ".nii.gz") -> bytes:
-    """A uint8 mask (x, y, z = ``shape``) with a 2x2x2 lesion in a corner, or empty."""
+def mask_bytes(
+    *,
+    shape: Sequence[int] = SHAPE,
+    lesion: bool = True,
+    suffix: str = ".nii.gz",
+    spacing_mm: Sequence[float] = SPACING_MM,
+) -> bytes:
+    """A uint8 mask (x, y, z = ``shape``) with a 2x2x2 lesion in a corner, or empty; on the cases'
+    spacing unless ``spacing_mm`` says another."""
     voxels = np.zeros(tuple(reversed(shape)), dtype=np.uint8)
     if lesion:
         voxels[:2, :2, :2] = 1
     image = sitk.GetImageFromArray(voxels)
-    image.SetSpacing(SPACING_MM[: len(shape)])
+    image.SetSpacing(tuple(spacing_mm[: len(shape)]))
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"mask{suffix}"
         sitk.WriteImage(image, str(path))
