@@ -286,7 +286,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # A submission's status and the two ends of each of its state changes share one enum in the schema.
-    "ENUM_NAME_OVERRIDES": {"SubmissionStatusEnum": "portal.submissions.models.Submission.Status"},
+    "ENUM_NAME_OVERRIDES": {
+        "SubmissionStatusEnum": "portal.submissions.models.Submission.Status",
+        "InvitationStatusEnum": "portal.accounts.models.Invitation.Status",
+    },
     # Request bodies get components of their own, so that a file to upload is binary (a response's is a URL).
     "COMPONENT_SPLIT_REQUEST": True,
     # A number in a path (<id:pk>, portal/converters.py): past bigint no row has it, so the URL is a 404.
