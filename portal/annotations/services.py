@@ -23,7 +23,7 @@ import SimpleITK as sitk
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile, File
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from evaluation.agreement import (
@@ -49,7 +49,6 @@ from portal.annotations.models import (
     CampaignCase,
     MaskRevision,
 )
-from portal.celery import row_lock
 from portal.challenges.models import Challenge, Split
 from portal.datasets.models import Case, Dataset, GroundTruthVersion
 from portal.datasets.selectors import case_reference_image
@@ -457,11 +456,8 @@ class AgreementComputation(Step[CampaignCase, ComputedAgreement | None]):
     def queue(self, pk: int) -> None:
         tasks.campaign_case_agreement_task.delay(campaign_case_id=pk)
 
-    def lock(self, pk: int, *, nowait: bool) -> CampaignCase | None:
-        rows = CampaignCase.objects.select_related("case")  # work() reads the case outside the lock
-        if nowait:
-            return row_lock(rows, pk=pk)
-        return rows.select_for_update(of=("self",)).filter(pk=pk).first()
+    def rows(self) -> QuerySet[CampaignCase]:
+        return CampaignCase.objects.select_related("case")  # work() reads the case outside the lock
 
     def work(self, row: CampaignCase, scratch: Path) -> ComputedAgreement | None:
         return _agreement_compute(campaign_case=row)

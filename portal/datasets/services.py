@@ -22,12 +22,11 @@ import SimpleITK as sitk
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from evaluation.io import ImageRefused, image_read, same_spacing, size_text, spacing_text
 from portal.accounts.models import ChallengeRole, User
-from portal.celery import row_lock
 from portal.challenges.models import Challenge, Split
 from portal.datasets import selectors, tasks
 from portal.datasets.exceptions import DatasetImportError, GroundTruthRefused
@@ -111,7 +110,7 @@ def dataset_import_create(
 
 def _dataset_import_lock(*, dataset_import_id: int) -> DatasetImport | None:
     """The import row, locked for this transaction; None if it was deleted; ``RowLocked`` if busy."""
-    return row_lock(DatasetImport.objects.select_related("dataset"), pk=dataset_import_id)
+    return DATASET_IMPORT.lock(dataset_import_id, nowait=True)
 
 
 class DatasetImportRun(Step[DatasetImport, ImportReport]):
@@ -128,10 +127,8 @@ class DatasetImportRun(Step[DatasetImport, ImportReport]):
     def queue(self, pk: int) -> None:
         tasks.dataset_import_task.delay(dataset_import_id=pk)
 
-    def lock(self, pk: int, *, nowait: bool) -> DatasetImport | None:
-        if nowait:
-            return _dataset_import_lock(dataset_import_id=pk)
-        return DatasetImport.objects.select_for_update().select_related("dataset").filter(pk=pk).first()
+    def rows(self) -> QuerySet[DatasetImport]:
+        return DatasetImport.objects.select_related("dataset")
 
     def begin(self, row: DatasetImport) -> list[str]:
         row.status = DatasetImport.Status.RUNNING

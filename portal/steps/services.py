@@ -42,7 +42,7 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from portal.celery import row_lock
@@ -69,8 +69,9 @@ class Step(Generic[Row, Result]):
     worker or runs), and fills in its rules:
 
     - ``queue(pk)`` sends the step's Celery task for row ``pk``;
-    - ``lock(pk, nowait=...)`` locks the row (and any row that must be locked before it, always in the same
-      order) inside the caller's transaction: None when it is gone, ``RowLocked`` when busy and ``nowait``;
+    - ``lock(pk, nowait=...)`` locks the row of ``rows()`` (and any row that must be locked before it,
+      always in the same order) inside the caller's transaction: None when it is gone, ``RowLocked`` when
+      busy and ``nowait``;
     - ``ready(row)`` says, under the lock and before the claim, whether the step may start now (it may queue
       itself again later and say no);
     - ``begin(row)`` moves the locked row into its running status and returns the fields it changed and did
@@ -105,8 +106,12 @@ class Step(Generic[Row, Result]):
         """Whether the row is in this step (waiting for a worker or claimed)."""
         return self.status_of(row) in self.statuses
 
+    def rows(self) -> "QuerySet[Any]":
+        """The step's rows as ``lock`` reads them (a step whose work reads a related row selects it here)."""
+        return self.model.objects.all()
+
     def lock(self, pk: int, *, nowait: bool) -> Row | None:
-        rows = self.model.objects.all()
+        rows = self.rows()
         if nowait:
             return cast("Row | None", row_lock(rows, pk=pk))
         return cast("Row | None", rows.select_for_update(of=("self",)).filter(pk=pk).first())

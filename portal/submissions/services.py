@@ -34,7 +34,7 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.mail import send_mail, send_mass_mail
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from evaluation.archives import ArchiveLimits
@@ -43,7 +43,6 @@ from evaluation.profiles import profile_get, profile_with_volumes
 from evaluation.scoring import score_case, union_bounding_box
 from portal.accounts.models import ChallengeRole, Team, User
 from portal.accounts.selectors import user_is_organizer
-from portal.celery import row_lock
 from portal.challenges.models import Phase
 from portal.datasets.models import Case, GroundTruthVersion
 from portal.steps.services import (
@@ -527,11 +526,6 @@ def _submissions(count: int) -> str:
     return f"{count} submission" if count == 1 else f"{count} submissions"
 
 
-def _submission_lock(*, submission_id: int) -> Submission | None:
-    """The submission row, locked for this transaction; None if it was deleted; ``RowLocked`` if busy."""
-    return row_lock(Submission.objects.select_related("phase"), pk=submission_id)
-
-
 def _submission_lock_waiting(*, submission_id: int) -> Submission | None:
     """The submission row, locked for this transaction, waiting for the lock; None if it was deleted."""
     return (
@@ -550,10 +544,8 @@ class SubmissionStep(Step[Submission, Any]):
     unexpected = UNEXPECTED_ERROR
     afterword = "Your quota was not spent; the organizers have been told."
 
-    def lock(self, pk: int, *, nowait: bool) -> Submission | None:
-        if nowait:
-            return _submission_lock(submission_id=pk)
-        return _submission_lock_waiting(submission_id=pk)
+    def rows(self) -> QuerySet[Submission]:
+        return Submission.objects.select_related("phase")
 
     def fail(self, row: Submission, *, sentence: str, note: str) -> None:
         row.error = sentence
