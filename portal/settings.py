@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "portal.leaderboards",
     "portal.readerstudies",
     "portal.annotations",
+    "portal.organizers",
     "portal.api",
     "portal.health",
     "portal.demo",

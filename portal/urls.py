@@ -22,5 +22,6 @@ urlpatterns = [
     path("leaderboards/", include("portal.leaderboards.urls")),
     path("studies/campaigns/", include("portal.annotations.urls")),
     path("studies/", include("portal.readerstudies.urls")),
+    path("", include("portal.organizers.urls")),
     path("", include("portal.challenges.urls")),
 ]

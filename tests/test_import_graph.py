@@ -27,6 +27,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"algorithms", "leaderboards"}),  # a submission kind; the results' publisher
     frozenset({"annotations"}),  # annotation campaigns
     frozenset({"readerstudies"}),  # blinded studies (its list page shows a reader's campaigns too)
+    frozenset({"organizers"}),  # the organizer's pages, composing the apps below
     frozenset({"api", "health", "demo"}),  # on top: nothing imports them
 )
 PURE_PACKAGES = ("evaluation", "inference", "releases")
