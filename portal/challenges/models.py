@@ -1,7 +1,21 @@
-"""Challenges, their phases, and the split (training or hidden test) a phase is scored on."""
+"""Challenges, their phases and announcements, and the split (training or hidden test) a phase is scored
+on."""
 
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+
+def time_zone_validate(value: str) -> None:
+    """Refuse a name that is not an IANA time zone (e.g. Europe/Berlin)."""
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(
+            "%(value)s is not a time zone name: write one like Europe/Berlin, America/New_York or UTC.",
+            params={"value": value},
+        )
 
 
 class Split(models.TextChoices):
@@ -17,14 +31,47 @@ class Challenge(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     title = models.CharField(max_length=200)
     summary = models.CharField(max_length=300, blank=True, help_text="One line shown in the challenge list.")
-    description = models.TextField(blank=True, help_text="Plain text; blank lines start paragraphs.")
+    description = models.TextField(
+        blank=True,
+        help_text="Markdown; raw HTML is shown as text and only http, https and mailto links work.",
+    )
+    rules = models.TextField(blank=True, help_text="The challenge's rules, in Markdown like the description.")
+    logo = models.ImageField(
+        upload_to="challenges/logos/",
+        blank=True,
+        help_text="A PNG, JPEG or WebP image shown beside the title, to everyone who sees the challenge.",
+    )
+    starts_at = models.DateTimeField(null=True, blank=True, help_text="When the challenge begins, if set.")
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="When the challenge ends, if set.")
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[time_zone_validate],
+        help_text="The IANA time zone its dates are shown in, e.g. Europe/Berlin. Stored dates are UTC.",
+    )
     is_public = models.BooleanField(
-        default=True, help_text="Listed for everyone. A hidden challenge is seen only by the people in it."
+        default=True,
+        help_text=(
+            "Public: listed for everyone, and anyone signed in may take part. Invite-only: seen only by the "
+            "people in it, who join by invitation."
+        ),
+    )
+    participant_approval = models.BooleanField(
+        default=False,
+        help_text="A participant's registration waits for an organizer's approval before they take part.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(starts_at__isnull=True)
+                | models.Q(ends_at__isnull=True)
+                | models.Q(ends_at__gt=models.F("starts_at")),
+                name="challenge_ends_after_it_starts",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -114,3 +161,30 @@ class Phase(models.Model):
         """Whether the phase takes submissions now."""
         now = timezone.now()
         return self.opens_at <= now and (self.closes_at is None or now < self.closes_at)
+
+
+class Announcement(models.Model):
+    """A message from a challenge's organizers to its participants: shown on the challenge's page and, once
+    sent, e-mailed to them (``sent_by_email_at``)."""
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="announcements")
+    title = models.CharField(max_length=200)
+    body = models.TextField(help_text="Markdown, rendered like the challenge's description.")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The organizer who wrote it; empty once their account is deleted.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_by_email_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was e-mailed to the participants; empty: not e-mailed."
+    )
+
+    class Meta:
+        ordering = ["challenge", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.challenge}: {self.title}"

@@ -62,7 +62,6 @@ def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "can_join": request.user.is_authenticated and challenge.is_public and not roles,
         "is_participant": ChallengeRole.Role.PARTICIPANT in roles,
         "team": team_of(user=request.user, challenge=challenge),
-        "paragraphs": [part.strip() for part in challenge.description.split("\n\n") if part.strip()],
     }
     return render(request, "challenges/challenge_detail.html", context)
 
