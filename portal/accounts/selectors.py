@@ -139,6 +139,16 @@ def invitation_is_for(*, invitation: Invitation, user: User) -> bool:
     return invitation.email == "" or invitation.email.lower() == user.email.lower()
 
 
+def invitation_closed_sentence(*, invitation: Invitation) -> str | None:
+    """Why the invitation can no longer be answered, or None while it is pending: a withdrawn one names
+    the team that withdrew it, so whoever holds its link knows whom to ask for a new one."""
+    if invitation.status == Invitation.Status.PENDING:
+        return None
+    if invitation.status == Invitation.Status.WITHDRAWN:
+        return f"{invitation.team.name} withdrew this invitation: ask its members for a new one."
+    return f"This invitation was {invitation.get_status_display().lower()} already."
+
+
 def team_freeze_time(*, challenge: "Challenge") -> datetime.datetime | None:
     """When the challenge's teams froze: the earliest team freeze date of its phases that has passed, or
     None while none has."""

@@ -1,11 +1,12 @@
 """Everything that can happen to users, their API tokens, teams, invitations and challenge roles.
 
 A team's rules: a participant creates it and is its captain; any member invites others, by e-mail or by
-a link; the invited participant accepts (joining the challenge if it is public) or declines; a member
-leaves; the captain removes a member or hands the captaincy on. Nobody who organizes or reads the
-challenge's hidden cases is invited or joins, and once the challenge's teams are frozen
-(``selectors.team_freeze_sentence``) nobody creates, joins or leaves one. Each refusal is a
-``PortalError`` with a code, or ``PermissionDenied`` for a member who may not do what they asked.
+a link; the captain withdraws an invitation nobody answered yet; the invited participant accepts (joining
+the challenge if it is public) or declines; a member leaves; the captain removes a member or hands the
+captaincy on. Nobody who organizes or reads the challenge's hidden cases is invited or joins, and once
+the challenge's teams are frozen (``selectors.team_freeze_sentence``) nobody creates, joins or leaves
+one. Each refusal is a ``PortalError`` with a code, or ``PermissionDenied`` for a member who may not do
+what they asked.
 """
 
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from rest_framework.authtoken.models import Token
 from portal.accounts.models import ChallengeRole, Invitation, Team, TeamMembership, User
 from portal.accounts.selectors import (
     challenge_role_conflict,
+    invitation_closed_sentence,
     invitation_is_for,
     team_freeze_sentence,
     user_is_inside,
@@ -202,6 +204,25 @@ def invitation_decline(*, token: str, user: User) -> Invitation:
     return invitation
 
 
+def invitation_withdraw(*, team: Team, token: str, by: User) -> Invitation:
+    """Withdraw one of the team's pending invitations: its link then says so and can no longer be accepted.
+
+    The captain's decision (``PermissionDenied`` for anyone else); ``Invitation.DoesNotExist`` for a token
+    that is not one of the team's, ``PortalError`` (code ``answered``) once it was answered. Membership
+    does not change, so a frozen team may withdraw an invitation.
+    """
+    with transaction.atomic():
+        team = Team.objects.select_for_update().get(pk=team.pk)
+        if team.captain_id != by.pk:
+            raise PermissionDenied(f"Only the captain of {team.name} withdraws its invitations.")
+        invitation = team.invitations.select_for_update().get(token=token)
+        _invitation_pending(invitation=invitation)
+        invitation.status = Invitation.Status.WITHDRAWN
+        invitation.answered_at = timezone.now()
+        invitation.save(update_fields=["status", "answered_at"])
+    return invitation
+
+
 def team_leave(*, challenge: "Challenge", user: User) -> Team:
     """Leave one's team in the challenge, and compete alone from then on.
 
@@ -306,10 +327,7 @@ def _invitation_lock_answerable(*, token: str, user: User) -> Invitation:
     invitation = (
         Invitation.objects.select_for_update(of=("self",)).select_related("team__challenge").get(token=token)
     )
-    if invitation.status != Invitation.Status.PENDING:
-        raise PortalError(
-            f"This invitation was {invitation.get_status_display().lower()} already.", code="answered"
-        )
+    _invitation_pending(invitation=invitation)
     if not invitation_is_for(invitation=invitation, user=user):
         raise PortalError(
             "This invitation was sent to another e-mail address: ask the team to invite the address of "
@@ -324,6 +342,12 @@ def _invitation_answer(*, invitation: Invitation, user: User, status: Invitation
     invitation.answered_by = user
     invitation.answered_at = timezone.now()
     invitation.save(update_fields=["status", "answered_by", "answered_at"])
+
+
+def _invitation_pending(*, invitation: Invitation) -> None:
+    closed = invitation_closed_sentence(invitation=invitation)
+    if closed is not None:
+        raise PortalError(closed, code="answered")
 
 
 def _name_taken(name: str) -> PortalError:

@@ -1,5 +1,6 @@
-"""The teams API under a challenge: list and create teams, one's own team (``mine``: invite, leave,
-remove a member, hand the captaincy on) and an invitation, by its token (read, accept, decline).
+"""The teams API under a challenge: list and create teams, one's own team (``mine``: invite, withdraw an
+invitation, leave, remove a member, hand the captaincy on) and an invitation, by its token (read, accept,
+decline).
 
 Thin adapters over ``portal.accounts.services``: a challenge the user may not see, an unknown token, or
 ``mine`` for a user in no team of the challenge is a 404; a refusal is a 400 with the service's sentence
@@ -171,6 +172,30 @@ class MyTeamInviteView(APIView):
         )
         serializer = InvitationSerializer(invitation, context={"invitation_url": invitation_url})
         return Response(serializer.data, status=status.HTTP_201_CREATED)
+
+
+class MyTeamInvitationWithdrawView(APIView):
+    """Withdraw one of the user's team's open invitations (its captain only); its link no longer works."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: InvitationSerializer,
+            400: OpenApiResponse(description="Answered or withdrawn already"),
+            403: OpenApiResponse(description="Not the team's captain"),
+        },
+    )
+    def post(self, request: Request, slug: str, token: str) -> Response:
+        challenge = _challenge(request, slug)
+        team = _my_team(request, challenge)
+        try:
+            invitation = services.invitation_withdraw(team=team, token=token, by=request.user)
+        except Invitation.DoesNotExist as error:
+            raise Http404("No such invitation.") from error
+        context = {"invitation_url": invitation_url_builder(request._request, challenge)}
+        return Response(InvitationSerializer(invitation, context=context).data)
 
 
 class MyTeamLeaveView(APIView):

@@ -10,6 +10,11 @@ urlpatterns = [
     path(TEAMS, api.TeamListView.as_view(), name="team-list"),
     path(f"{TEAMS}mine/", api.MyTeamView.as_view(), name="team-mine"),
     path(f"{TEAMS}mine/invitations/", api.MyTeamInviteView.as_view(), name="team-invite"),
+    path(
+        f"{TEAMS}mine/invitations/<slug:token>/withdraw/",
+        api.MyTeamInvitationWithdrawView.as_view(),
+        name="team-invitation-withdraw",
+    ),
     path(f"{TEAMS}mine/leave/", api.MyTeamLeaveView.as_view(), name="team-leave"),
     path(
         f"{TEAMS}mine/members/<id:user_id>/remove/",

@@ -18,5 +18,10 @@ urlpatterns = [
         name="team-member-remove",
     ),
     path("challenges/<slug:slug>/team/captain/", views.team_captain_view, name="team-captain"),
+    path(
+        "challenges/<slug:slug>/team/invitations/<slug:token>/withdraw/",
+        views.team_invitation_withdraw_view,
+        name="team-invitation-withdraw",
+    ),
     path("challenges/<slug:slug>/invitations/<slug:token>/", views.team_invitation, name="team-invitation"),
 ]

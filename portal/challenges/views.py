@@ -1,5 +1,6 @@
 """Pages listing challenges and showing one, the button to join one, and the team pages: one's team in
-the challenge (create, invite, leave, remove a member, hand the captaincy on) and an invitation's page.
+the challenge (create, invite, withdraw an invitation, leave, remove a member, hand the captaincy on)
+and an invitation's page.
 
 A refusal a person can act on comes back as a message on the team page; a member who may not do what
 they asked (only the captain removes) gets a 403.
@@ -19,6 +20,7 @@ from django.views.decorators.http import require_POST, require_safe
 from portal.accounts import services as account_services
 from portal.accounts.models import ChallengeRole, Invitation, Team, User
 from portal.accounts.selectors import (
+    invitation_closed_sentence,
     invitation_get,
     invitation_is_for,
     roles_make_organizer,
@@ -160,6 +162,22 @@ def team_invite_view(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
+def team_invitation_withdraw_view(request: HttpRequest, slug: str, token: str) -> HttpResponse:
+    """Withdraw one of the user's team's open invitations (its captain only: anyone else gets a 403)."""
+    challenge = _challenge_or_404(request, slug)
+    with _refusal_as_message(request):
+        team = _team_of_or_refuse(request, challenge)
+        try:
+            invitation = account_services.invitation_withdraw(team=team, token=token, by=request.user)
+        except Invitation.DoesNotExist as error:
+            raise Http404("No such invitation.") from error
+        addressee = f"to {invitation.email}" if invitation.email else "by link"
+        messages.success(request, f"You withdrew the invitation {addressee}: its link no longer works.")
+    return _to_team_page(challenge)
+
+
+@login_required
+@require_POST
 def team_leave_view(request: HttpRequest, slug: str) -> HttpResponse:
     """Leave the user's team; they compete under their own name afterwards."""
     challenge = _challenge_or_404(request, slug)
@@ -215,6 +233,7 @@ def team_invitation(request: HttpRequest, slug: str, token: str) -> HttpResponse
     context = {
         "challenge": challenge,
         "invitation": invitation,
+        "closed": invitation_closed_sentence(invitation=invitation),
         "is_for_user": invitation_is_for(invitation=invitation, user=request.user),
         "team": team_of(user=request.user, challenge=challenge),
     }

@@ -181,6 +181,10 @@ MATRIX: dict[str, tuple[Try, ...]] = {
         POST("/challenges/{challenge}/team/captain/",                      LOGIN, 302, 302, 302, 302, 302,
              body=_captain_form),
     ),
+    "challenges/<slug>/team/invitations/<token>/withdraw/": (
+        POST("/challenges/{challenge}/team/invitations/{invitation}/withdraw/",
+                                                                           LOGIN, 302, 404, 302, 302, 302),
+    ),
     "challenges/<slug>/invitations/<token>/": (
         GET("/challenges/{challenge}/invitations/{invitation}/",           LOGIN, 200, 200, 200, 200, 200),
         GET("/challenges/{hidden_challenge}/invitations/{invitation}/",    LOGIN, 404, 404, 404, 404, 404),
@@ -382,6 +386,10 @@ MATRIX: dict[str, tuple[Try, ...]] = {
     "api/challenges/<slug>/teams/mine/invitations/": (
         POST("/api/challenges/{challenge}/teams/mine/invitations/",        401,   201, 201, 404, 404, 404,
              body={"email": ""}, json=True, hides=TEAMS),
+    ),
+    "api/challenges/<slug>/teams/mine/invitations/<token>/withdraw/": (
+        POST("/api/challenges/{challenge}/teams/mine/invitations/{invitation}/withdraw/",
+                                                                           401,   200, 404, 404, 404, 404),
     ),
     "api/challenges/<slug>/teams/mine/leave/": (
         POST("/api/challenges/{challenge}/teams/mine/leave/",              401,   204, 204, 404, 404, 404),

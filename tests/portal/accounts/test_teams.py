@@ -1,5 +1,5 @@
-"""Teams through their services: create, invite by e-mail and by link, accept, decline, leave, remove,
-hand the captaincy on; the freeze date and the one-person-one-side rule."""
+"""Teams through their services: create, invite by e-mail and by link, withdraw an invitation, accept,
+decline, leave, remove, hand the captaincy on; the freeze date and the one-person-one-side rule."""
 
 import datetime
 from dataclasses import dataclass
@@ -14,6 +14,7 @@ from portal.accounts.selectors import team_member_list, team_of
 from portal.accounts.services import (
     invitation_accept,
     invitation_decline,
+    invitation_withdraw,
     team_captain_hand_over,
     team_create,
     team_invite,
@@ -139,6 +140,50 @@ def test_a_declined_invitation_can_no_longer_be_accepted(cast: Cast) -> None:
     with _refused("answered"):
         invitation_accept(token=invitation.token, user=cast.invitee)
     assert team_of(user=cast.invitee, challenge=cast.challenge) is None
+
+
+def test_the_captain_withdraws_an_open_invitation_and_its_link_says_so(cast: Cast) -> None:
+    invitation_accept(
+        token=team_invite(team=cast.team, invited_by=cast.captain, invitation_url=_url).token,
+        user=cast.stranger,
+    )
+    invitation = team_invite(team=cast.team, invited_by=cast.stranger, invitation_url=_url)
+
+    with pytest.raises(PermissionDenied):
+        invitation_withdraw(team=cast.team, token=invitation.token, by=cast.stranger)
+    withdrawn = invitation_withdraw(team=cast.team, token=invitation.token, by=cast.captain)
+
+    assert withdrawn.status == Invitation.Status.WITHDRAWN
+    sentence = "Penumbra withdrew this invitation: ask its members for a new one."
+    for attempt in (
+        lambda: invitation_accept(token=invitation.token, user=cast.invitee),
+        lambda: invitation_decline(token=invitation.token, user=cast.invitee),
+        lambda: invitation_withdraw(team=cast.team, token=invitation.token, by=cast.captain),
+    ):
+        with _refused("answered") as refusal:
+            attempt()
+        assert str(refusal.value) == sentence
+    assert team_of(user=cast.invitee, challenge=cast.challenge) is None
+
+
+def test_a_captain_withdraws_only_their_own_teams_invitations(cast: Cast) -> None:
+    other = team_create(challenge=cast.challenge, name="Core", creator=cast.invitee)
+    invitation = team_invite(team=other, invited_by=cast.invitee, invitation_url=_url)
+
+    with pytest.raises(Invitation.DoesNotExist):
+        invitation_withdraw(team=cast.team, token=invitation.token, by=cast.captain)
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.PENDING
+
+
+def test_an_invitation_is_withdrawn_after_the_teams_froze(cast: Cast) -> None:
+    invitation = team_invite(team=cast.team, invited_by=cast.captain, invitation_url=_url)
+    PhaseFactory(challenge=cast.challenge, team_freeze_at=timezone.now() - datetime.timedelta(hours=1))
+
+    invitation_withdraw(team=cast.team, token=invitation.token, by=cast.captain)
+
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.WITHDRAWN
 
 
 def test_a_member_of_another_team_leaves_it_before_accepting(cast: Cast) -> None:

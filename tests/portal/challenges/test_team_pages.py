@@ -101,6 +101,41 @@ def test_an_invitation_page_accepts_and_declines(pages: Pages) -> None:
     assert list(team_member_list(team=team)) == [pages.users["captain"], pages.users["invitee"]]
 
 
+def test_the_captain_withdraws_an_invitation_from_the_team_page_and_its_page_says_so(pages: Pages) -> None:
+    team = _team(pages)
+    pages.post("captain", "team-invite", {"email": "invitee@example.org"})
+    invitation = Invitation.objects.get(team=team)
+    before = pages.client("captain").get(reverse("team-detail", args=["isles24"])).content.decode()
+    withdraw = reverse("team-invitation-withdraw", args=["isles24", invitation.token])
+
+    page = pages.post("captain", "team-invitation-withdraw", token=invitation.token)
+    shown = pages.client("invitee").get(reverse("team-invitation", args=["isles24", invitation.token]))
+
+    assert f'action="{withdraw}"' in before
+    assert "You withdrew the invitation to invitee@example.org: its link no longer works." in page
+    assert "Open invitations" not in page
+    assert b"Penumbra withdrew this invitation: ask its members for a new one." in shown.content
+    assert b'value="accept"' not in shown.content
+
+
+def test_only_the_captain_withdraws_an_invitation_from_the_page(pages: Pages) -> None:
+    team = _team(pages)
+    pages.post("captain", "team-invite")
+    token = Invitation.objects.get(team=team).token
+    pages.post("invitee", "team-invitation", {"answer": "accept"}, token=token)
+    pages.post("invitee", "team-invite")
+    invitation = Invitation.objects.get(team=team, status=Invitation.Status.PENDING)
+    url = reverse("team-invitation-withdraw", args=["isles24", invitation.token])
+
+    member_page = pages.client("invitee").get(reverse("team-detail", args=["isles24"])).content.decode()
+    refused = pages.client("invitee").post(url)
+
+    assert f'action="{url}"' not in member_page
+    assert refused.status_code == 403
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.PENDING
+
+
 def test_a_refusal_is_a_message_on_the_team_page(pages: Pages) -> None:
     _team(pages)
 

@@ -1,5 +1,6 @@
-"""The teams API: create, invite by e-mail and by link, accept, decline, leave, remove, hand the
-captaincy on, the freeze date and the one-person-one-side rule, each as a client sees it."""
+"""The teams API: create, invite by e-mail and by link, withdraw an invitation, accept, decline, leave,
+remove, hand the captaincy on, the freeze date and the one-person-one-side rule, each as a client sees
+it."""
 
 import datetime
 from collections.abc import Callable
@@ -119,6 +120,27 @@ def test_an_invitation_by_link_is_accepted_or_declined_by_whoever_holds_it(api: 
     again = api.post("stranger", f"invitations/{first}/accept/")
     assert (again.status_code, again.json()["code"]) == (400, "answered")
     assert api.get("captain", "mine/").json()["invitations"] == []
+
+
+def test_the_captain_withdraws_an_invitation_and_a_member_cannot(api: Api) -> None:
+    _team(api)
+    api.post("invitee", f"invitations/{_link(api)}/accept/")
+    token = _link(api, "stranger@example.org")
+
+    refused = api.post("invitee", f"mine/invitations/{token}/withdraw/")
+    withdrawn = api.post("captain", f"mine/invitations/{token}/withdraw/")
+    again = api.post("captain", f"mine/invitations/{token}/withdraw/")
+    accepted = api.post("stranger", f"invitations/{token}/accept/")
+
+    assert (refused.status_code, refused.json()["code"]) == (403, "permission_denied")
+    assert (withdrawn.status_code, withdrawn.json()["status"]) == (200, "WITHDRAWN")
+    sentence = "Penumbra withdrew this invitation: ask its members for a new one."
+    assert [(response.status_code, response.json()) for response in (again, accepted)] == [
+        (400, {"code": "answered", "detail": sentence})
+    ] * 2
+    assert api.get("stranger", f"invitations/{token}/").json()["status"] == "WITHDRAWN"
+    assert api.get("captain", "mine/").json()["invitations"] == []
+    assert api.post("captain", "mine/invitations/no-such-token/withdraw/").status_code == 404
 
 
 @pytest.mark.parametrize("person", ["organizer", "reader"])
