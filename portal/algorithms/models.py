@@ -6,8 +6,6 @@ submission gets one ``Job`` per case of the phase, which moves ``QUEUED -> RUNNI
 ``FAILED``), or to ``CANCELLED`` when the sanity job failed first.
 """
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 
@@ -16,6 +14,7 @@ from portal.challenges.models import Phase
 from portal.steps.models import ClaimedStep
 from portal.storage import private_storage
 from portal.submissions.models import Submission
+from portal.uploads.models import ChunkedUpload
 
 # Decimal units, as the failure sentences of ``inference.sandbox`` print them.
 GB = 10**9
@@ -66,26 +65,14 @@ class AlgorithmSettings(models.Model):
         )
 
 
-class AlgorithmUpload(models.Model):
-    """A resumable upload of an image archive, appended to chunk by chunk until it is whole."""
+class AlgorithmUpload(ChunkedUpload):
+    """A resumable upload of an image archive to a phase (``portal.uploads``): once whole, a submission."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     phase = models.ForeignKey(Phase, on_delete=models.CASCADE, related_name="algorithm_uploads")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    file_name = models.CharField(max_length=255, help_text="Name of the partial file in private storage.")
-    total_bytes = models.PositiveBigIntegerField()
-    received_bytes = models.PositiveBigIntegerField(default=0)
     submission = models.OneToOneField(
         Submission, on_delete=models.SET_NULL, null=True, blank=True, related_name="algorithm_upload"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return f"upload {self.pk} ({self.received_bytes} of {self.total_bytes} bytes)"
-
-    @property
-    def is_complete(self) -> bool:
-        return self.received_bytes == self.total_bytes
 
 
 class AlgorithmImage(models.Model):

@@ -1,9 +1,10 @@
 """Everything that can happen to an algorithm submission: its resumable upload, its image checks and its
 jobs, one per case of the phase; ``portal.algorithms.kind`` plugs them into the submissions' life cycle.
 
-An upload is appended to chunk by chunk in private storage; when it is whole, its sha256 is computed and
-``submissions.services.submission_register`` creates the ALGORITHM submission under the same rules and
-limits as predictions. The submissions' check step then asks the kind to check it
+An upload is appended to chunk by chunk in private storage (``portal.uploads``); when it is whole, its
+parts are joined and hashed, and ``submissions.services.submission_register`` creates the ALGORITHM
+submission under the same rules and limits as predictions. The submissions' check step then asks the kind
+to check it
 (``algorithm_image_check``) and, once EVALUATING, to start scoring it (``algorithm_jobs_create``). The
 sanity job runs first; when it fails the other jobs are CANCELLED and the submission FAILED, which spends
 no quota. When every job has ended, the submissions' evaluation scores the jobs' segmentations
@@ -26,6 +27,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import IO
 
@@ -46,7 +48,7 @@ from inference.runtime import ContainerRuntime, DockerRuntime
 from inference.sandbox import ContainerRefused
 from portal.accounts.models import User
 from portal.algorithms import tasks
-from portal.algorithms.exceptions import INFRASTRUCTURE_ERRORS, UploadOffsetMismatch, UploadRefused
+from portal.algorithms.exceptions import INFRASTRUCTURE_ERRORS
 from portal.algorithms.models import AlgorithmImage, AlgorithmUpload, Job
 from portal.algorithms.selectors import (
     algorithm_sanity_case,
@@ -63,13 +65,19 @@ from portal.storage import private_storage
 from portal.submissions import services as submission_services
 from portal.submissions.models import Submission
 from portal.submissions.selectors import phase_case_list
+from portal.uploads.exceptions import UploadRefused
+from portal.uploads.services import (
+    CHUNK_BYTES,
+    chunked_upload_append,
+    chunked_upload_files_delete,
+    chunked_upload_name,
+)
 
 logger = logging.getLogger(__name__)
 
-UPLOAD_CHUNK_BYTES = 8 * 1024**2
+UPLOAD_CHUNK_BYTES = CHUNK_BYTES
 UPLOAD_EXPIRY = datetime.timedelta(hours=24)
 MAX_JOB_ATTEMPTS = 3
-_COPY_BYTES = 1024**2
 UNEXPECTED_ERROR = "An unexpected error occurred while running this case; the organizers have been told."
 
 JobStatus = Job.Status
@@ -102,10 +110,7 @@ def algorithm_upload_start(*, phase: Phase, user: User, total_bytes: int) -> Alg
             code="too_big",
         )
     upload = AlgorithmUpload(phase=phase, user=user, total_bytes=total_bytes)
-    upload.file_name = f"algorithms/uploads/{upload.pk}.tar.gz"
-    path = Path(private_storage().path(upload.file_name))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch()
+    upload.file_name = chunked_upload_name(upload=upload, folder="algorithms/uploads", suffix=".tar.gz")
     upload.save()
     return upload
 
@@ -113,7 +118,8 @@ def algorithm_upload_start(*, phase: Phase, user: User, total_bytes: int) -> Alg
 def algorithm_upload_append(
     *, upload_id: uuid.UUID | str, user: User, start: int, total_bytes: int, length: int, stream: IO[bytes]
 ) -> AlgorithmUpload:
-    """Append ``length`` bytes read from ``stream`` at byte ``start`` of the user's upload.
+    """Append ``length`` bytes read from ``stream`` at byte ``start`` of the user's upload
+    (``portal.uploads.services.chunked_upload_append``).
 
     The chunk must start where the upload stands (``UploadOffsetMismatch`` otherwise, with the offset to
     resume from), so a cut connection resumes and a chunk sent twice or out of order changes nothing. A
@@ -125,26 +131,23 @@ def algorithm_upload_append(
         upload = (
             AlgorithmUpload.objects.select_for_update().select_related("phase").get(pk=upload_id, user=user)
         )
-        if upload.submission_id is not None:
-            raise UploadRefused("This upload is complete; start a new one.", code="complete")
-        if total_bytes != upload.total_bytes or start + length > upload.total_bytes:
-            raise UploadRefused(
-                f"This upload is {upload.total_bytes} bytes; the chunk does not fit in it.", code="bad_range"
-            )
-        if start != upload.received_bytes:
-            raise UploadOffsetMismatch(received_bytes=upload.received_bytes, start=start)
-        upload.received_bytes = start + _chunk_write(upload=upload, start=start, length=length, stream=stream)
-        upload.save(update_fields=["received_bytes"])
-        if upload.is_complete:
-            _algorithm_submission_create(upload=upload)
+        chunked_upload_append(
+            upload=upload,
+            storage=private_storage(),
+            start=start,
+            total_bytes=total_bytes,
+            length=length,
+            stream=stream,
+            on_complete=partial(_algorithm_submission_create, upload=upload),
+        )
     return upload
 
 
 def algorithm_uploads_expire(*, now: datetime.datetime) -> int:
-    """Delete the uploads not completed within ``UPLOAD_EXPIRY`` of their start, with their partial files,
+    """Delete the uploads not completed within ``UPLOAD_EXPIRY`` of their start, with their stored parts,
     and return how many.
 
-    A participant resumes a cut upload within a day; after that its partial file (up to the phase's image
+    A participant resumes a cut upload within a day; after that its parts (up to the phase's image
     cap) only fills the disk. An expired upload is gone: resuming it is a 404, and the participant starts
     again. Each upload is locked first, so a chunk being appended finishes (and may complete it) before
     the upload is judged. Safe to run twice.
@@ -161,7 +164,8 @@ def algorithm_uploads_expire(*, now: datetime.datetime) -> int:
             if upload is None:
                 continue
             upload.delete()
-        private_storage().delete(upload.file_name)  # an upload's partial file is its own, named by its id
+        # An upload's parts are its own, named by its id; a completed one's file is its submission's.
+        chunked_upload_files_delete(upload=upload, storage=private_storage(), whole=False)
         removed += 1
     return removed
 
@@ -361,29 +365,12 @@ def algorithm_baseline_register(
     return upload.submission
 
 
-def _chunk_write(*, upload: AlgorithmUpload, start: int, length: int, stream: IO[bytes]) -> int:
-    """Write up to ``length`` bytes of ``stream`` at ``start``; return how many arrived."""
-    written = 0
-    with Path(private_storage().path(upload.file_name)).open("r+b") as target:
-        target.seek(start)
-        while written < length:
-            piece = stream.read(min(_COPY_BYTES, length - written))
-            if not piece:
-                break
-            target.write(piece)
-            written += len(piece)
-        target.truncate(start + written)
-    return written
-
-
 def _algorithm_submission_create(*, upload: AlgorithmUpload) -> None:
-    with Path(private_storage().path(upload.file_name)).open("rb") as archive:
-        digest = hashlib.file_digest(archive, "sha256")
     submission = Submission(
         phase=upload.phase,
         creator=upload.user,
         kind=Phase.SubmissionKind.ALGORITHM,
-        sha256=digest.hexdigest(),
+        sha256=upload.sha256,
         size_bytes=upload.total_bytes,
     )
     submission.file.name = upload.file_name

@@ -2,6 +2,7 @@
 refused upload's file is removed, and the periodic cleanup removes what no row needs any more."""
 
 import datetime
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from portal.algorithms.models import AlgorithmUpload
-from portal.algorithms.services import algorithm_upload_start
+from portal.algorithms.services import algorithm_upload_append, algorithm_upload_start
 from portal.storage import private_storage
 from portal.submissions.exceptions import UploadTooLarge
 from portal.submissions.models import Submission, SubmissionStateChange
@@ -222,8 +223,17 @@ def test_the_cleanup_removes_algorithm_uploads_never_completed_within_a_day(
     algorithm_phase: AlgorithmPhase,  # noqa: F811  # the fixture imported above
 ) -> None:
     def started(hours_ago: float) -> AlgorithmUpload:
+        """An upload of which the first 100 bytes (one stored part) arrived ``hours_ago``."""
         upload = algorithm_upload_start(
             phase=algorithm_phase.phase, user=algorithm_phase.participant, total_bytes=1000
+        )
+        upload = algorithm_upload_append(
+            upload_id=upload.pk,
+            user=algorithm_phase.participant,
+            start=0,
+            total_bytes=1000,
+            length=100,
+            stream=io.BytesIO(b"x" * 100),
         )
         AlgorithmUpload.objects.filter(pk=upload.pk).update(
             created_at=timezone.now() - datetime.timedelta(hours=hours_ago)
@@ -235,5 +245,5 @@ def test_the_cleanup_removes_algorithm_uploads_never_completed_within_a_day(
     submission_files_cleanup_task()
 
     assert list(AlgorithmUpload.objects.values_list("pk", flat=True)) == [recent.pk]
-    assert not private_storage().exists(expired.file_name)
-    assert private_storage().exists(recent.file_name)
+    assert [private_storage().exists(name) for name in expired.part_names] == [False]
+    assert [private_storage().exists(name) for name in recent.part_names] == [True]
