@@ -9,6 +9,8 @@ limit, so the rest of a compressed stream (a member declaring 10 GiB, say) is ne
 Extraction then trusts no name (each mask is written to ``dest/<basename>``) and no header (bytes are
 counted while they stream, so a member that lies about its size cannot write more than the budget); a
 member whose data are damaged (a bad CRC, corrupt compressed data, an archive cut short) is a sentence.
+A release archive is written out with its folders (``archive_extract_tree``), after the same inspection,
+each target checked once more to lie under the destination.
 
 Member names become text once, where they are read (``untrusted_text``): bytes that are not UTF-8 and
 control characters are written ``\\xNN``, so a name can be stored, shown on a page and mailed. Extracted
@@ -29,7 +31,7 @@ import stat
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Final, Literal
@@ -47,6 +49,7 @@ __all__ = [
     "ExtractedMasks",
     "archive_check",
     "archive_extract_masks",
+    "archive_extract_tree",
     "archive_inspect",
     "masks_check",
 ]
@@ -213,6 +216,40 @@ def archive_extract_masks(
             budget.copy(source, sink, declared_bytes=member.size_bytes, name=member.shown)
         files[by_name[member.name]] = target
     return ExtractedMasks(files=files, problems=problems)
+
+
+def archive_extract_tree(
+    path: Path, dest: Path, *, limits: ArchiveLimits, progress: Callable[[int, int], None] | None = None
+) -> ArchiveContents:
+    """Inspect the archive, then write every file of it under ``dest`` at its path inside the archive (a
+    release's folders kept); return what inspection found.
+
+    Inspection is ``archive_inspect``'s, so an absolute path, ``..``, a link, a device and a bomb are
+    refused before a byte is written; each target is checked to lie under ``dest`` again all the same.
+    Files archivers add on their own (``__MACOSX/``, ``.DS_Store``) are left out. ``progress`` is told the
+    files written so far and the files to write, after each file. Raises ``ArchiveRejected`` if inspection
+    fails, a member turns out larger than its header said, or a member's data are damaged.
+    """
+    contents = archive_inspect(
+        path,
+        max_members=limits.max_members,
+        max_total_bytes=limits.max_total_bytes,
+        max_ratio=limits.max_ratio,
+    )
+    dest.mkdir(parents=True, exist_ok=True)
+    root = dest.resolve()
+    wanted = [member for member in contents.members if not _is_ignored(member.shown)]
+    budget = _Budget(remaining=limits.max_total_bytes)
+    for written, (member, source) in enumerate(_member_streams(path, contents.format, wanted), start=1):
+        target = (root / PurePosixPath(member.shown)).resolve()
+        if not target.is_relative_to(root) or target == root:
+            raise ArchiveRejected([f"{member.shown} would be written outside the archive's folder."])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with source, target.open("wb") as sink:
+            budget.copy(source, sink, declared_bytes=member.size_bytes, name=member.shown)
+        if progress is not None:
+            progress(written, len(wanted))
+    return contents
 
 
 def masks_check(

@@ -16,6 +16,7 @@ from evaluation.archives import (
     ArchiveRejected,
     archive_check,
     archive_extract_masks,
+    archive_extract_tree,
     archive_inspect,
     masks_check,
 )
@@ -357,3 +358,42 @@ def test_archive_check_lists_every_problem_of_an_archive(archive_file: WriteArch
     )
 
     assert problems == ["notes.txt is not a mask file: use .nii.gz, .nii or .mha."]
+
+
+def test_archive_extract_tree_keeps_the_folders_and_leaves_out_what_archivers_add(
+    archive_file: WriteArchive, tmp_path: Path
+) -> None:
+    files = {
+        "isles24/raw_data/sub-stroke0001/ses-01/ct.nii.gz": b"ct",
+        "isles24/derivatives/sub-stroke0001/ses-02/msk.nii.gz": b"mask",
+        "__MACOSX/isles24/._ct.nii.gz": b"resource fork",
+    }
+    told: list[tuple[int, int]] = []
+
+    archive_extract_tree(
+        archive_file(tar_gz_bytes(files), "release.tar.gz"),
+        tmp_path / "out",
+        limits=LIMITS,
+        progress=lambda written, total: told.append((written, total)),
+    )
+
+    written = sorted(str(path.relative_to(tmp_path / "out")) for path in (tmp_path / "out").rglob("*.gz"))
+    assert written == [
+        "isles24/derivatives/sub-stroke0001/ses-02/msk.nii.gz",
+        "isles24/raw_data/sub-stroke0001/ses-01/ct.nii.gz",
+    ]
+    assert (tmp_path / "out/isles24/raw_data/sub-stroke0001/ses-01/ct.nii.gz").read_bytes() == b"ct"
+    assert told == [(1, 2), (2, 2)]
+
+
+def test_archive_extract_tree_writes_nothing_of_an_archive_with_a_traversal(
+    archive_file: WriteArchive, tmp_path: Path
+) -> None:
+    path = archive_file(zip_bytes({"release/raw_data/ok.nii.gz": b"x", "../../escaped.nii.gz": b"x"}))
+
+    with pytest.raises(ArchiveRejected) as caught:
+        archive_extract_tree(path, tmp_path / "out", limits=LIMITS)
+
+    assert caught.value.problems == ["../../escaped.nii.gz points outside the archive with '..'."]
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path.parent / "escaped.nii.gz").exists()
