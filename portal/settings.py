@@ -78,6 +78,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "axes",
+    "allauth",
+    "allauth.account",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "portal.steps",
@@ -103,6 +105,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.errors.PortalErrorMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the page that says so.
@@ -159,6 +162,7 @@ AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
@@ -174,9 +178,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "login"
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "challenge-list"
 LOGOUT_REDIRECT_URL = "challenge-list"
+
+# Accounts: django-allauth's pages sign up, log in and out, confirm e-mail addresses and reset or change
+# passwords (its templates render inside ours: frontend/templates/allauth/layouts/). Login is by username,
+# as the API's token endpoint and the CLI are; a new account gets a confirmation e-mail, and a participant
+# confirms an address before their first submission (``portal.accounts.selectors.user_email_verified``),
+# so browsing and joining need no wait. A link in an e-mail confirms only on a POST from its page, so a
+# mail scanner that follows links confirms nothing. django-axes stays the one lockout for failed logins
+# (allauth's own ``login_failed`` limit is off, so the sentence and the time are always axes'); allauth's
+# other limits (sign-ups, reset e-mails per address) stay on, counted in the cache above.
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[isles-portal] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
+ACCOUNT_RATE_LIMITS = {"login_failed": None}
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"

@@ -16,6 +16,7 @@ import datetime
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
+from allauth.account.models import EmailAddress
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
@@ -60,6 +61,12 @@ def user_is_organizer(*, user: User, challenge: "Challenge | int") -> bool:
     if not user.is_authenticated:
         return False
     return ChallengeRole.objects.filter(user=user, challenge=challenge, role=Role.ORGANIZER).exists()
+
+
+def user_email_verified(*, user: User) -> bool:
+    """Whether the user confirmed an e-mail address by following the link sent to it (django-allauth's
+    ``EmailAddress``), as a participant must before their first submission."""
+    return EmailAddress.objects.filter(user=user, verified=True).exists()
 
 
 def roles_make_organizer(*, roles: Collection[str]) -> bool:

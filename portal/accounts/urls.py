@@ -1,14 +1,12 @@
-"""URLs of the account pages."""
+"""URLs of the account pages: ours (the account page and its API token), then django-allauth's (sign up,
+log in and out, e-mail addresses and their confirmation, password reset and change)."""
 
-from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from portal.accounts import views
 
 urlpatterns = [
-    path("register/", views.register, name="register"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("me/", views.account, name="account"),
     path("me/token/", views.token_regenerate_view, name="token-regenerate"),
+    path("", include("allauth.urls")),
 ]

@@ -1,47 +1,30 @@
-"""Pages to register and to see one's account and API token (login and logout are Django's, the page of a
-locked-out login is ours)."""
+"""The account page with its API token, and the page of a locked-out login (signing up, logging in and out,
+e-mail confirmation and passwords are django-allauth's pages)."""
 
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from portal.accounts.forms import RegistrationForm
 from portal.accounts.lockout import login_cooloff_seconds, login_lockout_sentence
-from portal.accounts.services import token_get_or_create, token_regenerate, user_create
-
-
-def register(request: HttpRequest) -> HttpResponse:
-    """Create an account and log it in."""
-    form = RegistrationForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            user = user_create(
-                username=form.cleaned_data["username"],
-                email=form.cleaned_data["email"],
-                password=form.cleaned_data["password"],
-            )
-        except ValidationError as error:
-            form.add_error(None, error)
-        else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, f"Welcome, {user.username}: your account is ready.")
-            return redirect("challenge-list")
-    return render(request, "accounts/register.html", {"form": form})
+from portal.accounts.selectors import user_email_verified
+from portal.accounts.services import token_get_or_create, token_regenerate
 
 
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
     """The user's details and API token."""
     token = token_get_or_create(user=request.user)
-    return render(request, "accounts/account.html", {"token": token})
+    return render(
+        request,
+        "accounts/account.html",
+        {"token": token, "email_verified": user_email_verified(user=request.user)},
+    )
 
 
 @login_required

@@ -19,7 +19,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from portal.accounts.models import ChallengeRole, Team, TeamMembership, User
-from portal.accounts.services import challenge_role_grant
+from portal.accounts.services import challenge_role_grant, email_address_mark_verified
 from portal.algorithms.models import AlgorithmSettings
 from portal.annotations.models import AnnotationCampaign
 from portal.annotations.services import annotation_campaign_demo_create
@@ -117,6 +117,8 @@ def _demo_member(*, challenge: Challenge, username: str, role: str, team_name: s
     if created:
         user.set_unusable_password()
         user.save(update_fields=["password"])
+        # The demo's addresses are invalid on purpose (no mail reaches them), so nobody could confirm one.
+        email_address_mark_verified(user=user)
     challenge_role_grant(user=user, challenge=challenge, role=role)
     if team_name is not None:
         team, _ = Team.objects.get_or_create(challenge=challenge, name=team_name, defaults={"captain": user})

@@ -35,6 +35,7 @@ from django.core.files.base import ContentFile
 from django.core.mail import send_mail, send_mass_mail
 from django.db import transaction
 from django.db.models import Max, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from evaluation.archives import ArchiveLimits
@@ -42,7 +43,7 @@ from evaluation.io import read_mask, size_text
 from evaluation.profiles import profile_get, profile_with_volumes
 from evaluation.scoring import score_case, union_bounding_box
 from portal.accounts.models import ChallengeRole, Team, User
-from portal.accounts.selectors import user_is_organizer
+from portal.accounts.selectors import user_email_verified, user_is_organizer
 from portal.challenges.models import Phase
 from portal.datasets.models import Case, GroundTruthVersion
 from portal.steps.services import (
@@ -505,6 +506,12 @@ def _submission_check_allowed(*, phase: Phase, user: User, team: Team | None, ki
         user=user, challenge_id=phase.challenge_id, role=ChallengeRole.Role.PARTICIPANT
     ).exists():
         raise SubmissionRefused("Join the challenge before you submit to it.", code="not_participant")
+    if not user_email_verified(user=user) and not Submission.objects.filter(creator=user).exists():
+        raise SubmissionRefused(
+            f"Confirm your e-mail address before your first submission: follow the link we sent to "
+            f"{user.email}, or ask for a new one at {reverse('account_email')}.",
+            code="email_unverified",
+        )
     whose, has = ("Your team", "its") if team is not None else ("You", "your")
     counted = selectors.submission_list_counted(phase=phase, team=team, user=user)
     if counted.count() >= phase.total_submission_limit:

@@ -141,11 +141,32 @@ STOP = {"reason": "It hangs every worker."}
 # fmt: off
 MATRIX: dict[str, tuple[Try, ...]] = {
     # --- Accounts --------------------------------------------------------------------------------------
-    "accounts/register/": (GET("/accounts/register/",                      200,   200, 200, 200, 200, 200),),
-    "accounts/login/": (GET("/accounts/login/",                            200,   200, 200, 200, 200, 200),),
-    "accounts/logout/": (POST("/accounts/logout/",                         302,   302, 302, 302, 302, 302),),
     "accounts/me/": (GET("/accounts/me/",                                  LOGIN, 200, 200, 200, 200, 200),),
     "accounts/me/token/": (POST("/accounts/me/token/",                     LOGIN, 302, 302, 302, 302, 302),),
+    # django-allauth's pages: a logged-in person is sent on from the sign-up and login forms.
+    "accounts/login/": (GET("/accounts/login/",                            200,   302, 302, 302, 302, 302),),
+    "accounts/logout/": (POST("/accounts/logout/",                         302,   302, 302, 302, 302, 302),),
+    "accounts/inactive/": (GET("/accounts/inactive/",                      200,   200, 200, 200, 200, 200),),
+    "accounts/signup/": (GET("/accounts/signup/",                          200,   302, 302, 302, 302, 302),),
+    "accounts/reauthenticate/": (GET("/accounts/reauthenticate/",          LOGIN, 200, 200, 200, 200, 200),),
+    "accounts/reauthenticate/code/": (
+        GET("/accounts/reauthenticate/code/",                              LOGIN, 200, 200, 200, 200, 200),),
+    "accounts/reauthenticate/code/confirm/": (
+        GET("/accounts/reauthenticate/code/confirm/",                      LOGIN, 302, 302, 302, 302, 302),),
+    "accounts/email/": (GET("/accounts/email/",                            LOGIN, 200, 200, 200, 200, 200),),
+    "accounts/confirm-email/": (GET("/accounts/confirm-email/",            200,   200, 200, 200, 200, 200),),
+    "accounts/password/change/": (GET("/accounts/password/change/",        LOGIN, 200, 200, 200, 200, 200),),
+    "accounts/password/set/": (GET("/accounts/password/set/",              LOGIN, 302, 302, 302, 302, 302),),
+    "accounts/password/reset/": (GET("/accounts/password/reset/",          200,   200, 200, 200, 200, 200),),
+    "accounts/login/code/confirm/": (GET("/accounts/login/code/confirm/",  302,   302, 302, 302, 302, 302),),
+    r"accounts/confirm-email/(?P<key>[-:\w]+)/$": (
+        GET("/accounts/confirm-email/not-a-key/",                          200,   200, 200, 200, 200, 200),),
+    "accounts/password/reset/key/done/": (
+        GET("/accounts/password/reset/key/done/",                          200,   200, 200, 200, 200, 200),),
+    r"accounts/password/reset/key/(?P<uidb36>[0-9A-Za-z]+)-(?P<key>.+)/$": (
+        GET("/accounts/password/reset/key/1-not-a-key/",                   200,   200, 200, 200, 200, 200),),
+    "accounts/password/reset/done/": (
+        GET("/accounts/password/reset/done/",                              200,   200, 200, 200, 200, 200),),
     # --- Challenges: public ones to all, a hidden one to the people in it ------------------------------
     "": (GET("/",                                                          200,   200, 200, 200, 200, 200,
              hides=TEAMS),),
@@ -697,7 +718,7 @@ def _request(client: Client, attempt: Try, url: str, world: World) -> HttpRespon
 def outcome_of(response: HttpResponse) -> Outcome:
     if response.status_code == 302:
         location = response["Location"]
-        if location.startswith(f"{reverse('login')}?next="):
+        if location.startswith(f"{reverse('account_login')}?next="):
             return LOGIN
         if location.startswith(f"{reverse('admin:login')}?next="):
             return ADMIN_LOGIN

@@ -1,6 +1,7 @@
 """Factories for users, roles and teams."""
 
 import factory
+from allauth.account.models import EmailAddress
 
 from portal.accounts.models import ChallengeRole, Team, TeamMembership, User
 from tests.portal.challenges.factories import ChallengeFactory
@@ -21,6 +22,13 @@ class UserFactory(factory.django.DjangoModelFactory):
     def save_password(self, create: bool, extracted: object, **kwargs: object) -> None:
         if create:
             self.save()
+
+    @factory.post_generation
+    def email_verified(self, create: bool, extracted: object, **kwargs: object) -> None:
+        """Users have confirmed their e-mail address, as everyone who submits has; pass
+        ``email_verified=False`` for one who has not."""
+        if create and extracted is not False:
+            EmailAddress.objects.create(user=self, email=self.email, verified=True, primary=True)
 
 
 class ChallengeRoleFactory(factory.django.DjangoModelFactory):

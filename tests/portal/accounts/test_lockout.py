@@ -24,7 +24,7 @@ def ada(db: None) -> User:
 
 
 def log_in(client: Client, password: str) -> object:
-    return client.post(reverse("login"), {"username": "ada", "password": password})
+    return client.post(reverse("account_login"), {"login": "ada", "password": password})
 
 
 def ask_token(client: Client, password: str) -> object:
@@ -40,7 +40,7 @@ def test_the_login_page_refuses_a_username_after_failures_from_one_address_and_s
     from_elsewhere = log_in(Client(REMOTE_ADDR="192.0.2.7"), PASSWORD)
 
     assert [failure.status_code for failure in failures] == [200] * (LIMIT - 1) + [429]
-    assert "Please enter a correct username and password" in failures[0].content.decode()
+    assert "username and/or password you specified are not correct" in failures[0].content.decode()
     for locked in (failures[-1], right_password):
         assert locked.status_code == 429
         assert locked["Retry-After"] == "900"

@@ -1,4 +1,4 @@
-"""Registering users, API tokens, joining challenges and creating teams."""
+"""API tokens, joining challenges and creating teams."""
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
@@ -11,39 +11,11 @@ from portal.accounts.services import (
     team_create,
     token_get_or_create,
     token_regenerate,
-    user_create,
 )
 from tests.portal.accounts.factories import ChallengeRoleFactory, UserFactory
 from tests.portal.challenges.factories import ChallengeFactory
 
 STRONG_PASSWORD = "perfusion-tmax-6s"
-
-
-def test_user_create_registers_a_user_who_can_log_in_with_the_password(db: None) -> None:
-    user = user_create(username="ada", email="Ada@Example.ORG", password=STRONG_PASSWORD)
-
-    assert user.check_password(STRONG_PASSWORD)
-    assert user.email == "Ada@example.org"
-
-
-@pytest.mark.parametrize(
-    ("username", "email", "password", "field"),
-    [
-        ("ada", "taken@example.org", STRONG_PASSWORD, "email"),
-        ("taken", "new@example.org", STRONG_PASSWORD, "username"),
-        ("ada", "new@example.org", "1234", "password"),
-        ("ada", "not an email", STRONG_PASSWORD, "email"),
-    ],
-)
-def test_user_create_refuses_taken_names_and_weak_passwords_naming_the_field(
-    db: None, username: str, email: str, password: str, field: str
-) -> None:
-    UserFactory(username="taken", email="taken@example.org")
-
-    with pytest.raises(ValidationError) as error:
-        user_create(username=username, email=email, password=password)
-
-    assert field in error.value.message_dict
 
 
 def test_token_regenerate_replaces_the_key(db: None) -> None:

@@ -113,7 +113,7 @@ def test_an_organizer_who_joins_is_told_why_not(world: ChallengeWithPeople) -> N
 def test_joining_needs_a_login_and_a_post(world: ChallengeWithPeople) -> None:
     url = reverse("challenge-join", args=["isles24"])
 
-    assert Client().post(url)["Location"].startswith(reverse("login"))
+    assert Client().post(url)["Location"].startswith(reverse("account_login"))
     assert client_for(world, "outsider").get(url).status_code == 405
 
 

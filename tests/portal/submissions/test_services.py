@@ -3,12 +3,14 @@
 import datetime
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.utils import timezone
 
+from portal.accounts.models import ChallengeRole
 from portal.submissions.exceptions import InvalidTransition, SubmissionRefused
 from portal.submissions.models import Submission, SubmissionStateChange
 from portal.submissions.services import submission_create, submission_transition
-from tests.portal.accounts.factories import UserFactory
+from tests.portal.accounts.factories import ChallengeRoleFactory, UserFactory
 from tests.portal.submissions.conftest import OpenPhase
 
 Status = Submission.Status
@@ -96,6 +98,39 @@ def test_submission_create_refuses_someone_who_has_not_joined(open_phase: OpenPh
     assert refusal.code == "not_participant"
     assert refusal.messages == ["Join the challenge before you submit to it."]
     assert not Submission.objects.exists()
+
+
+def test_a_first_submission_waits_for_a_confirmed_email_address(open_phase: OpenPhase) -> None:
+    newcomer = ChallengeRoleFactory(
+        challenge=open_phase.phase.challenge,
+        role=ChallengeRole.Role.PARTICIPANT,
+        user__email="newcomer@example.org",
+        user__email_verified=False,
+    ).user
+
+    refusal = _refusal(open_phase, newcomer)
+    assert refusal.code == "email_unverified"
+    assert refusal.messages == [
+        "Confirm your e-mail address before your first submission: follow the link we sent to "
+        "newcomer@example.org, or ask for a new one at /accounts/email/."
+    ]
+    assert not Submission.objects.exists()
+
+    EmailAddress.objects.create(user=newcomer, email=newcomer.email, verified=True, primary=True)
+    submission_create(phase=open_phase.phase, user=newcomer, upload=open_phase.upload_good())
+    assert Submission.objects.filter(creator=newcomer).count() == 1
+
+
+def test_someone_who_submitted_before_email_confirmation_existed_keeps_submitting(
+    open_phase: OpenPhase,
+) -> None:
+    veteran = open_phase.loner
+    submission_create(phase=open_phase.phase, user=veteran, upload=open_phase.upload_good())
+    EmailAddress.objects.filter(user=veteran).delete()
+
+    submission_create(phase=open_phase.phase, user=veteran, upload=open_phase.upload_good())
+
+    assert Submission.objects.filter(creator=veteran).count() == 2
 
 
 def test_submission_create_refuses_a_closed_phase(open_phase: OpenPhase) -> None:

@@ -146,7 +146,7 @@ def test_the_phase_page_asks_an_anonymous_visitor_to_log_in(open_phase: OpenPhas
     response = Client().get(reverse("phase-submissions", kwargs={"slug": open_phase.phase.slug}))
 
     assert response.status_code == 302
-    assert response["location"].startswith(reverse("login"))
+    assert response["location"].startswith(reverse("account_login"))
 
 
 @pytest.mark.parametrize(("person", "shown"), [("organizer", True), ("participant", False)])
