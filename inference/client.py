@@ -12,6 +12,11 @@
     isles --url URL --token TOKEN teams CHALLENGE                      # your team and its invitations
     isles --url URL --token TOKEN team-invite CHALLENGE [EMAIL]        # prints the invitation's link
     isles --url URL --token TOKEN team-join CHALLENGE TOKEN_OR_LINK
+    isles --url URL --token TOKEN team-decline CHALLENGE TOKEN_OR_LINK
+    isles --url URL --token TOKEN team-leave CHALLENGE                 # you compete alone afterwards
+    isles --url URL --token TOKEN team-remove CHALLENGE USER           # the captain removes a member
+    isles --url URL --token TOKEN team-captain CHALLENGE USER          # the captain hands the captaincy on
+    isles --url URL --token TOKEN team-withdraw CHALLENGE TOKEN_OR_LINK  # the captain withdraws an invitation
 
 ``ISLES_URL`` and ``ISLES_TOKEN`` may replace the flags. Only the standard library is used, so it runs
 anywhere Python does. The upload is a multipart body written by hand and streamed from the file, so an
@@ -23,7 +28,9 @@ checking each against its sha256, and writes ``MANIFEST.sha256``; run again afte
 every file already whole and fetches only the cases still lacking one. Every error is one sentence on
 stderr (the API's own where the portal refused) and a non-zero exit. ``--json`` (before or after the
 command) prints the API's answer as it came, one document on stdout and nothing else there (progress and
-notes go to stderr; ``teams`` prints ``null`` without a team), and an error as ``{"code", "detail"}``.
+notes go to stderr; ``teams`` prints ``null`` without a team, ``team-leave`` the portal's empty answer
+as ``null``), and an error as ``{"code", "detail"}``; a usage error (an unknown command, a missing
+argument) as ``{"error": sentence}`` with exit status 2, where argparse would print its usage text.
 """
 
 import argparse
@@ -50,6 +57,7 @@ TIMEOUT_S = 60.0
 ENDED = ("SUCCEEDED", "FAILED", "CANCELLED")
 TOKEN_REFUSED = "The token was refused: copy it again from your account page."
 RESUME_ATTEMPTS = 5
+_NO_TEAM = "There is no challenge {challenge!r} you can see, or you are in no team of it."
 RESUME_WAIT_S = 2.0
 
 
@@ -273,6 +281,50 @@ class PortalClient:
         return self._expect(
             response, ok=200, not_found=f"There is no invitation {token!r} to a team of {challenge!r}."
         )
+
+    def invitation_decline(self, *, challenge: str, token: str) -> dict[str, Any]:
+        """Decline the invitation ``token``: the invitation, now declined."""
+        response = self._request(
+            "POST", f"/api/challenges/{quote(challenge)}/teams/invitations/{quote(token, safe='')}/decline/"
+        )
+        return self._expect(
+            response, ok=200, not_found=f"There is no invitation {token!r} to a team of {challenge!r}."
+        )
+
+    def invitation_withdraw(self, *, challenge: str, token: str) -> dict[str, Any]:
+        """Withdraw the user's team's invitation ``token`` (its captain only): the invitation, withdrawn."""
+        response = self._request(
+            "POST",
+            f"/api/challenges/{quote(challenge)}/teams/mine/invitations/{quote(token, safe='')}/withdraw/",
+        )
+        return self._expect(
+            response, ok=200, not_found=f"Your team in {challenge!r} has no invitation {token!r}."
+        )
+
+    def team_leave(self, *, challenge: str) -> None:
+        """Leave the user's team in the challenge; the portal answers nothing."""
+        response = self._request("POST", f"/api/challenges/{quote(challenge)}/teams/mine/leave/")
+        if response.status != 204:
+            self._refusal_raise(response, not_found=_NO_TEAM.format(challenge=challenge))
+
+    def team_member_remove(self, *, challenge: str, user_id: int) -> dict[str, Any]:
+        """Remove the member ``user_id`` from the user's team (its captain only): the team after it."""
+        response = self._request(
+            "POST", f"/api/challenges/{quote(challenge)}/teams/mine/members/{user_id}/remove/"
+        )
+        return self._expect(response, ok=200, not_found=_NO_TEAM.format(challenge=challenge))
+
+    def team_captain_hand_over(self, *, challenge: str, user_id: int) -> dict[str, Any]:
+        """Make the member ``user_id`` the captain of the user's team (its captain only): the team after."""
+        body = json.dumps({"user": user_id}).encode()
+        response = self._request(
+            "POST",
+            f"/api/challenges/{quote(challenge)}/teams/mine/captain/",
+            body=(body,),
+            length=len(body),
+            content_type="application/json",
+        )
+        return self._expect(response, ok=200, not_found=_NO_TEAM.format(challenge=challenge))
 
     def release_files(self, *, challenge: str, query: Sequence[tuple[str, str]]) -> dict[str, Any]:
         """The release files of a challenge the user may download: path, sha256, size and case of each."""
@@ -625,16 +677,107 @@ def _team_invite(client: PortalClient, arguments: argparse.Namespace, out: IO[st
     return 0
 
 
+def _invitation_token(token_or_url: str) -> str:
+    """An invitation's token, given as itself or as its link."""
+    return token_or_url.rstrip("/").rsplit("/", 1)[-1]
+
+
 def _team_join(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     """Accept an invitation, given as its token or its link."""
-    token = arguments.token_or_url.rstrip("/").rsplit("/", 1)[-1]
-    team = client.invitation_accept(challenge=arguments.challenge, token=token)
+    team = client.invitation_accept(
+        challenge=arguments.challenge, token=_invitation_token(arguments.token_or_url)
+    )
     if arguments.json:
         _document(team, out)
         return 0
     err.write(f"You joined team {team['name']} of {arguments.challenge}.\n")
     _team_print(team, out)
     return 0
+
+
+def _team_decline(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    """Decline an invitation, given as its token or its link; it can no longer be accepted."""
+    invitation = client.invitation_decline(
+        challenge=arguments.challenge, token=_invitation_token(arguments.token_or_url)
+    )
+    if arguments.json:
+        _document(invitation, out)
+    else:
+        out.write(
+            f"You declined the invitation of {invitation['invited_by']} to team {invitation['team']}.\n"
+        )
+    return 0
+
+
+def _team_withdraw(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    """Withdraw one of your team's open invitations (captains only); its link no longer works."""
+    invitation = client.invitation_withdraw(
+        challenge=arguments.challenge, token=_invitation_token(arguments.token_or_url)
+    )
+    if arguments.json:
+        _document(invitation, out)
+    else:
+        whom = f"to {invitation['email']}" if invitation.get("email") else "by link"
+        out.write(f"The invitation {whom} is withdrawn: its link no longer works.\n")
+    return 0
+
+
+def _team_leave(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    """Leave your team; you compete under your own name afterwards."""
+    team = _my_team_or_refuse(client, arguments.challenge)
+    client.team_leave(challenge=arguments.challenge)
+    if arguments.json:
+        _document(None, out)  # the portal answers 204, without a body
+    else:
+        out.write(
+            f"You left team {team['name']} of {arguments.challenge}; you now compete under your own name.\n"
+        )
+    return 0
+
+
+def _team_remove(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    """Remove a member from your team, named by username (captains only)."""
+    team = _my_team_or_refuse(client, arguments.challenge)
+    member = _member(team, arguments.user)
+    team = client.team_member_remove(challenge=arguments.challenge, user_id=member["id"])
+    if arguments.json:
+        _document(team, out)
+        return 0
+    err.write(f"{member['username']} is no longer a member of {team['name']}.\n")
+    _team_print(team, out)
+    return 0
+
+
+def _team_captain(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    """Hand the captaincy of your team to another member, named by username (captains only)."""
+    team = _my_team_or_refuse(client, arguments.challenge)
+    member = _member(team, arguments.user)
+    team = client.team_captain_hand_over(challenge=arguments.challenge, user_id=member["id"])
+    if arguments.json:
+        _document(team, out)
+        return 0
+    err.write(f"{member['username']} is now the captain of {team['name']}.\n")
+    _team_print(team, out)
+    return 0
+
+
+def _my_team_or_refuse(client: PortalClient, challenge: str) -> dict[str, Any]:
+    team = client.my_team(challenge=challenge)
+    if team is None:
+        raise ClientError(
+            f"You are in no team of {challenge}: you compete under your own name.", code="not_member"
+        )
+    return team
+
+
+def _member(team: Mapping[str, Any], user: str) -> Mapping[str, Any]:
+    """The team's member ``user``, by username (or by user id)."""
+    members: list[Mapping[str, Any]] = team.get("members", [])
+    for member in members:
+        if user in (member["username"], str(member["id"])):
+            return member
+    names = ", ".join(member["username"] for member in members)
+    raise ClientError(f"{user} is not a member of {team['name']} ({names}).", code="not_member")
 
 
 def _submit(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
@@ -805,8 +948,30 @@ def _init_algorithm(arguments: argparse.Namespace, out: IO[str], err: IO[str]) -
     return 0
 
 
+class _UsageError(Exception):
+    """What argparse would print with the usage text and exit 2 for, kept for ``main`` to tell."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser (its subcommands' too) whose usage errors ``main`` tells: argparse's usage text,
+    or with ``--json`` a JSON document."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(self, message)
+
+
+def _usage_sentence(error: _UsageError) -> str:
+    """``argument command: invalid choice: ...`` as a sentence that says where the usage is."""
+    message = str(error).rstrip(".")
+    return f"{message[:1].upper()}{message[1:]}; run `{error.parser.prog} --help` for the usage."
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="isles", description="Submit to an isles-portal challenge.")
+    parser = _Parser(prog="isles", description="Submit to an isles-portal challenge.")
     parser.add_argument(
         "--url", default=os.environ.get("ISLES_URL"), help="The portal's address (ISLES_URL)."
     )
@@ -873,6 +1038,26 @@ def _parser() -> argparse.ArgumentParser:
     join = commands.add_parser("team-join", help="Accept an invitation to a team.")
     join.add_argument("challenge", help="The challenge's slug.")
     join.add_argument("token_or_url", metavar="TOKEN", help="The invitation's token, or its link.")
+    decline = commands.add_parser("team-decline", help="Decline an invitation to a team.")
+    decline.add_argument("challenge", help="The challenge's slug.")
+    decline.add_argument("token_or_url", metavar="TOKEN", help="The invitation's token, or its link.")
+    leave = commands.add_parser(
+        "team-leave", help="Leave your team; you compete under your own name afterwards."
+    )
+    leave.add_argument("challenge", help="The challenge's slug.")
+    remove = commands.add_parser("team-remove", help="Remove a member from your team (captains only).")
+    remove.add_argument("challenge", help="The challenge's slug.")
+    remove.add_argument("user", help="The member's username.")
+    captain = commands.add_parser(
+        "team-captain", help="Hand the captaincy of your team to another member (captains only)."
+    )
+    captain.add_argument("challenge", help="The challenge's slug.")
+    captain.add_argument("user", help="The member's username.")
+    withdraw = commands.add_parser(
+        "team-withdraw", help="Withdraw one of your team's open invitations (captains only)."
+    )
+    withdraw.add_argument("challenge", help="The challenge's slug.")
+    withdraw.add_argument("token_or_url", metavar="TOKEN", help="The invitation's token, or its link.")
     for command in commands.choices.values():
         # After the command too (`isles leaderboard SLUG --json`); absent there, the global flag holds.
         command.add_argument(
@@ -893,6 +1078,11 @@ COMMANDS: Mapping[str, Callable[[PortalClient, argparse.Namespace, IO[str], IO[s
     "teams": _teams,
     "team-invite": _team_invite,
     "team-join": _team_join,
+    "team-decline": _team_decline,
+    "team-leave": _team_leave,
+    "team-remove": _team_remove,
+    "team-captain": _team_captain,
+    "team-withdraw": _team_withdraw,
 }
 
 
@@ -900,7 +1090,16 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None, err: 
     """Run the command line; returns the exit status (0 done, 1 failed submission or error, 2 usage)."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
-    arguments = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        arguments = _parser().parse_args(argv)
+    except _UsageError as error:
+        if "--json" in argv:
+            _document({"error": _usage_sentence(error)}, out)
+        else:
+            error.parser.print_usage(err)
+            err.write(f"{error.parser.prog}: error: {error}\n")
+        return 2
     try:
         if arguments.command == "init-algorithm":
             return _init_algorithm(arguments, out, err)

@@ -171,3 +171,24 @@ def test_a_5xx_page_is_a_sentence_saying_what_to_do_not_the_page(bad_gateway: st
         "isles: The portal failed (HTTP 502); wait a few minutes and run the command again, and tell the"
         " challenge's organizers if it keeps failing.\n"
     )
+
+
+def test_a_usage_error_with_json_is_a_json_sentence_and_exit_status_2() -> None:
+    unknown = _run("--json", "team-quit", "isles24")
+    missing = _run("team-remove", "isles24", "--json")
+
+    assert (unknown[0], unknown[2]) == (2, "")
+    assert json.loads(unknown[1])["error"].startswith("Argument command: invalid choice: 'team-quit'")
+    assert json.loads(unknown[1])["error"].endswith("; run `isles --help` for the usage.")
+    assert (missing[0], missing[2]) == (2, "")
+    assert json.loads(missing[1]) == {
+        "error": "The following arguments are required: user; run `isles team-remove --help` for the usage."
+    }
+
+
+def test_a_usage_error_without_json_is_argparses_usage_text() -> None:
+    code, out, err = _run("team-remove", "isles24")
+
+    assert (code, out) == (2, "")
+    assert err.startswith("usage: isles team-remove [-h] [--json] challenge user\n")
+    assert err.endswith("isles team-remove: error: the following arguments are required: user\n")

@@ -1,5 +1,7 @@
-"""``isles teams``, ``team-invite`` and ``team-join`` against a live portal: one's team with its captain,
-members and open invitations, a second user joining by the printed link, and the API's refusals."""
+"""``isles teams``, ``team-invite``, ``team-join``, ``team-decline``, ``team-withdraw``, ``team-leave``,
+``team-remove`` and ``team-captain`` against a live portal: one's team with its captain, members and
+open invitations, a second user joining by the printed link, the captain's changes, and the API's
+refusals."""
 
 import io
 import json
@@ -140,3 +142,78 @@ def test_an_unknown_invitation_is_named(live_server: LiveServer, world: OpenPhas
 
     assert code == 1
     assert err == f"isles: There is no invitation 'nosuchtoken' to a team of {slug!r}.\n"
+
+
+def test_the_captain_hands_the_captaincy_on_and_only_the_captain_removes_a_member(
+    live_server: LiveServer, world: OpenPhase
+) -> None:
+    slug = world.phase.challenge.slug
+    participant, teammate = _flags(live_server, world.participant), _flags(live_server, world.teammate)
+
+    handed = _run(*participant, "team-captain", slug, "teammate")
+    refused = _run(*participant, "team-remove", slug, "teammate")
+    removed = _run(*teammate, "--json", "team-remove", slug, "participant")
+
+    assert handed[0] == 0, handed[2]
+    assert handed[2] == "teammate is now the captain of Penumbra.\n"
+    assert handed[1].splitlines()[:3] == [
+        "Team Penumbra (captain teammate)",
+        "  participant",
+        "  teammate (captain)",
+    ]
+    assert refused[:3] == (1, "", "isles: Only the captain of Penumbra removes its members.\n")
+    assert removed[0] == 0, removed[2]
+    assert json.loads(removed[1]) == _api(live_server, teammate[3], f"/api/challenges/{slug}/teams/mine/")
+    assert [member["username"] for member in json.loads(removed[1])["members"]] == ["teammate"]
+    assert not TeamMembership.objects.filter(team=world.team, user=world.participant).exists()
+
+
+def test_removing_someone_outside_the_team_names_its_members(
+    live_server: LiveServer, world: OpenPhase
+) -> None:
+    slug = world.phase.challenge.slug
+
+    code, out, err = _run(*_flags(live_server, world.participant), "team-remove", slug, "loner")
+
+    assert (code, out) == (1, "")
+    assert err == "isles: loner is not a member of Penumbra (participant, teammate).\n"
+
+
+def test_members_leave_and_the_last_ones_json_is_null(live_server: LiveServer, world: OpenPhase) -> None:
+    slug = world.phase.challenge.slug
+
+    teammate = _run(*_flags(live_server, world.teammate), "team-leave", slug)
+    captain = _run(*_flags(live_server, world.participant), "team-leave", slug, "--json")
+    again = _run(*_flags(live_server, world.participant), "team-leave", slug)
+
+    assert teammate == (
+        0,
+        f"You left team Penumbra of {slug}; you now compete under your own name.\n",
+        "",
+    )
+    assert captain[:2] == (0, "null\n")
+    assert again == (1, "", f"isles: You are in no team of {slug}: you compete under your own name.\n")
+    assert not TeamMembership.objects.filter(team=world.team).exists()
+
+
+def test_an_invitation_is_declined_and_a_withdrawn_one_says_so_when_joined(
+    live_server: LiveServer, world: OpenPhase
+) -> None:
+    slug = world.phase.challenge.slug
+    participant, loner = _flags(live_server, world.participant), _flags(live_server, world.loner)
+    first = _run(*participant, "team-invite", slug)[1].strip()
+    second = _run(*participant, "team-invite", slug, "loner@example.org")[1].strip()
+
+    declined = _run(*loner, "team-decline", slug, first)
+    withdrawn = _run(*participant, "--json", "team-withdraw", slug, second)
+    said = _run(*participant, "team-withdraw", slug, second)
+    joined = _run(*loner, "team-join", slug, second)
+
+    assert declined == (0, "You declined the invitation of participant to team Penumbra.\n", "")
+    assert withdrawn[0] == 0, withdrawn[2]
+    assert json.loads(withdrawn[1])["status"] == "WITHDRAWN"
+    assert json.loads(withdrawn[1])["url"] == second
+    sentence = "Penumbra withdrew this invitation: ask its members for a new one."
+    assert said == (1, "", f"isles: {sentence}\n")
+    assert joined == (1, "", f"isles: {sentence}\n")
+    assert _run(*participant, "teams", slug)[1].splitlines()[-1] == "No open invitations."
