@@ -118,7 +118,11 @@ class ImageFileView(APIView):
         image = Image.objects.select_related("case__dataset__challenge").filter(pk=pk).first()
         if image is None or not image_can_download(user=request.user, image=image):
             raise Http404("No such image.")
-        data_terms_require(user=request.user, challenge=image.case.dataset.challenge)
+        data_terms_require(
+            user=request.user,
+            challenge=image.case.dataset.challenge,
+            absolute_url=request.build_absolute_uri,
+        )
         return image_file_response(request=request, image=image)
 
 
@@ -135,7 +139,11 @@ class GroundTruthFileView(APIView):
             user=request.user, ground_truth=ground_truth
         ):
             raise Http404("No such mask.")
-        data_terms_require(user=request.user, challenge=ground_truth.case.dataset.challenge)
+        data_terms_require(
+            user=request.user,
+            challenge=ground_truth.case.dataset.challenge,
+            absolute_url=request.build_absolute_uri,
+        )
         return ground_truth_file_response(request=request, ground_truth=ground_truth)
 
 
@@ -158,7 +166,8 @@ def _release_entries(request: Request, slug: str) -> tuple[Challenge, list[Relea
     unknown = sorted(set(names or ()) - {case.name for case in cases})
     if unknown:
         raise Http404(f"No such case to download: {', '.join(unknown)}.")
-    data_terms_require(user=request.user, challenge=challenge)  # once there is something to download
+    # once there is something to download
+    data_terms_require(user=request.user, challenge=challenge, absolute_url=request.build_absolute_uri)
     return challenge, release_entry_list(cases=cases)
 
 

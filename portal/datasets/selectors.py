@@ -11,6 +11,7 @@
   training case.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db.models import (
@@ -253,12 +254,20 @@ def data_terms_accepted(*, user: User, challenge: Challenge | int) -> bool:
     return DataTermsAcceptance.objects.filter(card=card, user=user, terms_version=card.terms_version).exists()
 
 
-def data_terms_require(*, user: User, challenge: Challenge) -> None:
+def data_terms_require(
+    *, user: User, challenge: Challenge, absolute_url: Callable[[str], str] | None = None
+) -> None:
     """Raise ``DataTermsNotAccepted`` (403, with where to accept them) unless the user accepted the current
     data-use terms of the challenge: every download of its data passes here first (a file, a mask, the
-    listing and the archive of a release); the viewer's volumes, seen in the browser, do not."""
+    listing and the archive of a release); the viewer's volumes, seen in the browser, do not.
+
+    ``absolute_url`` turns the data card's path into the URL the sentence gives: the API passes
+    ``request.build_absolute_uri``, so that ``isles`` prints a link a terminal opens; a page links the
+    path."""
     if not data_terms_accepted(user=user, challenge=challenge):
         url = reverse("data-card", kwargs={"challenge_slug": challenge.slug})
+        if absolute_url is not None:
+            url = absolute_url(url)
         raise DataTermsNotAccepted(
             f"Accept the data-use terms of {challenge.title} before you download its data: {url}",
             code="terms_not_accepted",

@@ -115,6 +115,31 @@ def test_a_participant_downloads_only_after_accepting_the_terms_which_the_refusa
     assert api_after.status_code == 200
 
 
+def test_the_apis_refusal_gives_the_data_cards_full_address_and_the_page_its_path(dataset: object) -> None:
+    challenge = dataset.challenge
+    DataCard.objects.create(challenge=challenge, licence="CC BY-NC 4.0", terms="For research only.")
+    participant, image = _participant_with_a_training_image(dataset)
+    client = Client()
+    client.force_login(participant)
+    api = APIClient()
+    api.force_authenticate(participant)
+    sentence = f"Accept the data-use terms of {challenge.title} before you download its data: "
+
+    page = client.get(f"/datasets/images/{image.pk}/download/").content.decode()
+    file = api.get(f"/api/images/{image.pk}/file/").json()
+    listing = api.get(f"/api/challenges/{challenge.slug}/files/?split=train").json()
+
+    assert f"{sentence}/datasets/{challenge.slug}/card/" in page
+    assert (
+        file
+        == listing
+        == {
+            "code": "terms_not_accepted",
+            "detail": f"{sentence}http://testserver/datasets/{challenge.slug}/card/",
+        }
+    )
+
+
 def test_the_data_card_page_and_api_show_the_terms_and_what_the_data_holds(dataset: object) -> None:
     challenge = dataset.challenge
     DataCard.objects.create(

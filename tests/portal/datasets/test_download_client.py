@@ -1,6 +1,7 @@
 """``isles download`` against a live portal: the training split under the release's names, checked
 against the manifest, with a progress bar; run again after an interruption, it keeps the whole files and
-fetches only what is missing or damaged."""
+fetches only what is missing or damaged; before the data-use terms are accepted, it prints the data card's
+full address."""
 
 import io
 import subprocess
@@ -11,6 +12,7 @@ from pytest_django.live_server_helper import LiveServer
 from rest_framework.authtoken.models import Token
 
 from inference.client import main
+from portal.datasets.models import DataCard
 from tests.portal.datasets.release_world import ImportedRelease, imported_release_build, manifest_read
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -103,4 +105,20 @@ def test_download_of_a_case_the_participant_may_not_see_says_so(
 
     assert code == 1
     assert err == "isles: There is no challenge 'isles24' (or no such case) you can see.\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_download_before_accepting_the_terms_prints_the_data_cards_full_address(
+    live_server: LiveServer, imported: ImportedRelease, tmp_path: Path
+) -> None:
+    DataCard.objects.create(challenge=imported.challenge, licence="CC BY-NC 4.0", terms="Research only.")
+    token = Token.objects.create(user=imported.participant).key
+
+    code, out, err = _download(live_server, token, tmp_path / "out")
+
+    assert (code, out) == (1, "")
+    assert err == (
+        f"isles: Accept the data-use terms of {imported.challenge.title} before you download its data: "
+        f"{live_server.url}/datasets/isles24/card/\n"
+    )
     assert not (tmp_path / "out").exists()
