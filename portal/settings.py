@@ -370,6 +370,10 @@ CELERY_BEAT_SCHEDULE = {
 DOCKER_HOST = os.environ.get("DOCKER_HOST", "")
 # The GPU a ``gpu`` worker passes to every container it runs (a device id such as "0"); empty: none.
 ISLES_GPU_DEVICE = os.environ.get("ISLES_GPU_DEVICE", "")
+# The folder under which organizers may name a release folder to import (from the challenge's data page
+# and with manage.py import_isles24): a path outside it, with '..', or through a link out of it is
+# refused. Releases elsewhere are uploaded as archives instead.
+ISLES_IMPORT_ROOT = Path(os.environ.get("ISLES_IMPORT_ROOT", VAR_DIR / "imports")).resolve()
 
 LOGGING = {
     "version": 1,

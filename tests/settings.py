@@ -7,6 +7,7 @@ the same storage.
 
 import os
 import tempfile
+from pathlib import Path
 
 os.environ["DJANGO_DEBUG"] = "1"
 os.environ["VAR_DIR"] = os.environ.get("ISLES_TEST_VAR_DIR") or tempfile.mkdtemp(prefix="isles-portal-test-")
@@ -40,5 +41,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": 1,
 }
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Tests import the releases they write under pytest's temporary folders; the tests of the import root's
+# rule set a narrower root of their own.
+ISLES_IMPORT_ROOT = Path(tempfile.gettempdir()).resolve()
 # WhiteNoise looks for STATIC_ROOT at start-up; the throwaway VAR_DIR has none until collectstatic runs.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -24,3 +24,14 @@ class GroundTruthRefused(ValidationError):
 
     Nothing is stored when any mask has a problem.
     """
+
+
+class DatasetImportRefused(PortalError):
+    """An import or a release upload is refused before it starts: a folder outside the import root, an
+    archive not yet whole, a file that is not an archive; the sentence says what to do instead."""
+
+
+class NotAnOrganizer(PortalError):
+    """Someone who does not organize the challenge asked to change its data: a 403."""
+
+    http_status = 403

@@ -9,6 +9,7 @@ from django.db import models
 from portal.challenges.models import Split
 from portal.steps.models import ClaimedStep
 from portal.storage import private_storage
+from portal.uploads.models import ChunkedUpload
 
 
 class Dataset(models.Model):
@@ -175,11 +176,23 @@ class GroundTruth(models.Model):
         return f"{self.case.name} ground truth v{self.version}"
 
 
+class ReleaseUpload(ChunkedUpload):
+    """A release archive (.tar.gz, .tgz, .tar or .zip) an organizer of the challenge uploads in chunks
+    (``portal.uploads``) to import it; once whole, a ``DatasetImport`` unpacks and reads it."""
+
+    challenge = models.ForeignKey(
+        "challenges.Challenge", on_delete=models.CASCADE, related_name="release_uploads"
+    )
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    original_name = models.CharField(max_length=255, help_text="The archive's name on the organizer's disk.")
+
+
 class DatasetImport(ClaimedStep):
-    """One run of the ISLES'24 importer over a release folder on the server, and how it ended.
+    """One run of the ISLES'24 importer over a release folder on the server, or over an uploaded release
+    archive (``upload``), and how it ended.
 
     Runs synchronously from ``manage.py import_isles24`` or on the ``cpu`` queue when an organizer asks for
-    it in the admin or the API. All of a run's rows and files are kept, or none.
+    it on the challenge's data page or in the admin. All of a run's rows and files are kept, or none.
     """
 
     class Status(models.TextChoices):
@@ -189,7 +202,17 @@ class DatasetImport(ClaimedStep):
         FAILED = "FAILED", "Failed"
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="imports")
-    source_path = models.CharField(max_length=500, help_text="Release folder on the server.")
+    source_path = models.CharField(
+        max_length=500, help_text="Release folder on the server, or the uploaded archive's name."
+    )
+    upload = models.ForeignKey(
+        ReleaseUpload,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="imports",
+        help_text="The uploaded release archive this import unpacks (none: a folder on the server).",
+    )
     split = models.CharField(max_length=8, choices=Split.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     requested_by = models.ForeignKey(
@@ -203,6 +226,11 @@ class DatasetImport(ClaimedStep):
         default=dict, blank=True, help_text="Per case: files imported and files missing from the layout."
     )
     error = models.TextField(blank=True, help_text="Why it failed, in a sentence naming the file.")
+    progress_stage = models.CharField(
+        max_length=200, blank=True, help_text="What the import is doing now, e.g. importing a case."
+    )
+    progress_done = models.PositiveIntegerField(default=0, help_text="Files unpacked or cases imported.")
+    progress_total = models.PositiveIntegerField(default=0, help_text="Of how many (0: not known yet).")
 
     class Meta:
         ordering = ["-created_at"]

@@ -9,8 +9,11 @@
 - Clinical outcomes (``Case.outcome_data``, e.g. the 90-day mRS) are ground truth too: whoever sees a
   case sees its admission data, but its outcomes only when they organize the challenge or the case is a
   training case.
+- A release archive being uploaded is its uploader's, while they organize its challenge; a challenge's
+  imports are its organizers'.
 """
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,10 +39,12 @@ from portal.datasets.models import (
     Case,
     DataCard,
     Dataset,
+    DatasetImport,
     DataTermsAcceptance,
     GroundTruth,
     GroundTruthVersion,
     Image,
+    ReleaseUpload,
 )
 
 
@@ -272,3 +277,19 @@ def data_terms_require(
             f"Accept the data-use terms of {challenge.title} before you download its data: {url}",
             code="terms_not_accepted",
         )
+
+
+def release_upload_get_for(
+    *, user: User, upload_id: uuid.UUID | str, for_update: bool = False
+) -> ReleaseUpload:
+    """The user's own release upload, of a challenge they still organize (locked when ``for_update``);
+    ``ReleaseUpload.DoesNotExist`` for any other (shown as a 404)."""
+    uploads = ReleaseUpload.objects.filter(organizer_of(user, challenge="challenge_id"), user=user)
+    if for_update:
+        uploads = uploads.select_for_update()
+    return uploads.get(pk=upload_id)
+
+
+def dataset_import_list_for_challenge(*, challenge: Challenge) -> QuerySet[DatasetImport]:
+    """The imports into the challenge's datasets, newest first, with their dataset and archive."""
+    return DatasetImport.objects.filter(dataset__challenge=challenge).select_related("dataset", "upload")

@@ -6,6 +6,12 @@ An import is a ``DatasetImport`` row that moves QUEUED -> RUNNING -> SUCCEEDED o
 ``dataset_import_run``, which claims the row under a lock, imports outside that lock and records the end.
 The import itself (``isles24_import``) keeps all of a run's rows, or none.
 
+An import reads a release folder named under the import root the site admin configured
+(``settings.ISLES_IMPORT_ROOT``, see ``import_folder_resolve``), or a release archive an organizer uploaded
+in chunks (``release_upload_start``), which the step unpacks with ``evaluation.archives``' checks. While it
+runs, the step records its progress (``progress_*``) from a thread of its own, since the import's one
+transaction hides its own writes until it ends.
+
 Ground truth is versioned per dataset (``GroundTruthVersion``): the import is version 1, and
 ``ground_truth_version_create`` adds the next version from new masks of some cases, carrying over the
 previous version's masks of the others. Versions are never changed or deleted once made.
@@ -13,23 +19,36 @@ previous version's masks of the others. Versions are never changed or deleted on
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePath
+from typing import IO
 
 import SimpleITK as sitk
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
-from django.db import transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 
+from evaluation.archives import ArchiveLimits, ArchiveRejected, archive_extract_masks, archive_extract_tree
 from evaluation.io import ImageRefused, image_read, same_spacing, size_text, spacing_text
 from portal.accounts.models import ChallengeRole, User
+from portal.accounts.selectors import user_is_organizer
 from portal.challenges.models import Challenge, Split
 from portal.datasets import selectors, tasks
-from portal.datasets.exceptions import DatasetImportError, GroundTruthRefused
+from portal.datasets.exceptions import (
+    DatasetImportError,
+    DatasetImportRefused,
+    GroundTruthRefused,
+    NotAnOrganizer,
+)
 from portal.datasets.models import (
     Case,
     DataCard,
@@ -39,15 +58,31 @@ from portal.datasets.models import (
     GroundTruth,
     GroundTruthVersion,
     Image,
+    ReleaseUpload,
 )
 from portal.errors import PortalError
 from portal.steps.services import CLAIM_FIELDS, Step, step_register, step_requeue, step_run
+from portal.storage import private_storage
+from portal.uploads.services import (
+    chunked_upload_append,
+    chunked_upload_files_delete,
+    chunked_upload_local_path,
+    chunked_upload_name,
+)
 from releases import isles24
 
 logger = logging.getLogger(__name__)
 
 MAX_IMPORT_ATTEMPTS = 3
 GROUND_TRUTH_VERSION = 1
+RELEASE_ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
+# A release holds thousands of files (ISLES'24: about ten per case) and up to hundreds of GB of images,
+# stored compressed (.nii.gz), so an archive of it hardly compresses: a high ratio is a bomb.
+RELEASE_ARCHIVE_LIMITS = ArchiveLimits(max_members=100_000, max_total_bytes=500 * 1024**3, max_ratio=1000)
+RELEASE_UPLOAD_MAX_BYTES = 500 * 1024**3
+MASK_ARCHIVE_LIMITS = ArchiveLimits(max_members=10_000, max_total_bytes=64 * 1024**3, max_ratio=1000)
+PROGRESS_SECONDS = 1.0
+"""How often a running import writes its progress."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +93,16 @@ class ImportReport:
     images: int
     masks: int
     missing_files: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    cases_without_mask: tuple[str, ...] = ()
+
+    @property
+    def problems(self) -> list[str]:
+        """What the organizer should know of the imported cases, one sentence each."""
+        return [
+            f"Case {case} has no lesion mask: a phase cannot score it until a ground-truth version gives "
+            "it one."
+            for case in self.cases_without_mask
+        ]
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -65,6 +110,7 @@ class ImportReport:
             "images": self.images,
             "masks": self.masks,
             "missing_files": {case: list(paths) for case, paths in self.missing_files.items()},
+            "problems": list(self.problems),
         }
 
 
@@ -81,31 +127,166 @@ def _dataset_import_queue(*, dataset_import_id: int) -> None:
     transaction.on_commit(partial(tasks.dataset_import_task.delay, dataset_import_id=dataset_import_id))
 
 
+def import_folder_resolve(*, folder: str | Path) -> Path:
+    """The release folder ``folder`` names under the import root (``settings.ISLES_IMPORT_ROOT``): a path
+    relative to the root, or an absolute one inside it.
+
+    Refused with a sentence (``DatasetImportRefused``) when the name holds ``..``, when it leads (links
+    followed) outside the root, or when a link inside the folder points outside the root, so an organizer
+    reads nothing on the server but what the site admin put under the root.
+    """
+    root = Path(settings.ISLES_IMPORT_ROOT).resolve()
+    text = str(folder).strip()
+    if not text:
+        raise DatasetImportRefused(f"Name a release folder under the import root {root}.", code="no_folder")
+    if ".." in PurePath(text).parts:
+        raise DatasetImportRefused(
+            f"{text} holds '..'; name the release folder by its path under the import root {root}.",
+            code="outside_import_root",
+        )
+    path = (root / text).resolve()
+    if not path.is_relative_to(root):
+        raise DatasetImportRefused(
+            f"{text} is outside the import root {root} that the site admin configured; ask them to put the "
+            "release under it, or upload the release as an archive.",
+            code="outside_import_root",
+        )
+    link = _link_out_of(folder=path, root=root)
+    if link is not None:
+        raise DatasetImportRefused(
+            f"{link.relative_to(root)} is a link to {link.resolve()}, outside the import root {root}; put "
+            "the files themselves under the root.",
+            code="outside_import_root",
+        )
+    return path
+
+
+def _link_out_of(*, folder: Path, root: Path) -> Path | None:
+    """The first link under ``folder`` (not followed) whose target lies outside ``root``, or None."""
+    for parent, folders, files in os.walk(folder):
+        for name in [*folders, *files]:
+            path = Path(parent) / name
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                return path
+    return None
+
+
 def dataset_import_create(
     *,
     dataset: Dataset,
-    source_path: str | Path,
     split: Split | str,
+    source_path: str | Path | None = None,
+    upload: ReleaseUpload | None = None,
     requested_by: User | None = None,
     queue: bool = True,
+    outside_import_root: bool = False,
 ) -> DatasetImport:
-    """Record an import of the release folder ``source_path`` into ``dataset`` and queue it on commit.
+    """Record an import into ``dataset`` of the release folder ``source_path`` or of the uploaded release
+    archive ``upload``, and queue it on commit.
 
-    Raises ``ValidationError`` when the path is not a release folder. With ``queue=False`` nothing is
-    queued: the caller runs ``dataset_import_run`` itself (the management command does).
+    The folder must lie under the import root (``import_folder_resolve``); only the management command's
+    operator, who reads the server's files anyway, may pass ``outside_import_root``. The archive must be
+    whole, uploaded to the dataset's challenge and not imported already. An import someone asks for is
+    theirs only if they organize the challenge (``NotAnOrganizer`` otherwise). Raises ``ValidationError``
+    when the path is not a release folder. With ``queue=False`` nothing is queued: the caller runs
+    ``dataset_import_run`` itself (the management command does).
     """
     if split not in Split.values:
         raise ValidationError(f"{split!r} is not a split: use TRAIN or TEST.", code="not_a_split")
-    root = Path(source_path).resolve()
-    problem = _release_problem(root)
-    if problem is not None:
-        raise ValidationError(problem, code="not_a_release")
+    if requested_by is not None and not user_is_organizer(user=requested_by, challenge=dataset.challenge_id):
+        raise NotAnOrganizer("Only an organizer of the challenge imports its data.", code="not_organizer")
+    if (source_path is None) == (upload is None):
+        raise ValueError("An import reads a release folder or an uploaded archive: give one of them.")
+    if upload is not None:
+        _release_upload_check(upload=upload, dataset=dataset)
+        source = upload.original_name
+    else:
+        assert source_path is not None  # one of the two is given, checked above
+        root = (
+            Path(source_path).resolve() if outside_import_root else import_folder_resolve(folder=source_path)
+        )
+        problem = _release_problem(root)
+        if problem is not None:
+            raise ValidationError(problem, code="not_a_release")
+        source = str(root)
     dataset_import = DatasetImport.objects.create(
-        dataset=dataset, source_path=str(root), split=split, requested_by=requested_by
+        dataset=dataset, source_path=source, upload=upload, split=split, requested_by=requested_by
     )
     if queue:
         _dataset_import_queue(dataset_import_id=dataset_import.pk)
     return dataset_import
+
+
+def _release_upload_check(*, upload: ReleaseUpload, dataset: Dataset) -> None:
+    if upload.challenge_id != dataset.challenge_id:
+        raise DatasetImportRefused("This archive was uploaded to another challenge.", code="other_challenge")
+    if not upload.sha256:
+        raise DatasetImportRefused(
+            f"The archive has not arrived whole yet ({upload.received_bytes} of {upload.total_bytes} bytes); "
+            "finish its upload first.",
+            code="incomplete",
+        )
+    if upload.imports.filter(status=DatasetImport.Status.SUCCEEDED).exists():
+        raise DatasetImportRefused(
+            "This archive was imported already and its file removed; upload it again to import it once more.",
+            code="imported",
+        )
+
+
+def release_upload_start(
+    *, challenge: Challenge, user: User, file_name: str, total_bytes: int
+) -> ReleaseUpload:
+    """Open a resumable upload (``portal.uploads``) of a release archive of ``total_bytes`` bytes, named
+    ``file_name`` on the organizer's disk, to import into one of the challenge's datasets.
+
+    Raises ``NotAnOrganizer`` for anyone who does not organize the challenge, and ``DatasetImportRefused``
+    for a name that is not a .tar.gz, .tgz, .tar or .zip archive, an empty archive or one over
+    ``RELEASE_UPLOAD_MAX_BYTES``, before any byte is sent.
+    """
+    if not user_is_organizer(user=user, challenge=challenge):
+        raise NotAnOrganizer("Only an organizer of the challenge uploads its data.", code="not_organizer")
+    suffix = next((s for s in RELEASE_ARCHIVE_SUFFIXES if file_name.lower().endswith(s)), None)
+    if suffix is None:
+        raise DatasetImportRefused(
+            f"{file_name} is not a release archive: upload a .tar.gz, .tgz, .tar or .zip of the release "
+            "folder.",
+            code="not_an_archive",
+        )
+    if total_bytes <= 0:
+        raise DatasetImportRefused("The archive is empty.", code="empty")
+    if total_bytes > RELEASE_UPLOAD_MAX_BYTES:
+        raise DatasetImportRefused(
+            f"The archive is {total_bytes / 1e9:.3g} GB; the portal takes release archives of up to "
+            f"{RELEASE_UPLOAD_MAX_BYTES / 1e9:.3g} GB. Ask the site admin to put the release under the "
+            "import root instead.",
+            code="too_big",
+        )
+    upload = ReleaseUpload(
+        challenge=challenge, user=user, total_bytes=total_bytes, original_name=file_name[:255]
+    )
+    upload.file_name = chunked_upload_name(upload=upload, folder="datasets/uploads", suffix=suffix)
+    upload.save()
+    return upload
+
+
+def release_upload_append(
+    *, upload_id: uuid.UUID | str, user: User, start: int, total_bytes: int, length: int, stream: IO[bytes]
+) -> ReleaseUpload:
+    """Append a chunk to the user's release upload (``portal.uploads.services.chunked_upload_append``:
+    ``UploadOffsetMismatch`` for a chunk that does not start where the upload stands, ``UploadRefused`` for
+    one that does not fit or a whole upload). Raises ``ReleaseUpload.DoesNotExist`` for another user's
+    upload, or one of a challenge the user no longer organizes."""
+    with transaction.atomic():
+        upload = selectors.release_upload_get_for(user=user, upload_id=upload_id, for_update=True)
+        chunked_upload_append(
+            upload=upload,
+            storage=private_storage(),
+            start=start,
+            total_bytes=total_bytes,
+            length=length,
+            stream=stream,
+        )
+    return upload
 
 
 def _dataset_import_lock(*, dataset_import_id: int) -> DatasetImport | None:
@@ -128,7 +309,7 @@ class DatasetImportRun(Step[DatasetImport, ImportReport]):
         tasks.dataset_import_task.delay(dataset_import_id=pk)
 
     def rows(self) -> QuerySet[DatasetImport]:
-        return DatasetImport.objects.select_related("dataset")
+        return DatasetImport.objects.select_related("dataset", "upload")
 
     def begin(self, row: DatasetImport) -> list[str]:
         row.status = DatasetImport.Status.RUNNING
@@ -136,20 +317,119 @@ class DatasetImportRun(Step[DatasetImport, ImportReport]):
         return ["status", "started_at"]
 
     def work(self, row: DatasetImport, scratch: Path) -> ImportReport:
-        return isles24_import(dataset=row.dataset, root=Path(row.source_path), split=Split(row.split))
+        with _progress_recorded(dataset_import_id=row.pk) as progress:
+            if row.upload is None:
+                root = Path(row.source_path)
+            else:
+                root = _release_unpack(upload=row.upload, scratch=scratch, progress=progress)
+            return isles24_import(dataset=row.dataset, root=root, split=Split(row.split), progress=progress)
 
     def record(self, row: DatasetImport, result: ImportReport) -> None:
         _dataset_import_end(
             row,
             status=DatasetImport.Status.SUCCEEDED,
-            changes={"cases_imported": result.cases, "report": result.as_json(), "error": ""},
+            changes={
+                "cases_imported": result.cases,
+                "report": result.as_json(),
+                "error": "",
+                "progress_stage": "",
+                "progress_done": result.cases,
+                "progress_total": result.cases,
+            },
         )
+        if row.upload is not None:
+            # The archive is imported: its cases are in the dataset, and it may be hundreds of GB.
+            transaction.on_commit(
+                partial(chunked_upload_files_delete, upload=row.upload, storage=private_storage(), whole=True)
+            )
 
     def fail(self, row: DatasetImport, *, sentence: str, note: str) -> None:
         _dataset_import_end(row, status=DatasetImport.Status.FAILED, changes={"error": sentence})
 
 
 DATASET_IMPORT = DatasetImportRun()
+
+ImportProgress = Callable[[str, int, int], None]
+"""Told what an import is doing (a sentence), how far it is and of how many (files or cases)."""
+
+
+@contextmanager
+def _progress_recorded(*, dataset_import_id: int) -> Iterator[ImportProgress]:
+    """A callback that keeps the import's latest progress, which a thread writes to its row every
+    ``PROGRESS_SECONDS`` and once more at the end.
+
+    The thread has its own database connection: the import runs in one transaction, whose writes nobody
+    sees before it ends. It never waits for a lock (the row's step engine may hold it a moment).
+    """
+    latest: dict[str, object] = {}
+    guard = threading.Lock()
+    stop = threading.Event()
+
+    def tell(stage: str, done: int, total: int) -> None:
+        with guard:
+            latest.update(progress_stage=stage[:200], progress_done=done, progress_total=total)
+
+    def write() -> None:
+        try:
+            while True:
+                stopped = stop.wait(PROGRESS_SECONDS)
+                with guard:
+                    changes = dict(latest)
+                    latest.clear()
+                if changes:
+                    _progress_write(dataset_import_id=dataset_import_id, changes=changes)
+                if stopped:
+                    return
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(
+        target=write, name=f"progress of dataset import {dataset_import_id}", daemon=True
+    )
+    thread.start()
+    try:
+        yield tell
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _progress_write(*, dataset_import_id: int, changes: Mapping[str, object]) -> None:
+    try:
+        with transaction.atomic():
+            free = DatasetImport.objects.select_for_update(skip_locked=True).filter(
+                pk=dataset_import_id, status=DatasetImport.Status.RUNNING
+            )
+            DatasetImport.objects.filter(pk__in=list(free.values_list("pk", flat=True))).update(**changes)
+    except DatabaseError:
+        logger.warning("The progress of dataset import %s was not written.", dataset_import_id, exc_info=True)
+
+
+def _release_unpack(*, upload: ReleaseUpload, scratch: Path, progress: ImportProgress) -> Path:
+    """Unpack the uploaded archive into ``scratch`` with ``evaluation.archives``' checks; return the release
+    folder in it (the archive's top, or its one folder). ``DatasetImportError`` with the archive's problems
+    when it is refused, or when it holds no release."""
+    archive = chunked_upload_local_path(upload=upload, storage=private_storage(), folder=scratch)
+    folder = scratch / "release"
+    try:
+        archive_extract_tree(
+            archive,
+            folder,
+            limits=RELEASE_ARCHIVE_LIMITS,
+            progress=lambda done, total: progress("Unpacking the archive", done, total),
+        )
+    except ArchiveRejected as rejected:
+        raise DatasetImportError(
+            f"The archive was refused and nothing was imported: {rejected}"
+        ) from rejected
+    tops = [folder, *(path for path in sorted(folder.iterdir()) if path.is_dir())]
+    for top in tops:
+        if _release_problem(top) is None:
+            return top
+    raise DatasetImportError(
+        f"{upload.original_name} holds no raw_data/ or derivatives/ folder (at its top or in a folder "
+        "there), so it is not an ISLES'24 release; nothing was imported."
+    )
 
 
 def dataset_import_run(*, dataset_import_id: int) -> None:
@@ -285,7 +565,9 @@ def _files_delete(names: list[str]) -> None:
         storage.delete(name)
 
 
-def isles24_import(*, dataset: Dataset, root: Path, split: Split) -> ImportReport:
+def isles24_import(
+    *, dataset: Dataset, root: Path, split: Split, progress: ImportProgress | None = None
+) -> ImportReport:
     """Import every case of the ISLES'24 release folder ``root`` into ``dataset`` as ``split``, atomically.
 
     Re-importing a release is idempotent: cases are matched by name, images by interface and the ground
@@ -295,7 +577,8 @@ def isles24_import(*, dataset: Dataset, root: Path, split: Split) -> ImportRepor
     One transaction holds the whole run, with the dataset row locked so imports of one dataset follow
     each other. An unreadable file raises ``DatasetImportError`` naming it, and nothing of the run
     stays: the transaction rolls back and the files this run wrote (content-addressed names that no row
-    referred to before) are deleted. Files a re-import replaced stay on disk, unreferenced.
+    referred to before) are deleted. Files a re-import replaced stay on disk, unreferenced. ``progress``
+    is told each case as it is imported.
     """
     problem = _release_problem(root)
     if problem is not None:
@@ -303,7 +586,7 @@ def isles24_import(*, dataset: Dataset, root: Path, split: Split) -> ImportRepor
     written: list[str] = []
     try:
         report = _release_import(
-            dataset=dataset, cases=isles24.release_scan(root), split=split, written=written
+            dataset=dataset, cases=isles24.release_scan(root), split=split, written=written, progress=progress
         )
     except BaseException:
         _files_delete(written)
@@ -312,13 +595,20 @@ def isles24_import(*, dataset: Dataset, root: Path, split: Split) -> ImportRepor
 
 
 def _release_import(
-    *, dataset: Dataset, cases: list[isles24.CaseFiles], split: Split, written: list[str]
+    *,
+    dataset: Dataset,
+    cases: list[isles24.CaseFiles],
+    split: Split,
+    written: list[str],
+    progress: ImportProgress | None,
 ) -> ImportReport:
     images = 0
     with transaction.atomic():
         # Imports of one dataset wait for each other, so two runs never write the same case at once.
         Dataset.objects.select_for_update().get(pk=dataset.pk)
-        for case_files in cases:
+        for done, case_files in enumerate(cases):
+            if progress is not None:
+                progress(f"Importing case {case_files.name}", done, len(cases))
             try:
                 images += _case_import(dataset=dataset, case_files=case_files, split=split, written=written)
             except isles24.ReleaseFileError as error:
@@ -329,6 +619,9 @@ def _release_import(
         images=images,
         masks=sum(len(case_files.of_kind(isles24.SlotKind.MASK)) for case_files in cases),
         missing_files={case_files.name: case_files.missing for case_files in cases if case_files.missing},
+        cases_without_mask=tuple(
+            case_files.name for case_files in cases if not case_files.of_kind(isles24.SlotKind.MASK)
+        ),
     )
 
 
@@ -388,6 +681,37 @@ def ground_truth_version_create(
     except BaseException:
         _files_delete(written)
         raise
+
+
+def ground_truth_version_create_from_archive(
+    *, dataset: Dataset, archive: Path, folder: Path, note: str, created_by: User
+) -> GroundTruthVersion:
+    """Make the dataset's next ground-truth version from an archive of masks an organizer uploaded: one
+    mask per case, named by the case (``sub-stroke0001.nii.gz``, or ``sub-stroke0001_<anything>`` with
+    .nii.gz, .nii or .mha), unpacked into ``folder`` with ``evaluation.archives``' checks, then checked and
+    stored by ``ground_truth_version_create`` (source UPLOAD).
+
+    Raises ``NotAnOrganizer`` for anyone who does not organize the challenge, and ``GroundTruthRefused``
+    with one sentence per problem (an unsafe or damaged archive, a file that is not a mask, two masks of
+    one case, a mask off its case's grid); nothing is stored then.
+    """
+    if not user_is_organizer(user=created_by, challenge=dataset.challenge_id):
+        raise NotAnOrganizer(
+            "Only an organizer of the challenge changes its ground truth.", code="not_organizer"
+        )
+    try:
+        extracted = archive_extract_masks(archive, folder, limits=MASK_ARCHIVE_LIMITS)
+    except ArchiveRejected as rejected:
+        raise GroundTruthRefused(rejected.problems, code="archive_refused") from rejected
+    if extracted.problems:
+        raise GroundTruthRefused(extracted.problems, code="archive_refused")
+    return ground_truth_version_create(
+        dataset=dataset,
+        masks=extracted.files,
+        note=note,
+        source=GroundTruthVersion.Source.UPLOAD,
+        created_by=created_by,
+    )
 
 
 def _masks_check(*, masks: Mapping[str, Path], cases: Mapping[str, Case]) -> dict[Case, isles24.BinaryMask]:
@@ -514,3 +838,4 @@ def data_terms_accept(*, user: User, challenge: Challenge, consents_to_reruns: b
         defaults={"consents_to_reruns": consents_to_reruns},
     )
     return acceptance
+

@@ -1,4 +1,8 @@
-"""``manage.py import_isles24 PATH --challenge SLUG --split train|test``: import a release synchronously."""
+"""``manage.py import_isles24 PATH --challenge SLUG --split train|test``: import a release synchronously.
+
+PATH lies under the import root (``ISLES_IMPORT_ROOT``), as on the challenge's data page; the site admin,
+who reads the server's files anyway, may import a folder elsewhere with ``--outside-import-root``.
+"""
 
 from argparse import ArgumentParser
 from typing import Any
@@ -24,6 +28,11 @@ class Command(BaseCommand):
             "--split", required=True, choices=["train", "test"], help="Which split the cases join."
         )
         parser.add_argument("--dataset", default="isles24", help="Slug of the dataset (default: isles24).")
+        parser.add_argument(
+            "--outside-import-root",
+            action="store_true",
+            help="Import PATH even though it is not under ISLES_IMPORT_ROOT (the site admin's override).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -36,7 +45,11 @@ class Command(BaseCommand):
         split = Split.TRAIN if options["split"] == "train" else Split.TEST
         try:
             dataset_import = dataset_import_create(
-                dataset=dataset, source_path=options["path"], split=split, queue=False
+                dataset=dataset,
+                source_path=options["path"],
+                split=split,
+                queue=False,
+                outside_import_root=options["outside_import_root"],
             )
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from error
