@@ -27,13 +27,14 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import IO
 
 import docker
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.files import File
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
@@ -49,7 +50,7 @@ from inference.sandbox import ContainerRefused
 from portal.accounts.models import User
 from portal.algorithms import tasks
 from portal.algorithms.exceptions import INFRASTRUCTURE_ERRORS
-from portal.algorithms.models import AlgorithmImage, AlgorithmUpload, Job
+from portal.algorithms.models import AlgorithmImage, AlgorithmSettings, AlgorithmUpload, Job
 from portal.algorithms.selectors import (
     algorithm_sanity_case,
     algorithm_settings_get,
@@ -59,7 +60,7 @@ from portal.celery import RowLocked
 from portal.challenges.models import Phase
 from portal.datasets.models import Case
 from portal.datasets.selectors import case_admission_information
-from portal.errors import StepFailed
+from portal.errors import PortalError, StepFailed
 from portal.steps.services import CLAIM_FIELDS, Step, step_is_held, step_register, step_requeue, step_run
 from portal.storage import private_storage
 from portal.submissions import services as submission_services
@@ -437,6 +438,85 @@ def _job_execute(*, job: Job, folder: Path) -> JobResult:
         )
     finally:
         runtime.close()
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """How a phase runs its containers, as an organizer sets it (the fields of ``AlgorithmSettings``)."""
+
+    interface_set: str
+    time_limit_s: int
+    memory_gb: float
+    cpus: float
+    pids: int
+    tmpfs_mb: int
+    output_max_mb: int
+    image_max_gb: float
+    logs_visible_to_participants: bool
+
+
+# The least each limit may be, and the sentence that says so: below it no container could run.
+SANDBOX_MINIMA: Mapping[str, tuple[float, str]] = {
+    "time_limit_s": (1, "A case needs at least 1 second to run: set the time limit to 1 s or more."),
+    "memory_gb": (0.1, "A container needs memory to start: give it at least 0.1 GB."),
+    "cpus": (0.1, "A container needs some CPU time: give it at least 0.1 CPU."),
+    "pids": (1, "A container starts at least one process: allow 1 or more processes."),
+    "tmpfs_mb": (1, "The writable /tmp needs at least 1 MB."),
+    "output_max_mb": (1, "A segmentation needs room in /output: allow at least 1 MB."),
+    "image_max_gb": (0.001, "No image is that small: allow images of at least 0.001 GB (1 MB)."),
+}
+
+
+def _sandbox_problems(*, phase: Phase, sandbox: Sandbox) -> dict[str, PortalError]:
+    problems: dict[str, PortalError] = {}
+    if phase.submission_kind != Phase.SubmissionKind.ALGORITHM:
+        problems[NON_FIELD_ERRORS] = PortalError(
+            "Only a phase that takes algorithm containers has a sandbox.", code="not_an_algorithm_phase"
+        )
+    if sandbox.interface_set not in INTERFACE_SETS:
+        problems["interface_set"] = PortalError(
+            f"There is no interface set called {sandbox.interface_set!r}; choose one of "
+            f"{', '.join(sorted(INTERFACE_SETS))}.",
+            code="no_such_interface_set",
+        )
+    for name, (least, sentence) in SANDBOX_MINIMA.items():
+        if getattr(sandbox, name) < least:
+            problems[name] = PortalError(sentence, code="below_minimum")
+    return problems
+
+
+def algorithm_settings_update(*, phase: Phase, sandbox: Sandbox) -> AlgorithmSettings:
+    """Set how the phase runs containers, after checking every field.
+
+    ``ValidationError`` maps each field to its sentence: a phase of predictions, an unknown interface set,
+    a limit below its least (``SANDBOX_MINIMA``), or an interface set whose required images some case of
+    the phase lacks (``phase_cases_missing_inputs``, read on the phase's dataset and split as saved, so a
+    caller changing them saves them first in the same transaction).
+    """
+    problems = _sandbox_problems(phase=phase, sandbox=sandbox)
+    if problems:
+        raise ValidationError(problems)
+    with transaction.atomic():
+        settings_row = AlgorithmSettings.objects.filter(phase=phase).first() or AlgorithmSettings(phase=phase)
+        for name, value in asdict(sandbox).items():
+            setattr(settings_row, name, value)
+        settings_row.save()
+        gaps = phase_cases_missing_inputs(phase=phase)
+        if gaps:
+            listed = "; ".join(f"{gap.case_name} has no {', '.join(gap.missing)}" for gap in gaps[:5])
+            more = f" and {len(gaps) - 5} more" if len(gaps) > 5 else ""
+            # Raised inside the savepoint, so the settings just saved are undone.
+            raise ValidationError(
+                {
+                    "interface_set": PortalError(
+                        f"The {sandbox.interface_set} interface set reads images that {len(gaps)} case(s) "
+                        f"of this phase lack ({listed}{more}), so their jobs would fail: choose the set the "
+                        "dataset was imported for, or import the missing files first.",
+                        code="interface_set_unsatisfied",
+                    )
+                }
+            )
+    return settings_row
 
 
 def job_container_name(*, job_id: int) -> str:

@@ -12,16 +12,17 @@ import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Literal
 
 import numpy as np
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
-from evaluation.profiles import PREDICTED_VOLUME, Direction, profile_get
+from evaluation.profiles import PREDICTED_VOLUME, Direction, profile_get, profile_with_volumes
 from evaluation.ranking import (
     RankedMetric,
     Ranking,
@@ -38,6 +39,7 @@ from evaluation.stats import spearman_with_ci
 from portal.accounts.models import User
 from portal.challenges.models import Phase
 from portal.csv_export import csv_table_text
+from portal.errors import PortalError
 from portal.leaderboards import selectors, tasks
 from portal.leaderboards.models import LeaderboardColumn, LeaderboardEntry, LeaderboardSettings, RankStability
 from portal.submissions.models import CaseResult, Submission
@@ -50,6 +52,8 @@ PAIRWISE_ENTRIES = 10
 """Pairwise tests cover the best entries only: n entries need n(n-1)/2 tests per metric."""
 
 Counted = LeaderboardSettings.CountedSubmission
+Ranked = LeaderboardSettings.RankingMethod
+Publication = LeaderboardSettings.Publication
 Table = Literal["leaderboard", "cases"]
 FileFormat = Literal["csv", "json"]
 
@@ -103,6 +107,181 @@ def leaderboard_columns_ensure(*, phase: Phase) -> list[LeaderboardColumn]:
 def leaderboard_rebuild_schedule(*, phase_id: int) -> None:
     """Queue a rebuild of the phase's leaderboard once the current transaction commits."""
     transaction.on_commit(partial(tasks.leaderboard_rebuild_task.delay, phase_id=phase_id))
+
+
+@dataclass(frozen=True)
+class LeaderboardRules:
+    """How a phase's leaderboard ranks, which submission of a team counts, and who sees what, as an
+    organizer sets them."""
+
+    ranking_method: str
+    counted_submission: str
+    publication: str
+    show_case_scores_to_participants: bool
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column as an organizer sets it: a metric of the phase's profile, its label (blank: the
+    profile's), its direction, whether it enters the ranking or is only shown, and its position."""
+
+    metric_key: str
+    label: str
+    higher_is_better: bool
+    in_ranking: bool
+    order: int
+
+
+def _ranked_columns(columns: Sequence[ColumnSpec | LeaderboardColumn]) -> set[tuple[str, bool]]:
+    return {(column.metric_key, column.higher_is_better) for column in columns if column.in_ranking}
+
+
+def leaderboard_reranking_changes(
+    *, phase: Phase, rules: LeaderboardRules, columns: Sequence[ColumnSpec]
+) -> tuple[str, ...]:
+    """What of ``rules`` and ``columns`` would rank the phase's entries differently than now, in words
+    ("the ranking method", "which submission counts", "the ranked columns"); empty when nothing would.
+
+    Labels, order, shown-only columns, publication and per-case visibility change no rank.
+    """
+    current = LeaderboardSettings.objects.filter(phase=phase).first() or LeaderboardSettings(phase=phase)
+    changes = []
+    if rules.ranking_method != current.ranking_method:
+        changes.append("the ranking method")
+    if rules.counted_submission != current.counted_submission:
+        changes.append("which submission counts")
+    stored = list(LeaderboardColumn.objects.filter(phase=phase))
+    if stored and _ranked_columns(columns) != _ranked_columns(stored):
+        changes.append("the ranked columns")
+    return tuple(changes)
+
+
+def leaderboard_column_specs(*, phase: Phase | None, metric_profile: str) -> list[ColumnSpec]:
+    """The phase's columns as specs, in order; for a new phase or one without columns, the columns
+    ``leaderboard_columns_ensure`` would make from ``metric_profile``. Reads only."""
+    if phase is not None:
+        stored = LeaderboardColumn.objects.filter(phase=phase).order_by("order", "pk")
+        specs = [
+            ColumnSpec(
+                metric_key=column.metric_key,
+                label=column.label,
+                higher_is_better=column.higher_is_better,
+                in_ranking=column.in_ranking,
+                order=column.order,
+            )
+            for column in stored
+        ]
+        if specs:
+            return specs
+    return [
+        ColumnSpec(
+            metric_key=metric.key,
+            label=f"{metric.label} ({metric.units})" if metric.units else metric.label,
+            higher_is_better=metric.direction == Direction.HIGHER_IS_BETTER,
+            in_ranking=True,
+            order=position,
+        )
+        for position, metric in enumerate(profile_get(name=metric_profile).metrics)
+    ]
+
+
+def _choice_problem(value: str, choices: type[models.TextChoices], what: str) -> PortalError | None:
+    if value in choices.values:
+        return None
+    return PortalError(f"Choose {what}: one of {', '.join(choices.labels)}.", code="no_such_choice")
+
+
+def leaderboard_settings_update(*, phase: Phase, rules: LeaderboardRules) -> LeaderboardSettings:
+    """Set how the phase's leaderboard ranks, counts and publishes; ``ValidationError`` maps an unknown
+    choice to its sentence. A change of method or counted submission rebuilds the board after the commit."""
+    problems = {
+        name: problem
+        for name, problem in (
+            ("ranking_method", _choice_problem(rules.ranking_method, Ranked, "how the board ranks")),
+            (
+                "counted_submission",
+                _choice_problem(rules.counted_submission, Counted, "which submission counts"),
+            ),
+            ("publication", _choice_problem(rules.publication, Publication, "when the board is published")),
+        )
+        if problem is not None
+    }
+    if problems:
+        raise ValidationError(problems)
+    settings = leaderboard_settings_get(phase=phase)
+    reranks = (rules.ranking_method, rules.counted_submission) != (
+        settings.ranking_method,
+        settings.counted_submission,
+    )
+    for name, value in asdict(rules).items():
+        setattr(settings, name, value)
+    settings.save()
+    if reranks:
+        leaderboard_rebuild_schedule(phase_id=phase.pk)
+    return settings
+
+
+def _column_problems(*, phase: Phase, columns: Sequence[ColumnSpec]) -> list[PortalError]:
+    profile = profile_with_volumes(name=phase.metric_profile)
+    produced = profile.metric_keys
+    problems = [
+        PortalError(
+            f"The {profile.name} metric profile produces no metric {column.metric_key!r}, so its column "
+            f"would stay empty: choose one of {', '.join(produced)}.",
+            code="metric_not_in_profile",
+        )
+        for column in columns
+        if column.metric_key not in produced
+    ]
+    keys = [column.metric_key for column in columns]
+    problems += [
+        PortalError(f"Two columns show {key}; keep one of them.", code="column_twice")
+        for key in sorted({key for key in keys if keys.count(key) > 1})
+    ]
+    if not any(column.in_ranking for column in columns):
+        problems.append(
+            PortalError(
+                "The leaderboard ranks on no column: make at least one column ranked.", code="nothing_ranked"
+            )
+        )
+    return problems
+
+
+def leaderboard_columns_set(*, phase: Phase, columns: Sequence[ColumnSpec]) -> list[LeaderboardColumn]:
+    """Replace the phase's leaderboard columns with ``columns``; a blank label takes the profile's.
+
+    ``ValidationError`` (on ``columns``) with a sentence per problem: a metric the phase's profile does not
+    produce, a metric shown twice, no ranked column. The board is rebuilt after the commit when the
+    columns changed (its entries store a mean per column).
+    """
+    problems = _column_problems(phase=phase, columns=columns)
+    if problems:
+        raise ValidationError({"columns": problems})
+    labels = {
+        metric.key: f"{metric.label} ({metric.units})" if metric.units else metric.label
+        for metric in profile_with_volumes(name=phase.metric_profile).metrics
+    }
+    wanted = [
+        LeaderboardColumn(
+            phase=phase,
+            metric_key=column.metric_key,
+            label=column.label.strip() or labels[column.metric_key],
+            higher_is_better=column.higher_is_better,
+            in_ranking=column.in_ranking,
+            order=column.order,
+        )
+        for column in sorted(columns, key=lambda column: column.order)
+    ]
+    fields = ("metric_key", "label", "higher_is_better", "in_ranking", "order")
+    stored = LeaderboardColumn.objects.filter(phase=phase).order_by("order", "pk")
+    if [tuple(getattr(column, name) for name in fields) for column in wanted] == list(
+        stored.values_list(*fields)
+    ):
+        return list(stored)
+    stored.delete()
+    LeaderboardColumn.objects.bulk_create(wanted)
+    leaderboard_rebuild_schedule(phase_id=phase.pk)
+    return list(LeaderboardColumn.objects.filter(phase=phase).order_by("order", "pk"))
 
 
 class LeaderboardPublisher:

@@ -66,6 +66,11 @@ def phase_case_list(*, phase: Phase) -> QuerySet[Case]:
     return Case.objects.filter(dataset_id=phase.dataset_id, split=phase.split).order_by("name")
 
 
+def phase_submission_count_scored(*, phase: Phase) -> int:
+    """How many of the phase's submissions are scored (SUCCEEDED): those a re-scoring scores again."""
+    return Submission.objects.filter(phase=phase, status=Submission.Status.SUCCEEDED).count()
+
+
 def phase_reference_shapes(*, phase: Phase) -> dict[str, list[int] | None]:
     """The size (x, y, z) a mask of each of the phase's cases must have, by case name.
 

@@ -22,6 +22,7 @@ import hashlib
 import logging
 import shutil
 import tempfile
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from functools import partial
 from pathlib import Path
@@ -40,12 +41,13 @@ from django.utils import timezone
 
 from evaluation.archives import ArchiveLimits
 from evaluation.io import read_mask, size_text
-from evaluation.profiles import profile_get, profile_with_volumes
+from evaluation.profiles import PROFILES, profile_get, profile_with_volumes
 from evaluation.scoring import score_case, union_bounding_box
 from portal.accounts.models import ChallengeRole, Team, User
 from portal.accounts.selectors import user_email_verified, user_is_organizer
-from portal.challenges.models import Phase
-from portal.datasets.models import Case, GroundTruthVersion
+from portal.challenges.models import Phase, Split
+from portal.datasets.models import Case, Dataset, GroundTruthVersion
+from portal.errors import PortalError
 from portal.steps.services import (
     CLAIM_FIELDS,
     Step,
@@ -738,39 +740,151 @@ def phase_ground_truth_version_set(*, phase: Phase, version: int, user: User) ->
     commit, keeping the results on the earlier ones, and the leaderboard is rebuilt from the new
     version's results. The switch is recorded (``GroundTruthSwitch``, shown on the phase's page) and,
     after the commit, each participant of the challenge is e-mailed. Choosing the version the phase
-    already has changes nothing, queues nothing and tells no one.
+    already has changes nothing, queues nothing and tells no one. It is ``phase_scoring_set`` with only
+    the version changed.
     """
-    if not user_is_organizer(user=user, challenge=phase.challenge_id):
-        raise PermissionDenied(
-            "Only an organizer of the challenge chooses the ground truth a phase is scored on."
-        )
     with transaction.atomic():
         _phase_ground_truth_version_lock(phase_id=phase.pk)
-        phase.refresh_from_db(fields=["ground_truth_version"])
-        if not GroundTruthVersion.objects.filter(dataset_id=phase.dataset_id, number=version).exists():
-            raise ValidationError(
-                f"Dataset {phase.dataset} has no ground-truth version {version}; pick one of its versions.",
-                code="no_such_version",
-            )
-        without = [
-            case.name
-            for case in selectors.phase_case_list(phase=phase).exclude(ground_truths__version=version)
-        ]
-        if without:
-            raise ValidationError(
-                f"Version {version} has no mask for {len(without)} case(s) of this phase "
-                f"({', '.join(without)}); make a version that covers them.",
-                code="version_incomplete",
-            )
-        if phase.ground_truth_version == version:
-            return phase
-        switch = GroundTruthSwitch.objects.create(
-            phase=phase, from_version=phase.ground_truth_version, to_version=version, switched_by=user
+        phase.refresh_from_db(fields=list(SCORING_FIELDS))
+        phase_scoring_set(
+            phase=phase, scoring=replace(PhaseScoring.of(phase), ground_truth_version=version), user=user
         )
-        phase.ground_truth_version = version
-        phase.save(update_fields=["ground_truth_version"])
-        rescoring_request(phase_id=phase.pk, version=version)
-        transaction.on_commit(partial(_ground_truth_switch_notify, switch_id=switch.pk))
+    return phase
+
+
+@dataclass(frozen=True)
+class PhaseScoring:
+    """What a phase is scored on: a dataset of its challenge, one split of its cases, a ground-truth
+    version of that dataset and a metric profile (``evaluation.profiles``)."""
+
+    dataset: Dataset
+    split: str
+    ground_truth_version: int
+    metric_profile: str
+
+    @classmethod
+    def of(cls, phase: Phase) -> "PhaseScoring":
+        return cls(
+            dataset=phase.dataset,
+            split=phase.split,
+            ground_truth_version=phase.ground_truth_version,
+            metric_profile=phase.metric_profile,
+        )
+
+
+SCORING_FIELDS = ("dataset", "split", "ground_truth_version", "metric_profile")
+"""The phase's fields whose change re-scores its submissions (``phase_scoring_set``)."""
+
+
+def phase_scoring_changes(*, phase: Phase, scoring: PhaseScoring) -> tuple[str, ...]:
+    """The fields of ``SCORING_FIELDS`` in which ``scoring`` differs from what the phase is scored on."""
+    current = PhaseScoring.of(phase)
+    return tuple(name for name in SCORING_FIELDS if getattr(current, name) != getattr(scoring, name))
+
+
+def _phase_scoring_problems(*, phase: Phase, scoring: PhaseScoring) -> dict[str, PortalError]:
+    """Each field of ``scoring`` the phase cannot be scored on, with the sentence that says why."""
+    dataset, version = scoring.dataset, scoring.ground_truth_version
+    if dataset.challenge_id != phase.challenge_id:
+        return {
+            "dataset": PortalError(
+                f"Dataset {dataset} belongs to another challenge; score the phase on one of this "
+                "challenge's.",
+                code="dataset_of_another_challenge",
+            )
+        }
+    problems: dict[str, PortalError] = {}
+    if scoring.metric_profile not in PROFILES:
+        problems["metric_profile"] = PortalError(
+            f"There is no metric profile called {scoring.metric_profile!r}; choose one of "
+            f"{', '.join(sorted(PROFILES))}.",
+            code="no_such_profile",
+        )
+    cases = Case.objects.filter(dataset=dataset, split=scoring.split).order_by("name")
+    if not cases.exists():
+        split = Split(scoring.split).label.lower() if scoring.split in Split.values else scoring.split
+        problems["split"] = PortalError(
+            f"Dataset {dataset} has no {split} cases, so the phase would score nothing: import them first or "
+            "choose the other split.",
+            code="split_without_cases",
+        )
+    numbers = list(GroundTruthVersion.objects.filter(dataset=dataset).values_list("number", flat=True))
+    if version not in numbers:
+        known = ", ".join(str(number) for number in numbers) or "none yet"
+        problems["ground_truth_version"] = PortalError(
+            f"Dataset {dataset} has no ground-truth version {version}; pick one of its versions ({known}).",
+            code="no_such_version",
+        )
+    elif without := [case.name for case in cases.exclude(ground_truths__version=version)]:
+        problems["ground_truth_version"] = PortalError(
+            f"Version {version} has no mask for {len(without)} case(s) of this phase "
+            f"({', '.join(without)}); make a version that covers them.",
+            code="version_incomplete",
+        )
+    return problems
+
+
+def phase_scoring_set(*, phase: Phase, scoring: PhaseScoring, user: User) -> tuple[str, ...]:
+    """Score the phase on ``scoring`` and re-score its submissions when that changes what it is scored on;
+    returns the fields that changed (empty: nothing changed, nothing queued).
+
+    Only an organizer of the challenge may (``PermissionDenied``). ``ValidationError`` maps each field
+    that cannot be to its sentence: a dataset of another challenge, a split without cases, a version the
+    dataset does not have or that lacks a mask for a case of the split, an unknown profile. A new version
+    keeps the results on the earlier ones, and is recorded and told to the participants as
+    ``phase_ground_truth_version_set`` says. A new dataset, split or profile leaves no stored per-case
+    result valid, so the results of the phase's submissions are deleted. Either way the phase's one
+    ``Rescoring`` then scores every SUCCEEDED submission on the new basis after the commit, and the
+    leaderboard is rebuilt from its results.
+    """
+    if not user_is_organizer(user=user, challenge=phase.challenge_id):
+        raise PermissionDenied("Only an organizer of the challenge chooses what a phase is scored on.")
+    with transaction.atomic():
+        _phase_ground_truth_version_lock(phase_id=phase.pk)
+        phase.refresh_from_db(fields=list(SCORING_FIELDS))
+        problems = _phase_scoring_problems(phase=phase, scoring=scoring)
+        if problems:
+            raise ValidationError(problems)
+        changed = phase_scoring_changes(phase=phase, scoring=scoring)
+        if not changed:
+            return changed
+        if "ground_truth_version" in changed:
+            switch = GroundTruthSwitch.objects.create(
+                phase=phase,
+                from_version=phase.ground_truth_version,
+                to_version=scoring.ground_truth_version,
+                switched_by=user,
+            )
+            transaction.on_commit(partial(_ground_truth_switch_notify, switch_id=switch.pk))
+        if set(changed) - {"ground_truth_version"}:
+            CaseResult.objects.filter(submission__phase=phase).delete()
+        for name in changed:
+            setattr(phase, name, getattr(scoring, name))
+        phase.save(update_fields=list(changed))
+        rescoring_request(phase_id=phase.pk, version=phase.ground_truth_version)
+    return changed
+
+
+def phase_submission_kind_set(*, phase: Phase, submission_kind: str) -> Phase:
+    """Make the phase take another kind of submission; refused (``ValidationError`` on
+    ``submission_kind``) once it has any submission, whose files, checks and jobs are of the kind it has."""
+    if submission_kind == phase.submission_kind:
+        return phase
+    count = Submission.objects.filter(phase=phase).count()
+    if count:
+        was = Phase.SubmissionKind(phase.submission_kind).label.lower()
+        wanted = Phase.SubmissionKind(submission_kind).label.lower()
+        raise ValidationError(
+            {
+                "submission_kind": PortalError(
+                    f"This phase already has {_submissions(count)} of {was}, so it cannot take {wanted} "
+                    "instead: create another phase for them.",
+                    code="kind_has_submissions",
+                )
+            }
+        )
+    phase.submission_kind = submission_kind
+    phase.save(update_fields=["submission_kind"])
     return phase
 
 
