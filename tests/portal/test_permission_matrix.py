@@ -212,6 +212,18 @@ MATRIX: dict[str, tuple[Try, ...]] = {
         POST("/challenges/{challenge}/invitations/{invitation}/",          LOGIN, 302, 302, 302, 302, 302,
              body={"answer": "accept"}),
     ),
+    # --- The phase editor: a challenge's organizers only; an empty form comes back with its sentences ---
+    "challenges/<slug>/organize/phases/new/": (
+        GET("/challenges/{challenge}/organize/phases/new/",                LOGIN, 403, 403, 403, 403, 200),
+        GET("/challenges/{hidden_challenge}/organize/phases/new/",         LOGIN, 404, 404, 404, 404, 200),
+        POST("/challenges/{challenge}/organize/phases/new/",               LOGIN, 403, 403, 403, 403, 200),
+    ),
+    "challenges/<slug>/organize/phases/<phase_slug>/": (
+        GET("/challenges/{challenge}/organize/phases/{training}/",         LOGIN, 403, 403, 403, 403, 200),
+        GET("/challenges/{challenge}/organize/phases/{final}/",            LOGIN, 403, 403, 403, 403, 200),
+        GET("/challenges/{hidden_challenge}/organize/phases/{training}/",  LOGIN, 404, 404, 404, 404, 404),
+        POST("/challenges/{challenge}/organize/phases/{final}/",           LOGIN, 403, 403, 403, 403, 200),
+    ),
     # --- Datasets: training files to participants, hidden ones to organizers ---------------------------
     "datasets/images/<pk>/download/": (
         GET("/datasets/images/{train_image}/download/",                    LOGIN, 200, 200, 404, 404, 200),
