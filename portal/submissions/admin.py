@@ -1,8 +1,9 @@
-"""Admin of submissions: every field read-only, with their state changes and per-case results inline."""
+"""Admin of submissions: every field read-only, with their state changes and per-case results inline; and
+the phases' ground-truth switches, read-only."""
 
 from django.contrib import admin
 
-from portal.submissions.models import CaseResult, Submission, SubmissionStateChange
+from portal.submissions.models import CaseResult, GroundTruthSwitch, Submission, SubmissionStateChange
 
 
 class SubmissionStateChangeInline(admin.TabularInline):
@@ -38,3 +39,22 @@ class SubmissionAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: object, obj: Submission | None = None) -> list[str]:
         return [field.name for field in Submission._meta.fields]
+
+
+@admin.register(GroundTruthSwitch)
+class GroundTruthSwitchAdmin(admin.ModelAdmin):
+    """Read-only: a switch is recorded by phase_ground_truth_version_set, which also tells the
+    participants; changing or deleting the record would not un-tell them."""
+
+    list_display = ["phase", "from_version", "to_version", "switched_at", "switched_by"]
+    list_filter = ["phase"]
+    list_select_related = ["phase", "switched_by"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: GroundTruthSwitch | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: object, obj: GroundTruthSwitch | None = None) -> bool:
+        return False

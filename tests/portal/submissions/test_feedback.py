@@ -18,7 +18,7 @@ from portal.leaderboards.services import leaderboard_settings_get
 from portal.submissions.models import GroundTruthSwitch
 from portal.submissions.publication import phase_counted_submission_sentence
 from portal.submissions.services import phase_ground_truth_version_set, submission_create
-from tests.portal.accounts.factories import ChallengeRoleFactory
+from tests.portal.accounts.factories import ChallengeRoleFactory, UserFactory
 from tests.portal.submissions.conftest import OpenPhase, mask_bytes
 
 Counted = LeaderboardSettings.CountedSubmission
@@ -90,6 +90,32 @@ def test_switching_the_version_emails_the_participants_of_that_challenge_only_af
     ]
     assert all(len(message.to) == 1 for message in mail.outbox)
     assert "from version 1 to version 2" in mail.outbox[0].body
+
+
+def test_the_admin_lists_the_switches_read_only(
+    open_phase: OpenPhase,
+    organizer: User,
+    version_2: GroundTruthVersion,
+    django_capture_on_commit_callbacks: Callable[..., object],
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        phase_ground_truth_version_set(phase=open_phase.phase, version=version_2.number, user=organizer)
+    switch = GroundTruthSwitch.objects.get()
+    admin = _logged_in(UserFactory(username="admin", is_staff=True, is_superuser=True))
+    url = f"/admin/submissions/groundtruthswitch/{switch.pk}/"
+
+    listed = admin.get("/admin/submissions/groundtruthswitch/").content.decode()
+    shown = admin.get(f"{url}change/").content.decode()
+
+    row = " ".join(listed.partition('id="result_list"')[2].partition("</table>")[0].split())
+    cells = [f">{open_phase.phase}<", ">1<", ">2<", ">organizer<"]
+    assert all(cell in row for cell in cells), row
+    assert f"{switch.switched_at:%Y}" in row
+    assert 'name="_save"' not in shown
+    assert admin.post(f"{url}change/", {"to_version": 1}).status_code == 403
+    assert admin.get("/admin/submissions/groundtruthswitch/add/").status_code == 403
+    assert admin.post(f"{url}delete/", {"post": "yes"}).status_code == 403
+    assert GroundTruthSwitch.objects.get().to_version == 2
 
 
 def test_choosing_the_version_the_phase_has_tells_no_one(
