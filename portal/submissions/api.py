@@ -25,7 +25,10 @@ from portal.challenges.models import Phase
 from portal.submissions import selectors, services
 from portal.submissions.exceptions import UploadTooLarge
 from portal.submissions.models import CaseResult, Submission, SubmissionStateChange
-from portal.submissions.publication import submission_case_results_visible_to
+from portal.submissions.publication import (
+    phase_counted_submission_sentence,
+    submission_case_results_visible_to,
+)
 from portal.submissions.uploads import upload_guard_install
 
 
@@ -88,9 +91,16 @@ class SubmissionDetailSerializer(SubmissionSerializer):
     case_results = serializers.SerializerMethodField()
     masks_noted = serializers.SerializerMethodField()
     scores_by_version = serializers.SerializerMethodField()
+    counted_submission_sentence = serializers.SerializerMethodField()
 
     class Meta(SubmissionSerializer.Meta):
-        fields = [*SubmissionSerializer.Meta.fields, "case_results", "masks_noted", "scores_by_version"]
+        fields = [
+            *SubmissionSerializer.Meta.fields,
+            "case_results",
+            "masks_noted",
+            "scores_by_version",
+            "counted_submission_sentence",
+        ]
 
     @extend_schema_field(CaseResultSerializer(many=True, allow_null=True))
     def get_case_results(self, submission: Submission) -> list[dict[str, object]] | None:
@@ -114,6 +124,15 @@ class SubmissionDetailSerializer(SubmissionSerializer):
         """Mean scores on each ground-truth version the submission was scored on; organizers only."""
         scores = selectors.submission_scores_by_version(user=self.context["user"], submission=submission)
         return None if scores is None else VersionScoresSerializer(scores, many=True).data
+
+    @extend_schema_field(
+        serializers.CharField(
+            help_text="Which of a team's submissions the phase's leaderboard counts (the selected, the "
+            "latest or the best), as the submission page says it beside 'Select as final'."
+        )
+    )
+    def get_counted_submission_sentence(self, submission: Submission) -> str:
+        return str(self.context["counted_submission_sentence"])
 
 
 class SubmissionUploadSerializer(serializers.Serializer):
@@ -233,10 +252,16 @@ class SubmissionDetailView(APIView):
     def get(self, request: Request, pk: int) -> Response:
         submission = _submission_or_404(request, pk)
         visible = submission_case_results_visible_to(user=request.user, submission=submission)
-        serializer = SubmissionDetailSerializer(
-            submission, context={"case_results_visible": visible, "user": request.user}
+        counted = phase_counted_submission_sentence(phase=submission.phase)
+        context = {
+            "case_results_visible": visible,
+            "user": request.user,
+            "counted_submission_sentence": counted,
+        }
+        serializer = SubmissionDetailSerializer(submission, context=context)
+        etag = selectors.submission_state_etag(
+            submission=submission, case_results_visible=visible, counted_submission_sentence=counted
         )
-        etag = selectors.submission_state_etag(submission=submission, case_results_visible=visible)
         return answer_unless_unchanged(request, etag=etag, answer=lambda: serializer.data)
 
 

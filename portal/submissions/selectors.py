@@ -187,10 +187,13 @@ def submission_scores_by_version(*, user: User, submission: Submission) -> list[
     ]
 
 
-def submission_state_etag(*, submission: Submission, case_results_visible: bool) -> str:
+def submission_state_etag(
+    *, submission: Submission, case_results_visible: bool, counted_submission_sentence: str
+) -> str:
     """A strong ETag of what the submission's page and API show: it changes when the submission's
     status, problems, error, scores or final choice change, when a state change or a case's score is
-    recorded, when its phase switches ground truth, and when the reader's right to see case scores does.
+    recorded, when its phase switches ground truth, when the reader's right to see case scores does, and
+    when the sentence saying which submission the leaderboard counts does.
 
     Two cheap aggregates instead of the whole answer, so a page that polls an unchanged submission costs
     the server almost nothing (the API answers 304).
@@ -209,6 +212,7 @@ def submission_state_etag(*, submission: Submission, case_results_visible: bool)
         changes,
         results,
         case_results_visible,
+        counted_submission_sentence,
     ]
     digest = hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
     return f'"{digest[:32]}"'

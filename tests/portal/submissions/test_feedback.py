@@ -1,6 +1,6 @@
 """What a participant is told of how their work is scored: a switch of the phase's ground truth (a notice
 on the phase page, an e-mail to the challenge's participants, the leaderboard naming its version and
-metric profile), and which submission the leaderboard counts."""
+metric profile), and which submission the leaderboard counts (on the submission page and in its API)."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -179,3 +179,25 @@ def test_the_submission_page_says_which_submission_the_leaderboard_counts(
 
     assert words in phase_counted_submission_sentence(phase=open_phase.phase)
     assert words.replace("'", "&#x27;") in page.content.decode()
+
+
+def test_the_submission_api_says_which_submission_the_leaderboard_counts_and_its_etag_follows(
+    open_phase: OpenPhase,
+) -> None:
+    submission = submission_create(
+        phase=open_phase.phase, user=open_phase.participant, upload=open_phase.upload_good()
+    )
+    client = _logged_in(open_phase.teammate)
+    url = reverse("api:submission-detail", kwargs={"pk": submission.pk})
+    first = client.get(url)
+    settings = leaderboard_settings_get(phase=open_phase.phase)
+    LeaderboardSettings.objects.filter(pk=settings.pk).update(counted_submission=Counted.BEST)
+
+    second = client.get(url, headers={"if-none-match": first["ETag"]})
+
+    assert "counts your team's latest scored submission" in first.json()["counted_submission_sentence"]
+    assert second.status_code == 200
+    assert second.json()["counted_submission_sentence"] == phase_counted_submission_sentence(
+        phase=open_phase.phase
+    )
+    assert "counts your team's best-ranked submission" in second.json()["counted_submission_sentence"]
