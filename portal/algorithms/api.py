@@ -39,14 +39,26 @@ CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 
 class UploadStartSerializer(serializers.Serializer):
     total_bytes = serializers.IntegerField(min_value=1, help_text="Size of the whole archive in bytes.")
+    check_only = serializers.BooleanField(
+        default=False,
+        help_text=(
+            "Only check the image as a real submission is checked, then run its sanity case: not scored, "
+            "not counted toward the phase's limits (at most a few such tries a day)."
+        ),
+    )
 
 
 class UploadSerializer(serializers.ModelSerializer):
     chunk_bytes = serializers.SerializerMethodField()
+    check_only = serializers.SerializerMethodField()
 
     class Meta:
         model = AlgorithmUpload
-        fields = ["id", "total_bytes", "received_bytes", "chunk_bytes", "submission"]
+        fields = ["id", "total_bytes", "received_bytes", "chunk_bytes", "submission", "check_only"]
+
+    def get_check_only(self, upload: AlgorithmUpload) -> bool:
+        """Whether the upload is a check-only try (its submission is checked, never scored)."""
+        return services.algorithm_upload_is_check_only(upload=upload)
 
     def get_chunk_bytes(self, upload: AlgorithmUpload) -> int:
         return services.UPLOAD_CHUNK_BYTES
@@ -154,7 +166,10 @@ class PhaseAlgorithmUploadsView(APIView):
         start = UploadStartSerializer(data=request.data)
         start.is_valid(raise_exception=True)
         upload = services.algorithm_upload_start(
-            phase=phase, user=request.user, total_bytes=start.validated_data["total_bytes"]
+            phase=phase,
+            user=request.user,
+            total_bytes=start.validated_data["total_bytes"],
+            check_only=start.validated_data["check_only"],
         )
         return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED)
 

@@ -19,6 +19,9 @@ class AlgorithmKind(SubmissionKind):
     def scoring_start(self, *, submission: Submission) -> None:
         services.algorithm_jobs_create(submission=submission)
 
+    def check_only_start(self, *, submission: Submission) -> bool:
+        return services.algorithm_sanity_job_create(submission=submission)
+
     def masks_copy(self, *, submission: Submission, folder: Path) -> dict[str, Path]:
         return services.job_segmentations_copy(submission=submission, folder=folder)
 

@@ -8,7 +8,8 @@ to check it
 (``algorithm_image_check``) and, once EVALUATING, to start scoring it (``algorithm_jobs_create``). The
 sanity job runs first; when it fails the other jobs are CANCELLED and the submission FAILED, which spends
 no quota. When every job has ended, the submissions' evaluation scores the jobs' segmentations
-(``job_segmentations_copy``) as it scores an archive's masks.
+(``job_segmentations_copy``) as it scores an archive's masks. A check-only try runs its image checks and
+then its sanity job alone, and ends CHECKED when that succeeds (``algorithm_sanity_job_create``).
 
 Jobs are handed out from the database: each ``job_next_task`` message on the ``gpu`` queue runs the job
 ``job_list_waiting`` puts first when a worker is free. A job is a step of the step engine (``JobRun``):
@@ -78,6 +79,9 @@ logger = logging.getLogger(__name__)
 
 UPLOAD_CHUNK_BYTES = CHUNK_BYTES
 UPLOAD_EXPIRY = datetime.timedelta(hours=24)
+# Where the uploads of check-only tries are written: the folder is how an upload, until it is whole and
+# becomes a submission, says that it is one (``algorithm_upload_is_check_only``).
+CHECK_ONLY_UPLOADS = "algorithms/uploads/check-only/"
 MAX_JOB_ATTEMPTS = 3
 UNEXPECTED_ERROR = "An unexpected error occurred while running this case; the organizers have been told."
 
@@ -85,15 +89,21 @@ JobStatus = Job.Status
 ENDED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
-def algorithm_upload_start(*, phase: Phase, user: User, total_bytes: int) -> AlgorithmUpload:
-    """Open a resumable upload of an image archive of ``total_bytes`` bytes to an algorithm phase.
+def algorithm_upload_start(
+    *, phase: Phase, user: User, total_bytes: int, check_only: bool = False
+) -> AlgorithmUpload:
+    """Open a resumable upload of an image archive of ``total_bytes`` bytes to an algorithm phase; a
+    check-only try when ``check_only`` (its submission is checked and never scored).
 
     Raises ``SubmissionRefused`` when a submission by the user would be refused now (closed phase, wrong
-    kind, not a participant, limits used), so nobody sends gigabytes for nothing; and ``UploadRefused``
+    kind, not a participant, limits used, or the check-only tries of the day), so nobody sends gigabytes
+    for nothing; and ``UploadRefused``
     when the archive is empty or bigger than the phase's image cap, or when the phase's sanity case lacks
     an input its containers read (every submission would fail at its sanity job).
     """
-    submission_services.submission_refusal_check(phase=phase, user=user, kind=Phase.SubmissionKind.ALGORITHM)
+    submission_services.submission_refusal_check(
+        phase=phase, user=user, kind=Phase.SubmissionKind.ALGORITHM, check_only=check_only
+    )
     sanity_gap = next((gap for gap in phase_cases_missing_inputs(phase=phase) if gap.is_sanity), None)
     if sanity_gap is not None:
         raise UploadRefused(
@@ -111,7 +121,8 @@ def algorithm_upload_start(*, phase: Phase, user: User, total_bytes: int) -> Alg
             code="too_big",
         )
     upload = AlgorithmUpload(phase=phase, user=user, total_bytes=total_bytes)
-    upload.file_name = chunked_upload_name(upload=upload, folder="algorithms/uploads", suffix=".tar.gz")
+    folder = CHECK_ONLY_UPLOADS if check_only else "algorithms/uploads/"
+    upload.file_name = chunked_upload_name(upload=upload, folder=folder.rstrip("/"), suffix=".tar.gz")
     upload.save()
     return upload
 
@@ -222,8 +233,10 @@ def algorithm_image_check(*, submission: Submission) -> list[str]:
                 **submitter,
             )
             .exclude(pk=image.pk)
-            # A failed or cancelled submission spent no quota: its team may send the same image again.
+            # A failed or cancelled submission spent no quota, nor did a check-only try: its team may send
+            # the same image again.
             .exclude(submission__status__in=(Submission.Status.FAILED, Submission.Status.CANCELLED))
+            .exclude(submission__check_only=True)
             .first()
         )
         if duplicate is None:
@@ -256,6 +269,31 @@ def algorithm_jobs_create(*, submission: Submission) -> None:
     Job.objects.create(submission=submission, case=sanity_case, is_sanity=True)
     Job.objects.bulk_create(Job(submission=submission, case=case) for case in cases if case != sanity_case)
     jobs_dispatch(count=1)
+
+
+def algorithm_sanity_job_create(*, submission: Submission) -> bool:
+    """Create the sanity job of a locked check-only try whose image passed its checks, alone, and ask a
+    worker to take it; False when the phase has no case to run (the try then ends with its image checks).
+
+    A check-only try runs the image checks and then the sanity case, and nothing else: what fails real
+    submissions is mostly not the image's manifest but the container itself (inputs read from the wrong
+    path, no mask written, a crash or out of memory in the sandbox, a mask off the case's grid), and only
+    a run shows that. One case is what a real submission runs before it spends anything more, so a try
+    that passes here would pass a real submission's sanity case too, at the cost of one job, not of the
+    phase's cases (which a try never runs). The case is the one a real submission's sanity job runs
+    (``algorithm_sanity_case``: a training case on a hidden test phase, so its log tells nothing hidden).
+    When it succeeds ``_job_end`` ends the try CHECKED; when it fails, FAILED with its sentence.
+    """
+    cases = list(phase_case_list(phase=submission.phase))
+    if not cases:
+        return False
+    Job.objects.create(
+        submission=submission,
+        case=algorithm_sanity_case(phase=submission.phase, cases=cases),
+        is_sanity=True,
+    )
+    jobs_dispatch(count=1)
+    return True
 
 
 def job_run(*, job_id: int) -> bool:
@@ -373,6 +411,7 @@ def _algorithm_submission_create(*, upload: AlgorithmUpload) -> None:
         kind=Phase.SubmissionKind.ALGORITHM,
         sha256=upload.sha256,
         size_bytes=upload.total_bytes,
+        check_only=algorithm_upload_is_check_only(upload=upload),
     )
     submission.file.name = upload.file_name
     submission_services.submission_register(submission=submission)
@@ -385,6 +424,12 @@ def _algorithm_submission_create(*, upload: AlgorithmUpload) -> None:
     )
     upload.submission = submission
     upload.save(update_fields=["submission"])
+
+
+def algorithm_upload_is_check_only(*, upload: AlgorithmUpload) -> bool:
+    """Whether the upload is a check-only try's (``algorithm_upload_start`` wrote it under
+    ``CHECK_ONLY_UPLOADS``)."""
+    return upload.file_name.startswith(CHECK_ONLY_UPLOADS)
 
 
 def _rows_lock(*, submission_id: int, job_id: int, nowait: bool) -> tuple[Submission, Job]:
@@ -638,7 +683,8 @@ def _job_end(*, job: Job, submission: Submission, status: JobStatus) -> None:
     """Save the locked job as ended, then take the submission's next step.
 
     A failed sanity job cancels the others and fails the submission (no quota spent); a succeeded one
-    queues the others. When no job is left to run, the evaluation is queued after the commit.
+    queues the others, or ends a check-only try CHECKED (it has no others). When no job is left to run,
+    the evaluation is queued after the commit.
     """
     job.status = status
     job.finished_at = timezone.now()
@@ -654,8 +700,18 @@ def _job_end(*, job: Job, submission: Submission, status: JobStatus) -> None:
             f"The sanity case {job.case.name} failed: {job.failure} The other cases were not run, and this "
             "submission did not count toward your limits."
         )
+        if submission.check_only:
+            submission.error = (
+                f"The sanity case {job.case.name} failed: {job.failure} "
+                f"{submission_services.CHECK_ONLY_SENTENCE}"
+            )
         submission_services.submission_transition(
             submission=submission, to_status=Submission.Status.FAILED, note="Sanity case failed."
+        )
+        return
+    if job.is_sanity and submission.check_only:
+        submission_services.submission_check_only_pass(
+            submission=submission, note=f"Image checks passed; the sanity case {job.case.name} succeeded."
         )
         return
     if job.is_sanity:

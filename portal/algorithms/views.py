@@ -19,6 +19,7 @@ from portal.algorithms.models import Job
 from portal.challenges.models import Phase
 from portal.submissions.models import Submission
 from portal.submissions.selectors import phase_get_for_submissions, submission_get_visible_to
+from portal.submissions.services import CHECK_ONLY_DAILY_LIMIT
 
 
 @login_required
@@ -37,6 +38,7 @@ def algorithm_upload(request: HttpRequest, slug: str) -> HttpResponse:
         "settings": selectors.algorithm_settings_get(phase=phase),
         "can_submit": ChallengeRole.Role.PARTICIPANT in roles and is_algorithm_phase,
         "chunk_bytes": services.UPLOAD_CHUNK_BYTES,
+        "check_only_daily_limit": CHECK_ONLY_DAILY_LIMIT,
         "is_organizer": user_is_organizer(user=request.user, challenge=phase.challenge),
         "missing_inputs": [gap.sentence for gap in gaps],
         "sanity_case_incomplete": any(gap.is_sanity for gap in gaps),

@@ -80,7 +80,16 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "error",
             "metrics_mean",
             "is_final_selection",
+            "check_only",
         ]
+        extra_kwargs = {
+            "check_only": {
+                "help_text": (
+                    "A check-only try: every check of a real submission, then CHECKED; never scored, never "
+                    "on the leaderboard, not counted toward the phase's limits."
+                )
+            }
+        }
 
     @extend_schema_field(serializers.DictField(child=serializers.FloatField(), allow_null=True))
     def get_metrics_mean(self, submission: Submission) -> dict[str, float] | None:
@@ -137,6 +146,13 @@ class SubmissionDetailSerializer(SubmissionSerializer):
 
 class SubmissionUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="A .zip or .tar.gz of masks, one per case, named by case id.")
+    check_only = serializers.BooleanField(
+        default=False,
+        help_text=(
+            "Only check the archive as a real submission is checked: not scored, not counted toward the "
+            "phase's limits (at most a few such tries a day)."
+        ),
+    )
 
 
 def _phase_or_404(request: Request, slug: str) -> Phase:
@@ -208,7 +224,10 @@ class PhaseSubmissionsView(APIView):
             upload = SubmissionUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         submission = services.submission_create(
-            phase=phase, user=request.user, upload=upload.validated_data["file"]
+            phase=phase,
+            user=request.user,
+            upload=upload.validated_data["file"],
+            check_only=upload.validated_data["check_only"],
         )
         submission.refresh_from_db()
         return Response(SubmissionSerializer(submission).data, status=status.HTTP_201_CREATED)

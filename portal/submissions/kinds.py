@@ -31,6 +31,13 @@ class SubmissionKind:
         evaluation (``submission_evaluation_queue``) after the commit, or the work that comes first."""
         raise NotImplementedError
 
+    def check_only_start(self, *, submission: Submission) -> bool:
+        """Start what a locked check-only try that passed its checks still runs before it is CHECKED, and
+        say whether there is such work (the submission then goes EVALUATING, and the kind ends it with
+        ``submission_check_only_pass`` or FAILED); False, the default, when the checks are all it runs.
+        Nothing started here may score it or run it on the phase's cases."""
+        return False
+
     def masks_copy(self, *, submission: Submission, folder: Path) -> dict[str, Path]:
         """Local copies of the submission's masks, by case name, in ``folder`` (storage may be remote)."""
         raise NotImplementedError

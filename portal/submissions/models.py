@@ -1,8 +1,9 @@
 """Submissions to a phase, every change of their status, and their per-case scores.
 
 A submission moves ``PENDING -> CHECKING -> EVALUATING -> SUCCEEDED``, or to ``FAILED`` or ``CANCELLED``
-on the way; ``services.submission_transition`` is the only writer of ``status`` and records each change
-as a ``SubmissionStateChange``. Uploaded files live in private storage under a content-addressed name.
+on the way; a check-only try ends ``CHECKED`` instead, never scored. ``services.submission_transition`` is
+the only writer of ``status`` and records each change as a ``SubmissionStateChange``. Uploaded files live
+in private storage under a content-addressed name.
 """
 
 from django.conf import settings
@@ -32,6 +33,7 @@ class Submission(ClaimedStep):
         SUCCEEDED = "SUCCEEDED", "Succeeded"
         FAILED = "FAILED", "Failed"
         CANCELLED = "CANCELLED", "Cancelled"
+        CHECKED = "CHECKED", "Checked (not scored)"
 
     phase = models.ForeignKey(Phase, on_delete=models.PROTECT, related_name="submissions")
     creator = models.ForeignKey(
@@ -62,6 +64,13 @@ class Submission(ClaimedStep):
     )
     is_final_selection = models.BooleanField(
         default=False, help_text="The team chose this submission to count on the leaderboard."
+    )
+    check_only = models.BooleanField(
+        default=False,
+        help_text=(
+            "A try that runs the checks of a real submission and ends CHECKED: never scored, never on the "
+            "leaderboard, not counted toward the phase's limits (it has its own daily cap)."
+        ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -43,9 +43,10 @@ def submission_list_of_submitter(*, phase: Phase, team: Team | None, user: User)
 def submission_list_counted(
     *, phase: Phase, team: Team | None, user: User, since: datetime.datetime | None = None
 ) -> QuerySet[Submission]:
-    """The submissions that count toward the phase's limits: every one not FAILED or CANCELLED of the
-    team, and every one its current members made to the phase under another team or without one; for a
-    participant without a team, every one they made to the phase, with a team or without.
+    """The submissions that count toward the phase's limits: every one not FAILED or CANCELLED (and not a
+    check-only try, which has its own cap: ``submission_list_check_only``) of the team, and every one its
+    current members made to the phase under another team or without one; for a participant without a
+    team, every one they made to the phase, with a team or without.
 
     So nobody resets the limits by moving: what a participant submitted counts toward the team they
     join, and toward themselves when they leave it, for the rest of the phase.
@@ -55,10 +56,24 @@ def submission_list_counted(
         submissions = Submission.objects.filter(Q(team=team) | Q(creator__in=members), phase=phase)
     else:
         submissions = Submission.objects.filter(phase=phase, creator=user)
-    submissions = submissions.exclude(status__in=NOT_COUNTED)
+    submissions = submissions.exclude(status__in=NOT_COUNTED).exclude(check_only=True)
     if since is not None:
         submissions = submissions.filter(created_at__gte=since)
     return submissions
+
+
+def submission_list_check_only(
+    *, phase: Phase, team: Team | None, user: User, since: datetime.datetime
+) -> QuerySet[Submission]:
+    """The check-only tries made to the phase since ``since`` that count toward the cap on them: every
+    one of the team and of its current members (of the participant without a team), whatever its end,
+    since each took a worker's time (a cancelled one too: it may have been cancelled mid-check)."""
+    if team is not None:
+        members = TeamMembership.objects.filter(team=team).values("user_id")
+        submissions = Submission.objects.filter(Q(team=team) | Q(creator__in=members), phase=phase)
+    else:
+        submissions = Submission.objects.filter(phase=phase, creator=user)
+    return submissions.filter(check_only=True, created_at__gte=since)
 
 
 def phase_case_list(*, phase: Phase) -> QuerySet[Case]:
@@ -245,9 +260,9 @@ def submission_review_case_list(*, user: User, submission: Submission) -> QueryS
     Organizers of the challenge may review every case with ground truth. The submitting team may review
     only training cases they may see (whose ground truth is published with the release): showing a
     hidden test case's overlap would reveal its ground truth. Nobody reviews a submission whose archive
-    has not passed the checks.
+    has not passed the checks, nor a check-only try (it has no masks of the phase's cases to review).
     """
-    if submission.status not in REVIEWABLE:
+    if submission.status not in REVIEWABLE or submission.check_only:
         return Case.objects.none()
     cases = phase_case_list(phase=submission.phase).filter(
         Exists(GroundTruth.objects.filter(case=OuterRef("pk"), version=submission.phase.ground_truth_version))

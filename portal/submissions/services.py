@@ -12,6 +12,11 @@ fails it with a sentence, and the sweeper takes over from a dead worker. An orga
 submission or fails it with a sentence (``submission_requeue``, ``submission_stop``). The results'
 publisher (the leaderboards) is told when a phase's results change (``portal.submissions.publication``).
 
+A check-only try (``Submission.check_only``) goes through the same upload, rules of who may submit and
+check step, but never to scoring: once its checks pass (and whatever its kind still runs to finish them,
+``SubmissionKind.check_only_start``) it ends ``CHECKED``. It does not count toward the phase's limits
+and has its own cap, ``CHECK_ONLY_DAILY_LIMIT``.
+
 One submission of a team (or of a participant without a team) is evaluated at a time: the evaluation
 step claims a submission only when no other submission of the same submitter in the phase has started
 evaluating; otherwise it leaves it EVALUATING and queues itself again ``EVALUATION_WAIT_SECONDS`` later.
@@ -35,7 +40,7 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.mail import send_mail, send_mass_mail
 from django.db import transaction
-from django.db.models import Max, QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -79,6 +84,11 @@ ARCHIVE_LIMITS = ArchiveLimits(max_members=2000, max_total_bytes=8 * 1024**3, ma
 # How long a submission that failed (other than by its checks) or was cancelled keeps its upload.
 FAILED_FILES_KEPT = datetime.timedelta(days=7)
 MAX_STEP_ATTEMPTS = 3
+# Check-only tries a team (or a participant without a team) may make to a phase per UTC day, whatever the
+# phase's limits: each takes a worker's time (a container's one sanity case for an algorithm), and they
+# count toward nothing else, so this is what keeps them from flooding the queues.
+CHECK_ONLY_DAILY_LIMIT = 3
+CHECK_ONLY_SENTENCE = "Check only: not scored, not counted."
 EVALUATION_WAIT_SECONDS = 30
 UNEXPECTED_ERROR = "An unexpected error occurred; the organizers have been told. Your quota was not spent."
 WRONG_KIND = {
@@ -90,19 +100,23 @@ WRONG_KIND = {
 
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     Status.PENDING: frozenset({Status.CHECKING, Status.FAILED, Status.CANCELLED}),
-    Status.CHECKING: frozenset({Status.EVALUATING, Status.FAILED, Status.CANCELLED}),
-    Status.EVALUATING: frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED}),
+    Status.CHECKING: frozenset({Status.EVALUATING, Status.CHECKED, Status.FAILED, Status.CANCELLED}),
+    Status.EVALUATING: frozenset({Status.SUCCEEDED, Status.CHECKED, Status.FAILED, Status.CANCELLED}),
 }
+# The end a check-only try never reaches (it is never scored), and the one only it reaches.
+NOT_FOR_CHECK_ONLY = frozenset({Status.SUCCEEDED})
+ONLY_FOR_CHECK_ONLY = frozenset({Status.CHECKED})
 
 
-def submission_create(*, phase: Phase, user: User, upload: File) -> Submission:
+def submission_create(*, phase: Phase, user: User, upload: File, check_only: bool = False) -> Submission:
     """Store the uploaded predictions archive, then create a PENDING submission and queue its checks.
 
     The file is written to private storage first, under its content's hash, so nothing is lost if the
     rest fails. Raises ``SubmissionRefused`` (a ``ValidationError``) when the phase is not open, takes
     algorithm containers, the user is not a participant, or the team (or the participant without a
-    team) has used the phase's daily or total limit. The limits hold under concurrency: the team's (or
-    user's) row is locked before the submissions are counted.
+    team) has used the phase's daily or total limit; for a ``check_only`` try, ``CHECK_ONLY_DAILY_LIMIT``
+    instead of the phase's limits. The limits hold under concurrency: the team's (or user's) row is
+    locked before the submissions are counted.
     """
     submission = Submission(
         phase=phase,
@@ -110,6 +124,7 @@ def submission_create(*, phase: Phase, user: User, upload: File) -> Submission:
         kind=Phase.SubmissionKind.PREDICTIONS,
         size_bytes=upload.size or 0,
         status=Status.PENDING,
+        check_only=check_only,
     )
     submission.sha256 = _sha256(upload)
     _file_store(submission=submission, upload=upload)
@@ -128,22 +143,32 @@ def submission_register(*, submission: Submission) -> None:
     user = submission.creator
     submission.team = selectors.submission_team_for(challenge=submission.phase.challenge, user=user)
     _submitter_lock(team=submission.team, user=user)
-    _submission_check_allowed(phase=submission.phase, user=user, team=submission.team, kind=submission.kind)
+    _submission_check_allowed(
+        phase=submission.phase,
+        user=user,
+        team=submission.team,
+        kind=submission.kind,
+        check_only=submission.check_only,
+    )
     submission.save()
     SubmissionStateChange.objects.create(
-        submission=submission, from_status="", to_status=Status.PENDING, note="Uploaded."
+        submission=submission,
+        from_status="",
+        to_status=Status.PENDING,
+        note=f"Uploaded. {CHECK_ONLY_SENTENCE}" if submission.check_only else "Uploaded.",
     )
     transaction.on_commit(partial(tasks.submission_check_task.delay, submission_id=submission.pk))
 
 
-def submission_refusal_check(*, phase: Phase, user: User, kind: str) -> None:
-    """Raise ``SubmissionRefused`` now when a submission of ``kind`` by the user would be refused.
+def submission_refusal_check(*, phase: Phase, user: User, kind: str, check_only: bool = False) -> None:
+    """Raise ``SubmissionRefused`` now when a submission of ``kind`` (a check-only try when ``check_only``)
+    by the user would be refused.
 
     For a long upload, so a participant learns before sending gigabytes; ``submission_register`` applies
     the same rule again, under the lock, when the upload is whole.
     """
     team = selectors.submission_team_for(challenge=phase.challenge, user=user)
-    _submission_check_allowed(phase=phase, user=user, team=team, kind=kind)
+    _submission_check_allowed(phase=phase, user=user, team=team, kind=kind, check_only=check_only)
 
 
 def submission_upload_size_check(*, phase: Phase, size_bytes: int | None) -> None:
@@ -166,10 +191,14 @@ def submission_transition(*, submission: Submission, to_status: Status, note: st
 
     The caller holds the row's lock inside ``transaction.atomic``. Other fields the caller changed are
     saved too; the step's attempt counter starts again. Raises ``InvalidTransition`` for a change the
-    state machine does not allow. On SUCCEEDED or FAILED the creator is emailed after the commit.
+    state machine does not allow: a check-only try never SUCCEEDS (it is never scored) and only a
+    check-only try ends CHECKED. On SUCCEEDED, CHECKED or FAILED the creator is emailed after the commit.
     """
     from_status = submission.status
-    if to_status not in ALLOWED_TRANSITIONS.get(from_status, frozenset()):
+    allowed = ALLOWED_TRANSITIONS.get(from_status, frozenset()) - (
+        NOT_FOR_CHECK_ONLY if submission.check_only else ONLY_FOR_CHECK_ONLY
+    )
+    if to_status not in allowed:
         raise InvalidTransition(f"Submission {submission.pk} cannot go from {from_status} to {to_status}.")
     submission.status = to_status
     submission.attempt = 0
@@ -178,13 +207,13 @@ def submission_transition(*, submission: Submission, to_status: Status, note: st
     SubmissionStateChange.objects.create(
         submission=submission, from_status=from_status, to_status=to_status, note=note
     )
-    if to_status in (Status.SUCCEEDED, Status.FAILED):
+    if to_status in (Status.SUCCEEDED, Status.CHECKED, Status.FAILED):
         transaction.on_commit(partial(_submission_notify, submission_id=submission.pk))
 
 
 def submission_check(*, submission_id: int) -> None:
     """Check a PENDING submission's upload, as its kind says: FAILED with every problem listed, or
-    EVALUATING and scored as its kind says (``SubmissionCheck``).
+    EVALUATING and scored as its kind says, or, for a check-only try, CHECKED (``SubmissionCheck``).
 
     A submission in any other status (or deleted) is left alone. Failed checks spend no quota, since
     FAILED submissions do not count toward the limits.
@@ -323,7 +352,7 @@ def submission_steps_register() -> None:
 
 
 def submission_file_remove(*, submission_id: int) -> bool:
-    """Remove the stored upload of a FAILED or CANCELLED submission; True when a file was removed.
+    """Remove the stored upload of a FAILED, CANCELLED or CHECKED submission; True when a file was removed.
 
     The submission forgets the file's name (so does its algorithm image). Uploads are stored under their
     content's hash, so two submissions of the same bytes share one file: it is removed only when no other
@@ -333,7 +362,7 @@ def submission_file_remove(*, submission_id: int) -> bool:
     with transaction.atomic():
         submission = (
             Submission.objects.select_for_update(of=("self",))
-            .filter(pk=submission_id, status__in=(Status.FAILED, Status.CANCELLED))
+            .filter(pk=submission_id, status__in=(Status.FAILED, Status.CANCELLED, Status.CHECKED))
             .exclude(file="")
             .first()
         )
@@ -355,23 +384,27 @@ def submission_file_remove(*, submission_id: int) -> bool:
 def submission_files_cleanup(*, now: datetime.datetime | None = None) -> int:
     """Remove the stored uploads no one needs any more and return how many files were removed.
 
-    The archive of a submission refused by its checks is removed at once (``_check_record`` does so as
-    it fails; this catches one whose removal did not happen). Other FAILED and CANCELLED submissions keep
+    The archive of a submission refused by its checks, or of a check-only try that passed them, is
+    removed at once (``SubmissionCheck.record`` and ``submission_check_only_pass`` do so; this catches one
+    whose removal did not happen). Other FAILED and CANCELLED submissions keep
     their files ``FAILED_FILES_KEPT`` after their last change, for organizers to look into, then lose
     them. Uploads of algorithm images never completed are deleted ``UPLOAD_EXPIRY`` (24 h) after they
     started. Files of submissions still being checked or evaluated, and of scored ones (a new ground
     truth version re-scores them), are kept. Safe to run twice, and beside submissions being made.
     """
     now = timezone.now() if now is None else now
-    ended = Submission.objects.filter(status__in=(Status.FAILED, Status.CANCELLED)).exclude(file="")
-    refused = ended.filter(status=Status.FAILED).exclude(problems=[]).values_list("pk", flat=True)
+    ended_statuses = (Status.FAILED, Status.CANCELLED, Status.CHECKED)
+    ended = Submission.objects.filter(status__in=ended_statuses).exclude(file="")
+    refused = ended.filter((Q(status=Status.FAILED) & ~Q(problems=[])) | Q(status=Status.CHECKED))
+    refused_ids = refused.values_list("pk", flat=True)
     expired = (
         ended.annotate(ended_at=Max("state_changes__at"))
         .filter(ended_at__lt=now - FAILED_FILES_KEPT)
         .values_list("pk", flat=True)
     )
     removed = sum(
-        submission_file_remove(submission_id=submission_id) for submission_id in sorted({*refused, *expired})
+        submission_file_remove(submission_id=submission_id)
+        for submission_id in sorted({*refused_ids, *expired})
     )
     return removed + sum(kind.files_expire(now=now) for kind in submission_kinds())
 
@@ -499,7 +532,9 @@ def _submitter_lock(*, team: Team | None, user: User) -> None:
         User.objects.select_for_update().filter(pk=user.pk).first()
 
 
-def _submission_check_allowed(*, phase: Phase, user: User, team: Team | None, kind: str) -> None:
+def _submission_check_allowed(
+    *, phase: Phase, user: User, team: Team | None, kind: str, check_only: bool
+) -> None:
     if not phase.is_open:
         raise SubmissionRefused("This phase does not take submissions now.", code="phase_closed")
     if phase.submission_kind != kind:
@@ -515,6 +550,17 @@ def _submission_check_allowed(*, phase: Phase, user: User, team: Team | None, ki
             code="email_unverified",
         )
     whose, has = ("Your team", "its") if team is not None else ("You", "your")
+    day_start = timezone.now().astimezone(datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if check_only:
+        tries = selectors.submission_list_check_only(phase=phase, team=team, user=user, since=day_start)
+        if tries.count() >= CHECK_ONLY_DAILY_LIMIT:
+            raise SubmissionRefused(
+                f"{whose} {'has' if team else 'have'} used {has} {CHECK_ONLY_DAILY_LIMIT} check-only tries "
+                "of this phase for today; the next one is possible after 00:00 UTC, and real submissions "
+                "are not affected.",
+                code="check_only_limit",
+            )
+        return
     counted = selectors.submission_list_counted(phase=phase, team=team, user=user)
     if counted.count() >= phase.total_submission_limit:
         raise SubmissionRefused(
@@ -522,7 +568,6 @@ def _submission_check_allowed(*, phase: Phase, user: User, team: Team | None, ki
             "of this phase.",
             code="total_limit",
         )
-    day_start = timezone.now().astimezone(datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     if counted.filter(created_at__gte=day_start).count() >= phase.daily_submission_limit:
         raise SubmissionRefused(
             f"{whose} {'has' if team else 'have'} used {has} {_submissions(phase.daily_submission_limit)} "
@@ -562,7 +607,8 @@ class SubmissionStep(Step[Submission, Any]):
 
 
 class SubmissionCheck(SubmissionStep):
-    """PENDING -> CHECKING -> EVALUATING (scored as the kind says) or FAILED with one sentence per problem.
+    """PENDING -> CHECKING -> EVALUATING (scored as the kind says) or FAILED with one sentence per problem;
+    a check-only try that passes ends CHECKED, or runs what its kind still checks first (EVALUATING).
 
     A check is claimed again only when its worker died, so past ``MAX_STEP_ATTEMPTS`` claims the submission
     FAILS: an archive that kills workers cannot loop for ever.
@@ -595,8 +641,30 @@ class SubmissionCheck(SubmissionStep):
             # A refused upload leaves nothing behind (the cleanup task catches a removal that fails here).
             transaction.on_commit(partial(submission_file_remove, submission_id=row.pk), robust=True)
             return
-        submission_transition(submission=row, to_status=Status.EVALUATING, note="Checks passed.")
-        submission_kind_get(row.kind).scoring_start(submission=row)
+        if not row.check_only:
+            submission_transition(submission=row, to_status=Status.EVALUATING, note="Checks passed.")
+            submission_kind_get(row.kind).scoring_start(submission=row)
+        elif submission_kind_get(row.kind).check_only_start(submission=row):
+            submission_transition(
+                submission=row,
+                to_status=Status.EVALUATING,
+                note=f"Checks passed; the sanity case runs, nothing is scored. {CHECK_ONLY_SENTENCE}",
+            )
+        else:
+            submission_check_only_pass(submission=row, note="Checks passed.")
+
+
+def submission_check_only_pass(*, submission: Submission, note: str) -> None:
+    """End a locked check-only try that passed every check CHECKED, with ``note`` (what passed), and
+    remove its upload after the commit: nothing of it is scored or kept.
+
+    Called by the check step, or by the kind once the work its ``check_only_start`` began has passed (a
+    container's sanity case). Raises ``InvalidTransition`` for a submission that is not a check-only try.
+    """
+    submission_transition(
+        submission=submission, to_status=Status.CHECKED, note=f"{note} {CHECK_ONLY_SENTENCE}"
+    )
+    transaction.on_commit(partial(submission_file_remove, submission_id=submission.pk), robust=True)
 
 
 class SubmissionEvaluation(SubmissionStep):
@@ -624,6 +692,9 @@ class SubmissionEvaluation(SubmissionStep):
         return super().lock(pk, nowait=nowait)
 
     def ready(self, row: Submission) -> bool:
+        if row.check_only:
+            logger.info("Submission %s is a check-only try; it is never evaluated.", row.pk)
+            return False
         running = (
             selectors.submission_list_of_submitter(phase=row.phase, team=row.team, user=row.creator)
             .filter(status=Status.EVALUATING, evaluation_started_at__isnull=False)
@@ -1036,7 +1107,13 @@ def _submission_notify(*, submission_id: int) -> None:
     masks were read (``_submission_notes_lines``)."""
     submission = Submission.objects.select_related("creator", "phase").get(pk=submission_id)
     phase = submission.phase
-    if submission.status == Status.SUCCEEDED:
+    if submission.status == Status.CHECKED:
+        subject = f"Your check-only try {submission.pk} to {phase.title} passed every check"
+        body = (
+            f"Submission {submission.pk} to {phase} passed every check a real submission gets. "
+            f"{CHECK_ONLY_SENTENCE}"
+        )
+    elif submission.status == Status.SUCCEEDED:
         subject = f"Your submission {submission.pk} to {phase.title} was scored"
         means = ", ".join(f"{key} {value:.4g}" for key, value in submission.metrics_mean.items())
         body = "\n".join(

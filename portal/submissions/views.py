@@ -77,12 +77,16 @@ def _phase_submissions_page(request: HttpRequest, phase: Phase) -> HttpResponse:
         if form.is_valid():
             try:
                 submission = services.submission_create(
-                    phase=phase, user=request.user, upload=form.cleaned_data["file"]
+                    phase=phase,
+                    user=request.user,
+                    upload=form.cleaned_data["file"],
+                    check_only=form.cleaned_data["check_only"],
                 )
             except ValidationError as refusal:
                 form.add_error(None, refusal)
             else:
-                messages.success(request, f"Submission {submission.pk} was received; it is checked now.")
+                received = "Check-only try" if submission.check_only else "Submission"
+                messages.success(request, f"{received} {submission.pk} was received; it is checked now.")
                 return redirect("phase-submissions", slug=phase.slug)
     return _phase_submissions_render(request, phase, form)
 
@@ -106,6 +110,7 @@ def _phase_submissions_render(
             else None
         ),
         "submissions": submissions,
+        "check_only_daily_limit": services.CHECK_ONLY_DAILY_LIMIT,
         "ground_truth_switch": selectors.phase_ground_truth_switch_latest(phase=phase),
     }
     return render(request, "submissions/phase_submissions.html", context, status=status)

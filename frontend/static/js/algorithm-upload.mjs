@@ -7,14 +7,17 @@ import { answerJson, apiFetch, refusalSentence } from "./api.mjs";
 
 const root = document.getElementById("algorithm-upload");
 const fileInput = document.getElementById("image-file");
+const checkOnly = document.getElementById("check-only");
 const button = document.getElementById("upload-button");
 const progress = document.getElementById("upload-progress");
 const status = document.getElementById("upload-status");
 const RETRIES = 5;
 const RETRY_WAIT_MS = 2000;
 
+// A check-only try and a real submission of the same file are two uploads.
 function storageKey(file) {
-  return `algorithm-upload:${root.dataset.phase}:${file.name}:${file.size}:${file.lastModified}`;
+  const kind = checkOnly.checked ? "check-only" : "submission";
+  return `algorithm-upload:${root.dataset.phase}:${kind}:${file.name}:${file.size}:${file.lastModified}`;
 }
 
 // The answer's status and body; a refusal other than 409 (which says where to go on from) throws its
@@ -35,7 +38,10 @@ async function uploadOpen(file) {
     }
   }
   const { body } = await reply(
-    await apiFetch(root.dataset.startUrl, { method: "POST", json: { total_bytes: file.size } }),
+    await apiFetch(root.dataset.startUrl, {
+      method: "POST",
+      json: { total_bytes: file.size, check_only: checkOnly.checked },
+    }),
   );
   const url = `/api/algorithm-uploads/${body.id}/`;
   window.localStorage.setItem(storageKey(file), url);
@@ -94,7 +100,9 @@ button.addEventListener("click", async () => {
   button.disabled = true;
   try {
     const submission = await uploadRun(file);
-    status.textContent = "Uploaded; the image is checked now, then run case by case.";
+    status.textContent = checkOnly.checked
+      ? "Uploaded; the image is checked now, then its sanity case runs (check only: not scored, not counted)."
+      : "Uploaded; the image is checked now, then run case by case.";
     window.location.assign(`/algorithms/submissions/${submission}/jobs/`);
   } catch (error) {
     status.textContent = error.message;

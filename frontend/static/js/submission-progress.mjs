@@ -7,7 +7,7 @@
 import { apiFetchIfChanged } from "./api.mjs";
 
 const POLL_MS = 3000;
-const ENDED = Object.freeze(["SUCCEEDED", "FAILED", "CANCELLED"]);
+const ENDED = Object.freeze(["SUCCEEDED", "CHECKED", "FAILED", "CANCELLED"]);
 
 const root = document.getElementById("submission-progress");
 const labels = JSON.parse(document.getElementById("status-labels").textContent);
