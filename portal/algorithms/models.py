@@ -42,6 +42,13 @@ class AlgorithmSettings(models.Model):
     logs_visible_to_participants = models.BooleanField(
         default=False, help_text="Participants read their jobs' logs; organizers always do."
     )
+    gpu = models.BooleanField(
+        default=True,
+        help_text=(
+            "A run is given the worker's GPU, when the worker has one (ISLES_GPU_DEVICE). Off: runs use CPUs "
+            "only, as a container that needs no GPU should."
+        ),
+    )
 
     class Meta:
         verbose_name_plural = "algorithm settings"

@@ -124,11 +124,13 @@ def _contract_file(interface: Interface, *, folder: str) -> ContractFile:
 
 
 def algorithm_contract(*, phase: Phase, gpu: bool) -> AlgorithmContract:
-    """The contract of the phase's containers; ``gpu`` says whether its workers give a run a GPU.
+    """The contract of the phase's containers; ``gpu`` says whether its workers have a GPU to give a run,
+    which they do only when the phase's sandbox asks for one (``AlgorithmSettings.gpu``).
 
     The clinical JSON's keys are those of the admission tables of the phase's cases (never outcomes).
     """
     algorithm_settings = algorithm_settings_get(phase=phase)
+    gpu = gpu and algorithm_settings.gpu
     interface_set = INTERFACE_SETS[algorithm_settings.interface_set]
     keys: dict[str, None] = {}
     for case in phase_case_list(phase=phase):

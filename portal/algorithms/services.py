@@ -477,7 +477,7 @@ def _job_execute(*, job: Job, folder: Path) -> JobResult:
             reference_image_path=Path(str(case_inputs[interface_set.inputs[0].slug])),
             destination=folder / "segmentation.nii.gz",
             limits=algorithm_settings.sandbox_limits,
-            gpu_device=settings.ISLES_GPU_DEVICE or None,
+            gpu_device=(settings.ISLES_GPU_DEVICE or None) if algorithm_settings.gpu else None,
             scratch_folder=folder,
             container_name=container_name,
         )
@@ -498,6 +498,7 @@ class Sandbox:
     output_max_mb: int
     image_max_gb: float
     logs_visible_to_participants: bool
+    gpu: bool
 
 
 # The least each limit may be, and the sentence that says so: below it no container could run.

@@ -198,6 +198,11 @@ class SandboxForm(forms.Form):
     logs_visible_to_participants = forms.BooleanField(
         required=False, label="Participants read their jobs' logs", help_text="Organizers always do."
     )
+    gpu = forms.BooleanField(
+        required=False,
+        label="GPU",
+        help_text="A run gets the worker's GPU when the worker has one; off: CPUs only.",
+    )
 
     @staticmethod
     def initial_of(settings: AlgorithmSettings) -> dict[str, object]:

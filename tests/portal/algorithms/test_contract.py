@@ -12,7 +12,7 @@ from pytest_django import DjangoCaptureOnCommitCallbacks
 from inference.contract import ISLES24
 from inference.interfaces import DEFAULT_SANDBOX, docker_run_command
 from portal.algorithms.models import AlgorithmSettings
-from portal.algorithms.selectors import phase_cases_missing_inputs
+from portal.algorithms.selectors import algorithm_contract, phase_cases_missing_inputs
 from portal.datasets.models import Image
 from portal.submissions.models import Submission
 from tests.portal.algorithms.conftest import (
@@ -183,3 +183,16 @@ def test_the_job_of_a_case_lacking_an_input_fails_naming_it_and_the_others_run(
     )
     assert jobs[CASE_NAMES[0]].status == jobs[TRAINING_CASE_NAME].status == "SUCCEEDED"
     assert len(fake_engine.runtime.runs) == 2  # the case lacking an input never ran
+
+
+def test_the_contract_offers_a_gpu_only_when_the_phase_asks(algorithm_phase: AlgorithmPhase) -> None:
+    phase = algorithm_phase.phase
+    with_gpu = algorithm_contract(phase=phase, gpu=True)
+    AlgorithmSettings.objects.filter(phase=phase).update(gpu=False)
+
+    without_gpu = algorithm_contract(phase=phase, gpu=True)
+
+    assert with_gpu.gpu
+    assert "--gpus" in with_gpu.docker_run
+    assert not without_gpu.gpu
+    assert "--gpus" not in without_gpu.docker_run

@@ -77,6 +77,25 @@ def test_an_algorithm_runs_on_every_case_and_its_segmentations_are_scored(
     assert 0 < results["sub-stroke0100"]["dice"] < 0.2
 
 
+@pytest.mark.parametrize(("gpu", "device"), [(True, "0"), (False, None)])
+def test_a_run_gets_the_workers_gpu_only_when_the_phase_asks_for_one(
+    algorithm_phase: AlgorithmPhase,
+    fake_engine: FakeEngine,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+    settings: Any,
+    gpu: bool,
+    device: str | None,
+) -> None:
+    settings.ISLES_GPU_DEVICE = "0"
+    AlgorithmSettings.objects.filter(phase=algorithm_phase.phase).update(gpu=gpu)
+
+    submission = _submit(algorithm_phase, fake_engine.image(copy_dwi), django_capture_on_commit_callbacks)
+
+    assert submission.status == Status.SUCCEEDED, submission.error
+    assert [run.gpu_device for run in fake_engine.runtime.runs] == [device] * 3
+    assert [job.had_gpu for job in submission.jobs.all()] == [gpu] * 3
+
+
 def test_a_failed_sanity_case_cancels_the_other_jobs_and_spends_no_quota(
     algorithm_phase: AlgorithmPhase,
     fake_engine: FakeEngine,

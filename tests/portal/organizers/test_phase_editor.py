@@ -204,6 +204,7 @@ def test_an_organizer_creates_an_algorithm_phase_with_its_sandbox(world: World) 
         "image_max_gb": "4",
         "logs_visible_to_participants": "on",
     }
+    del data["gpu"]  # unticked: this algorithm runs on CPUs
 
     response = _create(client, world, data)
 
@@ -219,6 +220,7 @@ def test_an_organizer_creates_an_algorithm_phase_with_its_sandbox(world: World) 
     )
     assert (sandbox.pids, sandbox.tmpfs_mb, sandbox.output_max_mb, sandbox.image_max_gb) == (128, 256, 64, 4)
     assert sandbox.logs_visible_to_participants is True
+    assert sandbox.gpu is False
 
 
 @pytest.mark.parametrize(
