@@ -69,6 +69,25 @@ def user_email_verified(*, user: User) -> bool:
     return EmailAddress.objects.filter(user=user, verified=True).exists()
 
 
+def user_find(*, username_or_email: str) -> User | None:
+    """The user whose username or e-mail address (either in any case) this is, or None."""
+    text = username_or_email.strip()
+    if not text:
+        return None
+    field = "email__iexact" if "@" in text else "username__iexact"
+    return User.objects.filter(**{field: text}).first()
+
+
+def challenge_inside_role_list(*, challenge: "Challenge") -> QuerySet[ChallengeRole]:
+    """The challenge's organizer and expert-reader roles, with their users: organizers first, then by
+    username."""
+    return (
+        ChallengeRole.objects.filter(challenge=challenge, role__in=INSIDE_ROLES)
+        .select_related("user", "challenge")
+        .order_by("role", "user__username")
+    )
+
+
 def roles_make_organizer(*, roles: Collection[str]) -> bool:
     """Whether a user holding ``roles`` in a challenge (as ``user_roles`` reads them) organizes it: the
     rule of ``user_is_organizer``, for a page that has read the roles already."""

@@ -26,7 +26,9 @@ from portal.accounts.selectors import (
     invitation_closed_sentence,
     invitation_is_for,
     team_freeze_sentence,
+    user_find,
     user_is_inside,
+    user_is_organizer,
 )
 from portal.errors import PortalError
 
@@ -92,6 +94,54 @@ def challenge_join(*, challenge: "Challenge", user: User) -> ChallengeRole:
     if not challenge.is_public:
         raise ValidationError("This challenge is by invitation only: ask its organizers to add you.")
     return challenge_role_grant(user=user, challenge=challenge, role=ChallengeRole.Role.PARTICIPANT)
+
+
+def challenge_person_add(
+    *, challenge: "Challenge", username_or_email: str, role: ChallengeRole.Role, by: User
+) -> ChallengeRole:
+    """An organizer (``by``; ``PermissionDenied`` for anyone else) makes the person named by username or
+    e-mail address an organizer or an expert reader (who also annotates) of the challenge.
+
+    Raises ``PortalError`` when nobody has that name or address, and ``challenge_role_grant``'s
+    ``ValidationError`` (code ``other_side``) when the person takes part in the challenge.
+    """
+    if not user_is_organizer(user=by, challenge=challenge):
+        raise PermissionDenied("Only an organizer of this challenge adds its organizers and readers.")
+    if role not in (ChallengeRole.Role.ORGANIZER, ChallengeRole.Role.READER):
+        raise PortalError("Organizers add organizers and expert readers; participants join.", code="bad_role")
+    user = user_find(username_or_email=username_or_email)
+    if user is None:
+        raise PortalError(
+            f"Nobody has the username or e-mail address {username_or_email.strip()!r}: check it, or ask "
+            "them to sign up first.",
+            code="no_such_user",
+        )
+    return challenge_role_grant(user=user, challenge=challenge, role=role)
+
+
+def challenge_role_remove(*, role: ChallengeRole, by: User) -> None:
+    """An organizer of the role's challenge (``by``; ``PermissionDenied`` for anyone else) takes an
+    organizer's or expert reader's role away. The challenge's last organizer is never removed: someone
+    must be left to run it (``PortalError``, code ``last_organizer``)."""
+    challenge = role.challenge
+    if not user_is_organizer(user=by, challenge=challenge):
+        raise PermissionDenied("Only an organizer of this challenge removes its organizers and readers.")
+    if role.role not in (ChallengeRole.Role.ORGANIZER, ChallengeRole.Role.READER):
+        raise PortalError("Organizers remove organizers and expert readers only.", code="bad_role")
+    with transaction.atomic():
+        organizers = list(
+            ChallengeRole.objects.select_for_update()
+            .filter(challenge=challenge, role=ChallengeRole.Role.ORGANIZER)
+            .order_by("pk")
+        )
+        if role.role == ChallengeRole.Role.ORGANIZER and [row.pk for row in organizers] == [role.pk]:
+            who = "You are" if role.user_id == by.pk else f"{role.user} is"
+            raise PortalError(
+                f"{who} the last organizer of {challenge.title}: add another organizer first, so that "
+                "someone is left to run it.",
+                code="last_organizer",
+            )
+        ChallengeRole.objects.filter(pk=role.pk).delete()
 
 
 def team_create(*, challenge: "Challenge", name: str, creator: User) -> Team:

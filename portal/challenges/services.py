@@ -1,11 +1,18 @@
-"""Every write of a phase's own fields, and the rules they follow: its title and slug, when it opens and
-closes, its submission limits, when teams freeze and how large an archive it takes.
+"""Every write of a challenge's and a phase's own fields, and the rules they follow.
+
+A challenge: its title and address (slug), its dates and time zone, its logo, whether it is public and
+whether participants need approval. ``challenge_create`` (for a user the site admin gave
+``challenges.add_challenge``; the creator becomes its first organizer) and ``challenge_update``.
+
+A phase: its title and slug, when it opens and closes, its submission limits, when teams freeze and how
+large an archive it takes.
 
 What a phase is scored on (dataset, split, ground-truth version, metric profile) and whether its kind may
 change depend on its cases and submissions, so those rules live above, in
 ``portal.submissions.services`` (``phase_scoring_set``, ``phase_submission_kind_set``); the phase's
 leaderboard and algorithm sandbox are the leaderboards' and algorithms' own. ``phase_create`` and
-``phase_update`` refuse with a ``ValidationError`` that maps each field to one sentence.
+``phase_update``, like the challenge's two, refuse with a ``ValidationError`` that maps each field to one
+sentence.
 """
 
 import datetime
@@ -13,11 +20,15 @@ import re
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from django.core.exceptions import ValidationError
+import PIL.Image
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files import File
 from django.db import transaction
 
 from evaluation.profiles import PROFILES
-from portal.challenges.models import Challenge, Phase, Split
+from portal.accounts.models import ChallengeRole, User
+from portal.accounts.services import challenge_role_grant
+from portal.challenges.models import Challenge, Phase, Split, time_zone_validate
 from portal.errors import PortalError
 
 if TYPE_CHECKING:
@@ -185,3 +196,121 @@ def phase_update(*, phase: Phase, fields: PhaseFields) -> Phase:
     phase.save(update_fields=list(values))
     return phase
 
+
+# --- A challenge's own fields, as its organizers edit them ------------------------------------------------
+
+CHALLENGE_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+LOGO_MAX_BYTES = 1_000_000
+LOGO_FORMATS = frozenset({"PNG", "JPEG", "WEBP"})
+"""What Pillow calls the image formats a logo may be in (an SVG could carry a script)."""
+
+
+@dataclass(frozen=True)
+class ChallengeFields:
+    """A challenge's own fields as an organizer sets them; times are aware (any zone, stored as UTC)."""
+
+    title: str
+    slug: str
+    summary: str
+    description: str
+    rules: str
+    starts_at: datetime.datetime | None
+    ends_at: datetime.datetime | None
+    time_zone: str
+    is_public: bool
+    participant_approval: bool
+
+
+def _logo_problem(logo: File) -> PortalError | None:
+    if logo.size is not None and logo.size > LOGO_MAX_BYTES:
+        return PortalError(
+            f"The logo is {logo.size / 1e6:.1f} MB; upload one of at most {LOGO_MAX_BYTES // 1_000_000} MB.",
+            code="logo_too_large",
+        )
+    try:
+        logo.seek(0)
+        with PIL.Image.open(logo) as image:
+            image_format = image.format or ""
+            image.verify()
+    except (PIL.UnidentifiedImageError, OSError, SyntaxError):
+        return PortalError("The logo is not an image the portal can read: upload a PNG, JPEG or WebP file.")
+    finally:
+        logo.seek(0)
+    if image_format not in LOGO_FORMATS:
+        return PortalError(
+            f"The logo is a {image_format} image; upload a PNG, JPEG or WebP file.", code="logo_format"
+        )
+    return None
+
+
+def _challenge_fields_check(
+    *, fields: ChallengeFields, challenge: Challenge | None, logo: File | None
+) -> None:
+    """Raise a ``ValidationError`` mapping each field that breaks a rule to its sentence."""
+    problems: dict[str, ValidationError] = {}
+    if not fields.title.strip():
+        problems["title"] = PortalError(
+            "Give the challenge a title participants will recognise.", code="no_title"
+        )
+    if not CHALLENGE_SLUG.match(fields.slug):
+        problems["slug"] = PortalError(
+            f"{fields.slug!r} cannot be the challenge's address: use lowercase letters and digits, with "
+            "single hyphens between them (e.g. isles-2024).",
+            code="bad_slug",
+        )
+    elif (
+        Challenge.objects.filter(slug=fields.slug)
+        .exclude(pk=None if challenge is None else challenge.pk)
+        .exists()
+    ):
+        problems["slug"] = PortalError(
+            f"Another challenge already has the address {fields.slug}: choose another.", code="slug_taken"
+        )
+    if fields.starts_at is not None and fields.ends_at is not None and fields.ends_at <= fields.starts_at:
+        problems["ends_at"] = PortalError(
+            f"The challenge ends ({_utc(fields.ends_at)}) before it starts ({_utc(fields.starts_at)}): pick "
+            "an end after the start, or leave one empty.",
+            code="ends_before_start",
+        )
+    try:
+        time_zone_validate(fields.time_zone)
+    except ValidationError as error:
+        problems["time_zone"] = error
+    if logo is not None and (problem := _logo_problem(logo)) is not None:
+        problems["logo"] = problem
+    if problems:
+        raise ValidationError(problems)
+
+
+def challenge_create(*, fields: ChallengeFields, logo: File | None, creator: User) -> Challenge:
+    """Create a challenge whose first organizer is its creator, who needs the site admin's permission
+    ``challenges.add_challenge`` (``PermissionDenied`` otherwise). Each field that breaks a rule raises a
+    ``ValidationError`` mapping it to its sentence."""
+    if not creator.has_perm("challenges.add_challenge"):
+        raise PermissionDenied("Creating a challenge needs the site admin's permission: ask them for it.")
+    _challenge_fields_check(fields=fields, challenge=None, logo=logo)
+    with transaction.atomic():
+        challenge = Challenge(**asdict(fields))
+        if logo is not None:
+            challenge.logo.save(logo.name or "logo", logo, save=False)
+        challenge.save()
+        challenge_role_grant(user=creator, challenge=challenge, role=ChallengeRole.Role.ORGANIZER)
+    return challenge
+
+
+def challenge_update(
+    *, challenge: Challenge, fields: ChallengeFields, logo: File | None, logo_clear: bool = False
+) -> Challenge:
+    """Change a challenge's own fields after checking them. ``logo`` replaces the logo, ``logo_clear``
+    removes it; neither keeps it. A new slug moves every page of the challenge: links to the old address
+    then answer 404 (phases keep their own slugs, so the participant CLI is not affected)."""
+    _challenge_fields_check(fields=fields, challenge=challenge, logo=logo)
+    values = asdict(fields)
+    for name, value in values.items():
+        setattr(challenge, name, value)
+    if logo is not None:
+        challenge.logo.save(logo.name or "logo", logo, save=False)
+    elif logo_clear:
+        challenge.logo = ""
+    challenge.save(update_fields=[*values, "logo"])
+    return challenge

@@ -839,3 +839,37 @@ def data_terms_accept(*, user: User, challenge: Challenge, consents_to_reruns: b
     )
     return acceptance
 
+
+def data_card_set(*, challenge: Challenge, licence: str, citation: str, terms: str) -> DataCard | None:
+    """Write the challenge's data card as its organizers edit it: its licence, citation and data-use
+    terms. Changed terms are a new ``terms_version``, which every participant accepts again before their
+    next download; a licence or citation change alone keeps the version.
+
+    A card is kept once written (acceptances refer to it): empty terms and licence on a challenge without
+    a card write none and return None, and on one with a card are refused. Raises ``ValidationError``
+    mapping ``licence`` or ``terms`` to its sentence.
+    """
+    card = DataCard.objects.filter(challenge=challenge).first()
+    if card is None and not (licence.strip() or citation.strip() or terms.strip()):
+        return None
+    problems: dict[str, PortalError] = {}
+    if not terms.strip():
+        problems["terms"] = PortalError(
+            "Write the data-use terms participants accept before their first download"
+            + (": a challenge's terms, once written, cannot be removed." if card else "."),
+            code="no_terms",
+        )
+    if not licence.strip():
+        problems["licence"] = PortalError(
+            "Name the data's licence (e.g. CC BY-NC 4.0): participants use the data under it.",
+            code="no_licence",
+        )
+    if problems:
+        raise ValidationError(problems)
+    if card is None:
+        return DataCard.objects.create(challenge=challenge, licence=licence, citation=citation, terms=terms)
+    if terms != card.terms:
+        card.terms_version += 1
+    card.licence, card.citation, card.terms = licence, citation, terms
+    card.save()
+    return card

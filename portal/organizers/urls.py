@@ -2,9 +2,22 @@
 
 from django.urls import URLPattern, path
 
-from portal.organizers.views import phases
+from portal.organizers.views import challenge, dashboard, people, phases
 
 urlpatterns: list[URLPattern] = [
+    path("organize/new/", challenge.challenge_create_view, name="organizer-challenge-create"),
+    path("challenges/<slug:slug>/organize/", dashboard.dashboard_view, name="organizer-dashboard"),
+    path(
+        "challenges/<slug:slug>/organize/edit/",
+        challenge.challenge_edit_view,
+        name="organizer-challenge-edit",
+    ),
+    path("challenges/<slug:slug>/organize/people/", people.people_view, name="organizer-people"),
+    path(
+        "challenges/<slug:slug>/organize/people/<id:role_id>/remove/",
+        people.person_remove_view,
+        name="organizer-person-remove",
+    ),
     path(
         "challenges/<slug:slug>/organize/phases/new/", phases.phase_create_view, name="organizer-phase-create"
     ),

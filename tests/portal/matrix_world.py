@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.models import Permission
 from django.core.files.base import ContentFile
 from rest_framework.authtoken.models import Token
 
@@ -320,11 +321,21 @@ def world_build(*, on_commit: Callable[..., Any]) -> World:
         team=cast.teams["team_a"], invited_by=cast.team_a, token="an-invitation-of-team-a-by-link"
     )
     challenge_role_grant(user=cast.organizer, challenge=hidden_challenge, role=ChallengeRole.Role.ORGANIZER)
+    # A public challenge organized by someone of no column: the organizer column is refused its organizer
+    # pages as the others are. The organizer may create challenges, as the site admin lets organizers do.
+    other_challenge = ChallengeFactory(slug="isles23", title="ISLES 2023")
+    other_organizer = challenge_role_grant(
+        user=UserFactory(username="elsewhere"), challenge=other_challenge, role=ChallengeRole.Role.ORGANIZER
+    )
+    cast.organizer.user_permissions.add(
+        Permission.objects.get(content_type__app_label="challenges", codename="add_challenge")
+    )
 
     people = cast.people
     ids: dict[str, object] = {
         "challenge": challenge.slug,
         "hidden_challenge": hidden_challenge.slug,
+        "other_challenge": other_challenge.slug,
         "dataset": dataset.slug,
         **{slug: phase.slug for slug, phase in phases.items()},
         "final_pk": phases["final"].pk,
@@ -343,6 +354,8 @@ def world_build(*, on_commit: Callable[..., Any]) -> World:
         "assignment": assignment.pk,
         "invitation": invitation.token,
         "team_a_user": cast.team_a.pk,
+        "reader_role": ChallengeRole.objects.get(user=cast.reader, challenge=challenge).pk,
+        "other_organizer_role": other_organizer.pk,
     }
     return World(
         people=people,

@@ -134,6 +134,17 @@ def _captain_api(world: World) -> dict[str, object]:
     return {"user": world.ids["team_a_user"]}
 
 
+CHALLENGE_FORM = {
+    "title": "ISLES 2024",
+    "slug": "isles24",
+    "time_zone": "UTC",
+    "visibility": "public",
+    "licence": "CC BY-NC 4.0",
+    "terms": "For research only.",
+}
+"""The challenge editor's form, valid for the world's challenge (whose data card it keeps)."""
+
+
 CHUNK = {"content-range": "bytes 0-9/1000"}
 STOP = {"reason": "It hangs every worker."}
 
@@ -223,6 +234,42 @@ MATRIX: dict[str, tuple[Try, ...]] = {
         GET("/challenges/{challenge}/organize/phases/{final}/",            LOGIN, 403, 403, 403, 403, 200),
         GET("/challenges/{hidden_challenge}/organize/phases/{training}/",  LOGIN, 404, 404, 404, 404, 404),
         POST("/challenges/{challenge}/organize/phases/{final}/",           LOGIN, 403, 403, 403, 403, 200),
+    ),
+    # --- Organizer pages: a challenge's organizers only (403 to whoever sees the challenge, 404 to the
+    # others); the organizer column organizes isles24 and the hidden challenge, not {other_challenge} ----
+    "organize/new/": (
+        GET("/organize/new/",                                              LOGIN, 403, 403, 403, 403, 200),
+        POST("/organize/new/",                                             LOGIN, 403, 403, 403, 403, 302,
+             body={**CHALLENGE_FORM, "slug": "isles-2027", "title": "ISLES 2027"}),
+    ),
+    "challenges/<slug>/organize/": (
+        GET("/challenges/{challenge}/organize/",                           LOGIN, 403, 403, 403, 403, 200),
+        GET("/challenges/{hidden_challenge}/organize/",                    LOGIN, 404, 404, 404, 404, 200),
+        GET("/challenges/{other_challenge}/organize/",                     LOGIN, 403, 403, 403, 403, 403),
+    ),
+    "challenges/<slug>/organize/edit/": (
+        GET("/challenges/{challenge}/organize/edit/",                      LOGIN, 403, 403, 403, 403, 200),
+        GET("/challenges/{hidden_challenge}/organize/edit/",               LOGIN, 404, 404, 404, 404, 200),
+        GET("/challenges/{other_challenge}/organize/edit/",                LOGIN, 403, 403, 403, 403, 403),
+        POST("/challenges/{challenge}/organize/edit/",                     LOGIN, 403, 403, 403, 403, 302,
+             body=CHALLENGE_FORM),
+        POST("/challenges/{other_challenge}/organize/edit/",               LOGIN, 403, 403, 403, 403, 403,
+             body={**CHALLENGE_FORM, "slug": "isles23"}),
+    ),
+    "challenges/<slug>/organize/people/": (
+        GET("/challenges/{challenge}/organize/people/",                    LOGIN, 403, 403, 403, 403, 200),
+        GET("/challenges/{hidden_challenge}/organize/people/",             LOGIN, 404, 404, 404, 404, 200),
+        GET("/challenges/{other_challenge}/organize/people/",              LOGIN, 403, 403, 403, 403, 403),
+        POST("/challenges/{challenge}/organize/people/",                   LOGIN, 403, 403, 403, 403, 302,
+             body={"username_or_email": "staff", "role": "READER"}),
+        POST("/challenges/{other_challenge}/organize/people/",             LOGIN, 403, 403, 403, 403, 403,
+             body={"username_or_email": "organizer", "role": "ORGANIZER"}),
+    ),
+    "challenges/<slug>/organize/people/<role_id>/remove/": (
+        POST("/challenges/{challenge}/organize/people/{reader_role}/remove/",
+                                                                           LOGIN, 403, 403, 403, 403, 302),
+        POST("/challenges/{other_challenge}/organize/people/{other_organizer_role}/remove/",
+                                                                           LOGIN, 403, 403, 403, 403, 403),
     ),
     # --- Datasets: training files to participants, hidden ones to organizers ---------------------------
     "datasets/images/<pk>/download/": (

@@ -1,0 +1,1 @@
+"""The organizer pages' forms, one module per area: they parse, the services decide."""
