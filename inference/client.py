@@ -3,6 +3,7 @@
     isles init-algorithm DIR    # a starter algorithm (Dockerfile, inference.py, test.sh); no token needed
     isles --url URL --token TOKEN submit PHASE_SLUG predictions.zip   # progress on stderr; prints the id
     isles --url URL --token TOKEN submit-algorithm PHASE_SLUG image.tar.gz [--resume UPLOAD_ID]
+    isles --url URL --token TOKEN submit[-algorithm] --check-only ...  # checked only: not scored, not counted
     isles --url URL --token TOKEN status SUBMISSION_ID [--wait]       # --wait follows it to the end
     isles --url URL --token TOKEN jobs SUBMISSION_ID [--wait]         # an algorithm's job per case
     isles --url URL --token TOKEN logs SUBMISSION_ID [--case CASE]    # a job's log (the sanity case's)
@@ -54,11 +55,17 @@ __all__ = ["ClientError", "PortalClient", "main"]
 
 CHUNK_BYTES = 256 * 1024
 TIMEOUT_S = 60.0
-ENDED = ("SUCCEEDED", "FAILED", "CANCELLED")
+ENDED = ("SUCCEEDED", "CHECKED", "FAILED", "CANCELLED")
+PASSED = ("SUCCEEDED", "CHECKED")
+"""How a submission ends well: scored, or (a check-only try) through every check."""
 TOKEN_REFUSED = "The token was refused: copy it again from your account page."
 RESUME_ATTEMPTS = 5
 _NO_TEAM = "There is no challenge {challenge!r} you can see, or you are in no team of it."
 RESUME_WAIT_S = 2.0
+CHECK_ONLY_HELP = (
+    "Run every check a submission gets (an image's: then its sanity case), without scoring it or counting "
+    "it toward your limits; a few such tries a day."
+)
 
 
 class ClientError(Exception):
@@ -113,12 +120,21 @@ class PortalClient:
         self._timeout_s = timeout_s
 
     def submit(
-        self, *, phase_slug: str, archive: Path, progress: Callable[[int, int], None] | None = None
+        self,
+        *,
+        phase_slug: str,
+        archive: Path,
+        progress: Callable[[int, int], None] | None = None,
+        check_only: bool = False,
     ) -> dict[str, Any]:
-        """Upload an archive of masks to the phase; the new submission (its ``id`` and ``status``)."""
+        """Upload an archive of masks to the phase (a check-only try when ``check_only``: checked, never
+        scored or counted); the new submission (its ``id`` and ``status``)."""
         boundary = uuid.uuid4().hex
         filename = archive.name.replace('"', "")
         head = (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="check_only"\r\n\r\n'
+            f"{'true' if check_only else 'false'}\r\n"
             f"--{boundary}\r\n"
             f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
             "Content-Type: application/octet-stream\r\n\r\n"
@@ -146,16 +162,18 @@ class PortalClient:
         archive: Path,
         upload_id: str | None = None,
         progress: Callable[[int, int], None] | None = None,
+        check_only: bool = False,
     ) -> dict[str, Any]:
-        """Upload an image archive to the phase in chunks (or go on with the upload ``upload_id``); the
-        finished upload, whose ``submission`` is the new submission's id.
+        """Upload an image archive to the phase in chunks (or go on with the upload ``upload_id``), as a
+        check-only try when ``check_only`` (a resumed upload stays what it was started as); the finished
+        upload, whose ``submission`` is the new submission's id.
 
         A cut connection is retried ``RESUME_ATTEMPTS`` times, each from the offset the portal reports.
         """
         try:
             size = archive.stat().st_size
             if upload_id is None:
-                body = json.dumps({"total_bytes": size}).encode()
+                body = json.dumps({"total_bytes": size, "check_only": check_only}).encode()
                 response = self._request(
                     "POST",
                     f"/api/phases/{quote(phase_slug)}/algorithm-uploads/",
@@ -499,7 +517,7 @@ def _status(client: PortalClient, arguments: argparse.Namespace, out: IO[str], e
         _document(submission, out)
     else:
         _print_submission(submission, out)
-    return 1 if arguments.wait and submission["status"] != "SUCCEEDED" else 0
+    return 1 if arguments.wait and submission["status"] not in PASSED else 0
 
 
 def _job_line(job: Mapping[str, Any]) -> str:
@@ -534,7 +552,7 @@ def _jobs(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err
                 time.sleep(arguments.interval)
                 continue
             notes.write(f"Submission {submission['id']}: {submission['status']}\n")
-            code = 0 if submission["status"] == "SUCCEEDED" else 1
+            code = 0 if submission["status"] in PASSED else 1
         if arguments.json:
             _document(jobs, out)
         return code
@@ -784,11 +802,19 @@ def _submit(client: PortalClient, arguments: argparse.Namespace, out: IO[str], e
     archive = Path(arguments.archive)
     if not archive.is_file():
         raise ClientError(f"There is no file {archive}.", code="no_file")
-    submission = client.submit(phase_slug=arguments.phase_slug, archive=archive, progress=_progress_bar(err))
+    submission = client.submit(
+        phase_slug=arguments.phase_slug,
+        archive=archive,
+        progress=_progress_bar(err),
+        check_only=arguments.check_only,
+    )
+    what = "Check-only try" if submission.get("check_only") else "Submission"
     err.write(
-        f"Submission {submission['id']} is {submission['status'].lower()}; follow it with "
+        f"{what} {submission['id']} is {submission['status'].lower()}; follow it with "
         f"`isles status {submission['id']} --wait`.\n"
     )
+    if submission.get("check_only"):
+        err.write("Check only: not scored, not counted.\n")
     if arguments.json:
         _document(submission, out)
     else:
@@ -805,10 +831,16 @@ def _submit_algorithm(client: PortalClient, arguments: argparse.Namespace, out: 
         archive=archive,
         upload_id=arguments.resume,
         progress=_progress_bar(err),
+        check_only=arguments.check_only,
     )
     submission_id = upload["submission"]
+    then = (
+        "its sanity case runs (check only: not scored, not counted)"
+        if upload.get("check_only")
+        else "run case by case"
+    )
     err.write(
-        f"Submission {submission_id} is uploaded and will be checked, then run case by case; follow it "
+        f"Submission {submission_id} is uploaded and will be checked, then {then}; follow it "
         f"with `isles jobs {submission_id} --wait`.\n"
     )
     if arguments.json:
@@ -992,12 +1024,14 @@ def _parser() -> argparse.ArgumentParser:
     submit = commands.add_parser("submit", help="Upload an archive of predicted masks to a phase.")
     submit.add_argument("phase_slug")
     submit.add_argument("archive", help="A .zip or .tar.gz with one mask per case, named by case id.")
+    submit.add_argument("--check-only", action="store_true", help=CHECK_ONLY_HELP)
     algorithm = commands.add_parser(
         "submit-algorithm", help="Upload an algorithm image (docker save IMAGE | gzip) to a phase, resumably."
     )
     algorithm.add_argument("phase_slug")
     algorithm.add_argument("archive", help="The output of `docker save IMAGE | gzip`.")
     algorithm.add_argument("--resume", metavar="UPLOAD_ID", help="Go on with an upload a previous run left.")
+    algorithm.add_argument("--check-only", action="store_true", help=CHECK_ONLY_HELP)
     status = commands.add_parser("status", help="Show a submission; --wait follows it to the end.")
     status.add_argument("submission_id", type=int)
     status.add_argument("--wait", action="store_true", help="Poll until it succeeds, fails or is cancelled.")
