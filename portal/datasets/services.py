@@ -33,6 +33,7 @@ import SimpleITK as sitk
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
+from django.core.validators import validate_slug
 from django.db import DatabaseError, connections, transaction
 from django.db.models import Max, QuerySet
 from django.utils import timezone
@@ -287,6 +288,24 @@ def release_upload_append(
             stream=stream,
         )
     return upload
+
+
+def dataset_get_or_create(*, challenge: Challenge, slug: str, user: User) -> Dataset:
+    """The challenge's dataset named ``slug``, made (titled by its slug, which the admin may retitle) when
+    the challenge has none of that name, for an import an organizer starts. Raises ``NotAnOrganizer`` for
+    anyone else and ``DatasetImportRefused`` for a slug that is not letters, digits, hyphens and
+    underscores."""
+    if not user_is_organizer(user=user, challenge=challenge):
+        raise NotAnOrganizer("Only an organizer of the challenge imports its data.", code="not_organizer")
+    try:
+        validate_slug(slug)
+    except ValidationError as error:
+        raise DatasetImportRefused(
+            f"{slug!r} cannot name a dataset: use letters, digits, hyphens and underscores, e.g. isles24.",
+            code="bad_slug",
+        ) from error
+    dataset, _ = Dataset.objects.get_or_create(challenge=challenge, slug=slug, defaults={"title": slug})
+    return dataset
 
 
 def _dataset_import_lock(*, dataset_import_id: int) -> DatasetImport | None:

@@ -1,10 +1,10 @@
 """URLs of the organizer's pages: ``/challenges/SLUG/organize/...`` for one challenge."""
 
-from django.urls import URLPattern, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from portal.organizers.views import challenge, dashboard, people, phases
 
-urlpatterns: list[URLPattern] = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("organize/new/", challenge.challenge_create_view, name="organizer-challenge-create"),
     path("challenges/<slug:slug>/organize/", dashboard.dashboard_view, name="organizer-dashboard"),
     path(
@@ -26,4 +26,6 @@ urlpatterns: list[URLPattern] = [
         phases.phase_edit_view,
         name="organizer-phase-edit",
     ),
+    # The data page and its import and ground-truth pages (portal.organizers.data_urls).
+    path("challenges/<slug:slug>/organize/data/", include("portal.organizers.data_urls")),
 ]

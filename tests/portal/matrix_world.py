@@ -34,8 +34,8 @@ from portal.algorithms.models import AlgorithmSettings, Job
 from portal.annotations import services as annotation_services
 from portal.annotations.models import AnnotationAssignment, AnnotationCampaign
 from portal.challenges.models import Challenge, Phase, Split
-from portal.datasets.models import Case, DataCard, Dataset, GroundTruth, GroundTruthVersion
-from portal.datasets.services import data_terms_accept
+from portal.datasets.models import Case, DataCard, Dataset, DatasetImport, GroundTruth, GroundTruthVersion
+from portal.datasets.services import data_terms_accept, release_upload_start
 from portal.leaderboards.models import LeaderboardSettings
 from portal.leaderboards.services import leaderboard_rebuild
 from portal.readerstudies import services as study_services
@@ -311,6 +311,18 @@ def world_build(*, on_commit: Callable[..., Any]) -> World:
     for member in (cast.team_a, cast.team_b):
         data_terms_accept(user=member, challenge=challenge, consents_to_reruns=True)
     submissions = _submissions(cast, phases, train, test)
+    # The organizer's release archive on its way, and an import that ended with its report.
+    release_upload = release_upload_start(
+        challenge=challenge, user=cast.organizer, file_name="isles24.tar.gz", total_bytes=1000
+    )
+    dataset_import = DatasetImport.objects.create(
+        dataset=dataset,
+        source_path="isles24.tar.gz",
+        split=Split.TRAIN,
+        cases_imported=2,
+        status=DatasetImport.Status.SUCCEEDED,
+        report={"cases": 2, "images": 2, "masks": 2, "missing_files": {}, "problems": []},
+    )
     upload = algorithm_services.algorithm_upload_start(
         phase=phases["final"], user=cast.team_a, total_bytes=1000
     )
@@ -337,6 +349,7 @@ def world_build(*, on_commit: Callable[..., Any]) -> World:
         "hidden_challenge": hidden_challenge.slug,
         "other_challenge": other_challenge.slug,
         "dataset": dataset.slug,
+        "dataset_pk": dataset.pk,
         **{slug: phase.slug for slug, phase in phases.items()},
         "final_pk": phases["final"].pk,
         "train_case": train[0].pk,
@@ -347,6 +360,8 @@ def world_build(*, on_commit: Callable[..., Any]) -> World:
         "test_image": test[0].images.get(interface="non-contrast-ct").pk,
         **SUBMISSION_IDS,
         "upload": upload.pk,
+        "release_upload": release_upload.pk,
+        "dataset_import": dataset_import.pk,
         "study": study.pk,
         "item": item.token,
         "mask": item.token_a,

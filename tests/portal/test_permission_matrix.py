@@ -23,9 +23,12 @@ Admin routes follow one rule, ``admin_tries``, applied to each of them: only sta
 user without permissions sees nothing of the challenge's data (403 on every model page, as Django does).
 """
 
+import io
 import re
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from django.apps import apps
@@ -38,6 +41,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
 from portal.submissions.models import Submission
+from releases.synthetic import write_release
 from tests.portal.matrix_world import (
     HIDDEN_LOG,
     PEOPLE,
@@ -143,6 +147,24 @@ CHALLENGE_FORM = {
     "terms": "For research only.",
 }
 """The challenge editor's form, valid for the world's challenge (whose data card it keeps)."""
+
+
+def _release_folder(world: World) -> dict[str, object]:
+    """An import of a one-case synthetic release written under the import root (the test settings': the
+    temporary folder), once."""
+    folder = Path(settings.ISLES_IMPORT_ROOT) / "isles-permission-matrix-release"
+    if not folder.is_dir():
+        write_release(folder, cases=1, seed=5, size="small")
+    return {"dataset": "release", "split": "TRAIN", "folder": str(folder)}
+
+
+def _ground_truth_archive(world: World) -> dict[str, object]:
+    """A new mask of a training case, as an archive for the dataset's next ground-truth version."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f"{TRAIN_CASES[0]}.nii.gz", mask_bytes())
+    archive_file = SimpleUploadedFile("masks.zip", buffer.getvalue())
+    return {"dataset": world.ids["dataset_pk"], "archive": archive_file, "note": "Corrected."}
 
 
 CHUNK = {"content-range": "bytes 0-9/1000"}
@@ -339,6 +361,23 @@ MATRIX: dict[str, tuple[Try, ...]] = {
         GET("/submissions/{a_predictions}/review/{train_case}/overlap.nii.gz",
                                                                            LOGIN, 200, 404, 404, 404, 200),
         GET("/submissions/{a_algorithm}/review/{test_case}/overlap.nii.gz",  LOGIN, 404, 404, 404, 404, 200),
+    ),
+    # --- The data page: a challenge's organizers import releases and upload ground truth ---------------
+    "challenges/<slug>/organize/data/": (
+        GET("/challenges/{challenge}/organize/data/",                      LOGIN, 403, 403, 403, 403, 200),
+        GET("/challenges/{hidden_challenge}/organize/data/",               LOGIN, 404, 404, 404, 404, 200),
+        POST("/challenges/{challenge}/organize/data/",                     LOGIN, 403, 403, 403, 403, 302,
+             body=_release_folder),
+    ),
+    "challenges/<slug>/organize/data/imports/<import_id>/": (
+        GET("/challenges/{challenge}/organize/data/imports/{dataset_import}/",
+                                                                           LOGIN, 403, 403, 403, 403, 200),
+        GET("/challenges/{hidden_challenge}/organize/data/imports/{dataset_import}/",
+                                                                           LOGIN, 404, 404, 404, 404, 404),
+    ),
+    "challenges/<slug>/organize/data/ground-truth/": (
+        POST("/challenges/{challenge}/organize/data/ground-truth/",        LOGIN, 403, 403, 403, 403, 302,
+             body=_ground_truth_archive),
     ),
     # --- Algorithms: the upload page, a submission's jobs (never the logs of hidden cases) --------------
     "algorithms/phases/<slug>/upload/": (
@@ -574,6 +613,24 @@ MATRIX: dict[str, tuple[Try, ...]] = {
         GET("/api/algorithm-uploads/{upload}/",                            401,   200, 404, 404, 404, 404),
         PUT("/api/algorithm-uploads/{upload}/",                            401,   200, 404, 404, 404, 404,
             body=b"0123456789", headers=CHUNK),
+    ),
+    # --- API: the data page's release uploads (the uploader's only) and imports (organizers') ----------
+    "api/challenges/<slug>/release-uploads/": (
+        POST("/api/challenges/{challenge}/release-uploads/",               401,   403, 403, 403, 403, 201,
+             body={"file_name": "isles24.zip", "total_bytes": 1000}, json=True),
+        POST("/api/challenges/{hidden_challenge}/release-uploads/",        401,   404, 404, 404, 404, 201,
+             body={"file_name": "isles24.zip", "total_bytes": 1000}, json=True),
+    ),
+    "api/release-uploads/<upload_id>/": (
+        GET("/api/release-uploads/{release_upload}/",                      401,   404, 404, 404, 404, 200),
+        PUT("/api/release-uploads/{release_upload}/",                      401,   404, 404, 404, 404, 200,
+            body=b"0123456789", headers=CHUNK),
+    ),
+    "api/challenges/<slug>/dataset-imports/<pk>/": (
+        GET("/api/challenges/{challenge}/dataset-imports/{dataset_import}/",
+                                                                           401,   403, 403, 403, 403, 200),
+        GET("/api/challenges/{hidden_challenge}/dataset-imports/{dataset_import}/",
+                                                                           401,   404, 404, 404, 404, 404),
     ),
     "api/submissions/<pk>/jobs/": (
         GET("/api/submissions/{a_algorithm}/jobs/",                        401,   200, 404, 404, 404, 200,
