@@ -1123,8 +1123,14 @@ def _submission_notify(*, submission_id: int) -> None:
             ]
         )
     else:
-        subject = f"Your submission {submission.pk} to {phase.title} failed"
+        what = "check-only try" if submission.check_only else "submission"
+        subject = f"Your {what} {submission.pk} to {phase.title} failed"
         body = "\n".join(
-            [f"Submission {submission.pk} to {phase} failed.", submission.error, *submission.problems]
+            [
+                f"Submission {submission.pk} to {phase} failed.",
+                *([CHECK_ONLY_SENTENCE] if submission.check_only else []),
+                submission.error,
+                *submission.problems,
+            ]
         )
     send_mail(subject, body, None, [submission.creator.email])

@@ -85,6 +85,10 @@ def test_a_check_only_try_runs_the_sanity_case_alone_and_ends_checked(
     )
     assert AlgorithmImage.objects.get(submission=attempt).file == ""
     assert _counted(algorithm_phase) == 0
+    client = Client()
+    client.force_login(algorithm_phase.participant)
+    jobs_page = client.get(reverse("submission-jobs", args=[attempt.pk])).content.decode()
+    assert "Check only: not scored, not counted. Only the sanity case runs." in jobs_page
 
 
 def test_the_image_of_a_check_only_try_can_then_be_submitted_for_real(

@@ -80,6 +80,8 @@ def test_a_check_only_try_with_a_broken_mask_gets_a_real_submissions_sentences_a
         == ["sub-stroke0100.nii.gz is 6x5x3 voxels but case sub-stroke0100 is 6x5x4."]
     )
     assert _counted(open_phase) == 0
+    assert mail.outbox[-1].subject == f"Your check-only try {attempt.pk} to {open_phase.phase.title} failed"
+    assert CHECK_ONLY in mail.outbox[-1].body
     page = _page(open_phase.participant, attempt)
     assert CHECK_ONLY in page
     assert "sub-stroke0100.nii.gz is 6x5x3 voxels but case sub-stroke0100 is 6x5x4." in page
