@@ -1,4 +1,9 @@
-"""The demo challenge: synthetic ISLES'24 data, a predictions phase, an algorithm phase and three users.
+"""The demo challenge: synthetic ISLES'24 data, a predictions phase, an algorithm phase, three users of it
+and a site admin.
+
+The demo organizer is no superuser: they run the challenge from its organizer pages, and may create
+challenges (``challenges.add_challenge``, which a site admin grants). The Django admin at ``/admin/`` is
+the site admin's (``siteadmin``), who holds no role in any challenge.
 
 ``demo_setup`` is what ``manage.py demo`` (and so ``make demo``) builds before it starts the servers. It
 is safe to run again: releases already written are reused, the import is idempotent, rows are fetched
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from django.contrib.auth.models import Permission
 from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -54,6 +60,7 @@ DEMO_USERS = (
     ("participant", ChallengeRole.Role.PARTICIPANT),
     ("reader", ChallengeRole.Role.READER),
 )
+SITE_ADMIN_USERNAME = "siteadmin"
 
 
 @dataclass(frozen=True)
@@ -67,11 +74,20 @@ class DemoUser:
 
 
 @dataclass(frozen=True)
+class DemoSiteAdmin:
+    """The demo's administrator of the portal, for ``/admin/`` only."""
+
+    username: str
+    password: str
+
+
+@dataclass(frozen=True)
 class Demo:
     """What ``demo_setup`` built."""
 
     challenge: Challenge
     users: tuple[DemoUser, ...]
+    site_admin: DemoSiteAdmin
     data_dir: Path
     cases_per_split: dict[str, int]
     predictions_archive: Path
@@ -98,7 +114,8 @@ def demo_release_write(*, data_dir: Path, split: str, cases: int, seed: int, fir
 def _demo_passwords(*, credentials_file: Path) -> dict[str, str]:
     """Return the demo users' passwords, generating and saving any that are not saved yet."""
     saved = json.loads(credentials_file.read_text()) if credentials_file.exists() else {}
-    passwords = {username: saved.get(username) or secrets.token_urlsafe(12) for username, _ in DEMO_USERS}
+    usernames = [*(username for username, _ in DEMO_USERS), SITE_ADMIN_USERNAME]
+    passwords = {username: saved.get(username) or secrets.token_urlsafe(12) for username in usernames}
     if passwords != saved:
         credentials_file.parent.mkdir(parents=True, exist_ok=True)
         credentials_file.write_text(json.dumps(passwords, indent=2))
@@ -131,11 +148,30 @@ def _demo_user(*, challenge: Challenge, username: str, role: str, password: str)
     user = _demo_member(challenge=challenge, username=username, role=role, team_name=team_name)
     if not user.check_password(password):
         user.set_password(password)
-    # The demo organizer also administers the portal, so the Django admin shows every model to them.
-    user.is_staff = user.is_superuser = role == ChallengeRole.Role.ORGANIZER
+    # No demo user of the challenge administers the portal (a demo made before this change made the
+    # organizer a superuser): the organizer runs the challenge from its organizer pages.
+    user.is_staff = user.is_superuser = False
     user.save()
+    if role == ChallengeRole.Role.ORGANIZER:
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label="challenges", codename="add_challenge")
+        )
     token, _ = Token.objects.get_or_create(user=user)
     return DemoUser(username=username, role=role, password=password, api_token=token.key)
+
+
+def _demo_site_admin(*, password: str) -> DemoSiteAdmin:
+    """The superuser who opens ``/admin/``: no role in any challenge, no API token."""
+    user, created = User.objects.get_or_create(
+        username=SITE_ADMIN_USERNAME, defaults={"email": f"{SITE_ADMIN_USERNAME}@demo.isles-portal.invalid"}
+    )
+    if created:
+        email_address_mark_verified(user=user)
+    if not user.check_password(password):
+        user.set_password(password)
+    user.is_staff = user.is_superuser = True
+    user.save()
+    return DemoSiteAdmin(username=SITE_ADMIN_USERNAME, password=password)
 
 
 def _demo_phases(*, challenge: Challenge, dataset: Dataset) -> None:
@@ -233,6 +269,7 @@ def demo_setup(*, var_dir: Path, say: Callable[[str], object] = print) -> Demo:
             _demo_user(challenge=challenge, username=username, role=role, password=passwords[username])
             for username, role in DEMO_USERS
         )
+        site_admin = _demo_site_admin(password=passwords[SITE_ADMIN_USERNAME])
         baseline_team_member = _demo_member(
             challenge=challenge,
             username=BASELINE_USERNAME,
@@ -255,6 +292,7 @@ def demo_setup(*, var_dir: Path, say: Callable[[str], object] = print) -> Demo:
     return Demo(
         challenge=challenge,
         users=users,
+        site_admin=site_admin,
         data_dir=data_dir,
         cases_per_split=cases_per_split,
         predictions_archive=predictions_archive,

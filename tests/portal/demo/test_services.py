@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.test import Client
+from django.urls import reverse
 
 from portal.accounts.models import ChallengeRole, TeamMembership, User
 from portal.algorithms.selectors import algorithm_settings_get
@@ -100,6 +101,25 @@ def test_demo_accounts_log_in_with_the_printed_password_and_api_token(var_dir: P
         assert len(user.api_token) == 40
 
 
+def test_the_demo_organizer_runs_the_challenge_from_its_pages_and_a_separate_site_admin_has_the_admin(
+    var_dir: Path,
+) -> None:
+    demo = demo_setup(var_dir=var_dir)
+    organizer = next(user for user in demo.users if user.role == ChallengeRole.Role.ORGANIZER)
+    client = Client()
+    assert client.login(username=organizer.username, password=organizer.password)
+
+    assert not User.objects.get(username=organizer.username).is_superuser
+    assert client.get(reverse("organizer-dashboard", args=[DEMO_CHALLENGE_SLUG])).status_code == 200
+    assert client.get(reverse("organizer-challenge-create")).status_code == 200
+    assert client.get("/admin/")["Location"].startswith(reverse("admin:login"))
+
+    admin = Client()
+    assert admin.login(username=demo.site_admin.username, password=demo.site_admin.password)
+    assert admin.get("/admin/").status_code == 200
+    assert not ChallengeRole.objects.filter(user__username=demo.site_admin.username).exists()
+
+
 def _row_counts() -> tuple[int, ...]:
     return tuple(model.objects.count() for model in (Case, Image, GroundTruth, Phase))
 
@@ -113,7 +133,11 @@ def test_demo_setup_run_twice_keeps_the_same_rows_and_passwords(var_dir: Path) -
     assert _row_counts() == counts
     assert second.users == first.users
     saved = json.loads((var_dir / "demo-credentials.json").read_text())
-    assert saved == {user.username: user.password for user in first.users}
+    assert saved == {
+        **{user.username: user.password for user in first.users},
+        first.site_admin.username: first.site_admin.password,
+    }
+    assert second.site_admin == first.site_admin
     assert (var_dir / "demo-credentials.json").stat().st_mode & 0o077 == 0
 
 
@@ -126,6 +150,7 @@ def test_demo_command_setup_only_prints_each_account_with_its_token(var_dir: Pat
     demo = demo_setup(var_dir=var_dir)
     for user in demo.users:
         assert f"{user.password}  {user.api_token}" in printed
+    assert f"siteadmin    {demo.site_admin.password}  (for " in printed
     assert "8 train, 4 test cases" in printed
 
 

@@ -126,6 +126,11 @@ class Command(BaseCommand):
         for user in demo.users:
             role = user.role.lower()
             self.stdout.write(f"  {role:<12} {user.username:<12} {user.password}  {user.api_token}")
+        admin = demo.site_admin
+        self.stdout.write(
+            f"  {'site admin':<12} {admin.username:<12} {admin.password}  (for {url}/admin/ only: no role in "
+            "any challenge; the organizer runs the challenge from its Organize pages)"
+        )
         self.stdout.write(
             f"Annotation campaign '{demo.campaign.title}': the reader (and the organizer) correct two cases "
             f"at {url}/studies/; the organizer sees agreement and promotes the consensus at "
