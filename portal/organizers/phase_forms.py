@@ -39,7 +39,7 @@ class PhaseForm(forms.Form):
     """The phase's own fields and what it is scored on."""
 
     submission_kind = forms.ChoiceField(choices=Phase.SubmissionKind.choices, label="Participants submit")
-    title = forms.CharField(max_length=200)
+    title = forms.CharField(max_length=200, required=False)
     slug = forms.CharField(
         max_length=64, help_text="Unique across the portal: the participant CLI names a phase by it."
     )

@@ -13,15 +13,15 @@ the challenge, 403 to the others.
 """
 
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import transaction
-from django.forms import Form
+from django.forms import BaseFormSet, Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
@@ -82,7 +82,7 @@ def _challenge_organized(request: HttpRequest, slug: str) -> Challenge:
 class _Forms:
     phase: PhaseForm
     leaderboard: LeaderboardForm
-    columns: ColumnFormSet  # type: ignore[valid-type]  # a class made by formset_factory
+    columns: BaseFormSet
     sandbox: SandboxForm
     confirm: ConfirmForm
     column_errors: list[str] = field(default_factory=list)
@@ -97,8 +97,8 @@ class _Forms:
         forms: list[Form] = [self.phase, self.leaderboard, self.confirm]
         if self.is_algorithm:
             forms.append(self.sandbox)
-        valid = [form.is_valid() for form in forms]
-        return all(valid) and self.columns.is_valid()
+        valid = [form.is_valid() for form in forms] + [self.columns.is_valid()]
+        return all(valid)
 
     def place(self, error: ValidationError) -> None:
         """Show each of the services' sentences beside its field, or above the columns or the page."""
@@ -143,17 +143,17 @@ class _Unconfirmed(Exception):
         self.notices = notices
 
 
-def _phase_fields(data: dict[str, object]) -> PhaseFields:
+def _phase_fields(data: Mapping[str, Any]) -> PhaseFields:
     return PhaseFields(
-        title=str(data["title"]),
-        slug=str(data["slug"]),
-        description=str(data["description"]),
-        opens_at=data["opens_at"],  # type: ignore[arg-type]  # a DateTimeField's value
-        closes_at=data["closes_at"],  # type: ignore[arg-type]  # a DateTimeField's value, or None
-        daily_submission_limit=int(data["daily_submission_limit"]),  # type: ignore[call-overload]  # IntegerField
-        total_submission_limit=int(data["total_submission_limit"]),  # type: ignore[call-overload]  # IntegerField
-        team_freeze_at=data["team_freeze_at"],  # type: ignore[arg-type]  # a DateTimeField's value, or None
-        upload_max_mb=int(data["upload_max_mb"]),  # type: ignore[call-overload]  # IntegerField
+        title=data["title"],
+        slug=data["slug"],
+        description=data["description"],
+        opens_at=data["opens_at"],
+        closes_at=data["closes_at"],
+        daily_submission_limit=data["daily_submission_limit"],
+        total_submission_limit=data["total_submission_limit"],
+        team_freeze_at=data["team_freeze_at"],
+        upload_max_mb=data["upload_max_mb"],
     )
 
 

@@ -259,6 +259,7 @@ def test_an_organizer_creates_an_algorithm_phase_with_its_sandbox(world: World) 
         ),
         ({"columns-1-metric_key": "dice"}, "Two columns show dice; keep one of them."),
         ({"slug": "has space"}, "'has space' cannot be a slug"),
+        ({"title": " "}, "Give the phase a title participants will recognise."),
         (
             {"submission_kind": "ALGORITHM", "interface_set": "isles24"},
             "The isles24 interface set reads images that 2 case(s) of this phase lack (sub-stroke0100 has no "
@@ -283,6 +284,18 @@ def test_each_refused_value_gets_its_sentence_and_nothing_is_saved(
     assert sentence in _text(response)
     assert not Phase.objects.exists()
     assert not LeaderboardColumn.objects.exists()
+
+
+def test_a_form_error_and_a_column_error_are_shown_together(world: World) -> None:
+    client = _client(world.organizer)
+    data = _new_phase_form(client, world, opens_at="next Monday", **{"columns-0-order": "-1"})
+
+    response = _create(client, world, data)
+
+    assert response.status_code == 200
+    assert response.context["forms"].phase.errors["opens_at"] == ["Enter a valid date/time."]
+    assert response.context["forms"].columns.forms[0].errors["order"]
+    assert not Phase.objects.exists()
 
 
 def test_every_column_shown_only_is_refused(world: World) -> None:
