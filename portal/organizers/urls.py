@@ -28,4 +28,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     # The data page and its import and ground-truth pages (portal.organizers.data_urls).
     path("challenges/<slug:slug>/organize/data/", include("portal.organizers.data_urls")),
+    # The participants page, its export and its approvals (portal.organizers.participant_urls).
+    path("challenges/<slug:slug>/organize/", include("portal.organizers.participant_urls")),
 ]

@@ -293,6 +293,18 @@ MATRIX: dict[str, tuple[Try, ...]] = {
         POST("/challenges/{other_challenge}/organize/people/{other_organizer_role}/remove/",
                                                                            LOGIN, 403, 403, 403, 403, 403),
     ),
+    # --- The participants page and its CSV export: a challenge's organizers only ----------------------
+    "challenges/<slug>/organize/participants/": (
+        GET("/challenges/{challenge}/organize/participants/",              LOGIN, 403, 403, 403, 403, 200),
+        GET("/challenges/{hidden_challenge}/organize/participants/",       LOGIN, 404, 404, 404, 404, 200),
+        GET("/challenges/{other_challenge}/organize/participants/",        LOGIN, 403, 403, 403, 403, 403),
+    ),
+    "challenges/<slug>/organize/participants/export/": (
+        GET("/challenges/{challenge}/organize/participants/export/",       LOGIN, 403, 403, 403, 403, 200),
+        GET("/challenges/{hidden_challenge}/organize/participants/export/",
+                                                                           LOGIN, 404, 404, 404, 404, 200),
+        GET("/challenges/{other_challenge}/organize/participants/export/", LOGIN, 403, 403, 403, 403, 403),
+    ),
     # --- Datasets: training files to participants, hidden ones to organizers ---------------------------
     "datasets/images/<pk>/download/": (
         GET("/datasets/images/{train_image}/download/",                    LOGIN, 200, 200, 404, 404, 200),
