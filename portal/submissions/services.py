@@ -919,6 +919,7 @@ def phase_scoring_set(*, phase: Phase, scoring: PhaseScoring, user: User) -> tup
         changed = phase_scoring_changes(phase=phase, scoring=scoring)
         if not changed:
             return changed
+        _phase_scoring_idle_check(phase=phase, changed=changed)
         if "ground_truth_version" in changed:
             switch = GroundTruthSwitch.objects.create(
                 phase=phase,
@@ -934,6 +935,28 @@ def phase_scoring_set(*, phase: Phase, scoring: PhaseScoring, user: User) -> tup
         phase.save(update_fields=list(changed))
         rescoring_request(phase_id=phase.pk, version=phase.ground_truth_version)
     return changed
+
+
+def _phase_scoring_idle_check(*, phase: Phase, changed: tuple[str, ...]) -> None:
+    """Refuse a new dataset, split or profile while a submission of the phase is being scored: its
+    results, read on the old basis, would be recorded after the new one deleted the stale ones. (Jobs
+    still running are fine: the scoring step reads the phase when it starts; a new version alone is
+    caught when the results are recorded, ``SubmissionEvaluation.record``.)"""
+    basis = [name for name in changed if name != "ground_truth_version"]
+    scoring = Submission.objects.filter(
+        phase=phase, status=Status.EVALUATING, evaluation_started_at__isnull=False
+    )
+    count = scoring.count()
+    if basis and count:
+        raise ValidationError(
+            {
+                basis[0]: PortalError(
+                    f"{_submissions(count)} of this phase {'is' if count == 1 else 'are'} being scored right "
+                    "now; change what the phase is scored on in a minute, once the scoring is done.",
+                    code="scoring_in_progress",
+                )
+            }
+        )
 
 
 def phase_submission_kind_set(*, phase: Phase, submission_kind: str) -> Phase:

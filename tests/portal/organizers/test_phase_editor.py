@@ -422,6 +422,21 @@ def test_a_new_metric_profile_replaces_the_scores_after_confirming(
     assert not after & before
 
 
+def test_a_new_profile_waits_for_a_submission_being_scored(world: World, scored: Submission) -> None:
+    Submission.objects.filter(pk=scored.pk).update(status=Submission.Status.EVALUATING)
+    client = _client(world.organizer)
+    data = _as_submitted(client.get(_edit_url(scored.phase))) | {"metric_profile": "isles22", "confirm": "on"}
+
+    response = client.post(_edit_url(scored.phase), data)
+
+    assert (
+        "1 submission of this phase is being scored right now; change what the phase is scored on in a "
+        "minute, once the scoring is done."
+    ) in _text(response)
+    assert Phase.objects.get(pk=scored.phase_id).metric_profile == "isles24"
+    assert CaseResult.objects.filter(submission=scored).count() == 2
+
+
 def test_a_new_ranking_method_is_told_with_the_entries_it_reranks(
     world: World, scored: Submission, django_capture_on_commit_callbacks: Any
 ) -> None:
