@@ -370,6 +370,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "portal.submissions.tasks.submission_files_cleanup_task",
         "schedule": crontab(minute=17),
     },
+    # Release archives an organizer began to upload and never finished within a day.
+    "remove the release uploads never finished": {
+        "task": "portal.datasets.tasks.release_uploads_expire_task",
+        "schedule": crontab(minute=23),
+    },
 }
 
 # Where the worker finds the Docker engine; empty means the environment's default (DOCKER_HOST or

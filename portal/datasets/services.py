@@ -17,6 +17,7 @@ Ground truth is versioned per dataset (``GroundTruthVersion``): the import is ve
 previous version's masks of the others. Versions are never changed or deleted once made.
 """
 
+import datetime
 import hashlib
 import logging
 import os
@@ -81,6 +82,7 @@ RELEASE_ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 # stored compressed (.nii.gz), so an archive of it hardly compresses: a high ratio is a bomb.
 RELEASE_ARCHIVE_LIMITS = ArchiveLimits(max_members=100_000, max_total_bytes=500 * 1024**3, max_ratio=1000)
 RELEASE_UPLOAD_MAX_BYTES = 500 * 1024**3
+RELEASE_UPLOAD_EXPIRY = datetime.timedelta(hours=24)
 MASK_ARCHIVE_LIMITS = ArchiveLimits(max_members=10_000, max_total_bytes=64 * 1024**3, max_ratio=1000)
 PROGRESS_SECONDS = 1.0
 """How often a running import writes its progress."""
@@ -288,6 +290,28 @@ def release_upload_append(
             stream=stream,
         )
     return upload
+
+
+def release_uploads_expire(*, now: datetime.datetime) -> int:
+    """Delete the release uploads not completed within ``RELEASE_UPLOAD_EXPIRY`` of their start, with
+    their stored parts, and return how many (run hourly by Celery beat).
+
+    An organizer resumes a cut upload within a day; after that its parts (up to hundreds of GB) only fill
+    the storage. A whole archive is kept for its import, which removes it once it succeeded. Each upload
+    is locked first, so a chunk being appended finishes (and may complete it) before it is judged. Safe
+    to run twice.
+    """
+    expired = ReleaseUpload.objects.filter(sha256="", created_at__lt=now - RELEASE_UPLOAD_EXPIRY)
+    removed = 0
+    for upload_id in expired.values_list("pk", flat=True):
+        with transaction.atomic():
+            upload = ReleaseUpload.objects.select_for_update().filter(pk=upload_id, sha256="").first()
+            if upload is None:
+                continue
+            upload.delete()
+        chunked_upload_files_delete(upload=upload, storage=private_storage(), whole=False)
+        removed += 1
+    return removed
 
 
 def dataset_get_or_create(*, challenge: Challenge, slug: str, user: User) -> Dataset:

@@ -1,6 +1,7 @@
 """Importing a release from the web's two sources: a folder under the import root the site admin set, and
 an archive an organizer uploaded in chunks, unpacked with the predictions' archive checks."""
 
+import datetime
 import io
 import os
 import tarfile
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
+from django.utils import timezone
 
 from portal.accounts.models import ChallengeRole
 from portal.challenges.models import Split
@@ -24,6 +26,7 @@ from portal.datasets.services import (
     release_upload_append,
     release_upload_start,
 )
+from portal.datasets.tasks import release_uploads_expire_task
 from portal.storage import private_storage
 from portal.uploads.exceptions import UploadOffsetMismatch
 from tests.portal.accounts.factories import ChallengeRoleFactory
@@ -350,3 +353,36 @@ def test_a_hostile_archive_of_masks_makes_no_version(
 
     assert refused.value.messages == ["../sub-stroke0001.nii.gz points outside the archive with '..'."]
     assert dataset.ground_truth_versions.count() == 1
+
+
+def test_release_uploads_never_finished_within_a_day_are_removed_with_their_parts(
+    organized: tuple[Dataset, ChallengeRole],
+) -> None:
+    dataset, organizer = organized
+
+    def started(hours_ago: float, *, whole: bool) -> ReleaseUpload:
+        size = 100 if whole else 1000
+        upload = release_upload_start(
+            challenge=dataset.challenge, user=organizer.user, file_name="isles24.zip", total_bytes=size
+        )
+        upload = release_upload_append(
+            upload_id=upload.pk,
+            user=organizer.user,
+            start=0,
+            total_bytes=size,
+            length=100,
+            stream=io.BytesIO(b"x" * 100),
+        )
+        ReleaseUpload.objects.filter(pk=upload.pk).update(
+            created_at=timezone.now() - datetime.timedelta(hours=hours_ago)
+        )
+        return upload
+
+    expired, recent, whole = started(25, whole=False), started(2, whole=False), started(25, whole=True)
+
+    release_uploads_expire_task()
+
+    assert set(ReleaseUpload.objects.values_list("pk", flat=True)) == {recent.pk, whole.pk}
+    assert [private_storage().exists(name) for name in expired.part_names] == [False]
+    assert [private_storage().exists(name) for name in recent.part_names] == [True]
+    assert private_storage().exists(whole.file_name)
