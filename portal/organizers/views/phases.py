@@ -8,8 +8,7 @@ The page parses; the rules are the domain services' (``challenges.services.phase
 runs, the sentences of all that refuse are shown beside their fields, and nothing is saved unless all
 agree. A change that re-scores submissions or re-ranks the leaderboard is first saved and rolled back to
 say what it does, with counts; it is saved only once the organizer ticks the confirmation. Only the
-challenge's organizers open it (``accounts.selectors.user_is_organizer``): 404 to whoever may not see
-the challenge, 403 to the others.
+challenge's organizers open it (``access.challenge_organized_or_refused``).
 """
 
 import datetime
@@ -19,18 +18,16 @@ from typing import Any, TypeVar
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.forms import BaseFormSet, Form
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from portal.accounts.selectors import user_is_organizer
 from portal.algorithms.models import AlgorithmSettings
 from portal.algorithms.selectors import algorithm_settings_get
 from portal.algorithms.services import Sandbox, algorithm_settings_update
 from portal.challenges.models import Challenge, Phase
-from portal.challenges.selectors import challenge_get_visible_to
 from portal.challenges.services import PhaseFields, phase_create, phase_update
 from portal.datasets.selectors import dataset_ground_truth_version_list
 from portal.leaderboards.models import LeaderboardSettings
@@ -42,7 +39,7 @@ from portal.leaderboards.services import (
     leaderboard_reranking_changes,
     leaderboard_settings_update,
 )
-from portal.organizers.phase_forms import (
+from portal.organizers.forms.phases import (
     TIME_FIELDS,
     ColumnForm,
     ColumnFormSet,
@@ -51,6 +48,7 @@ from portal.organizers.phase_forms import (
     PhaseForm,
     SandboxForm,
 )
+from portal.organizers.views.access import challenge_organized_or_refused
 from portal.submissions.selectors import phase_submission_count_scored
 from portal.submissions.services import (
     PhaseScoring,
@@ -66,16 +64,6 @@ SCORING_WORDS = {
     "ground_truth_version": "the ground-truth version",
     "metric_profile": "the metric profile",
 }
-
-
-def _challenge_organized(request: HttpRequest, slug: str) -> Challenge:
-    try:
-        challenge = challenge_get_visible_to(user=request.user, slug=slug)
-    except Challenge.DoesNotExist as error:
-        raise Http404("No such challenge.") from error
-    if not user_is_organizer(user=request.user, challenge=challenge):
-        raise PermissionDenied("Only an organizer of this challenge edits its phases.")
-    return challenge
 
 
 @dataclass
@@ -338,12 +326,12 @@ def _editor(request: HttpRequest, *, challenge: Challenge, phase: Phase | None) 
 @login_required
 def phase_create_view(request: HttpRequest, slug: str) -> HttpResponse:
     """A new phase of the challenge, with its leaderboard and, for algorithms, its sandbox."""
-    return _editor(request, challenge=_challenge_organized(request, slug), phase=None)
+    return _editor(request, challenge=challenge_organized_or_refused(request, slug), phase=None)
 
 
 @login_required
 def phase_edit_view(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
     """One phase of the challenge, its leaderboard and, for algorithms, its sandbox."""
-    challenge = _challenge_organized(request, slug)
+    challenge = challenge_organized_or_refused(request, slug)
     phase = get_object_or_404(Phase, challenge=challenge, slug=phase_slug)
     return _editor(request, challenge=challenge, phase=phase)
