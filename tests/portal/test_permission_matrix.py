@@ -250,12 +250,16 @@ MATRIX: dict[str, tuple[Try, ...]] = {
         GET("/challenges/{challenge}/organize/phases/new/",                LOGIN, 403, 403, 403, 403, 200),
         GET("/challenges/{hidden_challenge}/organize/phases/new/",         LOGIN, 404, 404, 404, 404, 200),
         POST("/challenges/{challenge}/organize/phases/new/",               LOGIN, 403, 403, 403, 403, 200),
+        GET("/challenges/{other_challenge}/organize/phases/new/",          LOGIN, 403, 403, 403, 403, 403),
+        POST("/challenges/{other_challenge}/organize/phases/new/",         LOGIN, 403, 403, 403, 403, 403),
     ),
     "challenges/<slug>/organize/phases/<phase_slug>/": (
         GET("/challenges/{challenge}/organize/phases/{training}/",         LOGIN, 403, 403, 403, 403, 200),
         GET("/challenges/{challenge}/organize/phases/{final}/",            LOGIN, 403, 403, 403, 403, 200),
         GET("/challenges/{hidden_challenge}/organize/phases/{training}/",  LOGIN, 404, 404, 404, 404, 404),
         POST("/challenges/{challenge}/organize/phases/{final}/",           LOGIN, 403, 403, 403, 403, 200),
+        GET("/challenges/{other_challenge}/organize/phases/{training}/",   LOGIN, 403, 403, 403, 403, 403),
+        POST("/challenges/{other_challenge}/organize/phases/{training}/",  LOGIN, 403, 403, 403, 403, 403),
     ),
     # --- Organizer pages: a challenge's organizers only (403 to whoever sees the challenge, 404 to the
     # others); the organizer column organizes isles24 and the hidden challenge, not {other_challenge} ----
