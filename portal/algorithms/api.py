@@ -1,25 +1,23 @@
 """The algorithms API: resumable uploads of image archives, and the jobs of an algorithm submission.
 
-An upload is opened on a phase, then sent in chunks with ``PUT`` and a ``Content-Range`` header; ``GET``
-tells how many bytes arrived, so a client whose connection was cut resumes from there. A chunk that does
-not start where the upload stands is a 409 carrying ``received_bytes``. The chunk that completes the
+An upload is opened on a phase, then sent in chunks with ``PUT`` and a ``Content-Range`` header
+(``portal.uploads.api``, as every chunked upload); ``GET`` tells how many bytes arrived, so a client whose
+connection was cut resumes from there. A chunk that does not start where the upload stands is a 409
+carrying ``received_bytes``. The chunk that completes the
 upload creates the submission, which the response names.
 """
 
 import dataclasses
 import hashlib
-import io
 import json
-import re
 import uuid
 from collections.abc import Sequence
-from typing import IO
 
 from django.conf import settings
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,9 +30,14 @@ from portal.challenges.models import Phase
 from portal.submissions.api import ETAG, IF_NONE_MATCH, NOT_MODIFIED, answer_unless_unchanged
 from portal.submissions.models import Submission
 from portal.submissions.selectors import phase_get_for_submissions, submission_get_visible_to
-from portal.uploads.exceptions import UploadOffsetMismatch, UploadRefused
-
-CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+from portal.uploads.api import (
+    CONTENT_RANGE_HEADER,
+    ChunkParser,
+    chunk_range,
+    chunk_stream,
+    offset_mismatch_response,
+)
+from portal.uploads.exceptions import UploadOffsetMismatch
 
 
 class UploadStartSerializer(serializers.Serializer):
@@ -195,17 +198,6 @@ class PhaseAlgorithmContractView(APIView):
         return Response(AlgorithmContractSerializer(data).data)
 
 
-class ChunkParser(BaseParser):
-    """A chunk of an image archive: the body's stream, which the upload reads as it writes."""
-
-    media_type = "application/octet-stream"
-
-    def parse(
-        self, stream: IO[bytes], media_type: str | None = None, parser_context: object = None
-    ) -> IO[bytes]:
-        return stream
-
-
 class AlgorithmUploadView(APIView):
     """How much of an upload arrived (``GET``), and its next chunk (``PUT`` with ``Content-Range``)."""
 
@@ -218,16 +210,7 @@ class AlgorithmUploadView(APIView):
 
     @extend_schema(
         request={"application/octet-stream": bytes},
-        parameters=[
-            OpenApiParameter(
-                "Content-Range",
-                str,
-                OpenApiParameter.HEADER,
-                required=True,
-                pattern=CONTENT_RANGE.pattern,
-                description="Where the chunk lies in the archive: bytes START-END/TOTAL (END included).",
-            )
-        ],
+        parameters=[CONTENT_RANGE_HEADER],
         responses={
             200: UploadSerializer,
             400: OpenApiResponse(description="Refused, with a code"),
@@ -236,32 +219,18 @@ class AlgorithmUploadView(APIView):
     )
     def put(self, request: Request, upload_id: uuid.UUID) -> Response:
         upload = _upload_or_404(request, upload_id)
-        match = CONTENT_RANGE.match(request.headers.get("Content-Range", ""))
-        if match is None:
-            raise UploadRefused(
-                "Send each chunk with a header Content-Range: bytes START-END/TOTAL.", code="range"
-            )
-        start, end, total = (int(group) for group in match.groups())
-        if end < start:
-            raise UploadRefused("The chunk's range ends before it starts.", code="range")
+        start, length, total = chunk_range(request)
         try:
             upload = services.algorithm_upload_append(
                 upload_id=upload.pk,
                 user=request.user,
                 start=start,
                 total_bytes=total,
-                length=end - start + 1,
-                stream=request.data if request.stream is not None else io.BytesIO(),  # an empty body
+                length=length,
+                stream=chunk_stream(request),
             )
         except UploadOffsetMismatch as mismatch:
-            return Response(
-                {
-                    "code": "offset_mismatch",
-                    "detail": str(mismatch),
-                    "received_bytes": mismatch.received_bytes,
-                },
-                status=status.HTTP_409_CONFLICT,
-            )
+            return offset_mismatch_response(mismatch)
         return Response(UploadSerializer(upload).data)
 
 
