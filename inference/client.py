@@ -26,12 +26,14 @@ GB) goes in chunks; when the connection is cut, the client asks the portal how m
 from there, and ``--resume`` picks up an upload a previous run left. ``download`` fetches a challenge's
 release files as the portal's streamed tar, unpacking each file as it arrives under the release's names,
 checking each against its sha256, and writes ``MANIFEST.sha256``; run again after an interruption, it keeps
-every file already whole and fetches only the cases still lacking one. Every error is one sentence on
-stderr (the API's own where the portal refused) and a non-zero exit. ``--json`` (before or after the
-command) prints the API's answer as it came, one document on stdout and nothing else there (progress and
-notes go to stderr; ``teams`` prints ``null`` without a team, ``team-leave`` the portal's empty answer
-as ``null``), and an error as ``{"code", "detail"}``; a usage error (an unknown command, a missing
-argument) as ``{"error": sentence}`` with exit status 2, where argparse would print its usage text.
+every file already whole, asks for the rest of a file cut part way (a Range request from where its
+``.part`` stops) and fetches only the cases still lacking a file in the archive. Every error is one
+sentence on stderr (the API's own where the portal refused) and a non-zero exit. ``--json`` (before or
+after the command) prints the API's answer as it came, one document on stdout and nothing else there
+(progress and notes go to stderr; ``teams`` prints ``null`` without a team, ``team-leave`` the portal's
+empty answer as ``null``), and an error as ``{"code", "detail"}``; a usage error (an unknown command, a
+missing argument) as ``{"error": sentence}`` with exit status 2, where argparse would print its usage
+text.
 """
 
 import argparse
@@ -60,8 +62,8 @@ PASSED = ("SUCCEEDED", "CHECKED")
 """How a submission ends well: scored, or (a check-only try) through every check."""
 TOKEN_REFUSED = "The token was refused: copy it again from your account page."
 RESUME_ATTEMPTS = 5
-_NO_TEAM = "There is no challenge {challenge!r} you can see, or you are in no team of it."
 RESUME_WAIT_S = 2.0
+_NO_TEAM = "There is no challenge {challenge!r} you can see, or you are in no team of it."
 CHECK_ONLY_HELP = (
     "Run every check a submission gets (an image's: then its sanity case), without scoring it or counting "
     "it toward your limits; a few such tries a day."
@@ -365,15 +367,38 @@ class PortalClient:
             connection.endheaders()
             reply = connection.getresponse()
             if reply.status != 200:
-                raw = reply.read()
-                try:
-                    body = json.loads(raw) if raw else {}
-                except ValueError:
-                    body = {"detail": raw.decode(errors="replace")[:200]}
-                self._refusal_raise(
-                    Response(status=reply.status, body=body), not_found="There is no such case."
-                )
+                self._refusal_raise(_refusal_read(reply), not_found="There is no such case.")
             yield reply
+        except (ConnectionError, TimeoutError, http.client.HTTPException) as error:
+            raise ClientError(_unreachable(self.url, error), code="unreachable") from error
+        finally:
+            connection.close()
+
+    @contextmanager
+    def release_file(self, *, url: str, offset: int, sha256: str) -> Iterator[tuple[int, IO[bytes]]]:
+        """One release file by the ``url`` its listing gives, from byte ``offset`` on (a Range request, on
+        condition that the file is still the one of ``sha256``); where its bytes start (``offset``, or 0
+        when the portal sends the whole file) and the stream, read while it arrives.
+
+        Only the URL's path is asked of this client's portal: the token never goes to another host.
+        """
+        parts = urlsplit(url)
+        connection = self._connection()
+        try:
+            connection.putrequest("GET", parts.path + (f"?{parts.query}" if parts.query else ""))
+            connection.putheader("Authorization", f"Token {self._token}")
+            if offset > 0:
+                connection.putheader("Range", f"bytes={offset}-")
+                connection.putheader("If-Range", f'"{sha256}"')
+            connection.endheaders()
+            reply = connection.getresponse()
+            ranged = (reply.getheader("Content-Range") or "").startswith(f"bytes {offset}-")
+            if reply.status == 206 and ranged:
+                yield offset, reply
+            elif reply.status == 200:
+                yield 0, reply
+            else:
+                self._refusal_raise(_refusal_read(reply), not_found=f"The portal no longer has {url}.")
         except (ConnectionError, TimeoutError, http.client.HTTPException) as error:
             raise ClientError(_unreachable(self.url, error), code="unreachable") from error
         finally:
@@ -462,6 +487,16 @@ class PortalClient:
         if response.status == 400 and isinstance(response.body, dict):
             raise ClientError(" ".join(_messages(response.body)), code=code)
         raise ClientError(f"The portal answered with HTTP {response.status}; try again later.", code=code)
+
+
+def _refusal_read(reply: http.client.HTTPResponse) -> Response:
+    """A streamed request's answer that is not the file: its JSON, or the start of its text."""
+    raw = reply.read()
+    try:
+        body = json.loads(raw) if raw else {}
+    except ValueError:
+        body = {"detail": raw.decode(errors="replace")[:200]}
+    return Response(status=reply.status, body=body)
 
 
 def _unreachable(url: str, error: Exception) -> str:
@@ -910,6 +945,40 @@ def _archive_unpack(
     return written
 
 
+def _part_resume(
+    client: PortalClient, file: Mapping[str, Any], *, target: Path, progress: Callable[[int], None]
+) -> None:
+    """Complete a file whose download stopped part way: ask for the bytes after its ``.part`` (the part's
+    own are hashed first, so the sum covers the whole file) and rename it once the sha256 matches. A part
+    that does not continue the file (its sum fails) is fetched again whole, once."""
+    part = target.with_name(target.name + ".part")
+    held = part.stat().st_size if part.is_file() else 0
+    offset = held if held < file["size_bytes"] else 0
+    digest = hashlib.sha256()
+    if offset > 0:
+        with part.open("rb") as handle:
+            for chunk in iter(partial(handle.read, CHUNK_BYTES), b""):
+                digest.update(chunk)
+        progress(offset)
+    with client.release_file(url=file["url"], offset=offset, sha256=file["sha256"]) as (start, source):
+        if start != offset:  # the portal sends the whole file: what was held does not count
+            digest = hashlib.sha256()
+            progress(start - offset)
+        with part.open("ab" if start > 0 else "wb") as handle:
+            for chunk in iter(partial(source.read, CHUNK_BYTES), b""):
+                handle.write(chunk)
+                digest.update(chunk)
+                progress(len(chunk))
+    if digest.hexdigest() == file["sha256"]:
+        part.replace(target)
+        return
+    part.unlink()
+    if start == 0:
+        raise ClientError(f"{file['path']} arrived with another sha256 than the manifest's; run again.")
+    progress(-file["size_bytes"])
+    _part_resume(client, file, target=target, progress=progress)
+
+
 def _download(client: PortalClient, arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     out_dir = Path(arguments.out_dir)
     query = [("split", arguments.split)] if arguments.split else []
@@ -929,6 +998,18 @@ def _download(client: PortalClient, arguments: argparse.Namespace, out: IO[str],
         bar(done[0], total)
 
     bar(done[0], total)
+    resumed = [
+        path
+        for path, file in pending.items()
+        if file.get("url") is not None and (out_dir / f"{path}.part").is_file()
+    ]
+    try:
+        for path in resumed:
+            _part_resume(client, pending.pop(path), target=out_dir / path, progress=advance)
+    except (OSError, http.client.HTTPException) as error:
+        raise ClientError(
+            f"The download was cut ({error}); run the same command again to go on where it stopped."
+        ) from error
     if pending:
         cases = sorted({file["case"] for file in pending.values()})
         archive_query = [*query[:1], *(("case", name) for name in cases)]
@@ -947,7 +1028,7 @@ def _download(client: PortalClient, arguments: argparse.Namespace, out: IO[str],
     (out_dir / listing["manifest"]).write_text(manifest)
     err.write(
         f"{len(files)} files ({_size(total)}) in {out_dir}, each matching {listing['manifest']}"
-        f" ({len(whole)} already there).\n"
+        f" ({len(whole)} already there, {len(resumed)} resumed where they stopped).\n"
     )
     if arguments.json:
         _document(listing, out)

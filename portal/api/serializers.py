@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from portal.accounts.models import ChallengeRole
 from portal.challenges.models import Challenge, Phase, Split
+from portal.datasets.archives import ReleaseEntry
 from portal.datasets.models import Case, GroundTruth, Image
 from portal.datasets.selectors import case_ground_truth_visible, case_outcome_data
 
@@ -138,6 +139,17 @@ class ReleaseFileSerializer(serializers.Serializer):
     )
     sha256 = serializers.CharField(read_only=True)
     size_bytes = serializers.IntegerField(read_only=True)
+    url = serializers.SerializerMethodField(
+        help_text="Where this one file downloads (GET; a Range request resumes it); null for a clinical "
+        "table, which comes in the archive only."
+    )
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_url(self, entry: ReleaseEntry) -> str | None:
+        if entry.stored_id is None:
+            return None
+        name = "api:image-file" if entry.kind == "image" else "api:ground-truth-file"
+        return str(self.context["request"].build_absolute_uri(reverse(name, args=[entry.stored_id])))
 
 
 class ReleaseFileListSerializer(serializers.Serializer):

@@ -6,7 +6,7 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.cache import patch_cache_control
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
@@ -108,12 +108,42 @@ class MeView(APIView):
         return Response(MeSerializer(data).data)
 
 
+RANGE = OpenApiParameter(
+    "Range",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="One range of bytes, bytes=N- or bytes=N-M: the answer is a 206 with those bytes, so that a "
+    "cut download goes on where it stopped (416 when N is past the end). Other forms are ignored.",
+)
+IF_RANGE = OpenApiParameter(
+    "If-Range",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="The ETag of the bytes already held: when the file is no longer that one, the whole file "
+    "comes (200) instead of the range.",
+)
+FILE_RESPONSES = {
+    (200, "application/gzip"): OpenApiTypes.BINARY,
+    (206, "application/gzip"): OpenApiResponse(
+        OpenApiTypes.BINARY, description="The range asked for; Content-Range says which bytes."
+    ),
+    403: OpenApiResponse(
+        description="The challenge's data-use terms are not accepted yet (terms_not_accepted)."
+    ),
+    416: OpenApiResponse(
+        description="The range starts past the file's end (range_not_satisfiable, with Content-Range: "
+        "bytes */size)."
+    ),
+}
+
+
 class ImageFileView(APIView):
-    """Download one image file the user may see (ETag is its sha256; If-None-Match gives 304)."""
+    """Download one image file the user may see (ETag is its sha256; If-None-Match gives 304; a single
+    Range gives 206)."""
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={(200, "application/gzip"): OpenApiTypes.BINARY})
+    @extend_schema(parameters=[RANGE, IF_RANGE], responses=FILE_RESPONSES)
     def get(self, request: Request, pk: int) -> HttpResponse:
         image = Image.objects.select_related("case__dataset__challenge").filter(pk=pk).first()
         if image is None or not image_can_download(user=request.user, image=image):
@@ -128,11 +158,12 @@ class ImageFileView(APIView):
 
 class GroundTruthFileView(APIView):
     """Download one reference mask the user may see: a training case's, or any to an organizer (ETag is
-    its sha256; If-None-Match gives 304). A hidden test case's mask is not found."""
+    its sha256; If-None-Match gives 304; a single Range gives 206). A hidden test case's mask is not
+    found."""
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={(200, "application/gzip"): OpenApiTypes.BINARY})
+    @extend_schema(parameters=[RANGE, IF_RANGE], responses=FILE_RESPONSES)
     def get(self, request: Request, pk: int) -> HttpResponse:
         ground_truth = GroundTruth.objects.select_related("case__dataset__challenge").filter(pk=pk).first()
         if ground_truth is None or not ground_truth_can_download(
@@ -186,7 +217,7 @@ class ReleaseFileListView(APIView):
         _, entries = _release_entries(request, slug)
         archive = release_archive(entries=entries)
         data = {"manifest": MANIFEST_NAME, "size_bytes": archive.size_bytes, "files": entries}
-        return Response(ReleaseFileListSerializer(data).data)
+        return Response(ReleaseFileListSerializer(data, context={"request": request}).data)
 
 
 class ReleaseArchiveView(APIView):

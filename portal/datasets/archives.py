@@ -49,7 +49,9 @@ EntryKind = Literal["image", "mask", "table"]
 class ReleaseEntry:
     """One file of the release as the user downloads it: its path under the dataset's folder, sum and size.
 
-    ``source`` is the stored file, or the bytes of a clinical table written from the case's row.
+    ``source`` is the stored file, or the bytes of a clinical table written from the case's row;
+    ``stored_id`` is the id of the ``Image`` or ``GroundTruth`` whose file it is (None for a table), by
+    which the file alone downloads.
     """
 
     dataset: str
@@ -59,6 +61,7 @@ class ReleaseEntry:
     sha256: str
     size_bytes: int
     source: FieldFile | bytes
+    stored_id: int | None = None
 
     @property
     def archive_path(self) -> str:
@@ -111,6 +114,7 @@ def _case_entries(case: Case) -> Iterator[ReleaseEntry]:
             sha256=image.sha256,
             size_bytes=image.size_bytes,
             source=image.file,
+            stored_id=image.pk,
         )
     ground_truth = case_ground_truth_visible(case=case)
     if ground_truth is not None:
@@ -122,6 +126,7 @@ def _case_entries(case: Case) -> Iterator[ReleaseEntry]:
             sha256=ground_truth.sha256,
             size_bytes=ground_truth.file.size,
             source=ground_truth.file,
+            stored_id=ground_truth.pk,
         )
     yield from _table_entries(case, case.admission_data)
     if getattr(case, "outcome_visible", False):

@@ -1,6 +1,7 @@
 """A release's files as a participant and an organizer download them: each file under the release's own
 name, the reference masks and outcome tables of training cases, the whole split as one streamed tar with a
-manifest of sha256 sums, and never a hidden test case's mask or outcome to a participant."""
+manifest of sha256 sums, one file from a byte on (a Range request), and never a hidden test case's mask or
+outcome to a participant."""
 
 import hashlib
 from pathlib import Path
@@ -10,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from portal.challenges.models import Phase, Split
-from portal.datasets.models import GroundTruth, Image
+from portal.datasets.models import DataCard, GroundTruth, Image
 from releases import isles24
 from tests.portal.challenges.factories import PhaseFactory
 from tests.portal.datasets.release_world import (
@@ -178,3 +179,69 @@ def test_someone_who_sees_no_case_of_the_challenge_is_refused_with_a_sentence(
 
     assert response.status_code == 403
     assert "no case" in response.json()["detail"]
+
+
+def _file(client: Client, route: str, pk: int, **headers: str) -> tuple[int, bytes, object]:
+    response = client.get(reverse(route, args=[pk]), headers=headers)
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    return response.status_code, content, response
+
+
+def test_one_file_answers_a_range_with_its_remaining_bytes_and_they_complete_its_sha256(
+    imported: ImportedRelease,
+) -> None:
+    participant = _client(imported.participant)
+    image = Image.objects.filter(case__name=imported.train[0]).order_by("pk").first()
+    mask = GroundTruth.objects.get(case__name=imported.train[0])
+    _, whole, answer = _file(participant, "api:image-file", image.pk)
+    size, etag = len(whole), f'"{image.sha256}"'
+
+    rest = _file(participant, "api:image-file", image.pk, range="bytes=100-", if_range=etag)
+    middle = _file(participant, "api:image-file", image.pk, range="bytes=10-19")
+    past = _file(participant, "api:image-file", image.pk, range=f"bytes={size}-")
+    changed = _file(participant, "api:image-file", image.pk, range="bytes=100-", if_range='"another"')
+    mask_rest = _file(participant, "api:ground-truth-file", mask.pk, range="bytes=50-")
+
+    assert answer["Accept-Ranges"] == "bytes"
+    assert rest[0] == 206
+    assert rest[2]["Content-Range"] == f"bytes 100-{size - 1}/{size}"
+    assert int(rest[2]["Content-Length"]) == size - 100
+    assert sha256(whole[:100] + rest[1]) == image.sha256
+    assert (middle[0], middle[1]) == (206, whole[10:20])
+    assert (past[0], past[2]["Content-Range"]) == (416, f"bytes */{size}")
+    assert (changed[0], changed[1]) == (200, whole)  # not the version held: the whole file
+    assert mask_rest[0] == 206
+    assert sha256(_file(participant, "api:ground-truth-file", mask.pk)[1][:50] + mask_rest[1]) == mask.sha256
+
+
+def test_a_range_keeps_the_permissions_and_the_data_terms(imported: ImportedRelease) -> None:
+    participant = _client(imported.participant)
+    hidden_mask = GroundTruth.objects.get(case__name=imported.test)
+    image = Image.objects.filter(case__name=imported.train[0]).order_by("pk").first()
+
+    hidden = _file(participant, "api:ground-truth-file", hidden_mask.pk, range="bytes=10-")
+    DataCard.objects.create(challenge=imported.challenge, licence="CC BY-NC 4.0", terms="Research only.")
+    before_terms = _file(participant, "api:image-file", image.pk, range="bytes=10-")
+
+    assert hidden[0] == 404
+    assert before_terms[0] == 403
+    assert b"terms_not_accepted" in before_terms[1]
+
+
+def test_the_listing_gives_each_stored_files_own_address_and_none_for_a_table(
+    imported: ImportedRelease,
+) -> None:
+    participant = _client(imported.participant)
+    image = Image.objects.filter(case__name=imported.train[0]).order_by("pk").first()
+
+    listing = participant.get(reverse("api:release-files", args=["isles24"]), {"split": "train"}).json()
+
+    urls = {file["kind"]: set() for file in listing["files"]}
+    for file in listing["files"]:
+        urls[file["kind"]].add(file["url"])
+    assert urls["table"] == {None}
+    assert f"http://testserver{reverse('api:image-file', args=[image.pk])}" in urls["image"]
+    for file in listing["files"]:
+        if file["url"] is not None:
+            response = participant.get(file["url"])
+            assert sha256(b"".join(response.streaming_content)) == file["sha256"]
