@@ -5,6 +5,8 @@ import datetime
 import io
 import os
 import tarfile
+import threading
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -12,11 +14,13 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connections
 from django.test import override_settings
 from django.utils import timezone
 
 from portal.accounts.models import ChallengeRole
 from portal.challenges.models import Split
+from portal.datasets import services as dataset_services
 from portal.datasets.exceptions import DatasetImportRefused, GroundTruthRefused, NotAnOrganizer
 from portal.datasets.models import Case, Dataset, DatasetImport, GroundTruth, Image, ReleaseUpload
 from portal.datasets.services import (
@@ -386,3 +390,32 @@ def test_release_uploads_never_finished_within_a_day_are_removed_with_their_part
     assert [private_storage().exists(name) for name in expired.part_names] == [False]
     assert [private_storage().exists(name) for name in recent.part_names] == [True]
     assert private_storage().exists(whole.file_name)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_import_shows_its_progress_to_other_connections(
+    release: Path, case_names: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The import's one transaction hides its rows until it ends; its progress is written beside it, so a
+    page polling the row sees the cases go by."""
+    monkeypatch.setattr(dataset_services, "PROGRESS_SECONDS", 0.01)
+    dataset_import = dataset_import_create(
+        dataset=DatasetFactory(), source_path=release, split=Split.TRAIN, queue=False
+    )
+    runner = threading.Thread(
+        target=lambda: (
+            dataset_services.dataset_import_run(dataset_import_id=dataset_import.pk),
+            connections.close_all(),
+        )
+    )
+    seen: set[tuple[str, int, int]] = set()
+
+    runner.start()
+    while runner.is_alive():
+        row = DatasetImport.objects.values_list("progress_stage", "progress_done", "progress_total").get()
+        seen.add(row)
+        time.sleep(0.005)
+    runner.join()
+
+    assert {(f"Importing case {name}", done, 3) for done, name in enumerate(case_names)} & seen
+    assert DatasetImport.objects.get().status == DatasetImport.Status.SUCCEEDED
