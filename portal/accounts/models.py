@@ -118,3 +118,36 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"Invitation to {self.team} ({self.email or 'by link'})"
+
+
+class ParticipationRequest(models.Model):
+    """A person's request to take part in a challenge whose organizers approve participants
+    (``Challenge.participant_approval``): until an organizer approves it, they are no participant (no
+    submission, no download). Approval makes the participant role; a rejection keeps its reason."""
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Waiting for approval"
+        APPROVED = "APPROVED", "Approved"
+        REJECTED = "REJECTED", "Rejected"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="participation_requests"
+    )
+    challenge = models.ForeignKey(
+        "challenges.Challenge", on_delete=models.CASCADE, related_name="participation_requests"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True, help_text="Why, as the organizer wrote it; e-mailed to the person.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "challenge"], name="one_participation_request"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} asks to take part in {self.challenge} ({self.get_status_display().lower()})"

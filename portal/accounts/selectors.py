@@ -7,6 +7,8 @@
 - **Teams**: a participant is in one team of a challenge at most, or competes alone under their own
   name; a challenge's teams stop changing members once the team freeze date of any of its phases has
   passed (``team_freeze_sentence``).
+- **Participant approval**: where a challenge's organizers approve participants, joining it asks them
+  (a ``ParticipationRequest``); the person is no participant until an organizer approves.
 - **One person, one side**: a user who takes part in a challenge (its PARTICIPANT role, or a member of
   one of its teams) is never an organizer or an expert reader of it, and the reverse; an expert reader
   (the READER role) reads or annotates the challenge's hidden test cases.
@@ -20,7 +22,7 @@ from allauth.account.models import EmailAddress
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from portal.accounts.models import ChallengeRole, Invitation, Team, TeamMembership, User
+from portal.accounts.models import ChallengeRole, Invitation, ParticipationRequest, Team, TeamMembership, User
 
 if TYPE_CHECKING:
     # For annotations only: challenges sit above accounts, which never imports them at run time.
@@ -200,3 +202,32 @@ def team_freeze_sentence(*, challenge: "Challenge") -> str | None:
         f"The teams of {challenge.title} were frozen on {frozen_at.astimezone(datetime.UTC):%Y-%m-%d %H:%M} "
         "UTC: nobody creates, joins or leaves a team of it any more, and no member is removed."
     )
+
+
+def participation_request_of(*, user: User, challenge: "Challenge | int") -> ParticipationRequest | None:
+    """The user's request to take part in the challenge, whatever its status, or None (or anonymous)."""
+    if not user.is_authenticated:
+        return None
+    return ParticipationRequest.objects.filter(user=user, challenge=challenge).first()
+
+
+def participation_request_list(*, challenge: "Challenge | int") -> QuerySet[ParticipationRequest]:
+    """The challenge's requests to take part that are waiting or were rejected, with their users: the
+    waiting ones first, oldest first (an approved one is a participant, listed as such)."""
+    return (
+        ParticipationRequest.objects.filter(challenge=challenge)
+        .exclude(status=ParticipationRequest.Status.APPROVED)
+        .select_related("user", "decided_by")
+        .order_by("status", "created_at")
+    )
+
+
+def participation_request_sentence(*, participation_request: ParticipationRequest) -> str | None:
+    """What the person reads on the challenge's page about their request: waiting, or rejected with the
+    organizers' reason; None once approved (they take part)."""
+    if participation_request.status == ParticipationRequest.Status.PENDING:
+        return "Your request to take part is waiting for the organizers' approval."
+    if participation_request.status == ParticipationRequest.Status.REJECTED:
+        reason = participation_request.reason.strip()
+        return "The organizers declined your request to take part" + (f": {reason}" if reason else ".")
+    return None

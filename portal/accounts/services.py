@@ -7,6 +7,10 @@ captaincy on. Nobody who organizes or reads the challenge's hidden cases is invi
 the challenge's teams are frozen (``selectors.team_freeze_sentence``) nobody creates, joins or leaves
 one. Each refusal is a ``PortalError`` with a code, or ``PermissionDenied`` for a member who may not do
 what they asked.
+
+Where a challenge's organizers approve participants (``Challenge.participant_approval``), joining it makes
+a ``ParticipationRequest`` instead of the participant role; an organizer approves it (the role is granted
+then, still one person on one side) or rejects it, with a reason the person is e-mailed.
 """
 
 from collections.abc import Callable
@@ -20,11 +24,19 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from portal.accounts.models import ChallengeRole, Invitation, Team, TeamMembership, User
+from portal.accounts.models import (
+    ChallengeRole,
+    Invitation,
+    ParticipationRequest,
+    Team,
+    TeamMembership,
+    User,
+)
 from portal.accounts.selectors import (
     challenge_role_conflict,
     invitation_closed_sentence,
     invitation_is_for,
+    participation_request_sentence,
     team_freeze_sentence,
     user_find,
     user_is_inside,
@@ -80,11 +92,14 @@ def challenge_role_grant(
         return ChallengeRole.objects.create(user=user, challenge=challenge, role=role)
 
 
-def challenge_join(*, challenge: "Challenge", user: User) -> ChallengeRole:
-    """Make the user a participant of a public challenge. Joining twice changes nothing.
+def challenge_join(*, challenge: "Challenge", user: User) -> ChallengeRole | ParticipationRequest:
+    """Make the user a participant of a public challenge, or, where its organizers approve participants,
+    ask them to: the ``ParticipationRequest`` waits for an organizer's decision
+    (``participation_request_decide``). Joining twice changes nothing.
 
-    Organizers and expert readers of the challenge cannot take part in it (``challenge_role_grant``);
-    hidden challenges are joined only by invitation (an organizer adds the role).
+    Organizers and expert readers of the challenge cannot take part in it (``ValidationError``, code
+    ``other_side``); hidden challenges are joined only by invitation (an organizer adds the role); someone
+    whose request was rejected is told so again (``PortalError``, code ``request_rejected``).
     """
     participant = ChallengeRole.objects.filter(
         user=user, challenge=challenge, role=ChallengeRole.Role.PARTICIPANT
@@ -93,7 +108,57 @@ def challenge_join(*, challenge: "Challenge", user: User) -> ChallengeRole:
         return participant
     if not challenge.is_public:
         raise ValidationError("This challenge is by invitation only: ask its organizers to add you.")
-    return challenge_role_grant(user=user, challenge=challenge, role=ChallengeRole.Role.PARTICIPANT)
+    if not challenge.participant_approval:
+        return challenge_role_grant(user=user, challenge=challenge, role=ChallengeRole.Role.PARTICIPANT)
+    conflict = challenge_role_conflict(user=user, challenge=challenge, role=ChallengeRole.Role.PARTICIPANT)
+    if conflict is not None:
+        raise ValidationError(conflict, code="other_side")
+    request, _ = ParticipationRequest.objects.get_or_create(user=user, challenge=challenge)
+    if request.status == ParticipationRequest.Status.REJECTED:
+        raise PortalError(
+            participation_request_sentence(participation_request=request) or "", code="request_rejected"
+        )
+    return request
+
+
+def participation_request_decide(
+    *, participation_request: ParticipationRequest, approve: bool, reason: str, by: User
+) -> ParticipationRequest:
+    """An organizer of the request's challenge (``by``; ``PermissionDenied`` for anyone else) approves the
+    waiting request, making its person a participant, or rejects it; either way the person is e-mailed the
+    decision with ``reason`` (which may be empty).
+
+    A request decided already is not decided again (``PortalError``, code ``decided``); approving someone
+    who has since become an organizer or expert reader is refused by ``challenge_role_grant``
+    (``ValidationError``, code ``other_side``).
+    """
+    challenge = participation_request.challenge
+    if not user_is_organizer(user=by, challenge=challenge):
+        raise PermissionDenied("Only an organizer of this challenge decides who takes part in it.")
+    with transaction.atomic():
+        request = ParticipationRequest.objects.select_for_update().get(pk=participation_request.pk)
+        if request.status != ParticipationRequest.Status.PENDING:
+            raise PortalError(
+                f"{request.user.username}'s request was {request.get_status_display().lower()} already.",
+                code="decided",
+            )
+        if approve:
+            challenge_role_grant(user=request.user, challenge=challenge, role=ChallengeRole.Role.PARTICIPANT)
+        status = ParticipationRequest.Status
+        request.status = status.APPROVED if approve else status.REJECTED
+        request.decided_by = by
+        request.decided_at = timezone.now()
+        request.reason = reason.strip()
+        request.save(update_fields=["status", "decided_by", "decided_at", "reason"])
+    decision = "approved" if approve else "declined"
+    body = f"The organizers of {challenge.title} {decision} your request to take part."
+    if request.reason:
+        body += f"\n\nTheir reason: {request.reason}"
+    if approve:
+        body += "\n\nYou may now download its data and submit."
+    subject = f"{challenge.title}: your request to take part was {decision}"
+    send_mail(subject, body, None, [request.user.email])
+    return request
 
 
 def challenge_person_add(
@@ -228,7 +293,12 @@ def invitation_accept(*, token: str, user: User) -> TeamMembership:
         _teams_not_frozen(challenge=challenge)
         _may_be_invited(team=team, user=user)
         _in_no_team(user=user, challenge=challenge)
-        challenge_join(challenge=challenge, user=user)
+        if isinstance(challenge_join(challenge=challenge, user=user), ParticipationRequest):
+            raise PortalError(
+                f"{challenge.title} admits participants with its organizers' approval: ask to take part "
+                "on its page, and accept this invitation once they approve.",
+                code="approval_pending",
+            )
         Team.objects.select_for_update().filter(pk=team.pk).first()
         membership = TeamMembership.objects.create(team=team, user=user, challenge=challenge)
         _invitation_answer(invitation=invitation, user=user, status=Invitation.Status.ACCEPTED)

@@ -14,7 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.accounts.selectors import user_role_list
+from portal.accounts.models import ParticipationRequest
+from portal.accounts.selectors import participation_request_sentence, user_role_list
 from portal.accounts.services import challenge_join
 from portal.api.serializers import (
     CaseQuerySerializer,
@@ -88,12 +89,26 @@ class ChallengeViewSet(viewsets.ReadOnlyModelViewSet):
         serializer = CaseSerializer(page, many=True, context=self.get_serializer_context())
         return self.get_paginated_response(serializer.data)
 
-    @extend_schema(request=None, responses={201: RoleSerializer, 400: OpenApiResponse(description="Refused")})
+    @extend_schema(
+        request=None,
+        responses={
+            201: RoleSerializer,
+            202: OpenApiResponse(
+                description="The challenge's organizers approve participants: the request waits for them "
+                "(its sentence in detail)."
+            ),
+            400: OpenApiResponse(description="Refused"),
+        },
+    )
     @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated])
     def join(self, request: Request, slug: str, format: str | None = None) -> Response:
-        """Take part in a public challenge as a participant; joining twice changes nothing."""
-        role = challenge_join(challenge=self.get_object(), user=request.user)
-        return Response(RoleSerializer(role).data, status=status.HTTP_201_CREATED)
+        """Take part in a public challenge as a participant, or ask its organizers to approve it where they
+        approve participants; joining twice changes nothing."""
+        joined = challenge_join(challenge=self.get_object(), user=request.user)
+        if isinstance(joined, ParticipationRequest):
+            sentence = participation_request_sentence(participation_request=joined)
+            return Response({"detail": sentence}, status=status.HTTP_202_ACCEPTED)
+        return Response(RoleSerializer(joined).data, status=status.HTTP_201_CREATED)
 
 
 class MeView(APIView):

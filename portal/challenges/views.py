@@ -18,11 +18,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
 from portal.accounts import services as account_services
-from portal.accounts.models import ChallengeRole, Invitation, Team, User
+from portal.accounts.models import ChallengeRole, Invitation, ParticipationRequest, Team, User
 from portal.accounts.selectors import (
     invitation_closed_sentence,
     invitation_get,
     invitation_is_for,
+    participation_request_of,
+    participation_request_sentence,
     roles_make_organizer,
     team_freeze_sentence,
     team_freeze_upcoming,
@@ -55,13 +57,21 @@ def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
     challenge = _challenge_or_404(request, slug)
     roles = user_roles(user=request.user, challenge=challenge)
     role_labels = [label for value, label in ChallengeRole.Role.choices if value in roles]
+    request_to_take_part = None if roles else participation_request_of(user=request.user, challenge=challenge)
+    request_sentence = request_to_take_part and participation_request_sentence(
+        participation_request=request_to_take_part
+    )
     context = {
         "challenge": challenge,
         "phases": phase_list(challenge=challenge),
         "datasets": challenge.datasets.order_by("slug"),
         "role_labels": role_labels,
         "is_organizer": roles_make_organizer(roles=roles),
-        "can_join": request.user.is_authenticated and challenge.is_public and not roles,
+        "can_join": request.user.is_authenticated
+        and challenge.is_public
+        and not roles
+        and not request_sentence,
+        "participation_request_sentence": request_sentence,
         "is_participant": ChallengeRole.Role.PARTICIPANT in roles,
         "team": team_of(user=request.user, challenge=challenge),
     }
@@ -71,14 +81,17 @@ def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def challenge_join_view(request: HttpRequest, slug: str) -> HttpResponse:
-    """Join a public challenge as a participant."""
+    """Join a public challenge as a participant, or ask its organizers to approve it."""
     challenge = _challenge_or_404(request, slug)
     try:
-        challenge_join(challenge=challenge, user=request.user)
+        joined = challenge_join(challenge=challenge, user=request.user)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, f"You take part in {challenge.title}.")
+        if isinstance(joined, ParticipationRequest):
+            messages.info(request, participation_request_sentence(participation_request=joined) or "")
+        else:
+            messages.success(request, f"You take part in {challenge.title}.")
     return redirect("challenge-detail", slug=challenge.slug)
 
 

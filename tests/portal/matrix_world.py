@@ -27,7 +27,7 @@ from django.core.files.base import ContentFile
 from rest_framework.authtoken.models import Token
 
 from inference.contract import ISLES24
-from portal.accounts.models import ChallengeRole, Invitation, Team, TeamMembership, User
+from portal.accounts.models import ChallengeRole, Invitation, ParticipationRequest, Team, TeamMembership, User
 from portal.accounts.services import challenge_role_grant
 from portal.algorithms import services as algorithm_services
 from portal.algorithms.models import AlgorithmSettings, Job
@@ -342,6 +342,10 @@ def world_build(*, on_commit: Callable[..., Any]) -> World:
     cast.organizer.user_permissions.add(
         Permission.objects.get(content_type__app_label="challenges", codename="add_challenge")
     )
+    # Someone of no column asked to take part (made while the organizers approved participants).
+    participation_request = ParticipationRequest.objects.create(
+        user=UserFactory(username="applicant"), challenge=challenge
+    )
 
     people = cast.people
     ids: dict[str, object] = {
@@ -371,6 +375,7 @@ def world_build(*, on_commit: Callable[..., Any]) -> World:
         "team_a_user": cast.team_a.pk,
         "reader_role": ChallengeRole.objects.get(user=cast.reader, challenge=challenge).pk,
         "other_organizer_role": other_organizer.pk,
+        "participation_request": participation_request.pk,
     }
     return World(
         people=people,

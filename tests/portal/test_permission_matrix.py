@@ -309,6 +309,17 @@ MATRIX: dict[str, tuple[Try, ...]] = {
                                                                            LOGIN, 404, 404, 404, 404, 200),
         GET("/challenges/{other_challenge}/organize/participants/export/", LOGIN, 403, 403, 403, 403, 403),
     ),
+    "challenges/<slug>/organize/participants/requests/<request_id>/": (
+        POST("/challenges/{challenge}/organize/participants/requests/{participation_request}/",
+                                                                           LOGIN, 403, 403, 403, 403, 302,
+             body={"decision": "approve", "reason": "Welcome."}),
+        POST("/challenges/{hidden_challenge}/organize/participants/requests/{participation_request}/",
+                                                                           LOGIN, 404, 404, 404, 404, 404,
+             body={"decision": "approve"}),
+        POST("/challenges/{other_challenge}/organize/participants/requests/{participation_request}/",
+                                                                           LOGIN, 403, 403, 403, 403, 403,
+             body={"decision": "approve"}),
+    ),
     # --- Datasets: training files to participants, hidden ones to organizers ---------------------------
     "datasets/images/<pk>/download/": (
         GET("/datasets/images/{train_image}/download/",                    LOGIN, 200, 200, 404, 404, 200),
