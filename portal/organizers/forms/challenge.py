@@ -92,16 +92,28 @@ class ChallengeForm(forms.Form):
             del self.fields["logo_clear"]
 
     def clean(self) -> dict[str, object]:
-        """Read the two dates as wall-clock times in the form's time zone (when it is one)."""
+        """Read the two dates as wall-clock times in the form's time zone (when it is one); a time the
+        clocks skip there (the hour lost in spring) is refused."""
         data = super().clean() or {}
+        zone_name = str(data.get("time_zone", ""))
         try:
-            zone = zoneinfo.ZoneInfo(str(data.get("time_zone", "")))
+            zone = zoneinfo.ZoneInfo(zone_name)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             return data  # the service names the time zone's problem
         for name in ("starts_at", "ends_at"):
             moment = data.get(name)
-            if isinstance(moment, datetime.datetime):
-                data[name] = moment.replace(tzinfo=None).replace(tzinfo=zone)
+            if not isinstance(moment, datetime.datetime):
+                continue
+            wall_clock = moment.replace(tzinfo=None)
+            local = wall_clock.replace(tzinfo=zone)
+            if local.astimezone(datetime.UTC).astimezone(zone).replace(tzinfo=None) != wall_clock:
+                self.add_error(
+                    name,
+                    f"{wall_clock:%Y-%m-%d %H:%M} does not exist in {zone_name}: the clocks skip that hour. "
+                    "Pick another time.",
+                )
+                continue
+            data[name] = local
         return data
 
     def challenge_fields(self) -> ChallengeFields:

@@ -115,6 +115,10 @@ def test_creating_a_challenge_needs_the_site_admins_permission(world: ChallengeW
             {"ends_at": "2026-02-01T09:00"},
             "The challenge ends (2026-02-01 08:00 UTC) before it starts (2026-03-01 08:00 UTC)",
         ),
+        (
+            {"starts_at": "2026-03-29T02:30"},
+            "2026-03-29 02:30 does not exist in Europe/Berlin: the clocks skip that hour. Pick another time.",
+        ),
         ({"time_zone": "Mars/Olympus"}, "Mars/Olympus is not a time zone name: write one like Europe/Berlin"),
         (
             {"logo": SimpleUploadedFile("logo.png", b"<svg onload=alert(1)>", content_type="image/png")},
