@@ -3,7 +3,8 @@ import's progress and report, which the import's page polls.
 
 An upload is opened on the challenge (``POST``), then sent in chunks with ``PUT`` and ``Content-Range``
 as an algorithm image is (``portal.uploads.api``); ``GET`` tells how many bytes arrived. Anyone who may not
-see the challenge gets a 404, anyone else who does not organize it a 403; an upload is its uploader's only.
+see the challenge gets a 404, anyone else who does not organize it a 403 (the organizer pages' one door,
+``views.access``); an upload is its uploader's only.
 """
 
 import hashlib
@@ -13,18 +14,15 @@ import uuid
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.accounts.selectors import user_is_organizer
-from portal.challenges.models import Challenge
-from portal.challenges.selectors import challenge_get_visible_to
 from portal.datasets import selectors, services
 from portal.datasets.models import DatasetImport, ReleaseUpload
+from portal.organizers.views.access import challenge_organized_or_refused
 from portal.submissions.api import ETAG, IF_NONE_MATCH, NOT_MODIFIED, answer_unless_unchanged
 from portal.uploads.api import (
     CONTENT_RANGE_HEADER,
@@ -87,17 +85,6 @@ class DatasetImportSerializer(serializers.ModelSerializer):
         ]
 
 
-def _challenge_organized(request: Request, slug: str) -> Challenge:
-    """The challenge, if the user organizes it: 404 to whoever may not see it, 403 to the others."""
-    try:
-        challenge = challenge_get_visible_to(user=request.user, slug=slug)
-    except Challenge.DoesNotExist as error:
-        raise Http404("No such challenge.") from error
-    if not user_is_organizer(user=request.user, challenge=challenge):
-        raise PermissionDenied(f"Only an organizer of {challenge.title} imports its data.")
-    return challenge
-
-
 def _upload_or_404(request: Request, upload_id: uuid.UUID) -> ReleaseUpload:
     try:
         return selectors.release_upload_get_for(user=request.user, upload_id=upload_id)
@@ -121,7 +108,7 @@ class ChallengeReleaseUploadsView(APIView):
         },
     )
     def post(self, request: Request, slug: str) -> Response:
-        challenge = _challenge_organized(request, slug)
+        challenge = challenge_organized_or_refused(request, slug)
         start = ReleaseUploadStartSerializer(data=request.data)
         start.is_valid(raise_exception=True)
         upload = services.release_upload_start(
@@ -204,7 +191,7 @@ class ChallengeDatasetImportView(APIView):
         },
     )
     def get(self, request: Request, slug: str, pk: int) -> Response:
-        challenge = _challenge_organized(request, slug)
+        challenge = challenge_organized_or_refused(request, slug)
         dataset_import = (
             selectors.dataset_import_list_for_challenge(challenge=challenge).filter(pk=pk).first()
         )

@@ -393,6 +393,9 @@ MATRIX: dict[str, tuple[Try, ...]] = {
     "challenges/<slug>/organize/data/": (
         GET("/challenges/{challenge}/organize/data/",                      LOGIN, 403, 403, 403, 403, 200),
         GET("/challenges/{hidden_challenge}/organize/data/",               LOGIN, 404, 404, 404, 404, 200),
+        GET("/challenges/{other_challenge}/organize/data/",                LOGIN, 403, 403, 403, 403, 403),
+        POST("/challenges/{other_challenge}/organize/data/",               LOGIN, 403, 403, 403, 403, 403,
+             body=_release_folder),
         POST("/challenges/{challenge}/organize/data/",                     LOGIN, 403, 403, 403, 403, 302,
              body=_release_folder),
     ),
@@ -401,9 +404,13 @@ MATRIX: dict[str, tuple[Try, ...]] = {
                                                                            LOGIN, 403, 403, 403, 403, 200),
         GET("/challenges/{hidden_challenge}/organize/data/imports/{dataset_import}/",
                                                                            LOGIN, 404, 404, 404, 404, 404),
+        GET("/challenges/{other_challenge}/organize/data/imports/{dataset_import}/",
+                                                                           LOGIN, 403, 403, 403, 403, 403),
     ),
     "challenges/<slug>/organize/data/ground-truth/": (
         POST("/challenges/{challenge}/organize/data/ground-truth/",        LOGIN, 403, 403, 403, 403, 302,
+             body=_ground_truth_archive),
+        POST("/challenges/{other_challenge}/organize/data/ground-truth/",  LOGIN, 403, 403, 403, 403, 403,
              body=_ground_truth_archive),
     ),
     # --- Algorithms: the upload page, a submission's jobs (never the logs of hidden cases) --------------
@@ -647,6 +654,8 @@ MATRIX: dict[str, tuple[Try, ...]] = {
              body={"file_name": "isles24.zip", "total_bytes": 1000}, json=True),
         POST("/api/challenges/{hidden_challenge}/release-uploads/",        401,   404, 404, 404, 404, 201,
              body={"file_name": "isles24.zip", "total_bytes": 1000}, json=True),
+        POST("/api/challenges/{other_challenge}/release-uploads/",         401,   403, 403, 403, 403, 403,
+             body={"file_name": "isles24.zip", "total_bytes": 1000}, json=True),
     ),
     "api/release-uploads/<upload_id>/": (
         GET("/api/release-uploads/{release_upload}/",                      401,   404, 404, 404, 404, 200),
@@ -658,6 +667,8 @@ MATRIX: dict[str, tuple[Try, ...]] = {
                                                                            401,   403, 403, 403, 403, 200),
         GET("/api/challenges/{hidden_challenge}/dataset-imports/{dataset_import}/",
                                                                            401,   404, 404, 404, 404, 404),
+        GET("/api/challenges/{other_challenge}/dataset-imports/{dataset_import}/",
+                                                                           401,   403, 403, 403, 403, 403),
     ),
     "api/submissions/<pk>/jobs/": (
         GET("/api/submissions/{a_algorithm}/jobs/",                        401,   200, 404, 404, 404, 200,

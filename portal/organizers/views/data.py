@@ -11,15 +11,13 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from portal.accounts.selectors import user_is_organizer
 from portal.challenges.models import Challenge
-from portal.challenges.selectors import challenge_get_visible_to
 from portal.datasets.models import DatasetImport, ReleaseUpload
 from portal.datasets.selectors import dataset_import_list_for_challenge, release_upload_get_for
 from portal.datasets.services import (
@@ -27,28 +25,17 @@ from portal.datasets.services import (
     dataset_import_create,
     ground_truth_version_create_from_archive,
 )
-from portal.organizers.data_forms import DatasetImportForm, GroundTruthUploadForm
+from portal.organizers.forms.data import DatasetImportForm, GroundTruthUploadForm
+from portal.organizers.views.access import challenge_organized_or_refused
 
 RECENT_IMPORTS = 20
-
-
-def _challenge_organized(request: HttpRequest, slug: str) -> Challenge:
-    """The page's challenge, if the user organizes it: 404 to whoever may not see the challenge, 403 to the
-    others (as the permission matrix says for organizer pages)."""
-    try:
-        challenge = challenge_get_visible_to(user=request.user, slug=slug)
-    except Challenge.DoesNotExist as error:
-        raise Http404("No such challenge.") from error
-    if not user_is_organizer(user=request.user, challenge=challenge):
-        raise PermissionDenied(f"Only an organizer of {challenge.title} imports its data.")
-    return challenge
 
 
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def data_view(request: HttpRequest, slug: str) -> HttpResponse:
     """The data page; a POST starts an import and shows it on its own page."""
-    challenge = _challenge_organized(request, slug)
+    challenge = challenge_organized_or_refused(request, slug)
     form = DatasetImportForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         dataset_import = _import_start(request, challenge=challenge, form=form)
@@ -109,7 +96,7 @@ def _data_page(
 def dataset_import_view(request: HttpRequest, slug: str, import_id: int) -> HttpResponse:
     """One import of the challenge: its progress while it runs (the page polls the API), then the
     importer's report, or the sentence saying why it failed."""
-    challenge = _challenge_organized(request, slug)
+    challenge = challenge_organized_or_refused(request, slug)
     dataset_import = dataset_import_list_for_challenge(challenge=challenge).filter(pk=import_id).first()
     if dataset_import is None:
         raise Http404("No such import.")
@@ -126,7 +113,7 @@ def _ended(dataset_import: DatasetImport) -> bool:
 def ground_truth_upload_view(request: HttpRequest, slug: str) -> HttpResponse:
     """Make a dataset's next ground-truth version from an uploaded archive of masks; the data page says
     which version was made, or every problem with the archive."""
-    challenge = _challenge_organized(request, slug)
+    challenge = challenge_organized_or_refused(request, slug)
     datasets = challenge.datasets.order_by("slug")
     form = GroundTruthUploadForm(request.POST, request.FILES, datasets=datasets)
     if not form.is_valid():
