@@ -21,6 +21,9 @@ def test_the_dashboard_links_the_challenge_people_phases_data_and_studies(world:
     for url in (
         reverse("organizer-challenge-edit", args=["isles24"]),
         reverse("organizer-people", args=["isles24"]),
+        reverse("organizer-phase-create", args=["isles24"]),
+        reverse("organizer-phase-edit", args=["isles24", "final"]),
+        reverse("organizer-dataset-import", args=["isles24"]),
         reverse("phase-submissions", args=["final"]),
         reverse("leaderboard-detail", args=["final"]),
         reverse("data-card", args=["isles24"]),
