@@ -1,10 +1,10 @@
-"""Reads about challenges that encode who may see what."""
+"""Reads about challenges: who may see which, their phases and their announcements."""
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from portal.accounts.models import ChallengeRole, User
 from portal.accounts.selectors import organizer_of
-from portal.challenges.models import Challenge, Phase
+from portal.challenges.models import Announcement, Challenge, Phase
 
 
 def challenge_list_visible_to(*, user: User) -> QuerySet[Challenge]:
@@ -28,3 +28,8 @@ def challenge_list_organized_by(*, user: User) -> QuerySet[Challenge]:
 def phase_list(*, challenge: Challenge) -> QuerySet[Phase]:
     """The challenge's phases in their order, with their datasets."""
     return challenge.phases.select_related("dataset").order_by("order", "opens_at")
+
+
+def announcement_list(*, challenge: Challenge) -> QuerySet[Announcement]:
+    """The challenge's announcements, the latest first, with their authors."""
+    return Announcement.objects.filter(challenge=challenge).select_related("author").order_by("-created_at")

@@ -13,6 +13,9 @@ change depend on its cases and submissions, so those rules live above, in
 leaderboard and algorithm sandbox are the leaderboards' and algorithms' own. ``phase_create`` and
 ``phase_update``, like the challenge's two, refuse with a ``ValidationError`` that maps each field to one
 sentence.
+
+An announcement: an organizer's message shown on the challenge's page and, if they ask, e-mailed to every
+participant, one message each (``announcement_publish``).
 """
 
 import datetime
@@ -23,12 +26,15 @@ from typing import TYPE_CHECKING
 import PIL.Image
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
+from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
+from django.utils import timezone
 
 from evaluation.profiles import PROFILES
 from portal.accounts.models import ChallengeRole, User
+from portal.accounts.selectors import user_is_organizer, users_taking_part
 from portal.accounts.services import challenge_role_grant
-from portal.challenges.models import Challenge, Phase, Split, time_zone_validate
+from portal.challenges.models import Announcement, Challenge, Phase, Split, time_zone_validate
 from portal.errors import PortalError
 
 if TYPE_CHECKING:
@@ -314,3 +320,36 @@ def challenge_update(
         challenge.logo = ""
     challenge.save(update_fields=[*values, "logo"])
     return challenge
+
+
+def announcement_publish(
+    *, challenge: Challenge, title: str, body: str, author: User, send_by_email: bool
+) -> Announcement:
+    """An organizer of the challenge (``author``; ``PermissionDenied`` for anyone else) publishes an
+    announcement on its page; with ``send_by_email`` it is also e-mailed to everyone who takes part, one
+    message each (nobody sees another's address), and ``sent_by_email_at`` records when.
+
+    Raises ``ValidationError`` mapping ``title`` or ``body`` to its sentence when either is empty. The
+    Markdown body goes by e-mail as it was written: plain text that reads as it is.
+    """
+    if not user_is_organizer(user=author, challenge=challenge):
+        raise PermissionDenied("Only an organizer of this challenge publishes its announcements.")
+    errors = {}
+    if not title.strip():
+        errors["title"] = "Give the announcement a title."
+    if not body.strip():
+        errors["body"] = "Write what you announce."
+    if errors:
+        raise ValidationError(errors)
+    announcement = Announcement.objects.create(
+        challenge=challenge, title=title.strip(), body=body, author=author
+    )
+    if send_by_email:
+        subject = f"{challenge.title}: {announcement.title}"
+        text = f"{body}\n\n-- The organizers of {challenge.title}"
+        recipients = users_taking_part(challenge=challenge).exclude(email="").order_by("pk")
+        messages = [EmailMessage(subject, text, None, [user.email]) for user in recipients]
+        get_connection().send_messages(messages)
+        announcement.sent_by_email_at = timezone.now()
+        announcement.save(update_fields=["sent_by_email_at"])
+    return announcement

@@ -36,7 +36,15 @@ from portal.accounts.selectors import (
 from portal.accounts.services import challenge_join
 from portal.challenges.forms import TeamCaptainForm, TeamCreateForm, TeamInviteForm
 from portal.challenges.models import Challenge
-from portal.challenges.selectors import challenge_get_visible_to, challenge_list_visible_to, phase_list
+from portal.challenges.selectors import (
+    announcement_list,
+    challenge_get_visible_to,
+    challenge_list_visible_to,
+    phase_list,
+)
+
+ANNOUNCEMENTS_SHOWN = 3
+"""How many of the latest announcements the challenge's page shows."""
 
 
 def _challenge_or_404(request: HttpRequest, slug: str) -> Challenge:
@@ -74,6 +82,7 @@ def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "participation_request_sentence": request_sentence,
         "is_participant": ChallengeRole.Role.PARTICIPANT in roles,
         "team": team_of(user=request.user, challenge=challenge),
+        "announcements": announcement_list(challenge=challenge)[:ANNOUNCEMENTS_SHOWN],
     }
     return render(request, "challenges/challenge_detail.html", context)
 

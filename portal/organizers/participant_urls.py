@@ -1,9 +1,9 @@
-"""URLs of the challenge's participants page and its decisions on requests to take part, under
-``/challenges/SLUG/organize/``."""
+"""URLs of what the organizers do about a challenge's participants, under ``/challenges/SLUG/organize/``:
+the participants page, its export, its decisions on requests to take part, and the announcements."""
 
 from django.urls import path
 
-from portal.organizers.views import participants
+from portal.organizers.views import announcements, participants
 
 urlpatterns = [
     path("participants/", participants.participants_view, name="organizer-participants"),
@@ -13,4 +13,5 @@ urlpatterns = [
         participants.participation_request_decide_view,
         name="organizer-participation-request-decide",
     ),
+    path("announcements/", announcements.announcements_view, name="organizer-announcements"),
 ]

@@ -320,6 +320,15 @@ MATRIX: dict[str, tuple[Try, ...]] = {
                                                                            LOGIN, 403, 403, 403, 403, 403,
              body={"decision": "approve"}),
     ),
+    "challenges/<slug>/organize/announcements/": (
+        GET("/challenges/{challenge}/organize/announcements/",             LOGIN, 403, 403, 403, 403, 200),
+        GET("/challenges/{hidden_challenge}/organize/announcements/",      LOGIN, 404, 404, 404, 404, 200),
+        GET("/challenges/{other_challenge}/organize/announcements/",       LOGIN, 403, 403, 403, 403, 403),
+        POST("/challenges/{challenge}/organize/announcements/",            LOGIN, 403, 403, 403, 403, 302,
+             body={"title": "Office hours", "body": "Thursdays.", "send_by_email": "on"}),
+        POST("/challenges/{other_challenge}/organize/announcements/",      LOGIN, 403, 403, 403, 403, 403,
+             body={"title": "Office hours", "body": "Thursdays."}),
+    ),
     # --- Datasets: training files to participants, hidden ones to organizers ---------------------------
     "datasets/images/<pk>/download/": (
         GET("/datasets/images/{train_image}/download/",                    LOGIN, 200, 200, 404, 404, 200),
