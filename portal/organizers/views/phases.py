@@ -24,6 +24,7 @@ from django.forms import BaseFormSet, Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
+from evaluation.profiles import PROFILES, profile_with_volumes
 from portal.algorithms.models import AlgorithmSettings
 from portal.algorithms.selectors import algorithm_settings_get
 from portal.algorithms.services import Sandbox, algorithm_settings_update
@@ -288,6 +289,7 @@ def _page(
         "forms": forms,
         "phase_rows": [(forms.phase[name], utc_times.get(name)) for name in forms.phase.fields],
         "notices": notices,
+        "profile_metrics": [(name, profile_with_volumes(name=name).metric_keys) for name in sorted(PROFILES)],
         "versions": [
             (dataset, [version.number for version in dataset_ground_truth_version_list(dataset=dataset)])
             for dataset in challenge.datasets.order_by("slug")

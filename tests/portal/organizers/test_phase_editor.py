@@ -178,6 +178,7 @@ def test_an_organizer_creates_a_predictions_phase_with_its_leaderboard(world: Wo
     assert not AlgorithmSettings.objects.filter(phase=phase).exists()
     page = _text(client.get(response["Location"]))
     assert "= 2027-01-10 08:00 UTC" in page
+    assert "isles24: dice, absolute_volume_difference_ml, absolute_lesion_count_difference, lesion_f1" in page
 
 
 def test_the_page_shows_the_utc_time_of_what_was_typed(world: World) -> None:
