@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -59,14 +60,15 @@ def _import_start(
             form.add_error(None, "This upload no longer exists; upload the archive again.")
             return None
     try:
-        dataset = dataset_get_or_create(challenge=challenge, slug=data["dataset"], user=request.user)
-        return dataset_import_create(
-            dataset=dataset,
-            split=data["split"],
-            source_path=None if upload is not None else data["folder"],
-            upload=upload,
-            requested_by=request.user,
-        )
+        with transaction.atomic():  # a refused import leaves no new, empty dataset behind
+            dataset = dataset_get_or_create(challenge=challenge, slug=data["dataset"], user=request.user)
+            return dataset_import_create(
+                dataset=dataset,
+                split=data["split"],
+                source_path=None if upload is not None else data["folder"],
+                upload=upload,
+                requested_by=request.user,
+            )
     except ValidationError as error:
         form.add_error(None, error)
         return None

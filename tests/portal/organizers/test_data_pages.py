@@ -141,6 +141,7 @@ def test_a_folder_outside_the_import_root_is_refused_on_the_page(release: Path, 
         )
 
     assert page.status_code == 400
+    assert not challenge.datasets.exists()  # the dataset the form named was not left behind
     assert re.search(
         r"is outside the import root .*imports that the site admin configured", page.content.decode()
     )
