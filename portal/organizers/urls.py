@@ -19,7 +19,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="organizer-person-remove",
     ),
     path(
-        "challenges/<slug:slug>/organize/phases/new/", phases.phase_create_view, name="organizer-phase-create"
+        "challenges/<slug:slug>/organize/new-phase/", phases.phase_create_view, name="organizer-phase-create"
     ),
     path(
         "challenges/<slug:slug>/organize/phases/<slug:phase_slug>/",

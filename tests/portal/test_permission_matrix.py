@@ -246,12 +246,12 @@ MATRIX: dict[str, tuple[Try, ...]] = {
              body={"answer": "accept"}),
     ),
     # --- The phase editor: a challenge's organizers only; an empty form comes back with its sentences ---
-    "challenges/<slug>/organize/phases/new/": (
-        GET("/challenges/{challenge}/organize/phases/new/",                LOGIN, 403, 403, 403, 403, 200),
-        GET("/challenges/{hidden_challenge}/organize/phases/new/",         LOGIN, 404, 404, 404, 404, 200),
-        POST("/challenges/{challenge}/organize/phases/new/",               LOGIN, 403, 403, 403, 403, 200),
-        GET("/challenges/{other_challenge}/organize/phases/new/",          LOGIN, 403, 403, 403, 403, 403),
-        POST("/challenges/{other_challenge}/organize/phases/new/",         LOGIN, 403, 403, 403, 403, 403),
+    "challenges/<slug>/organize/new-phase/": (
+        GET("/challenges/{challenge}/organize/new-phase/",                 LOGIN, 403, 403, 403, 403, 200),
+        GET("/challenges/{hidden_challenge}/organize/new-phase/",          LOGIN, 404, 404, 404, 404, 200),
+        POST("/challenges/{challenge}/organize/new-phase/",                LOGIN, 403, 403, 403, 403, 200),
+        GET("/challenges/{other_challenge}/organize/new-phase/",           LOGIN, 403, 403, 403, 403, 403),
+        POST("/challenges/{other_challenge}/organize/new-phase/",          LOGIN, 403, 403, 403, 403, 403),
     ),
     "challenges/<slug>/organize/phases/<phase_slug>/": (
         GET("/challenges/{challenge}/organize/phases/{training}/",         LOGIN, 403, 403, 403, 403, 200),
