@@ -10,6 +10,16 @@ urlpatterns = [
     path("<id:pk>/", views.campaign_detail, name="annotation-campaign-detail"),
     path("<id:pk>/promote/", views.campaign_promote, name="annotation-campaign-promote"),
     path("<id:pk>/phase-version/", views.campaign_phase_version, name="annotation-phase-version"),
+    path(
+        "<id:pk>/cases/<id:case_pk>/consensus/",
+        views.campaign_consensus_viewer,
+        name="annotation-consensus-viewer",
+    ),
+    path(
+        "<id:pk>/cases/<id:case_pk>/consensus/volume/",
+        views.campaign_consensus_volume,
+        name="annotation-consensus-volume",
+    ),
     path("assignments/<id:pk>/", views.annotation_draw, name="annotation-draw"),
     path("assignments/<id:pk>/images/<id:index>/", views.annotation_image, name="annotation-image"),
     path(

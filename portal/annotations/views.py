@@ -1,11 +1,14 @@
-"""Annotation campaign pages: organizers create a campaign, follow it, read the agreement, promote a
-consensus and switch a phase to the new ground truth; an annotator draws in a page that fetches its
+"""Annotation campaign pages: organizers create a campaign, follow it, read the agreement, look at a case's
+consensus in the viewer before they promote it, promote a consensus and switch a phase to the new ground
+truth; an annotator draws in a page that fetches its
 assignment from the API. Every file goes through ``selectors.annotation_assignment_get`` (the annotator
 or an organizer).
 
 Whatever a user may not see is a 404, so nobody learns that a campaign or an assignment exists; anyone
 but an organizer at the form that makes a campaign of a challenge they see gets a 403.
 """
+
+from dataclasses import asdict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -19,12 +22,17 @@ from portal.accounts.models import User
 from portal.accounts.selectors import user_is_organizer
 from portal.annotations import selectors, services
 from portal.annotations.forms import AnnotationCampaignForm, ConsensusPromoteForm, PhaseGroundTruthForm
-from portal.annotations.models import AnnotationAssignment, AnnotationCampaign
+from portal.annotations.models import AnnotationAssignment, AnnotationCampaign, CampaignCase
 from portal.challenges.models import Challenge, Phase
 from portal.challenges.selectors import challenge_get_visible_to
 from portal.datasets.models import Image
 from portal.datasets.selectors import dataset_ground_truth_version_list
-from portal.datasets.views import VIEWER_CONTENT_SECURITY_POLICY, volume_response
+from portal.datasets.views import (
+    VIEWER_CONTENT_SECURITY_POLICY,
+    viewer_image,
+    viewer_render,
+    volume_response,
+)
 from portal.submissions.services import phase_ground_truth_version_set
 
 # An annotation's masks change with every save: each request asks the server again.
@@ -102,6 +110,46 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "phases": phases,
     }
     return render(request, "annotations/campaign_detail.html", context)
+
+
+def _consensus_or_404(request: HttpRequest, pk: int, case_pk: int) -> CampaignCase:
+    """The campaign's case with its STAPLE consensus, for an organizer; 404 before there is one."""
+    campaign = _campaign_or_404(request, pk)
+    campaign_case = campaign.campaign_cases.select_related("case__dataset").filter(case_id=case_pk).first()
+    if campaign_case is None or not campaign_case.consensus_mask:
+        raise Http404("This case has no consensus yet: it needs two finished masks.")
+    return campaign_case
+
+
+@login_required
+def campaign_consensus_viewer(request: HttpRequest, pk: int, case_pk: int) -> HttpResponse:
+    """A case's STAPLE consensus over the images the campaign shows, in the viewer: what promotion would
+    make the case's reference mask."""
+    campaign_case = _consensus_or_404(request, pk, case_pk)
+    campaign = campaign_case.campaign
+    case = campaign_case.case
+    shown = list(campaign.images)
+    images = sorted(case.images.filter(interface__in=shown), key=lambda image: shown.index(image.interface))
+    overlay = {
+        "url": reverse("annotation-consensus-volume", args=[campaign.pk, case.pk]),
+        "name": "consensus.nii.gz",
+        "label": "STAPLE consensus (not promoted)",
+    }
+    context = {
+        "case": case,
+        "dataset": case.dataset,
+        "split_label": case.get_split_display(),
+        "overlay": overlay,
+    }
+    viewer_data = {"images": [asdict(viewer_image(image=image)) for image in images], "overlay": overlay}
+    return viewer_render(request, "viewer/case_viewer.html", context, viewer_data=viewer_data)
+
+
+@login_required
+def campaign_consensus_volume(request: HttpRequest, pk: int, case_pk: int) -> HttpResponse:
+    """The consensus mask file of one of the campaign's cases, for the viewer."""
+    campaign_case = _consensus_or_404(request, pk, case_pk)
+    return volume_response(campaign_case.consensus_mask, cache_control=ANNOTATION_CACHE_CONTROL)
 
 
 @login_required

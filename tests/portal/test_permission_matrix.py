@@ -486,6 +486,15 @@ MATRIX: dict[str, tuple[Try, ...]] = {
         POST("/studies/campaigns/{campaign}/promote/",                     LOGIN, 404, 404, 404, 404, 302,
              body=_promotion),
     ),
+    # A case's consensus in the viewer and its file: the world's campaign has no finished masks, so no
+    # consensus yet (404 to the organizer too; tests/portal/annotations/test_consensus_viewer.py opens one).
+    "studies/campaigns/<pk>/cases/<case_pk>/consensus/": (
+        GET("/studies/campaigns/{campaign}/cases/{test_case}/consensus/",  LOGIN, 404, 404, 404, 404, 404),
+    ),
+    "studies/campaigns/<pk>/cases/<case_pk>/consensus/volume/": (
+        GET("/studies/campaigns/{campaign}/cases/{test_case}/consensus/volume/",
+                                                                           LOGIN, 404, 404, 404, 404, 404),
+    ),
     "studies/campaigns/<pk>/phase-version/": (
         POST("/studies/campaigns/{campaign}/phase-version/",               LOGIN, 404, 404, 404, 404, 302,
              body=_phase_version),
