@@ -71,10 +71,21 @@ class ConsensusPromoteForm(forms.Form):
         label="Masks to promote",
     )
     note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    favouring_confirmed = forms.BooleanField(
+        required=False,
+        label="Promote it all the same",
+        help_text="The starting masks came from a submission that competes on this dataset (see above).",
+    )
 
-    def __init__(self, *args: object, annotators: QuerySet[User], **kwargs: object) -> None:
+    def __init__(
+        self, *args: object, annotators: QuerySet[User], favours: bool = False, **kwargs: object
+    ) -> None:
+        """``favours``: the campaign's starting masks came from a competing submission, so the form asks
+        for the confirmation; without it the box is left out."""
         super().__init__(*args, **kwargs)  # type: ignore[arg-type] (Form's own positional arguments)
         self.fields["annotator"].queryset = annotators  # type: ignore[attr-defined] (a ModelChoiceField)
+        if not favours:
+            del self.fields["favouring_confirmed"]
 
 
 class PhaseGroundTruthForm(forms.Form):

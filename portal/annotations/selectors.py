@@ -4,6 +4,10 @@ campaign's table of assignments, and the agreement of each case as last computed
 An annotator sees their own assignments of READY campaigns; an organizer of the challenge sees every
 assignment of its campaigns. Agreement and consensus use each annotator's newest revision of the
 assignments they marked DONE: a mask still being drawn is not compared.
+
+A campaign whose starting masks are an algorithm submission's output (the threshold reference algorithm's
+pre-annotation, when that algorithm also competes; or uploaded outputs) makes a reference that favours
+that submission in the phases scored on the dataset: ``campaign_starting_mask_sources`` finds it.
 """
 
 from collections import defaultdict
@@ -11,14 +15,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 from django.db.models import Count, Max, Q, QuerySet
 
 from evaluation.agreement import AnnotatorEstimate, PairAgreement
 from portal.accounts.models import User
 from portal.accounts.selectors import INSIDE_ROLES, organizer_of, user_is_organizer, users_taking_part
+from portal.algorithms.models import Job
+from portal.annotations.masks import mask_array_read
 from portal.annotations.models import AnnotationAssignment, AnnotationCampaign, CampaignCase, MaskRevision
 from portal.challenges.models import Challenge
 from portal.datasets.models import Image
+from portal.submissions.models import Submission
 
 
 @dataclass(frozen=True)
@@ -231,3 +239,57 @@ def annotation_assignment_next(*, assignment: AnnotationAssignment) -> Annotatio
     name = assignment.campaign_case.case.name
     later = [other for other in others if other.campaign_case.case.name > name]
     return (later or others or [None])[0]
+
+
+def campaign_starting_mask_sources(*, campaign: AnnotationCampaign) -> list[Submission]:
+    """The algorithm submissions (check-only tries aside), in phases scored on the campaign's dataset,
+    whose output equals the campaign's starting mask voxel for voxel (both binarised with ``> 0``) on its
+    first case with a non-empty one: the submissions the starting masks came from. A consensus corrected
+    from them and promoted to the reference would favour them. Empty starting masks come from nobody.
+
+    One case is compared, not all, so that the campaign's page reads one starting mask and one output per
+    submission; an output equal to a non-empty starting mask on a full grid is no coincidence.
+    """
+    if campaign.starting_mask == AnnotationCampaign.StartingMask.EMPTY:
+        return []
+    for campaign_case in campaign.campaign_cases.exclude(starting_mask="").order_by("case__name"):
+        starting_mask = mask_array_read(campaign_case.starting_mask)
+        if starting_mask.any():
+            break
+    else:
+        return []
+    jobs = (
+        Job.objects.filter(
+            case_id=campaign_case.case_id,
+            submission__phase__dataset_id=campaign.dataset_id,
+            submission__check_only=False,
+        )
+        .exclude(segmentation="")
+        .select_related("submission__phase", "submission__team", "submission__creator")
+        .order_by("submission_id")
+    )
+    sources = []
+    for job in jobs:
+        output = mask_array_read(job.segmentation)
+        if output.shape == starting_mask.shape and np.array_equal(output, starting_mask):
+            sources.append(job.submission)
+    return sources
+
+
+def campaign_favours_sentence(*, sources: Sequence[Submission]) -> str | None:
+    """The warning the promotion shows when the campaign's starting masks came from submissions that
+    compete (``campaign_starting_mask_sources``), or None when they came from none."""
+    if not sources:
+        return None
+    named = "; ".join(
+        f"submission {submission.pk} by {_submitter(submission)} in {submission.phase.title}"
+        for submission in sources
+    )
+    return (
+        f"This campaign's starting masks are the output of {named}, scored on this dataset: a reference "
+        "made from this campaign would favour it."
+    )
+
+
+def _submitter(submission: Submission) -> str:
+    return submission.team.name if submission.team else submission.creator.username

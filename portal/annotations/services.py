@@ -53,7 +53,7 @@ from portal.challenges.models import Challenge, Split
 from portal.datasets.models import Case, Dataset, GroundTruthVersion
 from portal.datasets.selectors import case_reference_image
 from portal.datasets.services import ground_truth_version_create
-from portal.errors import StepFailed
+from portal.errors import PortalError, StepFailed
 from portal.steps.services import Step, step_register, step_run
 from portal.submissions.services import ARCHIVE_LIMITS
 
@@ -515,16 +515,29 @@ def _promoted_masks(
 
 
 def annotation_consensus_promote(
-    *, campaign: AnnotationCampaign, user: User, annotator: User | None = None, note: str = ""
+    *,
+    campaign: AnnotationCampaign,
+    user: User,
+    annotator: User | None = None,
+    note: str = "",
+    favouring_confirmed: bool = False,
 ) -> GroundTruthVersion:
     """Make the dataset's next ground-truth version from the campaign: the STAPLE consensus of each case's
     finished masks, or with ``annotator`` that annotator's finished masks. Other cases of the dataset keep
     their current masks (``ground_truth_version_create``). No phase changes until an organizer switches it.
 
     Raises ``PermissionDenied`` for anyone but an organizer, and ``ValidationError`` naming the cases with
-    fewer than two finished masks (consensus) or without the annotator's finished mask.
+    fewer than two finished masks (consensus) or without the annotator's finished mask. When the starting
+    masks came from a submission that competes on the dataset (``selectors.campaign_starting_mask_sources``)
+    the reference would favour it: refused with that sentence (``PortalError``, code ``favours_submission``)
+    unless the organizer confirmed it (``favouring_confirmed``).
     """
     _organizer_check(user=user, challenge=campaign.challenge)
+    favours = selectors.campaign_favours_sentence(
+        sources=selectors.campaign_starting_mask_sources(campaign=campaign)
+    )
+    if favours is not None and not favouring_confirmed:
+        raise PortalError(f"{favours} Confirm that you promote it all the same.", code="favours_submission")
     with tempfile.TemporaryDirectory(prefix="promote-") as name:
         masks, lacking = _promoted_masks(campaign=campaign, annotator=annotator, folder=Path(name))
         if lacking and annotator is None:

@@ -99,12 +99,17 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign_or_404(request, pk)
     progress = selectors.annotation_campaign_progress(campaign=campaign)
     phases = Phase.objects.filter(dataset=campaign.dataset).order_by("order", "pk")
+    favours = selectors.campaign_favours_sentence(
+        sources=selectors.campaign_starting_mask_sources(campaign=campaign)
+    )
     context = {
         "campaign": campaign,
         "progress": progress,
         "agreement": selectors.annotation_campaign_agreement(campaign=campaign),
+        "favours": favours,
         "promote_form": ConsensusPromoteForm(
-            annotators=User.objects.filter(pk__in=[user.pk for user in progress.annotators])
+            annotators=User.objects.filter(pk__in=[user.pk for user in progress.annotators]),
+            favours=favours is not None,
         ),
         "versions": dataset_ground_truth_version_list(dataset=campaign.dataset),
         "phases": phases,
@@ -160,7 +165,7 @@ def campaign_promote(request: HttpRequest, pk: int) -> HttpResponse:
     annotators = User.objects.filter(
         pk__in=AnnotationAssignment.objects.filter(campaign_case__campaign=campaign).values("annotator")
     )
-    form = ConsensusPromoteForm(request.POST, annotators=annotators)
+    form = ConsensusPromoteForm(request.POST, annotators=annotators, favours=True)
     if not form.is_valid():
         messages.error(request, "Choose the consensus or one of the campaign's annotators.")
         return redirect("annotation-campaign-detail", pk=pk)
@@ -170,6 +175,7 @@ def campaign_promote(request: HttpRequest, pk: int) -> HttpResponse:
             user=request.user,
             annotator=form.cleaned_data["annotator"],
             note=form.cleaned_data["note"],
+            favouring_confirmed=form.cleaned_data["favouring_confirmed"],
         )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
