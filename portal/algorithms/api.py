@@ -53,15 +53,11 @@ class UploadStartSerializer(serializers.Serializer):
 
 class UploadSerializer(serializers.ModelSerializer):
     chunk_bytes = serializers.SerializerMethodField()
-    check_only = serializers.SerializerMethodField()
 
     class Meta:
         model = AlgorithmUpload
         fields = ["id", "total_bytes", "received_bytes", "chunk_bytes", "submission", "check_only"]
-
-    def get_check_only(self, upload: AlgorithmUpload) -> bool:
-        """Whether the upload is a check-only try (its submission is checked, never scored)."""
-        return services.algorithm_upload_is_check_only(upload=upload)
+        read_only_fields = fields
 
     def get_chunk_bytes(self, upload: AlgorithmUpload) -> int:
         return services.UPLOAD_CHUNK_BYTES

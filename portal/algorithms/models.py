@@ -80,6 +80,9 @@ class AlgorithmUpload(ChunkedUpload):
     submission = models.OneToOneField(
         Submission, on_delete=models.SET_NULL, null=True, blank=True, related_name="algorithm_upload"
     )
+    check_only = models.BooleanField(
+        default=False, help_text="A check-only try: its submission is checked and never scored."
+    )
 
 
 class AlgorithmImage(models.Model):

@@ -79,9 +79,6 @@ logger = logging.getLogger(__name__)
 
 UPLOAD_CHUNK_BYTES = CHUNK_BYTES
 UPLOAD_EXPIRY = datetime.timedelta(hours=24)
-# Where the uploads of check-only tries are written: the folder is how an upload, until it is whole and
-# becomes a submission, says that it is one (``algorithm_upload_is_check_only``).
-CHECK_ONLY_UPLOADS = "algorithms/uploads/check-only/"
 MAX_JOB_ATTEMPTS = 3
 UNEXPECTED_ERROR = "An unexpected error occurred while running this case; the organizers have been told."
 
@@ -120,9 +117,8 @@ def algorithm_upload_start(
             f"The archive is {total_bytes / 1e9:.3g} GB; this phase takes images up to {cap / 1e9:.3g} GB.",
             code="too_big",
         )
-    upload = AlgorithmUpload(phase=phase, user=user, total_bytes=total_bytes)
-    folder = CHECK_ONLY_UPLOADS if check_only else "algorithms/uploads/"
-    upload.file_name = chunked_upload_name(upload=upload, folder=folder.rstrip("/"), suffix=".tar.gz")
+    upload = AlgorithmUpload(phase=phase, user=user, total_bytes=total_bytes, check_only=check_only)
+    upload.file_name = chunked_upload_name(upload=upload, folder="algorithms/uploads", suffix=".tar.gz")
     upload.save()
     return upload
 
@@ -411,7 +407,7 @@ def _algorithm_submission_create(*, upload: AlgorithmUpload) -> None:
         kind=Phase.SubmissionKind.ALGORITHM,
         sha256=upload.sha256,
         size_bytes=upload.total_bytes,
-        check_only=algorithm_upload_is_check_only(upload=upload),
+        check_only=upload.check_only,
     )
     submission.file.name = upload.file_name
     submission_services.submission_register(submission=submission)
@@ -424,12 +420,6 @@ def _algorithm_submission_create(*, upload: AlgorithmUpload) -> None:
     )
     upload.submission = submission
     upload.save(update_fields=["submission"])
-
-
-def algorithm_upload_is_check_only(*, upload: AlgorithmUpload) -> bool:
-    """Whether the upload is a check-only try's (``algorithm_upload_start`` wrote it under
-    ``CHECK_ONLY_UPLOADS``)."""
-    return upload.file_name.startswith(CHECK_ONLY_UPLOADS)
 
 
 def _rows_lock(*, submission_id: int, job_id: int, nowait: bool) -> tuple[Submission, Job]:
