@@ -236,8 +236,12 @@ def test_only_the_mask_routes_serve_ground_truth_and_a_hidden_cases_mask_reaches
         "studies/masks/<str:token>/",
         "api/campaigns/assignments/<id:pk>/mask/",
     }
+    # The organizers' upload of a new ground-truth version takes masks and serves none (POST only).
+    receiving_mask_routes = {"challenges/<slug:slug>/organize/data/ground-truth/"}
     mask_routes = {route for route in routes if "ground" in route or "truth" in route or "mask" in route}
-    assert mask_routes == allowed_mask_routes
+    assert mask_routes == allowed_mask_routes | receiving_mask_routes
+    upload_page = reverse("organizer-ground-truth-upload", args=["isles24"])
+    assert client_for(world, "organizer").get(upload_page).status_code == 405
     for image_url in (
         reverse("image-download", kwargs={"pk": world.test_image.pk}),
         reverse("image-volume", kwargs={"pk": world.test_image.pk}),
