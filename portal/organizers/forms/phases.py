@@ -152,8 +152,12 @@ class ColumnForm(forms.Form):
         max_length=64, label="Metric", help_text="A metric the phase's profile produces, e.g. dice."
     )
     label = forms.CharField(max_length=100, required=False, help_text="Empty: the profile's name for it.")
-    direction = forms.ChoiceField(choices=[("higher", "Higher is better"), ("lower", "Lower is better")])
-    role = forms.ChoiceField(choices=[("ranked", "Ranked"), ("shown", "Shown only")])
+    # The initial values are the options a browser sends for the page's empty row, whose selects show
+    # their first option: that row then reads as unchanged, so it adds no column and asks for nothing.
+    direction = forms.ChoiceField(
+        choices=[("higher", "Higher is better"), ("lower", "Lower is better")], initial="higher"
+    )
+    role = forms.ChoiceField(choices=[("ranked", "Ranked"), ("shown", "Shown only")], initial="ranked")
     order = forms.IntegerField(min_value=0, max_value=SMALL_MAX)
 
     @staticmethod

@@ -181,6 +181,18 @@ def test_an_organizer_creates_a_predictions_phase_with_its_leaderboard(world: Wo
     assert "isles24: dice, absolute_volume_difference_ml, absolute_lesion_count_difference, lesion_f1" in page
 
 
+def test_the_empty_column_row_as_a_browser_sends_it_adds_no_column(world: World) -> None:
+    """A browser sends the empty row's selects on their first option; the row still adds nothing."""
+    client = _client(world.organizer)
+    data = _new_phase_form(client, world, **{"columns-4-direction": "higher", "columns-4-role": "ranked"})
+
+    response = _create(client, world, data)
+
+    assert response.status_code == 302, _text(response)
+    phase = Phase.objects.get(slug="preliminary-2027")
+    assert LeaderboardColumn.objects.filter(phase=phase).count() == 4
+
+
 def test_the_page_shows_the_utc_time_of_what_was_typed(world: World) -> None:
     client = _client(world.organizer)
     data = _new_phase_form(client, world, time_zone="America/New_York", daily_submission_limit="0")
