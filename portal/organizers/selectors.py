@@ -6,7 +6,7 @@ import datetime
 from dataclasses import dataclass
 
 from portal.accounts.models import ChallengeRole, TeamMembership, User
-from portal.accounts.selectors import user_email_verified, users_taking_part
+from portal.accounts.selectors import users_email_verified, users_taking_part
 from portal.challenges.models import Challenge
 from portal.datasets.models import DataTermsAcceptance
 
@@ -64,6 +64,7 @@ def challenge_participant_list(*, challenge: Challenge) -> list[ParticipantRow]:
         membership.user_id: membership
         for membership in TeamMembership.objects.filter(challenge=challenge).select_related("team")
     }
+    confirmed = users_email_verified(users=users)
     acceptances: dict[int, DataTermsAcceptance] = {}
     for acceptance in DataTermsAcceptance.objects.filter(card__challenge=challenge).order_by("accepted_at"):
         acceptances[acceptance.user_id] = acceptance
@@ -76,7 +77,7 @@ def challenge_participant_list(*, challenge: Challenge) -> list[ParticipantRow]:
                 user=user,
                 team=membership.team.name if membership else None,
                 joined_at=joined.get(user.pk) or (membership.joined_at if membership else None),
-                email_confirmed=user_email_verified(user=user),
+                email_confirmed=user.pk in confirmed,
                 terms_version=acceptance.terms_version if acceptance else None,
                 terms_accepted_at=acceptance.accepted_at if acceptance else None,
                 consents_to_reruns=acceptance.consents_to_reruns if acceptance else None,

@@ -4,9 +4,13 @@ e-mail address is confirmed, and export the same as a CSV file safe to open in a
 
 import csv
 import io
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from portal.accounts.models import ChallengeRole
@@ -71,6 +75,23 @@ def test_the_organizer_sees_every_participant_with_team_terms_and_confirmation(
     assert "confirmed" in rows["participant"]
     assert "not confirmed" not in rows["participant"]
     assert "3 participants" in page
+
+
+def test_the_participants_page_reads_as_many_rows_for_twenty_participants_as_for_three(
+    world: ChallengeWithPeople, django_assert_max_num_queries: Callable[..., AbstractContextManager[object]]
+) -> None:
+    a_team_and_a_newcomer(world)
+    organizer = logged_in(world, "organizer")
+    link = reverse("organizer-participants", args=["isles24"])
+    with CaptureQueriesContext(connection) as few:
+        organizer.get(link)
+    for index in range(17):
+        ChallengeRoleFactory(challenge=world.challenge, user__email_verified=index % 2 == 0)
+
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        page = organizer.get(link).content.decode()
+
+    assert "20 participants" in page
 
 
 def test_the_csv_export_has_the_same_rows_and_neutralises_formulas(world: ChallengeWithPeople) -> None:
