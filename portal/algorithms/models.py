@@ -44,6 +44,7 @@ class AlgorithmSettings(models.Model):
     )
     gpu = models.BooleanField(
         default=True,
+        db_default=True,
         help_text=(
             "A run is given the worker's GPU, when the worker has one (ISLES_GPU_DEVICE). Off: runs use CPUs "
             "only, as a container that needs no GPU should."
@@ -81,7 +82,9 @@ class AlgorithmUpload(ChunkedUpload):
         Submission, on_delete=models.SET_NULL, null=True, blank=True, related_name="algorithm_upload"
     )
     check_only = models.BooleanField(
-        default=False, help_text="A check-only try: its submission is checked and never scored."
+        default=False,
+        db_default=False,
+        help_text="A check-only try: its submission is checked and never scored.",
     )
 
 

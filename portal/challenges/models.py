@@ -35,10 +35,13 @@ class Challenge(models.Model):
         blank=True,
         help_text="Markdown; raw HTML is shown as text and only http, https and mailto links work.",
     )
-    rules = models.TextField(blank=True, help_text="The challenge's rules, in Markdown like the description.")
+    rules = models.TextField(
+        blank=True, db_default="", help_text="The challenge's rules, in Markdown like the description."
+    )
     logo = models.ImageField(
         upload_to="challenges/logos/",
         blank=True,
+        db_default="",
         help_text="A PNG, JPEG or WebP image shown beside the title, to everyone who sees the challenge.",
     )
     starts_at = models.DateTimeField(null=True, blank=True, help_text="When the challenge begins, if set.")
@@ -46,6 +49,7 @@ class Challenge(models.Model):
     time_zone = models.CharField(
         max_length=64,
         default="UTC",
+        db_default="UTC",
         validators=[time_zone_validate],
         help_text="The IANA time zone its dates are shown in, e.g. Europe/Berlin. Stored dates are UTC.",
     )
@@ -58,6 +62,7 @@ class Challenge(models.Model):
     )
     participant_approval = models.BooleanField(
         default=False,
+        db_default=False,
         help_text="A participant's registration waits for an organizer's approval before they take part.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -164,8 +169,8 @@ class Phase(models.Model):
 
 
 class Announcement(models.Model):
-    """A message from a challenge's organizers to its participants: shown on the challenge's page and, once
-    sent, e-mailed to them (``sent_by_email_at``)."""
+    """A message from a challenge's organizers to its participants: shown on the challenge's page and, when
+    ``sends_email``, e-mailed to them by a worker (``sent_by_email_at`` once done)."""
 
     challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="announcements")
     title = models.CharField(max_length=200)
@@ -179,8 +184,13 @@ class Announcement(models.Model):
         help_text="The organizer who wrote it; empty once their account is deleted.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    sends_email = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Whether it is e-mailed to the participants (by a worker, once published).",
+    )
     sent_by_email_at = models.DateTimeField(
-        null=True, blank=True, help_text="When it was e-mailed to the participants; empty: not e-mailed."
+        null=True, blank=True, help_text="When it was e-mailed to its participants; empty: not (yet)."
     )
 
     class Meta:

@@ -21,6 +21,7 @@ participant, one message each (``announcement_publish``).
 import datetime
 import re
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import PIL.Image
@@ -34,6 +35,7 @@ from evaluation.profiles import PROFILES
 from portal.accounts.models import ChallengeRole, User
 from portal.accounts.selectors import user_is_organizer, users_taking_part
 from portal.accounts.services import challenge_role_grant
+from portal.challenges import tasks
 from portal.challenges.models import Announcement, Challenge, Phase, Split, time_zone_validate
 from portal.errors import PortalError
 
@@ -326,11 +328,11 @@ def announcement_publish(
     *, challenge: Challenge, title: str, body: str, author: User, send_by_email: bool
 ) -> Announcement:
     """An organizer of the challenge (``author``; ``PermissionDenied`` for anyone else) publishes an
-    announcement on its page; with ``send_by_email`` it is also e-mailed to everyone who takes part, one
-    message each (nobody sees another's address), and ``sent_by_email_at`` records when.
+    announcement on its page; with ``send_by_email`` a worker also e-mails it to everyone who takes part
+    (``announcement_email_send``), queued once the announcement is saved, so a challenge with many
+    participants never holds the organizer's request while the mail goes out.
 
-    Raises ``ValidationError`` mapping ``title`` or ``body`` to its sentence when either is empty. The
-    Markdown body goes by e-mail as it was written: plain text that reads as it is.
+    Raises ``ValidationError`` mapping ``title`` or ``body`` to its sentence when either is empty.
     """
     if not user_is_organizer(user=author, challenge=challenge):
         raise PermissionDenied("Only an organizer of this challenge publishes its announcements.")
@@ -342,14 +344,33 @@ def announcement_publish(
     if errors:
         raise ValidationError(errors)
     announcement = Announcement.objects.create(
-        challenge=challenge, title=title.strip(), body=body, author=author
+        challenge=challenge, title=title.strip(), body=body, author=author, sends_email=send_by_email
     )
     if send_by_email:
+        transaction.on_commit(partial(tasks.announcement_email_task.delay, announcement_id=announcement.pk))
+    return announcement
+
+
+def announcement_email_send(*, announcement_id: int) -> None:
+    """E-mail the announcement to everyone who takes part in its challenge, one message each (nobody sees
+    another's address), and record when in ``sent_by_email_at``. The Markdown body goes as it was written:
+    plain text that reads as it is. Sent once: an announcement already sent, or not meant to be, is left
+    alone (a second delivery of the task changes nothing), and the row stays locked while the mail goes
+    out, so two workers cannot both send it."""
+    with transaction.atomic():
+        announcement = (
+            Announcement.objects.select_for_update()
+            .select_related("challenge")
+            .filter(pk=announcement_id, sends_email=True, sent_by_email_at=None)
+            .first()
+        )
+        if announcement is None:
+            return
+        challenge = announcement.challenge
         subject = f"{challenge.title}: {announcement.title}"
-        text = f"{body}\n\n-- The organizers of {challenge.title}"
+        text = f"{announcement.body}\n\n-- The organizers of {challenge.title}"
         recipients = users_taking_part(challenge=challenge).exclude(email="").order_by("pk")
         messages = [EmailMessage(subject, text, None, [user.email]) for user in recipients]
         get_connection().send_messages(messages)
         announcement.sent_by_email_at = timezone.now()
         announcement.save(update_fields=["sent_by_email_at"])
-    return announcement

@@ -227,10 +227,17 @@ class DatasetImport(ClaimedStep):
     )
     error = models.TextField(blank=True, help_text="Why it failed, in a sentence naming the file.")
     progress_stage = models.CharField(
-        max_length=200, blank=True, help_text="What the import is doing now, e.g. importing a case."
+        max_length=200,
+        blank=True,
+        db_default="",
+        help_text="What the import is doing now, e.g. importing a case.",
     )
-    progress_done = models.PositiveIntegerField(default=0, help_text="Files unpacked or cases imported.")
-    progress_total = models.PositiveIntegerField(default=0, help_text="Of how many (0: not known yet).")
+    progress_done = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Files unpacked or cases imported."
+    )
+    progress_total = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Of how many (0: not known yet)."
+    )
 
     class Meta:
         ordering = ["-created_at"]

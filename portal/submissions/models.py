@@ -67,6 +67,7 @@ class Submission(ClaimedStep):
     )
     check_only = models.BooleanField(
         default=False,
+        db_default=False,
         help_text=(
             "A try that runs the checks of a real submission and ends CHECKED: never scored, never on the "
             "leaderboard, not counted toward the phase's limits (it has its own daily cap)."

@@ -24,7 +24,9 @@ class ChunkedUpload(models.Model):
         blank=True,
         help_text="The stored parts holding the bytes received so far, in order (joined once whole).",
     )
-    sha256 = models.CharField(max_length=64, blank=True, help_text="Of the whole file, once it arrived.")
+    sha256 = models.CharField(
+        max_length=64, blank=True, db_default="", help_text="Of the whole file, once it arrived."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

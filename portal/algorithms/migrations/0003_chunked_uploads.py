@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='algorithmupload',
             name='sha256',
-            field=models.CharField(blank=True, help_text='Of the whole file, once it arrived.', max_length=64),
+            field=models.CharField(db_default="", blank=True, help_text='Of the whole file, once it arrived.', max_length=64),
         ),
         migrations.AlterField(
             model_name='algorithmupload',

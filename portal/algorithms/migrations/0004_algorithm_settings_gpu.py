@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='algorithmsettings',
             name='gpu',
-            field=models.BooleanField(default=True, help_text="A run is given the worker's GPU, when the worker has one (ISLES_GPU_DEVICE). Off: runs use CPUs only, as a container that needs no GPU should."),
+            field=models.BooleanField(db_default=True, default=True, help_text="A run is given the worker's GPU, when the worker has one (ISLES_GPU_DEVICE). Off: runs use CPUs only, as a container that needs no GPU should."),
         ),
     ]

@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="algorithmupload",
             name="check_only",
-            field=models.BooleanField(
+            field=models.BooleanField(db_default=False, 
                 default=False, help_text="A check-only try: its submission is checked and never scored."
             ),
         ),

@@ -35,17 +35,17 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='challenge',
             name='logo',
-            field=models.ImageField(blank=True, help_text='A PNG, JPEG or WebP image shown beside the title, to everyone who sees the challenge.', upload_to='challenges/logos/'),
+            field=models.ImageField(db_default="", blank=True, help_text='A PNG, JPEG or WebP image shown beside the title, to everyone who sees the challenge.', upload_to='challenges/logos/'),
         ),
         migrations.AddField(
             model_name='challenge',
             name='participant_approval',
-            field=models.BooleanField(default=False, help_text="A participant's registration waits for an organizer's approval before they take part."),
+            field=models.BooleanField(db_default=False, default=False, help_text="A participant's registration waits for an organizer's approval before they take part."),
         ),
         migrations.AddField(
             model_name='challenge',
             name='rules',
-            field=models.TextField(blank=True, help_text="The challenge's rules, in Markdown like the description."),
+            field=models.TextField(db_default="", blank=True, help_text="The challenge's rules, in Markdown like the description."),
         ),
         migrations.AddField(
             model_name='challenge',
@@ -55,7 +55,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='challenge',
             name='time_zone',
-            field=models.CharField(default='UTC', help_text='The IANA time zone its dates are shown in, e.g. Europe/Berlin. Stored dates are UTC.', max_length=64, validators=[portal.challenges.models.time_zone_validate]),
+            field=models.CharField(db_default="UTC", default='UTC', help_text='The IANA time zone its dates are shown in, e.g. Europe/Berlin. Stored dates are UTC.', max_length=64, validators=[portal.challenges.models.time_zone_validate]),
         ),
         migrations.AlterField(
             model_name='challenge',

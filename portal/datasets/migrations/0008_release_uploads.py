@@ -18,17 +18,17 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='datasetimport',
             name='progress_done',
-            field=models.PositiveIntegerField(default=0, help_text='Files unpacked or cases imported.'),
+            field=models.PositiveIntegerField(db_default=0, default=0, help_text='Files unpacked or cases imported.'),
         ),
         migrations.AddField(
             model_name='datasetimport',
             name='progress_stage',
-            field=models.CharField(blank=True, help_text='What the import is doing now, e.g. importing a case.', max_length=200),
+            field=models.CharField(db_default="", blank=True, help_text='What the import is doing now, e.g. importing a case.', max_length=200),
         ),
         migrations.AddField(
             model_name='datasetimport',
             name='progress_total',
-            field=models.PositiveIntegerField(default=0, help_text='Of how many (0: not known yet).'),
+            field=models.PositiveIntegerField(db_default=0, default=0, help_text='Of how many (0: not known yet).'),
         ),
         migrations.AlterField(
             model_name='datasetimport',
@@ -43,7 +43,7 @@ class Migration(migrations.Migration):
                 ('total_bytes', models.PositiveBigIntegerField()),
                 ('received_bytes', models.PositiveBigIntegerField(default=0)),
                 ('part_names', models.JSONField(blank=True, default=list, help_text='The stored parts holding the bytes received so far, in order (joined once whole).')),
-                ('sha256', models.CharField(blank=True, help_text='Of the whole file, once it arrived.', max_length=64)),
+                ('sha256', models.CharField(db_default="", blank=True, help_text='Of the whole file, once it arrived.', max_length=64)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('original_name', models.CharField(help_text="The archive's name on the organizer's disk.", max_length=255)),
                 ('challenge', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='release_uploads', to='challenges.challenge')),

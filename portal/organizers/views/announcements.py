@@ -31,7 +31,7 @@ def announcements_view(request: HttpRequest, slug: str) -> HttpResponse:
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            sent = " and e-mailed to the participants" if announcement.sent_by_email_at else ""
+            sent = " and is being e-mailed to the participants" if announcement.sends_email else ""
             messages.success(request, f"{announcement.title!r} is on the challenge's page{sent}.")
             return redirect("organizer-announcements", slug=challenge.slug)
     context = {"challenge": challenge, "form": form, "announcements": announcement_list(challenge=challenge)}

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='submission',
             name='check_only',
-            field=models.BooleanField(default=False, help_text="A try that runs the checks of a real submission and ends CHECKED: never scored, never on the leaderboard, not counted toward the phase's limits (it has its own daily cap)."),
+            field=models.BooleanField(db_default=False, default=False, help_text="A try that runs the checks of a real submission and ends CHECKED: never scored, never on the leaderboard, not counted toward the phase's limits (it has its own daily cap)."),
         ),
         migrations.AlterField(
             model_name='submission',
