@@ -7,6 +7,7 @@ inherits ``ChunkedUpload``; ``portal.uploads.services`` appends to it and puts i
 import uuid
 
 from django.db import models
+from django.db.models import Value
 
 
 class ChunkedUpload(models.Model):
@@ -21,6 +22,7 @@ class ChunkedUpload(models.Model):
     received_bytes = models.PositiveBigIntegerField(default=0)
     part_names = models.JSONField(
         default=list,
+        db_default=Value([], output_field=models.JSONField()),
         blank=True,
         help_text="The stored parts holding the bytes received so far, in order (joined once whole).",
     )

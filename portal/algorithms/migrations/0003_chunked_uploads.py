@@ -25,26 +25,35 @@ def uploads_to_parts(apps: object, schema_editor: object) -> None:
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('algorithms', '0002_step_claims'),
+        ("algorithms", "0002_step_claims"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='algorithmupload',
-            name='part_names',
-            field=models.JSONField(blank=True, default=list, help_text='The stored parts holding the bytes received so far, in order (joined once whole).'),
+            model_name="algorithmupload",
+            name="part_names",
+            field=models.JSONField(
+                db_default=models.Value([], output_field=models.JSONField()),
+                blank=True,
+                default=list,
+                help_text="The stored parts holding the bytes received so far, in order (joined once whole).",
+            ),
         ),
         migrations.AddField(
-            model_name='algorithmupload',
-            name='sha256',
-            field=models.CharField(db_default="", blank=True, help_text='Of the whole file, once it arrived.', max_length=64),
+            model_name="algorithmupload",
+            name="sha256",
+            field=models.CharField(
+                db_default="", blank=True, help_text="Of the whole file, once it arrived.", max_length=64
+            ),
         ),
         migrations.AlterField(
-            model_name='algorithmupload',
-            name='file_name',
-            field=models.CharField(help_text='Name of the whole file in private storage, once every chunk arrived.', max_length=255),
+            model_name="algorithmupload",
+            name="file_name",
+            field=models.CharField(
+                help_text="Name of the whole file in private storage, once every chunk arrived.",
+                max_length=255,
+            ),
         ),
         migrations.RunPython(uploads_to_parts, migrations.RunPython.noop),
     ]
