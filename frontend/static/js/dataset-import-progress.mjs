@@ -4,6 +4,7 @@
 // it was when loaded.
 
 import { apiFetchIfChanged } from "./api.mjs";
+import { followUntilEnded } from "./page-follow.mjs";
 
 const POLL_MS = 2000;
 const ENDED = Object.freeze(["SUCCEEDED", "FAILED"]);
@@ -24,27 +25,16 @@ function render(dataset_import) {
   }
 }
 
-async function loop() {
-  if (!document.hidden) {
-    try {
-      const answer = await apiFetchIfChanged(root.dataset.url, etag);
-      if (answer.changed) {
-        etag = answer.etag;
-        render(answer.json);
-        if (ENDED.includes(answer.json.status)) {
-          window.location.reload();
-          return;
-        }
-      }
-      note.textContent = "This page updates itself while the import runs.";
-    } catch (error) {
-      note.textContent = `${error.message} The page tries again in a few seconds.`;
-    }
+async function poll() {
+  const answer = await apiFetchIfChanged(root.dataset.url, etag);
+  if (!answer.changed) {
+    return false;
   }
-  window.setTimeout(loop, POLL_MS);
+  etag = answer.etag;
+  render(answer.json);
+  return ENDED.includes(answer.json.status);
 }
 
 if (!ENDED.includes(root.dataset.status)) {
-  note.hidden = false;
-  window.setTimeout(loop, POLL_MS);
+  followUntilEnded({ poll, note, sentence: "This page updates itself while the import runs.", everyMs: POLL_MS });
 }

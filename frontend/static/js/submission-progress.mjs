@@ -5,6 +5,7 @@
 // logs, buttons). Without JavaScript the page is the same, as it was when loaded.
 
 import { apiFetchIfChanged } from "./api.mjs";
+import { followUntilEnded } from "./page-follow.mjs";
 
 const POLL_MS = 3000;
 const ENDED = Object.freeze(["SUCCEEDED", "CHECKED", "FAILED", "CANCELLED"]);
@@ -101,22 +102,11 @@ async function poll() {
   return ended;
 }
 
-async function loop() {
-  if (!document.hidden) {
-    try {
-      if (await poll()) {
-        window.location.reload();
-        return;
-      }
-      note.textContent = "This page updates itself while the submission is in progress.";
-    } catch (error) {
-      note.textContent = `${error.message} The page tries again in a few seconds.`;
-    }
-  }
-  window.setTimeout(loop, POLL_MS);
-}
-
 if (!ENDED.includes(root.dataset.status)) {
-  note.hidden = false;
-  window.setTimeout(loop, POLL_MS);
+  followUntilEnded({
+    poll,
+    note,
+    sentence: "This page updates itself while the submission is in progress.",
+    everyMs: POLL_MS,
+  });
 }
