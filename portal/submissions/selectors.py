@@ -101,6 +101,44 @@ def phase_reference_shapes(*, phase: Phase) -> dict[str, list[int] | None]:
     return shapes
 
 
+IN_PROGRESS = (Submission.Status.PENDING, Submission.Status.CHECKING, Submission.Status.EVALUATING)
+
+
+@dataclass(frozen=True)
+class StateFilter:
+    """One choice of the submission list's filter by state: its query value, label and count."""
+
+    value: str
+    label: str
+    count: int
+
+
+def submission_state_filters(*, submissions: QuerySet[Submission]) -> list[StateFilter]:
+    """The filters by state that ``submissions`` offer, each with how many it keeps: all, those in
+    progress (where a stuck one waits for an organizer's re-queue or stop), then each status present."""
+    counts = dict(submissions.order_by().values_list("status").annotate(count=Count("pk")))
+    filters = [
+        StateFilter("", "All", sum(counts.values())),
+        StateFilter("in-progress", "In progress", sum(counts.get(status, 0) for status in IN_PROGRESS)),
+    ]
+    filters += [
+        StateFilter(status.lower(), label, counts[status])
+        for status, label in Submission.Status.choices
+        if counts.get(status)
+    ]
+    return filters
+
+
+def submission_list_in_state(*, submissions: QuerySet[Submission], state: str) -> QuerySet[Submission]:
+    """Those of ``submissions`` that a filter value of ``submission_state_filters`` keeps; all of them for
+    an empty or unknown value."""
+    if state == "in-progress":
+        return submissions.filter(status__in=IN_PROGRESS)
+    if state.upper() in Submission.Status.values:
+        return submissions.filter(status=state.upper())
+    return submissions
+
+
 def submission_list_visible_to(*, user: User, phase: Phase | None = None) -> QuerySet[Submission]:
     """The submissions the user may see: every one in the challenges they organize, and their team's own.
 

@@ -95,7 +95,9 @@ def _phase_submissions_render(
     request: HttpRequest, phase: Phase, form: SubmissionUploadForm, *, status: int = 200
 ) -> HttpResponse:
     roles = user_roles(user=request.user, challenge=phase.challenge)
-    submissions = selectors.submission_list_visible_to(user=request.user, phase=phase).prefetch_related(
+    visible = selectors.submission_list_visible_to(user=request.user, phase=phase)
+    state = request.GET.get("state", "")
+    submissions = selectors.submission_list_in_state(submissions=visible, state=state).prefetch_related(
         "state_changes"
     )
     is_participant = ChallengeRole.Role.PARTICIPANT in roles
@@ -110,6 +112,8 @@ def _phase_submissions_render(
             else None
         ),
         "submissions": submissions,
+        "state": state,
+        "state_filters": selectors.submission_state_filters(submissions=visible),
         "check_only_daily_limit": services.CHECK_ONLY_DAILY_LIMIT,
         "ground_truth_switch": selectors.phase_ground_truth_switch_latest(phase=phase),
     }

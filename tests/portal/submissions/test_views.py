@@ -231,8 +231,39 @@ def test_the_phase_page_takes_a_fixed_number_of_queries(
     client.get(url)
     other = submission_create(phase=open_phase.phase, user=open_phase.loner, upload=open_phase.upload_good())
 
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):  # the list, and one count per state for its filter
         page = client.get(url).content.decode()
 
     for submission in (scored, other):
         assert reverse("submission-detail", kwargs={"pk": submission.pk}) in page
+
+
+def test_an_organizer_filters_the_phase_submissions_by_state(
+    open_phase: OpenPhase, users: dict[str, User | None], scored: Submission
+) -> None:
+    loner, phase = open_phase.loner, open_phase.phase
+    pending = submission_create(phase=phase, user=loner, upload=open_phase.upload_good())
+    failed = submission_create(phase=phase, user=loner, upload=open_phase.upload_good())
+    Submission.objects.filter(pk=failed.pk).update(status=Submission.Status.FAILED, error="Broken.")
+    client = _client(users, "organizer")
+    url = reverse("phase-submissions", kwargs={"slug": open_phase.phase.slug})
+
+    def listed(query: str) -> tuple[set[int], str]:
+        page = client.get(f"{url}{query}").content.decode()
+        table = page[page.index('<table id="submissions">') : page.index("</table>")]
+        shown = {pk for pk in (scored.pk, pending.pk, failed.pk) if f">{pk}</a>" in table}
+        start = page.index('<p id="state-filters">')
+        return shown, page[start : page.index("</p>", start)]
+
+    everything, filters = listed("")
+    in_progress, _ = listed("?state=in-progress")
+    only_failed, _ = listed("?state=failed")
+    unknown, _ = listed("?state=lost")
+
+    assert everything == unknown == {scored.pk, pending.pk, failed.pk}
+    assert in_progress == {pending.pk}
+    assert only_failed == {failed.pk}
+    assert "<strong>All (3)</strong>" in filters
+    assert '<a href="?state=in-progress">In progress (1)</a>' in filters
+    assert '<a href="?state=failed">Failed (1)</a>' in filters
+    assert "Cancelled" not in filters  # a state no submission is in is not offered
