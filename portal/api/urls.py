@@ -32,7 +32,7 @@ urlpatterns = [
     path("", include("portal.leaderboards.api_urls")),
     path("", include("portal.readerstudies.api_urls")),
     path("", include("portal.annotations.api_urls")),
-    path("", include("portal.organizers.data_api_urls")),
+    path("", include("portal.organizers.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path(

@@ -1,33 +1,45 @@
-"""URLs of the organizer's pages: ``/challenges/SLUG/organize/...`` for one challenge."""
+"""URLs of the organizer's pages: ``/organize/new/`` to create a challenge, ``/challenges/SLUG/organize/...``
+for one challenge (its API routes are in ``api_urls``)."""
 
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import URLPattern, path
 
-from portal.organizers.views import challenge, dashboard, people, phases
+from portal.organizers.views import announcements, challenge, dashboard, data, participants, people, phases
 
-urlpatterns: list[URLPattern | URLResolver] = [
+ORGANIZE = "challenges/<slug:slug>/organize/"
+
+urlpatterns: list[URLPattern] = [
     path("organize/new/", challenge.challenge_create_view, name="organizer-challenge-create"),
-    path("challenges/<slug:slug>/organize/", dashboard.dashboard_view, name="organizer-dashboard"),
+    path(ORGANIZE, dashboard.dashboard_view, name="organizer-dashboard"),
+    path(f"{ORGANIZE}edit/", challenge.challenge_edit_view, name="organizer-challenge-edit"),
+    # Organizers and expert readers.
+    path(f"{ORGANIZE}people/", people.people_view, name="organizer-people"),
+    path(f"{ORGANIZE}people/<id:role_id>/remove/", people.person_remove_view, name="organizer-person-remove"),
+    # Phases.
+    path(f"{ORGANIZE}new-phase/", phases.phase_create_view, name="organizer-phase-create"),
+    path(f"{ORGANIZE}phases/<slug:phase_slug>/", phases.phase_edit_view, name="organizer-phase-edit"),
+    # Data: release imports and ground-truth versions.
+    path(f"{ORGANIZE}data/", data.data_view, name="organizer-dataset-import"),
     path(
-        "challenges/<slug:slug>/organize/edit/",
-        challenge.challenge_edit_view,
-        name="organizer-challenge-edit",
-    ),
-    path("challenges/<slug:slug>/organize/people/", people.people_view, name="organizer-people"),
-    path(
-        "challenges/<slug:slug>/organize/people/<id:role_id>/remove/",
-        people.person_remove_view,
-        name="organizer-person-remove",
+        f"{ORGANIZE}data/imports/<id:import_id>/",
+        data.dataset_import_view,
+        name="organizer-dataset-import-detail",
     ),
     path(
-        "challenges/<slug:slug>/organize/new-phase/", phases.phase_create_view, name="organizer-phase-create"
+        f"{ORGANIZE}data/ground-truth/",
+        data.ground_truth_upload_view,
+        name="organizer-ground-truth-upload",
+    ),
+    # Participants, their requests to take part, and announcements to them.
+    path(f"{ORGANIZE}participants/", participants.participants_view, name="organizer-participants"),
+    path(
+        f"{ORGANIZE}participants/export/",
+        participants.participants_csv_view,
+        name="organizer-participants-csv",
     ),
     path(
-        "challenges/<slug:slug>/organize/phases/<slug:phase_slug>/",
-        phases.phase_edit_view,
-        name="organizer-phase-edit",
+        f"{ORGANIZE}participants/requests/<id:request_id>/",
+        participants.participation_request_decide_view,
+        name="organizer-participation-request-decide",
     ),
-    # The data page and its import and ground-truth pages (portal.organizers.data_urls).
-    path("challenges/<slug:slug>/organize/data/", include("portal.organizers.data_urls")),
-    # The participants page, its export and its approvals (portal.organizers.participant_urls).
-    path("challenges/<slug:slug>/organize/", include("portal.organizers.participant_urls")),
+    path(f"{ORGANIZE}announcements/", announcements.announcements_view, name="organizer-announcements"),
 ]

@@ -12,7 +12,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from portal.accounts.models import ChallengeRole
 from portal.datasets.models import Case, DatasetImport
-from portal.organizers import data_api
+from portal.organizers import api as organizer_api
 from tests.e2e.viewer_pages import CHROMIUM_ARGS, logged_in_page, session_cookie
 from tests.portal.accounts.factories import ChallengeRoleFactory
 from tests.portal.challenges.factories import ChallengeFactory
@@ -41,7 +41,7 @@ def test_an_organizer_imports_a_release_archive_through_the_data_page(
     assert not organizer.is_staff
     cookie = session_cookie(username="organizer", live_server_url=live_server.url)
     # Chunks of 1 MB, so that the archive goes in several.
-    monkeypatch.setattr(data_api, "CHUNK_BYTES", 1_000_000)
+    monkeypatch.setattr(organizer_api, "CHUNK_BYTES", 1_000_000)
     # The rows and the session exist before Playwright starts; its event loop would make Django refuse
     # the ORM calls of the live server's eager tasks in this process as async-unsafe.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
