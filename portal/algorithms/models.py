@@ -8,6 +8,8 @@ submission gets one ``Job`` per case of the phase, which moves ``QUEUED -> RUNNI
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Now
+from django.utils import timezone
 
 from inference.sandbox import SandboxLimits
 from portal.challenges.models import Phase
@@ -141,12 +143,18 @@ class Job(ClaimedStep):
     segmentation = models.FileField(
         storage=private_storage, upload_to=_segmentation_path, max_length=255, blank=True
     )
-    started_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(
+        default=timezone.now,
+        db_default=Now(),
+        help_text="When the job began to wait for a worker: made, or re-queued by an organizer.",
+    )
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When a worker last claimed it.")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["submission", "-is_sanity", "case__name"]
         constraints = [models.UniqueConstraint(fields=["submission", "case"], name="one_job_per_case")]
+        indexes = [models.Index(fields=["status", "queued_at"], name="job_waiting")]
 
     def __str__(self) -> str:
         return f"job of submission {self.submission_id} on {self.case}"

@@ -38,8 +38,9 @@ from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.files import File
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, Func, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.db.models.lookups import IsNull
 from django.utils import timezone
 
 from inference.contract import INTERFACE_SETS, InterfaceKind, InterfaceSet, JsonValue
@@ -330,19 +331,23 @@ def job_list_waiting() -> QuerySet[Job]:
 
     A job waits when it is QUEUED (or RUNNING with no claim: its worker let it go, or died and the sweeper
     freed it) in a submission being evaluated, and it is the submission's sanity job or that one has
-    succeeded. Sanity jobs go first (each decides whether a whole submission runs), then the job of the
-    submission with the fewest jobs running, so submissions take turns, then the oldest.
+    succeeded. Jobs are shared between teams (a participant without a team is a team of one): first the
+    job of the team with the fewest jobs running, so teams take turns and a team with a hundred jobs
+    waiting delays another team's next job by at most one job per worker; among those, sanity jobs (each
+    decides whether a whole submission runs), then the one waiting longest. One query: the count is a
+    subquery over the running jobs (few: one per worker).
     """
     sanity_succeeded = Job.objects.filter(
         submission=OuterRef("submission"), is_sanity=True, status=JobStatus.SUCCEEDED
     )
-    running = (
-        Job.objects.filter(submission=OuterRef("submission"), status=JobStatus.RUNNING)
-        .exclude(claimed_by="")
-        .order_by()
-        .values("submission")
-        .annotate(count=Count("pk"))
-        .values("count")
+    running = Job.objects.filter(status=JobStatus.RUNNING).exclude(claimed_by="").order_by()
+    team_running = running.filter(
+        Q(submission__team=OuterRef("submission__team"))
+        | Q(
+            IsNull(OuterRef("submission__team"), True),
+            submission__team__isnull=True,
+            submission__creator=OuterRef("submission__creator"),
+        )
     )
     return (
         Job.objects.filter(
@@ -351,8 +356,8 @@ def job_list_waiting() -> QuerySet[Job]:
             submission__status=Submission.Status.EVALUATING,
         )
         .filter(Q(is_sanity=True) | Exists(sanity_succeeded))
-        .annotate(submission_running=Coalesce(Subquery(running), 0))
-        .order_by("-is_sanity", "submission_running", "submission__created_at", "pk")
+        .annotate(team_running=Coalesce(Subquery(team_running.values(count=Func("pk", function="COUNT"))), 0))
+        .order_by("team_running", "-is_sanity", "queued_at", "pk")
     )
 
 
@@ -725,7 +730,8 @@ def algorithm_jobs_requeue(*, submission: Submission) -> int:
         )
     for job in unfinished:
         step_requeue(job)
-        job.save(update_fields=CLAIM_FIELDS)
+        job.queued_at = timezone.now()
+        job.save(update_fields=[*CLAIM_FIELDS, "queued_at"])
     jobs_dispatch(count=len(unfinished))
     return len(unfinished)
 
