@@ -1,11 +1,15 @@
 """Reads of the algorithms app that encode a rule: a phase's sandbox settings, which case runs first, which
-cases lack an input the phase's containers read, and who reads which job's log."""
+cases lack an input the phase's containers read, who reads which job's log, and how long jobs wait."""
 
+import datetime
+import math
 import uuid
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from inference.contract import INTERFACE_SETS, Interface, InterfaceKind, InterfaceSet
 from inference.interfaces import docker_run_command
@@ -218,3 +222,58 @@ def algorithm_sanity_case(*, phase: Phase, cases: Sequence[Case]) -> Case:
         .order_by("name")
     )
     return with_inputs.first() or cases[0]
+
+
+QUEUE_WAIT_WINDOW = datetime.timedelta(hours=24)
+"""How far back ``phase_job_queues`` looks for the waits of jobs a worker took."""
+
+
+@dataclass(frozen=True)
+class PhaseJobQueue:
+    """The jobs of an algorithm phase's submissions as an organizer watches them near a deadline: how many
+    wait for a worker and how many run now, and the 95th percentile of the time jobs waited before a worker
+    took them (``None`` when no worker took one within ``QUEUE_WAIT_WINDOW``) over ``waits_counted`` jobs."""
+
+    waiting: int
+    running: int
+    wait_p95_s: float | None
+    waits_counted: int
+
+
+def phase_job_queues(*, phase_ids: Collection[int]) -> dict[int, PhaseJobQueue]:
+    """The job queue of each of the phases, by phase id (a phase without jobs has zeros).
+
+    A job waits while it is QUEUED, or RUNNING with no claim (its worker let it go or died), in a submission
+    being evaluated (a job waiting for its sanity case included); it runs while a worker holds its claim.
+    Its wait is from ``queued_at`` (made, or re-queued by an organizer) to ``started_at`` (its worker's
+    claim), over the jobs a worker took in the last ``QUEUE_WAIT_WINDOW``; the 95th percentile is the
+    nearest rank (the smallest wait at least 95% of the waits are not above). Two queries.
+    """
+    jobs = Job.objects.filter(submission__phase__in=phase_ids).order_by()
+    evaluating = Q(submission__status=Submission.Status.EVALUATING)
+    counts = {
+        row["submission__phase"]: row
+        for row in jobs.values("submission__phase").annotate(
+            waiting=Count(
+                "pk",
+                filter=evaluating
+                & (Q(status=Job.Status.QUEUED) | Q(status=Job.Status.RUNNING, claimed_by="")),
+            ),
+            running=Count("pk", filter=Q(status=Job.Status.RUNNING) & ~Q(claimed_by="")),
+        )
+    }
+    waits: dict[int, list[float]] = defaultdict(list)
+    recent = jobs.filter(started_at__gte=timezone.now() - QUEUE_WAIT_WINDOW)
+    for phase_id, queued_at, started_at in recent.values_list("submission__phase", "queued_at", "started_at"):
+        waits[phase_id].append(max((started_at - queued_at).total_seconds(), 0.0))
+    queues = {}
+    for phase_id in phase_ids:
+        row = counts.get(phase_id, {})
+        phase_waits = sorted(waits[phase_id])
+        queues[phase_id] = PhaseJobQueue(
+            waiting=row.get("waiting", 0),
+            running=row.get("running", 0),
+            wait_p95_s=phase_waits[math.ceil(0.95 * len(phase_waits)) - 1] if phase_waits else None,
+            waits_counted=len(phase_waits),
+        )
+    return queues
