@@ -6,8 +6,8 @@ their kinds and file formats, and the output. ``inputs_stage`` writes a case int
 mounts at ``/input``:
 
 - an image input at ``images/<slug>/<name>.mha`` (converted from .nii.gz with SimpleITK when the
-  interface says mha; ``conversion_cache`` keeps converted files, so the same hidden case staged for the
-  next submission is linked, not converted again),
+  interface says mha; a ``ConversionCache`` (``inference.conversions``) keeps converted files by the
+  source's sha256, so the same hidden case staged for the next submission is linked, not converted again),
 - a JSON input at ``<slug>.json``,
 - ``inputs.json`` listing every input as grand-challenge does.
 
@@ -16,7 +16,6 @@ NIfTI with the geometry of the case's reference image: containers often write no
 """
 
 import gzip
-import hashlib
 import json
 import os
 import shutil
@@ -30,6 +29,7 @@ from typing import Any, Final
 import numpy as np
 import SimpleITK as sitk
 
+from inference.conversions import ConversionCache
 from inference.interfaces import (
     INTERFACE_SETS,
     ISLES22,
@@ -69,13 +69,16 @@ def inputs_stage(
     folder: Path,
     *,
     interface_set: InterfaceSet,
-    conversion_cache: Path | None = None,
+    conversion_cache: ConversionCache | None = None,
+    image_digests: Mapping[str, str] | None = None,
 ) -> Path:
     """Write one case's inputs into ``folder`` (the future ``/input``) and return ``folder``.
 
     ``case_inputs`` maps every required input slug of ``interface_set`` to a file (images) or a value
-    (JSON); an input that is not required may be absent. A required slug missing or an unknown one raises
-    ``ValueError``: staging a case the phase does not describe is our bug, not the participant's.
+    (JSON); an input that is not required may be absent. ``image_digests`` maps image slugs to the sha256
+    their files were stored with, the key of ``conversion_cache`` (a file without one is hashed). A
+    required slug missing or an unknown one raises ``ValueError``: staging a case the phase does not
+    describe is our bug, not the participant's.
     """
     missing = [
         interface.slug
@@ -90,7 +93,13 @@ def inputs_stage(
         if interface.kind is InterfaceKind.IMAGE:
             if not isinstance(value, Path):
                 raise ValueError(f"Input {slug!r} is an image; it needs a file, not {type(value).__name__}.")
-            name = _image_stage(value, folder / interface.relative_path, interface, conversion_cache)
+            name = _image_stage(
+                value,
+                folder / interface.relative_path,
+                interface,
+                conversion_cache=conversion_cache,
+                sha256=(image_digests or {}).get(slug),
+            )
             listing.append(_listing_entry(interface, image_name=name, value=None))
         else:
             if isinstance(value, Path):
@@ -179,7 +188,14 @@ def _image_information(path: Path, *, image_io: str | None = None) -> Any:  # An
     return reader
 
 
-def _image_stage(source: Path, directory: Path, interface: Interface, conversion_cache: Path | None) -> str:
+def _image_stage(
+    source: Path,
+    directory: Path,
+    interface: Interface,
+    *,
+    conversion_cache: ConversionCache | None,
+    sha256: str | None,
+) -> str:
     """Put ``source`` into ``directory`` in the interface's format; return the file name it got there."""
     stem = _image_stem(source.name)
     directory.mkdir(parents=True, exist_ok=True)
@@ -191,13 +207,9 @@ def _image_stage(source: Path, directory: Path, interface: Interface, conversion
     elif conversion_cache is None:
         _mha_convert(source, target)
     else:
-        cached = conversion_cache / f"{_file_key(source)}.{interface.image_format}"
-        if not cached.exists():
-            conversion_cache.mkdir(mode=0o700, parents=True, exist_ok=True)  # hidden cases: the worker only
-            partial = cached.with_name(f"{os.getpid()}.partial.{cached.name}")
-            _mha_convert(source, partial)
-            partial.replace(cached)  # atomic: a concurrent worker sees the whole file or none
-        _link_or_copy(cached, target)
+        conversion_cache.stage(
+            source, target, sha256=sha256, image_format=interface.image_format, convert=_mha_convert
+        )
     return target.name
 
 
@@ -214,21 +226,6 @@ def _image_stem(name: str) -> str:
         if name.endswith(suffix):
             return name.removesuffix(suffix)
     return Path(name).stem
-
-
-def _file_key(path: Path) -> str:
-    """Identify a source file by where it is, its size and its modification time, without reading it."""
-    status = path.stat()
-    identity = f"{path.resolve()}:{status.st_size}:{status.st_mtime_ns}"
-    return hashlib.sha256(identity.encode()).hexdigest()[:32]
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    """Hard-link when both are on one file system (instant), copy otherwise."""
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
 
 
 def _listing_entry(interface: Interface, *, image_name: str | None, value: JsonValue) -> dict[str, JsonValue]:

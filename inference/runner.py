@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from inference.contract import InterfaceSet, JsonValue, OutputRejected, inputs_stage, output_collect
+from inference.conversions import ConversionCache
 from inference.runtime import ContainerRuntime
 from inference.sandbox import ContainerRefused, RunOutcome, SandboxLimits, run_failure_sentence
 
@@ -40,12 +41,16 @@ def job_run(
     destination: Path,
     limits: SandboxLimits,
     gpu_device: str | None = None,
-    conversion_cache: Path | None = None,
+    conversion_cache: ConversionCache | None = None,
+    image_digests: Mapping[str, str] | None = None,
     scratch_folder: Path | None = None,
     container_name: str | None = None,
 ) -> JobResult:
     """Run ``image`` (a reference from ``runtime.image_prepare``) on one case and store its checked
     segmentation at ``destination`` (a .nii.gz).
+
+    ``conversion_cache`` keeps the worker's converted inputs, keyed by ``image_digests`` (the sha256 each
+    image slug's file was stored with), so the next job on the same case converts nothing.
 
     The staged inputs and the output ``runtime`` delivers live in a temporary folder under
     ``scratch_folder`` (the system's temporary folder by default), removed afterwards, what the container
@@ -59,7 +64,11 @@ def job_run(
         input_folder.mkdir()
         output_folder.mkdir()
         inputs_stage(
-            case_inputs, input_folder, interface_set=interface_set, conversion_cache=conversion_cache
+            case_inputs,
+            input_folder,
+            interface_set=interface_set,
+            conversion_cache=conversion_cache,
+            image_digests=image_digests,
         )
         stage_s = time.monotonic() - started
         try:

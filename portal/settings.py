@@ -382,6 +382,11 @@ CELERY_BEAT_SCHEDULE = {
 DOCKER_HOST = os.environ.get("DOCKER_HOST", "")
 # The GPU a ``gpu`` worker passes to every container it runs (a device id such as "0"); empty: none.
 ISLES_GPU_DEVICE = os.environ.get("ISLES_GPU_DEVICE", "")
+# A worker's cache of converted job inputs (.nii.gz to .mha, keyed by the stored image's sha256), so a
+# hidden case is converted once per worker, not once per job; when it holds more than
+# ISLES_WORKER_CACHE_MB, the least recently used files are removed first.
+ISLES_WORKER_CACHE_DIR = Path(os.environ.get("ISLES_WORKER_CACHE_DIR") or VAR_DIR / "worker-cache").resolve()
+ISLES_WORKER_CACHE_MB = int(os.environ.get("ISLES_WORKER_CACHE_MB") or "20480")
 # The folder under which organizers may name a release folder to import (from the challenge's data page
 # and with manage.py import_isles24): a path outside it, with '..', or through a link out of it is
 # refused. Releases elsewhere are uploaded as archives instead.

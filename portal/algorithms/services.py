@@ -44,6 +44,7 @@ from django.db.models.lookups import IsNull
 from django.utils import timezone
 
 from inference.contract import INTERFACE_SETS, InterfaceKind, InterfaceSet, JsonValue
+from inference.conversions import ConversionCache
 from inference.image_checks import ImageRejected, image_tar_inspect
 from inference.runner import JobResult
 from inference.runner import job_run as runner_job_run
@@ -464,6 +465,7 @@ def _job_execute(*, job: Job, folder: Path) -> JobResult:
         except ContainerRefused as refused:
             raise StepFailed(str(refused)) from refused
         case_inputs = _case_inputs_copy(case=job.case, interface_set=interface_set, folder=folder / "case")
+        image_digests = dict(job.case.images.values_list("interface", "sha256"))
         return runner_job_run(
             runtime=runtime,
             image=image_reference,
@@ -473,11 +475,22 @@ def _job_execute(*, job: Job, folder: Path) -> JobResult:
             destination=folder / "segmentation.nii.gz",
             limits=algorithm_settings.sandbox_limits,
             gpu_device=(settings.ISLES_GPU_DEVICE or None) if algorithm_settings.gpu else None,
+            conversion_cache=worker_conversion_cache(),
+            image_digests=image_digests,
             scratch_folder=folder,
             container_name=container_name,
         )
     finally:
         runtime.close()
+
+
+def worker_conversion_cache() -> ConversionCache:
+    """This worker's converted inputs, by the stored image's sha256 (``ISLES_WORKER_CACHE_DIR``, at most
+    ``ISLES_WORKER_CACHE_MB``): a case is converted once per worker, whichever submission runs on it."""
+    return ConversionCache(
+        folder=settings.ISLES_WORKER_CACHE_DIR / "conversions",
+        max_bytes=settings.ISLES_WORKER_CACHE_MB * 2**20,
+    )
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 import docker
 
 from inference.contract import ISLES24, Interface, InterfaceKind, InterfaceSet, JsonValue
+from inference.conversions import ConversionCache, file_sha256
 from inference.image_checks import image_tar_inspect
 from inference.runner import JobResult, job_run
 from inference.runtime import DockerRuntime
@@ -107,11 +108,13 @@ def jobs_time(
     """Seconds per whole job: ``first`` with an empty conversion cache, ``further`` with it warm."""
     case_inputs = isles24_case_inputs(release, CASE)
     case_inputs[MASK_SLUG] = isles24_ground_truth(release, CASE)
+    # The sha256 the portal stored with each image at import, which it passes with the job.
+    digests = {slug: file_sha256(path) for slug, path in case_inputs.items() if isinstance(path, Path)}
     first, further = [], []
     for run in range(runs):
         cache = scratch / f"conversions-{run}"
-        first.append(job_time(client, image, case_inputs, release, scratch, cache))
-        further.append(job_time(client, image, case_inputs, release, scratch, cache))
+        first.append(job_time(client, image, case_inputs, release, scratch, cache, digests))
+        further.append(job_time(client, image, case_inputs, release, scratch, cache, digests))
         shutil.rmtree(cache)
     return first, further
 
@@ -123,6 +126,7 @@ def job_time(
     release: Path,
     scratch: Path,
     cache: Path,
+    digests: Mapping[str, str],
 ) -> float:
     started = time.monotonic()
     result: JobResult = job_run(
@@ -133,7 +137,8 @@ def job_time(
         reference_image_path=isles24_reference_image(release, CASE),
         destination=scratch / "stored.nii.gz",
         limits=LIMITS,
-        conversion_cache=cache,
+        conversion_cache=ConversionCache(folder=cache, max_bytes=10 * GIGABYTE),
+        image_digests=digests,
         scratch_folder=scratch,
     )
     elapsed = time.monotonic() - started

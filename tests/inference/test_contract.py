@@ -9,6 +9,7 @@ import pytest
 import SimpleITK as sitk
 
 from inference.contract import ISLES22, ISLES24, OutputRejected, inputs_stage, output_collect
+from inference.conversions import ConversionCache
 from tests.hostile_masks import ELSEWHERE, metaimage_header, nifti_bytes
 from tests.inference.cases import isles24_case_inputs, isles24_reference_image
 from tests.inference.conftest import SMALL_CASE
@@ -74,14 +75,15 @@ def test_inputs_stage_puts_every_isles24_input_where_the_contract_says(
 
 def test_inputs_stage_converts_a_case_once_when_given_a_cache(small_release: Path, tmp_path: Path) -> None:
     case_inputs = isles24_case_inputs(small_release, SMALL_CASE)
-    cache = tmp_path / "cache"
+    cache_folder = tmp_path / "cache"
+    cache = ConversionCache(folder=cache_folder, max_bytes=2**30)
 
     first = inputs_stage(case_inputs, tmp_path / "first", interface_set=ISLES24, conversion_cache=cache)
     second = inputs_stage(case_inputs, tmp_path / "second", interface_set=ISLES24, conversion_cache=cache)
 
     relative = Path("images/non-contrast-ct") / f"{SMALL_CASE}_ses-01_ncct.mha"
     assert os.path.samefile(first / relative, second / relative)
-    assert len(list(cache.iterdir())) == len(ISLES24.image_inputs) == 13
+    assert len(list(cache_folder.iterdir())) == len(ISLES24.image_inputs) == 13
 
 
 def test_inputs_stage_serves_isles22_as_a_second_configuration(tmp_path: Path) -> None:
