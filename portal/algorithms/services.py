@@ -315,15 +315,19 @@ def job_next() -> int | None:
 
     Jobs are handed out from the database, not queued one message per job: each message on the ``gpu``
     queue asks for "the next job", chosen when a worker is free (``job_list_waiting``), so the order can be
-    changed (shared fairly between teams, issue 18) while jobs wait. A job another worker claims first is
-    skipped for the next one.
+    changed (shared fairly between teams, issue 18) while jobs wait. A job another worker is claiming at
+    that moment is skipped for the next one; when every job looked at was, ``RowLocked`` is raised, so the
+    task asks again later instead of dropping the message a job still waiting was counted on.
     """
+    skipped = False
     for job_id in job_list_waiting().values_list("pk", flat=True)[:JOBS_LOOKED_AT]:
         try:
             if job_run(job_id=job_id):
                 return job_id
         except RowLocked:
-            continue
+            skipped = True
+    if skipped:
+        raise RowLocked("Every waiting job looked at was being claimed by another worker; ask again later.")
     return None
 
 

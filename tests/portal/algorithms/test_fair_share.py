@@ -8,12 +8,16 @@ first.
 """
 
 import datetime
+import threading
 
+import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from portal.accounts.models import Team, User
 from portal.algorithms.models import Job
-from portal.algorithms.services import job_list_waiting
+from portal.algorithms.services import job_list_waiting, job_next
+from portal.celery import RowLocked
 from portal.challenges.models import Phase
 from portal.datasets.models import Case
 from portal.submissions.models import Submission
@@ -216,3 +220,44 @@ def test_the_sanity_case_goes_first_within_a_team(algorithm_phase: AlgorithmPhas
     first = _hand_out()
 
     assert (first.submission_id, first.is_sanity) == (newer.pk, True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_asking_while_another_claims_the_only_waiting_job_asks_again_later(
+    algorithm_phase: AlgorithmPhase,
+) -> None:
+    """Two workers asking at once: while one holds the lock of the job it is claiming (its submission's,
+    taken first), the other skips it and, having found nothing else, raises ``RowLocked`` so that its
+    message is retried rather than lost; the job stays waiting for the first."""
+    submission = _submission(
+        algorithm_phase,
+        creator=algorithm_phase.participant,
+        team=None,
+        cases=_cases(algorithm_phase, 1),
+        queued_at=NOW,
+        sanity_succeeded=False,
+    )
+    locked, release = threading.Event(), threading.Event()
+
+    def first_worker() -> None:
+        try:
+            with transaction.atomic():
+                Submission.objects.select_for_update().get(pk=submission.pk)
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=first_worker)
+    thread.start()
+    try:
+        assert locked.wait(timeout=30)
+        with pytest.raises(RowLocked):
+            job_next()
+    finally:
+        release.set()
+        thread.join()
+
+    job = submission.jobs.get()
+    assert (job.status, job.claimed_by, job.attempt) == (Job.Status.QUEUED, "", 0)
+    assert list(job_list_waiting()) == [job]
