@@ -2,9 +2,8 @@
 
 A runtime runs an image on one staged case and delivers what the container wrote: the runner stages the
 case into a local folder of the worker's and names a local folder to receive the output; how the two get
-into and out of the container is the runtime's business (``DockerRuntime`` copies them through the
-engine's API into volumes of the run, so the engine may be local, reached through a socket from inside a
-container, or remote). The
+into and out of the container is the runtime's business (``DockerRuntime`` bind-mounts them today; a
+runtime for a remote engine would copy them through the engine's API, behind the same methods). The
 outcome (exit code, time-out, out of memory, output over the cap, log tails) reads the same whichever
 runtime ran it, so ``run_failure_sentence`` says the same thing for the same failure.
 
@@ -85,8 +84,8 @@ class ContainerRuntime(Protocol):
 
 
 class DockerRuntime:
-    """Runs images on a Docker engine, in ``inference.sandbox``'s sandbox, the case copied into a volume
-    at ``/input`` (read-only) and ``/output`` copied out of another. ``close`` closes ``client``."""
+    """Runs images on a Docker engine, in ``inference.sandbox``'s sandbox, with the case's folders
+    bind-mounted at ``/input`` (read-only) and ``/output``. ``close`` closes ``client``."""
 
     def __init__(self, client: docker.DockerClient) -> None:
         self._client = client
@@ -115,7 +114,7 @@ class DockerRuntime:
         )
 
     def output_clear(self, *, image: str, output_folder: Path) -> None:
-        output_clear(output_folder=output_folder)
+        output_clear(client=self._client, image=image, output_folder=output_folder)
 
     def leftover_remove(self, *, name: str) -> bool:
         return container_remove(client=self._client, name=name)

@@ -2,34 +2,22 @@
 
 One run is one container on one staged case: no network, every capability dropped, no new privileges, the
 image's own non-root user, a read-only root with a size-limited tmpfs at ``/tmp``, pids, memory (with no
-extra swap) and CPU limits, the case at ``/input`` (read-only) and a writable ``/output``, nothing else of
-the host, an empty environment, and one GPU only when the worker names its device. The run is killed when
-it passes its time limit or writes more than the output cap, and the container is always removed.
-
-No folder of the worker is mounted: ``/input`` and ``/output`` are two named volumes of the run, filled
-and emptied through the engine's API (the staged case is copied in through a helper container that never
-starts, the output copied out with ``get_archive``, and the cap measured the same way while the run
-goes), so the worker works the same with a local engine, with the host's engine through its socket from
-inside a container, and with a remote ``DOCKER_HOST``. The volumes are removed after the run whatever
-happens. What the worker receives is its own, whichever uid the container wrote as.
-
-``docker_run_command`` is the same sandbox as a command line for a participant's machine.
-``run_failure_sentence`` turns an outcome into what the participant reads; ``output_clear`` removes what
-a run delivered.
+extra swap) and CPU limits, the input folder mounted read-only at ``/input`` and the output folder
+writable at ``/output``, nothing else of the host, an empty environment, and one GPU only when the worker
+names its device. The run is killed when it passes its time limit or writes more than the output cap, and
+the container is always removed. ``docker_run_command`` is the same sandbox as a command line for a
+participant's machine. ``run_failure_sentence`` turns an outcome into what the participant reads;
+``output_clear`` removes what the run wrote, whichever user wrote it.
 """
 
-import contextlib
 import io
 import os
 import shutil
 import tarfile
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final
+from typing import Final
 
 import docker
 import docker.errors
@@ -37,6 +25,7 @@ import docker.types
 import requests.exceptions
 from docker.models.containers import Container
 
+from inference.contract import folder_make_readable
 from inference.image_checks import image_user_is_root
 from inference.interfaces import SandboxLimits, docker_run_command
 
@@ -56,14 +45,10 @@ __all__ = [
 LOG_TAIL_LINES: Final = 500
 # The engine keeps at most this much log per container, so a run that floods its log cannot fill the disk.
 LOG_MAX_SIZE: Final = "10m"
-# How often a running container's output is measured against the cap; a flood overshoots the cap by at
-# most what it writes in this time before it is killed, and the collection after the run still catches it.
-# A measurement reads the output through the engine (at most the cap), so a run whose output takes long to
-# read is measured less often: never more than a fifth of the time goes to measuring.
+# How often a running container's output folder is measured against the cap; a flood overshoots the cap by
+# at most what it writes in this time before it is killed, and the check after the run still catches it.
 _OUTPUT_POLL_S: Final = 0.2
-_OUTPUT_POLL_SHARE: Final = 0.2
 _BLOCK_BYTES: Final = 4096
-_READ_BUFFER_BYTES: Final = 2**20
 _KILLED_EXIT_CODE: Final = 137
 _WAIT_ERRORS: Final = (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError)
 
@@ -117,53 +102,51 @@ def container_run(
 ) -> RunOutcome:
     """Run ``image`` on the case staged in ``input_folder``; its results land in ``output_folder``.
 
-    Raises ``ContainerRefused`` before anything runs when the image runs as root. The case is copied into
-    the run's input volume readable by any user (folders 0755, files 0644, owned by root), the output
-    volume is writable by any user (0777), so the container's user may be any uid. What the container
-    wrote is copied into ``output_folder`` (an empty folder of the worker's) as the worker's own files,
-    up to the output cap. The container and both volumes are removed whatever happens. ``name`` names the
-    container (and its volumes), so a worker that takes over a job can find (and remove) what a worker
-    that died left.
+    Raises ``ContainerRefused`` before anything runs when the image runs as root. The folders are made
+    usable by the container's user, whatever its uid: everything in the input readable (folders 0755,
+    files 0644; the worker writes owner-only files, and the folder the two lie in keeps other users of
+    the worker's machine out), the output writable by anyone (0777, it is this run's own folder). The
+    container is removed whatever happens. ``name`` names the container, so a worker that takes over a
+    job can find (and remove) the container of a worker that died.
     """
     user = _image_user(client, image)
-    volume_prefix = name or f"isles-run-{uuid.uuid4().hex}"
-    with _run_volumes(client, volume_prefix) as (input_volume, output_volume):
-        _volumes_fill(client, image, input_folder=input_folder, volumes=(input_volume, output_volume))
-        container = client.containers.create(
-            image,
-            name=name,
-            user=user,
-            environment={},
-            network_mode="none",
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
-            read_only=True,
-            # Executables in /tmp are allowed: compiled kernels (torch, numba) are written and loaded there.
-            tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmpfs_bytes}"},
-            pids_limit=limits.pids,
-            mem_limit=limits.memory_bytes,
-            memswap_limit=limits.memory_bytes,
-            # The engine refuses more CPUs than its machine has: a phase for a bigger worker gets them all.
-            nano_cpus=int(min(limits.cpus, client.info()["NCPU"]) * 1e9),
-            mounts=[
-                docker.types.Mount("/input", input_volume, read_only=True, no_copy=True),
-                docker.types.Mount("/output", output_volume, no_copy=True),
-            ],
-            device_requests=_device_requests(gpu_device),
-            log_config=docker.types.LogConfig(
-                type=docker.types.LogConfig.types.JSON, config={"max-size": LOG_MAX_SIZE, "max-file": "1"}
-            ),
+    folder_make_readable(input_folder)
+    output_folder.chmod(0o777)
+    container = client.containers.create(
+        image,
+        name=name,
+        user=user,
+        environment={},
+        network_mode="none",
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        read_only=True,
+        # Executables in /tmp are allowed: compiled kernels (torch, numba) are written and loaded there.
+        tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmpfs_bytes}"},
+        pids_limit=limits.pids,
+        mem_limit=limits.memory_bytes,
+        memswap_limit=limits.memory_bytes,
+        # The engine refuses more CPUs than its machine has: a phase set for a bigger worker gets them all.
+        nano_cpus=int(min(limits.cpus, client.info()["NCPU"]) * 1e9),
+        volumes={
+            str(input_folder.resolve()): {"bind": "/input", "mode": "ro"},
+            str(output_folder.resolve()): {"bind": "/output", "mode": "rw"},
+        },
+        device_requests=_device_requests(gpu_device),
+        log_config=docker.types.LogConfig(
+            type=docker.types.LogConfig.types.JSON, config={"max-size": LOG_MAX_SIZE, "max-file": "1"}
+        ),
+    )
+    try:
+        return _container_watch(
+            container, output_folder=output_folder, limits=limits, had_gpu=gpu_device is not None
         )
-        try:
-            return _container_watch(
-                container, output_folder=output_folder, limits=limits, had_gpu=gpu_device is not None
-            )
-        finally:
-            container.remove(force=True)
+    finally:
+        container.remove(force=True)
 
 
 def container_remove(*, client: docker.DockerClient, name: str) -> bool:
-    """Remove the container called ``name``, running or not, and its run's volumes; whether there was one.
+    """Remove the container called ``name``, running or not; whether there was one.
 
     A worker killed in the middle of a run leaves its container running with nobody to stop it at the
     time limit; the worker that takes the job over removes it first.
@@ -171,24 +154,25 @@ def container_remove(*, client: docker.DockerClient, name: str) -> bool:
     try:
         client.containers.get(name).remove(force=True)
     except docker.errors.NotFound:
-        found = False
-    else:
-        found = True
-    _volumes_remove(client, _volume_names(name))
-    return found
+        return False
+    return True
 
 
-def output_clear(*, output_folder: Path) -> None:
-    """Remove everything a run delivered into ``output_folder``; the folder itself stays.
+def output_clear(*, client: docker.DockerClient, image: str, output_folder: Path) -> None:
+    """Remove everything a run left in ``output_folder``, whoever owns it; the folder itself stays.
 
-    The worker owns all of it (``container_run`` copies the output out as the worker's own files, every
-    folder writable by it), whichever uid the container wrote as.
+    What the container wrote belongs to its user (any uid), and a worker that runs as another user (uid
+    1000 in the portal's image) may remove the entries of ``output_folder`` (its own, 0777) but not what
+    lies in the folders the container made. So what the worker cannot remove goes through the engine: a
+    container of ``image`` that never starts gets ``output_folder`` at ``/output`` and an archive with an
+    empty file of the worker's for each entry left. The engine, which runs as root, replaces each entry,
+    a folder with all it holds, by that file, and the worker removes the files.
     """
-    for entry in output_folder.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
+    try:
+        _folder_empty(output_folder)
+    except PermissionError:
+        _entries_replace_through_engine(client, image, output_folder)
+        _folder_empty(output_folder)
 
 
 def output_size_bytes(folder: Path) -> int:
@@ -221,154 +205,38 @@ def run_failure_sentence(outcome: RunOutcome, *, limits: SandboxLimits) -> str |
     return None
 
 
-def _volume_names(prefix: str) -> tuple[str, str]:
-    return f"{prefix}-input", f"{prefix}-output"
+def _folder_empty(folder: Path) -> None:
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
-@contextlib.contextmanager
-def _run_volumes(client: docker.DockerClient, prefix: str) -> Iterator[tuple[str, str]]:
-    """Two new named volumes for one run's ``/input`` and ``/output``, removed on leaving."""
-    names = _volume_names(prefix)
-    _volumes_remove(client, names)  # a run of the same name that a dead worker left
-    try:
-        for volume_name in names:
-            client.volumes.create(volume_name, labels={"isles.run": prefix})
-        yield names
-    finally:
-        _volumes_remove(client, names)
+def _entries_replace_through_engine(client: docker.DockerClient, image: str, folder: Path) -> None:
+    """Have the engine replace every entry of ``folder`` by an empty file of this process's user.
 
-
-def _volumes_remove(client: docker.DockerClient, names: tuple[str, ...]) -> None:
-    for volume_name in names:
-        with contextlib.suppress(docker.errors.NotFound):
-            client.volumes.get(volume_name).remove(force=True)
-
-
-def _volumes_fill(
-    client: docker.DockerClient, image: str, *, input_folder: Path, volumes: tuple[str, str]
-) -> None:
-    """Copy the case staged in ``input_folder`` into the input volume and open the output volume to any
-    user, through a container of ``image`` that never starts.
-
-    The engine refuses to unpack an archive into a read-only mount, so the helper mounts both volumes
-    writable; the run mounts ``/input`` read-only. The archive's entries belong to root, folders 0755
-    and files 0644, and ``output`` (the output volume's root) is 0777.
+    Unpacking an archive into a container replaces an existing path by the archive's entry of another
+    kind, a folder by a file included (the API's ``noOverwriteDirNonDir``, off unless asked for).
     """
-    input_volume, output_volume = volumes
-    with tempfile.TemporaryFile(dir=input_folder.parent) as archive:
-        with tarfile.open(fileobj=archive, mode="w", format=tarfile.PAX_FORMAT, dereference=True) as tar:
-            tar.add(input_folder, arcname="input", filter=_readable_by_anyone)
-            output = tarfile.TarInfo("output")
-            output.type, output.mode = tarfile.DIRTYPE, 0o777
-            tar.addfile(output)
-        archive.seek(0)
-        helper = client.containers.create(
-            image,
-            entrypoint=["/never-started"],
-            network_mode="none",
-            mounts=[
-                docker.types.Mount("/input", input_volume, no_copy=True),
-                docker.types.Mount("/output", output_volume, no_copy=True),
-            ],
-        )
-        try:
-            helper.put_archive("/", archive)
-        finally:
-            helper.remove(force=True)
-
-
-def _readable_by_anyone(member: tarfile.TarInfo) -> tarfile.TarInfo:
-    member.uid = member.gid = 0
-    member.uname = member.gname = "root"
-    member.mode = 0o755 if member.isdir() else 0o644
-    return member
-
-
-class _ChunkReader(io.RawIOBase):
-    """A file reading the chunks of an engine's stream, for ``tarfile``'s stream mode."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._pending = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: "memoryview | bytearray") -> int:  # type: ignore[override]
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._pending = memoryview(chunk)
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
-
-
-def _member_bytes(member: tarfile.TarInfo) -> int:
-    """What an entry of the output counts against the cap: its size, and at least one block, so a flood
-    of empty files or folders reaches the cap as surely as one big file."""
-    return _BLOCK_BYTES if member.isdir() else max(member.size, _BLOCK_BYTES)
-
-
-@contextlib.contextmanager
-def _output_members(container: Container) -> Iterator[tuple[tarfile.TarFile, Iterator[tarfile.TarInfo]]]:
-    """The entries of the container's ``/output`` as the engine archives them, read as a stream; the
-    output volume's root itself is left out and every name is relative to it."""
-    chunks, _ = container.get_archive("/output")
-    reader: IO[bytes] = io.BufferedReader(_ChunkReader(iter(chunks)), buffer_size=_READ_BUFFER_BYTES)
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for entry in folder.iterdir():
+            member = tarfile.TarInfo(entry.name)
+            member.uid, member.gid, member.mode = os.getuid(), os.getgid(), 0o600
+            tar.addfile(member)
+    container = client.containers.create(
+        image,
+        # It never starts: the engine only unpacks the archive into its /output.
+        entrypoint=["/never-started"],
+        network_mode="none",
+        read_only=True,
+        volumes={str(folder.resolve()): {"bind": "/output", "mode": "rw"}},
+    )
     try:
-        with tarfile.open(fileobj=reader, mode="r|") as tar:
-            yield tar, _relative_members(tar)
+        container.put_archive("/output", archive.getvalue())
     finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
-
-
-def _relative_members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
-    for member in tar:
-        relative = member.name.partition("/")[2]
-        if not relative:
-            continue
-        linkname = member.linkname.partition("/")[2] if member.islnk() else member.linkname
-        yield member.replace(name=relative, linkname=linkname, deep=False)
-
-
-def _output_over_cap(container: Container, max_bytes: int) -> bool:
-    """Whether the container's ``/output`` holds more than ``max_bytes``, read through the engine (at most
-    up to the cap)."""
-    total = 0
-    with _output_members(container) as (_, members):
-        for member in members:
-            total += _member_bytes(member)
-            if total > max_bytes:
-                return True
-    return False
-
-
-def _output_copy(container: Container, output_folder: Path, max_bytes: int) -> bool:
-    """Copy the container's ``/output`` into ``output_folder`` as the worker's own files (folders 0755,
-    files 0644, links kept as links, nothing outside ``output_folder`` written); whether it held more
-    than ``max_bytes`` (then the copy stops there)."""
-    total = 0
-    with _output_members(container) as (tar, members):
-        for member in members:
-            total += _member_bytes(member)
-            if total > max_bytes:
-                return True
-            try:
-                tar.extract(member, output_folder, filter=_owned_by_worker)
-            except tarfile.FilterError:
-                continue  # a name that leads out of the folder (through a link the container made)
-    return False
-
-
-def _owned_by_worker(member: tarfile.TarInfo, destination: str) -> tarfile.TarInfo | None:
-    checked = tarfile.tar_filter(member, destination)
-    mode = checked.mode if checked.issym() else (0o755 if checked.isdir() else 0o644)
-    return checked.replace(uid=os.getuid(), gid=os.getgid(), uname="", gname="", mode=mode, deep=False)
+        container.remove(force=True)
 
 
 def _image_user(client: docker.DockerClient, image: str) -> str:
@@ -401,37 +269,34 @@ def _device_requests(gpu_device: str | None) -> list[docker.types.DeviceRequest]
 def _container_watch(
     container: Container, *, output_folder: Path, limits: SandboxLimits, had_gpu: bool
 ) -> RunOutcome:
-    """Start the container and wait for it, killing it at the time limit or when its output passes the
-    cap; then copy its output into ``output_folder``."""
+    """Start the container and wait for it, killing it at the time limit or when its output passes the cap."""
     started = time.monotonic()
     deadline = started + limits.time_limit_s
     container.start()
     exit_code: int | None = None
     timed_out = over_cap = False
-    poll_s = _OUTPUT_POLL_S
     while exit_code is None:
         remaining = deadline - time.monotonic()
-        if remaining > 0:
-            try:
-                exit_code = int(container.wait(timeout=min(poll_s, remaining))["StatusCode"])
-                break
-            except _WAIT_ERRORS:
-                measured = time.monotonic()
-                over_cap = _output_over_cap(container, limits.output_max_bytes)
-                poll_s = max(_OUTPUT_POLL_S, (time.monotonic() - measured) / _OUTPUT_POLL_SHARE)
-        timed_out = deadline - time.monotonic() <= 0
+        if remaining <= 0:
+            timed_out = True
+        elif output_size_bytes(output_folder) > limits.output_max_bytes:
+            over_cap = True
         if timed_out or over_cap:
             container.kill()
             exit_code = int(container.wait()["StatusCode"])
+            break
+        try:
+            exit_code = int(container.wait(timeout=min(_OUTPUT_POLL_S, remaining))["StatusCode"])
+        except _WAIT_ERRORS:
+            continue
     duration_s = time.monotonic() - started
     container.reload()
     oom = bool(container.attrs["State"].get("OOMKilled")) and not timed_out
-    copied_over_cap = _output_copy(container, output_folder, limits.output_max_bytes)
     return RunOutcome(
         exit_code=exit_code,
         timed_out=timed_out,
         oom=oom,
-        output_over_cap=over_cap or copied_over_cap,
+        output_over_cap=over_cap or output_size_bytes(output_folder) > limits.output_max_bytes,
         stdout_tail=_log_tail(container, stdout=True),
         stderr_tail=_log_tail(container, stdout=False),
         duration_s=duration_s,
