@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 
 from releases.synthetic import write_release
@@ -27,6 +28,14 @@ def service_unavailable(reason: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{reason} (REQUIRE_SERVICES=1, so this is a failure, not a skip)")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _cache_emptied() -> None:
+    """Each test starts with an empty cache: rate limits counted there (django-allauth's one confirmation
+    e-mail per address per few minutes, the API's throttles) would otherwise carry over from an earlier
+    test that used the same address or client."""
+    cache.clear()
 
 
 @pytest.fixture
