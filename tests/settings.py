@@ -2,15 +2,22 @@
 (unless ``ISLES_TEST_EAGER=0``).
 
 Integration tests that start a real worker process pass this process's ``VAR_DIR`` to it, so both see
-the same storage.
+the same storage. The process that made the folder removes it when it exits: a whole suite leaves
+several GB of releases, images and job outputs there, and runs after runs on one machine filled its disk.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 os.environ["DJANGO_DEBUG"] = "1"
-os.environ["VAR_DIR"] = os.environ.get("ISLES_TEST_VAR_DIR") or tempfile.mkdtemp(prefix="isles-portal-test-")
+if os.environ.get("ISLES_TEST_VAR_DIR"):
+    os.environ["VAR_DIR"] = os.environ["ISLES_TEST_VAR_DIR"]
+else:
+    os.environ["VAR_DIR"] = tempfile.mkdtemp(prefix="isles-portal-test-")
+    atexit.register(shutil.rmtree, os.environ["VAR_DIR"], ignore_errors=True)
 # Celery reads CELERY_BROKER_URL from the environment before any setting, so the variable CI exports for
 # the portal would override the test broker below.
 for _name in ("MEDIA_ROOT", "PRIVATE_STORAGE_ROOT", "STATIC_ROOT", "CELERY_BROKER_URL"):
