@@ -15,6 +15,7 @@ from django.core.files.uploadedfile import UploadedFile
 from portal.challenges.models import Challenge
 from portal.challenges.services import ChallengeFields
 from portal.datasets.models import DataCard
+from portal.organizers.forms.wall_clock import wall_clock_times_read
 
 PUBLIC, INVITE_ONLY = "public", "invite-only"
 DATE_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
@@ -100,20 +101,7 @@ class ChallengeForm(forms.Form):
             zone = zoneinfo.ZoneInfo(zone_name)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             return data  # the service names the time zone's problem
-        for name in ("starts_at", "ends_at"):
-            moment = data.get(name)
-            if not isinstance(moment, datetime.datetime):
-                continue
-            wall_clock = moment.replace(tzinfo=None)
-            local = wall_clock.replace(tzinfo=zone)
-            if local.astimezone(datetime.UTC).astimezone(zone).replace(tzinfo=None) != wall_clock:
-                self.add_error(
-                    name,
-                    f"{wall_clock:%Y-%m-%d %H:%M} does not exist in {zone_name}: the clocks skip that hour. "
-                    "Pick another time.",
-                )
-                continue
-            data[name] = local
+        wall_clock_times_read(self, data, names=("starts_at", "ends_at"), zone=zone)
         return data
 
     def challenge_fields(self) -> ChallengeFields:

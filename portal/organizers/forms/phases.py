@@ -6,19 +6,18 @@ in that zone (``PhaseForm.clean``); a time that does not exist there (the hour s
 forward) is refused.
 """
 
-import datetime
 import zoneinfo
 from functools import cache
 from typing import Any
 
 from django import forms
-from django.utils import timezone
 
 from portal.algorithms.models import AlgorithmSettings
 from portal.challenges.models import Challenge, Phase, Split
 from portal.datasets.models import Dataset
 from portal.leaderboards.models import LeaderboardSettings
 from portal.leaderboards.services import ColumnSpec
+from portal.organizers.forms.wall_clock import wall_clock_times_read
 
 TIME_FIELDS = ("opens_at", "closes_at", "team_freeze_at")
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
@@ -86,21 +85,7 @@ class PhaseForm(forms.Form):
         zone_name = cleaned.get("time_zone")
         if zone_name is None:
             return cleaned
-        zone = zoneinfo.ZoneInfo(zone_name)
-        for name in TIME_FIELDS:
-            value = cleaned.get(name)
-            if value is None:
-                continue
-            wall_clock = timezone.make_naive(value)
-            local = wall_clock.replace(tzinfo=zone)
-            if local.astimezone(datetime.UTC).astimezone(zone).replace(tzinfo=None) != wall_clock:
-                self.add_error(
-                    name,
-                    f"{wall_clock:%Y-%m-%d %H:%M} does not exist in {zone_name}: the clocks skip that hour. "
-                    "Pick another time.",
-                )
-                continue
-            cleaned[name] = local
+        wall_clock_times_read(self, cleaned, names=TIME_FIELDS, zone=zoneinfo.ZoneInfo(zone_name))
         return cleaned
 
     @staticmethod
