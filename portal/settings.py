@@ -377,6 +377,9 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# The portal's public base URL, as people and remote workers reach it: the signed links to private
+# files (portal.storage.private_file_signed_url) are made absolute with it.
+ISLES_PORTAL_URL = os.environ.get("ISLES_PORTAL_URL", "http://127.0.0.1:8000")
 # Where the worker finds the Docker engine; empty means the environment's default (DOCKER_HOST or
 # the local socket).
 DOCKER_HOST = os.environ.get("DOCKER_HOST", "")

@@ -20,6 +20,7 @@ CORE = {
     "celery",
     "converters",
     "csv_export",
+    "downloads",
     "errors",
     "settings",
     "storage",

@@ -7,8 +7,6 @@ Who may see what is decided in ``portal.datasets.selectors``: a hidden test case
 only.
 """
 
-import re
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -24,13 +22,10 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseNotModified,
-    JsonResponse,
-    StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
-from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_safe
 
 from evaluation.io import GZIP_MAGIC
@@ -52,6 +47,7 @@ from portal.datasets.selectors import (
     image_can_download,
 )
 from portal.datasets.services import data_terms_accept
+from portal.downloads import stored_file_download
 from portal.errors import PortalError
 
 # The viewer pages load no script or style from elsewhere and run no inline script; NiiVue draws its
@@ -80,10 +76,6 @@ _IMAGE_DISPLAY: dict[str, tuple[str, str, bool]] = {
     "follow-up-adc": ("ADC (follow-up)", "gray", False),
 }
 _DISPLAY_ORDER = list(_IMAGE_DISPLAY)
-
-# The one form of Range a download answers: a single range of bytes, open-ended or not (RFC 9110 14.2).
-_BYTE_RANGE = re.compile(r"bytes=(\d{1,19})-(\d{0,19})")
-_RANGE_CHUNK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -181,77 +173,21 @@ def stored_file_response(
     """The stored file as a download: 304 when the client holds it, the bytes of a single range asked
     for with 206 (416 when it starts past the end), else the whole file; as a volume for the viewer."""
     etag = f'"{sha256}"'
-    span = None
-    if not for_viewer and "Range" in request.headers:
-        span = _byte_range(request, etag=etag, size=file.size)
     if client_holds(request=request, etag=etag):
         response: HttpResponse = HttpResponseNotModified()
     elif for_viewer:
         response = volume_response(file)
-    elif span is not None:
-        response = _file_range_response(file, span=span, filename=filename)
     else:
-        response = FileResponse(file.open("rb"), as_attachment=True, filename=filename)
-        response["Content-Type"] = "application/gzip"
-        response["Accept-Ranges"] = "bytes"
+        response = stored_file_download(
+            request,
+            storage=file.storage,
+            name=file.name,
+            filename=filename,
+            content_type="application/gzip",
+            etag=etag,
+        )
     response["ETag"] = etag
     patch_cache_control(response, private=True, no_cache=True)
-    return response
-
-
-@dataclass(frozen=True)
-class ByteRange:
-    """The bytes of a file a request asks for: ``first`` to ``last``, both included, of ``size``."""
-
-    first: int
-    last: int
-    size: int
-
-    @property
-    def satisfiable(self) -> bool:
-        return self.first < self.size
-
-
-def _byte_range(request: HttpRequest, *, etag: str, size: int) -> ByteRange | None:
-    """The single byte range the request asks for, or None for the whole file: no range this reads
-    (several, a suffix, another unit: RFC 9110 lets a server ignore them), or an ``If-Range`` that names
-    another version of the file than ``etag``, whose bytes would not continue the client's."""
-    match = _BYTE_RANGE.fullmatch(request.headers.get("Range", "").strip())
-    if match is None:
-        return None
-    if_range = request.headers.get("If-Range")
-    if if_range is not None and if_range.strip() != etag:
-        return None
-    first, last = int(match[1]), int(match[2]) if match[2] else size - 1
-    if last < first and match[2]:
-        return None  # "bytes=9-3" is not a range
-    return ByteRange(first=first, last=min(last, size - 1), size=size)
-
-
-def _file_range_response(file: FieldFile, *, span: ByteRange, filename: str) -> HttpResponse:
-    """206 with the range's bytes, read from storage as they are sent; 416 when it starts past the end."""
-    if not span.satisfiable:
-        sentence = f"The file has {span.size} bytes: a range starting at byte {span.first} is past its end."
-        refusal = JsonResponse({"code": "range_not_satisfiable", "detail": sentence}, status=416)
-        refusal["Content-Range"] = f"bytes */{span.size}"
-        return refusal
-
-    def chunks() -> Iterator[bytes]:
-        with file.storage.open(file.name, "rb") as handle:
-            handle.seek(span.first)
-            left = span.last - span.first + 1
-            while left > 0:
-                chunk = handle.read(min(_RANGE_CHUNK_BYTES, left))
-                if not chunk:
-                    return
-                left -= len(chunk)
-                yield chunk
-
-    response = StreamingHttpResponse(chunks(), status=206, content_type="application/gzip")
-    response["Content-Length"] = str(span.last - span.first + 1)
-    response["Content-Range"] = f"bytes {span.first}-{span.last}/{span.size}"
-    response["Content-Disposition"] = content_disposition_header(True, filename) or "attachment"
-    response["Accept-Ranges"] = "bytes"
     return response
 
 

@@ -40,6 +40,7 @@ from portal.leaderboards.models import LeaderboardSettings
 from portal.leaderboards.services import leaderboard_rebuild
 from portal.readerstudies import services as study_services
 from portal.readerstudies.models import ReaderStudy, ReadingItem
+from portal.storage import private_file_signed_url
 from portal.submissions.models import CaseResult, Submission
 from tests.portal.accounts.factories import UserFactory
 from tests.portal.challenges.factories import ChallengeFactory, PhaseFactory
@@ -348,6 +349,8 @@ def world_build(*, on_commit: Callable[..., Any]) -> World:
     )
 
     people = cast.people
+    # A signed link to a hidden case's mask: the signature is the permission, whoever holds it.
+    signed_mask_url = private_file_signed_url(test[0].ground_truths.get().file.name, max_age_s=3600)
     ids: dict[str, object] = {
         "challenge": challenge.slug,
         "hidden_challenge": hidden_challenge.slug,
@@ -376,6 +379,7 @@ def world_build(*, on_commit: Callable[..., Any]) -> World:
         "reader_role": ChallengeRole.objects.get(user=cast.reader, challenge=challenge).pk,
         "other_organizer_role": other_organizer.pk,
         "participation_request": participation_request.pk,
+        "signed_file": signed_mask_url.split("/")[-2],
     }
     return World(
         people=people,

@@ -514,6 +514,11 @@ MATRIX: dict[str, tuple[Try, ...]] = {
     # --- Health ----------------------------------------------------------------------------------------
     # The health check answers everyone alike, by the state of the services.
     "health/": (GET("/health/", OPEN, OPEN, OPEN, OPEN, OPEN, OPEN),),
+    # --- Signed links to private files: the token is the permission, for everyone alike ---------------
+    "files/signed/<token>/": (
+        GET("/files/signed/{signed_file}/",                                200,   200, 200, 200, 200, 200),
+        GET("/files/signed/{signed_file}x/",                               403,   403, 403, 403, 403, 403),
+    ),
     # --- API: its root, the router's challenges with their format suffixes, the token, the schema -------
     "api/": (GET("/api/",                                                  200,   200, 200, 200, 200, 200),),
     "api/<format>": (GET("/api/.json",                                     200,   200, 200, 200, 200, 200),),
