@@ -10,6 +10,8 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import dj_database_url
 from celery.schedules import crontab
@@ -241,6 +243,48 @@ STORAGES = {
         "OPTIONS": _PUBLIC_MODES,
     },
 }
+_OBJECT_STORAGE_PARAMETERS = {"endpoint_url", "region_name", "addressing_style"}
+
+
+def object_storages(storage_url: str) -> dict[str, dict[str, Any]]:
+    """The media and private storages in the S3-compatible bucket that ``storage_url`` names,
+    ``s3://BUCKET?endpoint_url=URL&region_name=REGION&addressing_style=path|virtual`` (each parameter
+    optional; the credentials are AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the host's role):
+    public media under ``media/``, private files under ``private/``. No object is given an ACL, so none is
+    public-read unless the bucket's own policy says so; both are read through URLs signed for a while."""
+    parts = urlsplit(storage_url)
+    parameters = dict(parse_qsl(parts.query))
+    unknown = sorted(set(parameters) - _OBJECT_STORAGE_PARAMETERS)
+    if parts.scheme != "s3" or not parts.hostname or parts.path not in {"", "/"} or unknown:
+        raise ImproperlyConfigured(
+            f"STORAGE_URL is {storage_url!r}: write it as s3://BUCKET?endpoint_url=URL&region_name=REGION "
+            f"(parameters: {', '.join(sorted(_OBJECT_STORAGE_PARAMETERS))})."
+        )
+    bucket = {
+        "bucket_name": parts.netloc,
+        "default_acl": None,
+        "querystring_auth": True,
+        "signature_version": "s3v4",
+        "file_overwrite": False,
+        **parameters,
+    }
+    return {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {**bucket, "location": "media", "querystring_expire": 3600},
+        },
+        "private": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {**bucket, "location": "private", "querystring_expire": 300},
+        },
+    }
+
+
+# With STORAGE_URL, media and private files live in an S3-compatible object store (MinIO, or a cloud
+# S3) instead of MEDIA_ROOT and PRIVATE_STORAGE_ROOT.
+STORAGE_URL = os.environ.get("STORAGE_URL", "")
+if STORAGE_URL:
+    STORAGES.update(object_storages(STORAGE_URL))
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "isles-portal@localhost")

@@ -4,11 +4,17 @@ while without logging in (a remote GPU worker fetching a job's inputs, a downloa
 
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import cast
 
 from django.conf import settings
 from django.core import signing
 from django.core.files.storage import Storage, storages
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.urls import reverse
+from django.utils.functional import LazyObject, empty
+from django.utils.http import content_disposition_header
+from storages.backends.s3 import S3Storage
 
 from portal.errors import PortalError
 
@@ -16,9 +22,31 @@ from portal.errors import PortalError
 _SIGNED_FILE_SALT = "portal.storage.private-file"
 
 
+class _PrivateStorage(LazyObject):
+    """``STORAGES["private"]``, looked up when first used and again after a test changes ``STORAGES`` (as
+    Django's ``default_storage`` is): file fields take their storage once, when their model is defined."""
+
+    def _setup(self) -> None:
+        self._wrapped = storages["private"]
+
+
+_private_storage = _PrivateStorage()
+
+
+@receiver(setting_changed)
+def _private_storage_forget(*, setting: str, **kwargs: object) -> None:
+    if setting == "STORAGES":
+        _private_storage._wrapped = empty
+
+
 def private_storage() -> Storage:
     """Return the storage for files that leave the server only through permission-checked views."""
-    return storages["private"]
+    return cast(Storage, _private_storage)
+
+
+def private_storage_signs_urls() -> bool:
+    """Whether private files live in an object store that hands them out itself, by presigned URL."""
+    return isinstance(storages["private"], S3Storage)
 
 
 class SignedLinkRefused(PortalError):
@@ -40,10 +68,16 @@ def private_file_signed_url(name: str, *, max_age_s: int, filename: str | None =
     ``max_age_s`` seconds, without logging in; ``filename`` names the download. The caller has checked
     that whoever receives the URL may read the file.
 
-    The URL is the portal's own (``ISLES_PORTAL_URL``), whose token is a signature of the name, the
-    download's name and the link's lifetime, made with the portal's secret.
+    In an object store (S3), it is the store's presigned URL, which names the download with
+    Content-Disposition. On the file system, it is the portal's own (``ISLES_PORTAL_URL``), whose token is
+    a signature of the name, the download's name and the link's lifetime, made with the portal's secret.
     """
     _storage_name_check(name)
+    storage = storages["private"]
+    if isinstance(storage, S3Storage):
+        disposition = None if filename is None else content_disposition_header(True, filename)
+        parameters = None if disposition is None else {"ResponseContentDisposition": disposition}
+        return str(storage.url(name, parameters=parameters, expire=max_age_s))
     payload = {"name": name, "filename": filename, "max_age_s": max_age_s}
     token = signing.TimestampSigner(salt=_SIGNED_FILE_SALT).sign_object(payload)
     return settings.ISLES_PORTAL_URL.rstrip("/") + reverse("private-file-signed", args=[token])

@@ -2,13 +2,17 @@
 small synthetic ISLES'24 release.
 
 With ``REQUIRE_SERVICES=1`` (CI sets it), a test whose service is missing fails instead of skipping, so a
-green CI run means PostgreSQL, Redis, a Celery worker, Docker and Chromium were really exercised.
+green CI run means PostgreSQL, Redis, a Celery worker, Docker, Chromium and an S3-compatible server (moto's,
+which the tests start on loopback) were really exercised.
 """
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.cache import cache
@@ -21,6 +25,7 @@ RELEASE_CASES = 3
 RELEASE_SEED = 24
 REDIS_URL = os.environ.get("ISLES_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+S3_REGION = "us-east-1"
 
 
 def service_unavailable(reason: str) -> None:
@@ -81,6 +86,57 @@ def docker_client() -> Iterator[object]:
         service_unavailable(f"needs a Docker engine: {error}")
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """The URL of an S3-compatible server on loopback (moto's), stopped at the end of the session."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as error:
+        service_unavailable(f"needs moto[server] for an S3-compatible server ({error})")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@dataclass(frozen=True)
+class ObjectStore:
+    """The bucket the portal's media and private storages are in, for a test."""
+
+    client: Any
+    """A boto3 S3 client of the store, for looking at the bucket from outside the portal."""
+    bucket: str
+
+    def object_keys(self) -> set[str]:
+        listing = self.client.list_objects_v2(Bucket=self.bucket)
+        return {item["Key"] for item in listing.get("Contents", [])}
+
+    def read(self, key: str) -> bytes:
+        return bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+
+@pytest.fixture
+def object_store(s3_endpoint: str, settings: Any, monkeypatch: pytest.MonkeyPatch) -> ObjectStore:
+    """A fresh bucket, and the portal's media and private storages in it, as ``STORAGE_URL`` sets them
+    (under ``media/`` and ``private/``), for one test: rows the test makes after this store their files
+    there. The ``settings`` fixture restores the storages afterwards."""
+    import boto3
+
+    from portal.settings import object_storages
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "isles-test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "isles-test-secret")
+    bucket = f"isles-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name=S3_REGION)
+    client.create_bucket(Bucket=bucket)
+    storage_url = f"s3://{bucket}?endpoint_url={s3_endpoint}&region_name={S3_REGION}&addressing_style=path"
+    settings.STORAGES = {**settings.STORAGES, **object_storages(storage_url)}
+    return ObjectStore(client=client, bucket=bucket)
 
 
 @pytest.fixture(scope="session")

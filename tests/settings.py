@@ -18,9 +18,10 @@ if os.environ.get("ISLES_TEST_VAR_DIR"):
 else:
     os.environ["VAR_DIR"] = tempfile.mkdtemp(prefix="isles-portal-test-")
     atexit.register(shutil.rmtree, os.environ["VAR_DIR"], ignore_errors=True)
-# Celery reads CELERY_BROKER_URL from the environment before any setting, so the variable CI exports for
-# the portal would override the test broker below.
-for _name in ("MEDIA_ROOT", "PRIVATE_STORAGE_ROOT", "STATIC_ROOT", "CELERY_BROKER_URL"):
+# The storage variables a shell exports for the portal would point the tests at its files (or its object
+# store), and Celery reads CELERY_BROKER_URL from the environment before any setting, so the variable CI
+# exports for the portal would override the test broker below.
+for _name in ("MEDIA_ROOT", "PRIVATE_STORAGE_ROOT", "STORAGE_URL", "STATIC_ROOT", "CELERY_BROKER_URL"):
     os.environ.pop(_name, None)
 
 from portal.settings import *  # noqa: E402,F403 (test settings are the base settings, overridden)

@@ -1,16 +1,23 @@
-"""Signed links to private files (``portal.storage.private_file_signed_url``) on the local file-system
-storage: whoever holds one downloads the file's exact bytes without logging in, a byte range too, until the
-link expires; a changed link, an expired one, or one made for another file opens nothing else."""
+"""Signed links to private files (``portal.storage.private_file_signed_url``). On the local file-system
+storage, they are the portal's: whoever holds one downloads the file's exact bytes without logging in, a
+byte range too, until the link expires; a changed link, an expired one, or one made for another file opens
+nothing else. In an object store (``STORAGE_URL``), they are the store's presigned URLs, and a private
+object answers no unsigned request."""
 
 import time
 import types
-from urllib.parse import urlsplit
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
+from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.test import Client
 
+from portal.settings import object_storages
 from portal.storage import private_file_signed_url, private_storage
+from tests.conftest import ObjectStore
 
 CONTENT = bytes(range(256)) * 40
 """A private file's bytes, every byte value, 10,240 of them."""
@@ -118,3 +125,55 @@ def test_a_signed_url_of_a_removed_file_says_so(client: Client, stored_names: tu
 
     assert answer.status_code == 404
     assert "no longer stored" in answer.json()["detail"]
+
+
+@pytest.mark.integration
+def test_a_private_object_answers_only_a_signed_request(object_store: ObjectStore, s3_endpoint: str) -> None:
+    name = private_storage().save("jobs/1/output.mha", ContentFile(b"segmentation"))
+
+    unsigned = requests.get(f"{s3_endpoint}/{object_store.bucket}/private/{name}", timeout=10)
+    signed = requests.get(private_file_signed_url(name, max_age_s=60, filename="output.mha"), timeout=10)
+
+    assert unsigned.status_code == 403
+    assert signed.status_code == 200
+    assert signed.content == b"segmentation"
+    assert signed.headers["Content-Disposition"] == 'attachment; filename="output.mha"'
+
+
+@pytest.mark.integration
+def test_a_presigned_url_lives_as_long_as_it_was_signed_for(object_store: ObjectStore) -> None:
+    name = private_storage().save("jobs/1/output.mha", ContentFile(b"segmentation"))
+
+    query = parse_qs(urlsplit(private_file_signed_url(name, max_age_s=300)).query)
+
+    # The store refuses the URL after X-Amz-Expires seconds from X-Amz-Date (MinIO and S3 do; moto's
+    # server checks neither the signature nor the expiry of a presigned URL).
+    assert query["X-Amz-Expires"] == ["300"]
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+
+
+def test_without_a_storage_url_files_stay_in_the_local_folders(settings) -> None:
+    root = Path(settings.PRIVATE_STORAGE_ROOT)
+
+    assert settings.STORAGE_URL == ""
+    assert Path(private_storage().path("a/b.nii.gz")) == root / "a" / "b.nii.gz"
+
+
+def test_a_storage_url_puts_media_and_private_files_under_their_own_prefixes() -> None:
+    storages = object_storages("s3://isles?endpoint_url=http://127.0.0.1:9000&region_name=eu-central-1")
+
+    assert storages["private"]["OPTIONS"]["location"] == "private"
+    assert storages["default"]["OPTIONS"]["location"] == "media"
+    for storage in storages.values():
+        assert storage["BACKEND"] == "storages.backends.s3.S3Storage"
+        assert storage["OPTIONS"]["bucket_name"] == "isles"
+        assert storage["OPTIONS"]["endpoint_url"] == "http://127.0.0.1:9000"
+        assert storage["OPTIONS"]["default_acl"] is None  # never public-read
+
+
+@pytest.mark.parametrize(
+    "url", ["https://isles.example.org", "s3://", "s3://isles/folder", "s3://isles?bucket=x"]
+)
+def test_a_storage_url_that_names_no_bucket_is_refused_with_its_form(url: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match=r"write it as s3://BUCKET\?endpoint_url="):
+        object_storages(url)
