@@ -159,7 +159,7 @@ def step_run(step: "Step[Row, Result]", *, pk: int) -> bool:
        raised again. An error of ``retry_on`` lets the claim go and is raised for the task to retry.
     """
     with transaction.atomic():
-        row = _step_take(step, pk=pk)
+        row = step_take(step, pk=pk)
     if row is None:
         return False
     claim = row.claimed_by
@@ -168,16 +168,16 @@ def step_run(step: "Step[Row, Result]", *, pk: int) -> bool:
         with tempfile.TemporaryDirectory(prefix="isles-portal-step-") as scratch:
             with step_heartbeat(row):
                 result = step.work(row, Path(scratch))
-            _step_end(step, pk=pk, claim=claim, end=partial(step.record, result=result))
+            step_end(step, pk=pk, claim=claim, end=partial(step.record, result=result))
     except StepFailed as failed:
-        _step_end(step, pk=pk, claim=claim, end=partial(step.fail, sentence=failed.sentence, note="Failed."))
+        step_end(step, pk=pk, claim=claim, end=partial(step.fail, sentence=failed.sentence, note="Failed."))
     except step.retry_on:
         logger.warning("The %s met an infrastructure error; it will be tried again.", label, exc_info=True)
         step_let_go(row)
         raise
     except Exception:
         logger.exception("The %s failed unexpectedly.", label)
-        _step_end(
+        step_end(
             step,
             pk=pk,
             claim=claim,
@@ -187,7 +187,11 @@ def step_run(step: "Step[Row, Result]", *, pk: int) -> bool:
     return True
 
 
-def _step_take(step: "Step[Row, Any]", *, pk: int) -> Row | None:
+def step_take(step: "Step[Row, Any]", *, pk: int, holder: str | None = None) -> Row | None:
+    """Claim the step of row ``pk`` inside the caller's transaction, for ``holder`` (this process by
+    default, see ``step_claim``): the row claimed and saved, or None when there is nothing to take (gone,
+    moved on, not ready, held by a live worker, or given up now that its attempts are spent).
+    ``RowLocked`` when another transaction holds the row."""
     row = step.lock(pk, nowait=True)
     if row is None:
         return None
@@ -197,7 +201,7 @@ def _step_take(step: "Step[Row, Any]", *, pk: int) -> Row | None:
     if not step.ready(row):
         return None
     fields = step.begin(row)
-    claim = step_claim(row, max_attempts=step.max_attempts)
+    claim = step_claim(row, max_attempts=step.max_attempts, holder=holder)
     if claim is ClaimRefused.HELD:
         logger.info("The %s %s is held by a live worker; nothing to do.", step.name, pk)
         return None
@@ -213,18 +217,20 @@ def _step_take(step: "Step[Row, Any]", *, pk: int) -> Row | None:
     return row
 
 
-def _step_end(step: "Step[Row, Any]", *, pk: int, claim: str, end: Callable[[Row], None]) -> None:
-    """Lock the row and ``end`` its step, if it is still in the step and held by ``claim``."""
+def step_end(step: "Step[Row, Any]", *, pk: int, claim: str, end: Callable[[Row], None]) -> bool:
+    """Lock the row and ``end`` its step, if it is still in the step and held by ``claim``; whether it
+    was ended here."""
     with transaction.atomic():
         row = step.lock(pk, nowait=False)
         if row is None or not step.in_step(row):
             logger.info("The %s %s has moved on; its outcome here is not recorded.", step.name, pk)
-            return
+            return False
         if not step_held_by(row, claim=claim):
             logger.info("The %s %s was taken over by another worker; not recorded here.", step.name, pk)
-            return
+            return False
         step_release(row)
         end(row)
+    return True
 
 
 def step_give_up(step: "Step[Any, Any]", *, pk: int, sentence: str) -> None:
@@ -255,21 +261,23 @@ def step_is_held(row: ClaimedStep) -> bool:
     )
 
 
-def step_claim(row: ClaimedStep, *, max_attempts: int) -> str | ClaimRefused:
+def step_claim(row: ClaimedStep, *, max_attempts: int, holder: str | None = None) -> str | ClaimRefused:
     """Take the row's current step for this worker; the caller holds the row's lock and saves it.
 
     Refused (``ClaimRefused.HELD``) while another live worker holds it, so a duplicate message does
     nothing; refused (``ClaimRefused.EXHAUSTED``) after ``max_attempts`` claims, so a step that kills its
     workers cannot loop for ever: the caller then ends the step with a sentence. Otherwise counts one more
     attempt, writes the claim with its first heartbeat and returns the claim. A claim whose worker stopped
-    answering is taken over: that worker is dead, or will find it no longer holds the step.
+    answering is taken over: that worker is dead, or will find it no longer holds the step. The claim
+    names ``holder`` (a remote worker), or this process's host and pid, and ends in a random token.
     """
     if step_is_held(row):
         return ClaimRefused.HELD
     if row.attempt >= max_attempts:
         return ClaimRefused.EXHAUSTED
     row.attempt += 1
-    row.claimed_by = f"{socket.gethostname()} pid {os.getpid()} claim {secrets.token_hex(6)}"
+    holder = holder or f"{socket.gethostname()} pid {os.getpid()}"
+    row.claimed_by = f"{holder} claim {secrets.token_urlsafe(16)}"
     row.heartbeat_at = timezone.now()
     return row.claimed_by
 
