@@ -46,9 +46,10 @@ _KILLED_EXIT_CODE: Final = 137
 class ContainerRuntime(Protocol):
     """Runs participants' images in the sandbox: load once, run on a staged case, clear what it wrote."""
 
-    def image_prepare(self, *, archive: Path, image_id: str) -> str:
-        """Make the image of ``archive`` (a ``docker save`` tar, plain or gzip, whose digest the upload
-        checks read as ``image_id``) runnable, once per digest; return the reference ``run`` takes.
+    def image_prepare(self, *, image_id: str, archive: Callable[[], Path]) -> str:
+        """Make the image ``image_id`` (the digest the upload checks read) runnable, once per digest;
+        return the reference ``run`` takes. ``archive`` gives a local ``docker save`` tar of it (plain or
+        gzip) and is called only when the runtime lacks the image, so a worker fetches an archive once.
         Raises ``ContainerRefused`` with a sentence when it cannot be."""
         ...
 
@@ -90,8 +91,10 @@ class DockerRuntime:
     def __init__(self, client: docker.DockerClient) -> None:
         self._client = client
 
-    def image_prepare(self, *, archive: Path, image_id: str) -> str:
-        return image_load(client=self._client, tar_path=archive, image_id=image_id)
+    def image_prepare(self, *, image_id: str, archive: Callable[[], Path]) -> str:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            return str(self._client.images.get(image_id).id)
+        return image_load(client=self._client, tar_path=archive(), image_id=image_id)
 
     def run(
         self,
@@ -158,7 +161,7 @@ class FakeRuntime:
         self.runs: list[FakeRun] = []
         self.leftovers: set[str] = set()
 
-    def image_prepare(self, *, archive: Path, image_id: str) -> str:
+    def image_prepare(self, *, image_id: str, archive: Callable[[], Path]) -> str:
         if image_id not in self._algorithms:
             raise ContainerRefused(f"The image {image_id} could not be loaded on this worker.")
         return image_id

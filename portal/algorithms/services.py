@@ -27,29 +27,30 @@ import logging
 import shutil
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO
 
 import docker
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.files import File
+from django.core.files.storage import FileSystemStorage
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Exists, Func, OuterRef, Q, QuerySet, Subquery
+from django.db.models.fields.files import FieldFile
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import IsNull
 from django.utils import timezone
 
-from inference.contract import INTERFACE_SETS, InterfaceKind, InterfaceSet, JsonValue
+from inference.contract import INTERFACE_SETS, InterfaceKind, JsonValue
 from inference.conversions import ConversionCache
 from inference.image_checks import ImageRejected, image_tar_inspect
 from inference.runner import JobResult
-from inference.runner import job_run as runner_job_run
 from inference.runtime import ContainerRuntime, DockerRuntime
-from inference.sandbox import ContainerRefused
+from inference.tickets import JobTicket, StoredFile, ticket_run
 from portal.accounts.models import User
 from portal.algorithms import tasks
 from portal.algorithms.exceptions import INFRASTRUCTURE_ERRORS
@@ -61,7 +62,6 @@ from portal.algorithms.selectors import (
 )
 from portal.celery import RowLocked
 from portal.challenges.models import Phase
-from portal.datasets.models import Case
 from portal.datasets.selectors import case_admission_information
 from portal.errors import PortalError, StepFailed
 from portal.steps.services import CLAIM_FIELDS, Step, step_is_held, step_register, step_requeue, step_run
@@ -454,38 +454,90 @@ def container_runtime() -> ContainerRuntime:
 
 
 def _job_execute(*, job: Job, folder: Path) -> JobResult:
-    """Prepare the image in the worker's runtime (once per digest), stage the case and run it."""
+    """Run the claimed job here, in this worker's runtime, reading its files from storage."""
+    runtime = container_runtime()
+    try:
+        return ticket_run(
+            job_ticket(job=job, file_source=_storage_name),
+            runtime=runtime,
+            fetch=storage_fetch,
+            scratch=folder,
+            gpu_device=settings.ISLES_GPU_DEVICE or None,
+            conversion_cache=worker_conversion_cache(),
+        )
+    finally:
+        runtime.close()
+
+
+def job_ticket(*, job: Job, file_source: Callable[[FieldFile], str]) -> JobTicket:
+    """What a worker needs to run the claimed job, its files named as ``file_source`` names them (storage
+    names for a worker beside the database, signed URLs for a remote one).
+
+    The inputs are the case's images and what is known of it at admission (never its outcomes or
+    reference mask, which are ground truth), by the slugs of the phase's interface set. A case lacking a
+    required image fails the job with a sentence naming what it lacks (``phase_cases_missing_inputs``
+    shows organizers such cases beforehand).
+    """
     submission = job.submission
     image = submission.algorithm_image
     algorithm_settings = algorithm_settings_get(phase=submission.phase)
     interface_set = INTERFACE_SETS[algorithm_settings.interface_set]
-    runtime = container_runtime()
-    container_name = job_container_name(job_id=job.pk)
-    try:
-        if runtime.leftover_remove(name=container_name):
-            logger.warning("Removed the container a worker left running for job %s.", job.pk)
-        try:
-            image_reference = runtime.image_prepare(archive=Path(image.file.path), image_id=image.image_id)
-        except ContainerRefused as refused:
-            raise StepFailed(str(refused)) from refused
-        case_inputs = _case_inputs_copy(case=job.case, interface_set=interface_set, folder=folder / "case")
-        image_digests = dict(job.case.images.values_list("interface", "sha256"))
-        return runner_job_run(
-            runtime=runtime,
-            image=image_reference,
-            case_inputs=case_inputs,
-            interface_set=interface_set,
-            reference_image_path=Path(str(case_inputs[interface_set.inputs[0].slug])),
-            destination=folder / "segmentation.nii.gz",
-            limits=algorithm_settings.sandbox_limits,
-            gpu_device=(settings.ISLES_GPU_DEVICE or None) if algorithm_settings.gpu else None,
-            conversion_cache=worker_conversion_cache(),
-            image_digests=image_digests,
-            scratch_folder=folder,
-            container_name=container_name,
+    stored = {stored.interface: stored for stored in job.case.images.all()}
+    missing = [interface.slug for interface in interface_set.required_images if interface.slug not in stored]
+    if missing:
+        raise StepFailed(
+            f"Case {job.case.name} has no {', '.join(missing)}, which this phase's containers read, so your"
+            " algorithm was not run on it; the organizers have to import the missing images."
         )
-    finally:
-        runtime.close()
+    inputs: dict[str, StoredFile | JsonValue] = {}
+    for interface in interface_set.inputs:
+        if interface.kind == InterfaceKind.JSON:
+            inputs[interface.slug] = case_admission_information(case=job.case)
+        elif interface.slug in stored:
+            case_image = stored[interface.slug]
+            inputs[interface.slug] = StoredFile(
+                source=file_source(case_image.file),
+                sha256=case_image.sha256,
+                size_bytes=case_image.size_bytes,
+                file_name=PurePosixPath(case_image.file.name).name,
+            )
+    return JobTicket(
+        job_id=job.pk,
+        claim=job.claimed_by,
+        container_name=job_container_name(job_id=job.pk),
+        image_id=image.image_id,
+        image_archive=StoredFile(
+            source=file_source(image.file),
+            sha256=image.sha256,
+            size_bytes=image.size_bytes,
+            file_name=PurePosixPath(image.file.name).name,
+        ),
+        interface_set=algorithm_settings.interface_set,
+        inputs=inputs,
+        limits=algorithm_settings.sandbox_limits,
+        gpu=algorithm_settings.gpu,
+        heartbeat_s=settings.STEP_HEARTBEAT_SECONDS,
+    )
+
+
+def _storage_name(file: FieldFile) -> str:
+    return file.name or ""
+
+
+def storage_fetch(stored: StoredFile, folder: Path) -> Path:
+    """A local file holding the private storage's file ``stored.source``: the stored file itself when the
+    storage is a local folder, else a copy in ``folder``."""
+    storage = private_storage()
+    if isinstance(storage, FileSystemStorage):
+        return Path(storage.path(stored.source))
+    folder.mkdir(parents=True, exist_ok=True)
+    local = folder / stored.file_name
+    with storage.open(stored.source, "rb") as source, local.open("wb") as target:
+        shutil.copyfileobj(source, target, _COPY_CHUNK_BYTES)
+    return local
+
+
+_COPY_CHUNK_BYTES = 1 << 20
 
 
 def worker_conversion_cache() -> ConversionCache:
@@ -592,38 +644,6 @@ def _docker_client() -> docker.DockerClient:
     if settings.DOCKER_HOST:
         return docker.DockerClient(base_url=settings.DOCKER_HOST)
     return docker.from_env()
-
-
-def _case_inputs_copy(
-    *, case: Case, interface_set: InterfaceSet, folder: Path
-) -> Mapping[str, Path | JsonValue]:
-    """Local copies of the case's images (storage may be remote) and what is known of it at admission
-    (never its outcomes, which are ground truth), by input slug.
-
-    The reference grid is the first input's image. A case lacking a required image fails its job with a
-    sentence naming what it lacks (``phase_cases_missing_inputs`` shows organizers such cases beforehand).
-    """
-    images = {image.interface: image for image in case.images.all()}
-    missing = [interface.slug for interface in interface_set.required_images if interface.slug not in images]
-    if missing:
-        raise StepFailed(
-            f"Case {case.name} has no {', '.join(missing)}, which this phase's containers read, so your"
-            " algorithm was not run on it; the organizers have to import the missing images."
-        )
-    inputs: dict[str, Path | JsonValue] = {}
-    for interface in interface_set.inputs:
-        if interface.kind == InterfaceKind.JSON:
-            inputs[interface.slug] = case_admission_information(case=case)
-            continue
-        image = images.get(interface.slug)
-        if image is None:
-            continue
-        path = folder / interface.slug / Path(image.file.name).name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with image.file.open("rb") as source, path.open("wb") as target:
-            shutil.copyfileobj(source, target)
-        inputs[interface.slug] = path
-    return inputs
 
 
 class JobRun(Step[Job, JobResult]):

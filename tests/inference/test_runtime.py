@@ -191,11 +191,11 @@ def test_fake_run_records_each_run_and_whether_it_had_a_gpu(tmp_path: Path) -> N
 def test_fake_runtime_refuses_an_image_it_does_not_know(tmp_path: Path) -> None:
     runtime = FakeRuntime({IMAGE: SILENT.function})
 
-    assert runtime.image_prepare(archive=tmp_path / "image.tar", image_id=IMAGE) == IMAGE
+    assert runtime.image_prepare(image_id=IMAGE, archive=lambda: tmp_path / "image.tar") == IMAGE
     with pytest.raises(
         ContainerRefused, match=r"^The image sha256:other could not be loaded on this worker\.$"
     ):
-        runtime.image_prepare(archive=tmp_path / "image.tar", image_id="sha256:other")
+        runtime.image_prepare(image_id="sha256:other", archive=lambda: tmp_path / "image.tar")
     with pytest.raises(ContainerRefused, match=r"^The image sha256:other is not loaded on this worker\.$"):
         runtime.run(
             image="sha256:other",
