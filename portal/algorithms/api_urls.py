@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from portal.algorithms import api
+from portal.algorithms import api, worker_api
 
 urlpatterns = [
     path(
@@ -17,4 +17,8 @@ urlpatterns = [
     ),
     path("algorithm-uploads/<uuid:upload_id>/", api.AlgorithmUploadView.as_view(), name="algorithm-upload"),
     path("submissions/<id:pk>/jobs/", api.SubmissionJobsView.as_view(), name="submission-jobs"),
+    path("worker/jobs/next/", worker_api.NextJobView.as_view(), name="worker-job-next"),
+    path("worker/jobs/<id:pk>/beat/", worker_api.JobBeatView.as_view(), name="worker-job-beat"),
+    path("worker/jobs/<id:pk>/let-go/", worker_api.JobLetGoView.as_view(), name="worker-job-let-go"),
+    path("worker/jobs/<id:pk>/report/", worker_api.JobReportView.as_view(), name="worker-job-report"),
 ]

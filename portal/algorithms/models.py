@@ -158,3 +158,21 @@ class Job(ClaimedStep):
 
     def __str__(self) -> str:
         return f"job of submission {self.submission_id} on {self.case}"
+
+
+class RemoteWorker(models.Model):
+    """A host that runs algorithm jobs without database access: it asks the portal's worker API for its
+    next job with this key, fetches the job's files by signed links and reports how the job ended
+    (``portal.algorithms.remote``). Only the key's sha256 is kept; the key is shown once, when made."""
+
+    name = models.SlugField(max_length=64, unique=True, help_text="Names the host in job claims and logs.")
+    key_sha256 = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True, help_text="Its last request to the API.")
+    revoked_at = models.DateTimeField(null=True, blank=True, help_text="From then on its key opens nothing.")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"remote worker {self.name}"

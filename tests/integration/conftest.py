@@ -37,7 +37,7 @@ def _database_url() -> str:
 FAST_STEPS = {"STEP_HEARTBEAT_SECONDS": "0.5", "STEP_CLAIM_EXPIRY_SECONDS": "6", "STEP_SWEEP_SECONDS": "1"}
 
 
-def _stop(worker: subprocess.Popen[bytes]) -> None:
+def process_group_stop(worker: subprocess.Popen[bytes]) -> None:
     """Stop the worker's whole process group (its pool and beat too), at last with SIGKILL."""
     if worker.poll() is None:
         _signal_group(worker, signal.SIGTERM)
@@ -105,7 +105,7 @@ def celery_worker_start(postgresql: None, celery_broker: str) -> Iterator[Worker
 
     yield start
     for worker in workers:
-        _stop(worker)
+        process_group_stop(worker)
 
 
 @pytest.fixture

@@ -73,7 +73,12 @@ def test_a_gpu_worker_killed_mid_job_is_replaced_and_every_case_gets_one_job_and
     ]
     jobs = Job.objects.filter(submission_id=submission_id)
     _wait_for("the sanity job to run", lambda: jobs.filter(status="RUNNING").exists(), log_path=log_path)
-    time.sleep(1.0)  # the container has started by now
+    # Killed once its container runs (it sleeps 2 s), however long a loaded machine took to start it.
+    _wait_for(
+        "the sanity job's container to start",
+        lambda: bool(docker_client.containers.list(filters={"ancestor": tag, "status": "running"})),
+        log_path=log_path,
+    )
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(timeout=10)
     assert jobs.get(is_sanity=True).status == "RUNNING"

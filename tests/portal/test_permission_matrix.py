@@ -671,6 +671,22 @@ MATRIX: dict[str, tuple[Try, ...]] = {
         PUT("/api/algorithm-uploads/{upload}/",                            401,   200, 404, 404, 404, 404,
             body=b"0123456789", headers=CHUNK),
     ),
+    # --- API: remote workers' (a worker key only; no person's login opens it) ---------------------------
+    "api/worker/jobs/next/": (
+        POST("/api/worker/jobs/next/",                                     401,   401, 401, 401, 401, 401),
+    ),
+    "api/worker/jobs/<pk>/beat/": (
+        POST("/api/worker/jobs/1/beat/",                                   401,   401, 401, 401, 401, 401,
+             body={"claim": "remote worker x claim y"}, json=True),
+    ),
+    "api/worker/jobs/<pk>/let-go/": (
+        POST("/api/worker/jobs/1/let-go/",                                 401,   401, 401, 401, 401, 401,
+             body={"claim": "remote worker x claim y"}, json=True),
+    ),
+    "api/worker/jobs/<pk>/report/": (
+        POST("/api/worker/jobs/1/report/",                                 401,   401, 401, 401, 401, 401,
+             body={"claim": "remote worker x claim y", "result": "{}"}),
+    ),
     # --- API: the data page's release uploads (the uploader's only) and imports (organizers') ----------
     "api/challenges/<slug>/release-uploads/": (
         POST("/api/challenges/{challenge}/release-uploads/",               401,   403, 403, 403, 403, 201,
