@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, NoReturn
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import SplitResult, quote, urlencode, urlsplit
 
 __all__ = ["ClientError", "PortalClient", "main"]
 
@@ -380,7 +380,10 @@ class PortalClient:
         condition that the file is still the one of ``sha256``); where its bytes start (``offset``, or 0
         when the portal sends the whole file) and the stream, read while it arrives.
 
-        Only the URL's path is asked of this client's portal: the token never goes to another host.
+        Only the URL's path is asked of this client's portal: the token never goes to another host. A
+        portal whose files are in an object store redirects to the store's presigned URL, which is asked
+        without the token (and without ``If-Range``: the store's ETag is not the sha256, and the name it
+        signed is the file's, stored by its content).
         """
         parts = urlsplit(url)
         connection = self._connection()
@@ -392,6 +395,17 @@ class PortalClient:
                 connection.putheader("If-Range", f'"{sha256}"')
             connection.endheaders()
             reply = connection.getresponse()
+            location = reply.getheader("Location")
+            if reply.status in (302, 303, 307) and location is not None:
+                reply.read()
+                connection.close()
+                target = urlsplit(location)
+                connection = self._connection(target)
+                connection.putrequest("GET", target.path + (f"?{target.query}" if target.query else ""))
+                if offset > 0:
+                    connection.putheader("Range", f"bytes={offset}-")
+                connection.endheaders()
+                reply = connection.getresponse()
             ranged = (reply.getheader("Content-Range") or "").startswith(f"bytes {offset}-")
             if reply.status == 206 and ranged:
                 yield offset, reply
@@ -404,9 +418,11 @@ class PortalClient:
         finally:
             connection.close()
 
-    def _connection(self) -> http.client.HTTPConnection:
-        kind = http.client.HTTPSConnection if self._parts.scheme == "https" else http.client.HTTPConnection
-        return kind(self._parts.hostname or "", self._parts.port, timeout=self._timeout_s)
+    def _connection(self, parts: SplitResult | None = None) -> http.client.HTTPConnection:
+        """A connection to the portal, or to the host of ``parts``."""
+        parts = self._parts if parts is None else parts
+        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        return kind(parts.hostname or "", parts.port, timeout=self._timeout_s)
 
     def _request(
         self,

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import IO, Final
 
 from evaluation.untrusted_text import untrusted_text
 
@@ -66,14 +66,15 @@ def image_user_is_root(user: str) -> bool:
     return user.strip().split(":", 1)[0] in _ROOT_USERS
 
 
-def image_tar_inspect(path: Path, *, max_size_bytes: int) -> ImageSummary:
-    """Check the ``docker save`` archive at ``path`` and return what the runtime needs to know of it.
+def image_tar_inspect(archive: Path | IO[bytes], *, max_size_bytes: int) -> ImageSummary:
+    """Check the ``docker save`` archive (a path, or a binary file open at its start, read once from there
+    on, such as a stored file in object storage) and return what the runtime needs to know of it.
 
     Raises ``ImageRejected`` with every problem found: not exactly one image, unreadable configuration,
     not linux/amd64, a root user, neither entrypoint nor command, bigger than ``max_size_bytes`` once
     unpacked, a missing layer; or a single sentence when the file is not a readable tar at all.
     """
-    contents = _archive_read(path, max_size_bytes=max_size_bytes)
+    contents = _archive_read(archive, max_size_bytes=max_size_bytes)
     if not contents.complete and "manifest.json" not in contents.json_members:
         raise ImageRejected([_too_big(contents.size_bytes, max_size_bytes=max_size_bytes)])
     manifest = _manifest_single_image(contents)
@@ -102,7 +103,7 @@ def image_tar_inspect(path: Path, *, max_size_bytes: int) -> ImageSummary:
     return summary
 
 
-def _archive_read(path: Path, *, max_size_bytes: int) -> _ArchiveContents:
+def _archive_read(archive: Path | IO[bytes], *, max_size_bytes: int) -> _ArchiveContents:
     """Stream the archive once (gzip or plain), keeping small JSON members and adding up the sizes, up to
     the member whose declared size takes the total past ``max_size_bytes``: nothing after it is read."""
     json_members: dict[str, bytes] = {}
@@ -110,15 +111,20 @@ def _archive_read(path: Path, *, max_size_bytes: int) -> _ArchiveContents:
     kept_bytes = 0
     size_bytes = 0
     try:
-        with tarfile.open(path, mode="r|*") as archive:
-            for member in archive:
+        opened = (
+            tarfile.open(archive, mode="r|*")
+            if isinstance(archive, Path)
+            else tarfile.open(fileobj=archive, mode="r|*")
+        )
+        with opened as members:
+            for member in members:
                 names.add(member.name)
                 size_bytes += member.size
                 if size_bytes > max_size_bytes:
                     return _ArchiveContents(json_members, frozenset(names), size_bytes, complete=False)
                 if not member.isfile() or member.size > _JSON_MEMBER_MAX_BYTES:
                     continue
-                handle = archive.extractfile(member)
+                handle = members.extractfile(member)
                 data = handle.read() if handle is not None else b""
                 if data.lstrip()[:1] in (b"{", b"[") and kept_bytes + len(data) <= _JSON_KEPT_MAX_BYTES:
                     json_members[member.name] = data

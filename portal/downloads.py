@@ -1,7 +1,9 @@
 """Stored files sent over HTTP: the whole file as an attachment, or the single byte range a request asks
 for (``Range: bytes=N-`` or ``bytes=N-M``, RFC 9110 14.2) with 206, read from storage as it is sent, so a
-cut download goes on where it stopped; and the view behind the portal's signed links to private files
-(``portal.storage.private_file_signed_url``), which needs no login but a valid, unexpired token.
+cut download goes on where it stopped; private files in an object store are not sent by the portal but
+handed out by the store, the portal redirecting to a URL it presigned for a few minutes; and the view
+behind the portal's signed links to private files (``portal.storage.private_file_signed_url``), which
+needs no login but a valid, unexpired token.
 """
 
 import re
@@ -9,16 +11,32 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.core.files.storage import Storage
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.db.models.fields.files import FieldFile
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.utils.cache import patch_cache_control
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_safe
 
-from portal.storage import SignedLinkRefused, private_file_signed_read, private_storage
+from portal.storage import (
+    SignedLinkRefused,
+    private_file_signed_read,
+    private_file_signed_url,
+    private_storage,
+    private_storage_signs_urls,
+)
 
 # The one form of Range a download answers: a single range of bytes, open-ended or not (RFC 9110 14.2).
 _BYTE_RANGE = re.compile(r"bytes=(\d{1,19})-(\d{0,19})")
 _RANGE_CHUNK_BYTES = 1 << 20
+PRESIGNED_DOWNLOAD_MAX_AGE_S = 300
+"""How long the object store's URL of a private download, handed out after the permission check, holds."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +93,32 @@ def stored_file_download(
     if response.status_code != 416:
         response["Accept-Ranges"] = "bytes"
     return response
+
+
+def private_file_response(
+    request: HttpRequest,
+    *,
+    file: FieldFile,
+    filename: str,
+    content_type: str | None = None,
+    etag: str | None = None,
+) -> HttpResponse:
+    """A private file as a download, to someone whose permission the caller checked. In an object store,
+    a redirect to the store's URL for it, presigned for ``PRESIGNED_DOWNLOAD_MAX_AGE_S`` and naming the
+    download ``filename`` (the store answers ranges itself): the bytes do not pass through the portal.
+    Otherwise the file itself, as ``stored_file_download`` sends it.
+
+    Never for the viewer's volumes or a reader's blinded masks: a page whose Content-Security-Policy
+    allows only the portal could not load them, and a storage key would tell a reader which item is which.
+    """
+    if private_storage_signs_urls():
+        signed = private_file_signed_url(file.name, max_age_s=PRESIGNED_DOWNLOAD_MAX_AGE_S, filename=filename)
+        response: HttpResponse = HttpResponseRedirect(signed)
+        patch_cache_control(response, private=True, no_store=True)
+        return response
+    return stored_file_download(
+        request, storage=file.storage, name=file.name, filename=filename, content_type=content_type, etag=etag
+    )
 
 
 def _range_response(

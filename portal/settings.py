@@ -275,7 +275,14 @@ def object_storages(storage_url: str) -> dict[str, dict[str, Any]]:
         },
         "private": {
             "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {**bucket, "location": "private", "querystring_expire": 300},
+            # Bytes as they are: a type guessed from ".nii.gz" would declare Content-Encoding gzip, and
+            # browsers and clients would inflate the files they download.
+            "OPTIONS": {
+                **bucket,
+                "location": "private",
+                "querystring_expire": 300,
+                "object_parameters": {"ContentType": "application/octet-stream"},
+            },
         },
     }
 

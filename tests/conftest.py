@@ -6,6 +6,7 @@ green CI run means PostgreSQL, Redis, a Celery worker, Docker, Chromium and an S
 which the tests start on loopback) were really exercised.
 """
 
+import logging
 import os
 import shutil
 import uuid
@@ -95,6 +96,7 @@ def s3_endpoint() -> Iterator[str]:
         from moto.server import ThreadedMotoServer
     except ImportError as error:
         service_unavailable(f"needs moto[server] for an S3-compatible server ({error})")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request at INFO
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:

@@ -206,7 +206,8 @@ def algorithm_image_check(*, submission: Submission) -> list[str]:
     image = submission.algorithm_image
     cap = algorithm_settings_get(phase=submission.phase).image_max_bytes
     try:
-        summary = image_tar_inspect(Path(image.file.path), max_size_bytes=cap)
+        with image.file.open("rb") as archive:
+            summary = image_tar_inspect(archive, max_size_bytes=cap)
     except ImageRejected as rejected:
         image.status = AlgorithmImage.Status.REJECTED
         image.problems = list(rejected.problems)

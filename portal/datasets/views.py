@@ -47,7 +47,7 @@ from portal.datasets.selectors import (
     image_can_download,
 )
 from portal.datasets.services import data_terms_accept
-from portal.downloads import stored_file_download
+from portal.downloads import private_file_response
 from portal.errors import PortalError
 
 # The viewer pages load no script or style from elsewhere and run no inline script; NiiVue draws its
@@ -170,22 +170,20 @@ def ground_truth_file_response(
 def stored_file_response(
     *, request: HttpRequest, file: FieldFile, sha256: str, filename: str, for_viewer: bool
 ) -> HttpResponse:
-    """The stored file as a download: 304 when the client holds it, the bytes of a single range asked
-    for with 206 (416 when it starts past the end), else the whole file; as a volume for the viewer."""
+    """The stored file as a download: 304 when the client holds it, a redirect to the object store's
+    presigned URL when it is in one, else the bytes of a single range asked for with 206 (416 when it
+    starts past the end) or the whole file; always through the portal as a volume for the viewer."""
     etag = f'"{sha256}"'
     if client_holds(request=request, etag=etag):
         response: HttpResponse = HttpResponseNotModified()
     elif for_viewer:
         response = volume_response(file)
     else:
-        response = stored_file_download(
-            request,
-            storage=file.storage,
-            name=file.name,
-            filename=filename,
-            content_type="application/gzip",
-            etag=etag,
+        response = private_file_response(
+            request, file=file, filename=filename, content_type="application/gzip", etag=etag
         )
+        if response.status_code == 302:
+            return response  # to the object store's presigned URL
     response["ETag"] = etag
     patch_cache_control(response, private=True, no_cache=True)
     return response

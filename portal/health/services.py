@@ -6,16 +6,20 @@ containers: when none answers its status is ``ok=None`` and the portal is still 
 """
 
 import logging
-import tempfile
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import docker
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage, storages
 from django.db import DatabaseError, connection
 from kombu import Connection
 from kombu.exceptions import KombuError
+
+from portal.storage import private_storage
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +67,13 @@ def _broker_status() -> ServiceStatus:
     return ServiceStatus(name="broker", ok=True, detail=f"{transport} broker answers")
 
 
-def _storage_status(*, name: str, root: Path) -> ServiceStatus:
+def _storage_status(*, name: str, storage: Storage) -> ServiceStatus:
+    """Whether a file can be written to the storage (its folder, or its bucket) and removed again."""
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=root, prefix=".health-"):
-            pass
-    except OSError as error:
-        logger.warning("Health check: %s at %s is not writable: %s", name, root, error)
+        written = storage.save(f".health/{uuid.uuid4().hex}", ContentFile(b""))
+        storage.delete(written)
+    except (OSError, BotoCoreError, ClientError) as error:
+        logger.warning("Health check: %s is not writable: %s", name, error)
         return ServiceStatus(name=name, ok=False, detail="not writable")
     return ServiceStatus(name=name, ok=True, detail="writable")
 
@@ -95,8 +99,8 @@ def services_check() -> list[ServiceStatus]:
     return [
         _database_status(),
         _broker_status(),
-        _storage_status(name="media storage", root=Path(settings.MEDIA_ROOT)),
-        _storage_status(name="private storage", root=Path(settings.PRIVATE_STORAGE_ROOT)),
+        _storage_status(name="media storage", storage=storages["default"]),
+        _storage_status(name="private storage", storage=private_storage()),
         _docker_status(),
     ]
 

@@ -152,6 +152,10 @@ class _JoinedParts:
     def seekable(self) -> bool:
         return False
 
+    @property
+    def closed(self) -> bool:
+        return False  # open until the last part is read; an object store's upload asks before reading
+
 
 def _parts_join(*, upload: ChunkedUpload, storage: Storage, written: list[str]) -> str:
     """Write the parts, in order, into the upload's ``file_name``; return the whole file's sha256."""

@@ -10,6 +10,8 @@ from django.test import Client
 from django.urls import reverse
 from pytest_django.fixtures import Settings
 
+from tests.conftest import ObjectStore
+
 pytestmark = pytest.mark.django_db
 
 
@@ -81,13 +83,36 @@ def test_health_is_degraded_when_private_storage_is_not_writable(
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    settings.PRIVATE_STORAGE_ROOT = blocker / "private"
+    private = settings.STORAGES["private"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "private": {**private, "OPTIONS": {**private["OPTIONS"], "location": blocker / "private"}},
+    }
 
     status_code, _, services = health(client)
 
     assert status_code == 503
     assert services["private storage"] == {"name": "private storage", "ok": False, "detail": "not writable"}
     assert services["media storage"]["ok"] is True
+
+
+@pytest.mark.integration
+def test_health_writes_to_the_object_store_of_storage_url(
+    client: Client, settings: Settings, filesystem_broker: None, object_store: ObjectStore
+) -> None:
+    status_code, _, services = health(client)
+
+    assert status_code == 200
+    assert services["private storage"] == {"name": "private storage", "ok": True, "detail": "writable"}
+    assert services["media storage"]["ok"] is True
+    assert object_store.object_keys() == set()  # what it wrote, it removed
+
+    object_store.client.delete_bucket(Bucket=object_store.bucket)
+    status_code, _, services = health(client)
+
+    assert status_code == 503
+    assert services["private storage"] == {"name": "private storage", "ok": False, "detail": "not writable"}
+    assert object_store.bucket not in json.dumps(services)
 
 
 def test_health_stays_ok_without_a_docker_engine(
