@@ -11,11 +11,15 @@ mounts at ``/input``:
 - a JSON input at ``<slug>.json``,
 - ``inputs.json`` listing every input as grand-challenge does.
 
+``staged_inputs_digest`` names what was staged without reading the images again (a runtime keeps a
+case's inputs by it).
+
 ``output_collect`` reads the one segmentation the container wrote, checks it and stores it as a uint8
 NIfTI with the geometry of the case's reference image: containers often write no spacing or origin.
 """
 
 import gzip
+import hashlib
 import json
 import os
 import shutil
@@ -29,7 +33,7 @@ from typing import Any, Final
 import numpy as np
 import SimpleITK as sitk
 
-from inference.conversions import ConversionCache
+from inference.conversions import ConversionCache, file_sha256
 from inference.interfaces import (
     INTERFACE_SETS,
     ISLES22,
@@ -51,6 +55,7 @@ __all__ = [
     "folder_make_readable",
     "inputs_stage",
     "output_collect",
+    "staged_inputs_digest",
 ]
 
 JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
@@ -58,6 +63,8 @@ IMAGE_SUFFIXES: Final = (".mha", ".nii.gz", ".nii")
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _NIFTI_HEADER_BYTES: Final = 348
 _METAIMAGE_HEADER_MAX_BYTES: Final = 64 * 1024
+# Changes when staging writes other files for the same inputs, so no runtime keeps the old ones.
+_STAGING_VERSION: Final = b"isles-portal staged inputs 1\n"
 
 
 class OutputRejected(Exception):
@@ -109,6 +116,35 @@ def inputs_stage(
     (folder / "inputs.json").write_text(json.dumps(listing, indent=2))
     folder_make_readable(folder)
     return folder
+
+
+def staged_inputs_digest(
+    folder: Path, *, interface_set: InterfaceSet, image_digests: Mapping[str, str] | None
+) -> str | None:
+    """A sha256 naming what ``inputs_stage`` wrote into ``folder``: every file's path and size, an image
+    by the sha256 its source was stored with (``image_digests``; the staged file is that source, copied or
+    converted, so its content follows), any other file (JSON, ``inputs.json``) by its own content. None
+    when an image's stored digest is unknown (reading a full-size case again would cost seconds)."""
+    digests = image_digests or {}
+    image_slugs = {
+        interface.relative_path: interface.slug
+        for interface in interface_set.inputs
+        if interface.kind is InterfaceKind.IMAGE
+    }
+    digest = hashlib.sha256(_STAGING_VERSION)
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file():
+            continue
+        relative = path.relative_to(folder).as_posix()
+        slug = image_slugs.get(path.parent.relative_to(folder).as_posix())
+        if slug is None:
+            content = f"sha256 {file_sha256(path)}"
+        elif slug in digests:
+            content = f"source sha256 {digests[slug]}"
+        else:
+            return None
+        digest.update(f"{relative}\0{path.stat().st_size}\0{content}\n".encode())
+    return digest.hexdigest()
 
 
 def folder_make_readable(folder: Path) -> None:

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from inference.contract import InterfaceSet, JsonValue, OutputRejected, inputs_stage, output_collect
+from inference.contract import (
+    InterfaceSet,
+    JsonValue,
+    OutputRejected,
+    inputs_stage,
+    output_collect,
+    staged_inputs_digest,
+)
 from inference.conversions import ConversionCache
 from inference.runtime import ContainerRuntime
 from inference.sandbox import ContainerRefused, RunOutcome, SandboxLimits, run_failure_sentence
@@ -50,7 +57,9 @@ def job_run(
     segmentation at ``destination`` (a .nii.gz).
 
     ``conversion_cache`` keeps the worker's converted inputs, keyed by ``image_digests`` (the sha256 each
-    image slug's file was stored with), so the next job on the same case converts nothing.
+    image slug's file was stored with), so the next job on the same case converts nothing; the same
+    digests name the staged case to ``runtime`` (``staged_inputs_digest``), which may keep it for the next
+    job on the case (``DockerRuntime``'s input volumes).
 
     The staged inputs and the output ``runtime`` delivers live in a temporary folder under
     ``scratch_folder`` (the system's temporary folder by default), removed afterwards, what the container
@@ -70,6 +79,9 @@ def job_run(
             conversion_cache=conversion_cache,
             image_digests=image_digests,
         )
+        input_digest = staged_inputs_digest(
+            input_folder, interface_set=interface_set, image_digests=image_digests
+        )
         stage_s = time.monotonic() - started
         try:
             outcome = runtime.run(
@@ -79,6 +91,7 @@ def job_run(
                 limits=limits,
                 gpu_device=gpu_device,
                 name=container_name,
+                input_digest=input_digest,
             )
             collected = _segmentation_collect(
                 outcome,

@@ -2,8 +2,9 @@
 
 A runtime runs an image on one staged case and delivers what the container wrote: the runner stages the
 case into a local folder of the worker's and names a local folder to receive the output; how the two get
-into and out of the container is the runtime's business (``DockerRuntime`` bind-mounts them today; a
-runtime for a remote engine would copy them through the engine's API, behind the same methods). The
+into and out of the container is the runtime's business (``DockerRuntime`` bind-mounts them, or copies
+them through the engine's API into volumes, so the engine may be local, reached through a socket from
+inside a container, or remote). The
 outcome (exit code, time-out, out of memory, output over the cap, log tails) reads the same whichever
 runtime ran it, so ``run_failure_sentence`` says the same thing for the same failure.
 
@@ -36,6 +37,7 @@ from inference.sandbox import (
     output_clear,
     output_size_bytes,
 )
+from inference.volumes import InputVolumes
 
 __all__ = ["Algorithm", "ContainerRuntime", "DockerRuntime", "FakeRun", "FakeRuntime"]
 
@@ -62,11 +64,14 @@ class ContainerRuntime(Protocol):
         limits: SandboxLimits,
         gpu_device: str | None,
         name: str | None = None,
+        input_digest: str | None = None,
     ) -> RunOutcome:
         """Run ``image`` on the case staged in ``input_folder`` (the container's ``/input``), within
         ``limits``, with the GPU ``gpu_device`` or none; when it returns, what the container wrote to
         ``/output`` lies in ``output_folder`` (an empty folder of the worker's). ``name`` names the run,
         so a worker that takes a job over can remove what a dead worker left (``leftover_remove``).
+        ``input_digest`` names the staged inputs (``inference.contract.staged_inputs_digest``), so a
+        runtime may keep them for the next run on the same case.
         Raises ``ContainerRefused`` with a sentence before anything runs when the image may not run."""
         ...
 
@@ -85,11 +90,14 @@ class ContainerRuntime(Protocol):
 
 
 class DockerRuntime:
-    """Runs images on a Docker engine, in ``inference.sandbox``'s sandbox, with the case's folders
-    bind-mounted at ``/input`` (read-only) and ``/output``. ``close`` closes ``client``."""
+    """Runs images on a Docker engine, in ``inference.sandbox``'s sandbox: with ``input_volumes`` the
+    case is copied into its read-only input volume (kept for later runs on the case) and the output copied
+    out of a volume of the run, so the engine need not see the worker's disk; without, the case's folders
+    are bind-mounted at ``/input`` (read-only) and ``/output``. ``close`` closes ``client``."""
 
-    def __init__(self, client: docker.DockerClient) -> None:
+    def __init__(self, client: docker.DockerClient, *, input_volumes: InputVolumes | None = None) -> None:
         self._client = client
+        self._input_volumes = input_volumes
 
     def image_prepare(self, *, image_id: str, archive: Callable[[], Path]) -> str:
         with contextlib.suppress(docker.errors.ImageNotFound):
@@ -105,6 +113,7 @@ class DockerRuntime:
         limits: SandboxLimits,
         gpu_device: str | None,
         name: str | None = None,
+        input_digest: str | None = None,
     ) -> RunOutcome:
         return container_run(
             client=self._client,
@@ -114,6 +123,8 @@ class DockerRuntime:
             limits=limits,
             gpu_device=gpu_device,
             name=name,
+            input_volumes=self._input_volumes,
+            input_digest=input_digest,
         )
 
     def output_clear(self, *, image: str, output_folder: Path) -> None:
@@ -175,6 +186,7 @@ class FakeRuntime:
         limits: SandboxLimits,
         gpu_device: str | None,
         name: str | None = None,
+        input_digest: str | None = None,
     ) -> RunOutcome:
         algorithm = self._algorithms.get(image)
         if algorithm is None:

@@ -77,15 +77,19 @@ def celery_broker(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[object]:
-    """A client of the local Docker engine."""
+    """A client of the local Docker engine. The cases' input volumes that jobs run meanwhile kept on it
+    (``ISLES_CONTAINER_IO=volumes``) are removed at the end, with their holders."""
     import docker
+
+    from tests.inference.images import engine_input_volumes
 
     try:
         client = docker.from_env(timeout=10)
         client.ping()
     except docker.errors.DockerException as error:
         service_unavailable(f"needs a Docker engine: {error}")
-    yield client
+    with engine_input_volumes(client):
+        yield client
     client.close()
 
 

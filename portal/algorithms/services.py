@@ -51,6 +51,7 @@ from inference.image_checks import ImageRejected, image_tar_inspect
 from inference.runner import JobResult
 from inference.runtime import ContainerRuntime, DockerRuntime
 from inference.tickets import JobTicket, StoredFile, ticket_run
+from inference.volumes import InputVolumes
 from portal.accounts.models import User
 from portal.algorithms import tasks
 from portal.algorithms.exceptions import INFRASTRUCTURE_ERRORS
@@ -450,8 +451,13 @@ def _rows_lock(*, submission_id: int, job_id: int, nowait: bool) -> tuple[Submis
 
 def container_runtime() -> ContainerRuntime:
     """The runtime this worker runs jobs in: the Docker engine at ``DOCKER_HOST``, or the one the
-    environment names (tests of the job flow swap in ``inference.runtime.FakeRuntime`` here)."""
-    return DockerRuntime(_docker_client())
+    environment names (tests of the job flow swap in ``inference.runtime.FakeRuntime`` here), with the
+    container I/O ``ISLES_CONTAINER_IO`` names."""
+    client = _docker_client()
+    if settings.ISLES_CONTAINER_IO == "bind":
+        return DockerRuntime(client)
+    max_bytes = settings.ISLES_INPUT_VOLUMES_MB * 2**20
+    return DockerRuntime(client, input_volumes=InputVolumes(client=client, max_bytes=max_bytes))
 
 
 def _job_execute(*, job: Job, folder: Path) -> JobResult:

@@ -6,6 +6,8 @@ every .nii.gz converted to .mha), starting the sandboxed container, waiting for 
 its output and storing it as NIfTI with the reference geometry. It prints the median over ``--runs`` jobs:
 - the first job of a case, which converts every input (once per case and worker),
 - every further job on that case, which links the converted files from the cache (goal: at most 1 s),
+with the container I/O ``--container-io`` names (default ``ISLES_CONTAINER_IO``, else volumes: the first
+job fills the case's input volume, the further ones mount it; or bind mounts of the job's folders),
 and the time ``image_load`` takes for a 1 GB image saved with ``docker save``, then for the same image again
 (cached by digest). The full-size case is written once into ``--cache`` (about a minute) and kept.
 """
@@ -29,7 +31,7 @@ from inference.runtime import DockerRuntime
 from inference.sandbox import SandboxLimits, image_load
 from releases.synthetic import write_release
 from tests.inference.cases import isles24_case_inputs, isles24_ground_truth, isles24_reference_image
-from tests.inference.images import BUSYBOX, algorithm_images, image_save
+from tests.inference.images import BUSYBOX, algorithm_images, engine_input_volumes, image_save
 
 CASE = "sub-stroke0001"
 MASK_SLUG = "bench-lesion-mask"
@@ -63,6 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=Path(os.environ.get("VAR_DIR", "var")) / "bench-jobs",
         help="where the full-size case is kept between runs (default: $VAR_DIR/bench-jobs)",
     )
+    parser.add_argument(
+        "--container-io",
+        choices=("volumes", "bind"),
+        default=os.environ.get("ISLES_CONTAINER_IO") or "volumes",
+        help="how /input and /output reach the container (default: $ISLES_CONTAINER_IO, else volumes)",
+    )
     parser.add_argument("--skip-image-load", action="store_true", help="do not time loading a 1 GB image")
     arguments = parser.parse_args(argv)
     client = docker.from_env(timeout=600)
@@ -71,7 +79,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="bench-jobs-") as scratch,
         algorithm_images(client, Path(scratch)) as build,
     ):
-        first, further = jobs_time(client, build(COPY_MASK), release, Path(scratch), runs=arguments.runs)
+        first, further = jobs_time(
+            client,
+            build(COPY_MASK),
+            release,
+            Path(scratch),
+            runs=arguments.runs,
+            volumes=arguments.container_io == "volumes",
+        )
+        print(f"container I/O: {arguments.container_io}")
         print(
             f"job, first on a case (converts every input): median {statistics.median(first):.2f} s"
             f" over {len(first)}"
@@ -103,9 +119,10 @@ def release_full_size(cache: Path) -> Path:
 
 
 def jobs_time(
-    client: docker.DockerClient, image: str, release: Path, scratch: Path, *, runs: int
+    client: docker.DockerClient, image: str, release: Path, scratch: Path, *, runs: int, volumes: bool
 ) -> tuple[list[float], list[float]]:
-    """Seconds per whole job: ``first`` with an empty conversion cache, ``further`` with it warm."""
+    """Seconds per whole job: ``first`` with an empty conversion cache (and no input volume of the case),
+    ``further`` with both warm."""
     case_inputs = isles24_case_inputs(release, CASE)
     case_inputs[MASK_SLUG] = isles24_ground_truth(release, CASE)
     # The sha256 the portal stored with each image at import, which it passes with the job.
@@ -113,14 +130,16 @@ def jobs_time(
     first, further = [], []
     for run in range(runs):
         cache = scratch / f"conversions-{run}"
-        first.append(job_time(client, image, case_inputs, release, scratch, cache, digests))
-        further.append(job_time(client, image, case_inputs, release, scratch, cache, digests))
+        with engine_input_volumes(client, max_bytes=10 * GIGABYTE) as input_volumes:
+            runtime = DockerRuntime(client, input_volumes=input_volumes if volumes else None)
+            first.append(job_time(runtime, image, case_inputs, release, scratch, cache, digests))
+            further.append(job_time(runtime, image, case_inputs, release, scratch, cache, digests))
         shutil.rmtree(cache)
     return first, further
 
 
 def job_time(
-    client: docker.DockerClient,
+    runtime: DockerRuntime,
     image: str,
     case_inputs: Mapping[str, Path | JsonValue],
     release: Path,
@@ -130,7 +149,7 @@ def job_time(
 ) -> float:
     started = time.monotonic()
     result: JobResult = job_run(
-        runtime=DockerRuntime(client),
+        runtime=runtime,
         image=image,
         case_inputs=case_inputs,
         interface_set=BENCH_INTERFACES,

@@ -2,7 +2,8 @@
 
 Nothing is pulled from a registry. ``algorithm_images`` yields a builder that makes an image running a shell
 script as a given user, builds each distinct (script, user) once and removes every image it built at the end;
-the ``algorithm_image`` fixtures wrap it. ``sandbox_run`` runs one on a tiny staged input with small limits.
+the ``algorithm_image`` fixtures wrap it. ``sandbox_run`` runs one on a tiny staged input with small limits,
+its folders bind-mounted or, given ``engine_input_volumes``' volumes, copied through the engine.
 ``image_archive_write`` writes by hand an archive in the layout of ``docker save``, for the upload checks.
 """
 
@@ -14,12 +15,14 @@ import shutil
 import tarfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import docker
+import docker.errors
 
 from inference.sandbox import RunOutcome, SandboxLimits, container_run
+from inference.volumes import LABEL_ROLE, InputVolumes
 from tests.conftest import service_unavailable
 
 BUSYBOX = Path("/bin/busybox")
@@ -121,10 +124,20 @@ TEST_LIMITS = SandboxLimits(
 )
 
 
+# Every run of the tests is named with this prefix, so what one left behind is found.
+TEST_RUN_PREFIX = "isles-test-run-"
+
+
 def sandbox_run(
-    docker_client: docker.DockerClient, image: str, folder: Path, *, limits: SandboxLimits = TEST_LIMITS
+    docker_client: docker.DockerClient,
+    image: str,
+    folder: Path,
+    *,
+    limits: SandboxLimits = TEST_LIMITS,
+    input_volumes: InputVolumes | None = None,
 ) -> RunOutcome:
-    """Run ``image`` on a tiny staged input (``folder/input``) with its output in ``folder/output``."""
+    """Run ``image`` on a tiny staged input (``folder/input``) with its output in ``folder/output``,
+    through ``input_volumes`` (and an output volume) when given, else bind-mounted."""
     (folder / "input" / "images" / "tiny").mkdir(parents=True, exist_ok=True)
     (folder / "input" / "inputs.json").write_text("[]")
     (folder / "output").mkdir(exist_ok=True)
@@ -135,4 +148,45 @@ def sandbox_run(
         output_folder=folder / "output",
         limits=limits,
         gpu_device=None,
+        name=f"{TEST_RUN_PREFIX}{uuid.uuid4().hex[:12]}",
+        input_volumes=input_volumes,
     )
+
+
+def input_holders(docker_client: docker.DockerClient) -> dict[str, str]:
+    """The engine's input volume holders (whole or being filled): name by id."""
+    holders = docker_client.containers.list(
+        all=True, sparse=True, filters={"label": f"{LABEL_ROLE}=input-holder"}
+    )
+    return {holder.id: holder.attrs["Names"][0].lstrip("/") for holder in holders}
+
+
+def input_volume_names(docker_client: docker.DockerClient) -> set[str]:
+    return {volume.name for volume in docker_client.volumes.list(filters={"label": f"{LABEL_ROLE}=input"})}
+
+
+def runs_left(docker_client: docker.DockerClient) -> list[str]:
+    """The containers and volumes of test runs still on the engine."""
+    containers = docker_client.containers.list(all=True, sparse=True, filters={"name": TEST_RUN_PREFIX})
+    volumes = docker_client.volumes.list(filters={"name": TEST_RUN_PREFIX})
+    return [container.attrs["Names"][0] for container in containers] + [volume.name for volume in volumes]
+
+
+@contextmanager
+def engine_input_volumes(
+    docker_client: docker.DockerClient, *, max_bytes: int = 10**9
+) -> Iterator[InputVolumes]:
+    """The engine's input volumes for a test: on leaving, the holders and input volumes made meanwhile are
+    removed (whatever happened), and no container or volume of a test run may be left."""
+    holders_before = set(input_holders(docker_client))
+    volumes_before = input_volume_names(docker_client)
+    try:
+        yield InputVolumes(client=docker_client, max_bytes=max_bytes)
+    finally:
+        for holder_id in set(input_holders(docker_client)) - holders_before:
+            with suppress(docker.errors.NotFound):
+                docker_client.api.remove_container(holder_id, force=True)
+        for name in input_volume_names(docker_client) - volumes_before:
+            with suppress(docker.errors.NotFound):
+                docker_client.api.remove_volume(name, force=True)
+    assert runs_left(docker_client) == []

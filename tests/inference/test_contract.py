@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from inference.contract import ISLES22, ISLES24, OutputRejected, inputs_stage, output_collect
-from inference.conversions import ConversionCache
+from inference.contract import (
+    ISLES22,
+    ISLES24,
+    OutputRejected,
+    inputs_stage,
+    output_collect,
+    staged_inputs_digest,
+)
+from inference.conversions import ConversionCache, file_sha256
 from tests.hostile_masks import ELSEWHERE, metaimage_header, nifti_bytes
 from tests.inference.cases import isles24_case_inputs, isles24_reference_image
 from tests.inference.conftest import SMALL_CASE
@@ -84,6 +91,28 @@ def test_inputs_stage_converts_a_case_once_when_given_a_cache(small_release: Pat
     relative = Path("images/non-contrast-ct") / f"{SMALL_CASE}_ses-01_ncct.mha"
     assert os.path.samefile(first / relative, second / relative)
     assert len(list(cache_folder.iterdir())) == len(ISLES24.image_inputs) == 13
+
+
+def test_the_staged_inputs_digest_names_the_case_by_its_stored_digests_and_values(
+    small_release: Path, tmp_path: Path
+) -> None:
+    case_inputs = isles24_case_inputs(small_release, SMALL_CASE)
+    digests = {slug: file_sha256(path) for slug, path in case_inputs.items() if isinstance(path, Path)}
+
+    def digest_of(folder: str, inputs: dict, stored: dict[str, str]) -> str | None:
+        staged = inputs_stage(inputs, tmp_path / folder, interface_set=ISLES24)
+        return staged_inputs_digest(staged, interface_set=ISLES24, image_digests=stored)
+
+    same = digest_of("first", case_inputs, digests)
+    reimported = {**digests, "preprocessed-tmax-map": "0" * 64}
+    other_clinical = {**case_inputs, "acute-stroke-clinical-information": {"age": 1}}
+
+    assert same is not None
+    assert digest_of("again", case_inputs, digests) == same
+    assert digest_of("reimported", case_inputs, reimported) not in {None, same}
+    assert digest_of("clinical", other_clinical, digests) not in {None, same}
+    unknown = {slug: sha for slug, sha in digests.items() if slug != "preprocessed-tmax-map"}
+    assert digest_of("unknown", case_inputs, unknown) is None  # the images are not read to name them
 
 
 def test_inputs_stage_serves_isles22_as_a_second_configuration(tmp_path: Path) -> None:

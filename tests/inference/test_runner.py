@@ -7,12 +7,13 @@ import pytest
 import SimpleITK as sitk
 
 from inference.contract import ISLES24
+from inference.conversions import ConversionCache, file_sha256
 from inference.runner import JobResult, job_run
 from inference.runtime import DockerRuntime
 from tests.inference.algorithms import COPY_TMAX, CRASH, SILENT
 from tests.inference.cases import isles24_case_inputs, isles24_reference_image
 from tests.inference.conftest import SMALL_CASE
-from tests.inference.images import TEST_LIMITS, AlgorithmImage
+from tests.inference.images import TEST_LIMITS, AlgorithmImage, engine_input_volumes, input_volume_names
 
 pytestmark = pytest.mark.integration
 
@@ -58,3 +59,33 @@ def test_job_run_says_why_an_algorithm_failed(
     assert root.failure is not None
     assert root.failure.startswith("The image runs as root")
     assert None is crashed.segmentation_path is silent.segmentation_path is root.segmentation_path
+
+
+def test_two_jobs_on_a_case_copy_it_into_one_input_volume(
+    docker_client: docker.DockerClient, algorithm_image: AlgorithmImage, small_release: Path, tmp_path: Path
+) -> None:
+    case_inputs = isles24_case_inputs(small_release, SMALL_CASE)
+    stored_digests = {slug: file_sha256(path) for slug, path in case_inputs.items() if isinstance(path, Path)}
+    before = input_volume_names(docker_client)
+
+    with engine_input_volumes(docker_client) as input_volumes:
+        results = [
+            job_run(
+                runtime=DockerRuntime(docker_client, input_volumes=input_volumes),
+                image=algorithm_image(COPY_TMAX.script),
+                case_inputs=case_inputs,
+                interface_set=ISLES24,
+                reference_image_path=isles24_reference_image(small_release, SMALL_CASE),
+                destination=tmp_path / f"stored-{job}.nii.gz",
+                limits=TEST_LIMITS,
+                conversion_cache=ConversionCache(folder=tmp_path / "conversions", max_bytes=10**9),
+                image_digests=stored_digests,
+                scratch_folder=tmp_path,
+            )
+            for job in range(2)
+        ]
+        made = input_volume_names(docker_client) - before
+
+    assert [result.failure for result in results] == [None, None]
+    assert len(made) == 1
+    assert (tmp_path / "stored-0.nii.gz").read_bytes() == (tmp_path / "stored-1.nii.gz").read_bytes()
