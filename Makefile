@@ -46,5 +46,8 @@ bench-viewer: $(VENV)
 bench-download: $(VENV)
 	$(BIN)/python -m tests.bench.download
 
+bench-workers: $(VENV)
+	$(BIN)/python -m tests.bench.workers
+
 clean:
 	rm -rf $(VENV) var
