@@ -6,7 +6,7 @@ PORT ?= 8000
 VAR_DIR ?= $(CURDIR)/var
 export VAR_DIR
 
-.PHONY: demo test lint format bench-evaluation bench-jobs clean bench-leaderboard bench-viewer bench-download
+.PHONY: demo test lint format bench-evaluation bench-jobs clean bench-leaderboard bench-viewer bench-download bench-workers
 
 # The virtual environment is rebuilt when pyproject.toml changes; the stamp file records the last install.
 $(VENV): $(VENV)/.installed
