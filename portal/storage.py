@@ -1,6 +1,7 @@
-"""The private storage root: dataset files and ground truth, never served by URL but through
-permission-checked views, and the signed links that let anyone holding one fetch one private file for a
-while without logging in (a remote GPU worker fetching a job's inputs, a download after its check)."""
+"""Private storage (dataset files, ground truth, uploads, job outputs): a local folder, or the ``private/``
+prefix of an object store's bucket (``STORAGE_URL``). Its files leave only through permission-checked views
+and through the signed links made here, which let anyone holding one fetch one private file for a while
+without logging in (a remote GPU worker fetching a job's inputs, a download after its check)."""
 
 from dataclasses import dataclass
 from pathlib import PurePosixPath
