@@ -17,8 +17,9 @@ Start it on the GPU host (``docker/entrypoint worker-gpu-remote`` does the same)
 
 Settings (environment): ``CELERY_BROKER_URL``, ``ISLES_PORTAL_URL`` and ``ISLES_WORKER_KEY`` (required);
 ``ISLES_GPU_DEVICE`` (the GPU this worker owns; none when empty); ``ISLES_WORKER_CACHE_DIR`` and
-``ISLES_WORKER_CACHE_MB`` (converted inputs by sha256); ``DOCKER_HOST`` (the engine; the environment's
-default when unset); ``LOG_LEVEL``.
+``ISLES_WORKER_CACHE_MB`` (converted inputs by sha256); ``ISLES_CONTAINER_IO`` and
+``ISLES_INPUT_VOLUMES_MB`` (how a job's files reach its container, as for any worker); ``DOCKER_HOST`` (the
+engine; the environment's default when unset); ``LOG_LEVEL``.
 """
 
 import hashlib
@@ -81,6 +82,8 @@ class WorkerSettings:
     gpu_device: str | None
     cache_folder: Path
     cache_max_bytes: int
+    container_io: str = "volumes"
+    input_volumes_max_bytes: int = 20480 * 2**20
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "WorkerSettings":
@@ -98,6 +101,8 @@ class WorkerSettings:
                 environ.get("ISLES_WORKER_CACHE_DIR") or Path.home() / ".cache" / "isles-worker"
             ),
             cache_max_bytes=int(environ.get("ISLES_WORKER_CACHE_MB", "20000")) * 2**20,
+            container_io=environ.get("ISLES_CONTAINER_IO") or "volumes",
+            input_volumes_max_bytes=int(environ.get("ISLES_INPUT_VOLUMES_MB") or "20480") * 2**20,
         )
 
 
@@ -316,7 +321,11 @@ def celery_app(broker_url: str) -> Celery:
     )
     def job_next_task() -> None:
         settings = WorkerSettings.from_environment()
-        runtime = DockerRuntime(docker.from_env())
+        runtime = DockerRuntime.with_container_io(
+            docker.from_env(),
+            container_io=settings.container_io,
+            input_volumes_max_bytes=settings.input_volumes_max_bytes,
+        )
         try:
             job_next_remote(
                 client=PortalClient(portal_url=settings.portal_url, key=settings.key),

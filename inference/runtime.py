@@ -99,6 +99,19 @@ class DockerRuntime:
         self._client = client
         self._input_volumes = input_volumes
 
+    @classmethod
+    def with_container_io(
+        cls, client: docker.DockerClient, *, container_io: str, input_volumes_max_bytes: int
+    ) -> "DockerRuntime":
+        """The runtime a worker's ``ISLES_CONTAINER_IO`` asks for: "volumes" (each case copied once into a
+        read-only input volume kept on the engine, at most ``input_volumes_max_bytes`` of them) or "bind"
+        (the job's folders bind-mounted, for a worker whose engine sees its disk)."""
+        if container_io == "bind":
+            return cls(client)
+        if container_io != "volumes":
+            raise ValueError(f"The container I/O is {container_io!r}; it must be volumes or bind.")
+        return cls(client, input_volumes=InputVolumes(client=client, max_bytes=input_volumes_max_bytes))
+
     def image_prepare(self, *, image_id: str, archive: Callable[[], Path]) -> str:
         with contextlib.suppress(docker.errors.ImageNotFound):
             return str(self._client.images.get(image_id).id)

@@ -51,7 +51,6 @@ from inference.image_checks import ImageRejected, image_tar_inspect
 from inference.runner import JobResult
 from inference.runtime import ContainerRuntime, DockerRuntime
 from inference.tickets import JobTicket, StoredFile, ticket_run
-from inference.volumes import InputVolumes
 from portal.accounts.models import User
 from portal.algorithms import tasks
 from portal.algorithms.exceptions import INFRASTRUCTURE_ERRORS
@@ -453,11 +452,11 @@ def container_runtime() -> ContainerRuntime:
     """The runtime this worker runs jobs in: the Docker engine at ``DOCKER_HOST``, or the one the
     environment names (tests of the job flow swap in ``inference.runtime.FakeRuntime`` here), with the
     container I/O ``ISLES_CONTAINER_IO`` names."""
-    client = _docker_client()
-    if settings.ISLES_CONTAINER_IO == "bind":
-        return DockerRuntime(client)
-    max_bytes = settings.ISLES_INPUT_VOLUMES_MB * 2**20
-    return DockerRuntime(client, input_volumes=InputVolumes(client=client, max_bytes=max_bytes))
+    return DockerRuntime.with_container_io(
+        _docker_client(),
+        container_io=settings.ISLES_CONTAINER_IO,
+        input_volumes_max_bytes=settings.ISLES_INPUT_VOLUMES_MB * 2**20,
+    )
 
 
 def _job_execute(*, job: Job, folder: Path) -> JobResult:
