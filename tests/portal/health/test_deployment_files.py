@@ -107,12 +107,14 @@ def test_compose_mounts_only_the_named_volumes_it_declares_and_declares_none_unu
     assert mounted == declared
 
 
-def test_compose_pins_the_gpu_worker_to_one_device_and_gives_it_the_engine() -> None:
+def test_compose_pins_the_gpu_worker_to_one_device_and_gives_it_the_engine_through_volumes() -> None:
     worker = compose()["services"]["worker-gpu"]
 
     (device,) = worker["deploy"]["resources"]["reservations"]["devices"]
     assert device["device_ids"] == ["${ISLES_GPU_DEVICE:-0}"]
     assert "/var/run/docker.sock:/var/run/docker.sock" in worker["volumes"]
+    # The host's engine cannot see the worker's folders: jobs' files go through volumes.
+    assert worker["environment"]["ISLES_CONTAINER_IO"] == "volumes"
 
 
 def test_entrypoint_is_valid_sh_and_refuses_a_gpu_worker_without_a_device() -> None:
