@@ -4,15 +4,17 @@
 the image is labelled with their digest). Three containers of it run with the host's network, as the
 web server (its entrypoint migrates, then serves gunicorn on a free port), a ``cpu`` worker and a ``gpu``
 worker that reaches the host's engine through its socket, against this machine's PostgreSQL (a database
-of the test's own) and Redis (the test's database), and share the portal's files through named volumes.
+of the test's own), Redis (the test's database) and an S3-compatible object store on loopback (moto's
+server, where compose runs MinIO), and share no disk but the gpu worker's scratch folder with the host
+(see ``deployment``): files are in the bucket.
 The organizer's side (a challenge, two hidden synthetic cases, a training case for the sanity job, an
 algorithm phase whose runs ask for no GPU, since this machine has none, and a participant with an API
 token) is made inside the web container with ``manage.py shell``; then the participant saves the
 reference image ``isles-reference/threshold`` and submits it over HTTP with the ``isles`` client, and
 every job succeeds, on the gpu worker, and the submission is scored and ranked.
 
-The containers, the volumes and the database go whatever happens; the image stays (tagged
-``isles-portal:test``), so a later run with the same inputs starts at once.
+The containers, the cases' input volumes, the bucket and the database go whatever happens; the image
+stays (tagged ``isles-portal:test``), so a later run with the same inputs starts at once.
 """
 
 import io
@@ -20,7 +22,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+import boto3
 import docker
 import docker.errors
 import psycopg
@@ -40,7 +42,8 @@ from django.conf import settings
 
 from inference.client import PortalClient
 from inference.client import main as isles_main
-from tests.conftest import service_unavailable
+from tests.conftest import S3_REGION, service_unavailable
+from tests.inference.images import engine_input_volumes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -49,6 +52,8 @@ PORTAL_IMAGE = "isles-portal:test"
 ALGORITHM_IMAGE = "isles-reference/threshold"
 DOCKER_SOCKET = Path("/var/run/docker.sock")
 ROLES = ("web", "worker-cpu", "worker-gpu")
+S3_KEY_ID = "isles-deployment"
+S3_SECRET = "isles-deployment-secret"
 
 # The organizer's side, run in the web container: the code and settings of the image, on its database.
 ORGANIZER_SETUP = """
@@ -184,75 +189,104 @@ def broker_url(redis_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def storage_url(s3_endpoint: str) -> Iterator[str]:
+    """``STORAGE_URL`` of a fresh bucket on the S3-compatible server on loopback (as compose's MinIO), emptied
+    and removed afterwards."""
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name=S3_REGION,
+        aws_access_key_id=S3_KEY_ID,
+        aws_secret_access_key=S3_SECRET,
+    )
+    bucket = f"isles-deployment-{secrets.token_hex(4)}"
+    client.create_bucket(Bucket=bucket)
+    yield f"s3://{bucket}?endpoint_url={s3_endpoint}&region_name={S3_REGION}&addressing_style=path"
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            client.delete_object(Bucket=bucket, Key=item["Key"])
+    client.delete_bucket(Bucket=bucket)
+
+
+@pytest.fixture
 def deployment(
-    docker_client: docker.DockerClient, portal_image: str, database_url: str, broker_url: str
+    docker_client: docker.DockerClient,
+    portal_image: str,
+    database_url: str,
+    broker_url: str,
+    storage_url: str,
+    tmp_path: Path,
 ) -> Iterator[Deployment]:
     """The web server, a cpu worker and a gpu worker, each a container of the portal's image with the
-    host's network, configured as the README's production settings say, sharing the portal's files through
-    named volumes; the containers and volumes are removed at the end, however the test ends."""
+    host's network, configured as the README's production settings say; their files are in the object
+    store. The containers and their volumes are removed at the end, however the test ends."""
     name = f"isles-deployment-{secrets.token_hex(4)}"
     containers: dict[str, docker.models.containers.Container] = {}
-    volumes = [docker_client.volumes.create(f"{name}-{kind}") for kind in ("media", "private")]
-    scratch = Path(f"/tmp/{name}-scratch")
-    try:
-        port = _free_port()
-        environment = {
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "DJANGO_DEBUG": "0",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DATABASE_URL": database_url,
-            "CELERY_BROKER_URL": broker_url,
-            # Plain HTTP on the loopback: no TLS proxy in front of it.
-            "SECURE_SSL_REDIRECT": "0",
-            "SESSION_COOKIE_SECURE": "0",
-            "CSRF_COOKIE_SECURE": "0",
-            "GUNICORN_BIND": f"127.0.0.1:{port}",
-            "GUNICORN_WORKERS": "2",
-            "GUNICORN_THREADS": "4",
-        }
-        shared = {
-            f"{name}-media": {"bind": "/var/lib/isles-portal/media", "mode": "rw"},
-            f"{name}-private": {"bind": "/var/lib/isles-portal/private", "mode": "rw"},
-        }
-        # The gpu worker starts the participants' containers on the host's engine, through its socket, as
-        # a member of the socket's group; the phase's runs ask for no GPU, so its device is never used.
-        # The engine resolves the bind mounts of a job's folders on the host, so the worker's scratch
-        # folder (TMPDIR) is a host folder mounted at the same path, until the worker copies a job's files
-        # through volumes (issue 18).
-        scratch.mkdir(mode=0o777)
-        scratch.chmod(0o777)
-        gpu_worker = {
-            "environment": {**environment, "ISLES_GPU_DEVICE": "0", "TMPDIR": str(scratch)},
-            "volumes": {
-                **shared,
-                str(DOCKER_SOCKET): {"bind": str(DOCKER_SOCKET), "mode": "rw"},
-                str(scratch): {"bind": str(scratch), "mode": "rw"},
-            },
-            "group_add": [str(DOCKER_SOCKET.stat().st_gid)],
-        }
-        for role in ROLES:
-            options = gpu_worker if role == "worker-gpu" else {"environment": environment, "volumes": shared}
-            containers[role] = docker_client.containers.run(
-                portal_image, [role], name=f"{name}-{role}", network_mode="host", detach=True, **options
-            )
-        deployment = Deployment(url=f"http://127.0.0.1:{port}", containers=containers)
-        _wait(
-            lambda: _healthy(deployment.url), what="the web server to answer /health/", deployment=deployment
-        )
-        for role in ("worker-cpu", "worker-gpu"):
-            container = containers[role]
+    port = _free_port()
+    environment = {
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_DEBUG": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": broker_url,
+        "STORAGE_URL": storage_url,
+        "AWS_ACCESS_KEY_ID": S3_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+        "ISLES_PORTAL_URL": f"http://127.0.0.1:{port}",
+        # Plain HTTP on the loopback: no TLS proxy in front of it.
+        "SECURE_SSL_REDIRECT": "0",
+        "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": "2",
+        "GUNICORN_THREADS": "4",
+    }
+    # The gpu worker starts the participants' containers on the host's engine, through its socket, as a
+    # member of the socket's group; the phase's runs ask for no GPU, so its device is never used. Its job
+    # folders are bind-mounted (ISLES_CONTAINER_IO=bind), which the host's engine resolves on the host, so
+    # its scratch folder (TMPDIR) is a host folder mounted at the same path: copying a job's files through
+    # volumes fails on the image's Python, Debian's 3.11.2 (inference/sandbox.py uses tarfile's
+    # TarInfo.replace and extraction filters, which came in 3.11.4).
+    scratch = tmp_path / "gpu-worker-scratch"
+    scratch.mkdir()
+    scratch.chmod(0o777)
+    gpu_worker = {
+        "environment": {
+            **environment,
+            "ISLES_GPU_DEVICE": "0",
+            "ISLES_CONTAINER_IO": "bind",
+            "TMPDIR": str(scratch),
+        },
+        "volumes": {
+            str(DOCKER_SOCKET): {"bind": str(DOCKER_SOCKET), "mode": "rw"},
+            str(scratch): {"bind": str(scratch), "mode": "rw"},
+        },
+        "group_add": [str(DOCKER_SOCKET.stat().st_gid)],
+    }
+    with engine_input_volumes(docker_client):
+        try:
+            for role in ROLES:
+                options = gpu_worker if role == "worker-gpu" else {"environment": environment}
+                containers[role] = docker_client.containers.run(
+                    portal_image, [role], name=f"{name}-{role}", network_mode="host", detach=True, **options
+                )
+            deployment = Deployment(url=f"http://127.0.0.1:{port}", containers=containers)
             _wait(
-                lambda c=container: b" ready." in c.logs(),
-                what=f"the {role} to be ready",
+                lambda: _healthy(deployment.url),
+                what="the web server to answer /health/",
                 deployment=deployment,
             )
-        yield deployment
-    finally:
-        for container in containers.values():
-            container.remove(force=True, v=True)
-        for volume in volumes:
-            volume.remove(force=True)
-        shutil.rmtree(scratch, ignore_errors=True)
+            for role in ("worker-cpu", "worker-gpu"):
+                container = containers[role]
+                _wait(
+                    lambda c=container: b" ready." in c.logs(),
+                    what=f"the {role} to be ready",
+                    deployment=deployment,
+                )
+            yield deployment
+        finally:
+            for container in containers.values():
+                container.remove(force=True, v=True)
 
 
 def _healthy(url: str) -> bool:
