@@ -103,6 +103,13 @@ def image_tar_inspect(archive: Path | IO[bytes], *, max_size_bytes: int) -> Imag
     return summary
 
 
+def _tar_stream(archive: Path | IO[bytes]) -> tarfile.TarFile:
+    """The archive (a path or an open file, gzip or plain) as a tar read in one pass."""
+    if isinstance(archive, Path):
+        return tarfile.open(archive, mode="r|*")
+    return tarfile.open(fileobj=archive, mode="r|*")
+
+
 def _archive_read(archive: Path | IO[bytes], *, max_size_bytes: int) -> _ArchiveContents:
     """Stream the archive once (gzip or plain), keeping small JSON members and adding up the sizes, up to
     the member whose declared size takes the total past ``max_size_bytes``: nothing after it is read."""
@@ -111,12 +118,7 @@ def _archive_read(archive: Path | IO[bytes], *, max_size_bytes: int) -> _Archive
     kept_bytes = 0
     size_bytes = 0
     try:
-        opened = (
-            tarfile.open(archive, mode="r|*")
-            if isinstance(archive, Path)
-            else tarfile.open(fileobj=archive, mode="r|*")
-        )
-        with opened as members:
+        with _tar_stream(archive) as members:
             for member in members:
                 names.add(member.name)
                 size_bytes += member.size
