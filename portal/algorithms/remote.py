@@ -116,6 +116,9 @@ def remote_job_hand_out(*, worker: RemoteWorker) -> JobTicket | None:
                 claim=job.claimed_by,
                 end=partial(JOB.fail, sentence=failed.sentence, note="Failed."),
             )
+        except Exception:
+            step_let_go(job)  # no ticket left the portal: the job waits for the next worker at once
+            raise
     if skipped:
         raise WorkersBusy(
             "Every waiting job was being claimed by another worker; ask again in a moment.", code="busy"

@@ -14,7 +14,7 @@ from pytest_django.live_server_helper import LiveServer
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from inference.remote_worker import ClaimLost, PortalClient, WorkerSettings, job_next_remote
+from inference.remote_worker import ClaimLost, PortalClient, PortalRefused, WorkerSettings, job_next_remote
 from inference.runtime import FakeRuntime
 from inference.tickets import StoredFile
 from portal.algorithms import remote, tasks
@@ -214,3 +214,27 @@ def test_the_command_registers_a_worker_and_shows_its_key_once(capsys: pytest.Ca
         call_command("remote_worker", "add", "gpu-host-1")
     with pytest.raises(Exception, match="cannot name a worker"):
         call_command("remote_worker", "add", "../etc")
+
+
+def test_a_ticket_the_portal_could_not_make_leaves_the_job_to_the_next_worker(
+    algorithm_phase: AlgorithmPhase,
+    fake_engine: FakeEngine,
+    portal: LiveServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _submit(algorithm_phase, fake_engine.image(copy_dwi))
+    client, _ = _worker("gpu-host-1", portal, tmp_path)
+
+    def storage_down(file: object) -> str:
+        raise OSError("The object store did not answer.")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(remote, "_signed_link", storage_down)
+        with pytest.raises(PortalRefused, match="HTTP 500"):
+            client.job_next()
+    job = Job.objects.get(is_sanity=True)
+    assert job.claimed_by == ""
+    ticket = client.job_next()
+    assert ticket is not None
+    assert ticket.job_id == job.pk
