@@ -43,7 +43,6 @@ from django.conf import settings
 from inference.client import PortalClient
 from inference.client import main as isles_main
 from tests.conftest import S3_REGION, service_unavailable
-from tests.inference.images import engine_input_volumes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -263,30 +262,29 @@ def deployment(
         },
         "group_add": [str(DOCKER_SOCKET.stat().st_gid)],
     }
-    with engine_input_volumes(docker_client):
-        try:
-            for role in ROLES:
-                options = gpu_worker if role == "worker-gpu" else {"environment": environment}
-                containers[role] = docker_client.containers.run(
-                    portal_image, [role], name=f"{name}-{role}", network_mode="host", detach=True, **options
-                )
-            deployment = Deployment(url=f"http://127.0.0.1:{port}", containers=containers)
+    try:
+        for role in ROLES:
+            options = gpu_worker if role == "worker-gpu" else {"environment": environment}
+            containers[role] = docker_client.containers.run(
+                portal_image, [role], name=f"{name}-{role}", network_mode="host", detach=True, **options
+            )
+        deployment = Deployment(url=f"http://127.0.0.1:{port}", containers=containers)
+        _wait(
+            lambda: _healthy(deployment.url),
+            what="the web server to answer /health/",
+            deployment=deployment,
+        )
+        for role in ("worker-cpu", "worker-gpu"):
+            container = containers[role]
             _wait(
-                lambda: _healthy(deployment.url),
-                what="the web server to answer /health/",
+                lambda c=container: b" ready." in c.logs(),
+                what=f"the {role} to be ready",
                 deployment=deployment,
             )
-            for role in ("worker-cpu", "worker-gpu"):
-                container = containers[role]
-                _wait(
-                    lambda c=container: b" ready." in c.logs(),
-                    what=f"the {role} to be ready",
-                    deployment=deployment,
-                )
-            yield deployment
-        finally:
-            for container in containers.values():
-                container.remove(force=True, v=True)
+        yield deployment
+    finally:
+        for container in containers.values():
+            container.remove(force=True, v=True)
 
 
 def _healthy(url: str) -> bool:
