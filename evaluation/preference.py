@@ -10,6 +10,13 @@ sources, Bradley-Terry strengths rank them from the pairwise wins. Reading times
 item's panes drawn to its answer; an answer faster than the study's minimum reading time is "fast", and
 may be left out of every statistic.
 
+Catch trials check the readers, and are left out of the preference statistics above: a "same mask" item
+shows one source's mask on both sides, so a reader who prefers a side there is guessing (the share of such
+answers is the guessing rate, with its Wilson interval); a "repeat" item shows a comparison the reader
+answered earlier again, sides drawn anew, and intra-reader agreement is Cohen's kappa of each reader's
+first against repeated answer (categories: first source, second source, no preference), pooled over the
+readers and per reader. The first answer of a repeated comparison is its real answer, counted once.
+
 Fleiss' kappa and Bradley-Terry are ``evaluation.stats``'s; the rates take their Wilson interval and
 sign test from one ``scipy.stats.binomtest`` (see ``preference_rates``). This module counts what they are
 given. No Django: the portal's reader studies turn
@@ -26,12 +33,17 @@ import numpy as np
 from scipy.stats import binomtest
 from scipy.stats import t as student_t
 
-from evaluation.stats import bradley_terry, fleiss_kappa
+from evaluation.stats import bradley_terry, cohen_kappa, fleiss_kappa, wilson_interval
 
 __all__ = [
     "ALL_READERS",
     "PSEUDO_WINS",
+    "REAL",
+    "REPEAT",
+    "SAME_MASK",
     "Answer",
+    "GuessingRate",
+    "IntraReaderAgreement",
     "PreferenceRate",
     "RatingSummary",
     "ReaderRates",
@@ -40,11 +52,14 @@ __all__ = [
     "StudyResults",
     "answer_is_fast",
     "bradley_terry_strengths",
+    "guessing_rates",
+    "intra_reader_agreement",
     "mean_with_t_interval",
     "preference_kappa",
     "preference_rates",
     "rating_summaries",
     "reading_times",
+    "real_answers",
     "study_results",
 ]
 
@@ -52,7 +67,14 @@ PSEUDO_WINS = 0.5
 """Added to every pair's wins when the Bradley-Terry maximum does not exist (a source never won or lost)."""
 
 ALL_READERS = "all readers"
-"""The name of the first row of ``reading_times``: every reader's answers together."""
+"""The name of the first row of ``reading_times`` and the catch-trial tables: every reader together."""
+
+REAL = "REAL"
+"""An item that compares two sources (its answer counts in the preference statistics)."""
+SAME_MASK = "SAME_MASK"
+"""A catch trial showing one source's mask on both sides: preferring a side is guessing."""
+REPEAT = "REPEAT"
+"""A catch trial repeating, later and with sides drawn anew, a comparison the reader made earlier."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +90,8 @@ class Answer:
     rating_a: int | None = None
     rating_b: int | None = None
     seconds: float | None = None
+    trial: str = REAL
+    """``REAL``, ``SAME_MASK`` (``source_a == source_b``) or ``REPEAT``."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +140,31 @@ class ReadingTimes:
     median_seconds: float | None
     mean_seconds: float | None
     fast_answers: int
+    quartiles_seconds: tuple[float, float] | None = None
+    """The 25th and 75th percentiles (linear interpolation): the interquartile range."""
+
+
+@dataclass(frozen=True)
+class GuessingRate:
+    """A reader's (or every reader's) answers to same-mask catch trials: how many preferred a side, and
+    that share with its Wilson 95 % interval (None without such answers)."""
+
+    reader: str
+    answered: int
+    sided: int
+    rate: float | None
+    interval: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
+class IntraReaderAgreement:
+    """A reader's (or every reader's) repeated comparisons: how many pairs of first and repeated answer,
+    how many alike, and Cohen's kappa over them (None without pairs, or when kappa is undefined)."""
+
+    reader: str
+    pairs: int
+    agreeing: int
+    kappa: float | None
 
 
 @dataclass(frozen=True)
@@ -136,6 +185,10 @@ class StudyResults:
     fast_answers: int
     fast_answers_excluded: int
     """Answers faster than the minimum reading time left out of every statistic (0 unless asked)."""
+    catch_answers: int = 0
+    """Answers to catch trials (same mask, repeat), left out of the preference statistics."""
+    guessing: tuple[GuessingRate, ...] = ()
+    intra_reader: tuple[IntraReaderAgreement, ...] = ()
 
 
 def answer_is_fast(seconds: float | None, *, minimum_reading_seconds: float) -> bool:
@@ -299,6 +352,95 @@ def bradley_terry_strengths(
     ), pseudo_wins
 
 
+def real_answers(answers: Iterable[Answer]) -> list[Answer]:
+    """The answers to real items: catch trials left out, a repeated comparison counted by its first answer."""
+    return [answer for answer in answers if answer.trial == REAL]
+
+
+def _category(answer: Answer) -> int:
+    """0: the comparison's first source (lower key) preferred, 1: the second, 2: no preference."""
+    if answer.preferred is None:
+        return 2
+    return 0 if answer.preferred == min(answer.source_a, answer.source_b) else 1
+
+
+def guessing_rates(by_reader: Iterable[tuple[str, Sequence[Answer]]]) -> tuple[GuessingRate, ...]:
+    """Per group of answers (e.g. all readers, then each reader): the same-mask catch trials answered, how
+    many preferred a side, and the guessing rate ``sided / answered`` with its Wilson 95 % interval.
+
+    >>> same = [Answer("r1", 1, 10, 10, 10, trial=SAME_MASK), Answer("r1", 2, 20, 20, None, trial=SAME_MASK)]
+    >>> rate = guessing_rates([("r1", same)])[0]
+    >>> rate.answered, rate.sided, rate.rate
+    (2, 1, 0.5)
+    """
+    rates = []
+    for reader, answers in by_reader:
+        same = [answer for answer in answers if answer.trial == SAME_MASK]
+        sided = sum(answer.preferred is not None for answer in same)
+        rates.append(
+            GuessingRate(
+                reader=reader,
+                answered=len(same),
+                sided=sided,
+                rate=sided / len(same) if same else None,
+                interval=wilson_interval(sided, len(same)) if same else None,
+            )
+        )
+    return tuple(rates)
+
+
+def _comparison(answer: Answer) -> tuple[Hashable, int, int]:
+    """The case and the pair of sources an answer compares, whichever side each was shown on."""
+    return answer.case, min(answer.source_a, answer.source_b), max(answer.source_a, answer.source_b)
+
+
+def _repeat_pairs(answers: Sequence[Answer]) -> list[tuple[int, int]]:
+    """(first, repeated) categories of each repeated comparison of one reader with both answers."""
+    first = {_comparison(answer): answer for answer in answers if answer.trial == REAL}
+    pairs = []
+    for answer in answers:
+        if answer.trial == REPEAT:
+            original = first.get(_comparison(answer))
+            if original is not None:
+                pairs.append((_category(original), _category(answer)))
+    return pairs
+
+
+def intra_reader_agreement(
+    answers_by_reader: Mapping[str, Sequence[Answer]],
+) -> tuple[IntraReaderAgreement, ...]:
+    """Intra-reader agreement: Cohen's kappa of each reader's first against repeated answer of the same
+    comparison (categories: first source, second source, no preference, whichever side each was shown
+    on), pooled over every reader first, then per reader.
+
+    >>> answers = [Answer("r1", 1, 10, 20, 10), Answer("r1", 2, 10, 20, 20),
+    ...            Answer("r1", 1, 20, 10, 10, trial=REPEAT), Answer("r1", 2, 20, 10, 20, trial=REPEAT)]
+    >>> intra_reader_agreement({"r1": answers})[0]
+    IntraReaderAgreement(reader='all readers', pairs=2, agreeing=2, kappa=1.0)
+    """
+    by_reader = {reader: _repeat_pairs(answers) for reader, answers in answers_by_reader.items()}
+    groups = [(ALL_READERS, [pair for pairs in by_reader.values() for pair in pairs]), *by_reader.items()]
+    agreements = []
+    for reader, pairs in groups:
+        kappa = None
+        if pairs:
+            value = cohen_kappa([a for a, _ in pairs], [b for _, b in pairs], categories=3)
+            kappa = None if math.isnan(value) else value
+        agreements.append(
+            IntraReaderAgreement(
+                reader=reader, pairs=len(pairs), agreeing=sum(a == b for a, b in pairs), kappa=kappa
+            )
+        )
+    return tuple(agreements)
+
+
+def _quartiles(values: Sequence[float]) -> tuple[float, float] | None:
+    if not values:
+        return None
+    low, high = np.percentile(values, [25, 75])
+    return float(low), float(high)
+
+
 def reading_times(
     by_reader: Iterable[tuple[str, Sequence[Answer]]],
     *,
@@ -306,7 +448,8 @@ def reading_times(
     minimum_reading_seconds: float,
 ) -> tuple[ReadingTimes, ...]:
     """Per group of answers (e.g. all readers, then each reader): the median and mean reading time of
-    the answers ``counted`` (those with a time), and how many of all its answers were fast."""
+    the answers ``counted`` (those with a time) with their quartiles, and how many of all its answers were
+    fast. Every item counts here, catch trials too: each took the reader's time."""
     times = []
     for reader, answers in by_reader:
         seconds = [answer.seconds for answer in answers if answer.seconds is not None and counted(answer)]
@@ -320,6 +463,7 @@ def reading_times(
                     answer_is_fast(answer.seconds, minimum_reading_seconds=minimum_reading_seconds)
                     for answer in answers
                 ),
+                quartiles_seconds=_quartiles(seconds),
             )
         )
     return tuple(times)
@@ -338,7 +482,8 @@ def study_results(
     over those no faster than ``minimum_reading_seconds``; fast answers are counted per reader either way.
 
     ``study`` is the study's title and ``items`` the number of items drawn (answered or not); ``sources``
-    maps each source's key to its label, in the study's order.
+    maps each source's key to its label, in the study's order. The preference statistics count the real
+    answers (``real_answers``); the catch trials give the guessing rates and the intra-reader agreement.
     """
 
     def counted(answer: Answer) -> bool:
@@ -346,14 +491,16 @@ def study_results(
             exclude_fast and answer_is_fast(answer.seconds, minimum_reading_seconds=minimum_reading_seconds)
         )
 
-    kept = [answer for answer in answers if counted(answer)]
+    kept_all = [answer for answer in answers if counted(answer)]
+    kept = real_answers(kept_all)
     answers_by_reader: dict[str, list[Answer]] = defaultdict(list)
     for answer in answers:
         answers_by_reader[answer.reader].append(answer)
-    by_reader = {
+    kept_by_reader = {
         reader: [answer for answer in reader_answers if counted(answer)]
         for reader, reader_answers in answers_by_reader.items()
     }
+    by_reader = {reader: real_answers(reader_answers) for reader, reader_answers in kept_by_reader.items()}
     kappa, kappa_items = preference_kappa(kept)
     strengths, pseudo_wins = bradley_terry_strengths(kept, sources)
     fast_answers = sum(
@@ -381,5 +528,8 @@ def study_results(
         ),
         minimum_reading_seconds=minimum_reading_seconds,
         fast_answers=fast_answers,
-        fast_answers_excluded=len(answers) - len(kept),
+        fast_answers_excluded=len(answers) - len(kept_all),
+        catch_answers=len(kept_all) - len(kept),
+        guessing=guessing_rates([(ALL_READERS, kept_all), *kept_by_reader.items()]),
+        intra_reader=intra_reader_agreement(kept_by_reader),
     )

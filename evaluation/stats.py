@@ -4,6 +4,8 @@
   predicted (or reference) lesion volume with NIHSS or the 90-day mRS.
 - :func:`wilson_interval` and :func:`sign_test`: a proportion of preferences and its two-sided test.
 - :func:`fleiss_kappa`: agreement of several raters who sort subjects into categories.
+- :func:`cohen_kappa`: agreement of two ratings of the same subjects (e.g. one reader's first and repeated
+  answer).
 - :func:`bradley_terry`: strengths of items from a matrix of pairwise wins.
 
 Every function takes plain numbers or arrays and raises ``ValueError`` with a sentence for unusable input.
@@ -23,6 +25,7 @@ from scipy.stats import binomtest, norm, rankdata, spearmanr
 __all__ = [
     "Correlation",
     "bradley_terry",
+    "cohen_kappa",
     "fleiss_kappa",
     "sign_test",
     "spearman_with_ci",
@@ -231,6 +234,45 @@ def fleiss_kappa(counts: ArrayLike) -> float:
     if chance_agreement == 1.0:
         return float("nan")
     return (float(subject_agreement.mean()) - chance_agreement) / (1.0 - chance_agreement)
+
+
+def cohen_kappa(first: ArrayLike, second: ArrayLike, *, categories: int) -> float:
+    """Cohen's (unweighted) kappa of two ratings of the same subjects into ``categories`` categories.
+
+    ``first[i]`` and ``second[i]`` are the categories (0 to ``categories`` - 1) given to subject i. With
+    p_o the share of subjects rated alike and p_e = sum_j p1_j p2_j the agreement expected by chance from
+    the two ratings' category shares, kappa = (p_o - p_e) / (1 - p_e). When both ratings put every subject
+    in the same one category, p_e = 1 and kappa is undefined: NaN.
+
+    Raises
+    ------
+    ValueError
+        If the ratings differ in length, are empty, or hold a category outside [0, categories).
+
+    References
+    ----------
+    Cohen (1960), "A coefficient of agreement for nominal scales", Educ. Psychol. Meas. 20(1):37-46,
+    doi:10.1177/001316446002000104.
+
+    Examples
+    --------
+    >>> round(cohen_kappa([0, 0, 1, 1, 2], [0, 0, 1, 2, 2], categories=3), 4)
+    0.7059
+    """
+    a = np.asarray(first)
+    b = np.asarray(second)
+    if a.ndim != 1 or a.shape != b.shape or a.size == 0:
+        raise ValueError(f"two ratings of the same subjects are needed, got shapes {a.shape} and {b.shape}.")
+    if np.any((a < 0) | (a >= categories) | (b < 0) | (b >= categories)):
+        raise ValueError(f"every rating must be a category from 0 to {categories - 1}.")
+    table = np.zeros((categories, categories))
+    np.add.at(table, (a.astype(np.intp), b.astype(np.intp)), 1.0)
+    table /= a.size
+    observed = float(np.trace(table))
+    chance = float(table.sum(axis=1) @ table.sum(axis=0))
+    if chance == 1.0:
+        return float("nan")
+    return (observed - chance) / (1.0 - chance)
 
 
 def bradley_terry(
