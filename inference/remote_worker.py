@@ -30,6 +30,7 @@ import secrets
 import socket
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -227,9 +228,11 @@ def job_next_remote(
     raised for the task to retry; any other error is reported as unexpected (the job fails with the
     portal's general sentence; the traceback is in this worker's log) and raised.
     """
+    asked = time.monotonic()
     ticket = client.job_next()
     if ticket is None:
         return None
+    claimed = time.monotonic()
     logger.info("Running job %s (%s).", ticket.job_id, ticket.container_name)
     cache = ConversionCache(folder=settings.cache_folder / "conversions", max_bytes=settings.cache_max_bytes)
     try:
@@ -245,7 +248,19 @@ def job_next_remote(
                 gpu_device=settings.gpu_device,
                 conversion_cache=cache,
             )
+            ran = time.monotonic()
             client.report(ticket, result)
+        logger.info(
+            "Job %s ended: claimed in %.2f s, run in %.2f s (staged in %.2f s, container %.2f s, collected"
+            " in %.2f s), reported in %.2f s.",
+            ticket.job_id,
+            claimed - asked,
+            ran - claimed,
+            result.stage_s,
+            result.outcome.duration_s if result.outcome else 0.0,
+            result.collect_s,
+            time.monotonic() - ran,
+        )
     except ClaimLost:
         logger.warning("Job %s is no longer this worker's; its outcome was not recorded.", ticket.job_id)
     except (OSError, docker.errors.DockerException):

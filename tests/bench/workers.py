@@ -4,21 +4,24 @@ The portal runs as a deployment would (gunicorn, DEBUG off, its own PostgreSQL d
 made afresh, a Redis broker ``--broker-url``); each gpu worker is ``python -m inference.remote_worker`` with
 its own home, cache and temporary folder, no database and no share of the portal's disk, fetching every
 file through the worker API's signed links. The algorithm is a busybox container that sleeps
-``--sleep-s`` (2 s), then copies its DWI input to its output. It prints:
+``--sleep-s`` (2 s), then copies its DWI input to its output; ``--container-io`` says how the workers give
+a job's files to its container (volumes, the default, or bind). It prints:
 
 - the makespan of ``--jobs`` jobs (two teams, one submission each) on one worker and on two, and the
   throughput ratio (goal: at least 1.8x);
 - the platform's overhead per job on one worker: the makespan divided by the jobs, less the sleep
   (claiming, fetching and staging, starting the container, collecting, reporting; goal: at most 1 s);
-- under a 10:1 load on two workers (one team's ``--jobs`` jobs queued, then another team's tenth as many,
-  ``--late-s`` later), each team's p95 wait from queued to started: fair sharing keeps the small team's
-  wait near one job, not behind the big team's queue.
+- under a 10:1 load on two workers (one team's ``--jobs`` jobs queued, then another team's tenth as many
+  and its sanity case, ``--late-s`` later), each team's p50 and p95 wait from queued to started, and the
+  small team's sanity case's wait: it runs when the next worker is free (at most one job per worker), and
+  then the two teams share the workers, one each, not the big team's queue first.
 
 Needs PostgreSQL, Redis and a Docker engine with busybox-static on the host.
 """
 
 import argparse
 import os
+import re
 import secrets
 import socket
 import statistics
@@ -31,6 +34,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/isles_bench_workers"
@@ -126,6 +130,17 @@ def _answers(url: str) -> bool:
         return False
 
 
+class JobTimes(NamedTuple):
+    """When a job was queued, started and ended (epoch seconds), how, whose and whether a sanity job."""
+
+    queued: float
+    started: float
+    finished: float
+    status: str
+    team: int
+    is_sanity: bool
+
+
 class Portal:
     """The bench's phase, teams and image in the database, and the runs it queues."""
 
@@ -199,8 +214,9 @@ class Portal:
         self.archive_content = archive.read_bytes()
         self.image_id = image_tar_inspect(archive, max_size_bytes=1 << 30).image_id
 
-    def submission(self, *, team_index: int, cases: int) -> int:
-        """An EVALUATING submission of the team with a succeeded sanity job and ``cases`` queued jobs."""
+    def submission(self, *, team_index: int, cases: int, sanity_waits: bool) -> int:
+        """An EVALUATING submission of the team with ``cases`` queued jobs, and its sanity job queued
+        before them when ``sanity_waits``, else already succeeded."""
         import hashlib
 
         from django.core.files.base import ContentFile
@@ -232,14 +248,17 @@ class Portal:
             status=AlgorithmImage.Status.ACCEPTED,
         )
         now = timezone.now()
-        Job.objects.create(
-            submission=submission,
-            case=self.sanity_case,
-            is_sanity=True,
-            status=Job.Status.SUCCEEDED,
-            started_at=now,
-            finished_at=now,
-        )
+        if sanity_waits:
+            Job.objects.create(submission=submission, case=self.sanity_case, is_sanity=True)
+        else:
+            Job.objects.create(
+                submission=submission,
+                case=self.sanity_case,
+                is_sanity=True,
+                status=Job.Status.SUCCEEDED,
+                started_at=now,
+                finished_at=now,
+            )
         Job.objects.bulk_create(Job(submission=submission, case=case) for case in self.cases[:cases])
         return int(submission.pk)
 
@@ -251,18 +270,19 @@ class Portal:
             job_next_task.delay()
 
     @staticmethod
-    def jobs_of(submissions: Sequence[int]) -> list[tuple[float, float, float, str, int]]:
-        """(queued, started, finished) as epoch seconds, the status and the team of each non-sanity job."""
+    def jobs_of(submissions: Sequence[int]) -> list["JobTimes"]:
+        """The times of each job a worker ran (not the sanity jobs made as already succeeded)."""
         from portal.algorithms.models import Job
 
-        rows = Job.objects.filter(submission_id__in=submissions, is_sanity=False)
+        rows = Job.objects.filter(submission_id__in=submissions, attempt__gt=0)
         return [
-            (
-                job.queued_at.timestamp(),
-                job.started_at.timestamp() if job.started_at else float("nan"),
-                job.finished_at.timestamp() if job.finished_at else float("nan"),
-                job.status,
-                job.submission.team_id,
+            JobTimes(
+                queued=job.queued_at.timestamp(),
+                started=job.started_at.timestamp(),
+                finished=job.finished_at.timestamp(),
+                status=job.status,
+                team=job.submission.team_id,
+                is_sanity=job.is_sanity,
             )
             for job in rows.select_related("submission")
         ]
@@ -273,6 +293,22 @@ class Portal:
 
         waiting = (Job.Status.QUEUED, Job.Status.RUNNING)
         return not Job.objects.filter(submission_id__in=submissions, status__in=waiting).exists()
+
+
+_JOB_ENDED = re.compile(
+    r"claimed in (?P<claim>[\d.]+) s, run in (?P<run>[\d.]+) s \(staged in (?P<stage>[\d.]+) s, container"
+    r" (?P<container>[\d.]+) s, collected in (?P<collect>[\d.]+) s\), reported in (?P<report>[\d.]+) s"
+)
+
+
+def _job_phases(logs: Sequence[Path]) -> dict[str, list[float]]:
+    """Each phase's times, from the "Job N ended" lines of ``inference.remote_worker``'s logs."""
+    phases: dict[str, list[float]] = {name: [] for name in _JOB_ENDED.groupindex}
+    for log in logs:
+        for found in _JOB_ENDED.finditer(log.read_text(errors="replace") if log.exists() else ""):
+            for name, value in found.groupdict().items():
+                phases[name].append(float(value))
+    return {name: values for name, values in phases.items() if values}
 
 
 def _p95(values: Sequence[float]) -> float:
@@ -289,6 +325,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=40)
     parser.add_argument("--sleep-s", type=float, default=2.0)
     parser.add_argument("--late-s", type=float, default=5.0)
+    parser.add_argument(
+        "--container-io",
+        choices=("volumes", "bind"),
+        default=os.environ.get("ISLES_CONTAINER_IO") or "volumes",
+        help="how the workers give a job's files to its container (ISLES_CONTAINER_IO; default volumes)",
+    )
     arguments = parser.parse_args(argv)
 
     import django
@@ -360,6 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             "ISLES_PORTAL_URL": portal_url,
                             "ISLES_WORKER_KEY": key,
                             "ISLES_WORKER_CACHE_DIR": str(home / "cache"),
+                            "ISLES_CONTAINER_IO": arguments.container_io,
                             "LOG_LEVEL": "INFO",
                             **{
                                 name: value
@@ -378,17 +421,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             return started
 
-        def run(
-            workers: int, plan: Sequence[tuple[int, int, float]]
-        ) -> list[tuple[float, float, float, str, int]]:
-            """Queue each (team, jobs, after seconds) of ``plan`` on ``workers`` new workers; the jobs."""
+        def run(workers: int, plan: Sequence[tuple[int, int, float, bool]]) -> list[JobTimes]:
+            """Queue each (team, jobs, after seconds, sanity job waits) of ``plan`` on ``workers`` new
+            workers; the times of the jobs."""
             with workers_start(workers):
                 began = time.monotonic()
                 submissions = []
-                for team_index, jobs, after_s in plan:
+                for team_index, jobs, after_s, sanity_waits in plan:
                     time.sleep(max(0.0, began + after_s - time.monotonic()))
-                    submissions.append(portal.submission(team_index=team_index, cases=jobs))
-                    portal.dispatch(jobs)
+                    submissions.append(
+                        portal.submission(team_index=team_index, cases=jobs, sanity_waits=sanity_waits)
+                    )
+                    portal.dispatch(jobs + sanity_waits)
                 _wait(
                     "every job to end",
                     lambda: portal.all_ended(submissions),
@@ -396,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     logs=logs,
                 )
             rows = portal.jobs_of(submissions)
-            failed = [row for row in rows if row[3] != "SUCCEEDED"]
+            failed = [row for row in rows if row.status != "SUCCEEDED"]
             if failed:
                 raise RuntimeError(f"{len(failed)} job(s) did not succeed; see the logs under {root}.")
             return rows
@@ -404,30 +448,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         half = arguments.jobs // 2
         makespans = {}
         for workers in (1, 2):
-            rows = run(workers, [(0, half, 0.0), (1, arguments.jobs - half, 0.0)])
-            makespans[workers] = max(row[2] for row in rows) - min(row[0] for row in rows)
+            rows = run(workers, [(0, half, 0.0, False), (1, arguments.jobs - half, 0.0, False)])
+            makespans[workers] = max(row.finished for row in rows) - min(row.queued for row in rows)
             print(
-                f"{arguments.jobs} jobs of {arguments.sleep_s:g} s on {workers} worker(s): "
+                f"{arguments.jobs} jobs of {arguments.sleep_s:g} s on {workers} worker(s), "
+                f"container I/O {arguments.container_io}: "
                 f"{makespans[workers]:.1f} s ({arguments.jobs / makespans[workers]:.2f} jobs/s)"
             )
         print(f"throughput ratio, 2 workers / 1: {makespans[1] / makespans[2]:.2f}x (goal >= 1.8x)")
+        phases = _job_phases(logs)
+        print(
+            "where a job's time goes (medians over the workers' logs): "
+            + ", ".join(f"{name} {statistics.median(values):.2f} s" for name, values in phases.items())
+        )
         overhead = makespans[1] / arguments.jobs - arguments.sleep_s
         print(
             f"platform overhead per job (1 worker, makespan / jobs - sleep): {overhead:.2f} s (goal <= 1 s)"
         )
 
         small = max(1, arguments.jobs // 10)
-        rows = run(2, [(0, arguments.jobs, 0.0), (1, small, arguments.late_s)])
+        rows = run(2, [(0, arguments.jobs, 0.0, False), (1, small, arguments.late_s, True)])
         for team_index, label in (
             (0, f"team A ({arguments.jobs} jobs)"),
-            (1, f"team B ({small} jobs, {arguments.late_s:g} s later)"),
+            (1, f"team B ({small} jobs and its sanity case, {arguments.late_s:g} s later)"),
         ):
             team_id = portal.teams[team_index][0].pk
-            waits = [row[1] - row[0] for row in rows if row[4] == team_id]
+            waits = [row.started - row.queued for row in rows if row.team == team_id]
             print(
                 f"10:1 load on 2 workers, {label}: wait p50 {statistics.median(waits):.1f} s, "
                 f"p95 {_p95(waits):.1f} s"
             )
+        (sanity,) = (row for row in rows if row.is_sanity)
+        job_s = statistics.median(row.finished - row.started for row in rows)
+        print(
+            f"team B's sanity case waited {sanity.started - sanity.queued:.1f} s (a job takes {job_s:.1f} s;"
+            " goal: at most one job per worker)"
+        )
     redis.Redis.from_url(arguments.broker_url).flushdb()
     _database_recreate(arguments.database_url)
     return 0
