@@ -29,6 +29,7 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_http_methods, require_safe
 
 from evaluation.io import GZIP_MAGIC
+from inference.parameter_maps import PARAMETER_MAPS, parameter_map_of
 from portal.challenges.models import Split
 from portal.challenges.selectors import challenge_list_visible_to
 from portal.datasets.models import Case, Dataset, GroundTruth, Image
@@ -59,19 +60,17 @@ VIEWER_CONTENT_SECURITY_POLICY = (
 
 # How each kind of image is first shown: a label, a colormap, and whether CT window presets apply.
 # Keys are interface slugs without their "preprocessed-" prefix: the contract names a raw map
-# "tmax-parameter-map" and the registered one "preprocessed-tmax-map", both shown as Tmax.
+# "tmax-parameter-map" and the registered one "preprocessed-tmax-map", both shown as Tmax. A perfusion
+# map's label and colormap are inference.parameter_maps's.
 _IMAGE_DISPLAY: dict[str, tuple[str, str, bool]] = {
     "non-contrast-ct": ("NCCT", "gray", True),
     "ct-angiography": ("CTA", "gray", True),
     "perfusion-ct": ("CTP", "gray", True),
-    "tmax-map": ("Tmax", "warm", False),
-    "tmax-parameter-map": ("Tmax", "warm", False),
-    "cbf-map": ("CBF", "plasma", False),
-    "cbf-parameter-map": ("CBF", "plasma", False),
-    "cbv-map": ("CBV", "viridis", False),
-    "cbv-parameter-map": ("CBV", "viridis", False),
-    "mtt-map": ("MTT", "inferno", False),
-    "mtt-parameter-map": ("MTT", "inferno", False),
+    **{
+        f"{name}-{suffix}": (parameter_map.label, parameter_map.colormap, False)
+        for name, parameter_map in PARAMETER_MAPS.items()
+        for suffix in ("map", "parameter-map")
+    },
     "follow-up-dwi": ("DWI (follow-up)", "gray", False),
     "follow-up-adc": ("ADC (follow-up)", "gray", False),
 }
@@ -87,6 +86,8 @@ class ViewerImage:
     label: str
     colormap: str
     is_ct: bool
+    # A perfusion map's quantity, unit and display range (inference.parameter_maps); None for other images.
+    parameter_map: dict[str, object] | None = None
 
 
 def viewer_image(*, image: Image) -> ViewerImage:
@@ -96,7 +97,15 @@ def viewer_image(*, image: Image) -> ViewerImage:
     if image.interface.startswith("preprocessed-"):
         label = f"{label} (in NCCT space)"
     url = reverse("image-volume", args=[image.pk])
-    return ViewerImage(url=url, name=f"{image.interface}.nii.gz", label=label, colormap=colormap, is_ct=is_ct)
+    parameter_map = parameter_map_of(image.interface)
+    return ViewerImage(
+        url=url,
+        name=f"{image.interface}.nii.gz",
+        label=label,
+        colormap=colormap,
+        is_ct=is_ct,
+        parameter_map=None if parameter_map is None else asdict(parameter_map),
+    )
 
 
 def viewer_render(

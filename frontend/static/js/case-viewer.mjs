@@ -3,17 +3,32 @@
 // Where the user may see the case's reference lesion mask (a training case, or any to an organizer), the
 // first pane shows it as an overlay, in the submission review's way: one label volume, opacity and a box.
 
+import { colourBarShow } from "./colour-bar.mjs";
 import { createViewer, webgl2Available } from "./viewer.mjs";
 import { bindViewerControls, locationText, readPageData, viewerUnavailableShow } from "./viewer-controls.mjs";
 import { OPENING_WINDOW_PRESET } from "./window-presets.mjs";
 
-// A CT opens in its window, set as it loads (set afterwards, it would cost a second rebuild).
+// A CT opens in its window, a perfusion map in its range (inference/parameter_maps.py), set as it loads
+// (set afterwards, either would cost a second rebuild).
 function volumeOf(image) {
   const volume = { url: image.url, name: image.name, colormap: image.colormap };
   if (image.is_ct) {
     volume.windowPreset = OPENING_WINDOW_PRESET;
   }
+  if (image.parameter_map !== null) {
+    volume.calMin = image.parameter_map.low;
+    volume.calMax = image.parameter_map.high;
+  }
   return volume;
+}
+
+// A pane has drawn its new image: its colour bar (if the image is a perfusion map), and a hook for
+// browser tests, the label of the image drawn.
+function paneShown(pane, index) {
+  const parameterMap = pane.image.parameter_map;
+  const colours = parameterMap === null ? null : pane.viewer.colours(pane.image.colormap);
+  colourBarShow(document.getElementById(`colour-bar-${index + 1}`), parameterMap, colours);
+  document.getElementById(`pane-${index + 1}`).dataset.shownImage = pane.image.label;
 }
 
 const LESION_COLORS = Object.freeze({ 1: [255, 51, 51] });
@@ -76,6 +91,7 @@ async function main() {
     return;
   }
   panes[0].viewer = first;
+  paneShown(panes[0], 0);
 
   const shown = () => panes.filter((pane) => pane.viewer !== null && pane.image !== null);
   bindViewerControls({
@@ -86,6 +102,7 @@ async function main() {
   baseSelect.addEventListener("change", async () => {
     panes[0].image = images[Number(baseSelect.value)];
     await first.load(firstPaneVolumes(panes[0].image, overlay, overlayControls));
+    paneShown(panes[0], 0);
   });
   if (overlay !== null) {
     overlayControls.opacity.addEventListener("input", () =>
@@ -112,9 +129,10 @@ async function main() {
       });
       await panes[1].viewer.ready;
       first.syncWith(panes[1].viewer);
-      return;
+    } else {
+      await panes[1].viewer.load([volumeOf(panes[1].image)]);
     }
-    await panes[1].viewer.load([volumeOf(panes[1].image)]);
+    paneShown(panes[1], 1);
   });
 }
 

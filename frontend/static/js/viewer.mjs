@@ -432,6 +432,11 @@ class Viewer {
     }
   }
 
+  // The 256 RGBA entries of a NiiVue colour map, for a colour bar.
+  colours(colormap) {
+    return this.#nv.colormap(colormap, false);
+  }
+
   moveSlice(delta) {
     sliceMove(this.#nv, this.layout, delta);
   }
@@ -465,8 +470,10 @@ class Viewer {
 
 export async function createViewer(canvas, { volumes, layout = "multiplanar", blinded = false, onLocation = null }) {
   layoutCheck(layout);
-  // The crosshair one voxel wide, and shown in the 3D layout too.
-  const nv = niivueCreate({ show3Dcrosshair: true, crosshairWidth: 1 });
+  // The crosshair one voxel wide, and shown in the 3D layout too. A background voxel whose colour map
+  // gives it no alpha (at or below the low end of its range: the colour maps all start clear) is left
+  // clear: a perfusion map's zero background is not painted in the map's first colour.
+  const nv = niivueCreate({ show3Dcrosshair: true, crosshairWidth: 1, isAlphaClipDark: true });
   const viewer = new Viewer(nv, canvas, { volumes, blinded });
   if (onLocation !== null) {
     viewer.onLocation(onLocation);

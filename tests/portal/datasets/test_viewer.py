@@ -76,6 +76,9 @@ def test_the_case_viewer_lists_every_modality_in_reading_order_with_volume_urls(
     assert data["images"][4]["colormap"] == "warm"
     assert tmax["colormap"] == "warm"
     assert tmax["is_ct"] is False
+    assert tmax["parameter_map"]["unit"] == "s"
+    assert (tmax["parameter_map"]["low"], tmax["parameter_map"]["high"]) == (0.0, 10.0)
+    assert data["images"][0]["parameter_map"] is None
     assert tmax["name"].endswith(".nii.gz")
     assert data["images"][0]["url"] == reverse("image-volume", kwargs={"pk": world.train_image.pk})
 

@@ -1,0 +1,121 @@
+"""The case viewer reading a synthetic ISLES'24 case (releases.synthetic) in a real Chromium: a perfusion map
+in its range by its units with a clear background and a colour bar, masks outlined, filled or hidden,
+the crosshair hidden, keyboard help, and the 4D CTP's time slider."""
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+import pytest
+import SimpleITK as sitk
+from django.core.files.base import ContentFile
+from playwright.sync_api import Browser, Page, expect
+
+from portal.accounts.models import ChallengeRole
+from portal.challenges.models import Split
+from portal.datasets.models import Case, GroundTruth
+from releases.synthetic import write_release
+from tests.e2e.viewer_pages import (
+    canvas_pixels,
+    logged_in_page,
+    save_failure,
+    session_cookie,
+    wait_for_viewer,
+)
+from tests.portal.accounts.factories import ChallengeRoleFactory
+from tests.portal.datasets.factories import CaseFactory, DatasetFactory, ImageFactory
+
+# The synthetic release's files of one case, by the interface the portal stores them under.
+CASE_FILES = {
+    "non-contrast-ct": "raw_data/{case}/ses-01/{case}_ses-01_ncct.nii.gz",
+    "preprocessed-tmax-map": "derivatives/{case}/ses-01/perfusion-maps/{case}_ses-01_space-ncct_tmax.nii.gz",
+    "preprocessed-perfusion-ct": "derivatives/{case}/ses-01/{case}_ses-01_space-ncct_ctp.nii.gz",
+}
+MASK_FILE = "derivatives/{case}/ses-02/{case}_ses-02_lesion-msk.nii.gz"
+
+
+def _stored(path: Path) -> "ContentFile[bytes]":
+    return ContentFile(path.read_bytes(), name=path.name)
+
+
+@pytest.fixture
+def synthetic_case(transactional_db: None) -> Case:
+    # Made before Playwright starts (see tests/e2e/test_pages.py for why).
+    dataset = DatasetFactory(slug="release")
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (name,) = write_release(root, cases=1, seed=7, size="small")
+        case = CaseFactory(dataset=dataset, name=name, split=Split.TRAIN)
+        for interface, pattern in CASE_FILES.items():
+            path = root / pattern.format(case=name)
+            image = sitk.ReadImage(str(path))
+            ImageFactory(
+                case=case,
+                interface=interface,
+                shape=list(image.GetSize()),
+                spacing_mm=list(image.GetSpacing()),
+                pixel_type=image.GetPixelIDTypeAsString(),
+                sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+                size_bytes=path.stat().st_size,
+                file=_stored(path),
+            )
+        mask_path = root / MASK_FILE.format(case=name)
+        mask = sitk.ReadImage(str(mask_path))
+        GroundTruth.objects.create(
+            case=case,
+            file=_stored(mask_path),
+            sha256=hashlib.sha256(mask_path.read_bytes()).hexdigest(),
+            shape=list(mask.GetSize()),
+            spacing_mm=list(mask.GetSpacing()),
+            lesion_volume_ml=1.0,
+            source_encoding="uint8 {0, 1}",
+        )
+    ChallengeRoleFactory(
+        challenge=dataset.challenge, role=ChallengeRole.Role.PARTICIPANT, user__username="ada"
+    )
+    return case
+
+
+def _viewer_page(case: Case, live_server: object, browser: Browser) -> Page:
+    page = logged_in_page(browser, session_cookie(username="ada", live_server_url=live_server.url))
+    page.goto(f"{live_server.url}/datasets/cases/{case.pk}/view/")
+    wait_for_viewer(page)
+    return page
+
+
+def _show_image(page: Page, label: str) -> None:
+    """Choose the first pane's image and wait until the viewer has drawn it."""
+    page.evaluate("document.getElementById('pane-1').dataset.shownImage = ''")
+    page.locator("#base-image").select_option(label=label)
+    page.wait_for_selector(f"#pane-1[data-shown-image='{label}']", state="attached")
+
+
+@pytest.mark.e2e
+def test_a_tmax_map_is_clear_outside_the_brain_and_its_colour_bar_is_in_seconds(
+    synthetic_case: Case, live_server: object, browser: Browser
+) -> None:
+    page = _viewer_page(synthetic_case, live_server, browser)
+    try:
+        page.get_by_role("button", name="Axial").click()
+        _show_image(page, "Tmax (in NCCT space)")
+        pixels = canvas_pixels(page)
+        bar = page.locator("#colour-bar-1")
+
+        expect(bar).to_be_visible()
+        expect(bar.locator("figcaption")).to_have_text("Tmax (s)")
+        expect(bar.locator(".viewer-colour-bar-ticks")).to_have_text("0510")
+        height, width = pixels.shape[:2]
+        # The axial slice fills the canvas's height, centred; the head is an ellipsoid inside it, so the
+        # slice's corners are background.
+        corners = [
+            pixels[int(height / 2 + dy * 0.45 * height), int(width / 2 + dx * 0.45 * height)]
+            for dx in (-1, 1)
+            for dy in (-1, 1)
+        ]
+        coloured = int(((pixels.max(axis=-1) - pixels.min(axis=-1)) > 60).sum())
+        assert coloured > 2000, "the brain is not coloured by its Tmax"
+        assert all(corner.max() < 30 for corner in corners), f"the zero background is painted: {corners}"
+        expect(page.locator("#colour-bar-2")).to_be_hidden()
+    except Exception:
+        save_failure(page, "viewer-tmax")
+        raise
