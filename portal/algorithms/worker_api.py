@@ -167,33 +167,33 @@ class NextJobView(WorkerView):
         return Response(ticket.to_json())
 
 
-class JobBeatView(WorkerView):
+CLAIM_LOST = OpenApiResponse(description="The job is no longer this worker's: stop running it.")
+
+
+class ClaimedJobView(WorkerView):
+    """A request about a job this worker holds, naming the claim it was given."""
+
     parser_classes = [JSONParser]
 
-    @extend_schema(
-        request=ClaimSerializer,
-        responses={204: None, 409: OpenApiResponse(description="The job is no longer this worker's.")},
-    )
+    def claim(self) -> str:
+        claim = ClaimSerializer(data=self.request.data)
+        claim.is_valid(raise_exception=True)
+        return str(claim.validated_data["claim"])
+
+
+class JobBeatView(ClaimedJobView):
+    @extend_schema(request=ClaimSerializer, responses={204: None, 409: CLAIM_LOST})
     def post(self, request: Request, pk: int) -> Response:
         """A sign of life while the job runs."""
-        claim = ClaimSerializer(data=request.data)
-        claim.is_valid(raise_exception=True)
-        remote.remote_job_beat(worker=self.worker, job_id=pk, claim=claim.validated_data["claim"])
+        remote.remote_job_beat(worker=self.worker, job_id=pk, claim=self.claim())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class JobLetGoView(WorkerView):
-    parser_classes = [JSONParser]
-
-    @extend_schema(
-        request=ClaimSerializer,
-        responses={204: None, 409: OpenApiResponse(description="The job is no longer this worker's.")},
-    )
+class JobLetGoView(ClaimedJobView):
+    @extend_schema(request=ClaimSerializer, responses={204: None, 409: CLAIM_LOST})
     def post(self, request: Request, pk: int) -> Response:
         """Give the job back unended (this worker's engine or disk failed): another worker takes it."""
-        claim = ClaimSerializer(data=request.data)
-        claim.is_valid(raise_exception=True)
-        remote.remote_job_let_go(worker=self.worker, job_id=pk, claim=claim.validated_data["claim"])
+        remote.remote_job_let_go(worker=self.worker, job_id=pk, claim=self.claim())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -202,7 +202,7 @@ class JobReportView(WorkerView):
 
     @extend_schema(
         request={"multipart/form-data": ReportSerializer},
-        responses={204: None, 409: OpenApiResponse(description="The job is no longer this worker's.")},
+        responses={204: None, 409: CLAIM_LOST},
     )
     def post(self, request: Request, pk: int) -> Response:
         """How the job ended, with its segmentation when it succeeded."""

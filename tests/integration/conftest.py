@@ -12,11 +12,13 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import redis
 from django.conf import settings
 from django.db import connection
 
@@ -114,3 +116,32 @@ def celery_worker(celery_worker_start: WorkerStart, tmp_path: Path) -> Path:
     log_path = tmp_path / "worker.log"
     celery_worker_start(log_path=log_path)
     return log_path
+
+
+@pytest.fixture
+def empty_broker(celery_broker: str) -> Iterator[str]:
+    """The test Redis database, emptied before and after, so no other test's message is redelivered."""
+    client = redis.Redis.from_url(celery_broker)
+    client.flushdb()
+    yield celery_broker
+    client.flushdb()
+    client.close()
+
+
+def wait_for(
+    condition: str,
+    check: Callable[[], bool],
+    *,
+    logs: Sequence[Path],
+    seconds: float = 90.0,
+    interval_s: float = 0.1,
+) -> None:
+    """Return once ``check()`` holds; after ``seconds``, fail the test naming ``condition``, with the tails
+    of the workers' ``logs``. Tests wait for what they need, never a fixed time: a loaded machine is slow."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval_s)
+    shown = "\n".join(f"--- {log}\n{log.read_text(errors='replace')[-4000:]}" for log in logs if log.exists())
+    pytest.fail(f"Waited {seconds:.0f} s for {condition}. Logs:\n{shown}")

@@ -10,18 +10,15 @@ the dead worker left, runs the rest and the evaluation: one job and one result p
 
 import os
 import signal
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
 import pytest
-import redis
 
 from portal.algorithms.models import Job
 from portal.submissions.models import CaseResult, Submission
 from tests.inference.images import AlgorithmImage, image_save
-from tests.integration.conftest import WorkerStart
+from tests.integration.conftest import WorkerStart, wait_for
 from tests.portal.algorithms import conftest as algorithm_fixtures
 from tests.portal.algorithms.conftest import COPY_DWI, AlgorithmPhase, archive_upload
 
@@ -33,25 +30,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 WAIT_SECONDS = 60.0
 SLOW_COPY = f"sleep 2; {COPY_DWI}"
-
-
-@pytest.fixture
-def empty_broker(celery_broker: str) -> Iterator[str]:
-    """The test Redis database, emptied before and after, so no other test's message is redelivered."""
-    client = redis.Redis.from_url(celery_broker)
-    client.flushdb()
-    yield celery_broker
-    client.flushdb()
-    client.close()
-
-
-def _wait_for(condition: str, check: Callable[[], bool], *, log_path: Path) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"Waited {WAIT_SECONDS} s for {condition}. Worker logs:\n{log_path.read_text()[-4000:]}")
 
 
 def test_a_gpu_worker_killed_mid_job_is_replaced_and_every_case_gets_one_job_and_one_result(
@@ -72,12 +50,18 @@ def test_a_gpu_worker_killed_mid_job_is_replaced_and_every_case_gets_one_job_and
         "submission"
     ]
     jobs = Job.objects.filter(submission_id=submission_id)
-    _wait_for("the sanity job to run", lambda: jobs.filter(status="RUNNING").exists(), log_path=log_path)
+    wait_for(
+        "the sanity job to run",
+        lambda: jobs.filter(status="RUNNING").exists(),
+        logs=[log_path],
+        seconds=WAIT_SECONDS,
+    )
     # Killed once its container runs (it sleeps 2 s), however long a loaded machine took to start it.
-    _wait_for(
+    wait_for(
         "the sanity job's container to start",
         lambda: bool(docker_client.containers.list(filters={"ancestor": tag, "status": "running"})),
-        log_path=log_path,
+        logs=[log_path],
+        seconds=WAIT_SECONDS,
     )
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(timeout=10)
@@ -85,10 +69,11 @@ def test_a_gpu_worker_killed_mid_job_is_replaced_and_every_case_gets_one_job_and
     assert docker_client.containers.list(all=True, filters={"ancestor": tag}), "the dead worker's container"
 
     second = celery_worker_start(log_path=log_path, queues="gpu,cpu", beat=True)
-    _wait_for(
+    wait_for(
         "the submission to end",
         lambda: Submission.objects.get(pk=submission_id).status not in ("PENDING", "CHECKING", "EVALUATING"),
-        log_path=log_path,
+        logs=[log_path],
+        seconds=WAIT_SECONDS,
     )
 
     submission = Submission.objects.get(pk=submission_id)

@@ -8,19 +8,16 @@ back by more than one job per worker. Then the other cases run in the order they
 team has a job running when the worker asks.
 """
 
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
 import pytest
-import redis
 
 from portal.accounts.models import ChallengeRole
 from portal.algorithms.models import Job
 from portal.submissions.models import Submission
 from tests.inference.images import AlgorithmImage, image_save
-from tests.integration.conftest import WorkerStart
+from tests.integration.conftest import WorkerStart, wait_for
 from tests.portal.accounts.factories import ChallengeRoleFactory
 from tests.portal.algorithms import conftest as algorithm_fixtures
 from tests.portal.algorithms.conftest import COPY_DWI, AlgorithmPhase, archive_upload
@@ -29,26 +26,6 @@ algorithm_phase = algorithm_fixtures.algorithm_phase
 algorithm_image = algorithm_fixtures.algorithm_image
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-WAIT_SECONDS = 90.0
-
-
-@pytest.fixture
-def empty_broker(celery_broker: str) -> Iterator[str]:
-    client = redis.Redis.from_url(celery_broker)
-    client.flushdb()
-    yield celery_broker
-    client.flushdb()
-    client.close()
-
-
-def _wait_for(condition: str, check: Callable[[], bool], *, log_path: Path) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"Waited {WAIT_SECONDS} s for {condition}. Worker logs:\n{log_path.read_text()[-4000:]}")
 
 
 def test_a_second_teams_sanity_case_runs_before_the_first_teams_queue(
@@ -70,19 +47,19 @@ def test_a_second_teams_sanity_case_runs_before_the_first_teams_queue(
         client = algorithm_phase.client_for(user)
         body = archive_upload(client, phase=algorithm_phase.phase, archive=archive, chunk_bytes=1 << 20)
         submissions.append(body["submission"])
-        _wait_for(
+        wait_for(
             f"submission {body['submission']} to be checked",
             lambda pk=body["submission"]: Job.objects.filter(submission_id=pk).exists(),
-            log_path=log_path,
+            logs=[log_path],
         )
 
     celery_worker_start(log_path=log_path, queues="gpu")
-    _wait_for(
+    wait_for(
         "both submissions to end",
         lambda: (
             not Submission.objects.filter(pk__in=submissions, status=Submission.Status.EVALUATING).exists()
         ),
-        log_path=log_path,
+        logs=[log_path],
     )
 
     first, second = (f"submission {pk}" for pk in submissions)

@@ -11,13 +11,11 @@ is scored as with a worker beside the database.
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
 import pytest
-import redis
 from django.test import override_settings
 from pytest_django.live_server_helper import LiveServer
 
@@ -25,7 +23,7 @@ from portal.algorithms import remote
 from portal.algorithms.models import Job
 from portal.submissions.models import Submission
 from tests.inference.images import AlgorithmImage, image_save
-from tests.integration.conftest import WorkerStart, process_group_stop
+from tests.integration.conftest import WorkerStart, process_group_stop, wait_for
 from tests.portal.algorithms import conftest as algorithm_fixtures
 from tests.portal.algorithms.conftest import COPY_DWI, AlgorithmPhase, archive_upload
 
@@ -34,17 +32,7 @@ algorithm_image = algorithm_fixtures.algorithm_image
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-WAIT_SECONDS = 90.0
 RemoteWorkerStart = Callable[[str, Path], subprocess.Popen[bytes]]
-
-
-@pytest.fixture
-def empty_broker(celery_broker: str) -> Iterator[str]:
-    client = redis.Redis.from_url(celery_broker)
-    client.flushdb()
-    yield celery_broker
-    client.flushdb()
-    client.close()
 
 
 @pytest.fixture
@@ -86,16 +74,6 @@ def remote_worker_start(live_server: LiveServer, empty_broker: str) -> Iterator[
         process_group_stop(worker)
 
 
-def _wait_for(condition: str, check: Callable[[], bool], *, logs: list[Path]) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    shown = "\n".join(f"--- {log}\n{log.read_text()[-3000:]}" for log in logs if log.exists())
-    pytest.fail(f"Waited {WAIT_SECONDS} s for {condition}. Logs:\n{shown}")
-
-
 def test_a_remote_worker_without_the_database_runs_a_submissions_jobs(
     algorithm_phase: AlgorithmPhase,
     celery_worker_start: WorkerStart,
@@ -116,7 +94,7 @@ def test_a_remote_worker_without_the_database_runs_a_submissions_jobs(
         "submission"
     ]
     logs = [cpu_log, home / "worker.log"]
-    _wait_for(
+    wait_for(
         "the submission to end",
         lambda: Submission.objects.get(pk=submission_id).status not in ("PENDING", "CHECKING", "EVALUATING"),
         logs=logs,

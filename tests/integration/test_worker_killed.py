@@ -12,12 +12,9 @@ SUCCEEDED once.
 import hashlib
 import os
 import signal
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -26,7 +23,7 @@ from portal.challenges.models import Phase, Split
 from portal.datasets.models import GroundTruth
 from portal.submissions.models import CaseResult, Submission
 from portal.submissions.services import submission_create
-from tests.integration.conftest import WorkerStart
+from tests.integration.conftest import WorkerStart, wait_for
 from tests.portal.accounts.factories import ChallengeRoleFactory
 from tests.portal.challenges.factories import PhaseFactory
 from tests.portal.datasets.factories import CaseFactory, ImageFactory
@@ -40,16 +37,6 @@ SPACING_MM = (0.5, 0.5, 2.0)
 WAIT_SECONDS = 45.0
 
 Status = Submission.Status
-
-
-@pytest.fixture
-def empty_broker(celery_broker: str) -> Iterator[str]:
-    """The test Redis database, emptied before and after, so no other test's message is redelivered."""
-    client = redis.Redis.from_url(celery_broker)
-    client.flushdb()
-    yield celery_broker
-    client.flushdb()
-    client.close()
 
 
 def _phase_with_cases() -> Phase:
@@ -72,16 +59,6 @@ def _phase_with_cases() -> Phase:
     return phase
 
 
-def _wait_for(condition: str, check: Callable[[], bool], *, log_path: Path, interval_s: float = 0.01) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(interval_s)
-    log_tail = log_path.read_text(errors="replace")[-4000:]
-    pytest.fail(f"Waited {WAIT_SECONDS} s for {condition}. Worker logs:\n{log_tail}")
-
-
 def test_a_worker_killed_mid_evaluation_is_replaced_and_the_submission_ends_with_one_result_per_case(
     celery_worker_start: WorkerStart, empty_broker: str, tmp_path: Path
 ) -> None:
@@ -96,7 +73,13 @@ def test_a_worker_killed_mid_evaluation_is_replaced_and_the_submission_ends_with
         phase=phase, user=participant, upload=SimpleUploadedFile("predictions.zip", archive)
     )
     results = CaseResult.objects.filter(submission=submission)
-    _wait_for("the first case results", lambda: results.exists(), log_path=log_path)
+    wait_for(
+        "the first case results",
+        lambda: results.exists(),
+        logs=[log_path],
+        seconds=WAIT_SECONDS,
+        interval_s=0.01,
+    )
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(timeout=10)
     scored_before_the_kill = results.count()
@@ -105,10 +88,11 @@ def test_a_worker_killed_mid_evaluation_is_replaced_and_the_submission_ends_with
     assert 0 < scored_before_the_kill < CASES, "the worker was not killed in the middle of the evaluation"
 
     second = celery_worker_start(log_path=log_path, beat=True)
-    _wait_for(
+    wait_for(
         "the submission to end",
         lambda: Submission.objects.get(pk=submission.pk).status != Status.EVALUATING,
-        log_path=log_path,
+        logs=[log_path],
+        seconds=WAIT_SECONDS,
         interval_s=0.2,
     )
 
