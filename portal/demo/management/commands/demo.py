@@ -157,6 +157,8 @@ class Command(BaseCommand):
         logs = Path(settings.VAR_DIR) / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE}
+        # Signed links (a remote worker's files) name the demo's own address unless the operator set one.
+        env["ISLES_PORTAL_URL"] = os.environ.get("ISLES_PORTAL_URL") or f"http://{host}:{port}"
         # The worker runs Celery beat too (one worker, so one beat): its step sweeper queues again the
         # steps a stopped or killed worker left unfinished.
         worker_command = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "cpu,gpu"]
