@@ -44,6 +44,22 @@ class ReaderStudy(ClaimedStep):
         validators=[MinValueValidator(0)],
         help_text="The shortest plausible reading time of an item, in seconds: faster answers are flagged.",
     )
+    instructions = models.TextField(
+        blank=True,
+        default="",
+        db_default="",
+        help_text="What readers read before their first item (Markdown), reachable during the study.",
+    )
+    same_mask_trials = models.PositiveSmallIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Catch trials per reader showing one source's mask on both sides (0: none).",
+    )
+    repeated_pairs = models.PositiveSmallIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Comparisons each reader sees a second time, later, with the sides drawn anew (0: none).",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PREPARING)
     error = models.TextField(blank=True, help_text="Why preparing the blinded masks failed.")
     created_by = models.ForeignKey(
@@ -141,6 +157,9 @@ class StudyReader(models.Model):
         max_length=32, help_text="Hex seed (from the secrets module) of the drawn order and sides; recorded."
     )
     invited_at = models.DateTimeField(auto_now_add=True)
+    instructions_read_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the reader went on from the instructions to the first item."
+    )
     finished_at = models.DateTimeField(
         null=True, blank=True, help_text="When the last item was answered; answers are locked from then."
     )
@@ -156,7 +175,9 @@ class StudyReader(models.Model):
 class ReadingItem(models.Model):
     """One comparison a reader makes: a case, the source shown as A (left) and as B (right), and the answer.
 
-    The three tokens are random and opaque: they name the item and each of its two masks in URLs.
+    The three tokens are random and opaque: they name the item and each of its two masks in URLs. A catch
+    trial is an item like any other to the reader: a same-mask item has one source on both sides, a repeat
+    item compares again what an earlier item of the reader compared.
     """
 
     class Preference(models.TextChoices):
@@ -164,11 +185,17 @@ class ReadingItem(models.Model):
         B = "B", "B is better"
         NONE = "NONE", "No preference"
 
+    class Trial(models.TextChoices):
+        REAL = "REAL", "Comparison"
+        SAME_MASK = "SAME_MASK", "Catch trial: the same mask on both sides"
+        REPEAT = "REPEAT", "Catch trial: an earlier comparison repeated"
+
     reader = models.ForeignKey(StudyReader, on_delete=models.CASCADE, related_name="items")
     study_case = models.ForeignKey(StudyCase, on_delete=models.CASCADE, related_name="+")
     position = models.PositiveIntegerField(help_text="Place in this reader's drawn order, from 1.")
     source_a = models.ForeignKey(MaskSource, on_delete=models.CASCADE, related_name="+")
     source_b = models.ForeignKey(MaskSource, on_delete=models.CASCADE, related_name="+")
+    trial = models.CharField(max_length=16, choices=Trial.choices, default=Trial.REAL, db_default="REAL")
     token = models.CharField(max_length=43, unique=True)
     token_a = models.CharField(max_length=43, unique=True)
     token_b = models.CharField(max_length=43, unique=True)

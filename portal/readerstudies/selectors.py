@@ -90,6 +90,16 @@ def study_reader_get(*, user: User, study_id: int) -> StudyReader:
     )
 
 
+def study_reader_instructions_first(*, reader: StudyReader) -> bool:
+    """Whether the reader is shown the study's instructions before their first item: the study has some
+    and the reader has neither gone on from them nor answered anything."""
+    return (
+        bool(reader.study.instructions)
+        and reader.instructions_read_at is None
+        and not reader.items.filter(answered_at__isnull=False).exists()
+    )
+
+
 def study_reader_progress(*, reader: StudyReader) -> tuple[int, int]:
     """(answered, total) items of the reader."""
     counts = reader.items.aggregate(
@@ -168,6 +178,7 @@ def _answer(item: ReadingItem) -> preference.Answer:
         rating_a=item.rating_a,
         rating_b=item.rating_b,
         seconds=item.seconds,
+        trial=item.trial,
     )
 
 

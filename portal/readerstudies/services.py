@@ -70,6 +70,7 @@ class DrawnItem:
     case_id: int
     source_a_id: int
     source_b_id: int
+    trial: str = ReadingItem.Trial.REAL
 
 
 def _organizer_check(*, user: User, challenge: Challenge) -> None:
@@ -111,6 +112,22 @@ def _cases_check(
     return problems
 
 
+def _catch_trials_check(
+    *, comparisons: int, masks: int, same_mask_trials: int, repeated_pairs: int
+) -> list[str]:
+    """A same-mask trial shows one (case, source) mask, each at most once; a repeated comparison needs a
+    later, non-adjacent place, so the last comparison cannot be repeated."""
+    problems = []
+    if not 0 <= same_mask_trials <= masks:
+        problems.append(f"Choose from 0 to {masks} same-mask catch trials: one per case and source at most.")
+    if not 0 <= repeated_pairs <= max(comparisons - 1, 0):
+        problems.append(
+            f"Choose from 0 to {max(comparisons - 1, 0)} repeated comparisons: one fewer than the "
+            f"{comparisons} comparisons each reader makes."
+        )
+    return problems
+
+
 def _source_label(source: SourceChoice) -> str:
     if source == REFERENCE:
         return REFERENCE
@@ -130,12 +147,17 @@ def reader_study_create(
     asks_quality_rating: bool = False,
     asks_comment: bool = False,
     minimum_reading_seconds: float = DEFAULT_MINIMUM_READING_SECONDS,
+    instructions: str = "",
+    same_mask_trials: int = 0,
+    repeated_pairs: int = 0,
 ) -> ReaderStudy:
     """Create a PREPARING study of ``sources`` on every case of the dataset split and queue its preparation.
 
     ``sources`` are ``REFERENCE`` or submissions that ``selectors.submission_comparable_problem`` passes
     (predictions or algorithm, succeeded, on the same cases). Answers given in less than
-    ``minimum_reading_seconds`` are flagged as implausibly fast in the results. Raises
+    ``minimum_reading_seconds`` are flagged as implausibly fast in the results. ``instructions``
+    (Markdown) are shown to each reader before their first item. Each reader also gets
+    ``same_mask_trials`` and ``repeated_pairs`` catch trials (``reading_order_draw``). Raises
     ``PermissionDenied`` for anyone but an organizer, ``ValidationError`` listing every problem.
     """
     _organizer_check(user=created_by, challenge=challenge)
@@ -147,6 +169,12 @@ def reader_study_create(
     problems += _cases_check(cases=cases, sources=sources, interfaces=interfaces)
     if not (math.isfinite(minimum_reading_seconds) and minimum_reading_seconds >= 0):
         problems.append("The minimum reading time is a number of seconds, 0 or more.")
+    problems += _catch_trials_check(
+        comparisons=len(cases) * len(list(combinations(sources, 2))),
+        masks=len(cases) * len(sources),
+        same_mask_trials=same_mask_trials,
+        repeated_pairs=repeated_pairs,
+    )
     if problems:
         raise ValidationError(problems, code="invalid")
     with transaction.atomic():
@@ -159,6 +187,9 @@ def reader_study_create(
             asks_quality_rating=asks_quality_rating,
             asks_comment=asks_comment,
             minimum_reading_seconds=minimum_reading_seconds,
+            instructions=instructions.strip(),
+            same_mask_trials=same_mask_trials,
+            repeated_pairs=repeated_pairs,
             created_by=created_by,
         )
         for position, source in enumerate(sources):
@@ -300,16 +331,42 @@ def reader_study_steps_register() -> None:
     step_register(STUDY_PREPARATION)
 
 
-def reading_order_draw(*, seed: str, case_ids: Sequence[int], source_ids: Sequence[int]) -> list[DrawnItem]:
+def _sides_draw(generator: random.Random, first: int, second: int) -> tuple[int, int]:
+    swapped = generator.random() < 0.5
+    return (second, first) if swapped else (first, second)
+
+
+def reading_order_draw(
+    *,
+    seed: str,
+    case_ids: Sequence[int],
+    source_ids: Sequence[int],
+    same_mask_trials: int = 0,
+    repeated_pairs: int = 0,
+) -> list[DrawnItem]:
     """The items of one reader, drawn from ``seed`` (hex): every case against every pair of sources, in a
-    shuffled order, each pair's sides swapped or not at random. The same seed gives the same draw."""
+    shuffled order, each pair's sides swapped or not at random. The same seed gives the same draw.
+
+    Catch trials are then put in at random places: ``same_mask_trials`` distinct (case, source) masks
+    shown on both sides, and ``repeated_pairs`` distinct comparisons shown again later, never right after
+    their first showing (at least one item between), with their sides drawn anew. Callers check the
+    counts (``_catch_trials_check``).
+    """
     generator = random.Random(int(seed, 16))
     pairs = [(case_id, pair) for case_id in sorted(case_ids) for pair in combinations(sorted(source_ids), 2)]
     generator.shuffle(pairs)
-    drawn = []
-    for case_id, (first, second) in pairs:
-        swapped = generator.random() < 0.5
-        drawn.append(DrawnItem(case_id, second if swapped else first, first if swapped else second))
+    drawn = [DrawnItem(case_id, *_sides_draw(generator, *pair)) for case_id, pair in pairs]
+    masks = [(case_id, source_id) for case_id in sorted(case_ids) for source_id in sorted(source_ids)]
+    for case_id, source_id in generator.sample(masks, same_mask_trials):
+        catch = DrawnItem(case_id, source_id, source_id, ReadingItem.Trial.SAME_MASK)
+        drawn.insert(generator.randint(0, len(drawn)), catch)
+    # The sequence's last item has no later, non-adjacent place; any earlier one has.
+    candidates = [item for item in drawn[:-1] if item.trial == ReadingItem.Trial.REAL]
+    for original in generator.sample(candidates, repeated_pairs):
+        index = next(place for place, item in enumerate(drawn) if item is original)
+        sides = _sides_draw(generator, *sorted((original.source_a_id, original.source_b_id)))
+        repeat = DrawnItem(original.case_id, *sides, ReadingItem.Trial.REPEAT)
+        drawn.insert(generator.randint(index + 2, len(drawn)), repeat)
     return drawn
 
 
@@ -335,6 +392,8 @@ def study_reader_invite(*, study: ReaderStudy, user: User, invited_by: User) -> 
             seed=reader.seed,
             case_ids=list(study_cases),
             source_ids=list(study.sources.values_list("pk", flat=True)),
+            same_mask_trials=study.same_mask_trials,
+            repeated_pairs=study.repeated_pairs,
         )
         ReadingItem.objects.bulk_create(
             ReadingItem(
@@ -343,12 +402,22 @@ def study_reader_invite(*, study: ReaderStudy, user: User, invited_by: User) -> 
                 position=position,
                 source_a_id=item.source_a_id,
                 source_b_id=item.source_b_id,
+                trial=item.trial,
                 token=secrets.token_urlsafe(24),
                 token_a=secrets.token_urlsafe(24),
                 token_b=secrets.token_urlsafe(24),
             )
             for position, item in enumerate(drawn, start=1)
         )
+    return reader
+
+
+def study_reader_instructions_read(*, reader: StudyReader) -> StudyReader:
+    """Record that the reader went on from the study's instructions to its items (the first time counts)."""
+    StudyReader.objects.filter(pk=reader.pk, instructions_read_at__isnull=True).update(
+        instructions_read_at=timezone.now()
+    )
+    reader.refresh_from_db(fields=["instructions_read_at"])
     return reader
 
 
