@@ -17,6 +17,7 @@ import io
 import os
 import shutil
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -37,7 +38,7 @@ from inference.sandbox import (
     output_clear,
     output_size_bytes,
 )
-from inference.volumes import InputVolumes
+from inference.volumes import InputVolumes, engine_sees
 
 __all__ = ["Algorithm", "ContainerRuntime", "DockerRuntime", "FakeRun", "FakeRuntime"]
 
@@ -104,13 +105,22 @@ class DockerRuntime:
         cls, client: docker.DockerClient, *, container_io: str, input_volumes_max_bytes: int
     ) -> "DockerRuntime":
         """The runtime a worker's ``ISLES_CONTAINER_IO`` asks for: "volumes" (each case copied once into a
-        read-only input volume kept on the engine, at most ``input_volumes_max_bytes`` of them) or "bind"
-        (the job's folders bind-mounted, for a worker whose engine sees its disk)."""
+        read-only input volume kept on the engine, at most ``input_volumes_max_bytes`` of them), "bind"
+        (the job's folders bind-mounted, for a worker whose engine sees its disk), or "auto": bind when
+        the engine sees this process's temporary folder (where jobs are staged), else volumes, asked of
+        the engine once per process (``inference.volumes.engine_sees``)."""
+        if container_io == "auto":
+            container_io = "bind" if _engine_sees_temporary_folder(client) else "volumes"
         if container_io == "bind":
             return cls(client)
         if container_io != "volumes":
-            raise ValueError(f"The container I/O is {container_io!r}; it must be volumes or bind.")
+            raise ValueError(f"The container I/O is {container_io!r}; it must be auto, volumes or bind.")
         return cls(client, input_volumes=InputVolumes(client=client, max_bytes=input_volumes_max_bytes))
+
+    @property
+    def container_io(self) -> str:
+        """How a run's folders reach its container: "volumes" or "bind"."""
+        return "bind" if self._input_volumes is None else "volumes"
 
     def image_prepare(self, *, image_id: str, archive: Callable[[], Path]) -> str:
         with contextlib.suppress(docker.errors.ImageNotFound):
@@ -148,6 +158,17 @@ class DockerRuntime:
 
     def close(self) -> None:
         self._client.close()
+
+
+# Whether an engine (by its address) sees this process's temporary folder: asked once per process.
+_ENGINE_SEES_TEMPORARY_FOLDER: dict[str, bool] = {}
+
+
+def _engine_sees_temporary_folder(client: docker.DockerClient) -> bool:
+    address = str(client.api.base_url)
+    if address not in _ENGINE_SEES_TEMPORARY_FOLDER:
+        _ENGINE_SEES_TEMPORARY_FOLDER[address] = engine_sees(client, Path(tempfile.gettempdir()))
+    return _ENGINE_SEES_TEMPORARY_FOLDER[address]
 
 
 # "The container" of a fake image: reads the case in its first folder, writes its output into the

@@ -30,7 +30,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Any, Final
 
 import docker
@@ -425,12 +425,15 @@ def _output_members(container: Container) -> Iterator[tuple[tarfile.TarFile, Ite
 
 
 def _relative_members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    """The archive's entries named relative to ``/output`` (a hard link's target too), the root left out."""
     for member in tar:
         relative = member.name.partition("/")[2]
         if not relative:
             continue
-        linkname = member.linkname.partition("/")[2] if member.islnk() else member.linkname
-        yield member.replace(name=relative, linkname=linkname, deep=False)
+        member.name = relative
+        if member.islnk():
+            member.linkname = member.linkname.partition("/")[2]
+        yield member
 
 
 def _output_over_cap(container: Container, max_bytes: int) -> bool:
@@ -447,25 +450,55 @@ def _output_over_cap(container: Container, max_bytes: int) -> bool:
 
 def _output_copy(container: Container, output_folder: Path, max_bytes: int) -> bool:
     """Copy the container's ``/output`` into ``output_folder`` as the worker's own files (folders 0755,
-    files 0644, links kept as links, nothing outside ``output_folder`` written); whether it held more
-    than ``max_bytes`` (then the copy stops there)."""
+    files 0644, symbolic links kept as links, a hard link as a copy of what it links to, nothing else;
+    nothing written outside ``output_folder``); whether it held more than ``max_bytes`` (then the copy
+    stops there). Written by hand rather than with ``tarfile``'s extraction filters, which Python has
+    since 3.11.4 only (the portal's image has Debian bookworm's 3.11.2)."""
     total = 0
     with _output_members(container) as (tar, members):
         for member in members:
             total += _member_bytes(member)
             if total > max_bytes:
                 return True
-            try:
-                tar.extract(member, output_folder, filter=_owned_by_worker)
-            except tarfile.FilterError:
-                continue  # a name that leads out of the folder (through a link the container made)
+            target = _inside(output_folder, member.name)
+            if target is None or os.path.lexists(target):
+                continue  # a name that leads out of the folder, or one given twice
+            if member.isdir():
+                target.mkdir(mode=0o755)
+                target.chmod(0o755)
+            elif member.issym():
+                target.symlink_to(member.linkname)
+            elif member.isfile():
+                source = tar.extractfile(member)
+                if source is not None:
+                    _file_write(target, source)
+            elif member.islnk():
+                linked = _inside(output_folder, member.linkname)
+                if linked is not None and linked.is_file() and not linked.is_symlink():
+                    with linked.open("rb") as source:
+                        _file_write(target, source)
     return False
 
 
-def _owned_by_worker(member: tarfile.TarInfo, destination: str) -> tarfile.TarInfo | None:
-    checked = tarfile.tar_filter(member, destination)
-    mode = checked.mode if checked.issym() else (0o755 if checked.isdir() else 0o644)
-    return checked.replace(uid=os.getuid(), gid=os.getgid(), uname="", gname="", mode=mode, deep=False)
+def _inside(folder: Path, name: str) -> Path | None:
+    """``folder / name`` when it stays inside ``folder``: no absolute name, no "..", and no link on the way
+    (the container may have made ``/output/x`` a link to anywhere); None otherwise."""
+    parts = PurePosixPath(name).parts
+    if not parts or PurePosixPath(name).is_absolute() or ".." in parts:
+        return None
+    parent = folder
+    for part in parts[:-1]:
+        parent = parent / part
+        if parent.is_symlink() or not parent.is_dir():
+            return None
+    return parent / parts[-1]
+
+
+def _file_write(target: Path, source: IO[bytes]) -> None:
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(descriptor, "wb") as written:
+        shutil.copyfileobj(source, written, _READ_BUFFER_BYTES)
+    target.chmod(0o644)
 
 
 def _image_user(client: docker.DockerClient, image: str) -> str:

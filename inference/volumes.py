@@ -229,6 +229,34 @@ def io_helper_image(client: docker.DockerClient) -> str:
     return str(client.images.get(IO_HELPER_IMAGE).id)
 
 
+def engine_sees(client: docker.DockerClient, folder: Path) -> bool:
+    """Whether the engine sees ``folder`` as this process does, so bind mounts of it work: a marker file
+    written in a new folder under it is looked for through a container that never starts with that folder
+    bind-mounted. False for a worker in a container that reaches the host's engine through its socket, or
+    a remote engine (the engine has no such path, or another folder at it)."""
+    with tempfile.TemporaryDirectory(prefix="isles-engine-probe-", dir=folder) as probe:
+        marker = Path(probe) / f"marker-{uuid.uuid4().hex}"
+        marker.touch()
+        try:
+            holder = client.containers.create(
+                io_helper_image(client),
+                entrypoint=["/never-started"],
+                network_mode="none",
+                mounts=[docker.types.Mount("/probe", probe, type="bind", read_only=True)],
+            )
+        except docker.errors.APIError as error:
+            if error.status_code == 400:  # "bind source path does not exist"
+                return False
+            raise
+        try:
+            holder.get_archive(f"/probe/{marker.name}")
+        except docker.errors.NotFound:
+            return False
+        finally:
+            holder.remove(force=True)
+    return True
+
+
 def folder_digest(folder: Path) -> str:
     """The sha256 over every file's path, size and content under ``folder``, for a staged case whose
     images' stored digests are unknown (``staged_inputs_digest`` names them without reading them)."""

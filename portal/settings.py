@@ -445,10 +445,13 @@ ISLES_WORKER_CACHE_MB = int(os.environ.get("ISLES_WORKER_CACHE_MB") or "20480")
 # engine's API (a read-only volume per case, filled once and kept, at most ISLES_INPUT_VOLUMES_MB on the
 # engine, the least recently used removed first; an output volume per run), so the engine need not see
 # the worker's disk (a worker in a container, a remote DOCKER_HOST); "bind" bind-mounts the worker's job
-# folders, for a worker beside its engine.
-ISLES_CONTAINER_IO = os.environ.get("ISLES_CONTAINER_IO") or "volumes"
-if ISLES_CONTAINER_IO not in {"volumes", "bind"}:
-    raise ImproperlyConfigured(f"ISLES_CONTAINER_IO is {ISLES_CONTAINER_IO!r}; set it to volumes or bind.")
+# folders, for a worker beside its engine; "auto" (default) bind-mounts when the engine sees the worker's
+# temporary folder (asked of the engine once per worker process), else uses volumes.
+ISLES_CONTAINER_IO = os.environ.get("ISLES_CONTAINER_IO") or "auto"
+if ISLES_CONTAINER_IO not in {"auto", "volumes", "bind"}:
+    raise ImproperlyConfigured(
+        f"ISLES_CONTAINER_IO is {ISLES_CONTAINER_IO!r}; set it to auto, volumes or bind."
+    )
 ISLES_INPUT_VOLUMES_MB = int(os.environ.get("ISLES_INPUT_VOLUMES_MB") or "20480")
 # The folder under which organizers may name a release folder to import (from the challenge's data page
 # and with manage.py import_isles24): a path outside it, with '..', or through a link out of it is

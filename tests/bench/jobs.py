@@ -6,8 +6,8 @@ every .nii.gz converted to .mha), starting the sandboxed container, waiting for 
 its output and storing it as NIfTI with the reference geometry. It prints the median over ``--runs`` jobs:
 - the first job of a case, which converts every input (once per case and worker),
 - every further job on that case, which links the converted files from the cache (goal: at most 1 s),
-with the container I/O ``--container-io`` names (default ``ISLES_CONTAINER_IO``, else volumes: the first
-job fills the case's input volume, the further ones mount it; or bind mounts of the job's folders),
+with the container I/O ``--container-io`` names (default ``ISLES_CONTAINER_IO``, else auto; volumes: the
+first job fills the case's input volume, the further ones mount it; bind: the job's folders are mounted),
 and the time ``image_load`` takes for a 1 GB image saved with ``docker save``, then for the same image again
 (cached by digest). The full-size case is written once into ``--cache`` (about a minute) and kept.
 """
@@ -67,9 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--container-io",
-        choices=("volumes", "bind"),
-        default=os.environ.get("ISLES_CONTAINER_IO") or "volumes",
-        help="how /input and /output reach the container (default: $ISLES_CONTAINER_IO, else volumes)",
+        choices=("auto", "volumes", "bind"),
+        default=os.environ.get("ISLES_CONTAINER_IO") or "auto",
+        help="how /input and /output reach the container (default: $ISLES_CONTAINER_IO, else auto)",
     )
     parser.add_argument("--skip-image-load", action="store_true", help="do not time loading a 1 GB image")
     arguments = parser.parse_args(argv)
@@ -85,9 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             release,
             Path(scratch),
             runs=arguments.runs,
-            volumes=arguments.container_io == "volumes",
+            container_io=arguments.container_io,
         )
-        print(f"container I/O: {arguments.container_io}")
+        chosen = DockerRuntime.with_container_io(
+            client, container_io=arguments.container_io, input_volumes_max_bytes=0
+        )
+        print(f"container I/O: {arguments.container_io} ({chosen.container_io})")
         print(
             f"job, first on a case (converts every input): median {statistics.median(first):.2f} s"
             f" over {len(first)}"
@@ -119,7 +122,7 @@ def release_full_size(cache: Path) -> Path:
 
 
 def jobs_time(
-    client: docker.DockerClient, image: str, release: Path, scratch: Path, *, runs: int, volumes: bool
+    client: docker.DockerClient, image: str, release: Path, scratch: Path, *, runs: int, container_io: str
 ) -> tuple[list[float], list[float]]:
     """Seconds per whole job: ``first`` with an empty conversion cache (and no input volume of the case),
     ``further`` with both warm."""
@@ -130,8 +133,11 @@ def jobs_time(
     first, further = [], []
     for run in range(runs):
         cache = scratch / f"conversions-{run}"
-        with engine_input_volumes(client, max_bytes=10 * GIGABYTE) as input_volumes:
-            runtime = DockerRuntime(client, input_volumes=input_volumes if volumes else None)
+        # The case's input volume made by this run's first job goes on leaving, so each first job fills it.
+        with engine_input_volumes(client):
+            runtime = DockerRuntime.with_container_io(
+                client, container_io=container_io, input_volumes_max_bytes=10 * GIGABYTE
+            )
             first.append(job_time(runtime, image, case_inputs, release, scratch, cache, digests))
             further.append(job_time(runtime, image, case_inputs, release, scratch, cache, digests))
         shutil.rmtree(cache)

@@ -54,7 +54,6 @@ import docker
 from docker.models.containers import Container
 from inference.runtime import DockerRuntime
 from inference.sandbox import SandboxLimits
-from inference.volumes import InputVolumes
 job = json.loads(sys.argv[1])
 if job.get("die_filling"):
     Container.rename = lambda *_, **__: os.kill(os.getpid(), signal.SIGKILL)
@@ -64,7 +63,9 @@ scratch = Path(job["scratch"])
 output = scratch / "output"
 output.mkdir()
 client = docker.from_env()
-runtime = DockerRuntime(client, input_volumes=InputVolumes(client=client, max_bytes=10**9))
+runtime = DockerRuntime.with_container_io(
+    client, container_io=job.get("container_io", "volumes"), input_volumes_max_bytes=10**9
+)
 outcome = runtime.run(
     image=job["image"], input_folder=scratch / "input", output_folder=output,
     limits=SandboxLimits(**job["limits"]), gpu_device=None, name=job["name"],
@@ -77,7 +78,8 @@ received = {
 seen = (output / "seen.txt").read_text() if (output / "seen.txt").exists() else None
 runtime.output_clear(image=job["image"], output_folder=output)
 print(json.dumps({"outcome": asdict(outcome), "seen": seen, "received": received,
-                  "left": [path.name for path in output.iterdir()], "uid": os.getuid()}))
+                  "left": [path.name for path in output.iterdir()], "uid": os.getuid(),
+                  "container_io": runtime.container_io}))
 """
 
 
@@ -105,12 +107,13 @@ def own_mount_namespace(scratch: Path) -> list[str]:
 
 
 def worker_run(
-    job: dict[str, object], *, prefix: list[str] | None = None
+    job: dict[str, object], *, prefix: list[str] | None = None, temporary_folder: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
+    temporary = {"TMPDIR": str(temporary_folder)} if temporary_folder else {}
     return subprocess.run(
         [*(prefix or []), sys.executable, "-c", WORKER, json.dumps(job)],
         cwd=REPOSITORY,
-        env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
+        env={**os.environ, "PYTHONPATH": str(REPOSITORY), **temporary},
         capture_output=True,
         text=True,
         timeout=60,
@@ -129,6 +132,10 @@ def job_of(image: str, scratch: Path, **more: object) -> dict[str, object]:
     }
 
 
+def holders_of(docker_client: docker.DockerClient, digest: str) -> dict[str, str]:
+    return {id_: name for id_, name in input_holders(docker_client).items() if digest in name}
+
+
 def volumes_of(docker_client: docker.DockerClient, digest: str) -> list[str]:
     return [
         volume.name for volume in docker_client.volumes.list(filters={"label": f"{LABEL_DIGEST}={digest}"})
@@ -143,12 +150,14 @@ def test_a_worker_whose_folders_the_engine_cannot_see_runs_a_uid_999_image_and_r
 ) -> None:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    job = job_of(algorithm_image(READS_AND_WRITES, user="999:999"), scratch)
+    job = job_of(algorithm_image(READS_AND_WRITES, user="999:999"), scratch, container_io="auto")
 
-    worker = worker_run(job, prefix=own_mount_namespace(scratch))
+    # Its temporary folder is in the tmpfs too, so "auto" finds that the engine cannot see it.
+    worker = worker_run(job, prefix=own_mount_namespace(scratch), temporary_folder=scratch)
 
     assert worker.returncode == 0, worker.stderr
     result = json.loads(worker.stdout)
+    assert result["container_io"] == "volumes"
     assert result["outcome"]["exit_code"] == 0, result["outcome"]["stderr_tail"]
     assert result["seen"] == CASE_TEXT
     # What the uid-999 container wrote (a folder it made unwritable included) is the worker's own, and gone.
@@ -167,6 +176,14 @@ def test_a_worker_whose_folders_the_engine_cannot_see_runs_a_uid_999_image_and_r
     assert runs_left(docker_client) == []
 
 
+def test_auto_bind_mounts_the_folders_of_a_worker_beside_its_engine(
+    docker_client: docker.DockerClient,
+) -> None:
+    runtime = DockerRuntime.with_container_io(docker_client, container_io="auto", input_volumes_max_bytes=0)
+
+    assert runtime.container_io == "bind"
+
+
 def test_a_cases_input_volume_is_filled_once_and_mounted_by_the_next_run_on_it(
     docker_client: docker.DockerClient,
     algorithm_image: AlgorithmImage,
@@ -177,24 +194,19 @@ def test_a_cases_input_volume_is_filled_once_and_mounted_by_the_next_run_on_it(
     digest = f"test-{time.monotonic_ns()}"
 
     first = worker_run(job_of(image, tmp_path / "first", digest=digest))
-    holders_after_first = input_holders(docker_client)
-    second = worker_run(
-        job_of(
-            algorithm_image("cat /input/images/case.txt > /output/seen.txt"),
-            tmp_path / "second",
-            digest=digest,
-        )
-    )
+    holders_after_first = holders_of(docker_client, digest)
+    second_image = algorithm_image("cat /input/images/case.txt > /output/seen.txt")
+    second = worker_run(job_of(second_image, tmp_path / "second", digest=digest))
 
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout)["seen"] == CASE_TEXT
     assert len(volumes_of(docker_client, digest)) == 1
     # The same holder, renamed with the time of its last use: nothing was copied again.
-    holders = input_holders(docker_client)
+    holders = holders_of(docker_client, digest)
+    assert len(holders) == 1
     assert holders.keys() == holders_after_first.keys()
-    (holder_id,) = [id_ for id_, name in holders.items() if digest in name]
-    assert holders[holder_id] != holders_after_first[holder_id]
+    assert holders != holders_after_first
 
 
 def test_an_input_volume_a_worker_died_filling_is_not_mounted(
