@@ -5,8 +5,9 @@ the image is labelled with their digest). Three containers of it run with the ho
 web server (its entrypoint migrates, then serves gunicorn on a free port), a ``cpu`` worker and a ``gpu``
 worker that reaches the host's engine through its socket, against this machine's PostgreSQL (a database
 of the test's own), Redis (the test's database) and an S3-compatible object store on loopback (moto's
-server, where compose runs MinIO), and share no disk but the gpu worker's scratch folder with the host
-(see ``deployment``): files are in the bucket.
+server, where compose runs MinIO), and share no disk: files are in the bucket, and the gpu worker copies a
+job's files into and out of volumes of the host's engine (``ISLES_CONTAINER_IO=volumes``), which cannot
+see the worker's folders.
 The organizer's side (a challenge, two hidden synthetic cases, a training case for the sanity job, an
 algorithm phase whose runs ask for no GPU, since this machine has none, and a participant with an API
 token) is made inside the web container with ``manage.py shell``; then the participant saves the
@@ -214,11 +215,12 @@ def deployment(
     database_url: str,
     broker_url: str,
     storage_url: str,
-    tmp_path: Path,
 ) -> Iterator[Deployment]:
     """The web server, a cpu worker and a gpu worker, each a container of the portal's image with the
     host's network, configured as the README's production settings say; their files are in the object
-    store. The containers and their volumes are removed at the end, however the test ends."""
+    store, and the gpu worker copies a job's files through volumes of the host's engine. The containers and
+    their volumes are removed at the end, however the test ends (the cases' input volumes at the session's
+    end, by the docker_client fixture)."""
     name = f"isles-deployment-{secrets.token_hex(4)}"
     containers: dict[str, docker.models.containers.Container] = {}
     port = _free_port()
@@ -241,25 +243,10 @@ def deployment(
         "GUNICORN_THREADS": "4",
     }
     # The gpu worker starts the participants' containers on the host's engine, through its socket, as a
-    # member of the socket's group; the phase's runs ask for no GPU, so its device is never used. Its job
-    # folders are bind-mounted (ISLES_CONTAINER_IO=bind), which the host's engine resolves on the host, so
-    # its scratch folder (TMPDIR) is a host folder mounted at the same path: copying a job's files through
-    # volumes fails on the image's Python, Debian's 3.11.2 (inference/sandbox.py uses tarfile's
-    # TarInfo.replace and extraction filters, which came in 3.11.4).
-    scratch = tmp_path / "gpu-worker-scratch"
-    scratch.mkdir()
-    scratch.chmod(0o777)
+    # member of the socket's group; the phase's runs ask for no GPU, so its device is never used.
     gpu_worker = {
-        "environment": {
-            **environment,
-            "ISLES_GPU_DEVICE": "0",
-            "ISLES_CONTAINER_IO": "bind",
-            "TMPDIR": str(scratch),
-        },
-        "volumes": {
-            str(DOCKER_SOCKET): {"bind": str(DOCKER_SOCKET), "mode": "rw"},
-            str(scratch): {"bind": str(scratch), "mode": "rw"},
-        },
+        "environment": {**environment, "ISLES_GPU_DEVICE": "0", "ISLES_CONTAINER_IO": "volumes"},
+        "volumes": {str(DOCKER_SOCKET): {"bind": str(DOCKER_SOCKET), "mode": "rw"}},
         "group_add": [str(DOCKER_SOCKET.stat().st_gid)],
     }
     try:
