@@ -83,7 +83,7 @@ class WorkerSettings:
     gpu_device: str | None
     cache_folder: Path
     cache_max_bytes: int
-    container_io: str = "volumes"
+    container_io: str = "auto"
     input_volumes_max_bytes: int = 20480 * 2**20
 
     @classmethod
@@ -102,7 +102,7 @@ class WorkerSettings:
                 environ.get("ISLES_WORKER_CACHE_DIR") or Path.home() / ".cache" / "isles-worker"
             ),
             cache_max_bytes=int(environ.get("ISLES_WORKER_CACHE_MB", "20000")) * 2**20,
-            container_io=environ.get("ISLES_CONTAINER_IO") or "volumes",
+            container_io=environ.get("ISLES_CONTAINER_IO") or "auto",
             input_volumes_max_bytes=int(environ.get("ISLES_INPUT_VOLUMES_MB") or "20480") * 2**20,
         )
 
@@ -236,20 +236,18 @@ def job_next_remote(
     logger.info("Running job %s (%s).", ticket.job_id, ticket.container_name)
     cache = ConversionCache(folder=settings.cache_folder / "conversions", max_bytes=settings.cache_max_bytes)
     try:
-        with (
-            tempfile.TemporaryDirectory(prefix="isles-remote-job-") as scratch,
-            _beating(client, ticket, runtime),
-        ):
-            result = ticket_run(
-                ticket,
-                runtime=runtime,
-                fetch=client.fetch,
-                scratch=Path(scratch),
-                gpu_device=settings.gpu_device,
-                conversion_cache=cache,
-            )
+        with tempfile.TemporaryDirectory(prefix="isles-remote-job-") as scratch:
+            with _beating(client, ticket, runtime):
+                result = ticket_run(
+                    ticket,
+                    runtime=runtime,
+                    fetch=client.fetch,
+                    scratch=Path(scratch),
+                    gpu_device=settings.gpu_device,
+                    conversion_cache=cache,
+                )
             ran = time.monotonic()
-            client.report(ticket, result)
+            client.report(ticket, result)  # the segmentation lies in the scratch folder until reported
         logger.info(
             "Job %s ended: claimed in %.2f s, run in %.2f s (staged in %.2f s, container %.2f s, collected"
             " in %.2f s), reported in %.2f s.",
