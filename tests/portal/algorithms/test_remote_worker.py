@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.test import override_settings
+from django.test import Client, override_settings
 from pytest_django.live_server_helper import LiveServer
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -238,3 +238,18 @@ def test_a_ticket_the_portal_could_not_make_leaves_the_job_to_the_next_worker(
     ticket = client.job_next()
     assert ticket is not None
     assert ticket.job_id == job.pk
+
+
+def test_an_administrator_sees_and_revokes_workers_in_the_admin(admin_client: Client) -> None:
+    worker, key = remote.remote_worker_add(name="gpu-host-1")
+    listing = admin_client.get("/admin/algorithms/remoteworker/")
+    assert "gpu-host-1" in listing.content.decode()
+    assert worker.key_sha256 not in listing.content.decode()
+
+    answer = admin_client.post(
+        "/admin/algorithms/remoteworker/", {"action": "revoke", "_selected_action": [worker.pk]}
+    )
+
+    assert answer.status_code == 302
+    assert remote.remote_worker_authenticate(key=key) is None
+    assert admin_client.get("/admin/algorithms/remoteworker/add/").status_code == 403
