@@ -6,6 +6,7 @@ import hashlib
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import SimpleITK as sitk
 from django.core.files.base import ContentFile
@@ -118,4 +119,87 @@ def test_a_tmax_map_is_clear_outside_the_brain_and_its_colour_bar_is_in_seconds(
         expect(page.locator("#colour-bar-2")).to_be_hidden()
     except Exception:
         save_failure(page, "viewer-tmax")
+        raise
+
+
+def _red_pixels(pixels: np.ndarray) -> int:
+    """Pixels clearly red: the lesion mask's colour over the grey CT."""
+    red, green, blue = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    return int(((red > green + 60) & (red > blue + 60)).sum())
+
+
+def _yellow_pixels(pixels: np.ndarray) -> int:
+    """Pixels clearly yellow: the crosshair's colour over the grey CT."""
+    red, green, blue = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    return int(((red > blue + 80) & (green > blue + 60)).sum())
+
+
+@pytest.mark.e2e
+def test_keys_outline_and_hide_the_mask_hide_the_crosshair_and_open_the_help(
+    synthetic_case: Case, live_server: object, browser: Browser
+) -> None:
+    page = _viewer_page(synthetic_case, live_server, browser)
+    try:
+        page.get_by_role("button", name="Axial").click()
+        page.locator("#overlay-opacity").fill("100")
+        filled = canvas_pixels(page)
+        # Keys pressed with the image focused: NiiVue would take H (crosshair left) and ? (an alert).
+        page.locator("#pane-1").focus()
+        page.keyboard.press("o")
+        expect(page.get_by_label("Outline (O)")).to_be_checked()
+        outline = canvas_pixels(page)
+        page.locator("#overlay-opacity").fill("30")
+        faint_outline = canvas_pixels(page)
+        page.locator("#pane-1").focus()
+        page.keyboard.press("h")
+        expect(page.get_by_label("Show the mask (H)")).not_to_be_checked()
+        hidden = canvas_pixels(page)
+        page.keyboard.press("x")
+        expect(page.get_by_label("Crosshair (X)")).not_to_be_checked()
+        no_crosshair = canvas_pixels(page)
+        page.keyboard.press("?")
+        expect(page.get_by_role("dialog", name="Keys")).to_be_visible()
+        expect(page.get_by_role("dialog", name="Keys")).to_contain_text("Mask as outline or filled")
+        page.keyboard.press("Escape")
+        expect(page.get_by_role("dialog", name="Keys")).to_be_hidden()
+
+        assert _red_pixels(filled) > 300, "no filled mask in red"
+        assert 20 < _red_pixels(outline) < _red_pixels(filled) / 2, "the outline is not a rim of the mask"
+        assert np.abs(outline - faint_outline).mean() > 0.01, "the opacity does not change the outline"
+        assert _red_pixels(hidden) < 10, "H left the mask shown"
+        assert _yellow_pixels(hidden) > 50, "no crosshair to hide"
+        assert _yellow_pixels(no_crosshair) < _yellow_pixels(hidden) / 10, "X left the crosshair"
+        assert page.locator("#pane-1").get_attribute("data-crosshair-voxel") is not None
+    except Exception:
+        save_failure(page, "viewer-mask-keys")
+        raise
+
+
+@pytest.mark.e2e
+def test_the_ctp_time_slider_and_cine_change_the_frame_shown(
+    synthetic_case: Case, live_server: object, browser: Browser
+) -> None:
+    page = _viewer_page(synthetic_case, live_server, browser)
+    try:
+        expect(page.locator("#time-controls")).to_be_hidden()  # the NCCT has one frame
+        page.get_by_role("button", name="Axial").click()
+        _show_image(page, "CTP (in NCCT space)")
+        slider = page.get_by_label("Time")
+        expect(slider).to_be_visible()
+        expect(slider).to_have_attribute("max", "7")
+        expect(page.locator("#time-shown")).to_have_text("frame 1 of 8 · 0 s")
+        before = canvas_pixels(page)
+        # Frame 5 is 16 s in: the contrast (6 s + Tmax late) has reached the brain.
+        slider.fill("4")
+        page.wait_for_selector("#pane-1[data-shown-frame='4']", state="attached")
+        expect(page.locator("#time-shown")).to_have_text("frame 5 of 8 · 16 s")
+        enhanced = canvas_pixels(page)
+        page.get_by_role("button", name="Play").click()
+        page.wait_for_selector("#pane-1[data-shown-frame='6']", state="attached")
+        page.get_by_role("button", name="Pause").click()
+        expect(page.get_by_role("button", name="Play")).to_have_attribute("aria-pressed", "false")
+
+        assert np.abs(enhanced - before).mean() > 1, "the slider's frame looks like the first"
+    except Exception:
+        save_failure(page, "viewer-ctp-time")
         raise

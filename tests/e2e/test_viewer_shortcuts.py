@@ -150,11 +150,9 @@ async ({ url, name, colormap, window, preset, labels, ourLabels }) => {
     document.body.append(holder);
     return canvas;
   });
-  const reference = new niivue.Niivue({
-    backColor: [0, 0, 0, 1], show3Dcrosshair: true, crosshairColor: [1, 0.85, 0, 1], crosshairWidth: 1,
-    multiplanarShowRender: 0, dragAndDropEnabled: false, isResizeCanvas: true, logLevel: "error",
-    loadingText: "",
-  });
+  const moduleUrl = new URL("viewer.mjs", document.querySelector("script[type=module]").src);
+  const { createViewer, VIEWER_OPTIONS } = await import(moduleUrl.href);
+  const reference = new niivue.Niivue({ ...VIEWER_OPTIONS });
   await reference.attachToCanvas(canvases[0]);
   await reference.loadVolumes([{ url, name, colormap, cal_min: window[0], cal_max: window[1] }]);
   reference.setSliceType(reference.sliceTypeMultiplanar);
@@ -168,8 +166,6 @@ async ({ url, name, colormap, window, preset, labels, ourLabels }) => {
     reference.loadDrawing(await niivue.NVImage.loadFromUrl({ url: labels, name: "labels.nii.gz" }));
     volumes.push({ url: ourLabels, name: "labels.nii.gz", labelColors, opacity: 0.7 });
   }
-  const moduleUrl = new URL("viewer.mjs", document.querySelector("script[type=module]").src);
-  const { createViewer } = await import(moduleUrl.href);
   const ours = await createViewer(canvases[1], { volumes });
   await ours.ready;
   if (preset !== null) {

@@ -49,6 +49,59 @@ function firstPaneVolumes(image, overlay, overlayControls) {
   return volumes;
 }
 
+// Cine playback of a 4D CTP: the time between frames shown, 10 frames a second.
+const CINE_FRAME_MS = 100;
+
+// The time slider and cine playback of the first pane's base image, shown when it has several frames.
+function bindTimeControls(viewer) {
+  const box = document.getElementById("time-controls");
+  const slider = document.getElementById("time-frame");
+  const shown = document.getElementById("time-shown");
+  const play = document.getElementById("time-play");
+  const canvas = document.getElementById("pane-1");
+  let playing = false;
+  let loops = 0; // the cine loop that runs is the last one started
+
+  const frameShow = async (frame) => {
+    await viewer.setFrame(frame);
+    slider.value = String(frame);
+    const seconds = frame * viewer.frameSeconds;
+    shown.textContent = `frame ${frame + 1} of ${viewer.frameCount} · ${Number(seconds.toFixed(1))} s`;
+    canvas.dataset.shownFrame = String(frame); // a hook for browser tests
+  };
+  const playingSet = (value) => {
+    playing = value;
+    play.setAttribute("aria-pressed", String(value));
+    play.textContent = value ? "Pause" : "Play";
+  };
+  const cine = async () => {
+    loops += 1;
+    const loop = loops;
+    while (playing && loop === loops) {
+      await frameShow((viewer.frame + 1) % viewer.frameCount);
+      await new Promise((resolve) => {
+        setTimeout(resolve, CINE_FRAME_MS);
+      });
+    }
+  };
+
+  slider.addEventListener("input", () => frameShow(Number(slider.value)));
+  play.addEventListener("click", () => {
+    playingSet(!playing);
+    cine();
+  });
+  // stop() before the first pane loads another image; update() once it shows it.
+  const stop = () => playingSet(false);
+  const update = () => {
+    box.hidden = viewer.frameCount < 2;
+    slider.max = String(viewer.frameCount - 1);
+    if (!box.hidden) {
+      frameShow(viewer.frame);
+    }
+  };
+  return { stop, update };
+}
+
 function fillSelect(select, images, selectedIndex) {
   images.forEach((image, index) => {
     const option = document.createElement("option");
@@ -64,7 +117,9 @@ async function main() {
   const overlayControls = {
     opacity: document.getElementById("overlay-opacity"),
     visible: document.getElementById("overlay-visible"),
+    outline: document.getElementById("overlay-outline"),
   };
+  const crosshairVisible = document.getElementById("crosshair-visible");
   const location = document.getElementById("location");
   if (!webgl2Available() || images.length === 0) {
     viewerUnavailableShow(images.length === 0 ? "This case has no images to show." : null);
@@ -92,17 +147,32 @@ async function main() {
   }
   panes[0].viewer = first;
   paneShown(panes[0], 0);
+  const timeControls = bindTimeControls(first);
+  timeControls.update();
 
   const shown = () => panes.filter((pane) => pane.viewer !== null && pane.image !== null);
+  // Keys act through their controls, as a click on them would.
+  const keys = { x: () => crosshairVisible.click() };
+  if (overlay !== null) {
+    Object.assign(keys, { o: () => overlayControls.outline.click(), h: () => overlayControls.visible.click() });
+  }
   bindViewerControls({
     presetViewers: () => shown().filter((pane) => pane.image.is_ct).map((pane) => pane.viewer),
     layoutViewers: () => shown().map((pane) => pane.viewer),
+    keys,
+  });
+  crosshairVisible.addEventListener("change", () => {
+    for (const pane of shown()) {
+      pane.viewer.setCrosshairVisible(crosshairVisible.checked);
+    }
   });
 
   baseSelect.addEventListener("change", async () => {
     panes[0].image = images[Number(baseSelect.value)];
+    timeControls.stop();
     await first.load(firstPaneVolumes(panes[0].image, overlay, overlayControls));
     paneShown(panes[0], 0);
+    timeControls.update();
   });
   if (overlay !== null) {
     overlayControls.opacity.addEventListener("input", () =>
@@ -111,6 +181,7 @@ async function main() {
     overlayControls.visible.addEventListener("change", () =>
       first.setOverlayVisible(OVERLAY, overlayControls.visible.checked),
     );
+    overlayControls.outline.addEventListener("change", () => first.setLabelOutline(overlayControls.outline.checked));
   }
   secondSelect.addEventListener("change", async () => {
     const box = document.getElementById("pane-2-box");
@@ -126,9 +197,10 @@ async function main() {
         volumes: [volumeOf(panes[1].image)],
         layout: first.layout,
         onLocation: showLocation,
+        follow: first,
       });
       await panes[1].viewer.ready;
-      first.syncWith(panes[1].viewer);
+      panes[1].viewer.setCrosshairVisible(crosshairVisible.checked);
     } else {
       await panes[1].viewer.load([volumeOf(panes[1].image)]);
     }

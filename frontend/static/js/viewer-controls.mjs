@@ -56,8 +56,43 @@ function isTyping(target) {
   return target instanceof HTMLInputElement || target instanceof HTMLSelectElement || target instanceof HTMLTextAreaElement;
 }
 
-// presetViewers(): the viewers whose base image takes CT presets now; layoutViewers(): every viewer shown.
-export function bindViewerControls({ presetViewers, layoutViewers }) {
+// The page's help on its keys (a <dialog id="viewer-help">, opened by its button and "?"), if it has one.
+function helpToggle() {
+  const help = document.getElementById("viewer-help");
+  if (help.open) {
+    help.close();
+  } else {
+    help.showModal();
+  }
+}
+
+// Keys of the page's own (`keys`: a lower-case key to its action; "?" opens the help where there is one),
+// taken before NiiVue sees them: NiiVue's canvas moves its crosshair on H and opens an alert on "?".
+function bindPageKeys(keys) {
+  const actions = { ...keys };
+  if (document.getElementById("viewer-help") !== null) {
+    actions["?"] = helpToggle;
+    document.getElementById("viewer-help-open").addEventListener("click", helpToggle);
+  }
+  window.addEventListener(
+    "keydown",
+    (event) => {
+      const action = actions[event.key.toLowerCase()];
+      if (action === undefined || isTyping(event.target) || event.ctrlKey || event.metaKey || event.altKey) {
+        return;
+      }
+      event.preventDefault();
+      event.stopPropagation();
+      action();
+    },
+    { capture: true },
+  );
+}
+
+// presetViewers(): the viewers whose base image takes CT presets now; layoutViewers(): every viewer shown;
+// keys: the page's own keys (bindPageKeys).
+export function bindViewerControls({ presetViewers, layoutViewers, keys = {} }) {
+  bindPageKeys(keys);
   const presetButtons = Array.from(document.querySelectorAll("[data-preset]"));
   const layoutButtons = Array.from(document.querySelectorAll("[data-layout]"));
   let preset = null;

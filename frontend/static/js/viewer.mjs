@@ -181,7 +181,20 @@ function labelLayerIndex(volumes) {
   return indices.length === 0 ? -1 : indices[0];
 }
 
-function layersShow(nv, images, { labelIndex, labelColors, labelOpacity }) {
+// How the label layer is drawn: filled at `opacity`, or (outline) only its rim at `opacity`. NiiVue draws the
+// rim of the drawing layer (a change of label between neighbouring screen pixels) at drawRimOpacity when
+// that is not negative, and the rest at drawOpacity; an inside drawn at no opacity would draw no rim
+// either, so it is drawn at one that leaves no trace on screen.
+const OUTLINE_INSIDE_OPACITY = 0.001;
+
+function labelLook(opacity, outline) {
+  if (!outline || opacity === 0) {
+    return { drawOpacity: opacity, drawRimOpacity: -1 };
+  }
+  return { drawOpacity: OUTLINE_INSIDE_OPACITY, drawRimOpacity: opacity };
+}
+
+function layersShow(nv, images, { labelIndex, labelColors, labelLook }) {
   if (labelIndex === -1) {
     if (nv.drawBitmap) {
       nv.closeDrawing();
@@ -192,7 +205,7 @@ function layersShow(nv, images, { labelIndex, labelColors, labelOpacity }) {
   // Set before the volumes are added: setDrawColormap rebuilds every texture there is.
   nv.volumes = [];
   nv.setDrawColormap(labelColormap(labelColors));
-  nv.drawOpacity = labelOpacity;
+  Object.assign(nv, labelLook);
   imagesShow(nv, images.filter((_, index) => index !== labelIndex));
   if (!labelLayerShow(nv, images[labelIndex])) {
     throw new Error("The label volume is not on the background image's grid; it cannot be shown over it.");
@@ -239,6 +252,12 @@ async function gpuFinished(gl) {
 // draws a picture, whatever made it draw (a key, the wheel, a click, a layout, a window or an image
 // shown), the others take its position before the picture is done. NiiVue calls its member `sync` at the
 // end of every picture: each viewer's NiiVue has it replaced by the group's.
+
+// The viewers' crosshair: a fraction of the field of view wide (NiiVue's "percent" unit; its default, one
+// voxel, is a band over a coarse map), yellow (red, green and blue mean false positive, true positive and
+// false negative on the review) and see-through.
+const CROSSHAIR_WIDTH_PERCENT = 0.25;
+const CROSSHAIR_COLOR = Object.freeze([1, 0.85, 0, 0.7]);
 
 // Within this distance (a fraction of the volume, or mm of pan and zoom) two viewers are in one place.
 const SAME_PLACE = 1e-5;
@@ -288,6 +307,8 @@ class Viewer {
   #visible;
   #labelIndex;
   #labelColors;
+  // Whether the label volume is drawn as outlines rather than filled.
+  #outline = false;
   #listeners = [];
   // The viewers this one is synced with (itself included) and whether one of them is being moved.
   #group = { viewers: new Set([this]), moving: false };
@@ -323,7 +344,7 @@ class Viewer {
       layersShow(this.#nv, images, {
         labelIndex: this.#labelIndex,
         labelColors: this.#labelColors,
-        labelOpacity: this.#shownOpacity(this.#labelIndex),
+        labelLook: labelLook(this.#shownOpacity(this.#labelIndex), this.#outline),
       }),
     );
   }
@@ -369,7 +390,8 @@ class Viewer {
 
   #opacityApply(index) {
     if (index === this.#labelIndex) {
-      this.#nv.setDrawOpacity(this.#shownOpacity(index));
+      Object.assign(this.#nv, labelLook(this.#shownOpacity(index), this.#outline));
+      this.#nv.drawScene();
       return;
     }
     this.#nv.setOpacity(this.#volumeIndex(index), this.#shownOpacity(index));
@@ -395,15 +417,39 @@ class Viewer {
     this.#opacityApply(index);
   }
 
+  // The label volume's outlines only (true) or its labels filled (false).
+  setLabelOutline(outline) {
+    this.#outline = outline;
+    if (this.#labelIndex !== -1) {
+      this.#opacityApply(this.#labelIndex);
+    }
+  }
+
+  // The crosshair shown (thin) or hidden.
+  setCrosshairVisible(visible) {
+    this.#nv.setCrosshairWidth(visible ? CROSSHAIR_WIDTH_PERCENT : 0);
+  }
+
   // From now on, whatever moves one of the two (or a viewer either is synced with) moves all of them; the
   // other takes this one's place now.
   syncWith(other) {
+    this.#groupJoin(other);
+    this.#pictureDrawn();
+  }
+
+  #groupJoin(other) {
     const group = this.#group;
     for (const viewer of other.#group.viewers) {
       group.viewers.add(viewer);
       viewer.#group = group;
     }
-    this.#pictureDrawn();
+  }
+
+  // Synced with `leader` from now on, and at its place now, without drawing: a new viewer's first picture
+  // is where the leader is.
+  followFrom(leader) {
+    this.#groupJoin(leader);
+    placeTake(this.#nv, placeOf(leader.#nv));
   }
 
   // NiiVue has drawn a picture of this viewer: the others of its group take its place (each draws if it
@@ -430,6 +476,26 @@ class Viewer {
     } finally {
       group.moving = false;
     }
+  }
+
+  // The base image's frames in time (a 4D CTP has several; other images one), the seconds between two,
+  // and the one shown.
+  get frameCount() {
+    return this.#nv.volumes[0].nFrame4D ?? 1;
+  }
+
+  get frameSeconds() {
+    return this.#nv.volumes[0].hdr.pixDims[4];
+  }
+
+  get frame() {
+    return this.#nv.volumes[0].frame4D;
+  }
+
+  // Show the base image's frame `frame` (from 0); resolves once it is drawn.
+  async setFrame(frame) {
+    this.#nv.setFrame4D(this.#nv.volumes[0].id, frame);
+    await gpuFinished(this.#nv.gl);
   }
 
   // The 256 RGBA entries of a NiiVue colour map, for a colour bar.
@@ -468,12 +534,27 @@ class Viewer {
   }
 }
 
-export async function createViewer(canvas, { volumes, layout = "multiplanar", blinded = false, onLocation = null }) {
+// What createViewer's NiiVue is given beyond NIIVUE_OPTIONS (exported with them for the browser test that
+// draws the same volumes with a plain NiiVue): the crosshair thin whatever the voxels' size, and shown in
+// the 3D layout too. A background voxel whose colour map gives it no alpha (at or below the low end of its
+// range: the colour maps all start clear) is left clear: a perfusion map's zero background is not painted
+// in the map's first colour.
+export const VIEWER_OPTIONS = Object.freeze({
+  ...NIIVUE_OPTIONS,
+  show3Dcrosshair: true,
+  crosshairWidth: CROSSHAIR_WIDTH_PERCENT,
+  crosshairWidthUnit: "percent",
+  crosshairColor: CROSSHAIR_COLOR,
+  isAlphaClipDark: true,
+});
+
+// A viewer of `volumes` on `canvas`; given `follow` (a viewer), synced with it from its first picture on.
+export async function createViewer(
+  canvas,
+  { volumes, layout = "multiplanar", blinded = false, onLocation = null, follow = null },
+) {
   layoutCheck(layout);
-  // The crosshair one voxel wide, and shown in the 3D layout too. A background voxel whose colour map
-  // gives it no alpha (at or below the low end of its range: the colour maps all start clear) is left
-  // clear: a perfusion map's zero background is not painted in the map's first colour.
-  const nv = niivueCreate({ show3Dcrosshair: true, crosshairWidth: 1, isAlphaClipDark: true });
+  const nv = niivueCreate(VIEWER_OPTIONS);
   const viewer = new Viewer(nv, canvas, { volumes, blinded });
   if (onLocation !== null) {
     viewer.onLocation(onLocation);
@@ -487,6 +568,9 @@ export async function createViewer(canvas, { volumes, layout = "multiplanar", bl
   await niivueAttach(nv, canvas, layout);
   viewer.ready = (async () => {
     viewer.show(await images);
+    if (follow !== null) {
+      viewer.followFrom(follow);
+    }
     nv.drawScene();
     await gpuFinished(nv.gl);
     await nextAnimationFrame();
