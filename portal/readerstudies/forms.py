@@ -56,6 +56,32 @@ class ReaderStudyForm(forms.Form):
         ),
     )
 
+    instructions = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text=(
+            "Shown to each reader before the first item and reachable while reading (Markdown: headings, "
+            "lists, links). Do not name the sources compared."
+        ),
+    )
+    same_mask_trials = forms.IntegerField(
+        required=False,
+        min_value=0,
+        initial=0,
+        label="Same-mask catch trials per reader",
+        help_text="Items showing one mask on both sides: a reader who prefers a side there is guessing.",
+    )
+    repeated_pairs = forms.IntegerField(
+        required=False,
+        min_value=0,
+        initial=0,
+        label="Repeated comparisons per reader",
+        help_text=(
+            "Comparisons shown again later (never right after), sides drawn anew: the results report "
+            "each reader's consistency (Cohen's kappa)."
+        ),
+    )
+
     def __init__(self, *args: object, challenge: Challenge, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type] (Form's own positional arguments)
         datasets: QuerySet[Dataset] = Dataset.objects.filter(challenge=challenge)
@@ -63,6 +89,12 @@ class ReaderStudyForm(forms.Form):
         self.fields["submissions"].queryset = (  # type: ignore[attr-defined] (a ModelChoiceField)
             submission_list_comparable(challenge=challenge)
         )
+
+    def clean_same_mask_trials(self) -> int:
+        return self.cleaned_data["same_mask_trials"] or 0
+
+    def clean_repeated_pairs(self) -> int:
+        return self.cleaned_data["repeated_pairs"] or 0
 
     def clean_minimum_reading_seconds(self) -> float:
         seconds = self.cleaned_data["minimum_reading_seconds"]

@@ -17,6 +17,8 @@ urlpatterns = [
     path("<id:pk>/results/", views.study_results, name="readerstudy-results"),
     path("<id:pk>/answers.csv", views.study_answers_csv, name="readerstudy-answers-csv"),
     path("<id:pk>/read/", views.study_read, name="readerstudy-read"),
+    path("<id:pk>/instructions/", views.study_instructions, name="readerstudy-instructions"),
+    path("<id:pk>/finished/", views.study_finished, name="readerstudy-finished"),
     path("masks/<str:token>/", views.reading_mask, name="readerstudy-mask"),
     path("items/<str:token>/images/<id:index>/", views.reading_background, name="readerstudy-background"),
 ]

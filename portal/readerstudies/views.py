@@ -18,7 +18,7 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, Validat
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.annotations import selectors as annotation_selectors
 from portal.challenges.models import Challenge
@@ -45,6 +45,7 @@ CSV_COLUMNS = (
     "answered_at",
     "seconds",
     "fast",
+    "trial",
     "reader_seed",
 )
 EXCLUDE_FAST = "exclude_fast"
@@ -105,6 +106,9 @@ def study_create(request: HttpRequest, challenge_slug: str) -> HttpResponse:
                 asks_quality_rating=data["asks_quality_rating"],
                 asks_comment=data["asks_comment"],
                 minimum_reading_seconds=data["minimum_reading_seconds"],
+                instructions=data["instructions"],
+                same_mask_trials=data["same_mask_trials"],
+                repeated_pairs=data["repeated_pairs"],
             )
         except ValidationError as error:
             for message in error.messages:
@@ -162,7 +166,8 @@ def _time_text(moment: datetime | None) -> str:
 
 def answers_csv_response(study: ReaderStudy) -> HttpResponse:
     """Every answer of the study with its unblinded sources, as CSV; ``fast`` flags an answer given in
-    less than the study's minimum reading time."""
+    less than the study's minimum reading time, ``trial`` names a catch trial (SAME_MASK, REPEAT) or a
+    comparison (REAL)."""
     minimum = study.minimum_reading_seconds
     rows = (
         (
@@ -181,6 +186,7 @@ def answers_csv_response(study: ReaderStudy) -> HttpResponse:
             _time_text(item.answered_at),
             "" if item.seconds is None else f"{item.seconds:.3f}",
             "yes" if selectors.answer_is_fast(item, minimum_reading_seconds=minimum) else "no",
+            item.trial,
             item.reader.seed,
         )
         for item in selectors.reader_study_answers(study=study)
@@ -198,13 +204,22 @@ def study_answers_csv(request: HttpRequest, pk: int) -> HttpResponse:
     return answers_csv_response(_study_or_404(request, pk))
 
 
-@login_required
-def study_read(request: HttpRequest, pk: int) -> HttpResponse:
-    """The reading page of an invited reader; it fetches its items from the API."""
+def _reader_or_404(request: HttpRequest, pk: int) -> StudyReader:
     try:
-        reader = selectors.study_reader_get(user=request.user, study_id=pk)
+        return selectors.study_reader_get(user=request.user, study_id=pk)
     except StudyReader.DoesNotExist as error:
         raise Http404("No such study.") from error
+
+
+@login_required
+def study_read(request: HttpRequest, pk: int) -> HttpResponse:
+    """The reading page of an invited reader; it fetches its items from the API. The study's instructions
+    come first, and a reader who has finished is sent to the finished page."""
+    reader = _reader_or_404(request, pk)
+    if reader.finished_at is not None:
+        return redirect("readerstudy-finished", pk=pk)
+    if selectors.study_reader_instructions_first(reader=reader):
+        return redirect("readerstudy-instructions", pk=pk)
     answered, total = selectors.study_reader_progress(reader=reader)
     context = {
         "reader": reader,
@@ -212,10 +227,36 @@ def study_read(request: HttpRequest, pk: int) -> HttpResponse:
         "answered": answered,
         "total": total,
         "next_url": reverse("api:readerstudy-next", kwargs={"pk": pk}),
+        "instructions_url": reverse("readerstudy-instructions", kwargs={"pk": pk}),
     }
     response = render(request, "readerstudies/study_read.html", context)
     response["Content-Security-Policy"] = VIEWER_CONTENT_SECURITY_POLICY
     return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_instructions(request: HttpRequest, pk: int) -> HttpResponse:
+    """The study's instructions, shown before the first item and reachable from the reading page; going
+    on (POST) records that the reader has read them and opens the next item."""
+    reader = _reader_or_404(request, pk)
+    if request.method == "POST":
+        services.study_reader_instructions_read(reader=reader)
+        return redirect("readerstudy-read", pk=pk)
+    answered, total = selectors.study_reader_progress(reader=reader)
+    context = {"reader": reader, "challenge": reader.study.challenge, "answered": answered, "total": total}
+    return render(request, "readerstudies/study_instructions.html", context)
+
+
+@login_required
+def study_finished(request: HttpRequest, pk: int) -> HttpResponse:
+    """What happens next, once the reader has answered every item (before that, the reading page)."""
+    reader = _reader_or_404(request, pk)
+    if reader.finished_at is None:
+        return redirect("readerstudy-read", pk=pk)
+    answered, total = selectors.study_reader_progress(reader=reader)
+    context = {"reader": reader, "challenge": reader.study.challenge, "answered": answered, "total": total}
+    return render(request, "readerstudies/study_finished.html", context)
 
 
 def reading_mask(request: HttpRequest, token: str) -> HttpResponse:

@@ -471,6 +471,13 @@ MATRIX: dict[str, tuple[Try, ...]] = {
     "studies/<pk>/answers.csv": (GET("/studies/{study}/answers.csv",       LOGIN, 404, 404, 403, 404, 200),),
     "studies/<pk>/read/": (GET("/studies/{study}/read/",                   LOGIN, 404, 404, 200, 404, 404,
                                hides=TEAMS),),
+    "studies/<pk>/instructions/": (
+        GET("/studies/{study}/instructions/",                              LOGIN, 404, 404, 200, 404, 404,
+            hides=TEAMS),
+        POST("/studies/{study}/instructions/",                             LOGIN, 404, 404, 302, 404, 404),
+    ),
+    # The reader has not finished: sent back to the reading page.
+    "studies/<pk>/finished/": (GET("/studies/{study}/finished/",           LOGIN, 404, 404, 302, 404, 404),),
     "studies/masks/<token>/": (GET("/studies/masks/{mask}/",               404,   404, 404, 200, 404, 404),),
     "studies/items/<token>/images/<index>/": (
         GET("/studies/items/{item}/images/0/",                             404,   404, 404, 200, 404, 404),

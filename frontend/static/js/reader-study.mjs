@@ -134,10 +134,13 @@ function resetForm(item) {
   document.getElementById("comment-field").hidden = !item.asks_comment;
 }
 
+// Every item is answered: the page says what happens next (as the finished page does on a later visit),
+// with the way back to the reader's studies.
 function finish(data) {
   progress.textContent = `${data.answered} / ${data.total} answered`;
   panes.hidden = true;
   form.hidden = true;
+  document.querySelector(".keys").hidden = true;
   document.getElementById("finished").hidden = false;
   current = null;
 }
