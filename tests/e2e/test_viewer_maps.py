@@ -3,6 +3,7 @@ in its range by its units with a clear background and a colour bar, masks outlin
 the crosshair hidden, keyboard help, and the 4D CTP's time slider."""
 
 import hashlib
+import re
 import tempfile
 from pathlib import Path
 
@@ -176,7 +177,7 @@ def test_keys_outline_and_hide_the_mask_hide_the_crosshair_and_open_the_help(
 
 
 @pytest.mark.e2e
-def test_the_ctp_time_slider_and_cine_change_the_frame_shown(
+def test_the_ctp_time_slider_and_cine_change_the_frame_and_a_click_draws_its_time_curve(
     synthetic_case: Case, live_server: object, browser: Browser
 ) -> None:
     page = _viewer_page(synthetic_case, live_server, browser)
@@ -194,6 +195,10 @@ def test_the_ctp_time_slider_and_cine_change_the_frame_shown(
         page.wait_for_selector("#pane-1[data-shown-frame='4']", state="attached")
         expect(page.locator("#time-shown")).to_have_text("frame 5 of 8 · 16 s")
         enhanced = canvas_pixels(page)
+        page.locator("#pane-1").click()
+        expect(page.locator("#time-curve-caption")).to_have_text(
+            re.compile(r"Voxel \d+, \d+, \d+: -?\d+ to -?\d+ HU over 28 s")
+        )
         page.get_by_role("button", name="Play").click()
         page.wait_for_selector("#pane-1[data-shown-frame='6']", state="attached")
         page.get_by_role("button", name="Pause").click()
@@ -202,4 +207,69 @@ def test_the_ctp_time_slider_and_cine_change_the_frame_shown(
         assert np.abs(enhanced - before).mean() > 1, "the slider's frame looks like the first"
     except Exception:
         save_failure(page, "viewer-ctp-time")
+        raise
+
+
+@pytest.mark.e2e
+def test_the_lesion_volume_is_shown_in_ml_and_a_right_drag_sets_the_window(
+    synthetic_case: Case, live_server: object, browser: Browser
+) -> None:
+    ground_truth = synthetic_case.ground_truths.get()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "mask.nii.gz"
+        with ground_truth.file.open("rb") as stored:
+            path.write_bytes(stored.read())
+        mask = sitk.ReadImage(str(path))
+    expected_ml = (sitk.GetArrayFromImage(mask) > 0).sum() * np.prod(mask.GetSpacing()) / 1000
+    page = _viewer_page(synthetic_case, live_server, browser)
+    try:
+        expect(page.locator("#overlay-volume")).to_have_text(f"Lesion volume {expected_ml:.1f} ml")
+        page.get_by_role("button", name="Axial").click()
+        page.get_by_label("Show the mask (H)").uncheck()
+        before = canvas_pixels(page)
+        box = page.locator("#pane-1").bounding_box()
+        assert box is not None
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down(button="right")
+        page.mouse.move(x + 150, y + 100, steps=5)
+        page.mouse.up(button="right")
+        after = canvas_pixels(page)
+
+        assert expected_ml > 1, "the synthetic lesion is empty"
+        assert np.abs(after - before).mean() > 1, "the right-drag did not change the window"
+    except Exception:
+        save_failure(page, "viewer-volume-window")
+        raise
+
+
+@pytest.mark.e2e
+def test_a_map_over_the_ncct_leaves_the_skull_seen_through_its_zero_background(
+    synthetic_case: Case, live_server: object, browser: Browser
+) -> None:
+    page = _viewer_page(synthetic_case, live_server, browser)
+    try:
+        page.get_by_role("button", name="Axial").click()
+        page.get_by_label("Show the mask (H)").uncheck()
+        page.get_by_role("button", name="Bone 500/2000").click()
+        ncct = canvas_pixels(page)
+        page.locator("#map-opacity").fill("100")
+        page.locator("#map-over").select_option(label="Tmax (in NCCT space)")
+        page.wait_for_selector("#pane-1[data-shown-map='Tmax (in NCCT space)']", state="attached")
+        mapped = canvas_pixels(page)
+        expect(page.locator("#colour-bar-1 figcaption")).to_have_text("Tmax (s)")
+        page.locator("#map-opacity").fill("20")
+        faint = canvas_pixels(page)
+
+        def grey(pixels: np.ndarray) -> int:
+            """Bright grey pixels: the skull in the bone window."""
+            return int(((pixels.min(axis=-1) > 120) & (pixels.max(axis=-1) - pixels.min(axis=-1) < 20)).sum())
+
+        coloured = int(((mapped.max(axis=-1) - mapped.min(axis=-1)) > 60).sum())
+        assert grey(ncct) > 200, "no skull to see"
+        assert grey(mapped) > grey(ncct) / 2, "the map's zero background covers the skull"
+        assert coloured > 2000, "the map does not colour the brain"
+        assert np.abs(mapped - faint).mean() > 1, "the map's opacity changes nothing"
+    except Exception:
+        save_failure(page, "viewer-map-over")
         raise

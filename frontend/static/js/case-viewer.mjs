@@ -22,21 +22,27 @@ function volumeOf(image) {
   return volume;
 }
 
-// A pane has drawn its new image: its colour bar (if the image is a perfusion map), and a hook for
-// browser tests, the label of the image drawn.
+// A pane has drawn its new image: its colour bar (of the perfusion map over it, or of the image if it is
+// one), and a hook for browser tests, the label of the image drawn.
 function paneShown(pane, index) {
-  const parameterMap = pane.image.parameter_map;
-  const colours = parameterMap === null ? null : pane.viewer.colours(pane.image.colormap);
+  const coloured = pane.map ?? pane.image;
+  const parameterMap = coloured.parameter_map;
+  const colours = parameterMap === null ? null : pane.viewer.colours(coloured.colormap);
   colourBarShow(document.getElementById(`colour-bar-${index + 1}`), parameterMap, colours);
-  document.getElementById(`pane-${index + 1}`).dataset.shownImage = pane.image.label;
+  const canvas = document.getElementById(`pane-${index + 1}`);
+  canvas.dataset.shownImage = pane.image.label;
+  canvas.dataset.shownMap = pane.map?.label ?? "";
 }
 
 const LESION_COLORS = Object.freeze({ 1: [255, 51, 51] });
-const OVERLAY = 1;
 
-// The first pane's volumes: the base image, and the lesion mask over it when there is one to show.
-function firstPaneVolumes(image, overlay, overlayControls) {
-  const volumes = [volumeOf(image)];
+// The first pane's volumes: the base image, a perfusion map over it if one is chosen (see-through below
+// its range), and the lesion mask over both when there is one to show.
+function firstPaneVolumes(pane, overlay, overlayControls, mapOpacity) {
+  const volumes = [volumeOf(pane.image)];
+  if (pane.map !== null) {
+    volumes.push({ ...volumeOf(pane.map), opacity: mapOpacity });
+  }
   if (overlay !== null) {
     volumes.push({
       url: overlay.url,
@@ -49,6 +55,29 @@ function firstPaneVolumes(image, overlay, overlayControls) {
   return volumes;
 }
 
+// The time-density curve of a voxel of a 4D CTP (its values in HU, one per frame) on `canvas`, from its
+// lowest to its highest value, the frame shown marked; the caption says the range.
+function timeCurveDraw(canvas, caption, { voxel, values, frame, frameSeconds }) {
+  const context = canvas.getContext("2d");
+  const low = Math.min(...values);
+  const high = Math.max(...values);
+  const x = (index) => 4 + (index / (values.length - 1)) * (canvas.width - 8);
+  const y = (value) => canvas.height - 4 - ((value - low) / Math.max(high - low, 1)) * (canvas.height - 8);
+  context.clearRect(0, 0, canvas.width, canvas.height);
+  context.strokeStyle = "#888";
+  context.beginPath();
+  context.moveTo(x(frame), 0);
+  context.lineTo(x(frame), canvas.height);
+  context.stroke();
+  context.strokeStyle = "#c30";
+  context.lineWidth = 2;
+  context.beginPath();
+  values.forEach((value, index) => context.lineTo(x(index), y(value)));
+  context.stroke();
+  const seconds = Number(((values.length - 1) * frameSeconds).toFixed(1));
+  caption.textContent = `Voxel ${voxel.join(", ")}: ${Math.round(low)} to ${Math.round(high)} HU over ${seconds} s`;
+}
+
 // Cine playback of a 4D CTP: the time between frames shown, 10 frames a second.
 const CINE_FRAME_MS = 100;
 
@@ -59,7 +88,16 @@ function bindTimeControls(viewer) {
   const shown = document.getElementById("time-shown");
   const play = document.getElementById("time-play");
   const canvas = document.getElementById("pane-1");
+  const curve = document.getElementById("time-curve");
+  const curveCaption = document.getElementById("time-curve-caption");
   let playing = false;
+  let curveVoxel = null;
+  const curveDraw = () => {
+    if (curveVoxel !== null && viewer.frameCount > 1) {
+      const values = viewer.timeCurve(curveVoxel);
+      timeCurveDraw(curve, curveCaption, { voxel: curveVoxel, values, frame: viewer.frame, frameSeconds: viewer.frameSeconds });
+    }
+  };
   let loops = 0; // the cine loop that runs is the last one started
 
   const frameShow = async (frame) => {
@@ -68,6 +106,7 @@ function bindTimeControls(viewer) {
     const seconds = frame * viewer.frameSeconds;
     shown.textContent = `frame ${frame + 1} of ${viewer.frameCount} · ${Number(seconds.toFixed(1))} s`;
     canvas.dataset.shownFrame = String(frame); // a hook for browser tests
+    curveDraw();
   };
   const playingSet = (value) => {
     playing = value;
@@ -99,7 +138,12 @@ function bindTimeControls(viewer) {
       frameShow(viewer.frame);
     }
   };
-  return { stop, update };
+  // The voxel under the cursor, for its curve.
+  const locate = (voxel) => {
+    curveVoxel = voxel;
+    curveDraw();
+  };
+  return { stop, update, locate };
 }
 
 function fillSelect(select, images, selectedIndex) {
@@ -130,14 +174,27 @@ async function main() {
   fillSelect(baseSelect, images, 0);
   fillSelect(secondSelect, images, -1);
 
+  let timeControls = null;
   const showLocation = (report) => {
     location.textContent = locationText(report);
+    timeControls?.locate(report.voxel);
   };
-  const panes = [{ viewer: null, image: images[0] }, { viewer: null, image: null }];
+  const panes = [
+    { viewer: null, image: images[0], map: null },
+    { viewer: null, image: null, map: null },
+  ];
+  const mapSelect = document.getElementById("map-over");
+  const mapOpacity = document.getElementById("map-opacity");
+  const maps = images.filter((image) => image.parameter_map !== null);
+  fillSelect(mapSelect, maps, -1);
+  document.getElementById("map-controls").hidden = maps.length === 0;
+  const firstVolumes = () => firstPaneVolumes(panes[0], overlay, overlayControls, Number(mapOpacity.value) / 100);
+  // The index of the mask among the first pane's volumes: after the map, when there is one.
+  const maskIndex = () => (panes[0].map === null ? 1 : 2);
   let first;
   try {
     first = await createViewer(document.getElementById("pane-1"), {
-      volumes: firstPaneVolumes(images[0], overlay, overlayControls),
+      volumes: firstVolumes(),
       onLocation: showLocation,
     });
     await first.ready;
@@ -147,7 +204,12 @@ async function main() {
   }
   panes[0].viewer = first;
   paneShown(panes[0], 0);
-  const timeControls = bindTimeControls(first);
+  if (overlay !== null) {
+    // The mask is on the base image's grid whichever image is the base: its volume is measured once.
+    const millilitres = first.labelVolumeMl();
+    document.getElementById("overlay-volume").textContent = `Lesion volume ${millilitres.toFixed(1)} ml`;
+  }
+  timeControls = bindTimeControls(first);
   timeControls.update();
 
   const shown = () => panes.filter((pane) => pane.viewer !== null && pane.image !== null);
@@ -167,19 +229,31 @@ async function main() {
     }
   });
 
-  baseSelect.addEventListener("change", async () => {
-    panes[0].image = images[Number(baseSelect.value)];
+  const firstReload = async () => {
     timeControls.stop();
-    await first.load(firstPaneVolumes(panes[0].image, overlay, overlayControls));
+    await first.load(firstVolumes());
     paneShown(panes[0], 0);
     timeControls.update();
+  };
+  baseSelect.addEventListener("change", () => {
+    panes[0].image = images[Number(baseSelect.value)];
+    firstReload();
+  });
+  mapSelect.addEventListener("change", () => {
+    panes[0].map = mapSelect.value === "" ? null : maps[Number(mapSelect.value)];
+    firstReload();
+  });
+  mapOpacity.addEventListener("input", () => {
+    if (panes[0].map !== null) {
+      first.setOverlayOpacity(1, Number(mapOpacity.value) / 100);
+    }
   });
   if (overlay !== null) {
     overlayControls.opacity.addEventListener("input", () =>
-      first.setOverlayOpacity(OVERLAY, Number(overlayControls.opacity.value) / 100),
+      first.setOverlayOpacity(maskIndex(), Number(overlayControls.opacity.value) / 100),
     );
     overlayControls.visible.addEventListener("change", () =>
-      first.setOverlayVisible(OVERLAY, overlayControls.visible.checked),
+      first.setOverlayVisible(maskIndex(), overlayControls.visible.checked),
     );
     overlayControls.outline.addEventListener("change", () => first.setLabelOutline(overlayControls.outline.checked));
   }

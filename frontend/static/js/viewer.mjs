@@ -492,10 +492,26 @@ class Viewer {
     return this.#nv.volumes[0].frame4D;
   }
 
+  // The base image's value at a voxel (i, j, k as the location reports give) in each of its frames.
+  timeCurve(voxel) {
+    const base = this.#nv.volumes[0];
+    return Array.from({ length: this.frameCount }, (_, frame) => base.getValue(...voxel, frame));
+  }
+
   // Show the base image's frame `frame` (from 0); resolves once it is drawn.
   async setFrame(frame) {
     this.#nv.setFrame4D(this.#nv.volumes[0].id, frame);
     await gpuFinished(this.#nv.gl);
+  }
+
+  // The volume of the label volume's labelled voxels in ml (its voxels are the background's), or null
+  // where there is none.
+  labelVolumeMl() {
+    if (this.#labelIndex === -1) {
+      return null;
+    }
+    const [, x, y, z] = this.#nv.back.pixDims;
+    return (this.#nv.drawBitmap.reduce((count, label) => count + (label > 0 ? 1 : 0), 0) * x * y * z) / 1000;
   }
 
   // The 256 RGBA entries of a NiiVue colour map, for a colour bar.
@@ -546,6 +562,9 @@ export const VIEWER_OPTIONS = Object.freeze({
   crosshairWidthUnit: "percent",
   crosshairColor: CROSSHAIR_COLOR,
   isAlphaClipDark: true,
+  // A drag with the right button sets the window: across for its width, up and down for its level
+  // (NiiVue's DRAG_MODE.windowing; its default, contrast, sets the window from a rectangle's values).
+  dragMode: 9,
 });
 
 // A viewer of `volumes` on `canvas`; given `follow` (a viewer), synced with it from its first picture on.
