@@ -101,6 +101,20 @@ class ReaderStudyForm(forms.Form):
         return DEFAULT_MINIMUM_READING_SECONDS if seconds is None else seconds
 
 
+class StudyDesignForm(forms.Form):
+    """A study's instructions and catch-trial counts, changed after its creation."""
+
+    instructions = ReaderStudyForm.base_fields["instructions"]
+    same_mask_trials = ReaderStudyForm.base_fields["same_mask_trials"]
+    repeated_pairs = ReaderStudyForm.base_fields["repeated_pairs"]
+
+    def clean_same_mask_trials(self) -> int:
+        return self.cleaned_data["same_mask_trials"] or 0
+
+    def clean_repeated_pairs(self) -> int:
+        return self.cleaned_data["repeated_pairs"] or 0
+
+
 class ReaderInviteForm(forms.Form):
     """A user to invite by name; they get the challenge's reader role if they lack it."""
 

@@ -205,6 +205,36 @@ def reader_study_create(
     return study
 
 
+def reader_study_design_update(
+    *, study: ReaderStudy, user: User, instructions: str, same_mask_trials: int, repeated_pairs: int
+) -> ReaderStudy:
+    """Change the readers' instructions, at any time, and the catch-trial counts, until the first reader is
+    invited (each reader's draw, catch trials included, is made once at their invitation).
+
+    Raises ``PermissionDenied`` for anyone but an organizer, ``ValidationError`` listing every problem.
+    """
+    _organizer_check(user=user, challenge=study.challenge)
+    problems = []
+    if (same_mask_trials, repeated_pairs) != (study.same_mask_trials, study.repeated_pairs):
+        if study.readers.exists():
+            problems.append(
+                "The catch trials were drawn when the first reader was invited; a new study can have others."
+            )
+        cases, sources = study.study_cases.count(), study.sources.count()
+        problems += _catch_trials_check(
+            comparisons=cases * sources * (sources - 1) // 2,
+            masks=cases * sources,
+            same_mask_trials=same_mask_trials,
+            repeated_pairs=repeated_pairs,
+        )
+    if problems:
+        raise ValidationError(problems, code="invalid")
+    study.instructions = instructions.strip()
+    study.same_mask_trials, study.repeated_pairs = same_mask_trials, repeated_pairs
+    study.save(update_fields=["instructions", "same_mask_trials", "repeated_pairs"])
+    return study
+
+
 def _file_copy(*, field_file: FieldFile, path: Path) -> Path:
     with field_file.open("rb") as source, path.open("wb") as target:
         shutil.copyfileobj(source, target)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("new/<slug:challenge_slug>/", views.study_create, name="readerstudy-create"),
     path("<id:pk>/", views.study_detail, name="readerstudy-detail"),
     path("<id:pk>/readers/", views.study_reader_invite_view, name="readerstudy-invite"),
+    path("<id:pk>/design/", views.study_design_update, name="readerstudy-design"),
     path("<id:pk>/results/", views.study_results, name="readerstudy-results"),
     path("<id:pk>/answers.csv", views.study_answers_csv, name="readerstudy-answers-csv"),
     path("<id:pk>/read/", views.study_read, name="readerstudy-read"),

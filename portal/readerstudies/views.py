@@ -26,7 +26,7 @@ from portal.challenges.selectors import challenge_get_visible_to, challenge_list
 from portal.csv_export import csv_rows_text
 from portal.datasets.views import VIEWER_CONTENT_SECURITY_POLICY, volume_response
 from portal.readerstudies import selectors, services
-from portal.readerstudies.forms import ReaderInviteForm, ReaderStudyForm
+from portal.readerstudies.forms import ReaderInviteForm, ReaderStudyForm, StudyDesignForm
 from portal.readerstudies.models import ReaderStudy, StudyReader
 
 CSV_COLUMNS = (
@@ -129,6 +129,13 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "readers": selectors.study_reader_list(study=study),
         "candidates": selectors.reader_candidate_list(study=study),
         "invite_form": ReaderInviteForm(),
+        "design_form": StudyDesignForm(
+            initial={
+                "instructions": study.instructions,
+                "same_mask_trials": study.same_mask_trials,
+                "repeated_pairs": study.repeated_pairs,
+            }
+        ),
     }
     return render(request, "readerstudies/study_detail.html", context)
 
@@ -144,6 +151,24 @@ def study_reader_invite_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"{form.cleaned_data['username']} is invited.")
     else:
         messages.error(request, " ".join(form.errors["username"]))
+    return redirect("readerstudy-detail", pk=study.pk)
+
+
+@login_required
+@require_POST
+def study_design_update(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change the study's instructions and, before any reader is invited, its catch trials."""
+    study = _study_or_404(request, pk)
+    form = StudyDesignForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Catch-trial counts are whole numbers, 0 or more.")
+        return redirect("readerstudy-detail", pk=study.pk)
+    try:
+        services.reader_study_design_update(study=study, user=request.user, **form.cleaned_data)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "The study's design is saved.")
     return redirect("readerstudy-detail", pk=study.pk)
 
 

@@ -467,6 +467,10 @@ MATRIX: dict[str, tuple[Try, ...]] = {
         POST("/studies/{study}/readers/",                                  LOGIN, 404, 404, 403, 404, 302,
              body={"username": "reader"}),
     ),
+    "studies/<pk>/design/": (
+        POST("/studies/{study}/design/",                                   LOGIN, 404, 404, 403, 404, 302,
+             body={"instructions": "Read each case.", "same_mask_trials": "0", "repeated_pairs": "0"}),
+    ),
     "studies/<pk>/results/": (GET("/studies/{study}/results/",             LOGIN, 404, 404, 403, 404, 200),),
     "studies/<pk>/answers.csv": (GET("/studies/{study}/answers.csv",       LOGIN, 404, 404, 403, 404, 200),),
     "studies/<pk>/read/": (GET("/studies/{study}/read/",                   LOGIN, 404, 404, 200, 404, 404,

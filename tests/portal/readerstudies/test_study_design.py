@@ -159,3 +159,33 @@ def test_results_page_csv_and_api_report_catch_trials_and_time_per_item(
     assert sum(rate["ties"] for rate in data["preference"]) == 2 * 3, "real items only"
     assert tuple(rows[0]) == CSV_COLUMNS
     assert sorted(row["trial"] for row in rows) == ["REAL"] * 3 + ["REPEAT"] + ["SAME_MASK"] * 2
+
+
+def test_the_organizer_edits_the_instructions_and_the_catch_trials_until_a_reader_is_invited(
+    make_study: Callable, study_world: StudyWorld
+) -> None:
+    study = make_study()
+    client = _client(study_world.person("organizer"))
+    design = {"instructions": "Look at **every** slice.", "same_mask_trials": "1", "repeated_pairs": "1"}
+
+    saved = client.post(f"/studies/{study.pk}/design/", design, follow=True).content.decode()
+    study.refresh_from_db()
+    assert "The study&#x27;s design is saved." in saved
+    assert (study.instructions, study.same_mask_trials, study.repeated_pairs) == (
+        "Look at **every** slice.",
+        1,
+        1,
+    )
+    client.post(f"/studies/{study.pk}/readers/", {"username": "reader"})
+    assert study.readers.get().items.count() == 3 + 1 + 1
+
+    refused = client.post(
+        f"/studies/{study.pk}/design/", design | {"repeated_pairs": "2"}, follow=True
+    ).content.decode()
+    reworded = client.post(
+        f"/studies/{study.pk}/design/", design | {"instructions": "Take your time."}, follow=True
+    )
+    study.refresh_from_db()
+    assert "The catch trials were drawn when the first reader was invited" in refused
+    assert (study.instructions, study.repeated_pairs) == ("Take your time.", 1)
+    assert "<p>Take your time.</p>" in reworded.content.decode()
