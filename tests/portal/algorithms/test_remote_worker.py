@@ -20,6 +20,7 @@ from inference.tickets import StoredFile
 from portal.algorithms import remote, tasks
 from portal.algorithms.models import Job, RemoteWorker
 from portal.submissions.models import Submission
+from tests.conftest import ObjectStore
 from tests.portal.algorithms.conftest import AlgorithmPhase, FakeEngine, archive_upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -253,3 +254,32 @@ def test_an_administrator_sees_and_revokes_workers_in_the_admin(admin_client: Cl
     assert answer.status_code == 302
     assert remote.remote_worker_authenticate(key=key) is None
     assert admin_client.get("/admin/algorithms/remoteworker/add/").status_code == 403
+
+
+@pytest.mark.integration
+def test_with_an_object_store_a_remote_worker_fetches_straight_from_it(
+    object_store: ObjectStore,
+    s3_endpoint: str,
+    algorithm_phase: AlgorithmPhase,
+    fake_engine: FakeEngine,
+    portal: LiveServer,
+    tmp_path: Path,
+) -> None:
+    submission = _submit(algorithm_phase, fake_engine.image(copy_dwi))
+    client, settings = _worker("gpu-host-1", portal, tmp_path)
+    ticket = client.job_next()
+    assert ticket is not None
+    dwi = ticket.inputs["dwi-brain-mri"]
+    assert isinstance(dwi, StoredFile)
+    assert dwi.source.startswith(f"{s3_endpoint}/{object_store.bucket}/private/")
+    assert "X-Amz-Signature=" in dwi.source
+    Job.objects.filter(pk=ticket.job_id).update(claimed_by="")  # that worker fell silent
+
+    while job_next_remote(client=client, runtime=fake_engine.runtime, settings=settings):
+        pass
+
+    submission.refresh_from_db()
+    assert submission.status == Submission.Status.SUCCEEDED, submission.error
+    stored = object_store.client.list_objects_v2(Bucket=object_store.bucket, Prefix="private/")["Contents"]
+    segmentations = [entry["Key"] for entry in stored if "/algorithms/segmentations/" in entry["Key"]]
+    assert len(segmentations) == 3
