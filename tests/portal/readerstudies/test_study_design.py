@@ -113,7 +113,7 @@ def test_the_reader_reads_the_instructions_first_then_reads_and_ends_on_the_fini
     assert source_leaks(page) == []
 
 
-def test_a_study_without_instructions_opens_on_its_first_item(
+def test_a_study_without_instructions_or_catch_trials_opens_on_its_first_item_and_reports_none(
     study: ReaderStudy, study_world: StudyWorld
 ) -> None:
     client = _client(study_world.person("reader"))
@@ -121,6 +121,9 @@ def test_a_study_without_instructions_opens_on_its_first_item(
     assert client.get(f"/studies/{study.pk}/read/").status_code == 200
     page = client.get(f"/studies/{study.pk}/instructions/").content.decode()
     assert "The organizers have written no instructions for this study." in page
+    results = _client(study_world.person("organizer")).get(f"/studies/{study.pk}/results/").content.decode()
+    assert "Catch trials" not in results
+    assert 'id="reading-times"' in results
 
 
 def test_results_page_csv_and_api_report_catch_trials_and_time_per_item(
