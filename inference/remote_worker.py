@@ -17,9 +17,9 @@ Start it on the GPU host (``docker/entrypoint worker-gpu-remote`` does the same)
 
 Settings (environment): ``CELERY_BROKER_URL``, ``ISLES_PORTAL_URL`` and ``ISLES_WORKER_KEY`` (required);
 ``ISLES_GPU_DEVICE`` (the GPU this worker owns; none when empty); ``ISLES_WORKER_CACHE_DIR`` and
-``ISLES_WORKER_CACHE_MB`` (converted inputs by sha256); ``ISLES_CONTAINER_IO`` and
-``ISLES_INPUT_VOLUMES_MB`` (how a job's files reach its container, as for any worker); ``DOCKER_HOST`` (the
-engine; the environment's default when unset); ``LOG_LEVEL``.
+``ISLES_WORKER_CACHE_MB`` (fetched inputs and converted inputs, each kept by sha256 up to that size);
+``ISLES_CONTAINER_IO`` and ``ISLES_INPUT_VOLUMES_MB`` (how a job's files reach its container, as for any
+worker); ``DOCKER_HOST`` (the engine; the environment's default when unset); ``LOG_LEVEL``.
 """
 
 import hashlib
@@ -36,6 +36,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
@@ -144,12 +145,14 @@ class PortalClient:
         self._post(f"/api/worker/jobs/{ticket.job_id}/report/", body=body, content_type=content_type)
 
     def fetch(self, stored: StoredFile, folder: Path) -> Path:
-        """Download ``stored`` by its signed link into ``folder``, checking its size and sha256."""
-        name = PurePosixPath(stored.file_name).name
-        if name in ("", ".", ".."):
-            raise FetchFailed(f"The portal named a file {stored.file_name!r}, which is no file name.")
+        """Download ``stored`` by its signed link into ``folder``, under its name."""
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / name
+        target = folder / stored_file_name(stored)
+        self.download(stored, target)
+        return target
+
+    def download(self, stored: StoredFile, target: Path) -> None:
+        """Download ``stored`` by its signed link to ``target``, checking its size and sha256."""
         digest, size = hashlib.sha256(), 0
         with urllib.request.urlopen(stored.source, timeout=_TIMEOUT_S) as answer, target.open("wb") as out:
             while chunk := answer.read(_CHUNK_BYTES):
@@ -158,10 +161,9 @@ class PortalClient:
                 out.write(chunk)
         if size != stored.size_bytes or digest.hexdigest() != stored.sha256:
             raise FetchFailed(
-                f"{name} arrived with {size} bytes and sha256 {digest.hexdigest()[:12]}, not as the portal"
-                f" stored it ({stored.size_bytes} bytes, {stored.sha256[:12]})."
+                f"{stored.file_name} arrived with {size} bytes and sha256 {digest.hexdigest()[:12]}, not as"
+                f" the portal stored it ({stored.size_bytes} bytes, {stored.sha256[:12]})."
             )
-        return target
 
     def _post_claim(self, path: str, ticket: JobTicket) -> None:
         body = json.dumps({"claim": ticket.claim}).encode()
@@ -235,13 +237,16 @@ def job_next_remote(
     claimed = time.monotonic()
     logger.info("Running job %s (%s).", ticket.job_id, ticket.container_name)
     cache = ConversionCache(folder=settings.cache_folder / "conversions", max_bytes=settings.cache_max_bytes)
+    downloads = ConversionCache(
+        folder=settings.cache_folder / "downloads", max_bytes=settings.cache_max_bytes
+    )
     try:
         with tempfile.TemporaryDirectory(prefix="isles-remote-job-") as scratch:
             with _beating(client, ticket, runtime):
                 result = ticket_run(
                     ticket,
                     runtime=runtime,
-                    fetch=client.fetch,
+                    fetch=partial(fetch_cached, client=client, downloads=downloads),
                     scratch=Path(scratch),
                     gpu_device=settings.gpu_device,
                     conversion_cache=cache,
@@ -270,6 +275,32 @@ def job_next_remote(
         _quietly(client.report, ticket, None)
         raise
     return ticket.job_id
+
+
+def stored_file_name(stored: StoredFile) -> str:
+    """The name the portal gave ``stored``, as a plain file name; ``FetchFailed`` for anything else."""
+    name = PurePosixPath(stored.file_name).name
+    if name.strip(".") == "":
+        raise FetchFailed(f"The portal named a file {stored.file_name!r}, which is no file name.")
+    return name
+
+
+def fetch_cached(
+    stored: StoredFile, folder: Path, *, client: PortalClient, downloads: ConversionCache
+) -> Path:
+    """``stored`` in ``folder``, downloaded once per worker: the next job on the same case (another team's
+    submission) links the file ``downloads`` keeps by its sha256 instead of fetching it again."""
+    name = stored_file_name(stored)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    downloads.stage(
+        Path(name),
+        target,
+        sha256=stored.sha256,
+        image_format=name.split(".", 1)[1] if "." in name else "bin",
+        convert=lambda _, destination: client.download(stored, destination),
+    )
+    return target
 
 
 def _quietly(call: Any, *args: Any) -> None:

@@ -283,3 +283,30 @@ def test_with_an_object_store_a_remote_worker_fetches_straight_from_it(
     stored = object_store.client.list_objects_v2(Bucket=object_store.bucket, Prefix="private/")["Contents"]
     segmentations = [entry["Key"] for entry in stored if "/algorithms/segmentations/" in entry["Key"]]
     assert len(segmentations) == 3
+
+
+def test_a_remote_worker_fetches_each_stored_file_once(
+    algorithm_phase: AlgorithmPhase,
+    fake_engine: FakeEngine,
+    portal: LiveServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _submit(algorithm_phase, fake_engine.image(copy_dwi))
+    client, settings = _worker("gpu-host-1", portal, tmp_path)
+    fetched: list[str] = []
+    download = client.download
+    monkeypatch.setattr(
+        client, "download", lambda stored, target: (fetched.append(stored.sha256), download(stored, target))
+    )
+
+    while job_next_remote(client=client, runtime=fake_engine.runtime, settings=settings):
+        pass
+
+    # Three jobs read nine images, all stored with the same content (one sha256): fetched once, kept by it.
+    stored = {image.sha256 for case in algorithm_phase.cases for image in case.images.all()}
+    assert len(stored) == 1
+    assert fetched == list(stored)
+    assert [path.name.split(".")[0] for path in (settings.cache_folder / "downloads").iterdir()] == list(
+        stored
+    )
