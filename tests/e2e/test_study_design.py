@@ -1,6 +1,7 @@
-"""The study design end to end in a real Chromium: a reader reads the organizer's instructions, answers
-every item with the keyboard, catch trials included (same mask on both sides, comparisons repeated),
-looks the instructions up again midway, and ends on the page that says what happens next and links back;
+"""The study design end to end in a real Chromium: a reader reads the organizer's instructions, goes on
+and answers every item with the keyboard, catch trials included (same mask on both sides, comparisons
+repeated), looks the instructions up again midway, and ends on the page that says what happens next and
+links back;
 the organizer's results show the guessing rate, the intra-reader kappa and the time per item, computed
 from the stored answers as statsmodels and numpy compute them."""
 
@@ -93,7 +94,8 @@ def _read_everything(page: Page, study: ReaderStudy, url: str) -> None:
     expect(page).to_have_url(f"{url}/studies/{study.pk}/instructions/")
     expect(page.get_by_role("heading", name="Reading protocol")).to_be_visible()
     expect(page.locator("#instructions strong")).to_have_text("follows the infarct on follow-up imaging")
-    page.get_by_role("button", name="Start reading").click()
+    expect(page.get_by_role("button", name="Start reading")).to_be_focused()
+    page.keyboard.press("Enter")
     real_index = 0
     for position in range(1, ITEMS + 1):
         page.wait_for_selector(f"#reader-study[data-shown='{position}']", state="attached")
@@ -101,7 +103,8 @@ def _read_everything(page: Page, study: ReaderStudy, url: str) -> None:
         if position == 3:  # the instructions stay reachable, and reading resumes where it was
             page.get_by_role("link", name="Instructions").click()
             expect(page.get_by_role("heading", name="Reading protocol")).to_be_visible()
-            page.get_by_role("button", name="Back to reading").click()
+            expect(page.get_by_role("button", name="Back to reading")).to_be_focused()
+            page.keyboard.press("Enter")
             page.wait_for_selector(f"#reader-study[data-shown='{position}']", state="attached")
         item = reader.items.get(position=position)
         page.keyboard.press(plan.key(item, real_index))
