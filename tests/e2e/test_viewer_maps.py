@@ -151,6 +151,10 @@ def test_keys_outline_and_hide_the_mask_hide_the_crosshair_and_open_the_help(
         outline = canvas_pixels(page)
         page.locator("#overlay-opacity").fill("30")
         faint_outline = canvas_pixels(page)
+        # A key pressed after a click on a box or slider is still the page's.
+        page.get_by_label("Outline (O)").click()
+        page.keyboard.press("o")
+        expect(page.get_by_label("Outline (O)")).to_be_checked()
         page.locator("#pane-1").focus()
         page.keyboard.press("h")
         expect(page.get_by_label("Show the mask (H)")).not_to_be_checked()

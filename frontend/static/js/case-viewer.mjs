@@ -1,7 +1,9 @@
-// The case viewer page: any image of the case as the base of the first pane, optionally a second image
-// in a second pane with a synced crosshair, CT window presets, layouts, and the value under the cursor.
-// Where the user may see the case's reference lesion mask (a training case, or any to an organizer), the
-// first pane shows it as an overlay, in the submission review's way: one label volume, opacity and a box.
+// The case viewer page: any image of the case as the base of the first pane, optionally a perfusion map
+// over it and a second image in a second pane with a synced crosshair, CT window presets, layouts, the
+// value under the cursor, a colour bar under a map, and for a 4D CTP a time slider, cine playback and
+// the time-density curve of the voxel clicked. Where the user may see the case's reference lesion mask
+// (a training case, or any to an organizer), the first pane shows it as an overlay, in the submission
+// review's way: one label volume, filled or outlined, its opacity, and its volume in ml.
 
 import { colourBarShow } from "./colour-bar.mjs";
 import { createViewer, webgl2Available } from "./viewer.mjs";

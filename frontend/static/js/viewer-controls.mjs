@@ -56,6 +56,13 @@ function isTyping(target) {
   return target instanceof HTMLInputElement || target instanceof HTMLSelectElement || target instanceof HTMLTextAreaElement;
 }
 
+// Inputs that take no letters: a letter pressed while one has the focus (after a click on it) is the page's.
+const LETTERLESS_INPUTS = Object.freeze(["checkbox", "radio", "range", "button"]);
+
+function takesLetters(target) {
+  return isTyping(target) && !(target instanceof HTMLInputElement && LETTERLESS_INPUTS.includes(target.type));
+}
+
 // The page's help on its keys (a <dialog id="viewer-help">, opened by its button and "?"), if it has one.
 function helpToggle() {
   const help = document.getElementById("viewer-help");
@@ -78,7 +85,7 @@ function bindPageKeys(keys) {
     "keydown",
     (event) => {
       const action = actions[event.key.toLowerCase()];
-      if (action === undefined || isTyping(event.target) || event.ctrlKey || event.metaKey || event.altKey) {
+      if (action === undefined || takesLetters(event.target) || event.ctrlKey || event.metaKey || event.altKey) {
         return;
       }
       event.preventDefault();
