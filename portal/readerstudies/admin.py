@@ -29,8 +29,10 @@ class ReaderStudyAdmin(admin.ModelAdmin):
 
 @admin.register(ReadingItem)
 class ReadingItemAdmin(admin.ModelAdmin):
-    list_display = ("reader", "position", "study_case", "source_a", "source_b", "preference", "seconds")
-    list_filter = ("reader__study",)
+    list_display = (
+        "reader", "position", "study_case", "trial", "source_a", "source_b", "preference", "seconds"
+    )  # fmt: skip
+    list_filter = ("reader__study", "trial")
     readonly_fields = [field.name for field in ReadingItem._meta.fields]
 
     def has_add_permission(self, request: object) -> bool:

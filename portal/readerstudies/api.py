@@ -174,8 +174,10 @@ def _study_or_404(request: Request, pk: int) -> ReaderStudy:
 
 
 class ResultsView(APIView):
-    """The study's statistics (organizers only): preference rates, per reader, kappa, ratings, times and
-    the answers faster than the study's minimum reading time; ``?exclude_fast=1`` leaves those out."""
+    """The study's statistics (organizers only): preference rates of the real items, per reader, Fleiss'
+    kappa, ratings, the time per item per reader (median, quartiles, mean), the catch trials (guessing
+    rate on same-mask items, intra-reader Cohen's kappa on repeated comparisons) and the answers faster
+    than the study's minimum reading time; ``?exclude_fast=1`` leaves those out."""
 
     permission_classes = [IsAuthenticated]
 
