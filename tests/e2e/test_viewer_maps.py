@@ -203,6 +203,9 @@ def test_the_ctp_time_slider_and_cine_change_the_frame_and_a_click_draws_its_tim
         expect(page.locator("#time-curve-caption")).to_have_text(
             re.compile(r"Voxel \d+, \d+, \d+: -?\d+ to -?\d+ HU over 28 s")
         )
+        # NiiVue's own key for the next frame, with the image focused: the slider follows.
+        page.keyboard.press("ArrowRight")
+        expect(slider).to_have_value("5")
         page.get_by_role("button", name="Play").click()
         page.wait_for_selector("#pane-1[data-shown-frame='6']", state="attached")
         page.get_by_role("button", name="Pause").click()

@@ -102,14 +102,15 @@ function bindTimeControls(viewer) {
   };
   let loops = 0; // the cine loop that runs is the last one started
 
-  const frameShow = async (frame) => {
-    await viewer.setFrame(frame);
+  const frameShown = (frame) => {
     slider.value = String(frame);
     const seconds = frame * viewer.frameSeconds;
     shown.textContent = `frame ${frame + 1} of ${viewer.frameCount} · ${Number(seconds.toFixed(1))} s`;
     canvas.dataset.shownFrame = String(frame); // a hook for browser tests
     curveDraw();
   };
+  viewer.onFrame(frameShown);
+  const frameShow = (frame) => viewer.setFrame(frame);
   const playingSet = (value) => {
     playing = value;
     play.setAttribute("aria-pressed", String(value));
@@ -137,7 +138,7 @@ function bindTimeControls(viewer) {
     box.hidden = viewer.frameCount < 2;
     slider.max = String(viewer.frameCount - 1);
     if (!box.hidden) {
-      frameShow(viewer.frame);
+      frameShown(viewer.frame);
     }
   };
   // The voxel under the cursor, for its curve.

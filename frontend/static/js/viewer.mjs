@@ -498,6 +498,12 @@ class Viewer {
     return Array.from({ length: this.frameCount }, (_, frame) => base.getValue(...voxel, frame));
   }
 
+  // `callback(frame)` whenever the base image shows another frame: set here, or by NiiVue's own keys (the
+  // left and right arrows step through frames while the image has the focus).
+  onFrame(callback) {
+    this.#nv.onFrameChange = (_volume, frame) => callback(frame);
+  }
+
   // Show the base image's frame `frame` (from 0); resolves once it is drawn.
   async setFrame(frame) {
     this.#nv.setFrame4D(this.#nv.volumes[0].id, frame);
