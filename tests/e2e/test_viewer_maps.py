@@ -280,3 +280,43 @@ def test_a_map_over_the_ncct_leaves_the_skull_seen_through_its_zero_background(
     except Exception:
         save_failure(page, "viewer-map-over")
         raise
+
+
+# Records the second pane's crosshair voxel at the moment it says its first picture is drawn.
+RECORD_SECOND_PANE_FIRST_PICTURE = """
+() => {
+  const pane = document.getElementById("pane-2");
+  new MutationObserver((_, observer) => {
+    if (pane.dataset.viewerReady === "true") {
+      pane.dataset.firstPictureVoxel = pane.dataset.crosshairVoxel;
+      observer.disconnect();
+    }
+  }).observe(pane, { attributes: true, attributeFilter: ["data-viewer-ready"] });
+}
+"""
+
+
+@pytest.mark.e2e
+def test_the_second_pane_opens_at_the_first_panes_crosshair_and_without_it_when_hidden(
+    synthetic_case: Case, live_server: object, browser: Browser
+) -> None:
+    page = _viewer_page(synthetic_case, live_server, browser)
+    try:
+        page.get_by_role("button", name="Axial").click()
+        box = page.locator("#pane-1").bounding_box()
+        assert box is not None
+        page.locator("#pane-1").click(position={"x": box["width"] * 0.42, "y": box["height"] * 0.35})
+        page.keyboard.press("x")
+        first_voxel = page.locator("#pane-1").get_attribute("data-crosshair-voxel")
+        page.evaluate(RECORD_SECOND_PANE_FIRST_PICTURE)
+        page.locator("#second-image").select_option(label="CTP (in NCCT space)")
+        page.wait_for_selector("#pane-2[data-first-picture-voxel]", state="attached")
+        second = canvas_pixels(page, "#pane-2")
+
+        assert first_voxel is not None
+        assert page.locator("#pane-2").get_attribute("data-first-picture-voxel") == first_voxel
+        assert second.std() > 10, "the second pane is blank"
+        assert _yellow_pixels(second) < 50, "the second pane shows the hidden crosshair"
+    except Exception:
+        save_failure(page, "viewer-second-pane")
+        raise

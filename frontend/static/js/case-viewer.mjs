@@ -275,9 +275,9 @@ async function main() {
         layout: first.layout,
         onLocation: showLocation,
         follow: first,
+        crosshair: crosshairVisible.checked,
       });
       await panes[1].viewer.ready;
-      panes[1].viewer.setCrosshairVisible(crosshairVisible.checked);
     } else {
       await panes[1].viewer.load([volumeOf(panes[1].image)]);
     }

@@ -573,13 +573,14 @@ export const VIEWER_OPTIONS = Object.freeze({
   dragMode: 9,
 });
 
-// A viewer of `volumes` on `canvas`; given `follow` (a viewer), synced with it from its first picture on.
+// A viewer of `volumes` on `canvas`; given `follow` (a viewer), synced with it from its first picture on;
+// with `crosshair` false, its crosshair hidden from the first picture on.
 export async function createViewer(
   canvas,
-  { volumes, layout = "multiplanar", blinded = false, onLocation = null, follow = null },
+  { volumes, layout = "multiplanar", blinded = false, onLocation = null, follow = null, crosshair = true },
 ) {
   layoutCheck(layout);
-  const nv = niivueCreate(VIEWER_OPTIONS);
+  const nv = niivueCreate(crosshair ? VIEWER_OPTIONS : { ...VIEWER_OPTIONS, crosshairWidth: 0 });
   const viewer = new Viewer(nv, canvas, { volumes, blinded });
   if (onLocation !== null) {
     viewer.onLocation(onLocation);
