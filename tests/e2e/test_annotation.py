@@ -93,3 +93,67 @@ def test_an_annotator_draws_a_stroke_saves_it_and_the_stored_mask_changed_where_
         # The reads above ran where Playwright's event loop lives, on a connection of their own: close it,
         # or PostgreSQL keeps the test database busy at teardown.
         connection.close()
+
+
+CANVAS_BOXES_RECORD = """() => {
+    const canvas = document.getElementById("drawing-canvas");
+    const box = () => {  // on the page, not in the window: focusing the canvas may scroll the page
+        const { x, y, width, height } = canvas.getBoundingClientRect();
+        return [x + window.scrollX, y + window.scrollY, width, height].join(",");
+    };
+    window.canvasBoxes = [box()];
+    window.canvasObserver?.disconnect();
+    window.canvasObserver = new MutationObserver(() => window.canvasBoxes.push(box()));
+    window.canvasObserver.observe(document.getElementById("annotation"), {
+        subtree: true, childList: true, characterData: true, attributes: true,
+    });
+}"""
+WIDTHS = range(800, 1601, 50)
+"""Page widths tried, in CSS pixels: the toolbar wraps differently on each."""
+
+
+@pytest.mark.e2e
+def test_the_annotation_canvas_keeps_its_place_while_the_toolbar_changes(
+    assignment: AnnotationAssignment, live_server: object, browser: Browser
+) -> None:
+    """At each page width, every change below the header while the annotator draws and saves (the status
+    lines, pressed and disabled buttons, the brush size) leaves the canvas where it was."""
+    cookie = session_cookie(username="reader", live_server_url=live_server.url)
+    page = logged_in_page(browser, cookie)
+    moved: dict[int, list[str]] = {}
+    try:
+        page.goto(f"{live_server.url}/studies/campaigns/assignments/{assignment.pk}/")
+        page.wait_for_selector("#annotation[data-ready='true']", state="attached")
+        for saves, width in enumerate(WIDTHS, start=1):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.evaluate(
+                "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+            )
+            page.get_by_role("button", name="Pen").click()
+            page.locator("#brush-size").fill("1")
+            page.evaluate(CANVAS_BOXES_RECORD)
+            box = page.locator("#drawing-canvas").bounding_box()
+            assert box is not None
+            middle_x, middle_y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            page.mouse.move(middle_x - 20, middle_y)
+            page.mouse.down()
+            for step in range(1, 6):
+                page.mouse.move(middle_x - 20 + step * 8, middle_y)
+            page.mouse.up()
+            expect(page.locator("#save-status")).to_have_text("Unsaved changes.")
+            page.locator("#brush-size").fill("15")
+            expect(page.locator("#brush-size-value")).to_have_text("15")
+            page.get_by_role("button", name="Erase").click()
+            page.get_by_role("button", name="Save").click()
+            expect(page.locator("#save-status")).to_contain_text(f"Saved revision {saves} at")
+            boxes = page.evaluate("window.canvasBoxes")
+            assert len(boxes) > 5, "the page changed too little to tell"
+            if set(boxes) != {boxes[0]}:
+                moved[width] = sorted(set(boxes))
+        assert moved == {}, f"the canvas moved (x, y, width, height at each width): {moved}"
+        print(f"the canvas kept its place at widths {WIDTHS.start}-{WIDTHS.stop - 1} px")
+    except Exception:
+        save_failure(page, "annotation-layout")
+        raise
+    finally:
+        connection.close()

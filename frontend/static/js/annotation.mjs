@@ -25,6 +25,12 @@ let startingMaskIndex = -1;
 let unsaved = false;
 let saving = null;
 
+// A status line is one line high (css/annotations.css): a message too long for it is whole on hover.
+function say(line, message) {
+  line.textContent = message;
+  line.title = message;
+}
+
 function showProgress() {
   document.getElementById("progress").textContent = `${assignment.done} / ${assignment.total} cases done`;
   document.getElementById("assignment-status").textContent = assignment.status.replace("_", " ").toLowerCase();
@@ -76,7 +82,7 @@ async function saveNow() {
     assignment.status = "IN_PROGRESS";
     showProgress();
   }
-  saveStatus.textContent = `Saved revision ${revision.number} at ${new Date(revision.created_at).toLocaleTimeString()}.`;
+  say(saveStatus, `Saved revision ${revision.number} at ${new Date(revision.created_at).toLocaleTimeString()}.`);
   root.dataset.savedRevision = String(revision.number);
   return revision;
 }
@@ -88,7 +94,7 @@ function save() {
     .catch(() => null)
     .then(() => saveNow())
     .catch((error) => {
-      saveStatus.textContent = `Not saved: ${error.message}`;
+      say(saveStatus, `Not saved: ${error.message}`);
       return null;
     })
     .finally(() => {
@@ -104,13 +110,13 @@ async function markDone() {
   }
   const response = await apiFetch(assignment.done_url, { method: "POST" });
   if (!response.ok) {
-    saveStatus.textContent = await refusalSentence(response);
+    say(saveStatus, await refusalSentence(response));
     return;
   }
   assignment = await response.json();
   showProgress();
   setEditable(false);
-  saveStatus.textContent = `Done: revision ${revision.number} is your mask of this case.`;
+  say(saveStatus, `Done: revision ${revision.number} is your mask of this case.`);
 }
 
 function bindDrawingControls() {
@@ -147,7 +153,7 @@ function bindDrawingControls() {
   });
   viewer.onChange(() => {
     unsaved = true;
-    saveStatus.textContent = "Unsaved changes.";
+    say(saveStatus, "Unsaved changes.");
     refreshEditButtons();
   });
   // Autosave: every minute, if anything was drawn since the last save.
@@ -178,7 +184,7 @@ function volumesOf(data) {
 async function start() {
   const response = await apiFetch(root.dataset.assignmentUrl);
   if (!response.ok) {
-    status.textContent = await refusalSentence(response);
+    say(status, await refusalSentence(response));
     return;
   }
   assignment = await response.json();
@@ -187,14 +193,14 @@ async function start() {
   try {
     module = await import("./drawing-viewer.mjs");
   } catch (error) {
-    status.textContent = `The image viewer could not start (${error.message}).`;
+    say(status, `The image viewer could not start (${error.message}).`);
     return;
   }
   if (!module.webgl2Available()) {
-    status.textContent = "This browser has no WebGL2, so the images cannot be shown; please use another browser.";
+    say(status, "This browser has no WebGL2, so the images cannot be shown; please use another browser.");
     return;
   }
-  status.textContent = "Loading the images…";
+  say(status, "Loading the images…");
   const resumeFrom = assignment.newest_revision?.url ?? assignment.starting_mask.url;
   try {
     viewer = await module.createDrawingViewer(document.getElementById("drawing-canvas"), {
@@ -202,13 +208,15 @@ async function start() {
       mask: resumeFrom,
     });
   } catch (error) {
-    status.textContent = error.message;
+    say(status, error.message);
     return;
   }
-  status.textContent =
+  say(
+    status,
     assignment.newest_revision === null
       ? "Starting from the campaign's starting mask."
-      : `Resuming from your revision ${assignment.newest_revision.number}.`;
+      : `Resuming from your revision ${assignment.newest_revision.number}.`,
+  );
   viewer.onLocation((location) => {
     document.getElementById("location").textContent = locationText(location);
   });
