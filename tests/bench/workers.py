@@ -337,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import docker
     import redis
 
-    from tests.inference.images import algorithm_images, image_save
+    from tests.inference.images import algorithm_images, engine_input_volumes, image_save
 
     _database_recreate(arguments.database_url)
     redis.Redis.from_url(arguments.broker_url).flushdb()
@@ -360,6 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         call_command("migrate", verbosity=0)
         client = docker.from_env()
         build = stack.enter_context(algorithm_images(client, root / "images"))
+        stack.enter_context(engine_input_volumes(client))  # the cases' input volumes go at the end
         archive = image_save(client, build(f"sleep {arguments.sleep_s}; {COPY_DWI}"), root / "image.tar")
         portal = Portal(archive=archive, cases=arguments.jobs)
         logs = [root / "gunicorn.log"]
