@@ -1,4 +1,5 @@
-"""API of annotation campaigns: an assignment, saving a mask revision, marking a case done.
+"""API of annotation campaigns: an assignment, saving a mask revision, marking a case done, an organizer
+reopening a done case.
 
 An annotator reads and writes only their own assignments; an organizer of the challenge reads every
 assignment of its campaigns. Whatever a user may not see is a 404. Files go through the
@@ -20,6 +21,7 @@ from rest_framework.views import APIView
 
 from evaluation.annotation_masks import MAX_MASK_BYTES
 from portal.accounts.models import User
+from portal.accounts.selectors import user_is_organizer
 from portal.annotations import selectors, services
 from portal.annotations.models import AnnotationAssignment, MaskRevision
 
@@ -50,6 +52,16 @@ class RevisionSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class ReopeningSerializer(serializers.Serializer):
+    by = serializers.CharField(allow_null=True)
+    at = serializers.DateTimeField()
+    reason = serializers.CharField()
+
+
+class ReopenSerializer(serializers.Serializer):
+    reason = serializers.CharField(help_text="Why the case is reopened, in a sentence its annotator reads.")
+
+
 class AssignmentSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     campaign = serializers.CharField()
@@ -57,6 +69,10 @@ class AssignmentSerializer(serializers.Serializer):
     annotator = serializers.CharField()
     status = serializers.CharField()
     is_annotator = serializers.BooleanField(help_text="Whether the user may save and finish this mask.")
+    reopen_url = serializers.CharField(
+        allow_null=True, help_text="POST a reason here to reopen the done case (its challenge's organizers)."
+    )
+    reopened = ReopeningSerializer(allow_null=True, help_text="Who reopened the case last, and why.")
     images = CampaignImageSerializer(many=True)
     starting_mask = AnnotationFileSerializer()
     newest_revision = RevisionSerializer(allow_null=True)
@@ -93,6 +109,10 @@ def assignment_data(assignment: AnnotationAssignment, *, user: User) -> dict[str
     campaign = assignment.campaign_case.campaign
     done, total = selectors.annotation_progress_for(campaign=campaign, user=assignment.annotator)
     following = selectors.annotation_assignment_next(assignment=assignment)
+    reopening = selectors.assignment_reopening(assignment=assignment)
+    may_reopen = assignment.status == AnnotationAssignment.Status.DONE and user_is_organizer(
+        user=user, challenge=campaign.challenge_id
+    )
     return {
         "id": assignment.pk,
         "campaign": campaign.title,
@@ -100,6 +120,14 @@ def assignment_data(assignment: AnnotationAssignment, *, user: User) -> dict[str
         "annotator": assignment.annotator.username,
         "status": assignment.status,
         "is_annotator": assignment.annotator_id == user.pk,
+        "reopen_url": reverse("api:annotation-reopen", kwargs={"pk": assignment.pk}) if may_reopen else None,
+        "reopened": None
+        if reopening is None
+        else {
+            "by": None if reopening.by is None else reopening.by.username,
+            "at": reopening.at,
+            "reason": reopening.note,
+        },
         "images": [
             {
                 "url": reverse("annotation-image", kwargs={"pk": assignment.pk, "index": index}),
@@ -155,4 +183,21 @@ class AssignmentDoneView(APIView):
         _assignment_or_404(request, pk)
         assignment = services.annotation_assignment_done(assignment_id=pk, user=request.user)
         fresh = selectors.annotation_assignment_get(user=request.user, assignment_id=assignment.pk)
+        return Response(AssignmentSerializer(assignment_data(fresh, user=request.user)).data)
+
+
+class AssignmentReopenView(APIView):
+    """An organizer reopens a done case, saying why: its annotator can change the mask and finish again."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=ReopenSerializer, responses=AssignmentSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        _assignment_or_404(request, pk)
+        given = ReopenSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        services.annotation_assignment_reopen(
+            assignment_id=pk, user=request.user, reason=given.validated_data["reason"]
+        )
+        fresh = selectors.annotation_assignment_get(user=request.user, assignment_id=pk)
         return Response(AssignmentSerializer(assignment_data(fresh, user=request.user)).data)

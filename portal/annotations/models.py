@@ -150,6 +150,12 @@ class AssignmentEvent(models.Model):
     to_status = models.CharField(max_length=16, choices=AnnotationAssignment.Status.choices)
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     at = models.DateTimeField(auto_now_add=True)
+    note = models.TextField(
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Why the change was made, where someone had to say: an organizer reopening a done case.",
+    )
 
     class Meta:
         ordering = ["assignment", "at", "pk"]

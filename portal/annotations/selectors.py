@@ -23,7 +23,13 @@ from portal.accounts.models import User
 from portal.accounts.selectors import INSIDE_ROLES, organizer_of, user_is_organizer, users_taking_part
 from portal.algorithms.models import Job
 from portal.annotations.masks import mask_array_read
-from portal.annotations.models import AnnotationAssignment, AnnotationCampaign, CampaignCase, MaskRevision
+from portal.annotations.models import (
+    AnnotationAssignment,
+    AnnotationCampaign,
+    AssignmentEvent,
+    CampaignCase,
+    MaskRevision,
+)
 from portal.challenges.models import Challenge
 from portal.datasets.models import Image
 from portal.submissions.models import Submission
@@ -133,6 +139,15 @@ def annotation_assignment_image_get(*, assignment: AnnotationAssignment, index: 
 def mask_revision_newest(*, assignment: AnnotationAssignment) -> MaskRevision | None:
     """Where the annotator resumes: the newest revision of the assignment, None before the first save."""
     return assignment.revisions.order_by("-number").first()
+
+
+def assignment_reopening(*, assignment: AnnotationAssignment) -> AssignmentEvent | None:
+    """The organizer's reopening of the assignment (DONE -> IN_PROGRESS) when it is its newest change, with
+    who and why; None otherwise."""
+    newest = assignment.events.select_related("by").order_by("-at", "-pk").first()
+    if newest is None or newest.from_status != AnnotationAssignment.Status.DONE:
+        return None
+    return newest
 
 
 def annotation_progress_for(*, campaign: AnnotationCampaign, user: User) -> tuple[int, int]:

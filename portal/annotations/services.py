@@ -4,8 +4,9 @@ promoting the consensus (or one annotator's masks) to the dataset's next ground-
 
 A campaign is created PREPARING; ``annotation_campaign_prepare`` (queued after the commit) stores each
 case's starting mask and makes it READY, or FAILED with a sentence. An assignment goes NOT_STARTED ->
-IN_PROGRESS (first saved revision) -> DONE (the annotator says so; its mask is then final), each change
-recorded as an ``AssignmentEvent`` with who and when.
+IN_PROGRESS (first saved revision) -> DONE (the annotator says so; its mask is then final, unless an
+organizer reopens the case, back to IN_PROGRESS, saying why), each change recorded as an
+``AssignmentEvent`` with who and when.
 """
 
 import hashlib
@@ -286,17 +287,16 @@ def annotation_campaign_prepare(*, campaign_id: int) -> None:
     step_run(CAMPAIGN_PREPARATION, pk=campaign_id)
 
 
-def _assignment_status_set(*, assignment: Assignment, to_status: str, by: User) -> None:
-    """Move a locked assignment to ``to_status`` and record the change."""
+def _assignment_status_set(*, assignment: Assignment, to_status: str, by: User, note: str = "") -> None:
+    """Move a locked assignment to ``to_status`` and record the change (with why, where given)."""
     AssignmentEvent.objects.create(
-        assignment=assignment, from_status=assignment.status, to_status=to_status, by=by
+        assignment=assignment, from_status=assignment.status, to_status=to_status, by=by, note=note
     )
     now = timezone.now()
     assignment.status = to_status
     if to_status == Assignment.Status.IN_PROGRESS and assignment.started_at is None:
         assignment.started_at = now
-    if to_status == Assignment.Status.DONE:
-        assignment.done_at = now
+    assignment.done_at = now if to_status == Assignment.Status.DONE else None
     assignment.save(update_fields=["status", "started_at", "done_at"])
 
 
@@ -362,6 +362,40 @@ def annotation_assignment_done(*, assignment_id: int, user: User) -> Assignment:
         if not assignment.revisions.exists():
             raise ValidationError("Save your mask before marking the case done.", code="no_revision")
         _assignment_status_set(assignment=assignment, to_status=Assignment.Status.DONE, by=user)
+        CampaignCase.objects.filter(pk=assignment.campaign_case_id).update(
+            agreement_status=CampaignCase.AgreementStatus.QUEUED
+        )
+        transaction.on_commit(partial(AGREEMENT.queue, assignment.campaign_case_id))
+    return assignment
+
+
+def annotation_assignment_reopen(*, assignment_id: int, user: User, reason: str) -> Assignment:
+    """An organizer of the campaign's challenge reopens a case its annotator marked done: DONE ->
+    IN_PROGRESS, recorded with who and ``reason`` (the sentence the annotator is given), so that the
+    annotator can change the mask and mark it done again. The case's agreement is computed again without
+    the reopened mask. Raises ``PermissionDenied`` for anyone but an organizer and ``ValidationError`` for
+    a blank reason (code ``no_reason``) or a case not done (code ``assignment_not_done``)."""
+    reason = reason.strip()
+    with transaction.atomic():
+        assignment = (
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("campaign_case__case", "campaign_case__campaign__challenge")
+            .get(pk=assignment_id)
+        )
+        _organizer_check(user=user, challenge=assignment.campaign_case.campaign.challenge)
+        if not reason:
+            raise ValidationError(
+                "Say in a sentence why the case is reopened: its annotator reads it.", code="no_reason"
+            )
+        if assignment.status != Assignment.Status.DONE:
+            case = assignment.campaign_case.case.name
+            raise ValidationError(
+                f"Case {case} is not marked done, so there is nothing to reopen.",
+                code="assignment_not_done",
+            )
+        _assignment_status_set(
+            assignment=assignment, to_status=Assignment.Status.IN_PROGRESS, by=user, note=reason
+        )
         CampaignCase.objects.filter(pk=assignment.campaign_case_id).update(
             agreement_status=CampaignCase.AgreementStatus.QUEUED
         )

@@ -211,10 +211,12 @@ def campaign_phase_version(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def annotation_draw(request: HttpRequest, pk: int) -> HttpResponse:
-    """The drawing page of an assignment; it fetches the assignment from the API."""
+    """The drawing page of an assignment; it fetches the assignment from the API. An organizer (anyone but
+    the annotator) gets the mask to look at, without the drawing tools."""
     assignment = _assignment_or_404(request, pk)
     context = {
         "assignment": assignment,
+        "is_annotator": assignment.annotator_id == request.user.pk,
         "campaign": assignment.campaign_case.campaign,
         "assignment_url": reverse("api:annotation-assignment", kwargs={"pk": pk}),
     }

@@ -1,7 +1,7 @@
 """An annotator corrects a pre-annotated case in a real Chromium: draws a stroke with the pen on the
 canvas, undoes and redoes it, saves each time, and the stored revisions are the starting mask (undone)
 and the starting mask plus the drawn voxels (redone); a reload resumes from the newest revision, and
-Done makes it final."""
+Done, once confirmed (Escape cancels), makes it final."""
 
 import numpy as np
 import pytest
@@ -78,6 +78,15 @@ def test_an_annotator_draws_a_stroke_saves_it_and_the_stored_mask_changed_where_
         page.wait_for_selector("#annotation[data-ready='true']", state="attached")
         expect(page.locator("#viewer-status")).to_have_text("Resuming from your revision 2.")
         page.get_by_role("button", name="Done").click()
+        dialog = page.get_by_role("dialog", name="Mark this case done?")
+        expect(dialog).to_be_visible()
+        page.keyboard.press("Escape")  # cancels: nothing is marked
+        expect(dialog).to_be_hidden()
+        expect(page.locator("#assignment-status")).to_have_text("in progress")
+        assignment.refresh_from_db()
+        assert assignment.status == AnnotationAssignment.Status.IN_PROGRESS
+        page.get_by_role("button", name="Done").click()
+        dialog.get_by_role("button", name="Mark done").click()
         expect(page.locator("#assignment-status")).to_have_text("done")
         expect(page.locator("#progress")).to_have_text("1 / 1 cases done")
         assignment.refresh_from_db()
@@ -154,6 +163,72 @@ def test_the_annotation_canvas_keeps_its_place_while_the_toolbar_changes(
         print(f"the canvas kept its place at widths {WIDTHS.start}-{WIDTHS.stop - 1} px")
     except Exception:
         save_failure(page, "annotation-layout")
+        raise
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def done_assignment(assignment: AnnotationAssignment) -> AnnotationAssignment:
+    """The reader saved the starting mask as it is and marked the case done."""
+    reader = assignment.annotator
+    with assignment.campaign_case.starting_mask.open("rb") as start:
+        services.mask_revision_save(assignment_id=assignment.pk, user=reader, content=start.read())
+    return services.annotation_assignment_done(assignment_id=assignment.pk, user=reader)
+
+
+@pytest.mark.e2e
+def test_an_organizer_looks_at_a_readers_mask_without_drawing_tools_and_reopens_the_case(
+    done_assignment: AnnotationAssignment, live_server: object, browser: Browser
+) -> None:
+    url = f"{live_server.url}/studies/campaigns/assignments/{done_assignment.pk}/"
+    organizer = logged_in_page(browser, session_cookie(username="organizer", live_server_url=live_server.url))
+    errors: list[str] = []
+    organizer.on("pageerror", lambda error: errors.append(str(error)))
+    page = organizer
+    try:
+        organizer.goto(url)
+        organizer.wait_for_selector("#annotation[data-ready='true']", state="attached")
+        expect(organizer.locator("h1")).to_contain_text("reader's mask, read only")
+        expect(organizer.locator("#viewer-status")).to_have_text("reader's revision 1, read only.")
+        expect(organizer.get_by_role("toolbar", name="Drawing")).to_be_hidden()
+        for name in ("Pen", "Erase", "Undo", "Save", "Done"):
+            expect(organizer.get_by_role("button", name=name, exact=True)).to_have_count(0)
+        expect(organizer.get_by_text("Resuming from")).to_have_count(0)
+        box = organizer.locator("#drawing-canvas").bounding_box()
+        assert box is not None
+        organizer.mouse.move(box["x"] + box["width"] / 2 - 20, box["y"] + box["height"] / 2)
+        organizer.mouse.down()
+        organizer.mouse.move(box["x"] + box["width"] / 2 + 20, box["y"] + box["height"] / 2)
+        organizer.mouse.up()
+        expect(organizer.locator("#save-status")).to_have_text("")  # a drag draws nothing
+
+        organizer.get_by_label("Reopen this case for its annotator, because").fill(
+            "The lesion's posterior edge is missing."
+        )
+        organizer.get_by_role("button", name="Reopen").click()
+        expect(organizer.locator("#save-status")).to_have_text(
+            "Reopened: reader can change the mask and mark it done again."
+        )
+        expect(organizer.locator("#assignment-status")).to_have_text("in progress")
+        expect(organizer.get_by_role("button", name="Reopen")).to_be_hidden()
+        done_assignment.refresh_from_db()
+        assert done_assignment.status == AnnotationAssignment.Status.IN_PROGRESS
+        assert done_assignment.events.last().note == "The lesion's posterior edge is missing."
+
+        page = logged_in_page(browser, session_cookie(username="reader", live_server_url=live_server.url))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url)
+        page.wait_for_selector("#annotation[data-ready='true']", state="attached")
+        expect(page.locator("#reopened")).to_have_text(
+            "Reopened by organizer: The lesion's posterior edge is missing."
+        )
+        expect(page.locator("#viewer-status")).to_have_text("Resuming from your revision 1.")
+        expect(page.get_by_role("button", name="Done")).to_be_enabled()
+        expect(page.get_by_role("button", name="Reopen")).to_be_hidden()
+        assert errors == []
+    except Exception:
+        save_failure(page, "annotation-organizer")
         raise
     finally:
         connection.close()

@@ -88,6 +88,7 @@ def _stroke_and_finish(page: Page, *, studies_url: str, case_name: str, tool: st
     page.get_by_role("button", name="Save").click()
     page.wait_for_selector("#annotation[data-saved-revision='1']", state="attached")
     page.get_by_role("button", name="Done").click()
+    page.get_by_role("dialog", name="Mark this case done?").get_by_role("button", name="Mark done").click()
     expect(page.locator("#assignment-status")).to_have_text("done")
 
 

@@ -764,6 +764,12 @@ MATRIX: dict[str, tuple[Try, ...]] = {
     "api/campaigns/assignments/<pk>/done/": (
         POST("/api/campaigns/assignments/{assignment}/done/",              401,   404, 404, 200, 404, 403),
     ),
+    # The world's case is in progress, so the organizer's reopening is refused with its sentence (400);
+    # tests/portal/annotations/test_campaign_api.py reopens a done one.
+    "api/campaigns/assignments/<pk>/reopen/": (
+        POST("/api/campaigns/assignments/{assignment}/reopen/",            401,   404, 404, 403, 404, 400,
+             body={"reason": "The lesion's posterior edge is missing."}, json=True),
+    ),
 }
 # fmt: on
 

@@ -11,6 +11,8 @@ const status = document.getElementById("viewer-status");
 const saveStatus = document.getElementById("save-status");
 const saveButton = document.getElementById("save-button");
 const doneButton = document.getElementById("done-button");
+const doneDialog = document.getElementById("done-dialog");
+const reopenForm = document.getElementById("reopen-form");
 const undoButton = document.getElementById("undo-button");
 const redoButton = document.getElementById("redo-button");
 const brushSize = document.getElementById("brush-size");
@@ -34,6 +36,13 @@ function say(line, message) {
 function showProgress() {
   document.getElementById("progress").textContent = `${assignment.done} / ${assignment.total} cases done`;
   document.getElementById("assignment-status").textContent = assignment.status.replace("_", " ").toLowerCase();
+  reopenForm.hidden = assignment.reopen_url === null;
+  const reopened = document.getElementById("reopened");
+  reopened.hidden = assignment.reopened === null;
+  if (assignment.reopened !== null) {
+    const { by, reason } = assignment.reopened;
+    reopened.textContent = `Reopened by ${by ?? "an organizer"}: ${reason}`;
+  }
   const next = document.getElementById("next-link");
   next.hidden = assignment.next_url === null;
   if (assignment.next_url !== null) {
@@ -119,6 +128,25 @@ async function markDone() {
   say(saveStatus, `Done: revision ${revision.number} is your mask of this case.`);
 }
 
+// Done asks first (Escape or "Keep drawing" cancels): the mask is final once marked.
+function askDone() {
+  doneDialog.returnValue = "";
+  doneDialog.showModal();
+}
+
+async function reopen(event) {
+  event.preventDefault();
+  const reason = document.getElementById("reopen-reason").value;
+  const response = await apiFetch(assignment.reopen_url, { method: "POST", json: { reason } });
+  if (!response.ok) {
+    say(saveStatus, await refusalSentence(response));
+    return;
+  }
+  assignment = await response.json();
+  showProgress();
+  say(saveStatus, `Reopened: ${assignment.annotator} can change the mask and mark it done again.`);
+}
+
 function bindDrawingControls() {
   for (const button of document.querySelectorAll("[data-tool]")) {
     button.addEventListener("click", () => chooseTool(button.dataset.tool));
@@ -139,9 +167,15 @@ function bindDrawingControls() {
     viewer.setVolumeVisible(startingMaskIndex, showStart.checked, STARTING_MASK_OPACITY),
   );
   saveButton.addEventListener("click", () => save());
-  doneButton.addEventListener("click", () => markDone());
+  doneButton.addEventListener("click", askDone);
+  doneDialog.addEventListener("close", () => {
+    if (doneDialog.returnValue === "done") {
+      markDone();
+    }
+  });
   document.addEventListener("keydown", (event) => {
-    if (event.target instanceof HTMLInputElement || event.ctrlKey || event.metaKey || event.altKey) {
+    const elsewhere = event.target instanceof HTMLInputElement || doneDialog.open;
+    if (elsewhere || event.ctrlKey || event.metaKey || event.altKey) {
       return;
     }
     if (event.key in TOOL_KEYS && assignment.is_annotator && assignment.status !== "DONE") {
@@ -181,6 +215,16 @@ function volumesOf(data) {
   return [...images, start];
 }
 
+// What the page shows first: where the annotator resumes, or whose mask anyone else is looking at.
+function openingSentence({ is_annotator: isAnnotator, annotator, newest_revision: newest }) {
+  if (isAnnotator) {
+    return newest === null ? "Starting from the campaign's starting mask." : `Resuming from your revision ${newest.number}.`;
+  }
+  return newest === null
+    ? `${annotator} has saved no mask of this case yet: this is the campaign's starting mask, read only.`
+    : `${annotator}'s revision ${newest.number}, read only.`;
+}
+
 async function start() {
   const response = await apiFetch(root.dataset.assignmentUrl);
   if (!response.ok) {
@@ -211,18 +255,14 @@ async function start() {
     say(status, error.message);
     return;
   }
-  say(
-    status,
-    assignment.newest_revision === null
-      ? "Starting from the campaign's starting mask."
-      : `Resuming from your revision ${assignment.newest_revision.number}.`,
-  );
+  say(status, openingSentence(assignment));
   viewer.onLocation((location) => {
     document.getElementById("location").textContent = locationText(location);
   });
   bindViewerControls({ presetViewers: () => [viewer], layoutViewers: () => [viewer] });
   document.querySelector("[data-layout='axial']")?.click();
   bindDrawingControls();
+  reopenForm.addEventListener("submit", reopen);
   const editable = assignment.is_annotator && assignment.status !== "DONE";
   setEditable(editable);
   if (editable) {

@@ -138,6 +138,53 @@ def test_marking_done(
 
 @pytest.mark.parametrize(
     ("name", "expected"),
+    [("organizer", 200), ("reader", 403), ("second_reader", 404), ("outsider", 404), ("anonymous", 401)],
+)
+def test_reopening_a_done_case(
+    world: CampaignWorld, assignment: AnnotationAssignment, name: str, expected: int
+) -> None:
+    reader = world.people["reader"]
+    services.mask_revision_save(assignment_id=assignment.pk, user=reader, content=mask_bytes())
+    services.annotation_assignment_done(assignment_id=assignment.pk, user=reader)
+    before = client_of(world.people["organizer"]).get(
+        reverse("api:annotation-assignment", kwargs={"pk": assignment.pk})
+    )
+
+    response = client_of(people(world, name)).post(
+        reverse("api:annotation-reopen", kwargs={"pk": assignment.pk}),
+        {"reason": "The lesion's posterior edge is missing."},
+        content_type="application/json",
+    )
+
+    assert response.status_code == expected
+    assert before.json()["reopen_url"] == reverse("api:annotation-reopen", kwargs={"pk": assignment.pk})
+    assignment.refresh_from_db()
+    assert (assignment.status == AnnotationAssignment.Status.IN_PROGRESS) is (expected == 200)
+    if expected == 200:
+        assert response.json()["reopen_url"] is None  # open again: nothing to reopen
+        seen = (
+            client_of(reader).get(reverse("api:annotation-assignment", kwargs={"pk": assignment.pk})).json()
+        )
+        assert seen["reopened"]["by"] == "organizer"
+        assert seen["reopened"]["reason"] == "The lesion's posterior edge is missing."
+        assert seen["reopen_url"] is None  # the annotator does not organize
+
+
+def test_reopening_without_a_reason_says_what_to_do(
+    world: CampaignWorld, assignment: AnnotationAssignment
+) -> None:
+    response = client_of(world.people["organizer"]).post(
+        reverse("api:annotation-reopen", kwargs={"pk": assignment.pk}),
+        {"reason": ""},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert "reason" in response.json()
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
     [("reader", 200), ("organizer", 200), ("second_reader", 404), ("outsider", 404), ("anonymous", 302)],
 )
 def test_files_of_an_assignment(

@@ -332,6 +332,71 @@ def test_done_needs_a_saved_mask_and_then_locks_it(
         services.mask_revision_save(assignment_id=assignment.pk, user=reader, content=nifti(lesion_mask()))
 
 
+def test_an_organizer_reopens_a_done_case_saying_why_and_the_annotator_finishes_it_again(
+    three_annotators: AnnotationCampaign, world: CampaignWorld, django_capture_on_commit_callbacks: Callable
+) -> None:
+    assignment = assignment_of(three_annotators, username="reader")
+    reader, organizer = world.people["reader"], world.people["organizer"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.annotation_assignment_reopen(
+            assignment_id=assignment.pk, user=organizer, reason="  The lesion's posterior edge is missing.  "
+        )
+
+    assignment.refresh_from_db()
+    assert assignment.status == Status.IN_PROGRESS
+    assert assignment.done_at is None
+    reopening = selectors.assignment_reopening(assignment=assignment)
+    assert reopening is not None
+    assert (reopening.by, reopening.from_status, reopening.to_status, reopening.note) == (
+        organizer,
+        Status.DONE,
+        Status.IN_PROGRESS,
+        "The lesion's posterior edge is missing.",
+    )
+    (case,) = selectors.annotation_campaign_agreement(campaign=three_annotators)
+    assert case.current
+    assert case.annotators == ("second_reader", "third_reader")  # computed again without the reopened mask
+    services.mask_revision_save(assignment_id=assignment.pk, user=reader, content=nifti(lesion_mask(*CORE)))
+    services.annotation_assignment_done(assignment_id=assignment.pk, user=reader)
+    assignment.refresh_from_db()
+    assert assignment.status == Status.DONE
+    assert selectors.assignment_reopening(assignment=assignment) is None  # finished since
+    assert list(assignment.events.values_list("to_status", flat=True)) == [
+        Status.IN_PROGRESS,
+        Status.DONE,
+        Status.IN_PROGRESS,
+        Status.DONE,
+    ]
+
+
+def test_only_an_organizer_reopens_a_done_case_and_only_with_a_reason(
+    three_annotators: AnnotationCampaign, world: CampaignWorld
+) -> None:
+    assignment = assignment_of(three_annotators, username="reader")
+    for username in ("reader", "second_reader", "participant"):
+        with pytest.raises(PermissionDenied, match=r"Only the challenge's organizers"):
+            services.annotation_assignment_reopen(
+                assignment_id=assignment.pk, user=world.people[username], reason="Please look again."
+            )
+    with pytest.raises(ValidationError, match=r"Say in a sentence why the case is reopened"):
+        services.annotation_assignment_reopen(
+            assignment_id=assignment.pk, user=world.people["organizer"], reason="   "
+        )
+    assignment.refresh_from_db()
+    assert assignment.status == Status.DONE
+    assert assignment.events.count() == 2
+
+
+def test_a_case_not_done_cannot_be_reopened(make_campaign: CampaignMaker, world: CampaignWorld) -> None:
+    assignment = assignment_of(make_campaign(), username="reader")
+
+    with pytest.raises(ValidationError, match=r"Case sub-stroke\d+ is not marked done, so there is nothing"):
+        services.annotation_assignment_reopen(
+            assignment_id=assignment.pk, user=world.people["organizer"], reason="Please look again."
+        )
+
+
 def finish(
     campaign: AnnotationCampaign, masks: dict[str, np.ndarray], world: CampaignWorld, case: int = 0
 ) -> None:
