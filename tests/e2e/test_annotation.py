@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, expect
 from portal.annotations import services
 from portal.annotations.masks import mask_array_read
 from portal.annotations.models import AnnotationAssignment, AnnotationCampaign
-from tests.e2e.viewer_pages import logged_in_page, save_failure, session_cookie
+from tests.e2e.viewer_pages import canvas_pixels, logged_in_page, save_failure, session_cookie
 from tests.portal.annotations.campaign_world import campaign_world_create
 
 
@@ -117,6 +117,8 @@ CANVAS_BOXES_RECORD = """() => {
         subtree: true, childList: true, characterData: true, attributes: true,
     });
 }"""
+NEXT_FRAMES = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+"""Resolves once the page has drawn what was changed before it."""
 WIDTHS = range(800, 1601, 50)
 """Page widths tried, in CSS pixels: the toolbar wraps differently on each."""
 
@@ -135,9 +137,7 @@ def test_the_annotation_canvas_keeps_its_place_while_the_toolbar_changes(
         page.wait_for_selector("#annotation[data-ready='true']", state="attached")
         for saves, width in enumerate(WIDTHS, start=1):
             page.set_viewport_size({"width": width, "height": 900})
-            page.evaluate(
-                "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
-            )
+            page.evaluate(NEXT_FRAMES)
             page.get_by_role("button", name="Pen").click()
             page.locator("#brush-size").fill("1")
             page.evaluate(CANVAS_BOXES_RECORD)
@@ -229,6 +229,85 @@ def test_an_organizer_looks_at_a_readers_mask_without_drawing_tools_and_reopens_
         assert errors == []
     except Exception:
         save_failure(page, "annotation-organizer")
+        raise
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def empty_start(transactional_db: None) -> AnnotationAssignment:
+    world = campaign_world_create()
+    campaign = services.annotation_campaign_create(
+        created_by=world.people["organizer"],
+        challenge=world.phase.challenge,
+        dataset=world.phase.dataset,
+        title="Draw the lesion",
+        cases=world.cases[:1],
+        images=["non-contrast-ct", "preprocessed-tmax-map"],
+        starting_mask=AnnotationCampaign.StartingMask.EMPTY,
+        annotators=[world.people["reader"]],
+    )
+    return AnnotationAssignment.objects.get(campaign_case__campaign=campaign)
+
+
+def tinted_pixels(pixels: np.ndarray) -> np.ndarray:
+    """Where the picture is in colour, but for NiiVue's yellow crosshair."""
+    red, green, blue = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    crosshair = (red > 200) & (green > 150) & (blue < 80)
+    return ((pixels.max(axis=2) - pixels.min(axis=2)) > 24) & ~crosshair
+
+
+@pytest.mark.e2e
+def test_the_ct_is_grey_and_the_mask_volume_follows_the_strokes(
+    empty_start: AnnotationAssignment, live_server: object, browser: Browser
+) -> None:
+    """The CT opens alone in grey in the brain window, the Tmax map only on request; the legend's colours
+    are the mask's, and the volume shown is the stored revision's. (An empty start: the small test case's
+    pre-annotation covers whole slices.)"""
+    assignment = empty_start
+    page = logged_in_page(browser, session_cookie(username="reader", live_server_url=live_server.url))
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(f"{live_server.url}/studies/campaigns/assignments/{assignment.pk}/")
+        page.wait_for_selector("#annotation[data-ready='true']", state="attached")
+        expect(page.get_by_role("button", name="Brain 40/80")).to_have_attribute("aria-pressed", "true")
+        page.evaluate(NEXT_FRAMES)
+        pixels = canvas_pixels(page, "#drawing-canvas")
+        start_ml = float(page.locator("#mask-volume").inner_text().removesuffix(" ml"))
+        tinted = tinted_pixels(pixels)
+        lit = pixels.max(axis=2) > 24
+        print(f"tinted pixels: {tinted.sum()} of {lit.sum()} lit; starting mask {start_ml} ml")
+        assert lit.sum() > 1000, "the CT is not shown"
+        assert tinted.sum() < 0.01 * lit.sum(), "the CT is not grey"
+        page.get_by_label("Show the preprocessed-tmax-map").check()
+        page.evaluate(NEXT_FRAMES)
+        tmax = canvas_pixels(page, "#drawing-canvas")
+        print(f"with the Tmax map shown: {tinted_pixels(tmax).sum()} tinted")
+        assert tinted_pixels(tmax).sum() > 1000 + tinted.sum(), "the Tmax map shows in colour"
+        for value, colour in (("1", "rgb(230, 40, 40)"), ("2", "rgb(0, 200, 80)")):
+            expect(page.locator(f"[data-mask-colour='{value}']")).to_have_css("background-color", colour)
+
+        box = page.locator("#drawing-canvas").bounding_box()
+        assert box is not None
+        middle_x, middle_y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.locator("#brush-size").fill("5")
+        page.mouse.move(middle_x - box["height"] * 0.4, middle_y)
+        page.mouse.down()
+        for step in range(1, 11):
+            page.mouse.move(middle_x - box["height"] * 0.4 + step * box["height"] * 0.08, middle_y)
+        page.mouse.up()
+        expect(page.locator("#save-status")).to_have_text("Unsaved changes.")
+        drawn_ml = float(page.locator("#mask-volume").inner_text().removesuffix(" ml"))
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_selector("#annotation[data-saved-revision='1']", state="attached")
+        stored = assignment.revisions.get(number=1).lesion_volume_ml
+        print(f"after the stroke: {drawn_ml} ml shown, {stored:.4f} ml stored")
+        assert drawn_ml > start_ml
+        assert drawn_ml == pytest.approx(stored, abs=0.0005)
+        assert errors == []
+    except Exception:
+        save_failure(page, "annotation-grey")
         raise
     finally:
         connection.close()

@@ -5,6 +5,7 @@
 
 import { apiFetch, refusalSentence } from "./api.mjs";
 import { bindViewerControls, locationText } from "./viewer-controls.mjs";
+import { OPENING_WINDOW_PRESET } from "./window-presets.mjs";
 
 const root = document.getElementById("annotation");
 const status = document.getElementById("viewer-status");
@@ -19,6 +20,8 @@ const brushSize = document.getElementById("brush-size");
 const showStart = document.getElementById("show-starting-mask");
 const AUTOSAVE_MS = 60_000;
 const STARTING_MASK_OPACITY = 0.45;
+const STARTING_MASK_COLOUR = [0, 200, 255]; // as its swatch in css/annotations.css
+const IMAGE_OPACITY = 0.35; // an image shown over the CT
 const TOOL_KEYS = Object.freeze({ 1: "pen", 2: "fill", 0: "erase" });
 
 let assignment = null;
@@ -147,6 +150,10 @@ async function reopen(event) {
   say(saveStatus, `Reopened: ${assignment.annotator} can change the mask and mark it done again.`);
 }
 
+function showVolume() {
+  document.getElementById("mask-volume").textContent = `${viewer.maskVolumeMl().toFixed(3)} ml`;
+}
+
 function bindDrawingControls() {
   for (const button of document.querySelectorAll("[data-tool]")) {
     button.addEventListener("click", () => chooseTool(button.dataset.tool));
@@ -185,7 +192,12 @@ function bindDrawingControls() {
       save();
     }
   });
+  for (const box of document.querySelectorAll("[data-image]")) {
+    const index = Number(box.dataset.image);
+    box.addEventListener("change", () => viewer.setVolumeVisible(index, box.checked, IMAGE_OPACITY));
+  }
   viewer.onChange(() => {
+    showVolume();
     unsaved = true;
     say(saveStatus, "Unsaved changes.");
     refreshEditButtons();
@@ -203,14 +215,15 @@ function bindDrawingControls() {
   });
 }
 
+// The first image (the CT) alone, in grey; the others are shown over it on request.
 function volumesOf(data) {
   const images = data.images.map((image, index) => ({
     url: image.url,
     name: image.name,
     colormap: image.interface.includes("tmax") ? "warm" : "gray",
-    opacity: index === 0 ? 1 : 0.35,
+    opacity: index === 0 ? 1 : 0,
   }));
-  const start = { ...data.starting_mask, labelColors: { 1: [0, 200, 255] }, opacity: STARTING_MASK_OPACITY, visible: false };
+  const start = { ...data.starting_mask, labelColors: { 1: STARTING_MASK_COLOUR }, opacity: 0 };
   startingMaskIndex = images.length;
   return [...images, start];
 }
@@ -218,7 +231,9 @@ function volumesOf(data) {
 // What the page shows first: where the annotator resumes, or whose mask anyone else is looking at.
 function openingSentence({ is_annotator: isAnnotator, annotator, newest_revision: newest }) {
   if (isAnnotator) {
-    return newest === null ? "Starting from the campaign's starting mask." : `Resuming from your revision ${newest.number}.`;
+    return newest === null
+      ? "Starting from the campaign's starting mask."
+      : `Resuming from your revision ${newest.number}.`;
   }
   return newest === null
     ? `${annotator} has saved no mask of this case yet: this is the campaign's starting mask, read only.`
@@ -261,6 +276,11 @@ async function start() {
   });
   bindViewerControls({ presetViewers: () => [viewer], layoutViewers: () => [viewer] });
   document.querySelector("[data-layout='axial']")?.click();
+  document.querySelector(`[data-preset='${OPENING_WINDOW_PRESET}']`)?.click();
+  for (const swatch of document.querySelectorAll("[data-mask-colour]")) {
+    swatch.style.background = `rgb(${module.MASK_COLOURS[swatch.dataset.maskColour].join(", ")})`;
+  }
+  showVolume();
   bindDrawingControls();
   reopenForm.addEventListener("submit", reopen);
   const editable = assignment.is_annotator && assignment.status !== "DONE";

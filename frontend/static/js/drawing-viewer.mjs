@@ -1,7 +1,9 @@
 // The drawing viewer of annotation campaigns: one lesion mask drawn on the first volume's grid with
-// NiiVue's drawing layer (pen, filled outline, erase, brush size, undo and redo). The drawing is binary:
-// value 1 is lesion. It is built on viewer.mjs, which makes its NiiVue, loads its volumes and navigates
-// (window, layout, slices) as for the viewer; pages import this module, not viewer.mjs, to draw.
+// NiiVue's drawing layer (pen, filled outline, erase, brush size, undo and redo). Every value above 0 is
+// lesion: 1 is the mask loaded (the starting mask or a saved revision), 2 what was drawn since, each in a
+// colour of its own (MASK_COLOURS); the portal stores the mask binarised. It is built on viewer.mjs, which
+// makes its NiiVue, loads its volumes and navigates (window, layout, slices) as for the viewer; pages
+// import this module, not viewer.mjs, to draw.
 
 import {
   layoutApply,
@@ -16,9 +18,15 @@ import {
 
 export { webgl2Available } from "./viewer.mjs";
 
+const LOADED = 1;
+const DRAWN = 2;
+
+// The colours of the drawing's values (red, green, blue), for the page's legend too.
+export const MASK_COLOURS = Object.freeze({ [LOADED]: [230, 40, 40], [DRAWN]: [0, 200, 80] });
+
 const DRAWING_TOOLS = Object.freeze({
-  pen: { value: 1, filled: false },
-  fill: { value: 1, filled: true },
+  pen: { value: DRAWN, filled: false },
+  fill: { value: DRAWN, filled: true },
   erase: { value: 0, filled: false },
 });
 
@@ -80,6 +88,12 @@ class DrawingViewer {
     }
     this.#nv.setDrawingEnabled(true);
     this.#nv.setPenValue(tool.value, tool.filled);
+  }
+
+  // The volume of the mask drawn now (every value above 0) in ml.
+  maskVolumeMl() {
+    const [, x, y, z] = this.#nv.back.pixDims;
+    return (this.#nv.drawBitmap.reduce((count, value) => count + (value > 0 ? 1 : 0), 0) * x * y * z) / 1000;
   }
 
   setBrushSize(voxels) {
@@ -165,6 +179,13 @@ export async function createDrawingViewer(canvas, { volumes, mask, layout = "axi
   const viewer = new DrawingViewer(nv, { layout, volumeCount: volumes.length });
   await niivueAttach(nv, canvas, layout);
   await volumesLoad(nv, volumes);
+  nv.setDrawColormap({
+    I: [0, LOADED, DRAWN],
+    R: [0, MASK_COLOURS[LOADED][0], MASK_COLOURS[DRAWN][0]],
+    G: [0, MASK_COLOURS[LOADED][1], MASK_COLOURS[DRAWN][1]],
+    B: [0, MASK_COLOURS[LOADED][2], MASK_COLOURS[DRAWN][2]],
+    A: [0, 255, 255],
+  });
   nv.setDrawOpacity(0.6);
   await viewer.loadMask(mask);
   nv.drawScene();
