@@ -64,13 +64,15 @@ def _environment(*, database_url: str, broker_url: str, var_dir: str, portal_url
     }
 
 
-def _database_recreate(database_url: str) -> None:
+def _database_recreate(database_url: str, *, create: bool = True) -> None:
+    """Drop the bench's database, and make it afresh unless ``create`` is False (at the end)."""
     import psycopg
 
     server, name = database_url.rsplit("/", 1)
     with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
+        if create:
+            connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def _free_port() -> int:
@@ -486,7 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             " goal: at most one job per worker)"
         )
     redis.Redis.from_url(arguments.broker_url).flushdb()
-    _database_recreate(arguments.database_url)
+    _database_recreate(arguments.database_url, create=False)
     return 0
 
 
