@@ -144,13 +144,6 @@ class PortalClient:
         )
         self._post(f"/api/worker/jobs/{ticket.job_id}/report/", body=body, content_type=content_type)
 
-    def fetch(self, stored: StoredFile, folder: Path) -> Path:
-        """Download ``stored`` by its signed link into ``folder``, under its name."""
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / stored_file_name(stored)
-        self.download(stored, target)
-        return target
-
     def download(self, stored: StoredFile, target: Path) -> None:
         """Download ``stored`` by its signed link to ``target``, checking its size and sha256."""
         digest, size = hashlib.sha256(), 0

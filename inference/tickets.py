@@ -39,7 +39,8 @@ class StoredFile:
     file_name: str
 
 
-# Puts a stored file into a local folder of the worker's (or finds it there already) and returns its path.
+# Puts a stored file into a local folder of the worker's (made if need be), or finds it already local, and
+# returns its path.
 Fetch = Callable[[StoredFile, Path], Path]
 
 
@@ -111,8 +112,6 @@ def ticket_run(
     interface_set = INTERFACE_SETS[ticket.interface_set]
     if runtime.leftover_remove(name=ticket.container_name):
         logger.warning("Removed the container a worker left running for job %s.", ticket.job_id)
-    downloads = scratch / "case"
-    downloads.mkdir(parents=True, exist_ok=True)
     try:
         image = runtime.image_prepare(
             image_id=ticket.image_id, archive=lambda: fetch(ticket.image_archive, scratch / "image")
@@ -125,7 +124,7 @@ def ticket_run(
     image_digests: dict[str, str] = {}
     for slug, value in ticket.inputs.items():
         if isinstance(value, StoredFile):
-            case_inputs[slug] = fetch(value, downloads / slug)
+            case_inputs[slug] = fetch(value, scratch / "case" / slug)
             image_digests[slug] = value.sha256
         else:
             case_inputs[slug] = value

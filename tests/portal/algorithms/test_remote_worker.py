@@ -113,14 +113,15 @@ def test_signed_links_of_a_ticket_give_the_stored_bytes_and_nothing_else(
     dwi = ticket.inputs["dwi-brain-mri"]
     assert isinstance(dwi, StoredFile)
     assert dwi.source.startswith(portal.url)
-    fetched = client.fetch(dwi, tmp_path / "fetched")
+    fetched = tmp_path / "fetched.nii.gz"
+    client.download(dwi, fetched)
     job = Job.objects.select_related("case").get(pk=ticket.job_id)
     with job.case.images.get(interface="dwi-brain-mri").file.open("rb") as stored:
         assert fetched.read_bytes() == stored.read()
     # A ticket names the case's acquisitions, never its reference mask.
     assert set(ticket.inputs) <= {"dwi-brain-mri", "adc-brain-mri", "flair-brain-mri", "clinical-information"}
     with pytest.raises(OSError, match="not as the portal stored it"):
-        client.fetch(StoredFile(dwi.source, "0" * 64, dwi.size_bytes, dwi.file_name), tmp_path / "other")
+        client.download(StoredFile(dwi.source, "0" * 64, dwi.size_bytes, dwi.file_name), tmp_path / "other")
 
 
 def test_only_a_workers_key_opens_the_worker_api(
