@@ -24,7 +24,7 @@ from django.utils import timezone
 from inference.runner import JobResult
 from inference.tickets import JobTicket
 from portal.algorithms.models import Job, RemoteWorker
-from portal.algorithms.services import JOB, JOBS_LOOKED_AT, job_list_waiting, job_ticket
+from portal.algorithms.services import JOB, job_ticket, jobs_take_in_order
 from portal.celery import RowLocked
 from portal.errors import PortalError, StepFailed
 from portal.steps.services import step_end, step_let_go, step_take
@@ -97,33 +97,34 @@ def remote_job_hand_out(*, worker: RemoteWorker) -> JobTicket | None:
     """Claim the next waiting job for ``worker`` and return its ticket, with signed links to its files; None
     when no job waits. A job whose case lacks an input the phase reads fails at once with its sentence and
     the next one is taken. ``WorkersBusy`` when every job looked at was being claimed by another worker."""
-    skipped = False
-    for job_id in job_list_waiting().values_list("pk", flat=True)[:JOBS_LOOKED_AT]:
-        try:
-            with transaction.atomic():
-                job = step_take(JOB, pk=job_id, holder=_holder(worker))
-        except RowLocked:
-            skipped = True
-            continue
-        if job is None:
-            continue
-        try:
-            return job_ticket(job=job, file_source=_signed_link)
-        except StepFailed as failed:
-            step_end(
-                JOB,
-                pk=job.pk,
-                claim=job.claimed_by,
-                end=partial(JOB.fail, sentence=failed.sentence, note="Failed."),
-            )
-        except Exception:
-            step_let_go(job)  # no ticket left the portal: the job waits for the next worker at once
-            raise
-    if skipped:
+    try:
+        return jobs_take_in_order(take=partial(_job_hand_out, worker=worker))
+    except RowLocked:
         raise WorkersBusy(
             "Every waiting job was being claimed by another worker; ask again in a moment.", code="busy"
+        ) from None
+
+
+def _job_hand_out(job_id: int, *, worker: RemoteWorker) -> JobTicket | None:
+    """Claim the job for ``worker`` and make its ticket; None when it was no longer waiting, or failed at
+    once because its case lacks an input (its sentence is recorded)."""
+    with transaction.atomic():
+        job = step_take(JOB, pk=job_id, holder=_holder(worker))
+    if job is None:
+        return None
+    try:
+        return job_ticket(job=job, file_source=_signed_link)
+    except StepFailed as failed:
+        step_end(
+            JOB,
+            pk=job.pk,
+            claim=job.claimed_by,
+            end=partial(JOB.fail, sentence=failed.sentence, note="Failed."),
         )
-    return None
+        return None
+    except Exception:
+        step_let_go(job)  # no ticket left the portal: the job waits for the next worker at once
+        raise
 
 
 def remote_job_beat(*, worker: RemoteWorker, job_id: int, claim: str) -> None:

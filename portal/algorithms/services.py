@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, TypeVar
 
 import docker
 from django.conf import settings
@@ -307,8 +307,10 @@ def job_run(*, job_id: int) -> bool:
     return step_run(JOB, pk=job_id)
 
 
+Taken = TypeVar("Taken")
+"""What a worker makes of a job it takes: the job's id (a portal worker) or its ticket (a remote one)."""
 JOBS_LOOKED_AT = 20
-"""How many waiting jobs ``job_next`` tries, best first, before it leaves the rest to other messages."""
+"""How many waiting jobs ``jobs_take_in_order`` offers, best first, before it leaves the rest to other messages."""
 
 
 def job_next() -> int | None:
@@ -316,17 +318,28 @@ def job_next() -> int | None:
 
     Jobs are handed out from the database, not queued one message per job: each message on the ``gpu``
     queue asks for "the next job", chosen when a worker is free (``job_list_waiting``), so the order can be
-    changed (shared fairly between teams, issue 18) while jobs wait. A job another worker is claiming at
-    that moment is skipped for the next one; when every job looked at was, ``RowLocked`` is raised, so the
-    task asks again later instead of dropping the message a job still waiting was counted on.
+    changed (shared fairly between teams, issue 18) while jobs wait. ``RowLocked`` as in
+    ``jobs_take_in_order``: the task then asks again later instead of dropping the message a job still
+    waiting was counted on.
     """
+    return jobs_take_in_order(take=lambda job_id: job_id if job_run(job_id=job_id) else None)
+
+
+def jobs_take_in_order(*, take: Callable[[int], Taken | None]) -> Taken | None:
+    """Offer the waiting jobs to ``take`` in the order they are handed out, and return what it made of the
+    first one it took (it returns None for a job that was no longer waiting when it looked); None when no
+    job was taken. A job another worker is claiming at that moment (``take`` raised ``RowLocked``) is
+    skipped for the next one; when every job looked at was, ``RowLocked`` is raised, since some may still
+    be waiting. The one loop of portal workers (``job_next``) and remote ones (``remote_job_hand_out``)."""
     skipped = False
     for job_id in job_list_waiting().values_list("pk", flat=True)[:JOBS_LOOKED_AT]:
         try:
-            if job_run(job_id=job_id):
-                return job_id
+            taken = take(job_id)
         except RowLocked:
             skipped = True
+            continue
+        if taken is not None:
+            return taken
     if skipped:
         raise RowLocked("Every waiting job looked at was being claimed by another worker; ask again later.")
     return None
