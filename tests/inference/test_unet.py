@@ -1,5 +1,6 @@
 """The reference algorithm ``unet-ensemble``: its network, sliding-window and flip-averaged inference,
-majority vote, training on an ISLES'24 release, and the container entry point."""
+training on an ISLES'24 release, and the container entry point (its majority vote is tested in
+tests/evaluation/test_fusion.py)."""
 
 import json
 import os
@@ -17,7 +18,6 @@ from inference.contract import ISLES24, inputs_stage, output_collect
 from inference.reference.unet.ensemble import (
     EnsembleManifest,
     flip_averaged_probability,
-    majority_vote,
     sliding_window_probability,
 )
 from inference.reference.unet.model import UNet3d, UNetConfig
@@ -160,30 +160,6 @@ def test_channels_on_different_grids_are_refused() -> None:
         channels_normalise(
             {"non-contrast-ct": np.zeros((2, 3, 3))}, channels=["non-contrast-ct"], shape=(2, 3, 4)
         )
-
-
-def test_majority_vote_of_three_members_keeps_voxels_two_of_them_mark() -> None:
-    first = np.array([[1, 1, 0, 0], [1, 0, 0, 0]], dtype=bool)
-    second = np.array([[1, 0, 1, 0], [1, 0, 0, 0]], dtype=bool)
-    third = np.array([[0, 1, 1, 0], [1, 0, 0, 1]], dtype=bool)
-
-    assert majority_vote([first, second, third]).tolist() == [
-        [True, True, True, False],
-        [True, False, False, False],
-    ]
-
-
-def test_majority_vote_of_two_members_treats_a_tie_as_background() -> None:
-    assert majority_vote([np.array([1, 1, 0], bool), np.array([1, 0, 0], bool)]).tolist() == [
-        True,
-        False,
-        False,
-    ]
-
-
-def test_majority_vote_refuses_members_of_different_shapes() -> None:
-    with pytest.raises(ValueError, match="differ in shape"):
-        majority_vote([np.zeros((2, 2), bool), np.zeros((2, 3), bool)])
 
 
 def test_training_loss_decreases_over_a_few_steps(release: Path) -> None:

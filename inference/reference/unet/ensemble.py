@@ -5,7 +5,8 @@ Each member predicts a whole case by sliding a window of the training patch size
 centre more than its border, where the network saw less context. Test-time augmentation mirrors the input
 along every subset of ``flip_axes`` and averages the probabilities mirrored back, which makes the
 prediction exactly equivariant to those flips. A member's mask is its probability over ``threshold``; the
-ensemble's mask is where more than half of the members agree.
+ensemble's mask is where more than half of the members agree (``evaluation.fusion.majority_vote``, the
+rule the portal's ensembles of submissions use too).
 
 ``weights/manifest.json`` (written by ``python -m inference.train``) describes the ensemble: channel order,
 normalisation, network shape, patch size, and each member's state dict file and training figures.
@@ -21,6 +22,7 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 import torch
+from evaluation.fusion import majority_vote
 
 from inference.reference.unet.model import UNet3d, UNetConfig
 
@@ -32,7 +34,6 @@ __all__ = [
     "ensemble_load",
     "ensemble_predict",
     "flip_averaged_probability",
-    "majority_vote",
     "sliding_window_probability",
 ]
 
@@ -119,21 +120,6 @@ class Ensemble:
     flip_axes: tuple[SpatialAxis, ...] = (0, 1, 2)
     overlap: float = 0.5
     threshold: float = 0.5
-
-
-def majority_vote(member_masks: Sequence[BoolArray]) -> BoolArray:
-    """Lesion where more than half of the members say lesion; with an even count a tie is background.
-
-    >>> majority_vote([np.array([1, 1, 0], bool), np.array([1, 0, 0], bool), np.array([0, 1, 1], bool)])
-    array([ True,  True, False])
-    """
-    if len(member_masks) == 0:
-        raise ValueError("A majority vote needs at least one member's mask.")
-    shapes = {mask.shape for mask in member_masks}
-    if len(shapes) != 1:
-        raise ValueError(f"The members' masks differ in shape: {sorted(shapes)}.")
-    votes = np.sum(np.stack(member_masks).astype(np.int32), axis=0)
-    return np.asarray(2 * votes > len(member_masks))
 
 
 def flip_averaged_probability(
