@@ -12,6 +12,9 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
+from evaluation.biomarkers import bland_altman
+from evaluation.subgroups import SubgroupMean
+
 WIDTH = 640
 MARGIN_LEFT = 150
 MARGIN_RIGHT = 20
@@ -242,15 +245,23 @@ def volume_scatter_svg(*, points: Sequence[tuple[str, float, float]]) -> str:
 def bland_altman_svg(*, points: Sequence[tuple[str, float, float]]) -> str:
     """Bland-Altman plot: (predicted - reference) against their mean, with the bias and 95% limits.
 
-    ``points`` holds (case name, reference volume in ml, predicted volume in ml); the limits of agreement
-    are bias +- 1.96 standard deviations of the differences (Bland & Altman 1986,
-    doi:10.1016/S0140-6736(86)90837-8).
+    ``points`` holds (case name, reference volume in ml, predicted volume in ml); the bias and limits are
+    :func:`evaluation.biomarkers.bland_altman`'s (bias +- 1.96 sd of the differences). With one point only
+    the bias is drawn, as the limits are undefined.
     """
     means = [(reference + predicted) / 2 for _, reference, predicted in points]
     differences = [predicted - reference for _, reference, predicted in points]
-    bias = float(np.mean(differences)) if differences else 0.0
-    spread = 1.96 * float(np.std(differences, ddof=1)) if len(differences) > 1 else 0.0
-    lines = [(bias, "bias"), (bias + spread, "+1.96 sd"), (bias - spread, "-1.96 sd")]
+    lines: list[tuple[float, str]] = []
+    if points:
+        agreement = bland_altman(
+            [reference for _, reference, _ in points], [predicted for _, _, predicted in points]
+        )
+        lines = [
+            (agreement.bias, "bias"),
+            (agreement.upper_limit, "+1.96 sd"),
+            (agreement.lower_limit, "-1.96 sd"),
+        ]
+        lines = [(value, name) for value, name in lines if math.isfinite(value)]
     x, y, body = _xy_frame(
         x_values=means,
         y_values=[*differences, *(value for value, _ in lines)],
@@ -275,3 +286,42 @@ def bland_altman_svg(*, points: Sequence[tuple[str, float, float]]) -> str:
         height=MARGIN_TOP + PLOT_HEIGHT + MARGIN_BOTTOM,
         body=body,
     )
+
+
+def forest_plot_svg(
+    *, title: str, subgroups: Sequence[SubgroupMean], overall_mean: float | None, value_label: str
+) -> str:
+    """Forest plot: one row per subgroup, its mean as a square and its interval as a line, with a dashed
+    line at the mean over all cases.
+
+    ``subgroups`` are :func:`evaluation.subgroups.subgroup_means`'s; each row is labelled with the
+    subgroup's name and its number of cases.
+    """
+    rows = len(subgroups)
+    height = MARGIN_TOP + ROW_HEIGHT * max(rows, 1) + MARGIN_BOTTOM
+    bottom = MARGIN_TOP + ROW_HEIGHT * max(rows, 1)
+    reach = [value for group in subgroups for value in (group.mean, *group.interval)]
+    if overall_mean is not None:
+        reach.append(overall_mean)
+    x = _Scale(*_bounds(reach), MARGIN_LEFT, WIDTH - MARGIN_RIGHT)
+    body = _x_axis(x, y=bottom, label=value_label)
+    if overall_mean is not None and math.isfinite(overall_mean):
+        body.append(
+            f'<line x1="{x(overall_mean):.1f}" y1="{MARGIN_TOP:.1f}" x2="{x(overall_mean):.1f}" '
+            f'y2="{bottom:.1f}" stroke="{MUTED}" stroke-dasharray="4 3"><title>'
+            f"{escape(f'all cases: {_format(overall_mean)}')}</title></line>"
+        )
+    for row, group in enumerate(subgroups):
+        y = MARGIN_TOP + ROW_HEIGHT * (row + 0.5)
+        low, high = group.interval
+        body.append(_text(MARGIN_LEFT - 8, y + 4, f"{group.subgroup} (n = {group.cases})", anchor="end"))
+        body.append(f'<line x1="{x(low):.1f}" y1="{y:.1f}" x2="{x(high):.1f}" y2="{y:.1f}" stroke="{INK}"/>')
+        tip = (
+            f"{group.subgroup}: mean {_format(group.mean)} ({_format(low)} to {_format(high)}), "
+            f"n = {group.cases}"
+        )
+        body.append(
+            f'<rect class="mark" x="{x(group.mean) - 4:.1f}" y="{y - 4:.1f}" width="8" height="8" '
+            f'fill="{ACCENT}"><title>{escape(tip)}</title></rect>'
+        )
+    return _document(title=title, height=height, body=body)

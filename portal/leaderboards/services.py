@@ -22,6 +22,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from evaluation.biomarkers import clinical_correlations
 from evaluation.profiles import PREDICTED_VOLUME, Direction, profile_get, profile_with_volumes
 from evaluation.ranking import (
     RankedMetric,
@@ -35,7 +36,6 @@ from evaluation.ranking import (
 from evaluation.ranking import (
     RankStability as BootstrapStability,
 )
-from evaluation.stats import spearman_with_ci
 from portal.accounts.models import User
 from portal.challenges.models import Phase
 from portal.csv_export import csv_table_text
@@ -677,26 +677,23 @@ def _finite_or_none(value: float) -> float | None:
 def _clinical_correlations(
     *, clinical: Mapping[str, Mapping[str, float]], per_case: Mapping[str, Mapping[str, float]]
 ) -> dict[str, dict[str, float | int | None]]:
-    """Spearman's rho (and its bootstrap interval) of the predicted volume with each clinical score."""
-    correlations: dict[str, dict[str, float | int | None]] = {}
-    for label, by_case in clinical.items():
-        pairs = [
-            (float(per_case[case_id][PREDICTED_VOLUME]), score)
-            for case_id, score in by_case.items()
-            if PREDICTED_VOLUME in per_case.get(case_id, {})
-        ]
-        if len(pairs) < 3:
-            continue
-        volumes, scores = zip(*pairs, strict=True)
-        result = spearman_with_ci(volumes, scores, seed=BOOTSTRAP_SEED)
-        correlations[label] = {
+    """Spearman's rho (and its bootstrap interval) of the predicted volume with each clinical score, as
+    ``evaluation.biomarkers.clinical_correlations`` computes it, in the entry's stored shape."""
+    volumes = {
+        case_id: float(metrics[PREDICTED_VOLUME])
+        for case_id, metrics in per_case.items()
+        if PREDICTED_VOLUME in metrics
+    }
+    return {
+        label: {
             "rho": _finite_or_none(result.coefficient),
             "low": _finite_or_none(result.interval[0]),
             "high": _finite_or_none(result.interval[1]),
             "p_value": _finite_or_none(result.p_value),
             "pairs": result.pairs,
         }
-    return correlations
+        for label, result in clinical_correlations(volumes, clinical, seed=BOOTSTRAP_SEED).items()
+    }
 
 
 def _api_document(entry: LeaderboardEntry, *, submitted_at: datetime.datetime) -> str:

@@ -5,10 +5,12 @@ import xml.etree.ElementTree as ElementTree
 from evaluation.plots import (
     bland_altman_svg,
     box_plot_svg,
+    forest_plot_svg,
     rank_distribution_svg,
     significance_matrix_svg,
     volume_scatter_svg,
 )
+from evaluation.subgroups import SubgroupMean
 
 SVG = "{http://www.w3.org/2000/svg}"
 POINTS = [("sub-stroke0100", 10.0, 12.0), ("sub-stroke0101", 20.0, 18.5), ("sub-stroke0102", 40.0, 47.0)]
@@ -109,3 +111,17 @@ def test_a_single_point_still_draws_well_formed_axes() -> None:
     root = parse(bland_altman_svg(points=[("sub-stroke0100", 5.0, 5.0)]))
 
     assert len(marks(root)) == 1
+
+
+def test_forest_plot_has_a_square_per_subgroup_labelled_with_its_cases() -> None:
+    subgroups = [
+        SubgroupMean("TUM", 12, 0.41, (0.33, 0.5)),
+        SubgroupMean("<Zurich>", 9, 0.28, (0.2, 0.37)),
+    ]
+
+    root = parse(
+        forest_plot_svg(title="Dice by centre", subgroups=subgroups, overall_mean=0.35, value_label="Dice")
+    )
+
+    assert len(marks(root)) == 2
+    assert {"TUM (n = 12)", "<Zurich> (n = 9)", "Dice", "Dice by centre"} <= set(texts(root))
