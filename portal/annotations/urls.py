@@ -21,6 +21,9 @@ urlpatterns = [
         name="annotation-consensus-volume",
     ),
     path("assignments/<id:pk>/", views.annotation_draw, name="annotation-draw"),
+    path(
+        "assignments/<id:pk>/reopen/", views.annotation_assignment_reopen, name="annotation-assignment-reopen"
+    ),
     path("assignments/<id:pk>/images/<id:index>/", views.annotation_image, name="annotation-image"),
     path(
         "assignments/<id:pk>/start/",

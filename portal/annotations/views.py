@@ -226,6 +226,27 @@ def annotation_draw(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def annotation_assignment_reopen(request: HttpRequest, pk: int) -> HttpResponse:
+    """Reopen a done case from the campaign's page, with the sentence its annotator reads (the drawing page
+    sends the same form to the API; both call the one service)."""
+    assignment = _assignment_or_404(request, pk)
+    try:
+        services.annotation_assignment_reopen(
+            assignment_id=assignment.pk, user=request.user, reason=request.POST.get("reason", "")
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request,
+            f"Case {assignment.campaign_case.case.name} is reopened: {assignment.annotator.username} can "
+            "change the mask and mark it done again.",
+        )
+    return redirect("annotation-campaign-detail", pk=assignment.campaign_case.campaign_id)
+
+
+@login_required
 def annotation_image(request: HttpRequest, pk: int, index: int) -> HttpResponse:
     """One of the images the campaign shows of the assignment's case."""
     assignment = _assignment_or_404(request, pk)

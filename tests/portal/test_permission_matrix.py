@@ -513,6 +513,12 @@ MATRIX: dict[str, tuple[Try, ...]] = {
     "studies/campaigns/assignments/<pk>/": (
         GET("/studies/campaigns/assignments/{assignment}/",                LOGIN, 404, 404, 200, 404, 200),
     ),
+    # The organizer's reopening from the campaign page: the world's case is in progress, so it is refused
+    # with its sentence on the campaign page (302); the annotator may not reopen (403).
+    "studies/campaigns/assignments/<pk>/reopen/": (
+        POST("/studies/campaigns/assignments/{assignment}/reopen/",        LOGIN, 404, 404, 403, 404, 302,
+             body={"reason": "The lesion's posterior edge is missing."}),
+    ),
     "studies/campaigns/assignments/<pk>/images/<index>/": (
         GET("/studies/campaigns/assignments/{assignment}/images/0/",       LOGIN, 404, 404, 200, 404, 200),
     ),

@@ -139,7 +139,7 @@ function askDone() {
 
 async function reopen(event) {
   event.preventDefault();
-  const reason = document.getElementById("reopen-reason").value;
+  const reason = reopenForm.elements.reason.value;
   const response = await apiFetch(assignment.reopen_url, { method: "POST", json: { reason } });
   if (!response.ok) {
     say(saveStatus, await refusalSentence(response));

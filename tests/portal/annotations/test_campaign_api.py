@@ -3,6 +3,7 @@ done), the permission-checked files, and the organizer's pages (progress, promot
 An annotator reaches only their own assignments, an organizer every one of the challenge's; anyone else
 gets a 404, so nobody learns that an assignment exists."""
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -315,3 +316,57 @@ def test_a_reader_cannot_promote(world: CampaignWorld, campaign: AnnotationCampa
 
     assert response.status_code == 404
     assert not GroundTruthVersion.objects.filter(number=2).exists()
+
+
+def _reopen_form_action(page: str) -> list[str]:
+    """The Reopen forms a campaign page offers, by the URL they post to."""
+    return re.findall(r'<form method="post" action="([^"]+)" class="reopen-form"', page)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("organizer", 302), ("reader", 403), ("second_reader", 404), ("outsider", 404), ("anonymous", 302)],
+)
+def test_the_campaign_page_reopens_a_done_case(
+    world: CampaignWorld, assignment: AnnotationAssignment, name: str, expected: int
+) -> None:
+    """The organizer's campaign page offers Reopen beside each done assignment (and only there), with
+    the drawing page's form; it reopens through the same service and says so on the campaign page."""
+    reader = world.people["reader"]
+    services.mask_revision_save(assignment_id=assignment.pk, user=reader, content=mask_bytes())
+    services.annotation_assignment_done(assignment_id=assignment.pk, user=reader)
+    campaign_url = reverse("annotation-campaign-detail", kwargs={"pk": assignment.campaign_case.campaign_id})
+    reopen_url = reverse("annotation-assignment-reopen", kwargs={"pk": assignment.pk})
+    organizer = client_of(world.people["organizer"])
+    offered = _reopen_form_action(organizer.get(campaign_url).content.decode())
+
+    response = client_of(people(world, name)).post(
+        reopen_url, {"reason": "The lesion's posterior edge is missing."}, follow=name == "organizer"
+    )
+
+    assert offered == [reopen_url], "Reopen is offered for the done case only (the second reader's is not)"
+    assignment.refresh_from_db()
+    assert (assignment.status == AnnotationAssignment.Status.IN_PROGRESS) is (name == "organizer")
+    if name == "organizer":
+        assert response.redirect_chain == [(campaign_url, 302)]
+        assert "is reopened: reader can change the mask" in response.content.decode()
+        assert _reopen_form_action(response.content.decode()) == []
+        assert assignment.events.last().note == "The lesion's posterior edge is missing."
+    else:
+        assert response.status_code == expected
+
+
+def test_the_campaign_page_refuses_a_reopening_without_a_reason_with_its_sentence(
+    world: CampaignWorld, assignment: AnnotationAssignment
+) -> None:
+    reader = world.people["reader"]
+    services.mask_revision_save(assignment_id=assignment.pk, user=reader, content=mask_bytes())
+    services.annotation_assignment_done(assignment_id=assignment.pk, user=reader)
+
+    response = client_of(world.people["organizer"]).post(
+        reverse("annotation-assignment-reopen", kwargs={"pk": assignment.pk}), {"reason": " "}, follow=True
+    )
+
+    assert "Say in a sentence why the case is reopened" in response.content.decode()
+    assignment.refresh_from_db()
+    assert assignment.status == AnnotationAssignment.Status.DONE
