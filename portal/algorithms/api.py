@@ -12,6 +12,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Sequence
+from typing import IO
 
 from django.conf import settings
 from django.http import Http404
@@ -23,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.accounts.models import User
 from portal.accounts.selectors import user_is_organizer
 from portal.algorithms import selectors, services
 from portal.algorithms.models import AlgorithmUpload, Job
@@ -30,14 +32,7 @@ from portal.challenges.models import Phase
 from portal.submissions.api import ETAG, IF_NONE_MATCH, NOT_MODIFIED, answer_unless_unchanged
 from portal.submissions.models import Submission
 from portal.submissions.selectors import phase_get_for_submissions, submission_get_visible_to
-from portal.uploads.api import (
-    CONTENT_RANGE_HEADER,
-    ChunkParser,
-    chunk_range,
-    chunk_stream,
-    offset_mismatch_response,
-)
-from portal.uploads.exceptions import UploadOffsetMismatch
+from portal.uploads.api import ChunkedUploadView, chunked_upload_schema
 
 
 class UploadStartSerializer(serializers.Serializer):
@@ -140,13 +135,6 @@ class AlgorithmContractSerializer(serializers.Serializer):
     )
 
 
-def _upload_or_404(request: Request, upload_id: uuid.UUID) -> AlgorithmUpload:
-    try:
-        return selectors.algorithm_upload_get_for(user=request.user, upload_id=upload_id)
-    except AlgorithmUpload.DoesNotExist as error:
-        raise Http404("No such upload.") from error
-
-
 class PhaseAlgorithmUploadsView(APIView):
     """Open a resumable upload of an algorithm image archive (``docker save IMAGE | gzip``) to a phase."""
 
@@ -194,40 +182,29 @@ class PhaseAlgorithmContractView(APIView):
         return Response(AlgorithmContractSerializer(data).data)
 
 
-class AlgorithmUploadView(APIView):
-    """How much of an upload arrived (``GET``), and its next chunk (``PUT`` with ``Content-Range``)."""
+@chunked_upload_schema(UploadSerializer)
+class AlgorithmUploadView(ChunkedUploadView):
+    """How much of an algorithm image upload arrived (``GET``), and its next chunk (``PUT`` with
+    ``Content-Range``; the last one submits it)."""
 
-    permission_classes = [IsAuthenticated]
-    parser_classes = [ChunkParser]
+    serializer_class = UploadSerializer
 
-    @extend_schema(responses=UploadSerializer)
-    def get(self, request: Request, upload_id: uuid.UUID) -> Response:
-        return Response(UploadSerializer(_upload_or_404(request, upload_id)).data)
+    def upload_get(self, *, user: User, upload_id: uuid.UUID) -> AlgorithmUpload:
+        return selectors.algorithm_upload_get_for(user=user, upload_id=upload_id)
 
-    @extend_schema(
-        request={"application/octet-stream": bytes},
-        parameters=[CONTENT_RANGE_HEADER],
-        responses={
-            200: UploadSerializer,
-            400: OpenApiResponse(description="Refused, with a code"),
-            409: OpenApiResponse(description="The chunk does not start at received_bytes"),
-        },
-    )
-    def put(self, request: Request, upload_id: uuid.UUID) -> Response:
-        upload = _upload_or_404(request, upload_id)
-        start, length, total = chunk_range(request)
-        try:
-            upload = services.algorithm_upload_append(
-                upload_id=upload.pk,
-                user=request.user,
-                start=start,
-                total_bytes=total,
-                length=length,
-                stream=chunk_stream(request),
-            )
-        except UploadOffsetMismatch as mismatch:
-            return offset_mismatch_response(mismatch)
-        return Response(UploadSerializer(upload).data)
+    def upload_append(
+        self,
+        *,
+        user: User,
+        upload_id: uuid.UUID,
+        start: int,
+        total_bytes: int,
+        length: int,
+        stream: IO[bytes],
+    ) -> AlgorithmUpload:
+        return services.algorithm_upload_append(
+            upload_id=upload_id, user=user, start=start, total_bytes=total_bytes, length=length, stream=stream
+        )
 
 
 def _jobs_etag(submission: Submission, jobs: Sequence[Job]) -> str:

@@ -10,28 +10,23 @@ see the challenge gets a 404, anyone else who does not organize it a 403 (the or
 import hashlib
 import json
 import uuid
+from typing import IO
 
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.accounts.models import User
 from portal.datasets import selectors, services
-from portal.datasets.models import DatasetImport, ReleaseUpload
+from portal.datasets.models import CaseAttributeTable, DatasetImport, ReleaseUpload
 from portal.organizers.views.access import challenge_organized_or_refused
 from portal.submissions.api import ETAG, IF_NONE_MATCH, NOT_MODIFIED, answer_unless_unchanged
-from portal.uploads.api import (
-    CONTENT_RANGE_HEADER,
-    ChunkParser,
-    chunk_range,
-    chunk_stream,
-    offset_mismatch_response,
-)
-from portal.uploads.exceptions import UploadOffsetMismatch
+from portal.uploads.api import ChunkedUploadView, chunked_upload_schema
 from portal.uploads.services import CHUNK_BYTES
 
 
@@ -85,13 +80,6 @@ class DatasetImportSerializer(serializers.ModelSerializer):
         ]
 
 
-def _upload_or_404(request: Request, upload_id: uuid.UUID) -> ReleaseUpload:
-    try:
-        return selectors.release_upload_get_for(user=request.user, upload_id=upload_id)
-    except ReleaseUpload.DoesNotExist as error:
-        raise Http404("No such upload.") from error
-
-
 class ChallengeReleaseUploadsView(APIView):
     """Open a resumable upload of a release archive to import into the challenge (its organizers only)."""
 
@@ -120,43 +108,28 @@ class ChallengeReleaseUploadsView(APIView):
         return Response(ReleaseUploadSerializer(upload).data, status=status.HTTP_201_CREATED)
 
 
-class ReleaseUploadView(APIView):
+@chunked_upload_schema(ReleaseUploadSerializer)
+class ReleaseUploadView(ChunkedUploadView):
     """How much of a release upload arrived (``GET``), and its next chunk (``PUT`` with ``Content-Range``)."""
 
-    permission_classes = [IsAuthenticated]
-    parser_classes = [ChunkParser]
+    serializer_class = ReleaseUploadSerializer
 
-    @extend_schema(
-        responses={200: ReleaseUploadSerializer, 404: OpenApiResponse(description="No such upload")}
-    )
-    def get(self, request: Request, upload_id: uuid.UUID) -> Response:
-        return Response(ReleaseUploadSerializer(_upload_or_404(request, upload_id)).data)
+    def upload_get(self, *, user: User, upload_id: uuid.UUID) -> ReleaseUpload:
+        return selectors.release_upload_get_for(user=user, upload_id=upload_id)
 
-    @extend_schema(
-        request={"application/octet-stream": bytes},
-        parameters=[CONTENT_RANGE_HEADER],
-        responses={
-            200: ReleaseUploadSerializer,
-            400: OpenApiResponse(description="Refused, with a code"),
-            404: OpenApiResponse(description="No such upload"),
-            409: OpenApiResponse(description="The chunk does not start at received_bytes"),
-        },
-    )
-    def put(self, request: Request, upload_id: uuid.UUID) -> Response:
-        upload = _upload_or_404(request, upload_id)
-        start, length, total = chunk_range(request)
-        try:
-            upload = services.release_upload_append(
-                upload_id=upload.pk,
-                user=request.user,
-                start=start,
-                total_bytes=total,
-                length=length,
-                stream=chunk_stream(request),
-            )
-        except UploadOffsetMismatch as mismatch:
-            return offset_mismatch_response(mismatch)
-        return Response(ReleaseUploadSerializer(upload).data)
+    def upload_append(
+        self,
+        *,
+        user: User,
+        upload_id: uuid.UUID,
+        start: int,
+        total_bytes: int,
+        length: int,
+        stream: IO[bytes],
+    ) -> ReleaseUpload:
+        return services.release_upload_append(
+            upload_id=upload_id, user=user, start=start, total_bytes=total_bytes, length=length, stream=stream
+        )
 
 
 def _import_etag(dataset_import: DatasetImport) -> str:
@@ -201,4 +174,66 @@ class ChallengeDatasetImportView(APIView):
             request,
             etag=_import_etag(dataset_import),
             answer=lambda: DatasetImportSerializer(dataset_import).data,
+        )
+
+
+class CaseAttributeTableUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="A CSV (UTF-8) or XLSX table: a 'case' column naming each case as the dataset does, and "
+        "a column per attribute (centre, scanner, acquisition...)."
+    )
+
+
+class CaseAttributeTableSerializer(serializers.ModelSerializer):
+    dataset = serializers.CharField(source="dataset.slug")
+    columns = serializers.ListField(child=serializers.CharField(), help_text="The attribute columns applied.")
+    problems = serializers.ListField(
+        child=serializers.CharField(), help_text="Why the table was refused: one sentence per problem."
+    )
+
+    class Meta:
+        model = CaseAttributeTable
+        fields = [
+            "id",
+            "dataset",
+            "original_name",
+            "status",
+            "columns",
+            "cases_named",
+            "problems",
+            "uploaded_at",
+        ]
+
+
+class DatasetCaseAttributesView(APIView):
+    """Upload a dataset's table of case attributes (its challenge's organizers only): 201 when applied,
+    400 with a sentence per problem when refused (the file is kept either way, and no case changed)."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": CaseAttributeTableUploadSerializer},
+        responses={
+            201: CaseAttributeTableSerializer,
+            400: OpenApiResponse(CaseAttributeTableSerializer, description="Refused: see its problems"),
+            403: OpenApiResponse(description="Not an organizer of the challenge"),
+            404: OpenApiResponse(description="No such challenge or dataset"),
+        },
+    )
+    def post(self, request: Request, slug: str, dataset_slug: str) -> Response:
+        challenge = challenge_organized_or_refused(request, slug)
+        dataset = challenge.datasets.filter(slug=dataset_slug).first()
+        if dataset is None:
+            raise Http404("No such dataset.")
+        upload = CaseAttributeTableUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        file = upload.validated_data["file"]
+        table = services.case_attribute_table_upload(
+            dataset=dataset, content=file, original_name=file.name, uploaded_by=request.user
+        )
+        applied = table.status == CaseAttributeTable.Status.APPLIED
+        return Response(
+            CaseAttributeTableSerializer(table).data,
+            status=status.HTTP_201_CREATED if applied else status.HTTP_400_BAD_REQUEST,
         )

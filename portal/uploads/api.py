@@ -4,14 +4,22 @@ that does not start where the upload stands is a 409 carrying ``received_bytes``
 
 import io
 import re
-from typing import IO
+import uuid
+from collections.abc import Callable
+from typing import IO, ClassVar, TypeVar
 
-from drf_spectacular.utils import OpenApiParameter
-from rest_framework import status
+from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import Model
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import serializers, status
 from rest_framework.parsers import BaseParser
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from portal.accounts.models import User
 from portal.uploads.exceptions import UploadOffsetMismatch, UploadRefused
 
 CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
@@ -61,4 +69,77 @@ def offset_mismatch_response(mismatch: UploadOffsetMismatch) -> Response:
     return Response(
         {"code": "offset_mismatch", "detail": str(mismatch), "received_bytes": mismatch.received_bytes},
         status=status.HTTP_409_CONFLICT,
+    )
+
+
+class ChunkedUploadView(APIView):
+    """How much of an upload arrived (``GET``), and its next chunk (``PUT`` with ``Content-Range``): the two
+    requests of every chunked upload. A subclass names its serializer and finds and extends its own uploads
+    (both raise the model's ``DoesNotExist`` for an upload that is not the user's: a 404), and declares its
+    schema with ``chunked_upload_schema``."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [ChunkParser]
+    serializer_class: ClassVar[type[serializers.Serializer]]
+
+    def upload_get(self, *, user: User, upload_id: uuid.UUID) -> Model:
+        raise NotImplementedError
+
+    def upload_append(
+        self,
+        *,
+        user: User,
+        upload_id: uuid.UUID,
+        start: int,
+        total_bytes: int,
+        length: int,
+        stream: IO[bytes],
+    ) -> Model:
+        raise NotImplementedError
+
+    def get(self, request: Request, upload_id: uuid.UUID) -> Response:
+        return Response(self.serializer_class(self._upload_or_404(request, upload_id)).data)
+
+    def put(self, request: Request, upload_id: uuid.UUID) -> Response:
+        self._upload_or_404(request, upload_id)  # someone else's upload is a 404 whatever the chunk
+        start, length, total = chunk_range(request)
+        try:
+            upload = self.upload_append(
+                user=request.user,
+                upload_id=upload_id,
+                start=start,
+                total_bytes=total,
+                length=length,
+                stream=chunk_stream(request),
+            )
+        except ObjectDoesNotExist as error:
+            raise Http404("No such upload.") from error
+        except UploadOffsetMismatch as mismatch:
+            return offset_mismatch_response(mismatch)
+        return Response(self.serializer_class(upload).data)
+
+    def _upload_or_404(self, request: Request, upload_id: uuid.UUID) -> Model:
+        try:
+            return self.upload_get(user=request.user, upload_id=upload_id)
+        except ObjectDoesNotExist as error:
+            raise Http404("No such upload.") from error
+
+
+View = TypeVar("View", bound=type[ChunkedUploadView])
+
+
+def chunked_upload_schema(serializer: type[serializers.Serializer]) -> Callable[[View], View]:
+    """The OpenAPI description of a ``ChunkedUploadView`` subclass whose uploads ``serializer`` shows."""
+    return extend_schema_view(
+        get=extend_schema(responses={200: serializer, 404: OpenApiResponse(description="No such upload")}),
+        put=extend_schema(
+            request={"application/octet-stream": bytes},
+            parameters=[CONTENT_RANGE_HEADER],
+            responses={
+                200: serializer,
+                400: OpenApiResponse(description="Refused, with a code"),
+                404: OpenApiResponse(description="No such upload"),
+                409: OpenApiResponse(description="The chunk does not start at received_bytes"),
+            },
+        ),
     )
