@@ -171,6 +171,10 @@ class RoleSerializer(serializers.ModelSerializer):
 class MeSerializer(serializers.Serializer):
     username = serializers.CharField(read_only=True)
     email = serializers.EmailField(read_only=True)
+    email_verified = serializers.BooleanField(
+        read_only=True,
+        help_text="Whether the user confirmed an e-mail address, as they must before their first submission.",
+    )
     roles = RoleSerializer(many=True, read_only=True)
 
 

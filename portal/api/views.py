@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.accounts.models import ParticipationRequest
-from portal.accounts.selectors import participation_request_sentence, user_role_list
+from portal.accounts.selectors import participation_request_sentence, user_email_verified, user_role_list
 from portal.accounts.services import challenge_join
 from portal.api.serializers import (
     CaseQuerySerializer,
@@ -119,7 +119,12 @@ class MeView(APIView):
     @extend_schema(responses=MeSerializer)
     def get(self, request: Request) -> Response:
         user = request.user
-        data = {"username": user.username, "email": user.email, "roles": user_role_list(user=user)}
+        data = {
+            "username": user.username,
+            "email": user.email,
+            "email_verified": user_email_verified(user=user),
+            "roles": user_role_list(user=user),
+        }
         return Response(MeSerializer(data).data)
 
 

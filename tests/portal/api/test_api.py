@@ -171,8 +171,16 @@ def test_me_shows_the_user_and_their_roles(world: ChallengeWithPeople) -> None:
     assert me == {
         "username": "organizer",
         "email": "organizer@example.org",
+        "email_verified": True,
         "roles": [{"challenge": "isles24", "role": "ORGANIZER"}],
     }
+
+
+def test_me_says_whether_the_user_confirmed_their_email_address(db: None) -> None:
+    client = Client()
+    client.force_login(UserFactory(username="ada", email_verified=False))
+
+    assert client.get(reverse("api:me")).json()["email_verified"] is False
 
 
 def test_me_refuses_anonymous_visitors_with_a_code(world: ChallengeWithPeople) -> None:
@@ -253,13 +261,13 @@ def test_case_list_takes_a_fixed_number_of_queries_however_many_cases(
     assert len(response.json()["results"]) == 5
 
 
-def test_me_takes_two_queries_however_many_roles(db: None, django_assert_num_queries) -> None:
+def test_me_takes_three_queries_however_many_roles(db: None, django_assert_num_queries) -> None:
     user = UserFactory()
     ChallengeRoleFactory.create_batch(3, user=user)
     token = Client().post(reverse("api:token"), {"username": user.username, "password": PASSWORD}).json()
     client = Client(headers={"authorization": f"Token {token['token']}"})
 
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):  # the token and its user, the e-mail address, the roles
         response = client.get(reverse("api:me"))
 
     assert len(response.json()["roles"]) == 3
