@@ -55,6 +55,15 @@ class Case(models.Model):
     missing_files = models.JSONField(
         default=list, blank=True, help_text="Files of the release layout the import did not find."
     )
+    attributes = models.JSONField(
+        default=dict,
+        blank=True,
+        db_default={},
+        help_text=(
+            "Attributes from the dataset's last applied attribute table, column -> text (e.g. centre: TUM); "
+            "results can be split by them."
+        ),
+    )
     imported_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -174,6 +183,44 @@ class GroundTruth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case.name} ground truth v{self.version}"
+
+
+def _attribute_table_path(instance: "CaseAttributeTable", filename: str) -> str:
+    return f"case-attributes/{instance.dataset_id}/{filename}"
+
+
+class CaseAttributeTable(models.Model):
+    """A table of case attributes (centre, scanner, acquisition...) an organizer uploaded for a dataset:
+    a ``case`` column naming each case as the dataset does, and any other columns.
+
+    The file is stored before it is read. A table is applied whole, setting every case's ``attributes``
+    (a case it does not name has none), or refused whole with a sentence per problem.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "RECEIVED", "Received, not read yet"
+        APPLIED = "APPLIED", "Applied"
+        REFUSED = "REFUSED", "Refused"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="attribute_tables")
+    file = models.FileField(storage=private_storage, upload_to=_attribute_table_path, max_length=255)
+    original_name = models.CharField(max_length=255, help_text="The file's name on the organizer's disk.")
+    uploaded_by = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    columns = models.JSONField(default=list, blank=True, help_text="The attribute columns, in file order.")
+    cases_named = models.PositiveIntegerField(default=0, help_text="Cases the applied table names.")
+    problems = models.JSONField(
+        default=list, blank=True, help_text="Why it was refused: one sentence per bad row or column."
+    )
+
+    class Meta:
+        ordering = ["dataset", "-uploaded_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"attribute table {self.original_name} of {self.dataset} ({self.get_status_display()})"
 
 
 class ReleaseUpload(ChunkedUpload):

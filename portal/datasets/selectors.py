@@ -13,8 +13,9 @@
   imports are its organizers'.
 """
 
+import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.db.models import (
@@ -31,12 +32,14 @@ from django.db.models import (
 from django.urls import reverse
 from django.utils import timezone
 
+from evaluation.subgroups import lesion_volume_bin, onset_to_imaging_bin
 from portal.accounts.models import ChallengeRole, User
 from portal.accounts.selectors import organizer_of, user_is_organizer
 from portal.challenges.models import Challenge, Phase, Split
 from portal.datasets.exceptions import DataTermsNotAccepted
 from portal.datasets.models import (
     Case,
+    CaseAttributeTable,
     DataCard,
     Dataset,
     DatasetImport,
@@ -293,3 +296,74 @@ def release_upload_get_for(
 def dataset_import_list_for_challenge(*, challenge: Challenge) -> QuerySet[DatasetImport]:
     """The imports into the challenge's datasets, newest first, with their dataset and archive."""
     return DatasetImport.objects.filter(dataset__challenge=challenge).select_related("dataset", "upload")
+
+
+LESION_VOLUME = "lesion_volume"
+ONSET_TO_IMAGING = "onset_to_imaging"
+DERIVED_ATTRIBUTES = {
+    LESION_VOLUME: "Reference lesion volume",
+    ONSET_TO_IMAGING: "Onset to imaging",
+}
+"""The attributes the portal derives itself, by key: the reference lesion volume's bin (of the ground-truth
+version scored) and, where the clinical data at admission hold it, the onset-to-imaging time's bin
+(``evaluation.subgroups`` names the bins)."""
+
+ONSET_TO_IMAGING_COLUMNS = {"onset_to_imaging_h": 1.0, "onset_to_imaging_min": 1.0 / 60.0}
+"""Columns of an admission table that hold the time from stroke onset to imaging, and their factor to
+hours. ISLES'24's released tables hold no such column; an organizer adds it to a case's admission table
+under one of these names."""
+
+
+@dataclass(frozen=True)
+class CaseAttributes:
+    """The attributes results can be split by, and each case's value of each (keyed by case name)."""
+
+    labels: dict[str, str]
+    """Attribute key -> label: the uploaded columns (their own names) first, then the derived ones."""
+    by_case: dict[str, dict[str, str]]
+
+
+def case_attributes_get(*, dataset_id: int, split: str, ground_truth_version: int) -> CaseAttributes:
+    """The uploaded and derived attributes of a dataset split's cases, in two queries.
+
+    An attribute is offered only when some case has a value for it. The uploaded columns come in the
+    order of the dataset's last applied table.
+    """
+    cases = Case.objects.filter(dataset_id=dataset_id, split=split)
+    volumes = dict(
+        GroundTruth.objects.filter(case__in=cases, version=ground_truth_version).values_list(
+            "case__name", "lesion_volume_ml"
+        )
+    )
+    by_case: dict[str, dict[str, str]] = {}
+    uploaded: dict[str, None] = {}
+    for name, attributes, admission in cases.values_list("name", "attributes", "admission_data"):
+        values = {str(key): str(value) for key, value in (attributes or {}).items()}
+        uploaded |= dict.fromkeys(values)
+        if name in volumes:
+            values[LESION_VOLUME] = lesion_volume_bin(volumes[name])
+        hours = _onset_to_imaging_hours(admission or {})
+        if hours is not None:
+            values[ONSET_TO_IMAGING] = onset_to_imaging_bin(hours)
+        by_case[name] = values
+    last = (
+        CaseAttributeTable.objects.filter(dataset_id=dataset_id, status=CaseAttributeTable.Status.APPLIED)
+        .values_list("columns", flat=True)
+        .first()
+    )
+    ordered = [column for column in (last or []) if column in uploaded]
+    labels = {key: key for key in [*ordered, *(key for key in uploaded if key not in ordered)]}
+    present = {key for values in by_case.values() for key in values}
+    labels |= {key: label for key, label in DERIVED_ATTRIBUTES.items() if key in present}
+    return CaseAttributes(labels=labels, by_case=by_case)
+
+
+def _onset_to_imaging_hours(admission: Mapping[str, object]) -> float | None:
+    for table in admission.values():
+        if not isinstance(table, Mapping):
+            continue
+        for column, to_hours in ONSET_TO_IMAGING_COLUMNS.items():
+            value = table.get(column)
+            if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < math.inf:
+                return float(value) * to_hours
+    return None

@@ -17,12 +17,15 @@ Ground truth is versioned per dataset (``GroundTruthVersion``): the import is ve
 previous version's masks of the others. Versions are never changed or deleted once made.
 """
 
+import csv
 import datetime
 import hashlib
+import io
 import logging
 import os
 import threading
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +33,7 @@ from functools import partial
 from pathlib import Path, PurePath
 from typing import IO
 
+import openpyxl
 import SimpleITK as sitk
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -38,6 +42,7 @@ from django.core.validators import validate_slug
 from django.db import DatabaseError, connections, transaction
 from django.db.models import Max, QuerySet
 from django.utils import timezone
+from openpyxl.utils.exceptions import InvalidFileException
 
 from evaluation.archives import ArchiveLimits, ArchiveRejected, archive_extract_masks, archive_extract_tree
 from evaluation.io import ImageRefused, image_read, same_spacing, size_text, spacing_text
@@ -53,6 +58,7 @@ from portal.datasets.exceptions import (
 )
 from portal.datasets.models import (
     Case,
+    CaseAttributeTable,
     DataCard,
     Dataset,
     DatasetImport,
@@ -916,3 +922,172 @@ def data_card_set(*, challenge: Challenge, licence: str, citation: str, terms: s
     card.licence, card.citation, card.terms = licence, citation, terms
     card.save()
     return card
+
+
+ATTRIBUTE_TABLE_MAX_BYTES = 5 * 1024**2
+"""An attribute table holds a row of a few short texts per case: thousands of cases fit in far less."""
+CASE_COLUMN = "case"
+
+
+@dataclass(frozen=True)
+class _AttributeRow:
+    number: int
+    """The row's number in the file, the header being row 1."""
+    cells: list[str]
+
+
+def case_attribute_table_upload(
+    *, dataset: Dataset, content: File, original_name: str, uploaded_by: User | None
+) -> CaseAttributeTable:
+    """Store an organizer's table of case attributes (CSV or XLSX), then apply it whole or refuse it whole.
+
+    The file is stored, and its ``CaseAttributeTable`` row committed as RECEIVED, before it is read, so an
+    upload is kept whatever happens next. A table is refused (REFUSED, with one sentence per problem in
+    ``problems``) when it is empty, unreadable, has no ``case`` column or no other, or names a case the
+    dataset lacks, a case twice, or no case on a row; then no case changes. Otherwise, in one transaction
+    under the dataset's lock, every case of the dataset gets the table's attributes (a case the table does
+    not name gets none: the last applied table is the whole truth) and the row becomes APPLIED.
+    """
+    table = CaseAttributeTable(dataset=dataset, original_name=original_name[:255], uploaded_by=uploaded_by)
+    data = content.read(ATTRIBUTE_TABLE_MAX_BYTES + 1)
+    table.file.save(
+        f"{hashlib.sha256(data).hexdigest()}{PurePath(original_name).suffix[:8]}", ContentFile(data)
+    )
+    header, rows, problems = _attribute_table_read(data)
+    cases = dict(Case.objects.filter(dataset=dataset).values_list("name", "pk"))
+    if not problems:
+        problems = _attribute_problems(header=header, rows=rows, cases=cases, dataset=dataset)
+    with transaction.atomic():
+        Dataset.objects.select_for_update().get(pk=dataset.pk)
+        table = CaseAttributeTable.objects.select_for_update().get(pk=table.pk)
+        if problems:
+            table.status, table.problems = CaseAttributeTable.Status.REFUSED, problems
+            table.save(update_fields=["status", "problems"])
+            return table
+        _attributes_apply(header=header, rows=rows, cases=cases)
+        table.status = CaseAttributeTable.Status.APPLIED
+        table.columns = header[1:]
+        table.cases_named = len(rows)
+        table.save(update_fields=["status", "columns", "cases_named"])
+    return table
+
+
+def _attribute_table_read(data: bytes) -> tuple[list[str], list[_AttributeRow], list[str]]:
+    """The table's header (the case column first) and non-blank rows as texts, or the sentence why not."""
+    if not data.strip():
+        return [], [], ["The file is empty: upload a CSV or XLSX table whose first row names the columns."]
+    if len(data) > ATTRIBUTE_TABLE_MAX_BYTES:
+        limit = size_text(ATTRIBUTE_TABLE_MAX_BYTES)
+        return [], [], [f"The file is larger than {limit}: an attribute table holds one short row per case."]
+    try:
+        lines = _xlsx_lines(data) if data.startswith(b"PK\x03\x04") else _csv_lines(data)
+    except (ValueError, KeyError, zipfile.BadZipFile, InvalidFileException) as error:
+        return (
+            [],
+            [],
+            [f"The file is neither a UTF-8 CSV table nor an XLSX workbook ({error}): save it as one."],
+        )
+    header = [cell.strip() for cell in lines[0]] if lines else []
+    keys = [cell.lower() for cell in header]
+    if CASE_COLUMN not in keys:
+        return (
+            [],
+            [],
+            [f"The first row names no {CASE_COLUMN!r} column: name the column of case names 'case'."],
+        )
+    case_at = keys.index(CASE_COLUMN)
+    order = [case_at, *(i for i in range(len(header)) if i != case_at)]
+    rows = [
+        _AttributeRow(number, [(cells[i].strip() if i < len(cells) else "") for i in order])
+        for number, cells in enumerate(lines[1:], start=2)
+        if any(cell.strip() for cell in cells)
+    ]
+    return [CASE_COLUMN, *(header[i] for i in order[1:])], rows, []
+
+
+def _csv_lines(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+
+
+def _xlsx_lines(data: bytes) -> list[list[str]]:
+    workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    try:
+        rows = workbook.worksheets[0].iter_rows(values_only=True)
+        return [[_attribute_text(value) for value in row] for row in rows]
+    finally:
+        workbook.close()
+
+
+def _attribute_text(value: object) -> str:
+    """A cell as text: 3 not 3.0, blank for an empty cell."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _attribute_problems(
+    *, header: Sequence[str], rows: Sequence[_AttributeRow], cases: Mapping[str, int], dataset: Dataset
+) -> list[str]:
+    """A sentence per problem of the table's columns and rows; empty when it can be applied."""
+    return _attribute_column_problems(header[1:]) + _attribute_row_problems(
+        rows=rows, cases=cases, dataset=dataset
+    )
+
+
+def _attribute_column_problems(columns: Sequence[str]) -> list[str]:
+    problems = []
+    if not [column for column in columns if column]:
+        problems.append(
+            "The table has only a case column: add a column per attribute, e.g. centre or scanner."
+        )
+    if "" in columns:
+        problems.append("A column has no name in the first row: name it or remove it.")
+    for column in sorted({column for column in columns if column and columns.count(column) > 1}):
+        problems.append(f"Two columns are named {column!r}: rename one of them.")
+    problems += [
+        f"The column {column!r} has the name of an attribute the portal derives itself: rename it."
+        for column in columns
+        if column in selectors.DERIVED_ATTRIBUTES
+    ]
+    return problems
+
+
+def _attribute_row_problems(
+    *, rows: Sequence[_AttributeRow], cases: Mapping[str, int], dataset: Dataset
+) -> list[str]:
+    if not rows:
+        return ["The table has a header but no rows: add one row per case."]
+    problems = []
+    first_row: dict[str, int] = {}
+    for row in rows:
+        name = row.cells[0]
+        if not name:
+            problems.append(f"Row {row.number} names no case: fill in its case or remove the row.")
+        elif name not in cases:
+            problems.append(
+                f"Row {row.number} names {name!r}, which is not a case of dataset {dataset.slug}: "
+                "correct the name or remove the row."
+            )
+        elif name in first_row:
+            problems.append(
+                f"Row {row.number} names {name!r} again (first on row {first_row[name]}): "
+                "keep one row per case."
+            )
+        else:
+            first_row[name] = row.number
+    return problems
+
+
+def _attributes_apply(
+    *, header: Sequence[str], rows: Sequence[_AttributeRow], cases: Mapping[str, int]
+) -> None:
+    by_case = {
+        row.cells[0]: {
+            column: value for column, value in zip(header[1:], row.cells[1:], strict=True) if value
+        }
+        for row in rows
+    }
+    updated = [Case(pk=pk, attributes=by_case.get(name, {})) for name, pk in cases.items()]
+    Case.objects.bulk_update(updated, ["attributes"], batch_size=1000)

@@ -16,4 +16,9 @@ urlpatterns = [
         api.ChallengeDatasetImportView.as_view(),
         name="challenge-dataset-import",
     ),
+    path(
+        "challenges/<slug:slug>/datasets/<slug:dataset_slug>/case-attributes/",
+        api.DatasetCaseAttributesView.as_view(),
+        name="dataset-case-attributes",
+    ),
 ]

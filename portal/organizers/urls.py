@@ -29,6 +29,11 @@ urlpatterns: list[URLPattern] = [
         data.ground_truth_upload_view,
         name="organizer-ground-truth-upload",
     ),
+    path(
+        f"{ORGANIZE}data/case-attributes/",
+        data.case_attributes_upload_view,
+        name="organizer-case-attributes-upload",
+    ),
     # Participants, their requests to take part, and announcements to them.
     path(f"{ORGANIZE}participants/", participants.participants_view, name="organizer-participants"),
     path(

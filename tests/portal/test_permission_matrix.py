@@ -167,6 +167,16 @@ def _ground_truth_archive(world: World) -> dict[str, object]:
     return {"dataset": world.ids["dataset_pk"], "archive": archive_file, "note": "Corrected."}
 
 
+def _attribute_table_form(world: World) -> dict[str, object]:
+    """A table of case attributes for the data page's form: the training case's centre."""
+    table = SimpleUploadedFile("attributes.csv", f"case,centre\n{TRAIN_CASES[0]},TUM\n".encode())
+    return {"dataset": world.ids["dataset_pk"], "table": table}
+
+
+def _attribute_table_api(world: World) -> dict[str, object]:
+    return {"file": SimpleUploadedFile("attributes.csv", f"case,centre\n{TRAIN_CASES[0]},TUM\n".encode())}
+
+
 CHUNK = {"content-range": "bytes 0-9/1000"}
 STOP = {"reason": "It hangs every worker."}
 
@@ -421,6 +431,13 @@ MATRIX: dict[str, tuple[Try, ...]] = {
              body=_ground_truth_archive),
         POST("/challenges/{other_challenge}/organize/data/ground-truth/",  LOGIN, 403, 403, 403, 403, 403,
              body=_ground_truth_archive),
+    ),
+    "challenges/<slug>/organize/data/case-attributes/": (
+        POST("/challenges/{challenge}/organize/data/case-attributes/",     LOGIN, 403, 403, 403, 403, 302,
+             body=_attribute_table_form),
+        POST("/challenges/{other_challenge}/organize/data/case-attributes/",
+                                                                           LOGIN, 403, 403, 403, 403, 403,
+             body=_attribute_table_form),
     ),
     # --- Algorithms: the upload page, a submission's jobs (never the logs of hidden cases) --------------
     "algorithms/phases/<slug>/upload/": (
@@ -725,6 +742,17 @@ MATRIX: dict[str, tuple[Try, ...]] = {
                                                                            401,   404, 404, 404, 404, 404),
         GET("/api/challenges/{other_challenge}/dataset-imports/{dataset_import}/",
                                                                            401,   403, 403, 403, 403, 403),
+    ),
+    "api/challenges/<slug>/datasets/<dataset_slug>/case-attributes/": (
+        POST("/api/challenges/{challenge}/datasets/{dataset}/case-attributes/",
+                                                                           401,   403, 403, 403, 403, 201,
+             body=_attribute_table_api),
+        POST("/api/challenges/{hidden_challenge}/datasets/{dataset}/case-attributes/",
+                                                                           401,   404, 404, 404, 404, 404,
+             body=_attribute_table_api),
+        POST("/api/challenges/{other_challenge}/datasets/{dataset}/case-attributes/",
+                                                                           401,   403, 403, 403, 403, 403,
+             body=_attribute_table_api),
     ),
     "api/submissions/<pk>/jobs/": (
         GET("/api/submissions/{a_algorithm}/jobs/",                        401,   200, 404, 404, 404, 200,

@@ -1,4 +1,5 @@
-"""The forms of the challenge's data page: start an import, and upload a ground-truth version."""
+"""The forms of the challenge's data page: start an import, upload a ground-truth version, and upload a
+table of case attributes."""
 
 from typing import Any
 
@@ -50,6 +51,21 @@ class GroundTruthUploadForm(forms.Form):
     )
     note = forms.CharField(
         max_length=500, required=False, help_text="Why this version, e.g. corrected borders."
+    )
+
+    def __init__(self, *args: Any, datasets: QuerySet[Dataset], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["dataset"].queryset = datasets  # type: ignore[attr-defined]  # a ModelChoiceField
+
+
+class CaseAttributeTableForm(forms.Form):
+    """A dataset's table of case attributes: a ``case`` column and a column per attribute."""
+
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.none())
+    table = forms.FileField(
+        allow_empty_file=True,  # stored, then refused with the service's sentence
+        help_text="A CSV or XLSX file: a 'case' column naming each case (e.g. sub-stroke0001) and a column "
+        "per attribute, e.g. centre, scanner. It replaces the dataset's previous table."
     )
 
     def __init__(self, *args: Any, datasets: QuerySet[Dataset], **kwargs: Any) -> None:

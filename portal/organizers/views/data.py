@@ -1,6 +1,7 @@
 """The challenge's data page for its organizers: import a release into a dataset (an archive the page
 uploads in chunks, or a folder under the import root the site admin configured), follow an import on its
-own page to the importer's report, and upload a new ground-truth version of a dataset.
+own page to the importer's report, upload a new ground-truth version of a dataset, and upload a dataset's
+table of case attributes (centre, scanner...) that results can be split by.
 
 The rules are the datasets app's services; these views parse, call them and render their sentences.
 """
@@ -19,14 +20,15 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from portal.challenges.models import Challenge
-from portal.datasets.models import DatasetImport, ReleaseUpload
+from portal.datasets.models import CaseAttributeTable, DatasetImport, ReleaseUpload
 from portal.datasets.selectors import dataset_import_list_for_challenge, release_upload_get_for
 from portal.datasets.services import (
+    case_attribute_table_upload,
     dataset_get_or_create,
     dataset_import_create,
     ground_truth_version_create_from_archive,
 )
-from portal.organizers.forms.data import DatasetImportForm, GroundTruthUploadForm
+from portal.organizers.forms.data import CaseAttributeTableForm, DatasetImportForm, GroundTruthUploadForm
 from portal.organizers.views.access import challenge_organized_or_refused
 
 RECENT_IMPORTS = 20
@@ -80,12 +82,17 @@ def _data_page(
     challenge: Challenge,
     form: DatasetImportForm,
     ground_truth_form: GroundTruthUploadForm | None = None,
+    attribute_form: CaseAttributeTableForm | None = None,
 ) -> HttpResponse:
     datasets = challenge.datasets.order_by("slug").prefetch_related("ground_truth_versions")
     context = {
         "challenge": challenge,
         "form": form,
         "ground_truth_form": ground_truth_form or GroundTruthUploadForm(datasets=datasets),
+        "attribute_form": attribute_form or CaseAttributeTableForm(datasets=datasets),
+        "attribute_tables": CaseAttributeTable.objects.filter(dataset__challenge=challenge).select_related(
+            "dataset"
+        )[:RECENT_IMPORTS],
         "datasets": datasets,
         "imports": dataset_import_list_for_challenge(challenge=challenge)[:RECENT_IMPORTS],
         "import_root": settings.ISLES_IMPORT_ROOT,
@@ -150,3 +157,32 @@ def _upload_keep(uploaded: UploadedFile, *, folder: Path) -> Path:
         for chunk in uploaded.chunks():
             target.write(chunk)
     return path
+
+
+@login_required
+@require_POST
+def case_attributes_upload_view(request: HttpRequest, slug: str) -> HttpResponse:
+    """Apply an uploaded table of case attributes to a dataset; the data page says how many cases it
+    named, or every problem with it (then no case changed)."""
+    challenge = challenge_organized_or_refused(request, slug)
+    datasets = challenge.datasets.order_by("slug")
+    form = CaseAttributeTableForm(request.POST, request.FILES, datasets=datasets)
+    if not form.is_valid():
+        return _data_page(request, challenge=challenge, form=DatasetImportForm(), attribute_form=form)
+    upload = form.cleaned_data["table"]
+    table = case_attribute_table_upload(
+        dataset=form.cleaned_data["dataset"],
+        content=upload,
+        original_name=upload.name,
+        uploaded_by=request.user,
+    )
+    if table.status == CaseAttributeTable.Status.APPLIED:
+        messages.success(
+            request,
+            f"The attributes {', '.join(table.columns)} of {table.cases_named} cases of "
+            f"{table.dataset.title} are applied; results can be split by them.",
+        )
+    else:
+        for sentence in table.problems:
+            messages.error(request, sentence)
+    return redirect("organizer-dataset-import", slug=challenge.slug)
