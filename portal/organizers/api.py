@@ -181,7 +181,7 @@ class CaseAttributeTableUploadSerializer(serializers.Serializer):
     file = serializers.FileField(
         allow_empty_file=True,  # stored, then refused with the service's sentence
         help_text="A CSV (UTF-8) or XLSX table: a 'case' column naming each case as the dataset does, and "
-        "a column per attribute (centre, scanner, acquisition...)."
+        "a column per attribute (centre, scanner, acquisition...).",
     )
 
 

@@ -65,7 +65,7 @@ class CaseAttributeTableForm(forms.Form):
     table = forms.FileField(
         allow_empty_file=True,  # stored, then refused with the service's sentence
         help_text="A CSV or XLSX file: a 'case' column naming each case (e.g. sub-stroke0001) and a column "
-        "per attribute, e.g. centre, scanner. It replaces the dataset's previous table."
+        "per attribute, e.g. centre, scanner. It replaces the dataset's previous table.",
     )
 
     def __init__(self, *args: Any, datasets: QuerySet[Dataset], **kwargs: Any) -> None:
