@@ -1,4 +1,5 @@
-"""API of the leaderboards: the stored ranking with its stability, per-case scores and exports.
+"""API of the leaderboards: the stored ranking with its stability, per-case scores, exports, and the
+organizers' ensembles of submissions.
 
 The leaderboard answers from two queries whatever its size: the phase with its settings, stored
 stability and the user's roles, then one page of entries (the JSON the rebuild stored) with their teams.
@@ -10,7 +11,7 @@ from typing import NoReturn
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import NotAuthenticated, PermissionDenied
 from rest_framework.permissions import AllowAny
@@ -20,8 +21,8 @@ from rest_framework.views import APIView
 
 from portal.challenges.models import Phase
 from portal.converters import BIGINT_MAX
-from portal.leaderboards import selectors, services
-from portal.leaderboards.models import LeaderboardSettings
+from portal.leaderboards import ensembles, selectors, services
+from portal.leaderboards.models import Ensemble, LeaderboardSettings
 from portal.leaderboards.selectors import LeaderboardAccess, entry_submitter_name
 from portal.leaderboards.views import export_response
 
@@ -210,3 +211,135 @@ class LeaderboardExportView(APIView):
         return export_response(
             services.leaderboard_export(phase=access.phase, table=table, file_format=file_format)  # type: ignore[arg-type]  # checked above
         )
+
+
+class EnsembleCreateSerializer(serializers.Serializer):
+    members = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=BIGINT_MAX),
+        required=False,
+        help_text="Ids of succeeded algorithm submissions of the phase, in order.",
+    )
+    top = serializers.IntegerField(
+        min_value=1,
+        max_value=ensembles.MAX_MEMBERS,
+        required=False,
+        help_text="Instead of members: the N best-ranked algorithm submissions on the phase's leaderboard.",
+    )
+    rule = serializers.CharField(
+        default=Ensemble.Rule.MAJORITY_VOTE, help_text=f"One of {', '.join(Ensemble.Rule.values)}."
+    )
+
+    def validate(self, attrs: dict[str, object]) -> dict[str, object]:
+        if ("members" in attrs) == ("top" in attrs):
+            raise serializers.ValidationError(
+                "Name the members, or ask for the top N of the leaderboard, not both nor neither.",
+                code="members_or_top",
+            )
+        return attrs
+
+
+class EnsembleCaseSerializer(serializers.Serializer):
+    case = serializers.CharField(source="case.name")
+    members_without_output = serializers.ListField(child=serializers.IntegerField())
+    notes = serializers.ListField(child=serializers.CharField())
+
+
+class BestMemberTestSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    best_member = serializers.IntegerField()
+    cases = serializers.IntegerField()
+    statistic = serializers.FloatField()
+    p_value = serializers.FloatField()
+    better = serializers.ChoiceField(choices=["ensemble", "best member", "neither"])
+
+
+class EnsembleSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    submission = serializers.IntegerField(source="submission_id")
+    phase = serializers.CharField(source="submission.phase.slug")
+    rule = serializers.CharField()
+    members = serializers.SerializerMethodField()
+    is_ranked = serializers.BooleanField()
+    build_status = serializers.CharField()
+    status = serializers.CharField(source="submission.status")
+    error = serializers.SerializerMethodField()
+    metrics_mean = serializers.DictField(source="submission.metrics_mean", child=serializers.FloatField())
+    cases = serializers.SerializerMethodField()
+    best_member_test = serializers.SerializerMethodField()
+
+    def get_members(self, ensemble: Ensemble) -> list[int]:
+        return ensembles.ensemble_member_ids(ensemble=ensemble)
+
+    def get_error(self, ensemble: Ensemble) -> str:
+        return ensemble.error or ensemble.submission.error
+
+    @extend_schema_field(EnsembleCaseSerializer(many=True))
+    def get_cases(self, ensemble: Ensemble) -> object:
+        return EnsembleCaseSerializer(ensemble.masks.select_related("case"), many=True).data
+
+    @extend_schema_field(BestMemberTestSerializer(allow_null=True))
+    def get_best_member_test(self, ensemble: Ensemble) -> object:
+        comparison = ensembles.ensemble_comparison(ensemble=ensemble)
+        if comparison.test is None:
+            return None
+        return BestMemberTestSerializer({"metric": comparison.metric_key, **vars(comparison.test)}).data
+
+
+ORGANIZERS_ONLY = "Only the challenge's organizers build and read ensembles of its submissions."
+
+
+class PhaseEnsemblesView(APIView):
+    """The phase's ensembles of submissions (GET) and a new one (POST): organizers of the challenge only.
+    The new ensemble's masks are built and scored in the background; poll it for its status."""
+
+    permission_classes = [AllowAny]
+
+    def _organizer_access(self, request: Request, phase_slug: str) -> LeaderboardAccess:
+        access = _access(request, phase_slug)
+        if not access.is_organizer:
+            _refuse(request, ORGANIZERS_ONLY)
+        return access
+
+    @extend_schema(
+        responses={200: EnsembleSerializer(many=True), 403: OpenApiResponse(description=ORGANIZERS_ONLY)}
+    )
+    def get(self, request: Request, phase_slug: str) -> Response:
+        access = self._organizer_access(request, phase_slug)
+        return Response(EnsembleSerializer(ensembles.ensemble_list(phase=access.phase), many=True).data)
+
+    @extend_schema(
+        request=EnsembleCreateSerializer,
+        responses={
+            201: EnsembleSerializer,
+            400: OpenApiResponse(description="The members or the rule cannot make an ensemble (a sentence)."),
+            403: OpenApiResponse(description=ORGANIZERS_ONLY),
+        },
+    )
+    def post(self, request: Request, phase_slug: str) -> Response:
+        access = self._organizer_access(request, phase_slug)
+        choice = EnsembleCreateSerializer(data=request.data)
+        choice.is_valid(raise_exception=True)
+        members = choice.validated_data.get("members")
+        if members is None:
+            members = ensembles.ensemble_top_members(phase=access.phase, count=choice.validated_data["top"])
+        ensemble = ensembles.ensemble_create(
+            phase=access.phase, user=request.user, members=members, rule=choice.validated_data["rule"]
+        )
+        return Response(EnsembleSerializer(ensemble).data, status=201)
+
+
+class EnsembleView(APIView):
+    """One ensemble: members, rule, build and scoring status, the members without an output per case, and
+    the paired test against its best member on the leaderboard's first column (organizers only)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: EnsembleSerializer})
+    def get(self, request: Request, ensemble_id: int) -> Response:
+        if not request.user.is_authenticated:
+            raise NotAuthenticated()
+        try:
+            ensemble = ensembles.ensemble_get_for_organizer(user=request.user, ensemble_id=ensemble_id)
+        except Ensemble.DoesNotExist as error:
+            raise Http404("No such ensemble.") from error
+        return Response(EnsembleSerializer(ensemble).data)

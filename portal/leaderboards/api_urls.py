@@ -16,4 +16,6 @@ urlpatterns = [
         api.LeaderboardExportView.as_view(),
         name="leaderboard-export",
     ),
+    path("phases/<slug:phase_slug>/ensembles/", api.PhaseEnsemblesView.as_view(), name="phase-ensembles"),
+    path("ensembles/<id:ensemble_id>/", api.EnsembleView.as_view(), name="ensemble"),
 ]

@@ -2,13 +2,16 @@
 
 Ranks are computed by ``services.leaderboard_rebuild`` when a result arrives and stored here; pages and
 the API only read them. ``LeaderboardSettings`` and the columns are created on demand with the defaults
-of the phase's metric profile.
+of the phase's metric profile. An ``Ensemble`` of a phase's algorithm submissions is scored as a
+submission of its own and shown on the board marked as one.
 """
 
 from django.conf import settings
 from django.db import models
 
 from portal.challenges.models import Phase
+from portal.steps.models import ClaimedStep
+from portal.storage import private_storage
 
 
 class LeaderboardSettings(models.Model):
@@ -155,3 +158,90 @@ class RankStability(models.Model):
 
     def __str__(self) -> str:
         return f"Rank stability of {self.phase}"
+
+
+def _ensemble_mask_path(instance: "EnsembleMask", filename: str) -> str:
+    return f"ensembles/{instance.ensemble_id}/{filename}"
+
+
+class Ensemble(ClaimedStep):
+    """An organizer's ensemble of a phase's algorithm submissions: the members' stored outputs fused case
+    by case with one rule, scored like any submission (its ``submission``, of kind ENSEMBLE, owned by the
+    organizer). Building its masks is a background step (``portal.leaderboards.ensembles.EnsembleBuild``)
+    whose state is ``build_status``; the submission's own status says where its scoring is."""
+
+    class Rule(models.TextChoices):
+        MAJORITY_VOTE = "majority_vote", "Majority vote (lesion where more than half of the members say so)"
+        STAPLE = "staple", "STAPLE (Warfield et al. 2004: members weighted by their estimated accuracy)"
+
+    class BuildStatus(models.TextChoices):
+        QUEUED = "QUEUED", "Queued"
+        RUNNING = "RUNNING", "Building"
+        SUCCEEDED = "SUCCEEDED", "Built"
+        FAILED = "FAILED", "Failed"
+
+    submission = models.OneToOneField(
+        "submissions.Submission", on_delete=models.CASCADE, related_name="ensemble"
+    )
+    rule = models.CharField(max_length=32, choices=Rule.choices, default=Rule.MAJORITY_VOTE)
+    members = models.ManyToManyField(
+        "submissions.Submission", through="EnsembleMember", related_name="ensembles_joined"
+    )
+    is_ranked = models.BooleanField(
+        default=False,
+        help_text=(
+            "Ranked on the leaderboard like a team's submission; off (the default), it is listed beside the "
+            "ranking, marked as an ensemble, without a rank."
+        ),
+    )
+    build_status = models.CharField(max_length=16, choices=BuildStatus.choices, default=BuildStatus.QUEUED)
+    built_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="Why building its masks failed, in a sentence.")
+
+    def __str__(self) -> str:
+        return f"ensemble {self.pk} ({self.get_rule_display().split(' (')[0].lower()})"
+
+
+class EnsembleMember(models.Model):
+    """One member submission of an ensemble, in the order the organizer gave."""
+
+    ensemble = models.ForeignKey(Ensemble, on_delete=models.CASCADE, related_name="memberships")
+    submission = models.ForeignKey(
+        "submissions.Submission", on_delete=models.PROTECT, related_name="ensemble_memberships"
+    )
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["ensemble", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["ensemble", "submission"], name="one_membership_per_submission"),
+        ]
+
+    def __str__(self) -> str:
+        return f"submission {self.submission_id} in ensemble {self.ensemble_id}"
+
+
+class EnsembleMask(models.Model):
+    """The ensemble's mask of one case, fused from its members' outputs, and the members that had none
+    there (each counted as an empty mask)."""
+
+    ensemble = models.ForeignKey(Ensemble, on_delete=models.CASCADE, related_name="masks")
+    case = models.ForeignKey("datasets.Case", on_delete=models.PROTECT, related_name="+")
+    file = models.FileField(storage=private_storage, upload_to=_ensemble_mask_path, max_length=255)
+    members_without_output = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Ids of the member submissions with no usable output for the case, counted as empty masks.",
+    )
+    notes = models.JSONField(
+        default=list, blank=True, help_text="Why a member's output was not used, one sentence each."
+    )
+
+    class Meta:
+        ordering = ["ensemble", "case__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["ensemble", "case"], name="one_mask_per_ensemble_and_case"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case} of ensemble {self.ensemble_id}"

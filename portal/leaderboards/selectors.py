@@ -189,25 +189,32 @@ def leaderboard_page_documents(
     more than the query itself.
     """
     rows = LeaderboardEntry.objects.filter(phase=phase).order_by("rank", "submission_id")
-    fields = ["api_document", "team__name", "user__username"]
+    fields = ["api_document", "team__name", "user__username", "submission_id"]
     wanted = {"rank_counts": with_rank_counts, "outcome_correlations": with_outcome_correlations}
     spliced = [key for key, on in wanted.items() if on]
     for key in spliced:
         rows = rows.annotate(**{f"{key}_text": Cast(key, TextField())})
         fields.append(f"{key}_text")
     documents = []
-    for document, team_name, username, *texts in rows.values_list(*fields)[offset : offset + limit]:
-        name = json.dumps(team_name or username or "")
+    page = rows.values_list(*fields)[offset : offset + limit]
+    for document, team_name, username, submission_id, *texts in page:
+        name = json.dumps(team_name or username or ensemble_name(submission_id=submission_id))
         extra = "".join(f',"{key}":{text}' for key, text in zip(spliced, texts, strict=True))
         documents.append(f'{{"team":{name}{extra},{document[1:]}')
     return documents
 
 
 def entry_submitter_name(entry: LeaderboardEntry) -> str:
-    """The team's name, or the participant's user name when they take part alone."""
+    """The team's name, or the participant's user name when they take part alone, or, for an ensemble
+    an organizer ranked (an entry of neither), ``ensemble_name``."""
     if entry.team is not None:
         return entry.team.name
-    return entry.user.username if entry.user is not None else ""
+    return entry.user.username if entry.user is not None else ensemble_name(submission_id=entry.submission_id)
+
+
+def ensemble_name(*, submission_id: int) -> str:
+    """How the leaderboard names an ensemble of submissions: marked as one, by its submission."""
+    return f"Ensemble (submission {submission_id})"
 
 
 def leaderboard_case_entries(*, access: LeaderboardAccess, user: User) -> list[LeaderboardEntry]:

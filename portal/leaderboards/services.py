@@ -74,6 +74,7 @@ class _Candidate:
     user_id: int
     is_final_selection: bool
     submitted_at: datetime.datetime
+    is_ensemble: bool
 
 
 def leaderboard_settings_get(*, phase: Phase) -> LeaderboardSettings:
@@ -466,16 +467,22 @@ def leaderboard_export(*, phase: Phase, table: Table, file_format: FileFormat) -
 
 
 def _candidates(*, phase: Phase) -> list[_Candidate]:
-    """The phase's SUCCEEDED submissions, newest first."""
+    """The phase's SUCCEEDED submissions, newest first; of its ensembles only those an organizer ranks
+    (the others are listed beside the ranking, ``portal.leaderboards.ensembles``)."""
     rows = (
         Submission.objects.filter(phase=phase, status=Submission.Status.SUCCEEDED)
+        .exclude(kind=Submission.Kind.ENSEMBLE, ensemble__is_ranked=False)
         .order_by("-created_at", "-pk")
-        .values_list("pk", "team_id", "creator_id", "is_final_selection", "created_at")
+        .values_list("pk", "team_id", "creator_id", "is_final_selection", "created_at", "kind")
     )
-    return [_Candidate(*row) for row in rows]
+    return [_Candidate(*row[:5], is_ensemble=row[5] == Submission.Kind.ENSEMBLE) for row in rows]
 
 
 def _submitter(candidate: _Candidate) -> tuple[str, int]:
+    """Whom a submission counts for: its team, its participant without a team, or (a ranked ensemble,
+    made by an organizer) itself."""
+    if candidate.is_ensemble:
+        return ("ensemble", candidate.submission_id)
     return ("team", candidate.team_id) if candidate.team_id is not None else ("user", candidate.user_id)
 
 
@@ -592,7 +599,7 @@ def _ranked_entries(
             LeaderboardEntry(
                 phase=phase,
                 team_id=candidate.team_id,
-                user_id=candidate.user_id if candidate.team_id is None else None,
+                user_id=None if candidate.team_id is not None or candidate.is_ensemble else candidate.user_id,
                 submission_id=candidate.submission_id,
                 rank=ranked.rank,
                 score=ranked.score,

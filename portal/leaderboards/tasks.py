@@ -4,7 +4,7 @@ import logging
 
 from portal.celery import cpu_task
 from portal.challenges.models import Phase
-from portal.leaderboards import services
+from portal.leaderboards import ensembles, services
 
 logger = logging.getLogger(__name__)
 
@@ -27,3 +27,10 @@ def leaderboard_stability_task(*, phase_id: int) -> None:
         logger.info("Phase %s no longer exists; no rank stability to compute.", phase_id)
         return
     services.leaderboard_stability_rebuild(phase=phase)
+
+
+@cpu_task()
+def ensemble_build_task(*, ensemble_id: int) -> None:
+    """Build an ensemble's masks from its members' outputs (see ``ensembles.ensemble_build``); repeats do
+    nothing."""
+    ensembles.ensemble_build(ensemble_id=ensemble_id)

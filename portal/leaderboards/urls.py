@@ -12,6 +12,17 @@ urlpatterns = [
         views.leaderboard_submission,
         name="leaderboard-submission",
     ),
+    path("<slug:phase_slug>/ensembles/new/", views.ensemble_create, name="ensemble-create"),
+    path(
+        "<slug:phase_slug>/ensembles/<id:ensemble_id>/",
+        views.ensemble_detail,
+        name="ensemble-detail",
+    ),
+    path(
+        "<slug:phase_slug>/ensembles/<id:ensemble_id>/ranking/",
+        views.ensemble_ranking,
+        name="ensemble-ranking",
+    ),
     path(
         "<slug:phase_slug>/export/<str:table>.<str:file_format>",
         views.leaderboard_export,

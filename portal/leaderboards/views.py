@@ -1,5 +1,6 @@
 """Leaderboard pages: the ranking with its stability plots, per-case scores, a submission's volume plots,
-and the organizers' exports. Every page reads stored ranks; none computes them.
+the organizers' exports and their ensembles of submissions. Every page reads stored ranks; none computes
+them.
 
 The pages are public where the leaderboard is. What a person may not see is refused: an anonymous
 visitor is sent to log in (an organizer may see it), anyone else gets 403; another team's submission is
@@ -9,17 +10,19 @@ a 404, as if it did not exist.
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect, render
 from django.utils.safestring import SafeString, mark_safe
 
 from evaluation import plots
 from evaluation.profiles import PREDICTED_VOLUME, REFERENCE_VOLUME
 from portal.challenges.models import Phase
-from portal.leaderboards import selectors, services
-from portal.leaderboards.models import LeaderboardEntry
+from portal.leaderboards import ensembles, selectors, services
+from portal.leaderboards.forms import EnsembleForm
+from portal.leaderboards.models import Ensemble, LeaderboardEntry
 from portal.leaderboards.selectors import LeaderboardAccess, entry_submitter_name
 from portal.submissions.models import Submission
 from portal.submissions.selectors import phase_ground_truth_switch_latest
@@ -88,6 +91,10 @@ def leaderboard_detail(request: HttpRequest, phase_slug: str) -> HttpResponse:
     context.update(
         columns=columns,
         rows=rows,
+        unranked_ensembles=[
+            (ensemble, [ensemble.submission.metrics_mean.get(str(column["key"])) for column in columns])
+            for ensemble in ensembles.ensemble_list_unranked(phase=access.phase)
+        ],
         clinical_labels=labels,
         stability_plot=_stability_plot(rows[:PLOTTED_ENTRIES], access),
         significance_plots=_significance_plots(rows, access),
@@ -220,3 +227,92 @@ def export_response(export: services.Export) -> HttpResponse:
     response = HttpResponse(export.content, content_type=export.content_type)
     response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
     return response
+
+
+ORGANIZERS_ONLY = "Only the challenge's organizers build and read ensembles of its submissions."
+
+
+def ensemble_create(request: HttpRequest, phase_slug: str) -> HttpResponse:
+    """The form that builds an ensemble of the phase's algorithm submissions (organizers only): the
+    leaderboard's top three ticked at first, the majority vote chosen."""
+    access = _access_or_404(request, phase_slug)
+    if not access.is_organizer:
+        return _refused(request, ORGANIZERS_ONLY)
+    phase = access.phase
+    if request.method == "POST":
+        form = EnsembleForm(request.POST, phase=phase)
+        if form.is_valid():
+            members = [submission.pk for submission in form.cleaned_data["members"]]
+            try:
+                ensemble = ensembles.ensemble_create(
+                    phase=phase, user=request.user, members=members, rule=form.cleaned_data["rule"]
+                )
+            except ensembles.EnsembleRefused as refused:
+                form.add_error(None, refused.sentence)
+            else:
+                return redirect("ensemble-detail", phase_slug=phase.slug, ensemble_id=ensemble.pk)
+    else:
+        form = EnsembleForm(
+            phase=phase, initial={"members": ensembles.ensemble_top_members(phase=phase, count=3)}
+        )
+    context = {
+        "access": access,
+        "phase": phase,
+        "form": form,
+        "ensembles": ensembles.ensemble_list(phase=phase),
+    }
+    return render(request, "leaderboards/ensemble_create.html", context, status=400 if form.errors else 200)
+
+
+def ensemble_detail(request: HttpRequest, phase_slug: str, ensemble_id: int) -> HttpResponse:
+    """An ensemble's members and rule, its build, the members without an output per case, and the
+    members' and the ensemble's per-case scores of one metric side by side with the paired test of the
+    ensemble against its best member (organizers only; ``?metric=`` picks the leaderboard column)."""
+    access = _access_or_404(request, phase_slug)
+    if not access.is_organizer:
+        return _refused(request, ORGANIZERS_ONLY)
+    ensemble = _ensemble_of_phase(request, access, ensemble_id)
+    try:
+        comparison = ensembles.ensemble_comparison(ensemble=ensemble, metric_key=request.GET.get("metric"))
+    except LookupError as error:
+        raise Http404("No such column.") from error
+    context = {
+        "access": access,
+        "phase": access.phase,
+        "ensemble": ensemble,
+        "submission": ensemble.submission,
+        "members": ensembles.ensemble_members(ensemble=ensemble),
+        "comparison": comparison,
+        "columns": services.leaderboard_columns_ensure(phase=access.phase),
+        "masks_with_missing": [mask for mask in ensemble.masks.select_related("case") if mask.notes],
+    }
+    return render(request, "leaderboards/ensemble_detail.html", context)
+
+
+def ensemble_ranking(request: HttpRequest, phase_slug: str, ensemble_id: int) -> HttpResponse:
+    """POST: rank the ensemble on the leaderboard (``is_ranked=on``) or list it unranked (organizers)."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    access = _access_or_404(request, phase_slug)
+    if not access.is_organizer:
+        return _refused(request, ORGANIZERS_ONLY)
+    ensemble = _ensemble_of_phase(request, access, ensemble_id)
+    is_ranked = request.POST.get("is_ranked") == "on"
+    ensembles.ensemble_ranked_set(ensemble=ensemble, user=request.user, is_ranked=is_ranked)
+    messages.success(
+        request,
+        "The ensemble is ranked on the leaderboard."
+        if is_ranked
+        else "The ensemble is listed without a rank.",
+    )
+    return redirect("ensemble-detail", phase_slug=access.phase.slug, ensemble_id=ensemble.pk)
+
+
+def _ensemble_of_phase(request: HttpRequest, access: LeaderboardAccess, ensemble_id: int) -> Ensemble:
+    try:
+        ensemble = ensembles.ensemble_get_for_organizer(user=request.user, ensemble_id=ensemble_id)
+    except Ensemble.DoesNotExist as error:
+        raise Http404("No such ensemble.") from error
+    if ensemble.submission.phase_id != access.phase.pk:
+        raise Http404("No such ensemble.")
+    return ensemble

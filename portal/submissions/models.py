@@ -26,6 +26,15 @@ class Submission(ClaimedStep):
     worker holds the current one.
     """
 
+    class Kind(models.TextChoices):
+        """What was submitted. A phase takes predictions or algorithms (``Phase.SubmissionKind``, the same
+        values); an ensemble is built by an organizer from a phase's algorithm submissions (its kind
+        plugs in from ``portal.leaderboards.ensembles``)."""
+
+        PREDICTIONS = "PREDICTIONS", "Predicted masks (archive)"
+        ALGORITHM = "ALGORITHM", "Algorithm container"
+        ENSEMBLE = "ENSEMBLE", "Ensemble of submissions"
+
     class Status(models.TextChoices):
         PENDING = "PENDING", "Pending"
         CHECKING = "CHECKING", "Checking"
@@ -47,7 +56,7 @@ class Submission(ClaimedStep):
         related_name="submissions",
         help_text="The creator's team when they submitted; empty for a participant without a team.",
     )
-    kind = models.CharField(max_length=16, choices=Phase.SubmissionKind.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
     file = models.FileField(storage=private_storage, upload_to=_submission_file_path, max_length=255)
     sha256 = models.CharField(max_length=64, help_text="Of the uploaded file.")
     size_bytes = models.PositiveBigIntegerField()

@@ -36,6 +36,7 @@ from portal.annotations.models import AnnotationAssignment, AnnotationCampaign
 from portal.challenges.models import Challenge, Phase, Split
 from portal.datasets.models import Case, DataCard, Dataset, DatasetImport, GroundTruth, GroundTruthVersion
 from portal.datasets.services import data_terms_accept, release_upload_start
+from portal.leaderboards.ensembles import ensemble_create
 from portal.leaderboards.models import LeaderboardSettings
 from portal.leaderboards.services import leaderboard_rebuild
 from portal.readerstudies import services as study_services
@@ -328,6 +329,13 @@ def world_build(*, on_commit: Callable[..., Any]) -> World:
         phase=phases["final"], user=cast.team_a, total_bytes=1000
     )
     study, item = _study(cast, dataset, submissions["a_algorithm"], on_commit)
+    # The organizer's ensemble of the two algorithms; its build is queued after a commit that never comes.
+    ensemble = ensemble_create(
+        phase=phases["final"],
+        user=cast.organizer,
+        members=[submissions["a_algorithm"].pk, submissions["b_algorithm"].pk],
+        rule="majority_vote",
+    )
     assignment = _campaign(cast, dataset, test[0], on_commit)
     hidden_challenge = ChallengeFactory(slug="isles25-private", title="ISLES 2025", is_public=False)
     invitation = Invitation.objects.create(
@@ -370,6 +378,7 @@ def world_build(*, on_commit: Callable[..., Any]) -> World:
         "release_upload": release_upload.pk,
         "dataset_import": dataset_import.pk,
         "study": study.pk,
+        "ensemble": ensemble.pk,
         "item": item.token,
         "mask": item.token_a,
         "campaign": assignment.campaign_case.campaign_id,

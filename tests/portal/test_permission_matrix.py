@@ -125,6 +125,11 @@ def _mask(world: World) -> bytes:
     return mask_bytes()
 
 
+def _ensemble_members(world: World) -> dict[str, object]:
+    """The final phase's two algorithm submissions, fused by majority vote."""
+    return {"members": [world.ids["a_algorithm"], world.ids["b_algorithm"]], "rule": "majority_vote"}
+
+
 def _phase_version(world: World) -> dict[str, object]:
     return {"phase": world.ids["final_pk"], "version": 1}
 
@@ -470,6 +475,20 @@ MATRIX: dict[str, tuple[Try, ...]] = {
     "leaderboards/<phase_slug>/export/<table>.<file_format>": (
         GET("/leaderboards/{final}/export/cases.csv",                      LOGIN, 403, 403, 403, 403, 200),
     ),
+    # Ensembles of submissions are the organizers' own: the phase is known, building on it is not theirs.
+    "leaderboards/<phase_slug>/ensembles/new/": (
+        GET("/leaderboards/{final}/ensembles/new/",                        LOGIN, 403, 403, 403, 403, 200),
+        POST("/leaderboards/{final}/ensembles/new/",                       LOGIN, 403, 403, 403, 403, 302,
+             body=_ensemble_members),
+    ),
+    "leaderboards/<phase_slug>/ensembles/<ensemble_id>/": (
+        GET("/leaderboards/{final}/ensembles/{ensemble}/",                 LOGIN, 403, 403, 403, 403, 200),
+        GET("/leaderboards/{training}/ensembles/{ensemble}/",              LOGIN, 403, 403, 403, 403, 404),
+    ),
+    "leaderboards/<phase_slug>/ensembles/<ensemble_id>/ranking/": (
+        POST("/leaderboards/{final}/ensembles/{ensemble}/ranking/",        LOGIN, 403, 403, 403, 403, 302,
+             body={"is_ranked": "on"}),
+    ),
     # --- Reader studies: organizers manage, the invited reader reads blinded files by tokens -----------
     "studies/": (GET("/studies/",                                          LOGIN, 200, 200, 200, 200, 200,
                      hides=TEAMS),),
@@ -771,6 +790,14 @@ MATRIX: dict[str, tuple[Try, ...]] = {
     ),
     "api/phases/<phase_slug>/leaderboard/export/<table>.<file_format>": (
         GET("/api/phases/{final}/leaderboard/export/cases.csv",            401,   403, 403, 403, 403, 200),
+    ),
+    "api/phases/<phase_slug>/ensembles/": (
+        GET("/api/phases/{final}/ensembles/",                              401,   403, 403, 403, 403, 200),
+        POST("/api/phases/{final}/ensembles/",                             401,   403, 403, 403, 403, 201,
+             body=_ensemble_members, json=True),
+    ),
+    "api/ensembles/<ensemble_id>/": (
+        GET("/api/ensembles/{ensemble}/",                                  401,   404, 404, 404, 404, 200),
     ),
     # --- API: reader studies and annotation ------------------------------------------------------------
     "api/studies/<pk>/next/": (GET("/api/studies/{study}/next/",           401,   404, 404, 200, 404, 404,
