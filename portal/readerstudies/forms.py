@@ -4,18 +4,24 @@ from django import forms
 from django.db.models import QuerySet
 
 from portal.accounts.models import User
-from portal.challenges.models import Challenge, Phase, Split
+from portal.challenges.models import Challenge, Split
 from portal.datasets.models import Dataset
 from portal.readerstudies.models import DEFAULT_MINIMUM_READING_SECONDS
 from portal.readerstudies.selectors import submission_list_comparable
 from portal.readerstudies.services import BACKGROUND_CHOICES, DEFAULT_BACKGROUND
 from portal.submissions.models import Submission
 
+_KIND_WORDS = {
+    Submission.Kind.ALGORITHM: "algorithm",
+    Submission.Kind.PREDICTIONS: "predictions",
+    Submission.Kind.ENSEMBLE: "ensemble",
+}
+
 
 class _SubmissionChoice(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj: Submission) -> str:
         submitter = obj.team.name if obj.team is not None else obj.creator.username
-        kind = "algorithm" if obj.kind == Phase.SubmissionKind.ALGORITHM else "predictions"
+        kind = _KIND_WORDS[Submission.Kind(obj.kind)]
         return f"{submitter}, {kind} submission {obj.pk} to {obj.phase.title} ({obj.created_at:%Y-%m-%d})"
 
 

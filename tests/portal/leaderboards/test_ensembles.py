@@ -457,3 +457,26 @@ def test_reader_study_compares_the_ensemble_with_the_reference(
             path = Path(folder) / "blinded.nii.gz"
             path.write_bytes(mask.file.read())
             assert np.array_equal(read_mask(path).array, stored[mask.study_case.case.name])
+
+
+def test_the_ensembles_submission_pages_open_for_its_organizer(world: EnsembleWorld, built: Ensemble) -> None:
+    client = world.client(world.organizer)
+
+    page = client.get(reverse("submission-detail", args=[built.submission_id]))
+    listing = client.get(reverse("phase-submissions", args=[world.phase.slug]))
+    api = client.get(f"/api/submissions/{built.submission_id}/")
+
+    assert page.status_code == 200
+    assert "An ensemble of submissions, built by an organizer" in page.text
+    assert reverse("ensemble-detail", args=[world.phase.slug, built.pk]) in page.text
+    assert "Select as final" not in page.text
+    assert listing.status_code == 200
+    assert api.status_code == 200
+
+
+def test_the_reader_study_form_offers_the_ensemble_named_as_one(
+    world: EnsembleWorld, built: Ensemble
+) -> None:
+    page = world.client(world.organizer).get(reverse("readerstudy-create", args=[world.phase.challenge.slug]))
+
+    assert f"organizer, ensemble submission {built.submission_id} to {world.phase.title}" in page.text
