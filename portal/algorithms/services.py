@@ -310,7 +310,8 @@ def job_run(*, job_id: int) -> bool:
 Taken = TypeVar("Taken")
 """What a worker makes of a job it takes: the job's id (a portal worker) or its ticket (a remote one)."""
 JOBS_LOOKED_AT = 20
-"""How many waiting jobs ``jobs_take_in_order`` offers, best first, before it leaves the rest to other messages."""
+"""How many waiting jobs ``jobs_take_in_order`` offers, best first, before it leaves the rest to other
+messages."""
 
 
 def job_next() -> int | None:
