@@ -6,6 +6,7 @@ The members' outputs are real small NIfTI masks stored as their jobs' segmentati
 by the real evaluation step, so every number on the pages comes from the same code as in production.
 """
 
+import datetime
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -20,6 +21,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from scipy.stats import wilcoxon
 
 from evaluation.fusion import majority_vote, staple
@@ -34,8 +36,9 @@ from portal.leaderboards import ensembles
 from portal.leaderboards.models import Ensemble, EnsembleMask, LeaderboardEntry
 from portal.readerstudies import services as study_services
 from portal.readerstudies.models import BlindedMask
+from portal.steps.services import steps_sweep
 from portal.submissions.models import CaseResult, Submission
-from portal.submissions.services import submission_evaluate
+from portal.submissions.services import submission_evaluate, submission_requeue
 from tests.portal.accounts.factories import ChallengeRoleFactory, TeamFactory, TeamMembershipFactory
 from tests.portal.challenges.factories import PhaseFactory
 from tests.portal.datasets.factories import CaseFactory, ImageFactory
@@ -480,3 +483,50 @@ def test_the_reader_study_form_offers_the_ensemble_named_as_one(
     page = world.client(world.organizer).get(reverse("readerstudy-create", args=[world.phase.challenge.slug]))
 
     assert f"organizer, ensemble submission {built.submission_id} to {world.phase.title}" in page.text
+
+
+def _queued_ensemble(world: EnsembleWorld) -> Ensemble:
+    """An ensemble whose build message was never delivered (its commit's callbacks are not run)."""
+    return ensembles.ensemble_create(
+        phase=world.phase,
+        user=world.organizer,
+        members=[member.pk for member in world.members.values()],
+        rule="majority_vote",
+    )
+
+
+def test_the_sweeper_builds_an_ensemble_whose_worker_died(
+    world: EnsembleWorld, django_capture_on_commit_callbacks: Callable[..., AbstractContextManager[Any]]
+) -> None:
+    ensemble = _queued_ensemble(world)
+    Ensemble.objects.filter(pk=ensemble.pk).update(
+        build_status=Ensemble.BuildStatus.RUNNING,
+        attempt=1,
+        claimed_by="a dead host pid 1 claim x",
+        heartbeat_at=timezone.now() - datetime.timedelta(hours=1),
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        report = steps_sweep()
+
+    assert f"ensemble build {ensemble.pk}" in report.requeued
+    ensemble.refresh_from_db()
+    assert ensemble.build_status == Ensemble.BuildStatus.SUCCEEDED
+    assert ensemble.attempt == 2
+    assert ensemble.masks.count() == len(CASES)
+    assert Submission.objects.get(pk=ensemble.submission_id).status == Submission.Status.SUCCEEDED
+
+
+def test_an_organizer_requeues_an_ensemble_whose_build_message_was_lost(
+    world: EnsembleWorld, django_capture_on_commit_callbacks: Callable[..., AbstractContextManager[Any]]
+) -> None:
+    ensemble = _queued_ensemble(world)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        submission_requeue(submission_id=ensemble.submission_id, user=world.organizer)
+
+    ensemble.refresh_from_db()
+    assert ensemble.build_status == Ensemble.BuildStatus.SUCCEEDED
+    submission = Submission.objects.get(pk=ensemble.submission_id)
+    assert submission.status == Submission.Status.SUCCEEDED
+    assert submission.state_changes.filter(note__startswith="1 unfinished job(s) queued again").exists()
