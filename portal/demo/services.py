@@ -301,6 +301,34 @@ def demo_setup(*, var_dir: Path, say: Callable[[str], object] = print) -> Demo:
     )
 
 
+# The demo study's design, as an organizer would set it, so that a first reader meets every part of it:
+# instructions before the first item, and catch trials (its four hidden test cases make four comparisons
+# of eight masks: two masks shown on both sides, two comparisons shown again later).
+DEMO_READING_INSTRUCTIONS = """## Reading protocol
+
+Each item shows two lesion masks, **A** (left) and **B** (right), over the same acute non-contrast CT.
+Both outline the **final infarct**: the tissue found dead on the follow-up MRI 2 to 9 days later, moved
+into the CT's space. One may be a neuroradiologist's, the other an algorithm's; you are not told which,
+and the sides change at random from item to item.
+
+For each item:
+
+1. Look through the whole lesion, not one slice: the arrow keys move through the slices, **V** changes
+   the view. **W** changes the CT window: the stroke window (32/8) shows early hypodensity best.
+2. **Space** shows A and B in turn in one pane (**Esc** puts them side by side again).
+3. Choose the mask you would sign off as the final infarct: **1** for A, **2** for B, **0** when they
+   are equally good or equally poor. Judge the extent and the borders, not how smooth a mask looks.
+4. If you wish, rate each mask from 1 (poor) to 5 (excellent) and say in a comment what decided it.
+5. **Enter** records your answer and shows the next item.
+
+A few items check how the reading goes: answer every item as you would any other. There is no time
+limit, but take the time a case needs: answers given in under 2 seconds are flagged. You can reopen this
+page from the reading page at any time; your place is kept.
+"""
+DEMO_SAME_MASK_TRIALS = 2
+DEMO_REPEATED_PAIRS = 2
+
+
 class DemoBaselineFailed(Exception):
     """The demo's baseline submission ended without succeeding, so there is no study to make of it."""
 
@@ -327,5 +355,10 @@ def demo_study_create(*, demo: Demo) -> ReaderStudy | None:
         return None
     people = User.objects.in_bulk(["organizer", "reader"], field_name="username")
     return readerstudy_demo_create(
-        submission=baseline, organizer=people["organizer"], reader=people["reader"]
+        submission=baseline,
+        organizer=people["organizer"],
+        reader=people["reader"],
+        instructions=DEMO_READING_INSTRUCTIONS,
+        same_mask_trials=DEMO_SAME_MASK_TRIALS,
+        repeated_pairs=DEMO_REPEATED_PAIRS,
     )

@@ -538,10 +538,19 @@ def reading_item_answer(
     return item
 
 
-def readerstudy_demo_create(*, submission: Submission, organizer: User, reader: User) -> ReaderStudy:
+def readerstudy_demo_create(
+    *,
+    submission: Submission,
+    organizer: User,
+    reader: User,
+    instructions: str,
+    same_mask_trials: int,
+    repeated_pairs: int,
+) -> ReaderStudy:
     """The demo's study: ``submission`` (the final phase's baseline once it has succeeded) against the
-    reference masks on its phase's cases, with ``reader`` invited. A study of that submission made
-    earlier (and not failed) is returned as it is, so running the demo again makes no second one."""
+    reference masks on its phase's cases, with the demo's design (its ``instructions`` and catch trials),
+    and ``reader`` invited. A study of that submission made earlier (and not failed) is returned as it is,
+    so running the demo again makes no second one."""
     existing = (
         ReaderStudy.objects.filter(sources__submission=submission)
         .filter(~Q(status=ReaderStudy.Status.FAILED))
@@ -556,6 +565,9 @@ def readerstudy_demo_create(*, submission: Submission, organizer: User, reader: 
         sources=[REFERENCE, submission],
         asks_quality_rating=True,
         asks_comment=True,
+        instructions=instructions,
+        same_mask_trials=same_mask_trials,
+        repeated_pairs=repeated_pairs,
     )
     study_reader_invite(study=study, user=reader, invited_by=organizer)
     return study

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from portal.accounts.models import ChallengeRole
+from portal.demo.services import DEMO_READING_INSTRUCTIONS, DEMO_REPEATED_PAIRS, DEMO_SAME_MASK_TRIALS
 from portal.readerstudies import services
 from portal.readerstudies.models import BlindedMask, MaskSource, ReaderStudy, ReadingItem, StudyReader
 from portal.readerstudies.tasks import reader_study_prepare_task
@@ -331,7 +332,12 @@ def test_an_answer_out_of_range_is_refused(
 
 def _demo_create(study_world: StudyWorld, submission: Submission) -> ReaderStudy:
     return services.readerstudy_demo_create(
-        submission=submission, organizer=study_world.person("organizer"), reader=study_world.person("reader")
+        submission=submission,
+        organizer=study_world.person("organizer"),
+        reader=study_world.person("reader"),
+        instructions=DEMO_READING_INSTRUCTIONS,
+        same_mask_trials=DEMO_SAME_MASK_TRIALS,
+        repeated_pairs=DEMO_REPEATED_PAIRS,
     )
 
 
@@ -348,9 +354,16 @@ def test_the_demo_study_compares_the_baseline_algorithm_with_the_reference_once(
     study.refresh_from_db()
     assert study.status == ReaderStudy.Status.READY
     assert [source.submission for source in study.sources.all()] == [None, baseline]
-    assert StudyReader.objects.filter(study=study, user=study_world.person("reader")).count() == 1
+    reader = StudyReader.objects.get(study=study, user=study_world.person("reader"))
+    trials = sorted(reader.items.values_list("trial", flat=True))
     assert _demo_create(study_world, baseline) == study
     assert ReaderStudy.objects.count() == 1
+    # The demo's design, so that its reader meets it: the instructions first, and catch trials.
+    assert study.instructions.startswith("## Reading protocol")
+    cases = study_world.phase.dataset.cases.filter(split=study.split).count()
+    assert trials == sorted(
+        [ReadingItem.Trial.REAL] * cases + [ReadingItem.Trial.SAME_MASK] * 2 + [ReadingItem.Trial.REPEAT] * 2
+    )
 
 
 def test_an_unexpected_error_in_preparation_fails_the_study_with_a_sentence_not_preparing_for_ever(
