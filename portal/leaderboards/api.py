@@ -6,6 +6,7 @@ stability and the user's roles, then one page of entries (the JSON the rebuild s
 """
 
 import json
+import math
 from typing import NoReturn
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -21,7 +22,7 @@ from rest_framework.views import APIView
 
 from portal.challenges.models import Phase
 from portal.converters import BIGINT_MAX
-from portal.leaderboards import ensembles, selectors, services
+from portal.leaderboards import ensembles, selectors, services, subgroups
 from portal.leaderboards.models import Ensemble, LeaderboardSettings
 from portal.leaderboards.selectors import LeaderboardAccess, entry_submitter_name
 from portal.leaderboards.views import export_response
@@ -182,6 +183,120 @@ class LeaderboardCasesView(APIView):
         return Response({"count": len(rows), "results": CaseScoreSerializer(rows, many=True).data})
 
 
+class SplitQuerySerializer(serializers.Serializer):
+    attribute = serializers.CharField(
+        required=False, help_text="The case attribute to split by (default: the first offered)."
+    )
+    metric = serializers.CharField(required=False, help_text="The column's key (default: the first column).")
+
+
+class SubgroupSerializer(serializers.Serializer):
+    subgroup = serializers.CharField()
+    cases = serializers.IntegerField()
+    mean = serializers.FloatField()
+    interval = serializers.ListField(
+        child=serializers.FloatField(), help_text="Bootstrap percentile 95% interval of the mean."
+    )
+
+
+class SubgroupTestSerializer(serializers.Serializer):
+    test = serializers.ChoiceField(
+        choices=["mann-whitney", "kruskal-wallis"],
+        allow_null=True,
+        help_text="Mann-Whitney U for two subgroups, Kruskal-Wallis H for more; null when none could run.",
+    )
+    statistic = serializers.FloatField(allow_null=True)
+    p_value = serializers.FloatField(allow_null=True)
+    subgroups = serializers.IntegerField()
+
+
+class SubmissionSubgroupsSerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    team = serializers.CharField()
+    submission = serializers.IntegerField()
+    overall_mean = serializers.FloatField(allow_null=True, help_text="The mean over all its scored cases.")
+    subgroups = SubgroupSerializer(many=True)
+    test = SubgroupTestSerializer()
+
+
+class SubgroupSplitSerializer(serializers.Serializer):
+    attributes = serializers.DictField(child=serializers.CharField(), help_text="Offered: key -> label.")
+    metrics = serializers.DictField(child=serializers.CharField(), help_text="Offered: column key -> label.")
+    attribute = serializers.CharField(allow_null=True, help_text="Null when the cases have no attribute.")
+    metric = serializers.CharField(allow_null=True)
+    cases_without_value = serializers.IntegerField(help_text="Cases in no subgroup: without the attribute.")
+    results = SubmissionSubgroupsSerializer(many=True)
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+class LeaderboardSubgroupsView(APIView):
+    """A metric split by a case attribute: per entry, each subgroup's mean with its bootstrap interval and
+    the test of a difference between subgroups. Seen where the per-case scores are: every entry for
+    organizers, the user's own team's for a participant when the phase shows per-case scores (never in
+    a hidden test phase)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        parameters=[SplitQuerySerializer],
+        responses={
+            200: SubgroupSplitSerializer,
+            400: OpenApiResponse(description="No such attribute or metric: the sentence names the choices."),
+            403: OpenApiResponse(description=f"{NOT_PUBLISHED} Or per-case scores hidden from the user."),
+        },
+    )
+    def get(self, request: Request, phase_slug: str) -> Response:
+        query = SplitQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        access = _access(request, phase_slug)
+        if not access.case_scores_visible:
+            _refuse(request, "Per-case scores of this phase are not shown to you.", code="hidden_cases")
+        choices = subgroups.leaderboard_split_choices(phase=access.phase)
+        split = subgroups.leaderboard_subgroup_split(
+            access=access,
+            user=request.user,
+            attribute=query.validated_data.get("attribute"),
+            metric=query.validated_data.get("metric"),
+        )
+        return Response(
+            {
+                "attributes": choices.attributes,
+                "metrics": choices.metrics,
+                "attribute": None if split is None else split.attribute,
+                "metric": None if split is None else split.metric,
+                "cases_without_value": 0 if split is None else split.cases_without_value,
+                "results": [] if split is None else [_submission_split(row) for row in split.submissions],
+            }
+        )
+
+
+def _submission_split(row: subgroups.SubmissionSubgroups) -> dict[str, object]:
+    return {
+        "rank": row.entry.rank,
+        "team": row.name,
+        "submission": row.entry.submission_id,
+        "overall_mean": row.overall_mean,
+        "subgroups": [
+            {
+                "subgroup": group.subgroup,
+                "cases": group.cases,
+                "mean": group.mean,
+                "interval": list(group.interval),
+            }
+            for group in row.subgroups
+        ],
+        "test": {
+            "test": row.test.test,
+            "statistic": _finite(row.test.statistic),
+            "p_value": _finite(row.test.p_value),
+            "subgroups": row.test.subgroups,
+        },
+    }
+
+
 class LeaderboardExportView(APIView):
     """The leaderboard (``leaderboard``) or its per-case scores (``cases``) as ``csv`` or ``json``;
     organizers only."""
@@ -190,7 +305,7 @@ class LeaderboardExportView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("table", str, OpenApiParameter.PATH, enum=["leaderboard", "cases"]),
+            OpenApiParameter("table", str, OpenApiParameter.PATH, enum=list(services.EXPORT_TABLES)),
             OpenApiParameter("file_format", str, OpenApiParameter.PATH, enum=["csv", "json"]),
         ],
         responses={
@@ -206,7 +321,7 @@ class LeaderboardExportView(APIView):
             raise Http404("No such phase.") from error
         if not access.is_organizer:
             _refuse(request, "Only the challenge's organizers may export its results.")
-        if table not in ("leaderboard", "cases") or file_format not in ("csv", "json"):
+        if table not in services.EXPORT_TABLES or file_format not in ("csv", "json"):
             raise Http404("No such export.")
         return export_response(
             services.leaderboard_export(phase=access.phase, table=table, file_format=file_format)  # type: ignore[arg-type]  # checked above

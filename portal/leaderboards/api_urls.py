@@ -12,6 +12,11 @@ urlpatterns = [
         name="leaderboard-cases",
     ),
     path(
+        "phases/<slug:phase_slug>/leaderboard/subgroups/",
+        api.LeaderboardSubgroupsView.as_view(),
+        name="leaderboard-subgroups",
+    ),
+    path(
         "phases/<slug:phase_slug>/leaderboard/export/<str:table>.<str:file_format>",
         api.LeaderboardExportView.as_view(),
         name="leaderboard-export",

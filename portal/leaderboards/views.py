@@ -20,7 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 from evaluation import plots
 from evaluation.profiles import PREDICTED_VOLUME, REFERENCE_VOLUME
 from portal.challenges.models import Phase
-from portal.leaderboards import ensembles, selectors, services
+from portal.leaderboards import ensembles, selectors, services, subgroups
 from portal.leaderboards.forms import EnsembleForm
 from portal.leaderboards.models import Ensemble, LeaderboardEntry
 from portal.leaderboards.selectors import LeaderboardAccess, entry_submitter_name
@@ -171,8 +171,33 @@ def leaderboard_cases(request: HttpRequest, phase_slug: str) -> HttpResponse:
         "columns": columns,
         "table": table,
         "box_plots": box_plots,
+        **_subgroup_context(request, access),
     }
     return render(request, "leaderboards/leaderboard_cases.html", context)
+
+
+def _subgroup_context(request: HttpRequest, access: LeaderboardAccess) -> dict[str, object]:
+    """The split choices, and with ``?split_by=`` (and ``metric=``) the split with a forest plot per
+    submission (the best ``PLOTTED_ENTRIES``)."""
+    choices = subgroups.leaderboard_split_choices(phase=access.phase)
+    attribute = request.GET.get("split_by")
+    if not attribute:
+        return {"split_choices": choices, "split": None, "forest_plots": []}
+    split = subgroups.leaderboard_subgroup_split(
+        access=access, user=request.user, attribute=attribute, metric=request.GET.get("metric")
+    )
+    forest_plots = [
+        _svg(
+            plots.forest_plot_svg(
+                title=f"{submission.name}: {split.metric_label} by {split.attribute_label}",
+                subgroups=submission.subgroups,
+                overall_mean=submission.overall_mean,
+                value_label=split.metric_label,
+            )
+        )
+        for submission in (split.submissions[:PLOTTED_ENTRIES] if split is not None else [])
+    ]
+    return {"split_choices": choices, "split": split, "forest_plots": forest_plots}
 
 
 def leaderboard_submission(request: HttpRequest, phase_slug: str, submission_id: int) -> HttpResponse:
@@ -216,7 +241,7 @@ def leaderboard_export(request: HttpRequest, phase_slug: str, table: str, file_f
     access = _access_or_404(request, phase_slug)
     if not access.is_organizer:
         return _refused(request, "Only the challenge's organizers may export its results.")
-    if table not in ("leaderboard", "cases") or file_format not in ("csv", "json"):
+    if table not in services.EXPORT_TABLES or file_format not in ("csv", "json"):
         raise Http404("No such export.")
     export = services.leaderboard_export(phase=access.phase, table=table, file_format=file_format)  # type: ignore[arg-type]  # checked above
     return export_response(export)

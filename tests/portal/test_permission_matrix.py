@@ -467,6 +467,7 @@ MATRIX: dict[str, tuple[Try, ...]] = {
         GET("/leaderboards/{training}/cases/",                             LOGIN, 200, 200, 403, 403, 200,
             hides=TEAMS, shows_own_team=True),
         GET("/leaderboards/{final}/cases/",                                LOGIN, 403, 403, 403, 403, 200),
+        GET("/leaderboards/{final}/cases/?split_by=lesion_volume",         LOGIN, 403, 403, 403, 403, 200),
     ),
     "leaderboards/<phase_slug>/submissions/<submission_id>/": (
         GET("/leaderboards/{training}/submissions/{a_predictions}/",       404,   200, 404, 404, 404, 200),
@@ -788,8 +789,14 @@ MATRIX: dict[str, tuple[Try, ...]] = {
             hides=TEAMS, shows_own_team=True),
         GET("/api/phases/{final}/leaderboard/cases/",                      401,   403, 403, 403, 403, 200),
     ),
+    "api/phases/<phase_slug>/leaderboard/subgroups/": (
+        GET("/api/phases/{training}/leaderboard/subgroups/",               401,   200, 200, 403, 403, 200,
+            hides=TEAMS),
+        GET("/api/phases/{final}/leaderboard/subgroups/",                  401,   403, 403, 403, 403, 200),
+    ),
     "api/phases/<phase_slug>/leaderboard/export/<table>.<file_format>": (
         GET("/api/phases/{final}/leaderboard/export/cases.csv",            401,   403, 403, 403, 403, 200),
+        GET("/api/phases/{final}/leaderboard/export/subgroups.csv",        401,   403, 403, 403, 403, 200),
     ),
     "api/phases/<phase_slug>/ensembles/": (
         GET("/api/phases/{final}/ensembles/",                              401,   403, 403, 403, 403, 200),
