@@ -18,6 +18,7 @@ from django.shortcuts import redirect, render
 from django.utils.safestring import SafeString, mark_safe
 
 from evaluation import plots
+from evaluation.biomarkers import BlandAltman, IntraclassCorrelation, bland_altman, icc_agreement
 from evaluation.profiles import PREDICTED_VOLUME, REFERENCE_VOLUME
 from portal.challenges.models import Phase
 from portal.leaderboards import ensembles, selectors, services, subgroups
@@ -232,8 +233,28 @@ def leaderboard_submission(request: HttpRequest, phase_slug: str, submission_id:
         "points": points,
         "scatter": _svg(plots.volume_scatter_svg(points=points)) if points else None,
         "bland_altman": _svg(plots.bland_altman_svg(points=points)) if points else None,
+        "agreement": _volume_agreement(points),
     }
     return render(request, "leaderboards/leaderboard_submission.html", context)
+
+
+@dataclass(frozen=True)
+class _VolumeAgreement:
+    icc: IntraclassCorrelation
+    bland_altman: BlandAltman
+
+
+def _volume_agreement(points: Sequence[tuple[str, float, float]]) -> _VolumeAgreement | None:
+    """ICC(A,1) and the Bland-Altman bias and limits of the predicted volumes against the reference's;
+    None under two cases, where neither has a spread to estimate."""
+    if len(points) < 2:
+        return None
+    references = [reference for _, reference, _ in points]
+    predictions = [predicted for _, _, predicted in points]
+    return _VolumeAgreement(
+        icc=icc_agreement(list(zip(references, predictions, strict=True))),
+        bland_altman=bland_altman(references, predictions),
+    )
 
 
 def leaderboard_export(request: HttpRequest, phase_slug: str, table: str, file_format: str) -> HttpResponse:

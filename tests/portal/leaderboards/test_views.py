@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from evaluation.biomarkers import bland_altman, icc_agreement
 from portal.datasets.models import Case
 from portal.leaderboards.models import LeaderboardSettings
 from portal.leaderboards.services import leaderboard_rebuild, leaderboard_stability_rebuild
@@ -276,6 +277,19 @@ def test_a_team_sees_its_own_submissions_plots_but_never_another_teams(ranked: B
     assert 'id="volume-scatter"' in own.content.decode()
     assert 'id="bland-altman"' in own.content.decode()
     assert other.status_code == 404
+
+
+def test_a_submissions_page_gives_the_volume_agreement_with_the_reference(ranked: Board) -> None:
+    page = ranked.client_for("organizer").get(submission_url(ranked, "Alpha")).content.decode()
+
+    # Alpha's volumes: reference 10, 20, 40 ml; predicted 11, 25, 42 ml.
+    icc = icc_agreement([[10.0, 11.0], [20.0, 25.0], [40.0, 42.0]])
+    agreement = bland_altman([10.0, 20.0, 40.0], [11.0, 25.0, 42.0])
+    table = page[page.index('id="volume-agreement"') :]
+    assert "ICC(A,1), absolute agreement (3 cases)" in table
+    assert f'<td class="number">{icc.coefficient:.3f}</td>' in table
+    assert '<td class="number">2.67</td>' in table  # the bias: (1 + 5 + 2) / 3
+    assert f'<td class="number">{agreement.upper_limit:.2f}</td>' in table
 
 
 def test_a_participant_without_a_team_sees_only_their_own_submission(ranked: Board) -> None:
