@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import SimpleITK as sitk
@@ -46,6 +46,7 @@ from portal.submissions import selectors as submission_selectors
 from portal.submissions.kinds import SubmissionKind
 from portal.submissions.models import CaseResult, Submission, SubmissionStateChange
 from portal.submissions.services import (
+    phase_ground_truth_copy,
     submission_evaluation_queue,
     submission_masks_copy,
     submission_transition,
@@ -375,15 +376,12 @@ class _Grid:
 
 
 def _case_grid(*, phase: Phase, case: Case, folder: Path) -> _Grid:
-    ground_truth = submission_selectors.phase_case_ground_truth(phase=phase, case=case)
-    if ground_truth is None:
+    try:
+        path = phase_ground_truth_copy(phase=phase, case=case, folder=folder)
+    except LookupError as missing:
         raise StepFailed(
-            f"Case {case.name} has no ground truth in version {phase.ground_truth_version}, so the ensemble "
-            "has no grid to build its mask on; make a version that covers every case of the phase."
-        )
-    path = folder / f"{case.name}_ground_truth.nii.gz"
-    with ground_truth.file.open("rb") as source, path.open("wb") as target:
-        shutil.copyfileobj(source, target)
+            f"{missing} The ensemble has no grid to build its mask on: make a version that covers every case."
+        ) from None
     image: Any = sitk.ReadImage(str(path))
     return _Grid(shape=tuple(reversed(image.GetSize())), image=image)
 
@@ -493,7 +491,7 @@ class BestMemberTest:
     cases: int
     statistic: float
     p_value: float
-    better: str  # "ensemble", "best member", or "neither"
+    better: Literal["ensemble", "best member", "neither"]
 
 
 @dataclass(frozen=True)
@@ -594,7 +592,10 @@ def _best_member_test(
     comparison = pairwise_wilcoxon(
         pair, column.metric_key, higher_is_better=column.higher_is_better
     ).comparisons[0]
-    better = {str(ensemble.submission_id): "ensemble", str(best.submission_id): "best member"}
+    better: dict[str, Literal["ensemble", "best member"]] = {
+        str(ensemble.submission_id): "ensemble",
+        str(best.submission_id): "best member",
+    }
     return BestMemberTest(
         best_member=best.submission_id,
         cases=comparison.cases,

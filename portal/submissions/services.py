@@ -469,7 +469,7 @@ def submission_case_overlap_label(*, submission: Submission, case: Case) -> byte
             return cached.read()
     with tempfile.TemporaryDirectory(prefix="submission-review-") as folder_name:
         folder = Path(folder_name)
-        ground_truth_path = _ground_truth_copy(phase=submission.phase, case=case, folder=folder)
+        ground_truth_path = phase_ground_truth_copy(phase=submission.phase, case=case, folder=folder)
         prediction_path = submission_masks_copy(submission=submission, folder=folder / "masks").get(case.name)
         content = _overlap_label_bytes(ground_truth_path=ground_truth_path, prediction_path=prediction_path)
     # Two first views at once both compute; the second save gets another name and the key's file stays.
@@ -768,7 +768,7 @@ def _cases_score(*, submission: Submission, folder: Path) -> None:
         score = score_case(
             profile=profile,
             case_id=case.name,
-            ground_truth_path=_ground_truth_copy(phase=phase, case=case, folder=folder),
+            ground_truth_path=phase_ground_truth_copy(phase=phase, case=case, folder=folder),
             prediction_path=masks.get(case.name),
         )
         CaseResult.objects.update_or_create(
@@ -783,8 +783,9 @@ def _cases_score(*, submission: Submission, folder: Path) -> None:
         )
 
 
-def _ground_truth_copy(*, phase: Phase, case: Case, folder: Path) -> Path:
-    """A local copy (storage may be remote) of the case's mask in the version the phase is scored on."""
+def phase_ground_truth_copy(*, phase: Phase, case: Case, folder: Path) -> Path:
+    """A local copy (storage may be remote) of the case's mask in the version the phase is scored on, in
+    ``folder``; ``LookupError`` (a sentence) when the case has none in that version."""
     ground_truth = selectors.phase_case_ground_truth(phase=phase, case=case)
     if ground_truth is None:
         raise LookupError(
