@@ -258,6 +258,7 @@ class LeaderboardSubgroupsView(APIView):
         split = subgroups.leaderboard_subgroup_split(
             access=access,
             user=request.user,
+            choices=choices,
             attribute=query.validated_data.get("attribute"),
             metric=query.validated_data.get("metric"),
         )

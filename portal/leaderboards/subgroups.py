@@ -29,10 +29,11 @@ SUBGROUP_SEED = 0
 @dataclass(frozen=True)
 class SplitChoices:
     """What a phase's results can be split by (attribute key -> label) and which metric (column key ->
-    label), in the order offered."""
+    label), in the order offered, with each case's attributes."""
 
     attributes: dict[str, str]
     metrics: dict[str, str]
+    cases: CaseAttributes
 
 
 @dataclass(frozen=True)
@@ -59,29 +60,35 @@ class SubgroupSplit:
     submissions: list[SubmissionSubgroups]
 
 
-def leaderboard_split_choices(*, phase: Phase, attributes: CaseAttributes | None = None) -> SplitChoices:
+def leaderboard_split_choices(*, phase: Phase) -> SplitChoices:
     """The attributes the phase's cases have values for, and the columns its last ranking used."""
-    attributes = attributes or _phase_attributes(phase=phase)
+    cases = case_attributes_get(
+        dataset_id=phase.dataset_id, split=phase.split, ground_truth_version=phase.ground_truth_version
+    )
     stability = getattr(phase, "rank_stability", None)
     columns = stability.columns if stability is not None else []
     return SplitChoices(
-        attributes=dict(attributes.labels),
+        attributes=dict(cases.labels),
         metrics={str(column["key"]): str(column["label"]) for column in columns},
+        cases=cases,
     )
 
 
 def leaderboard_subgroup_split(
-    *, access: LeaderboardAccess, user: User, attribute: str | None, metric: str | None
+    *,
+    access: LeaderboardAccess,
+    user: User,
+    choices: SplitChoices,
+    attribute: str | None,
+    metric: str | None,
 ) -> SubgroupSplit | None:
     """The split of ``metric`` (default: the first column) by ``attribute`` (default: the first
     attribute) for the entries whose per-case scores the user may see; None when the phase's cases have
     no attribute or its board no column yet.
 
     Raises ``PortalError`` (code ``no_such_attribute`` or ``no_such_metric``) naming the choices when
-    either is not one of the phase's. The caller checks ``access.case_scores_visible`` first.
+    either is not one of ``choices`` (the phase's). The caller checks ``access.case_scores_visible`` first.
     """
-    attributes = _phase_attributes(phase=access.phase)
-    choices = leaderboard_split_choices(phase=access.phase, attributes=attributes)
     if not choices.attributes or not choices.metrics:
         return None
     attribute = _chosen(
@@ -92,7 +99,6 @@ def leaderboard_subgroup_split(
     return _split(
         rows=selectors.leaderboard_case_rows(entries=entries),
         entries=entries,
-        attributes=attributes,
         attribute=attribute,
         metric=metric,
         choices=choices,
@@ -102,8 +108,7 @@ def leaderboard_subgroup_split(
 def leaderboard_subgroup_export_rows(*, phase: Phase) -> list[dict[str, object]]:
     """Every split of the phase (each attribute by each column) for every entry, as flat rows: one per
     subgroup, with the submission's test on the row of each of its subgroups (organizers' export)."""
-    attributes = _phase_attributes(phase=phase)
-    choices = leaderboard_split_choices(phase=phase, attributes=attributes)
+    choices = leaderboard_split_choices(phase=phase)
     entries = list(selectors.leaderboard_rows(phase=phase))
     rows = selectors.leaderboard_case_rows(entries=entries)
     table = []
@@ -112,7 +117,6 @@ def leaderboard_subgroup_export_rows(*, phase: Phase) -> list[dict[str, object]]
             split = _split(
                 rows=rows,
                 entries=entries,
-                attributes=attributes,
                 attribute=attribute,
                 metric=metric,
                 choices=choices,
@@ -139,12 +143,6 @@ def leaderboard_subgroup_export_rows(*, phase: Phase) -> list[dict[str, object]]
     return table
 
 
-def _phase_attributes(*, phase: Phase) -> CaseAttributes:
-    return case_attributes_get(
-        dataset_id=phase.dataset_id, split=phase.split, ground_truth_version=phase.ground_truth_version
-    )
-
-
 def _chosen(value: str | None, offered: Mapping[str, str], *, what: str, code: str) -> str:
     if value is None or value == "":
         return next(iter(offered))
@@ -157,14 +155,12 @@ def _split(
     *,
     rows: Sequence[CaseScoreRow],
     entries: Sequence[LeaderboardEntry],
-    attributes: CaseAttributes,
     attribute: str,
     metric: str,
     choices: SplitChoices,
 ) -> SubgroupSplit:
-    subgroups = {
-        case: values[attribute] for case, values in attributes.by_case.items() if values.get(attribute)
-    }
+    by_case = choices.cases.by_case
+    subgroups = {case: values[attribute] for case, values in by_case.items() if values.get(attribute)}
     values: dict[int, dict[str, float]] = {entry.submission_id: {} for entry in entries}
     for row in rows:
         if metric in row.metrics:
@@ -187,7 +183,7 @@ def _split(
         attribute_label=choices.attributes[attribute],
         metric=metric,
         metric_label=choices.metrics[metric],
-        cases_without_value=len(attributes.by_case) - len(subgroups),
+        cases_without_value=len(by_case) - len(subgroups),
         submissions=submissions,
     )
 

@@ -185,7 +185,11 @@ def _subgroup_context(request: HttpRequest, access: LeaderboardAccess) -> dict[s
     if not attribute:
         return {"split_choices": choices, "split": None, "forest_plots": []}
     split = subgroups.leaderboard_subgroup_split(
-        access=access, user=request.user, attribute=attribute, metric=request.GET.get("metric")
+        access=access,
+        user=request.user,
+        choices=choices,
+        attribute=attribute,
+        metric=request.GET.get("metric"),
     )
     forest_plots = [
         _svg(

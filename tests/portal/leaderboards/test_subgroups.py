@@ -5,6 +5,8 @@ computed by hand from the per-case export; and never to a participant who may no
 import csv
 import io
 import statistics
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -219,3 +221,20 @@ def ranked_board(board: Board) -> Board:
     leaderboard_rebuild(phase=board.phase)
     leaderboard_stability_rebuild(phase=board.phase)
     return board
+
+
+def test_the_split_is_read_in_a_fixed_number_of_queries(
+    centres_phase: Phase, django_assert_num_queries: Callable[..., Any]
+) -> None:
+    client = _organizer_client(centres_phase)
+    _upload_centres(client, centres_phase)
+    url = reverse("api:leaderboard-subgroups", args=[centres_phase.slug])
+    client.get(url)  # the session and the user, read once
+
+    # The phase with the user's roles, the cases' attributes, their reference volumes, the last table's
+    # columns, the entries, the per-case results; and the session and user.
+    with django_assert_num_queries(8):
+        answer = client.get(url, {"attribute": "lesion_volume", "metric": "dice"})
+
+    assert answer.status_code == 200
+    assert len(answer.json()["results"]) == 3
