@@ -320,3 +320,114 @@ def test_the_second_pane_opens_at_the_first_panes_crosshair_and_without_it_when_
     except Exception:
         save_failure(page, "viewer-second-pane")
         raise
+
+
+def _show_second(page: Page, label: str) -> None:
+    """Choose the second pane's image and wait until the viewer has drawn it."""
+    page.evaluate("document.getElementById('pane-2').dataset.shownImage = ''")
+    page.get_by_label("Second pane").select_option(label=label)
+    page.wait_for_selector(f"#pane-2[data-shown-image='{label}']", state="attached")
+
+
+def _right_drag(page: Page, canvas: str) -> None:
+    box = page.locator(canvas).bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down(button="right")
+    page.mouse.move(x + 150, y + 100, steps=5)
+    page.mouse.up(button="right")
+
+
+@pytest.mark.e2e
+def test_a_right_drag_in_either_pane_sets_the_window_of_both(
+    synthetic_case: Case, live_server: object, browser: Browser
+) -> None:
+    """The NCCT in both panes: a right-drag in one leaves both alike, as a preset does; a pane opened
+    afterwards opens in that window."""
+    page = _viewer_page(synthetic_case, live_server, browser)
+    try:
+        page.get_by_role("button", name="Axial").click()
+        page.get_by_label("Show the mask (H)").uncheck()
+        page.keyboard.press("x")  # no crosshair: the panes differ in nothing else
+        _show_second(page, "NCCT")
+        opened = canvas_pixels(page, "#pane-2")
+        _right_drag(page, "#pane-1")
+        first, second = canvas_pixels(page), canvas_pixels(page, "#pane-2")
+        _right_drag(page, "#pane-2")
+        first_again, second_again = canvas_pixels(page), canvas_pixels(page, "#pane-2")
+        _show_second(page, "Tmax (in NCCT space)")
+        _show_second(page, "NCCT")  # reopened: in the window the drags left
+        reopened = canvas_pixels(page, "#pane-2")
+
+        assert np.abs(second - opened).mean() > 1, "the second pane kept its window"
+        assert np.abs(first - second).mean() < 0.5, "the panes show the NCCT in different windows"
+        assert np.abs(second_again - second).mean() > 1, "the drag in the second pane changed nothing"
+        assert np.abs(first_again - second_again).mean() < 0.5, "the first pane did not follow"
+        assert np.abs(reopened - second_again).mean() < 0.5, "the pane reopened in another window"
+    except Exception:
+        save_failure(page, "viewer-shared-window")
+        raise
+
+
+@pytest.mark.e2e
+def test_the_time_slider_and_curve_serve_the_second_pane_and_move_both_ctps(
+    synthetic_case: Case, live_server: object, browser: Browser
+) -> None:
+    page = _viewer_page(synthetic_case, live_server, browser)
+    try:
+        page.get_by_role("button", name="Axial").click()
+        _show_second(page, "CTP (in NCCT space)")
+        slider = page.get_by_label("Time")
+        expect(slider).to_be_visible()  # the first pane's NCCT has one frame, the second's CTP eight
+        before = canvas_pixels(page, "#pane-2")
+        slider.fill("4")
+        page.wait_for_selector("#pane-2[data-shown-frame='4']", state="attached")
+        enhanced = canvas_pixels(page, "#pane-2")
+        page.locator("#pane-1").click()  # the curve is the CTP's at the point clicked in the NCCT
+        expect(page.locator("#time-curve-caption")).to_have_text(
+            re.compile(r"Voxel \d+, \d+, \d+: -?\d+ to -?\d+ HU over 28 s")
+        )
+        _show_image(page, "CTP (in NCCT space)")  # both panes show the CTP now, at one frame
+        expect(page.locator("#pane-1")).to_have_attribute("data-shown-frame", "4")
+        slider.fill("6")
+        page.wait_for_selector("#pane-1[data-shown-frame='6']", state="attached")
+        page.wait_for_selector("#pane-2[data-shown-frame='6']", state="attached")
+        page.locator("#pane-2").click()
+        page.keyboard.press("ArrowRight")  # NiiVue's own key in the second pane: the first follows
+        page.wait_for_selector("#pane-1[data-shown-frame='7']", state="attached")
+        expect(slider).to_have_value("7")
+        page.get_by_label("Second pane").select_option(value="")
+        expect(page.locator("#pane-2-box")).to_be_hidden()
+        expect(slider).to_be_visible()  # the first pane's CTP still has its slider
+
+        assert np.abs(enhanced - before).mean() > 1, "the slider did not change the second pane's frame"
+    except Exception:
+        save_failure(page, "viewer-time-two-panes")
+        raise
+
+
+@pytest.mark.e2e
+def test_no_key_acts_behind_the_open_help(
+    synthetic_case: Case, live_server: object, browser: Browser
+) -> None:
+    page = _viewer_page(synthetic_case, live_server, browser)
+    try:
+        page.locator("#pane-1").focus()
+        page.keyboard.press("?")
+        help_dialog = page.get_by_role("dialog", name="Keys")
+        expect(help_dialog).to_be_visible()
+        for key in ("w", "x", "o", "h"):
+            page.keyboard.press(key)
+        expect(page.get_by_role("button", name="Brain 40/80")).not_to_have_attribute("aria-pressed", "true")
+        expect(page.get_by_role("button", name="Stroke 32/8")).not_to_have_attribute("aria-pressed", "true")
+        expect(page.get_by_label("Crosshair (X)")).to_be_checked()
+        expect(page.get_by_label("Outline (O)")).not_to_be_checked()
+        expect(page.get_by_label("Show the mask (H)")).to_be_checked()
+        page.keyboard.press("?")  # closes the help it opened
+        expect(help_dialog).to_be_hidden()
+        page.keyboard.press("w")
+        expect(page.get_by_role("button", name="Brain 40/80")).to_have_attribute("aria-pressed", "true")
+    except Exception:
+        save_failure(page, "viewer-help-modal")
+        raise

@@ -72,12 +72,14 @@ def wait_for_viewer(page: Page, canvas: str = "#pane-1") -> None:
 
 
 def canvas_pixels(page: Page, canvas: str = "#pane-1") -> np.ndarray:
-    """The canvas as an RGB array, from a screenshot."""
+    """The canvas as an RGB array, from a screenshot, as many pixels as the canvas is big on the page (a
+    screenshot of a canvas scrolled to a fractional position has a row or column more)."""
+    width, height = page.locator(canvas).evaluate("(element) => [element.clientWidth, element.clientHeight]")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "canvas.png"
         page.locator(canvas).screenshot(path=str(path))
         pixels = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
-    return pixels[..., :3].astype(np.float64)
+    return pixels[:height, :width, :3].astype(np.float64)
 
 
 def save_failure(page: Page, name: str) -> Path:

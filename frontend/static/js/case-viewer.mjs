@@ -6,23 +6,8 @@
 // review's way: one label volume, filled or outlined, its opacity, and its volume in ml.
 
 import { colourBarShow } from "./colour-bar.mjs";
-import { createViewer, webgl2Available } from "./viewer.mjs";
+import { createViewer, imageVolume, webgl2Available } from "./viewer.mjs";
 import { bindViewerControls, locationText, readPageData, viewerUnavailableShow } from "./viewer-controls.mjs";
-import { OPENING_WINDOW_PRESET } from "./window-presets.mjs";
-
-// A CT opens in its window, a perfusion map in its range (inference/parameter_maps.py), set as it loads
-// (set afterwards, either would cost a second rebuild).
-function volumeOf(image) {
-  const volume = { url: image.url, name: image.name, colormap: image.colormap };
-  if (image.is_ct) {
-    volume.windowPreset = OPENING_WINDOW_PRESET;
-  }
-  if (image.parameter_map !== null) {
-    volume.calMin = image.parameter_map.low;
-    volume.calMax = image.parameter_map.high;
-  }
-  return volume;
-}
 
 // A pane has drawn its new image: its colour bar (of the perfusion map over it, or of the image if it is
 // one), and a hook for browser tests, the label of the image drawn.
@@ -38,12 +23,12 @@ function paneShown(pane, index) {
 
 const LESION_COLORS = Object.freeze({ 1: [255, 51, 51] });
 
-// The first pane's volumes: the base image, a perfusion map over it if one is chosen (see-through below
+// The first pane's volumes: the base image (`base`, its volume), a perfusion map over it if one is chosen (see-through below
 // its range), and the lesion mask over both when there is one to show.
-function firstPaneVolumes(pane, overlay, overlayControls, mapOpacity) {
-  const volumes = [volumeOf(pane.image)];
+function firstPaneVolumes(pane, base, overlay, overlayControls, mapOpacity) {
+  const volumes = [base];
   if (pane.map !== null) {
-    volumes.push({ ...volumeOf(pane.map), opacity: mapOpacity });
+    volumes.push({ ...imageVolume(pane.map), opacity: mapOpacity });
   }
   if (overlay !== null) {
     volumes.push({
@@ -83,34 +68,45 @@ function timeCurveDraw(canvas, caption, { voxel, values, frame, frameSeconds }) 
 // Cine playback of a 4D CTP: the time between frames shown, 10 frames a second.
 const CINE_FRAME_MS = 100;
 
-// The time slider and cine playback of the first pane's base image, shown when it has several frames.
-function bindTimeControls(viewer) {
+// The time slider, cine playback and time-density curve of every pane whose image has several frames (a
+// 4D CTP): the slider moves them all to one frame, a frame stepped in one of them (NiiVue's arrow keys)
+// moves the others, and the curve is the first such pane's at the point last clicked in either pane.
+// `viewers()`: the panes' viewers shown now, in pane order.
+function bindTimeControls(viewers) {
   const box = document.getElementById("time-controls");
   const slider = document.getElementById("time-frame");
   const shown = document.getElementById("time-shown");
   const play = document.getElementById("time-play");
-  const canvas = document.getElementById("pane-1");
   const curve = document.getElementById("time-curve");
   const curveCaption = document.getElementById("time-curve-caption");
+  const timed = () => viewers().filter((viewer) => viewer.frameCount > 1);
   let playing = false;
-  let curveVoxel = null;
+  let curveMm = null;
   const curveDraw = () => {
-    if (curveVoxel !== null && viewer.frameCount > 1) {
-      const values = viewer.timeCurve(curveVoxel);
-      timeCurveDraw(curve, curveCaption, { voxel: curveVoxel, values, frame: viewer.frame, frameSeconds: viewer.frameSeconds });
+    const [leader] = timed();
+    const point = curveMm === null || leader === undefined ? null : leader.timeCurve(curveMm);
+    if (point !== null) {
+      timeCurveDraw(curve, curveCaption, { ...point, frame: leader.frame, frameSeconds: leader.frameSeconds });
     }
   };
   let loops = 0; // the cine loop that runs is the last one started
 
+  // A pane shows `frame`: the slider, its caption, the curve's mark and the other timed panes follow.
   const frameShown = (frame) => {
+    const [leader] = timed();
     slider.value = String(frame);
-    const seconds = frame * viewer.frameSeconds;
-    shown.textContent = `frame ${frame + 1} of ${viewer.frameCount} · ${Number(seconds.toFixed(1))} s`;
-    canvas.dataset.shownFrame = String(frame); // a hook for browser tests
+    const seconds = frame * leader.frameSeconds;
+    shown.textContent = `frame ${frame + 1} of ${leader.frameCount} · ${Number(seconds.toFixed(1))} s`;
+    viewers().forEach((viewer, index) => {
+      const canvas = document.getElementById(`pane-${index + 1}`);
+      if (viewer.frameCount > 1 && viewer.frame !== Math.min(frame, viewer.frameCount - 1)) {
+        viewer.setFrame(Math.min(frame, viewer.frameCount - 1));
+      }
+      canvas.dataset.shownFrame = viewer.frameCount > 1 ? String(viewer.frame) : ""; // a hook for browser tests
+    });
     curveDraw();
   };
-  viewer.onFrame(frameShown);
-  const frameShow = (frame) => viewer.setFrame(frame);
+  const frameShow = (frame) => Promise.all(timed().map((viewer) => viewer.setFrame(Math.min(frame, viewer.frameCount - 1))));
   const playingSet = (value) => {
     playing = value;
     play.setAttribute("aria-pressed", String(value));
@@ -119,8 +115,9 @@ function bindTimeControls(viewer) {
   const cine = async () => {
     loops += 1;
     const loop = loops;
-    while (playing && loop === loops) {
-      await frameShow((viewer.frame + 1) % viewer.frameCount);
+    while (playing && loop === loops && timed().length > 0) {
+      const [leader] = timed();
+      await frameShow((leader.frame + 1) % leader.frameCount);
       await new Promise((resolve) => {
         setTimeout(resolve, CINE_FRAME_MS);
       });
@@ -132,21 +129,25 @@ function bindTimeControls(viewer) {
     playingSet(!playing);
     cine();
   });
-  // stop() before the first pane loads another image; update() once it shows it.
+  // watch(viewer) once for each pane's viewer; stop() before a pane loads another image, update(viewer)
+  // once it shows it: a CTP it shows joins the frame another pane shows.
+  const watch = (viewer) => viewer.onFrame(frameShown);
   const stop = () => playingSet(false);
-  const update = () => {
-    box.hidden = viewer.frameCount < 2;
-    slider.max = String(viewer.frameCount - 1);
-    if (!box.hidden) {
-      frameShown(viewer.frame);
+  const update = (loaded) => {
+    const [leader] = timed();
+    box.hidden = leader === undefined;
+    if (leader !== undefined) {
+      slider.max = String(leader.frameCount - 1);
+      const other = timed().find((viewer) => viewer !== loaded);
+      frameShown((other ?? leader).frame);
     }
   };
-  // The voxel under the cursor, for its curve.
-  const locate = (voxel) => {
-    curveVoxel = voxel;
+  // The point under the cursor (mm), for its curve.
+  const locate = (mm) => {
+    curveMm = mm;
     curveDraw();
   };
-  return { stop, update, locate };
+  return { watch, stop, update, locate };
 }
 
 function fillSelect(select, images, selectedIndex) {
@@ -180,7 +181,7 @@ async function main() {
   let timeControls = null;
   const showLocation = (report) => {
     location.textContent = locationText(report);
-    timeControls?.locate(report.voxel);
+    timeControls?.locate(report.mm);
   };
   const panes = [
     { viewer: null, image: images[0], map: null },
@@ -191,7 +192,20 @@ async function main() {
   const maps = images.filter((image) => image.parameter_map !== null);
   fillSelect(mapSelect, maps, -1);
   document.getElementById("map-controls").hidden = maps.length === 0;
-  const firstVolumes = () => firstPaneVolumes(panes[0], overlay, overlayControls, Number(mapOpacity.value) / 100);
+  const shown = () => panes.filter((pane) => pane.viewer !== null && pane.image !== null);
+  // A CT opens in the window of the other pane's CT, if it shows one (set as it loads: set afterwards, it
+  // would cost a second rebuild).
+  const baseVolume = (pane) => {
+    const volume = imageVolume(pane.image);
+    const other = shown().find((candidate) => candidate !== pane && candidate.image.is_ct);
+    if (pane.image.is_ct && other !== undefined) {
+      const { low, high } = other.viewer.window;
+      Object.assign(volume, { calMin: low, calMax: high });
+    }
+    return volume;
+  };
+  const firstVolumes = () =>
+    firstPaneVolumes(panes[0], baseVolume(panes[0]), overlay, overlayControls, Number(mapOpacity.value) / 100);
   // The index of the mask among the first pane's volumes: after the map, when there is one.
   const maskIndex = () => (panes[0].map === null ? 1 : 2);
   let first;
@@ -212,10 +226,22 @@ async function main() {
     const millilitres = first.labelVolumeMl();
     document.getElementById("overlay-volume").textContent = `Lesion volume ${millilitres.toFixed(1)} ml`;
   }
-  timeControls = bindTimeControls(first);
-  timeControls.update();
-
-  const shown = () => panes.filter((pane) => pane.viewer !== null && pane.image !== null);
+  timeControls = bindTimeControls(() => shown().map((pane) => pane.viewer));
+  timeControls.watch(first);
+  timeControls.update(first);
+  // A window set by a right-drag in a CT pane is every CT pane's, as a preset is.
+  const windowShare = (pane) =>
+    pane.viewer.onWindow((range) => {
+      if (!pane.image.is_ct) {
+        return;
+      }
+      for (const other of shown()) {
+        if (other !== pane && other.image.is_ct) {
+          other.viewer.setWindow(range);
+        }
+      }
+    });
+  windowShare(panes[0]);
   // Keys act through their controls, as a click on them would.
   const keys = { x: () => crosshairVisible.click() };
   if (overlay !== null) {
@@ -236,7 +262,7 @@ async function main() {
     timeControls.stop();
     await first.load(firstVolumes());
     paneShown(panes[0], 0);
-    timeControls.update();
+    timeControls.update(first);
   };
   baseSelect.addEventListener("change", () => {
     panes[0].image = images[Number(baseSelect.value)];
@@ -262,26 +288,31 @@ async function main() {
   }
   secondSelect.addEventListener("change", async () => {
     const box = document.getElementById("pane-2-box");
+    timeControls.stop();
     if (secondSelect.value === "") {
       panes[1].image = null;
       box.hidden = true;
+      timeControls.update(null);
       return;
     }
     panes[1].image = images[Number(secondSelect.value)];
     box.hidden = false;
     if (panes[1].viewer === null) {
       panes[1].viewer = await createViewer(document.getElementById("pane-2"), {
-        volumes: [volumeOf(panes[1].image)],
+        volumes: [baseVolume(panes[1])],
         layout: first.layout,
         onLocation: showLocation,
         follow: first,
         crosshair: crosshairVisible.checked,
       });
       await panes[1].viewer.ready;
+      timeControls.watch(panes[1].viewer);
+      windowShare(panes[1]);
     } else {
-      await panes[1].viewer.load([volumeOf(panes[1].image)]);
+      await panes[1].viewer.load([baseVolume(panes[1])]);
     }
     paneShown(panes[1], 1);
+    timeControls.update(panes[1].viewer);
   });
 }
 

@@ -63,6 +63,12 @@ function takesLetters(target) {
   return isTyping(target) && !(target instanceof HTMLInputElement && LETTERLESS_INPUTS.includes(target.type));
 }
 
+// The modal dialog open on the page (the keys' help, a confirmation), or null. While one is open the page's
+// keys do nothing: the page behind it is inert to the mouse, and must be to the keyboard too.
+export function modalDialogOpen() {
+  return document.querySelector("dialog:modal");
+}
+
 // The page's help on its keys (a <dialog id="viewer-help">, opened by its button and "?"), if it has one.
 function helpToggle() {
   const help = document.getElementById("viewer-help");
@@ -86,6 +92,11 @@ function bindPageKeys(keys) {
     (event) => {
       const action = actions[event.key.toLowerCase()];
       if (action === undefined || takesLetters(event.target) || event.ctrlKey || event.metaKey || event.altKey) {
+        return;
+      }
+      // "?" closes the help it opened; no other key acts behind a dialog.
+      const modal = modalDialogOpen();
+      if (modal !== null && !(event.key === "?" && modal.id === "viewer-help")) {
         return;
       }
       event.preventDefault();
@@ -126,7 +137,7 @@ export function bindViewerControls({ presetViewers, layoutViewers, keys = {} }) 
   markPressed(layoutButtons, layoutButtons.find((button) => button.dataset.layout === "multiplanar"));
 
   document.addEventListener("keydown", (event) => {
-    if (isTyping(event.target) || event.ctrlKey || event.metaKey || event.altKey) {
+    if (isTyping(event.target) || modalDialogOpen() !== null || event.ctrlKey || event.metaKey || event.altKey) {
       return;
     }
     if (event.key === "w" || event.key === "W") {

@@ -11,7 +11,7 @@ import {
   withoutIntermediatePictures,
 } from "./niivue-shortcuts.mjs";
 import { volumeDownload } from "./volume-downloads.mjs";
-import { windowRange } from "./window-presets.mjs";
+import { OPENING_WINDOW_PRESET, windowRange } from "./window-presets.mjs";
 
 const LAYOUTS = Object.freeze(["multiplanar", "axial", "coronal", "sagittal", "3d"]);
 
@@ -95,6 +95,29 @@ export function sliceMove(nv, layout, delta) {
 }
 
 // ---- Volumes -----------------------------------------------------------------------------------------
+
+// The volume of an image as the portal describes it for every viewer page (datasets/views.py's ViewerImage:
+// url, name, colormap, is_ct, parameter_map): a CT in the window it opens in, a perfusion map in its colour
+// map over the range its quantity calls for (inference/parameter_maps.py: Tmax 0-10 s, never the map's own
+// extremes), clear at and below the range's low end. Both are set as it loads: set afterwards, either would
+// cost a second rebuild of the textures.
+export function imageVolume(image) {
+  const volume = { url: image.url, name: image.name, colormap: image.colormap };
+  if (image.is_ct) {
+    volume.windowPreset = OPENING_WINDOW_PRESET;
+  }
+  if (image.parameter_map !== null) {
+    volume.colormap = image.parameter_map.colormap;
+    volume.calMin = image.parameter_map.low;
+    volume.calMax = image.parameter_map.high;
+  }
+  return volume;
+}
+
+// The 256 RGBA entries of one of NiiVue's colour maps, for a colour bar (colour-bar.mjs).
+export function colourMapEntries(nv, colormap) {
+  return nv.colormap(colormap, false);
+}
 
 function volumeOptions(volume) {
   const options = {
@@ -314,6 +337,10 @@ class Viewer {
   #group = { viewers: new Set([this]), moving: false };
   // While it fetches new volumes it still shows the old ones: it neither leads nor follows.
   #loading = false;
+  // The base image's window as last set or reported ([low, high]), null until its first picture; and who
+  // is told when a drag with the right button changes it.
+  #window = null;
+  #windowListeners = [];
 
   constructor(nv, canvas, { volumes, blinded }) {
     this.#nv = nv;
@@ -340,6 +367,7 @@ class Viewer {
   // Show fetched images (in the order of the volumes last given) with one rebuild of NiiVue's textures;
   // the caller draws the picture.
   show(images) {
+    this.#window = null;
     withoutIntermediatePictures(this.#nv, () =>
       layersShow(this.#nv, images, {
         labelIndex: this.#labelIndex,
@@ -398,7 +426,37 @@ class Viewer {
   }
 
   setWindowPreset(name) {
-    windowPresetApply(this.#nv, name);
+    const { cal_min: low, cal_max: high } = windowRange(name);
+    this.setWindow({ low, high });
+  }
+
+  // The base image's window as its display range: `low` black, `high` white.
+  get window() {
+    const { cal_min: low, cal_max: high } = this.#nv.volumes[0];
+    return { low, high };
+  }
+
+  setWindow({ low, high }) {
+    this.#window = [low, high];
+    Object.assign(this.#nv.volumes[0], { cal_min: low, cal_max: high });
+    this.#nv.updateGLVolume();
+  }
+
+  // `callback({ low, high })` whenever the user sets the base image's window by a drag with the right
+  // button (NiiVue changes it between pictures and says nothing).
+  onWindow(callback) {
+    this.#windowListeners.push(callback);
+  }
+
+  #windowCheck() {
+    const { cal_min: low, cal_max: high } = this.#nv.volumes[0];
+    const known = this.#window;
+    this.#window = [low, high];
+    if (known !== null && (known[0] !== low || known[1] !== high)) {
+      for (const listener of this.#windowListeners) {
+        listener({ low, high });
+      }
+    }
   }
 
   setLayout(name) {
@@ -459,6 +517,9 @@ class Viewer {
       return;
     }
     this.#crosshairShow();
+    if (!this.#loading) {
+      this.#windowCheck();
+    }
     const group = this.#group;
     if (group.moving || this.#loading || group.viewers.size < 2) {
       return;
@@ -481,7 +542,7 @@ class Viewer {
   // The base image's frames in time (a 4D CTP has several; other images one), the seconds between two,
   // and the one shown.
   get frameCount() {
-    return this.#nv.volumes[0].nFrame4D ?? 1;
+    return this.#nv.volumes[0]?.nFrame4D ?? 1;
   }
 
   get frameSeconds() {
@@ -492,10 +553,15 @@ class Viewer {
     return this.#nv.volumes[0].frame4D;
   }
 
-  // The base image's value at a voxel (i, j, k as the location reports give) in each of its frames.
-  timeCurve(voxel) {
+  // The base image's voxel (i, j, k) at a point in mm and its value there in each of its frames; null
+  // outside the image. In mm: the point may have been clicked in a synced pane on another grid.
+  timeCurve(mm) {
     const base = this.#nv.volumes[0];
-    return Array.from({ length: this.frameCount }, (_, frame) => base.getValue(...voxel, frame));
+    const voxel = Array.from(this.#nv.frac2vox(this.#nv.mm2frac(mm))).slice(0, 3);
+    if (voxel.some((index, axis) => index < 0 || index >= base.dims[axis + 1])) {
+      return null;
+    }
+    return { voxel, values: Array.from({ length: this.frameCount }, (_, frame) => base.getValue(...voxel, frame)) };
   }
 
   // `callback(frame)` whenever the base image shows another frame: set here, or by NiiVue's own keys (the
@@ -522,7 +588,7 @@ class Viewer {
 
   // The 256 RGBA entries of a NiiVue colour map, for a colour bar.
   colours(colormap) {
-    return this.#nv.colormap(colormap, false);
+    return colourMapEntries(this.#nv, colormap);
   }
 
   moveSlice(delta) {
