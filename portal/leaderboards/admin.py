@@ -1,11 +1,12 @@
-"""Admin of leaderboards: settings per phase (with a publish and a rebuild action) and columns."""
+"""Admin of leaderboards: settings per phase (with a publish and a rebuild action), columns, and the
+organizers' ensembles of submissions (read only)."""
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from portal.leaderboards import services
-from portal.leaderboards.models import LeaderboardColumn, LeaderboardSettings
+from portal.leaderboards.models import Ensemble, EnsembleMember, LeaderboardColumn, LeaderboardSettings
 
 
 @admin.register(LeaderboardSettings)
@@ -48,3 +49,26 @@ class LeaderboardColumnAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: LeaderboardColumn, form: object, change: bool) -> None:
         super().save_model(request, obj, form, change)
         services.leaderboard_rebuild_schedule(phase_id=obj.phase_id)
+
+
+class EnsembleMemberInline(admin.TabularInline):
+    model = EnsembleMember
+    fields = ["position", "submission"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(Ensemble)
+class EnsembleAdmin(admin.ModelAdmin):
+    """Ensembles, read only: they are built and ranked from the leaderboard's pages (``ensembles``), whose
+    rules a form here would skip."""
+
+    list_display = ["pk", "submission", "rule", "build_status", "is_ranked", "built_at"]
+    list_filter = ["rule", "build_status", "is_ranked"]
+    readonly_fields = ["submission", "rule", "is_ranked", "build_status", "built_at", "error", "attempt"]
+    fields = readonly_fields
+    inlines = [EnsembleMemberInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -39,7 +39,12 @@ from portal.readerstudies.models import BlindedMask
 from portal.steps.services import steps_sweep
 from portal.submissions.models import CaseResult, Submission
 from portal.submissions.services import submission_evaluate, submission_requeue
-from tests.portal.accounts.factories import ChallengeRoleFactory, TeamFactory, TeamMembershipFactory
+from tests.portal.accounts.factories import (
+    ChallengeRoleFactory,
+    TeamFactory,
+    TeamMembershipFactory,
+    UserFactory,
+)
 from tests.portal.challenges.factories import PhaseFactory
 from tests.portal.datasets.factories import CaseFactory, ImageFactory
 
@@ -530,3 +535,15 @@ def test_an_organizer_requeues_an_ensemble_whose_build_message_was_lost(
     submission = Submission.objects.get(pk=ensemble.submission_id)
     assert submission.status == Submission.Status.SUCCEEDED
     assert submission.state_changes.filter(note__startswith="1 unfinished job(s) queued again").exists()
+
+
+def test_the_admin_shows_an_ensemble_read_only(world: EnsembleWorld, built: Ensemble) -> None:
+    admin = world.client(UserFactory(username="admin", is_staff=True, is_superuser=True))
+
+    listing = admin.get(reverse("admin:leaderboards_ensemble_changelist"))
+    change = admin.get(reverse("admin:leaderboards_ensemble_change", args=[built.pk]))
+
+    assert listing.status_code == 200
+    assert change.status_code == 200
+    assert "Majority vote" in change.text
+    assert admin.get(reverse("admin:leaderboards_ensemble_add")).status_code == 403
