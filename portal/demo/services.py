@@ -20,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.contrib.auth.models import Permission
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -30,8 +31,8 @@ from portal.algorithms.models import AlgorithmSettings
 from portal.annotations.models import AnnotationCampaign
 from portal.annotations.services import annotation_campaign_demo_create
 from portal.challenges.models import Challenge, Phase, Split
-from portal.datasets.models import DataCard, Dataset
-from portal.datasets.services import isles24_import
+from portal.datasets.models import CaseAttributeTable, DataCard, Dataset
+from portal.datasets.services import case_attribute_table_upload, isles24_import
 from portal.demo.baseline import (
     BASELINE_TEAM_NAME,
     BASELINE_USERNAME,
@@ -61,6 +62,8 @@ DEMO_USERS = (
     ("reader", ChallengeRole.Role.READER),
 )
 SITE_ADMIN_USERNAME = "siteadmin"
+DEMO_CENTRES = ("TUM", "Zurich")
+"""The demo's cases alternate between ISLES'24's two centres, so that its results split by centre."""
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,20 @@ def _demo_phases(*, challenge: Challenge, dataset: Dataset) -> None:
             )
 
 
+def _demo_case_attributes(*, dataset: Dataset, organizer: User) -> None:
+    """Give the demo's cases a centre through the organizer's table upload, once."""
+    if dataset.attribute_tables.filter(status=CaseAttributeTable.Status.APPLIED).exists():
+        return
+    names = dataset.cases.order_by("name").values_list("name", flat=True)
+    lines = ["case,centre", *(f"{name},{DEMO_CENTRES[n % 2]}" for n, name in enumerate(names))]
+    case_attribute_table_upload(
+        dataset=dataset,
+        content=ContentFile("\n".join(lines).encode()),
+        original_name="demo-centres.csv",
+        uploaded_by=organizer,
+    )
+
+
 def demo_setup(*, var_dir: Path, say: Callable[[str], object] = print) -> Demo:
     """Build (or find) the demo challenge with its data, phases and users; return what it holds.
 
@@ -222,7 +239,8 @@ def demo_setup(*, var_dir: Path, say: Callable[[str], object] = print) -> Demo:
     predictions archive for the preliminary phase (``var_dir/demo-data/demo-predictions.zip``) and the
     ``threshold`` reference algorithm submitted to the final phase as a baseline team (see
     ``portal.demo.baseline``), and an annotation campaign in which the reader and the organizer correct
-    that algorithm's pre-annotation of two hidden test cases.
+    that algorithm's pre-annotation of two hidden test cases; the cases alternate between two centres
+    (``DEMO_CENTRES``), from a table of case attributes the organizer uploaded.
     """
     data_dir = var_dir / "demo-data"
     releases = {
@@ -277,6 +295,7 @@ def demo_setup(*, var_dir: Path, say: Callable[[str], object] = print) -> Demo:
             team_name=BASELINE_TEAM_NAME,
         )
         people = User.objects.in_bulk(["organizer", "reader"], field_name="username")
+        _demo_case_attributes(dataset=dataset, organizer=people["organizer"])
         # On hidden test cases, so that the phases re-scored on a promoted consensus change their scores.
         campaign = annotation_campaign_demo_create(
             challenge=challenge,

@@ -13,7 +13,7 @@ from portal.accounts.models import ChallengeRole, TeamMembership, User
 from portal.algorithms.selectors import algorithm_settings_get
 from portal.annotations.models import AnnotationAssignment, AnnotationCampaign
 from portal.challenges.models import Phase, Split
-from portal.datasets.models import Case, GroundTruth, Image
+from portal.datasets.models import Case, CaseAttributeTable, GroundTruth, Image
 from portal.demo.baseline import DemoBaseline
 from portal.demo.services import (
     DEMO_CHALLENGE_SLUG,
@@ -55,6 +55,19 @@ def test_demo_setup_builds_a_challenge_with_hidden_test_cases_two_phases_and_thr
         user__username="participant", challenge=demo.challenge
     )
     assert membership.team.captain == membership.user
+
+
+def test_demo_cases_alternate_between_two_centres_from_one_uploaded_table(var_dir: Path) -> None:
+    demo_setup(var_dir=var_dir)
+    demo = demo_setup(var_dir=var_dir)
+
+    centres = [
+        case.attributes.get("centre") for case in Case.objects.filter(dataset__challenge=demo.challenge)
+    ]
+    assert sorted(set(centres)) == ["TUM", "Zurich"]
+    assert abs(centres.count("TUM") - centres.count("Zurich")) <= 1
+    tables = CaseAttributeTable.objects.filter(dataset__challenge=demo.challenge)
+    assert [(table.original_name, table.status) for table in tables] == [("demo-centres.csv", "APPLIED")]
 
 
 def test_demo_setup_starts_a_pre_annotated_campaign_of_two_hidden_cases_for_the_reader_and_organizer(
