@@ -6,6 +6,7 @@ assignment of its campaigns. Whatever a user may not see is a 404. Files go thro
 permission-checked views of ``views.py``; a mask is saved as the raw bytes of a NIfTI file.
 """
 
+from dataclasses import asdict
 from typing import IO
 
 from django.http import Http404
@@ -24,6 +25,7 @@ from portal.accounts.models import User
 from portal.accounts.selectors import user_is_organizer
 from portal.annotations import selectors, services
 from portal.annotations.models import AnnotationAssignment, MaskRevision
+from portal.datasets.views import viewer_image_of
 
 
 class AnnotationFileSerializer(serializers.Serializer):
@@ -40,8 +42,26 @@ class NiftiParser(BaseParser):
         return stream.read(MAX_MASK_BYTES + 1)
 
 
+class ParameterMapSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    quantity = serializers.CharField()
+    unit = serializers.CharField()
+    low = serializers.FloatField(help_text="The display range's low end: values at or below it are clear.")
+    high = serializers.FloatField()
+    colormap = serializers.CharField()
+
+
 class CampaignImageSerializer(AnnotationFileSerializer):
     interface = serializers.CharField()
+    label = serializers.CharField(
+        help_text="What the image is, as a reader names it, e.g. 'Tmax (in NCCT space)'."
+    )
+    colormap = serializers.CharField()
+    is_ct = serializers.BooleanField(help_text="Whether the CT window presets apply.")
+    parameter_map = ParameterMapSerializer(
+        allow_null=True,
+        help_text="A perfusion map's quantity, unit and display range (null for other images).",
+    )
 
 
 class RevisionSerializer(serializers.Serializer):
@@ -130,8 +150,13 @@ def assignment_data(assignment: AnnotationAssignment, *, user: User) -> dict[str
         },
         "images": [
             {
-                "url": reverse("annotation-image", kwargs={"pk": assignment.pk, "index": index}),
-                "name": "image.nii.gz",
+                **asdict(
+                    viewer_image_of(
+                        interface=interface,
+                        url=reverse("annotation-image", kwargs={"pk": assignment.pk, "index": index}),
+                        name="image.nii.gz",
+                    )
+                ),
                 "interface": interface,
             }
             for index, interface in enumerate(campaign.images)

@@ -29,6 +29,7 @@ from portal.datasets.models import Image
 from portal.datasets.selectors import dataset_ground_truth_version_list
 from portal.datasets.views import (
     VIEWER_CONTENT_SECURITY_POLICY,
+    image_label,
     viewer_image,
     viewer_render,
     volume_response,
@@ -219,6 +220,10 @@ def annotation_draw(request: HttpRequest, pk: int) -> HttpResponse:
         "is_annotator": assignment.annotator_id == request.user.pk,
         "campaign": assignment.campaign_case.campaign,
         "assignment_url": reverse("api:annotation-assignment", kwargs={"pk": pk}),
+        # The images after the first (the one drawn on), each shown over it on request.
+        "images_on_request": [
+            image_label(interface=interface) for interface in assignment.campaign_case.campaign.images[1:]
+        ],
     }
     response = render(request, "annotations/annotation_draw.html", context)
     response["Content-Security-Policy"] = VIEWER_CONTENT_SECURITY_POLICY

@@ -90,21 +90,37 @@ class ViewerImage:
     parameter_map: dict[str, object] | None = None
 
 
-def viewer_image(*, image: Image) -> ViewerImage:
-    """The viewer's description of an image, fetched through the permission-checked download URL."""
-    kind = image.interface.lower().removeprefix("preprocessed-")
-    label, colormap, is_ct = _IMAGE_DISPLAY.get(kind, (image.interface, "gray", False))
-    if image.interface.startswith("preprocessed-"):
-        label = f"{label} (in NCCT space)"
-    url = reverse("image-volume", args=[image.pk])
-    parameter_map = parameter_map_of(image.interface)
+def _display_of(interface: str) -> tuple[str, str, bool]:
+    return _IMAGE_DISPLAY.get(interface.lower().removeprefix("preprocessed-"), (interface, "gray", False))
+
+
+def image_label(*, interface: str) -> str:
+    """What an image of ``interface`` is, as a reader names it: "NCCT", "Tmax (in NCCT space)"."""
+    label = _display_of(interface)[0]
+    return f"{label} (in NCCT space)" if interface.startswith("preprocessed-") else label
+
+
+def viewer_image_of(*, interface: str, url: str, name: str) -> ViewerImage:
+    """How every viewer page shows an image of ``interface`` fetched from ``url`` (``name``: a file name
+    with its extension, for NiiVue): the case viewer, the review and the annotation page alike."""
+    _, colormap, is_ct = _display_of(interface)
+    parameter_map = parameter_map_of(interface)
     return ViewerImage(
         url=url,
-        name=f"{image.interface}.nii.gz",
-        label=label,
+        name=name,
+        label=image_label(interface=interface),
         colormap=colormap,
         is_ct=is_ct,
         parameter_map=None if parameter_map is None else asdict(parameter_map),
+    )
+
+
+def viewer_image(*, image: Image) -> ViewerImage:
+    """The viewer's description of a case's image, fetched through the permission-checked download URL."""
+    return viewer_image_of(
+        interface=image.interface,
+        url=reverse("image-volume", args=[image.pk]),
+        name=f"{image.interface}.nii.gz",
     )
 
 

@@ -3,8 +3,11 @@ canvas, undoes and redoes it, saves each time, and the stored revisions are the 
 and the starting mask plus the drawn voxels (redone); a reload resumes from the newest revision, and
 Done, once confirmed (Escape cancels), makes it final."""
 
+import re
+
 import numpy as np
 import pytest
+from django.core.files.base import ContentFile
 from django.db import connection
 from playwright.sync_api import Browser, expect
 
@@ -12,7 +15,7 @@ from portal.annotations import services
 from portal.annotations.masks import mask_array_read
 from portal.annotations.models import AnnotationAssignment, AnnotationCampaign
 from tests.e2e.viewer_pages import canvas_pixels, logged_in_page, save_failure, session_cookie
-from tests.portal.annotations.campaign_world import campaign_world_create
+from tests.portal.annotations.campaign_world import campaign_world_create, tmax_map, volume_bytes
 
 
 @pytest.fixture
@@ -80,6 +83,10 @@ def test_an_annotator_draws_a_stroke_saves_it_and_the_stored_mask_changed_where_
         page.get_by_role("button", name="Done").click()
         dialog = page.get_by_role("dialog", name="Mark this case done?")
         expect(dialog).to_be_visible()
+        for key in ("w", "0", "ArrowUp"):  # no key acts behind the dialog
+            page.keyboard.press(key)
+        expect(page.get_by_role("button", name="Brain 40/80")).to_have_attribute("aria-pressed", "true")
+        expect(page.get_by_role("button", name="Pen")).to_have_attribute("aria-pressed", "true")
         page.keyboard.press("Escape")  # cancels: nothing is marked
         expect(dialog).to_be_hidden()
         expect(page.locator("#assignment-status")).to_have_text("in progress")
@@ -238,7 +245,13 @@ def test_an_organizer_looks_at_a_readers_mask_without_drawing_tools_and_reopens_
 
 @pytest.fixture
 def empty_start(transactional_db: None) -> AnnotationAssignment:
+    """An empty start on the first case, whose Tmax map is 0 (outside the brain) in its first column."""
     world = campaign_world_create()
+    tmax = tmax_map()
+    tmax[:, :, 0] = 0.0
+    world.cases[0].images.get(interface="preprocessed-tmax-map").file.save(
+        "tmax.nii.gz", ContentFile(volume_bytes(tmax))
+    )
     campaign = services.annotation_campaign_create(
         created_by=world.people["organizer"],
         challenge=world.phase.challenge,
@@ -250,6 +263,45 @@ def empty_start(transactional_db: None) -> AnnotationAssignment:
         annotators=[world.people["reader"]],
     )
     return AnnotationAssignment.objects.get(campaign_case__campaign=campaign)
+
+
+# Machado, Oliveira and Fernandes (2009) at severity 1, on linear RGB: what a protanope and a deuteranope see.
+COLOUR_BLINDNESS = {
+    "protanopia": np.array(
+        [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216], [-0.003882, -0.048116, 1.051998]]
+    ),
+    "deuteranopia": np.array(
+        [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.011820, 0.042940, 0.968881]]
+    ),
+}
+
+
+def _cielab(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB (D65) of a linear RGB colour."""
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ rgb
+    scaled = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(scaled > 0.008856, np.cbrt(scaled), 7.787 * scaled + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def seen_apart(first: str, second: str, *, opacity: float = 0.6, grey: float = 110.0) -> dict[str, float]:
+    """How far apart (CIELAB distance) two CSS colours drawn over a grey CT at ``opacity`` look to a
+    protanope and a deuteranope."""
+
+    def linear(css: str) -> np.ndarray:
+        rgb = np.array([float(value) for value in re.findall(r"\d+", css)[:3]])
+        srgb = (opacity * rgb + (1 - opacity) * grey) / 255
+        return np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+
+    return {
+        name: float(np.linalg.norm(_cielab(matrix @ linear(first)) - _cielab(matrix @ linear(second))))
+        for name, matrix in COLOUR_BLINDNESS.items()
+    }
+
+
+def _sky_blue(pixels: np.ndarray) -> np.ndarray:
+    """Pixels of the strokes' sky blue over the grey CT: more blue than red."""
+    return pixels[..., 2] > pixels[..., 0] + 50
 
 
 def tinted_pixels(pixels: np.ndarray) -> np.ndarray:
@@ -282,13 +334,31 @@ def test_the_ct_is_grey_and_the_mask_volume_follows_the_strokes(
         print(f"tinted pixels: {tinted.sum()} of {lit.sum()} lit; starting mask {start_ml} ml")
         assert lit.sum() > 1000, "the CT is not shown"
         assert tinted.sum() < 0.01 * lit.sum(), "the CT is not grey"
-        page.get_by_label("Show the preprocessed-tmax-map").check()
+        expect(page.locator("#colour-bar")).to_be_hidden()
+        page.get_by_label("Show the Tmax (in NCCT space)").check()
         page.evaluate(NEXT_FRAMES)
         tmax = canvas_pixels(page, "#drawing-canvas")
-        print(f"with the Tmax map shown: {tinted_pixels(tmax).sum()} tinted")
-        assert tinted_pixels(tmax).sum() > 1000 + tinted.sum(), "the Tmax map shows in colour"
-        for value, colour in (("1", "rgb(230, 40, 40)"), ("2", "rgb(0, 200, 80)")):
-            expect(page.locator(f"[data-mask-colour='{value}']")).to_have_css("background-color", colour)
+        bar = page.locator("#colour-bar")
+        expect(bar).to_be_visible()
+        expect(bar.locator("figcaption")).to_have_text("Tmax (s)")
+        expect(bar.locator(".viewer-colour-bar-ticks")).to_have_text("0510")
+        # The map's first column (x = 0) is 0 s: clear, as outside the brain; the rest is 2 s or 9 s, both
+        # coloured (in the map's own range, 2 s was its lowest value and as clear as the background).
+        coloured = tinted_pixels(tmax).sum() / lit.sum()
+        print(f"with the Tmax map shown: {tinted_pixels(tmax).sum()} tinted, {coloured:.2f} of the slice")
+        assert 4 / 6 - 0.08 < coloured < 5 / 6 + 0.05, "the map's zero column is painted or its 2 s are clear"
+        page.get_by_label("Show the Tmax (in NCCT space)").uncheck()
+        expect(bar).to_be_hidden()
+        swatches = {
+            value: page.locator(f"[data-mask-colour='{value}']").evaluate(
+                "(swatch) => getComputedStyle(swatch).backgroundColor"
+            )
+            for value in ("1", "2", "start")
+        }
+        assert swatches == {"1": "rgb(213, 94, 0)", "2": "rgb(86, 180, 233)", "start": "rgb(60, 0, 120)"}
+        apart = seen_apart(swatches["1"], swatches["2"])
+        print(f"the two layers' colours, CIELAB distance as colour-blind annotators see them: {apart}")
+        assert min(apart.values()) > 40, "the mask opened and the strokes look alike to colour-blind eyes"
 
         box = page.locator("#drawing-canvas").bounding_box()
         assert box is not None
@@ -300,6 +370,8 @@ def test_the_ct_is_grey_and_the_mask_volume_follows_the_strokes(
             page.mouse.move(middle_x - box["height"] * 0.4 + step * box["height"] * 0.08, middle_y)
         page.mouse.up()
         expect(page.locator("#save-status")).to_have_text("Unsaved changes.")
+        page.evaluate(NEXT_FRAMES)
+        stroke = canvas_pixels(page, "#drawing-canvas")
         drawn_ml = float(page.locator("#mask-volume").inner_text().removesuffix(" ml"))
         page.get_by_role("button", name="Save").click()
         page.wait_for_selector("#annotation[data-saved-revision='1']", state="attached")
@@ -307,6 +379,10 @@ def test_the_ct_is_grey_and_the_mask_volume_follows_the_strokes(
         print(f"after the stroke: {drawn_ml} ml shown, {stored:.4f} ml stored")
         assert drawn_ml > start_ml
         assert drawn_ml == pytest.approx(stored, abs=0.0005)
+        # The stroke is drawn in its swatch's sky blue, which the CT had nowhere.
+        assert _sky_blue(stroke).sum() > 100 > _sky_blue(pixels).sum(), (
+            "the stroke is not in its legend's colour"
+        )
         assert errors == []
     except Exception:
         save_failure(page, "annotation-grey")

@@ -4,7 +4,8 @@
 // drawing-viewer.mjs; the window, layout and slice keys through viewer-controls.mjs; the API through api.mjs.
 
 import { apiFetch, refusalSentence } from "./api.mjs";
-import { bindViewerControls, locationText } from "./viewer-controls.mjs";
+import { colourBarShow } from "./colour-bar.mjs";
+import { bindViewerControls, locationText, modalDialogOpen } from "./viewer-controls.mjs";
 import { OPENING_WINDOW_PRESET } from "./window-presets.mjs";
 
 const root = document.getElementById("annotation");
@@ -20,7 +21,8 @@ const brushSize = document.getElementById("brush-size");
 const showStart = document.getElementById("show-starting-mask");
 const AUTOSAVE_MS = 60_000;
 const STARTING_MASK_OPACITY = 0.45;
-const STARTING_MASK_COLOUR = [0, 200, 255]; // as its swatch in css/annotations.css
+// Dark violet: apart from both drawing colours (MASK_COLOURS) for colour-blind annotators too.
+const STARTING_MASK_COLOUR = [60, 0, 120];
 const IMAGE_OPACITY = 0.35; // an image shown over the CT
 const TOOL_KEYS = Object.freeze({ 1: "pen", 2: "fill", 0: "erase" });
 
@@ -150,6 +152,15 @@ async function reopen(event) {
   say(saveStatus, `Reopened: ${assignment.annotator} can change the mask and mark it done again.`);
 }
 
+// The colour bar of the perfusion map shown over the CT (the last of them in the list, drawn on top), or
+// none.
+function colourBarUpdate(imageBoxes) {
+  const shown = imageBoxes.filter((box) => box.checked).map((box) => assignment.images[Number(box.dataset.image)]);
+  const map = shown.findLast((image) => image.parameter_map !== null);
+  const colours = map === undefined ? null : viewer.colours(map.parameter_map.colormap);
+  colourBarShow(document.getElementById("colour-bar"), map?.parameter_map ?? null, colours);
+}
+
 function showVolume() {
   document.getElementById("mask-volume").textContent = `${viewer.maskVolumeMl().toFixed(3)} ml`;
 }
@@ -181,7 +192,7 @@ function bindDrawingControls() {
     }
   });
   document.addEventListener("keydown", (event) => {
-    const elsewhere = event.target instanceof HTMLInputElement || doneDialog.open;
+    const elsewhere = event.target instanceof HTMLInputElement || modalDialogOpen() !== null;
     if (elsewhere || event.ctrlKey || event.metaKey || event.altKey) {
       return;
     }
@@ -192,9 +203,13 @@ function bindDrawingControls() {
       save();
     }
   });
-  for (const box of document.querySelectorAll("[data-image]")) {
+  const imageBoxes = Array.from(document.querySelectorAll("[data-image]"));
+  for (const box of imageBoxes) {
     const index = Number(box.dataset.image);
-    box.addEventListener("change", () => viewer.setVolumeVisible(index, box.checked, IMAGE_OPACITY));
+    box.addEventListener("change", () => {
+      viewer.setVolumeVisible(index, box.checked, IMAGE_OPACITY);
+      colourBarUpdate(imageBoxes);
+    });
   }
   viewer.onChange(() => {
     showVolume();
@@ -215,14 +230,10 @@ function bindDrawingControls() {
   });
 }
 
-// The first image (the CT) alone, in grey; the others are shown over it on request.
-function volumesOf(data) {
-  const images = data.images.map((image, index) => ({
-    url: image.url,
-    name: image.name,
-    colormap: image.interface.includes("tmax") ? "warm" : "gray",
-    opacity: index === 0 ? 1 : 0,
-  }));
+// The first image (the CT) alone, in grey; the others are shown over it on request, a perfusion map in
+// the range and colours the case viewer gives it (viewer.mjs's imageVolume).
+function volumesOf(data, imageVolume) {
+  const images = data.images.map((image, index) => ({ ...imageVolume(image), opacity: index === 0 ? 1 : 0 }));
   const start = { ...data.starting_mask, labelColors: { 1: STARTING_MASK_COLOUR }, opacity: 0 };
   startingMaskIndex = images.length;
   return [...images, start];
@@ -263,7 +274,7 @@ async function start() {
   const resumeFrom = assignment.newest_revision?.url ?? assignment.starting_mask.url;
   try {
     viewer = await module.createDrawingViewer(document.getElementById("drawing-canvas"), {
-      volumes: volumesOf(assignment),
+      volumes: volumesOf(assignment, module.imageVolume),
       mask: resumeFrom,
     });
   } catch (error) {
@@ -277,8 +288,10 @@ async function start() {
   bindViewerControls({ presetViewers: () => [viewer], layoutViewers: () => [viewer] });
   document.querySelector("[data-layout='axial']")?.click();
   document.querySelector(`[data-preset='${OPENING_WINDOW_PRESET}']`)?.click();
+  // The legend's swatches are the canvas's colours, set from the same values.
+  const layerColours = { ...module.MASK_COLOURS, start: STARTING_MASK_COLOUR };
   for (const swatch of document.querySelectorAll("[data-mask-colour]")) {
-    swatch.style.background = `rgb(${module.MASK_COLOURS[swatch.dataset.maskColour].join(", ")})`;
+    swatch.style.background = `rgb(${layerColours[swatch.dataset.maskColour].join(", ")})`;
   }
   showVolume();
   bindDrawingControls();

@@ -6,6 +6,7 @@
 // import this module, not viewer.mjs, to draw.
 
 import {
+  colourMapEntries,
   layoutApply,
   layoutCheck,
   niivueAttach,
@@ -16,13 +17,16 @@ import {
   windowPresetApply,
 } from "./viewer.mjs";
 
-export { webgl2Available } from "./viewer.mjs";
+export { imageVolume, webgl2Available } from "./viewer.mjs";
 
 const LOADED = 1;
 const DRAWN = 2;
 
-// The colours of the drawing's values (red, green, blue), for the page's legend too.
-export const MASK_COLOURS = Object.freeze({ [LOADED]: [230, 40, 40], [DRAWN]: [0, 200, 80] });
+// The colours of the drawing's values (red, green, blue), for the page's legend too: Okabe and Ito's
+// vermillion and sky blue, which stay apart for readers who confuse red and green (over the grey CT at the
+// drawing's opacity, about 60 CIELAB units apart in Machado's protanopia and deuteranopia simulations; the
+// red and green they replace were 11 apart in deuteranopia).
+export const MASK_COLOURS = Object.freeze({ [LOADED]: [213, 94, 0], [DRAWN]: [86, 180, 233] });
 
 const DRAWING_TOOLS = Object.freeze({
   pen: { value: DRAWN, filled: false },
@@ -167,6 +171,11 @@ class DrawingViewer {
       throw new Error(`No volume ${index}`);
     }
     this.#nv.setOpacity(index, visible ? opacity : 0);
+  }
+
+  // The 256 RGBA entries of a NiiVue colour map, for a colour bar.
+  colours(colormap) {
+    return colourMapEntries(this.#nv, colormap);
   }
 
   onLocation(callback) {

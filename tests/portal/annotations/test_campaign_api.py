@@ -84,6 +84,18 @@ def test_reading_an_assignment(
             "non-contrast-ct",
             "preprocessed-tmax-map",
         ]
+        # Described as the case viewer describes them: the map in its range and unit, the CT windowed.
+        ct, tmax = data["images"]
+        assert (ct["label"], ct["is_ct"], ct["parameter_map"]) == ("NCCT", True, None)
+        assert tmax["label"] == "Tmax (in NCCT space)"
+        assert tmax["parameter_map"] == {
+            "label": "Tmax",
+            "quantity": "time to the maximum of the residue function",
+            "unit": "s",
+            "low": 0.0,
+            "high": 10.0,
+            "colormap": "warm",
+        }
         assert data["newest_revision"] is None
         assert (data["done"], data["total"]) == (0, 1)
 
