@@ -941,12 +941,13 @@ def case_attribute_table_upload(
 ) -> CaseAttributeTable:
     """Store an organizer's table of case attributes (CSV or XLSX), then apply it whole or refuse it whole.
 
-    The file is stored, and its ``CaseAttributeTable`` row committed as RECEIVED, before it is read, so an
-    upload is kept whatever happens next. A table is refused (REFUSED, with one sentence per problem in
-    ``problems``) when it is empty, unreadable, has no ``case`` column or no other, or names a case the
-    dataset lacks, a case twice, or no case on a row; then no case changes. Otherwise, in one transaction
-    under the dataset's lock, every case of the dataset gets the table's attributes (a case the table does
-    not name gets none: the last applied table is the whole truth) and the row becomes APPLIED.
+    The file is stored, and its ``CaseAttributeTable`` row saved as RECEIVED (committed, when the caller
+    holds no transaction), before it is read, so an upload is kept whatever happens next. A table is
+    refused (REFUSED, with one sentence per problem in ``problems``) when it is empty, unreadable, has no
+    ``case`` column or no other, or names a case the dataset lacks, a case twice, or no case on a row;
+    then no case changes. Otherwise, in one transaction under the dataset's lock, every case of the
+    dataset gets the table's attributes (a case the table does not name gets none: the last applied table
+    is the whole truth) and the row becomes APPLIED.
     """
     table = CaseAttributeTable(dataset=dataset, original_name=original_name[:255], uploaded_by=uploaded_by)
     data = content.read(ATTRIBUTE_TABLE_MAX_BYTES + 1)
@@ -954,12 +955,13 @@ def case_attribute_table_upload(
         f"{hashlib.sha256(data).hexdigest()}{PurePath(original_name).suffix[:8]}", ContentFile(data)
     )
     header, rows, problems = _attribute_table_read(data)
-    cases = dict(Case.objects.filter(dataset=dataset).values_list("name", "pk"))
-    if not problems:
-        problems = _attribute_problems(header=header, rows=rows, cases=cases, dataset=dataset)
     with transaction.atomic():
+        # The dataset's lock holds its cases still between the check of the names and the update.
         Dataset.objects.select_for_update().get(pk=dataset.pk)
         table = CaseAttributeTable.objects.select_for_update().get(pk=table.pk)
+        cases = dict(Case.objects.filter(dataset=dataset).values_list("name", "pk"))
+        if not problems:
+            problems = _attribute_problems(header=header, rows=rows, cases=cases, dataset=dataset)
         if problems:
             table.status, table.problems = CaseAttributeTable.Status.REFUSED, problems
             table.save(update_fields=["status", "problems"])
