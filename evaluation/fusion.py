@@ -29,18 +29,22 @@ FUSION_RULES: Final[tuple[FusionRule, ...]] = get_args(FusionRule)
 # Rates are kept this far from 0 and 1, so a member that agrees with the estimate everywhere does not make
 # the logarithms of the E-step infinite (ITK's STAPLEImageFilter starts from 0.99999 for the same reason).
 _RATE_MARGIN: Final = 1e-10
-_MAX_STAPLE_MEMBERS: Final = 62  # a voxel's decisions are coded as the bits of one int64
+# A voxel's decisions are coded as the bits of one number, and each of the 2^members codes gets a weight.
+_MAX_STAPLE_MEMBERS: Final = 20
 
 
-def _stack(member_masks: Sequence[BoolArray]) -> BoolArray:
-    """The members' masks as one boolean array (member first); ``ValueError`` when there are none or
-    their shapes differ."""
+def _binary_masks(member_masks: Sequence[BoolArray]) -> list[BoolArray]:
+    """The members' masks binarised with ``> 0`` (a view where they are boolean already); ``ValueError``
+    when there are none or their shapes differ. They are not stacked: at ISLES size (512 x 512 x 80) each
+    is 21 million voxels, and a stack or its sum as int64 would cost several times the masks themselves."""
     if len(member_masks) == 0:
         raise ValueError("Fusion needs at least one member's mask.")
     shapes = {np.shape(mask) for mask in member_masks}
     if len(shapes) != 1:
         raise ValueError(f"The members' masks differ in shape: {sorted(shapes)}.")
-    return np.stack([np.asarray(mask) > 0 for mask in member_masks])
+    return [
+        mask if mask.dtype == np.bool_ else np.asarray(mask) > 0 for mask in map(np.asarray, member_masks)
+    ]
 
 
 def majority_vote(member_masks: Sequence[BoolArray]) -> BoolArray:
@@ -76,9 +80,11 @@ def majority_vote(member_masks: Sequence[BoolArray]) -> BoolArray:
     >>> majority_vote([np.array([1, 1, 0], bool), np.array([1, 0, 0], bool)])  # a tie is background
     array([ True, False, False])
     """
-    masks = _stack(member_masks)
-    votes = np.count_nonzero(masks, axis=0)
-    return np.asarray(2 * votes > masks.shape[0])
+    masks = _binary_masks(member_masks)
+    votes = np.zeros(masks[0].shape, dtype=np.uint16 if len(masks) < 2**16 else np.uint32)
+    for mask in masks:
+        votes += mask
+    return np.asarray(votes > len(masks) // 2)  # for whole numbers the same as 2 * votes > n
 
 
 @dataclass(frozen=True)
@@ -117,13 +123,14 @@ def staple(
     until no rate moves by more than ``tolerance`` (or ``max_iterations``). The mask is ``W > 0.5``. The
     prior defaults to the fraction of all members' voxels marked lesion, as ITK's ``STAPLEImageFilter``
     computes it. Voxels with the same decisions of all members share ``W``, so the E-step runs once per
-    pattern of decisions rather than per voxel. Masks are binarised with ``> 0``. When no member marks a
-    voxel the mask is empty (probabilities 0, every sensitivity NaN, every specificity 1).
+    pattern of decisions (at most 2^members) rather than per voxel. Masks are binarised with ``> 0``.
+    When no member marks a voxel the mask is empty (probabilities 0, every sensitivity NaN, every
+    specificity 1).
 
     Parameters
     ----------
     member_masks : sequence of arrays
-        One mask per member (at most 62), all of one shape.
+        One mask per member (at most 20), all of one shape.
     prior : float, optional
         ``P(T_i = 1)`` in (0, 1); by default the members' mean lesion fraction.
     initial_sensitivity, initial_specificity : float
@@ -140,7 +147,7 @@ def staple(
     Raises
     ------
     ValueError
-        If there is no mask, the shapes differ, there are more than 62 members, or a rate is outside (0, 1).
+        If there is no mask, the shapes differ, there are more than 20 members, or a rate is outside (0, 1).
 
     References
     ----------
@@ -158,8 +165,8 @@ def staple(
     >>> [round(rate, 3) for rate in estimate.specificity]
     [1.0, 1.0, 0.5]
     """
-    masks = _stack(member_masks)
-    members = masks.shape[0]
+    masks = _binary_masks(member_masks)
+    members, shape = len(masks), masks[0].shape
     if members > _MAX_STAPLE_MEMBERS:
         raise ValueError(f"STAPLE here takes at most {_MAX_STAPLE_MEMBERS} members, got {members}.")
     for name, rate in (
@@ -169,26 +176,29 @@ def staple(
     ):
         if rate is not None and not 0.0 < rate < 1.0:
             raise ValueError(f"{name} must lie strictly between 0 and 1, got {rate}.")
-    flat = masks.reshape(members, -1)
-    if not flat.any():
+    marked = sum(int(np.count_nonzero(mask)) for mask in masks)
+    if marked == 0:
         return StapleEstimate(
-            mask=np.zeros(masks.shape[1:], dtype=bool),
-            probability=np.zeros(masks.shape[1:], dtype=np.float64),
+            mask=np.zeros(shape, dtype=bool),
+            probability=np.zeros(shape, dtype=np.float64),
             sensitivity=(float("nan"),) * members,
             specificity=(1.0,) * members,
             iterations=0,
             converged=True,
         )
-    # Each voxel's decisions as the bits of one code; the EM runs on the distinct codes, weighted by count.
-    bits = np.left_shift(np.int64(1), np.arange(members, dtype=np.int64))
-    codes = (flat.T.astype(np.int64) * bits).sum(axis=1)
-    patterns, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
-    decisions = ((patterns[:, None] & bits[None, :]) > 0).astype(np.float64)  # (pattern, member)
+    # Each voxel's decisions as the bits of one code; the EM runs on the 2^members codes, weighted by count.
+    code_type = np.uint8 if members <= 8 else np.uint16 if members <= 16 else np.uint32
+    codes = np.zeros(shape, dtype=code_type)
+    for bit, mask in enumerate(masks):
+        np.bitwise_or(codes, 1 << bit, out=codes, where=mask)
+    counts = np.bincount(codes.ravel(), minlength=1 << members)
+    patterns = np.arange(1 << members)
+    decisions = ((patterns[:, None] >> np.arange(members)[None, :]) & 1).astype(np.float64)  # (code, member)
     weights = counts.astype(np.float64)
-    lesion_prior = float(flat.mean()) if prior is None else prior
+    lesion_prior = marked / (members * codes.size) if prior is None else prior
     sensitivity = np.full(members, initial_sensitivity)
     specificity = np.full(members, initial_specificity)
-    probability = np.zeros(len(patterns))
+    probability = np.zeros(len(patterns), dtype=np.float64)
     iterations, converged = 0, False
     while iterations < max_iterations and not converged:
         iterations += 1
@@ -206,7 +216,7 @@ def staple(
         sensitivity, specificity = new_sensitivity, new_specificity
         converged = change <= tolerance
     probability = _staple_expectation(decisions, lesion_prior, sensitivity, specificity)
-    voxel_probability = probability[inverse].reshape(masks.shape[1:])
+    voxel_probability = probability[codes]
     return StapleEstimate(
         mask=np.asarray(voxel_probability > 0.5),
         probability=voxel_probability,

@@ -110,3 +110,16 @@ def test_fuse_applies_the_rule_named() -> None:
     assert fuse(members, rule="staple").tolist() == [True, True, False, False]
     with pytest.raises(ValueError, match="no fusion rule 'mean'"):
         fuse(members, rule="mean")  # type: ignore[arg-type]  # a rule the type does not allow, on purpose
+
+
+def test_staple_refuses_more_members_than_it_codes() -> None:
+    with pytest.raises(ValueError, match="at most 20 members, got 21"):
+        staple([np.zeros(3, bool)] * 21)
+
+
+def test_staple_of_twenty_members_still_recovers_the_mask_most_of_them_mark() -> None:
+    rng = np.random.default_rng(1)
+    truth = rng.random((4, 5, 6)) < 0.3
+    members = [np.where(rng.random(truth.shape) < 0.05, ~truth, truth) for _ in range(20)]
+
+    assert np.array_equal(staple(members).mask, truth)
