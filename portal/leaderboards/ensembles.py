@@ -14,7 +14,6 @@ submissions app it plugs into.
 """
 
 import hashlib
-import logging
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,8 +51,6 @@ from portal.submissions.services import (
     submission_transition,
 )
 
-logger = logging.getLogger(__name__)
-
 BuildStatus = Ensemble.BuildStatus
 MIN_MEMBERS = 2
 MAX_MEMBERS = 15
@@ -64,10 +61,9 @@ class EnsembleRefused(PortalError):
     """An ensemble that cannot be built from the members or rule chosen."""
 
 
-def ensemble_members_problem(*, phase: Phase, members: Sequence[int], rule: str) -> PortalError | None:
+def _members_problem(*, phase: Phase, members: Sequence[int], rule: str) -> PortalError | None:
     """The first reason the submissions ``members`` (ids, in order) of ``phase`` cannot make an ensemble
-    with ``rule``, as one sentence; None when they can. Read without locks: ``ensemble_create`` asks again
-    under the members' locks."""
+    with ``rule``, as one sentence; None when they can. The caller holds the members' locks."""
     if rule not in Ensemble.Rule.values:
         return EnsembleRefused(
             f"There is no fusion rule {rule!r}; choose one of {', '.join(Ensemble.Rule.values)}.",
@@ -101,7 +97,9 @@ _KIND_ARTICLES = {
 
 def _member_problem(*, phase: Phase, pk: int, submission: Submission | None) -> PortalError | None:
     if submission is None:
-        return EnsembleRefused(f"There is no submission {pk}; pick members from this phase's leaderboard.")
+        return EnsembleRefused(
+            f"There is no submission {pk}; pick members from this phase's leaderboard.", code="no_such_member"
+        )
     if submission.phase_id != phase.pk:
         return EnsembleRefused(
             f"Submission {pk} was made to another phase; an ensemble's members are submissions of "
@@ -149,7 +147,7 @@ def ensemble_create(*, phase: Phase, user: User, members: Sequence[int], rule: s
     members = list(members)
     with transaction.atomic():
         list(Submission.objects.select_for_update().filter(pk__in=members).order_by("pk"))
-        problem = ensemble_members_problem(phase=phase, members=members, rule=rule)
+        problem = _members_problem(phase=phase, members=members, rule=rule)
         if problem is not None:
             raise problem
         description = f"{Ensemble.Rule(rule).label.split(' (')[0]} of submissions {_listed(members)}"
