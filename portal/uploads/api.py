@@ -6,7 +6,7 @@ import io
 import re
 import uuid
 from collections.abc import Callable
-from typing import IO, ClassVar, TypeVar
+from typing import IO, TYPE_CHECKING, ClassVar, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Model
@@ -19,8 +19,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.accounts.models import User
 from portal.uploads.exceptions import UploadOffsetMismatch, UploadRefused
+
+if TYPE_CHECKING:
+    from portal.accounts.models import User  # uploads sit below the apps: an annotation only
 
 CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 
@@ -82,13 +84,13 @@ class ChunkedUploadView(APIView):
     parser_classes = [ChunkParser]
     serializer_class: ClassVar[type[serializers.Serializer]]
 
-    def upload_get(self, *, user: User, upload_id: uuid.UUID) -> Model:
+    def upload_get(self, *, user: "User", upload_id: uuid.UUID) -> Model:
         raise NotImplementedError
 
     def upload_append(
         self,
         *,
-        user: User,
+        user: "User",
         upload_id: uuid.UUID,
         start: int,
         total_bytes: int,
