@@ -10,6 +10,7 @@ Debian has no SimpleITK package and the base image is built offline from Debian'
 MetaImage (.mha) and NIfTI-1 (.nii, .nii.gz) with NumPy alone and writes an uncompressed MetaImage.
 
     python -m inference.reference.threshold [--input /input] [--output /output] [--with-cbf]
+                                            [--tmax-threshold-s 6]
 """
 
 import argparse
@@ -170,10 +171,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--input", type=Path, default=Path("/input"))
     parser.add_argument("--output", type=Path, default=Path("/output"))
     parser.add_argument("--with-cbf", action="store_true", help="predict only where relative CBF < 30 %%")
+    parser.add_argument(
+        "--tmax-threshold-s",
+        type=float,
+        default=TMAX_THRESHOLD_S,
+        help="predict where Tmax is over this many seconds (default %(default)s)",
+    )
     arguments = parser.parse_args(argv)
     tmax, spacing, origin = image_read(_single_image(arguments.input / "images" / TMAX_SLUG))
     cbf = image_read(_single_image(arguments.input / "images" / CBF_SLUG))[0] if arguments.with_cbf else None
-    mask = threshold_predict(tmax, cbf)
+    mask = threshold_predict(tmax, cbf, tmax_threshold_s=arguments.tmax_threshold_s)
     output = arguments.output / "images" / OUTPUT_SLUG / "output.mha"
     mask_write_mha(output, mask, spacing=spacing, origin=origin)
     print(f"threshold: {int(mask.sum())} lesion voxels of {mask.size} written to {output}")

@@ -52,7 +52,11 @@ def test_threshold_reads_images_as_simpleitk_does(small_release: Path, tmp_path:
     assert origin == pytest.approx(expected.GetOrigin(), abs=1e-4)
 
 
-@pytest.mark.parametrize("flags", [[], ["--with-cbf"]], ids=["tmax", "tmax-and-cbf"])
+@pytest.mark.parametrize(
+    "flags",
+    [[], ["--with-cbf"], ["--tmax-threshold-s", "8"]],
+    ids=["tmax", "tmax-and-cbf", "tmax-over-8-s"],
+)
 def test_threshold_run_as_a_module_writes_a_segmentation_that_finds_the_lesion(
     small_release: Path, tmp_path: Path, flags: list[str]
 ) -> None:
@@ -79,3 +83,22 @@ def test_threshold_run_as_a_module_writes_a_segmentation_that_finds_the_lesion(
         sitk.GetArrayFromImage(sitk.ReadImage(str(isles24_ground_truth(small_release, SMALL_CASE)))) > 0
     )
     assert (prediction & ground_truth).sum() > 0.5 * ground_truth.sum()
+
+
+def test_threshold_with_a_higher_tmax_threshold_marks_less_of_the_same_tissue(
+    small_release: Path, tmp_path: Path
+) -> None:
+    staged = inputs_stage(
+        isles24_case_inputs(small_release, SMALL_CASE), tmp_path / "input", interface_set=ISLES24
+    )
+    masks = {}
+    for seconds in ("6", "8"):
+        output = tmp_path / f"output-{seconds}"
+        command = [sys.executable, "-m", "inference.reference.threshold", "--input", str(staged)]
+        command += ["--output", str(output), "--tmax-threshold-s", seconds]
+        subprocess.run(command, cwd=REPOSITORY, capture_output=True, timeout=60, check=True)
+        image = sitk.ReadImage(str(output / "images" / "stroke-lesion-segmentation" / "output.mha"))
+        masks[seconds] = sitk.GetArrayFromImage(image) > 0
+
+    assert 0 < masks["8"].sum() < masks["6"].sum()
+    assert not (masks["8"] & ~masks["6"]).any()
