@@ -15,7 +15,14 @@ from portal.annotations import services
 from portal.annotations.masks import mask_array_read
 from portal.annotations.models import AnnotationAssignment, AnnotationCampaign
 from tests.e2e.viewer_pages import canvas_pixels, logged_in_page, save_failure, session_cookie
-from tests.portal.annotations.campaign_world import campaign_world_create, tmax_map, volume_bytes
+from tests.portal.annotations.campaign_world import (
+    SHAPE,
+    SPACING_MM,
+    campaign_world_create,
+    tmax_map,
+    volume_bytes,
+)
+from tests.portal.datasets.factories import nifti_bytes
 
 
 @pytest.fixture
@@ -245,13 +252,15 @@ def test_an_organizer_looks_at_a_readers_mask_without_drawing_tools_and_reopens_
 
 @pytest.fixture
 def empty_start(transactional_db: None) -> AnnotationAssignment:
-    """An empty start on the first case, whose Tmax map is 0 (outside the brain) in its first column."""
+    """An empty start on the first case, whose CT is 40 HU (mid grey in the brain window) and whose Tmax
+    map is 0 (outside the brain) in its first column."""
     world = campaign_world_create()
+    images = world.cases[0].images
+    ct = nifti_bytes(shape=SHAPE, spacing_mm=SPACING_MM, fill=40)
+    images.get(interface="non-contrast-ct").file.save("ct.nii.gz", ContentFile(ct))
     tmax = tmax_map()
     tmax[:, :, 0] = 0.0
-    world.cases[0].images.get(interface="preprocessed-tmax-map").file.save(
-        "tmax.nii.gz", ContentFile(volume_bytes(tmax))
-    )
+    images.get(interface="preprocessed-tmax-map").file.save("tmax.nii.gz", ContentFile(volume_bytes(tmax)))
     campaign = services.annotation_campaign_create(
         created_by=world.people["organizer"],
         challenge=world.phase.challenge,
@@ -299,6 +308,18 @@ def seen_apart(first: str, second: str, *, opacity: float = 0.6, grey: float = 1
     }
 
 
+def contrast_ratio(foreground: str, background: str) -> float:
+    """WCAG 2's contrast ratio of two CSS rgb() colours (4.5 is its minimum for text)."""
+
+    def luminance(css: str) -> float:
+        srgb = np.array([float(value) for value in re.findall(r"\d+", css)[:3]]) / 255
+        linear = np.where(srgb <= 0.03928, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+        return float(linear @ np.array([0.2126, 0.7152, 0.0722]))
+
+    lighter, darker = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
 def _sky_blue(pixels: np.ndarray) -> np.ndarray:
     """Pixels of the strokes' sky blue over the grey CT: more blue than red."""
     return pixels[..., 2] > pixels[..., 0] + 50
@@ -326,6 +347,11 @@ def test_the_ct_is_grey_and_the_mask_volume_follows_the_strokes(
         page.goto(f"{live_server.url}/studies/campaigns/assignments/{assignment.pk}/")
         page.wait_for_selector("#annotation[data-ready='true']", state="attached")
         expect(page.get_by_role("button", name="Brain 40/80")).to_have_attribute("aria-pressed", "true")
+        for name in ("Brain 40/80", "Pen", "Axial"):  # a pressed button's label stays readable
+            colours = page.get_by_role("button", name=name).evaluate(
+                "(button) => [getComputedStyle(button).color, getComputedStyle(button).backgroundColor]"
+            )
+            assert contrast_ratio(*colours) >= 4.5, f"{name}, pressed, is {colours[0]} on {colours[1]}"
         page.evaluate(NEXT_FRAMES)
         pixels = canvas_pixels(page, "#drawing-canvas")
         start_ml = float(page.locator("#mask-volume").inner_text().removesuffix(" ml"))
