@@ -1,11 +1,16 @@
 """The demo's baseline of the final phase: the reference algorithm ``threshold`` (Tmax > 6 s), submitted by a
-team of its own through the same upload, checks and jobs as any participant's image.
+team of its own through the same upload, checks and jobs as any participant's image; and two variants of
+it (the same code with other arguments, ``BASELINE_VARIANTS``), each a team of its own, so that the demo
+has three algorithms to combine into an ensemble as DeepISLES combined three.
 
 The image is built from the repository's Dockerfile on the offline base image (``docker/reference/build.sh``:
 about two minutes the first time, with debootstrap and a Docker engine); later runs find it and the
-submission already there. Without a Docker engine the demo runs on without a baseline and says why.
+submission already there. A variant is an image ``FROM`` it whose only change is its command (built in a
+second). Without a Docker engine the demo runs on without a baseline and says why.
 """
 
+import io
+import json
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +32,32 @@ BUILD_SCRIPT = Path(settings.BASE_DIR) / "docker" / "reference" / "build.sh"
 
 
 @dataclass(frozen=True)
+class BaselineVariant:
+    """The ``threshold`` algorithm run with other arguments, as a team of its own."""
+
+    image: str
+    username: str
+    team_name: str
+    arguments: tuple[str, ...]
+
+
+BASELINE_VARIANTS = (
+    BaselineVariant(
+        image="isles-reference/threshold-core",
+        username="baseline-core",
+        team_name="Baseline: core (Tmax > 6 s and relative CBF < 30 %)",
+        arguments=("--with-cbf",),
+    ),
+    BaselineVariant(
+        image="isles-reference/threshold-tmax8",
+        username="baseline-tmax8",
+        team_name="Baseline: threshold (Tmax > 8 s)",
+        arguments=("--tmax-threshold-s", "8"),
+    ),
+)
+
+
+@dataclass(frozen=True)
 class DemoBaseline:
     """The baseline submission, or None with the sentence that says why there is none."""
 
@@ -34,9 +65,9 @@ class DemoBaseline:
     note: str
 
 
-def _image_present(client: docker.DockerClient) -> bool:
+def _image_present(client: docker.DockerClient, name: str) -> bool:
     try:
-        client.images.get(BASELINE_IMAGE)
+        client.images.get(name)
     except docker.errors.ImageNotFound:
         return False
     return True
@@ -62,7 +93,7 @@ def demo_baseline_register(*, phase: Phase, user: User, say: Callable[[str], obj
             note="No Docker engine answers, so the final phase has no baseline and runs no algorithm; "
             "start one (see the README) and run the demo again.",
         )
-    if not _image_present(client):
+    if not _image_present(client, BASELINE_IMAGE):
         say(f"Building {BASELINE_IMAGE} for the baseline (the first time only, about two minutes).")
         built = subprocess.run([str(BUILD_SCRIPT), "threshold"], check=False)
         if built.returncode != 0:
@@ -76,3 +107,25 @@ def demo_baseline_register(*, phase: Phase, user: User, say: Callable[[str], obj
         submission=submission,
         note=f"The baseline is submission {submission.pk}; the worker runs it on the hidden cases.",
     )
+
+
+def demo_baseline_variant_register(
+    *, phase: Phase, user: User, variant: BaselineVariant, baseline: DemoBaseline
+) -> DemoBaseline:
+    """Submit ``variant`` to ``phase`` as ``user`` (its team's member), once, building its image from the
+    baseline's when the engine lacks it; none when the baseline itself has none (its note says why)."""
+    existing = (
+        Submission.objects.filter(phase=phase, creator=user)
+        .exclude(status__in=(Submission.Status.FAILED, Submission.Status.CANCELLED))
+        .first()
+    )
+    if existing is not None:
+        return DemoBaseline(submission=existing, note=f"{variant.team_name} is submission {existing.pk}.")
+    if baseline.submission is None:
+        return DemoBaseline(submission=None, note=baseline.note)
+    client = docker.from_env()
+    if not _image_present(client, variant.image):
+        dockerfile = f"FROM {BASELINE_IMAGE}\nCMD {json.dumps(list(variant.arguments))}\n"
+        client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=variant.image, rm=True)
+    submission = algorithm_baseline_register(phase=phase, user=user, image_tag=variant.image)
+    return DemoBaseline(submission=submission, note=f"{variant.team_name} is submission {submission.pk}.")

@@ -36,10 +36,14 @@ from portal.datasets.services import case_attribute_table_upload, isles24_import
 from portal.demo.baseline import (
     BASELINE_TEAM_NAME,
     BASELINE_USERNAME,
+    BASELINE_VARIANTS,
     DemoBaseline,
     demo_baseline_register,
+    demo_baseline_variant_register,
 )
 from portal.demo.predictions import demo_predictions_write
+from portal.leaderboards.ensembles import ensemble_create
+from portal.leaderboards.models import Ensemble
 from portal.readerstudies.models import ReaderStudy
 from portal.readerstudies.services import readerstudy_demo_create
 from portal.submissions.models import Submission
@@ -381,3 +385,51 @@ def demo_study_create(*, demo: Demo) -> ReaderStudy | None:
         same_mask_trials=DEMO_SAME_MASK_TRIALS,
         repeated_pairs=DEMO_REPEATED_PAIRS,
     )
+
+
+def demo_ensemble_members_register(*, demo: Demo) -> tuple[DemoBaseline, ...]:
+    """The baseline's variants (``BASELINE_VARIANTS``) submitted to the final phase, each by a team of its
+    own, once; each without a submission (and with the baseline's note) when the baseline has none."""
+    phase = Phase.objects.get(slug=DEMO_FINAL_PHASE_SLUG)
+    variants = []
+    for variant in BASELINE_VARIANTS:
+        with transaction.atomic():
+            member = _demo_member(
+                challenge=demo.challenge,
+                username=variant.username,
+                role=ChallengeRole.Role.PARTICIPANT,
+                team_name=variant.team_name,
+            )
+        variants.append(
+            demo_baseline_variant_register(phase=phase, user=member, variant=variant, baseline=demo.baseline)
+        )
+    return tuple(variants)
+
+
+class DemoEnsembleImpossible(Exception):
+    """Fewer than two of the demo's baselines succeeded, so there is nothing to combine."""
+
+
+_ENDED = (Submission.Status.SUCCEEDED, Submission.Status.FAILED, Submission.Status.CANCELLED)
+
+
+def demo_ensemble_create(*, demo: Demo, variants: tuple[DemoBaseline, ...]) -> Ensemble | None:
+    """The organizer's majority vote of the baseline and its ``variants`` on the final phase, as DeepISLES
+    combined three algorithms, once every one of them has ended; None until then. Safe to call again: the
+    ensemble made first is returned. ``DemoEnsembleImpossible`` when fewer than two succeeded."""
+    submitted = [baseline.submission.pk for baseline in (demo.baseline, *variants) if baseline.submission]
+    statuses = dict(Submission.objects.filter(pk__in=submitted).values_list("pk", "status"))
+    if any(status not in _ENDED for status in statuses.values()):
+        return None
+    succeeded = sorted(pk for pk, status in statuses.items() if status == Submission.Status.SUCCEEDED)
+    phase = Phase.objects.get(slug=DEMO_FINAL_PHASE_SLUG)
+    organizer = User.objects.get(username="organizer")
+    existing = Ensemble.objects.filter(submission__phase=phase, submission__creator=organizer).first()
+    if existing is not None:
+        return existing
+    if len(succeeded) < 2:
+        raise DemoEnsembleImpossible(
+            f"{len(succeeded)} of the demo's {len(submitted)} baselines succeeded, so there is no ensemble "
+            "to build; the organizer can build one from the leaderboard once two algorithms have run."
+        )
+    return ensemble_create(phase=phase, user=organizer, members=succeeded, rule=Ensemble.Rule.MAJORITY_VOTE)

@@ -18,10 +18,14 @@ from portal.demo.baseline import DemoBaseline
 from portal.demo.services import (
     DEMO_CHALLENGE_SLUG,
     DEMO_FINAL_PHASE_SLUG,
+    Demo,
     DemoBaselineFailed,
+    DemoEnsembleImpossible,
+    demo_ensemble_create,
     demo_setup,
     demo_study_create,
 )
+from portal.leaderboards.models import Ensemble
 from portal.submissions.models import Submission
 from tests.portal.submissions.review_world import submission_create
 
@@ -189,3 +193,45 @@ def test_demo_study_create_says_why_there_is_no_study_when_the_baseline_failed(v
         "with 1.), so the demo has no reader study."
     )
     assert failure.value.submission_id == failed.pk
+
+
+def _baselines(demo: Demo, statuses: list[str]) -> tuple[Demo, tuple[DemoBaseline, ...]]:
+    """The demo with three algorithm submissions of the final phase in ``statuses`` as its baseline and
+    the baseline's two variants (made directly: how the worker runs them is tested apart)."""
+    phase = demo.challenge.phases.get(slug=DEMO_FINAL_PHASE_SLUG)
+    participant = User.objects.get(username="participant")
+    runs = [submission_create(phase, participant, {}, status=status) for status in statuses]
+    Submission.objects.filter(pk__in=[run.pk for run in runs]).update(kind=Submission.Kind.ALGORITHM)
+    baselines = [DemoBaseline(submission=run, note="submitted") for run in runs]
+    return replace(demo, baseline=baselines[0]), tuple(baselines[1:])
+
+
+def test_demo_ensemble_is_the_organizers_majority_vote_of_the_three_baselines_once_all_have_run(
+    var_dir: Path,
+) -> None:
+    demo, variants = _baselines(demo_setup(var_dir=var_dir), ["SUCCEEDED", "SUCCEEDED", "EVALUATING"])
+
+    assert demo_ensemble_create(demo=demo, variants=variants) is None  # one still runs
+    Submission.objects.filter(pk=variants[1].submission.pk).update(status=Submission.Status.SUCCEEDED)
+    ensemble = demo_ensemble_create(demo=demo, variants=variants)
+    again = demo_ensemble_create(demo=demo, variants=variants)
+
+    assert ensemble is not None
+    assert again == ensemble
+    members = [demo.baseline.submission.pk, *(variant.submission.pk for variant in variants)]
+    assert list(ensemble.memberships.order_by("position").values_list("submission", flat=True)) == members
+    assert ensemble.rule == Ensemble.Rule.MAJORITY_VOTE
+    assert (ensemble.submission.creator.username, ensemble.is_ranked) == ("organizer", False)
+
+
+def test_demo_ensemble_says_why_there_is_none_when_fewer_than_two_baselines_succeeded(var_dir: Path) -> None:
+    demo, variants = _baselines(demo_setup(var_dir=var_dir), ["SUCCEEDED", "FAILED", "CANCELLED"])
+
+    with pytest.raises(DemoEnsembleImpossible) as impossible:
+        demo_ensemble_create(demo=demo, variants=variants)
+
+    assert str(impossible.value) == (
+        "1 of the demo's 3 baselines succeeded, so there is no ensemble to build; the organizer can build "
+        "one from the leaderboard once two algorithms have run."
+    )
+    assert not Ensemble.objects.exists()

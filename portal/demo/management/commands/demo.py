@@ -21,13 +21,17 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.urls import reverse
 
 from portal.accounts.models import ChallengeRole
-from portal.demo.baseline import BASELINE_IMAGE
+from portal.demo.baseline import BASELINE_IMAGE, DemoBaseline
 from portal.demo.services import (
     DEMO_FINAL_PHASE_SLUG,
     Demo,
     DemoBaselineFailed,
+    DemoEnsembleImpossible,
+    demo_ensemble_create,
+    demo_ensemble_members_register,
     demo_setup,
     demo_study_create,
 )
@@ -111,7 +115,10 @@ class Command(BaseCommand):
         demo = demo_setup(var_dir=Path(settings.VAR_DIR), say=self.stdout.write)
         self._print_demo(demo, url=f"http://{host}:{port}")
         if not options["setup_only"]:
-            self._serve(host=host, port=port, demo=demo)
+            variants = demo_ensemble_members_register(demo=demo)
+            for variant in variants:
+                self.stdout.write(f"Ensemble member: {variant.note}")
+            self._serve(host=host, port=port, demo=demo, variants=variants)
 
     def _print_demo(self, demo: Demo, *, url: str) -> None:
         counts = ", ".join(f"{count} {split.lower()}" for split, count in demo.cases_per_split.items())
@@ -153,7 +160,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  {isles} logs SUBMISSION_ID")
             self.stdout.write(f"  {isles} leaderboard {DEMO_FINAL_PHASE_SLUG}")
 
-    def _serve(self, *, host: str, port: int, demo: Demo) -> None:
+    def _serve(self, *, host: str, port: int, demo: Demo, variants: tuple[DemoBaseline, ...]) -> None:
         logs = Path(settings.VAR_DIR) / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE}
@@ -182,25 +189,51 @@ class Command(BaseCommand):
                 _wait_until_serving(url, web)
                 self.stdout.write(self.style.SUCCESS(f"The portal is running at {url}"))
                 self.stdout.write(f"Logs: {logs}/web.log and {logs}/worker.log. Stop with Ctrl-C.")
-                self._wait_for_either(worker=worker, web=web, demo=demo, url=url)
+                self._wait_for_either(worker=worker, web=web, demo=demo, variants=variants, url=url)
             except KeyboardInterrupt:
                 self.stdout.write("Stopping the web server and the worker.")
             finally:
                 _processes_stop((web, worker), grace_s=STOP_GRACE_S)
 
     def _wait_for_either(
-        self, *, worker: subprocess.Popen[bytes], web: subprocess.Popen[bytes], demo: Demo, url: str
+        self,
+        *,
+        worker: subprocess.Popen[bytes],
+        web: subprocess.Popen[bytes],
+        demo: Demo,
+        variants: tuple[DemoBaseline, ...],
+        url: str,
     ) -> None:
         study_pending = demo.baseline.submission is not None
+        ensemble_pending = study_pending
         while True:
             if study_pending:
                 study_pending = self._study_create(demo=demo, url=url)
+            if ensemble_pending:
+                ensemble_pending = self._ensemble_create(demo=demo, variants=variants, url=url)
             for name, process in (("worker", worker), ("web server", web)):
                 if process.poll() is not None:
                     raise CommandError(
                         f"The {name} stopped (exit code {process.returncode}); see {settings.VAR_DIR}/logs/."
                     )
             time.sleep(1)
+
+    def _ensemble_create(self, *, demo: Demo, variants: tuple[DemoBaseline, ...], url: str) -> bool:
+        """Build the demo's ensemble once its members have run, and say where it is (or why there is
+        none); whether to try again later."""
+        try:
+            ensemble = demo_ensemble_create(demo=demo, variants=variants)
+        except DemoEnsembleImpossible as impossible:
+            self.stdout.write(self.style.WARNING(str(impossible)))
+            return False
+        if ensemble is None:
+            return True
+        self.stdout.write(
+            f"The baselines have run: their majority vote (submission {ensemble.submission_id}) is built and "
+            f"scored beside the leaderboard; its members, rule and per-case comparison are at "
+            f"{url.rstrip('/')}{reverse('ensemble-detail', args=[DEMO_FINAL_PHASE_SLUG, ensemble.pk])}."
+        )
+        return False
 
     def _study_create(self, *, demo: Demo, url: str) -> bool:
         """Make the demo's reader study once the baseline has run, and say where it is (or why there is
