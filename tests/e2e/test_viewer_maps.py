@@ -92,6 +92,16 @@ def _show_image(page: Page, label: str) -> None:
     page.wait_for_selector(f"#pane-1[data-shown-image='{label}']", state="attached")
 
 
+def _right_drag(page: Page, canvas: str) -> None:
+    box = page.locator(canvas).bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down(button="right")
+    page.mouse.move(x + 150, y + 100, steps=5)
+    page.mouse.up(button="right")
+
+
 @pytest.mark.e2e
 def test_a_tmax_map_is_clear_outside_the_brain_and_its_colour_bar_is_in_seconds(
     synthetic_case: Case, live_server: object, browser: Browser
@@ -234,13 +244,7 @@ def test_the_lesion_volume_is_shown_in_ml_and_a_right_drag_sets_the_window(
         page.get_by_role("button", name="Axial").click()
         page.get_by_label("Show the mask (H)").uncheck()
         before = canvas_pixels(page)
-        box = page.locator("#pane-1").bounding_box()
-        assert box is not None
-        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        page.mouse.move(x, y)
-        page.mouse.down(button="right")
-        page.mouse.move(x + 150, y + 100, steps=5)
-        page.mouse.up(button="right")
+        _right_drag(page, "#pane-1")
         after = canvas_pixels(page)
 
         assert expected_ml > 1, "the synthetic lesion is empty"
@@ -327,16 +331,6 @@ def _show_second(page: Page, label: str) -> None:
     page.evaluate("document.getElementById('pane-2').dataset.shownImage = ''")
     page.get_by_label("Second pane").select_option(label=label)
     page.wait_for_selector(f"#pane-2[data-shown-image='{label}']", state="attached")
-
-
-def _right_drag(page: Page, canvas: str) -> None:
-    box = page.locator(canvas).bounding_box()
-    assert box is not None
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down(button="right")
-    page.mouse.move(x + 150, y + 100, steps=5)
-    page.mouse.up(button="right")
 
 
 @pytest.mark.e2e
