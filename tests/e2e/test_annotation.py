@@ -211,6 +211,8 @@ def test_an_organizer_looks_at_a_readers_mask_without_drawing_tools_and_reopens_
         expect(organizer.get_by_text("Resuming from")).to_have_count(0)
         expect(organizer.get_by_role("list", name="Layers")).to_contain_text("reader's newest revision")
         expect(organizer.get_by_text("Your strokes since")).to_have_count(0)
+        organizer.get_by_label("Show the Tmax (in NCCT space)").check()  # the images are the organizer's too
+        expect(organizer.locator("#colour-bar figcaption")).to_have_text("Tmax (s)")
         box = organizer.locator("#drawing-canvas").bounding_box()
         assert box is not None
         organizer.mouse.move(box["x"] + box["width"] / 2 - 20, box["y"] + box["height"] / 2)
