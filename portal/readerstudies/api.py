@@ -30,11 +30,19 @@ class FileSerializer(serializers.Serializer):
 
 class BackgroundSerializer(FileSerializer):
     interface = serializers.CharField()
+    sha256 = serializers.CharField(
+        help_text="The image file's SHA-256: items of one case show the same images, which the page keeps."
+    )
 
 
 class MasksSerializer(serializers.Serializer):
     A = FileSerializer()
     B = FileSerializer()
+
+
+class FollowingItemSerializer(serializers.Serializer):
+    images = BackgroundSerializer(many=True)
+    masks = MasksSerializer()
 
 
 class NextItemSerializer(serializers.Serializer):
@@ -51,6 +59,13 @@ class NextItemSerializer(serializers.Serializer):
     )
     asks_quality_rating = serializers.BooleanField()
     asks_comment = serializers.BooleanField()
+    following = FollowingItemSerializer(
+        required=False,
+        help_text=(
+            "The files of the item that comes after this one (absent after the last), for the page to "
+            "download while the reader reads this one. Its reading time starts only when it is drawn."
+        ),
+    )
 
 
 class AnswerSerializer(serializers.Serializer):
@@ -73,6 +88,26 @@ def _reader_or_404(request: Request, pk: int) -> StudyReader:
         raise Http404("No such study.") from error
 
 
+def _item_files(item: ReadingItem, study: ReaderStudy) -> dict[str, object]:
+    """An item's background images and its two masks, by opaque URLs."""
+    images = selectors.reading_backgrounds(item=item, interfaces=study.background_interfaces)
+    return {
+        "images": [
+            {
+                "url": reverse("readerstudy-background", kwargs={"token": item.token, "index": index}),
+                "name": "image.nii.gz",
+                "interface": image.interface,
+                "sha256": image.sha256,
+            }
+            for index, image in enumerate(images)
+        ],
+        "masks": {
+            side: {"url": reverse("readerstudy-mask", kwargs={"token": token}), "name": "mask.nii.gz"}
+            for side, token in (("A", item.token_a), ("B", item.token_b))
+        },
+    }
+
+
 def _next_item_data(reader: StudyReader, item: ReadingItem | None) -> dict[str, object]:
     answered, total = selectors.study_reader_progress(reader=reader)
     study = reader.study
@@ -88,21 +123,13 @@ def _next_item_data(reader: StudyReader, item: ReadingItem | None) -> dict[str, 
     data.update(
         position=item.position,
         item=item.token,
-        images=[
-            {
-                "url": reverse("readerstudy-background", kwargs={"token": item.token, "index": index}),
-                "name": "image.nii.gz",
-                "interface": interface,
-            }
-            for index, interface in enumerate(study.background_interfaces)
-        ],
-        masks={
-            side: {"url": reverse("readerstudy-mask", kwargs={"token": token}), "name": "mask.nii.gz"}
-            for side, token in (("A", item.token_a), ("B", item.token_b))
-        },
+        **_item_files(item, study),
         answer_url=reverse("api:readerstudy-answer", kwargs={"pk": study.pk, "token": item.token}),
         drawn_url=reverse("api:readerstudy-drawn", kwargs={"pk": study.pk, "token": item.token}),
     )
+    following = selectors.reading_item_following(item=item)
+    if following is not None:
+        data["following"] = _item_files(following, study)
     return data
 
 

@@ -2,6 +2,7 @@
 ``evaluation.preference`` turns into the study's results (see its docstring for the statistics).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
@@ -116,6 +117,13 @@ def study_reader_list(*, study: ReaderStudy) -> list[ReaderProgress]:
     return [ReaderProgress(reader, reader.answered, reader.total) for reader in readers]
 
 
+def reading_item_following(*, item: ReadingItem) -> ReadingItem | None:
+    """The reader's first unanswered item after ``item`` (None when there is none): the one the reading
+    page shows once ``item`` is answered, whose files it downloads while the reader reads ``item``."""
+    later = ReadingItem.objects.filter(reader=item.reader_id, position__gt=item.position)
+    return later.filter(answered_at__isnull=True).order_by("position").first()
+
+
 def reading_mask_get(*, user: User, token: str) -> BlindedMask:
     """The blinded mask behind one side's token of one of the user's items; ``DoesNotExist`` otherwise.
 
@@ -126,6 +134,13 @@ def reading_mask_get(*, user: User, token: str) -> BlindedMask:
     )
     source_id = item.source_a_id if item.token_a == token else item.source_b_id
     return BlindedMask.objects.get(study_case=item.study_case_id, source=source_id)
+
+
+def reading_backgrounds(*, item: ReadingItem, interfaces: Sequence[str]) -> list[Image]:
+    """The item's case's images of ``interfaces``, in their order (the study made sure the case has each)."""
+    images = Image.objects.filter(case=item.study_case.case_id, interface__in=interfaces)
+    by_interface = {image.interface: image for image in images}
+    return [by_interface[interface] for interface in interfaces]
 
 
 def reading_background_get(*, user: User, item_token: str, index: int) -> Image:

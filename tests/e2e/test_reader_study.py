@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.db import connection
 from playwright.sync_api import Browser, Page, Request, Response, expect
@@ -19,7 +20,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from portal.readerstudies import services
 from portal.readerstudies.models import ReaderStudy, StudyReader
 from portal.submissions.models import Submission
-from tests.e2e.viewer_pages import logged_in_page, save_failure, session_cookie
+from tests.e2e.viewer_pages import canvas_pixels, logged_in_page, save_failure, session_cookie
 from tests.portal.datasets.factories import ImageFactory
 from tests.portal.readerstudies.conftest import (
     ALGORITHM_SUBMISSION_ID,
@@ -354,3 +355,109 @@ def test_both_panes_show_the_same_slice_whatever_the_reader_does(
     except Exception:
         save_failure(page, "reader-study-synced-panes")
         raise
+
+
+@pytest.fixture
+def three_source_study(transactional_db: None) -> ReaderStudy:
+    """The reference against the team's predictions and its algorithm (three comparisons a case, nine
+    items), with the reader's second item put on the case of the first (made before Playwright starts)."""
+    world = study_world_create()
+    algorithm = algorithm_submission_make(
+        world=world,
+        creator=world.person("participant"),
+        team=world.submission.team,
+        segmentations=algorithm_segmentations(),
+        pk=ALGORITHM_SUBMISSION_ID,
+    )
+    made = services.reader_study_create(
+        created_by=world.person("organizer"),
+        challenge=world.phase.challenge,
+        dataset=world.phase.dataset,
+        split="TEST",
+        title="Three sources",
+        sources=[services.REFERENCE, world.submission, algorithm],
+    )
+    reader = services.study_reader_invite(
+        study=made, user=world.person("reader"), invited_by=world.person("organizer")
+    )
+    items = list(reader.items.order_by("position"))
+    second = next(item for item in items[1:] if item.study_case_id == items[0].study_case_id)
+    third = next(item for item in items if item.study_case_id != items[0].study_case_id)
+    order = [items[0], second, third, *(item for item in items[1:] if item not in (second, third))]
+    for position, item in enumerate(order, start=len(order) + 1):  # through free places: they are unique
+        item.position = position
+        item.save(update_fields=["position"])
+    for position, item in enumerate(order, start=1):
+        item.position = position
+        item.save(update_fields=["position"])
+    return made
+
+
+def _requested(log: NetworkLog, url: str) -> list[int]:
+    """The places in the page's requests (in order) of every request of ``url``."""
+    return [index for index, request in enumerate(log.requests) if request.url.endswith(url)]
+
+
+def _wait_requested(page: Page, log: NetworkLog, url: str) -> None:
+    for _ in range(200):
+        if _requested(log, url):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the page never requested {url}")
+
+
+@pytest.mark.e2e
+def test_the_next_items_files_come_while_the_reader_reads_and_an_item_of_the_same_case_swaps_only_its_masks(
+    three_source_study: ReaderStudy, live_server: object, browser: Browser
+) -> None:
+    reader = StudyReader.objects.get(study=three_source_study, user__username="reader")
+    first, second, third = (reader.items.get(position=position) for position in (1, 2, 3))
+    assert first.study_case_id == second.study_case_id != third.study_case_id
+    connection.close()  # the reads above, before Playwright's event loop (see the first test)
+    page = logged_in_page(browser, session_cookie(username="reader", live_server_url=live_server.url))
+    log = NetworkLog()
+    log.watch(page)
+    try:
+        page.goto(f"{live_server.url}/studies/{three_source_study.pk}/read/")
+        page.wait_for_selector("#reader-study[data-shown='1']", state="attached")
+        # While item 1 is read: item 2's two masks, and not its image (item 1's, which the panes keep).
+        for token in (second.token_a, second.token_b):
+            _wait_requested(page, log, f"/studies/masks/{token}/")
+        before = [canvas_pixels(page, f"#canvas-{pane}") for pane in "ab"]
+        answer_1 = len(log.requests)
+        page.keyboard.press("1")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#reader-study[data-shown='2']", state="attached")
+        for token in (second.token_a, second.token_b):
+            assert all(index < answer_1 for index in _requested(log, f"/studies/masks/{token}/"))
+        assert _requested(log, f"/studies/items/{second.token}/images/0/") == []
+        after = [canvas_pixels(page, f"#canvas-{pane}") for pane in "ab"]
+        changed = sum(
+            np.abs(new.astype(int) - old.astype(int)).mean() for new, old in zip(after, before, strict=True)
+        )
+        assert changed > 0, "the second item's masks look like the first's"
+        # While item 2 is read: item 3's image (another case) and its two masks, each once.
+        item_3_files = [
+            f"/studies/items/{third.token}/images/0/",
+            f"/studies/masks/{third.token_a}/",
+            f"/studies/masks/{third.token_b}/",
+        ]
+        for url in item_3_files:
+            _wait_requested(page, log, url)
+        answer_2 = len(log.requests)
+        page.keyboard.press("2")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#reader-study[data-shown='3']", state="attached")
+        for url in item_3_files:
+            places = _requested(log, url)
+            assert len(places) == 1, f"{url} was requested {len(places)} times"
+            assert places[0] < answer_2, f"{url} was requested only after the answer"
+        _toggle_with_space(page)
+        assert page.locator("#viewer-status").inner_text() == ""
+        log.read()
+        assert _leaks(log) == []
+    except Exception:
+        save_failure(page, "reader-study-prefetch")
+        raise
+    finally:
+        connection.close()

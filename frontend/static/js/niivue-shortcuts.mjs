@@ -282,6 +282,7 @@ function boxUpload(gl, bitmap, dims, { low, high }) {
 export function labelLayerShow(nv, image) {
   const sameSize = image.hdr.dims.slice(1, 4).every((size, axis) => size === nv.back.hdr.dims[axis + 1]);
   if (!(image.img instanceof Uint8Array) || nv.opts.is2DSliceShader || image.img2RASstep === undefined) {
+    labelBoxes.delete(nv);
     return sameSize && nv.loadDrawing(image);
   }
   const offset = placeOnBackground(image, nv.back);
@@ -290,15 +291,63 @@ export function labelLayerShow(nv, image) {
   }
   const gl = nv.gl;
   const backDims = nv.back.dims.slice(1, 4);
-  const { bitmap, box } = labelBitmap(image, backDims, offset);
+  const { bitmap, box } = placedLabels(image, backDims, offset);
+  const shown = labelBoxes.get(nv);
   nv.drawClearAllUndoBitmaps();
+  if (shown !== undefined && shown.texture === nv.drawTexture && shown.back === nv.back) {
+    // The texture holds the labels shown last, within their box: that box is cleared instead of the
+    // texture made anew (a new texture is a volume's worth of zeros to allocate, 0.1 s under load).
+    gl.activeTexture(gl.TEXTURE7);
+    gl.bindTexture(gl.TEXTURE_3D, nv.drawTexture);
+    if (shown.box !== null) {
+      boxClear(gl, shown.box);
+    }
+  } else {
+    nv.drawTexture = nv.r8Tex(nv.drawTexture, gl.TEXTURE7, nv.back.dims, true);
+  }
   nv.drawBitmap = bitmap;
-  nv.drawTexture = nv.r8Tex(nv.drawTexture, gl.TEXTURE7, nv.back.dims, true);
   if (box !== null) {
     boxUpload(gl, bitmap, backDims, box);
   }
+  labelBoxes.set(nv, { texture: nv.drawTexture, back: nv.back, box });
   return true;
 }
+
+// The bitmap and box of a label volume placed on a background (labelBitmap), made once for each image
+// and place: two panes over one background show the same bitmap (neither draws on it), and each pane may
+// show it again.
+const placed = new WeakMap();
+
+function placedLabels(image, backDims, offset) {
+  const key = [...backDims, ...offset].join(",");
+  let labels = placed.get(image);
+  if (labels?.key !== key) {
+    labels = { key, ...labelBitmap(image, backDims, offset) };
+    placed.set(image, labels);
+  }
+  return labels;
+}
+
+// Zeros into a box of the bound 3D texture.
+function boxClear(gl, { low, high }) {
+  const size = [0, 1, 2].map((axis) => high[axis] - low[axis]);
+  gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
+  gl.texSubImage3D(gl.TEXTURE_3D, 0, ...low, ...size, gl.RED, gl.UNSIGNED_BYTE, new Uint8Array(size[0] * size[1] * size[2]));
+}
+
+/** Place a label volume on the background now, as labelLayerShow would, for it to show it sooner later. */
+export function labelLayerPrepare(nv, image) {
+  if (image.img instanceof Uint8Array && !nv.opts.is2DSliceShader && image.img2RASstep !== undefined && nv.back) {
+    const offset = placeOnBackground(image, nv.back);
+    if (offset !== null) {
+      placedLabels(image, nv.back.dims.slice(1, 4), offset);
+    }
+  }
+}
+
+// The box each NiiVue's drawing layer was last given labels in by labelLayerShow, with the texture and
+// background it was on: a drawing, a new texture or background since makes it stale.
+const labelBoxes = new WeakMap();
 
 /**
  * Run `work` (steps that each end in NiiVue's drawScene) with one picture drawn, by the caller, after it.

@@ -4,6 +4,11 @@
 // location values (which would tell the layers apart). The two panes are synced (viewer.mjs): whatever
 // moves one (a key, the wheel, a click) moves the other, so both always show the same slice. Once both
 // panes have drawn an item, the page says so to the server, where the item's reading time starts.
+//
+// Each pane shows one mask as its label layer (pane A the mask the toggle shows). While the reader reads
+// an item, the page downloads the next item's files (the API names them): both masks, always alike, and
+// its images unless they are the ones shown. An item of the case shown keeps its images and swaps only
+// the masks (the images are known by their SHA-256).
 
 import { apiFetch, refusalSentence } from "./api.mjs";
 import { OPENING_WINDOW_PRESET, windowPresetAfter } from "./window-presets.mjs";
@@ -18,6 +23,10 @@ const LAYOUTS = ["multiplanar", "axial", "coronal", "sagittal"];
 const MASK_OPACITY = 0.5;
 
 let current = null;
+// The background images the panes show (the API's entries), or null before the first item.
+let shownImages = null;
+// The toggle's last swap of pane A's mask: the next waits for it.
+let toggleSwap = Promise.resolve();
 let viewers = [];
 let windowPreset = OPENING_WINDOW_PRESET;
 let layoutIndex = 0;
@@ -25,7 +34,7 @@ let toggled = false;
 let showingB = false;
 let sending = false;
 let loading = false;
-let leftMaskIndex = 0;
+let backgroundCount = 0; // the images under the masks, first in both panes
 let backgroundIndex = 0;
 // The report that the current item's panes are drawn: an answer waits for it, so that the server has the
 // moment its reading time starts before the answer arrives.
@@ -60,8 +69,31 @@ function backgroundVolumes(item) {
   }));
 }
 
-function maskVolume(mask, visible) {
-  return { url: mask.url, name: mask.name, colormap: "red", opacity: MASK_OPACITY, visible };
+const MASK_COLORS = Object.freeze({ 1: [255, 0, 0] });
+
+function maskVolume(mask) {
+  return { url: mask.url, name: mask.name, labelColors: MASK_COLORS, opacity: MASK_OPACITY };
+}
+
+function sameImages(images, others) {
+  return (
+    others !== null &&
+    images.length === others.length &&
+    images.every((image, index) => image.sha256 === others[index].sha256 && image.interface === others[index].interface)
+  );
+}
+
+// Download the next item's files while this one is read, and parse its masks: both masks, A then B
+// whatever they are, and its images unless the panes show them already.
+function prefetch(module, item) {
+  const following = item.following;
+  if (following === undefined) {
+    module.volumePrefetch([]);
+    return;
+  }
+  const images = sameImages(following.images, item.images) ? [] : following.images;
+  module.volumePrefetch([...images, following.masks.A, following.masks.B]);
+  viewers[0].labelsPrefetch([maskVolume(following.masks.A), maskVolume(following.masks.B)]);
 }
 
 // Resolves true once both panes have drawn the item, false when the viewer could not start.
@@ -71,22 +103,31 @@ async function showImages(item) {
     return false;
   }
   const background = backgroundVolumes(item);
-  // Pane A holds both masks so that the toggle can swap them in one pane; they load as the toggle shows
-  // them (changed after the first frame, each costs one more rebuild of every texture).
   const showB = toggleCaptionShow();
-  const leftVolumes = [...background, maskVolume(item.masks.A, !showB), maskVolume(item.masks.B, showB)];
-  const rightVolumes = [...background, maskVolume(item.masks.B, true)];
-  leftMaskIndex = background.length;
+  const leftMask = maskVolume(showB ? item.masks.B : item.masks.A);
+  const rightMask = maskVolume(item.masks.B);
+  await toggleSwap;
   if (viewers.length === 0) {
     const options = { blinded: true };
-    const left = await module.createViewer(document.getElementById("canvas-a"), { ...options, volumes: leftVolumes });
-    const right = await module.createViewer(document.getElementById("canvas-b"), { ...options, volumes: rightVolumes });
+    const left = await module.createViewer(document.getElementById("canvas-a"), {
+      ...options,
+      volumes: [...background, leftMask],
+    });
+    const right = await module.createViewer(document.getElementById("canvas-b"), {
+      ...options,
+      volumes: [...background, rightMask],
+    });
     await Promise.all([left.ready, right.ready]);
     left.syncWith(right);
     viewers = [left, right];
+  } else if (sameImages(item.images, shownImages)) {
+    await Promise.all([viewers[0].setLabels(leftMask), viewers[1].setLabels(rightMask)]);
   } else {
-    await Promise.all([viewers[0].load(leftVolumes), viewers[1].load(rightVolumes)]);
+    await Promise.all([viewers[0].load([...background, leftMask]), viewers[1].load([...background, rightMask])]);
   }
+  backgroundCount = background.length;
+  shownImages = item.images;
+  prefetch(module, item);
   return true;
 }
 
@@ -98,7 +139,7 @@ function reportDrawn(item) {
 function applyBackground() {
   // Backgrounds come first in both panes: show one of them, the same in both.
   for (const viewer of viewers) {
-    for (let index = 0; index < leftMaskIndex; index += 1) {
+    for (let index = 0; index < backgroundCount; index += 1) {
       viewer.setOverlayVisible(index, index === backgroundIndex);
     }
   }
@@ -120,10 +161,10 @@ function toggleCaptionShow() {
 
 function applyToggle() {
   const showB = toggleCaptionShow();
-  const left = viewers[0];
-  if (left !== undefined) {
-    left.setOverlayVisible(leftMaskIndex, !showB);
-    left.setOverlayVisible(leftMaskIndex + 1, showB);
+  const [left] = viewers;
+  if (left !== undefined && current !== null) {
+    const mask = maskVolume(showB ? current.masks.B : current.masks.A);
+    toggleSwap = toggleSwap.then(() => left.setLabels(mask));
   }
 }
 
@@ -220,6 +261,9 @@ const KEY_ACTIONS = {
   0: () => choose("NONE"),
   Enter: () => submitAnswer(),
   " ": () => {
+    if (loading) {
+      return; // the next item's masks are on their way
+    }
     if (toggled) {
       showingB = !showingB;
     } else {
@@ -228,12 +272,15 @@ const KEY_ACTIONS = {
     applyToggle();
   },
   Escape: () => {
+    if (loading) {
+      return;
+    }
     toggled = false;
     showingB = false;
     applyToggle();
   },
   i: () => {
-    backgroundIndex = (backgroundIndex + 1) % Math.max(leftMaskIndex, 1);
+    backgroundIndex = (backgroundIndex + 1) % Math.max(backgroundCount, 1);
     applyBackground();
   },
   w: () => {

@@ -5,6 +5,7 @@
 // volume-downloads.mjs, and the CT windows are those of window-presets.mjs.
 
 import {
+  labelLayerPrepare,
   labelLayerShow,
   parsingShortcut,
   texturesShortcut,
@@ -12,6 +13,8 @@ import {
 } from "./niivue-shortcuts.mjs";
 import { volumeDownload } from "./volume-downloads.mjs";
 import { OPENING_WINDOW_PRESET, windowRange } from "./window-presets.mjs";
+
+export { volumePrefetch } from "./volume-downloads.mjs";
 
 const LAYOUTS = Object.freeze(["multiplanar", "axial", "coronal", "sagittal", "3d"]);
 
@@ -177,6 +180,25 @@ function imagesFetch(nv, volumes) {
     }),
   );
   return { requested: Promise.all(downloaded.map((download) => download.requested)), images };
+}
+
+// The label volumes parsed for setLabels, by URL, shared by the page's viewers (two panes may show one
+// mask; labelLayerShow only reads them): the last LABEL_IMAGES_KEPT asked for, an item's two masks and
+// the next item's.
+const labelImages = new Map();
+const LABEL_IMAGES_KEPT = 4;
+
+function labelImage(nv, volume) {
+  let image = labelImages.get(volume.url);
+  if (image === undefined) {
+    image = imagesFetch(nv, [volume]).images.then(([parsed]) => parsed);
+    image.catch(() => labelImages.delete(volume.url)); // tried afresh next time
+    labelImages.set(volume.url, image);
+    for (const url of Array.from(labelImages.keys()).slice(0, -LABEL_IMAGES_KEPT)) {
+      labelImages.delete(url);
+    }
+  }
+  return image;
 }
 
 // Show the images, the first as the background, with one rebuild of NiiVue's textures. NiiVue's own
@@ -384,7 +406,7 @@ class Viewer {
     this.#volumesSet(volumes);
     this.#loading = true;
     try {
-      this.show(await imagesFetch(this.#nv, volumes).images);
+      this.show(await this.#imagesFetch(volumes));
     } finally {
       this.#loading = false;
     }
@@ -395,6 +417,47 @@ class Viewer {
     this.#nv.setSliceType(sliceTypeOf(this.#nv, this.layout));
     await gpuFinished(this.#nv.gl);
     await nextAnimationFrame();
+  }
+
+  // The volumes' images, the label volume's through labelImage (parsed already if it was prefetched).
+  #imagesFetch(volumes) {
+    if (this.#labelIndex === -1) {
+      return imagesFetch(this.#nv, volumes).images;
+    }
+    const others = volumes.filter((_, index) => index !== this.#labelIndex);
+    return Promise.all([imagesFetch(this.#nv, others).images, labelImage(this.#nv, volumes[this.#labelIndex])]).then(
+      ([images, label]) => images.toSpliced(this.#labelIndex, 0, label),
+    );
+  }
+
+  // Show the label volume `volume` (given as to createViewer, in the label colours it was made with) in
+  // place of the one shown, over the same images: only its voxels are parsed (once for the page's
+  // viewers: see labelImage) and uploaded. A reading page swaps two masks over one case so. Resolves once
+  // it is drawn.
+  async setLabels(volume) {
+    if (this.#labelIndex === -1) {
+      throw new Error("This viewer shows no label volume to replace.");
+    }
+    const image = await labelImage(this.#nv, volume);
+    this.#opacities[this.#labelIndex] = volume.opacity ?? 1;
+    this.#visible[this.#labelIndex] = volume.visible !== false;
+    if (!labelLayerShow(this.#nv, image)) {
+      throw new Error("The label volume is not on the background image's grid; it cannot be shown over it.");
+    }
+    Object.assign(this.#nv, labelLook(this.#shownOpacity(this.#labelIndex), this.#outline));
+    this.#nv.drawScene();
+    await gpuFinished(this.#nv.gl);
+    await nextAnimationFrame();
+  }
+
+  // Download (or take from a prefetch), parse and place on the images shown label volumes now, for a later
+  // setLabels of any of them in this page's viewers: a reading page does so with the next item's masks
+  // while the reader reads.
+  labelsPrefetch(volumes) {
+    for (const volume of volumes) {
+      // A failure is seen by setLabels, if it comes.
+      labelImage(this.#nv, volume).then((image) => labelLayerPrepare(this.#nv, image), () => {});
+    }
   }
 
   // A hook for browser tests: the voxel under the crosshair, which says nothing of what is shown.

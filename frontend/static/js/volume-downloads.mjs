@@ -1,9 +1,13 @@
 // The page's side of volume downloads: one worker (volume-downloader.mjs) fetches every volume the viewer
 // shows, and this module hands each download's bytes, or a sentence of why there are none, to the viewer.
+// A page may download volumes ahead of need (volumePrefetch): the viewer then takes their bytes.
 
 // The page's one downloader worker, started by the first download. `pending` maps a download's id to
 // what it waits for: { requested, settle }.
 const downloads = { worker: null, next: 0, pending: new Map() };
+
+// The volumes downloaded ahead of need (volumePrefetch), by URL: the last set a page asked for.
+let prefetched = new Map();
 
 function downloaderWorker() {
   if (downloads.worker === null) {
@@ -32,6 +36,33 @@ function downloaderWorker() {
 // `bytes` with the bytes. An error names the volume and gives the server's sentence, or the HTTP status,
 // and says to reload where that may help.
 export function volumeDownload(url, name) {
+  const ahead = prefetched.get(url);
+  if (ahead !== undefined) {
+    // A copy for each taker: NiiVue keeps views of the bytes it parses, and two panes may show one file.
+    // A prefetch that failed is tried again, as a download of its own.
+    const bytes = ahead.bytes.then(
+      (buffer) => buffer.slice(0),
+      () => workerDownload(url, name).bytes,
+    );
+    return { requested: Promise.resolve(), bytes };
+  }
+  return workerDownload(url, name);
+}
+
+// Download `files` ({url, name}) now, for a later volumeDownload of any of them to take; the files of an
+// earlier call that are not among them are let go. A reading page asks for the next item's files while
+// the reader reads the current one.
+export function volumePrefetch(files) {
+  const kept = new Map();
+  for (const { url, name } of files) {
+    const download = prefetched.get(url) ?? workerDownload(url, name);
+    download.bytes.catch(() => {}); // a failed prefetch is seen by its taker, if there is one
+    kept.set(url, download);
+  }
+  prefetched = kept;
+}
+
+function workerDownload(url, name) {
   const id = downloads.next;
   downloads.next += 1;
   const download = {};

@@ -196,12 +196,18 @@ def test_nothing_the_reader_receives_names_a_source(study: ReaderStudy, study_wo
         response = client.get(f"/api/studies/{study.pk}/next/")
         _assert_blind(response.content.decode() + str(response.headers), "the next item's JSON")
         data = response.json()
-        assert set(data) == NEXT_ITEM_KEYS, "the item names nothing but its files"
-        assert {side: set(mask) for side, mask in data["masks"].items()} == {
-            "A": {"url", "name"},
-            "B": {"url", "name"},
-        }
-        urls = [image["url"] for image in data["images"]] + [mask["url"] for mask in data["masks"].values()]
+        # The item after this one (absent after the last) is named as this one is: by its files.
+        following = data.get("following", {"images": [], "masks": data["masks"]})
+        assert set(data) - {"following"} == NEXT_ITEM_KEYS, "the item names nothing but its files"
+        assert set(following) == {"images", "masks"}, "the next item names nothing but its files"
+        for item in (data, following):
+            assert {side: set(mask) for side, mask in item["masks"].items()} == {
+                "A": {"url", "name"},
+                "B": {"url", "name"},
+            }
+        urls = [
+            file["url"] for item in (data, following) for file in [*item["images"], *item["masks"].values()]
+        ]
         for url in [*urls, data["answer_url"], data["drawn_url"]]:
             _assert_blind(url, url)
         for url in urls:

@@ -113,7 +113,7 @@ def test_a_catch_trial_reaches_the_reader_like_any_item(
         item = reader.items.get(token=data["item"])
         files = [client.get(mask["url"]) for mask in data["masks"].values()]
         shape = (
-            tuple(sorted(data)),
+            tuple(sorted(set(data) - {"following"})),  # absent after the last item, whatever its trial
             tuple(sorted(data["masks"]["A"])),
             tuple(response.status_code for response in files),
             tuple(sorted(files[0].headers)) == tuple(sorted(files[1].headers)),

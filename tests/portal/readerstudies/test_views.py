@@ -244,3 +244,46 @@ def test_the_admin_lists_studies_and_answers_read_only(study: ReaderStudy, study
     assert client.get(f"/admin/readerstudies/readerstudy/{study.pk}/change/").status_code == 200
     assert client.get(f"/admin/readerstudies/readingitem/{item.pk}/change/").status_code == 200
     assert client.get("/admin/readerstudies/readingitem/add/").status_code == 403
+
+
+def test_the_next_item_names_the_files_of_the_one_after_it_without_handing_that_one_out(
+    study: ReaderStudy, study_world: StudyWorld
+) -> None:
+    client = Client()
+    client.force_login(study_world.person("reader"))
+    first = client.get(f"/api/studies/{study.pk}/next/").json()
+    following = first["following"]
+
+    # The page downloads the following item's files while the reader reads this one: they answer now,
+    # both masks alike, and that item is not handed out (its reading time has not started).
+    for url in [image["url"] for image in following["images"]] + [
+        m["url"] for m in following["masks"].values()
+    ]:
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response["Content-Type"] == "application/octet-stream"
+    assert ReadingItem.objects.get(reader__user=study_world.person("reader"), position=2).shown_at is None
+    assert set(following) == {"images", "masks"}
+    assert following["masks"]["A"]["name"] == following["masks"]["B"]["name"] == "mask.nii.gz"
+
+    client.post(first["answer_url"], {"preference": "A"}, content_type="application/json")
+    second = client.get(f"/api/studies/{study.pk}/next/").json()
+    assert second["images"] == following["images"]
+    assert second["masks"] == following["masks"]
+    client.post(second["answer_url"], {"preference": "B"}, content_type="application/json")
+    last = client.get(f"/api/studies/{study.pk}/next/").json()
+    assert last["position"] == len(CASE_NAMES)
+    assert "following" not in last
+
+
+def test_each_background_names_its_file_by_sha256_so_that_items_of_one_case_share_it(
+    study: ReaderStudy, study_world: StudyWorld
+) -> None:
+    client = Client()
+    client.force_login(study_world.person("reader"))
+    item = client.get(f"/api/studies/{study.pk}/next/").json()
+    reading = ReadingItem.objects.select_related("study_case__case").get(token=item["item"])
+
+    (image,) = item["images"]
+    expected = reading.study_case.case.images.get(interface="non-contrast-ct").sha256
+    assert (image["interface"], image["sha256"]) == ("non-contrast-ct", expected)
