@@ -15,8 +15,10 @@ from typing import Literal
 from evaluation.metrics.lesion import LesionMatching
 
 __all__ = [
+    "PREDICTED_LESION_COUNT",
     "PREDICTED_VOLUME",
     "PROFILES",
+    "REFERENCE_LESION_COUNT",
     "REFERENCE_VOLUME",
     "Direction",
     "MetricColumn",
@@ -120,6 +122,8 @@ def profile_get(*, name: str) -> Profile:
 
 PREDICTED_VOLUME = "predicted_volume_ml"
 REFERENCE_VOLUME = "reference_volume_ml"
+PREDICTED_LESION_COUNT = "predicted_lesion_count"
+REFERENCE_LESION_COUNT = "reference_lesion_count"
 
 _VOLUME_COLUMNS = (
     MetricColumn(PREDICTED_VOLUME, "Predicted volume", "ml", Direction.LOWER_IS_BETTER, WorstValue.ZERO),
@@ -130,14 +134,26 @@ _VOLUME_COLUMNS = (
         Direction.LOWER_IS_BETTER,
         WorstValue.GROUND_TRUTH_VOLUME,
     ),
+    MetricColumn(
+        PREDICTED_LESION_COUNT, "Predicted lesions", "lesions", Direction.LOWER_IS_BETTER, WorstValue.ZERO
+    ),
+    MetricColumn(
+        REFERENCE_LESION_COUNT,
+        "Reference lesions",
+        "lesions",
+        Direction.LOWER_IS_BETTER,
+        WorstValue.GROUND_TRUTH_LESION_COUNT,
+    ),
 )
 
 
 def profile_with_volumes(*, name: str) -> Profile:
-    """The profile ``name`` plus the predicted and reference lesion volumes (ml), which the portal stores
-    with every case's scores for its volume plots and clinical correlations; shown, never ranked.
+    """The profile ``name`` plus the predicted and reference lesion volumes (ml) and lesion counts (the
+    profile's connected components), which the portal stores with every case's scores for its volume
+    plots, biomarker agreement and clinical correlations; shown, never ranked. Stored once when the case
+    is scored, so no page reads a mask again to count its lesions.
 
-    A missing prediction scores a predicted volume of 0 ml and keeps the reference volume.
+    A missing prediction scores a predicted volume of 0 ml and 0 lesions and keeps the reference's.
     """
     profile = profile_get(name=name)
     return dataclasses.replace(profile, metrics=(*profile.metrics, *_VOLUME_COLUMNS))

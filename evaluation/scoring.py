@@ -162,6 +162,8 @@ _METRICS: Mapping[str, Callable[[_CroppedPair], float]] = {
     ),
     "predicted_volume_ml": lambda pair: lesion_volume_ml(pair.prediction, spacing_mm=pair.spacing_mm),
     "reference_volume_ml": lambda pair: lesion_volume_ml(pair.ground_truth, spacing_mm=pair.spacing_mm),
+    "predicted_lesion_count": lambda pair: pair.detection.predicted_lesions,
+    "reference_lesion_count": lambda pair: pair.detection.ground_truth_lesions,
 }
 
 

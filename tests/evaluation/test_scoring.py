@@ -7,7 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluation.profiles import PROFILES, Direction, MetricColumn, Profile, WorstValue, profile_get
+from evaluation.metrics.lesion import lesion_count
+from evaluation.profiles import (
+    PROFILES,
+    Direction,
+    MetricColumn,
+    Profile,
+    WorstValue,
+    profile_get,
+    profile_with_volumes,
+)
 from evaluation.scoring import CaseStatus, case_files, case_id_from_path, score_case, score_folders
 from tests.evaluation.masks import ANISOTROPIC_MM, ORIGIN_MM, two_lesions, write_mask
 from tests.hostile_masks import nifti_bytes
@@ -350,3 +359,28 @@ def test_score_folders_refuses_a_profile_column_it_cannot_compute(
     profile = Profile("odd", "odd", (column,), "one_to_one_iou", 0.2, 26)
     with pytest.raises(ValueError, match=r"'brier_score' is not one evaluation\.scoring can compute"):
         score_folders(profile=profile, ground_truth_dir=ground_truth_path.parent, predictions_dir=tmp_path)
+
+
+def test_the_portals_profile_stores_both_lesion_counts_as_the_profile_counts_lesions(tmp_path: Path) -> None:
+    ground_truth = two_lesions()
+    prediction = np.zeros_like(ground_truth)
+    prediction[1:3, 2:5, 2:5] = True
+    prediction[5, 0, 0] = True
+    prediction[4, 1, 1] = True  # touches the voxel above at a corner only: one lesion at 26-connectivity
+    write_mask(tmp_path / "gt" / "sub-stroke0001_ses-02_lesion-msk.nii.gz", ground_truth.astype(np.uint16))
+    write_mask(tmp_path / "gt" / "sub-stroke0002_ses-02_lesion-msk.nii.gz", ground_truth.astype(np.uint16))
+    write_mask(tmp_path / "pred" / "sub-stroke0001.nii.gz", prediction.astype(np.uint8))
+
+    result = score_folders(
+        profile=profile_with_volumes(name="isles24"),
+        ground_truth_dir=tmp_path / "gt",
+        predictions_dir=tmp_path / "pred",
+        workers=1,
+    )
+
+    scored, missing = (case.metrics for case in result.cases)
+    assert scored["reference_lesion_count"] == lesion_count(ground_truth, connectivity=26) == 2
+    assert scored["predicted_lesion_count"] == lesion_count(prediction, connectivity=26) == 2
+    assert lesion_count(prediction, connectivity=6) == 3
+    assert missing["predicted_lesion_count"] == 0
+    assert missing["reference_lesion_count"] == 2
