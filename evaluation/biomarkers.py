@@ -6,6 +6,10 @@
   agreement, each with its confidence interval.
 - :func:`clinical_correlations`: Spearman's rho of per-case values (e.g. predicted volume) with each
   clinical score (NIHSS at admission, 90-day mRS), with bootstrap intervals.
+- :func:`agreement_with_reference` and :func:`correlations_beside_reference`: a per-case biomarker
+  (lesion volume, lesion count) of an algorithm against the reference annotation's: ICC and Bland-Altman,
+  and each clinical correlation beside the reference's with their paired difference (DeepISLES's "as good
+  as the experts" comparison).
 
 Pure NumPy and SciPy, no Django: the leaderboards call these, and so can a script on an organizer's laptop.
 Every function raises ``ValueError`` with a sentence for unusable input.
@@ -20,14 +24,18 @@ from numpy.typing import ArrayLike
 from scipy.stats import f as f_distribution
 from scipy.stats import t as t_distribution
 
-from evaluation.stats import Correlation, spearman_with_ci
+from evaluation.stats import Correlation, CorrelationDifference, spearman_difference_with_ci, spearman_with_ci
 
 __all__ = [
     "MIN_CORRELATION_PAIRS",
+    "Agreement",
     "BlandAltman",
+    "CorrelationBesideReference",
     "IntraclassCorrelation",
+    "agreement_with_reference",
     "bland_altman",
     "clinical_correlations",
+    "correlations_beside_reference",
     "icc_agreement",
 ]
 
@@ -257,3 +265,76 @@ def clinical_correlations(
         values, scores = zip(*pairs, strict=True)
         correlations[label] = spearman_with_ci(values, scores, samples=samples, seed=seed)
     return correlations
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """A per-case biomarker's agreement with the reference's over the ``cases`` both have: ICC(A,1) (None
+    under 2 cases) and Bland-Altman (None without a case)."""
+
+    icc: IntraclassCorrelation | None
+    bland_altman: BlandAltman | None
+    cases: int
+
+
+def agreement_with_reference(reference: Mapping[str, float], measured: Mapping[str, float]) -> Agreement:
+    """:func:`icc_agreement` and :func:`bland_altman` of ``measured`` against ``reference``, both case ->
+    value (e.g. lesion volume in ml, or lesion count), on the cases present in both, in case order.
+
+    >>> reference, measured = {"a": 10.0, "b": 20.0, "c": 40.0}, {"a": 12.0, "b": 21.0, "c": 44.0}
+    >>> result = agreement_with_reference(reference, measured)
+    >>> round(result.icc.coefficient, 3), round(result.bland_altman.bias, 2)
+    (0.986, 2.33)
+    """
+    cases = sorted(case for case in measured if case in reference)
+    references = [reference[case] for case in cases]
+    measurements = [measured[case] for case in cases]
+    return Agreement(
+        icc=icc_agreement(list(zip(references, measurements, strict=True))) if len(cases) >= 2 else None,
+        bland_altman=bland_altman(references, measurements) if cases else None,
+        cases=len(cases),
+    )
+
+
+@dataclass(frozen=True)
+class CorrelationBesideReference:
+    """A measurement's correlation with a clinical score, the reference's on the same cases, and how much
+    they differ (measured minus reference, with its paired bootstrap interval)."""
+
+    correlation: Correlation
+    reference: Correlation
+    difference: CorrelationDifference
+
+
+def correlations_beside_reference(
+    reference: Mapping[str, float],
+    measured: Mapping[str, float],
+    clinical_scores: Mapping[str, Mapping[str, float]],
+    *,
+    samples: int = 1000,
+    seed: int = 0,
+) -> dict[str, CorrelationBesideReference]:
+    """Per clinical score label: Spearman's rho of ``measured`` and of ``reference`` (case -> value) with
+    the score, on the same cases (those present in all three), and their difference.
+
+    Why the same cases: a reference correlation over more patients than the algorithm's would compare two
+    populations, not two measurements. Each correlation's interval is :func:`spearman_with_ci`'s, the
+    difference's :func:`evaluation.stats.spearman_difference_with_ci`'s, all from ``seed``. A score with
+    fewer than :data:`MIN_CORRELATION_PAIRS` such cases is left out.
+    """
+    compared = {}
+    for label, by_case in clinical_scores.items():
+        cases = sorted(case for case in by_case if case in measured and case in reference)
+        if len(cases) < MIN_CORRELATION_PAIRS:
+            continue
+        references = [reference[case] for case in cases]
+        measurements = [measured[case] for case in cases]
+        scores = [by_case[case] for case in cases]
+        compared[label] = CorrelationBesideReference(
+            correlation=spearman_with_ci(measurements, scores, samples=samples, seed=seed),
+            reference=spearman_with_ci(references, scores, samples=samples, seed=seed),
+            difference=spearman_difference_with_ci(
+                references, measurements, scores, samples=samples, seed=seed
+            ),
+        )
+    return compared

@@ -297,31 +297,89 @@ def forest_plot_svg(
     ``subgroups`` are :func:`evaluation.subgroups.subgroup_means`'s; each row is labelled with the
     subgroup's name and its number of cases.
     """
-    rows = len(subgroups)
-    height = MARGIN_TOP + ROW_HEIGHT * max(rows, 1) + MARGIN_BOTTOM
-    bottom = MARGIN_TOP + ROW_HEIGHT * max(rows, 1)
-    reach = [value for group in subgroups for value in (group.mean, *group.interval)]
-    if overall_mean is not None:
-        reach.append(overall_mean)
-    x = _Scale(*_bounds(reach), MARGIN_LEFT, WIDTH - MARGIN_RIGHT)
+    return _interval_rows_svg(
+        title=title,
+        rows=[
+            IntervalRow(
+                label=f"{group.subgroup} (n = {group.cases})",
+                value=group.mean,
+                interval=group.interval,
+                tip=(
+                    f"{group.subgroup}: mean {_format(group.mean)} ({_format(group.interval[0])} to "
+                    f"{_format(group.interval[1])}), n = {group.cases}"
+                ),
+            )
+            for group in subgroups
+        ],
+        line=None if overall_mean is None else (overall_mean, f"all cases: {_format(overall_mean)}"),
+        value_label=value_label,
+    )
+
+
+@dataclass(frozen=True)
+class IntervalRow:
+    """One row of a dot plot: its label, the estimate, its interval and the mark's tooltip; a row marked
+    ``is_reference`` is drawn in the reference's colour."""
+
+    label: str
+    value: float
+    interval: tuple[float, float]
+    tip: str
+    is_reference: bool = False
+
+
+def correlation_dot_plot_svg(*, title: str, rows: Sequence[IntervalRow], value_label: str) -> str:
+    """Dot plot of correlations with their intervals, one row each, on a -1 to 1 axis, with a dashed line
+    at the reference row's estimate (the first marked ``is_reference``), so that a row whose interval
+    crosses it reads at a glance as not shown to differ from the reference. An undefined (NaN) estimate
+    has its label and no mark."""
+    reference = next((row for row in rows if row.is_reference and math.isfinite(row.value)), None)
+    return _interval_rows_svg(
+        title=title,
+        rows=rows,
+        line=None
+        if reference is None
+        else (reference.value, f"{reference.label}: {_format(reference.value)}"),
+        value_label=value_label,
+        reach=(-1.0, 1.0),
+    )
+
+
+def _interval_rows_svg(
+    *,
+    title: str,
+    rows: Sequence[IntervalRow],
+    line: tuple[float, str] | None,
+    value_label: str,
+    reach: tuple[float, ...] = (),
+) -> str:
+    """Rows of an estimate (a square) and its interval (a line), with an optional dashed vertical line."""
+    height = MARGIN_TOP + ROW_HEIGHT * max(len(rows), 1) + MARGIN_BOTTOM
+    bottom = MARGIN_TOP + ROW_HEIGHT * max(len(rows), 1)
+    values = [*reach, *(value for row in rows for value in (row.value, *row.interval))]
+    if line is not None:
+        values.append(line[0])
+    x = _Scale(*_bounds(values), MARGIN_LEFT, WIDTH - MARGIN_RIGHT)
     body = _x_axis(x, y=bottom, label=value_label)
-    if overall_mean is not None and math.isfinite(overall_mean):
+    if line is not None and math.isfinite(line[0]):
         body.append(
-            f'<line x1="{x(overall_mean):.1f}" y1="{MARGIN_TOP:.1f}" x2="{x(overall_mean):.1f}" '
+            f'<line x1="{x(line[0]):.1f}" y1="{MARGIN_TOP:.1f}" x2="{x(line[0]):.1f}" '
             f'y2="{bottom:.1f}" stroke="{MUTED}" stroke-dasharray="4 3"><title>'
-            f"{escape(f'all cases: {_format(overall_mean)}')}</title></line>"
+            f"{escape(line[1])}</title></line>"
         )
-    for row, group in enumerate(subgroups):
-        y = MARGIN_TOP + ROW_HEIGHT * (row + 0.5)
-        low, high = group.interval
-        body.append(_text(MARGIN_LEFT - 8, y + 4, f"{group.subgroup} (n = {group.cases})", anchor="end"))
-        body.append(f'<line x1="{x(low):.1f}" y1="{y:.1f}" x2="{x(high):.1f}" y2="{y:.1f}" stroke="{INK}"/>')
-        tip = (
-            f"{group.subgroup}: mean {_format(group.mean)} ({_format(low)} to {_format(high)}), "
-            f"n = {group.cases}"
-        )
+    for number, row in enumerate(rows):
+        y = MARGIN_TOP + ROW_HEIGHT * (number + 0.5)
+        body.append(_text(MARGIN_LEFT - 8, y + 4, row.label, anchor="end"))
+        if not math.isfinite(row.value):
+            continue
+        low, high = row.interval
+        if math.isfinite(low) and math.isfinite(high):
+            body.append(
+                f'<line x1="{x(low):.1f}" y1="{y:.1f}" x2="{x(high):.1f}" y2="{y:.1f}" stroke="{INK}"/>'
+            )
+        colour = INK if row.is_reference else ACCENT
         body.append(
-            f'<rect class="mark" x="{x(group.mean) - 4:.1f}" y="{y - 4:.1f}" width="8" height="8" '
-            f'fill="{ACCENT}"><title>{escape(tip)}</title></rect>'
+            f'<rect class="mark" x="{x(row.value) - 4:.1f}" y="{y - 4:.1f}" width="8" height="8" '
+            f'fill="{colour}"><title>{escape(row.tip)}</title></rect>'
         )
     return _document(title=title, height=height, body=body)

@@ -6,9 +6,17 @@ import numpy as np
 import pandas as pd
 import pingouin
 import pytest
+from scipy.stats import spearmanr
 
-from evaluation.biomarkers import bland_altman, clinical_correlations, icc_agreement
-from evaluation.stats import spearman_with_ci
+from evaluation.biomarkers import (
+    Agreement,
+    agreement_with_reference,
+    bland_altman,
+    clinical_correlations,
+    correlations_beside_reference,
+    icc_agreement,
+)
+from evaluation.stats import spearman_difference_with_ci, spearman_with_ci
 
 # Shrout & Fleiss (1979), Table 2: six targets rated by four judges; Table 4 gives ICC(2,1) = 0.29.
 SHROUT_FLEISS = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
@@ -137,3 +145,68 @@ def test_clinical_correlations_pair_cases_by_name_and_skip_scores_with_too_few_p
     expected = spearman_with_ci([3.0, 20.0, 45.0, 90.0], [2.0, 9.0, 14.0, 21.0], samples=200, seed=0)
     assert correlations["NIHSS at admission"] == expected
     assert correlations["NIHSS at admission"].pairs == 4
+
+
+def test_agreement_with_reference_pairs_cases_by_name_as_icc_and_bland_altman_do() -> None:
+    reference = {"sub-1": 10.0, "sub-2": 20.0, "sub-3": 40.0, "sub-9": 7.0}
+    measured = {"sub-3": 44.0, "sub-1": 12.0, "sub-2": 21.0, "sub-5": 3.0}
+
+    result = agreement_with_reference(reference, measured)
+
+    assert result.cases == 3
+    assert result.icc == icc_agreement([[10.0, 12.0], [20.0, 21.0], [40.0, 44.0]])
+    assert result.bland_altman == bland_altman([10.0, 20.0, 40.0], [12.0, 21.0, 44.0])
+    one = agreement_with_reference(reference, {"sub-1": 11.0})
+    assert one.icc is None
+    assert one.bland_altman is not None
+    assert one.bland_altman.bias == 1.0
+    assert agreement_with_reference(reference, {}) == Agreement(icc=None, bland_altman=None, cases=0)
+
+
+def test_the_difference_of_correlations_is_the_measured_rho_minus_the_references() -> None:
+    rng = np.random.default_rng(3)
+    nihss = rng.integers(0, 25, size=30).astype(float)
+    reference = nihss * 3.0 + rng.normal(0, 15, size=30)
+    measured = reference + rng.normal(0, 25, size=30)
+
+    result = spearman_difference_with_ci(reference, measured, nihss, samples=500, seed=1)
+
+    expected = spearmanr(measured, nihss).statistic - spearmanr(reference, nihss).statistic
+    assert result.difference == pytest.approx(expected, abs=1e-12)
+    assert result.interval[0] < result.difference < result.interval[1]
+    assert result.pairs == 30
+    assert result.valid_samples == 500
+    same = spearman_difference_with_ci(reference, reference, nihss, samples=200, seed=1)
+    assert same.difference == 0.0
+    assert same.interval == (0.0, 0.0)
+
+
+def test_the_difference_of_correlations_refuses_unpaired_or_too_few_values() -> None:
+    with pytest.raises(ValueError, match="must be paired, got 3, 3, 2 values"):
+        spearman_difference_with_ci([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="at least 3 complete triples, got 2"):
+        spearman_difference_with_ci([1.0, 2.0, math.nan], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    constant = spearman_difference_with_ci([1.0, 1.0, 1.0], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    assert math.isnan(constant.difference)
+    assert constant.valid_samples == 0
+
+
+def test_correlations_beside_reference_use_the_same_cases_for_both() -> None:
+    reference = {"sub-1": 3.0, "sub-2": 20.0, "sub-3": 45.0, "sub-4": 90.0, "sub-5": 11.0}
+    measured = {"sub-1": 5.0, "sub-2": 18.0, "sub-3": 60.0, "sub-4": 70.0}
+    clinical = {
+        "NIHSS at admission": {"sub-1": 2.0, "sub-2": 9.0, "sub-3": 21.0, "sub-4": 14.0, "sub-5": 40.0},
+        "mRS at 90 days": {"sub-1": 1.0, "sub-4": 5.0},
+    }
+
+    compared = correlations_beside_reference(reference, measured, clinical, samples=200, seed=0)
+
+    assert list(compared) == ["NIHSS at admission"]
+    beside = compared["NIHSS at admission"]
+    scores = [2.0, 9.0, 21.0, 14.0]
+    assert beside.correlation == spearman_with_ci([5.0, 18.0, 60.0, 70.0], scores, samples=200, seed=0)
+    assert beside.reference == spearman_with_ci([3.0, 20.0, 45.0, 90.0], scores, samples=200, seed=0)
+    assert beside.reference.pairs == 4  # sub-5 has no measured volume: left out of the reference's too
+    assert beside.difference.difference == pytest.approx(
+        beside.correlation.coefficient - beside.reference.coefficient
+    )

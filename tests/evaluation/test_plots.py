@@ -1,10 +1,17 @@
 """The server-side SVG plots: well-formed XML, labelled, one mark per data item, text escaped."""
 
+import math
 import xml.etree.ElementTree as ElementTree
 
+import pytest
+
 from evaluation.plots import (
+    ACCENT,
+    INK,
+    IntervalRow,
     bland_altman_svg,
     box_plot_svg,
+    correlation_dot_plot_svg,
     forest_plot_svg,
     rank_distribution_svg,
     significance_matrix_svg,
@@ -125,3 +132,23 @@ def test_forest_plot_has_a_square_per_subgroup_labelled_with_its_cases() -> None
 
     assert len(marks(root)) == 2
     assert {"TUM (n = 12)", "<Zurich> (n = 9)", "Dice", "Dice by centre"} <= set(texts(root))
+
+
+def test_correlation_dot_plot_marks_each_defined_correlation_and_a_line_at_the_references() -> None:
+    rows = [
+        IntervalRow("Reference annotation", 0.62, (0.4, 0.78), "reference", is_reference=True),
+        IntervalRow("Alpha", 0.55, (0.3, 0.74), "Alpha: rho = 0.550"),
+        IntervalRow("<Beta>", math.nan, (math.nan, math.nan), "Beta: too few cases"),
+    ]
+
+    root = parse(correlation_dot_plot_svg(title="Volume vs NIHSS", rows=rows, value_label="Spearman rho"))
+
+    assert len(marks(root)) == 2
+    assert [mark.get("fill") for mark in marks(root)] == [INK, ACCENT]
+    assert {"Reference annotation", "Alpha", "<Beta>", "Spearman rho"} <= set(texts(root))
+    dashed = [line for line in root.iter(f"{SVG}line") if line.get("stroke-dasharray")]
+    assert len(dashed) == 1
+    reference_x = float(marks(root)[0].get("x") or 0) + 4
+    assert float(dashed[0].get("x1") or 0) == pytest.approx(reference_x, abs=0.11)
+    assert "-1" in texts(root)
+    assert "1" in texts(root)
