@@ -20,9 +20,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evaluation.biomarkers import Agreement
+from evaluation.stats import Correlation
 from portal.challenges.models import Phase
 from portal.converters import BIGINT_MAX
-from portal.leaderboards import ensembles, selectors, services, subgroups
+from portal.leaderboards import biomarkers, ensembles, selectors, services, subgroups
 from portal.leaderboards.models import Ensemble, LeaderboardSettings
 from portal.leaderboards.selectors import LeaderboardAccess, entry_submitter_name
 from portal.leaderboards.views import export_response
@@ -211,9 +213,10 @@ class SubgroupTestSerializer(serializers.Serializer):
 
 
 class SubmissionSubgroupsSerializer(serializers.Serializer):
-    rank = serializers.IntegerField()
+    rank = serializers.IntegerField(allow_null=True, help_text="Null for an ensemble listed without a rank.")
     team = serializers.CharField()
     submission = serializers.IntegerField()
+    is_ensemble = serializers.BooleanField(help_text="An organizer's ensemble of submissions.")
     overall_mean = serializers.FloatField(allow_null=True, help_text="The mean over all its scored cases.")
     subgroups = SubgroupSerializer(many=True)
     test = SubgroupTestSerializer()
@@ -276,9 +279,10 @@ class LeaderboardSubgroupsView(APIView):
 
 def _submission_split(row: subgroups.SubmissionSubgroups) -> dict[str, object]:
     return {
-        "rank": row.entry.rank,
-        "team": row.name,
-        "submission": row.entry.submission_id,
+        "rank": row.submission.rank,
+        "team": row.submission.name,
+        "submission": row.submission.submission_id,
+        "is_ensemble": row.submission.is_ensemble,
         "overall_mean": row.overall_mean,
         "subgroups": [
             {
@@ -298,8 +302,174 @@ def _submission_split(row: subgroups.SubmissionSubgroups) -> dict[str, object]:
     }
 
 
+class IntervalField(serializers.ListField):
+    """A 95% interval as [low, high]; null bounds where it is undefined."""
+
+    child = serializers.FloatField(allow_null=True)
+
+
+class AgreementSerializer(serializers.Serializer):
+    cases = serializers.IntegerField(
+        help_text="Cases with a value from both the submission and the reference."
+    )
+    icc = serializers.FloatField(
+        allow_null=True, help_text="ICC(A,1); null under 2 cases or for constant values."
+    )
+    icc_interval = IntervalField()
+    bias = serializers.FloatField(allow_null=True, help_text="Mean of submission minus reference.")
+    bias_interval = IntervalField()
+    lower_limit = serializers.FloatField(allow_null=True, help_text="Bias - 1.96 sd.")
+    lower_limit_interval = IntervalField()
+    upper_limit = serializers.FloatField(allow_null=True, help_text="Bias + 1.96 sd.")
+    upper_limit_interval = IntervalField()
+
+
+class CorrelationSerializer(serializers.Serializer):
+    rho = serializers.FloatField(
+        allow_null=True, help_text="Spearman's rho; null when either side is constant."
+    )
+    interval = IntervalField(help_text="Bootstrap percentile 95% interval (1000 samples of the cases).")
+    p_value = serializers.FloatField(allow_null=True)
+    pairs = serializers.IntegerField()
+
+
+class CorrelationBesideReferenceSerializer(serializers.Serializer):
+    correlation = CorrelationSerializer(help_text="The submission's lesion volume with the score.")
+    reference = CorrelationSerializer(
+        help_text="The reference annotation's volume with it, on the same cases."
+    )
+    difference = serializers.FloatField(
+        allow_null=True, help_text="The submission's rho minus the reference's."
+    )
+    difference_interval = IntervalField(help_text="Paired bootstrap 95% interval of the difference.")
+
+
+class CaseBiomarkersSerializer(serializers.Serializer):
+    case = serializers.CharField()
+    volume_ml = serializers.FloatField()
+    lesion_count = serializers.IntegerField(
+        allow_null=True, help_text="Null for a result scored before lesion counts were stored."
+    )
+
+
+class ReferenceBiomarkersSerializer(serializers.Serializer):
+    cases = CaseBiomarkersSerializer(many=True)
+    correlations = serializers.DictField(child=CorrelationSerializer(), help_text="By clinical score label.")
+
+
+class SubmissionBiomarkersSerializer(serializers.Serializer):
+    rank = serializers.IntegerField(allow_null=True, help_text="Null for an ensemble listed without a rank.")
+    team = serializers.CharField()
+    submission = serializers.IntegerField()
+    is_ensemble = serializers.BooleanField()
+    cases = CaseBiomarkersSerializer(many=True)
+    volume_agreement = AgreementSerializer(help_text="Lesion volume (ml) against the reference's.")
+    lesion_count_agreement = AgreementSerializer(help_text="Lesion count against the reference's.")
+    correlations = serializers.DictField(
+        child=CorrelationBesideReferenceSerializer(), help_text="By clinical score label."
+    )
+
+
+class BiomarkersSerializer(serializers.Serializer):
+    clinical_scores = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The scores correlated: those the cases carry, outcomes only where the user may see them.",
+    )
+    reference = ReferenceBiomarkersSerializer()
+    results = SubmissionBiomarkersSerializer(many=True)
+
+
+class LeaderboardBiomarkersView(APIView):
+    """Lesion volume and lesion count as biomarkers: per compared submission (the entries, and for
+    organizers the unranked ensembles) and for the reference annotation, the per-case values, the
+    agreement with the reference (ICC(A,1), Bland-Altman) and the volume's Spearman correlation with each
+    clinical score beside the reference's. Seen where the per-case scores are (never by a participant in a
+    hidden test phase); correlations with follow-up outcomes where the user may see them."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses={
+            200: BiomarkersSerializer,
+            403: OpenApiResponse(description=f"{NOT_PUBLISHED} Or per-case scores hidden from the user."),
+        }
+    )
+    def get(self, request: Request, phase_slug: str) -> Response:
+        access = _access(request, phase_slug)
+        if not access.case_scores_visible:
+            _refuse(
+                request,
+                "Per-case volumes and lesion counts of this phase are not shown to you.",
+                code="hidden_cases",
+            )
+        result = biomarkers.leaderboard_biomarkers(access=access, user=request.user)
+        return Response(
+            {
+                "clinical_scores": result.clinical_labels,
+                "reference": {
+                    "cases": [vars(case) for case in result.reference.cases],
+                    "correlations": {
+                        label: _correlation(correlation)
+                        for label, correlation in result.reference.correlations.items()
+                    },
+                },
+                "results": [_submission_biomarkers(row) for row in result.submissions],
+            }
+        )
+
+
+def _submission_biomarkers(row: biomarkers.SubmissionBiomarkers) -> dict[str, object]:
+    return {
+        "rank": row.submission.rank,
+        "team": row.submission.name,
+        "submission": row.submission.submission_id,
+        "is_ensemble": row.submission.is_ensemble,
+        "cases": [vars(case) for case in row.cases],
+        "volume_agreement": _agreement(row.volume_agreement),
+        "lesion_count_agreement": _agreement(row.count_agreement),
+        "correlations": {
+            label: {
+                "correlation": _correlation(beside.correlation),
+                "reference": _correlation(beside.reference),
+                "difference": _finite(beside.difference.difference),
+                "difference_interval": _interval(beside.difference.interval),
+            }
+            for label, beside in row.correlations.items()
+        },
+    }
+
+
+def _interval(bounds: tuple[float, float] | None) -> list[float | None]:
+    return [None, None] if bounds is None else [_finite(bound) for bound in bounds]
+
+
+def _agreement(agreement: Agreement) -> dict[str, object]:
+    icc, limits = agreement.icc, agreement.bland_altman
+    return {
+        "cases": agreement.cases,
+        "icc": None if icc is None else _finite(icc.coefficient),
+        "icc_interval": _interval(None if icc is None else icc.interval),
+        "bias": None if limits is None else _finite(limits.bias),
+        "bias_interval": _interval(None if limits is None else limits.bias_interval),
+        "lower_limit": None if limits is None else _finite(limits.lower_limit),
+        "lower_limit_interval": _interval(None if limits is None else limits.lower_limit_interval),
+        "upper_limit": None if limits is None else _finite(limits.upper_limit),
+        "upper_limit_interval": _interval(None if limits is None else limits.upper_limit_interval),
+    }
+
+
+def _correlation(correlation: Correlation) -> dict[str, object]:
+    return {
+        "rho": _finite(correlation.coefficient),
+        "interval": _interval(correlation.interval),
+        "p_value": _finite(correlation.p_value),
+        "pairs": correlation.pairs,
+    }
+
+
 class LeaderboardExportView(APIView):
-    """The leaderboard (``leaderboard``) or its per-case scores (``cases``) as ``csv`` or ``json``;
+    """The leaderboard (``leaderboard``), its per-case scores (``cases``), their split by every case
+    attribute (``subgroups``) or the clinical biomarkers (``biomarkers``) as ``csv`` or ``json``;
     organizers only."""
 
     permission_classes = [AllowAny]

@@ -17,6 +17,11 @@ urlpatterns = [
         name="leaderboard-subgroups",
     ),
     path(
+        "phases/<slug:phase_slug>/leaderboard/biomarkers/",
+        api.LeaderboardBiomarkersView.as_view(),
+        name="leaderboard-biomarkers",
+    ),
+    path(
         "phases/<slug:phase_slug>/leaderboard/export/<str:table>.<str:file_format>",
         api.LeaderboardExportView.as_view(),
         name="leaderboard-export",

@@ -6,11 +6,15 @@
 - Per-case scores are seen by organizers always; a participant sees those of their own team's (or their
   own, without a team) submissions, and only when the phase shows per-case scores to participants. A team
   never sees another team's per-case scores.
+- The results pages built on per-case scores (the split by case attributes, the clinical biomarkers)
+  compare what ``leaderboard_compared`` lists: those entries and, for organizers, the phase's scored
+  ensembles that are not ranked (an organizer's own analyses, listed beside the ranking).
 """
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, TextField, Value
 from django.db.models.functions import Cast
@@ -21,7 +25,7 @@ from portal.accounts.models import ChallengeRole, TeamMembership, User
 from portal.accounts.selectors import organizer_of
 from portal.challenges.models import Phase, Split
 from portal.datasets.models import Case
-from portal.leaderboards.models import LeaderboardEntry, LeaderboardSettings, RankStability
+from portal.leaderboards.models import Ensemble, LeaderboardEntry, LeaderboardSettings, RankStability
 from portal.submissions.models import CaseResult, Submission
 
 Publication = LeaderboardSettings.Publication
@@ -171,6 +175,7 @@ def leaderboard_rows(*, phase: Phase) -> QuerySet[LeaderboardEntry]:
             "computed_at",
             "submission_id",
             "submission__created_at",
+            "submission__kind",
             "team__name",
             "user__username",
         )
@@ -229,6 +234,67 @@ def leaderboard_case_entries(*, access: LeaderboardAccess, user: User) -> list[L
     return list(rows.filter(submission__in=own))
 
 
+@dataclass(frozen=True)
+class ComparedSubmission:
+    """A submission a results page compares: a leaderboard entry (``rank`` set; an ensemble the organizer
+    ranked is one) or an ensemble listed without a rank (``rank`` None)."""
+
+    submission_id: int
+    name: str
+    rank: int | None
+    is_ensemble: bool
+
+
+def leaderboard_compared(*, access: LeaderboardAccess, user: User) -> list[ComparedSubmission]:
+    """What the user's results pages compare: for organizers ``phase_compared``; for anyone else the
+    entries whose per-case scores they may see (``leaderboard_case_entries``), best first, never an
+    organizer's unranked ensemble."""
+    if access.is_organizer:
+        return phase_compared(phase=access.phase)
+    return [_compared(entry) for entry in leaderboard_case_entries(access=access, user=user)]
+
+
+def phase_compared(*, phase: Phase) -> list[ComparedSubmission]:
+    """Everything an organizer's results pages and exports compare: every entry, best first, then the
+    phase's scored ensembles that are not ranked, newest first."""
+    unranked = Ensemble.objects.filter(
+        submission__phase=phase, submission__status=Submission.Status.SUCCEEDED, is_ranked=False
+    ).order_by("-submission__created_at", "-pk")
+    return [_compared(entry) for entry in leaderboard_rows(phase=phase)] + [
+        ComparedSubmission(
+            submission_id=submission_id,
+            name=ensemble_name(submission_id=submission_id),
+            rank=None,
+            is_ensemble=True,
+        )
+        for submission_id in unranked.values_list("submission_id", flat=True)
+    ]
+
+
+def _compared(entry: LeaderboardEntry) -> ComparedSubmission:
+    return ComparedSubmission(
+        submission_id=entry.submission_id,
+        name=entry_submitter_name(entry),
+        rank=entry.rank,
+        is_ensemble=entry.submission.kind == Submission.Kind.ENSEMBLE,
+    )
+
+
+def compared_case_metrics(
+    *, phase: Phase, compared: Sequence[ComparedSubmission]
+) -> dict[int, dict[str, Mapping[str, float]]]:
+    """Each compared submission's per-case results on the phase's ground-truth version, as submission id
+    -> case name -> metrics (every compared submission present, with no case if it has no result), in
+    one query."""
+    by_submission: dict[int, dict[str, Mapping[str, float]]] = {row.submission_id: {} for row in compared}
+    results = CaseResult.objects.filter(
+        submission_id__in=by_submission, ground_truth_version=phase.ground_truth_version
+    ).values_list("submission_id", "case__name", "metrics")
+    for submission_id, case_name, metrics in results.order_by("case__name"):
+        by_submission[submission_id][case_name] = metrics
+    return by_submission
+
+
 def submission_list_own(*, phase: Phase, user: User) -> QuerySet[Submission]:
     """The submissions of the user's team in the phase, or the user's own when they have no team."""
     membership = TeamMembership.objects.filter(challenge_id=phase.challenge_id, user=user).first()
@@ -284,18 +350,21 @@ def phase_case_ids(*, phase: Phase) -> list[int]:
     return list(cases.values_list("pk", flat=True))
 
 
-def phase_clinical_scores(*, phase: Phase, outcomes: bool) -> dict[str, dict[str, float]]:
-    """Each clinical score the phase's cases carry, by label, as case id -> value (numbers only): the
-    follow-up outcomes with ``outcomes``, the scores known at admission without."""
+def phase_clinical_scores(
+    *, phase: Phase, outcomes: bool, case_key: Literal["pk", "name"] = "pk"
+) -> dict[str, dict[str, float]]:
+    """Each clinical score the phase's cases carry, by label, as case -> value (numbers only), the case
+    by its id (as text) or its name (``case_key``): the follow-up outcomes with ``outcomes``, the scores
+    known at admission without."""
     field = "outcome_data" if outcomes else "admission_data"
-    cases = Case.objects.filter(dataset_id=phase.dataset_id, split=phase.split).values_list("pk", field)
+    cases = Case.objects.filter(dataset_id=phase.dataset_id, split=phase.split).values_list(case_key, field)
     chosen = [score for score in CLINICAL_SCORES if score.is_outcome == outcomes]
     scores: dict[str, dict[str, float]] = {score.label: {} for score in chosen}
-    for case_id, tables in cases:
+    for case, tables in cases:
         for score in chosen:
             value = (tables or {}).get(score.table, {}).get(score.column)
             if isinstance(value, int | float) and not isinstance(value, bool):
-                scores[score.label][str(case_id)] = float(value)
+                scores[score.label][str(case)] = float(value)
     return {label: by_case for label, by_case in scores.items() if by_case}
 
 

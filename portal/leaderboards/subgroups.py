@@ -3,8 +3,9 @@ cases (centre, scanner, reference lesion volume bin...) with its bootstrap inter
 whether the metric differs between subgroups (``evaluation.subgroups``).
 
 Reads only, computed when asked (the leaderboard stores no split). A split is made of per-case scores, so
-it follows their rule: the entries a person may see the per-case scores of
-(``selectors.leaderboard_case_entries``), none for a participant in a hidden test phase. The attributes
+it follows their rule: what ``selectors.leaderboard_compared`` lists (the entries a person may see the
+per-case scores of, and for organizers the unranked ensembles), none for a participant in a hidden test
+phase. The attributes
 are the dataset's (``datasets.selectors.case_attributes_get``): uploaded by the organizers or derived from
 the reference and the data known at admission, never from follow-up outcomes.
 """
@@ -19,8 +20,7 @@ from portal.challenges.models import Phase
 from portal.datasets.selectors import CaseAttributes, case_attributes_get
 from portal.errors import PortalError
 from portal.leaderboards import selectors
-from portal.leaderboards.models import LeaderboardEntry
-from portal.leaderboards.selectors import CaseScoreRow, LeaderboardAccess, entry_submitter_name
+from portal.leaderboards.selectors import ComparedSubmission, LeaderboardAccess
 
 SUBGROUP_SAMPLES = 1000
 SUBGROUP_SEED = 0
@@ -40,8 +40,7 @@ class SplitChoices:
 class SubmissionSubgroups:
     """One submission's split: the mean over all its scored cases, each subgroup's, and the test."""
 
-    entry: LeaderboardEntry
-    name: str
+    submission: ComparedSubmission
     overall_mean: float | None
     subgroups: tuple[SubgroupMean, ...]
     test: SubgroupTest
@@ -49,7 +48,7 @@ class SubmissionSubgroups:
 
 @dataclass(frozen=True)
 class SubgroupSplit:
-    """The split of one metric by one attribute, for each entry the person may see per-case scores of."""
+    """The split of one metric by one attribute, for each submission the person's results pages compare."""
 
     attribute: str
     attribute_label: str
@@ -83,8 +82,8 @@ def leaderboard_subgroup_split(
     metric: str | None,
 ) -> SubgroupSplit | None:
     """The split of ``metric`` (default: the first column) by ``attribute`` (default: the first
-    attribute) for the entries whose per-case scores the user may see; None when the phase's cases have
-    no attribute or its board no column yet.
+    attribute) for what the user's results pages compare (``selectors.leaderboard_compared``); None when
+    the phase's cases have no attribute or its board no column yet.
 
     Raises ``PortalError`` (code ``no_such_attribute`` or ``no_such_metric``) naming the choices when
     either is not one of ``choices`` (the phase's). The caller checks ``access.case_scores_visible`` first.
@@ -95,10 +94,10 @@ def leaderboard_subgroup_split(
         attribute, choices.attributes, what="an attribute to split by", code="no_such_attribute"
     )
     metric = _chosen(metric, choices.metrics, what="a metric", code="no_such_metric")
-    entries = selectors.leaderboard_case_entries(access=access, user=user)
+    compared = selectors.leaderboard_compared(access=access, user=user)
     return _split(
-        rows=selectors.leaderboard_case_rows(entries=entries),
-        entries=entries,
+        per_case=selectors.compared_case_metrics(phase=access.phase, compared=compared),
+        compared=compared,
         attribute=attribute,
         metric=metric,
         choices=choices,
@@ -106,17 +105,18 @@ def leaderboard_subgroup_split(
 
 
 def leaderboard_subgroup_export_rows(*, phase: Phase) -> list[dict[str, object]]:
-    """Every split of the phase (each attribute by each column) for every entry, as flat rows: one per
-    subgroup, with the submission's test on the row of each of its subgroups (organizers' export)."""
+    """Every split of the phase (each attribute by each column) for what an organizer's results pages
+    compare (``selectors.phase_compared``), as flat rows: one per subgroup, with the submission's
+    test on the row of each of its subgroups (organizers' export)."""
     choices = leaderboard_split_choices(phase=phase)
-    entries = list(selectors.leaderboard_rows(phase=phase))
-    rows = selectors.leaderboard_case_rows(entries=entries)
+    compared = selectors.phase_compared(phase=phase)
+    per_case = selectors.compared_case_metrics(phase=phase, compared=compared)
     table = []
     for attribute in choices.attributes:
         for metric in choices.metrics:
             split = _split(
-                rows=rows,
-                entries=entries,
+                per_case=per_case,
+                compared=compared,
                 attribute=attribute,
                 metric=metric,
                 choices=choices,
@@ -125,9 +125,9 @@ def leaderboard_subgroup_export_rows(*, phase: Phase) -> list[dict[str, object]]
                 {
                     "attribute": attribute,
                     "metric": metric,
-                    "rank": submission.entry.rank,
-                    "team": submission.name,
-                    "submission": submission.entry.submission_id,
+                    "rank": submission.submission.rank,
+                    "team": submission.submission.name,
+                    "submission": submission.submission.submission_id,
                     "subgroup": group.subgroup,
                     "cases": group.cases,
                     "mean": group.mean,
@@ -153,29 +153,28 @@ def _chosen(value: str | None, offered: Mapping[str, str], *, what: str, code: s
 
 def _split(
     *,
-    rows: Sequence[CaseScoreRow],
-    entries: Sequence[LeaderboardEntry],
+    per_case: Mapping[int, Mapping[str, Mapping[str, float]]],
+    compared: Sequence[ComparedSubmission],
     attribute: str,
     metric: str,
     choices: SplitChoices,
 ) -> SubgroupSplit:
     by_case = choices.cases.by_case
     subgroups = {case: values[attribute] for case, values in by_case.items() if values.get(attribute)}
-    values: dict[int, dict[str, float]] = {entry.submission_id: {} for entry in entries}
-    for row in rows:
-        if metric in row.metrics:
-            values[row.entry.submission_id][row.case_name] = float(row.metrics[metric])
     submissions = []
-    for entry in entries:
-        per_case = values[entry.submission_id]
-        finite = [value for value in per_case.values() if math.isfinite(value)]
+    for submission in compared:
+        values = {
+            case: float(metrics[metric])
+            for case, metrics in per_case[submission.submission_id].items()
+            if metric in metrics
+        }
+        finite = [value for value in values.values() if math.isfinite(value)]
         submissions.append(
             SubmissionSubgroups(
-                entry=entry,
-                name=entry_submitter_name(entry),
+                submission=submission,
                 overall_mean=sum(finite) / len(finite) if finite else None,
-                subgroups=subgroup_means(per_case, subgroups, samples=SUBGROUP_SAMPLES, seed=SUBGROUP_SEED),
-                test=subgroup_difference_test(per_case, subgroups),
+                subgroups=subgroup_means(values, subgroups, samples=SUBGROUP_SAMPLES, seed=SUBGROUP_SEED),
+                test=subgroup_difference_test(values, subgroups),
             )
         )
     return SubgroupSplit(

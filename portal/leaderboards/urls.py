@@ -7,6 +7,7 @@ from portal.leaderboards import views
 urlpatterns = [
     path("<slug:phase_slug>/", views.leaderboard_detail, name="leaderboard-detail"),
     path("<slug:phase_slug>/cases/", views.leaderboard_cases, name="leaderboard-cases"),
+    path("<slug:phase_slug>/biomarkers/", views.leaderboard_biomarkers, name="leaderboard-biomarkers"),
     path(
         "<slug:phase_slug>/submissions/<id:submission_id>/",
         views.leaderboard_submission,

@@ -7,6 +7,7 @@ visitor is sent to log in (an organizer may see it), anyone else gets 403; anoth
 a 404, as if it did not exist.
 """
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -20,8 +21,9 @@ from django.utils.safestring import SafeString, mark_safe
 from evaluation import plots
 from evaluation.biomarkers import BlandAltman, IntraclassCorrelation, bland_altman, icc_agreement
 from evaluation.profiles import PREDICTED_VOLUME, REFERENCE_VOLUME
+from evaluation.stats import Correlation
 from portal.challenges.models import Phase
-from portal.leaderboards import ensembles, selectors, services, subgroups
+from portal.leaderboards import biomarkers, ensembles, selectors, services, subgroups
 from portal.leaderboards.forms import EnsembleForm
 from portal.leaderboards.models import Ensemble, LeaderboardEntry
 from portal.leaderboards.selectors import LeaderboardAccess, entry_submitter_name
@@ -194,7 +196,7 @@ def _subgroup_context(request: HttpRequest, access: LeaderboardAccess) -> dict[s
     forest_plots = [
         _svg(
             plots.forest_plot_svg(
-                title=f"{submission.name}: {split.metric_label} by {split.attribute_label}",
+                title=f"{submission.submission.name}: {split.metric_label} by {split.attribute_label}",
                 subgroups=submission.subgroups,
                 overall_mean=submission.overall_mean,
                 value_label=split.metric_label,
@@ -203,6 +205,65 @@ def _subgroup_context(request: HttpRequest, access: LeaderboardAccess) -> dict[s
         for submission in (split.submissions[:PLOTTED_ENTRIES] if split is not None else [])
     ]
     return {"split_choices": choices, "split": split, "forest_plots": forest_plots}
+
+
+def leaderboard_biomarkers(request: HttpRequest, phase_slug: str) -> HttpResponse:
+    """Lesion volume and lesion count as biomarkers: per compared submission (entries and, for
+    organizers, unranked ensembles) and the reference annotation, their agreement and the volume's
+    clinical correlations beside the reference's, with a dot plot per clinical score. Seen where the
+    per-case scores are."""
+    access = _access_or_404(request, phase_slug)
+    if not (access.leaderboard_visible and access.case_scores_visible):
+        return _refused(request, "Per-case volumes and lesion counts of this phase are not shown to you.")
+    result = biomarkers.leaderboard_biomarkers(access=access, user=request.user)
+    context = {
+        "access": access,
+        "phase": access.phase,
+        "biomarkers": result,
+        "reference_name": biomarkers.REFERENCE_NAME,
+        "reference_correlations": [
+            result.reference.correlations.get(label) for label in result.clinical_labels
+        ],
+        "correlation_rows": [
+            (row, [row.correlations.get(label) for label in result.clinical_labels])
+            for row in result.submissions
+        ],
+        "correlation_plots": [_correlation_plot(result, label) for label in result.clinical_labels],
+    }
+    return render(request, "leaderboards/leaderboard_biomarkers.html", context)
+
+
+def _correlation_plot(result: biomarkers.PhaseBiomarkers, label: str) -> SafeString:
+    """The reference's correlation of its volume with ``label`` and each submission's (the best
+    ``PLOTTED_ENTRIES``) as a dot plot with their intervals."""
+    reference = result.reference.correlations.get(label)
+    rows = [
+        _interval_row(biomarkers.REFERENCE_NAME, reference, is_reference=True),
+        *(
+            _interval_row(
+                submission.submission.name,
+                beside.correlation if (beside := submission.correlations.get(label)) is not None else None,
+            )
+            for submission in result.submissions[:PLOTTED_ENTRIES]
+        ),
+    ]
+    return _svg(
+        plots.correlation_dot_plot_svg(
+            title=f"Lesion volume vs {label}: Spearman rho with 95% intervals",
+            rows=rows,
+            value_label=f"Spearman rho with {label}",
+        )
+    )
+
+
+def _interval_row(
+    name: str, correlation: Correlation | None, *, is_reference: bool = False
+) -> plots.IntervalRow:
+    if correlation is None:
+        return plots.IntervalRow(name, math.nan, (math.nan, math.nan), f"{name}: too few cases", is_reference)
+    low, high = correlation.interval
+    tip = f"{name}: rho = {correlation.coefficient:.3f} ({low:.3f} to {high:.3f}), n = {correlation.pairs}"
+    return plots.IntervalRow(name, correlation.coefficient, correlation.interval, tip, is_reference)
 
 
 def leaderboard_submission(request: HttpRequest, phase_slug: str, submission_id: int) -> HttpResponse:

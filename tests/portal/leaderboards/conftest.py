@@ -9,7 +9,7 @@ from django.test import Client
 
 from portal.accounts.models import ChallengeRole, Team, User
 from portal.challenges.models import Phase, Split
-from portal.datasets.models import Case
+from portal.datasets.models import Case, GroundTruth
 from portal.leaderboards.models import LeaderboardSettings
 from portal.submissions.models import CaseResult, Submission
 from tests.portal.accounts.factories import (
@@ -48,11 +48,9 @@ def case_metrics(values: tuple[float, float, float, float], reference_ml: float)
     return metrics
 
 
-def scored_submission(
-    *, phase: Phase, creator: User, team: Team | None, rows: tuple[tuple[float, float, float, float], ...]
-) -> Submission:
-    """A SUCCEEDED submission with one result per case of the phase."""
-    submission = Submission.objects.create(
+def succeeded_submission(*, phase: Phase, creator: User, team: Team | None) -> Submission:
+    """A SUCCEEDED submission of the phase's kind, without results yet."""
+    return Submission.objects.create(
         phase=phase,
         creator=creator,
         team=team,
@@ -62,6 +60,27 @@ def scored_submission(
         size_bytes=1,
         status=Submission.Status.SUCCEEDED,
     )
+
+
+def ground_truth_recorded(*, case: Case, version: int, lesion_volume_ml: float) -> GroundTruth:
+    """The row of a case's reference mask with its lesion volume (the file itself is not needed by the
+    derived case attributes, which read the volume)."""
+    return GroundTruth.objects.create(
+        case=case,
+        version=version,
+        file="x",
+        sha256="0" * 64,
+        shape=[1, 1, 1],
+        spacing_mm=[1, 1, 1],
+        lesion_volume_ml=lesion_volume_ml,
+    )
+
+
+def scored_submission(
+    *, phase: Phase, creator: User, team: Team | None, rows: tuple[tuple[float, float, float, float], ...]
+) -> Submission:
+    """A SUCCEEDED submission with one result per case of the phase."""
+    submission = succeeded_submission(phase=phase, creator=creator, team=team)
     cases = Case.objects.filter(dataset=phase.dataset, split=phase.split).order_by("name")
     CaseResult.objects.bulk_create(
         CaseResult(submission=submission, case=case, metrics=case_metrics(values, reference_ml))

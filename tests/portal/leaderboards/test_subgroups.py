@@ -16,13 +16,13 @@ from django.urls import reverse
 
 from portal.accounts.models import ChallengeRole
 from portal.challenges.models import Phase, Split
-from portal.datasets.models import Case, GroundTruth
+from portal.datasets.models import Case
 from portal.leaderboards.services import leaderboard_rebuild, leaderboard_stability_rebuild
-from portal.submissions.models import CaseResult, Submission
+from portal.submissions.models import CaseResult
 from tests.portal.accounts.factories import ChallengeRoleFactory, TeamFactory, TeamMembershipFactory
 from tests.portal.challenges.factories import ChallengeFactory, PhaseFactory
 from tests.portal.datasets.factories import CaseFactory
-from tests.portal.leaderboards.conftest import Board
+from tests.portal.leaderboards.conftest import Board, ground_truth_recorded, succeeded_submission
 
 pytestmark = pytest.mark.django_db
 
@@ -49,29 +49,14 @@ def centres_phase() -> Phase:
     ]
     rng = np.random.default_rng(11)
     for case, volume_ml in zip(cases, rng.gamma(2.0, 15.0, size=len(cases)), strict=True):
-        GroundTruth.objects.create(
-            case=case,
-            version=phase.ground_truth_version,
-            file="x",
-            sha256="0" * 64,
-            shape=[1, 1, 1],
-            spacing_mm=[1, 1, 1],
-            lesion_volume_ml=float(volume_ml),
+        ground_truth_recorded(
+            case=case, version=phase.ground_truth_version, lesion_volume_ml=float(volume_ml)
         )
     for number, team_name in enumerate(TEAMS):
         team = TeamFactory(challenge=challenge, name=team_name)
         member = ChallengeRoleFactory(challenge=challenge, role=ChallengeRole.Role.PARTICIPANT).user
         TeamMembershipFactory(team=team, user=member)
-        submission = Submission.objects.create(
-            phase=phase,
-            creator=member,
-            team=team,
-            kind=phase.submission_kind,
-            file="submissions/x.zip",
-            sha256="0" * 64,
-            size_bytes=1,
-            status=Submission.Status.SUCCEEDED,
-        )
+        submission = succeeded_submission(phase=phase, creator=member, team=team)
         for case, centre in zip(cases, CENTRES, strict=True):
             shift = 0.3 if team_name == "Beta" and centre == "Zurich" else 0.0
             dice = float(np.clip(rng.normal(0.6 - 0.05 * number - shift, 0.1), 0, 1))
@@ -232,8 +217,8 @@ def test_the_split_is_read_in_a_fixed_number_of_queries(
     client.get(url)  # the session and the user, read once
 
     # The phase with the user's roles, the cases' attributes, their reference volumes, the last table's
-    # columns, the entries, the per-case results; and the session and user.
-    with django_assert_num_queries(8):
+    # columns, the entries, the unranked ensembles, the per-case results; and the session and user.
+    with django_assert_num_queries(9):
         answer = client.get(url, {"attribute": "lesion_volume", "metric": "dice"})
 
     assert answer.status_code == 200
