@@ -18,17 +18,15 @@ import io
 import os
 import secrets
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 from releases.synthetic import write_release
+from tests.bench.deployed_portal import free_port, gunicorn_serving, portal_environment
 
-REPOSITORY = Path(__file__).resolve().parents[2]
 CASES = 10
 CHUNK_BYTES = 1 << 20
 MIB = 2**20
@@ -48,20 +46,6 @@ def release_full_size(cache: Path) -> Path:
     return release
 
 
-def _environment(var_dir: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "DATABASE_URL": f"sqlite:///{var_dir / 'db.sqlite3'}",
-        "DJANGO_DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(40),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "VAR_DIR": str(var_dir),
-        "SECURE_SSL_REDIRECT": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
 def _populate(release: Path) -> tuple[str, list[str]]:
     """A challenge with the release imported as its training split, and a participant's API token."""
     from rest_framework.authtoken.models import Token
@@ -78,23 +62,6 @@ def _populate(release: Path) -> tuple[str, list[str]]:
     ChallengeRole.objects.create(user=user, challenge=challenge, role=ChallengeRole.Role.PARTICIPANT)
     names = sorted(dataset.cases.values_list("name", flat=True))
     return Token.objects.create(user=user).key, names
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_until_up(url: str, *, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2).close()  # our own loopback server
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"gunicorn did not answer {url} within {seconds:.0f} s.")
 
 
 def _status_kib(pid: int, field: str) -> int:
@@ -161,7 +128,9 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-download-") as scratch:
         var_dir = Path(scratch) / "var"
         var_dir.mkdir()
-        environment = _environment(var_dir)
+        environment = portal_environment(
+            database_url=f"sqlite:///{var_dir / 'db.sqlite3'}", var_dir=str(var_dir)
+        )
         os.environ.update(environment)
         import django
         from django.core.management import call_command
@@ -177,20 +146,13 @@ def main(argv: list[str] | None = None) -> None:
 def _measure(
     *, release: Path, token: str, names: list[str], scratch: Path, environment: dict[str, str]
 ) -> None:
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     archive_url = f"{base_url}/api/challenges/bench/archive/?split=train"
-    server = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}"),
-            *("--worker-class", "gthread", "--workers", "1", "--threads", "4"),
-        ],
-        cwd=REPOSITORY,
-        env=environment,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_until_up(f"{base_url}/health/")
+    options = ("--worker-class", "gthread", "--workers", "1", "--threads", "4")
+    with gunicorn_serving(
+        environment=environment, port=port, options=options, ready_path="/health/"
+    ) as server:
         worker = _worker_pid(server.pid)
         _archive_read(f"{base_url}/api/challenges/bench/files/?split=train", token)
         rss_before = _status_kib(worker, "VmRSS")
@@ -201,9 +163,6 @@ def _measure(
         peak_all = _status_kib(worker, "VmHWM")
         tar_s = _tar_sha256(release)
         cli_s = _cli_download(base_url, token, scratch / "download")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     release_bytes = sum(path.stat().st_size for path in release.rglob("*") if path.is_file())
     archive_mib, growth_kib = archive_bytes / MIB, peak_all - rss_before
     print(

@@ -1,9 +1,9 @@
 """Benchmark of the leaderboard on PostgreSQL (make bench-leaderboard).
 
 It creates its own database (``--database-url``, default ``postgres://postgres@127.0.0.1:5432/isles_bench``,
-dropped and created afresh), migrates it, and bulk-creates one phase with ``--cases`` hidden test cases
-(with NIHSS and 90-day mRS) and ``--submissions`` scored submissions of as many teams, each with every
-case's four metrics and volumes. It then prints:
+dropped and created afresh, and dropped at the end), migrates it, and bulk-creates one phase with
+``--cases`` hidden test cases (with NIHSS and 90-day mRS) and ``--submissions`` scored submissions of as
+many teams, each with every case's four metrics and volumes. It then prints:
 - the time of ``leaderboard_rebuild`` (the ranks) after one new result (median of ``--repeats`` new
   submissions; goal: under 1 s), of the stability step it queues (``leaderboard_stability_rebuild``),
   and, for comparison, of ``evaluation.ranking``'s bootstrap alone on a table of the same size;
@@ -15,8 +15,6 @@ case's four metrics and volumes. It then prints:
 import argparse
 import collections
 import os
-import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,45 +22,34 @@ import tempfile
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+from tests.bench.deployed_portal import (
+    REPOSITORY,
+    database_recreate,
+    free_port,
+    gunicorn_serving,
+    portal_environment,
+)
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/isles_bench"
 PHASE_SLUG = "bench-final"
 
 
 def _environment(database_url: str, var_dir: str) -> dict[str, str]:
-    """The settings of the portal as a deployment would have them: DEBUG off, PostgreSQL."""
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "DATABASE_URL": database_url,
-        "DJANGO_DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(40),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "VAR_DIR": var_dir,
-        # Plain HTTP on the loopback, as behind a TLS-terminating proxy, and 20 clients from one address
-        # that the API's throttles would otherwise answer 429: DRF's user throttle counts an anonymous
-        # client by its address too, so both rates are lifted.
-        "SECURE_SSL_REDIRECT": "0",
-        "API_THROTTLE_ANON": "100000/second",
-        "API_THROTTLE_USER": "100000/second",
+    """The deployed portal's settings on PostgreSQL, with what the load needs."""
+    return portal_environment(
+        database_url=database_url,
+        var_dir=var_dir,
+        # 20 clients from one address that the API's throttles would otherwise answer 429: DRF's user
+        # throttle counts an anonymous client by its address too, so both rates are lifted.
+        API_THROTTLE_ANON="100000/second",
+        API_THROTTLE_USER="100000/second",
         # The rebuild queues the stability step; here it goes to a folder broker and is timed on its own.
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-def _database_recreate(database_url: str) -> None:
-    import psycopg
-
-    server, name = database_url.rsplit("/", 1)
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
+        CELERY_TASK_ALWAYS_EAGER="0",
+    )
 
 
 def _populate(*, cases: int, submissions: int) -> None:
@@ -217,24 +204,6 @@ def _bootstrap_time(arguments: argparse.Namespace) -> float:
     return time.perf_counter() - started
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_until_up(url: str, *, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"gunicorn did not answer {url} within {seconds:.0f} s.")
-
-
 def load(url: str, *, clients: int, seconds: float) -> None:
     """Request ``url`` from ``clients`` threads for ``seconds``; print latencies and throughput."""
     latencies: list[float] = []
@@ -295,7 +264,7 @@ def main(argv: list[str] | None = None) -> None:
     var_dir = tempfile.mkdtemp(prefix="isles-bench-")
     environment = _environment(arguments.database_url, var_dir)
     os.environ.update(environment)
-    _database_recreate(arguments.database_url)
+    database_recreate(arguments.database_url)
     import django
     from django.core.management import call_command
 
@@ -322,19 +291,14 @@ def main(argv: list[str] | None = None) -> None:
 
     connections.close_all()
     _serve_and_load(arguments=arguments, environment=environment)
+    database_recreate(arguments.database_url, create=False)
 
 
 def _serve_and_load(*, arguments: argparse.Namespace, environment: dict[str, str]) -> None:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/api/phases/{PHASE_SLUG}/leaderboard/"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "portal.wsgi", "--workers", "2", "--bind", f"127.0.0.1:{port}"],
-        cwd=REPOSITORY,
-        env=environment,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_until_up(url)
+    port = free_port()
+    path = f"/api/phases/{PHASE_SLUG}/leaderboard/"
+    url = f"http://127.0.0.1:{port}{path}"
+    with gunicorn_serving(environment=environment, port=port, ready_path=path):
         with urllib.request.urlopen(url, timeout=30) as response:
             size = len(response.read())
         print(f"API answer: {size / 1024:.0f} KiB for the first 100 entries")
@@ -353,9 +317,6 @@ def _serve_and_load(*, arguments: argparse.Namespace, environment: dict[str, str
             cwd=REPOSITORY,
             check=True,
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 if __name__ == "__main__":

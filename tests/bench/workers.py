@@ -23,20 +23,23 @@ import argparse
 import os
 import re
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import NamedTuple
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+from tests.bench.deployed_portal import (
+    database_recreate,
+    free_port,
+    gunicorn_serving,
+    portal_environment,
+    process_running,
+)
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/isles_bench_workers"
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/14"
 SHAPE = [32, 32, 16]
@@ -49,66 +52,12 @@ COPY_DWI = (
 
 
 def _environment(*, database_url: str, broker_url: str, var_dir: str, portal_url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "DATABASE_URL": database_url,
-        "CELERY_BROKER_URL": broker_url,
-        "DJANGO_DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(40),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "0",
-        "VAR_DIR": var_dir,
-        "ISLES_PORTAL_URL": portal_url,
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-def _database_recreate(database_url: str, *, create: bool = True) -> None:
-    """Drop the bench's database, and make it afresh unless ``create`` is False (at the end)."""
-    import psycopg
-
-    server, name = database_url.rsplit("/", 1)
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if create:
-            connection.execute(f'CREATE DATABASE "{name}"')
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    import signal
-
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-
-
-@contextmanager
-def _process(command: Sequence[str], *, environment: dict[str, str], log: Path) -> Iterator[Path]:
-    """Run ``command`` in a process group of its own, logging to ``log``; stopped on leaving."""
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=REPOSITORY,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield log
-    finally:
-        _stop(process)
+    return portal_environment(
+        database_url=database_url,
+        var_dir=var_dir,
+        CELERY_BROKER_URL=broker_url,
+        ISLES_PORTAL_URL=portal_url,
+    )
 
 
 def _wait(what: str, check: object, *, seconds: float, logs: Sequence[Path]) -> None:
@@ -119,17 +68,6 @@ def _wait(what: str, check: object, *, seconds: float, logs: Sequence[Path]) -> 
         time.sleep(0.2)
     shown = "\n".join(f"--- {log}\n{log.read_text(errors='replace')[-2000:]}" for log in logs if log.exists())
     raise RuntimeError(f"Waited {seconds:.0f} s for {what}.\n{shown}")
-
-
-def _answers(url: str) -> bool:
-    """Whether the server at ``url`` answers at all (an error status is an answer)."""
-    try:
-        with urllib.request.urlopen(url, timeout=5):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False
 
 
 class JobTimes(NamedTuple):
@@ -341,11 +279,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from tests.inference.images import algorithm_images, engine_input_volumes, image_save
 
-    _database_recreate(arguments.database_url)
+    database_recreate(arguments.database_url)
     redis.Redis.from_url(arguments.broker_url).flushdb()
     with tempfile.TemporaryDirectory(prefix="isles-bench-workers-") as folder, ExitStack() as stack:
         root = Path(folder)
-        port = _free_port()
+        port = free_port()
         portal_url = f"http://127.0.0.1:{port}"
         environment = _environment(
             database_url=arguments.database_url,
@@ -367,24 +305,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         portal = Portal(archive=archive, cases=arguments.jobs)
         logs = [root / "gunicorn.log"]
         stack.enter_context(
-            _process(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "portal.wsgi",
-                    "--workers",
-                    "2",
-                    "--threads",
-                    "4",
-                    "--bind",
-                    f"127.0.0.1:{port}",
-                ],
+            gunicorn_serving(
                 environment=environment,
+                port=port,
+                options=("--workers", "2", "--threads", "4"),
+                ready_path="/api/me/",
                 log=logs[0],
             )
         )
-        _wait("the portal to answer", lambda: _answers(f"{portal_url}/api/me/"), seconds=60, logs=logs)
 
         def workers_start(count: int) -> ExitStack:
             started = ExitStack()
@@ -395,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log = home / "worker.log"
                 logs.append(log)
                 started.enter_context(
-                    _process(
+                    process_running(
                         [sys.executable, "-m", "inference.remote_worker"],
                         environment={
                             "PATH": os.environ["PATH"],
@@ -488,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             " goal: at most one job per worker)"
         )
     redis.Redis.from_url(arguments.broker_url).flushdb()
-    _database_recreate(arguments.database_url, create=False)
+    database_recreate(arguments.database_url, create=False)
     return 0
 
 
