@@ -1,4 +1,5 @@
-"""The algorithms API: resumable uploads of image archives, and the jobs of an algorithm submission.
+"""The algorithms API: resumable uploads of image archives, the jobs of an algorithm submission, and the
+re-runs of chosen submissions on a validation phase (organizers only).
 
 An upload is opened on a phase, then sent in chunks with ``PUT`` and a ``Content-Range`` header
 (``portal.uploads.api``, as every chunked upload); ``GET`` tells how many bytes arrived, so a client whose
@@ -26,9 +27,10 @@ from rest_framework.views import APIView
 
 from portal.accounts.models import User
 from portal.accounts.selectors import user_is_organizer
-from portal.algorithms import selectors, services
-from portal.algorithms.models import AlgorithmUpload, Job
+from portal.algorithms import selectors, services, validation
+from portal.algorithms.models import AlgorithmUpload, Job, ValidationRun
 from portal.challenges.models import Phase
+from portal.converters import BIGINT_MAX
 from portal.submissions.api import ETAG, IF_NONE_MATCH, NOT_MODIFIED, answer_unless_unchanged
 from portal.submissions.models import Submission
 from portal.submissions.selectors import phase_get_for_submissions, submission_get_visible_to
@@ -244,3 +246,71 @@ class SubmissionJobsView(APIView):
             etag=_jobs_etag(submission, jobs),
             answer=lambda: JobWithLogsSerializer(jobs, many=True).data,
         )
+
+
+class ValidationRunsCreateSerializer(serializers.Serializer):
+    submissions = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=BIGINT_MAX),
+        max_length=validation.MAX_RERUNS,
+        help_text="Ids of the challenge's succeeded algorithm submissions to run on the phase's cases.",
+    )
+
+
+class ValidationRunSerializer(serializers.ModelSerializer):
+    submission = serializers.IntegerField(source="submission_id", help_text="The re-run, a submission.")
+    original = serializers.IntegerField(source="original_id", help_text="The submission whose image it runs.")
+    phase = serializers.CharField(source="submission.phase.slug")
+    status = serializers.CharField(source="submission.status")
+    error = serializers.CharField(source="submission.error")
+    metrics_mean = serializers.DictField(source="submission.metrics_mean", child=serializers.FloatField())
+    skipped_cases = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="One sentence per case not run (nor scored): it lacks an input.",
+    )
+
+    class Meta:
+        model = ValidationRun
+        fields = ["id", "submission", "original", "phase", "status", "error", "metrics_mean", "skipped_cases"]
+
+
+class PhaseValidationRunsView(APIView):
+    """A validation phase's re-runs (GET) and new re-runs of chosen algorithm submissions on its cases
+    (POST), as jobs on the GPU workers: organizers of the challenge only. Poll the list for their status."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser]
+
+    def _phase(self, request: Request, slug: str) -> Phase:
+        try:
+            return validation.validation_phase_get_for_organizer(user=request.user, slug=slug)
+        except Phase.DoesNotExist as error:
+            raise Http404("No such validation phase.") from error
+
+    @extend_schema(
+        responses={
+            200: ValidationRunSerializer(many=True),
+            403: OpenApiResponse(description=validation.ORGANIZERS_ONLY),
+            404: OpenApiResponse(description="No such validation phase"),
+        }
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        phase = self._phase(request, slug)
+        return Response(ValidationRunSerializer(validation.validation_run_list(phase=phase), many=True).data)
+
+    @extend_schema(
+        request=ValidationRunsCreateSerializer,
+        responses={
+            201: ValidationRunSerializer(many=True),
+            400: OpenApiResponse(description="A submission cannot be re-run here (a sentence and a code)."),
+            403: OpenApiResponse(description=validation.ORGANIZERS_ONLY),
+            404: OpenApiResponse(description="No such validation phase"),
+        },
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        phase = self._phase(request, slug)
+        choice = ValidationRunsCreateSerializer(data=request.data)
+        choice.is_valid(raise_exception=True)
+        runs = validation.validation_reruns_create(
+            phase=phase, user=request.user, submissions=choice.validated_data["submissions"]
+        )
+        return Response(ValidationRunSerializer(runs, many=True).data, status=status.HTTP_201_CREATED)

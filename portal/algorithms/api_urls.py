@@ -15,6 +15,11 @@ urlpatterns = [
         api.PhaseAlgorithmContractView.as_view(),
         name="phase-algorithm-contract",
     ),
+    path(
+        "phases/<slug:slug>/validation-runs/",
+        api.PhaseValidationRunsView.as_view(),
+        name="phase-validation-runs",
+    ),
     path("algorithm-uploads/<uuid:upload_id>/", api.AlgorithmUploadView.as_view(), name="algorithm-upload"),
     path("submissions/<id:pk>/jobs/", api.SubmissionJobsView.as_view(), name="submission-jobs"),
     path("worker/jobs/next/", worker_api.NextJobView.as_view(), name="worker-job-next"),

@@ -12,7 +12,9 @@ class AlgorithmsConfig(AppConfig):
     def ready(self) -> None:
         from portal.algorithms.kind import AlgorithmKind
         from portal.algorithms.services import job_steps_register
+        from portal.algorithms.validation import RerunKind
         from portal.submissions.kinds import submission_kind_register
 
         submission_kind_register(AlgorithmKind())
+        submission_kind_register(RerunKind())
         job_steps_register()

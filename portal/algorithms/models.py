@@ -176,3 +176,27 @@ class RemoteWorker(models.Model):
 
     def __str__(self) -> str:
         return f"remote worker {self.name}"
+
+
+class ValidationRun(models.Model):
+    """An organizer's re-run of an algorithm submission on a validation phase (``Phase.is_validation``):
+    the re-run is a submission of its own (kind RERUN, owned by the organizer, no team) whose image is the
+    original's archive, reused by its name and digest, and whose jobs run the validation phase's cases
+    that have every input its containers read (``portal.algorithms.validation``)."""
+
+    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="validation_run")
+    original = models.ForeignKey(Submission, on_delete=models.PROTECT, related_name="validation_reruns")
+    skipped_cases = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            "One sentence per case of the validation phase that was not run (nor scored) because it lacks "
+            "an input the containers read."
+        ),
+    )
+
+    class Meta:
+        ordering = ["-submission__created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"re-run of submission {self.original_id} as submission {self.submission_id}"

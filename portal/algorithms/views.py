@@ -1,5 +1,6 @@
-"""Algorithm pages: a phase's image upload page (the chunks go through the API from the browser) and the
-jobs of an algorithm submission, with their logs for those allowed to read them.
+"""Algorithm pages: a phase's image upload page (the chunks go through the API from the browser), the
+jobs of an algorithm submission, with their logs for those allowed to read them, and a validation phase's
+re-runs of chosen submissions (organizers only).
 
 A phase or submission the user may not see is a 404.
 """
@@ -9,12 +10,12 @@ from collections import Counter
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_safe
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_safe
 
 from portal.accounts.models import ChallengeRole
 from portal.accounts.selectors import user_is_organizer, user_roles
-from portal.algorithms import selectors, services
+from portal.algorithms import selectors, services, validation
 from portal.algorithms.models import Job
 from portal.challenges.models import Phase
 from portal.submissions.models import Submission
@@ -80,3 +81,36 @@ def submission_jobs(request: HttpRequest, pk: int) -> HttpResponse:
         "status_labels": {"submission": dict(Submission.Status.choices), "job": dict(Job.Status.choices)},
     }
     return render(request, "algorithms/submission_jobs.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def validation_reruns(request: HttpRequest, slug: str) -> HttpResponse:
+    """A validation phase's re-runs (each with its original, status, scores and skipped cases) and the
+    form that re-runs chosen algorithm submissions of the challenge on it: organizers only (403), a 404
+    for a phase that is not a validation phase."""
+    try:
+        phase = validation.validation_phase_get_for_organizer(user=request.user, slug=slug)
+    except Phase.DoesNotExist as error:
+        raise Http404("No such validation phase.") from error
+    problem = ""
+    if request.method == "POST":
+        try:
+            chosen = [int(pk) for pk in request.POST.getlist("submissions")]
+        except ValueError:
+            problem = "Pick submissions from the list."
+        else:
+            try:
+                validation.validation_reruns_create(phase=phase, user=request.user, submissions=chosen)
+            except validation.RerunRefused as refused:
+                problem = refused.sentence
+            else:
+                return redirect("validation-reruns", slug=phase.slug)
+    context = {
+        "phase": phase,
+        "sources": validation.validation_sources(phase=phase),
+        "runs": validation.validation_run_list(phase=phase),
+        "missing_inputs": [gap.sentence for gap in selectors.phase_cases_missing_inputs(phase=phase)],
+        "problem": problem,
+    }
+    return render(request, "algorithms/validation_reruns.html", context, status=400 if problem else 200)

@@ -135,6 +135,15 @@ class Phase(models.Model):
             "left). Empty: no freeze."
         ),
     )
+    is_validation = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text=(
+            "An external-validation phase: its dataset is another one (e.g. a second centre's cases), it "
+            "takes no participant submissions, organizers re-run chosen algorithm submissions of the "
+            "challenge on it, and its leaderboard is its own, published only by an organizer."
+        ),
+    )
     upload_max_mb = models.PositiveIntegerField(
         default=2000,
         help_text=(

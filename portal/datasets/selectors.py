@@ -262,6 +262,19 @@ def data_terms_accepted(*, user: User, challenge: Challenge | int) -> bool:
     return DataTermsAcceptance.objects.filter(card=card, user=user, terms_version=card.terms_version).exists()
 
 
+def data_terms_consent_to_reruns(*, user_id: int, challenge: Challenge | int) -> bool:
+    """Whether the user's latest acceptance of the challenge's data-use terms (of any version) includes
+    their consent that the organizers run their team's algorithm again on validation data. False when they
+    never accepted terms, or the challenge has none: a re-run needs a participant's consent on record."""
+    latest = (
+        DataTermsAcceptance.objects.filter(card__challenge=challenge, user_id=user_id)
+        .order_by("-terms_version", "-accepted_at")
+        .values_list("consents_to_reruns", flat=True)
+        .first()
+    )
+    return latest is True
+
+
 def data_terms_require(
     *, user: User, challenge: Challenge, absolute_url: Callable[[str], str] | None = None
 ) -> None:

@@ -40,7 +40,7 @@ from portal.accounts.models import User
 from portal.challenges.models import Phase
 from portal.csv_export import csv_table_text
 from portal.errors import PortalError
-from portal.leaderboards import biomarkers, selectors, subgroups, tasks
+from portal.leaderboards import selectors, subgroups, tasks
 from portal.leaderboards.models import LeaderboardColumn, LeaderboardEntry, LeaderboardSettings, RankStability
 from portal.submissions.models import CaseResult, Submission
 
@@ -54,8 +54,8 @@ PAIRWISE_ENTRIES = 10
 Counted = LeaderboardSettings.CountedSubmission
 Ranked = LeaderboardSettings.RankingMethod
 Publication = LeaderboardSettings.Publication
-Table = Literal["leaderboard", "cases", "subgroups", "biomarkers"]
-EXPORT_TABLES: tuple[Table, ...] = ("leaderboard", "cases", "subgroups", "biomarkers")
+Table = Literal["leaderboard", "cases", "subgroups"]
+EXPORT_TABLES: tuple[Table, ...] = ("leaderboard", "cases", "subgroups")
 FileFormat = Literal["csv", "json"]
 
 
@@ -76,11 +76,15 @@ class _Candidate:
     is_final_selection: bool
     submitted_at: datetime.datetime
     is_ensemble: bool
+    counts_alone: bool
+    """An ensemble or a validation re-run, made by an organizer: its own entry, never one of a team's."""
 
 
 def leaderboard_settings_get(*, phase: Phase) -> LeaderboardSettings:
-    """The phase's leaderboard settings, created with the defaults when it has none."""
-    settings, _ = LeaderboardSettings.objects.get_or_create(phase=phase)
+    """The phase's leaderboard settings, created with the defaults when it has none; a validation phase's
+    are published manually, by an organizer (its results are kept apart from the challenge's ranking)."""
+    defaults = {"publication": Publication.MANUAL} if phase.is_validation else {}
+    settings, _ = LeaderboardSettings.objects.get_or_create(phase=phase, defaults=defaults)
     return settings
 
 
@@ -208,6 +212,11 @@ def leaderboard_settings_update(*, phase: Phase, rules: LeaderboardRules) -> Lea
         )
         if problem is not None
     }
+    if phase.is_validation and rules.publication != Publication.MANUAL:
+        problems["publication"] = PortalError(
+            "A validation phase's results are published only by an organizer: keep its publication manual.",
+            code="validation_published_manually",
+        )
     if problems:
         raise ValidationError(problems)
     settings = leaderboard_settings_get(phase=phase)
@@ -452,17 +461,14 @@ def leaderboard_publish(*, phase: Phase) -> LeaderboardSettings:
 
 
 def leaderboard_export(*, phase: Phase, table: Table, file_format: FileFormat) -> Export:
-    """The stored leaderboard, the per-case scores of its entries, every split of what the results pages
-    compare by a case attribute (``subgroups.leaderboard_subgroup_export_rows``), or their clinical
-    biomarkers (``biomarkers.leaderboard_biomarker_export_rows``), as a CSV or JSON file."""
+    """The stored leaderboard, the per-case scores of its entries, or every split of those by a case
+    attribute (``subgroups.leaderboard_subgroup_export_rows``), as a CSV or JSON file."""
     if table == "leaderboard":
         rows = selectors.leaderboard_export_rows(phase=phase)
     elif table == "cases":
         rows = selectors.leaderboard_case_export_rows(phase=phase)
-    elif table == "subgroups":
-        rows = subgroups.leaderboard_subgroup_export_rows(phase=phase)
     else:
-        rows = biomarkers.leaderboard_biomarker_export_rows(phase=phase)
+        rows = subgroups.leaderboard_subgroup_export_rows(phase=phase)
     filename = f"{phase.slug}-{table}.{file_format}"
     if file_format == "json":
         content = json.dumps(rows, indent=2, default=str).encode()
@@ -474,21 +480,47 @@ def leaderboard_export(*, phase: Phase, table: Table, file_format: FileFormat) -
 
 def _candidates(*, phase: Phase) -> list[_Candidate]:
     """The phase's SUCCEEDED submissions, newest first; of its ensembles only those an organizer ranks
-    (the others are listed beside the ranking, ``portal.leaderboards.ensembles``)."""
+    (the others are listed beside the ranking, ``portal.leaderboards.ensembles``). A validation re-run
+    (``portal.algorithms.validation``) carries the team (or participant) of the submission it re-ran, by
+    which the board names it, not its organizer's."""
     rows = (
         Submission.objects.filter(phase=phase, status=Submission.Status.SUCCEEDED)
         .exclude(kind=Submission.Kind.ENSEMBLE, ensemble__is_ranked=False)
         .order_by("-created_at", "-pk")
-        .values_list("pk", "team_id", "creator_id", "is_final_selection", "created_at", "kind")
+        .values_list(
+            "pk",
+            "team_id",
+            "creator_id",
+            "is_final_selection",
+            "created_at",
+            "kind",
+            "validation_run__original__team_id",
+            "validation_run__original__creator_id",
+        )
     )
-    return [_Candidate(*row[:5], is_ensemble=row[5] == Submission.Kind.ENSEMBLE) for row in rows]
+    candidates = []
+    for pk, team_id, user_id, is_final, created_at, kind, original_team_id, original_user_id in rows:
+        if kind == Submission.Kind.RERUN:
+            team_id, user_id = original_team_id, original_user_id
+        candidates.append(
+            _Candidate(
+                pk,
+                team_id,
+                user_id,
+                is_final,
+                created_at,
+                is_ensemble=kind == Submission.Kind.ENSEMBLE,
+                counts_alone=kind in (Submission.Kind.ENSEMBLE, Submission.Kind.RERUN),
+            )
+        )
+    return candidates
 
 
 def _submitter(candidate: _Candidate) -> tuple[str, int]:
-    """Whom a submission counts for: its team, its participant without a team, or (a ranked ensemble,
-    made by an organizer) itself."""
-    if candidate.is_ensemble:
-        return ("ensemble", candidate.submission_id)
+    """Whom a submission counts for: its team, its participant without a team, or (a ranked ensemble or a
+    validation re-run, made by an organizer) itself."""
+    if candidate.counts_alone:
+        return ("alone", candidate.submission_id)
     return ("team", candidate.team_id) if candidate.team_id is not None else ("user", candidate.user_id)
 
 

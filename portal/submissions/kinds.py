@@ -42,6 +42,12 @@ class SubmissionKind:
         """Local copies of the submission's masks, by case name, in ``folder`` (storage may be remote)."""
         raise NotImplementedError
 
+    def cases_not_run(self, *, submission: Submission) -> frozenset[str]:
+        """Names of the phase's cases the submission was not run on for a reason that is the data's, not
+        the submission's (a validation case lacking an input its containers read): they are not scored.
+        None by default: a case without a mask is the submission's miss and gets the worst values."""
+        return frozenset()
+
     def steps_requeue(self, *, submission: Submission) -> int:
         """Queue again the locked EVALUATING submission's own unfinished work (an organizer re-queues a stuck
         submission); how much was queued, 0 when it has none and its evaluation itself is stuck."""

@@ -29,11 +29,13 @@ class Submission(ClaimedStep):
     class Kind(models.TextChoices):
         """What was submitted. A phase takes predictions or algorithms (``Phase.SubmissionKind``, the same
         values); an ensemble is built by an organizer from a phase's algorithm submissions (its kind
-        plugs in from ``portal.leaderboards.ensembles``)."""
+        plugs in from ``portal.leaderboards.ensembles``); a re-run is an organizer's run of an algorithm
+        submission's image on a validation phase (``portal.algorithms.validation``)."""
 
         PREDICTIONS = "PREDICTIONS", "Predicted masks (archive)"
         ALGORITHM = "ALGORITHM", "Algorithm container"
         ENSEMBLE = "ENSEMBLE", "Ensemble of submissions"
+        RERUN = "RERUN", "Re-run of an algorithm on validation data"
 
     class Status(models.TextChoices):
         PENDING = "PENDING", "Pending"

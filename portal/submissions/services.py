@@ -535,6 +535,12 @@ def _submitter_lock(*, team: Team | None, user: User) -> None:
 def _submission_check_allowed(
     *, phase: Phase, user: User, team: Team | None, kind: str, check_only: bool
 ) -> None:
+    if phase.is_validation:
+        raise SubmissionRefused(
+            "This is an external-validation phase: it takes no submissions, and the organizers run chosen "
+            "algorithms on it.",
+            code="validation_phase",
+        )
     if not phase.is_open:
         raise SubmissionRefused("This phase does not take submissions now.", code="phase_closed")
     if phase.submission_kind != kind:
@@ -747,8 +753,9 @@ EVALUATION = SubmissionEvaluation()
 
 
 def _cases_score(*, submission: Submission, folder: Path) -> None:
-    """Score every case of the phase that has no result on the phase's ground-truth version yet,
-    recording each result as soon as it is known; ``folder`` is the caller's scratch folder.
+    """Score every case of the phase that has no result on the phase's ground-truth version yet (but the
+    cases its kind did not run for the data's sake, ``SubmissionKind.cases_not_run``), recording each
+    result as soon as it is known; ``folder`` is the caller's scratch folder.
 
     The version is the one ``submission.phase`` held when it was read, so a switch of versions meanwhile
     cannot mix two versions' masks in one set of results.
@@ -760,7 +767,12 @@ def _cases_score(*, submission: Submission, folder: Path) -> None:
             submission=submission, ground_truth_version=phase.ground_truth_version
         ).values_list("case_id", flat=True)
     )
-    cases = [case for case in selectors.phase_case_list(phase=phase) if case.pk not in scored]
+    not_run = submission_kind_get(submission.kind).cases_not_run(submission=submission)
+    cases = [
+        case
+        for case in selectors.phase_case_list(phase=phase)
+        if case.pk not in scored and case.name not in not_run
+    ]
     if not cases:
         return
     masks = submission_masks_copy(submission=submission, folder=folder / "masks")

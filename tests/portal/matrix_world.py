@@ -30,7 +30,7 @@ from inference.contract import ISLES24
 from portal.accounts.models import ChallengeRole, Invitation, ParticipationRequest, Team, TeamMembership, User
 from portal.accounts.services import challenge_role_grant
 from portal.algorithms import services as algorithm_services
-from portal.algorithms.models import AlgorithmSettings, Job
+from portal.algorithms.models import AlgorithmImage, AlgorithmSettings, Job
 from portal.annotations import services as annotation_services
 from portal.annotations.models import AnnotationAssignment, AnnotationCampaign
 from portal.challenges.models import Challenge, Phase, Split
@@ -157,6 +157,15 @@ def _algorithm(
         size_bytes=len(archive),
         status=Submission.Status.SUCCEEDED,
     )
+    AlgorithmImage.objects.create(
+        submission=submission,
+        phase=phase,
+        file=submission.file.name,
+        sha256=submission.sha256,
+        size_bytes=submission.size_bytes,
+        image_id=f"sha256:{submission.sha256}",
+        status=AlgorithmImage.Status.ACCEPTED,
+    )
     for case in (sanity, *cases):
         job = Job(
             submission=submission,
@@ -198,8 +207,9 @@ def _cast(challenge: Challenge) -> _Cast:
 
 
 def _phases(challenge: Challenge, dataset: Dataset) -> dict[str, Phase]:
-    """The training phase (predictions), the final one (algorithms, on the hidden cases) and one whose
-    leaderboard is not published, with their settings."""
+    """The training phase (predictions), the final one (algorithms, on the hidden cases), one whose
+    leaderboard is not published and an external-validation one (the organizers re-run algorithms on it),
+    with their settings."""
     phases = {
         slug: PhaseFactory(
             challenge=challenge,
@@ -217,10 +227,14 @@ def _phases(challenge: Challenge, dataset: Dataset) -> dict[str, Phase]:
                 ("training", Split.TRAIN, Phase.SubmissionKind.PREDICTIONS),
                 ("final", Split.TEST, Phase.SubmissionKind.ALGORITHM),
                 ("unpublished", Split.TRAIN, Phase.SubmissionKind.PREDICTIONS),
+                ("validation", Split.TEST, Phase.SubmissionKind.ALGORITHM),
             ]
         )
     }
+    Phase.objects.filter(pk=phases["validation"].pk).update(is_validation=True)
+    phases["validation"].is_validation = True
     AlgorithmSettings.objects.create(phase=phases["final"], logs_visible_to_participants=True)
+    AlgorithmSettings.objects.create(phase=phases["validation"])
     LeaderboardSettings.objects.create(phase=phases["training"], show_case_scores_to_participants=True)
     LeaderboardSettings.objects.create(phase=phases["final"])
     LeaderboardSettings.objects.create(

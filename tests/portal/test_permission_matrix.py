@@ -125,6 +125,15 @@ def _mask(world: World) -> bytes:
     return mask_bytes()
 
 
+def _reruns(world: World) -> dict[str, object]:
+    """Team A's algorithm, re-run on the validation phase (its creator consented in the terms)."""
+    return {"submissions": [world.ids["a_algorithm"]]}
+
+
+def _rerun_form(world: World) -> dict[str, object]:
+    return {"submissions": [str(world.ids["a_algorithm"])]}
+
+
 def _ensemble_members(world: World) -> dict[str, object]:
     """The final phase's two algorithm submissions, fused by majority vote."""
     return {"members": [world.ids["a_algorithm"], world.ids["b_algorithm"]], "rule": "majority_vote"}
@@ -453,6 +462,12 @@ MATRIX: dict[str, tuple[Try, ...]] = {
             hides=HIDDEN),
         GET("/algorithms/phases/{training}/contract/",                     LOGIN, 404, 404, 404, 404, 404),
     ),
+    "algorithms/phases/<slug>/validation/": (
+        GET("/algorithms/phases/{validation}/validation/",                 LOGIN, 403, 403, 403, 403, 200),
+        POST("/algorithms/phases/{validation}/validation/",                LOGIN, 403, 403, 403, 403, 302,
+             body=_rerun_form),
+        GET("/algorithms/phases/{final}/validation/",                      LOGIN, 404, 404, 404, 404, 404),
+    ),
     "algorithms/submissions/<pk>/jobs/": (
         GET("/algorithms/submissions/{a_algorithm}/jobs/",                 LOGIN, 200, 404, 404, 404, 200,
             hides=LOGS),
@@ -469,18 +484,12 @@ MATRIX: dict[str, tuple[Try, ...]] = {
         GET("/leaderboards/{final}/cases/",                                LOGIN, 403, 403, 403, 403, 200),
         GET("/leaderboards/{final}/cases/?split_by=lesion_volume",         LOGIN, 403, 403, 403, 403, 200),
     ),
-    "leaderboards/<phase_slug>/biomarkers/": (
-        GET("/leaderboards/{training}/biomarkers/",                        LOGIN, 200, 200, 403, 403, 200,
-            hides=TEAMS, shows_own_team=True),
-        GET("/leaderboards/{final}/biomarkers/",                           LOGIN, 403, 403, 403, 403, 200),
-    ),
     "leaderboards/<phase_slug>/submissions/<submission_id>/": (
         GET("/leaderboards/{training}/submissions/{a_predictions}/",       404,   200, 404, 404, 404, 200),
         GET("/leaderboards/{final}/submissions/{a_algorithm}/",            404,   403, 404, 404, 404, 200),
     ),
     "leaderboards/<phase_slug>/export/<table>.<file_format>": (
         GET("/leaderboards/{final}/export/cases.csv",                      LOGIN, 403, 403, 403, 403, 200),
-        GET("/leaderboards/{final}/export/biomarkers.csv",                 LOGIN, 403, 403, 403, 403, 200),
     ),
     # Ensembles of submissions are the organizers' own: the phase is known, building on it is not theirs.
     "leaderboards/<phase_slug>/ensembles/new/": (
@@ -726,6 +735,12 @@ MATRIX: dict[str, tuple[Try, ...]] = {
             hides=HIDDEN),
         GET("/api/phases/{training}/algorithm-contract/",                  401,   404, 404, 404, 404, 404),
     ),
+    "api/phases/<slug>/validation-runs/": (
+        GET("/api/phases/{validation}/validation-runs/",                   401,   403, 403, 403, 403, 200),
+        POST("/api/phases/{validation}/validation-runs/",                  401,   403, 403, 403, 403, 201,
+             body=_reruns, json=True),
+        GET("/api/phases/{final}/validation-runs/",                        401,   404, 404, 404, 404, 404),
+    ),
     "api/algorithm-uploads/<upload_id>/": (
         GET("/api/algorithm-uploads/{upload}/",                            401,   200, 404, 404, 404, 404),
         PUT("/api/algorithm-uploads/{upload}/",                            401,   200, 404, 404, 404, 404,
@@ -800,15 +815,9 @@ MATRIX: dict[str, tuple[Try, ...]] = {
             hides=TEAMS),
         GET("/api/phases/{final}/leaderboard/subgroups/",                  401,   403, 403, 403, 403, 200),
     ),
-    "api/phases/<phase_slug>/leaderboard/biomarkers/": (
-        GET("/api/phases/{training}/leaderboard/biomarkers/",              401,   200, 200, 403, 403, 200,
-            hides=TEAMS, shows_own_team=True),
-        GET("/api/phases/{final}/leaderboard/biomarkers/",                 401,   403, 403, 403, 403, 200),
-    ),
     "api/phases/<phase_slug>/leaderboard/export/<table>.<file_format>": (
         GET("/api/phases/{final}/leaderboard/export/cases.csv",            401,   403, 403, 403, 403, 200),
         GET("/api/phases/{final}/leaderboard/export/subgroups.csv",        401,   403, 403, 403, 403, 200),
-        GET("/api/phases/{final}/leaderboard/export/biomarkers.json",      401,   403, 403, 403, 403, 200),
     ),
     "api/phases/<phase_slug>/ensembles/": (
         GET("/api/phases/{final}/ensembles/",                              401,   403, 403, 403, 403, 200),

@@ -3,6 +3,7 @@ beside them (the sanity case), its people, and helpers that upload an image arch
 participant's client would."""
 
 import hashlib
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,16 @@ COPY_DWI = (
 )
 
 
+def copy_dwi(input_folder: Path, output_folder: Path) -> None:
+    """The no-op algorithm for ``FakeEngine``: its segmentation is its DWI input (every voxel > 0, so a
+    full mask)."""
+    print("segmenting")
+    source = next((input_folder / "images" / "dwi-brain-mri").glob("*.mha"))
+    target = output_folder / "images" / "stroke-lesion-segmentation" / "output.mha"
+    target.parent.mkdir(parents=True)
+    shutil.copy(source, target)
+
+
 @dataclass(frozen=True)
 class AlgorithmPhase:
     phase: Phase
@@ -50,7 +61,7 @@ class AlgorithmPhase:
         return client
 
 
-def _ground_truth(case: Case) -> None:
+def case_ground_truth_add(case: Case) -> None:
     content = mask_bytes()
     GroundTruth.objects.create(
         case=case,
@@ -88,7 +99,7 @@ def algorithm_phase(db: None) -> AlgorithmPhase:
             ImageFactory(
                 case=case, interface=interface, shape=list(SHAPE), spacing_mm=list(SPACING_MM), fill=3
             )
-        _ground_truth(case)
+        case_ground_truth_add(case)
         cases.append(case)
     roles = {}
     for username, role in (

@@ -8,7 +8,6 @@ real containers.
 process, as the worker would.
 """
 
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,18 +20,9 @@ from portal.algorithms.services import job_list_waiting
 from portal.submissions.models import Submission
 from portal.submissions.selectors import submission_list_counted
 from portal.submissions.services import submission_check
-from tests.portal.algorithms.conftest import AlgorithmPhase, FakeEngine, archive_upload
+from tests.portal.algorithms.conftest import AlgorithmPhase, FakeEngine, archive_upload, copy_dwi
 
 Status = Submission.Status
-
-
-def copy_dwi(input_folder: Path, output_folder: Path) -> None:
-    """The no-op algorithm: its segmentation is its DWI input (every voxel > 0, so a full mask)."""
-    print("segmenting")
-    source = next((input_folder / "images" / "dwi-brain-mri").glob("*.mha"))
-    target = output_folder / "images" / "stroke-lesion-segmentation" / "output.mha"
-    target.parent.mkdir(parents=True)
-    shutil.copy(source, target)
 
 
 def model_missing(input_folder: Path, output_folder: Path) -> int:

@@ -1,0 +1,190 @@
+"""External validation without a Docker engine: an organizer re-runs a participant's scored algorithm
+submission on a validation phase (another dataset of the challenge, one of whose cases lacks an input),
+on ``inference.runtime.FakeRuntime``; the re-run's jobs, its skipped case, its scores and the validation
+phase's own leaderboard, and every refusal's sentence.
+
+``django_capture_on_commit_callbacks`` runs each next step that a step queues after its commit, in this
+process, as the worker would.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from pytest_django import DjangoCaptureOnCommitCallbacks
+
+from portal.algorithms.models import AlgorithmImage, AlgorithmSettings, ValidationRun
+from portal.algorithms.validation import RerunRefused, validation_reruns_create
+from portal.challenges.models import Phase, Split
+from portal.datasets.models import DataCard
+from portal.datasets.services import data_terms_accept
+from portal.leaderboards.models import LeaderboardEntry, LeaderboardSettings
+from portal.leaderboards.services import leaderboard_settings_get
+from portal.submissions.exceptions import SubmissionRefused
+from portal.submissions.models import Submission
+from portal.submissions.services import submission_refusal_check
+from tests.portal.algorithms.conftest import (
+    INPUTS,
+    AlgorithmPhase,
+    FakeEngine,
+    archive_upload,
+    case_ground_truth_add,
+    copy_dwi,
+)
+from tests.portal.challenges.factories import PhaseFactory
+from tests.portal.datasets.factories import CaseFactory, DatasetFactory, ImageFactory
+from tests.portal.submissions.conftest import SHAPE, SPACING_MM
+
+Status = Submission.Status
+SECOND_CENTRE = ("sub-centre2-0001", "sub-centre2-0002")
+WITHOUT_FLAIR = "sub-centre2-0003"
+
+
+@dataclass(frozen=True)
+class Validation:
+    phase: Phase
+    original: Submission
+
+
+@pytest.fixture
+def validation(
+    algorithm_phase: AlgorithmPhase,
+    fake_engine: FakeEngine,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> Validation:
+    """The participant's scored copy-the-DWI algorithm, their consent to re-runs, and a validation phase
+    on a second centre's dataset: two complete cases and one without its FLAIR."""
+    challenge = algorithm_phase.phase.challenge
+    DataCard.objects.create(challenge=challenge, licence="CC BY-NC 4.0", terms="For research only.")
+    data_terms_accept(user=algorithm_phase.participant, challenge=challenge, consents_to_reruns=True)
+    client = algorithm_phase.client_for(algorithm_phase.participant)
+    with django_capture_on_commit_callbacks(execute=True):
+        body = archive_upload(client, phase=algorithm_phase.phase, archive=fake_engine.image(copy_dwi))
+    original = Submission.objects.get(pk=body["submission"])
+    assert original.status == Status.SUCCEEDED, original.error
+    phase = PhaseFactory(
+        challenge=challenge,
+        dataset=DatasetFactory(challenge=challenge, slug="second-centre"),
+        slug="external-validation",
+        title="External validation",
+        submission_kind=Phase.SubmissionKind.ALGORITHM,
+        split=Split.TEST,
+        is_validation=True,
+    )
+    AlgorithmSettings.objects.create(
+        phase=phase, interface_set=AlgorithmSettings.InterfaceSetName.ISLES22, time_limit_s=20
+    )
+    for name in (*SECOND_CENTRE, WITHOUT_FLAIR):
+        case = CaseFactory(dataset=phase.dataset, name=name, split=Split.TEST)
+        for interface in INPUTS:
+            if not (name == WITHOUT_FLAIR and interface == "flair-brain-mri"):
+                ImageFactory(
+                    case=case, interface=interface, shape=list(SHAPE), spacing_mm=list(SPACING_MM), fill=3
+                )
+        case_ground_truth_add(case)
+    return Validation(phase=phase, original=original)
+
+
+def test_a_rerun_runs_the_original_image_on_the_validation_cases_and_is_scored_apart(
+    algorithm_phase: AlgorithmPhase,
+    validation: Validation,
+    fake_engine: FakeEngine,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    runs_before = len(fake_engine.runtime.runs)
+    with django_capture_on_commit_callbacks(execute=True):
+        (run,) = validation_reruns_create(
+            phase=validation.phase, user=algorithm_phase.organizer, submissions=[validation.original.pk]
+        )
+    rerun = Submission.objects.get(pk=run.submission_id)
+
+    assert rerun.status == Status.SUCCEEDED, rerun.error
+    assert (rerun.kind, rerun.creator, rerun.team) == (Submission.Kind.RERUN, algorithm_phase.organizer, None)
+    # The image is the original's archive, not a new upload.
+    image = AlgorithmImage.objects.get(submission=rerun)
+    original_image = validation.original.algorithm_image
+    assert (image.file.name, image.image_id) == (original_image.file.name, original_image.image_id)
+    assert rerun.file.name == validation.original.file.name
+    jobs = [(job.case.name, job.is_sanity, job.status) for job in rerun.jobs.order_by("-is_sanity", "case")]
+    assert jobs == [(SECOND_CENTRE[0], True, "SUCCEEDED"), (SECOND_CENTRE[1], False, "SUCCEEDED")]
+    assert len(fake_engine.runtime.runs) == runs_before + 2
+    assert run.skipped_cases == [
+        f"Case {WITHOUT_FLAIR} has no flair-brain-mri, which the containers read: it was not run, nor scored."
+    ]
+    assert sorted(result.case.name for result in rerun.case_results.all()) == list(SECOND_CENTRE)
+    assert 0 < rerun.metrics_mean["dice"] < 0.2
+    # The validation phase's board is its own, lists the re-run under the participant, and waits for an
+    # organizer to publish it; the challenge's board is unchanged.
+    entry = LeaderboardEntry.objects.get(phase=validation.phase)
+    assert (entry.submission_id, entry.user, entry.rank) == (rerun.pk, algorithm_phase.participant, 1)
+    board = leaderboard_settings_get(phase=validation.phase)
+    assert (board.publication, board.is_published) == (LeaderboardSettings.Publication.MANUAL, False)
+    assert list(
+        LeaderboardEntry.objects.filter(phase=algorithm_phase.phase).values_list("submission_id", flat=True)
+    ) == [validation.original.pk]
+
+
+def _refusal(validation: Validation, user: Any, submissions: list[int], phase: Phase | None = None) -> str:
+    with pytest.raises(RerunRefused) as refused:
+        validation_reruns_create(phase=phase or validation.phase, user=user, submissions=submissions)
+    return refused.value.sentence
+
+
+def test_a_rerun_is_refused_with_one_sentence_per_rule(
+    algorithm_phase: AlgorithmPhase,
+    validation: Validation,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    organizer, original = algorithm_phase.organizer, validation.original.pk
+    with pytest.raises(PermissionDenied):
+        validation_reruns_create(
+            phase=validation.phase, user=algorithm_phase.participant, submissions=[original]
+        )
+    assert _refusal(validation, organizer, [original], phase=algorithm_phase.phase) == (
+        f"{algorithm_phase.phase.title} is not a validation phase; re-runs go to a phase an organizer "
+        "marked as one."
+    )
+    assert _refusal(validation, organizer, []) == "Pick at least one submission to re-run."
+    assert _refusal(validation, organizer, [original, original]) == (
+        "A submission is named twice; name each one once."
+    )
+    assert _refusal(validation, organizer, [999_999]) == (
+        "There is no submission 999999; pick one of the challenge's."
+    )
+    # The participant accepts the terms again, now without consent: their latest acceptance rules.
+    card = DataCard.objects.get(challenge=validation.phase.challenge)
+    card.terms_version = 2
+    card.save()
+    data_terms_accept(user=algorithm_phase.participant, challenge=card.challenge, consents_to_reruns=False)
+    assert _refusal(validation, organizer, [original]) == (
+        f"The creator of submission {original} has not consented, in the data-use terms they accepted, to "
+        "their algorithm being run again on validation data, so it is not re-run."
+    )
+    card.terms_version = 3
+    card.save()
+    data_terms_accept(user=algorithm_phase.participant, challenge=card.challenge, consents_to_reruns=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        (run,) = validation_reruns_create(phase=validation.phase, user=organizer, submissions=[original])
+    assert _refusal(validation, organizer, [original]) == (
+        f"Submission {original} is already re-run on this phase as submission {run.submission_id}; use that "
+        "one."
+    )
+    assert _refusal(validation, organizer, [run.submission_id]) == (
+        f"Submission {run.submission_id} is not an algorithm submission; only a container can be run on "
+        "other cases."
+    )
+    assert ValidationRun.objects.count() == 1
+
+
+def test_participants_cannot_submit_to_a_validation_phase(
+    algorithm_phase: AlgorithmPhase, validation: Validation
+) -> None:
+    with pytest.raises(SubmissionRefused) as refused:
+        submission_refusal_check(
+            phase=validation.phase, user=algorithm_phase.participant, kind=Phase.SubmissionKind.ALGORITHM
+        )
+    assert refused.value.sentence == (
+        "This is an external-validation phase: it takes no submissions, and the organizers run chosen "
+        "algorithms on it."
+    )
