@@ -1,12 +1,16 @@
 """Ensembles of submissions: an organizer fuses a phase's algorithm submissions into one more submission.
 
 An ensemble (``Ensemble``) is a submission of its own kind (``Submission.Kind.ENSEMBLE``), owned by the
-organizer who built it, whose members are SUCCEEDED algorithm submissions of the same phase and whose rule
-is one of ``evaluation.fusion``'s. ``ensemble_create`` checks the choice under the members' locks, saves the
-submission (straight to EVALUATING: there is no upload to check) and queues ``EnsembleBuild``, a step of
-the step engine on the ``cpu`` queue: for every case of the phase it fuses the members' stored job outputs
-(never running a container again; a member without an output for a case counts as an empty mask there, and
-the case's ``EnsembleMask`` lists it) and stores the mask on the case's ground-truth grid. Then the
+organizer who built it, whose members are SUCCEEDED algorithm submissions of the same phase (on a
+validation phase, SUCCEEDED re-runs of algorithm submissions, ``portal.algorithms.validation``: an
+ensemble of the challenge is validated by re-running its members there, then fusing the re-runs with its
+rule and member order) and whose rule is one of ``evaluation.fusion``'s. ``ensemble_create`` checks the
+choice under the members' locks, saves the submission (straight to EVALUATING: there is no upload to
+check) and queues ``EnsembleBuild``, a step of the step engine on the ``cpu`` queue: for every case of the
+phase it fuses the members' stored job outputs (never running a container again; a member without an
+output for a case counts as an empty mask there, and the case's ``EnsembleMask`` lists it; a case every
+member left out for the data's sake, ``SubmissionKind.cases_not_run``, gets no mask and no score) and
+stores the mask on the case's ground-truth grid. Then the
 submission is scored by the same evaluation step and profile as any other (``EnsembleKind.masks_copy``
 gives it the fused masks) and the leaderboard lists it, marked as an ensemble and unranked unless the
 organizer ranks it (``ensemble_ranked_set``). The kind registers itself from this app, above the
@@ -42,7 +46,7 @@ from portal.leaderboards.models import Ensemble, EnsembleMask, EnsembleMember, L
 from portal.steps.services import CLAIM_FIELDS, Step, step_register, step_requeue, step_run
 from portal.storage import private_storage
 from portal.submissions import selectors as submission_selectors
-from portal.submissions.kinds import SubmissionKind
+from portal.submissions.kinds import SubmissionKind, submission_kind_get
 from portal.submissions.models import CaseResult, Submission, SubmissionStateChange
 from portal.submissions.services import (
     phase_ground_truth_copy,
@@ -92,7 +96,17 @@ def _members_problem(*, phase: Phase, members: Sequence[int], rule: str) -> Port
 _KIND_ARTICLES = {
     Submission.Kind.PREDICTIONS: "an archive of predicted masks",
     Submission.Kind.ENSEMBLE: "an ensemble",
+    Submission.Kind.RERUN: "a validation re-run",
 }
+
+
+_MEMBERS_NAMED = {Submission.Kind.ALGORITHM: "algorithm submissions", Submission.Kind.RERUN: "re-runs"}
+
+
+def _member_kind(phase: Phase) -> Submission.Kind:
+    """What an ensemble of the phase fuses: algorithm submissions, or on a validation phase (which takes
+    none) the organizer's re-runs of them."""
+    return Submission.Kind.RERUN if phase.is_validation else Submission.Kind.ALGORITHM
 
 
 def _member_problem(*, phase: Phase, pk: int, submission: Submission | None) -> PortalError | None:
@@ -100,16 +114,23 @@ def _member_problem(*, phase: Phase, pk: int, submission: Submission | None) -> 
         return EnsembleRefused(
             f"There is no submission {pk}; pick members from this phase's leaderboard.", code="no_such_member"
         )
+    if submission.phase_id != phase.pk and phase.is_validation:
+        return EnsembleRefused(
+            f"Submission {pk} was made to another phase; an ensemble on {phase.title} fuses re-runs made "
+            "here: re-run its members on this phase first.",
+            code="member_not_rerun",
+        )
     if submission.phase_id != phase.pk:
         return EnsembleRefused(
             f"Submission {pk} was made to another phase; an ensemble's members are submissions of "
             f"{phase.title}.",
             code="member_of_another_phase",
         )
-    if submission.kind != Submission.Kind.ALGORITHM:
+    if submission.kind != _member_kind(phase):
         return EnsembleRefused(
-            f"Submission {pk} is {_KIND_ARTICLES.get(submission.kind, 'of another kind')}, not an "
-            "algorithm; an ensemble fuses the stored outputs of algorithm submissions only.",
+            f"Submission {pk} is {_KIND_ARTICLES.get(submission.kind, 'of another kind')}, not "
+            f"{'a re-run' if phase.is_validation else 'an algorithm'}; an ensemble fuses the stored outputs "
+            f"of {_MEMBERS_NAMED[_member_kind(phase)]} only.",
             code="member_not_algorithm",
         )
     if submission.status != Submission.Status.SUCCEEDED:
@@ -125,7 +146,7 @@ def ensemble_top_members(*, phase: Phase, count: int) -> list[int]:
     """The ids of the ``count`` best-ranked algorithm submissions on the phase's stored leaderboard (its
     ranked ensembles left out), best first: the usual choice of members ("the top three")."""
     rows = (
-        phase.leaderboard_entries.filter(submission__kind=Submission.Kind.ALGORITHM)
+        phase.leaderboard_entries.filter(submission__kind=_member_kind(phase))
         .order_by("rank", "submission_id")
         .values_list("submission_id", flat=True)
     )
@@ -139,7 +160,8 @@ def ensemble_create(*, phase: Phase, user: User, members: Sequence[int], rule: s
 
     ``PermissionDenied`` for anyone but an organizer of the challenge; ``EnsembleRefused`` with one
     sentence when the rule is unknown, fewer than two or more than ``MAX_MEMBERS`` members are named, one is
-    named twice, or a member is missing, of another phase, not an algorithm submission, or not SUCCEEDED.
+    named twice, or a member is missing, of another phase, not an algorithm submission (on a validation
+    phase: not a re-run), or not SUCCEEDED.
     The members are locked while they are checked, so none changes status before the ensemble is saved.
     """
     if not user_is_organizer(user=user, challenge=phase.challenge_id):
@@ -172,7 +194,8 @@ def ensemble_create(*, phase: Phase, user: User, members: Sequence[int], rule: s
         submission_transition(
             submission=submission,
             to_status=Submission.Status.EVALUATING,
-            note=f"Its members are succeeded algorithm submissions of {phase.title}; its masks come next.",
+            note=f"Its members are succeeded {_MEMBERS_NAMED[_member_kind(phase)]} of {phase.title}; its "
+            "masks come next.",
         )
         transaction.on_commit(partial(BUILD.queue, ensemble.pk))
     return ensemble
@@ -349,8 +372,9 @@ def _ensemble_masks_build(*, ensemble: Ensemble, folder: Path) -> list[BuiltMask
         pk: submission_masks_copy(submission=members[pk], folder=folder / f"member-{pk}") for pk in member_ids
     }
     rule = cast(FusionRule, ensemble.rule)
+    not_run = _cases_no_member_ran(members=list(members.values()))
     built = []
-    for case in submission_selectors.phase_case_list(phase=phase):
+    for case in submission_selectors.phase_case_list(phase=phase).exclude(name__in=not_run):
         grid = _case_grid(phase=phase, case=case, folder=folder)
         masks, without, notes = [], [], []
         for pk in member_ids:
@@ -363,6 +387,14 @@ def _ensemble_masks_build(*, ensemble: Ensemble, folder: Path) -> list[BuiltMask
         name = _mask_store(ensemble=ensemble, case=case, fused=fused, grid=grid, folder=folder)
         built.append(BuiltMask(case.pk, name, tuple(without), tuple(notes)))
     return built
+
+
+def _cases_no_member_ran(*, members: Sequence[Submission]) -> frozenset[str]:
+    """The cases every member left out for the data's sake (a validation case lacking an input its
+    containers read, ``SubmissionKind.cases_not_run``): the ensemble has no mask there and is not scored
+    there either."""
+    left_out = [submission_kind_get(member.kind).cases_not_run(submission=member) for member in members]
+    return frozenset.intersection(*left_out) if left_out else frozenset()
 
 
 @dataclass(frozen=True)
@@ -443,6 +475,9 @@ class EnsembleKind(SubmissionKind):
 
     def masks_copy(self, *, submission: Submission, folder: Path) -> dict[str, Path]:
         return ensemble_masks_copy(ensemble=submission.ensemble, folder=folder)
+
+    def cases_not_run(self, *, submission: Submission) -> frozenset[str]:
+        return _cases_no_member_ran(members=ensemble_members(ensemble=submission.ensemble))
 
     def steps_requeue(self, *, submission: Submission) -> int:
         ensemble = Ensemble.objects.select_for_update().get(submission=submission)

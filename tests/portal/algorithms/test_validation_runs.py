@@ -8,22 +8,29 @@ process, as the worker would.
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import SimpleITK as sitk
 from django.core.exceptions import PermissionDenied
 from pytest_django import DjangoCaptureOnCommitCallbacks
 
+from evaluation.io import read_mask
+from portal.accounts.models import ChallengeRole
 from portal.algorithms.models import AlgorithmImage, AlgorithmSettings, ValidationRun
 from portal.algorithms.validation import RerunRefused, validation_reruns_create
 from portal.challenges.models import Phase, Split
 from portal.datasets.models import DataCard
 from portal.datasets.services import data_terms_accept
-from portal.leaderboards.models import LeaderboardEntry, LeaderboardSettings
+from portal.leaderboards.ensembles import EnsembleRefused, ensemble_create
+from portal.leaderboards.models import Ensemble, LeaderboardEntry, LeaderboardSettings
 from portal.leaderboards.services import leaderboard_settings_get
 from portal.submissions.exceptions import SubmissionRefused
 from portal.submissions.models import Submission
 from portal.submissions.services import submission_refusal_check
+from tests.portal.accounts.factories import ChallengeRoleFactory
 from tests.portal.algorithms.conftest import (
     INPUTS,
     AlgorithmPhase,
@@ -39,6 +46,19 @@ from tests.portal.submissions.conftest import SHAPE, SPACING_MM
 Status = Submission.Status
 SECOND_CENTRE = ("sub-centre2-0001", "sub-centre2-0002")
 WITHOUT_FLAIR = "sub-centre2-0003"
+
+
+def first_slices(input_folder: Path, output_folder: Path) -> None:
+    """Another algorithm: the DWI's voxels above zero in the first half of its slices."""
+    source = next((input_folder / "images" / "dwi-brain-mri").glob("*.mha"))
+    image = sitk.ReadImage(str(source))
+    voxels = (sitk.GetArrayFromImage(image) > 0).astype(np.uint8)
+    voxels[voxels.shape[0] // 2 :] = 0
+    mask = sitk.GetImageFromArray(voxels)
+    mask.CopyInformation(image)
+    target = output_folder / "images" / "stroke-lesion-segmentation" / "output.mha"
+    target.parent.mkdir(parents=True)
+    sitk.WriteImage(mask, str(target))
 
 
 @dataclass(frozen=True)
@@ -188,3 +208,62 @@ def test_participants_cannot_submit_to_a_validation_phase(
         "This is an external-validation phase: it takes no submissions, and the organizers run chosen "
         "algorithms on it."
     )
+
+
+def test_an_ensemble_on_the_validation_phase_fuses_the_reruns_of_its_members(
+    algorithm_phase: AlgorithmPhase,
+    validation: Validation,
+    fake_engine: FakeEngine,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+    tmp_path: Path,
+) -> None:
+    challenge, organizer = validation.phase.challenge, algorithm_phase.organizer
+    second = ChallengeRoleFactory(
+        challenge=challenge, role=ChallengeRole.Role.PARTICIPANT, user__username="second"
+    ).user
+    data_terms_accept(user=second, challenge=challenge, consents_to_reruns=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        body = archive_upload(
+            algorithm_phase.client_for(second),
+            phase=algorithm_phase.phase,
+            archive=fake_engine.image(first_slices),
+        )
+    originals = [validation.original.pk, body["submission"]]
+    # The challenge's ensemble of the two, then the same ensemble validated: its members re-run, fused.
+    with django_capture_on_commit_callbacks(execute=True):
+        ensemble_create(phase=algorithm_phase.phase, user=organizer, members=originals, rule="majority_vote")
+    with pytest.raises(EnsembleRefused) as refused:
+        ensemble_create(phase=validation.phase, user=organizer, members=originals, rule="majority_vote")
+    assert refused.value.sentence == (
+        f"Submission {originals[0]} was made to another phase; an ensemble on {validation.phase.title} "
+        "fuses re-runs made here: re-run its members on this phase first."
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        runs = validation_reruns_create(phase=validation.phase, user=organizer, submissions=originals)
+    with django_capture_on_commit_callbacks(execute=True):
+        ensemble = ensemble_create(
+            phase=validation.phase,
+            user=organizer,
+            members=[run.submission_id for run in runs],
+            rule="majority_vote",
+        )
+
+    ensemble = Ensemble.objects.select_related("submission").get(pk=ensemble.pk)
+    assert ensemble.submission.status == Status.SUCCEEDED, ensemble.submission.error
+    # The case no member ran (it lacks its FLAIR) has no mask and no score; elsewhere the majority of two
+    # masks is where both mark a lesion.
+    masks = {mask.case.name: mask for mask in ensemble.masks.select_related("case")}
+    assert sorted(masks) == list(SECOND_CENTRE)
+    for name, mask in masks.items():
+        outputs = []
+        for run in runs:
+            path = tmp_path / f"{run.pk}-{name}.nii.gz"
+            path.write_bytes(run.submission.jobs.get(case__name=name).segmentation.read())
+            outputs.append(read_mask(path).array)
+        fused = tmp_path / f"ensemble-{name}.nii.gz"
+        fused.write_bytes(mask.file.read())
+        assert mask.members_without_output == []
+        assert np.array_equal(read_mask(fused).array, outputs[0] & outputs[1])
+        assert 0 < read_mask(fused).array.sum() < outputs[0].sum()
+    scored = sorted(ensemble.submission.case_results.values_list("case__name", flat=True))
+    assert scored == list(SECOND_CENTRE)
