@@ -40,7 +40,7 @@ from portal.accounts.models import User
 from portal.challenges.models import Phase
 from portal.csv_export import csv_table_text
 from portal.errors import PortalError
-from portal.leaderboards import selectors, subgroups, tasks
+from portal.leaderboards import biomarkers, selectors, subgroups, tasks
 from portal.leaderboards.models import LeaderboardColumn, LeaderboardEntry, LeaderboardSettings, RankStability
 from portal.submissions.models import CaseResult, Submission
 
@@ -54,8 +54,8 @@ PAIRWISE_ENTRIES = 10
 Counted = LeaderboardSettings.CountedSubmission
 Ranked = LeaderboardSettings.RankingMethod
 Publication = LeaderboardSettings.Publication
-Table = Literal["leaderboard", "cases", "subgroups"]
-EXPORT_TABLES: tuple[Table, ...] = ("leaderboard", "cases", "subgroups")
+Table = Literal["leaderboard", "cases", "subgroups", "biomarkers"]
+EXPORT_TABLES: tuple[Table, ...] = ("leaderboard", "cases", "subgroups", "biomarkers")
 FileFormat = Literal["csv", "json"]
 
 
@@ -461,14 +461,17 @@ def leaderboard_publish(*, phase: Phase) -> LeaderboardSettings:
 
 
 def leaderboard_export(*, phase: Phase, table: Table, file_format: FileFormat) -> Export:
-    """The stored leaderboard, the per-case scores of its entries, or every split of those by a case
-    attribute (``subgroups.leaderboard_subgroup_export_rows``), as a CSV or JSON file."""
+    """The stored leaderboard, the per-case scores of its entries, every split of what the results pages
+    compare by a case attribute (``subgroups.leaderboard_subgroup_export_rows``), or their clinical
+    biomarkers (``biomarkers.leaderboard_biomarker_export_rows``), as a CSV or JSON file."""
     if table == "leaderboard":
         rows = selectors.leaderboard_export_rows(phase=phase)
     elif table == "cases":
         rows = selectors.leaderboard_case_export_rows(phase=phase)
-    else:
+    elif table == "subgroups":
         rows = subgroups.leaderboard_subgroup_export_rows(phase=phase)
+    else:
+        rows = biomarkers.leaderboard_biomarker_export_rows(phase=phase)
     filename = f"{phase.slug}-{table}.{file_format}"
     if file_format == "json":
         content = json.dumps(rows, indent=2, default=str).encode()
