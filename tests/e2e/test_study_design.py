@@ -1,7 +1,7 @@
 """The study design end to end in a real Chromium: a reader reads the organizer's instructions, goes on
 and answers every item with the keyboard, catch trials included (same mask on both sides, comparisons
-repeated), looks the instructions up again midway, and ends on the page that says what happens next and
-links back;
+repeated), outlines the masks, changes their opacity and hides them, looks the instructions up again
+midway, and ends on the page that says what happens next and links back;
 the organizer's results show the guessing rate, the intra-reader kappa and the time per item, computed
 from the stored answers as statsmodels and numpy compute them."""
 
@@ -13,13 +13,15 @@ from statsmodels.stats.inter_rater import cohens_kappa
 from statsmodels.stats.proportion import proportion_confint
 
 from portal.readerstudies import services
-from portal.readerstudies.models import ReaderStudy, ReadingItem, StudyReader
-from tests.e2e.viewer_pages import logged_in_page, save_failure, session_cookie
+from portal.readerstudies.models import MaskSource, ReaderStudy, ReadingItem, StudyReader
+from tests.e2e.viewer_pages import canvas_pixels, logged_in_page, save_failure, session_cookie
 from tests.portal.readerstudies.conftest import study_world_create
 
 Trial = ReadingItem.Trial
 INSTRUCTIONS = "## Reading protocol\n\nPrefer the mask that **follows the infarct on follow-up imaging**."
 ITEMS = 3 + 2 + 2  # three comparisons, two same-mask trials, two repeats
+NEXT_FRAMES = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+"""Resolves once the page has drawn what was changed before it."""
 
 
 @pytest.fixture
@@ -87,6 +89,60 @@ class Plan:
         return "1" if item.source_a_id == wanted else "2"
 
 
+def _panes(page: Page) -> np.ndarray:
+    return np.concatenate([canvas_pixels(page, "#canvas-a"), canvas_pixels(page, "#canvas-b")], axis=1)
+
+
+def _red_pixels(pixels: np.ndarray) -> int:
+    """Pixels in the masks' red."""
+    return int(((pixels[..., 0] > pixels[..., 1] + 60) & (pixels[..., 0] > pixels[..., 2] + 60)).sum())
+
+
+def _look_at_the_masks(page: Page) -> None:
+    """On the slice of the reference lesion (the first two of four), the reader outlines the masks (O),
+    makes them opaque, hides them (H), sets pane A's window by a right-drag (pane B follows) and shows the
+    masks again, outlined."""
+    page.keyboard.press("v")  # axial
+    page.keyboard.press("ArrowDown")
+    page.evaluate(NEXT_FRAMES)
+    filled = _panes(page)
+    page.keyboard.press("o")
+    expect(page.get_by_label("Outline")).to_be_checked()
+    page.evaluate(NEXT_FRAMES)
+    outlined = _panes(page)
+    page.get_by_label("Mask opacity").fill("100")
+    page.evaluate(NEXT_FRAMES)
+    opaque = _panes(page)
+    page.keyboard.press("h")
+    expect(page.get_by_label("Show the masks")).not_to_be_checked()
+    page.evaluate(NEXT_FRAMES)
+    hidden_panes = canvas_pixels(page, "#canvas-a"), canvas_pixels(page, "#canvas-b")
+    hidden = _red_pixels(np.concatenate(hidden_panes, axis=1))
+    box = page.locator("#canvas-a").bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down(button="right")  # the window, in pane A: pane B follows
+    page.mouse.move(x - 100, y - 150, steps=5)
+    page.mouse.up(button="right")
+    page.evaluate(NEXT_FRAMES)
+    windowed = canvas_pixels(page, "#canvas-a"), canvas_pixels(page, "#canvas-b")
+    page.keyboard.press("h")
+    expect(page.get_by_label("Show the masks")).to_be_checked()
+    red = [_red_pixels(pixels) for pixels in (filled, outlined, opaque)]
+    print(f"red pixels of both panes: filled, outlined, opaque outline {red}, hidden {hidden}")
+    assert red[0] > 200, "no mask on the lesion's slice"
+    assert 0 < red[1] < red[0] / 2, "O did not draw the masks as outlines"
+    assert np.abs(opaque - outlined).mean() > 0.01, "the opacity changed nothing"
+    changed = [np.abs(after - before).mean() for after, before in zip(windowed, hidden_panes, strict=True)]
+    apart = [np.abs(panes[0] - panes[1]).mean() for panes in (hidden_panes, windowed)]
+    print(f"the right-drag changed pane A by {changed[0]:.1f} and pane B by {changed[1]:.1f}; apart {apart}")
+    assert changed[0] > 1, "the right-drag did not change pane A's window"
+    assert changed[1] > changed[0] / 2, "pane B kept its window"
+    assert apart[1] < changed[0] / 50, "the panes show the image in different windows"
+    assert hidden == 0, "H left a mask shown"
+
+
 def _read_everything(page: Page, study: ReaderStudy, url: str) -> None:
     reader = StudyReader.objects.get(study=study, user__username="reader")
     plan = Plan(list(study.sources.order_by("position").values_list("pk", flat=True)))
@@ -97,6 +153,7 @@ def _read_everything(page: Page, study: ReaderStudy, url: str) -> None:
     expect(page.get_by_role("button", name="Start reading")).to_be_focused()
     page.keyboard.press("Enter")
     real_index = 0
+    looked = False
     for position in range(1, ITEMS + 1):
         page.wait_for_selector(f"#reader-study[data-shown='{position}']", state="attached")
         expect(page.locator("#progress")).to_have_text(f"{position} / {ITEMS}")
@@ -107,6 +164,11 @@ def _read_everything(page: Page, study: ReaderStudy, url: str) -> None:
             page.keyboard.press("Enter")
             page.wait_for_selector(f"#reader-study[data-shown='{position}']", state="attached")
         item = reader.items.get(position=position)
+        if looked:
+            expect(page.get_by_label("Outline")).to_be_checked()  # kept from item to item
+        elif MaskSource.Kind.REFERENCE in (item.source_a.kind, item.source_b.kind):
+            _look_at_the_masks(page)
+            looked = True
         page.keyboard.press(plan.key(item, real_index))
         real_index += item.trial == Trial.REAL
         page.keyboard.press("Enter")

@@ -20,7 +20,36 @@ const progress = document.getElementById("progress");
 const status = document.getElementById("viewer-status");
 const answerError = document.getElementById("answer-error");
 const LAYOUTS = ["multiplanar", "axial", "coronal", "sagittal"];
-const MASK_OPACITY = 0.5;
+// How the masks are drawn, alike in both panes: filled or outlined (O), at the opacity the reader chose, or
+// hidden (H) to see the image under them. Outline and opacity are kept from item to item and, in the
+// browser's storage, from visit to visit (the instructions page is a visit away).
+const MASK_LOOK_KEY = "isles-portal.reading.mask-look";
+const maskLook = { outline: false, opacity: 0.5, visible: true, ...maskLookStored() };
+const maskControls = {
+  outline: document.getElementById("mask-outline"),
+  opacity: document.getElementById("mask-opacity"),
+  visible: document.getElementById("mask-visible"),
+};
+maskControls.outline.checked = maskLook.outline;
+maskControls.opacity.value = String(Math.round(maskLook.opacity * 100));
+// Whether the panes draw the masks as the reader set them: a viewer starts filled.
+let outlineShown = !maskLook.outline;
+
+function maskLookStored() {
+  try {
+    const { outline, opacity } = JSON.parse(localStorage.getItem(MASK_LOOK_KEY) ?? "{}");
+    return {
+      ...(typeof outline === "boolean" ? { outline } : {}),
+      ...(typeof opacity === "number" ? { opacity } : {}),
+    };
+  } catch {
+    return {};
+  }
+}
+
+function maskLookStore() {
+  localStorage.setItem(MASK_LOOK_KEY, JSON.stringify({ outline: maskLook.outline, opacity: maskLook.opacity }));
+}
 
 let current = null;
 // The background images the panes show (the API's entries), or null before the first item.
@@ -72,7 +101,8 @@ function backgroundVolumes(item) {
 const MASK_COLORS = Object.freeze({ 1: [255, 0, 0] });
 
 function maskVolume(mask) {
-  return { url: mask.url, name: mask.name, labelColors: MASK_COLORS, opacity: MASK_OPACITY };
+  const { opacity, visible } = maskLook;
+  return { url: mask.url, name: mask.name, labelColors: MASK_COLORS, opacity, visible };
 }
 
 function sameImages(images, others) {
@@ -120,6 +150,9 @@ async function showImages(item) {
     await Promise.all([left.ready, right.ready]);
     left.syncWith(right);
     viewers = [left, right];
+    // A window set by a right-drag in one pane is the other's too, as W's is.
+    left.onWindow((range) => right.setWindow(range));
+    right.onWindow((range) => left.setWindow(range));
   } else if (sameImages(item.images, shownImages)) {
     await Promise.all([viewers[0].setLabels(leftMask), viewers[1].setLabels(rightMask)]);
   } else {
@@ -204,6 +237,10 @@ async function loadNext() {
   loading = true;
   try {
     if (await showImages(data)) {
+      if (!outlineShown) {
+        viewers.forEach((viewer) => viewer.setLabelOutline(maskLook.outline));
+        outlineShown = true;
+      }
       drawnReport = reportDrawn(data);
     }
   } finally {
@@ -293,7 +330,32 @@ const KEY_ACTIONS = {
   },
   ArrowUp: () => viewers[0]?.moveSlice(1),
   ArrowDown: () => viewers[0]?.moveSlice(-1),
+  o: () => maskControls.outline.click(),
+  h: () => maskControls.visible.click(),
 };
+
+// The mask controls act on both panes (the label volume follows the images in each).
+maskControls.outline.addEventListener("change", () => {
+  maskLook.outline = maskControls.outline.checked;
+  maskLookStore();
+  outlineShown = viewers.length > 0;
+  for (const viewer of viewers) {
+    viewer.setLabelOutline(maskLook.outline);
+  }
+});
+maskControls.opacity.addEventListener("input", () => {
+  maskLook.opacity = Number(maskControls.opacity.value) / 100;
+  maskLookStore();
+  for (const viewer of viewers) {
+    viewer.setOverlayOpacity(backgroundCount, maskLook.opacity);
+  }
+});
+maskControls.visible.addEventListener("change", () => {
+  maskLook.visible = maskControls.visible.checked;
+  for (const viewer of viewers) {
+    viewer.setOverlayVisible(backgroundCount, maskLook.visible);
+  }
+});
 
 // The page's action for a key event, or undefined (typing a comment, or a key the page leaves alone).
 function keyAction(event) {
