@@ -484,12 +484,18 @@ MATRIX: dict[str, tuple[Try, ...]] = {
         GET("/leaderboards/{final}/cases/",                                LOGIN, 403, 403, 403, 403, 200),
         GET("/leaderboards/{final}/cases/?split_by=lesion_volume",         LOGIN, 403, 403, 403, 403, 200),
     ),
+    "leaderboards/<phase_slug>/biomarkers/": (
+        GET("/leaderboards/{training}/biomarkers/",                        LOGIN, 200, 200, 403, 403, 200,
+            hides=TEAMS, shows_own_team=True),
+        GET("/leaderboards/{final}/biomarkers/",                           LOGIN, 403, 403, 403, 403, 200),
+    ),
     "leaderboards/<phase_slug>/submissions/<submission_id>/": (
         GET("/leaderboards/{training}/submissions/{a_predictions}/",       404,   200, 404, 404, 404, 200),
         GET("/leaderboards/{final}/submissions/{a_algorithm}/",            404,   403, 404, 404, 404, 200),
     ),
     "leaderboards/<phase_slug>/export/<table>.<file_format>": (
         GET("/leaderboards/{final}/export/cases.csv",                      LOGIN, 403, 403, 403, 403, 200),
+        GET("/leaderboards/{final}/export/biomarkers.csv",                 LOGIN, 403, 403, 403, 403, 200),
     ),
     # Ensembles of submissions are the organizers' own: the phase is known, building on it is not theirs.
     "leaderboards/<phase_slug>/ensembles/new/": (
@@ -815,9 +821,15 @@ MATRIX: dict[str, tuple[Try, ...]] = {
             hides=TEAMS),
         GET("/api/phases/{final}/leaderboard/subgroups/",                  401,   403, 403, 403, 403, 200),
     ),
+    "api/phases/<phase_slug>/leaderboard/biomarkers/": (
+        GET("/api/phases/{training}/leaderboard/biomarkers/",              401,   200, 200, 403, 403, 200,
+            hides=TEAMS, shows_own_team=True),
+        GET("/api/phases/{final}/leaderboard/biomarkers/",                 401,   403, 403, 403, 403, 200),
+    ),
     "api/phases/<phase_slug>/leaderboard/export/<table>.<file_format>": (
         GET("/api/phases/{final}/leaderboard/export/cases.csv",            401,   403, 403, 403, 403, 200),
         GET("/api/phases/{final}/leaderboard/export/subgroups.csv",        401,   403, 403, 403, 403, 200),
+        GET("/api/phases/{final}/leaderboard/export/biomarkers.json",      401,   403, 403, 403, 403, 200),
     ),
     "api/phases/<phase_slug>/ensembles/": (
         GET("/api/phases/{final}/ensembles/",                              401,   403, 403, 403, 403, 200),
