@@ -10,7 +10,7 @@ class PhaseInline(admin.StackedInline):
     extra = 0
     fields = [
         ("title", "slug", "order"),
-        ("submission_kind", "metric_profile"),
+        ("submission_kind", "metric_profile", "is_validation"),
         ("opens_at", "closes_at", "team_freeze_at"),
         ("dataset", "split"),
         ("daily_submission_limit", "total_submission_limit", "upload_max_mb"),

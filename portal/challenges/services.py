@@ -60,6 +60,9 @@ class PhaseFields:
     total_submission_limit: int
     team_freeze_at: datetime.datetime | None
     upload_max_mb: int
+    is_validation: bool = False
+    """An external-validation phase (``Phase.is_validation``): no participant submissions; organizers
+    re-run chosen algorithm submissions on it."""
 
 
 def _utc(moment: datetime.datetime) -> str:

@@ -67,6 +67,14 @@ class PhaseForm(forms.Form):
     upload_max_mb = forms.IntegerField(
         label="Largest predictions archive (MB)", max_value=COUNT_MAX, help_text="MB of 10^6 bytes."
     )
+    is_validation = forms.BooleanField(
+        required=False,
+        label="External-validation phase",
+        help_text=(
+            "Its dataset is another one (e.g. a second centre's cases); it takes no submissions, you re-run "
+            "chosen algorithm submissions on it, and you publish its leaderboard yourself (manually)."
+        ),
+    )
     dataset = forms.ModelChoiceField(queryset=Dataset.objects.none())
     split = forms.ChoiceField(
         choices=Split.choices, help_text="The cases of the dataset the phase is scored on."
@@ -102,6 +110,7 @@ class PhaseForm(forms.Form):
                 "daily_submission_limit",
                 "total_submission_limit",
                 "upload_max_mb",
+                "is_validation",
                 "split",
                 "ground_truth_version",
                 "metric_profile",

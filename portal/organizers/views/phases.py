@@ -143,6 +143,7 @@ def _phase_fields(data: Mapping[str, Any]) -> PhaseFields:
         total_submission_limit=data["total_submission_limit"],
         team_freeze_at=data["team_freeze_at"],
         upload_max_mb=data["upload_max_mb"],
+        is_validation=data["is_validation"],
     )
 
 

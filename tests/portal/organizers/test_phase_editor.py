@@ -236,6 +236,23 @@ def test_an_organizer_creates_an_algorithm_phase_with_its_sandbox(world: World) 
     assert sandbox.gpu is False
 
 
+def test_an_organizer_creates_an_external_validation_phase_published_by_hand(world: World) -> None:
+    client = _client(world.organizer)
+    data = _new_phase_form(
+        client, world, submission_kind="ALGORITHM", slug="second-centre", title="Second centre"
+    )
+    data |= {"interface_set": "isles22", "is_validation": "on", "publication": "MANUAL"}
+
+    response = _create(client, world, data)
+
+    assert response.status_code == 302, _text(response)
+    phase = Phase.objects.get(slug="second-centre")
+    assert phase.is_validation is True
+    board = LeaderboardSettings.objects.get(phase=phase)
+    assert (board.publication, board.is_published) == ("MANUAL", False)
+    assert "External-validation phase" in _text(client.get(response["Location"]))
+
+
 @pytest.mark.parametrize(
     ("changes", "sentence"),
     [
@@ -283,6 +300,10 @@ def test_an_organizer_creates_an_algorithm_phase_with_its_sandbox(world: World) 
             "A container needs memory to start: give it at least 0.1 GB.",
         ),
         ({"submission_kind": "ALGORITHM", "time_limit_s": "0"}, "A case needs at least 1 second to run"),
+        (
+            {"is_validation": "on", "publication": "AUTOMATIC"},
+            "A validation phase's results are published only by an organizer: keep its publication manual.",
+        ),
     ],
 )
 def test_each_refused_value_gets_its_sentence_and_nothing_is_saved(
