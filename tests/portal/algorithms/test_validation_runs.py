@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from django.core.exceptions import PermissionDenied
+from django.test import Client
+from django.urls import reverse
 from pytest_django import DjangoCaptureOnCommitCallbacks
 
 from evaluation.io import read_mask
@@ -267,3 +269,31 @@ def test_an_ensemble_on_the_validation_phase_fuses_the_reruns_of_its_members(
         assert 0 < read_mask(fused).array.sum() < outputs[0].sum()
     scored = sorted(ensemble.submission.case_results.values_list("case__name", flat=True))
     assert scored == list(SECOND_CENTRE)
+
+
+def test_the_validation_page_offers_the_consented_submissions_and_reruns_the_chosen_ones(
+    algorithm_phase: AlgorithmPhase,
+    validation: Validation,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    client = Client()
+    client.force_login(algorithm_phase.organizer)
+    url = reverse("validation-reruns", args=[validation.phase.slug])
+    original = validation.original.pk
+
+    page = client.get(url).content.decode()
+    assert f'name="submissions" value="{original}" id="source-{original}">' in page
+    assert "Consents" in page
+    assert f"Case {WITHOUT_FLAIR} has no flair-brain-mri" in page
+    refused = client.post(url, {"submissions": ["999999"]})
+    assert refused.status_code == 400
+    assert "There is no submission 999999; pick one of the challenge&#x27;s." in refused.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"submissions": [str(original)]})
+
+    assert response.status_code == 302
+    run = ValidationRun.objects.get(original_id=original)
+    listed = client.get(url).content.decode()
+    assert f">{run.submission_id}</a>" in listed
+    assert "Succeeded" in listed
+    assert f"Case {WITHOUT_FLAIR} has no flair-brain-mri, which the containers read: it was not run" in listed
