@@ -3,7 +3,10 @@ beside them (the sanity case), its people, and helpers that upload an image arch
 participant's client would."""
 
 import hashlib
+import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +143,35 @@ def chunk_put(client: APIClient, *, upload_id: str, content: bytes, start: int, 
         HTTP_CONTENT_RANGE=f"bytes {start}-{end - 1}/{len(content)}",
     )
     return {"status": response.status_code, **response.json()}
+
+
+def evaluation_cli_scores(
+    *, profile: str, ground_truth: Path, predictions: Path, output: Path
+) -> dict[str, dict[str, float]]:
+    """The per-case scores the evaluation CLI (``python -m evaluation score``, as an organizer runs it on a
+    laptop) gives the masks in ``predictions`` against those in ``ground_truth``, by case name."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "evaluation",
+            "score",
+            "--profile",
+            profile,
+            "--ground-truth",
+            str(ground_truth),
+            "--predictions",
+            str(predictions),
+            "--output",
+            str(output),
+            "--workers",
+            "1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    cases: dict[str, dict[str, float]] = json.loads(output.read_text())["cases"]
+    return cases
 
 
 class FakeEngine:

@@ -6,9 +6,6 @@ The tasks run eagerly in the test process; ``django_capture_on_commit_callbacks`
 that a step queues after its commit.
 """
 
-import json
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +20,7 @@ from portal.accounts.models import ChallengeRole
 from portal.leaderboards.models import Ensemble
 from portal.submissions.models import CaseResult, Submission
 from tests.portal.accounts.factories import ChallengeRoleFactory
-from tests.portal.algorithms.conftest import AlgorithmPhase, archive_upload
+from tests.portal.algorithms.conftest import AlgorithmPhase, archive_upload, evaluation_cli_scores
 from tests.portal.submissions.conftest import SHAPE, SPACING_MM
 
 pytestmark = pytest.mark.integration
@@ -113,28 +110,9 @@ def test_an_ensemble_of_three_containers_is_their_majority_and_scored_as_the_cli
         assert majority.any()
         assert np.array_equal(read_mask(fused / f"{case.name}.nii.gz").array, majority)
 
-    report = tmp_path / "scores.json"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "evaluation",
-            "score",
-            "--profile",
-            phase.metric_profile,
-            "--ground-truth",
-            str(truths),
-            "--predictions",
-            str(fused),
-            "--output",
-            str(report),
-            "--workers",
-            "1",
-        ],
-        check=True,
-        capture_output=True,
+    cli = evaluation_cli_scores(
+        profile=phase.metric_profile, ground_truth=truths, predictions=fused, output=tmp_path / "scores.json"
     )
-    cli = json.loads(report.read_text())["cases"]
     portal = {
         result.case.name: result.metrics
         for result in CaseResult.objects.filter(submission=ensemble.submission).select_related("case")

@@ -8,9 +8,6 @@ The tasks run eagerly in the test process; ``django_capture_on_commit_callbacks`
 that a step queues after its commit.
 """
 
-import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,7 +23,7 @@ from portal.leaderboards.models import LeaderboardEntry
 from portal.submissions.models import CaseResult, Submission
 from releases.synthetic import write_release
 from tests.portal.accounts.factories import ChallengeRoleFactory
-from tests.portal.algorithms.conftest import COPY_DWI, AlgorithmPhase, archive_upload
+from tests.portal.algorithms.conftest import COPY_DWI, AlgorithmPhase, archive_upload, evaluation_cli_scores
 from tests.portal.challenges.factories import PhaseFactory
 
 pytestmark = pytest.mark.integration
@@ -47,29 +44,9 @@ def _cli_scores(phase: Phase, rerun: Submission, folder: Path) -> dict[str, dict
     for job in rerun.jobs.select_related("case"):
         (outputs / f"{job.case.name}.nii.gz").write_bytes(job.segmentation.read())
         (truths / f"{job.case.name}.nii.gz").write_bytes(job.case.ground_truths.get().file.read())
-    report = folder / "scores.json"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "evaluation",
-            "score",
-            "--profile",
-            phase.metric_profile,
-            "--ground-truth",
-            str(truths),
-            "--predictions",
-            str(outputs),
-            "--output",
-            str(report),
-            "--workers",
-            "1",
-        ],
-        check=True,
-        capture_output=True,
+    return evaluation_cli_scores(
+        profile=phase.metric_profile, ground_truth=truths, predictions=outputs, output=folder / "scores.json"
     )
-    cases: dict[str, dict[str, float]] = json.loads(report.read_text())["cases"]
-    return cases
 
 
 def test_the_validation_phase_reruns_two_submissions_on_a_second_release_and_scores_them(
