@@ -18,13 +18,19 @@ Every function raises ``ValueError`` with a sentence for unusable input.
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import f as f_distribution
 from scipy.stats import t as t_distribution
 
-from evaluation.stats import Correlation, CorrelationDifference, spearman_difference_with_ci, spearman_with_ci
+from evaluation.stats import (
+    Correlation,
+    CorrelationDifference,
+    spearman_beside_reference_with_ci,
+    spearman_with_ci,
+)
 
 __all__ = [
     "MIN_CORRELATION_PAIRS",
@@ -38,6 +44,8 @@ __all__ = [
     "correlations_beside_reference",
     "icc_agreement",
 ]
+
+K = TypeVar("K")
 
 MIN_CORRELATION_PAIRS = 3
 """A rank correlation on fewer complete pairs says nothing; such a clinical score is left out."""
@@ -308,33 +316,40 @@ class CorrelationBesideReference:
 
 def correlations_beside_reference(
     reference: Mapping[str, float],
-    measured: Mapping[str, float],
+    measurements: Mapping[K, Mapping[str, float]],
     clinical_scores: Mapping[str, Mapping[str, float]],
     *,
     samples: int = 1000,
     seed: int = 0,
-) -> dict[str, CorrelationBesideReference]:
-    """Per clinical score label: Spearman's rho of ``measured`` and of ``reference`` (case -> value) with
-    the score, on the same cases (those present in all three), and their difference.
+) -> dict[K, dict[str, CorrelationBesideReference]]:
+    """Per measurement (e.g. per submission, each case -> lesion volume) and clinical score label:
+    Spearman's rho of the measurement and of ``reference`` (case -> value) with the score, on the same
+    cases (those present in all three), and their difference.
 
     Why the same cases: a reference correlation over more patients than the algorithm's would compare two
-    populations, not two measurements. Each correlation's interval is :func:`spearman_with_ci`'s, the
-    difference's :func:`evaluation.stats.spearman_difference_with_ci`'s, all from ``seed``. A score with
-    fewer than :data:`MIN_CORRELATION_PAIRS` such cases is left out.
+    populations, not two measurements. Every correlation and difference is
+    :func:`evaluation.stats.spearman_beside_reference_with_ci`'s, all from ``seed``; measurements of the
+    same cases share one bootstrap of them (the page compares dozens of submissions, usually on every
+    case). A score with fewer than :data:`MIN_CORRELATION_PAIRS` such cases is left out of a
+    measurement's result.
     """
-    compared = {}
+    compared: dict[K, dict[str, CorrelationBesideReference]] = {key: {} for key in measurements}
     for label, by_case in clinical_scores.items():
-        cases = sorted(case for case in by_case if case in measured and case in reference)
-        if len(cases) < MIN_CORRELATION_PAIRS:
-            continue
-        references = [reference[case] for case in cases]
-        measurements = [measured[case] for case in cases]
-        scores = [by_case[case] for case in cases]
-        compared[label] = CorrelationBesideReference(
-            correlation=spearman_with_ci(measurements, scores, samples=samples, seed=seed),
-            reference=spearman_with_ci(references, scores, samples=samples, seed=seed),
-            difference=spearman_difference_with_ci(
-                references, measurements, scores, samples=samples, seed=seed
-            ),
-        )
+        groups: dict[tuple[str, ...], list[K]] = {}
+        for key, measured in measurements.items():
+            cases = tuple(sorted(case for case in by_case if case in measured and case in reference))
+            if len(cases) >= MIN_CORRELATION_PAIRS:
+                groups.setdefault(cases, []).append(key)
+        for cases, keys in groups.items():
+            reference_correlation, results = spearman_beside_reference_with_ci(
+                [reference[case] for case in cases],
+                [[measurements[key][case] for case in cases] for key in keys],
+                [by_case[case] for case in cases],
+                samples=samples,
+                seed=seed,
+            )
+            for key, (correlation, difference) in zip(keys, results, strict=True):
+                compared[key][label] = CorrelationBesideReference(
+                    correlation=correlation, reference=reference_correlation, difference=difference
+                )
     return compared

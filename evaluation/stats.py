@@ -2,8 +2,9 @@
 
 - :func:`spearman_with_ci`: Spearman's rank correlation with a bootstrap confidence interval, e.g. of the
   predicted (or reference) lesion volume with NIHSS or the 90-day mRS.
-- :func:`spearman_difference_with_ci`: how much two measurements' rank correlations with the same clinical
-  score differ (an algorithm's volume against the reference's), with a paired bootstrap interval.
+- :func:`spearman_beside_reference_with_ci` (and :func:`spearman_difference_with_ci` for one): how much
+  measurements' rank correlations with a clinical score differ from a reference's (algorithms' volumes
+  against the expert annotation's), with paired bootstrap intervals.
 - :func:`wilson_interval` and :func:`sign_test`: a proportion of preferences and its two-sided test.
 - :func:`fleiss_kappa`: agreement of several raters who sort subjects into categories.
 - :func:`cohen_kappa`: agreement of two ratings of the same subjects (e.g. one reader's first and repeated
@@ -16,6 +17,7 @@ Every function takes plain numbers or arrays and raises ``ValueError`` with a se
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -31,6 +33,7 @@ __all__ = [
     "cohen_kappa",
     "fleiss_kappa",
     "sign_test",
+    "spearman_beside_reference_with_ci",
     "spearman_difference_with_ci",
     "spearman_with_ci",
     "wilson_interval",
@@ -110,27 +113,47 @@ def spearman_with_ci(
     first, second = first[complete], second[complete]
     if first.size < 3:
         raise ValueError(f"a rank correlation needs at least 3 complete pairs, got {first.size}.")
+    indices = np.random.default_rng(seed).integers(0, first.size, size=(samples, first.size))
+    return _bootstrap_correlation(
+        first,
+        second,
+        lambda: _rank_correlation_rows(first[indices], second[indices]),
+        samples=samples,
+        confidence=confidence,
+    )
+
+
+def _bootstrap_correlation(
+    first: FloatArray,
+    second: FloatArray,
+    sampled: Callable[[], FloatArray],
+    *,
+    samples: int,
+    confidence: float,
+) -> Correlation:
+    """Spearman's rho of the complete pairs and the percentile interval of ``sampled()``, the rho of
+    each bootstrap sample (NaN where undefined), which is not drawn when either side is constant."""
     if np.all(first == first[0]) or np.all(second == second[0]):
         nan = float("nan")
         return Correlation(nan, nan, (nan, nan), int(first.size), samples, 0)
     result = spearmanr(first, second)
-    indices = np.random.default_rng(seed).integers(0, first.size, size=(samples, first.size))
-    coefficients = _rank_correlation_rows(first[indices], second[indices])
+    coefficients = sampled()
     defined = coefficients[~np.isnan(coefficients)]
-    tail = (1.0 - confidence) / 2.0
-    interval = (
-        (float(np.quantile(defined, tail)), float(np.quantile(defined, 1.0 - tail)))
-        if defined.size > 0
-        else (float("nan"), float("nan"))
-    )
     return Correlation(
         coefficient=float(result.statistic),
         p_value=float(result.pvalue),
-        interval=interval,
+        interval=_percentile_interval(defined, confidence=confidence),
         pairs=int(first.size),
         samples=samples,
         valid_samples=int(defined.size),
     )
+
+
+def _percentile_interval(defined: FloatArray, *, confidence: float) -> tuple[float, float]:
+    tail = (1.0 - confidence) / 2.0
+    if defined.size == 0:
+        return (float("nan"), float("nan"))
+    return (float(np.quantile(defined, tail)), float(np.quantile(defined, 1.0 - tail)))
 
 
 @dataclass(frozen=True)
@@ -157,20 +180,43 @@ def spearman_difference_with_ci(
     ``reference`` does: Spearman's rho of (measured, score) minus rho of (reference, score), e.g. an
     algorithm's lesion volumes against the expert annotation's, both with the 90-day mRS.
 
+    The difference of :func:`spearman_beside_reference_with_ci` for one measurement; see there.
+    """
+    _, [(_, difference)] = spearman_beside_reference_with_ci(
+        reference, [measured], clinical_scores, samples=samples, seed=seed, confidence=confidence
+    )
+    return difference
+
+
+def spearman_beside_reference_with_ci(
+    reference: ArrayLike,
+    measurements: Sequence[ArrayLike],
+    clinical_scores: ArrayLike,
+    *,
+    samples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[Correlation, list[tuple[Correlation, CorrelationDifference]]]:
+    """The reference's Spearman correlation with ``clinical_scores`` and, for each of ``measurements``
+    of the same patients, its own and its difference from the reference's (measured minus reference).
+
     Why paired: both correlations are of the same patients' scores, so they are not independent; the
-    interval resamples the patients (triples) with replacement ``samples`` times from
+    interval of a difference resamples the patients with replacement ``samples`` times from
     ``numpy.random.default_rng(seed)`` and takes the central ``confidence`` percentiles of the defined
     differences. An interval that holds 0 says the data cannot tell the two apart ("as good as the
-    experts" is then not refuted); a sample in which either rho is undefined (constant values) is left out.
+    experts" is then not refuted); a sample in which either rho is undefined (constant values) is left
+    out. Every correlation is :func:`spearman_with_ci`'s with the same ``seed``, to the bit: the patients
+    are resampled once and the reference's and the scores' ranks serve every measurement, which is what
+    makes comparing many algorithms with the reference affordable.
 
-    Edge cases: triples with a NaN anywhere are dropped; either rho undefined on the whole data gives a
-    NaN difference and interval.
+    Edge cases: patients with a NaN anywhere (reference, score or any measurement) are dropped; a rho
+    undefined on the whole data (constant values) gives a NaN difference and interval.
 
     Raises
     ------
     ValueError
-        If the lengths differ, fewer than 3 complete triples remain, ``samples`` < 1 or ``confidence`` is
-        outside (0, 1).
+        If the lengths differ, fewer than 3 complete patients remain, ``samples`` < 1 or ``confidence``
+        is outside (0, 1).
 
     References
     ----------
@@ -179,41 +225,52 @@ def spearman_difference_with_ci(
     comparison of algorithm and expert volumes' correlations with clinical scores).
     """
     columns = [
-        np.asarray(values, dtype=np.float64).ravel() for values in (reference, measured, clinical_scores)
+        np.asarray(values, dtype=np.float64).ravel() for values in (reference, clinical_scores, *measurements)
     ]
     if len({column.size for column in columns}) != 1:
         sizes = ", ".join(str(column.size) for column in columns)
-        raise ValueError(f"the measurements and scores must be paired, got {sizes} values.")
-    table = np.vstack(columns)
+        raise ValueError(f"the reference, scores and measurements must be paired, got {sizes} values.")
     if samples < 1:
         raise ValueError(f"samples must be at least 1, got {samples}.")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}.")
+    table = np.vstack(columns)
     table = table[:, ~np.isnan(table).any(axis=0)]
-    pairs = int(table.shape[1])
-    if pairs < 3:
-        raise ValueError(f"a rank correlation needs at least 3 complete triples, got {pairs}.")
-    first, second, scores = table
-    whole = _rank_correlation_rows(np.vstack([second, first]), np.vstack([scores, scores]))
-    nan = float("nan")
-    if np.isnan(whole).any():
-        return CorrelationDifference(nan, (nan, nan), pairs, samples, 0)
-    indices = np.random.default_rng(seed).integers(0, pairs, size=(samples, pairs))
-    differences = _rank_correlation_rows(second[indices], scores[indices]) - _rank_correlation_rows(
-        first[indices], scores[indices]
+    patients = int(table.shape[1])
+    if patients < 3:
+        raise ValueError(f"a rank correlation needs at least 3 complete patients, got {patients}.")
+    indices = np.random.default_rng(seed).integers(0, patients, size=(samples, patients))
+    scores, score_ranks = table[1], _centred_ranks(table[1][indices])
+    first = table[0]
+    reference_rhos = _rhos(_centred_ranks(first[indices]), score_ranks)
+    reference_correlation = _bootstrap_correlation(
+        first, scores, reference_rhos.copy, samples=samples, confidence=confidence
     )
-    defined = differences[~np.isnan(differences)]
-    tail = (1.0 - confidence) / 2.0
-    interval = (
-        (float(np.quantile(defined, tail)), float(np.quantile(defined, 1.0 - tail)))
-        if defined.size > 0
-        else (nan, nan)
-    )
+    compared = []
+    for values in table[2:]:
+        rhos = _rhos(_centred_ranks(values[indices]), score_ranks)
+        correlation = _bootstrap_correlation(
+            values, scores, rhos.copy, samples=samples, confidence=confidence
+        )
+        differences = rhos - reference_rhos
+        compared.append(
+            (correlation, _difference(correlation, reference_correlation, differences, confidence=confidence))
+        )
+    return reference_correlation, compared
+
+
+def _difference(
+    correlation: Correlation, reference: Correlation, sampled: FloatArray, *, confidence: float
+) -> CorrelationDifference:
+    if math.isnan(correlation.coefficient) or math.isnan(reference.coefficient):
+        nan = float("nan")
+        return CorrelationDifference(nan, (nan, nan), correlation.pairs, int(sampled.size), 0)
+    defined = sampled[~np.isnan(sampled)]
     return CorrelationDifference(
-        difference=float(whole[0] - whole[1]),
-        interval=interval,
-        pairs=pairs,
-        samples=samples,
+        difference=correlation.coefficient - reference.coefficient,
+        interval=_percentile_interval(defined, confidence=confidence),
+        pairs=correlation.pairs,
+        samples=int(sampled.size),
         valid_samples=int(defined.size),
     )
 
@@ -410,13 +467,21 @@ def bradley_terry(
 
 def _rank_correlation_rows(first: FloatArray, second: FloatArray) -> FloatArray:
     """Spearman's rho of each row pair; NaN where a row is constant."""
-    first_ranks = np.asarray(rankdata(first, axis=1), dtype=np.float64)
-    second_ranks = np.asarray(rankdata(second, axis=1), dtype=np.float64)
-    first_ranks -= first_ranks.mean(axis=1, keepdims=True)
-    second_ranks -= second_ranks.mean(axis=1, keepdims=True)
+    return _rhos(_centred_ranks(first), _centred_ranks(second))
+
+
+def _centred_ranks(rows: FloatArray) -> FloatArray:
+    """Each row's mid-ranks minus their mean."""
+    ranks = np.asarray(rankdata(rows, axis=1), dtype=np.float64)
+    ranks -= ranks.mean(axis=1, keepdims=True)
+    return ranks
+
+
+def _rhos(first_ranks: FloatArray, second_ranks: FloatArray) -> FloatArray:
+    """Pearson's correlation of each row pair of centred ranks; NaN where a row is constant."""
     spread = np.sqrt(np.sum(first_ranks**2, axis=1) * np.sum(second_ranks**2, axis=1))
     covariance = np.sum(first_ranks * second_ranks, axis=1)
-    coefficients = np.full(first.shape[0], np.nan)
+    coefficients = np.full(first_ranks.shape[0], np.nan)
     defined = spread > 0
     coefficients[defined] = covariance[defined] / spread[defined]
     return coefficients

@@ -142,24 +142,33 @@ def _biomarkers(
     reference_counts = {
         row.case: float(row.lesion_count) for row in reference if row.lesion_count is not None
     }
-    submissions = []
-    for submission in compared:
-        cases = _cases(
-            per_case[submission.submission_id], volume=PREDICTED_VOLUME, count=PREDICTED_LESION_COUNT
+    cases = {
+        row.submission_id: _cases(
+            per_case[row.submission_id], volume=PREDICTED_VOLUME, count=PREDICTED_LESION_COUNT
         )
-        volumes = {row.case: row.volume_ml for row in cases}
-        counts = {row.case: float(row.lesion_count) for row in cases if row.lesion_count is not None}
-        submissions.append(
-            SubmissionBiomarkers(
-                submission=submission,
-                cases=cases,
-                volume_agreement=agreement_with_reference(reference_volumes, volumes),
-                count_agreement=agreement_with_reference(reference_counts, counts),
-                correlations=correlations_beside_reference(
-                    reference_volumes, volumes, clinical, samples=BIOMARKER_SAMPLES, seed=BIOMARKER_SEED
-                ),
-            )
+        for row in compared
+    }
+    volumes = {key: {row.case: row.volume_ml for row in rows} for key, rows in cases.items()}
+    correlations = correlations_beside_reference(
+        reference_volumes, volumes, clinical, samples=BIOMARKER_SAMPLES, seed=BIOMARKER_SEED
+    )
+    submissions = [
+        SubmissionBiomarkers(
+            submission=row,
+            cases=cases[row.submission_id],
+            volume_agreement=agreement_with_reference(reference_volumes, volumes[row.submission_id]),
+            count_agreement=agreement_with_reference(
+                reference_counts,
+                {
+                    case.case: float(case.lesion_count)
+                    for case in cases[row.submission_id]
+                    if case.lesion_count is not None
+                },
+            ),
+            correlations=correlations[row.submission_id],
         )
+        for row in compared
+    ]
     return PhaseBiomarkers(
         reference=ReferenceBiomarkers(
             cases=reference,

@@ -182,9 +182,9 @@ def test_the_difference_of_correlations_is_the_measured_rho_minus_the_references
 
 
 def test_the_difference_of_correlations_refuses_unpaired_or_too_few_values() -> None:
-    with pytest.raises(ValueError, match="must be paired, got 3, 3, 2 values"):
+    with pytest.raises(ValueError, match="must be paired, got 3, 2, 3 values"):
         spearman_difference_with_ci([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [1.0, 2.0])
-    with pytest.raises(ValueError, match="at least 3 complete triples, got 2"):
+    with pytest.raises(ValueError, match="at least 3 complete patients, got 2"):
         spearman_difference_with_ci([1.0, 2.0, math.nan], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
     constant = spearman_difference_with_ci([1.0, 1.0, 1.0], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
     assert math.isnan(constant.difference)
@@ -199,10 +199,10 @@ def test_correlations_beside_reference_use_the_same_cases_for_both() -> None:
         "mRS at 90 days": {"sub-1": 1.0, "sub-4": 5.0},
     }
 
-    compared = correlations_beside_reference(reference, measured, clinical, samples=200, seed=0)
+    compared = correlations_beside_reference(reference, {"Alpha": measured}, clinical, samples=200, seed=0)
 
-    assert list(compared) == ["NIHSS at admission"]
-    beside = compared["NIHSS at admission"]
+    assert list(compared["Alpha"]) == ["NIHSS at admission"]
+    beside = compared["Alpha"]["NIHSS at admission"]
     scores = [2.0, 9.0, 21.0, 14.0]
     assert beside.correlation == spearman_with_ci([5.0, 18.0, 60.0, 70.0], scores, samples=200, seed=0)
     assert beside.reference == spearman_with_ci([3.0, 20.0, 45.0, 90.0], scores, samples=200, seed=0)
@@ -210,3 +210,32 @@ def test_correlations_beside_reference_use_the_same_cases_for_both() -> None:
     assert beside.difference.difference == pytest.approx(
         beside.correlation.coefficient - beside.reference.coefficient
     )
+
+
+def test_measurements_of_the_same_cases_share_one_bootstrap_and_give_what_each_alone_gives() -> None:
+    rng = np.random.default_rng(5)
+    cases = [f"sub-{n}" for n in range(12)]
+    reference = {case: float(rng.gamma(2.0, 10.0)) for case in cases}
+    measurements = {
+        name: {case: value * scale for case, value in reference.items()} for name, scale in [("A", 1.1)]
+    }
+    measurements["B"] = {case: float(rng.gamma(2.0, 10.0)) for case in cases}
+    measurements["C"] = {case: measurements["B"][case] for case in cases[:8]}
+    clinical = {"NIHSS at admission": {case: float(rng.integers(0, 25)) for case in cases}}
+
+    together = correlations_beside_reference(reference, measurements, clinical, samples=300, seed=2)
+
+    for name, measured in measurements.items():
+        alone = correlations_beside_reference(reference, {name: measured}, clinical, samples=300, seed=2)
+        assert together[name] == alone[name]
+        shared = sorted(measured)
+        scores = [clinical["NIHSS at admission"][case] for case in shared]
+        beside = together[name]["NIHSS at admission"]
+        assert beside.correlation == spearman_with_ci(
+            [measured[case] for case in shared], scores, samples=300, seed=2
+        )
+        assert beside.reference == spearman_with_ci(
+            [reference[case] for case in shared], scores, samples=300, seed=2
+        )
+    assert together["A"]["NIHSS at admission"].difference.difference == 0.0  # a scaled volume ranks the same
+    assert together["C"]["NIHSS at admission"].reference.pairs == 8

@@ -232,9 +232,10 @@ def test_the_api_gives_what_evaluation_scipy_and_pingouin_compute_on_the_per_cas
         assert beside["correlation"]["rho"] == pytest.approx(rho, abs=1e-12)
         assert beside["reference"]["rho"] == pytest.approx(reference_rho, abs=1e-12)
         assert beside["difference"] == pytest.approx(rho - reference_rho, abs=1e-12)
-    computed = correlations_beside_reference(reference_volumes, values.volumes_ml, {NIHSS: world.nihss})[
-        NIHSS
-    ]
+    together = correlations_beside_reference(
+        reference_volumes, {"Alpha": values.volumes_ml}, {NIHSS: world.nihss}
+    )
+    computed = together["Alpha"][NIHSS]
     assert alpha["correlations"][NIHSS]["difference_interval"] == pytest.approx(
         list(computed.difference.interval), abs=1e-12
     )
