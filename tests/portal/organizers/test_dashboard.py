@@ -5,6 +5,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from portal.challenges.models import Phase
+from tests.portal.challenges.factories import PhaseFactory
 from tests.portal.conftest import ChallengeWithPeople
 
 pytestmark = pytest.mark.django_db
@@ -48,3 +50,22 @@ def test_the_challenge_page_links_the_dashboard_for_organizers_only(
 
     dashboard = reverse("organizer-dashboard", args=["isles24"])
     assert (f'href="{dashboard}"' in page) == (person == "organizer")
+
+
+def test_the_dashboard_links_a_validation_phases_reruns(world: ChallengeWithPeople) -> None:
+    PhaseFactory(
+        challenge=world.challenge,
+        dataset=world.dataset,
+        slug="second-centre",
+        submission_kind=Phase.SubmissionKind.ALGORITHM,
+        is_validation=True,
+    )
+    client = Client()
+    organizer = world.people["organizer"]
+    assert organizer is not None
+    client.force_login(organizer)
+
+    page = client.get(reverse("organizer-dashboard", args=["isles24"])).content.decode()
+
+    assert f'href="{reverse("validation-reruns", args=["second-centre"])}"' in page
+    assert reverse("validation-reruns", args=["final"]) not in page
