@@ -25,6 +25,7 @@ from portal.accounts.models import User
 from portal.accounts.selectors import user_is_organizer
 from portal.annotations import selectors, services
 from portal.annotations.models import AnnotationAssignment, MaskRevision
+from portal.datasets.serializers import ViewerImageSerializer
 from portal.datasets.views import viewer_image_of
 
 
@@ -42,26 +43,8 @@ class NiftiParser(BaseParser):
         return stream.read(MAX_MASK_BYTES + 1)
 
 
-class ParameterMapSerializer(serializers.Serializer):
-    label = serializers.CharField()
-    quantity = serializers.CharField()
-    unit = serializers.CharField()
-    low = serializers.FloatField(help_text="The display range's low end: values at or below it are clear.")
-    high = serializers.FloatField()
-    colormap = serializers.CharField()
-
-
-class CampaignImageSerializer(AnnotationFileSerializer):
+class CampaignImageSerializer(ViewerImageSerializer):
     interface = serializers.CharField()
-    label = serializers.CharField(
-        help_text="What the image is, as a reader names it, e.g. 'Tmax (in NCCT space)'."
-    )
-    colormap = serializers.CharField()
-    is_ct = serializers.BooleanField(help_text="Whether the CT window presets apply.")
-    parameter_map = ParameterMapSerializer(
-        allow_null=True,
-        help_text="A perfusion map's quantity, unit and display range (null for other images).",
-    )
 
 
 class RevisionSerializer(serializers.Serializer):

@@ -18,6 +18,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.datasets.serializers import ViewerImageSerializer
+from portal.datasets.views import viewer_image_of
 from portal.readerstudies import selectors, services
 from portal.readerstudies.models import ReaderStudy, ReadingItem, StudyReader
 from portal.readerstudies.views import EXCLUDE_FAST, answers_csv_response, exclude_fast_requested
@@ -28,7 +30,7 @@ class FileSerializer(serializers.Serializer):
     name = serializers.CharField(help_text="A neutral file name with its extension, for the viewer.")
 
 
-class BackgroundSerializer(FileSerializer):
+class BackgroundSerializer(ViewerImageSerializer):
     interface = serializers.CharField()
     sha256 = serializers.CharField(
         help_text="The image file's SHA-256: items of one case show the same images, which the page keeps."
@@ -94,8 +96,13 @@ def _item_files(item: ReadingItem, study: ReaderStudy) -> dict[str, object]:
     return {
         "images": [
             {
-                "url": reverse("readerstudy-background", kwargs={"token": item.token, "index": index}),
-                "name": "image.nii.gz",
+                **dataclasses.asdict(
+                    viewer_image_of(
+                        interface=image.interface,
+                        url=reverse("readerstudy-background", kwargs={"token": item.token, "index": index}),
+                        name="image.nii.gz",
+                    )
+                ),
                 "interface": image.interface,
                 "sha256": image.sha256,
             }

@@ -85,16 +85,15 @@ async function loadViewerModule() {
 
 const viewerModule = loadViewerModule();
 
-// The reader's window preset is set on the first background as it loads: set after the first frame, it
-// would cost one more rebuild of every texture in each pane.
-function backgroundVolumes(item) {
+// Each background as the case viewer shows it (viewer.mjs's imageVolume: a perfusion map in the range its
+// quantity calls for, clear at zero). The reader's window preset is set on a CT as it loads: set after the
+// first frame, it would cost one more rebuild of every texture in each pane.
+function backgroundVolumes(item, imageVolume) {
   return item.images.map((image, index) => ({
-    url: image.url,
-    name: image.name,
-    colormap: image.interface.includes("tmax") ? "warm" : "gray",
+    ...imageVolume(image),
     opacity: 1,
     visible: index === backgroundIndex,
-    windowPreset: index === 0 ? windowPreset : undefined,
+    windowPreset: image.is_ct ? windowPreset : undefined,
   }));
 }
 
@@ -132,7 +131,7 @@ async function showImages(item) {
   if (module === null) {
     return false;
   }
-  const background = backgroundVolumes(item);
+  const background = backgroundVolumes(item, module.imageVolume);
   const showB = toggleCaptionShow();
   const leftMask = maskVolume(showB ? item.masks.B : item.masks.A);
   const rightMask = maskVolume(item.masks.B);

@@ -287,3 +287,5 @@ def test_each_background_names_its_file_by_sha256_so_that_items_of_one_case_shar
     (image,) = item["images"]
     expected = reading.study_case.case.images.get(interface="non-contrast-ct").sha256
     assert (image["interface"], image["sha256"]) == ("non-contrast-ct", expected)
+    # Described as the case viewer describes it, so the reading page shows it alike (a CT in its window).
+    assert (image["label"], image["is_ct"], image["parameter_map"]) == ("NCCT", True, None)
