@@ -1,9 +1,8 @@
 // The submission review page: the case's NCCT with one overlay of the server-computed overlap labels
 // (1 true positive, 2 false positive, 3 false negative) in the legend's three colours.
 
-import { createViewer, webgl2Available } from "./viewer.mjs";
+import { createViewer, imageVolume, webgl2Available } from "./viewer.mjs";
 import { bindViewerControls, locationText, readPageData, viewerUnavailableShow } from "./viewer-controls.mjs";
-import { OPENING_WINDOW_PRESET } from "./window-presets.mjs";
 
 const OVERLAP_COLORS = Object.freeze({ 1: [0, 204, 0], 2: [255, 51, 51], 3: [51, 102, 255] });
 const OVERLAY = 1;
@@ -21,13 +20,8 @@ async function main() {
   try {
     viewer = await createViewer(document.getElementById("pane-1"), {
       volumes: [
-        // A CT's window from the start: set after the first frame, it would cost a second rebuild.
-        {
-          url: base.url,
-          name: base.name,
-          colormap: base.colormap,
-          windowPreset: base.is_ct ? OPENING_WINDOW_PRESET : undefined,
-        },
+        // Shown as the case viewer shows it (a CT in its window from the start).
+        imageVolume(base),
         {
           url: overlay.url,
           name: overlay.name,
