@@ -15,6 +15,7 @@ _KIND_WORDS = {
     Submission.Kind.ALGORITHM: "algorithm",
     Submission.Kind.PREDICTIONS: "predictions",
     Submission.Kind.ENSEMBLE: "ensemble",
+    Submission.Kind.RERUN: "validation re-run",
 }
 
 

@@ -145,6 +145,11 @@ def test_a_rerun_runs_the_original_image_on_the_validation_cases_and_is_scored_a
     assert list(
         LeaderboardEntry.objects.filter(phase=algorithm_phase.phase).values_list("submission_id", flat=True)
     ) == [validation.original.pk]
+    # A reader study can compare the re-run's masks like any submission's.
+    client = Client()
+    client.force_login(algorithm_phase.organizer)
+    study_form = client.get(reverse("readerstudy-create", args=[validation.phase.challenge.slug]))
+    assert f"organizer, validation re-run submission {rerun.pk} to External validation" in study_form.text
 
 
 def _refusal(validation: Validation, user: Any, submissions: list[int], phase: Phase | None = None) -> str:
