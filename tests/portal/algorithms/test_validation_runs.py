@@ -301,4 +301,7 @@ def test_the_validation_page_offers_the_consented_submissions_and_reruns_the_cho
     listed = client.get(url).content.decode()
     assert f">{run.submission_id}</a>" in listed
     assert "Succeeded" in listed
+    submission_page = client.get(reverse("submission-detail", args=[run.submission_id])).text
+    assert f"A validation re-run, by an organizer, of submission {original}'s" in submission_page
+    assert "Select as final" not in submission_page
     assert f"Case {WITHOUT_FLAIR} has no flair-brain-mri, which the containers read: it was not run" in listed
