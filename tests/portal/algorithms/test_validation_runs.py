@@ -305,3 +305,16 @@ def test_the_validation_page_offers_the_consented_submissions_and_reruns_the_cho
     assert f"A validation re-run, by an organizer, of submission {original}'s" in submission_page
     assert "Select as final" not in submission_page
     assert f"Case {WITHOUT_FLAIR} has no flair-brain-mri, which the containers read: it was not run" in listed
+
+
+def test_the_validation_phases_submissions_page_says_it_takes_none(
+    algorithm_phase: AlgorithmPhase, validation: Validation
+) -> None:
+    client = Client()
+    client.force_login(algorithm_phase.participant)
+
+    page = client.get(reverse("phase-submissions", args=[validation.phase.slug])).text
+
+    assert "This is an external-validation phase: it takes no submissions" in " ".join(page.split())
+    assert "Upload an algorithm container" not in page
+    assert 'id="submit"' not in page
