@@ -73,9 +73,33 @@ def _image_present(client: docker.DockerClient, name: str) -> bool:
     return True
 
 
+def _threshold_image_build(client: docker.DockerClient, *, say: Callable[[str], object]) -> str | None:
+    """Build the ``threshold`` image from the repository's code, or bring it up to date; None when it is,
+    else the sentence that says why not. The build's layers are cached, so an image of today's code is found
+    in a fraction of a second, and one built by an earlier demo from older code is rebuilt instead of being
+    run with arguments it does not know."""
+    present = _image_present(client, BASELINE_IMAGE)
+    if not present:
+        say(f"Building {BASELINE_IMAGE} for the baseline (the first time only, about two minutes).")
+    built = subprocess.run(
+        [str(BUILD_SCRIPT), "threshold"],
+        check=False,
+        stdout=subprocess.DEVNULL if present else None,
+        stderr=subprocess.PIPE if present else None,
+    )
+    if built.returncode == 0:
+        return None
+    said = built.stderr.decode(errors="replace").strip().splitlines() if built.stderr else []
+    why = f"({said[-1]})" if said else "(see above)"
+    return (
+        f"Building {BASELINE_IMAGE} failed {why}, so the final phase has no baseline; fix that and run the "
+        f"demo again, or build it yourself with {BUILD_SCRIPT} threshold."
+    )
+
+
 def demo_baseline_register(*, phase: Phase, user: User, say: Callable[[str], object]) -> DemoBaseline:
     """Submit the ``threshold`` image to ``phase`` as ``user`` (the baseline team's member), once; build the
-    image if needed. ``say`` tells the person running the demo what takes a while.
+    image of today's code first. ``say`` tells the person running the demo what takes a while.
     """
     existing = (
         Submission.objects.filter(phase=phase, creator=user)
@@ -93,15 +117,9 @@ def demo_baseline_register(*, phase: Phase, user: User, say: Callable[[str], obj
             note="No Docker engine answers, so the final phase has no baseline and runs no algorithm; "
             "start one (see the README) and run the demo again.",
         )
-    if not _image_present(client, BASELINE_IMAGE):
-        say(f"Building {BASELINE_IMAGE} for the baseline (the first time only, about two minutes).")
-        built = subprocess.run([str(BUILD_SCRIPT), "threshold"], check=False)
-        if built.returncode != 0:
-            return DemoBaseline(
-                submission=None,
-                note=f"Building {BASELINE_IMAGE} failed (see above), so the final phase has no baseline; "
-                f"fix that and run the demo again, or build it yourself with {BUILD_SCRIPT} threshold.",
-            )
+    problem = _threshold_image_build(client, say=say)
+    if problem is not None:
+        return DemoBaseline(submission=None, note=problem)
     submission = algorithm_baseline_register(phase=phase, user=user, image_tag=BASELINE_IMAGE)
     return DemoBaseline(
         submission=submission,
@@ -110,10 +128,15 @@ def demo_baseline_register(*, phase: Phase, user: User, say: Callable[[str], obj
 
 
 def demo_baseline_variant_register(
-    *, phase: Phase, user: User, variant: BaselineVariant, baseline: DemoBaseline
+    *,
+    phase: Phase,
+    user: User,
+    variant: BaselineVariant,
+    baseline: DemoBaseline,
+    say: Callable[[str], object],
 ) -> DemoBaseline:
-    """Submit ``variant`` to ``phase`` as ``user`` (its team's member), once, building its image from the
-    baseline's when the engine lacks it; none when the baseline itself has none (its note says why)."""
+    """Submit ``variant`` to ``phase`` as ``user`` (its team's member), once, its image built from the
+    baseline's image of today's code; none when the baseline itself has none (its note says why)."""
     existing = (
         Submission.objects.filter(phase=phase, creator=user)
         .exclude(status__in=(Submission.Status.FAILED, Submission.Status.CANCELLED))
@@ -124,8 +147,10 @@ def demo_baseline_variant_register(
     if baseline.submission is None:
         return DemoBaseline(submission=None, note=baseline.note)
     client = docker.from_env()
-    if not _image_present(client, variant.image):
-        dockerfile = f"FROM {BASELINE_IMAGE}\nCMD {json.dumps(list(variant.arguments))}\n"
-        client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=variant.image, rm=True)
+    problem = _threshold_image_build(client, say=say)
+    if problem is not None:
+        return DemoBaseline(submission=None, note=problem)
+    dockerfile = f"FROM {BASELINE_IMAGE}\nCMD {json.dumps(list(variant.arguments))}\n"
+    client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=variant.image, rm=True)
     submission = algorithm_baseline_register(phase=phase, user=user, image_tag=variant.image)
     return DemoBaseline(submission=submission, note=f"{variant.team_name} is submission {submission.pk}.")

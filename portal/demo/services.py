@@ -387,7 +387,7 @@ def demo_study_create(*, demo: Demo) -> ReaderStudy | None:
     )
 
 
-def demo_ensemble_members_register(*, demo: Demo) -> tuple[DemoBaseline, ...]:
+def demo_ensemble_members_register(*, demo: Demo, say: Callable[[str], object]) -> tuple[DemoBaseline, ...]:
     """The baseline's variants (``BASELINE_VARIANTS``) submitted to the final phase, each by a team of its
     own, once; each without a submission (and with the baseline's note) when the baseline has none."""
     phase = Phase.objects.get(slug=DEMO_FINAL_PHASE_SLUG)
@@ -401,7 +401,9 @@ def demo_ensemble_members_register(*, demo: Demo) -> tuple[DemoBaseline, ...]:
                 team_name=variant.team_name,
             )
         variants.append(
-            demo_baseline_variant_register(phase=phase, user=member, variant=variant, baseline=demo.baseline)
+            demo_baseline_variant_register(
+                phase=phase, user=member, variant=variant, baseline=demo.baseline, say=say
+            )
         )
     return tuple(variants)
 

@@ -152,6 +152,7 @@ def test_demo_command_serves_the_demo_challenge_and_stops_on_ctrl_c(
         assert len(re.findall(r"^Ensemble member: Baseline: .* is submission \d+\.$", printed, re.M)) == 2
         if "majority vote" not in after:
             after += "".join(_read_until(demo, r"majority vote", timeout_s=240))
+        assert "the majority vote of 3 of them" in after, after
         ensemble = re.search(r"per-case comparison are at (\S+)\.$", after, re.M).group(1)
         with urllib.request.urlopen(ensemble, timeout=10) as page:  # organizers only: the login page
             assert "/accounts/login/" in page.url

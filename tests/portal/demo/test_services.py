@@ -1,5 +1,6 @@
 """The demo challenge that ``make demo`` builds: data, phases, users, and safe to build twice."""
 
+import io
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -14,7 +15,7 @@ from portal.algorithms.selectors import algorithm_settings_get
 from portal.annotations.models import AnnotationAssignment, AnnotationCampaign
 from portal.challenges.models import Phase, Split
 from portal.datasets.models import Case, CaseAttributeTable, GroundTruth, Image
-from portal.demo.baseline import DemoBaseline
+from portal.demo.baseline import BASELINE_IMAGE, BASELINE_VARIANTS, DemoBaseline
 from portal.demo.services import (
     DEMO_CHALLENGE_SLUG,
     DEMO_FINAL_PHASE_SLUG,
@@ -22,6 +23,7 @@ from portal.demo.services import (
     DemoBaselineFailed,
     DemoEnsembleImpossible,
     demo_ensemble_create,
+    demo_ensemble_members_register,
     demo_setup,
     demo_study_create,
 )
@@ -235,3 +237,27 @@ def test_demo_ensemble_says_why_there_is_none_when_fewer_than_two_baselines_succ
         "one from the leaderboard once two algorithms have run."
     )
     assert not Ensemble.objects.exists()
+
+
+@pytest.mark.integration
+def test_demo_ensemble_members_run_on_an_image_of_todays_threshold_code_even_after_an_older_demo(
+    var_dir: Path, docker_client
+) -> None:
+    demo = demo_setup(var_dir=var_dir)
+    today = docker_client.images.get(BASELINE_IMAGE).id
+    # An earlier demo's image of older code: here, one whose entrypoint knows none of the variants' flags.
+    stale, _ = docker_client.images.build(
+        fileobj=io.BytesIO(f'FROM {BASELINE_IMAGE}\nENTRYPOINT ["false"]\n'.encode()), tag=BASELINE_IMAGE
+    )
+    assert stale.id != today
+
+    variants = demo_ensemble_members_register(demo=demo, say=print)
+
+    assert docker_client.images.get(BASELINE_IMAGE).id == today
+    for variant, registered in zip(BASELINE_VARIANTS, variants, strict=True):
+        image = docker_client.images.get(variant.image)
+        assert registered.submission is not None, registered.note
+        assert registered.submission.team.name == variant.team_name
+        assert image.attrs["Config"]["Cmd"] == list(variant.arguments)
+        assert image.attrs["Config"]["Entrypoint"] == ["python3", "-m", "inference.reference.threshold"]
+    assert demo_ensemble_members_register(demo=demo, say=print) == variants  # once

@@ -115,7 +115,7 @@ class Command(BaseCommand):
         demo = demo_setup(var_dir=Path(settings.VAR_DIR), say=self.stdout.write)
         self._print_demo(demo, url=f"http://{host}:{port}")
         if not options["setup_only"]:
-            variants = demo_ensemble_members_register(demo=demo)
+            variants = demo_ensemble_members_register(demo=demo, say=self.stdout.write)
             for variant in variants:
                 self.stdout.write(f"Ensemble member: {variant.note}")
             self._serve(host=host, port=port, demo=demo, variants=variants)
@@ -229,8 +229,9 @@ class Command(BaseCommand):
         if ensemble is None:
             return True
         self.stdout.write(
-            f"The baselines have run: their majority vote (submission {ensemble.submission_id}) is built and "
-            f"scored beside the leaderboard; its members, rule and per-case comparison are at "
+            f"The baselines have run: the majority vote of {ensemble.memberships.count()} of them "
+            f"(submission {ensemble.submission_id}) is built and scored beside the leaderboard; its members, "
+            f"rule and per-case comparison are at "
             f"{url.rstrip('/')}{reverse('ensemble-detail', args=[DEMO_FINAL_PHASE_SLUG, ensemble.pk])}."
         )
         return False
