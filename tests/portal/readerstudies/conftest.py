@@ -132,9 +132,19 @@ def study_world_create() -> StudyWorld:
     """Build the world (also used by the browser test, which needs it in a transactional database)."""
     phase = PhaseFactory(split=Split.TEST, submission_kind=Phase.SubmissionKind.PREDICTIONS)
     cases = []
-    for name in CASE_NAMES:
+    for index, name in enumerate(CASE_NAMES):
         case = CaseFactory(dataset=phase.dataset, name=name, split=Split.TEST)
-        ImageFactory(case=case, interface="non-contrast-ct", shape=list(SHAPE), spacing_mm=list(SPACING_MM))
+        # About 40 HU, mid grey in the brain window: the browser tests' pictures (a window dragged, a mask
+        # over the CT) must not depend on the factory's fill, which follows the order the tests run in. Each
+        # case's CT differs by a unit, so that no two are the same file (the reading page reuses a file it
+        # already shows, by its digest).
+        ImageFactory(
+            case=case,
+            interface="non-contrast-ct",
+            shape=list(SHAPE),
+            spacing_mm=list(SPACING_MM),
+            fill=40 + index,
+        )
         _ground_truth(case)
         cases.append(case)
     people: dict[str, User | None] = {"anonymous": None, "outsider": UserFactory(username="outsider")}
