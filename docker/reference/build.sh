@@ -49,7 +49,8 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
 fi
 
 cd "$ROOT"
-# unet-ensemble adds its modules and the weights, which enter the context as unet-weights/: the members of
+# unet-ensemble adds its modules, the majority vote it shares with the portal (evaluation/fusion.py) and
+# the weights, which enter the context as unet-weights/: the members of
 # the weights folder are named ./*, which no repository path starts with, so the transform renames only them.
 # Every member is made readable by all (--mode): the image's user must read them, whatever modes the files
 # had here (a process with the portal's umask, 077, writes them owner-only).
@@ -58,7 +59,7 @@ if [ "$NAME" = threshold ]; then
     tar -c --mode=a+rX "$@" \
         | docker build --quiet -f "$DOCKERFILE" --build-arg BASE_IMAGE="$BASE_IMAGE" -t "$TAG" - >/dev/null
 else
-    tar -c --mode=a+rX "$@" inference/reference/unet/*.py \
+    tar -c --mode=a+rX "$@" evaluation/__init__.py evaluation/fusion.py inference/reference/unet/*.py \
         -C "$WEIGHTS_DIR" --transform 's,^\.,unet-weights,' . \
         | docker build --quiet -f "$DOCKERFILE" --build-arg BASE_IMAGE="$BASE_IMAGE" \
             --build-arg WEIGHTS_DIR=unet-weights -t "$TAG" - >/dev/null
