@@ -24,7 +24,9 @@ user without permissions sees nothing of the challenge's data (403 on every mode
 """
 
 import io
+import os
 import re
+import shutil
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -163,10 +165,22 @@ CHALLENGE_FORM = {
 """The challenge editor's form, valid for the world's challenge (whose data card it keeps)."""
 
 
+def _release_folder_path() -> Path:
+    """Where ``_release_folder`` writes its release: under the import root (the test settings': the
+    temporary folder), one per process, so that runs side by side neither share nor remove each other's."""
+    return Path(settings.ISLES_IMPORT_ROOT) / f"isles-permission-matrix-release-{os.getpid()}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_folder_removed() -> Iterator[None]:
+    """The release the import rows read is removed once the module's tests are done."""
+    yield
+    shutil.rmtree(_release_folder_path(), ignore_errors=True)
+
+
 def _release_folder(world: World) -> dict[str, object]:
-    """An import of a one-case synthetic release written under the import root (the test settings': the
-    temporary folder), once."""
-    folder = Path(settings.ISLES_IMPORT_ROOT) / "isles-permission-matrix-release"
+    """An import of a one-case synthetic release written under the import root, once per run."""
+    folder = _release_folder_path()
     if not folder.is_dir():
         write_release(folder, cases=1, seed=5, size="small")
     return {"dataset": "release", "split": "TRAIN", "folder": str(folder)}

@@ -247,11 +247,16 @@ def test_demo_ensemble_members_run_on_an_image_of_todays_threshold_code_even_aft
     today = docker_client.images.get(BASELINE_IMAGE).id
     # An earlier demo's image of older code: here, one whose entrypoint knows none of the variants' flags.
     stale, _ = docker_client.images.build(
-        fileobj=io.BytesIO(f'FROM {BASELINE_IMAGE}\nENTRYPOINT ["false"]\n'.encode()), tag=BASELINE_IMAGE
+        fileobj=io.BytesIO(f'FROM {BASELINE_IMAGE}\nENTRYPOINT ["false"]\n'.encode()),
+        tag=BASELINE_IMAGE,
+        rm=True,
     )
     assert stale.id != today
 
-    variants = demo_ensemble_members_register(demo=demo, say=print)
+    try:
+        variants = demo_ensemble_members_register(demo=demo, say=print)
+    finally:
+        docker_client.images.remove(stale.id, force=True)  # untagged by then, unless the rebuild failed
 
     assert docker_client.images.get(BASELINE_IMAGE).id == today
     for variant, registered in zip(BASELINE_VARIANTS, variants, strict=True):
