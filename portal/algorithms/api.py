@@ -11,9 +11,7 @@ upload creates the submission, which the response names.
 import dataclasses
 import hashlib
 import json
-import uuid
 from collections.abc import Sequence
-from typing import IO
 
 from django.conf import settings
 from django.http import Http404
@@ -25,7 +23,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.accounts.models import User
 from portal.accounts.selectors import user_is_organizer
 from portal.algorithms import selectors, services, validation
 from portal.algorithms.models import AlgorithmUpload, Job, ValidationRun
@@ -191,22 +188,8 @@ class AlgorithmUploadView(ChunkedUploadView):
 
     serializer_class = UploadSerializer
 
-    def upload_get(self, *, user: User, upload_id: uuid.UUID) -> AlgorithmUpload:
-        return selectors.algorithm_upload_get_for(user=user, upload_id=upload_id)
-
-    def upload_append(
-        self,
-        *,
-        user: User,
-        upload_id: uuid.UUID,
-        start: int,
-        total_bytes: int,
-        length: int,
-        stream: IO[bytes],
-    ) -> AlgorithmUpload:
-        return services.algorithm_upload_append(
-            upload_id=upload_id, user=user, start=start, total_bytes=total_bytes, length=length, stream=stream
-        )
+    upload_get = staticmethod(selectors.algorithm_upload_get_for)
+    upload_append = staticmethod(services.algorithm_upload_append)
 
 
 def _jobs_etag(submission: Submission, jobs: Sequence[Job]) -> str:

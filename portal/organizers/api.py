@@ -9,8 +9,6 @@ see the challenge gets a 404, anyone else who does not organize it a 403 (the or
 
 import hashlib
 import json
-import uuid
-from typing import IO
 
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -21,7 +19,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.accounts.models import User
 from portal.datasets import selectors, services
 from portal.datasets.models import CaseAttributeTable, DatasetImport, ReleaseUpload
 from portal.organizers.views.access import challenge_organized_or_refused
@@ -114,22 +111,8 @@ class ReleaseUploadView(ChunkedUploadView):
 
     serializer_class = ReleaseUploadSerializer
 
-    def upload_get(self, *, user: User, upload_id: uuid.UUID) -> ReleaseUpload:
-        return selectors.release_upload_get_for(user=user, upload_id=upload_id)
-
-    def upload_append(
-        self,
-        *,
-        user: User,
-        upload_id: uuid.UUID,
-        start: int,
-        total_bytes: int,
-        length: int,
-        stream: IO[bytes],
-    ) -> ReleaseUpload:
-        return services.release_upload_append(
-            upload_id=upload_id, user=user, start=start, total_bytes=total_bytes, length=length, stream=stream
-        )
+    upload_get = staticmethod(selectors.release_upload_get_for)
+    upload_append = staticmethod(services.release_upload_append)
 
 
 def _import_etag(dataset_import: DatasetImport) -> str:

@@ -6,7 +6,7 @@ import io
 import re
 import uuid
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, ClassVar, TypeVar
+from typing import IO, ClassVar, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Model
@@ -20,9 +20,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.uploads.exceptions import UploadOffsetMismatch, UploadRefused
-
-if TYPE_CHECKING:
-    from portal.accounts.models import User  # uploads sit below the apps: an annotation only
 
 CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 
@@ -76,28 +73,17 @@ def offset_mismatch_response(mismatch: UploadOffsetMismatch) -> Response:
 
 class ChunkedUploadView(APIView):
     """How much of an upload arrived (``GET``), and its next chunk (``PUT`` with ``Content-Range``): the two
-    requests of every chunked upload. A subclass names its serializer and finds and extends its own uploads
-    (both raise the model's ``DoesNotExist`` for an upload that is not the user's: a 404), and declares its
-    schema with ``chunked_upload_schema``."""
+    requests of every chunked upload. A subclass names its serializer, the selector that finds the user's
+    upload (``upload_get(user=, upload_id=)``) and the service that appends a chunk to it
+    (``upload_append(upload_id=, user=, start=, total_bytes=, length=, stream=)``), both raising the model's
+    ``DoesNotExist`` for an upload that is not the user's (a 404); and declares its schema with
+    ``chunked_upload_schema``."""
 
     permission_classes = [IsAuthenticated]
     parser_classes = [ChunkParser]
     serializer_class: ClassVar[type[serializers.Serializer]]
-
-    def upload_get(self, *, user: "User", upload_id: uuid.UUID) -> Model:
-        raise NotImplementedError
-
-    def upload_append(
-        self,
-        *,
-        user: "User",
-        upload_id: uuid.UUID,
-        start: int,
-        total_bytes: int,
-        length: int,
-        stream: IO[bytes],
-    ) -> Model:
-        raise NotImplementedError
+    upload_get: ClassVar[Callable[..., Model]]
+    upload_append: ClassVar[Callable[..., Model]]
 
     def get(self, request: Request, upload_id: uuid.UUID) -> Response:
         return Response(self.serializer_class(self._upload_or_404(request, upload_id)).data)
