@@ -28,6 +28,7 @@ can later drive them over HTTP.
 import logging
 import os
 import secrets
+import shutil
 import socket
 import tempfile
 import threading
@@ -165,7 +166,8 @@ def step_run(step: "Step[Row, Result]", *, pk: int) -> bool:
     claim = row.claimed_by
     label = f"{step.name} {pk}"
     try:
-        with tempfile.TemporaryDirectory(prefix="isles-portal-step-") as scratch:
+        step_scratch_sweep()
+        with tempfile.TemporaryDirectory(prefix=_scratch_prefix(os.getpid())) as scratch:
             with step_heartbeat(row):
                 result = step.work(row, Path(scratch))
             step_end(step, pk=pk, claim=claim, end=partial(step.record, result=result))
@@ -185,6 +187,40 @@ def step_run(step: "Step[Row, Result]", *, pk: int) -> bool:
         )
         raise
     return True
+
+
+# Each step works in a scratch folder named after its worker, host and process, so that the folder a killed
+# worker left behind (its ``TemporaryDirectory`` never exits) can be told from a live worker's.
+SCRATCH_PREFIX = "isles-portal-step-"
+
+
+def _scratch_prefix(pid: int) -> str:
+    return f"{SCRATCH_PREFIX}{socket.gethostname()}-{pid}-"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def step_scratch_sweep(*, folder: Path | None = None) -> list[Path]:
+    """Remove the step scratch folders under ``folder`` (the temporary folder by default) that belong to
+    processes of this host that have ended: a worker killed in the middle of a step leaves its staged inputs
+    and outputs there. The folders removed; a live worker's and other hosts' are left alone."""
+    folder = Path(tempfile.gettempdir()) if folder is None else folder
+    host_prefix = f"{SCRATCH_PREFIX}{socket.gethostname()}-"
+    removed = []
+    for scratch in folder.glob(f"{host_prefix}*"):
+        pid = scratch.name.removeprefix(host_prefix).split("-", 1)[0]
+        if scratch.is_dir() and pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(scratch, ignore_errors=True)
+            removed.append(scratch)
+    return removed
 
 
 def step_take(step: "Step[Row, Any]", *, pk: int, holder: str | None = None) -> Row | None:

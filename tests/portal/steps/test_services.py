@@ -3,8 +3,13 @@ answering, the heartbeat that shows a worker alive, and the sweeper that queues 
 steps of dead workers. A submission's check and evaluation and an algorithm's job are its steps here."""
 
 import datetime
+import os
+import socket
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -221,3 +226,29 @@ def test_the_sweeper_watches_algorithm_jobs_too() -> None:
 
     assert watched["algorithm job"].model is Job
     assert {"submission check", "submission evaluation", "dataset import"} <= set(watched)
+
+
+def _pid_of_an_ended_process() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_a_step_clears_the_scratch_a_killed_worker_of_its_host_left_and_nothing_else(
+    open_phase: OpenPhase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    host, dead = socket.gethostname(), _pid_of_an_ended_process()
+    left_by_killed_worker = tmp_path / f"isles-portal-step-{host}-{dead}-abc123"
+    live_workers = tmp_path / f"isles-portal-step-{host}-{os.getpid()}-def456"
+    other_hosts = tmp_path / f"isles-portal-step-another-host-{dead}-ghi789"
+    for folder in (left_by_killed_worker, live_workers, other_hosts):
+        (folder / "input").mkdir(parents=True)
+    submission = _submitted(open_phase)
+
+    submission_check_task(submission_id=submission.pk)
+
+    submission.refresh_from_db()
+    assert submission.status == Status.EVALUATING  # the step ran: its check passed
+    scratch = {path.name for path in tmp_path.iterdir() if path.name.startswith("isles-portal-step-")}
+    assert scratch == {live_workers.name, other_hosts.name}
