@@ -122,6 +122,17 @@ def _access(request: Request, phase_slug: str) -> LeaderboardAccess:
     return access
 
 
+def _case_scores_access(
+    request: Request, phase_slug: str, *, hidden: str = "Per-case scores of this phase are not shown to you."
+) -> LeaderboardAccess:
+    """The phase's leaderboard access, refused with ``hidden`` when its per-case results are not the user's
+    to see."""
+    access = _access(request, phase_slug)
+    if not access.case_scores_visible:
+        _refuse(request, hidden, code="hidden_cases")
+    return access
+
+
 class LeaderboardView(APIView):
     """A phase's leaderboard, best first: columns, entries (means +- sd, bootstrap ranks) and stability."""
 
@@ -177,9 +188,7 @@ class LeaderboardCasesView(APIView):
         }
     )
     def get(self, request: Request, phase_slug: str) -> Response:
-        access = _access(request, phase_slug)
-        if not access.case_scores_visible:
-            _refuse(request, "Per-case scores of this phase are not shown to you.", code="hidden_cases")
+        access = _case_scores_access(request, phase_slug)
         entries = selectors.leaderboard_case_entries(access=access, user=request.user)
         rows = selectors.leaderboard_case_rows(entries=entries)
         return Response({"count": len(rows), "results": CaseScoreSerializer(rows, many=True).data})
@@ -254,9 +263,7 @@ class LeaderboardSubgroupsView(APIView):
     def get(self, request: Request, phase_slug: str) -> Response:
         query = SplitQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        access = _access(request, phase_slug)
-        if not access.case_scores_visible:
-            _refuse(request, "Per-case scores of this phase are not shown to you.", code="hidden_cases")
+        access = _case_scores_access(request, phase_slug)
         choices = subgroups.leaderboard_split_choices(phase=access.phase)
         split = subgroups.leaderboard_subgroup_split(
             access=access,
@@ -395,13 +402,11 @@ class LeaderboardBiomarkersView(APIView):
         }
     )
     def get(self, request: Request, phase_slug: str) -> Response:
-        access = _access(request, phase_slug)
-        if not access.case_scores_visible:
-            _refuse(
-                request,
-                "Per-case volumes and lesion counts of this phase are not shown to you.",
-                code="hidden_cases",
-            )
+        access = _case_scores_access(
+            request,
+            phase_slug,
+            hidden="Per-case volumes and lesion counts of this phase are not shown to you.",
+        )
         result = biomarkers.leaderboard_biomarkers(access=access, user=request.user)
         return Response(
             {
