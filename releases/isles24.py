@@ -12,13 +12,11 @@ This module imports no Django: it reads a folder and returns frozen dataclasses,
 benchmark can use it alone. The portal's importer (``portal.datasets.services``) stores what it finds.
 """
 
-import csv
 import enum
 import hashlib
 import math
 import re
 import tempfile
-import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import openpyxl
 import SimpleITK as sitk
-from openpyxl.utils.exceptions import InvalidFileException
+
+from releases.tables import TableUnreadable, table_rows_read
 
 __all__ = [
     "LAYOUT",
@@ -358,27 +356,27 @@ def _number(text: str) -> ClinicalValue:
     return number if math.isfinite(number) else text
 
 
-def _csv_rows(path: Path) -> list[dict[str, ClinicalValue]]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        return [
-            {str(key).strip(): _number(value or "") for key, value in row.items() if key is not None}
-            for row in csv.DictReader(handle)
-        ]
+CLINICAL_TABLE_MAX_ROWS = 100
+CLINICAL_TABLE_MAX_COLUMNS = 1000
+"""Bounds on what is read of a case's clinical table, which holds a header and one row (``releases.tables``
+says why the bounds)."""
 
 
-def _xlsx_rows(path: Path) -> list[dict[str, ClinicalValue]]:
-    workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    try:
-        rows = list(workbook.worksheets[0].iter_rows(values_only=True))
-    finally:
-        workbook.close()
+def _table_records(path: Path) -> list[dict[str, ClinicalValue]]:
+    """The table's non-blank rows as column -> value, by the header's names (blank names dropped)."""
+    rows = table_rows_read(
+        path,
+        max_rows=CLINICAL_TABLE_MAX_ROWS,
+        max_columns=CLINICAL_TABLE_MAX_COLUMNS,
+        kind="xlsx" if path.suffix == ".xlsx" else "csv",
+    )
     if not rows:
         return []
     header = [str(cell).strip() if cell is not None else "" for cell in rows[0]]
     return [
-        {key: _cell(value) for key, value in zip(header, row, strict=False) if key != ""}
+        {key: _cell(value) for key, value in zip(header, (*row, *[None] * len(header)), strict=False) if key}
         for row in rows[1:]
-        if any(value is not None for value in row)
+        if any(value not in (None, "") for value in row)
     ]
 
 
@@ -395,9 +393,9 @@ def _cell(value: object) -> ClinicalValue:
 def clinical_table_read(file: ReleaseFile) -> dict[str, ClinicalValue]:
     """Read a case's one-row clinical table (CSV or XLSX) as column -> value, numbers as numbers."""
     try:
-        rows = _xlsx_rows(file.path) if file.path.suffix == ".xlsx" else _csv_rows(file.path)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, InvalidFileException) as error:
-        raise ReleaseFileError(f"{file.relative_path} is not a readable clinical table ({error}).") from error
+        rows = _table_records(file.path)
+    except (OSError, TableUnreadable) as error:
+        raise ReleaseFileError(f"{file.relative_path} is not a readable clinical table: {error}.") from error
     if len(rows) != 1:
         raise ReleaseFileError(f"{file.relative_path} should hold one row of data; it holds {len(rows)}.")
     return rows[0]

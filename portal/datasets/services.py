@@ -17,15 +17,12 @@ Ground truth is versioned per dataset (``GroundTruthVersion``): the import is ve
 previous version's masks of the others. Versions are never changed or deleted once made.
 """
 
-import csv
 import datetime
 import hashlib
-import io
 import logging
 import os
 import threading
 import uuid
-import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,7 +30,6 @@ from functools import partial
 from pathlib import Path, PurePath
 from typing import IO
 
-import openpyxl
 import SimpleITK as sitk
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -42,7 +38,6 @@ from django.core.validators import validate_slug
 from django.db import DatabaseError, connections, transaction
 from django.db.models import Max, QuerySet
 from django.utils import timezone
-from openpyxl.utils.exceptions import InvalidFileException
 
 from evaluation.archives import ArchiveLimits, ArchiveRejected, archive_extract_masks, archive_extract_tree
 from evaluation.io import ImageRefused, image_read, same_spacing, size_text, spacing_text
@@ -77,7 +72,7 @@ from portal.uploads.services import (
     chunked_upload_local_path,
     chunked_upload_name,
 )
-from releases import isles24
+from releases import isles24, tables
 
 logger = logging.getLogger(__name__)
 
@@ -926,6 +921,10 @@ def data_card_set(*, challenge: Challenge, licence: str, citation: str, terms: s
 
 ATTRIBUTE_TABLE_MAX_BYTES = 5 * 1024**2
 """An attribute table holds a row of a few short texts per case: thousands of cases fit in far less."""
+ATTRIBUTE_TABLE_MAX_ROWS = 100_000
+ATTRIBUTE_TABLE_MAX_COLUMNS = 200
+"""Bounds on what is read of a table whatever its file claims (see ``releases.tables``): far above any
+dataset's cases and attributes."""
 CASE_COLUMN = "case"
 
 
@@ -982,13 +981,13 @@ def _attribute_table_read(data: bytes) -> tuple[list[str], list[_AttributeRow], 
         limit = size_text(ATTRIBUTE_TABLE_MAX_BYTES)
         return [], [], [f"The file is larger than {limit}: an attribute table holds one short row per case."]
     try:
-        lines = _xlsx_lines(data) if data.startswith(b"PK\x03\x04") else _csv_lines(data)
-    except (ValueError, KeyError, zipfile.BadZipFile, InvalidFileException) as error:
-        return (
-            [],
-            [],
-            [f"The file is neither a UTF-8 CSV table nor an XLSX workbook ({error}): save it as one."],
+        rows_read = tables.table_rows_read(
+            data, max_rows=ATTRIBUTE_TABLE_MAX_ROWS, max_columns=ATTRIBUTE_TABLE_MAX_COLUMNS
         )
+    except tables.TableUnreadable as error:
+        sentence = f"The file cannot be read: {error}. Upload a UTF-8 CSV table or an XLSX workbook"
+        return [], [], [f"{sentence} with a header row and one row per case."]
+    lines = [[_attribute_text(cell) for cell in row] for row in rows_read]
     header = [cell.strip() for cell in lines[0]] if lines else []
     keys = [cell.lower() for cell in header]
     if CASE_COLUMN not in keys:
@@ -1005,19 +1004,6 @@ def _attribute_table_read(data: bytes) -> tuple[list[str], list[_AttributeRow], 
         if any(cell.strip() for cell in cells)
     ]
     return [CASE_COLUMN, *(header[i] for i in order[1:])], rows, []
-
-
-def _csv_lines(data: bytes) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
-
-
-def _xlsx_lines(data: bytes) -> list[list[str]]:
-    workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    try:
-        rows = workbook.worksheets[0].iter_rows(values_only=True)
-        return [[_attribute_text(value) for value in row] for row in rows]
-    finally:
-        workbook.close()
 
 
 def _attribute_text(value: object) -> str:

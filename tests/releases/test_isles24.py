@@ -17,6 +17,7 @@ from releases.isles24 import (
     mask_binarise,
     release_scan,
 )
+from tests.hostile_tables import FAR_DOWN, workbook_bytes
 
 EXPECTED_SLOTS = [slot.name for slot in LAYOUT if slot.expected]
 
@@ -152,4 +153,19 @@ def test_a_garbage_clinical_table_is_refused_with_its_path(release: Path, case_n
     file.path.unlink()
 
     with pytest.raises(ReleaseFileError, match=r"outcome\.xlsx is not a readable clinical table"):
+        clinical_table_read(_file(release, case_names[0], "outcome"))
+
+
+def test_a_clinical_workbook_that_claims_a_million_rows_is_refused_without_reading_them(
+    release: Path, case_names: list[str]
+) -> None:
+    file = _file(release, case_names[0], "outcome")
+    file.path.with_suffix(".xlsx").write_bytes(
+        workbook_bytes([["subject", "mrs_90d"], [case_names[0], 3]], sheet_edit=FAR_DOWN)
+    )
+    file.path.unlink()
+
+    with pytest.raises(
+        ReleaseFileError, match=r"outcome\.xlsx is not a readable clinical table: it has more than"
+    ):
         clinical_table_read(_file(release, case_names[0], "outcome"))

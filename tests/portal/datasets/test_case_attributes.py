@@ -12,6 +12,7 @@ from portal.accounts.models import ChallengeRole, User
 from portal.challenges.models import Split
 from portal.datasets.models import Case, CaseAttributeTable, Dataset, GroundTruth
 from portal.datasets.selectors import case_attributes_get
+from tests.hostile_tables import FAR_DOWN, FAR_RIGHT, workbook_bytes
 from tests.portal.accounts.factories import ChallengeRoleFactory
 from tests.portal.datasets.factories import CaseFactory, DatasetFactory
 
@@ -126,8 +127,18 @@ def test_a_table_with_bad_rows_is_refused_whole_with_a_sentence_per_row_and_kept
             b"case,lesion_volume\nsub-stroke0001,big\n",
             "The column 'lesion_volume' has the name of an attribute the portal derives itself",
         ),
-        (b"\xff\xfe\x00c\x00a", "The file is neither a UTF-8 CSV table nor an XLSX workbook"),
-        (b"PK\x03\x04broken", "The file is neither a UTF-8 CSV table nor an XLSX workbook"),
+        (
+            b"\xff\xfe\x00c\x00a",
+            "The file cannot be read: it is neither a UTF-8 CSV table nor an XLSX workbook",
+        ),
+        (
+            b"PK\x03\x04broken",
+            "The file cannot be read: it is neither a UTF-8 CSV table nor an XLSX workbook",
+        ),
+        (
+            b"case,note\nsub-stroke0001," + b"x" * 200_000 + b"\n",
+            "The file cannot be read: it is neither a UTF-8 CSV table nor an XLSX workbook (field larger",
+        ),
     ],
     ids=[
         "empty",
@@ -139,6 +150,7 @@ def test_a_table_with_bad_rows_is_refused_whole_with_a_sentence_per_row_and_kept
         "derived name",
         "binary",
         "bad xlsx",
+        "huge field",
     ],
 )
 def test_a_table_that_cannot_be_read_is_refused_with_its_sentence(
@@ -203,3 +215,23 @@ def test_derived_attributes_bin_the_scored_reference_volume_and_the_onset_time(d
         "sub-stroke0002": {"lesion_volume": "70+ ml", "onset_to_imaging": "0-6 h"},
         "sub-stroke0003": {},
     }
+
+
+@pytest.mark.parametrize(
+    ("sheet_edit", "sentence"),
+    [
+        (FAR_RIGHT, "The file cannot be read: its row 3 has more than 200 columns."),
+        (FAR_DOWN, "The file cannot be read: it has more than 100,000 rows."),
+    ],
+    ids=["a cell far right", "a cell far down"],
+)
+def test_a_hand_made_workbook_that_claims_a_huge_sheet_is_refused_with_its_sentence(
+    dataset: Dataset, sheet_edit: str, sentence: str
+) -> None:
+    workbook = workbook_bytes([["case", "centre"], ["sub-stroke0001", "TUM"]], sheet_edit=sheet_edit)
+
+    answer = _post(_organizer(dataset), dataset, "table.xlsx", workbook)
+
+    assert answer.status_code == 400
+    assert answer.json()["problems"][0].startswith(sentence)
+    assert CaseAttributeTable.objects.get(original_name="table.xlsx").file.read() == workbook
