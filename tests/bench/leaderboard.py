@@ -261,10 +261,21 @@ def main(argv: list[str] | None = None) -> None:
         load(arguments.load, clients=arguments.clients, seconds=arguments.seconds)
         return
 
-    var_dir = tempfile.mkdtemp(prefix="isles-bench-")
-    environment = _environment(arguments.database_url, var_dir)
-    os.environ.update(environment)
-    database_recreate(arguments.database_url)
+    # The portal's files and its database last only as long as the benchmark, even when it fails.
+    with tempfile.TemporaryDirectory(prefix="isles-bench-") as var_dir:
+        environment = _environment(arguments.database_url, var_dir)
+        os.environ.update(environment)
+        database_recreate(arguments.database_url)
+        try:
+            _measure(arguments=arguments, environment=environment)
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+            database_recreate(arguments.database_url, create=False)
+
+
+def _measure(*, arguments: argparse.Namespace, environment: dict[str, str]) -> None:
     import django
     from django.core.management import call_command
 
@@ -291,7 +302,6 @@ def main(argv: list[str] | None = None) -> None:
 
     connections.close_all()
     _serve_and_load(arguments=arguments, environment=environment)
-    database_recreate(arguments.database_url, create=False)
 
 
 def _serve_and_load(*, arguments: argparse.Namespace, environment: dict[str, str]) -> None:
