@@ -217,6 +217,12 @@ def participation_request_of(*, user: User, challenge: "Challenge | int") -> Par
     return ParticipationRequest.objects.filter(user=user, challenge=challenge).first()
 
 
+def participation_request_get(*, challenge: "Challenge | int", pk: int) -> ParticipationRequest | None:
+    """The challenge's request to take part ``pk``, whatever its status (deciding one twice is answered by
+    the service's sentence, not a missing page), or None."""
+    return ParticipationRequest.objects.filter(challenge=challenge, pk=pk).select_related("user").first()
+
+
 def participation_request_list(*, challenge: "Challenge | int") -> QuerySet[ParticipationRequest]:
     """The challenge's requests to take part that are waiting or were rejected, with their users: the
     waiting ones first, oldest first (an approved one is a participant, listed as such)."""

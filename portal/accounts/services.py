@@ -128,8 +128,9 @@ def participation_request_decide(
     waiting request, making its person a participant, or rejects it; either way the person is e-mailed the
     decision with ``reason`` (which may be empty).
 
-    A request decided already is not decided again (``PortalError``, code ``decided``); approving someone
-    who has since become an organizer or expert reader is refused by ``challenge_role_grant``
+    A rejected request may still be approved (the person answered the reason, or it was a mistake); any
+    other decision of a request decided already is refused (``PortalError``, code ``decided``). Approving
+    someone who has since become an organizer or expert reader is refused by ``challenge_role_grant``
     (``ValidationError``, code ``other_side``).
     """
     challenge = participation_request.challenge
@@ -137,14 +138,14 @@ def participation_request_decide(
         raise PermissionDenied("Only an organizer of this challenge decides who takes part in it.")
     with transaction.atomic():
         request = ParticipationRequest.objects.select_for_update().get(pk=participation_request.pk)
-        if request.status != ParticipationRequest.Status.PENDING:
+        status = ParticipationRequest.Status
+        if request.status == status.APPROVED or (request.status == status.REJECTED and not approve):
             raise PortalError(
                 f"{request.user.username}'s request was {request.get_status_display().lower()} already.",
                 code="decided",
             )
         if approve:
             challenge_role_grant(user=request.user, challenge=challenge, role=ChallengeRole.Role.PARTICIPANT)
-        status = ParticipationRequest.Status
         request.status = status.APPROVED if approve else status.REJECTED
         request.decided_by = by
         request.decided_at = timezone.now()

@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
-from portal.accounts.selectors import participation_request_list
+from portal.accounts.selectors import participation_request_get, participation_request_list
 from portal.accounts.services import participation_request_decide
 from portal.csv_export import csv_rows_text
 from portal.organizers.forms.participants import ParticipationDecisionForm
@@ -50,7 +50,7 @@ def participants_csv_view(request: HttpRequest, slug: str) -> HttpResponse:
 def participation_request_decide_view(request: HttpRequest, slug: str, request_id: int) -> HttpResponse:
     """Approve or reject a request to take part in the challenge; the person is e-mailed the decision."""
     challenge = challenge_organized_or_refused(request, slug)
-    participation_request = participation_request_list(challenge=challenge).filter(pk=request_id).first()
+    participation_request = participation_request_get(challenge=challenge, pk=request_id)
     if participation_request is None:
         raise Http404("No such request to take part in this challenge.")
     form = ParticipationDecisionForm(request.POST)

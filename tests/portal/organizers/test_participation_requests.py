@@ -115,12 +115,33 @@ def test_a_rejected_request_tells_its_reason_and_cannot_be_repeated(approving: C
     again = client.post(reverse("challenge-join", args=["isles24"]), follow=True).content.decode()
     assert declined in again
     assert user_roles(user=applicant, challenge=approving.challenge) == frozenset()
-    # Deciding it again is refused with a sentence.
+    # Rejecting it again is refused with a sentence.
+    request = ParticipationRequest.objects.get(user=applicant)
+    url = reverse("organizer-participation-request-decide", args=["isles24", request.pk])
+    page = logged_in(approving.people["organizer"]).post(url, {"decision": "reject"}, follow=True)
+    assert "applicant&#x27;s request was rejected already." in page.content.decode()
+    assert user_roles(user=applicant, challenge=approving.challenge) == frozenset()
+    assert len(mail.outbox) == 1
+
+
+def test_a_rejected_request_can_be_approved_after_all_but_not_twice(approving: ChallengeWithPeople) -> None:
+    applicant = UserFactory(username="applicant")
+    client, _ = ask(applicant)
+    decide(approving, applicant, "reject", "Give your institution's address.")
+    assert "Approve after all" in decide(approving, applicant, "reject", "")  # refused, still offered
+
+    approved = decide(approving, applicant, "approve", "Thank you, address received.")
+
+    assert "applicant now takes part in ISLES 2024." in approved
+    assert user_roles(user=applicant, challenge=approving.challenge) == {ChallengeRole.Role.PARTICIPANT}
+    assert "approved" in mail.outbox[-1].subject
+    assert "Thank you, address received." in mail.outbox[-1].body
+    assert "declined" not in client.get(reverse("challenge-detail", args=["isles24"])).content.decode()
     request = ParticipationRequest.objects.get(user=applicant)
     url = reverse("organizer-participation-request-decide", args=["isles24", request.pk])
     page = logged_in(approving.people["organizer"]).post(url, {"decision": "approve"}, follow=True)
-    assert "applicant&#x27;s request was rejected already." in page.content.decode()
-    assert user_roles(user=applicant, challenge=approving.challenge) == frozenset()
+    assert "applicant&#x27;s request was approved already." in page.content.decode()
+    assert len(mail.outbox) == 2
 
 
 def test_without_approval_joining_makes_a_participant_at_once(world: ChallengeWithPeople) -> None:
