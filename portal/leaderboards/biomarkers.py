@@ -18,6 +18,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from evaluation import plots
 from evaluation.biomarkers import (
     Agreement,
     CorrelationBesideReference,
@@ -85,7 +86,7 @@ class PhaseBiomarkers:
 def leaderboard_biomarkers(*, access: LeaderboardAccess, user: User) -> PhaseBiomarkers:
     """The biomarkers of what the user's results pages compare. The caller checks
     ``access.case_scores_visible`` first."""
-    return _biomarkers(
+    return compared_biomarkers(
         phase=access.phase,
         compared=selectors.leaderboard_compared(access=access, user=user),
         with_outcomes=access.outcome_correlations_visible,
@@ -97,7 +98,9 @@ def leaderboard_biomarker_export_rows(*, phase: Phase) -> list[dict[str, object]
     (organizers' export, with the outcomes): agreement of volume and count, and per clinical score (by
     its column's name, e.g. ``mrs_90d_rho``) the correlation, the reference's on the same cases and their
     difference, each with its 95% interval; empty where a row has none."""
-    biomarkers = _biomarkers(phase=phase, compared=selectors.phase_compared(phase=phase), with_outcomes=True)
+    biomarkers = compared_biomarkers(
+        phase=phase, compared=selectors.phase_compared(phase=phase), with_outcomes=True
+    )
     keys = {score.label: score.column for score in selectors.CLINICAL_SCORES}
     reference: dict[str, object] = {"rank": None, "team": REFERENCE_NAME, "submission": None}
     reference |= {"is_ensemble": False, "cases": len(biomarkers.reference.cases)}
@@ -130,9 +133,12 @@ def finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _biomarkers(
+def compared_biomarkers(
     *, phase: Phase, compared: Sequence[ComparedSubmission], with_outcomes: bool
 ) -> PhaseBiomarkers:
+    """The biomarkers of ``compared`` on the phase, with the correlations with follow-up outcomes when
+    ``with_outcomes``. The caller decides what is compared and checks that the person may see it and,
+    for ``with_outcomes``, the outcomes (``LeaderboardAccess.outcome_correlations_visible``)."""
     per_case = selectors.compared_case_metrics(phase=phase, compared=compared)
     clinical = selectors.phase_clinical_scores(phase=phase, outcomes=False, case_key="name")
     if with_outcomes:
@@ -230,3 +236,34 @@ def _correlation_columns(prefix: str, correlation: Correlation) -> dict[str, obj
         f"{prefix}rho_high": finite_or_none(correlation.interval[1]),
         f"{prefix}pairs": correlation.pairs,
     }
+
+
+def correlation_plot_svg(*, result: PhaseBiomarkers, label: str, shown: int) -> str:
+    """The reference's correlation of its volume with ``label`` and each submission's (the first
+    ``shown``) as a dot plot with their intervals (``evaluation.plots.correlation_dot_plot_svg``), an
+    SVG document whose text is escaped."""
+    rows = [
+        _interval_row(REFERENCE_NAME, result.reference.correlations.get(label), is_reference=True),
+        *(
+            _interval_row(
+                submission.submission.name,
+                beside.correlation if (beside := submission.correlations.get(label)) is not None else None,
+            )
+            for submission in result.submissions[:shown]
+        ),
+    ]
+    return plots.correlation_dot_plot_svg(
+        title=f"Lesion volume vs {label}: Spearman rho with 95% intervals",
+        rows=rows,
+        value_label=f"Spearman rho with {label}",
+    )
+
+
+def _interval_row(
+    name: str, correlation: Correlation | None, *, is_reference: bool = False
+) -> plots.IntervalRow:
+    if correlation is None:
+        return plots.IntervalRow(name, math.nan, (math.nan, math.nan), f"{name}: too few cases", is_reference)
+    low, high = correlation.interval
+    tip = f"{name}: rho = {correlation.coefficient:.3f} ({low:.3f} to {high:.3f}), n = {correlation.pairs}"
+    return plots.IntervalRow(name, correlation.coefficient, correlation.interval, tip, is_reference)

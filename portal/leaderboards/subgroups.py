@@ -95,7 +95,7 @@ def leaderboard_subgroup_split(
     )
     metric = _chosen(metric, choices.metrics, what="a metric", code="no_such_metric")
     compared = selectors.leaderboard_compared(access=access, user=user)
-    return _split(
+    return compared_subgroup_split(
         per_case=selectors.compared_case_metrics(phase=access.phase, compared=compared),
         compared=compared,
         attribute=attribute,
@@ -114,7 +114,7 @@ def leaderboard_subgroup_export_rows(*, phase: Phase) -> list[dict[str, object]]
     table = []
     for attribute in choices.attributes:
         for metric in choices.metrics:
-            split = _split(
+            split = compared_subgroup_split(
                 per_case=per_case,
                 compared=compared,
                 attribute=attribute,
@@ -151,7 +151,7 @@ def _chosen(value: str | None, offered: Mapping[str, str], *, what: str, code: s
     return value
 
 
-def _split(
+def compared_subgroup_split(
     *,
     per_case: Mapping[int, Mapping[str, Mapping[str, float]]],
     compared: Sequence[ComparedSubmission],
@@ -159,6 +159,9 @@ def _split(
     metric: str,
     choices: SplitChoices,
 ) -> SubgroupSplit:
+    """The split of ``metric`` by ``attribute`` (both among ``choices``) for ``compared``, from their
+    per-case results ``per_case`` (``selectors.compared_case_metrics``). The caller decides what is
+    compared and checks that the person may see it (the results pages, an ensemble's report)."""
     by_case = choices.cases.by_case
     subgroups = {case: values[attribute] for case, values in by_case.items() if values.get(attribute)}
     submissions = []

@@ -7,7 +7,6 @@ visitor is sent to log in (an organizer may see it), anyone else gets 403; anoth
 a 404, as if it did not exist.
 """
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -21,7 +20,6 @@ from django.utils.safestring import SafeString, mark_safe
 from evaluation import plots
 from evaluation.biomarkers import BlandAltman, IntraclassCorrelation, bland_altman, icc_agreement
 from evaluation.profiles import PREDICTED_VOLUME, REFERENCE_VOLUME
-from evaluation.stats import Correlation
 from portal.challenges.models import Phase
 from portal.leaderboards import biomarkers, ensembles, selectors, services, subgroups
 from portal.leaderboards.forms import EnsembleForm
@@ -228,42 +226,12 @@ def leaderboard_biomarkers(request: HttpRequest, phase_slug: str) -> HttpRespons
             (row, [row.correlations.get(label) for label in result.clinical_labels])
             for row in result.submissions
         ],
-        "correlation_plots": [_correlation_plot(result, label) for label in result.clinical_labels],
+        "correlation_plots": [
+            _svg(biomarkers.correlation_plot_svg(result=result, label=label, shown=PLOTTED_ENTRIES))
+            for label in result.clinical_labels
+        ],
     }
     return render(request, "leaderboards/leaderboard_biomarkers.html", context)
-
-
-def _correlation_plot(result: biomarkers.PhaseBiomarkers, label: str) -> SafeString:
-    """The reference's correlation of its volume with ``label`` and each submission's (the best
-    ``PLOTTED_ENTRIES``) as a dot plot with their intervals."""
-    reference = result.reference.correlations.get(label)
-    rows = [
-        _interval_row(biomarkers.REFERENCE_NAME, reference, is_reference=True),
-        *(
-            _interval_row(
-                submission.submission.name,
-                beside.correlation if (beside := submission.correlations.get(label)) is not None else None,
-            )
-            for submission in result.submissions[:PLOTTED_ENTRIES]
-        ),
-    ]
-    return _svg(
-        plots.correlation_dot_plot_svg(
-            title=f"Lesion volume vs {label}: Spearman rho with 95% intervals",
-            rows=rows,
-            value_label=f"Spearman rho with {label}",
-        )
-    )
-
-
-def _interval_row(
-    name: str, correlation: Correlation | None, *, is_reference: bool = False
-) -> plots.IntervalRow:
-    if correlation is None:
-        return plots.IntervalRow(name, math.nan, (math.nan, math.nan), f"{name}: too few cases", is_reference)
-    low, high = correlation.interval
-    tip = f"{name}: rho = {correlation.coefficient:.3f} ({low:.3f} to {high:.3f}), n = {correlation.pairs}"
-    return plots.IntervalRow(name, correlation.coefficient, correlation.interval, tip, is_reference)
 
 
 def leaderboard_submission(request: HttpRequest, phase_slug: str, submission_id: int) -> HttpResponse:
