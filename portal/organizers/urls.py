@@ -1,11 +1,22 @@
 """URLs of the organizer's pages: ``/organize/new/`` to create a challenge, ``/challenges/SLUG/organize/...``
-for one challenge (its API routes are in ``api_urls``)."""
+for one challenge (its API routes are in ``api_urls``), and an ensemble's report beside the ensemble's
+page, ``/leaderboards/PHASE/ensembles/ID/report/`` (it composes the apps below, so it lives here)."""
 
 from django.urls import URLPattern, path
 
-from portal.organizers.views import announcements, challenge, dashboard, data, participants, people, phases
+from portal.organizers.views import (
+    announcements,
+    challenge,
+    dashboard,
+    data,
+    participants,
+    people,
+    phases,
+    reports,
+)
 
 ORGANIZE = "challenges/<slug:slug>/organize/"
+ENSEMBLE = "leaderboards/<slug:phase_slug>/ensembles/<id:ensemble_id>/"
 
 urlpatterns: list[URLPattern] = [
     path("organize/new/", challenge.challenge_create_view, name="organizer-challenge-create"),
@@ -47,4 +58,7 @@ urlpatterns: list[URLPattern] = [
         name="organizer-participation-request-decide",
     ),
     path(f"{ORGANIZE}announcements/", announcements.announcements_view, name="organizer-announcements"),
+    # An ensemble's report, and the same as one HTML file to download.
+    path(f"{ENSEMBLE}report/", reports.ensemble_report_view, name="ensemble-report"),
+    path(f"{ENSEMBLE}report.html", reports.ensemble_report_export_view, name="ensemble-report-export"),
 ]

@@ -525,6 +525,14 @@ MATRIX: dict[str, tuple[Try, ...]] = {
         POST("/leaderboards/{final}/ensembles/{ensemble}/ranking/",        LOGIN, 403, 403, 403, 403, 302,
              body={"is_ranked": "on"}),
     ),
+    "leaderboards/<phase_slug>/ensembles/<ensemble_id>/report/": (
+        GET("/leaderboards/{final}/ensembles/{ensemble}/report/",          LOGIN, 403, 403, 403, 403, 200),
+        GET("/leaderboards/{training}/ensembles/{ensemble}/report/",       LOGIN, 403, 403, 403, 403, 404),
+    ),
+    "leaderboards/<phase_slug>/ensembles/<ensemble_id>/report.html": (
+        GET("/leaderboards/{final}/ensembles/{ensemble}/report.html",      LOGIN, 403, 403, 403, 403, 200),
+        GET("/leaderboards/{training}/ensembles/{ensemble}/report.html",   LOGIN, 403, 403, 403, 403, 404),
+    ),
     # --- Reader studies: organizers manage, the invited reader reads blinded files by tokens -----------
     "studies/": (GET("/studies/",                                          LOGIN, 200, 200, 200, 200, 200,
                      hides=TEAMS),),

@@ -10,16 +10,12 @@ import datetime
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
 from django.core.exceptions import PermissionDenied
-from django.core.files.base import ContentFile
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from scipy.stats import wilcoxon
@@ -28,150 +24,38 @@ from evaluation.fusion import majority_vote, staple
 from evaluation.io import read_mask
 from evaluation.profiles import profile_with_volumes
 from evaluation.scoring import score_case
-from portal.accounts.models import ChallengeRole, User
-from portal.algorithms.models import Job
-from portal.challenges.models import Phase, Split
-from portal.datasets.models import Case, GroundTruth
+from portal.challenges.models import Split
 from portal.leaderboards import ensembles
 from portal.leaderboards.models import Ensemble, EnsembleMask, LeaderboardEntry
 from portal.readerstudies import services as study_services
 from portal.readerstudies.models import BlindedMask
 from portal.steps.services import steps_sweep
 from portal.submissions.models import CaseResult, Submission
-from portal.submissions.services import submission_evaluate, submission_requeue
-from tests.portal.accounts.factories import (
-    ChallengeRoleFactory,
-    TeamFactory,
-    TeamMembershipFactory,
-    UserFactory,
-)
+from portal.submissions.services import submission_requeue
+from tests.portal.accounts.factories import UserFactory
 from tests.portal.challenges.factories import PhaseFactory
-from tests.portal.datasets.factories import CaseFactory, ImageFactory
-
-SHAPE_XYZ = (6, 5, 4)
-SPACING_MM = (0.5, 0.5, 2.0)
-CASES = ("sub-stroke0100", "sub-stroke0101", "sub-stroke0102")
-Box = tuple[slice, slice, slice]  # (z, y, x)
-# The reference lesion of every case, and each member's: three different masks, so that the majority differs
-# from each of them. Member "Gamma" has no output for the last case (its job failed).
-REFERENCE: Box = (slice(0, 2), slice(0, 2), slice(0, 2))
-MEMBERS: dict[str, tuple[Box, ...]] = {
-    "Alpha": ((slice(0, 2), slice(0, 2), slice(0, 2)),) * 3,
-    "Beta": (
-        (slice(0, 2), slice(0, 3), slice(0, 3)),
-        (slice(0, 1), slice(0, 2), slice(0, 2)),
-        (slice(1, 3), slice(1, 4), slice(1, 4)),
-    ),
-    "Gamma": ((slice(1, 3), slice(0, 2), slice(0, 3)), (slice(0, 2), slice(0, 3), slice(0, 2))),
-}
-
-
-def mask_array(box: Box) -> np.ndarray:
-    voxels = np.zeros(tuple(reversed(SHAPE_XYZ)), dtype=np.uint8)
-    voxels[box] = 1
-    return voxels
-
-
-def nifti(voxels: np.ndarray, *, spacing_mm: tuple[float, ...] = SPACING_MM) -> bytes:
-    image = sitk.GetImageFromArray(voxels)
-    image.SetSpacing(spacing_mm)
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "mask.nii.gz"
-        sitk.WriteImage(image, str(path))
-        return path.read_bytes()
-
-
-@dataclass(frozen=True)
-class EnsembleWorld:
-    phase: Phase
-    cases: tuple[Case, ...]
-    organizer: User
-    participant: User
-    members: dict[str, Submission]
-
-    def client(self, user: User) -> Client:
-        client = Client()
-        client.force_login(user)
-        return client
-
-
-def _algorithm_submission(*, phase: Phase, name: str, cases: tuple[Case, ...]) -> Submission:
-    """A team's algorithm submission whose jobs stored ``MEMBERS[name]``'s masks, scored by the evaluation."""
-    team = TeamFactory(challenge=phase.challenge, name=name)
-    user = ChallengeRoleFactory(
-        challenge=phase.challenge, role=ChallengeRole.Role.PARTICIPANT, user__username=name.lower()
-    ).user
-    TeamMembershipFactory(team=team, user=user)
-    submission = Submission.objects.create(
-        phase=phase,
-        creator=user,
-        team=team,
-        kind=Submission.Kind.ALGORITHM,
-        file=ContentFile(name.encode(), name="image.tar.gz"),
-        sha256=name.lower().ljust(64, "0"),
-        size_bytes=len(name),
-        status=Submission.Status.EVALUATING,
-    )
-    for case, box in zip(cases, MEMBERS[name], strict=False):
-        job = Job(submission=submission, case=case, status=Job.Status.SUCCEEDED)
-        job.segmentation.save("segmentation.nii.gz", ContentFile(nifti(mask_array(box))), save=False)
-        job.save()
-    for case in cases[len(MEMBERS[name]) :]:
-        Job.objects.create(
-            submission=submission, case=case, status=Job.Status.FAILED, failure="Out of memory."
-        )
-    submission_evaluate(submission_id=submission.pk)
-    submission.refresh_from_db()
-    assert submission.status == Submission.Status.SUCCEEDED
-    return submission
+from tests.portal.leaderboards.ensemble_world import (
+    CASES,
+    MEMBERS,
+    REFERENCE,
+    SHAPE_XYZ,
+    EnsembleWorld,
+    OnCommit,
+    ensemble_built,
+    ensemble_world_make,
+    mask_array,
+    nifti,
+)
 
 
 @pytest.fixture
-def world(
-    db: None, django_capture_on_commit_callbacks: Callable[..., AbstractContextManager[Any]]
-) -> EnsembleWorld:
-    phase = PhaseFactory(submission_kind=Phase.SubmissionKind.ALGORITHM, split=Split.TEST)
-    cases = []
-    for name in CASES:
-        case = CaseFactory(dataset=phase.dataset, name=name, split=Split.TEST)
-        ImageFactory(
-            case=case, interface="non-contrast-ct", shape=list(SHAPE_XYZ), spacing_mm=list(SPACING_MM)
-        )
-        content = nifti(mask_array(REFERENCE))
-        GroundTruth.objects.create(
-            case=case,
-            file=ContentFile(content, name="mask.nii.gz"),
-            sha256=str(hash(content)).ljust(64, "0")[:64],
-            shape=list(SHAPE_XYZ),
-            spacing_mm=list(SPACING_MM),
-            lesion_volume_ml=0.004,
-            source_encoding="uint8 {0, 1}",
-        )
-        cases.append(case)
-    organizer = ChallengeRoleFactory(
-        challenge=phase.challenge, role=ChallengeRole.Role.ORGANIZER, user__username="organizer"
-    ).user
-    with django_capture_on_commit_callbacks(execute=True):
-        members = {
-            name: _algorithm_submission(phase=phase, name=name, cases=tuple(cases)) for name in MEMBERS
-        }
-    return EnsembleWorld(phase, tuple(cases), organizer, members["Alpha"].creator, members)
+def world(db: None, django_capture_on_commit_callbacks: OnCommit) -> EnsembleWorld:
+    return ensemble_world_make(capture=django_capture_on_commit_callbacks)
 
 
 @pytest.fixture
-def built(
-    world: EnsembleWorld, django_capture_on_commit_callbacks: Callable[..., AbstractContextManager[Any]]
-) -> Ensemble:
-    """The majority vote of the three members, built and scored."""
-    with django_capture_on_commit_callbacks(execute=True):
-        ensemble = ensembles.ensemble_create(
-            phase=world.phase,
-            user=world.organizer,
-            members=[member.pk for member in world.members.values()],
-            rule="majority_vote",
-        )
-    ensemble.refresh_from_db()
-    return ensemble
+def built(world: EnsembleWorld, django_capture_on_commit_callbacks: OnCommit) -> Ensemble:
+    return ensemble_built(world=world, capture=django_capture_on_commit_callbacks)
 
 
 def _stored_masks(ensemble: Ensemble) -> Iterator[tuple[str, np.ndarray, EnsembleMask]]:
