@@ -258,6 +258,17 @@ def validation_phase_get_for_organizer(*, user: User, slug: str) -> Phase:
     return phase
 
 
+def validation_reruns_current(*, phase: Phase, originals: Sequence[int]) -> dict[int, int]:
+    """The re-run on ``phase`` of each of the submissions ``originals`` that has one not failed nor
+    cancelled (running or scored), as {original id: re-run submission id}: those need not run again."""
+    runs = (
+        ValidationRun.objects.filter(submission__phase=phase, original_id__in=originals)
+        .exclude(submission__status__in=(Submission.Status.FAILED, Submission.Status.CANCELLED))
+        .values_list("original_id", "submission_id")
+    )
+    return dict(runs)
+
+
 def validation_run_list(*, phase: Phase) -> QuerySet[ValidationRun]:
     """The phase's re-runs, newest first, with the original submissions, their teams and creators."""
     return ValidationRun.objects.filter(submission__phase=phase).select_related(

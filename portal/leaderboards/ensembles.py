@@ -15,6 +15,13 @@ submission is scored by the same evaluation step and profile as any other (``Ens
 gives it the fused masks) and the leaderboard lists it, marked as an ensemble and unranked unless the
 organizer ranks it (``ensemble_ranked_set``). The kind registers itself from this app, above the
 submissions app it plugs into.
+
+An ensemble validated in one step (``portal.organizers.services.ensemble_validate``) is made while its
+members, the re-runs on the validation phase, still run: it waits (``BuildStatus.WAITING``) until every
+member has ended, then builds once. Each member's end wakes it (``ensemble_builds_wake``, told by the
+submissions app through the results' publisher) with a message sent after the commit and a stamped
+``heartbeat_at``, so the step sweeper sends a lost message again; a build that finds a member still running
+clears the stamp and waits for the next end. A member that failed counts as a member without outputs.
 """
 
 import hashlib
@@ -65,7 +72,13 @@ class EnsembleRefused(PortalError):
     """An ensemble that cannot be built from the members or rule chosen."""
 
 
-def _members_problem(*, phase: Phase, members: Sequence[int], rule: str) -> PortalError | None:
+ENDED = (Submission.Status.SUCCEEDED, Submission.Status.FAILED, Submission.Status.CANCELLED)
+"""The statuses of a member whose work is over: an ensemble waiting for its members builds once all are."""
+
+
+def _members_problem(
+    *, phase: Phase, members: Sequence[int], rule: str, wait_for_members: bool = False
+) -> PortalError | None:
     """The first reason the submissions ``members`` (ids, in order) of ``phase`` cannot make an ensemble
     with ``rule``, as one sentence; None when they can. The caller holds the members' locks."""
     if rule not in Ensemble.Rule.values:
@@ -85,9 +98,16 @@ def _members_problem(*, phase: Phase, members: Sequence[int], rule: str) -> Port
             f"An ensemble takes at most {MAX_MEMBERS} member submissions; pick fewer.",
             code="too_many_members",
         )
+    if wait_for_members and not phase.is_validation:
+        return EnsembleRefused(
+            f"{phase.title} is not a validation phase; only an ensemble of re-runs waits for its members.",
+            code="not_validation_phase",
+        )
     found = {submission.pk: submission for submission in Submission.objects.filter(pk__in=members)}
     for pk in members:
-        problem = _member_problem(phase=phase, pk=pk, submission=found.get(pk))
+        problem = _member_problem(
+            phase=phase, pk=pk, submission=found.get(pk), wait_for_members=wait_for_members
+        )
         if problem is not None:
             return problem
     return None
@@ -109,7 +129,9 @@ def _member_kind(phase: Phase) -> Submission.Kind:
     return Submission.Kind.RERUN if phase.is_validation else Submission.Kind.ALGORITHM
 
 
-def _member_problem(*, phase: Phase, pk: int, submission: Submission | None) -> PortalError | None:
+def _member_problem(
+    *, phase: Phase, pk: int, submission: Submission | None, wait_for_members: bool
+) -> PortalError | None:
     if submission is None:
         return EnsembleRefused(
             f"There is no submission {pk}; pick members from this phase's leaderboard.", code="no_such_member"
@@ -133,6 +155,8 @@ def _member_problem(*, phase: Phase, pk: int, submission: Submission | None) -> 
             f"of {_MEMBERS_NAMED[_member_kind(phase)]} only.",
             code="member_not_algorithm",
         )
+    if wait_for_members:
+        return None
     if submission.status != Submission.Status.SUCCEEDED:
         return EnsembleRefused(
             f"Submission {pk} is {submission.get_status_display().lower()}; only a submission that succeeded "
@@ -153,10 +177,14 @@ def ensemble_top_members(*, phase: Phase, count: int) -> list[int]:
     return list(rows[:count])
 
 
-def ensemble_create(*, phase: Phase, user: User, members: Sequence[int], rule: str) -> Ensemble:
+def ensemble_create(
+    *, phase: Phase, user: User, members: Sequence[int], rule: str, wait_for_members: bool = False
+) -> Ensemble:
     """Build an ensemble of the submissions ``members`` (ids, in order) of ``phase`` with ``rule``, as an
     organizer of its challenge: a new submission of kind ENSEMBLE, owned by ``user``, EVALUATING, whose
-    masks ``EnsembleBuild`` makes after the commit; unranked on the leaderboard.
+    masks ``EnsembleBuild`` makes after the commit; unranked on the leaderboard. With
+    ``wait_for_members`` (a validation phase's re-runs, made in the same step) the members may still run
+    or have failed: the build waits (WAITING) until every one has ended.
 
     ``PermissionDenied`` for anyone but an organizer of the challenge; ``EnsembleRefused`` with one
     sentence when the rule is unknown, fewer than two or more than ``MAX_MEMBERS`` members are named, one is
@@ -169,7 +197,7 @@ def ensemble_create(*, phase: Phase, user: User, members: Sequence[int], rule: s
     members = list(members)
     with transaction.atomic():
         list(Submission.objects.select_for_update().filter(pk__in=members).order_by("pk"))
-        problem = _members_problem(phase=phase, members=members, rule=rule)
+        problem = _members_problem(phase=phase, members=members, rule=rule, wait_for_members=wait_for_members)
         if problem is not None:
             raise problem
         description = f"{Ensemble.Rule(rule).label.split(' (')[0]} of submissions {_listed(members)}"
@@ -185,7 +213,12 @@ def ensemble_create(*, phase: Phase, user: User, members: Sequence[int], rule: s
         SubmissionStateChange.objects.create(
             submission=submission, from_status="", to_status=submission.status, note=f"{description}."
         )
-        ensemble = Ensemble.objects.create(submission=submission, rule=rule)
+        ensemble = Ensemble.objects.create(
+            submission=submission,
+            rule=rule,
+            build_status=BuildStatus.WAITING if wait_for_members else BuildStatus.QUEUED,
+            heartbeat_at=timezone.now() if wait_for_members else None,
+        )
         EnsembleMember.objects.bulk_create(
             EnsembleMember(ensemble=ensemble, submission_id=pk, position=position)
             for position, pk in enumerate(members)
@@ -194,8 +227,8 @@ def ensemble_create(*, phase: Phase, user: User, members: Sequence[int], rule: s
         submission_transition(
             submission=submission,
             to_status=Submission.Status.EVALUATING,
-            note=f"Its members are succeeded {_MEMBERS_NAMED[_member_kind(phase)]} of {phase.title}; its "
-            "masks come next.",
+            note=f"Its members are {_MEMBERS_NAMED[_member_kind(phase)]} of {phase.title}; its masks come "
+            f"{'once they have all ended' if wait_for_members else 'next'}.",
         )
         transaction.on_commit(partial(BUILD.queue, ensemble.pk))
     return ensemble
@@ -204,6 +237,29 @@ def ensemble_create(*, phase: Phase, user: User, members: Sequence[int], rule: s
 def _listed(ids: Sequence[int]) -> str:
     names = [str(pk) for pk in ids]
     return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+
+
+def ensemble_find(*, phase: Phase, members: Sequence[int], rule: str) -> Ensemble | None:
+    """The phase's ensemble of exactly ``members`` (ids, in order) with ``rule`` that has not failed nor
+    been cancelled; None when there is none."""
+    candidates = Ensemble.objects.filter(submission__phase=phase, rule=rule).exclude(
+        submission__status__in=(Submission.Status.FAILED, Submission.Status.CANCELLED)
+    )
+    for ensemble in candidates.order_by("pk"):
+        if ensemble_member_ids(ensemble=ensemble) == list(members):
+            return ensemble
+    return None
+
+
+def ensemble_validation_phases(*, ensemble: Ensemble) -> QuerySet[Phase]:
+    """The validation phases of algorithms of the ensemble's challenge it may be validated on in one step
+    (``portal.organizers.services.ensemble_validate``); none for an ensemble of a validation phase."""
+    phase = ensemble.submission.phase
+    if phase.is_validation:
+        return Phase.objects.none()
+    return Phase.objects.filter(
+        challenge_id=phase.challenge_id, is_validation=True, submission_kind=Phase.SubmissionKind.ALGORITHM
+    ).order_by("title", "pk")
 
 
 def ensemble_ranked_set(*, ensemble: Ensemble, user: User, is_ranked: bool) -> Ensemble:
@@ -280,17 +336,19 @@ class BuiltMask:
 
 
 class EnsembleBuild(Step[Ensemble, list[BuiltMask]]):
-    """QUEUED -> RUNNING -> SUCCEEDED (a mask per case of the phase stored; the submission's evaluation
-    queued) or FAILED, and the submission FAILED with the same sentence.
+    """(WAITING ->) QUEUED -> RUNNING -> SUCCEEDED (a mask per case of the phase stored; the submission's
+    evaluation queued) or FAILED, and the submission FAILED with the same sentence.
 
     Safe to run twice: a built ensemble is left alone, and a build that died part way writes every mask
-    again under the same names. The submission's row is locked before the ensemble's, as
-    ``submission_transition`` needs it and the evaluation locks it.
+    again under the same names. A WAITING ensemble starts only once every member has ended (``ready``);
+    until then a message for it only clears its stamp, so the sweeper does not send it again. The
+    submission's row is locked before the ensemble's, as ``submission_transition`` needs it and the
+    evaluation locks it.
     """
 
     name = "ensemble build"
     model = Ensemble
-    statuses = (BuildStatus.QUEUED, BuildStatus.RUNNING)
+    statuses = (BuildStatus.WAITING, BuildStatus.QUEUED, BuildStatus.RUNNING)
     status_field = "build_status"
 
     def queue(self, pk: int) -> None:
@@ -306,11 +364,27 @@ class EnsembleBuild(Step[Ensemble, list[BuiltMask]]):
         Submission.objects.select_for_update(of=("self",)).filter(pk=submission_id).first()
         return super().lock(pk, nowait=nowait)
 
+    def ready(self, row: Ensemble) -> bool:
+        if row.build_status != BuildStatus.WAITING:
+            return True
+        running = Submission.objects.filter(ensemble_memberships__ensemble=row).exclude(status__in=ENDED)
+        if not running.exists():
+            return True
+        row.heartbeat_at = None
+        row.save(update_fields=["heartbeat_at"])
+        return False
+
     def begin(self, row: Ensemble) -> list[str]:
         row.build_status = BuildStatus.RUNNING
         return ["build_status"]
 
     def work(self, row: Ensemble, scratch: Path) -> list[BuiltMask]:
+        members = Submission.objects.filter(ensemble_memberships__ensemble=row)
+        if not members.filter(status=Submission.Status.SUCCEEDED).exists():
+            raise StepFailed(
+                "Every member failed or was cancelled, so there are no outputs to fuse; see the members' "
+                "pages for why."
+            )
         return _ensemble_masks_build(ensemble=row, folder=scratch)
 
     def record(self, row: Ensemble, result: list[BuiltMask]) -> None:
@@ -349,6 +423,20 @@ def ensemble_build(*, ensemble_id: int) -> None:
     """Build the ensemble's masks (``EnsembleBuild``); a repeat, or an ensemble built already, does
     nothing."""
     step_run(BUILD, pk=ensemble_id)
+
+
+def ensemble_builds_wake(*, member_id: int) -> None:
+    """The submission ``member_id`` has ended: every ensemble WAITING for it looks again at its members
+    after the commit (``EnsembleBuild.ready``). Its ``heartbeat_at`` is stamped in the same transaction,
+    so that if the message is lost (a worker killed before it ran) the step sweeper sends it again."""
+    waiting = list(
+        Ensemble.objects.filter(
+            build_status=BuildStatus.WAITING, memberships__submission_id=member_id
+        ).values_list("pk", flat=True)
+    )
+    Ensemble.objects.filter(pk__in=waiting).update(heartbeat_at=timezone.now())
+    for pk in waiting:
+        transaction.on_commit(partial(BUILD.queue, pk))
 
 
 def ensemble_steps_register() -> None:

@@ -168,13 +168,15 @@ class Ensemble(ClaimedStep):
     """An organizer's ensemble of a phase's algorithm submissions: the members' stored outputs fused case
     by case with one rule, scored like any submission (its ``submission``, of kind ENSEMBLE, owned by the
     organizer). Building its masks is a background step (``portal.leaderboards.ensembles.EnsembleBuild``)
-    whose state is ``build_status``; the submission's own status says where its scoring is."""
+    whose state is ``build_status``; the submission's own status says where its scoring is. An ensemble
+    validated in one step waits (WAITING) until the re-runs of its members have ended."""
 
     class Rule(models.TextChoices):
         MAJORITY_VOTE = "majority_vote", "Majority vote (lesion where more than half of the members say so)"
         STAPLE = "staple", "STAPLE (Warfield et al. 2004: members weighted by their estimated accuracy)"
 
     class BuildStatus(models.TextChoices):
+        WAITING = "WAITING", "Waiting for its members to end"
         QUEUED = "QUEUED", "Queued"
         RUNNING = "RUNNING", "Building"
         SUCCEEDED = "SUCCEEDED", "Built"

@@ -40,7 +40,7 @@ from portal.accounts.models import User
 from portal.challenges.models import Phase
 from portal.csv_export import csv_table_text
 from portal.errors import PortalError
-from portal.leaderboards import biomarkers, selectors, subgroups, tasks
+from portal.leaderboards import biomarkers, ensembles, selectors, subgroups, tasks
 from portal.leaderboards.models import LeaderboardColumn, LeaderboardEntry, LeaderboardSettings, RankStability
 from portal.submissions.models import CaseResult, Submission
 
@@ -309,6 +309,9 @@ class LeaderboardPublisher:
     def counted_submission_sentence(self, *, phase: Phase) -> str:
         counted = leaderboard_settings_get(phase=phase).counted_submission
         return COUNTED_SUBMISSION_SENTENCES[LeaderboardSettings.CountedSubmission(counted)]
+
+    def submission_ended(self, *, submission_id: int) -> None:
+        ensembles.ensemble_builds_wake(member_id=submission_id)
 
 
 COUNTED_SUBMISSION_SENTENCES: Mapping[LeaderboardSettings.CountedSubmission, str] = {

@@ -364,6 +364,7 @@ def ensemble_detail(request: HttpRequest, phase_slug: str, ensemble_id: int) -> 
         "comparison": comparison,
         "columns": services.leaderboard_columns_ensure(phase=access.phase),
         "masks_with_missing": [mask for mask in ensemble.masks.select_related("case") if mask.notes],
+        "validation_phases": ensembles.ensemble_validation_phases(ensemble=ensemble),
     }
     return render(request, "leaderboards/ensemble_detail.html", context)
 

@@ -1,5 +1,5 @@
-"""The API of the challenge's data page: an organizer's resumable upload of a release archive, and one
-import's progress and report, which the import's page polls.
+"""The API of the organizer's pages: an organizer's resumable upload of a release archive, one import's
+progress and report, which the import's page polls, and the one-step external validation of an ensemble.
 
 An upload is opened on the challenge (``POST``), then sent in chunks with ``PUT`` and ``Content-Range``
 as an algorithm image is (``portal.uploads.api``); ``GET`` tells how many bytes arrived. Anyone who may not
@@ -21,6 +21,10 @@ from rest_framework.views import APIView
 
 from portal.datasets import selectors, services
 from portal.datasets.models import CaseAttributeTable, DatasetImport, ReleaseUpload
+from portal.leaderboards.api import EnsembleSerializer
+from portal.leaderboards.ensembles import ensemble_get_for_organizer
+from portal.leaderboards.models import Ensemble
+from portal.organizers.services import ensemble_validate, ensemble_validation_phase_get
 from portal.organizers.views.access import challenge_organized_or_refused
 from portal.submissions.api import ETAG, IF_NONE_MATCH, NOT_MODIFIED, answer_unless_unchanged
 from portal.uploads.api import ChunkedUploadView, chunked_upload_schema
@@ -221,3 +225,35 @@ class DatasetCaseAttributesView(APIView):
             CaseAttributeTableSerializer(table).data,
             status=status.HTTP_201_CREATED if applied else status.HTTP_400_BAD_REQUEST,
         )
+
+
+class EnsembleValidationSerializer(serializers.Serializer):
+    phase = serializers.SlugField(help_text="The slug of a validation phase of the ensemble's challenge.")
+
+
+class EnsembleValidationsView(APIView):
+    """Validate an ensemble on a validation phase in one step (POST): its members not yet re-run there are
+    re-run, and the ensemble of the re-runs (same rule, same member order) is built once they have all
+    ended; poll it at ``/api/ensembles/ID/``. Organizers of the challenge only (a 404 for anyone else: an
+    ensemble is the organizers' own)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=EnsembleValidationSerializer,
+        responses={
+            201: EnsembleSerializer,
+            400: OpenApiResponse(description="The ensemble cannot be validated there (a sentence)."),
+            404: OpenApiResponse(description="No such ensemble"),
+        },
+    )
+    def post(self, request: Request, ensemble_id: int) -> Response:
+        try:
+            ensemble = ensemble_get_for_organizer(user=request.user, ensemble_id=ensemble_id)
+        except Ensemble.DoesNotExist as error:
+            raise Http404("No such ensemble.") from error
+        choice = EnsembleValidationSerializer(data=request.data)
+        choice.is_valid(raise_exception=True)
+        phase = ensemble_validation_phase_get(ensemble=ensemble, slug=choice.validated_data["phase"])
+        validated = ensemble_validate(ensemble=ensemble, phase=phase, user=request.user)
+        return Response(EnsembleSerializer(validated).data, status=status.HTTP_201_CREATED)

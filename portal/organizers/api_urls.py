@@ -12,6 +12,11 @@ urlpatterns = [
     ),
     path("release-uploads/<uuid:upload_id>/", api.ReleaseUploadView.as_view(), name="release-upload"),
     path(
+        "ensembles/<id:ensemble_id>/validations/",
+        api.EnsembleValidationsView.as_view(),
+        name="ensemble-validations",
+    ),
+    path(
         "challenges/<slug:slug>/dataset-imports/<id:pk>/",
         api.ChallengeDatasetImportView.as_view(),
         name="challenge-dataset-import",

@@ -14,6 +14,7 @@ from portal.organizers.views import (
     phases,
     reports,
 )
+from portal.organizers.views.ensembles import ensemble_validate_view
 
 ORGANIZE = "challenges/<slug:slug>/organize/"
 ENSEMBLE = "leaderboards/<slug:phase_slug>/ensembles/<id:ensemble_id>/"
@@ -44,6 +45,12 @@ urlpatterns: list[URLPattern] = [
         f"{ORGANIZE}data/case-attributes/",
         data.case_attributes_upload_view,
         name="organizer-case-attributes-upload",
+    ),
+    # External validation of an ensemble in one step.
+    path(
+        f"{ORGANIZE}ensembles/<id:ensemble_id>/validate/",
+        ensemble_validate_view,
+        name="organizer-ensemble-validate",
     ),
     # Participants, their requests to take part, and announcements to them.
     path(f"{ORGANIZE}participants/", participants.participants_view, name="organizer-participants"),

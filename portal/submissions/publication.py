@@ -31,6 +31,11 @@ class ResultsPublisher(Protocol):
         best), in a sentence shown beside "Select as final"."""
         ...
 
+    def submission_ended(self, *, submission_id: int) -> None:
+        """The submission ended (scored, failed or cancelled): what waits for it may go on (an ensemble
+        of re-runs waits for its members). Called inside the transaction that ended it."""
+        ...
+
 
 _publishers: list[ResultsPublisher] = []
 
@@ -52,6 +57,12 @@ def phase_results_changed(*, phase_id: int) -> None:
     """Tell the publisher that the phase's results changed."""
     for publisher in _publishers:
         publisher.results_changed(phase_id=phase_id)
+
+
+def submission_ended_tell(*, submission_id: int) -> None:
+    """Tell the publisher that the submission ended."""
+    for publisher in _publishers:
+        publisher.submission_ended(submission_id=submission_id)
 
 
 def phase_counted_submission_sentence(*, phase: Phase) -> str:

@@ -73,7 +73,11 @@ from portal.submissions.models import (
     Submission,
     SubmissionStateChange,
 )
-from portal.submissions.publication import phase_results_changed, submission_case_results_visible_to
+from portal.submissions.publication import (
+    phase_results_changed,
+    submission_case_results_visible_to,
+    submission_ended_tell,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +196,8 @@ def submission_transition(*, submission: Submission, to_status: Status, note: st
     The caller holds the row's lock inside ``transaction.atomic``. Other fields the caller changed are
     saved too; the step's attempt counter starts again. Raises ``InvalidTransition`` for a change the
     state machine does not allow: a check-only try never SUCCEEDS (it is never scored) and only a
-    check-only try ends CHECKED. On SUCCEEDED, CHECKED or FAILED the creator is emailed after the commit.
+    check-only try ends CHECKED. On SUCCEEDED, CHECKED or FAILED the creator is emailed after the commit;
+    on SUCCEEDED, FAILED or CANCELLED the results' publisher is told (``submission_ended_tell``).
     """
     from_status = submission.status
     allowed = ALLOWED_TRANSITIONS.get(from_status, frozenset()) - (
@@ -209,6 +214,8 @@ def submission_transition(*, submission: Submission, to_status: Status, note: st
     )
     if to_status in (Status.SUCCEEDED, Status.CHECKED, Status.FAILED):
         transaction.on_commit(partial(_submission_notify, submission_id=submission.pk))
+    if to_status in (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED):
+        submission_ended_tell(submission_id=submission.pk)
 
 
 def submission_check(*, submission_id: int) -> None:

@@ -141,6 +141,11 @@ def _ensemble_members(world: World) -> dict[str, object]:
     return {"members": [world.ids["a_algorithm"], world.ids["b_algorithm"]], "rule": "majority_vote"}
 
 
+def _validation_phase(world: World) -> dict[str, object]:
+    """The validation phase, to validate the organizer's ensemble on (both members' creators consented)."""
+    return {"phase": world.ids["validation"]}
+
+
 def _phase_version(world: World) -> dict[str, object]:
     return {"phase": world.ids["final_pk"], "version": 1}
 
@@ -459,6 +464,14 @@ MATRIX: dict[str, tuple[Try, ...]] = {
              body=_ground_truth_archive),
         POST("/challenges/{other_challenge}/organize/data/ground-truth/",  LOGIN, 403, 403, 403, 403, 403,
              body=_ground_truth_archive),
+    ),
+    "challenges/<slug>/organize/ensembles/<ensemble_id>/validate/": (
+        POST("/challenges/{challenge}/organize/ensembles/{ensemble}/validate/",
+                                                                           LOGIN, 403, 403, 403, 403, 302,
+             body=_validation_phase),
+        POST("/challenges/{other_challenge}/organize/ensembles/{ensemble}/validate/",
+                                                                           LOGIN, 403, 403, 403, 403, 403,
+             body=_validation_phase),
     ),
     "challenges/<slug>/organize/data/case-attributes/": (
         POST("/challenges/{challenge}/organize/data/case-attributes/",     LOGIN, 403, 403, 403, 403, 302,
@@ -860,6 +873,10 @@ MATRIX: dict[str, tuple[Try, ...]] = {
     ),
     "api/ensembles/<ensemble_id>/": (
         GET("/api/ensembles/{ensemble}/",                                  401,   404, 404, 404, 404, 200),
+    ),
+    "api/ensembles/<ensemble_id>/validations/": (
+        POST("/api/ensembles/{ensemble}/validations/",                     401,   404, 404, 404, 404, 201,
+             body=_validation_phase, json=True),
     ),
     # --- API: reader studies and annotation ------------------------------------------------------------
     "api/studies/<pk>/next/": (GET("/api/studies/{study}/next/",           401,   404, 404, 200, 404, 404,

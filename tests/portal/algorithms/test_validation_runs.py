@@ -26,9 +26,16 @@ from portal.algorithms.validation import RerunRefused, validation_reruns_create
 from portal.challenges.models import Phase, Split
 from portal.datasets.models import DataCard
 from portal.datasets.services import data_terms_accept
-from portal.leaderboards.ensembles import EnsembleRefused, ensemble_create
+from portal.leaderboards.ensembles import (
+    EnsembleRefused,
+    ensemble_build,
+    ensemble_create,
+    ensemble_member_ids,
+)
 from portal.leaderboards.models import Ensemble, LeaderboardEntry, LeaderboardSettings
 from portal.leaderboards.services import leaderboard_settings_get
+from portal.organizers.services import ensemble_validate
+from portal.steps.services import steps_sweep
 from portal.submissions.exceptions import SubmissionRefused
 from portal.submissions.models import Submission
 from portal.submissions.services import submission_refusal_check
@@ -318,3 +325,236 @@ def test_the_validation_phases_submissions_page_says_it_takes_none(
     assert "This is an external-validation phase: it takes no submissions" in " ".join(page.split())
     assert "Upload an algorithm container" not in page
     assert 'id="submit"' not in page
+
+
+@dataclass(frozen=True)
+class TwoAlgorithms:
+    """The challenge's ensemble of two participants' algorithms (both consented to re-runs)."""
+
+    originals: list[int]
+    ensemble: Ensemble
+
+
+@pytest.fixture
+def two_algorithms(
+    algorithm_phase: AlgorithmPhase,
+    validation: Validation,
+    fake_engine: FakeEngine,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> TwoAlgorithms:
+    challenge = validation.phase.challenge
+    second = ChallengeRoleFactory(
+        challenge=challenge, role=ChallengeRole.Role.PARTICIPANT, user__username="second"
+    ).user
+    data_terms_accept(user=second, challenge=challenge, consents_to_reruns=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        body = archive_upload(
+            algorithm_phase.client_for(second),
+            phase=algorithm_phase.phase,
+            archive=fake_engine.image(first_slices),
+        )
+    originals = [validation.original.pk, body["submission"]]
+    with django_capture_on_commit_callbacks(execute=True):
+        ensemble = ensemble_create(
+            phase=algorithm_phase.phase,
+            user=algorithm_phase.organizer,
+            members=originals,
+            rule="majority_vote",
+        )
+    return TwoAlgorithms(originals=originals, ensemble=ensemble)
+
+
+def _outputs(submission_id: int, case_name: str, folder: Path) -> np.ndarray:
+    path = folder / f"{submission_id}-{case_name}.nii.gz"
+    job = Submission.objects.get(pk=submission_id).jobs.get(case__name=case_name)
+    path.write_bytes(job.segmentation.read())
+    return read_mask(path).array
+
+
+def test_an_ensemble_is_validated_in_one_step_reusing_the_reruns_made_already(
+    algorithm_phase: AlgorithmPhase,
+    validation: Validation,
+    two_algorithms: TwoAlgorithms,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+    tmp_path: Path,
+    settings: Any,
+) -> None:
+    organizer, originals = algorithm_phase.organizer, two_algorithms.originals
+    with django_capture_on_commit_callbacks(execute=True):
+        (earlier,) = validation_reruns_create(
+            phase=validation.phase, user=organizer, submissions=originals[:1]
+        )
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        validated = ensemble_validate(
+            ensemble=two_algorithms.ensemble, phase=validation.phase, user=organizer
+        )
+
+    # Only the member not re-run yet runs; the ensemble of the two re-runs waits for it.
+    new = ValidationRun.objects.get(original_id=originals[1])
+    assert ValidationRun.objects.filter(original_id=originals[0]).count() == 1
+    assert new.submission.status == Status.EVALUATING
+    assert ensemble_member_ids(ensemble=validated) == [earlier.submission_id, new.submission_id]
+    assert (validated.rule, validated.build_status) == ("majority_vote", Ensemble.BuildStatus.WAITING)
+    # A build message while a member runs does nothing, and leaves nothing for the sweeper to send again.
+    ensemble_build(ensemble_id=validated.pk)
+    ensemble_build(ensemble_id=validated.pk)
+    validated.refresh_from_db()
+    assert (validated.build_status, validated.heartbeat_at, validated.attempt) == ("WAITING", None, 0)
+    settings.STEP_REQUEUE_AFTER_SECONDS = 0
+    assert f"ensemble build {validated.pk}" not in steps_sweep().resent
+    # The re-run's jobs run (the messages queued above); its end builds the ensemble, once.
+    for callback in queued:
+        with django_capture_on_commit_callbacks(execute=True):
+            callback()
+
+    validated = Ensemble.objects.select_related("submission").get(pk=validated.pk)
+    assert validated.submission.status == Status.SUCCEEDED, validated.submission.error
+    assert (validated.build_status, validated.attempt) == (Ensemble.BuildStatus.SUCCEEDED, 1)
+    masks = {mask.case.name: mask for mask in validated.masks.select_related("case")}
+    assert sorted(masks) == list(SECOND_CENTRE)
+    for name, mask in masks.items():
+        fused = tmp_path / f"ensemble-{name}.nii.gz"
+        fused.write_bytes(mask.file.read())
+        members = [_outputs(pk, name, tmp_path) for pk in (earlier.submission_id, new.submission_id)]
+        assert np.array_equal(read_mask(fused).array, members[0] & members[1])
+    with pytest.raises(EnsembleRefused) as refused:
+        ensemble_validate(ensemble=two_algorithms.ensemble, phase=validation.phase, user=organizer)
+    assert refused.value.sentence == (
+        f"Ensemble {two_algorithms.ensemble.pk} is already validated on {validation.phase.title} as ensemble "
+        f"{validated.pk}; use that one."
+    )
+
+
+def test_a_validated_ensemble_whose_message_was_lost_is_built_by_the_sweeper(
+    algorithm_phase: AlgorithmPhase,
+    validation: Validation,
+    two_algorithms: TwoAlgorithms,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+    settings: Any,
+) -> None:
+    organizer = algorithm_phase.organizer
+    with django_capture_on_commit_callbacks(execute=True):
+        validation_reruns_create(phase=validation.phase, user=organizer, submissions=two_algorithms.originals)
+    # Both members have their re-runs already: nothing runs again, and the build's message is lost.
+    with django_capture_on_commit_callbacks(execute=False):
+        validated = ensemble_validate(
+            ensemble=two_algorithms.ensemble, phase=validation.phase, user=organizer
+        )
+    assert ValidationRun.objects.count() == 2
+    settings.STEP_REQUEUE_AFTER_SECONDS = 0
+
+    with django_capture_on_commit_callbacks(execute=True):
+        report = steps_sweep()
+
+    assert f"ensemble build {validated.pk}" in report.resent
+    validated = Ensemble.objects.select_related("submission").get(pk=validated.pk)
+    assert validated.submission.status == Status.SUCCEEDED, validated.submission.error
+
+
+def test_a_failed_rerun_counts_as_a_member_without_outputs(
+    algorithm_phase: AlgorithmPhase,
+    validation: Validation,
+    two_algorithms: TwoAlgorithms,
+    fake_engine: FakeEngine,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    organizer, originals = algorithm_phase.organizer, two_algorithms.originals
+    with django_capture_on_commit_callbacks(execute=True):
+        validation_reruns_create(phase=validation.phase, user=organizer, submissions=originals[:1])
+    fake_engine.forget_images()  # the second member's re-run fails: its image cannot be loaded
+
+    with django_capture_on_commit_callbacks(execute=True):
+        validated = ensemble_validate(
+            ensemble=two_algorithms.ensemble, phase=validation.phase, user=organizer
+        )
+
+    failed = ValidationRun.objects.get(original_id=originals[1]).submission
+    assert failed.status == Status.FAILED
+    validated = Ensemble.objects.select_related("submission").get(pk=validated.pk)
+    assert validated.submission.status == Status.SUCCEEDED, validated.submission.error
+    for mask in validated.masks.all():
+        assert mask.members_without_output == [failed.pk]
+        assert mask.notes == [
+            f"Submission {failed.pk} has no output for this case; it counted as an empty mask."
+        ]
+    page = _organizer_client(algorithm_phase).get(
+        reverse("ensemble-detail", args=[validation.phase.slug, validated.pk])
+    )
+    assert f"validation re-run {failed.pk} (failed)" in page.text
+    assert f"Submission {failed.pk} has no output for this case; it counted as an empty mask." in page.text
+
+
+def _organizer_client(algorithm_phase: AlgorithmPhase) -> Client:
+    client = Client()
+    client.force_login(algorithm_phase.organizer)
+    return client
+
+
+def test_an_ensemble_validation_is_refused_with_one_sentence(
+    algorithm_phase: AlgorithmPhase,
+    validation: Validation,
+    two_algorithms: TwoAlgorithms,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    organizer, ensemble = algorithm_phase.organizer, two_algorithms.ensemble
+    with pytest.raises(PermissionDenied):
+        ensemble_validate(ensemble=ensemble, phase=validation.phase, user=algorithm_phase.participant)
+    with pytest.raises(RerunRefused) as refused:
+        ensemble_validate(ensemble=ensemble, phase=algorithm_phase.phase, user=organizer)
+    assert refused.value.sentence == (
+        f"{algorithm_phase.phase.title} is not a validation phase; re-runs go to a phase an organizer marked "
+        "as one."
+    )
+    card = DataCard.objects.get(challenge=validation.phase.challenge)
+    card.terms_version = 2
+    card.save()
+    data_terms_accept(user=algorithm_phase.participant, challenge=card.challenge, consents_to_reruns=False)
+    with pytest.raises(RerunRefused) as refused:
+        ensemble_validate(ensemble=ensemble, phase=validation.phase, user=organizer)
+    assert refused.value.sentence == (
+        f"The creator of submission {two_algorithms.originals[0]} has not consented, in the data-use terms "
+        "they accepted, to their algorithm being run again on validation data, so it is not re-run."
+    )
+    # Nothing of a refused validation is kept: the other member was not re-run either.
+    assert not ValidationRun.objects.exists()
+    assert not Ensemble.objects.filter(submission__phase=validation.phase).exists()
+
+
+def test_the_ensemble_page_and_the_api_validate_an_ensemble(
+    algorithm_phase: AlgorithmPhase,
+    validation: Validation,
+    two_algorithms: TwoAlgorithms,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    client = _organizer_client(algorithm_phase)
+    ensemble = two_algorithms.ensemble
+    page = client.get(reverse("ensemble-detail", args=[algorithm_phase.phase.slug, ensemble.pk])).text
+    assert f'<option value="{validation.phase.slug}">{validation.phase.title}</option>' in page
+    validate = reverse("organizer-ensemble-validate", args=[validation.phase.challenge.slug, ensemble.pk])
+    refused = client.post(validate, {"phase": "nowhere"})
+    assert refused.status_code == 400
+    assert "There is no phase &#x27;nowhere&#x27; in this challenge; pick one of its validation phases." in (
+        refused.text
+    )
+    api = algorithm_phase.client_for(algorithm_phase.organizer)
+    url = reverse("api:ensemble-validations", args=[ensemble.pk])
+    participant = algorithm_phase.client_for(algorithm_phase.participant)
+    assert participant.post(url, {"phase": validation.phase.slug}, format="json").status_code == 404
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(validate, {"phase": validation.phase.slug})
+
+    validated = Ensemble.objects.get(submission__phase=validation.phase)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("ensemble-detail", args=[validation.phase.slug, validated.pk])
+    shown = client.get(response["Location"]).text
+    assert "this ensemble of their re-runs is built once they have all ended" in shown
+    assert "Its masks: built" in " ".join(shown.split())
+    assert 'id="ensemble-validate"' not in shown  # an ensemble of re-runs is validated already
+    answer = api.post(url, {"phase": validation.phase.slug}, format="json")
+    assert answer.status_code == 400
+    assert answer.json()["detail"] == (
+        f"Ensemble {ensemble.pk} is already validated on {validation.phase.title} as ensemble "
+        f"{validated.pk}; use that one."
+    )
+    assert answer.json()["code"] == "already_validated"
