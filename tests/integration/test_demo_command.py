@@ -156,6 +156,12 @@ def test_demo_command_serves_the_demo_challenge_and_stops_on_ctrl_c(
         ensemble = re.search(r"per-case comparison are at (\S+)\.$", after, re.M).group(1)
         with urllib.request.urlopen(ensemble, timeout=10) as page:  # organizers only: the login page
             assert "/accounts/login/" in page.url
+        if "Its report (" not in after:  # printed on the line after the ensemble's
+            after += "".join(_read_until(demo, r"^Its report \(", timeout_s=30))
+        report = re.search(r"^Its report \(.*\) is at (\S+)\.$", after, re.M).group(1)
+        assert report == ensemble.rstrip("/") + "/report/"
+        with urllib.request.urlopen(report, timeout=10) as page:  # organizers only: the login page
+            assert "/accounts/login/" in page.url
         started = _descendants(demo.pid)
         assert len(started) >= 3, "the web server, its workers and the Celery worker"
 

@@ -234,6 +234,11 @@ class Command(BaseCommand):
             f"rule and per-case comparison are at "
             f"{url.rstrip('/')}{reverse('ensemble-detail', args=[DEMO_FINAL_PHASE_SLUG, ensemble.pk])}."
         )
+        self.stdout.write(
+            "Its report (members, scores with intervals, external validation, subgroups, biomarkers, reader "
+            "studies, each with how it was computed; an HTML file to print to PDF) is at "
+            f"{url.rstrip('/')}{reverse('ensemble-report', args=[DEMO_FINAL_PHASE_SLUG, ensemble.pk])}."
+        )
         return False
 
     def _study_create(self, *, demo: Demo, url: str) -> bool:
