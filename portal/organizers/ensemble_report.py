@@ -136,6 +136,9 @@ class EnsembleReport:
     studies: tuple[StudyVerdict, ...]
     samples: int
     seed: int
+    """The bootstrap of the mean scores' intervals and the subgroup means: resamples and seed."""
+    biomarker_samples: int
+    """The bootstrap resamples of the clinical correlations' intervals."""
 
 
 def ensemble_report(*, ensemble: Ensemble) -> EnsembleReport:
@@ -166,6 +169,7 @@ def ensemble_report(*, ensemble: Ensemble) -> EnsembleReport:
         ),
         samples=SCORE_SAMPLES,
         seed=SCORE_SEED,
+        biomarker_samples=biomarkers.BIOMARKER_SAMPLES,
     )
 
 

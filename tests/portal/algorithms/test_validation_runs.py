@@ -34,6 +34,7 @@ from portal.leaderboards.ensembles import (
 )
 from portal.leaderboards.models import Ensemble, LeaderboardEntry, LeaderboardSettings
 from portal.leaderboards.services import leaderboard_settings_get
+from portal.organizers.ensemble_report import ensemble_report
 from portal.organizers.services import ensemble_validate
 from portal.steps.services import steps_sweep
 from portal.submissions.exceptions import SubmissionRefused
@@ -558,3 +559,39 @@ def test_the_ensemble_page_and_the_api_validate_an_ensemble(
         f"{validated.pk}; use that one."
     )
     assert answer.json()["code"] == "already_validated"
+
+
+def test_the_ensembles_report_shows_its_validation_in_one_step(
+    algorithm_phase: AlgorithmPhase,
+    validation: Validation,
+    two_algorithms: TwoAlgorithms,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    """The challenge's ensemble's report lists its members' re-runs, with the case they skipped, and the
+    ensemble of the re-runs with the scores the evaluation stored."""
+    ensemble = two_algorithms.ensemble
+    with django_capture_on_commit_callbacks(execute=True):
+        validated = ensemble_validate(
+            ensemble=ensemble, phase=validation.phase, user=algorithm_phase.organizer
+        )
+
+    report = ensemble_report(ensemble=ensemble)
+
+    assert [rerun.run.original_id for rerun in report.reruns] == two_algorithms.originals
+    skipped = (
+        f"Case {WITHOUT_FLAIR} has no flair-brain-mri, which the containers read: it was not run, nor scored."
+    )
+    assert [rerun.run.skipped_cases for rerun in report.reruns] == [[skipped], [skipped]]
+    (row,) = report.validated_ensembles
+    assert row.ensemble.pk == validated.pk
+    dice = next(metric for metric in row.scores if metric.metric_key == "dice")
+    stored = [result.metrics["dice"] for result in validated.submission.case_results.all()]
+    assert dice.scores[0].is_ensemble
+    assert dice.scores[0].mean == pytest.approx(np.mean(stored))
+    assert dice.scores[0].cases == len(SECOND_CENTRE)
+    url = reverse("ensemble-report", args=[algorithm_phase.phase.slug, ensemble.pk])
+    page = " ".join(_organizer_client(algorithm_phase).get(url).text.split())
+    assert f"The ensemble on {validation.phase.title} (submission {validated.submission_id})" in page
+    assert "Its masks: built; the submission: succeeded." in page
+    assert skipped in page
+    assert "There is no external validation" not in page

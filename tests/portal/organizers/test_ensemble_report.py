@@ -247,6 +247,7 @@ def test_report_shows_the_members_reruns_and_the_validated_ensemble(
     assert SKIPPED in page
     assert f"Alpha ({world.members['Alpha'].pk})" in page
     assert f"The ensemble on External validation (submission {validated.submission_id})" in page
+    assert "Its masks: built; the submission: succeeded." in page
     assert "Dice 0.700" in page  # Alpha's re-run's mean
     # The validated ensemble's members are named by the teams whose submissions were re-run.
     assert f"<td>Alpha (re-run {runs[0].submission_id} of {world.members['Alpha'].pk})</td>" in page
