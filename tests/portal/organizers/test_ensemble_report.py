@@ -251,6 +251,11 @@ def test_report_shows_the_members_reruns_and_the_validated_ensemble(
     assert "Dice 0.700" in page  # Alpha's re-run's mean
     # The validated ensemble's members are named by the teams whose submissions were re-run.
     assert f"<td>Alpha (re-run {runs[0].submission_id} of {world.members['Alpha'].pk})</td>" in page
+    # The validated ensemble's own report says what it is.
+    own = _page(world, validated)
+    assert "This ensemble is itself an external validation: External validation is a validation phase" in own
+    assert f"{runs[0].submission_id} (re-run of submission {world.members['Alpha'].pk})" in own
+    assert "There is no external validation" not in own
 
 
 def _reader_study(
