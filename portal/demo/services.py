@@ -32,7 +32,7 @@ from portal.annotations.models import AnnotationCampaign
 from portal.annotations.services import annotation_campaign_demo_create
 from portal.challenges.models import Challenge, Phase, Split
 from portal.datasets.models import CaseAttributeTable, DataCard, Dataset
-from portal.datasets.services import case_attribute_table_upload, isles24_import
+from portal.datasets.services import case_attribute_table_upload, data_terms_accept, isles24_import
 from portal.demo.baseline import (
     BASELINE_TEAM_NAME,
     BASELINE_USERNAME,
@@ -44,6 +44,7 @@ from portal.demo.baseline import (
 from portal.demo.predictions import demo_predictions_write
 from portal.leaderboards.ensembles import ensemble_create
 from portal.leaderboards.models import Ensemble
+from portal.organizers.services import ensemble_validate
 from portal.readerstudies.models import ReaderStudy
 from portal.readerstudies.services import readerstudy_demo_create
 from portal.submissions.models import Submission
@@ -59,6 +60,11 @@ DEMO_RELEASES = (
     (Split.TRAIN, 8, 2024, 1),
     (Split.TEST, 4, 2025, 201),
 )
+
+DEMO_VALIDATION_PHASE_SLUG = "isles24-demo-external"
+DEMO_VALIDATION_RELEASE = (Split.TEST, 2, 2026, 401)
+"""A second synthetic centre, as small as a release can usefully be: the external-validation phase's cases
+(subjects numbered after the challenge's)."""
 
 DEMO_USERS = (
     ("organizer", ChallengeRole.Role.ORGANIZER),
@@ -234,6 +240,28 @@ def _demo_case_attributes(*, dataset: Dataset, organizer: User) -> None:
     )
 
 
+def _demo_validation_phase(*, challenge: Challenge, dataset: Dataset) -> None:
+    """The external-validation phase on the second centre's cases: it takes no submissions; the organizer
+    re-runs the demo's algorithms and its ensemble there."""
+    phase, _ = Phase.objects.get_or_create(
+        slug=DEMO_VALIDATION_PHASE_SLUG,
+        defaults={
+            "challenge": challenge,
+            "title": "External validation: a second centre",
+            "description": "A second centre's (synthetic) cases: the organizers re-run algorithms here.",
+            "order": 2,
+            "submission_kind": Phase.SubmissionKind.ALGORITHM,
+            "opens_at": timezone.now() - timedelta(days=1),
+            "closes_at": timezone.now() + timedelta(days=89),
+            "dataset": dataset,
+            "split": Split.TEST,
+            "metric_profile": Phase.MetricProfile.ISLES24,
+            "is_validation": True,
+        },
+    )
+    AlgorithmSettings.objects.get_or_create(phase=phase)
+
+
 def demo_setup(*, var_dir: Path, say: Callable[[str], object] = print) -> Demo:
     """Build (or find) the demo challenge with its data, phases and users; return what it holds.
 
@@ -244,7 +272,9 @@ def demo_setup(*, var_dir: Path, say: Callable[[str], object] = print) -> Demo:
     ``threshold`` reference algorithm submitted to the final phase as a baseline team (see
     ``portal.demo.baseline``), and an annotation campaign in which the reader and the organizer correct
     that algorithm's pre-annotation of two hidden test cases; the cases alternate between two centres
-    (``DEMO_CENTRES``), from a table of case attributes the organizer uploaded.
+    (``DEMO_CENTRES``), from a table of case attributes the organizer uploaded. A second, smaller synthetic
+    release (``var_dir/demo-data/external/test``) is an external-validation phase's dataset, and the
+    baseline team accepts the data-use terms with consent to re-runs there.
     """
     data_dir = var_dir / "demo-data"
     releases = {
@@ -253,6 +283,10 @@ def demo_setup(*, var_dir: Path, say: Callable[[str], object] = print) -> Demo:
         )
         for split, cases, seed, first_subject in DEMO_RELEASES
     }
+    split, cases, seed, first_subject = DEMO_VALIDATION_RELEASE
+    external_release = demo_release_write(
+        data_dir=data_dir / "external", split=split, cases=cases, seed=seed, first_subject=first_subject
+    )
     passwords = _demo_passwords(credentials_file=var_dir / "demo-credentials.json")
     with transaction.atomic():
         challenge, _ = Challenge.objects.get_or_create(
@@ -287,6 +321,11 @@ def demo_setup(*, var_dir: Path, say: Callable[[str], object] = print) -> Demo:
         for split, release in releases.items():
             isles24_import(dataset=dataset, root=release, split=split)
         _demo_phases(challenge=challenge, dataset=dataset)
+        external, _ = Dataset.objects.get_or_create(
+            challenge=challenge, slug="isles24-external", defaults={"title": "A second centre (synthetic)"}
+        )
+        isles24_import(dataset=external, root=external_release, split=split)
+        _demo_validation_phase(challenge=challenge, dataset=external)
         users = tuple(
             _demo_user(challenge=challenge, username=username, role=role, password=passwords[username])
             for username, role in DEMO_USERS
@@ -298,6 +337,7 @@ def demo_setup(*, var_dir: Path, say: Callable[[str], object] = print) -> Demo:
             role=ChallengeRole.Role.PARTICIPANT,
             team_name=BASELINE_TEAM_NAME,
         )
+        data_terms_accept(user=baseline_team_member, challenge=challenge, consents_to_reruns=True)
         people = User.objects.in_bulk(["organizer", "reader"], field_name="username")
         _demo_case_attributes(dataset=dataset, organizer=people["organizer"])
         # On hidden test cases, so that the phases re-scored on a promoted consensus change their scores.
@@ -400,6 +440,7 @@ def demo_ensemble_members_register(*, demo: Demo, say: Callable[[str], object]) 
                 role=ChallengeRole.Role.PARTICIPANT,
                 team_name=variant.team_name,
             )
+            data_terms_accept(user=member, challenge=demo.challenge, consents_to_reruns=True)
         variants.append(
             demo_baseline_variant_register(
                 phase=phase, user=member, variant=variant, baseline=demo.baseline, say=say
@@ -435,3 +476,16 @@ def demo_ensemble_create(*, demo: Demo, variants: tuple[DemoBaseline, ...]) -> E
             "to build; the organizer can build one from the leaderboard once two algorithms have run."
         )
     return ensemble_create(phase=phase, user=organizer, members=succeeded, rule=Ensemble.Rule.MAJORITY_VOTE)
+
+
+def demo_ensemble_validate(*, ensemble: Ensemble) -> Ensemble:
+    """The organizer's validation of the demo's ensemble on the external-validation phase, in one step
+    (``ensemble_validate``: its members re-run on the second centre's cases, the majority vote of the
+    re-runs built once they have ended). Safe to call again: the validation made first is returned.
+    ``PortalError`` with its sentence when it cannot be made."""
+    phase = Phase.objects.get(slug=DEMO_VALIDATION_PHASE_SLUG)
+    organizer = User.objects.get(username="organizer")
+    existing = Ensemble.objects.filter(submission__phase=phase, submission__creator=organizer).first()
+    if existing is not None:
+        return existing
+    return ensemble_validate(ensemble=ensemble, phase=phase, user=organizer)

@@ -5,6 +5,7 @@ with SIGINT ignored (as a shell script starts a program in the background, and a
 Whatever happens, the test leaves no process behind."""
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -165,6 +166,16 @@ def test_demo_command_serves_the_demo_challenge_and_stops_on_ctrl_c(
         started = _descendants(demo.pid)
         assert len(started) >= 3, "the web server, its workers and the Celery worker"
 
+        # The organizer's ensemble validated on the second centre in one step: its members' re-runs run
+        # on the worker and succeed, and so does the majority vote of the re-runs.
+        if "External validation:" not in after:
+            after += "".join(_read_until(demo, r"^External validation:", timeout_s=60))
+        validation = re.search(r"^External validation: .* the re-runs are at (\S+)\.$", after, re.M).group(1)
+        assert validation.endswith("/algorithms/phases/isles24-demo-external/validation/")
+        with urllib.request.urlopen(validation, timeout=10) as page:  # organizers only: the login page
+            assert "/accounts/login/" in page.url
+        _organizer_sees_the_validation_succeed(printed=printed, after=after, port=port)
+
         stop_begins = time.monotonic()
         demo.send_signal(signal.SIGINT)
         demo.wait(timeout=STOP_SECONDS)
@@ -176,6 +187,35 @@ def test_demo_command_serves_the_demo_challenge_and_stops_on_ctrl_c(
     finally:
         _kill_all({demo.pid, *started, *_descendants(demo.pid)})
         demo.wait(timeout=10)
+
+
+def _organizer_sees_the_validation_succeed(*, printed: str, after: str, port: int) -> None:
+    """What the organizer reads from the validation page's API with their printed token: the three
+    re-runs succeeded with scores, and so did the ensemble of them."""
+    token = re.search(r"^  organizer\s+organizer\s+\S+\s+([0-9a-f]{40})$", printed, re.M).group(1)
+    ensemble_id = re.search(
+        r"their majority vote is built once they have ended \(ensemble (\d+)\)", after
+    ).group(1)
+
+    def read(path: str) -> object:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Token {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read())
+
+    ended = ("SUCCEEDED", "FAILED", "CANCELLED")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        runs = read("/api/phases/isles24-demo-external/validation-runs/")
+        ensemble = read(f"/api/ensembles/{ensemble_id}/")
+        if all(run["status"] in ended for run in runs) and ensemble["status"] in ended:
+            break
+        time.sleep(2)
+    assert [(run["status"], run["error"]) for run in runs] == [("SUCCEEDED", "")] * 3
+    assert all("dice" in run["metrics_mean"] for run in runs)
+    assert (ensemble["status"], ensemble["error"]) == ("SUCCEEDED", ""), ensemble
+    assert sorted(ensemble["members"]) == sorted(run["submission"] for run in runs)
 
 
 def _port_in_use(port: int) -> bool:

@@ -15,10 +15,12 @@ from portal.algorithms.selectors import algorithm_settings_get
 from portal.annotations.models import AnnotationAssignment, AnnotationCampaign
 from portal.challenges.models import Phase, Split
 from portal.datasets.models import Case, CaseAttributeTable, GroundTruth, Image
-from portal.demo.baseline import BASELINE_IMAGE, BASELINE_VARIANTS, DemoBaseline
+from portal.datasets.selectors import data_terms_consent_to_reruns
+from portal.demo.baseline import BASELINE_IMAGE, BASELINE_USERNAME, BASELINE_VARIANTS, DemoBaseline
 from portal.demo.services import (
     DEMO_CHALLENGE_SLUG,
     DEMO_FINAL_PHASE_SLUG,
+    DEMO_VALIDATION_PHASE_SLUG,
     Demo,
     DemoBaselineFailed,
     DemoEnsembleImpossible,
@@ -40,17 +42,30 @@ def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("demo-var")
 
 
-def test_demo_setup_builds_a_challenge_with_hidden_test_cases_two_phases_and_three_accounts(
+def test_demo_setup_builds_a_challenge_with_hidden_test_cases_two_phases_a_validation_and_three_accounts(
     var_dir: Path,
 ) -> None:
     demo = demo_setup(var_dir=var_dir)
 
     assert demo.challenge.slug == DEMO_CHALLENGE_SLUG
     assert demo.cases_per_split == {Split.TRAIN: 8, Split.TEST: 4}
-    assert GroundTruth.objects.filter(case__split=Split.TEST).count() == 4
-    phases = {phase.submission_kind: phase for phase in demo.challenge.phases.all()}
+    assert GroundTruth.objects.filter(case__split=Split.TEST, case__dataset__slug="isles24").count() == 4
+    phases = {phase.submission_kind: phase for phase in demo.challenge.phases.filter(is_validation=False)}
     assert set(phases) == {Phase.SubmissionKind.PREDICTIONS, Phase.SubmissionKind.ALGORITHM}
     assert all(phase.is_open and phase.split == Split.TEST for phase in phases.values())
+    # The external-validation phase: a second, smaller synthetic release of two cases with their masks.
+    validation = demo.challenge.phases.get(is_validation=True)
+    assert (validation.slug, validation.submission_kind) == (DEMO_VALIDATION_PHASE_SLUG, "ALGORITHM")
+    assert validation.dataset != phases[Phase.SubmissionKind.ALGORITHM].dataset
+    assert GroundTruth.objects.filter(case__dataset=validation.dataset, case__split=Split.TEST).count() == 2
+    # The baseline team consents to re-runs there; the demo participant has still to accept the terms.
+    consents = {
+        username: data_terms_consent_to_reruns(
+            user_id=User.objects.get(username=username).pk, challenge=demo.challenge.pk
+        )
+        for username in (BASELINE_USERNAME, "participant")
+    }
+    assert consents == {BASELINE_USERNAME: True, "participant": False}
     roles = {user.username: user.role for user in demo.users}
     assert roles == {
         "organizer": ChallengeRole.Role.ORGANIZER,
@@ -68,7 +83,8 @@ def test_demo_cases_alternate_between_two_centres_from_one_uploaded_table(var_di
     demo = demo_setup(var_dir=var_dir)
 
     centres = [
-        case.attributes.get("centre") for case in Case.objects.filter(dataset__challenge=demo.challenge)
+        case.attributes.get("centre")
+        for case in Case.objects.filter(dataset__challenge=demo.challenge, dataset__slug="isles24")
     ]
     assert sorted(set(centres)) == ["TUM", "Zurich"]
     assert abs(centres.count("TUM") - centres.count("Zurich")) <= 1

@@ -27,14 +27,17 @@ from portal.accounts.models import ChallengeRole
 from portal.demo.baseline import BASELINE_IMAGE, DemoBaseline
 from portal.demo.services import (
     DEMO_FINAL_PHASE_SLUG,
+    DEMO_VALIDATION_PHASE_SLUG,
     Demo,
     DemoBaselineFailed,
     DemoEnsembleImpossible,
     demo_ensemble_create,
     demo_ensemble_members_register,
+    demo_ensemble_validate,
     demo_setup,
     demo_study_create,
 )
+from portal.errors import PortalError
 
 READY_TIMEOUT_S = 60
 STOP_GRACE_S = 10
@@ -205,12 +208,14 @@ class Command(BaseCommand):
         url: str,
     ) -> None:
         study_pending = demo.baseline.submission is not None
-        ensemble_pending = study_pending
+        ensemble_pending = validation_pending = study_pending
         while True:
             if study_pending:
                 study_pending = self._study_create(demo=demo, url=url)
             if ensemble_pending:
                 ensemble_pending = self._ensemble_create(demo=demo, variants=variants, url=url)
+            elif validation_pending:
+                validation_pending = self._validation_start(demo=demo, variants=variants, url=url)
             for name, process in (("worker", worker), ("web server", web)):
                 if process.poll() is not None:
                     raise CommandError(
@@ -256,5 +261,25 @@ class Command(BaseCommand):
         self.stdout.write(
             f"The baseline has run: the study '{study.title}' waits for the reader at "
             f"{url}studies/; its results are at {url}studies/{study.pk}/results/."
+        )
+        return False
+
+    def _validation_start(self, *, demo: Demo, variants: tuple[DemoBaseline, ...], url: str) -> bool:
+        """Validate the demo's ensemble on the second centre in one step, and say where its re-runs are (or
+        why there are none); False: nothing to try again."""
+        try:
+            ensemble = demo_ensemble_create(demo=demo, variants=variants)
+            validated = None if ensemble is None else demo_ensemble_validate(ensemble=ensemble)
+        except (DemoEnsembleImpossible, PortalError) as impossible:
+            self.stdout.write(self.style.WARNING(f"No external validation: {impossible}"))
+            return False
+        if validated is None:
+            return False
+        members = validated.memberships.count()
+        page = reverse("validation-reruns", args=[DEMO_VALIDATION_PHASE_SLUG])
+        self.stdout.write(
+            f"External validation: the ensemble's {members} members re-run on a second synthetic centre's "
+            f"cases, and their majority vote is built once they have ended (ensemble {validated.pk}); the "
+            f"re-runs are at {url.rstrip('/')}{page}."
         )
         return False
