@@ -194,6 +194,14 @@ class ValidationRun(models.Model):
             "an input the containers read."
         ),
     )
+    reported_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=(
+            "When the organizers who made it were e-mailed that every re-run on the phase had ended, this "
+            "one among them; empty until then."
+        ),
+    )
 
     class Meta:
         ordering = ["-submission__created_at", "-pk"]

@@ -753,6 +753,12 @@ def _job_end(*, job: Job, submission: Submission, status: JobStatus) -> None:
             f"The sanity case {job.case.name} failed: {job.failure} The other cases were not run, and this "
             "submission did not count toward your limits."
         )
+        if submission.kind == Submission.Kind.RERUN:
+            submission.error = (
+                f"The sanity case {job.case.name} failed: {job.failure} The re-run's other cases were not "
+                f"run; submission {submission.validation_run.original_id}, its scores and its team's limits "
+                "are unchanged."
+            )
         if submission.check_only:
             submission.error = (
                 f"The sanity case {job.case.name} failed: {job.failure} "

@@ -11,6 +11,11 @@ the gap is the data's, not the algorithm's. When its jobs have ended the re-run 
 evaluation step as any submission, and the validation phase's own leaderboard lists each re-run under the
 original's team; that board is published only by an organizer (``leaderboard_settings_get``).
 
+A re-run is the organizer's work: its sentences speak of the re-run, not of a team's limits, and once every
+re-run on the phase has ended the organizers who made them get one e-mail of how each ended
+(``validation_end_tell``), never one per re-run; the original's team is told nothing and sees none of it
+among its submissions.
+
 The rule on consent: a participant accepts the challenge's data-use terms with or without consent that the
 organizers run their team's algorithm again on validation data (``DataTermsAcceptance.consents_to_reruns``,
 issue 10). A submission is re-run only when its creator's latest acceptance gave that consent; otherwise
@@ -21,11 +26,14 @@ import datetime
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from django.core.exceptions import PermissionDenied
+from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from portal.accounts.models import User
 from portal.accounts.selectors import user_is_organizer
@@ -309,11 +317,66 @@ def validation_sources(*, phase: Phase) -> list[RerunSource]:
     return sources
 
 
+RERUN_ENDED = (Submission.Status.SUCCEEDED, Submission.Status.FAILED, Submission.Status.CANCELLED)
+
+
+def validation_end_tell(*, phase_id: int) -> None:
+    """A re-run on the validation phase ``phase_id`` has just ended (inside the transaction that ended it):
+    once none of the phase's re-runs is still running, the organizers who made those not yet reported are
+    e-mailed once, after the commit, how each ended (``reported_at`` marks them). A re-run is the
+    organizer's work: its creator gets no e-mail of its own, and its original's team none at all.
+
+    The phase's row is locked first, so that of two re-runs ending at once the second to commit sees the
+    first ended and sends the one e-mail."""
+    Phase.objects.select_for_update().filter(pk=phase_id).first()
+    runs = ValidationRun.objects.filter(submission__phase_id=phase_id)
+    if runs.exclude(submission__status__in=RERUN_ENDED).exists():
+        return
+    unreported = list(runs.filter(reported_at__isnull=True).values_list("pk", flat=True))
+    if not unreported:
+        return
+    ValidationRun.objects.filter(pk__in=unreported).update(reported_at=timezone.now())
+    transaction.on_commit(partial(_validation_summary_send, run_ids=unreported))
+
+
+def _validation_summary_send(*, run_ids: Sequence[int]) -> None:
+    """E-mail each organizer who made some of the re-runs ``run_ids`` how every one of them ended."""
+    runs = list(
+        ValidationRun.objects.filter(pk__in=run_ids)
+        .select_related("submission__phase", "submission__creator", "original__team", "original__creator")
+        .order_by("submission_id")
+    )
+    phase = runs[0].submission.phase
+    succeeded = sum(run.submission.status == Submission.Status.SUCCEEDED for run in runs)
+    lines = [
+        f"Every re-run on {phase.title} has ended: {succeeded} of {len(runs)} succeeded. These results are "
+        "kept apart from the challenge's ranking and published only by an organizer.",
+        "",
+        *(_rerun_line(run) for run in runs),
+    ]
+    recipients = sorted({run.submission.creator.email for run in runs if run.submission.creator.email})
+    send_mail(f"The re-runs on {phase.title} have ended", "\n".join(lines), None, recipients)
+
+
+def _rerun_line(run: ValidationRun) -> str:
+    original = run.original
+    who = original.team.name if original.team is not None else original.creator.username
+    head = f"Re-run {run.submission_id} of submission {original.pk} ({who}):"
+    rerun = run.submission
+    if rerun.status == Submission.Status.SUCCEEDED:
+        means = ", ".join(f"{key} {value:.4g}" for key, value in rerun.metrics_mean.items())
+        return f"{head} scored; mean over the cases: {means}."
+    if rerun.status == Submission.Status.CANCELLED:
+        return f"{head} cancelled."
+    return f"{head} failed. {rerun.error}".strip()
+
+
 class RerunKind(AlgorithmKind):
     """The re-run kind of submission: an algorithm submission's image run by an organizer on a validation
     phase's cases as jobs, then scored like any submission; no upload of its own, so nothing to check."""
 
     value = Submission.Kind.RERUN
+    is_organizers_own = True
 
     def check(self, *, submission: Submission, scratch: Path) -> list[str]:
         return []
@@ -331,6 +394,10 @@ class RerunKind(AlgorithmKind):
             jobs__submission=submission
         )
         return frozenset(skipped.values_list("name", flat=True))
+
+    def ended_tell(self, *, submission: Submission) -> bool:
+        validation_end_tell(phase_id=submission.phase_id)
+        return True
 
     def file_in_use(self, *, name: str) -> bool:
         return False

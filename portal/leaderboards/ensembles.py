@@ -554,6 +554,7 @@ class EnsembleKind(SubmissionKind):
     fused from its members' outputs by ``EnsembleBuild``, then scored like any submission."""
 
     value = Submission.Kind.ENSEMBLE
+    is_organizers_own = True
 
     def check(self, *, submission: Submission, scratch: Path) -> list[str]:
         return []

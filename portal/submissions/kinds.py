@@ -20,6 +20,9 @@ class SubmissionKind:
 
     value: ClassVar[str]
     """The ``Phase.SubmissionKind`` value of the phases that take this kind."""
+    is_organizers_own: ClassVar[bool] = False
+    """The organizers' own work (an ensemble, a validation re-run): no team's, counted toward no limit, so
+    what the portal tells of it speaks to the organizer, never of a team's limits."""
 
     def check(self, *, submission: Submission, scratch: Path) -> list[str]:
         """Check the stored upload with no lock held; one sentence per problem, none when it may be scored.
@@ -47,6 +50,13 @@ class SubmissionKind:
         the submission's (a validation case lacking an input its containers read): they are not scored.
         None by default: a case without a mask is the submission's miss and gets the worst values."""
         return frozenset()
+
+    def ended_tell(self, *, submission: Submission) -> bool:
+        """The locked submission has just ended (scored, failed or cancelled), inside the transaction that
+        ended it: tell whom its end concerns (after the commit), and say whether that replaces the e-mail
+        to its creator about this one submission. By default nothing more is told, and the creator is
+        e-mailed (False)."""
+        return False
 
     def steps_requeue(self, *, submission: Submission) -> int:
         """Queue again the locked EVALUATING submission's own unfinished work (an organizer re-queues a stuck

@@ -196,8 +196,9 @@ def submission_transition(*, submission: Submission, to_status: Status, note: st
     The caller holds the row's lock inside ``transaction.atomic``. Other fields the caller changed are
     saved too; the step's attempt counter starts again. Raises ``InvalidTransition`` for a change the
     state machine does not allow: a check-only try never SUCCEEDS (it is never scored) and only a
-    check-only try ends CHECKED. On SUCCEEDED, CHECKED or FAILED the creator is emailed after the commit;
-    on SUCCEEDED, FAILED or CANCELLED the results' publisher is told (``submission_ended_tell``).
+    check-only try ends CHECKED. On SUCCEEDED, FAILED or CANCELLED the kind tells whom the end concerns
+    (``SubmissionKind.ended_tell``) and the results' publisher is told (``submission_ended_tell``); on
+    SUCCEEDED, CHECKED or FAILED the creator is emailed after the commit, unless the kind told them itself.
     """
     from_status = submission.status
     allowed = ALLOWED_TRANSITIONS.get(from_status, frozenset()) - (
@@ -212,10 +213,12 @@ def submission_transition(*, submission: Submission, to_status: Status, note: st
     SubmissionStateChange.objects.create(
         submission=submission, from_status=from_status, to_status=to_status, note=note
     )
-    if to_status in (Status.SUCCEEDED, Status.CHECKED, Status.FAILED):
-        transaction.on_commit(partial(_submission_notify, submission_id=submission.pk))
+    told = False
     if to_status in (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED):
+        told = submission_kind_get(submission.kind).ended_tell(submission=submission)
         submission_ended_tell(submission_id=submission.pk)
+    if to_status in (Status.SUCCEEDED, Status.CHECKED, Status.FAILED) and not told:
+        transaction.on_commit(partial(_submission_notify, submission_id=submission.pk))
 
 
 def submission_check(*, submission_id: int) -> None:
@@ -337,9 +340,9 @@ def submission_stop(*, submission_id: int, user: User, reason: str) -> Submissio
         raise ValidationError("Say in a sentence (at most 500 characters) why the submission is stopped.")
     with transaction.atomic():
         submission = _organizer_lock(submission_id=submission_id, user=user)
-        submission.error = (
-            f"An organizer stopped this submission: {reason} It did not count toward your limits."
-        )
+        submission.error = f"An organizer stopped this submission: {reason}"
+        if not submission_kind_get(submission.kind).is_organizers_own:
+            submission.error += " It did not count toward your limits."
         submission_transition(
             submission=submission, to_status=Status.FAILED, note=f"Stopped by {user.username}."
         )

@@ -14,12 +14,14 @@ from typing import Any
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from django.core import mail
 from django.core.exceptions import PermissionDenied
 from django.test import Client
 from django.urls import reverse
 from pytest_django import DjangoCaptureOnCommitCallbacks
 
 from evaluation.io import read_mask
+from inference.runtime import FakeRuntime
 from portal.accounts.models import ChallengeRole
 from portal.algorithms.models import AlgorithmImage, AlgorithmSettings, ValidationRun
 from portal.algorithms.validation import RerunRefused, validation_reruns_create
@@ -39,7 +41,7 @@ from portal.organizers.services import ensemble_validate
 from portal.steps.services import steps_sweep
 from portal.submissions.exceptions import SubmissionRefused
 from portal.submissions.models import Submission
-from portal.submissions.services import submission_refusal_check
+from portal.submissions.services import submission_refusal_check, submission_stop
 from tests.portal.accounts.factories import ChallengeRoleFactory
 from tests.portal.algorithms.conftest import (
     INPUTS,
@@ -595,3 +597,99 @@ def test_the_ensembles_report_shows_its_validation_in_one_step(
     assert "Its masks: built; the submission: succeeded." in page
     assert skipped in page
     assert "There is no external validation" not in page
+
+
+def test_reruns_talk_to_the_organizer_once_per_validation_and_never_to_the_participant(
+    algorithm_phase: AlgorithmPhase,
+    validation: Validation,
+    two_algorithms: TwoAlgorithms,
+    fake_engine: FakeEngine,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    organizer, participant, originals = (
+        algorithm_phase.organizer,
+        algorithm_phase.participant,
+        two_algorithms.originals,
+    )
+    second_image = Submission.objects.get(pk=originals[1]).algorithm_image.image_id
+    runnable = dict(fake_engine.algorithms)
+    # The second member's re-run fails at its sanity case: this worker cannot load its image.
+    fake_engine.algorithms.pop(second_image)
+    fake_engine.runtime = FakeRuntime(fake_engine.algorithms)
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        runs = validation_reruns_create(phase=validation.phase, user=organizer, submissions=originals)
+
+    scored, failed = (Submission.objects.get(pk=run.submission_id) for run in runs)
+    assert (scored.status, failed.status) == (Status.SUCCEEDED, Status.FAILED)
+    sanity = failed.jobs.get(is_sanity=True)
+    assert failed.error == (
+        f"The sanity case {sanity.case.name} failed: {sanity.failure} The re-run's other cases were not run; "
+        f"submission {originals[1]}, its scores and its team's limits are unchanged."
+    )
+    # One e-mail for the whole validation, to the organizer who made it; none per re-run, none to a team.
+    (message,) = mail.outbox
+    assert (message.to, message.subject) == (
+        [organizer.email],
+        "The re-runs on External validation have ended",
+    )
+    body = message.body
+    assert body.startswith("Every re-run on External validation has ended: 1 of 2 succeeded.")
+    assert (
+        f"Re-run {scored.pk} of submission {originals[0]} (participant): scored; mean over the cases: dice"
+        in (body)
+    )
+    assert f"Re-run {failed.pk} of submission {originals[1]} (second): failed. {failed.error}" in body
+    # The participant sees no re-run among their submissions, nor its page.
+    client = Client()
+    client.force_login(participant)
+    for phase in (algorithm_phase.phase, validation.phase):
+        page = client.get(reverse("phase-submissions", args=[phase.slug])).text
+        assert f"/submissions/{scored.pk}/" not in page
+    assert client.get(reverse("submission-detail", args=[scored.pk])).status_code == 404
+    assert (
+        algorithm_phase.client_for(participant)
+        .get(reverse("api:submission-detail", args=[scored.pk]))
+        .status_code
+        == 404
+    )
+    # The organizer reads the re-run's own sentence on its page.
+    organizer_page = (
+        _organizer_client(algorithm_phase).get(reverse("submission-detail", args=[failed.pk])).text
+    )
+    assert "The re-run&#x27;s other cases were not run" in organizer_page
+    assert "toward your limits" not in organizer_page
+    # A later re-run (the failed one again, now that its image loads) is a validation of its own: its
+    # e-mail names it alone.
+    fake_engine.algorithms.update(runnable)
+    fake_engine.runtime = FakeRuntime(fake_engine.algorithms)
+    with django_capture_on_commit_callbacks(execute=True):
+        (again,) = validation_reruns_create(phase=validation.phase, user=organizer, submissions=originals[1:])
+    assert len(mail.outbox) == 2
+    assert mail.outbox[1].body.startswith("Every re-run on External validation has ended: 1 of 1 succeeded.")
+    assert f"Re-run {again.submission_id} of submission" in mail.outbox[1].body
+    assert f"Re-run {scored.pk} " not in mail.outbox[1].body
+
+
+def test_an_organizer_stopping_a_rerun_reads_a_sentence_of_a_rerun(
+    algorithm_phase: AlgorithmPhase,
+    validation: Validation,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    organizer = algorithm_phase.organizer
+    with django_capture_on_commit_callbacks(execute=False):
+        (run,) = validation_reruns_create(
+            phase=validation.phase, user=organizer, submissions=[validation.original.pk]
+        )
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        stopped = submission_stop(submission_id=run.submission_id, user=organizer, reason="Wrong dataset.")
+
+    assert stopped.error == "An organizer stopped this submission: Wrong dataset."
+    (message,) = mail.outbox
+    assert message.to == [organizer.email]
+    assert f"Re-run {run.submission_id} of submission {validation.original.pk} (participant): failed. " in (
+        message.body
+    )
