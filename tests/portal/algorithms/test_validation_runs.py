@@ -693,3 +693,26 @@ def test_an_organizer_stopping_a_rerun_reads_a_sentence_of_a_rerun(
     assert f"Re-run {run.submission_id} of submission {validation.original.pk} (participant): failed. " in (
         message.body
     )
+
+
+def test_a_validated_ensemble_whose_reruns_all_failed_says_so(
+    algorithm_phase: AlgorithmPhase,
+    validation: Validation,
+    two_algorithms: TwoAlgorithms,
+    fake_engine: FakeEngine,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    fake_engine.forget_images()  # every re-run fails at its sanity case
+
+    with django_capture_on_commit_callbacks(execute=True):
+        validated = ensemble_validate(
+            ensemble=two_algorithms.ensemble, phase=validation.phase, user=algorithm_phase.organizer
+        )
+
+    validated = Ensemble.objects.select_related("submission").get(pk=validated.pk)
+    assert (validated.build_status, validated.submission.status) == ("FAILED", Status.FAILED)
+    assert validated.error == (
+        "Every member failed or was cancelled, so there are no outputs to fuse; see the members' pages "
+        "for why."
+    )
+    assert not validated.masks.exists()
