@@ -88,8 +88,10 @@ READING_WATCH = """() => {
 }"""
 
 # Installed in a page: for each mouse move with the button down on the drawing canvas, the milliseconds
-# from the event to the GPU having finished the frame drawn for it (after the next animation frame, in
-# which NiiVue draws if it did not at once). The context is NiiVue's: a canvas has one WebGL2 context.
+# from the event to the GPU having finished the frame drawn for it: the fence goes in after the next
+# animation frame's callbacks (the drawing viewer draws a stroke's picture in one of them; this one's
+# callback is asked for first, as the watch's listener runs before NiiVue's). The context is NiiVue's: a
+# canvas has one WebGL2 context.
 STROKE_WATCH = """() => {
   const canvas = document.getElementById("drawing-canvas");
   const gl = canvas.getContext("webgl2");
@@ -102,6 +104,7 @@ STROKE_WATCH = """() => {
     if ((event.buttons & 1) === 0) return;
     const started = event.timeStamp;
     requestAnimationFrame(async () => {
+      await yieldNow();
       const fence = gl.fenceSync(gl.SYNC_GPU_COMMANDS_COMPLETE, 0);
       gl.flush();
       while (gl.clientWaitSync(fence, 0, 0) === gl.TIMEOUT_EXPIRED) await yieldNow();
@@ -508,7 +511,7 @@ class Bench:
         print(
             f"annotation page, pen on the full-size NCCT (axial): a stroke's step to the screen p95 "
             f"{_p95(strokes):.0f} ms, median {statistics.median(strokes):.0f} ms over {len(strokes)} steps "
-            f"({_against(_p95(strokes), 50)}), {load_average()}"
+            f"({_against(_p95(strokes), 50)}), {load_average()}; each: {_runs(strokes)}"
         )
 
 

@@ -3,6 +3,7 @@ canvas, undoes and redoes it, saves each time, and the stored revisions are the 
 and the starting mask plus the drawn voxels (redone); a reload resumes from the newest revision, and
 Done, once confirmed (Escape cancels), makes it final."""
 
+import hashlib
 import re
 
 import numpy as np
@@ -414,6 +415,96 @@ def test_the_ct_is_grey_and_the_mask_volume_follows_the_strokes(
         assert errors == []
     except Exception:
         save_failure(page, "annotation-grey")
+        raise
+    finally:
+        connection.close()
+
+
+WIDE_SHAPE = (64, 48, 4)
+"""Voxels along x, y, z of the CT a stroke crosses many voxels of."""
+
+
+@pytest.fixture
+def wide_empty_start(transactional_db: None) -> AnnotationAssignment:
+    """An empty start on the first case with its CT (40 HU) made 64x48x4 voxels, drawn on alone."""
+    world = campaign_world_create()
+    ct = world.cases[0].images.get(interface="non-contrast-ct")
+    content = nifti_bytes(shape=WIDE_SHAPE, spacing_mm=SPACING_MM, fill=40)
+    ct.file.save("ct.nii.gz", ContentFile(content), save=False)
+    ct.shape = list(WIDE_SHAPE)
+    ct.size_bytes = len(content)
+    ct.sha256 = hashlib.sha256(content).hexdigest()
+    ct.save()
+    campaign = services.annotation_campaign_create(
+        created_by=world.people["organizer"],
+        challenge=world.phase.challenge,
+        dataset=world.phase.dataset,
+        title="Draw the lesion",
+        cases=world.cases[:1],
+        images=["non-contrast-ct"],
+        starting_mask=AnnotationCampaign.StartingMask.EMPTY,
+        annotators=[world.people["reader"]],
+    )
+    return AnnotationAssignment.objects.get(campaign_case__campaign=campaign)
+
+
+@pytest.mark.e2e
+def test_what_the_pen_shows_while_it_draws_is_the_mask_that_is_saved(
+    wide_empty_start: AnnotationAssignment, live_server: object, browser: Browser
+) -> None:
+    """During a stroke the page draws the pen's voxels its own way (one picture per animation frame, only
+    the box of voxels drawn into uploaded): the picture it leaves is the one NiiVue draws from the whole
+    mask (Redo uploads all of it), and the saved mask holds the stroke's voxels and no others."""
+    assignment = wide_empty_start
+    page = logged_in_page(browser, session_cookie(username="reader", live_server_url=live_server.url))
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(f"{live_server.url}/studies/campaigns/assignments/{assignment.pk}/")
+        page.wait_for_selector("#annotation[data-ready='true']", state="attached")
+        box = page.locator("#drawing-canvas").bounding_box()
+        assert box is not None
+        middle_x, middle_y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        step = box["height"] * 0.06
+        page.locator("#brush-size").fill("3")
+        # A zigzag of quick moves, several between two animation frames, down and up and to the right.
+        page.mouse.move(middle_x - 8 * step, middle_y)
+        page.mouse.down()
+        for index in range(1, 17):
+            page.mouse.move(middle_x + (index - 8) * step, middle_y + (step if index % 2 else -step), steps=2)
+        page.mouse.up()
+        expect(page.locator("#save-status")).to_have_text("Unsaved changes.")
+        page.evaluate(NEXT_FRAMES)
+        drawn = canvas_pixels(page, "#drawing-canvas")
+        page.get_by_role("button", name="Undo").click()
+        page.evaluate(NEXT_FRAMES)
+        undone = canvas_pixels(page, "#drawing-canvas")
+        page.get_by_role("button", name="Redo").click()
+        page.evaluate(NEXT_FRAMES)
+        redone = canvas_pixels(page, "#drawing-canvas")
+        shown = _sky_blue(drawn).sum()
+        print(f"stroke: {shown} sky blue pixels drawn, {_sky_blue(redone).sum()} after Redo")
+        assert shown > 200, "the stroke is not on screen"
+        assert _sky_blue(undone).sum() == 0, "Undo left some of the stroke"
+        # Pixel for pixel, but for the canvas's rim, where the browser marks the focus (the canvas has it
+        # after a stroke, a button after Redo).
+        inside = (slice(3, -3), slice(3, -3))
+        assert (drawn[inside] == redone[inside]).all(), "the stroke as drawn is not the whole mask's picture"
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_selector("#annotation[data-saved-revision='1']", state="attached")
+        saved = mask_array_read(assignment.revisions.get(number=1).file)
+        slices = {z for z, _, _ in np.argwhere(saved)}
+        assert len(slices) == 1, "an axial stroke stays in one slice"
+        voxels = saved[slices.pop()]
+        rows, columns = np.nonzero(voxels)
+        extent = f"rows {rows.min()}-{rows.max()}, columns {columns.min()}-{columns.max()}"
+        print(f"saved: {voxels.sum()} voxels in {extent}")
+        # The zigzag spans 16 steps of 6% of the slice's height across and two of them up and down.
+        assert columns.max() - columns.min() > 0.6 * voxels.shape[1]
+        assert rows.max() - rows.min() >= 4
+        assert errors == []
+    except Exception:
+        save_failure(page, "annotation-pen")
         raise
     finally:
         connection.close()

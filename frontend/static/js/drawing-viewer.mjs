@@ -12,6 +12,7 @@ import {
   niivueAttach,
   niivueCreate,
   nextAnimationFrame,
+  penStrokeShortcut,
   sliceMove,
   volumesLoad,
   windowPresetApply,
@@ -194,6 +195,7 @@ export async function createDrawingViewer(canvas, { volumes, mask, layout = "axi
     drawingEnabled: false,
   });
   const viewer = new DrawingViewer(nv, { layout, volumeCount: volumes.length });
+  penStrokeShortcut(nv);
   await niivueAttach(nv, canvas, layout);
   await volumesLoad(nv, volumes);
   nv.setDrawColormap({

@@ -374,6 +374,84 @@ export function texturesShortcut(nv) {
   explicitZerosSkip(nv);
 }
 
+// ---- A pen stroke that keeps up with the mouse --------------------------------------------------------
+
+/**
+ * For each move of the mouse with the button down, NiiVue 0.69.0's mouse handler draws the scene up to four
+ * times (before the pen, after it, for the same voxel once more, and at its end) and its pen uploads the
+ * whole drawing layer (refreshDrawing: 512x512x80 bytes, 0.17 s in software WebGL on a loaded machine) and
+ * scans it for a label. Here a move's pictures become one, drawn at the next animation frame (moves that
+ * come before it are in that picture too), and the pen uploads only the box of voxels it drew into. The
+ * picture a stroke leaves is NiiVue's own of the whole mask (tests/e2e/test_annotation.py compares them).
+ *
+ * The NiiVue members this relies on: its prototype's mouseMoveListener (bound when it is attached to its
+ * canvas), drawScene, drawPt, drawPenLine (each drawing penSize voxels around its points, on the drawing
+ * layer when given no bitmap) and refreshDrawing(redraw, clickToSegment), which its pen calls with
+ * (false, false) straight after drawing. Call it before NiiVue is attached to its canvas.
+ */
+export function penStrokeShortcut(nv) {
+  const niivue = Object.getPrototypeOf(nv);
+  let pictureAsked = false;
+  nv.mouseMoveListener = (event) => {
+    let drawn = false;
+    nv.drawScene = () => {
+      drawn = true;
+    };
+    try {
+      niivue.mouseMoveListener.call(nv, event);
+    } finally {
+      delete nv.drawScene; // NiiVue's own, from its prototype, again
+    }
+    if (drawn && !pictureAsked) {
+      pictureAsked = true;
+      requestAnimationFrame(() => {
+        pictureAsked = false;
+        nv.drawScene();
+      });
+    }
+  };
+  // The box [low, high) of voxels the pen drew into since the drawing layer was last uploaded, or null.
+  let drawnBox = null;
+  const boxAdd = (points) => {
+    const reach = Math.floor(nv.opts.penSize / 2);
+    const dims = nv.back.dims.slice(1, 4);
+    for (const point of points) {
+      const voxel = point.map((value, axis) => Math.min(Math.max(value, 0), dims[axis] - 1));
+      const low = voxel.map((value) => Math.max(value - reach, 0));
+      const high = voxel.map((value, axis) => Math.min(value + reach + 1, dims[axis]));
+      drawnBox =
+        drawnBox === null
+          ? { low, high }
+          : {
+              low: drawnBox.low.map((value, axis) => Math.min(value, low[axis])),
+              high: drawnBox.high.map((value, axis) => Math.max(value, high[axis])),
+            };
+    }
+  };
+  nv.drawPt = (x, y, z, value, bitmap = null) => {
+    if (bitmap === null || bitmap === nv.drawBitmap) {
+      boxAdd([[x, y, z]]);
+    }
+    niivue.drawPt.call(nv, x, y, z, value, bitmap);
+  };
+  nv.drawPenLine = (from, to, value) => {
+    boxAdd([from, to]);
+    niivue.drawPenLine.call(nv, from, to, value);
+  };
+  nv.refreshDrawing = (redraw = true, clickToSegment = false) => {
+    const box = drawnBox;
+    drawnBox = null;
+    if (box === null || redraw || clickToSegment || nv.opts.is2DSliceShader || nv.opts.smoothDrawing > 0) {
+      niivue.refreshDrawing.call(nv, redraw, clickToSegment);
+      return;
+    }
+    const gl = nv.gl;
+    gl.activeTexture(gl.TEXTURE7);
+    gl.bindTexture(gl.TEXTURE_3D, nv.drawTexture);
+    boxUpload(gl, nv.drawBitmap, nv.back.dims.slice(1, 4), box);
+  };
+}
+
 // ---- The display range when a volume is parsed ------------------------------------------------------
 
 // The raw minimum and maximum over the central half of the current frame along each axis, as NiiVue's

@@ -14,6 +14,7 @@ import {
 import { volumeDownload } from "./volume-downloads.mjs";
 import { OPENING_WINDOW_PRESET, windowRange } from "./window-presets.mjs";
 
+export { penStrokeShortcut } from "./niivue-shortcuts.mjs";
 export { volumePrefetch } from "./volume-downloads.mjs";
 
 const LAYOUTS = Object.freeze(["multiplanar", "axial", "coronal", "sagittal", "3d"]);
