@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.db import connection
-from playwright.sync_api import Browser, Page, Request, Response, expect
+from playwright.sync_api import Browser, Page, Request, Response, Route, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from portal.readerstudies import services
@@ -458,6 +458,96 @@ def test_the_next_items_files_come_while_the_reader_reads_and_an_item_of_the_sam
         assert _leaks(log) == []
     except Exception:
         save_failure(page, "reader-study-prefetch")
+        raise
+    finally:
+        connection.close()
+
+
+NEXT_FRAMES = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+"""Resolves once the page has drawn what was changed before it."""
+
+
+def _panes(page: Page) -> list[np.ndarray]:
+    return [canvas_pixels(page, f"#canvas-{pane}") for pane in "ab"]
+
+
+def _same_picture(first: list[np.ndarray], second: list[np.ndarray]) -> bool:
+    """Both panes alike pixel for pixel, but for each canvas's rim, where the browser may mark the focus."""
+    inside = (slice(3, -3), slice(3, -3))
+    return all((one[inside] == other[inside]).all() for one, other in zip(first, second, strict=True))
+
+
+@pytest.mark.e2e
+def test_the_next_item_is_drawn_while_the_answer_is_saved_and_a_refused_answer_puts_the_item_back(
+    three_source_study: ReaderStudy, live_server: object, browser: Browser
+) -> None:
+    """At the answer the panes draw the next item's masks (downloaded while the reader read) while the
+    answer is on its way; the item counts as shown, and its reading time starts, only once the answer is
+    stored. A refused answer brings back the answered item's masks, says why, and can be given again."""
+    reader = StudyReader.objects.get(study=three_source_study, user__username="reader")
+    first, second = (reader.items.get(position=position) for position in (1, 2))
+    connection.close()  # the reads above, before Playwright's event loop (see the first test)
+    page = logged_in_page(browser, session_cookie(username="reader", live_server_url=live_server.url))
+    log = NetworkLog()
+    log.watch(page)
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:  # the answer waits until the test lets it through
+        held.append(route)
+
+    answer_url = f"**/items/{first.token}/answer/"
+    try:
+        page.goto(f"{live_server.url}/studies/{three_source_study.pk}/read/")
+        page.wait_for_selector("#reader-study[data-shown='1']", state="attached")
+        for token in (second.token_a, second.token_b):
+            _wait_requested(page, log, f"/studies/masks/{token}/")
+        page.evaluate(NEXT_FRAMES)
+        item_1 = _panes(page)
+        page.route(answer_url, hold)
+        page.keyboard.press("1")
+        page.keyboard.press("Enter")
+        for _ in range(300):  # 30 s at least: the Chromium tests share the machine with the rest of CI
+            if held and not _same_picture(_panes(page), item_1):
+                break
+            page.wait_for_timeout(100)
+        else:
+            raise AssertionError("the panes did not draw the next item while the answer was on its way")
+        page.evaluate(NEXT_FRAMES)
+        ahead = _panes(page)
+        assert page.locator("#reader-study").get_attribute("data-shown") == "1"
+        expect(page.locator("#progress")).to_have_text("1 / 9")
+
+        held.pop().fulfill(status=503, json={"detail": "The portal is busy; answer again in a moment."})
+        expect(page.locator("#answer-error")).to_have_text("The portal is busy; answer again in a moment.")
+        page.evaluate(NEXT_FRAMES)
+        assert _same_picture(_panes(page), item_1), "after the refusal the panes do not show item 1 again"
+        assert page.locator("#reader-study").get_attribute("data-shown") == "1"
+        first.refresh_from_db()
+        assert first.answered_at is None
+        connection.close()
+
+        page.unroute(answer_url, hold)
+        page.keyboard.press("1")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#reader-study[data-shown='2']", state="attached")
+        expect(page.locator("#progress")).to_have_text("2 / 9")
+        page.evaluate(NEXT_FRAMES)
+        assert _same_picture(_panes(page), ahead), "item 2 looks other than what was drawn at the answer"
+        first.refresh_from_db()
+        assert first.preference == "A"
+        second.refresh_from_db()
+        for _ in range(50):  # the page reports item 2 drawn once it has its answer URL
+            if second.drawn_at is not None:
+                break
+            page.wait_for_timeout(100)
+            second.refresh_from_db()
+        assert second.drawn_at is not None, "item 2 was never reported drawn"
+        assert second.drawn_at >= first.answered_at
+        assert page.locator("#viewer-status").inner_text() == ""
+        log.read()
+        assert _leaks(log) == []
+    except Exception:
+        save_failure(page, "reader-study-answer-overlap")
         raise
     finally:
         connection.close()

@@ -8,7 +8,9 @@
 // Each pane shows one mask as its label layer (pane A the mask the toggle shows). While the reader reads
 // an item, the page downloads the next item's files (the API names them): both masks, always alike, and
 // its images unless they are the ones shown. An item of the case shown keeps its images and swaps only
-// the masks (the images are known by their SHA-256).
+// the masks (the images are known by their SHA-256). At the answer, the panes start drawing the next item
+// from those files while the answer is saved and the next item fetched; the item is shown (and its
+// reading time starts) once all three are done, and a refused answer puts the answered item back.
 
 import { apiFetch, refusalSentence } from "./api.mjs";
 import { OPENING_WINDOW_PRESET, windowPresetAfter } from "./window-presets.mjs";
@@ -159,8 +161,28 @@ async function showImages(item) {
   }
   backgroundCount = background.length;
   shownImages = item.images;
-  prefetch(module, item);
   return true;
+}
+
+// The files `item` shows (the API's entries), to tell whether the panes drew them already.
+function sameFiles(item, other) {
+  return (
+    item.masks.A.url === other.masks.A.url &&
+    item.masks.B.url === other.masks.B.url &&
+    sameImages(item.images, other.images)
+  );
+}
+
+// Start drawing the item after the current one (its files, as the API named them with the current item)
+// while the answer is saved: its drawing, or null when there is no next item or no viewer yet.
+function drawAhead(item) {
+  if (item.following === undefined || viewers.length === 0) {
+    return null;
+  }
+  showingB = false;
+  const drawn = showImages(item.following);
+  drawn.catch(() => {}); // seen by loadNext, which waits for it
+  return { files: item.following, drawn };
 }
 
 // A lost report costs only precision: the server then times the answer from when it handed the item out.
@@ -218,7 +240,18 @@ function finish(data) {
   current = null;
 }
 
-async function loadNext() {
+// Fetch the reader's next item and show it; `ahead` (drawAhead's) is the drawing of the item expected
+// next, begun at the answer: when the API names the same files, the panes need not draw them again.
+async function loadNext(ahead = null) {
+  loading = true;
+  try {
+    await nextShow(ahead);
+  } finally {
+    loading = false;
+  }
+}
+
+async function nextShow(ahead) {
   const response = await apiFetch(root.dataset.nextUrl);
   if (!response.ok) {
     status.textContent = "The next item could not be loaded; reload the page to try again.";
@@ -226,24 +259,31 @@ async function loadNext() {
   }
   const data = await response.json();
   if (data.done) {
+    await ahead?.drawn.catch(() => {});
     finish(data);
     return;
   }
   current = data;
   progress.textContent = `${data.position} / ${data.total}`;
   resetForm(data);
-  showingB = false;
-  loading = true;
   try {
-    if (await showImages(data)) {
+    let drawn;
+    if (ahead !== null && sameFiles(ahead.files, data)) {
+      drawn = await ahead.drawn;
+    } else {
+      await ahead?.drawn.catch(() => {});
+      showingB = false;
+      drawn = await showImages(data);
+    }
+    if (drawn) {
       if (!outlineShown) {
         viewers.forEach((viewer) => viewer.setLabelOutline(maskLook.outline));
         outlineShown = true;
       }
       drawnReport = reportDrawn(data);
+      prefetch(await viewerModule, data);
     }
   } finally {
-    loading = false;
     // The item's images are on screen (or the viewer said why not): answers are taken from now on.
     root.dataset.shown = String(data.position);
   }
@@ -272,15 +312,28 @@ async function submitAnswer() {
     comment: current.asks_comment ? document.getElementById("comment").value : "",
   };
   sending = true;
+  loading = true;
   try {
     await drawnReport;
-    const response = await apiFetch(current.answer_url, { method: "POST", json: body });
-    if (!response.ok) {
-      answerError.textContent = await refusalSentence(response, "The answer was not recorded; try again.");
+    const saved = apiFetch(current.answer_url, { method: "POST", json: body });
+    const ahead = drawAhead(current);
+    const response = await saved.catch((error) => error);
+    if (!(response instanceof Response) || !response.ok) {
+      const refusal =
+        response instanceof Response
+          ? await refusalSentence(response, "The answer was not recorded; try again.")
+          : "The answer was not recorded (the portal could not be reached); try again.";
+      if (ahead !== null) {
+        await ahead.drawn.catch(() => {});
+        showingB = false;
+        await showImages(current); // the answered item again, as it was
+      }
+      answerError.textContent = refusal;
       return;
     }
-    await loadNext();
+    await loadNext(ahead);
   } finally {
+    loading = false;
     sending = false;
   }
 }
