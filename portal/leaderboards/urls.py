@@ -9,6 +9,11 @@ urlpatterns = [
     path("<slug:phase_slug>/cases/", views.leaderboard_cases, name="leaderboard-cases"),
     path("<slug:phase_slug>/biomarkers/", views.leaderboard_biomarkers, name="leaderboard-biomarkers"),
     path(
+        "<slug:phase_slug>/biomarkers/rescore/",
+        views.leaderboard_results_complete,
+        name="leaderboard-results-complete",
+    ),
+    path(
         "<slug:phase_slug>/submissions/<id:submission_id>/",
         views.leaderboard_submission,
         name="leaderboard-submission",

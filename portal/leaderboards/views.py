@@ -26,7 +26,8 @@ from portal.leaderboards.forms import EnsembleForm
 from portal.leaderboards.models import Ensemble, LeaderboardEntry
 from portal.leaderboards.selectors import LeaderboardAccess, entry_submitter_name
 from portal.submissions.models import Submission
-from portal.submissions.selectors import phase_ground_truth_switch_latest
+from portal.submissions.selectors import phase_case_results_incomplete, phase_ground_truth_switch_latest
+from portal.submissions.services import phase_results_complete
 
 PLOTTED_ENTRIES = 30
 """The rank-stability plot shows the best entries only, so that it stays readable."""
@@ -230,8 +231,28 @@ def leaderboard_biomarkers(request: HttpRequest, phase_slug: str) -> HttpRespons
             _svg(biomarkers.correlation_plot_svg(result=result, label=label, shown=PLOTTED_ENTRIES))
             for label in result.clinical_labels
         ],
+        "incomplete_results": (
+            phase_case_results_incomplete(phase=access.phase).count() if access.is_organizer else 0
+        ),
     }
     return render(request, "leaderboards/leaderboard_biomarkers.html", context)
+
+
+def leaderboard_results_complete(request: HttpRequest, phase_slug: str) -> HttpResponse:
+    """POST: score again the phase's results that lack their lesion counts (organizers only,
+    ``phase_results_complete``); back to the biomarkers page, which shows the counts once it has run."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    access = _access_or_404(request, phase_slug)
+    if not access.is_organizer:
+        return _refused(request, "Only the challenge's organizers have its results scored again.")
+    count = phase_results_complete(phase=access.phase, user=request.user)
+    messages.success(
+        request,
+        f"{count} case result{'s' if count != 1 else ''} will be scored again in the background; their "
+        "lesion counts appear here once the re-scoring has run.",
+    )
+    return redirect("leaderboard-biomarkers", phase_slug=access.phase.slug)
 
 
 def leaderboard_submission(request: HttpRequest, phase_slug: str, submission_id: int) -> HttpResponse:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 
+from evaluation.profiles import profile_with_volumes
 from portal.accounts.models import Team, TeamMembership, User
 from portal.accounts.selectors import organizer_of, user_is_organizer
 from portal.challenges.models import Challenge, Phase, Split
@@ -79,6 +80,22 @@ def submission_list_check_only(
 def phase_case_list(*, phase: Phase) -> QuerySet[Case]:
     """The cases a phase is scored on, by name."""
     return Case.objects.filter(dataset_id=phase.dataset_id, split=phase.split).order_by("name")
+
+
+def phase_case_results_incomplete(*, phase: Phase) -> QuerySet[CaseResult]:
+    """The results of the phase's scored submissions on its ground-truth version that lack a value the
+    portal now stores with every case's scores (``profile_with_volumes``: e.g. the lesion counts, which
+    results scored before they were stored do not hold); the re-scoring scores these cases again."""
+    keys = profile_with_volumes(name=phase.metric_profile).metric_keys
+    lacking = Q()
+    for key in keys:
+        lacking |= ~Q(metrics__has_key=key)
+    return CaseResult.objects.filter(
+        lacking,
+        submission__phase=phase,
+        submission__status=Submission.Status.SUCCEEDED,
+        ground_truth_version=phase.ground_truth_version,
+    )
 
 
 def phase_submission_count_scored(*, phase: Phase) -> int:

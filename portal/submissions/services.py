@@ -763,20 +763,23 @@ EVALUATION = SubmissionEvaluation()
 
 
 def _cases_score(*, submission: Submission, folder: Path) -> None:
-    """Score every case of the phase that has no result on the phase's ground-truth version yet (but the
-    cases its kind did not run for the data's sake, ``SubmissionKind.cases_not_run``), recording each
-    result as soon as it is known; ``folder`` is the caller's scratch folder.
+    """Score every case of the phase that has no complete result on the phase's ground-truth version yet
+    (but the cases its kind did not run for the data's sake, ``SubmissionKind.cases_not_run``), recording
+    each result as soon as it is known; ``folder`` is the caller's scratch folder. A result without every
+    value the portal now stores with a case's scores (one scored before lesion counts were stored) is
+    scored again and replaced.
 
     The version is the one ``submission.phase`` held when it was read, so a switch of versions meanwhile
     cannot mix two versions' masks in one set of results.
     """
     phase = submission.phase
     profile = profile_with_volumes(name=phase.metric_profile)
-    scored = set(
-        CaseResult.objects.filter(
-            submission=submission, ground_truth_version=phase.ground_truth_version
-        ).values_list("case_id", flat=True)
-    )
+    stored = CaseResult.objects.filter(submission=submission, ground_truth_version=phase.ground_truth_version)
+    scored = {
+        case_id
+        for case_id, metrics in stored.values_list("case_id", "metrics")
+        if all(key in metrics for key in profile.metric_keys)
+    }
     not_run = submission_kind_get(submission.kind).cases_not_run(submission=submission)
     cases = [
         case
@@ -1031,6 +1034,27 @@ def _ground_truth_switch_notify(*, switch_id: int) -> None:
     )
     # One message per participant, so no one learns the others' addresses.
     send_mass_mail([(subject, body, None, [email]) for email in recipients])
+
+
+def phase_results_complete(*, phase: Phase, user: User) -> int:
+    """Score again, as an organizer of the challenge, the results of the phase's scored submissions that
+    lack a value the portal now stores with each case's scores (lesion counts, for results scored before
+    they were stored, which the biomarkers page shows as "not stored"): a re-scoring on the phase's
+    version after the commit (``RescoringRun``), which scores only those cases. How many results will be
+    scored again. ``PermissionDenied`` for anyone else; ``PortalError`` with a sentence when none lacks
+    anything."""
+    if not user_is_organizer(user=user, challenge=phase.challenge_id):
+        raise PermissionDenied("Only an organizer of the challenge has its results scored again.")
+    incomplete = selectors.phase_case_results_incomplete(phase=phase).count()
+    if incomplete == 0:
+        raise PortalError(
+            f"Every scored result of {phase.title} holds its lesion volumes and counts; there is nothing to "
+            "score again.",
+            code="results_complete",
+        )
+    with transaction.atomic():
+        rescoring_request(phase_id=phase.pk, version=phase.ground_truth_version)
+    return incomplete
 
 
 def rescoring_request(*, phase_id: int, version: int) -> None:

@@ -516,6 +516,10 @@ MATRIX: dict[str, tuple[Try, ...]] = {
             hides=TEAMS, shows_own_team=True),
         GET("/leaderboards/{final}/biomarkers/",                           LOGIN, 403, 403, 403, 403, 200),
     ),
+    # Results scored before lesion counts were stored are scored again at an organizer's request.
+    "leaderboards/<phase_slug>/biomarkers/rescore/": (
+        POST("/leaderboards/{final}/biomarkers/rescore/",                  LOGIN, 403, 403, 403, 403, 302),
+    ),
     "leaderboards/<phase_slug>/submissions/<submission_id>/": (
         GET("/leaderboards/{training}/submissions/{a_predictions}/",       404,   200, 404, 404, 404, 200),
         GET("/leaderboards/{final}/submissions/{a_algorithm}/",            404,   403, 404, 404, 404, 200),

@@ -187,6 +187,10 @@ def test_submission_evaluate_task_keeps_results_a_dead_worker_already_recorded(o
             "lesion_f1": 0.5,
             "absolute_volume_difference_ml": 0.0,
             "absolute_lesion_count_difference": 0.0,
+            "predicted_volume_ml": 0.004,
+            "reference_volume_ml": 0.004,
+            "predicted_lesion_count": 1,
+            "reference_lesion_count": 1,
         },
     )
 
