@@ -7,6 +7,7 @@
 
 import {
   colourMapEntries,
+  gpuFinished,
   layoutApply,
   layoutCheck,
   niivueAttach,
@@ -208,6 +209,9 @@ export async function createDrawingViewer(canvas, { volumes, mask, layout = "axi
   nv.setDrawOpacity(0.6);
   await viewer.loadMask(mask);
   nv.drawScene();
+  // Ready once the GPU has drawn it: building the textures of a full-size CT queues seconds of software
+  // rendering, which a stroke begun earlier would wait behind.
+  await gpuFinished(nv.gl);
   await nextAnimationFrame();
   canvas.dataset.viewerReady = "true";
   return viewer;

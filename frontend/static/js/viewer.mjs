@@ -280,7 +280,7 @@ export function nextAnimationFrame() {
 // Resolves when the GPU has run every command given so far. WebGL calls only queue work: NiiVue returns
 // from building its textures long before the GPU has (seconds, in software WebGL), and the next animation
 // frame comes before the picture does.
-async function gpuFinished(gl) {
+export async function gpuFinished(gl) {
   const fence = gl.fenceSync(gl.SYNC_GPU_COMMANDS_COMPLETE, 0);
   gl.flush();
   while (gl.clientWaitSync(fence, 0, 0) === gl.TIMEOUT_EXPIRED) {
