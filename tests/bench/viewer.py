@@ -25,8 +25,11 @@ Headless Chromium (Debian's, software WebGL) measures, always in a tab left idle
   visit at most 2 s, second less;
 - the CTP case's viewer page (first visit, ``--runs`` times for the format served, once for each other
   format): time since the navigation to the first frame, goal at most 4 s; then cine playback for
-  ``--cine-seconds``: the frames drawn per second, counted as the frames whose drawing the GPU finished
-  (the viewer shows the next frame only once the GPU has finished the one before), goal at least 10;
+  ``--cine-seconds`` in the multiplanar layout: the frames drawn per second, counted as the frames whose
+  drawing the GPU finished (the viewer shows the next frame only once the GPU has finished the one
+  before; it plays 12.5 a second at most), goal at least 10; and, from the page's performance measures,
+  the time each frame took from the viewer's call to the GPU's finish (while playing, a frame goes to the
+  slices in view only), and the time Pause took to show the whole frame reached;
 - the reading page: for each item after the first, the time from the reader's Enter (the answer) to
   both panes drawn with the next item, split into items of the same case (only the masks change; goal
   p95 at most 150 ms) and of a new case, read for ``--reading-s`` first so that its volumes are
@@ -114,9 +117,11 @@ STROKE_WATCH = """() => {
   });
 }"""
 
-# Installed in a page: the moments the case viewer shows another frame of the CTP.
+# Installed in a page: the moments the case viewer shows another frame of the CTP (and the viewer's own
+# measures of each frame start afresh).
 CINE_WATCH = """() => {
   const canvas = document.getElementById("pane-1");
+  performance.clearMeasures();
   window.benchFrames = [];
   new MutationObserver(() => window.benchFrames.push(performance.now())).observe(
     canvas, { attributes: true, attributeFilter: ["data-shown-frame"] });
@@ -444,10 +449,24 @@ class Bench:
         # The first change marks the start; each later one, a frame drawn (the next is shown only once the
         # GPU has finished the one before).
         rate = (len(frames) - 1) / ((frames[-1] - frames[0]) / 1000) if len(frames) > 2 else 0.0
-        return (
+        line = (
             f"  cine playback, multiplanar layout: {rate:.1f} frames drawn per second over "
             f"{len(frames) - 1} frames ({_against(rate, 10, at_most=False)}), {load_average()}"
         )
+        measured = "performance.getEntriesByName('{}').map((entry) => entry.duration)"
+        slices = page.evaluate(measured.format("viewer: frame on the slices shown"))
+        whole: list[float] = []
+        for _ in range(100):  # Pause shows the whole frame: its measure comes once the GPU has drawn it
+            whole = page.evaluate(measured.format("viewer: frame"))
+            if whole:
+                break
+            page.wait_for_timeout(100)
+        if slices:
+            line += (
+                f"\n  a frame to the slices in view: median {statistics.median(slices):.0f} ms, p95 "
+                f"{_p95(slices):.0f} ms; Pause to the whole frame: {_runs(whole) or 'not measured'} ms"
+            )
+        return line
 
     def reading(self, portal: Portal, reading_s: float) -> None:
         page = self.page(portal.reader_session)

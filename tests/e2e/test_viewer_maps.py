@@ -3,6 +3,7 @@ in its range by its units with a clear background and a colour bar, masks outlin
 the crosshair hidden, keyboard help, and the 4D CTP's time slider."""
 
 import hashlib
+import itertools
 import re
 import tempfile
 from pathlib import Path
@@ -224,6 +225,70 @@ def test_the_ctp_time_slider_and_cine_change_the_frame_and_a_click_draws_its_tim
         assert np.abs(enhanced - before).mean() > 1, "the slider's frame looks like the first"
     except Exception:
         save_failure(page, "viewer-ctp-time")
+        raise
+
+
+# The first pane shows one of the CTP's frames with contrast in the brain (from frame 4 on, see the test
+# above).
+CONTRAST_FRAME_SHOWN = ", ".join(f"#pane-1[data-shown-frame='{frame}']" for frame in range(4, 8))
+
+
+def _picture(page: Page) -> np.ndarray:
+    """The first pane as it is now, without the focus ring of a control clicked last."""
+    page.evaluate("document.activeElement.blur()")
+    return canvas_pixels(page)
+
+
+@pytest.mark.e2e
+def test_cine_playback_changes_the_slices_shown_and_pausing_shows_the_whole_frame_reached(
+    synthetic_case: Case, live_server: object, browser: Browser
+) -> None:
+    """While cine plays, each frame goes to the slices in view only; paused, the multiplanar view shows the
+    frame reached on any slice, as the slider's frame is shown."""
+    page = _viewer_page(synthetic_case, live_server, browser)
+    try:
+        _show_image(page, "CTP (in NCCT space)")  # in the multiplanar layout
+        page.get_by_label("Show the mask (H)").uncheck()
+        pane = page.locator("#pane-1")
+        play = page.locator("#time-play")
+        play.click()
+        playing = []
+        for _ in range(4):
+            playing.append((pane.get_attribute("data-shown-frame"), _picture(page)))
+        # Paused at a frame with contrast in the brain, unlike the frame every slice showed before playback.
+        reached = 0
+        for _ in range(10):
+            page.wait_for_selector(CONTRAST_FRAME_SHOWN, state="attached")
+            play.click()
+            expect(play).to_have_text("Play")
+            reached = int(pane.get_attribute("data-shown-frame") or "0")
+            if reached >= 4:
+                break
+            play.click()
+        expect(page.locator("#time-shown")).to_have_text(re.compile(f"frame {reached + 1} of 8"))
+        paused = _picture(page)
+        box = pane.bounding_box()
+        assert box is not None
+        # A click in the axial tile moves the coronal and sagittal tiles to slices playback never showed.
+        pane.click(position={"x": box["width"] * 0.12, "y": box["height"] * 0.4})
+        moved = _picture(page)
+        slider = page.get_by_label("Time")
+        slider.fill("0")
+        page.wait_for_selector("#pane-1[data-shown-frame='0']", state="attached")
+        slider.fill(str(reached))
+        page.wait_for_selector(f"#pane-1[data-shown-frame='{reached}']", state="attached")
+        from_slider = _picture(page)
+
+        frames = {frame for frame, _ in playing}
+        pictures = [picture for _, picture in playing]
+        assert len(frames) > 1, f"cine showed one frame: {frames}"
+        changes = [np.abs(after - before).mean() for before, after in itertools.pairwise(pictures)]
+        assert max(changes) > 1, f"cine did not change the pixels: {changes}"
+        assert reached >= 4, "cine never paused at a frame with contrast"
+        assert np.abs(moved - paused).mean() > 1, "the click moved no slice"
+        assert np.abs(moved - from_slider).mean() < 0.5, "the paused view shows other frames off its slices"
+    except Exception:
+        save_failure(page, "viewer-ctp-cine")
         raise
 
 

@@ -3,7 +3,8 @@
 In a real Chromium, each volume is drawn twice side by side: by a plain NiiVue, as its documentation
 shows, and by our viewer. The volumes cover what the shortcuts handle differently: signed and unsigned
 integers and floating point, axes flipped and permuted relative to RAS, several colormaps, a window given
-and a window changed afterwards.
+and a window changed afterwards, and the frames of a 4D volume shown on the slices in view only, as cine
+playback shows them.
 """
 
 import hashlib
@@ -79,6 +80,24 @@ def _labels_of(ct: np.ndarray) -> np.ndarray:
     return labels
 
 
+# A 4D CTP (t, z, y, x) whose frames differ everywhere and change from slice to slice along every axis, so
+# that a slice of another frame, or one slice where NiiVue's linear sampling mixes two, shows.
+CTP_FRAMES = 4
+CTP = np.stack(
+    [
+        (_smooth_field((20, 40, 48), high=80.0) * (1 + 0.4 * frame) + 10 * frame).astype(np.int16)
+        for frame in range(CTP_FRAMES)
+    ]
+)
+CTP_WINDOW = (0, 200)
+
+
+def _ctp_image() -> sitk.Image:
+    image = sitk.GetImageFromArray(CTP, isVector=False)
+    image.SetSpacing((*SPACING_MM, 2.0))
+    return image
+
+
 # A label volume on the NCCT's grid, shown as the drawing layer as the review shows its overlap; and the
 # same labels as the review's overlap comes, the box around them placed by its origin.
 LABELS = Volume("overlap-labels", _labels_of(VOLUMES[0].voxels), VOLUMES[0].direction, "gray", (0, 3))
@@ -114,6 +133,7 @@ def case(transactional_db: None) -> Case:
     case = CaseFactory(dataset=dataset, name="sub-stroke0001", split=Split.TRAIN)
     images = {volume.interface: _image(volume) for volume in [*VOLUMES, LABELS]}
     images[LABELS_BOX] = _labelled_box(images[LABELS.interface])
+    images["preprocessed-perfusion-ct"] = _ctp_image()
     for interface, image in images.items():
         content = _nifti(image)
         ImageFactory(
@@ -274,4 +294,98 @@ def test_the_viewer_draws_a_changed_window_as_plain_niivue_does(
         _assert_alike(reference, ours, "the bone window")
     except Exception:
         save_failure(page, "viewer-shortcuts-window")
+        raise
+
+
+# The CTP on two canvases of one size in the multiplanar layout, frame 0: a plain NiiVue with the options our
+# viewer gives it on the first (window.check.reference), our viewer on the second (window.check.ours).
+OPEN_BOTH_4D = """
+async ({ url, name, range }) => {
+  const canvases = ["reference", "ours"].map((id) => {
+    const holder = document.createElement("div");
+    const left = id === "ours" ? 420 : 0;
+    holder.style.cssText = `position: fixed; top: 0; left: ${left}px; width: 400px; height: 300px`;
+    const canvas = document.createElement("canvas");
+    canvas.id = "check-" + id;
+    holder.append(canvas);
+    document.body.append(holder);
+    return canvas;
+  });
+  const moduleUrl = new URL("viewer.mjs", document.querySelector("script[type=module]").src);
+  const { createViewer, VIEWER_OPTIONS } = await import(moduleUrl.href);
+  const reference = new niivue.Niivue({ ...VIEWER_OPTIONS });
+  await reference.attachToCanvas(canvases[0]);
+  await reference.loadVolumes([{ url, name, colormap: "gray", cal_min: range[0], cal_max: range[1] }]);
+  reference.setSliceType(reference.sliceTypeMultiplanar);
+  const volumes = [{ url, name, calMin: range[0], calMax: range[1] }];
+  const ours = await createViewer(canvases[1], { volumes });
+  await ours.ready;
+  window.check = { reference, ours };
+}
+"""
+
+# Both canvases drawn and on screen, neither with the focus ring of the last one clicked.
+BOTH_DRAWN = """
+async () => {
+  document.activeElement.blur();
+  window.check.reference.drawScene();
+  for (const id of ["check-reference", "check-ours"]) {
+    document.getElementById(id).getContext("webgl2").finish();
+  }
+  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+}
+"""
+
+
+def _click_both(page: Page, *, x: float, y: float) -> None:
+    """A click at the same point (fractions of the canvas) of both canvases: the crosshair moves there."""
+    for canvas in ("#check-reference", "#check-ours"):
+        box = page.locator(canvas).bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + x * box["width"], box["y"] + y * box["height"])
+
+
+def _both_pictures(page: Page) -> tuple[np.ndarray, np.ndarray]:
+    page.evaluate(BOTH_DRAWN)
+    return canvas_pixels(page, "#check-reference"), canvas_pixels(page, "#check-ours")
+
+
+@pytest.mark.e2e
+def test_frames_shown_on_the_slices_in_view_look_as_plain_niivues_frames_and_the_whole_frame_follows(
+    case: Case, live_server: object, browser: Browser
+) -> None:
+    """Cine playback's frames (Viewer.showFrameOnSlices) at a crosshair between voxel centres on every axis
+    look as NiiVue's setFrame4D draws them; once the whole frame is shown (setFrame), other slices show it
+    too."""
+    page = logged_in_page(browser, session_cookie(username="ada", live_server_url=live_server.url))
+    try:
+        page.goto(f"{live_server.url}/datasets/cases/{case.pk}/view/")
+        images = json.loads(page.locator("#viewer-data").text_content() or "{}")["images"]
+        (url,) = [image["url"] for image in images if image["name"] == "preprocessed-perfusion-ct.nii.gz"]
+        page.evaluate(OPEN_BOTH_4D, {"url": url, "name": "ctp.nii.gz", "range": list(CTP_WINDOW)})
+        # In the top left tile (coronal), then in the bottom left one (axial): off the voxel centres.
+        _click_both(page, x=0.23, y=0.31)
+        _click_both(page, x=0.17, y=0.77)
+        first_frame, _ = _both_pictures(page)
+        last = CTP_FRAMES - 1
+        page.evaluate(
+            """async (last) => {
+              for (let frame = 1; frame <= last; frame += 1) {
+                await window.check.ours.showFrameOnSlices(frame);
+              }
+              window.check.reference.setFrame4D(window.check.reference.volumes[0].id, last);
+            }""",
+            last,
+        )
+        reference, ours = _both_pictures(page)
+        page.evaluate("(last) => window.check.ours.setFrame(last)", last)
+        _click_both(page, x=0.31, y=0.65)  # other coronal and sagittal slices
+        reference_moved, ours_moved = _both_pictures(page)
+
+        assert np.abs(reference - first_frame).mean() > 5, "the last frame looks like the first"
+        _assert_alike(reference, ours, "the last frame on the slices in view")
+        assert np.abs(reference_moved - reference).mean() > 1, "the click moved no slice"
+        _assert_alike(reference_moved, ours_moved, "the last frame on other slices")
+    except Exception:
+        save_failure(page, "viewer-shortcuts-frames")
         raise

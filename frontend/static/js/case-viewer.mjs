@@ -65,13 +65,16 @@ function timeCurveDraw(canvas, caption, { voxel, values, frame, frameSeconds }) 
   caption.textContent = `Voxel ${voxel.join(", ")}: ${Math.round(low)} to ${Math.round(high)} HU over ${seconds} s`;
 }
 
-// Cine playback of a 4D CTP: the time between frames shown, 10 frames a second.
-const CINE_FRAME_MS = 100;
+// Cine playback of a 4D CTP: the time from one frame shown to the next, 12.5 frames a second, so that a
+// machine that draws a frame in up to 100 ms still shows 10 a second.
+const CINE_FRAME_MS = 80;
 
 // The time slider, cine playback and time-density curve of every pane whose image has several frames (a
 // 4D CTP): the slider moves them all to one frame, a frame stepped in one of them (NiiVue's arrow keys)
 // moves the others, and the curve is the first such pane's at the point last clicked in either pane.
-// `viewers()`: the panes' viewers shown now, in pane order.
+// While cine plays or the slider is dragged, each frame goes to the slices shown only (a whole frame of a
+// full-size CTP costs over half a second in software WebGL); when it pauses or the slider is let go, the
+// whole frame reached. `viewers()`: the panes' viewers shown now, in pane order.
 function bindTimeControls(viewers) {
   const box = document.getElementById("time-controls");
   const slider = document.getElementById("time-frame");
@@ -81,6 +84,7 @@ function bindTimeControls(viewers) {
   const curveCaption = document.getElementById("time-curve-caption");
   const timed = () => viewers().filter((viewer) => viewer.frameCount > 1);
   let playing = false;
+  let scrubbing = false; // the slider is being dragged
   let curveMm = null;
   const curveDraw = () => {
     const [leader] = timed();
@@ -100,13 +104,21 @@ function bindTimeControls(viewers) {
     viewers().forEach((viewer, index) => {
       const canvas = document.getElementById(`pane-${index + 1}`);
       if (viewer.frameCount > 1 && viewer.frame !== Math.min(frame, viewer.frameCount - 1)) {
-        viewer.setFrame(Math.min(frame, viewer.frameCount - 1));
+        viewerFrameShow(viewer, frame);
       }
       canvas.dataset.shownFrame = viewer.frameCount > 1 ? String(viewer.frame) : ""; // a hook for browser tests
     });
     curveDraw();
   };
-  const frameShow = (frame) => Promise.all(timed().map((viewer) => viewer.setFrame(Math.min(frame, viewer.frameCount - 1))));
+  // A viewer's frame `frame` (or its last), on the slices shown only while cine plays or the slider moves.
+  function viewerFrameShow(viewer, frame) {
+    const own = Math.min(frame, viewer.frameCount - 1);
+    return playing || scrubbing ? viewer.showFrameOnSlices(own) : viewer.setFrame(own);
+  }
+  const frameShow = (frame) => Promise.all(timed().map((viewer) => viewerFrameShow(viewer, frame)));
+  // The whole of the frame each viewer shows, in every viewer but `except`.
+  const framesSettle = (except = null) =>
+    Promise.all(timed().filter((viewer) => viewer !== except).map((viewer) => viewer.setFrame(viewer.frame)));
   const playingSet = (value) => {
     playing = value;
     play.setAttribute("aria-pressed", String(value));
@@ -115,24 +127,49 @@ function bindTimeControls(viewers) {
   const cine = async () => {
     loops += 1;
     const loop = loops;
+    // Each frame is due CINE_FRAME_MS after the one before was due: the time drawing it took is not added,
+    // and a frame drawn late is made up for by the next, but a longer delay is not (no burst of frames).
+    let due = performance.now();
     while (playing && loop === loops && timed().length > 0) {
       const [leader] = timed();
       await frameShow((leader.frame + 1) % leader.frameCount);
+      due = Math.max(due + CINE_FRAME_MS, performance.now() - CINE_FRAME_MS);
       await new Promise((resolve) => {
-        setTimeout(resolve, CINE_FRAME_MS);
+        setTimeout(resolve, due - performance.now());
       });
     }
   };
 
-  slider.addEventListener("input", () => frameShow(Number(slider.value)));
+  slider.addEventListener("input", () => {
+    scrubbing = true;
+    frameShow(Number(slider.value));
+  });
+  slider.addEventListener("change", () => {
+    scrubbing = false;
+    if (!playing) {
+      framesSettle();
+    }
+  });
   play.addEventListener("click", () => {
     playingSet(!playing);
-    cine();
+    if (playing) {
+      cine();
+    } else {
+      framesSettle();
+    }
   });
-  // watch(viewer) once for each pane's viewer; stop() before a pane loads another image, update(viewer)
-  // once it shows it: a CTP it shows joins the frame another pane shows.
+  // watch(viewer) once for each pane's viewer; stop(viewer) before a pane's viewer loads another image
+  // (the others show their whole frame), update(viewer) once it shows it: a CTP it shows joins the frame
+  // another pane shows.
   const watch = (viewer) => viewer.onFrame(frameShown);
-  const stop = () => playingSet(false);
+  const stop = (loading) => {
+    const wasMoving = playing || scrubbing;
+    playingSet(false);
+    scrubbing = false;
+    if (wasMoving) {
+      framesSettle(loading);
+    }
+  };
   const update = (loaded) => {
     const [leader] = timed();
     box.hidden = leader === undefined;
@@ -259,7 +296,7 @@ async function main() {
   });
 
   const firstReload = async () => {
-    timeControls.stop();
+    timeControls.stop(first);
     await first.load(firstVolumes());
     paneShown(panes[0], 0);
     timeControls.update(first);
@@ -288,7 +325,7 @@ async function main() {
   }
   secondSelect.addEventListener("change", async () => {
     const box = document.getElementById("pane-2-box");
-    timeControls.stop();
+    timeControls.stop(panes[1].viewer);
     if (secondSelect.value === "") {
       panes[1].image = null;
       box.hidden = true;

@@ -93,8 +93,33 @@ function rasWalk(image) {
   return { dims: image.dimsRAS.slice(1, 4), first: frameStart + startX + startY + startZ, steps: image.img2RASstep };
 }
 
-// The background's display colours in RAS order.
-function backgroundColours(nv, image) {
+// The table of display colours of every raw value of an integer background (TABLES), in its window,
+// colormap and opacity as they are now; null for floating-point voxels. Made once for each of those.
+const colourTables = new WeakMap();
+
+function colourTable(image, window, colourOfRaw) {
+  const shape = TABLES.get(image.img.constructor);
+  if (shape === undefined) {
+    return null;
+  }
+  const { hdr } = image;
+  const key = [window.low, window.range, window.opacity, hdr.scl_slope, hdr.scl_inter, image.colormap, image.colormapInvert].join();
+  const known = colourTables.get(image);
+  if (known?.key === key) {
+    return known.table;
+  }
+  const { offset, length } = shape;
+  const table = new Uint32Array(length);
+  for (let index = 0; index < length; index += 1) {
+    table[index] = colourOfRaw(index - offset);
+  }
+  colourTables.set(image, { key, table });
+  return table;
+}
+
+// The background's display colours in RAS order, of its current frame, within the RAS box [low, high)
+// (all of it when none is given).
+function backgroundColours(nv, image, box = null) {
   const { hdr, img: voxels } = image;
   const window = {
     low: Math.min(image.cal_min, image.cal_max),
@@ -104,17 +129,19 @@ function backgroundColours(nv, image) {
   };
   const colourOfRaw = (raw) => colourOf(hdr.scl_slope * raw + hdr.scl_inter, window);
   const {
-    dims: [nx, ny, nz],
+    dims,
     first,
     steps: [stepX, stepY, stepZ],
   } = rasWalk(image);
-  const colours = new Uint32Array(nx * ny * nz);
-  const tableShape = TABLES.get(voxels.constructor);
+  const [x0, y0, z0] = box === null ? [0, 0, 0] : box.low;
+  const [x1, y1, z1] = box === null ? dims : box.high;
+  const colours = new Uint32Array((x1 - x0) * (y1 - y0) * (z1 - z0));
+  const table = colourTable(image, window, colourOfRaw);
   let out = 0;
-  if (tableShape === undefined) {
-    for (let z = 0; z < nz; z += 1) {
-      for (let y = 0; y < ny; y += 1) {
-        for (let x = 0, source = first + z * stepZ + y * stepY; x < nx; x += 1, source += stepX) {
+  if (table === null) {
+    for (let z = z0; z < z1; z += 1) {
+      for (let y = y0; y < y1; y += 1) {
+        for (let x = x0, source = first + z * stepZ + y * stepY + x0 * stepX; x < x1; x += 1, source += stepX) {
           colours[out++] = colourOfRaw(voxels[source]);
         }
       }
@@ -122,14 +149,10 @@ function backgroundColours(nv, image) {
     return colours;
   }
   // A table over every raw value: the walk over 21 million voxels is then one look-up each.
-  const { offset, length } = tableShape;
-  const table = new Uint32Array(length);
-  for (let index = 0; index < length; index += 1) {
-    table[index] = colourOfRaw(index - offset);
-  }
-  for (let z = 0; z < nz; z += 1) {
-    for (let y = 0; y < ny; y += 1) {
-      for (let x = 0, source = first + z * stepZ + y * stepY; x < nx; x += 1, source += stepX) {
+  const { offset } = TABLES.get(voxels.constructor);
+  for (let z = z0; z < z1; z += 1) {
+    for (let y = y0; y < y1; y += 1) {
+      for (let x = x0, source = first + z * stepZ + y * stepY + x0 * stepX; x < x1; x += 1, source += stepX) {
         colours[out++] = table[voxels[source] + offset];
       }
     }
@@ -178,6 +201,61 @@ function backgroundColoursOnCpu(nv, noDrawing) {
     gl.texSubImage3D(gl.TEXTURE_3D, 0, 0, 0, 0, nx, ny, nz, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(colours.buffer));
     gl.activeTexture(unit);
   };
+}
+
+// The RAS boxes of the background's voxels that NiiVue's 2D views of the planes through the crosshair
+// read: along each axis, the two slices around the crosshair (its linear sampling mixes them) across the
+// whole of the other two axes.
+function crosshairSlabs(nv, dims) {
+  return [0, 1, 2].map((axis) => {
+    const position = nv.scene.crosshairPos[axis] * dims[axis] - 0.5;
+    const low = [0, 0, 0];
+    const high = [...dims];
+    low[axis] = Math.min(Math.max(Math.floor(position), 0), dims[axis] - 1);
+    high[axis] = Math.min(low[axis] + 2, dims[axis]);
+    return { low, high };
+  });
+}
+
+/**
+ * Show frame `frame` of the background (a 4D volume) on the planes through the crosshair only, for cine
+ * playback; false, changing nothing, where the shortcut does not cover it (the 3D layout, which reads the
+ * whole volume, or a background NiiVue colours itself). NiiVue's setFrame4D rebuilds every texture for a
+ * new frame: for a 512x512x80 CTP in software WebGL about 0.6 s, of which the display colours of all its
+ * voxels (backgroundColoursOnCpu) and their upload are most. Here only the slices the 2D views read get the
+ * new frame's colours (about 0.3 million voxels of 21 million in the multiplanar layout), uploaded into
+ * NiiVue's texture; the rest of the texture keeps the frames shown before, so the caller shows the whole
+ * frame (setFrame4D or updateGLVolume) before anything else may be seen. The caller draws the picture.
+ */
+export function backgroundFrameOnSlicesShow(nv, frame) {
+  const image = nv.volumes[0];
+  if (
+    image === undefined ||
+    image !== nv.back ||
+    nv.opts.is2DSliceShader ||
+    nv.opts.sliceType === nv.sliceTypeRender ||
+    nv.opts.multiplanarShowRender !== 0 ||
+    !Number.isInteger(frame) ||
+    frame < 0 ||
+    frame >= image.nFrame4D ||
+    !coloursOnCpuCover(image)
+  ) {
+    return false;
+  }
+  image.frame4D = frame;
+  const dims = image.dimsRAS.slice(1, 4);
+  const gl = nv.gl;
+  const unit = gl.getParameter(gl.ACTIVE_TEXTURE);
+  gl.activeTexture(gl.TEXTURE0);
+  gl.bindTexture(gl.TEXTURE_3D, nv.volumeTexture);
+  gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
+  for (const box of crosshairSlabs(nv, dims)) {
+    const colours = new Uint8Array(backgroundColours(nv, image, box).buffer);
+    const size = [0, 1, 2].map((axis) => box.high[axis] - box.low[axis]);
+    gl.texSubImage3D(gl.TEXTURE_3D, 0, ...box.low, ...size, gl.RGBA, gl.UNSIGNED_BYTE, colours);
+  }
+  gl.activeTexture(unit);
+  return true;
 }
 
 // WebGL gives every new texture zeros; NiiVue uploads zeros of its own into some (rgbaTex and r8Tex with

@@ -5,6 +5,7 @@
 // volume-downloads.mjs, and the CT windows are those of window-presets.mjs.
 
 import {
+  backgroundFrameOnSlicesShow,
   labelLayerPrepare,
   labelLayerShow,
   parsingShortcut,
@@ -364,6 +365,10 @@ class Viewer {
   // is told when a drag with the right button changes it.
   #window = null;
   #windowListeners = [];
+  // Whether NiiVue's texture of the base image mixes frames: showFrameOnSlices gave the new frame to the
+  // slices shown only. And who is told of each frame shown.
+  #framesMixed = false;
+  #frameListeners = [];
 
   constructor(nv, canvas, { volumes, blinded }) {
     this.#nv = nv;
@@ -371,6 +376,11 @@ class Viewer {
     this.#blinded = blinded;
     this.#volumesSet(volumes);
     nv.onLocationChange = (location) => this.#emitLocation(location);
+    // NiiVue's own frame change (setFrame4D, and its arrow keys) rebuilds the whole texture.
+    nv.onFrameChange = (_volume, frame) => {
+      this.#framesMixed = false;
+      this.#frameEmit(frame);
+    };
     nv.sync = () => this.#pictureDrawn();
     this.ready = null;
   }
@@ -391,6 +401,7 @@ class Viewer {
   // the caller draws the picture.
   show(images) {
     this.#window = null;
+    this.#framesMixed = false;
     withoutIntermediatePictures(this.#nv, () =>
       layersShow(this.#nv, images, {
         labelIndex: this.#labelIndex,
@@ -631,13 +642,47 @@ class Viewer {
   // `callback(frame)` whenever the base image shows another frame: set here, or by NiiVue's own keys (the
   // left and right arrows step through frames while the image has the focus).
   onFrame(callback) {
-    this.#nv.onFrameChange = (_volume, frame) => callback(frame);
+    this.#frameListeners.push(callback);
   }
 
-  // Show the base image's frame `frame` (from 0); resolves once it is drawn.
+  #frameEmit(frame) {
+    for (const listener of this.#frameListeners) {
+      listener(frame);
+    }
+  }
+
+  // Show the base image's frame `frame` (from 0), all of it; resolves once it is drawn.
   async setFrame(frame) {
-    this.#nv.setFrame4D(this.#nv.volumes[0].id, frame);
+    const started = performance.now();
+    if (this.#framesMixed && frame === this.frame) {
+      this.#framesMixed = false;
+      this.#nv.updateGLVolume();
+    } else {
+      this.#nv.setFrame4D(this.#nv.volumes[0].id, frame);
+    }
     await gpuFinished(this.#nv.gl);
+    performance.measure("viewer: frame", { start: started }); // for the benchmark
+  }
+
+  // Show the base image's frame `frame` on the slices shown now, for cine playback: a frame then costs a
+  // few slices' colours instead of the whole volume's (backgroundFrameOnSlicesShow). The rest of the
+  // volume keeps the frames shown before until setFrame, which a player calls when it stops, before
+  // anything else may be seen; the 3D layout gets setFrame at once. Resolves once it is drawn.
+  async showFrameOnSlices(frame) {
+    if (frame === this.frame) {
+      return;
+    }
+    const started = performance.now();
+    if (!backgroundFrameOnSlicesShow(this.#nv, frame)) {
+      await this.setFrame(frame);
+      return;
+    }
+    this.#framesMixed = true;
+    this.#nv.drawScene();
+    this.#frameEmit(frame);
+    this.#nv.createOnLocationChange();
+    await gpuFinished(this.#nv.gl);
+    performance.measure("viewer: frame on the slices shown", { start: started }); // for the benchmark
   }
 
   // The volume of the label volume's labelled voxels in ml (its voxels are the background's), or null
