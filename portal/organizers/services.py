@@ -25,6 +25,7 @@ from portal.leaderboards.ensembles import (
     ensemble_member_ids,
 )
 from portal.leaderboards.models import Ensemble
+from portal.submissions.models import Submission
 
 ORGANIZERS_ONLY = "Only an organizer of the challenge validates its ensembles."
 
@@ -70,7 +71,10 @@ def ensemble_validate(*, ensemble: Ensemble, phase: Phase, user: User) -> Ensemb
         )
     members = ensemble_member_ids(ensemble=ensemble)
     with transaction.atomic():
-        Phase.objects.select_for_update().filter(pk=phase.pk).first()
+        # The re-runs reused are locked before the phase (which ``validation_reruns_create`` locks), as a
+        # re-run that ends locks itself, then its phase: the other order could deadlock with it.
+        reused = validation_reruns_current(phase=phase, originals=members).values()
+        list(Submission.objects.select_for_update().filter(pk__in=reused).order_by("pk"))
         reruns = validation_reruns_current(phase=phase, originals=members)
         missing = [pk for pk in members if pk not in reruns]
         if missing:
