@@ -292,6 +292,75 @@ def test_cine_playback_changes_the_slices_shown_and_pausing_shows_the_whole_fram
         raise
 
 
+@pytest.fixture
+def ctp_case(synthetic_case: Case) -> Case:
+    """A case holding only a CTP of 8 frames of 128x128x40 noisy voxels (about 6 MB gzipped), which the
+    case viewer opens on; each frame 20 HU brighter than the one before."""
+    rng = np.random.default_rng(0)
+    frames = np.stack([rng.integers(0, 200, (40, 128, 128)) + 20 * frame for frame in range(8)])
+    image = sitk.GetImageFromArray(frames.astype(np.int16), isVector=False)
+    image.SetSpacing((1.5, 1.5, 4.0, 4.0))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "ctp.nii.gz"
+        sitk.WriteImage(image, str(path), useCompression=True)
+        content = path.read_bytes()
+    case = CaseFactory(dataset=synthetic_case.dataset, name="ctp-only", split=Split.TRAIN)
+    ImageFactory(
+        case=case,
+        interface="preprocessed-perfusion-ct",
+        shape=list(image.GetSize()),
+        spacing_mm=list(image.GetSpacing()),
+        pixel_type=image.GetPixelIDTypeAsString(),
+        sha256=hashlib.sha256(content).hexdigest(),
+        size_bytes=len(content),
+        file=ContentFile(content, name="ctp.nii.gz"),
+    )
+    return case
+
+
+@pytest.mark.e2e
+def test_a_ctp_opens_on_its_first_frame_before_its_other_frames_have_come(
+    ctp_case: Case, live_server: object, browser: Browser
+) -> None:
+    """Downloaded slowly, the CTP's first frame is on screen while the rest still comes; once it has, the
+    time controls come and frame 0 looks as it did."""
+    page = logged_in_page(browser, session_cookie(username="ada", live_server_url=live_server.url))
+    try:
+        network = page.context.new_cdp_session(page)
+        network.send("Network.enable")
+        # 1 MB a second: the CTP takes about six seconds.
+        network.send(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": 1_000_000, "uploadThroughput": 1_000_000},
+        )
+        page.goto(f"{live_server.url}/datasets/cases/{ctp_case.pk}/view/")
+        wait_for_viewer(page)
+        pane = page.locator("#pane-1")
+        shown_early = pane.get_attribute("data-all-frames-ms") is None
+        controls_early = page.locator("#time-controls").is_visible()
+        first_frame = _picture(page)
+        network.send(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
+        page.wait_for_selector("#pane-1[data-all-frames-ms]", state="attached", timeout=60_000)
+        expect(page.locator("#time-controls")).to_be_visible()
+        expect(page.get_by_label("Time")).to_have_attribute("max", "7")
+        all_frames = _picture(page)
+        page.get_by_label("Time").fill("4")
+        page.wait_for_selector("#pane-1[data-shown-frame='4']", state="attached")
+        enhanced = _picture(page)
+
+        assert shown_early, "the first frame came only with the others"
+        assert not controls_early, "the time controls showed before the frames had come"
+        assert first_frame.std() > 10, "the first frame is blank"
+        assert np.abs(all_frames - first_frame).mean() < 0.5, "frame 0 changed when the others came"
+        assert np.abs(enhanced - all_frames).mean() > 1, "the slider's frame looks like the first"
+    except Exception:
+        save_failure(page, "viewer-ctp-first-frame")
+        raise
+
+
 @pytest.mark.e2e
 def test_the_lesion_volume_is_shown_in_ml_and_a_right_drag_sets_the_window(
     synthetic_case: Case, live_server: object, browser: Browser

@@ -250,6 +250,7 @@ async function main() {
     first = await createViewer(document.getElementById("pane-1"), {
       volumes: firstVolumes(),
       onLocation: showLocation,
+      firstFrameEarly: true,
     });
     await first.ready;
   } catch (error) {
@@ -266,6 +267,11 @@ async function main() {
   timeControls = bindTimeControls(() => shown().map((pane) => pane.viewer));
   timeControls.watch(first);
   timeControls.update(first);
+  // A 4D CTP opens on its first frame alone: its time controls come with its other frames.
+  first.allFrames.then(
+    () => timeControls.update(first),
+    (error) => viewerUnavailableShow(error.message),
+  );
   // A window set by a right-drag in a CT pane is every CT pane's, as a preset is.
   const windowShare = (pane) =>
     pane.viewer.onWindow((range) => {

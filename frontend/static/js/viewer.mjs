@@ -164,24 +164,32 @@ function labelColormap(labelColors) {
 // is on its way. The portal sends volumes gzip-encoded in transit, so the browser's network stack
 // inflates them off the page's thread (NiiVue inflates any that come gzipped).
 // Label colours and the window are set here, before NiiVue builds its textures: set afterwards, each
-// costs one more rebuild of every texture.
-function imagesFetch(nv, volumes) {
+// costs one more rebuild of every texture. With `firstFrame`, `firstImages` resolves with the same images
+// but the first volume's first frame alone in its place, if that is a 4D volume whose first frame came
+// before the rest (else with null).
+function imagesFetch(nv, volumes, { firstFrame = false } = {}) {
   parsingShortcut();
-  const downloaded = volumes.map((volume) => volumeDownload(volume.url, volume.name));
-  const images = Promise.all(
-    volumes.map(async (volume, index) => {
-      const image = await globalThis.niivue.NVImage.loadFromUrl({
-        ...volumeOptions(volume),
-        buffer: await downloaded[index].bytes,
-        trustCalMinMax: nv.opts.trustCalMinMax,
-      });
-      if (volume.labelColors !== undefined) {
-        image.setColormapLabel(labelColormap(volume.labelColors));
-      }
-      return image;
-    }),
+  const downloaded = volumes.map((volume, index) =>
+    volumeDownload(volume.url, volume.name, { firstFrame: firstFrame && index === 0 }),
   );
-  return { requested: Promise.all(downloaded.map((download) => download.requested)), images };
+  const parsed = async (volume, buffer) => {
+    const image = await globalThis.niivue.NVImage.loadFromUrl({
+      ...volumeOptions(volume),
+      buffer,
+      trustCalMinMax: nv.opts.trustCalMinMax,
+    });
+    if (volume.labelColors !== undefined) {
+      image.setColormapLabel(labelColormap(volume.labelColors));
+    }
+    return image;
+  };
+  const overlays = volumes.slice(1).map(async (volume, index) => parsed(volume, await downloaded[index + 1].bytes));
+  const base = downloaded[0].bytes.then((buffer) => parsed(volumes[0], buffer));
+  const images = Promise.all([base, ...overlays]);
+  const firstImages = downloaded[0].first.then((buffer) =>
+    buffer === null ? null : Promise.all([parsed(volumes[0], buffer), ...overlays]),
+  );
+  return { requested: Promise.all(downloaded.map((download) => download.requested)), images, firstImages };
 }
 
 // The label volumes parsed for setLabels, by URL, shared by the page's viewers (two panes may show one
@@ -365,6 +373,8 @@ class Viewer {
   // is told when a drag with the right button changes it.
   #window = null;
   #windowListeners = [];
+  // How many times load() was called: a base's other frames that come later are shown only if none was.
+  #loads = 0;
   // Whether NiiVue's texture of the base image mixes frames: showFrameOnSlices gave the new frame to the
   // slices shown only. And who is told of each frame shown.
   #framesMixed = false;
@@ -383,6 +393,7 @@ class Viewer {
     };
     nv.sync = () => this.#pictureDrawn();
     this.ready = null;
+    this.allFrames = Promise.resolve(); // see createViewer's firstFrameEarly
   }
 
   // Read from NiiVue, which a synced viewer's moves and NiiVue's own view key change too.
@@ -415,6 +426,7 @@ class Viewer {
   // comes back where the others of its group are (in mm), or, if they are all loading too, keeps its place
   // in the volume: the first of the group to finish leads.
   async load(volumes) {
+    this.#loads += 1;
     this.#volumesSet(volumes);
     this.#loading = true;
     try {
@@ -429,6 +441,22 @@ class Viewer {
     this.#nv.setSliceType(sliceTypeOf(this.#nv, this.layout));
     await gpuFinished(this.#nv.gl);
     await nextAnimationFrame();
+  }
+
+  // Show `images`, the volumes first shown with the base's first frame alone, the base now with all its
+  // frames, in the window, place and layout the viewer has now; nothing if load() was called since
+  // (createViewer's firstFrameEarly). Resolves once it is drawn.
+  async allFramesShow(images) {
+    if (this.#loads > 0) {
+      return;
+    }
+    const { low, high } = this.window;
+    Object.assign(images[0], { cal_min: low, cal_max: high });
+    const place = placeOf(this.#nv);
+    this.show(images);
+    placeTake(this.#nv, place);
+    this.#nv.drawScene();
+    await gpuFinished(this.#nv.gl);
   }
 
   // The volumes' images, the label volume's through labelImage (parsed already if it was prefetched).
@@ -749,10 +777,21 @@ export const VIEWER_OPTIONS = Object.freeze({
 });
 
 // A viewer of `volumes` on `canvas`; given `follow` (a viewer), synced with it from its first picture on;
-// with `crosshair` false, its crosshair hidden from the first picture on.
+// with `crosshair` false, its crosshair hidden from the first picture on. With `firstFrameEarly`, a 4D base
+// (a CTP: 8 frames of 512x512x80 take seconds to download and inflate) is first shown with its first frame
+// alone, as soon as that has come, and `viewer.allFrames` resolves once it is shown with all its frames
+// (at once for any other base).
 export async function createViewer(
   canvas,
-  { volumes, layout = "multiplanar", blinded = false, onLocation = null, follow = null, crosshair = true },
+  {
+    volumes,
+    layout = "multiplanar",
+    blinded = false,
+    onLocation = null,
+    follow = null,
+    crosshair = true,
+    firstFrameEarly = false,
+  },
 ) {
   layoutCheck(layout);
   const nv = niivueCreate(crosshair ? VIEWER_OPTIONS : { ...VIEWER_OPTIONS, crosshairWidth: 0 });
@@ -764,11 +803,12 @@ export async function createViewer(
   // (up to a second in software WebGL), and until the worker has sent its requests, they wait for it.
   // It also waits for the page to have loaded: while a page loads, the browser animates its loading
   // indicator, and each frame of that costs tens of milliseconds of software rendering.
-  const { requested, images } = imagesFetch(nv, volumes);
+  const { requested, images, firstImages } = imagesFetch(nv, volumes, { firstFrame: firstFrameEarly });
   await Promise.all([requested, pageLoaded()]);
   await niivueAttach(nv, canvas, layout);
   viewer.ready = (async () => {
-    viewer.show(await images);
+    const early = await Promise.race([firstImages, images.then(() => null)]);
+    viewer.show(early ?? (await images));
     if (follow !== null) {
       viewer.followFrom(follow);
     }
@@ -779,6 +819,10 @@ export async function createViewer(
     // when (milliseconds since the navigation started).
     canvas.dataset.firstFrameMs = performance.now().toFixed(0);
     canvas.dataset.viewerReady = "true";
+    const allShown = early === null ? Promise.resolve() : images.then((all) => viewer.allFramesShow(all));
+    viewer.allFrames = allShown.then(() => {
+      canvas.dataset.allFramesMs = performance.now().toFixed(0); // a hook for the benchmark
+    });
     return viewer;
   })();
   return viewer;

@@ -18,12 +18,18 @@ function downloaderWorker() {
         download.requested();
         return;
       }
+      if ("first" in data) {
+        download.first(data.first);
+        return;
+      }
       downloads.pending.delete(data.id);
+      download.first(null);
       download.settle(data);
     });
     downloads.worker.addEventListener("error", () => {
       for (const download of downloads.pending.values()) {
         download.requested();
+        download.first(null);
         download.settle({ status: 0, reason: "the page's downloader did not start" });
       }
       downloads.pending.clear();
@@ -34,8 +40,10 @@ function downloaderWorker() {
 
 // The download of the bytes at `url` by the worker: `requested` resolves once the request is on its way,
 // `bytes` with the bytes. An error names the volume and gives the server's sentence, or the HTTP status,
-// and says to reload where that may help.
-export function volumeDownload(url, name) {
+// and says to reload where that may help. With `firstFrame`, `first` resolves, before `bytes` where it can,
+// with the first frame of a 4D NIfTI as a 3D NIfTI of its own (volume-downloader.mjs), or null: the volume
+// is not one, or it came from a prefetch.
+export function volumeDownload(url, name, { firstFrame = false } = {}) {
   const ahead = prefetched.get(url);
   if (ahead !== undefined) {
     // A copy for each taker: NiiVue keeps views of the bytes it parses, and two panes may show one file.
@@ -44,9 +52,9 @@ export function volumeDownload(url, name) {
       (buffer) => buffer.slice(0),
       () => workerDownload(url, name).bytes,
     );
-    return { requested: Promise.resolve(), bytes };
+    return { requested: Promise.resolve(), bytes, first: Promise.resolve(null) };
   }
-  return workerDownload(url, name);
+  return workerDownload(url, name, firstFrame);
 }
 
 // Download `files` ({url, name}) now, for a later volumeDownload of any of them to take; the files of an
@@ -62,12 +70,15 @@ export function volumePrefetch(files) {
   prefetched = kept;
 }
 
-function workerDownload(url, name) {
+function workerDownload(url, name, firstFrame = false) {
   const id = downloads.next;
   downloads.next += 1;
   const download = {};
   const requested = new Promise((resolve) => {
     download.requested = resolve;
+  });
+  const first = new Promise((resolve) => {
+    download.first = resolve; // a second call does nothing
   });
   const bytes = new Promise((resolve, reject) => {
     download.settle = ({ status, buffer, reason }) => {
@@ -81,6 +92,6 @@ function workerDownload(url, name) {
     };
   });
   downloads.pending.set(id, download);
-  downloaderWorker().postMessage({ id, url });
-  return { requested, bytes };
+  downloaderWorker().postMessage({ id, url, firstFrame });
+  return { requested, bytes, first };
 }
