@@ -24,14 +24,14 @@ Headless Chromium (Debian's, software WebGL) measures, always in a tab left idle
   first visit's viewer, still open and holding its textures, it measured 0.2-0.3 s slower.) Goal: first
   visit at most 2 s, second less;
 - the CTP case's viewer page (first visit, ``--runs`` times for the format served, once for each other
-  format): time since the navigation to the first frame, goal at most 4 s (the viewer shows the CTP's first
-  frame as soon as its bytes are in, before the other seven), and to all its frames shown; then cine
-  playback for
-  ``--cine-seconds`` in the multiplanar layout: the frames drawn per second, counted as the frames whose
-  drawing the GPU finished (the viewer shows the next frame only once the GPU has finished the one
-  before; it plays 12.5 a second at most), goal at least 10; and, from the page's performance measures,
-  the time each frame took from the viewer's call to the GPU's finish (while playing, a frame goes to the
-  slices in view only), and the time Pause took to show the whole frame reached;
+  format): time since the navigation to the first frame, goal at most 4 s (the viewer shows the CTP's
+  first frame as soon as its bytes are in, before the other seven), and to all its frames shown; then
+  cine playback for ``--cine-seconds`` in the multiplanar layout: the frames drawn per second, counted
+  as the frames whose drawing the GPU finished (the viewer shows the next frame only once the GPU has
+  finished the one before; it plays 12.5 a second at most), goal at least 10; and, from the page's
+  performance measures, the time each frame took from the viewer's call to the GPU's finish (while
+  playing, a frame goes to the slices in view only), and the time Pause took to show the whole frame
+  reached;
 - the reading page: for each item after the first, the time from the reader's Enter (the answer) to
   both panes drawn with the next item, split into items of the same case (only the masks change; goal
   p95 at most 150 ms) and of a new case, read for ``--reading-s`` first so that its volumes are
