@@ -186,9 +186,10 @@ function imagesFetch(nv, volumes, { firstFrame = false } = {}) {
   const overlays = volumes.slice(1).map(async (volume, index) => parsed(volume, await downloaded[index + 1].bytes));
   const base = downloaded[0].bytes.then((buffer) => parsed(volumes[0], buffer));
   const images = Promise.all([base, ...overlays]);
-  const firstImages = downloaded[0].first.then((buffer) =>
-    buffer === null ? null : Promise.all([parsed(volumes[0], buffer), ...overlays]),
-  );
+  // A first frame NiiVue cannot parse is not shown: the viewer waits for all frames.
+  const firstImages = downloaded[0].first
+    .then((buffer) => (buffer === null ? null : parsed(volumes[0], buffer).catch(() => null)))
+    .then((first) => (first === null ? null : Promise.all([first, ...overlays])));
   return { requested: Promise.all(downloaded.map((download) => download.requested)), images, firstImages };
 }
 
