@@ -360,7 +360,9 @@ def test_both_panes_show_the_same_slice_whatever_the_reader_does(
 @pytest.fixture
 def three_source_study(transactional_db: None) -> ReaderStudy:
     """The reference against the team's predictions and its algorithm (three comparisons a case, nine
-    items), with the reader's second item put on the case of the first (made before Playwright starts)."""
+    items), with the reader's first two items on the second case and the third on another (made before
+    Playwright starts). On the second case the three masks all differ (on the first, the team's equals the
+    reference), so two of its comparisons never look alike, whichever sides the draw gave them."""
     world = study_world_create()
     algorithm = algorithm_submission_make(
         world=world,
@@ -381,9 +383,9 @@ def three_source_study(transactional_db: None) -> ReaderStudy:
         study=made, user=world.person("reader"), invited_by=world.person("organizer")
     )
     items = list(reader.items.order_by("position"))
-    second = next(item for item in items[1:] if item.study_case_id == items[0].study_case_id)
-    third = next(item for item in items if item.study_case_id != items[0].study_case_id)
-    order = [items[0], second, third, *(item for item in items[1:] if item not in (second, third))]
+    first, second = [item for item in items if item.study_case.case.name == CASE_NAMES[1]][:2]
+    third = next(item for item in items if item.study_case_id != first.study_case_id)
+    order = [first, second, third, *(item for item in items if item not in (first, second, third))]
     for position, item in enumerate(order, start=len(order) + 1):  # through free places: they are unique
         item.position = position
         item.save(update_fields=["position"])
