@@ -37,7 +37,9 @@ Headless Chromium (Debian's, software WebGL) measures, always in a tab left idle
   p95 at most 150 ms) and of a new case, read for ``--reading-s`` first so that its volumes are
   prefetched (goal at most 1 s);
 - the annotation page (axial, pen): each step of a stroke over the full-size NCCT, from the mouse event
-  to the GPU having finished the frame that shows it (goal p95 at most 50 ms).
+  to the frame that shows it having been drawn: the step's voxels painted on the viewer's 2D overlay, an
+  animation frame passed, and the GPU done with all NiiVue was given by then (goal p95 at most 50 ms).
+  Until December 2026 NiiVue drew each step's picture itself and this measured to its GPU frame.
 
 It prints each figure with its goal and the ratio to it, and the load average: software WebGL shares
 the 2 CPUs with everything else, so the figures scale with the machine's load.
@@ -93,10 +95,12 @@ READING_WATCH = """() => {
 }"""
 
 # Installed in a page: for each mouse move with the button down on the drawing canvas, the milliseconds
-# from the event to the GPU having finished the frame drawn for it: the fence goes in after the next
-# animation frame's callbacks (the drawing viewer draws a stroke's picture in one of them; this one's
-# callback is asked for first, as the watch's listener runs before NiiVue's). The context is NiiVue's: a
-# canvas has one WebGL2 context.
+# from the event to the frame showing it having been drawn. The drawing viewer paints a stroke's step on
+# its 2D overlay in NiiVue's mouse handler, which runs after this one's listener, and NiiVue's own picture
+# later (at an animation frame, or once the pen rests); this waits for the next animation frame (the
+# overlay's paint is in the frame that follows its callbacks), then for a task after it, then for the GPU to
+# have finished all NiiVue's context was given by then, a picture of NiiVue's included. The context is
+# NiiVue's: a canvas has one WebGL2 context.
 STROKE_WATCH = """() => {
   const canvas = document.getElementById("drawing-canvas");
   const gl = canvas.getContext("webgl2");

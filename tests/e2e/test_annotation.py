@@ -5,6 +5,7 @@ Done, once confirmed (Escape cancels), makes it final."""
 
 import hashlib
 import re
+from typing import Any
 
 import numpy as np
 import pytest
@@ -446,6 +447,83 @@ def wide_empty_start(transactional_db: None) -> AnnotationAssignment:
         annotators=[world.people["reader"]],
     )
     return AnnotationAssignment.objects.get(campaign_case__campaign=campaign)
+
+
+OVERLAY_READ = """() => {
+  const overlay = document.querySelector("#drawing-canvas + .pen-overlay");
+  const data = overlay.getContext("2d").getImageData(0, 0, overlay.width, overlay.height).data;
+  const painted = [];
+  const colours = new Set();
+  for (let index = 0; index < data.length; index += 4) {
+    if (data[index + 3] > 0) {
+      painted.push(index / 4);
+      colours.add(Array.from(data.slice(index, index + 4)).join(","));
+    }
+  }
+  return { width: overlay.width, height: overlay.height, painted, colours: Array.from(colours) };
+}"""
+"""The pixels the pen's overlay has painted (as indices, row by row) and their distinct RGBA colours."""
+
+
+def _overlay_painted(overlay: dict[str, Any]) -> np.ndarray:
+    height, width = overlay["height"], overlay["width"]
+    painted = np.zeros(height * width, dtype=bool)
+    painted[np.asarray(overlay["painted"], dtype=np.int64)] = True
+    return painted.reshape(height, width)
+
+
+@pytest.mark.e2e
+def test_the_overlay_of_a_stroke_shows_the_voxels_set_until_niivue_draws_them(
+    wide_empty_start: AnnotationAssignment, live_server: object, browser: Browser
+) -> None:
+    """While the pen moves, its steps are painted on a 2D canvas over NiiVue's, voxel for voxel what NiiVue
+    then draws of the mask (sky blue at the drawing's opacity), and once the pen is lifted and NiiVue has
+    drawn its picture the overlay is empty."""
+    assignment = wide_empty_start
+    page = logged_in_page(browser, session_cookie(username="reader", live_server_url=live_server.url))
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(f"{live_server.url}/studies/campaigns/assignments/{assignment.pk}/")
+        page.wait_for_selector("#annotation[data-ready='true']", state="attached")
+        box = page.locator("#drawing-canvas").bounding_box()
+        assert box is not None
+        middle_x, middle_y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        step = box["height"] * 0.06
+        page.locator("#brush-size").fill("3")
+        page.mouse.move(middle_x - 4 * step, middle_y)
+        page.mouse.down()
+        for index in range(1, 9):
+            page.mouse.move(middle_x + (index - 4) * step, middle_y + (step if index % 2 else -step))
+        during = page.evaluate(OVERLAY_READ)
+        page.mouse.up()
+        page.evaluate(NEXT_FRAMES)
+        after = page.evaluate(OVERLAY_READ)
+        drawn = canvas_pixels(page, "#drawing-canvas")
+        painted = _overlay_painted(during)
+        print(f"overlay: {painted.sum()} pixels painted during the stroke, colours {during['colours']}")
+        assert painted.shape == drawn.shape[:2], "the overlay is not the size of NiiVue's canvas"
+        assert painted.sum() > 100, "the stroke was not painted on the overlay"
+        # Sky blue at the drawing's opacity (0.6 of 255), each pixel painted once (the canvas stores colours
+        # premultiplied by their opacity: read back, they may be 1 off).
+        assert len(during["colours"]) == 1
+        colour = np.array([int(value) for value in during["colours"][0].split(",")])
+        assert (abs(colour - np.array([86, 180, 233, 153])) <= 1).all()
+        assert after["painted"] == [], "the overlay stayed after NiiVue drew the stroke"
+        # Where NiiVue draws its crosshair over the stroke, its picture is not sky blue.
+        red, green, blue = drawn[..., 0], drawn[..., 1], drawn[..., 2]
+        crosshair = (red > 150) & (green > 100) & (blue < 150)
+        inside = (slice(3, -3), slice(3, -3))
+        shown = _sky_blue(drawn)
+        differ = (painted != shown) & ~crosshair
+        print(f"NiiVue: {shown.sum()} sky blue pixels, {crosshair.sum()} of crosshair, {differ.sum()} differ")
+        assert not differ[inside].any(), "the overlay showed other voxels than NiiVue draws of the mask"
+        assert errors == []
+    except Exception:
+        save_failure(page, "annotation-pen-overlay")
+        raise
+    finally:
+        connection.close()
 
 
 @pytest.mark.e2e

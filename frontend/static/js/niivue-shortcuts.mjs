@@ -454,39 +454,179 @@ export function texturesShortcut(nv) {
 
 // ---- A pen stroke that keeps up with the mouse --------------------------------------------------------
 
+// The smallest box [low, high) of voxels that holds `box` (none when null) and the box [low, high).
+function boxGrow(box, low, high) {
+  return box === null
+    ? { low, high }
+    : {
+        low: box.low.map((value, axis) => Math.min(value, low[axis])),
+        high: box.high.map((value, axis) => Math.max(value, high[axis])),
+      };
+}
+
+// How long the pen rests before NiiVue draws its own picture of the stroke (which the stroke's overlay shows
+// until then). Each of NiiVue's pictures of a full-size CT takes 40-60 ms of software rendering, during
+// which the page shows nothing new: drawn at every animation frame, they held the pen's steps behind them.
+const PEN_REST_MS = 250;
+
+// The rectangle [left, top, right, bottom) of canvas pixels that show the voxel `voxel` of the drawing in
+// the 2D tile `tile`, whose slice passes through the fraction `through` of the volume along the tile's
+// normal. NiiVue's pen takes the voxel round(fraction * dims - 0.5) under a point (frac2vox), so voxel i
+// spans the fractions [i / dims, (i + 1) / dims); a pixel shows the voxel its centre falls in, as NiiVue's
+// slice shader samples the drawing there.
+function voxelPixels(nv, tile, voxel, through) {
+  const dims = nv.back.dims;
+  const normal = 2 - tile.axCorSag;
+  const corners = [0, 1].map((end) => {
+    const frac = [0, 1, 2].map((axis) => (axis === normal ? through : (voxel[axis] + end) / dims[axis + 1]));
+    let mm = Array.from(nv.frac2mm(frac)).slice(0, 3);
+    if (tile.axCorSag === 1) {
+      mm = [mm[0], mm[2], mm[1]];
+    } else if (tile.axCorSag === 2) {
+      mm = [mm[1], mm[2], mm[0]];
+    }
+    const [left, top, width, height] = tile.leftTopWidthHeight;
+    const across = (mm[0] - tile.leftTopMM[0]) / tile.fovMM[0];
+    const up = (mm[1] - tile.leftTopMM[1]) / tile.fovMM[1];
+    const x = width < 0 ? left + width + (1 - across) * -width : left + across * width;
+    return [x, top + (1 - up) * height];
+  });
+  const edge = (value) => Math.ceil(value - 0.5);
+  const xs = corners.map(([x]) => edge(x));
+  const ys = corners.map(([, y]) => edge(y));
+  return [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+}
+
 /**
  * For each move of the mouse with the button down, NiiVue 0.69.0's mouse handler draws the scene up to four
  * times (before the pen, after it, for the same voxel once more, and at its end) and its pen uploads the
  * whole drawing layer (refreshDrawing: 512x512x80 bytes, 0.17 s in software WebGL on a loaded machine) and
- * scans it for a label. Here a move's pictures become one, drawn at the next animation frame (moves that
- * come before it are in that picture too), and the pen uploads only the box of voxels it drew into. The
- * picture a stroke leaves is NiiVue's own of the whole mask (tests/e2e/test_annotation.py compares them).
+ * scans it for a label. Here the pen uploads only the box of voxels it drew into, and a move's pictures
+ * become one: while the pen draws a value above 0 on a 2D slice, the voxels it set (those of the box on the
+ * slice that now hold the pen's value in NiiVue's drawing bitmap) are painted at once as rectangles on a 2D
+ * canvas laid over NiiVue's (its overlay), in the value's colour at the drawing's opacity, and NiiVue draws
+ * its own picture once the pen rests PEN_REST_MS or is lifted; any other move draws NiiVue's picture at the
+ * next animation frame. Every picture NiiVue draws (a stroke's, undo, zoom, pan, a resize) clears the
+ * overlay, in the same task, so the screen never shows both apart. The picture a stroke leaves is NiiVue's
+ * own of the whole mask (tests/e2e/test_annotation.py compares it with the overlay and with the mask).
  *
  * The NiiVue members this relies on: its prototype's mouseMoveListener (bound when it is attached to its
  * canvas), drawScene, drawPt, drawPenLine (each drawing penSize voxels around its points, on the drawing
  * layer when given no bitmap) and refreshDrawing(redraw, clickToSegment), which its pen calls with
- * (false, false) straight after drawing. Call it before NiiVue is attached to its canvas.
+ * (false, false) straight after drawing; frac2mm, screenSlices, uiData.clickedTile, scene.crosshairPos,
+ * drawLut and drawOpacity. Call it before NiiVue is attached to its canvas.
  */
 export function penStrokeShortcut(nv) {
   const niivue = Object.getPrototypeOf(nv);
-  let pictureAsked = false;
-  nv.mouseMoveListener = (event) => {
-    let drawn = false;
-    nv.drawScene = () => {
-      drawn = true;
-    };
-    try {
-      niivue.mouseMoveListener.call(nv, event);
-    } finally {
-      delete nv.drawScene; // NiiVue's own, from its prototype, again
+  let overlay = null;
+  let overlayShown = false;
+  const overlayContext = () => {
+    const canvas = nv.canvas;
+    if (overlay === null) {
+      overlay = document.createElement("canvas");
+      overlay.className = "pen-overlay";
+      overlay.setAttribute("aria-hidden", "true");
+      overlay.style.position = "absolute";
+      overlay.style.pointerEvents = "none";
+      canvas.parentElement.style.position ||= "relative";
+      canvas.after(overlay);
     }
-    if (drawn && !pictureAsked) {
+    if (overlay.width !== canvas.width || overlay.height !== canvas.height) {
+      overlay.width = canvas.width;
+      overlay.height = canvas.height;
+    }
+    overlay.style.left = `${canvas.offsetLeft + canvas.clientLeft}px`;
+    overlay.style.top = `${canvas.offsetTop + canvas.clientTop}px`;
+    overlay.style.width = `${canvas.clientWidth}px`;
+    overlay.style.height = `${canvas.clientHeight}px`;
+    return overlay.getContext("2d");
+  };
+  const drawScene = () => {
+    const picture = niivue.drawScene.call(nv);
+    if (overlayShown) {
+      overlayShown = false;
+      overlay.getContext("2d").clearRect(0, 0, overlay.width, overlay.height);
+    }
+    return picture;
+  };
+  nv.drawScene = drawScene;
+  // The voxels the pen drew into during the current move, as a box [low, high), or null.
+  let movedBox = null;
+  const overlayPaint = (box) => {
+    const tile = nv.screenSlices[nv.uiData.clickedTile];
+    const value = nv.opts.penValue;
+    if (tile === undefined || tile.axCorSag > 2 || !(value > 0)) {
+      return false;
+    }
+    const normal = 2 - tile.axCorSag;
+    const through = nv.scene.crosshairPos[normal];
+    const slice = nv.frac2vox(nv.scene.crosshairPos)[normal];
+    const [nx, ny] = [nv.back.dims[1], nv.back.dims[2]];
+    const bitmap = nv.drawBitmap;
+    const context = overlayContext();
+    const lut = nv.drawLut.lut;
+    context.fillStyle = `rgb(${lut[value * 4]}, ${lut[value * 4 + 1]}, ${lut[value * 4 + 2]})`;
+    context.globalAlpha = nv.drawOpacity;
+    const low = box.low.map((bound, axis) => (axis === normal ? slice : bound));
+    const high = box.high.map((bound, axis) => (axis === normal ? slice + 1 : bound));
+    for (let z = low[2]; z < high[2]; z += 1) {
+      for (let y = low[1]; y < high[1]; y += 1) {
+        for (let x = low[0]; x < high[0]; x += 1) {
+          if (bitmap[x + nx * (y + ny * z)] !== value) {
+            continue;
+          }
+          const [left, top, right, bottom] = voxelPixels(nv, tile, [x, y, z], through);
+          // Painted once: a voxel painted twice at the drawing's opacity would look darker than NiiVue's.
+          context.clearRect(left, top, right - left, bottom - top);
+          context.fillRect(left, top, right - left, bottom - top);
+        }
+      }
+    }
+    overlayShown = true;
+    return true;
+  };
+  let pictureAsked = false;
+  let restTimer = null;
+  const pictureAtNextFrame = () => {
+    if (!pictureAsked) {
       pictureAsked = true;
       requestAnimationFrame(() => {
         pictureAsked = false;
         nv.drawScene();
       });
     }
+  };
+  nv.mouseMoveListener = (event) => {
+    let drawn = false;
+    movedBox = null;
+    nv.drawScene = () => {
+      drawn = true;
+    };
+    try {
+      niivue.mouseMoveListener.call(nv, event);
+    } finally {
+      nv.drawScene = drawScene;
+    }
+    if (!drawn) {
+      return;
+    }
+    const painted = movedBox !== null ? overlayPaint(movedBox) : overlayShown;
+    if (painted && nv.uiData.mousedown) {
+      clearTimeout(restTimer);
+      restTimer = setTimeout(() => nv.drawScene(), PEN_REST_MS);
+      return;
+    }
+    pictureAtNextFrame();
+  };
+  const lift = () => {
+    clearTimeout(restTimer);
+    if (overlayShown) {
+      pictureAtNextFrame();
+    }
+  };
+  nv.mouseUpListener = (...args) => {
+    niivue.mouseUpListener.call(nv, ...args);
+    lift();
   };
   // The box [low, high) of voxels the pen drew into since the drawing layer was last uploaded, or null.
   let drawnBox = null;
@@ -497,13 +637,8 @@ export function penStrokeShortcut(nv) {
       const voxel = point.map((value, axis) => Math.min(Math.max(value, 0), dims[axis] - 1));
       const low = voxel.map((value) => Math.max(value - reach, 0));
       const high = voxel.map((value, axis) => Math.min(value + reach + 1, dims[axis]));
-      drawnBox =
-        drawnBox === null
-          ? { low, high }
-          : {
-              low: drawnBox.low.map((value, axis) => Math.min(value, low[axis])),
-              high: drawnBox.high.map((value, axis) => Math.max(value, high[axis])),
-            };
+      drawnBox = boxGrow(drawnBox, low, high);
+      movedBox = boxGrow(movedBox, low, high);
     }
   };
   nv.drawPt = (x, y, z, value, bitmap = null) => {
