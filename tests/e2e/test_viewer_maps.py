@@ -420,6 +420,49 @@ def test_a_map_over_the_ncct_leaves_the_skull_seen_through_its_zero_background(
         raise
 
 
+@pytest.mark.e2e
+def test_the_mask_is_drawn_over_a_map_in_cyan_and_its_swatch_follows(
+    synthetic_case: Case, live_server: object, browser: Browser
+) -> None:
+    page = _viewer_page(synthetic_case, live_server, browser)
+    try:
+        page.get_by_role("button", name="Axial").click()
+        swatch = page.locator("#overlay-swatch")
+        over_ncct, over_ncct_swatch = canvas_pixels(page), swatch.evaluate("s => s.style.background")
+        page.get_by_label("Outline (O)").check()
+        page.locator("#map-opacity").fill("100")
+        page.locator("#map-over").select_option(label="Tmax (in NCCT space)")
+        page.wait_for_selector("#pane-1[data-shown-map='Tmax (in NCCT space)']", state="attached")
+        over_map, over_map_swatch = canvas_pixels(page), swatch.evaluate("s => s.style.background")
+        expect(page.get_by_label("Outline (O)")).to_be_disabled()
+        expect(page.get_by_label("Outline (O)")).not_to_be_checked()
+        page.get_by_label("Show the mask (H)").uncheck()
+        map_alone = canvas_pixels(page)
+        page.get_by_label("Show the mask (H)").check()
+        page.locator("#map-over").select_option(label="None")
+        page.wait_for_selector("#pane-1[data-shown-map='']", state="attached")
+        expect(page.get_by_label("Outline (O)")).to_be_enabled()
+        without_map = canvas_pixels(page)
+
+        red, green, blue = (over_ncct[..., channel].astype(int) for channel in range(3))
+        mask_area = (red > green + 60) & (red > blue + 60)  # the red mask over the CT
+
+        def bluer(pixels: np.ndarray) -> float:
+            """How much bluer than red the mask's area is, on average (Tmax's warm colours: -255 to 0)."""
+            return float((pixels[..., 2].astype(int) - pixels[..., 0].astype(int))[mask_area].mean())
+
+        assert mask_area.sum() > 300, "the mask is not red over the CT"
+        assert over_ncct_swatch == "rgb(255, 51, 51)"
+        # Over the map at full opacity: as NiiVue's drawing layer, mixed into the CT, the map covered it
+        # (bluer by 0); on top of the map in cyan, by about 150.
+        assert bluer(over_map) - bluer(map_alone) > 100, "the mask does not show over the Tmax map"
+        assert over_map_swatch == "rgb(0, 230, 255)"
+        assert _red_pixels(without_map) > 300, "the mask is not red again without the map"
+    except Exception:
+        save_failure(page, "viewer-mask-over-map")
+        raise
+
+
 # Records the second pane's crosshair voxel at the moment it says its first picture is drawn.
 RECORD_SECOND_PANE_FIRST_PICTURE = """
 () => {

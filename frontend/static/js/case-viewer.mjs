@@ -6,7 +6,7 @@
 // review's way: one label volume, filled or outlined, its opacity, and its volume in ml.
 
 import { colourBarShow } from "./colour-bar.mjs";
-import { createViewer, imageVolume, webgl2Available } from "./viewer.mjs";
+import { createViewer, imageVolume, labelOutlineAvailable, webgl2Available } from "./viewer.mjs";
 import { bindViewerControls, locationText, readPageData, viewerUnavailableShow } from "./viewer-controls.mjs";
 
 // A pane has drawn its new image: its colour bar (of the perfusion map over it, or of the image if it is
@@ -19,9 +19,27 @@ function paneShown(pane, index) {
   const canvas = document.getElementById(`pane-${index + 1}`);
   canvas.dataset.shownImage = pane.image.label;
   canvas.dataset.shownMap = pane.map?.label ?? "";
+  if (index === 0) {
+    lesionSwatchShow(pane);
+  }
 }
 
-const LESION_COLORS = Object.freeze({ 1: [255, 51, 51] });
+// The lesion mask's colour: red over a grey image; over a perfusion map a cyan, since the maps' colour maps
+// (warm, plasma, inferno, viridis) all run through reds, oranges and yellows, where a red mask disappears.
+const LESION_OVER_GREY = Object.freeze([255, 51, 51]);
+const LESION_OVER_MAP = Object.freeze([0, 230, 255]);
+
+function lesionColour(pane) {
+  return pane.map !== null || pane.image.parameter_map !== null ? LESION_OVER_MAP : LESION_OVER_GREY;
+}
+
+// The mask's swatch beside its controls shows the colour it is drawn in now.
+function lesionSwatchShow(pane) {
+  const swatch = document.getElementById("overlay-swatch");
+  if (swatch !== null) {
+    swatch.style.background = `rgb(${lesionColour(pane).join(", ")})`;
+  }
+}
 
 // The first pane's volumes: the base image (`base`, its volume), a perfusion map over it if one is chosen (see-through below
 // its range), and the lesion mask over both when there is one to show.
@@ -34,7 +52,7 @@ function firstPaneVolumes(pane, base, overlay, overlayControls, mapOpacity) {
     volumes.push({
       url: overlay.url,
       name: overlay.name,
-      labelColors: LESION_COLORS,
+      labelColors: { 1: lesionColour(pane) },
       opacity: Number(overlayControls.opacity.value) / 100,
       visible: overlayControls.visible.checked,
     });
@@ -301,9 +319,24 @@ async function main() {
     }
   });
 
+  // Over a map laid on the image the mask is a volume over the map, which the viewer cannot outline.
+  const outlineOffer = (volumes) => {
+    const available = labelOutlineAvailable(volumes);
+    if (!available && overlayControls.outline.checked) {
+      overlayControls.outline.checked = false;
+      first.setLabelOutline(false);
+    }
+    overlayControls.outline.disabled = !available;
+    const reason = "Outlines are drawn without a map over the image.";
+    overlayControls.outline.parentElement.title = available ? "" : reason;
+  };
   const firstReload = async () => {
     timeControls.stop(first);
-    await first.load(firstVolumes());
+    const volumes = firstVolumes();
+    if (overlay !== null) {
+      outlineOffer(volumes);
+    }
+    await first.load(volumes);
     paneShown(panes[0], 0);
     timeControls.update(first);
   };

@@ -228,13 +228,27 @@ export async function volumesLoad(nv, volumes) {
 // rather than as a volume: a volume is resampled into the background's grid by a shader pass over every
 // voxel of it (about 4 s for a 512x512x80 CT in software WebGL, under load), while the drawing layer is
 // uploaded as it is. So a label volume must be on the background's grid, or on a box of it (the review's
-// overlap is the box around its labels).
+// overlap is the box around its labels). NiiVue mixes the drawing layer into the background before it lays
+// the other volumes over both, so beside another overlay (a perfusion map over the CT) the labels would be
+// covered: then they are a volume like the others, last, over them, at the cost of its resampling and of
+// the drawing layer's outline (`labelOutlineAvailable`).
 function labelLayerIndex(volumes) {
   const indices = volumes.flatMap((volume, index) => (volume.labelColors === undefined ? [] : [index]));
   if (indices.length > 1 || indices[0] === 0) {
     throw new Error("A viewer shows at most one label volume, and not as its background.");
   }
+  if (indices.length === 1 && volumes.length > 2) {
+    if (indices[0] !== volumes.length - 1) {
+      throw new Error("A label volume shown beside other overlays comes last, over them.");
+    }
+    return -1;
+  }
   return indices.length === 0 ? -1 : indices[0];
+}
+
+// Whether a viewer of `volumes` can outline its label volume: only as the drawing layer (see above).
+export function labelOutlineAvailable(volumes) {
+  return labelLayerIndex(volumes) !== -1;
 }
 
 // How the label layer is drawn: filled at `opacity`, or (outline) only its rim at `opacity`. NiiVue draws the
