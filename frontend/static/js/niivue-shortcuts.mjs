@@ -502,16 +502,16 @@ function voxelPixels(nv, tile, voxel, through) {
  * times (before the pen, after it, for the same voxel once more, and at its end) and its pen uploads the
  * whole drawing layer (refreshDrawing: 512x512x80 bytes, 0.17 s in software WebGL on a loaded machine) and
  * scans it for a label. Here the pen uploads only the box of voxels it drew into, and a move's pictures
- * become one: while the pen draws a value above 0 on a 2D slice, the voxels it set (those of the box on the
+ * become one: while the pen draws a value above 0 on a 2D slice (from the mouse press on), the voxels it set (those of the box on the
  * slice that now hold the pen's value in NiiVue's drawing bitmap) are painted at once as rectangles on a 2D
  * canvas laid over NiiVue's (its overlay), in the value's colour at the drawing's opacity, and NiiVue draws
  * its own picture once the pen rests PEN_REST_MS or is lifted; any other move draws NiiVue's picture at the
- * next animation frame. Every picture NiiVue draws (a stroke's, undo, zoom, pan, a resize) clears the
+ * next animation frame, any other press at once. Every picture NiiVue draws (a stroke's, undo, zoom, pan, a resize) clears the
  * overlay, in the same task, so the screen never shows both apart. The picture a stroke leaves is NiiVue's
  * own of the whole mask (tests/e2e/test_annotation.py compares it with the overlay and with the mask).
  *
- * The NiiVue members this relies on: its prototype's mouseMoveListener (bound when it is attached to its
- * canvas), drawScene, drawPt, drawPenLine (each drawing penSize voxels around its points, on the drawing
+ * The NiiVue members this relies on: its prototype's mouseMoveListener, mouseDownListener and
+ * mouseUpListener (bound when it is attached to its canvas), drawScene, drawPt, drawPenLine (each drawing penSize voxels around its points, on the drawing
  * layer when given no bitmap) and refreshDrawing(redraw, clickToSegment), which its pen calls with
  * (false, false) straight after drawing; frac2mm, screenSlices, uiData.clickedTile, scene.crosshairPos,
  * drawLut and drawOpacity. Call it before NiiVue is attached to its canvas.
@@ -596,14 +596,16 @@ export function penStrokeShortcut(nv) {
       });
     }
   };
-  nv.mouseMoveListener = (event) => {
+  // Runs NiiVue's handler of a mouse event with its pictures held back; `unpainted` draws them when the pen
+  // painted nothing on the overlay.
+  const penEvent = (listener, event, unpainted) => {
     let drawn = false;
     movedBox = null;
     nv.drawScene = () => {
       drawn = true;
     };
     try {
-      niivue.mouseMoveListener.call(nv, event);
+      listener.call(nv, event);
     } finally {
       nv.drawScene = drawScene;
     }
@@ -616,8 +618,10 @@ export function penStrokeShortcut(nv) {
       restTimer = setTimeout(() => nv.drawScene(), PEN_REST_MS);
       return;
     }
-    pictureAtNextFrame();
+    unpainted();
   };
+  nv.mouseMoveListener = (event) => penEvent(niivue.mouseMoveListener, event, pictureAtNextFrame);
+  nv.mouseDownListener = (event) => penEvent(niivue.mouseDownListener, event, () => nv.drawScene());
   const lift = () => {
     clearTimeout(restTimer);
     if (overlayShown) {
