@@ -95,6 +95,7 @@ CHECK_ONLY_DAILY_LIMIT = 3
 CHECK_ONLY_SENTENCE = "Check only: not scored, not counted."
 EVALUATION_WAIT_SECONDS = 30
 UNEXPECTED_ERROR = "An unexpected error occurred; the organizers have been told. Your quota was not spent."
+ORGANIZERS_OWN_UNEXPECTED = "An unexpected error occurred; the worker's log holds its traceback."
 WRONG_KIND = {
     Phase.SubmissionKind.ALGORITHM: "This phase takes algorithm containers, not archives of predicted masks.",
     Phase.SubmissionKind.PREDICTIONS: (
@@ -618,7 +619,12 @@ class SubmissionStep(Step[Submission, Any]):
         return Submission.objects.select_related("phase")
 
     def fail(self, row: Submission, *, sentence: str, note: str) -> None:
-        row.error = sentence
+        if submission_kind_get(row.kind).is_organizers_own:
+            # The engine's own sentences tell a participant about their quota; an organizer's ensemble or
+            # re-run spends none, and its reader is the organizer.
+            sentence = sentence.replace(self.unexpected, ORGANIZERS_OWN_UNEXPECTED)
+            sentence = sentence.replace(self.afterword, "")
+        row.error = sentence.strip()
         submission_transition(submission=row, to_status=Status.FAILED, note=note)
 
 

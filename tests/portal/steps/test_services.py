@@ -145,6 +145,31 @@ def test_the_sweeper_gives_up_a_step_that_killed_its_workers_and_spends_no_quota
     assert submission.claimed_by == ""
 
 
+@pytest.mark.parametrize("kind", [Submission.Kind.ENSEMBLE, Submission.Kind.RERUN])
+def test_an_organizers_own_submission_given_up_is_not_told_about_a_quota(
+    open_phase: OpenPhase, kind: str, django_capture_on_commit_callbacks: Callable[..., object]
+) -> None:
+    given_up, exhausted = _submitted(open_phase), _submitted(open_phase)
+    Submission.objects.filter(pk__in=[given_up.pk, exhausted.pk]).update(kind=kind)
+    _claimed_by_a_dead_worker(given_up, attempt=MAX_STEP_ATTEMPTS, status=Status.EVALUATING)
+    _claimed_by_a_dead_worker(exhausted, attempt=MAX_STEP_ATTEMPTS)
+
+    submission_check_task(submission_id=exhausted.pk)  # refuses the second with its unexpected sentence
+    with django_capture_on_commit_callbacks(execute=True):
+        steps_sweep()  # gives up the first with the engine's afterword
+
+    for submission in (given_up, exhausted):
+        submission.refresh_from_db()
+        assert submission.status == Status.FAILED
+        assert "quota" not in submission.error
+        assert "organizers have been told" not in submission.error
+    assert "stopped answering 3 times" in given_up.error
+    assert exhausted.error == (
+        "The submission check was given up after 3 attempts. An unexpected error occurred; the worker's log "
+        "holds its traceback."
+    )
+
+
 def test_the_sweeper_sends_again_a_step_it_queued_that_no_worker_claimed(
     open_phase: OpenPhase,
     settings: Settings,
