@@ -59,9 +59,29 @@ def _columns(access: LeaderboardAccess) -> list[Mapping[str, object]]:
     return list(access.stability.columns) if access.stability is not None else []
 
 
-def _svg(document: str) -> SafeString:
+def svg_markup(document: str) -> SafeString:
+    """A plot's SVG document as markup for a template (the ensemble report's too)."""
     # The plot functions escape every piece of text they are given, so the document is safe markup.
     return mark_safe(document)
+
+
+def biomarker_correlations_context(result: biomarkers.PhaseBiomarkers, *, shown: int) -> dict[str, object]:
+    """The clinical correlations as the biomarkers page and the ensemble report show them: the reference's,
+    each submission's beside it, and a dot plot per clinical score of the first ``shown`` submissions."""
+    return {
+        "reference_name": biomarkers.REFERENCE_NAME,
+        "reference_correlations": [
+            result.reference.correlations.get(label) for label in result.clinical_labels
+        ],
+        "correlation_rows": [
+            (row, [row.correlations.get(label) for label in result.clinical_labels])
+            for row in result.submissions
+        ],
+        "correlation_plots": [
+            svg_markup(biomarkers.correlation_plot_svg(result=result, label=label, shown=shown))
+            for label in result.clinical_labels
+        ],
+    }
 
 
 def leaderboard_detail(request: HttpRequest, phase_slug: str) -> HttpResponse:
@@ -107,7 +127,7 @@ def leaderboard_detail(request: HttpRequest, phase_slug: str) -> HttpResponse:
 def _stability_plot(rows: Sequence[_Row], access: LeaderboardAccess) -> SafeString | None:
     if not rows or access.stability is None or "samples" not in access.stability.summary:
         return None
-    return _svg(
+    return svg_markup(
         plots.rank_distribution_svg(
             names=[row.name for row in rows],
             rank_counts=[{int(rank): count for rank, count in row.entry.rank_counts.items()} for row in rows],
@@ -122,7 +142,7 @@ def _significance_plots(rows: Sequence[_Row], access: LeaderboardAccess) -> list
     names = {row.entry.submission_id: row.name for row in rows}
     labels = {str(column["key"]): str(column["label"]) for column in access.stability.columns}
     return [
-        _svg(
+        svg_markup(
             plots.significance_matrix_svg(
                 names=[names.get(pk, str(pk)) for pk in tests["submission_ids"]],
                 better=tests["better"],
@@ -144,7 +164,7 @@ def leaderboard_cases(request: HttpRequest, phase_slug: str) -> HttpResponse:
     case_rows = selectors.leaderboard_case_rows(entries=entries)
     columns = _columns(access)
     box_plots = [
-        _svg(
+        svg_markup(
             plots.box_plot_svg(
                 title=str(column["label"]),
                 groups=[
@@ -193,7 +213,7 @@ def _subgroup_context(request: HttpRequest, access: LeaderboardAccess) -> dict[s
         metric=request.GET.get("metric"),
     )
     forest_plots = [
-        _svg(
+        svg_markup(
             plots.forest_plot_svg(
                 title=f"{submission.submission.name}: {split.metric_label} by {split.attribute_label}",
                 subgroups=submission.subgroups,
@@ -219,18 +239,7 @@ def leaderboard_biomarkers(request: HttpRequest, phase_slug: str) -> HttpRespons
         "access": access,
         "phase": access.phase,
         "biomarkers": result,
-        "reference_name": biomarkers.REFERENCE_NAME,
-        "reference_correlations": [
-            result.reference.correlations.get(label) for label in result.clinical_labels
-        ],
-        "correlation_rows": [
-            (row, [row.correlations.get(label) for label in result.clinical_labels])
-            for row in result.submissions
-        ],
-        "correlation_plots": [
-            _svg(biomarkers.correlation_plot_svg(result=result, label=label, shown=PLOTTED_ENTRIES))
-            for label in result.clinical_labels
-        ],
+        **biomarker_correlations_context(result, shown=PLOTTED_ENTRIES),
         "incomplete_results": (
             phase_case_results_incomplete(phase=access.phase).count() if access.is_organizer else 0
         ),
@@ -285,8 +294,8 @@ def leaderboard_submission(request: HttpRequest, phase_slug: str, submission_id:
         "entry": entry,
         "correlations": {} if entry is None else access.correlations_shown(entry),
         "points": points,
-        "scatter": _svg(plots.volume_scatter_svg(points=points)) if points else None,
-        "bland_altman": _svg(plots.bland_altman_svg(points=points)) if points else None,
+        "scatter": svg_markup(plots.volume_scatter_svg(points=points)) if points else None,
+        "bland_altman": svg_markup(plots.bland_altman_svg(points=points)) if points else None,
         "agreement": _volume_agreement(points),
     }
     return render(request, "leaderboards/leaderboard_submission.html", context)

@@ -17,15 +17,16 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_safe
 
 from evaluation import plots
 from portal.challenges.models import Phase
-from portal.leaderboards import biomarkers, ensembles
+from portal.leaderboards import ensembles
 from portal.leaderboards.models import Ensemble
 from portal.leaderboards.selectors import leaderboard_access_get
 from portal.leaderboards.subgroups import SubgroupSplit
+from portal.leaderboards.views import biomarker_correlations_context, svg_markup
 from portal.organizers.ensemble_report import EnsembleReport, ensemble_report
 
 ORGANIZERS_ONLY = "Only the challenge's organizers read the reports of its ensembles."
@@ -55,11 +56,6 @@ class _SplitPlots:
     forest_plots: list[SafeString]
 
 
-def _svg(document: str) -> SafeString:
-    # The plot functions escape every piece of text they are given, so the document is safe markup.
-    return mark_safe(document)
-
-
 def _context(report: EnsembleReport) -> dict[str, object]:
     """The report and its plots: a forest plot per compared submission and attribute, the ensemble's
     Bland-Altman plot of lesion volumes, and a dot plot of the volume's correlations per clinical score."""
@@ -78,7 +74,7 @@ def _context(report: EnsembleReport) -> dict[str, object]:
             _SplitPlots(
                 split=split,
                 forest_plots=[
-                    _svg(
+                    svg_markup(
                         plots.forest_plot_svg(
                             title=f"{row.submission.name}: {split.metric_label} by {split.attribute_label}",
                             subgroups=row.subgroups,
@@ -91,19 +87,8 @@ def _context(report: EnsembleReport) -> dict[str, object]:
             )
             for split in report.subgroups.splits
         ],
-        "bland_altman": _svg(plots.bland_altman_svg(points=points)) if points else None,
-        "reference_name": biomarkers.REFERENCE_NAME,
-        "reference_correlations": [
-            result.reference.correlations.get(label) for label in result.clinical_labels
-        ],
-        "correlation_rows": [
-            (row, [row.correlations.get(label) for label in result.clinical_labels])
-            for row in result.submissions
-        ],
-        "correlation_plots": [
-            _svg(biomarkers.correlation_plot_svg(result=result, label=label, shown=len(result.submissions)))
-            for label in result.clinical_labels
-        ],
+        "bland_altman": svg_markup(plots.bland_altman_svg(points=points)) if points else None,
+        **biomarker_correlations_context(result, shown=len(result.submissions)),
     }
 
 
